@@ -1,0 +1,53 @@
+# Strata's two commands (`make run`, `make test`) and the other entry points.
+# Everything real happens in CMake; this file only chains the steps.
+#
+#   make run          install missing packages, build, start strata-standalone
+#   make test         install missing packages, ASan/UBSan build, run ctest
+#   make deps         install the missing Debian packages (scripts/deps.txt)
+#   make build        release build in build/
+#   make format       clang-format -i every C source
+#   make format-check clang-format --dry-run -Werror (also a ctest test)
+#   make bench        benchmarks (slow; see bench/)
+#   make clean        remove build trees
+
+BUILD      ?= build
+TEST_BUILD ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+
+.PHONY: all run test deps build format format-check bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh build test
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@if [ ! -x $(BUILD)/bin/strata-standalone ]; then \
+		echo "make run: strata-standalone is not built yet: the standalone"; \
+		echo "server arrives with the client/standalone work (issue 6)."; \
+		echo "What exists today is tested by 'make test'."; \
+		exit 1; \
+	fi
+	exec $(BUILD)/bin/strata-standalone
+
+test: deps
+	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSTRATA_SANITIZE=ON $(CMAKE_ARGS)
+	cmake --build $(TEST_BUILD) -j $(JOBS)
+	cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+format:
+	@scripts/format.sh
+
+format-check:
+	@scripts/format.sh --check
+
+bench: build
+	@echo "make bench: no benchmarks yet (issue 7)"; exit 1
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD)
