@@ -1,0 +1,16 @@
+/* Process-wide setup every Strata binary runs first thing in main(). */
+#ifndef COMMON_PROCESS_H
+#define COMMON_PROCESS_H
+
+/*
+ * Make the process safe for long-lived sockets: ignore SIGPIPE, so that a
+ * write to a peer that died returns EPIPE instead of killing the process
+ * silently (libuv, libraft and NNG do not ignore it; a follower died that
+ * way when its leader was killed). Idempotent and thread-safe; call it at
+ * the start of main() before any thread starts. Returns 0, or STRATA_EIO
+ * with errmsg (STRATA_ERRMSG_SIZE bytes, may be NULL) when sigaction
+ * fails.
+ */
+int strata_process_init(char *errmsg);
+
+#endif /* COMMON_PROCESS_H */
