@@ -1,0 +1,1623 @@
+/* RPC over NNG req/rep with protobuf-c envelopes (see rpc.h).
+ *
+ * Server, per context (n_contexts of them, each one request at a time):
+ * happy path: RECV -> decode -> handler -> rpc_reply() (any thread) ->
+ * SEND -> RECV again once both the handler has returned and the send has
+ * finished (whichever comes last re-arms the receive).
+ * failure modes: malformed envelope -> EPROTO reply; stopping -> ESHUTDOWN
+ * reply; reply cannot be built (OOM) -> no reply, context re-armed, client
+ * times out; socket closed by stop -> callbacks see NNG_ECLOSED and stop.
+ *
+ * Client, per call (struct rpc_op, one aio driving it):
+ * happy path: WAIT(0) -> connected? -> SEND on a fresh ctx -> RECV ->
+ * decode -> callback.
+ * failure modes: no connection within connect_timeout_ms, ESHUTDOWN reply
+ * -> next endpoint after backoff (always safe: nothing executed); timeout or
+ * lost connection -> same, only for RPC_IDEMPOTENT calls; ENOTLEADER /
+ * EWRONGHOST with a redirect -> that endpoint, no backoff, bounded hops;
+ * client closing -> STRATA_ECLOSED.
+ * Every step that starts an NNG operation checks cli->closing under cli->mtx
+ * and starts the operation before unlocking, so close never misses one.
+ */
+#include "common/rpc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "common/alloc.h"
+#include "common/log.h"
+#include "strata/error.h"
+#include "strata/v1/rpc.pb-c.h"
+
+/* ------------------------------------------------------------- helpers */
+
+static void set_err(char *errmsg, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+static void set_err(char *errmsg, const char *fmt, ...)
+{
+	if (errmsg == NULL) {
+		return;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errmsg, STRATA_ERRMSG_SIZE, fmt, ap);
+	va_end(ap);
+}
+
+/* Copy untrusted text for logs and terminals: control bytes become '?'. */
+static void copy_sanitized(char *dst, size_t size, const char *src)
+{
+	size_t i = 0;
+	for (; src[i] != '\0' && i + 1 < size; i++) {
+		unsigned char c = (unsigned char)src[i];
+		dst[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	dst[i] = '\0';
+}
+
+static int map_nng(int rv)
+{
+	switch (rv) {
+	case 0:
+		return 0;
+	case NNG_ENOMEM:
+		return STRATA_ENOMEM;
+	case NNG_EINVAL:
+	case NNG_EADDRINVAL:
+	case NNG_ENOTSUP:
+	case NNG_EBADTYPE:
+		return STRATA_EINVAL;
+	case NNG_EADDRINUSE:
+		return STRATA_EBUSY;
+	case NNG_ETIMEDOUT:
+		return STRATA_ETIMEDOUT;
+	case NNG_ECONNREFUSED:
+		return STRATA_ECONNREFUSED;
+	case NNG_ECLOSED:
+	case NNG_ECANCELED:
+	case NNG_ECONNRESET:
+	case NNG_ECONNSHUT:
+	case NNG_ECONNABORTED:
+		return STRATA_ECLOSED;
+	case NNG_EMSGSIZE:
+		return STRATA_ETOOBIG;
+	case NNG_EPERM:
+		return STRATA_EPERM;
+	default:
+		return STRATA_EIO;
+	}
+}
+
+/* Monotonic absolute time ms from now, for pthread_cond_timedwait. */
+static struct timespec deadline_in(unsigned ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+static int cond_init_monotonic(pthread_cond_t *cv)
+{
+	pthread_condattr_t attr;
+	if (pthread_condattr_init(&attr) != 0) {
+		return STRATA_ENOMEM;
+	}
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	int rv = pthread_cond_init(cv, &attr);
+	pthread_condattr_destroy(&attr);
+	return rv == 0 ? 0 : STRATA_ENOMEM;
+}
+
+/* ------------------------------------------- protobuf-c allocator glue */
+
+struct pb_alloc_state {
+	bool oom; /* an allocation failed: NULL from unpack means OOM */
+};
+
+static void *pb_alloc(void *data, size_t size)
+{
+	void *p = strata_malloc(size != 0 ? size : 1);
+	if (p == NULL && data != NULL) {
+		((struct pb_alloc_state *)data)->oom = true;
+	}
+	return p;
+}
+
+static void pb_free(void *data, void *p)
+{
+	(void)data;
+	strata_free(p);
+}
+
+static ProtobufCAllocator pb_allocator = {
+        .alloc = pb_alloc,
+        .free = pb_free,
+        .allocator_data = NULL,
+};
+
+static const uint8_t empty_bytes[1];
+
+static ProtobufCMessage *pb_unpack(const ProtobufCMessageDescriptor *desc,
+                                   const uint8_t *buf, size_t len, bool *oom)
+{
+	struct pb_alloc_state st = {.oom = false};
+	ProtobufCAllocator a = {
+	        .alloc = pb_alloc,
+	        .free = pb_free,
+	        .allocator_data = &st,
+	};
+	ProtobufCMessage *m = protobuf_c_message_unpack(
+	        desc, &a, len, buf != NULL ? buf : empty_bytes);
+	if (oom != NULL) {
+		*oom = m == NULL && st.oom;
+	}
+	return m;
+}
+
+ProtobufCMessage *rpc_pb_unpack(const ProtobufCMessageDescriptor *desc,
+                                const uint8_t *buf, size_t len)
+{
+	return pb_unpack(desc, buf, len, NULL);
+}
+
+void rpc_pb_free(ProtobufCMessage *m)
+{
+	if (m != NULL) {
+		protobuf_c_message_free_unpacked(m, &pb_allocator);
+	}
+}
+
+/* ------------------------------------------------------ envelope codec */
+
+int rpc_request_decode(const uint8_t *buf, size_t len, struct rpc_request *req,
+                       char *errmsg)
+{
+	bool oom;
+	memset(req, 0, sizeof(*req));
+	ProtobufCMessage *pm =
+	        pb_unpack(&strata__v1__rpc_request__descriptor, buf, len, &oom);
+	if (pm == NULL) {
+		if (oom) {
+			set_err(errmsg,
+			        "decode RPC request of %zu bytes: out of "
+			        "memory",
+			        len);
+			return STRATA_ENOMEM;
+		}
+		set_err(errmsg,
+		        "malformed request envelope: %zu bytes that are not a "
+		        "strata.v1.RpcRequest (client speaks another "
+		        "protocol?)",
+		        len);
+		return STRATA_EPROTO;
+	}
+	Strata__V1__RpcRequest *m = (Strata__V1__RpcRequest *)pm;
+	if (m->method == 0) {
+		rpc_pb_free(pm);
+		set_err(errmsg, "malformed request envelope: method 0 is "
+		                "invalid (method numbers start at 1)");
+		return STRATA_EPROTO;
+	}
+	req->method = m->method;
+	req->len = m->body.len;
+	req->body = m->body.len != 0 ? m->body.data : NULL;
+	req->pb = m;
+	return 0;
+}
+
+void rpc_request_release(struct rpc_request *req)
+{
+	if (req->pb != NULL) {
+		rpc_pb_free(req->pb);
+	}
+	memset(req, 0, sizeof(*req));
+}
+
+int rpc_reply_decode(const uint8_t *buf, size_t len, struct rpc_reply_info *rep,
+                     char *errmsg)
+{
+	bool oom;
+	memset(rep, 0, sizeof(*rep));
+	ProtobufCMessage *pm =
+	        pb_unpack(&strata__v1__rpc_reply__descriptor, buf, len, &oom);
+	if (pm == NULL) {
+		if (oom) {
+			set_err(errmsg,
+			        "decode RPC reply of %zu bytes: out of memory",
+			        len);
+			return STRATA_ENOMEM;
+		}
+		set_err(errmsg,
+		        "malformed reply envelope: %zu bytes that are not a "
+		        "strata.v1.RpcReply (server speaks another protocol?)",
+		        len);
+		return STRATA_EPROTO;
+	}
+	Strata__V1__RpcReply *m = (Strata__V1__RpcReply *)pm;
+	rep->code = 0;
+	rep->message = "";
+	rep->redirect = "";
+	if (m->status != NULL) {
+		if ((int)m->status->code < 0) {
+			rpc_pb_free(pm);
+			set_err(errmsg, "malformed reply envelope: negative "
+			                "status code");
+			return STRATA_EPROTO;
+		}
+		rep->code = (int)m->status->code;
+		if (m->status->message != NULL) {
+			rep->message = m->status->message;
+		}
+		if (m->status->redirect != NULL) {
+			rep->redirect = m->status->redirect;
+		}
+	}
+	rep->len = m->body.len;
+	rep->body = m->body.len != 0 ? m->body.data : NULL;
+	rep->pb = m;
+	return 0;
+}
+
+void rpc_reply_release(struct rpc_reply_info *rep)
+{
+	if (rep->pb != NULL) {
+		rpc_pb_free(rep->pb);
+	}
+	memset(rep, 0, sizeof(*rep));
+}
+
+int rpc_request_encode(uint32_t method, const uint8_t *body, size_t len,
+                       uint8_t **out, size_t *out_len)
+{
+	Strata__V1__RpcRequest m = STRATA__V1__RPC_REQUEST__INIT;
+	m.method = method;
+	m.body.data = (uint8_t *)(len != 0 ? body : NULL);
+	m.body.len = len;
+	size_t size = strata__v1__rpc_request__get_packed_size(&m);
+	uint8_t *buf = strata_malloc(size != 0 ? size : 1);
+	if (buf == NULL) {
+		return STRATA_ENOMEM;
+	}
+	*out_len = strata__v1__rpc_request__pack(&m, buf);
+	*out = buf;
+	return 0;
+}
+
+/* Fill m/st for a reply; strings are borrowed (never written by pack). */
+static void reply_fill(Strata__V1__RpcReply *m, Strata__V1__Status *st,
+                       int code, const char *msg, const char *redirect,
+                       const uint8_t *body, size_t len)
+{
+	strata__v1__rpc_reply__init(m);
+	strata__v1__status__init(st);
+	st->code = (Strata__V1__ErrorCode)code;
+	st->message = (char *)(msg != NULL ? msg : "");
+	st->redirect = (char *)(redirect != NULL ? redirect : "");
+	m->status = st;
+	m->body.data = (uint8_t *)(len != 0 ? body : NULL);
+	m->body.len = len;
+}
+
+int rpc_reply_encode(int code, const char *msg, const char *redirect,
+                     const uint8_t *body, size_t len, uint8_t **out,
+                     size_t *out_len)
+{
+	Strata__V1__RpcReply m;
+	Strata__V1__Status st;
+	reply_fill(&m, &st, code, msg, redirect, body, len);
+	size_t size = strata__v1__rpc_reply__get_packed_size(&m);
+	uint8_t *buf = strata_malloc(size != 0 ? size : 1);
+	if (buf == NULL) {
+		return STRATA_ENOMEM;
+	}
+	*out_len = strata__v1__rpc_reply__pack(&m, buf);
+	*out = buf;
+	return 0;
+}
+
+/* --------------------------------------------------------------- server */
+
+struct rpc_call {
+	struct rpc_server *srv;
+	nng_ctx ctx;
+	nng_aio *recv_aio;
+	nng_aio *send_aio;
+	struct rpc_request req; /* decoded request; live until the reply */
+	bool busy;              /* taken from the socket, not yet finished */
+	bool counted;           /* given to the handler: counts in n_busy */
+	bool in_handler;        /* the receive callback has not returned */
+	bool replied;           /* rpc_reply*() was called */
+	bool sent;              /* the reply send finished (or was skipped) */
+};
+
+struct rpc_server {
+	pthread_mutex_t mtx;
+	pthread_cond_t cv; /* n_busy dropped */
+	nng_socket sock;
+	rpc_handler_fn handler;
+	void *arg;
+	struct rpc_server_opts opts;
+	char url[RPC_MAX_URL_LEN + 32]; /* the bound URL */
+	bool stopping;                  /* new requests get ESHUTDOWN */
+	bool closed;     /* socket closed: no NNG calls any more */
+	bool stop_done;  /* stop finished; late replies free the server */
+	unsigned n_busy; /* requests given to the handler, not finished */
+	unsigned late;   /* unanswered at close, still pointing here */
+	unsigned n_calls;
+	struct rpc_call calls[]; /* one per context */
+};
+
+void rpc_server_opts_default(struct rpc_server_opts *opts)
+{
+	opts->n_contexts = RPC_DEFAULT_CONTEXTS;
+	opts->max_msg_bytes = RPC_DEFAULT_MAX_MSG_BYTES;
+	opts->drain_ms = RPC_DEFAULT_DRAIN_MS;
+	opts->config_key = NULL;
+}
+
+const char *rpc_server_url(const struct rpc_server *srv)
+{
+	return srv->url;
+}
+
+static void server_free(struct rpc_server *srv)
+{
+	pthread_cond_destroy(&srv->cv);
+	pthread_mutex_destroy(&srv->mtx);
+	strata_free(srv);
+}
+
+/* With srv->mtx held: finish call when handler and send are both done and
+ * start receiving the next request. */
+static void call_maybe_done(struct rpc_call *call)
+{
+	struct rpc_server *srv = call->srv;
+	if (!call->busy || call->in_handler || !call->replied || !call->sent) {
+		return;
+	}
+	call->busy = false;
+	if (call->counted) {
+		call->counted = false;
+		srv->n_busy--;
+		pthread_cond_broadcast(&srv->cv);
+	}
+	if (!srv->closed) {
+		/* Safe under the lock: the socket is open (closed is set under
+		 * it first) and completion is dispatched, never inline. */
+		nng_ctx_recv(call->ctx, call->recv_aio);
+	}
+}
+
+static void server_send_cb(void *arg)
+{
+	struct rpc_call *call = arg;
+	struct rpc_server *srv = call->srv;
+	int rv = nng_aio_result(call->send_aio);
+	if (rv != 0) {
+		nng_msg *msg = nng_aio_get_msg(call->send_aio);
+		nng_aio_set_msg(call->send_aio, NULL);
+		nng_msg_free(msg);
+		if (rv != NNG_ECLOSED) {
+			LOG_DEBUG("rpc", "%s: reply not sent: %s", srv->url,
+			          nng_strerror(rv));
+		}
+	}
+	pthread_mutex_lock(&srv->mtx);
+	call->sent = true;
+	call_maybe_done(call);
+	pthread_mutex_unlock(&srv->mtx);
+}
+
+static void server_recv_cb(void *arg)
+{
+	struct rpc_call *call = arg;
+	struct rpc_server *srv = call->srv;
+	int rv = nng_aio_result(call->recv_aio);
+	if (rv != 0) {
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+			return; /* rpc_server_stop() */
+		}
+		LOG_WARN("rpc", "%s: receive failed: %s; still serving",
+		         srv->url, nng_strerror(rv));
+		pthread_mutex_lock(&srv->mtx);
+		if (!srv->closed) {
+			nng_ctx_recv(call->ctx, call->recv_aio);
+		}
+		pthread_mutex_unlock(&srv->mtx);
+		return;
+	}
+	nng_msg *msg = nng_aio_get_msg(call->recv_aio);
+	nng_aio_set_msg(call->recv_aio, NULL);
+	char errmsg[STRATA_ERRMSG_SIZE];
+	int rc = rpc_request_decode(nng_msg_body(msg), nng_msg_len(msg),
+	                            &call->req, errmsg);
+	nng_msg_free(msg);
+
+	pthread_mutex_lock(&srv->mtx);
+	bool stopping = srv->stopping;
+	call->busy = true;
+	call->in_handler = true;
+	call->replied = false;
+	call->sent = false;
+	call->counted = rc == 0 && !stopping;
+	if (call->counted) {
+		srv->n_busy++;
+	}
+	pthread_mutex_unlock(&srv->mtx);
+
+	if (rc != 0) {
+		LOG_DEBUG("rpc", "%s: %s", srv->url, errmsg);
+		rpc_reply(call, rc, errmsg, NULL, 0);
+	} else if (stopping) {
+		set_err(errmsg,
+		        "server %s is shutting down: retry on another replica",
+		        srv->url);
+		rpc_reply(call, STRATA_ESHUTDOWN, errmsg, NULL, 0);
+	} else if (call->req.method == RPC_METHOD_PING) {
+		rpc_reply(call, 0, NULL, NULL, 0);
+	} else {
+		srv->handler(srv->arg, call, call->req.method, call->req.body,
+		             call->req.len);
+	}
+
+	pthread_mutex_lock(&srv->mtx);
+	call->in_handler = false;
+	call_maybe_done(call);
+	pthread_mutex_unlock(&srv->mtx);
+}
+
+static int reply_common(struct rpc_call *call, int code, const char *msg,
+                        const char *redirect, const uint8_t *body, size_t len)
+{
+	struct rpc_server *srv = call->srv;
+	/* Build first: body may point into the request we free below. */
+	Strata__V1__RpcReply m;
+	Strata__V1__Status st;
+	reply_fill(&m, &st, code, msg, redirect, body, len);
+	size_t size = strata__v1__rpc_reply__get_packed_size(&m);
+	nng_msg *nmsg = NULL;
+	int rc = map_nng(nng_msg_alloc(&nmsg, size));
+	if (rc == 0) {
+		strata__v1__rpc_reply__pack(&m, nng_msg_body(nmsg));
+	}
+
+	pthread_mutex_lock(&srv->mtx);
+	if (!call->busy || call->replied) {
+		pthread_mutex_unlock(&srv->mtx);
+		nng_msg_free(nmsg);
+		LOG_ERROR("rpc",
+		          "%s: rpc_reply on a call already answered "
+		          "(bug in the service's handler)",
+		          srv->url);
+		return STRATA_EINVAL;
+	}
+	call->replied = true;
+	rpc_request_release(&call->req);
+	if (srv->closed) {
+		bool free_srv = false;
+		if (srv->stop_done) {
+			free_srv = --srv->late == 0;
+		}
+		pthread_mutex_unlock(&srv->mtx);
+		nng_msg_free(nmsg);
+		if (free_srv) {
+			server_free(srv);
+		}
+		return STRATA_ECLOSED;
+	}
+	if (rc != 0) {
+		call->sent = true;
+		call_maybe_done(call);
+		pthread_mutex_unlock(&srv->mtx);
+		LOG_ERROR("rpc",
+		          "%s: reply of %zu bytes not sent: out of "
+		          "memory",
+		          srv->url, size);
+		return rc;
+	}
+	nng_aio_set_msg(call->send_aio, nmsg);
+	nng_ctx_send(call->ctx, call->send_aio);
+	pthread_mutex_unlock(&srv->mtx);
+	return 0;
+}
+
+int rpc_reply(struct rpc_call *call, int code, const char *msg,
+              const uint8_t *body, size_t len)
+{
+	return reply_common(call, code, msg, NULL, body, len);
+}
+
+int rpc_reply_redirect(struct rpc_call *call, int code, const char *msg,
+                       const char *url)
+{
+	return reply_common(call, code, msg, url, NULL, 0);
+}
+
+int rpc_reply_pb(struct rpc_call *call, int code, const char *msg,
+                 const ProtobufCMessage *m)
+{
+	if (m == NULL) {
+		return reply_common(call, code, msg, NULL, NULL, 0);
+	}
+	size_t size = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = strata_malloc(size != 0 ? size : 1);
+	if (buf == NULL) {
+		/* Still answer, so the client is not left waiting. */
+		reply_common(call, STRATA_ENOMEM,
+		             "server out of memory building the reply", NULL,
+		             NULL, 0);
+		return STRATA_ENOMEM;
+	}
+	size_t n = protobuf_c_message_pack(m, buf);
+	int rc = reply_common(call, code, msg, NULL, buf, n);
+	strata_free(buf);
+	return rc;
+}
+
+int rpc_reply_unknown_method(struct rpc_call *call, uint32_t method)
+{
+	char msg[STRATA_ERRMSG_SIZE];
+	set_err(msg,
+	        "unknown RPC method %u on %s: the client is newer than the "
+	        "server; upgrade the server",
+	        method, call->srv->url);
+	return reply_common(call, STRATA_ENOTSUP, msg, NULL, NULL, 0);
+}
+
+static int server_opts_check(const struct rpc_server_opts *o, char *errmsg)
+{
+	if (o->n_contexts < 1 || o->n_contexts > 1024) {
+		set_err(errmsg,
+		        "rpc server: n_contexts %u out of range 1..1024",
+		        o->n_contexts);
+		return STRATA_EINVAL;
+	}
+	if (o->max_msg_bytes < 64 || o->max_msg_bytes > (1u << 30)) {
+		set_err(errmsg,
+		        "rpc server: max_msg_bytes %zu out of range 64..1 GiB",
+		        o->max_msg_bytes);
+		return STRATA_EINVAL;
+	}
+	return 0;
+}
+
+/* Replace the port of a tcp URL by the one actually bound. */
+static void server_bound_url(struct rpc_server *srv, nng_listener l,
+                             const char *url)
+{
+	snprintf(srv->url, sizeof(srv->url), "%s", url);
+	int port = 0;
+	const char *colon = strrchr(url, ':');
+	if (strncmp(url, "tcp", 3) != 0 || colon == NULL ||
+	    nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) != 0) {
+		return;
+	}
+	snprintf(srv->url, sizeof(srv->url), "%.*s:%d", (int)(colon - url), url,
+	         port);
+}
+
+int rpc_server_start(struct rpc_server **out, const char *url,
+                     const struct rpc_server_opts *opts, rpc_handler_fn handler,
+                     void *arg, char *errmsg)
+{
+	struct rpc_server_opts o;
+	if (opts != NULL) {
+		o = *opts;
+	} else {
+		rpc_server_opts_default(&o);
+	}
+	const char *key =
+	        o.config_key != NULL ? o.config_key : "the listen address";
+	o.config_key = NULL; /* borrowed: not kept */
+	if (url == NULL || handler == NULL) {
+		set_err(errmsg, "rpc server: url and handler are required");
+		return STRATA_EINVAL;
+	}
+	if (strlen(url) > RPC_MAX_URL_LEN) {
+		set_err(errmsg, "rpc server: URL longer than %d bytes (%s)",
+		        RPC_MAX_URL_LEN, key);
+		return STRATA_EINVAL;
+	}
+	int rc = server_opts_check(&o, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	struct rpc_server *srv = strata_calloc(
+	        1, sizeof(*srv) + o.n_contexts * sizeof(struct rpc_call));
+	if (srv == NULL) {
+		set_err(errmsg, "rpc server %s: out of memory", url);
+		return STRATA_ENOMEM;
+	}
+	srv->handler = handler;
+	srv->arg = arg;
+	srv->opts = o;
+	srv->n_calls = o.n_contexts;
+	snprintf(srv->url, sizeof(srv->url), "%s", url);
+	pthread_mutex_init(&srv->mtx, NULL);
+	rc = cond_init_monotonic(&srv->cv);
+	if (rc != 0) {
+		pthread_mutex_destroy(&srv->mtx);
+		strata_free(srv);
+		set_err(errmsg, "rpc server %s: out of memory", url);
+		return rc;
+	}
+
+	int rv = nng_rep0_open(&srv->sock);
+	if (rv != 0) {
+		rc = map_nng(rv);
+		set_err(errmsg, "rpc server %s: open socket: %s", url,
+		        nng_strerror(rv));
+		goto err_free;
+	}
+	rv = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, o.max_msg_bytes);
+	for (unsigned i = 0; rv == 0 && i < srv->n_calls; i++) {
+		struct rpc_call *call = &srv->calls[i];
+		call->srv = srv;
+		rv = nng_ctx_open(&call->ctx, srv->sock);
+		if (rv == 0) {
+			rv = nng_aio_alloc(&call->recv_aio, server_recv_cb,
+			                   call);
+		}
+		if (rv == 0) {
+			rv = nng_aio_alloc(&call->send_aio, server_send_cb,
+			                   call);
+		}
+	}
+	if (rv != 0) {
+		rc = map_nng(rv);
+		set_err(errmsg, "rpc server %s: set up %u contexts: %s", url,
+		        srv->n_calls, nng_strerror(rv));
+		goto err_close;
+	}
+	nng_listener l;
+	rv = nng_listen(srv->sock, url, &l, 0);
+	if (rv != 0) {
+		rc = map_nng(rv);
+		if (rv == NNG_EADDRINUSE) {
+			set_err(errmsg,
+			        "listen on %s: address already in use: another "
+			        "process (or server) listens there; stop it or "
+			        "set %s to a free address",
+			        url, key);
+		} else if (rc == STRATA_EINVAL) {
+			set_err(errmsg,
+			        "listen on '%s': invalid address (%s); set %s "
+			        "to tcp://HOST:PORT",
+			        url, nng_strerror(rv), key);
+		} else {
+			set_err(errmsg, "listen on %s: %s (check %s)", url,
+			        nng_strerror(rv), key);
+		}
+		goto err_close;
+	}
+	server_bound_url(srv, l, url);
+	pthread_mutex_lock(&srv->mtx);
+	for (unsigned i = 0; i < srv->n_calls; i++) {
+		nng_ctx_recv(srv->calls[i].ctx, srv->calls[i].recv_aio);
+	}
+	pthread_mutex_unlock(&srv->mtx);
+	LOG_INFO("rpc", "listening on %s (%u contexts, max message %zu bytes)",
+	         srv->url, srv->n_calls, o.max_msg_bytes);
+	*out = srv;
+	return 0;
+
+err_close:
+	nng_close(srv->sock);
+	for (unsigned i = 0; i < srv->n_calls; i++) {
+		if (srv->calls[i].recv_aio != NULL) {
+			nng_aio_free(srv->calls[i].recv_aio);
+		}
+		if (srv->calls[i].send_aio != NULL) {
+			nng_aio_free(srv->calls[i].send_aio);
+		}
+	}
+err_free:
+	server_free(srv);
+	return rc;
+}
+
+void rpc_server_stop(struct rpc_server *srv)
+{
+	pthread_mutex_lock(&srv->mtx);
+	srv->stopping = true;
+	struct timespec dl = deadline_in(srv->opts.drain_ms);
+	while (srv->n_busy > 0) {
+		if (pthread_cond_timedwait(&srv->cv, &srv->mtx, &dl) ==
+		    ETIMEDOUT) {
+			break;
+		}
+	}
+	unsigned unanswered = srv->n_busy;
+	srv->closed = true;
+	pthread_mutex_unlock(&srv->mtx);
+	if (unanswered > 0) {
+		LOG_WARN("rpc",
+		         "%s: stopping with %u request(s) still unanswered "
+		         "after %u ms; their clients will time out",
+		         srv->url, unanswered, srv->opts.drain_ms);
+	}
+
+	nng_close(srv->sock); /* aborts receives and pending sends */
+	for (unsigned i = 0; i < srv->n_calls; i++) {
+		/* Waits for a running callback, and so for its handler. */
+		nng_aio_stop(srv->calls[i].recv_aio);
+		nng_aio_stop(srv->calls[i].send_aio);
+	}
+	for (unsigned i = 0; i < srv->n_calls; i++) {
+		nng_aio_free(srv->calls[i].recv_aio);
+		nng_aio_free(srv->calls[i].send_aio);
+	}
+
+	pthread_mutex_lock(&srv->mtx);
+	for (unsigned i = 0; i < srv->n_calls; i++) {
+		if (srv->calls[i].busy && !srv->calls[i].replied) {
+			srv->late++;
+		}
+	}
+	srv->stop_done = true;
+	bool free_now = srv->late == 0;
+	pthread_mutex_unlock(&srv->mtx);
+	LOG_INFO("rpc", "stopped listening on %s", srv->url);
+	if (free_now) {
+		server_free(srv);
+	}
+}
+
+/* --------------------------------------------------------------- client */
+
+struct rpc_endpoint {
+	char url[RPC_MAX_URL_LEN + 1];
+	nng_socket sock;
+	nng_dialer dialer;
+	bool started;      /* dialer started (under cli->mtx) */
+	atomic_int npipes; /* connections up (pipe notifications) */
+	atomic_bool down;  /* a connect wait expired; cleared on connect */
+};
+
+enum op_state {
+	OP_WAIT, /* start, connection wait or backoff: a sleep */
+	OP_SEND,
+	OP_RECV,
+};
+
+struct rpc_op {
+	struct rpc_client *cli;
+	struct rpc_op *prev, *next; /* cli->ops */
+	nng_aio *aio;               /* send/receive on ctx */
+	nng_aio *timer; /* sleeps only: NNG 1.5.2 reports a later timeout
+	                   as success on an aio that slept before */
+	nng_ctx ctx;
+	bool ctx_open;
+	enum op_state state;
+	size_t ep; /* index into cli->eps */
+	uint32_t method;
+	unsigned flags;
+	uint8_t *env; /* packed request envelope */
+	size_t env_len;
+	int attempt;   /* retries used */
+	int redirects; /* redirects followed */
+	bool waiting;  /* wait_start is set */
+	nng_time wait_start;
+	nng_duration wait_step;
+	nng_time send_time;
+	uint64_t rng;
+	rpc_done_fn cb;
+	void *arg;
+	char errmsg[STRATA_ERRMSG_SIZE];
+};
+
+struct rpc_client {
+	pthread_mutex_t mtx;
+	pthread_cond_t cv; /* n_ops reached 0 */
+	struct rpc_client_opts opts;
+	struct rpc_endpoint *eps[RPC_MAX_ENDPOINTS];
+	size_t n_eps;
+	size_t preferred; /* endpoint that answered last */
+	struct rpc_op *ops;
+	size_t n_ops;
+	bool closing;
+	uint64_t seed;
+};
+
+void rpc_client_opts_default(struct rpc_client_opts *opts)
+{
+	opts->timeout_ms = RPC_DEFAULT_TIMEOUT_MS;
+	opts->connect_timeout_ms = RPC_DEFAULT_CONNECT_TIMEOUT_MS;
+	opts->retries = RPC_DEFAULT_RETRIES;
+	opts->backoff_base_ms = RPC_DEFAULT_BACKOFF_BASE_MS;
+	opts->backoff_max_ms = RPC_DEFAULT_BACKOFF_MAX_MS;
+	opts->max_redirects = RPC_DEFAULT_MAX_REDIRECTS;
+	opts->max_msg_bytes = RPC_DEFAULT_MAX_MSG_BYTES;
+}
+
+static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p;
+	struct rpc_endpoint *ep = arg;
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		atomic_fetch_add(&ep->npipes, 1);
+		atomic_store(&ep->down, false);
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		atomic_fetch_sub(&ep->npipes, 1);
+	}
+}
+
+static void endpoint_close(struct rpc_endpoint *ep)
+{
+	nng_close(ep->sock);
+	strata_free(ep);
+}
+
+/* Open a req0 socket for url with a dialer, not started: the first call
+ * starts it (background dialing, reconnects by itself). Dialing lazily
+ * also avoids an NNG 1.5.2 leak when a socket is closed mid-handshake. */
+static int endpoint_open(const struct rpc_client_opts *o, const char *url,
+                         struct rpc_endpoint **out, char *errmsg)
+{
+	if (strlen(url) > RPC_MAX_URL_LEN) {
+		set_err(errmsg, "RPC URL longer than %d bytes: %.64s...",
+		        RPC_MAX_URL_LEN, url);
+		return STRATA_EINVAL;
+	}
+	struct rpc_endpoint *ep = strata_calloc(1, sizeof(*ep));
+	if (ep == NULL) {
+		set_err(errmsg, "rpc client %s: out of memory", url);
+		return STRATA_ENOMEM;
+	}
+	snprintf(ep->url, sizeof(ep->url), "%s", url);
+	atomic_init(&ep->npipes, 0);
+	atomic_init(&ep->down, false);
+	int rv = nng_req0_open(&ep->sock);
+	if (rv != 0) {
+		set_err(errmsg, "rpc client %s: open socket: %s", url,
+		        nng_strerror(rv));
+		strata_free(ep);
+		return map_nng(rv);
+	}
+	/* Our own retries decide what is re-sent; NNG must not resend. */
+	rv = nng_socket_set_ms(ep->sock, NNG_OPT_REQ_RESENDTIME,
+	                       NNG_DURATION_INFINITE);
+	if (rv == 0) {
+		rv = nng_socket_set_size(ep->sock, NNG_OPT_RECVMAXSZ,
+		                         o->max_msg_bytes);
+	}
+	if (rv == 0) {
+		rv = nng_socket_set_ms(ep->sock, NNG_OPT_RECONNMINT, 50);
+	}
+	if (rv == 0) {
+		rv = nng_socket_set_ms(ep->sock, NNG_OPT_RECONNMAXT, 1000);
+	}
+	if (rv == 0) {
+		rv = nng_pipe_notify(ep->sock, NNG_PIPE_EV_ADD_POST, pipe_cb,
+		                     ep);
+	}
+	if (rv == 0) {
+		rv = nng_pipe_notify(ep->sock, NNG_PIPE_EV_REM_POST, pipe_cb,
+		                     ep);
+	}
+	if (rv != 0) {
+		set_err(errmsg, "rpc client %s: set socket options: %s", url,
+		        nng_strerror(rv));
+		endpoint_close(ep);
+		return map_nng(rv);
+	}
+	rv = nng_dialer_create(&ep->dialer, ep->sock, url);
+	if (rv != 0) {
+		int rc = map_nng(rv);
+		if (rc == STRATA_EINVAL) {
+			set_err(errmsg,
+			        "invalid RPC URL '%s' (%s): expected "
+			        "tcp://HOST:PORT or inproc://NAME",
+			        url, nng_strerror(rv));
+		} else {
+			set_err(errmsg, "rpc client: dial %s: %s", url,
+			        nng_strerror(rv));
+		}
+		endpoint_close(ep);
+		return rc;
+	}
+	*out = ep;
+	return 0;
+}
+
+static int client_opts_check(const struct rpc_client_opts *o, char *errmsg)
+{
+	if (o->timeout_ms < 1 || o->connect_timeout_ms < 0 || o->retries < 0 ||
+	    o->retries > 100 || o->backoff_base_ms < 0 ||
+	    o->backoff_max_ms < o->backoff_base_ms || o->max_redirects < 0 ||
+	    o->max_msg_bytes < 64 || o->max_msg_bytes > (1u << 30)) {
+		set_err(errmsg,
+		        "rpc client options out of range: timeout_ms >= 1, "
+		        "connect_timeout_ms >= 0, retries 0..100, "
+		        "0 <= backoff_base_ms <= backoff_max_ms, "
+		        "max_redirects >= 0, max_msg_bytes 64..1 GiB");
+		return STRATA_EINVAL;
+	}
+	return 0;
+}
+
+int rpc_client_open(struct rpc_client **out, const char *const *urls, size_t n,
+                    const struct rpc_client_opts *opts, char *errmsg)
+{
+	struct rpc_client_opts o;
+	if (opts != NULL) {
+		o = *opts;
+	} else {
+		rpc_client_opts_default(&o);
+	}
+	if (urls == NULL || n == 0 || n > RPC_MAX_ENDPOINTS) {
+		set_err(errmsg, "rpc client: need 1..%d endpoint URLs, got %zu",
+		        RPC_MAX_ENDPOINTS, n);
+		return STRATA_EINVAL;
+	}
+	int rc = client_opts_check(&o, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	struct rpc_client *cli = strata_calloc(1, sizeof(*cli));
+	if (cli == NULL) {
+		set_err(errmsg, "rpc client: out of memory");
+		return STRATA_ENOMEM;
+	}
+	cli->opts = o;
+	cli->seed = ((uint64_t)nng_random() << 32) | nng_random() | 1;
+	pthread_mutex_init(&cli->mtx, NULL);
+	rc = cond_init_monotonic(&cli->cv);
+	if (rc != 0) {
+		set_err(errmsg, "rpc client: out of memory");
+		goto err_mutex;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (urls[i] == NULL) {
+			set_err(errmsg, "rpc client: URL %zu is NULL", i);
+			rc = STRATA_EINVAL;
+			goto err_eps;
+		}
+		rc = endpoint_open(&o, urls[i], &cli->eps[i], errmsg);
+		if (rc != 0) {
+			goto err_eps;
+		}
+		cli->n_eps++;
+	}
+	*out = cli;
+	return 0;
+
+err_eps:
+	for (size_t i = 0; i < cli->n_eps; i++) {
+		endpoint_close(cli->eps[i]);
+	}
+	pthread_cond_destroy(&cli->cv);
+err_mutex:
+	pthread_mutex_destroy(&cli->mtx);
+	strata_free(cli);
+	return rc;
+}
+
+void rpc_client_close(struct rpc_client *cli)
+{
+	pthread_mutex_lock(&cli->mtx);
+	cli->closing = true;
+	for (struct rpc_op *op = cli->ops; op != NULL; op = op->next) {
+		nng_aio_cancel(op->aio);
+		nng_aio_cancel(op->timer);
+	}
+	size_t n_eps = cli->n_eps;
+	pthread_mutex_unlock(&cli->mtx);
+	for (size_t i = 0; i < n_eps; i++) {
+		nng_close(cli->eps[i]->sock); /* aborts calls on contexts */
+	}
+	pthread_mutex_lock(&cli->mtx);
+	while (cli->n_ops > 0) {
+		pthread_cond_wait(&cli->cv, &cli->mtx);
+	}
+	pthread_mutex_unlock(&cli->mtx);
+	for (size_t i = 0; i < n_eps; i++) {
+		strata_free(cli->eps[i]);
+	}
+	pthread_cond_destroy(&cli->cv);
+	pthread_mutex_destroy(&cli->mtx);
+	strata_free(cli);
+}
+
+static uint64_t op_rand(struct rpc_op *op)
+{
+	uint64_t x = op->rng; /* xorshift64 */
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	op->rng = x;
+	return x;
+}
+
+/* Delay before retry number op->attempt (1-based), jittered. */
+static nng_duration op_backoff(struct rpc_op *op)
+{
+	const struct rpc_client_opts *o = &op->cli->opts;
+	int64_t d = o->backoff_base_ms;
+	for (int i = 1; i < op->attempt && d < o->backoff_max_ms; i++) {
+		d *= 2;
+	}
+	if (d > o->backoff_max_ms) {
+		d = o->backoff_max_ms;
+	}
+	if (d <= 1) {
+		return (nng_duration)d;
+	}
+	int64_t half = d / 2;
+	return (nng_duration)(half + (int64_t)(op_rand(op) %
+	                                       (uint64_t)(d - half + 1)));
+}
+
+static void op_ctx_close(struct rpc_op *op)
+{
+	if (op->ctx_open) {
+		nng_ctx_close(op->ctx);
+		op->ctx_open = false;
+	}
+}
+
+/* Deliver the result and free op. reply is transferred to the callback. */
+static void op_finish(struct rpc_op *op, int code, uint8_t *reply, size_t len)
+{
+	struct rpc_client *cli = op->cli;
+	op_ctx_close(op);
+	if (code == 0) {
+		op->errmsg[0] = '\0';
+	}
+	op->cb(op->arg, code, op->errmsg, reply, len);
+	pthread_mutex_lock(&cli->mtx);
+	if (op->prev != NULL) {
+		op->prev->next = op->next;
+	} else {
+		cli->ops = op->next;
+	}
+	if (op->next != NULL) {
+		op->next->prev = op->prev;
+	}
+	/* Free before n_ops drops: once rpc_client_close() returns, no
+	 * thread of ours touches the allocator. We run in a callback of one
+	 * of the aios: reap frees them later, without callbacks. */
+	strata_free(op->env);
+	nng_aio_reap(op->aio);
+	nng_aio_reap(op->timer);
+	strata_free(op);
+	if (--cli->n_ops == 0) {
+		pthread_cond_broadcast(&cli->cv);
+	}
+	pthread_mutex_unlock(&cli->mtx);
+}
+
+static void op_finish_closed(struct rpc_op *op)
+{
+	set_err(op->errmsg, "RPC method %u: client closed", op->method);
+	op_finish(op, STRATA_ECLOSED, NULL, 0);
+}
+
+static const char *op_url(struct rpc_op *op)
+{
+	/* eps[] entries never move or go away while ops exist. */
+	return op->cli->eps[op->ep]->url;
+}
+
+/* An attempt failed with code (errmsg set). sent: the request may have
+ * reached the server. Retries on the next endpoint when allowed. */
+static void op_failed(struct rpc_op *op, int code, bool sent)
+{
+	struct rpc_client *cli = op->cli;
+	pthread_mutex_lock(&cli->mtx);
+	if (cli->closing) {
+		pthread_mutex_unlock(&cli->mtx);
+		op_finish_closed(op);
+		return;
+	}
+	bool retry = op->attempt < cli->opts.retries &&
+	             (!sent || (op->flags & RPC_IDEMPOTENT) != 0);
+	if (!retry) {
+		pthread_mutex_unlock(&cli->mtx);
+		op_finish(op, code, NULL, 0);
+		return;
+	}
+	LOG_DEBUG("rpc", "retrying: %s", op->errmsg);
+	op->attempt++;
+	op->ep = (op->ep + 1) % cli->n_eps;
+	op->waiting = false;
+	op->state = OP_WAIT;
+	nng_sleep_aio(op_backoff(op), op->timer);
+	pthread_mutex_unlock(&cli->mtx);
+}
+
+/* Start an attempt on op->ep: wait for a connection, then send. */
+static void op_attempt(struct rpc_op *op)
+{
+	struct rpc_client *cli = op->cli;
+	pthread_mutex_lock(&cli->mtx);
+	if (cli->closing) {
+		pthread_mutex_unlock(&cli->mtx);
+		op_finish_closed(op);
+		return;
+	}
+	struct rpc_endpoint *ep = cli->eps[op->ep];
+	if (!ep->started) {
+		int rv = nng_dialer_start(ep->dialer, NNG_FLAG_NONBLOCK);
+		if (rv != 0) {
+			pthread_mutex_unlock(&cli->mtx);
+			set_err(op->errmsg, "RPC method %u: dial %s: %s",
+			        op->method, ep->url, nng_strerror(rv));
+			op_failed(op, STRATA_EUNAVAIL, false);
+			return;
+		}
+		ep->started = true;
+	}
+	if (atomic_load(&ep->npipes) <= 0) {
+		nng_time now = nng_clock();
+		if (!op->waiting) {
+			op->waiting = true;
+			op->wait_start = now;
+			op->wait_step = 1;
+		}
+		nng_duration waited = (nng_duration)(now - op->wait_start);
+		if (atomic_load(&ep->down) ||
+		    waited >= cli->opts.connect_timeout_ms) {
+			atomic_store(&ep->down, true);
+			pthread_mutex_unlock(&cli->mtx);
+			set_err(op->errmsg,
+			        "RPC method %u: no connection to %s within %d "
+			        "ms: is the server running and reachable "
+			        "there?",
+			        op->method, ep->url,
+			        cli->opts.connect_timeout_ms);
+			op_failed(op, STRATA_EUNAVAIL, false);
+			return;
+		}
+		nng_duration step = op->wait_step;
+		if (step > cli->opts.connect_timeout_ms - waited) {
+			step = cli->opts.connect_timeout_ms - waited;
+		}
+		if (op->wait_step < 32) {
+			op->wait_step *= 2;
+		}
+		op->state = OP_WAIT;
+		nng_sleep_aio(step, op->timer);
+		pthread_mutex_unlock(&cli->mtx);
+		return;
+	}
+	op->waiting = false;
+	nng_msg *msg = NULL;
+	int rv = nng_ctx_open(&op->ctx, ep->sock);
+	if (rv == 0) {
+		op->ctx_open = true;
+		rv = nng_msg_alloc(&msg, op->env_len);
+	}
+	if (rv != 0) {
+		pthread_mutex_unlock(&cli->mtx);
+		op_ctx_close(op);
+		set_err(op->errmsg, "RPC method %u to %s: %s", op->method,
+		        ep->url, nng_strerror(rv));
+		op_failed(op, map_nng(rv), false);
+		return;
+	}
+	memcpy(nng_msg_body(msg), op->env, op->env_len);
+	op->state = OP_SEND;
+	op->send_time = nng_clock();
+	nng_aio_set_msg(op->aio, msg);
+	/* Sending completes once the request is on a connection; if none
+	 * comes within the connect timeout, nothing was sent. */
+	nng_duration send_to = cli->opts.timeout_ms;
+	if (cli->opts.connect_timeout_ms > 0 &&
+	    cli->opts.connect_timeout_ms < send_to) {
+		send_to = cli->opts.connect_timeout_ms;
+	}
+	nng_aio_set_timeout(op->aio, send_to);
+	nng_ctx_send(op->ctx, op->aio);
+	pthread_mutex_unlock(&cli->mtx);
+}
+
+/* Index of the endpoint for url, dialing it if new; -1 (errmsg set) when
+ * it cannot be used. */
+static long client_endpoint_for(struct rpc_client *cli, const char *url,
+                                char *errmsg)
+{
+	pthread_mutex_lock(&cli->mtx);
+	for (size_t i = 0; i < cli->n_eps; i++) {
+		if (strcmp(cli->eps[i]->url, url) == 0) {
+			pthread_mutex_unlock(&cli->mtx);
+			return (long)i;
+		}
+	}
+	bool full = cli->n_eps >= RPC_MAX_ENDPOINTS;
+	pthread_mutex_unlock(&cli->mtx);
+	if (full) {
+		set_err(errmsg,
+		        "too many RPC endpoints (%d) to follow a "
+		        "redirect",
+		        RPC_MAX_ENDPOINTS);
+		return -1;
+	}
+	struct rpc_endpoint *ep;
+	if (endpoint_open(&cli->opts, url, &ep, errmsg) != 0) {
+		return -1;
+	}
+	long idx = -1;
+	pthread_mutex_lock(&cli->mtx);
+	for (size_t i = 0; i < cli->n_eps; i++) {
+		if (strcmp(cli->eps[i]->url, url) == 0) {
+			idx = (long)i; /* another call added it meanwhile */
+		}
+	}
+	if (idx < 0 && !cli->closing && cli->n_eps < RPC_MAX_ENDPOINTS) {
+		idx = (long)cli->n_eps;
+		cli->eps[cli->n_eps++] = ep;
+		ep = NULL;
+	}
+	pthread_mutex_unlock(&cli->mtx);
+	if (ep != NULL) {
+		endpoint_close(ep);
+	}
+	if (idx < 0) {
+		set_err(errmsg, "cannot follow redirect to %s", url);
+	}
+	return idx;
+}
+
+static void op_reply(struct rpc_op *op, nng_msg *msg)
+{
+	struct rpc_client *cli = op->cli;
+	struct rpc_reply_info r;
+	char why[STRATA_ERRMSG_SIZE];
+	int rc = rpc_reply_decode(nng_msg_body(msg), nng_msg_len(msg), &r, why);
+	if (rc != 0) {
+		set_err(op->errmsg, "RPC method %u to %s: %s", op->method,
+		        op_url(op), why);
+		op_finish(op, rc, NULL, 0);
+		return;
+	}
+	char smsg[STRATA_ERRMSG_SIZE];
+	copy_sanitized(smsg, sizeof(smsg), r.message);
+	if (r.code == STRATA_ESHUTDOWN) {
+		set_err(op->errmsg, "%s", smsg);
+		rpc_reply_release(&r);
+		op_failed(op, STRATA_ESHUTDOWN, false);
+		return;
+	}
+	if ((r.code == STRATA_ENOTLEADER || r.code == STRATA_EWRONGHOST) &&
+	    r.redirect[0] != '\0' && op->redirects < cli->opts.max_redirects) {
+		char url[RPC_MAX_URL_LEN + 1];
+		if (strlen(r.redirect) <= RPC_MAX_URL_LEN) {
+			copy_sanitized(url, sizeof(url), r.redirect);
+			long idx = client_endpoint_for(cli, url, why);
+			if (idx >= 0 && (size_t)idx != op->ep) {
+				LOG_DEBUG("rpc",
+				          "method %u: %s redirects to %s",
+				          op->method, op_url(op), url);
+				rpc_reply_release(&r);
+				op->redirects++;
+				op->ep = (size_t)idx;
+				op->waiting = false;
+				pthread_mutex_lock(&cli->mtx);
+				cli->preferred = (size_t)idx;
+				pthread_mutex_unlock(&cli->mtx);
+				op_attempt(op);
+				return;
+			}
+		}
+	}
+	pthread_mutex_lock(&cli->mtx);
+	cli->preferred = op->ep;
+	pthread_mutex_unlock(&cli->mtx);
+	uint8_t *body = NULL;
+	size_t len = r.len;
+	if (len != 0) {
+		body = strata_malloc(len);
+		if (body == NULL) {
+			rpc_reply_release(&r);
+			set_err(op->errmsg,
+			        "RPC method %u: out of memory for a reply of "
+			        "%zu "
+			        "bytes",
+			        op->method, len);
+			op_finish(op, STRATA_ENOMEM, NULL, 0);
+			return;
+		}
+		memcpy(body, r.body, len);
+	}
+	int code = r.code;
+	if (code != 0) {
+		if (smsg[0] != '\0') {
+			set_err(op->errmsg, "%s", smsg);
+		} else {
+			set_err(op->errmsg, "RPC method %u to %s: %s",
+			        op->method, op_url(op), strata_strerror(code));
+		}
+	}
+	rpc_reply_release(&r);
+	op_finish(op, code, body, len);
+}
+
+static void op_timer_cb(void *arg)
+{
+	struct rpc_op *op = arg;
+	if (nng_aio_result(op->timer) != 0) {
+		op_finish_closed(op); /* only close cancels a sleep */
+		return;
+	}
+	op_attempt(op);
+}
+
+static void op_io_cb(void *arg)
+{
+	struct rpc_op *op = arg;
+	int rv = nng_aio_result(op->aio);
+	nng_msg *msg;
+	switch (op->state) {
+	case OP_WAIT:
+		return; /* not reached: sleeps use op->timer */
+	case OP_SEND:
+		if (rv != 0) {
+			msg = nng_aio_get_msg(op->aio);
+			nng_aio_set_msg(op->aio, NULL);
+			nng_msg_free(msg);
+			op_ctx_close(op);
+			if (rv == NNG_ETIMEDOUT) {
+				set_err(op->errmsg,
+				        "RPC method %u: connection to %s lost, "
+				        "request not sent: is the server "
+				        "running?",
+				        op->method, op_url(op));
+				op_failed(op, STRATA_EUNAVAIL, false);
+				return;
+			}
+			set_err(op->errmsg, "RPC method %u: send to %s: %s",
+			        op->method, op_url(op), nng_strerror(rv));
+			op_failed(op, map_nng(rv), false);
+			return;
+		}
+		pthread_mutex_lock(&op->cli->mtx);
+		if (op->cli->closing) {
+			pthread_mutex_unlock(&op->cli->mtx);
+			op_finish_closed(op);
+			return;
+		}
+		nng_duration left = op->cli->opts.timeout_ms -
+		                    (nng_duration)(nng_clock() - op->send_time);
+		op->state = OP_RECV;
+		nng_aio_set_timeout(op->aio, left > 0 ? left : 1);
+		nng_ctx_recv(op->ctx, op->aio);
+		pthread_mutex_unlock(&op->cli->mtx);
+		return;
+	case OP_RECV:
+		op_ctx_close(op);
+		if (rv == NNG_ETIMEDOUT) {
+			set_err(op->errmsg,
+			        "RPC method %u to %s: no reply within %d ms "
+			        "(the request may have been executed; raise "
+			        "the "
+			        "rpc timeout if the server is just slow)",
+			        op->method, op_url(op),
+			        op->cli->opts.timeout_ms);
+			op_failed(op, STRATA_ETIMEDOUT, true);
+			return;
+		}
+		if (rv != 0) {
+			set_err(op->errmsg,
+			        "RPC method %u to %s: connection lost before "
+			        "the "
+			        "reply (%s); the request may have been "
+			        "executed",
+			        op->method, op_url(op), nng_strerror(rv));
+			op_failed(op, map_nng(rv), true);
+			return;
+		}
+		msg = nng_aio_get_msg(op->aio);
+		nng_aio_set_msg(op->aio, NULL);
+		if (msg == NULL) { /* defensive: never expected */
+			set_err(op->errmsg, "RPC method %u to %s: no reply",
+			        op->method, op_url(op));
+			op_failed(op, STRATA_ETIMEDOUT, true);
+			return;
+		}
+		op_reply(op, msg);
+		nng_msg_free(msg);
+		return;
+	}
+}
+
+int rpc_call_async(struct rpc_client *cli, uint32_t method, unsigned flags,
+                   const uint8_t *req, size_t len, rpc_done_fn cb, void *arg,
+                   char *errmsg)
+{
+	if (cb == NULL || method == 0 || (req == NULL && len != 0)) {
+		set_err(errmsg, "RPC call: method must be non-zero, callback "
+		                "set, and req non-NULL when len > 0");
+		return STRATA_EINVAL;
+	}
+	struct rpc_op *op = strata_calloc(1, sizeof(*op));
+	if (op == NULL) {
+		set_err(errmsg, "RPC method %u: out of memory", method);
+		return STRATA_ENOMEM;
+	}
+	int rc = rpc_request_encode(method, req, len, &op->env, &op->env_len);
+	if (rc != 0) {
+		set_err(errmsg,
+		        "RPC method %u: out of memory for a request "
+		        "of %zu bytes",
+		        method, len);
+		goto err_op;
+	}
+	if (op->env_len > cli->opts.max_msg_bytes) {
+		set_err(errmsg,
+		        "RPC method %u: request of %zu bytes exceeds the limit "
+		        "of %zu bytes (max_msg_bytes): split it",
+		        method, op->env_len, cli->opts.max_msg_bytes);
+		rc = STRATA_ETOOBIG;
+		goto err_env;
+	}
+	int rv = nng_aio_alloc(&op->aio, op_io_cb, op);
+	if (rv == 0) {
+		rv = nng_aio_alloc(&op->timer, op_timer_cb, op);
+	}
+	if (rv != 0) {
+		set_err(errmsg, "RPC method %u: %s", method, nng_strerror(rv));
+		rc = map_nng(rv);
+		goto err_aio;
+	}
+	op->cli = cli;
+	op->method = method;
+	op->flags = flags;
+	op->cb = cb;
+	op->arg = arg;
+	op->state = OP_WAIT;
+	pthread_mutex_lock(&cli->mtx);
+	if (cli->closing) {
+		pthread_mutex_unlock(&cli->mtx);
+		set_err(errmsg, "RPC method %u: client closed", method);
+		rc = STRATA_ECLOSED;
+		goto err_aio;
+	}
+	cli->seed ^= cli->seed << 13;
+	cli->seed ^= cli->seed >> 7;
+	cli->seed ^= cli->seed << 17;
+	op->rng = cli->seed | 1;
+	op->ep = cli->preferred;
+	op->next = cli->ops;
+	if (cli->ops != NULL) {
+		cli->ops->prev = op;
+	}
+	cli->ops = op;
+	cli->n_ops++;
+	/* Run the first step on an NNG thread: cb never runs in here. */
+	nng_sleep_aio(0, op->timer);
+	pthread_mutex_unlock(&cli->mtx);
+	return 0;
+
+err_aio:
+	if (op->timer != NULL) {
+		nng_aio_free(op->timer);
+	}
+	if (op->aio != NULL) {
+		nng_aio_free(op->aio);
+	}
+err_env:
+	strata_free(op->env);
+err_op:
+	strata_free(op);
+	return rc;
+}
+
+struct sync_wait {
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;
+	bool done;
+	int code;
+	uint8_t *reply;
+	size_t len;
+	char errmsg[STRATA_ERRMSG_SIZE];
+};
+
+static void sync_cb(void *arg, int code, const char *errmsg, uint8_t *reply,
+                    size_t len)
+{
+	struct sync_wait *w = arg;
+	pthread_mutex_lock(&w->mtx);
+	w->code = code;
+	w->reply = reply;
+	w->len = len;
+	snprintf(w->errmsg, sizeof(w->errmsg), "%s", errmsg);
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mtx); /* w may be gone right after this */
+}
+
+int rpc_call(struct rpc_client *cli, uint32_t method, unsigned flags,
+             const uint8_t *req, size_t len, uint8_t **reply, size_t *reply_len,
+             char *errmsg)
+{
+	struct sync_wait w = {.done = false};
+	*reply = NULL;
+	*reply_len = 0;
+	pthread_mutex_init(&w.mtx, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	int rc = rpc_call_async(cli, method, flags, req, len, sync_cb, &w,
+	                        errmsg);
+	if (rc == 0) {
+		pthread_mutex_lock(&w.mtx);
+		while (!w.done) {
+			pthread_cond_wait(&w.cv, &w.mtx);
+		}
+		pthread_mutex_unlock(&w.mtx);
+		rc = w.code;
+		*reply = w.reply;
+		*reply_len = w.len;
+		if (rc != 0) {
+			set_err(errmsg, "%s", w.errmsg);
+		}
+	}
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mtx);
+	return rc;
+}
+
+int rpc_call_pb(struct rpc_client *cli, uint32_t method, unsigned flags,
+                const ProtobufCMessage *req,
+                const ProtobufCMessageDescriptor *reply_desc,
+                ProtobufCMessage **reply, char *errmsg)
+{
+	*reply = NULL;
+	uint8_t *buf = NULL;
+	size_t n = 0;
+	if (req != NULL) {
+		size_t size = protobuf_c_message_get_packed_size(req);
+		buf = strata_malloc(size != 0 ? size : 1);
+		if (buf == NULL) {
+			set_err(errmsg,
+			        "RPC method %u: out of memory packing %s",
+			        method, req->descriptor->name);
+			return STRATA_ENOMEM;
+		}
+		n = protobuf_c_message_pack(req, buf);
+	}
+	uint8_t *rep = NULL;
+	size_t rep_len = 0;
+	int rc = rpc_call(cli, method, flags, buf, n, &rep, &rep_len, errmsg);
+	strata_free(buf);
+	if (rc != 0) {
+		strata_free(rep);
+		return rc;
+	}
+	bool oom;
+	ProtobufCMessage *m = pb_unpack(reply_desc, rep, rep_len, &oom);
+	strata_free(rep);
+	if (m == NULL) {
+		if (oom) {
+			set_err(errmsg,
+			        "RPC method %u: out of memory unpacking a %s "
+			        "of "
+			        "%zu bytes",
+			        method, reply_desc->name, rep_len);
+			return STRATA_ENOMEM;
+		}
+		set_err(errmsg,
+		        "RPC method %u: reply of %zu bytes does not parse as "
+		        "%s (client and server versions disagree?)",
+		        method, rep_len, reply_desc->name);
+		return STRATA_EPROTO;
+	}
+	*reply = m;
+	return 0;
+}

@@ -1,0 +1,972 @@
+/* Unit tests for common/rpc.c: envelope codec, server and client over
+ * tcp://127.0.0.1 and inproc://. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+
+#include <cmocka.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "common/alloc.h"
+#include "common/rpc.h"
+#include "strata/error.h"
+#include "strata/v1/error.pb-c.h"
+#include "strata/v1/rpc.pb-c.h"
+#include "tests/lib/oom.h"
+
+/* Methods of the test service. */
+#define M_ECHO 100u     /* reply the body */
+#define M_FAIL 101u     /* reply STRATA_ENOENT with a message */
+#define M_HOLD 102u     /* never reply; the test answers later */
+#define M_LATER 103u    /* echo from another thread after 20 ms */
+#define M_REDIRECT 104u /* ENOTLEADER to svc->redirect, or echo */
+
+#define MAX_HELD 64
+
+struct later {
+	struct later *next;
+	struct rpc_call *call;
+	const uint8_t *body;
+	size_t len;
+	int64_t due_ms;
+};
+
+struct svc {
+	atomic_int calls; /* requests that reached the handler */
+	const char *redirect;
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;
+	struct rpc_call *held[MAX_HELD];
+	int n_held;
+	struct later *head, *tail; /* M_LATER queue, FIFO = due order */
+	bool quit;
+	pthread_t worker;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Answers M_LATER calls 20 ms after they arrived, from its own thread. */
+static void *worker_main(void *arg)
+{
+	struct svc *s = arg;
+	pthread_mutex_lock(&s->mtx);
+	for (;;) {
+		while (s->head == NULL && !s->quit) {
+			pthread_cond_wait(&s->cv, &s->mtx);
+		}
+		if (s->head == NULL) {
+			break;
+		}
+		struct later *l = s->head;
+		s->head = l->next;
+		if (s->head == NULL) {
+			s->tail = NULL;
+		}
+		pthread_mutex_unlock(&s->mtx);
+		int64_t wait = l->due_ms - now_ms();
+		if (wait > 0) {
+			usleep((useconds_t)wait * 1000);
+		}
+		/* body stays valid until the reply: echo it straight back */
+		rpc_reply(l->call, 0, NULL, l->body, l->len);
+		free(l);
+		pthread_mutex_lock(&s->mtx);
+	}
+	pthread_mutex_unlock(&s->mtx);
+	return NULL;
+}
+
+static void handler(void *arg, struct rpc_call *call, uint32_t method,
+                    const uint8_t *body, size_t len)
+{
+	struct svc *s = arg;
+	atomic_fetch_add(&s->calls, 1);
+	switch (method) {
+	case M_ECHO:
+		rpc_reply(call, 0, NULL, body, len);
+		break;
+	case M_FAIL:
+		rpc_reply(call, STRATA_ENOENT, "stream 'x' not found", NULL, 0);
+		break;
+	case M_HOLD:
+		pthread_mutex_lock(&s->mtx);
+		if (s->n_held >= MAX_HELD) {
+			abort(); /* test bug; cmocka asserts only in main */
+		}
+		s->held[s->n_held++] = call;
+		pthread_mutex_unlock(&s->mtx);
+		break;
+	case M_LATER: {
+		struct later *l = malloc(sizeof(*l));
+		if (l == NULL) {
+			abort();
+		}
+		*l = (struct later){NULL, call, body, len, now_ms() + 20};
+		pthread_mutex_lock(&s->mtx);
+		if (s->tail != NULL) {
+			s->tail->next = l;
+		} else {
+			s->head = l;
+		}
+		s->tail = l;
+		pthread_cond_signal(&s->cv);
+		pthread_mutex_unlock(&s->mtx);
+		break;
+	}
+	case M_REDIRECT:
+		if (s->redirect != NULL) {
+			rpc_reply_redirect(call, STRATA_ENOTLEADER,
+			                   "not the leader", s->redirect);
+		} else {
+			rpc_reply(call, 0, NULL, body, len);
+		}
+		break;
+	default:
+		rpc_reply_unknown_method(call, method);
+	}
+}
+
+static void svc_init(struct svc *s)
+{
+	memset(s, 0, sizeof(*s));
+	atomic_init(&s->calls, 0);
+	pthread_mutex_init(&s->mtx, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	assert_int_equal(pthread_create(&s->worker, NULL, worker_main, s), 0);
+}
+
+/* Stop the worker once its queue is empty; call after the servers stop. */
+static void svc_join(struct svc *s)
+{
+	pthread_mutex_lock(&s->mtx);
+	s->quit = true;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mtx);
+	pthread_join(s->worker, NULL);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mtx);
+}
+
+static struct rpc_server *start(struct svc *s, const char *url,
+                                const struct rpc_server_opts *o)
+{
+	struct rpc_server *srv = NULL;
+	char err[STRATA_ERRMSG_SIZE];
+	int rc = rpc_server_start(&srv, url, o, handler, s, err);
+	if (rc != 0) {
+		fail_msg("rpc_server_start %s: %s", url, err);
+	}
+	return srv;
+}
+
+static struct rpc_client *open1(const char *url, int timeout_ms, int retries)
+{
+	struct rpc_client_opts o;
+	rpc_client_opts_default(&o);
+	o.timeout_ms = timeout_ms;
+	o.retries = retries;
+	o.connect_timeout_ms = 300;
+	o.backoff_base_ms = 10;
+	o.backoff_max_ms = 40;
+	struct rpc_client *cli = NULL;
+	char err[STRATA_ERRMSG_SIZE];
+	const char *urls[] = {url};
+	assert_int_equal(rpc_client_open(&cli, urls, 1, &o, err), 0);
+	return cli;
+}
+
+static void dead_url(char *buf, size_t size)
+{
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	snprintf(buf, size, "%s", rpc_server_url(srv));
+	rpc_server_stop(srv);
+	svc_join(&s);
+}
+
+static void echo_ok(struct rpc_client *cli, const char *text)
+{
+	uint8_t *rep;
+	size_t n;
+	char err[STRATA_ERRMSG_SIZE];
+	int rc = rpc_call(cli, M_ECHO, RPC_IDEMPOTENT, (const uint8_t *)text,
+	                  strlen(text), &rep, &n, err);
+	if (rc != 0) {
+		fail_msg("echo: %s", err);
+	}
+	assert_int_equal(n, strlen(text));
+	assert_memory_equal(rep, text, n);
+	strata_free(rep);
+}
+
+/* Requests and replies survive the codec; empty bodies decode as NULL. */
+static void test_rpc_envelope_roundtrip(void **state)
+{
+	(void)state;
+	uint8_t *buf;
+	size_t n;
+	struct rpc_request req;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(
+	        rpc_request_encode(7, (const uint8_t *)"abc", 3, &buf, &n), 0);
+	assert_int_equal(rpc_request_decode(buf, n, &req, err), 0);
+	assert_int_equal(req.method, 7);
+	assert_int_equal(req.len, 3);
+	assert_memory_equal(req.body, "abc", 3);
+	rpc_request_release(&req);
+	strata_free(buf);
+
+	struct rpc_reply_info rep;
+	assert_int_equal(rpc_reply_encode(STRATA_ENOTLEADER, "go there",
+	                                  "tcp://h:1", NULL, 0, &buf, &n),
+	                 0);
+	assert_int_equal(rpc_reply_decode(buf, n, &rep, err), 0);
+	assert_int_equal(rep.code, STRATA_ENOTLEADER);
+	assert_string_equal(rep.message, "go there");
+	assert_string_equal(rep.redirect, "tcp://h:1");
+	assert_null(rep.body);
+	assert_int_equal(rep.len, 0);
+	rpc_reply_release(&rep);
+	strata_free(buf);
+
+	/* An empty reply is a success with no body (proto3 defaults). */
+	assert_int_equal(rpc_reply_decode(NULL, 0, &rep, err), 0);
+	assert_int_equal(rep.code, 0);
+	assert_string_equal(rep.message, "");
+	rpc_reply_release(&rep);
+}
+
+/* Garbage, truncation, method 0 and negative codes are EPROTO, not
+ * crashes; OOM while decoding is ENOMEM, not EPROTO. */
+static void test_rpc_envelope_decode_rejects_garbage(void **state)
+{
+	(void)state;
+	struct rpc_request req;
+	struct rpc_reply_info rep;
+	char err[STRATA_ERRMSG_SIZE];
+	const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+	assert_int_equal(
+	        rpc_request_decode(garbage, sizeof(garbage), &req, err),
+	        STRATA_EPROTO);
+	assert_non_null(strstr(err, "malformed request envelope"));
+	assert_int_equal(rpc_request_decode(NULL, 0, &req, err), STRATA_EPROTO);
+	assert_non_null(strstr(err, "method 0"));
+	/* body claims 100 bytes, has 2 */
+	const uint8_t trunc[] = {0x08, 0x05, 0x12, 0x64, 'a', 'b'};
+	assert_int_equal(rpc_request_decode(trunc, sizeof(trunc), &req, err),
+	                 STRATA_EPROTO);
+	assert_int_equal(rpc_reply_decode(trunc, sizeof(trunc), &rep, err),
+	                 STRATA_EPROTO);
+	/* status { code: -1 } */
+	const uint8_t neg[] = {0x0a, 0x0b, 0x08, 0xff, 0xff, 0xff, 0xff,
+	                       0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+	assert_int_equal(rpc_reply_decode(neg, sizeof(neg), &rep, err),
+	                 STRATA_EPROTO);
+
+	uint8_t *buf;
+	size_t n;
+	assert_int_equal(
+	        rpc_request_encode(9, (const uint8_t *)"xyz", 3, &buf, &n), 0);
+	int rc = STRATA_ENOMEM;
+	for (long k = 1; rc == STRATA_ENOMEM; k++) {
+		oom_install(k);
+		rc = rpc_request_decode(buf, n, &req, err);
+		oom_uninstall();
+		assert_true(rc == 0 || rc == STRATA_ENOMEM);
+	}
+	rpc_request_release(&req);
+	strata_free(buf);
+}
+
+static void roundtrip(const char *url)
+{
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server *srv = start(&s, url, NULL);
+	struct rpc_client *cli = open1(rpc_server_url(srv), 2000, 1);
+	char err[STRATA_ERRMSG_SIZE];
+	uint8_t *rep;
+	size_t n;
+
+	echo_ok(cli, "hello strata");
+	/* Empty request, empty reply. */
+	assert_int_equal(rpc_call(cli, M_ECHO, 0, NULL, 0, &rep, &n, err), 0);
+	assert_null(rep);
+	assert_int_equal(n, 0);
+	/* Ping is answered by the server without the handler. */
+	assert_int_equal(
+	        rpc_call(cli, RPC_METHOD_PING, 0, NULL, 0, &rep, &n, err), 0);
+	/* A service error comes back with the server's message. */
+	assert_int_equal(rpc_call(cli, M_FAIL, 0, NULL, 0, &rep, &n, err),
+	                 STRATA_ENOENT);
+	assert_string_equal(err, "stream 'x' not found");
+	/* Unknown methods are ENOTSUP naming the method. */
+	assert_int_equal(rpc_call(cli, 4242, 0, NULL, 0, &rep, &n, err),
+	                 STRATA_ENOTSUP);
+	assert_non_null(strstr(err, "4242"));
+	/* protobuf convenience: Status echoed back and unpacked. */
+	Strata__V1__Status st = STRATA__V1__STATUS__INIT;
+	st.code = STRATA__V1__ERROR_CODE__ERROR_CODE_ESEALED;
+	st.message = "sealed";
+	ProtobufCMessage *out;
+	assert_int_equal(rpc_call_pb(cli, M_ECHO, 0, &st.base,
+	                             &strata__v1__status__descriptor, &out,
+	                             err),
+	                 0);
+	Strata__V1__Status *got = (Strata__V1__Status *)out;
+	assert_int_equal(got->code, STRATA__V1__ERROR_CODE__ERROR_CODE_ESEALED);
+	assert_string_equal(got->message, "sealed");
+	rpc_pb_free(out);
+	/* Bytes are bytes: the echo does not care what they mean. */
+	const uint8_t bad[] = {0xff, 0xff, 0xff};
+	assert_int_equal(
+	        rpc_call(cli, M_ECHO, 0, bad, sizeof(bad), &rep, &n, err), 0);
+	assert_int_equal(n, sizeof(bad));
+	strata_free(rep);
+	assert_int_equal(s.calls, 6);
+
+	rpc_client_close(cli);
+	rpc_server_stop(srv);
+	svc_join(&s);
+}
+
+/* Echo, ping, service error, unknown method and pb calls over TCP. */
+static void test_rpc_roundtrip_tcp(void **state)
+{
+	(void)state;
+	roundtrip("tcp://127.0.0.1:0");
+}
+
+/* The same over inproc://. */
+static void test_rpc_roundtrip_inproc(void **state)
+{
+	(void)state;
+	roundtrip("inproc://strata-test-rpc");
+}
+
+/* A reply body that is not the expected message gives EPROTO naming the
+ * type; an empty body is a default message. */
+static void test_rpc_call_pb_unparsable_reply(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server *srv = start(&s, "inproc://strata-test-pb", NULL);
+	struct rpc_client *cli = open1(rpc_server_url(srv), 2000, 0);
+	char err[STRATA_ERRMSG_SIZE];
+	/* An RpcReply echoed back and read as a Status: field 1 is a
+	 * message there but a varint in Status, so it does not parse. */
+	Strata__V1__Status st = STRATA__V1__STATUS__INIT;
+	st.message = "m";
+	Strata__V1__RpcReply wrong = STRATA__V1__RPC_REPLY__INIT;
+	wrong.status = &st;
+	ProtobufCMessage *out = NULL;
+	assert_int_equal(rpc_call_pb(cli, M_ECHO, 0, &wrong.base,
+	                             &strata__v1__status__descriptor, &out,
+	                             err),
+	                 STRATA_EPROTO);
+	assert_null(out);
+	assert_non_null(strstr(err, "strata.v1.Status"));
+	assert_int_equal(rpc_call_pb(cli, M_ECHO, 0, NULL,
+	                             &strata__v1__status__descriptor, &out,
+	                             err),
+	                 0);
+	assert_int_equal(((Strata__V1__Status *)out)->code, 0);
+	rpc_pb_free(out);
+	rpc_client_close(cli);
+	rpc_server_stop(srv);
+	svc_join(&s);
+}
+
+struct conc {
+	struct rpc_client *cli;
+	int id;
+	atomic_int *errors;
+};
+
+struct pend {
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;
+	int left;
+	int bad;
+	char expect[8][32];
+};
+
+static void conc_cb(void *arg, int code, const char *errmsg, uint8_t *reply,
+                    size_t len)
+{
+	(void)errmsg;
+	struct pend *p = *(struct pend **)arg;
+	pthread_mutex_lock(&p->mtx);
+	bool found = false;
+	if (code == 0) {
+		for (int i = 0; i < 8; i++) {
+			if (len == strlen(p->expect[i]) &&
+			    memcmp(reply, p->expect[i], len) == 0) {
+				found = true;
+			}
+		}
+	}
+	if (!found) {
+		p->bad++;
+	}
+	p->left--;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mtx);
+	strata_free(reply);
+}
+
+static void *conc_main(void *arg)
+{
+	struct conc *c = arg;
+	struct pend p;
+	struct pend *pp = &p;
+	pthread_mutex_init(&p.mtx, NULL);
+	pthread_cond_init(&p.cv, NULL);
+	for (int round = 0; round < 10; round++) {
+		p.left = 8;
+		p.bad = 0;
+		for (int i = 0; i < 8; i++) {
+			snprintf(p.expect[i], sizeof(p.expect[i]),
+			         "t%d-r%d-c%d", c->id, round, i);
+		}
+		for (int i = 0; i < 8; i++) {
+			int rc = rpc_call_async(
+			        c->cli, i % 2 ? M_LATER : M_ECHO,
+			        RPC_IDEMPOTENT, (const uint8_t *)p.expect[i],
+			        strlen(p.expect[i]), conc_cb, &pp, NULL);
+			if (rc != 0) {
+				atomic_fetch_add(c->errors, 1);
+				pthread_mutex_lock(&p.mtx);
+				p.left--;
+				pthread_mutex_unlock(&p.mtx);
+			}
+		}
+		pthread_mutex_lock(&p.mtx);
+		while (p.left > 0) {
+			pthread_cond_wait(&p.cv, &p.mtx);
+		}
+		pthread_mutex_unlock(&p.mtx);
+		atomic_fetch_add(c->errors, p.bad);
+		/* and one blocking call per round */
+		uint8_t *rep;
+		size_t n;
+		char err[STRATA_ERRMSG_SIZE];
+		if (rpc_call(c->cli, M_ECHO, 0, (const uint8_t *)"x", 1, &rep,
+		             &n, err) != 0 ||
+		    n != 1) {
+			atomic_fetch_add(c->errors, 1);
+		}
+		strata_free(rep);
+	}
+	pthread_cond_destroy(&p.cv);
+	pthread_mutex_destroy(&p.mtx);
+	return NULL;
+}
+
+/* 8 threads x 8 async calls in flight (64 at once, half answered later
+ * from other threads) plus blocking calls: every reply matches its
+ * request. */
+static void test_rpc_concurrent_calls(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	struct rpc_client *cli = open1(rpc_server_url(srv), 5000, 0);
+	atomic_int errors;
+	atomic_init(&errors, 0);
+	pthread_t th[8];
+	struct conc c[8];
+	for (int i = 0; i < 8; i++) {
+		c[i] = (struct conc){cli, i, &errors};
+		assert_int_equal(pthread_create(&th[i], NULL, conc_main, &c[i]),
+		                 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+	}
+	assert_int_equal(atomic_load(&errors), 0);
+	assert_int_equal(atomic_load(&s.calls), 8 * 10 * 9);
+	rpc_client_close(cli);
+	rpc_server_stop(srv);
+	svc_join(&s);
+}
+
+/* The handler returns without replying; another thread replies 20 ms
+ * later with the request body, which is still valid. */
+static void test_rpc_reply_later_from_thread(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server *srv = start(&s, "inproc://strata-test-later", NULL);
+	struct rpc_client *cli = open1(rpc_server_url(srv), 2000, 0);
+	uint8_t *rep;
+	size_t n;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(rpc_call(cli, M_LATER, 0, (const uint8_t *)"later", 5,
+	                          &rep, &n, err),
+	                 0);
+	assert_int_equal(n, 5);
+	assert_memory_equal(rep, "later", 5);
+	strata_free(rep);
+	rpc_client_close(cli);
+	rpc_server_stop(srv);
+	svc_join(&s);
+}
+
+/* A handler that never replies: a non-idempotent call times out once
+ * (not re-sent); an idempotent one is tried 1 + retries times. After stop
+ * the held calls are late: rpc_reply says ECLOSED and frees the server. */
+static void test_rpc_timeout_when_no_reply(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server_opts so;
+	rpc_server_opts_default(&so);
+	so.drain_ms = 50;
+	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", &so);
+	struct rpc_client *cli = open1(rpc_server_url(srv), 150, 2);
+	uint8_t *rep;
+	size_t n;
+	char err[STRATA_ERRMSG_SIZE];
+	int64_t t0 = now_ms();
+	assert_int_equal(rpc_call(cli, M_HOLD, 0, NULL, 0, &rep, &n, err),
+	                 STRATA_ETIMEDOUT);
+	int64_t dt = now_ms() - t0;
+	assert_true(dt >= 140 && dt < 1500);
+	assert_non_null(strstr(err, rpc_server_url(srv)));
+	assert_non_null(strstr(err, "no reply within 150 ms"));
+	assert_int_equal(atomic_load(&s.calls), 1);
+
+	assert_int_equal(
+	        rpc_call(cli, M_HOLD, RPC_IDEMPOTENT, NULL, 0, &rep, &n, err),
+	        STRATA_ETIMEDOUT);
+	assert_int_equal(atomic_load(&s.calls), 4);
+	rpc_client_close(cli);
+
+	rpc_server_stop(srv); /* 4 calls held: late after 50 ms drain */
+	pthread_mutex_lock(&s.mtx);
+	for (int i = 0; i < s.n_held; i++) {
+		assert_int_equal(rpc_reply(s.held[i], 0, NULL, NULL, 0),
+		                 STRATA_ECLOSED);
+	}
+	pthread_mutex_unlock(&s.mtx);
+	svc_join(&s);
+}
+
+/* No server at all: the call fails with EUNAVAIL naming the URL after its
+ * retries, in bounded time. */
+static void test_rpc_no_server_fails_bounded(void **state)
+{
+	(void)state;
+	char url[128];
+	dead_url(url, sizeof(url));
+	struct rpc_client *cli = open1(url, 1000, 2);
+	uint8_t *rep;
+	size_t n;
+	char err[STRATA_ERRMSG_SIZE];
+	int64_t t0 = now_ms();
+	assert_int_equal(rpc_call(cli, M_ECHO, 0, NULL, 0, &rep, &n, err),
+	                 STRATA_EUNAVAIL);
+	int64_t dt = now_ms() - t0;
+	/* one 300 ms connect wait; later attempts see it down at once */
+	assert_true(dt < 1500);
+	assert_non_null(strstr(err, url));
+	/* Known down: the next call fails fast. */
+	t0 = now_ms();
+	assert_int_equal(rpc_call(cli, M_ECHO, 0, NULL, 0, &rep, &n, err),
+	                 STRATA_EUNAVAIL);
+	assert_true(now_ms() - t0 < 500);
+	rpc_client_close(cli);
+}
+
+/* With the first URL dead, calls (even non-idempotent: nothing was sent)
+ * go to the second, and later calls go there directly. */
+static void test_rpc_failover_second_url(void **state)
+{
+	(void)state;
+	char dead[128];
+	dead_url(dead, sizeof(dead));
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	const char *urls[] = {dead, rpc_server_url(srv)};
+	struct rpc_client_opts o;
+	rpc_client_opts_default(&o);
+	o.connect_timeout_ms = 200;
+	o.backoff_base_ms = 5;
+	struct rpc_client *cli;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(rpc_client_open(&cli, urls, 2, &o, err), 0);
+	uint8_t *rep;
+	size_t n;
+	assert_int_equal(rpc_call(cli, M_ECHO, 0, (const uint8_t *)"a", 1, &rep,
+	                          &n, err),
+	                 0);
+	strata_free(rep);
+	int64_t t0 = now_ms();
+	echo_ok(cli, "second");
+	assert_true(now_ms() - t0 < 100);
+	assert_int_equal(atomic_load(&s.calls), 2);
+	rpc_client_close(cli);
+	rpc_server_stop(srv);
+	svc_join(&s);
+}
+
+/* Server A answers ENOTLEADER with a redirect to B (unknown to the
+ * client): the call lands on B, and the next call goes to B directly.
+ * Redirect loops stop after max_redirects. */
+static void test_rpc_redirect_followed(void **state)
+{
+	(void)state;
+	struct svc a, b;
+	svc_init(&a);
+	svc_init(&b);
+	struct rpc_server *sa = start(&a, "tcp://127.0.0.1:0", NULL);
+	struct rpc_server *sb = start(&b, "tcp://127.0.0.1:0", NULL);
+	a.redirect = rpc_server_url(sb);
+	struct rpc_client *cli = open1(rpc_server_url(sa), 2000, 0);
+	uint8_t *rep;
+	size_t n;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(rpc_call(cli, M_REDIRECT, 0, (const uint8_t *)"r", 1,
+	                          &rep, &n, err),
+	                 0);
+	assert_int_equal(n, 1);
+	strata_free(rep);
+	assert_int_equal(atomic_load(&a.calls), 1);
+	assert_int_equal(atomic_load(&b.calls), 1);
+	assert_int_equal(rpc_call(cli, M_REDIRECT, 0, NULL, 0, &rep, &n, err),
+	                 0);
+	assert_int_equal(atomic_load(&a.calls), 1);
+	assert_int_equal(atomic_load(&b.calls), 2);
+
+	/* A -> B -> A -> ...: bounded, ends with ENOTLEADER. */
+	b.redirect = rpc_server_url(sa);
+	assert_int_equal(rpc_call(cli, M_REDIRECT, 0, NULL, 0, &rep, &n, err),
+	                 STRATA_ENOTLEADER);
+	assert_int_equal(atomic_load(&a.calls) + atomic_load(&b.calls),
+	                 3 + 1 + RPC_DEFAULT_MAX_REDIRECTS);
+	/* A redirect to itself is returned as is. */
+	b.redirect = rpc_server_url(sb);
+	assert_int_equal(rpc_call(cli, M_REDIRECT, 0, NULL, 0, &rep, &n, err),
+	                 STRATA_ENOTLEADER);
+	assert_string_equal(err, "not the leader");
+	rpc_client_close(cli);
+	rpc_server_stop(sa);
+	rpc_server_stop(sb);
+	svc_join(&a);
+	svc_join(&b);
+}
+
+static int raw_exchange(nng_socket s, const void *buf, size_t len,
+                        struct rpc_reply_info *rep)
+{
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(nng_send(s, (void *)buf, len, 0), 0);
+	void *in;
+	size_t in_len;
+	assert_int_equal(nng_recv(s, &in, &in_len, NNG_FLAG_ALLOC), 0);
+	int rc = rpc_reply_decode(in, in_len, rep, err);
+	nng_free(in, in_len);
+	return rc;
+}
+
+/* Raw garbage and an empty message are answered EPROTO; the server keeps
+ * serving. */
+static void test_rpc_malformed_envelope(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	nng_socket raw;
+	assert_int_equal(nng_req0_open(&raw), 0);
+	nng_socket_set_ms(raw, NNG_OPT_RECVTIMEO, 2000);
+	assert_int_equal(nng_dial(raw, rpc_server_url(srv), NULL, 0), 0);
+	struct rpc_reply_info rep;
+	const uint8_t garbage[] = {0xde, 0xad, 0xbe, 0xef, 0xff, 0xff};
+	assert_int_equal(raw_exchange(raw, garbage, sizeof(garbage), &rep), 0);
+	assert_int_equal(rep.code, STRATA_EPROTO);
+	assert_non_null(strstr(rep.message, "malformed request envelope"));
+	rpc_reply_release(&rep);
+	assert_int_equal(raw_exchange(raw, "", 0, &rep), 0);
+	assert_int_equal(rep.code, STRATA_EPROTO);
+	rpc_reply_release(&rep);
+	nng_close(raw);
+	assert_int_equal(atomic_load(&s.calls), 0);
+
+	struct rpc_client *cli = open1(rpc_server_url(srv), 2000, 0);
+	echo_ok(cli, "still serving");
+	rpc_client_close(cli);
+	rpc_server_stop(srv);
+	svc_join(&s);
+}
+
+/* A request over the server's limit is dropped by NNG (the connection is
+ * closed): the client gets ECLOSED or ETIMEDOUT, and the server keeps
+ * serving. Over the client's own limit: ETOOBIG before sending. */
+static void test_rpc_oversize_request(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server_opts so;
+	rpc_server_opts_default(&so);
+	so.max_msg_bytes = 1024;
+	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", &so);
+	struct rpc_client *cli = open1(rpc_server_url(srv), 300, 0);
+	static uint8_t big[4096];
+	uint8_t *rep;
+	size_t n;
+	char err[STRATA_ERRMSG_SIZE];
+	int64_t t0 = now_ms();
+	int rc = rpc_call(cli, M_ECHO, 0, big, sizeof(big), &rep, &n, err);
+	assert_true(rc == STRATA_ECLOSED || rc == STRATA_ETIMEDOUT);
+	assert_true(now_ms() - t0 < 1000);
+	assert_int_equal(atomic_load(&s.calls), 0);
+	echo_ok(cli, "small still works");
+	rpc_client_close(cli);
+
+	struct rpc_client_opts o;
+	rpc_client_opts_default(&o);
+	o.max_msg_bytes = 1024;
+	const char *urls[] = {rpc_server_url(srv)};
+	assert_int_equal(rpc_client_open(&cli, urls, 1, &o, err), 0);
+	assert_int_equal(
+	        rpc_call(cli, M_ECHO, 0, big, sizeof(big), &rep, &n, err),
+	        STRATA_ETOOBIG);
+	assert_non_null(strstr(err, "exceeds the limit of 1024"));
+	rpc_client_close(cli);
+	rpc_server_stop(srv);
+	svc_join(&s);
+}
+
+struct stop_cb_state {
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;
+	int done;
+	int ok;
+};
+
+static void stop_cb(void *arg, int code, const char *errmsg, uint8_t *reply,
+                    size_t len)
+{
+	(void)errmsg;
+	(void)len;
+	struct stop_cb_state *st = arg;
+	strata_free(reply);
+	pthread_mutex_lock(&st->mtx);
+	st->done++;
+	if (code == 0) {
+		st->ok++;
+	}
+	pthread_cond_signal(&st->cv);
+	pthread_mutex_unlock(&st->mtx);
+}
+
+/* Stop with 8 calls in the handler: stop waits for their (later) replies,
+ * which all reach the clients; afterwards calls fail fast. */
+static void test_rpc_stop_with_calls_in_flight(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	char url[128];
+	snprintf(url, sizeof(url), "%s", rpc_server_url(srv));
+	struct rpc_client *cli = open1(url, 2000, 0);
+	struct stop_cb_state st = {.done = 0, .ok = 0};
+	pthread_mutex_init(&st.mtx, NULL);
+	pthread_cond_init(&st.cv, NULL);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(rpc_call_async(cli, M_LATER, 0,
+		                                (const uint8_t *)"z", 1,
+		                                stop_cb, &st, NULL),
+		                 0);
+	}
+	while (atomic_load(&s.calls) < 8) {
+		usleep(1000);
+	}
+	rpc_server_stop(srv);
+	pthread_mutex_lock(&st.mtx);
+	while (st.done < 8) {
+		pthread_cond_wait(&st.cv, &st.mtx);
+	}
+	assert_int_equal(st.ok, 8);
+	pthread_mutex_unlock(&st.mtx);
+
+	uint8_t *rep;
+	size_t n;
+	char err[STRATA_ERRMSG_SIZE];
+	int rc = rpc_call(cli, M_ECHO, 0, NULL, 0, &rep, &n, err);
+	assert_true(rc == STRATA_EUNAVAIL || rc == STRATA_ECLOSED);
+	rpc_client_close(cli);
+	pthread_cond_destroy(&st.cv);
+	pthread_mutex_destroy(&st.mtx);
+	svc_join(&s);
+}
+
+/* Closing the client ends a call in flight with ECLOSED, once. */
+static void test_rpc_client_close_aborts_calls(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server_opts so;
+	rpc_server_opts_default(&so);
+	so.drain_ms = 10;
+	struct rpc_server *srv = start(&s, "inproc://strata-test-close", &so);
+	struct rpc_client *cli = open1(rpc_server_url(srv), 5000, 0);
+	struct stop_cb_state st = {.done = 0, .ok = 0};
+	pthread_mutex_init(&st.mtx, NULL);
+	pthread_cond_init(&st.cv, NULL);
+	assert_int_equal(
+	        rpc_call_async(cli, M_HOLD, 0, NULL, 0, stop_cb, &st, NULL), 0);
+	while (atomic_load(&s.calls) < 1) {
+		usleep(1000);
+	}
+	int64_t t0 = now_ms();
+	rpc_client_close(cli);
+	assert_true(now_ms() - t0 < 1000);
+	assert_int_equal(st.done, 1);
+	assert_int_equal(st.ok, 0);
+	rpc_server_stop(srv);
+	assert_int_equal(rpc_reply(s.held[0], 0, NULL, NULL, 0),
+	                 STRATA_ECLOSED);
+	pthread_cond_destroy(&st.cv);
+	pthread_mutex_destroy(&st.mtx);
+	svc_join(&s);
+}
+
+/* A second server on the same address: EBUSY naming URL and config key. */
+static void test_rpc_server_address_in_use(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	struct rpc_server_opts so;
+	rpc_server_opts_default(&so);
+	so.config_key = "controller.listen";
+	struct rpc_server *srv2 = NULL;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(rpc_server_start(&srv2, rpc_server_url(srv), &so,
+	                                  handler, &s, err),
+	                 STRATA_EBUSY);
+	assert_non_null(strstr(err, rpc_server_url(srv)));
+	assert_non_null(strstr(err, "controller.listen"));
+	assert_int_equal(
+	        rpc_server_start(&srv2, "bogus://x", &so, handler, &s, err),
+	        STRATA_EINVAL);
+	assert_non_null(strstr(err, "bogus://x"));
+	rpc_server_stop(srv);
+	svc_join(&s);
+}
+
+/* Bad client arguments are refused with a message. */
+static void test_rpc_client_open_rejects_bad_input(void **state)
+{
+	(void)state;
+	struct rpc_client *cli;
+	char err[STRATA_ERRMSG_SIZE];
+	const char *bad[] = {"nonsense"};
+	assert_int_equal(rpc_client_open(&cli, bad, 1, NULL, err),
+	                 STRATA_EINVAL);
+	assert_non_null(strstr(err, "nonsense"));
+	assert_int_equal(rpc_client_open(&cli, bad, 0, NULL, err),
+	                 STRATA_EINVAL);
+	struct rpc_client_opts o;
+	rpc_client_opts_default(&o);
+	o.retries = -1;
+	const char *good[] = {"inproc://x"};
+	assert_int_equal(rpc_client_open(&cli, good, 1, &o, err),
+	                 STRATA_EINVAL);
+}
+
+/* Out of memory at every allocation of client open + one call: each step
+ * fails cleanly with ENOMEM (or succeeds), never leaks or crashes. */
+static void test_rpc_oom_sweep(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server *srv = start(&s, "inproc://strata-test-oom", NULL);
+	const char *urls[] = {rpc_server_url(srv)};
+	char err[STRATA_ERRMSG_SIZE];
+	long k;
+	for (k = 1; k < 200; k++) {
+		struct rpc_client *cli = NULL;
+		int rc2 = -1;
+		oom_install(k);
+		int rc = rpc_client_open(&cli, urls, 1, NULL, err);
+		if (rc == 0) {
+			uint8_t *rep = NULL;
+			size_t n;
+			rc2 = rpc_call(cli, M_ECHO, 0, (const uint8_t *)"oom",
+			               3, &rep, &n, err);
+			strata_free(rep);
+		}
+		if (cli != NULL) {
+			rpc_client_close(cli); /* then no thread allocates */
+		}
+		long attempts = oom_uninstall();
+		assert_true(rc == 0 || rc == STRATA_ENOMEM);
+		assert_true(rc2 == -1 || rc2 == 0 || rc2 == STRATA_ENOMEM);
+		if (rc == 0 && rc2 == 0 && attempts < k) {
+			break; /* a run with no failure: every point covered */
+		}
+	}
+	assert_true(k > 4 && k < 200); /* several points, and it ended */
+	rpc_server_stop(srv);
+	svc_join(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_rpc_envelope_roundtrip),
+	        cmocka_unit_test(test_rpc_envelope_decode_rejects_garbage),
+	        cmocka_unit_test(test_rpc_roundtrip_tcp),
+	        cmocka_unit_test(test_rpc_roundtrip_inproc),
+	        cmocka_unit_test(test_rpc_call_pb_unparsable_reply),
+	        cmocka_unit_test(test_rpc_concurrent_calls),
+	        cmocka_unit_test(test_rpc_reply_later_from_thread),
+	        cmocka_unit_test(test_rpc_timeout_when_no_reply),
+	        cmocka_unit_test(test_rpc_no_server_fails_bounded),
+	        cmocka_unit_test(test_rpc_failover_second_url),
+	        cmocka_unit_test(test_rpc_redirect_followed),
+	        cmocka_unit_test(test_rpc_malformed_envelope),
+	        cmocka_unit_test(test_rpc_oversize_request),
+	        cmocka_unit_test(test_rpc_stop_with_calls_in_flight),
+	        cmocka_unit_test(test_rpc_client_close_aborts_calls),
+	        cmocka_unit_test(test_rpc_server_address_in_use),
+	        cmocka_unit_test(test_rpc_client_open_rejects_bad_input),
+	        cmocka_unit_test(test_rpc_oom_sweep),
+	};
+	int rc = cmocka_run_group_tests_name("rpc", tests, NULL, NULL);
+	/* NNG frees closed sockets' pipes and dialers on a reaper thread;
+	 * wait for it so the leak checker sees only our leaks. */
+	nng_fini();
+	return rc;
+}
