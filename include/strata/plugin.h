@@ -8,6 +8,10 @@
 
 #include "strata/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /*
  * A tier-2 plugin is a shared object that exports ONE symbol,
  * STRATA_TIER2_ENTRY, a function returning a pointer to a static const
@@ -21,10 +25,14 @@
  * the fields that version declares and treats later ones as NULL. The host
  * never writes the table.
  *
- * Storage model: tier 2 stores CHUNKS, flat byte files named by the host
- * (names are relative paths of [A-Za-z0-9._/-], no "..", at most
- * STRATA_TIER2_NAME_MAX bytes). A chunk grows only by appending at its
- * current length. Strata never writes one chunk from two owners.
+ * Storage model: tier 2 stores CHUNKS, flat byte files named by the host.
+ * A name is a relative path of [A-Za-z0-9._/-], 1..STRATA_TIER2_NAME_MAX
+ * bytes, whose '/'-separated components are never empty, "." or ".." (so
+ * no leading, trailing or doubled '/'). The host checks every name before
+ * a plugin sees it. A chunk grows only by appending at its current length.
+ * Strata never writes one chunk from two owners, and never uses a chunk's
+ * name as a directory of another ("a" and "a/b" never both exist), so
+ * names map directly onto file paths or object keys.
  *
  * Threading: every op is synchronous and runs on a host worker thread,
  * never on an event loop. Ops on DIFFERENT chunks may run concurrently;
@@ -35,7 +43,8 @@
  * Errors: every op returns 0 or a positive STRATA_E* code (never -1, never
  * errno) and, on error, writes a human-readable message of at most
  * STRATA_ERRMSG_SIZE bytes (NUL included) into errmsg that names the chunk
- * and the cause, e.g. "write chunk s/t/0.#epoch.0/3: disk full (ENOSPC)".
+ * and the cause, e.g. "write chunk scope/stream/0.e3/7: disk full (ENOSPC)".
+ * The host prefixes it with the plugin's name.
  */
 
 #define STRATA_TIER2_ABI_VERSION 1 /* bumped on EVERY append to the table */
@@ -52,6 +61,8 @@ enum strata_log_level {
 	STRATA_LOG_WARN = 2,
 	STRATA_LOG_ERROR = 3,
 };
+
+struct strata_tier2_ops;
 
 /*
  * Services the host offers a plugin; valid from open() until close()
@@ -73,6 +84,22 @@ struct strata_host {
 	void (*counter_add)(const struct strata_host *host, const char *name,
 	                    uint64_t delta);
 	void *host_data; /* host private; plugins leave it alone */
+	/*
+	 * Open an instance of ANOTHER tier-2 plugin through the host's own
+	 * loader, for wrapper plugins (faulty, caches, encryption). plugin is
+	 * a name or a path, resolved like the tier2.plugin config key; config
+	 * is its "key=value" lines; both borrowed. On success *ops is a
+	 * host-owned table and *state the instance: call (*ops)->close(*state)
+	 * exactly once to release it. That table's open is NULL, its concat is
+	 * NULL when the child has none, and each op checks chunk names and
+	 * prefixes the child's messages with its name, as for top-level
+	 * instances. Errors: STRATA_EPLUGIN, STRATA_EABI (could not load),
+	 * STRATA_ECONFIG or the child's own open() error; errmsg says which.
+	 */
+	int (*open_tier2)(const struct strata_host *host, const char *plugin,
+	                  const char *config,
+	                  const struct strata_tier2_ops **ops, void **state,
+	                  char *errmsg);
 };
 
 /* What stat() reports about a chunk. */
@@ -81,8 +108,10 @@ struct strata_tier2_chunk_info {
 	int64_t mtime_ns; /* last modification, ns since epoch; 0 if unknown */
 };
 
-/* Called by list() once per chunk; returning non-zero stops the listing
- * and list() returns that value. name is borrowed for the call only. */
+/* Called by list() once per chunk with its full name; returning non-zero
+ * stops the listing and list() returns that value. name is borrowed for
+ * the call only. The callback may call ops of the same instance that do
+ * not change the chunks being listed (stat, read). */
 typedef int (*strata_tier2_list_cb)(void *arg, const char *name,
                                     const struct strata_tier2_chunk_info *info);
 
@@ -138,11 +167,16 @@ struct strata_tier2_ops {
 	 */
 	int (*concat)(void *state, const char *target,
 	              const char *const *sources, size_t n, char *errmsg);
-	/* Delete a chunk; STRATA_ENOENT if it does not exist. */
-	int (*delete)(void *state, const char *name, char *errmsg);
+	/* Delete a chunk; STRATA_ENOENT if it does not exist. (Named remove,
+	 * not delete, so C++ plugins can include this header.) */
+	int (*remove)(void *state, const char *name, char *errmsg);
 };
 
 /* The one symbol a tier-2 plugin exports. Returns a static table. */
 typedef const struct strata_tier2_ops *(*strata_tier2_entry_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* STRATA_PLUGIN_H */

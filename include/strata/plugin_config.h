@@ -1,0 +1,220 @@
+/* Header-only parser for the "key=value" lines a plugin gets in open(). */
+#ifndef STRATA_PLUGIN_CONFIG_H
+#define STRATA_PLUGIN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "strata/error.h"
+
+/*
+ * A plugin's config is one NUL-terminated string of lines "key=value"
+ * (the host flattens the YAML tier2.options mapping into it). Blank lines
+ * and lines starting with '#' are skipped; spaces and tabs around keys and
+ * values are trimmed; a value may contain '=' and spaces inside. Nothing
+ * here allocates, so plugins can use it without linking anything.
+ *
+ *	const char *cur = config;
+ *	struct strata_config_item it;
+ *	while (strata_config_next(&cur, &it)) {
+ *		if (it.value == NULL) -> malformed line it.line
+ *		else if (strata_config_key_is(&it, "max_bytes")) ...
+ *		else -> unknown key: STRATA_ECONFIG naming it
+ *	}
+ */
+
+/* One line of a config; all pointers point into the config string. */
+struct strata_config_item {
+	const char *key;   /* not NUL-terminated; key_len bytes */
+	size_t key_len;    /* 0 for a line like "=x" */
+	const char *value; /* NULL when the line has no '=' */
+	size_t value_len;  /* bytes of value, possibly 0 */
+	const char *line;  /* the whole line (for messages) */
+	int line_len;      /* its length, an int for "%.*s" */
+};
+
+/* Fill *item with the next non-blank, non-comment line at *cursor and
+ * advance it; false at the end. A NULL *cursor is an empty config. */
+static inline bool strata_config_next(const char **cursor,
+                                      struct strata_config_item *item)
+{
+	const char *p = *cursor;
+	if (p == NULL) {
+		return false;
+	}
+	for (;;) {
+		if (*p == '\0') {
+			*cursor = p;
+			return false;
+		}
+		const char *end = strchr(p, '\n');
+		if (end == NULL) {
+			end = p + strlen(p);
+		}
+		const char *next = *end == '\n' ? end + 1 : end;
+		const char *b = p;
+		const char *e = end;
+		while (b < e && (*b == ' ' || *b == '\t')) {
+			b++;
+		}
+		while (e > b &&
+		       (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) {
+			e--;
+		}
+		if (b == e || *b == '#') {
+			p = next;
+			continue;
+		}
+		item->line = b;
+		item->line_len = (int)(e - b > 4096 ? 4096 : e - b);
+		const char *eq = memchr(b, '=', (size_t)(e - b));
+		const char *ke = eq != NULL ? eq : e;
+		while (ke > b && (ke[-1] == ' ' || ke[-1] == '\t')) {
+			ke--;
+		}
+		item->key = b;
+		item->key_len = (size_t)(ke - b);
+		item->value = NULL;
+		item->value_len = 0;
+		if (eq != NULL) {
+			const char *v = eq + 1;
+			while (v < e && (*v == ' ' || *v == '\t')) {
+				v++;
+			}
+			item->value = v;
+			item->value_len = (size_t)(e - v);
+		}
+		*cursor = next;
+		return true;
+	}
+}
+
+/* True when the item's key is exactly key. */
+static inline bool strata_config_key_is(const struct strata_config_item *item,
+                                        const char *key)
+{
+	size_t n = strlen(key);
+	return item->key_len == n && memcmp(item->key, key, n) == 0;
+}
+
+/* True when the item's key starts with prefix (e.g. "parent."). */
+static inline bool
+strata_config_key_has_prefix(const struct strata_config_item *item,
+                             const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return item->key_len >= n && memcmp(item->key, prefix, n) == 0;
+}
+
+/* Copy the value, NUL-terminated, into buf of size bytes. STRATA_ECONFIG
+ * when there is no value or it does not fit. */
+static inline int
+strata_config_value_copy(const struct strata_config_item *item, char *buf,
+                         size_t size)
+{
+	if (item->value == NULL || item->value_len >= size) {
+		return STRATA_ECONFIG;
+	}
+	memcpy(buf, item->value, item->value_len);
+	buf[item->value_len] = '\0';
+	return 0;
+}
+
+/* Parse the value as a decimal unsigned integer with an optional binary
+ * unit, the same as the host's size keys: K, KiB (either case for the
+ * letter) = 1024, KB = 1000, likewise M, G, T; B = bytes (64m = 64MiB =
+ * 67108864, 64MB = 64000000). STRATA_ECONFIG when it is empty, malformed
+ * or overflows. */
+static inline int strata_config_value_u64(const struct strata_config_item *item,
+                                          uint64_t *out)
+{
+	if (item->value == NULL || item->value_len == 0) {
+		return STRATA_ECONFIG;
+	}
+	const char *p = item->value;
+	const char *end = p + item->value_len;
+	uint64_t v = 0;
+	if (*p < '0' || *p > '9') {
+		return STRATA_ECONFIG;
+	}
+	while (p < end && *p >= '0' && *p <= '9') {
+		uint64_t d = (uint64_t)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10) {
+			return STRATA_ECONFIG;
+		}
+		v = v * 10 + d;
+		p++;
+	}
+	if (p < end) {
+		/* Same units as the host's size keys: K, KiB = 1024; KB = 1000;
+		 * likewise M, G, T; a lone B means bytes. */
+		static const char units[] = "KMGT";
+		const char *u = strchr(units, *p >= 'a' ? *p - 32 : *p);
+		size_t rest = (size_t)(end - p);
+		uint64_t mult = 1;
+		if (*p == 'B' && rest == 1) {
+			mult = 1;
+		} else if (u == NULL || *p == '\0') {
+			return STRATA_ECONFIG;
+		} else {
+			int power = (int)(u - units) + 1;
+			uint64_t base = 1024;
+			if (rest == 2 && p[1] == 'B') {
+				base = 1000;
+			} else if (!(rest == 1 || (rest == 3 && p[1] == 'i' &&
+			                           p[2] == 'B'))) {
+				return STRATA_ECONFIG;
+			}
+			for (int i = 0; i < power; i++) {
+				mult *= base;
+			}
+		}
+		if (v > UINT64_MAX / mult) {
+			return STRATA_ECONFIG;
+		}
+		v *= mult;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Parse the value as a decimal signed integer (no suffix); STRATA_ECONFIG
+ * when it is empty, malformed or out of int64 range. */
+static inline int strata_config_value_i64(const struct strata_config_item *item,
+                                          int64_t *out)
+{
+	if (item->value == NULL || item->value_len == 0) {
+		return STRATA_ECONFIG;
+	}
+	const char *p = item->value;
+	const char *end = p + item->value_len;
+	bool neg = *p == '-';
+	if (neg) {
+		p++;
+	}
+	if (p == end) {
+		return STRATA_ECONFIG;
+	}
+	uint64_t v = 0;
+	uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (; p < end; p++) {
+		if (*p < '0' || *p > '9') {
+			return STRATA_ECONFIG;
+		}
+		uint64_t d = (uint64_t)(*p - '0');
+		if (v > (limit - d) / 10) {
+			return STRATA_ECONFIG;
+		}
+		v = v * 10 + d;
+	}
+	if (neg) {
+		*out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+	} else {
+		*out = (int64_t)v;
+	}
+	return 0;
+}
+
+#endif /* STRATA_PLUGIN_CONFIG_H */
