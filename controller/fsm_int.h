@@ -1,0 +1,204 @@
+/* Controller FSM internals shared by the controller sources only. */
+#ifndef CONTROLLER_FSM_INT_H
+#define CONTROLLER_FSM_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "controller/fsm.h"
+
+/* Short aliases of the protoc-c typedefs and enum values. */
+typedef Strata__V1__ControllerState pb_state_t;
+typedef Strata__V1__ScopeRecord pb_scope_t;
+typedef Strata__V1__StreamRecord pb_stream_t;
+typedef Strata__V1__Epoch pb_epoch_t;
+typedef Strata__V1__Segment pb_segment_t;
+typedef Strata__V1__StreamCut pb_cut_t;
+typedef Strata__V1__Workflow pb_workflow_t;
+typedef Strata__V1__Txn pb_txn_t;
+
+#define SS_CREATING STRATA__V1__STREAM_STATE__STREAM_STATE_CREATING
+#define SS_ACTIVE STRATA__V1__STREAM_STATE__STREAM_STATE_ACTIVE
+#define SS_SCALING STRATA__V1__STREAM_STATE__STREAM_STATE_SCALING
+#define SS_TRUNCATING STRATA__V1__STREAM_STATE__STREAM_STATE_TRUNCATING
+#define SS_SEALING STRATA__V1__STREAM_STATE__STREAM_STATE_SEALING
+#define SS_SEALED STRATA__V1__STREAM_STATE__STREAM_STATE_SEALED
+#define SS_DELETING STRATA__V1__STREAM_STATE__STREAM_STATE_DELETING
+
+#define WK_CREATE STRATA__V1__WORKFLOW_KIND__WORKFLOW_KIND_CREATE_STREAM
+#define WK_SCALE STRATA__V1__WORKFLOW_KIND__WORKFLOW_KIND_SCALE
+#define WK_SEAL STRATA__V1__WORKFLOW_KIND__WORKFLOW_KIND_SEAL
+#define WK_TRUNCATE STRATA__V1__WORKFLOW_KIND__WORKFLOW_KIND_TRUNCATE
+#define WK_DELETE STRATA__V1__WORKFLOW_KIND__WORKFLOW_KIND_DELETE
+
+#define WS_DONE STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_DONE
+#define WS_CREATE STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_CREATE_SEGMENTS
+#define WS_SEAL STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_SEAL_SEGMENTS
+#define WS_TRUNCATE STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_TRUNCATE_SEGMENTS
+#define WS_DELETE STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_DELETE_SEGMENTS
+
+#define TS_OPEN STRATA__V1__TXN_STATE__TXN_STATE_OPEN
+#define TS_COMMITTING STRATA__V1__TXN_STATE__TXN_STATE_COMMITTING
+#define TS_COMMITTED STRATA__V1__TXN_STATE__TXN_STATE_COMMITTED
+#define TS_ABORTING STRATA__V1__TXN_STATE__TXN_STATE_ABORTING
+#define TS_ABORTED STRATA__V1__TXN_STATE__TXN_STATE_ABORTED
+
+#define TXS_CREATED STRATA__V1__TXN_STEP__TXN_STEP_SEGMENTS_CREATED
+#define TXS_COMMITTED STRATA__V1__TXN_STEP__TXN_STEP_COMMITTED
+#define TXS_ABORTED STRATA__V1__TXN_STEP__TXN_STEP_ABORTED
+
+/* Segment id parts. */
+#define SEG_EPOCH(id) ((uint32_t)((id) >> 32))
+#define SEG_NUMBER(id) ((uint32_t)((id)&0xffffffffu))
+#define SEG_ID(epoch, number) (((uint64_t)(epoch) << 32) | (uint64_t)(number))
+
+/* Set res->code and res->message (printf format); returns code. */
+int fsm_fail(struct cfsm_result *res, int code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* --- protobuf trees allocated through common/alloc.h (fsm.c) --- */
+
+/* The allocator every FSM-owned message tree uses. */
+extern ProtobufCAllocator fsm_pb_allocator;
+
+/* Free a message tree built with fsm_pb_allocator (NULL is a no-op). */
+void pb_free(void *msg);
+
+/* Deep copy of msg (borrowed) through pack/unpack; NULL on OOM. */
+void *pb_clone(const void *msg);
+
+/* Grow *arr (an array of elem_size elements holding n) to hold n + extra
+ * without changing n: later appends of up to extra cannot fail. */
+int pb_reserve(void *arr, size_t n, size_t extra, size_t elem_size);
+
+/* Copy of s; STRATA_ENOMEM. */
+int pb_strdup(char **dst, const char *s);
+
+/* New zero-initialised message of the given descriptor; NULL on OOM. */
+void *pb_new(const ProtobufCMessageDescriptor *d);
+
+/* Remove element i of a pointer array holding *n elements (not freed). */
+void pb_remove_at(void **arr, size_t *n, size_t i);
+
+/* --- lookups (streams.c) --- */
+
+/* Index of the first element >= name in a name-sorted array of scopes,
+ * streams or reader groups; *found says whether it is equal. */
+size_t fsm_scope_index(const pb_state_t *st, const char *name, bool *found);
+size_t fsm_stream_index(const pb_scope_t *sc, const char *name, bool *found);
+size_t fsm_rg_index(const pb_scope_t *sc, const char *name, bool *found);
+
+pb_scope_t *fsm_scope(const pb_state_t *st, const char *name);
+pb_stream_t *fsm_stream(const pb_state_t *st, const char *scope,
+                        const char *name);
+
+/* Look up scope/stream or fail with ENOENT naming it. */
+int fsm_stream_get(const pb_state_t *st, const char *scope, const char *name,
+                   pb_stream_t **out, struct cfsm_result *res);
+
+/* Newest epoch of a stream (never NULL in a consistent state). */
+const pb_epoch_t *fsm_current_epoch(const pb_stream_t *s);
+
+/* Segment record of a stream by id, from any epoch; NULL if unknown. */
+const pb_segment_t *fsm_find_segment(const pb_stream_t *s, uint64_t id);
+
+/* Is the segment deleted by truncation? */
+bool fsm_segment_deleted(const pb_stream_t *s, uint64_t id);
+
+/* Check a stream cut against a stream: known segments, offsets >= 0,
+ * ranges covering [0,1) exactly once. STRATA_EINVAL with res set. */
+int fsm_check_cut(const pb_stream_t *s, const char *scope,
+                  const Strata__V1__StreamCut *cut, struct cfsm_result *res);
+
+/* --- names.c --- */
+
+/* Validate a scope, stream or reader-group name; what = "scope" etc.
+ * internal allows a leading '_'. STRATA_EBADNAME with res set. */
+int names_check(const char *name, const char *what, bool internal,
+                struct cfsm_result *res);
+
+/* Validate a stream configuration (borrowed). STRATA_EINVAL with res. */
+int names_check_config(const Strata__V1__StreamConfig *cfg,
+                       struct cfsm_result *res);
+
+/* Sort and deduplicate a configuration's tags in place. */
+void names_normalize_tags(Strata__V1__StreamConfig *cfg);
+
+/* Minimum segment count of a policy (>= 1). */
+uint32_t names_min_segments(const Strata__V1__ScalingPolicy *p);
+
+/* Write "scope/stream/<number>.#epoch.<epoch>" into buf of size bytes;
+ * returns the length it needs (like snprintf). */
+int names_segment_name(char *buf, size_t size, const char *scope,
+                       const char *stream, uint64_t segment_id);
+
+/* FNV-1a 64 of n bytes. */
+uint64_t names_fnv1a(const void *data, size_t n);
+
+/* Container of a segment given the container count. */
+uint32_t names_segment_container(uint32_t container_count, const char *scope,
+                                 const char *stream, uint64_t segment_id);
+
+/* --- command handlers: return 0 or an error with res set; nothing
+ * changes on error --- */
+int streams_create_scope(struct cfsm *f, const Strata__V1__CreateScopeCmd *c,
+                         struct cfsm_result *res);
+int streams_delete_scope(struct cfsm *f, const Strata__V1__DeleteScopeCmd *c,
+                         struct cfsm_result *res);
+int streams_update(struct cfsm *f, const Strata__V1__UpdateStreamCmd *c,
+                   struct cfsm_result *res);
+
+int workflows_create_stream(struct cfsm *f,
+                            const Strata__V1__CreateStreamCmd *c,
+                            struct cfsm_result *res);
+int workflows_scale(struct cfsm *f, const Strata__V1__ScaleStreamCmd *c,
+                    struct cfsm_result *res);
+int workflows_seal(struct cfsm *f, const Strata__V1__SealStreamCmd *c,
+                   struct cfsm_result *res);
+int workflows_truncate(struct cfsm *f, const Strata__V1__TruncateStreamCmd *c,
+                       struct cfsm_result *res);
+int workflows_delete(struct cfsm *f, const Strata__V1__DeleteStreamCmd *c,
+                     struct cfsm_result *res);
+int workflows_step_done(struct cfsm *f, const Strata__V1__WorkflowStepDone *c,
+                        struct cfsm_result *res);
+
+int txns_create(struct cfsm *f, const Strata__V1__CreateTxnCmd *c,
+                struct cfsm_result *res);
+int txns_ping(struct cfsm *f, const Strata__V1__PingTxnCmd *c,
+              struct cfsm_result *res);
+int txns_end(struct cfsm *f, const Strata__V1__EndTxnCmd *c,
+             struct cfsm_result *res);
+int txns_step_done(struct cfsm *f, const Strata__V1__TxnStepDone *c,
+                   struct cfsm_result *res);
+/* Abort expired OPEN txns and forget old completed ones. */
+int txns_tick(struct cfsm *f, uint64_t now_ms, struct cfsm_result *res);
+int txns_actions(const struct cfsm *f, struct cfsm_action **acts, size_t *n,
+                 size_t *cap);
+/* Count a stream's txns in state (any state when state == 0). */
+size_t txns_count(const pb_stream_t *s, int state);
+/* Move every OPEN txn of a stream to ABORTING (cannot fail). */
+void txns_abort_open(pb_stream_t *s);
+
+int rg_create(struct cfsm *f, const Strata__V1__CreateReaderGroupCmd *c,
+              struct cfsm_result *res);
+int rg_update(struct cfsm *f, const Strata__V1__UpdateReaderGroupCmd *c,
+              struct cfsm_result *res);
+int rg_delete(struct cfsm *f, const Strata__V1__DeleteReaderGroupCmd *c,
+              struct cfsm_result *res);
+
+int nodes_register(struct cfsm *f, const Strata__V1__RegisterStoreCmd *c,
+                   struct cfsm_result *res);
+int nodes_heartbeat(struct cfsm *f, const Strata__V1__HeartbeatCmd *c,
+                    struct cfsm_result *res);
+int nodes_unregister(struct cfsm *f, const Strata__V1__UnregisterStoreCmd *c,
+                     struct cfsm_result *res);
+int nodes_tick(struct cfsm *f, uint64_t now_ms, struct cfsm_result *res);
+/* Recompute replica sets; STRATA_ENOMEM leaves them unchanged. */
+int nodes_rebalance(pb_state_t *st);
+
+/* Append one action to a growable array. STRATA_ENOMEM. */
+int fsm_push_action(struct cfsm_action **acts, size_t *n, size_t *cap,
+                    const struct cfsm_action *a);
+
+#endif /* CONTROLLER_FSM_INT_H */

@@ -1,0 +1,430 @@
+/* Controller membership: segment stores with leases, and the container ->
+ * replica-set assignment with a deterministic, minimal-move rebalance.
+ *
+ * Rule (docs/controller.md): R = min(3, live stores). Replicas on stores
+ * that are not live are dropped; sets larger than R lose their member with
+ * the highest load; sets smaller than R gain the live store with the lowest
+ * load; then, while the busiest store holds 2+ more replicas than the
+ * idlest, one replica moves from the busiest to the idlest (lowest
+ * container first). Ties go to the smallest store id. Only these moves
+ * happen, so a join or a death moves about as few replicas as balance
+ * allows.
+ */
+#include "controller/fsm_int.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+
+#define NODE_ID_MAX 255
+
+static int check_id(const char *id, const char *what, struct cfsm_result *res)
+{
+	size_t len = strlen(id);
+	if (len == 0 || len > NODE_ID_MAX) {
+		return fsm_fail(res, STRATA_EINVAL,
+		                "segment store %s of %zu bytes is invalid; use "
+		                "1..%d printable characters",
+		                what, len, NODE_ID_MAX);
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (id[i] <= ' ' || id[i] > '~') {
+			return fsm_fail(
+			        res, STRATA_EINVAL,
+			        "segment store %s \"%.64s\" has a space "
+			        "or control character at %zu; use "
+			        "printable characters",
+			        what, id, i);
+		}
+	}
+	return 0;
+}
+
+static size_t node_index(const pb_state_t *st, const char *id, bool *found)
+{
+	size_t lo = 0, hi = st->n_nodes;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(st->nodes[mid]->id, id) < 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	*found = lo < st->n_nodes && strcmp(st->nodes[lo]->id, id) == 0;
+	return lo;
+}
+
+/* ----------------------------------------------------------- rebalance -- */
+
+/* Index of id in the sorted live list, or -1. */
+static int live_index(char *const *live, size_t n, const char *id)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(live[mid], id);
+		if (c == 0) {
+			return (int)mid;
+		}
+		if (c < 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return -1;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+static bool set_has(const int *set, size_t n, int x)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (set[i] == x) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Compute the sets; sets is C rows of CFSM_REPLICAS node indexes. */
+static void assign(const pb_state_t *st, char *const *live, int n_live,
+                   int *sets, size_t *sizes, int *load)
+{
+	size_t C = st->n_containers;
+	int R = n_live < CFSM_REPLICAS ? n_live : CFSM_REPLICAS;
+	for (size_t c = 0; c < C; c++) {
+		const Strata__V1__ContainerAssignment *a = st->containers[c];
+		int *set = &sets[c * CFSM_REPLICAS];
+		sizes[c] = 0;
+		for (size_t i = 0; i < a->n_replicas; i++) {
+			int x = live_index(live, (size_t)n_live,
+			                   a->replicas[i]);
+			if (x >= 0 && sizes[c] < CFSM_REPLICAS &&
+			    !set_has(set, sizes[c], x)) {
+				set[sizes[c]++] = x;
+				load[x]++;
+			}
+		}
+	}
+	for (size_t c = 0; c < C; c++) { /* trim */
+		int *set = &sets[c * CFSM_REPLICAS];
+		while ((int)sizes[c] > R) {
+			size_t worst = 0;
+			for (size_t i = 1; i < sizes[c]; i++) {
+				int x = set[i], w = set[worst];
+				if (load[x] > load[w] ||
+				    (load[x] == load[w] && x > w)) {
+					worst = i;
+				}
+			}
+			load[set[worst]]--;
+			set[worst] = set[--sizes[c]];
+		}
+	}
+	for (size_t c = 0; c < C; c++) { /* fill */
+		int *set = &sets[c * CFSM_REPLICAS];
+		while ((int)sizes[c] < R) {
+			int best = -1;
+			for (int x = 0; x < n_live; x++) {
+				if (!set_has(set, sizes[c], x) &&
+				    (best < 0 || load[x] < load[best])) {
+					best = x;
+				}
+			}
+			set[sizes[c]++] = best;
+			load[best]++;
+		}
+	}
+	for (;;) { /* balance: each move lowers the sum of squared loads */
+		int hi = 0, lo = 0;
+		for (int x = 1; x < n_live; x++) {
+			hi = load[x] > load[hi] ? x : hi;
+			lo = load[x] < load[lo] ? x : lo;
+		}
+		if (n_live == 0 || load[hi] - load[lo] <= 1) {
+			break;
+		}
+		for (size_t c = 0; c < C; c++) {
+			int *set = &sets[c * CFSM_REPLICAS];
+			if (!set_has(set, sizes[c], hi) ||
+			    set_has(set, sizes[c], lo)) {
+				continue;
+			}
+			for (size_t i = 0; i < sizes[c]; i++) {
+				if (set[i] == hi) {
+					set[i] = lo;
+				}
+			}
+			load[hi]--;
+			load[lo]++;
+			break;
+		}
+	}
+	for (size_t c = 0; c < C; c++) {
+		qsort(&sets[c * CFSM_REPLICAS], sizes[c], sizeof(int), cmp_int);
+	}
+}
+
+/* Does container a already hold exactly these replicas? */
+static bool same_set(const Strata__V1__ContainerAssignment *a,
+                     char *const *live, const int *set, size_t n)
+{
+	if (a->n_replicas != n) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(a->replicas[i], live[set[i]]) != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Recompute replica sets for the live ids (sorted, borrowed); commits all
+ * or nothing. */
+static int rebalance_live(pb_state_t *st, char *const *live, int n_live)
+{
+	size_t C = st->n_containers;
+	int *sets = strata_calloc(C * CFSM_REPLICAS + 1, sizeof(int));
+	size_t *sizes = strata_calloc(C + 1, sizeof(size_t));
+	int *load = strata_calloc((size_t)n_live + 1, sizeof(int));
+	char ***fresh = strata_calloc(C + 1, sizeof(char **));
+	int rc = STRATA_ENOMEM;
+	if (sets == NULL || sizes == NULL || load == NULL || fresh == NULL) {
+		goto out;
+	}
+	assign(st, live, n_live, sets, sizes, load);
+	bool changed = false;
+	for (size_t c = 0; c < C; c++) {
+		const int *set = &sets[c * CFSM_REPLICAS];
+		if (same_set(st->containers[c], live, set, sizes[c])) {
+			continue;
+		}
+		changed = true;
+		fresh[c] = strata_calloc(CFSM_REPLICAS + 1, sizeof(char *));
+		if (fresh[c] == NULL) {
+			goto out;
+		}
+		for (size_t i = 0; i < sizes[c]; i++) {
+			if ((fresh[c][i] = strata_strdup(live[set[i]])) ==
+			    NULL) {
+				goto out;
+			}
+		}
+	}
+	for (size_t c = 0; c < C; c++) { /* commit: cannot fail */
+		Strata__V1__ContainerAssignment *a = st->containers[c];
+		if (fresh[c] == NULL) {
+			continue;
+		}
+		for (size_t i = 0; i < a->n_replicas; i++) {
+			strata_free(a->replicas[i]);
+		}
+		strata_free(a->replicas);
+		a->replicas = fresh[c];
+		a->n_replicas = sizes[c];
+		fresh[c] = NULL;
+	}
+	if (changed) {
+		st->assignment_version++;
+	}
+	rc = 0;
+out:
+	for (size_t c = 0; fresh != NULL && c < C; c++) {
+		for (size_t i = 0; fresh[c] != NULL && i < CFSM_REPLICAS; i++) {
+			strata_free(fresh[c][i]);
+		}
+		strata_free(fresh[c]);
+	}
+	strata_free(fresh);
+	strata_free(load);
+	strata_free(sizes);
+	strata_free(sets);
+	return rc;
+}
+
+/* Rebalance for the nodes marked alive, treating extra (may be NULL) as
+ * alive, skip (may be NULL) as dead, and, when now is not NULL, nodes whose
+ * lease ends at or before *now as dead. */
+static int rebalance_with(pb_state_t *st, const char *extra, const char *skip,
+                          const uint64_t *now)
+{
+	char **live = strata_calloc(st->n_nodes + 2, sizeof(char *));
+	if (live == NULL) {
+		return STRATA_ENOMEM;
+	}
+	int n = 0;
+	bool extra_done = extra == NULL;
+	for (size_t i = 0; i < st->n_nodes; i++) {
+		const Strata__V1__StoreNode *nd = st->nodes[i];
+		if (!extra_done && strcmp(extra, nd->id) <= 0) {
+			live[n++] = (char *)extra;
+			extra_done = true;
+			if (strcmp(extra, nd->id) == 0) {
+				continue;
+			}
+		}
+		bool expired = now != NULL && nd->lease_expiry_ms <= *now;
+		if (nd->alive && !expired &&
+		    (skip == NULL || strcmp(skip, nd->id) != 0)) {
+			live[n++] = nd->id;
+		}
+	}
+	if (!extra_done) {
+		live[n++] = (char *)extra;
+	}
+	int rc = rebalance_live(st, live, n);
+	strata_free(live);
+	return rc;
+}
+
+int nodes_rebalance(pb_state_t *st)
+{
+	return rebalance_with(st, NULL, NULL, NULL);
+}
+
+/* ---------------------------------------------------------- membership -- */
+
+static int node_oom(struct cfsm_result *res, const char *id)
+{
+	return fsm_fail(res, STRATA_ENOMEM,
+	                "out of memory updating segment store \"%.64s\"", id);
+}
+
+int nodes_register(struct cfsm *f, const Strata__V1__RegisterStoreCmd *c,
+                   struct cfsm_result *res)
+{
+	pb_state_t *st = f->st;
+	int rc = check_id(c->node_id, "id", res);
+	if (rc == 0) {
+		rc = check_id(c->address, "address", res);
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	if (c->lease_ms == 0) {
+		return fsm_fail(res, STRATA_EINVAL,
+		                "segment store \"%s\" registers with a 0 ms "
+		                "lease; give a lease > 0",
+		                c->node_id);
+	}
+	bool found;
+	size_t at = node_index(st, c->node_id, &found);
+	char *addr = strata_strdup(c->address);
+	Strata__V1__StoreNode *nd = NULL;
+	if (addr == NULL) {
+		return node_oom(res, c->node_id);
+	}
+	if (!found) {
+		nd = pb_new(&strata__v1__store_node__descriptor);
+		if (nd == NULL || pb_strdup(&nd->id, c->node_id) != 0 ||
+		    pb_reserve(&st->nodes, st->n_nodes, 1,
+		               sizeof(*st->nodes)) != 0) {
+			goto err_oom;
+		}
+	}
+	bool was_alive = found && st->nodes[at]->alive;
+	if (!was_alive && rebalance_with(st, c->node_id, NULL, NULL) != 0) {
+		goto err_oom;
+	}
+	if (!found) {
+		memmove(&st->nodes[at + 1], &st->nodes[at],
+		        (st->n_nodes - at) * sizeof(*st->nodes));
+		st->nodes[at] = nd;
+		st->n_nodes++;
+	}
+	nd = st->nodes[at];
+	if (nd->address != protobuf_c_empty_string) {
+		strata_free(nd->address);
+	}
+	nd->address = addr;
+	nd->alive = true;
+	nd->lease_expiry_ms = c->now_ms + c->lease_ms;
+	return 0;
+
+err_oom:
+	strata_free(addr);
+	pb_free(nd);
+	return node_oom(res, c->node_id);
+}
+
+int nodes_heartbeat(struct cfsm *f, const Strata__V1__HeartbeatCmd *c,
+                    struct cfsm_result *res)
+{
+	pb_state_t *st = f->st;
+	bool found;
+	size_t at = node_index(st, c->node_id, &found);
+	if (!found) {
+		return fsm_fail(res, STRATA_ENOENT,
+		                "segment store \"%.64s\" is not registered; "
+		                "register it before sending heartbeats",
+		                c->node_id);
+	}
+	if (c->lease_ms == 0) {
+		return fsm_fail(res, STRATA_EINVAL,
+		                "heartbeat of segment store \"%s\" has a 0 ms "
+		                "lease; give a lease > 0",
+		                c->node_id);
+	}
+	Strata__V1__StoreNode *nd = st->nodes[at];
+	if (!nd->alive && rebalance_with(st, nd->id, NULL, NULL) != 0) {
+		return node_oom(res, c->node_id);
+	}
+	nd->alive = true;
+	nd->lease_expiry_ms = c->now_ms + c->lease_ms;
+	return 0;
+}
+
+int nodes_unregister(struct cfsm *f, const Strata__V1__UnregisterStoreCmd *c,
+                     struct cfsm_result *res)
+{
+	pb_state_t *st = f->st;
+	bool found;
+	size_t at = node_index(st, c->node_id, &found);
+	if (!found) {
+		return fsm_fail(res, STRATA_ENOENT,
+		                "segment store \"%.64s\" is not registered; "
+		                "check the id",
+		                c->node_id);
+	}
+	Strata__V1__StoreNode *nd = st->nodes[at];
+	if (rebalance_with(st, NULL, nd->id, NULL) != 0) {
+		return node_oom(res, c->node_id);
+	}
+	pb_remove_at((void **)st->nodes, &st->n_nodes, at);
+	pb_free(nd);
+	return 0;
+}
+
+int nodes_tick(struct cfsm *f, uint64_t now_ms, struct cfsm_result *res)
+{
+	pb_state_t *st = f->st;
+	size_t expired = 0;
+	for (size_t i = 0; i < st->n_nodes; i++) {
+		const Strata__V1__StoreNode *nd = st->nodes[i];
+		expired += nd->alive && nd->lease_expiry_ms <= now_ms;
+	}
+	if (expired == 0) {
+		return 0;
+	}
+	/* Rebalance as if they were dead (all or nothing), then mark. */
+	if (rebalance_with(st, NULL, NULL, &now_ms) != 0) {
+		return fsm_fail(res, STRATA_ENOMEM,
+		                "out of memory expiring %zu segment stores",
+		                expired);
+	}
+	for (size_t i = 0; i < st->n_nodes; i++) {
+		Strata__V1__StoreNode *nd = st->nodes[i];
+		if (nd->alive && nd->lease_expiry_ms <= now_ms) {
+			nd->alive = false;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,279 @@
+/* Controller reader groups: configuration create/update/delete, queries. */
+#include "controller/fsm_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+
+/* Defaults applied to unset (0) fields, as Pravega's ReaderGroupConfig. */
+#define RG_DEFAULT_REFRESH_MS 3000
+#define RG_DEFAULT_MAX_OUTSTANDING 3
+/* Most streams one reader group may read. */
+#define RG_MAX_STREAMS 1024
+
+/* Validate a config (borrowed) for scope. */
+static int rg_check(const pb_state_t *st, const char *scope,
+                    const Strata__V1__ReaderGroupConfig *cfg, bool internal,
+                    struct cfsm_result *res)
+{
+	int rc = names_check(cfg->name, "reader group", internal, res);
+	if (rc != 0) {
+		return rc;
+	}
+	if (cfg->n_streams == 0 || cfg->n_streams > RG_MAX_STREAMS) {
+		return fsm_fail(res, STRATA_EINVAL,
+		                "reader group %s/%s reads %zu streams; give "
+		                "1..%d streams",
+		                scope, cfg->name, cfg->n_streams,
+		                RG_MAX_STREAMS);
+	}
+	if (cfg->retention >
+	    STRATA__V1__READER_GROUP_RETENTION__READER_GROUP_RETENTION_AUTO_CHECKPOINT) {
+		return fsm_fail(res, STRATA_EINVAL,
+		                "reader group %s/%s has unknown retention type "
+		                "%d; use NONE, MANUAL or AUTO_CHECKPOINT",
+		                scope, cfg->name, (int)cfg->retention);
+	}
+	for (size_t i = 0; i < cfg->n_streams; i++) {
+		const Strata__V1__ReaderGroupStream *rs = cfg->streams[i];
+		const char *sscope = rs->scope[0] != '\0' ? rs->scope : scope;
+		pb_stream_t *s;
+		rc = fsm_stream_get(st, sscope, rs->stream, &s, res);
+		if (rc != 0) {
+			return rc;
+		}
+		for (size_t j = 0; j < i; j++) {
+			const Strata__V1__ReaderGroupStream *o =
+			        cfg->streams[j];
+			const char *oscope =
+			        o->scope[0] != '\0' ? o->scope : scope;
+			if (strcmp(oscope, sscope) == 0 &&
+			    strcmp(o->stream, rs->stream) == 0) {
+				return fsm_fail(
+				        res, STRATA_EINVAL,
+				        "reader group %s/%s lists stream "
+				        "%s/%s twice; list it once",
+				        scope, cfg->name, sscope, rs->stream);
+			}
+		}
+		if (rs->start != NULL && rs->start->n_positions > 0 &&
+		    (rc = fsm_check_cut(s, sscope, rs->start, res)) != 0) {
+			return rc;
+		}
+		if (rs->end != NULL && rs->end->n_positions > 0 &&
+		    (rc = fsm_check_cut(s, sscope, rs->end, res)) != 0) {
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Copy of cfg with defaults and explicit scopes; NULL on OOM. */
+static Strata__V1__ReaderGroupConfig *
+rg_copy(const char *scope, const Strata__V1__ReaderGroupConfig *cfg,
+        uint64_t generation)
+{
+	Strata__V1__ReaderGroupConfig *c = pb_clone(cfg);
+	if (c == NULL) {
+		return NULL;
+	}
+	for (size_t i = 0; i < c->n_streams; i++) {
+		Strata__V1__ReaderGroupStream *rs = c->streams[i];
+		if (rs->scope[0] == '\0') {
+			char *copy = strata_strdup(scope);
+			if (copy == NULL) {
+				pb_free(c);
+				return NULL;
+			}
+			if (rs->scope != protobuf_c_empty_string) {
+				strata_free(rs->scope);
+			}
+			rs->scope = copy;
+		}
+	}
+	if (c->group_refresh_ms == 0) {
+		c->group_refresh_ms = RG_DEFAULT_REFRESH_MS;
+	}
+	if (c->max_outstanding_checkpoints == 0) {
+		c->max_outstanding_checkpoints = RG_DEFAULT_MAX_OUTSTANDING;
+	}
+	c->generation = generation;
+	return c;
+}
+
+static int scope_get(const pb_state_t *st, const char *scope, pb_scope_t **sc,
+                     struct cfsm_result *res)
+{
+	*sc = fsm_scope(st, scope);
+	if (*sc == NULL) {
+		return fsm_fail(
+		        res, STRATA_ENOENT,
+		        "scope \"%.64s\" does not exist; create it first "
+		        "or check the name",
+		        scope);
+	}
+	return 0;
+}
+
+int rg_create(struct cfsm *f, const Strata__V1__CreateReaderGroupCmd *c,
+              struct cfsm_result *res)
+{
+	const Strata__V1__CreateReaderGroupRequest *r = c->request;
+	pb_scope_t *sc;
+	int rc = scope_get(f->st, r->scope, &sc, res);
+	if (rc == 0) {
+		rc = rg_check(f->st, r->scope, r->config, c->internal, res);
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	bool found;
+	size_t at = fsm_rg_index(sc, r->config->name, &found);
+	if (found) {
+		return fsm_fail(
+		        res, STRATA_EEXIST,
+		        "reader group %s/%s already exists; update it or "
+		        "choose another name",
+		        r->scope, r->config->name);
+	}
+	Strata__V1__ReaderGroupConfig *cfg = rg_copy(r->scope, r->config, 0);
+	if (cfg == NULL || pb_reserve(&sc->reader_groups, sc->n_reader_groups,
+	                              1, sizeof(*sc->reader_groups)) != 0) {
+		pb_free(cfg);
+		return fsm_fail(res, STRATA_ENOMEM,
+		                "out of memory creating reader group %s/%s",
+		                r->scope, r->config->name);
+	}
+	memmove(&sc->reader_groups[at + 1], &sc->reader_groups[at],
+	        (sc->n_reader_groups - at) * sizeof(*sc->reader_groups));
+	sc->reader_groups[at] = cfg;
+	sc->n_reader_groups++;
+	return 0;
+}
+
+int rg_update(struct cfsm *f, const Strata__V1__UpdateReaderGroupCmd *c,
+              struct cfsm_result *res)
+{
+	const Strata__V1__UpdateReaderGroupRequest *r = c->request;
+	pb_scope_t *sc;
+	int rc = scope_get(f->st, r->scope, &sc, res);
+	if (rc != 0) {
+		return rc;
+	}
+	bool found;
+	size_t at = fsm_rg_index(sc, r->config->name, &found);
+	if (!found) {
+		return fsm_fail(
+		        res, STRATA_ENOENT,
+		        "reader group %.64s/%.64s does not exist; create "
+		        "it first",
+		        r->scope, r->config->name);
+	}
+	Strata__V1__ReaderGroupConfig *old = sc->reader_groups[at];
+	if (r->config->generation != old->generation) {
+		return fsm_fail(res, STRATA_ECONFLICT,
+		                "reader group %s/%s is at generation %" PRIu64
+		                ", the update is based on %" PRIu64
+		                "; read it again and retry",
+		                r->scope, old->name, old->generation,
+		                r->config->generation);
+	}
+	rc = rg_check(f->st, r->scope, r->config, true, res);
+	if (rc != 0) {
+		return rc;
+	}
+	Strata__V1__ReaderGroupConfig *cfg =
+	        rg_copy(r->scope, r->config, old->generation + 1);
+	if (cfg == NULL) {
+		return fsm_fail(res, STRATA_ENOMEM,
+		                "out of memory updating reader group %s/%s",
+		                r->scope, old->name);
+	}
+	sc->reader_groups[at] = cfg;
+	pb_free(old);
+	return 0;
+}
+
+int rg_delete(struct cfsm *f, const Strata__V1__DeleteReaderGroupCmd *c,
+              struct cfsm_result *res)
+{
+	const Strata__V1__DeleteReaderGroupRequest *r = c->request;
+	pb_scope_t *sc;
+	int rc = scope_get(f->st, r->scope, &sc, res);
+	if (rc != 0) {
+		return rc;
+	}
+	bool found;
+	size_t at = fsm_rg_index(sc, r->name, &found);
+	if (!found) {
+		return fsm_fail(
+		        res, STRATA_ENOENT,
+		        "reader group %.64s/%.64s does not exist; check "
+		        "the name",
+		        r->scope, r->name);
+	}
+	Strata__V1__ReaderGroupConfig *old = sc->reader_groups[at];
+	pb_remove_at((void **)sc->reader_groups, &sc->n_reader_groups, at);
+	pb_free(old);
+	return 0;
+}
+
+int cfsm_get_reader_group(const struct cfsm *fsm, const char *scope,
+                          const char *name, Strata__V1__ReaderGroupConfig **out,
+                          char *errmsg)
+{
+	const pb_scope_t *sc = fsm_scope(fsm->st, scope);
+	bool found = false;
+	size_t at = sc != NULL ? fsm_rg_index(sc, name, &found) : 0;
+	if (!found) {
+		snprintf(errmsg, STRATA_ERRMSG_SIZE,
+		         "reader group %.64s/%.64s does not exist; check the "
+		         "names",
+		         scope, name);
+		return STRATA_ENOENT;
+	}
+	*out = pb_clone(sc->reader_groups[at]);
+	if (*out == NULL) {
+		snprintf(errmsg, STRATA_ERRMSG_SIZE,
+		         "out of memory copying reader group %s/%s", scope,
+		         name);
+		return STRATA_ENOMEM;
+	}
+	return 0;
+}
+
+int cfsm_list_reader_groups(const struct cfsm *fsm, const char *scope,
+                            Strata__V1__ListReaderGroupsReply **out,
+                            char *errmsg)
+{
+	const pb_scope_t *sc = fsm_scope(fsm->st, scope);
+	if (sc == NULL) {
+		snprintf(errmsg, STRATA_ERRMSG_SIZE,
+		         "scope \"%.64s\" does not exist; check the name",
+		         scope);
+		return STRATA_ENOENT;
+	}
+	Strata__V1__ListReaderGroupsReply *r =
+	        pb_new(&strata__v1__list_reader_groups_reply__descriptor);
+	if (r == NULL || pb_reserve(&r->groups, 0, sc->n_reader_groups,
+	                            sizeof(*r->groups)) != 0) {
+		goto err_oom;
+	}
+	for (size_t i = 0; i < sc->n_reader_groups; i++) {
+		r->groups[i] = pb_clone(sc->reader_groups[i]);
+		if (r->groups[i] == NULL) {
+			goto err_oom;
+		}
+		r->n_groups++;
+	}
+	*out = r;
+	return 0;
+
+err_oom:
+	pb_free(r);
+	snprintf(errmsg, STRATA_ERRMSG_SIZE,
+	         "out of memory listing reader groups of %s", scope);
+	return STRATA_ENOMEM;
+}
