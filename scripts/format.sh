@@ -6,7 +6,12 @@ cd "$(dirname "$0")/.."
 cf=$(command -v clang-format-14 || command -v clang-format || true)
 [ -n "$cf" ] || { echo "format: clang-format-14 not found (make deps installs it)" >&2; exit 1; }
 mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.c' '*.h' 2>/dev/null |
-	while read -r f; do [ -f "$f" ] && echo "$f"; done)
+	while read -r f; do
+		# skip deleted files and anything inside a CMake build tree
+		[ -f "$f" ] || continue
+		[ -f "${f%%/*}/CMakeCache.txt" ] && continue
+		echo "$f"
+	done)
 [ ${#files[@]} -gt 0 ] || { echo "format: no C sources"; exit 0; }
 if [ "${1:-}" = "--check" ]; then
 	"$cf" --dry-run -Werror "${files[@]}"
