@@ -8,6 +8,8 @@
 #   make format       clang-format -i every C source
 #   make format-check clang-format --dry-run -Werror (also a ctest test)
 #   make bench        benchmarks (slow; see bench/)
+#   make fuzz         libFuzzer run of every harness (FUZZ_SECONDS each, 60)
+#   make chaos        long kill -9 / soak tests (ctest label chaos)
 #   make clean        remove build trees
 
 BUILD      ?= build
@@ -15,7 +17,7 @@ TEST_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all run test deps build format format-check bench clean
+.PHONY: all run test deps build format format-check bench fuzz chaos clean
 
 all: build
 
@@ -49,5 +51,14 @@ format-check:
 bench: build
 	@echo "make bench: no benchmarks yet (issue 7)"; exit 1
 
+fuzz:
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# Long failure and soak tests (minutes each): real processes, kill -9.
+chaos: deps
+	cmake -S . -B build-chaos -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_CHAOS=ON $(CMAKE_ARGS)
+	cmake --build build-chaos -j $(JOBS)
+	cd build-chaos && ctest -L chaos --output-on-failure
+
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) build-fuzz build-chaos

@@ -44,7 +44,8 @@
 	X(STRATA_ESHUTDOWN, 31, "shutting down")                            \
 	X(STRATA_EUNAVAIL, 32, "service unavailable")                       \
 	X(STRATA_ENOTSEALED, 33, "stream or segment must be sealed first")  \
-	X(STRATA_EINTERNAL, 34, "internal error")
+	X(STRATA_EINTERNAL, 34, "internal error")                           \
+	X(STRATA_ELEADERLOST, 35, "leadership lost; outcome unknown")
 
 /* Error codes as an enum; values are the numbers above. */
 enum strata_error {

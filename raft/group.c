@@ -1,0 +1,1148 @@
+/* Raft hosts and groups (see group.h).
+ *
+ * Host, happy path: raft_host_new binds the Raft port and starts a thread
+ * running the loop; tasks arrive through a mutex-protected FIFO and a
+ * uv_async; a repeating timer measures loop stalls and refreshes metrics;
+ * a uv_check handle notices role/term/leader changes after every loop
+ * iteration. raft_host_free queues a stop task that closes every handle,
+ * then joins the thread.
+ *
+ * Group, happy path: start (caller thread: validate, mkdir; loop thread:
+ * transport, raft_uv_init, raft_init, bootstrap or RAFT_CANTBOOTSTRAP,
+ * raft_start) -> applies (any thread: reserve budget, copy, queue; loop:
+ * raft_apply; callback on commit releases the budget) -> stop (closing
+ * flag and stop task queued under the host lock, so no task for g can
+ * follow it; loop: raft_close, then raft_uv_close and transport release in
+ * its callback; the caller frees g).
+ *
+ * Snapshots by bytes: libraft counts entries, so its threshold stays at
+ * "never" until the applied bytes since the last snapshot reach
+ * snapshot_bytes; then the threshold drops to 1 (libraft snapshots after
+ * the current apply batch) and the trailing entry count is set from
+ * trailing_bytes and the mean entry size. The snapshot hook restores
+ * "never".
+ *
+ * Failure modes: start failures close what was opened and report why;
+ * libraft apply errors map to STRATA_* codes; a barrier that fails leaves
+ * the leader not ready (retried when it leads again).
+ */
+#include "raft/group.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <raft.h>
+#include <raft/uv.h>
+
+#include "common/alloc.h"
+#include "common/log.h"
+#include "raft/transport.h"
+#include "strata/error.h"
+
+#define COMP "raft"
+
+#define SNAP_MAGIC "STRSNAP1"
+#define SNAP_HEADER 16 /* magic + u64 owner length */
+
+struct raft_host {
+	uv_loop_t loop;                /* the loop */
+	uv_thread_t thread;            /* runs the loop */
+	uv_async_t async;              /* wakes the loop for tasks */
+	uv_timer_t tick;               /* stall probe + metrics */
+	uv_check_t check;              /* role change detection */
+	struct raft_mux *mux;          /* the Raft port */
+	unsigned tick_ms;              /* tick period */
+	uint64_t tick_expected_ns;     /* when the tick should fire */
+	pthread_mutex_t lock;          /* guards the fields below */
+	struct raft_host_task *head;   /* task FIFO */
+	struct raft_host_task *tail;   /* its end */
+	bool stopping;                 /* no more tasks accepted */
+	struct raft_stall_hist stalls; /* loop-stall histogram */
+	struct raft_group *groups;     /* started groups (loop only) */
+	struct raft_host_task stop;    /* the stop task */
+};
+
+/* Blocking handshake between a caller thread and the loop. */
+struct waiter {
+	pthread_mutex_t lock; /* guards done */
+	pthread_cond_t cond;  /* signalled when done */
+	bool done;            /* loop finished the work */
+	int rv;               /* its result */
+};
+
+/* One apply in flight. */
+struct apply_req {
+	struct raft_host_task task; /* queue link (first: cast) */
+	struct raft_apply req;      /* libraft request */
+	struct raft_group *g;       /* group */
+	struct raft_buffer buf;     /* raft_malloc'ed copy */
+	size_t len;                 /* bytes reserved from the budget */
+	raft_group_apply_cb cb;     /* owner callback */
+	void *arg;                  /* its argument */
+};
+
+struct raft_group {
+	struct raft_host *host;       /* borrowed */
+	struct raft_group_config cfg; /* copy; peers/data_dir owned */
+	struct raft_group_fsm owner;  /* owner hooks */
+	char self_addr[RAFT_TRANSPORT_ADDR_MAX + 1]; /* this node's address */
+	struct raft raft;                            /* libraft instance */
+	struct raft_io io;                           /* libuv io */
+	struct raft_uv_transport transport;          /* our transport */
+	struct raft_fsm fsm;     /* wrapper handed to libraft */
+	bool started;            /* raft_start succeeded */
+	bool closing;            /* under host lock: no new tasks */
+	struct raft_group *next; /* host->groups */
+	/* Loop-thread state. */
+	int role;                    /* last seen role */
+	uint64_t term;               /* last seen term */
+	uint64_t leader;             /* last seen leader */
+	bool ready;                  /* barrier committed this term */
+	bool barrier_inflight;       /* barrier request pending */
+	uint64_t barrier_term;       /* term the barrier was issued in */
+	struct raft_barrier barrier; /* barrier request */
+	uint64_t bytes_since_snap;   /* applied bytes since snapshot */
+	uint64_t entries_since_snap; /* applied commands since snapshot */
+	bool snap_armed;             /* threshold lowered */
+	uint64_t snap_start_ns;      /* snapshot hook entered */
+	void *snap_owner_buf;        /* owner's buffer in flight */
+	unsigned char snap_header[SNAP_HEADER]; /* header buffer */
+	struct raft_buffer snap_bufs[2];        /* header + owner */
+	struct raft_group_metrics mloop;        /* loop-side counters */
+	/* Cross-thread state. */
+	atomic_uint_fast64_t inflight; /* bytes reserved by applies */
+	atomic_bool is_ready;          /* copy of ready */
+	pthread_mutex_t mlock;         /* guards m */
+	struct raft_group_metrics m;   /* published metrics */
+	/* Start/stop plumbing. */
+	struct raft_host_task ctl; /* start or stop task */
+	struct waiter *w;          /* caller waiting on ctl */
+	char *errmsg;              /* caller's buffer during start */
+};
+
+/* ---- small helpers --------------------------------------------------------
+ */
+
+/* snprintf into a message buffer; truncation is acceptable. */
+static void msgf(char *buf, size_t n, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static void msgf(char *buf, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+}
+
+static void waiter_init(struct waiter *w)
+{
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->done = false;
+	w->rv = 0;
+}
+
+static void waiter_wait(struct waiter *w)
+{
+	pthread_mutex_lock(&w->lock);
+	while (!w->done) {
+		pthread_cond_wait(&w->cond, &w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+}
+
+static void waiter_done(struct waiter *w, int rv)
+{
+	pthread_mutex_lock(&w->lock);
+	w->rv = rv;
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int map_raft_error(int rv)
+{
+	switch (rv) {
+	case 0:
+		return 0;
+	case RAFT_NOTLEADER:
+		return STRATA_ENOTLEADER;
+	case RAFT_LEADERSHIPLOST:
+		return STRATA_ELEADERLOST;
+	case RAFT_SHUTDOWN:
+	case RAFT_CANCELED:
+		return STRATA_ESHUTDOWN;
+	case RAFT_NOMEM:
+		return STRATA_ENOMEM;
+	case RAFT_TOOBIG:
+		return STRATA_ETOOBIG;
+	default:
+		return STRATA_EIO;
+	}
+}
+
+static uint64_t now_ms(struct raft_group *g)
+{
+	return g->io.time(&g->io);
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++) {
+		p[i] = (unsigned char)(v >> (8 * i));
+	}
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--) {
+		v = (v << 8) | p[i];
+	}
+	return v;
+}
+
+/* mkdir -p path. */
+static int mkdir_p(const char *path, char *errmsg)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+	if (n == 0 || n >= sizeof(buf)) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft data dir \"%s\": empty or too long", path);
+		return STRATA_ECONFIG;
+	}
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/') {
+			continue;
+		}
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+			goto fail;
+		}
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+		goto fail;
+	}
+	struct stat st;
+	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft data dir \"%s\" exists but is not a directory",
+		     path);
+		return STRATA_EIO;
+	}
+	return 0;
+fail:
+	msgf(errmsg, STRATA_ERRMSG_SIZE,
+	     "create raft data dir \"%s\": %s; check permissions and "
+	     "free space",
+	     buf, strerror(errno));
+	return STRATA_EIO;
+}
+
+/* ---- metrics ---------------------------------------------------------- */
+
+/* Copy libraft's view and loop counters into the published metrics. */
+static void publish(struct raft_group *g)
+{
+	struct raft_group_metrics *l = &g->mloop;
+	struct raft *r = &g->raft;
+	l->role = g->role;
+	l->ready = g->ready;
+	l->term = g->term;
+	l->leader_id = g->leader;
+	l->commit_index = r->commit_index;
+	l->applied_index = raft_last_applied(r);
+	l->last_index = raft_last_index(r);
+	l->snapshot_index = r->log.snapshot.last_index;
+	l->last_contact_ms = 0;
+	if (r->state == RAFT_FOLLOWER || r->state == RAFT_CANDIDATE) {
+		uint64_t now = now_ms(g);
+		l->last_contact_ms = now > r->election_timer_start
+		                             ? now - r->election_timer_start
+		                             : 0;
+	}
+	l->inflight_bytes = atomic_load(&g->inflight);
+	pthread_mutex_lock(&g->mlock);
+	uint64_t rejected = g->m.rejected_full; /* updated by callers */
+	g->m = *l;
+	g->m.rejected_full = rejected;
+	pthread_mutex_unlock(&g->mlock);
+}
+
+void raft_group_metrics(struct raft_group *g, struct raft_group_metrics *out)
+{
+	pthread_mutex_lock(&g->mlock);
+	*out = g->m;
+	pthread_mutex_unlock(&g->mlock);
+	out->inflight_bytes = atomic_load(&g->inflight);
+}
+
+bool raft_group_is_ready(struct raft_group *g)
+{
+	return atomic_load(&g->is_ready);
+}
+
+/* ---- role changes and the leader barrier -------------------------------- */
+
+static void notify_role(struct raft_group *g)
+{
+	atomic_store(&g->is_ready, g->ready);
+	publish(g);
+	if (g->owner.role_changed != NULL) {
+		struct raft_group_status st = {.role = g->role,
+		                               .ready = g->ready,
+		                               .term = g->term,
+		                               .leader_id = g->leader};
+		g->owner.role_changed(g->owner.data, &st);
+	}
+}
+
+static void issue_barrier(struct raft_group *g);
+
+static void barrier_done(struct raft_barrier *req, int status)
+{
+	struct raft_group *g = req->data;
+	g->barrier_inflight = false;
+	if (!g->started || g->closing) {
+		return;
+	}
+	if (raft_state(&g->raft) != RAFT_LEADER) {
+		return;
+	}
+	if (g->raft.current_term != g->barrier_term) {
+		issue_barrier(g); /* leader again in a newer term */
+		return;
+	}
+	if (status != 0) {
+		LOG_WARN(COMP,
+		         "group %" PRIu64
+		         ": leader barrier failed in term %" PRIu64
+		         ": %s; not serving reads until it succeeds",
+		         g->cfg.group_id, g->barrier_term,
+		         raft_strerror(status));
+		issue_barrier(g);
+		return;
+	}
+	g->ready = true;
+	LOG_INFO(COMP,
+	         "group %" PRIu64 ": node %" PRIu64
+	         " is leader of term %" PRIu64 " and ready",
+	         g->cfg.group_id, g->cfg.node_id, g->barrier_term);
+	notify_role(g);
+}
+
+static void issue_barrier(struct raft_group *g)
+{
+	if (g->barrier_inflight) {
+		return; /* barrier_done re-issues for the new term */
+	}
+	g->barrier.data = g;
+	g->barrier_term = g->raft.current_term;
+	int rv = raft_barrier(&g->raft, &g->barrier, barrier_done);
+	if (rv != 0) {
+		LOG_WARN(COMP,
+		         "group %" PRIu64 ": cannot issue leader barrier: %s",
+		         g->cfg.group_id, raft_strerror(rv));
+		return;
+	}
+	g->barrier_inflight = true;
+}
+
+/* Compare libraft's state with the last seen one; react to changes. */
+static void observe(struct raft_group *g)
+{
+	struct raft *r = &g->raft;
+	int role = raft_state(r);
+	uint64_t term = r->current_term;
+	raft_id leader_id = 0;
+	const char *leader_addr = NULL;
+	raft_leader(r, &leader_id, &leader_addr);
+	if (role == g->role && term == g->term && leader_id == g->leader) {
+		return;
+	}
+	bool new_leader = leader_id != 0 && leader_id != g->leader;
+	if (new_leader) {
+		g->mloop.leader_changes++;
+	}
+	if (role != RAFT_LEADER || term != g->term) {
+		g->ready = false;
+	}
+	if (role == RAFT_LEADER &&
+	    (g->role != RAFT_LEADER || term != g->term)) {
+		issue_barrier(g);
+	}
+	if (new_leader) {
+		LOG_INFO(COMP,
+		         "group %" PRIu64 ": node %" PRIu64
+		         " sees leader %" PRIu64 " in term %" PRIu64,
+		         g->cfg.group_id, g->cfg.node_id, (uint64_t)leader_id,
+		         term);
+	}
+	g->role = role;
+	g->term = term;
+	g->leader = leader_id;
+	notify_role(g);
+}
+
+/* ---- FSM wrapper ----------------------------------------------------------
+ */
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
+                     void **result)
+{
+	struct raft_group *g = fsm->data;
+	uint64_t index = g->raft.last_applied + 1;
+	*result = NULL;
+	int rv = g->owner.apply(g->owner.data, index, buf->base, buf->len,
+	                        result);
+	if (rv != 0) {
+		LOG_ERROR(COMP,
+		          "group %" PRIu64 ": FSM apply of entry %" PRIu64
+		          " failed (%d); the group stalls until it succeeds",
+		          g->cfg.group_id, index, rv);
+		return RAFT_IOERR;
+	}
+	g->mloop.applied_entries++;
+	g->mloop.applied_bytes += buf->len;
+	g->bytes_since_snap += buf->len;
+	g->entries_since_snap++;
+	if (!g->snap_armed && g->bytes_since_snap >= g->cfg.snapshot_bytes) {
+		uint64_t mean = g->bytes_since_snap / g->entries_since_snap;
+		uint64_t trailing = g->cfg.trailing_bytes / (mean ? mean : 1);
+		if (trailing < 1) {
+			trailing = 1;
+		}
+		if (trailing > UINT_MAX / 2) {
+			trailing = UINT_MAX / 2;
+		}
+		raft_set_snapshot_trailing(&g->raft, (unsigned)trailing);
+		raft_set_snapshot_threshold(&g->raft, 1);
+		g->snap_armed = true;
+	}
+	return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                        unsigned *n_bufs)
+{
+	struct raft_group *g = fsm->data;
+	void *buf = NULL;
+	size_t len = 0;
+	/* Whatever happens, snapshot again only after snapshot_bytes more. */
+	raft_set_snapshot_threshold(&g->raft, UINT_MAX);
+	g->snap_armed = false;
+	g->bytes_since_snap = 0;
+	g->entries_since_snap = 0;
+	if (g->snap_owner_buf != NULL) {
+		return RAFT_BUSY;
+	}
+	g->snap_start_ns = uv_hrtime();
+	int rv = g->owner.snapshot(g->owner.data, &buf, &len);
+	if (rv != 0) {
+		LOG_WARN(COMP,
+		         "group %" PRIu64
+		         ": FSM snapshot failed (%d); retrying "
+		         "after %" PRIu64 " more bytes",
+		         g->cfg.group_id, rv, g->cfg.snapshot_bytes);
+		return RAFT_BUSY;
+	}
+	memcpy(g->snap_header, SNAP_MAGIC, 8);
+	put64(g->snap_header + 8, len);
+	g->snap_owner_buf = buf;
+	g->snap_bufs[0].base = g->snap_header;
+	g->snap_bufs[0].len = SNAP_HEADER;
+	g->snap_bufs[1].base = buf;
+	g->snap_bufs[1].len = len;
+	*bufs = g->snap_bufs;
+	*n_bufs = len > 0 ? 2 : 1;
+	return 0;
+}
+
+static int fsm_snapshot_finalize(struct raft_fsm *fsm,
+                                 struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	struct raft_group *g = fsm->data;
+	uint64_t us = (uv_hrtime() - g->snap_start_ns) / 1000;
+	strata_free(g->snap_owner_buf);
+	g->snap_owner_buf = NULL;
+	*bufs = NULL;
+	*n_bufs = 0;
+	g->mloop.snapshots_taken++;
+	g->mloop.snapshot_last_us = us;
+	g->mloop.snapshot_total_us += us;
+	LOG_DEBUG(COMP, "group %" PRIu64 ": snapshot stored in %" PRIu64 " us",
+	          g->cfg.group_id, us);
+	return 0;
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+	struct raft_group *g = fsm->data;
+	const unsigned char *p = buf->base;
+	if (buf->len < SNAP_HEADER || memcmp(p, SNAP_MAGIC, 8) != 0 ||
+	    get64(p + 8) != buf->len - SNAP_HEADER) {
+		LOG_ERROR(COMP,
+		          "group %" PRIu64
+		          ": snapshot of %zu bytes has no valid "
+		          "Strata header; refusing it",
+		          g->cfg.group_id, buf->len);
+		return RAFT_MALFORMED;
+	}
+	uint64_t t0 = uv_hrtime();
+	int rv = g->owner.restore(g->owner.data, p + SNAP_HEADER,
+	                          buf->len - SNAP_HEADER);
+	if (rv != 0) {
+		LOG_ERROR(COMP, "group %" PRIu64 ": FSM restore failed (%d)",
+		          g->cfg.group_id, rv);
+		return RAFT_IOERR;
+	}
+	raft_free(buf->base);
+	g->bytes_since_snap = 0;
+	g->entries_since_snap = 0;
+	if (g->started) {
+		g->mloop.snapshots_installed++;
+		g->mloop.install_last_us = (uv_hrtime() - t0) / 1000;
+		LOG_INFO(COMP,
+		         "group %" PRIu64 ": installed a snapshot of %zu bytes "
+		         "from the leader in %" PRIu64 " us",
+		         g->cfg.group_id, buf->len, g->mloop.install_last_us);
+	}
+	return 0;
+}
+
+/* ---- host loop ------------------------------------------------------------
+ */
+
+static void on_async(uv_async_t *a)
+{
+	struct raft_host *h = a->data;
+	pthread_mutex_lock(&h->lock);
+	struct raft_host_task *t = h->head;
+	h->head = h->tail = NULL;
+	pthread_mutex_unlock(&h->lock);
+	while (t != NULL) {
+		struct raft_host_task *next = t->next;
+		t->fn(t);
+		t = next;
+	}
+}
+
+static void on_tick(uv_timer_t *timer)
+{
+	struct raft_host *h = timer->data;
+	uint64_t now = uv_hrtime();
+	uint64_t late =
+	        now > h->tick_expected_ns ? now - h->tick_expected_ns : 0;
+	h->tick_expected_ns = now + (uint64_t)h->tick_ms * 1000000u;
+	uint64_t ms = late / 1000000u;
+	int b = 0;
+	while (b < RAFT_STALL_BUCKETS - 1 && ms >= (1u << b)) {
+		b++;
+	}
+	pthread_mutex_lock(&h->lock);
+	h->stalls.count[b]++;
+	h->stalls.samples++;
+	if (late / 1000 > h->stalls.max_us) {
+		h->stalls.max_us = late / 1000;
+	}
+	pthread_mutex_unlock(&h->lock);
+	for (struct raft_group *g = h->groups; g != NULL; g = g->next) {
+		observe(g);
+		publish(g);
+	}
+}
+
+static void on_check(uv_check_t *c)
+{
+	struct raft_host *h = c->data;
+	for (struct raft_group *g = h->groups; g != NULL; g = g->next) {
+		observe(g);
+	}
+}
+
+static void loop_main(void *arg)
+{
+	struct raft_host *h = arg;
+	uv_run(&h->loop, UV_RUN_DEFAULT);
+}
+
+static void host_stop_task(struct raft_host_task *t)
+{
+	struct raft_host *h = t->data;
+	uv_close((uv_handle_t *)&h->async, NULL);
+	uv_close((uv_handle_t *)&h->tick, NULL);
+	uv_close((uv_handle_t *)&h->check, NULL);
+	raft_mux_close(h->mux, NULL, NULL);
+	h->mux = NULL;
+}
+
+int raft_host_new(const struct raft_host_config *cfg, struct raft_host **out,
+                  char *errmsg)
+{
+	struct raft_host *h = strata_calloc(1, sizeof(*h));
+	int rv;
+	if (h == NULL) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE, "out of memory");
+		return STRATA_ENOMEM;
+	}
+	h->tick_ms = cfg->stall_tick_ms ? cfg->stall_tick_ms : 10;
+	rv = uv_loop_init(&h->loop);
+	if (rv != 0) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE, "uv_loop_init: %s",
+		     uv_strerror(rv));
+		strata_free(h);
+		return STRATA_EIO;
+	}
+	struct raft_mux_config mc = {.bind_address = cfg->bind_address,
+	                             .tcp_nodelay_off = cfg->tcp_nodelay_off};
+	rv = raft_mux_new(&h->loop, &mc, &h->mux, errmsg);
+	if (rv != 0) {
+		uv_run(&h->loop, UV_RUN_DEFAULT);
+		uv_loop_close(&h->loop);
+		strata_free(h);
+		return rv;
+	}
+	pthread_mutex_init(&h->lock, NULL);
+	uv_async_init(&h->loop, &h->async, on_async);
+	h->async.data = h;
+	uv_timer_init(&h->loop, &h->tick);
+	h->tick.data = h;
+	h->tick_expected_ns = uv_hrtime() + (uint64_t)h->tick_ms * 1000000u;
+	uv_timer_start(&h->tick, on_tick, h->tick_ms, h->tick_ms);
+	uv_check_init(&h->loop, &h->check);
+	h->check.data = h;
+	uv_check_start(&h->check, on_check);
+	rv = uv_thread_create(&h->thread, loop_main, h);
+	if (rv != 0) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "start the raft loop thread: %s", uv_strerror(rv));
+		host_stop_task(&(struct raft_host_task){.data = h});
+		uv_run(&h->loop, UV_RUN_DEFAULT);
+		uv_loop_close(&h->loop);
+		pthread_mutex_destroy(&h->lock);
+		strata_free(h);
+		return STRATA_EIO;
+	}
+	LOG_INFO(COMP, "raft port %u open (TCP_NODELAY %s)",
+	         raft_mux_port(h->mux), cfg->tcp_nodelay_off ? "off" : "on");
+	*out = h;
+	return 0;
+}
+
+uint16_t raft_host_port(const struct raft_host *h)
+{
+	return h->mux != NULL ? raft_mux_port(h->mux) : 0;
+}
+
+bool raft_host_on_loop(const struct raft_host *h)
+{
+	uv_thread_t self = uv_thread_self();
+	return uv_thread_equal(&self, &h->thread) != 0;
+}
+
+void raft_host_stalls(struct raft_host *h, struct raft_stall_hist *out)
+{
+	pthread_mutex_lock(&h->lock);
+	*out = h->stalls;
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* Queue t; with g, refuse when g is closing (checked under the lock, so
+ * nothing for g can follow its stop task). */
+static int submit(struct raft_host *h, struct raft_group *g,
+                  struct raft_host_task *t)
+{
+	t->next = NULL;
+	pthread_mutex_lock(&h->lock);
+	if (h->stopping || (g != NULL && g->closing)) {
+		pthread_mutex_unlock(&h->lock);
+		return STRATA_ESHUTDOWN;
+	}
+	if (h->tail != NULL) {
+		h->tail->next = t;
+	} else {
+		h->head = t;
+	}
+	h->tail = t;
+	pthread_mutex_unlock(&h->lock);
+	uv_async_send(&h->async);
+	return 0;
+}
+
+int raft_host_submit(struct raft_host *h, struct raft_host_task *task)
+{
+	return submit(h, NULL, task);
+}
+
+void raft_host_free(struct raft_host *h)
+{
+	if (h == NULL) {
+		return;
+	}
+	if (h->groups != NULL) {
+		LOG_ERROR(COMP,
+		          "raft host freed while group %" PRIu64
+		          " runs: stop every group first",
+		          h->groups->cfg.group_id);
+	}
+	h->stop.data = h;
+	h->stop.fn = host_stop_task;
+	h->stop.next = NULL;
+	pthread_mutex_lock(&h->lock);
+	if (h->tail != NULL) {
+		h->tail->next = &h->stop;
+	} else {
+		h->head = &h->stop;
+	}
+	h->tail = &h->stop;
+	h->stopping = true;
+	pthread_mutex_unlock(&h->lock);
+	uv_async_send(&h->async);
+	uv_thread_join(&h->thread);
+	int rv = uv_loop_close(&h->loop);
+	if (rv != 0) {
+		LOG_ERROR(COMP, "raft loop still has handles at close: %s",
+		          uv_strerror(rv));
+	}
+	pthread_mutex_destroy(&h->lock);
+	strata_free(h);
+}
+
+/* ---- group start/stop -------------------------------------------------- */
+
+void raft_group_config_defaults(struct raft_group_config *c)
+{
+	if (c->election_ms == 0) {
+		c->election_ms = 1000;
+	}
+	if (c->heartbeat_ms == 0) {
+		c->heartbeat_ms = 100;
+	}
+	if (c->snapshot_bytes == 0) {
+		c->snapshot_bytes = 16u << 20;
+	}
+	if (c->trailing_bytes == 0) {
+		c->trailing_bytes = 4u << 20;
+	}
+	if (c->segment_bytes == 0) {
+		c->segment_bytes = 64u << 20;
+	}
+	if (c->inflight_bytes == 0) {
+		c->inflight_bytes = 2u << 20;
+	}
+}
+
+static int check_config(const struct raft_group_config *c, char *errmsg)
+{
+	if (c->group_id == 0 || c->node_id == 0) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft group %" PRIu64 " node %" PRIu64
+		     ": group and node ids must be > 0",
+		     c->group_id, c->node_id);
+		return STRATA_ECONFIG;
+	}
+	if (c->data_dir == NULL || c->peers == NULL || c->n_peers == 0) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft group %" PRIu64
+		     ": data_dir and at least one peer are required",
+		     c->group_id);
+		return STRATA_ECONFIG;
+	}
+	bool self = false;
+	for (unsigned i = 0; i < c->n_peers; i++) {
+		const struct raft_group_peer *p = &c->peers[i];
+		if (p->id == 0 || p->address == NULL ||
+		    strlen(p->address) == 0 ||
+		    strlen(p->address) > RAFT_TRANSPORT_ADDR_MAX) {
+			msgf(errmsg, STRATA_ERRMSG_SIZE,
+			     "raft group %" PRIu64
+			     ": peer %u needs an id > 0 and an address",
+			     c->group_id, i);
+			return STRATA_ECONFIG;
+		}
+		for (unsigned j = 0; j < i; j++) {
+			if (c->peers[j].id == p->id) {
+				msgf(errmsg, STRATA_ERRMSG_SIZE,
+				     "raft group %" PRIu64 ": node id %" PRIu64
+				     " is listed twice",
+				     c->group_id, p->id);
+				return STRATA_ECONFIG;
+			}
+		}
+		self |= p->id == c->node_id;
+	}
+	if (!self) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft group %" PRIu64 ": node %" PRIu64
+		     " is not in its own peer list; add it",
+		     c->group_id, c->node_id);
+		return STRATA_ECONFIG;
+	}
+	if (c->heartbeat_ms >= c->election_ms) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft group %" PRIu64 ": heartbeat %u ms must be below "
+		     "the election timeout %u ms",
+		     c->group_id, c->heartbeat_ms, c->election_ms);
+		return STRATA_ECONFIG;
+	}
+	if (c->segment_bytes < (1u << 16) || c->segment_bytes > (1ull << 32)) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft group %" PRIu64 ": segment size %" PRIu64
+		     " outside 64 KiB..4 GiB",
+		     c->group_id, c->segment_bytes);
+		return STRATA_ECONFIG;
+	}
+	return 0;
+}
+
+static void group_free(struct raft_group *g)
+{
+	if (g->cfg.peers != NULL) {
+		for (unsigned i = 0; i < g->cfg.n_peers; i++) {
+			strata_free((char *)g->cfg.peers[i].address);
+		}
+		strata_free((struct raft_group_peer *)g->cfg.peers);
+	}
+	strata_free((char *)g->cfg.data_dir);
+	pthread_mutex_destroy(&g->mlock);
+	strata_free(g);
+}
+
+static void start_failed_closed(struct raft *r)
+{
+	struct raft_group *g = r->data;
+	raft_uv_close(&g->io);
+	raft_transport_close(&g->transport);
+	waiter_done(g->w, STRATA_EIO);
+}
+
+static void start_task(struct raft_host_task *t)
+{
+	struct raft_group *g = t->data;
+	struct raft_host *h = g->host;
+	char *errmsg = g->errmsg;
+	int rv;
+	for (struct raft_group *o = h->groups; o != NULL; o = o->next) {
+		if (o->cfg.group_id == g->cfg.group_id) {
+			msgf(errmsg, STRATA_ERRMSG_SIZE,
+			     "raft group %" PRIu64 " already runs on this host",
+			     g->cfg.group_id);
+			waiter_done(g->w, STRATA_EEXIST);
+			return;
+		}
+	}
+	rv = raft_transport_init(&g->transport, h->mux, g->cfg.group_id);
+	if (rv != 0) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE, "out of memory");
+		waiter_done(g->w, STRATA_ENOMEM);
+		return;
+	}
+	rv = raft_uv_init(&g->io, &h->loop, g->cfg.data_dir, &g->transport);
+	if (rv != 0) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft group %" PRIu64 ": open data dir \"%s\": %s",
+		     g->cfg.group_id, g->cfg.data_dir, raft_strerror(rv));
+		raft_transport_close(&g->transport);
+		waiter_done(g->w, STRATA_EIO);
+		return;
+	}
+	raft_uv_set_segment_size(&g->io, (size_t)g->cfg.segment_bytes);
+	raft_uv_set_connect_retry_delay(&g->io, 50);
+	g->fsm.version = 2;
+	g->fsm.data = g;
+	g->fsm.apply = fsm_apply;
+	g->fsm.snapshot = fsm_snapshot;
+	g->fsm.restore = fsm_restore;
+	g->fsm.snapshot_finalize = fsm_snapshot_finalize;
+	rv = raft_init(&g->raft, &g->io, &g->fsm, g->cfg.node_id, g->self_addr);
+	if (rv != 0) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft group %" PRIu64 ": init: %s", g->cfg.group_id,
+		     raft_errmsg(&g->raft));
+		raft_uv_close(&g->io);
+		raft_transport_close(&g->transport);
+		waiter_done(g->w, STRATA_EIO);
+		return;
+	}
+	g->raft.data = g;
+	raft_set_election_timeout(&g->raft, g->cfg.election_ms);
+	raft_set_heartbeat_timeout(&g->raft, g->cfg.heartbeat_ms);
+	raft_set_pre_vote(&g->raft, !g->cfg.pre_vote_off);
+	raft_set_snapshot_threshold(&g->raft, UINT_MAX);
+	raft_set_snapshot_trailing(&g->raft, 1024);
+
+	struct raft_configuration conf;
+	raft_configuration_init(&conf);
+	for (unsigned i = 0; i < g->cfg.n_peers && rv == 0; i++) {
+		rv = raft_configuration_add(&conf, g->cfg.peers[i].id,
+		                            g->cfg.peers[i].address,
+		                            RAFT_VOTER);
+	}
+	if (rv == 0) {
+		rv = raft_bootstrap(&g->raft, &conf);
+		if (rv == RAFT_CANTBOOTSTRAP) {
+			rv = 0; /* already set up: just start */
+		} else if (rv == 0) {
+			LOG_INFO(COMP,
+			         "group %" PRIu64
+			         ": bootstrapped %u voters in %s",
+			         g->cfg.group_id, g->cfg.n_peers,
+			         g->cfg.data_dir);
+		}
+	}
+	raft_configuration_close(&conf);
+	if (rv == 0) {
+		rv = raft_start(&g->raft);
+	}
+	if (rv != 0) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft group %" PRIu64 ": start in \"%s\": %s (%s)",
+		     g->cfg.group_id, g->cfg.data_dir, raft_strerror(rv),
+		     raft_errmsg(&g->raft));
+		raft_close(&g->raft, start_failed_closed);
+		return;
+	}
+	g->started = true;
+	g->role = -1; /* force the first observe */
+	g->next = h->groups;
+	h->groups = g;
+	observe(g);
+	waiter_done(g->w, 0);
+}
+
+int raft_group_start(struct raft_host *h, const struct raft_group_config *cfg,
+                     const struct raft_group_fsm *fsm, struct raft_group **out,
+                     char *errmsg)
+{
+	struct raft_group_config c = *cfg;
+	int rv;
+	raft_group_config_defaults(&c);
+	rv = check_config(&c, errmsg);
+	if (rv != 0) {
+		return rv;
+	}
+	if (fsm == NULL || fsm->apply == NULL || fsm->snapshot == NULL ||
+	    fsm->restore == NULL) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft group %" PRIu64
+		     ": the FSM needs apply, snapshot and restore",
+		     c.group_id);
+		return STRATA_ECONFIG;
+	}
+	if (raft_host_on_loop(h)) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft_group_start blocks: call it off the loop thread");
+		return STRATA_EINVAL;
+	}
+	rv = mkdir_p(c.data_dir, errmsg);
+	if (rv != 0) {
+		return rv;
+	}
+	struct raft_group *g = strata_calloc(1, sizeof(*g));
+	if (g == NULL) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE, "out of memory");
+		return STRATA_ENOMEM;
+	}
+	pthread_mutex_init(&g->mlock, NULL);
+	g->host = h;
+	g->owner = *fsm;
+	g->cfg = c;
+	g->cfg.peers = NULL;
+	g->cfg.data_dir = strata_strdup(c.data_dir);
+	struct raft_group_peer *peers =
+	        strata_calloc(c.n_peers, sizeof(*peers));
+	g->cfg.peers = peers;
+	bool oom = g->cfg.data_dir == NULL || peers == NULL;
+	for (unsigned i = 0; !oom && i < c.n_peers; i++) {
+		peers[i].id = c.peers[i].id;
+		peers[i].address = strata_strdup(c.peers[i].address);
+		oom = peers[i].address == NULL;
+		if (c.peers[i].id == c.node_id) {
+			snprintf(g->self_addr, sizeof(g->self_addr), "%s",
+			         c.peers[i].address);
+		}
+	}
+	if (oom) {
+		group_free(g);
+		msgf(errmsg, STRATA_ERRMSG_SIZE, "out of memory");
+		return STRATA_ENOMEM;
+	}
+	atomic_init(&g->inflight, 0);
+	atomic_init(&g->is_ready, false);
+	struct waiter w;
+	waiter_init(&w);
+	g->w = &w;
+	g->errmsg = errmsg;
+	g->ctl.data = g;
+	g->ctl.fn = start_task;
+	rv = submit(h, NULL, &g->ctl);
+	if (rv != 0) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE, "raft host is stopping");
+		waiter_done(&w, rv);
+	}
+	waiter_wait(&w);
+	g->w = NULL;
+	g->errmsg = NULL;
+	if (w.rv != 0) {
+		group_free(g);
+		return w.rv;
+	}
+	LOG_INFO(COMP,
+	         "group %" PRIu64 ": node %" PRIu64
+	         " started (election %u ms, heartbeat %u ms, pre-vote %s, "
+	         "snapshot every %" PRIu64 " B, segments %" PRIu64
+	         " B, in-flight %" PRIu64 " B)",
+	         g->cfg.group_id, g->cfg.node_id, g->cfg.election_ms,
+	         g->cfg.heartbeat_ms, g->cfg.pre_vote_off ? "off" : "on",
+	         g->cfg.snapshot_bytes, g->cfg.segment_bytes,
+	         g->cfg.inflight_bytes);
+	*out = g;
+	return 0;
+}
+
+static void stop_closed(struct raft *r)
+{
+	struct raft_group *g = r->data;
+	raft_uv_close(&g->io);
+	raft_transport_close(&g->transport);
+	waiter_done(g->w, 0);
+}
+
+static void stop_task(struct raft_host_task *t)
+{
+	struct raft_group *g = t->data;
+	struct raft_host *h = g->host;
+	for (struct raft_group **pp = &h->groups; *pp != NULL;
+	     pp = &(*pp)->next) {
+		if (*pp == g) {
+			*pp = g->next;
+			break;
+		}
+	}
+	g->started = false;
+	raft_close(&g->raft, stop_closed);
+}
+
+void raft_group_stop(struct raft_group *g)
+{
+	struct raft_host *h = g->host;
+	if (raft_host_on_loop(h)) {
+		LOG_ERROR(COMP,
+		          "raft_group_stop called on the loop thread for group "
+		          "%" PRIu64 "; it must run off the loop",
+		          g->cfg.group_id);
+		return;
+	}
+	struct waiter w;
+	waiter_init(&w);
+	g->w = &w;
+	g->ctl.data = g;
+	g->ctl.fn = stop_task;
+	g->ctl.next = NULL;
+	pthread_mutex_lock(&h->lock);
+	g->closing = true;
+	if (h->tail != NULL) {
+		h->tail->next = &g->ctl;
+	} else {
+		h->head = &g->ctl;
+	}
+	h->tail = &g->ctl;
+	pthread_mutex_unlock(&h->lock);
+	uv_async_send(&h->async);
+	waiter_wait(&w);
+	LOG_INFO(COMP, "group %" PRIu64 ": node %" PRIu64 " stopped",
+	         g->cfg.group_id, g->cfg.node_id);
+	group_free(g);
+}
+
+/* ---- applies --------------------------------------------------------------
+ */
+
+static void apply_finish(struct apply_req *a, int status, void *result)
+{
+	struct raft_group *g = a->g;
+	atomic_fetch_sub(&g->inflight, a->len);
+	raft_group_apply_cb cb = a->cb;
+	void *arg = a->arg;
+	strata_free(a);
+	cb(arg, status, result);
+}
+
+static void apply_done(struct raft_apply *req, int status, void *result)
+{
+	struct apply_req *a = req->data;
+	apply_finish(a, map_raft_error(status), result);
+}
+
+static void apply_task(struct raft_host_task *t)
+{
+	struct apply_req *a = (struct apply_req *)t;
+	struct raft_group *g = a->g;
+	if (!g->started) {
+		raft_free(a->buf.base);
+		apply_finish(a, STRATA_ESHUTDOWN, NULL);
+		return;
+	}
+	a->req.data = a;
+	int rv = raft_apply(&g->raft, &a->req, &a->buf, 1, apply_done);
+	if (rv != 0) {
+		raft_free(a->buf.base); /* not transferred on error */
+		apply_finish(a, map_raft_error(rv), NULL);
+	}
+}
+
+int raft_group_apply(struct raft_group *g, const void *buf, size_t len,
+                     raft_group_apply_cb cb, void *arg)
+{
+	uint64_t budget = g->cfg.inflight_bytes;
+	if (len == 0 || len > budget) {
+		return STRATA_ETOOBIG;
+	}
+	uint64_t cur = atomic_load(&g->inflight);
+	do {
+		if (cur + len > budget) {
+			pthread_mutex_lock(&g->mlock);
+			g->m.rejected_full++;
+			pthread_mutex_unlock(&g->mlock);
+			return STRATA_EAGAIN;
+		}
+	} while (!atomic_compare_exchange_weak(&g->inflight, &cur, cur + len));
+	struct apply_req *a = strata_calloc(1, sizeof(*a));
+	void *copy = raft_malloc(len);
+	if (a == NULL || copy == NULL) {
+		strata_free(a);
+		raft_free(copy);
+		atomic_fetch_sub(&g->inflight, len);
+		return STRATA_ENOMEM;
+	}
+	memcpy(copy, buf, len);
+	a->g = g;
+	a->buf.base = copy;
+	a->buf.len = len;
+	a->len = len;
+	a->cb = cb;
+	a->arg = arg;
+	a->task.data = a;
+	a->task.fn = apply_task;
+	int rv = submit(g->host, g, &a->task);
+	if (rv != 0) {
+		raft_free(copy);
+		strata_free(a);
+		atomic_fetch_sub(&g->inflight, len);
+		return rv;
+	}
+	return 0;
+}

@@ -1,0 +1,207 @@
+/* Raft groups: the one way Strata creates, configures, drives and closes a
+ * canonical/raft group (loop thread, submit queue, byte budget, snapshots
+ * by bytes, leadership callbacks, metrics). */
+#ifndef RAFT_GROUP_H
+#define RAFT_GROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Threading: a host owns one libuv loop running on its own thread, the
+ * Raft port (raft/transport.h) and every group started on it. All libraft
+ * calls run on that loop thread. The functions below marked "any thread"
+ * are thread-safe; FSM hooks and apply callbacks run on the loop thread
+ * and must not block (hand slow work to a worker).
+ */
+
+/* Roles, same values as libraft's RAFT_FOLLOWER... */
+enum raft_group_role {
+	RAFT_GROUP_UNAVAILABLE = 0,
+	RAFT_GROUP_FOLLOWER = 1,
+	RAFT_GROUP_CANDIDATE = 2,
+	RAFT_GROUP_LEADER = 3,
+};
+
+/* Buckets of the loop-stall histogram: bucket 0 counts probe lateness
+ * below 1 ms, bucket i (1..10) below 2^i ms, bucket 11 the rest. */
+#define RAFT_STALL_BUCKETS 12
+
+/* Loop-stall histogram: how late a periodic probe timer fired. */
+struct raft_stall_hist {
+	uint64_t count[RAFT_STALL_BUCKETS]; /* probes per bucket */
+	uint64_t samples;                   /* probes in total */
+	uint64_t max_us;                    /* worst lateness seen */
+};
+
+/* Host settings; zero fields take the defaults noted. */
+struct raft_host_config {
+	const char *bind_address; /* Raft port, "IPv4:port" (port 0: any) */
+	bool tcp_nodelay_off;     /* keep Nagle on (bench comparison only) */
+	unsigned stall_tick_ms;   /* stall probe and metrics period (10) */
+};
+
+struct raft_host;
+
+/*
+ * Bind the Raft port and start the loop thread. *out is owned by the
+ * caller and freed by raft_host_free. Any thread but a host loop.
+ * Errors: STRATA_EINVAL / STRATA_EIO (bad or busy address), STRATA_ENOMEM,
+ * STRATA_EIO (thread); errmsg says which.
+ */
+int raft_host_new(const struct raft_host_config *cfg, struct raft_host **out,
+                  char *errmsg);
+
+/* Stop the loop thread and free the host. Every group must have been
+ * stopped. Any thread but the host's loop; blocks until done. */
+void raft_host_free(struct raft_host *h);
+
+/* Port the host listens on. Any thread. */
+uint16_t raft_host_port(const struct raft_host *h);
+
+/* True when called on h's loop thread. */
+bool raft_host_on_loop(const struct raft_host *h);
+
+/* Copy the loop-stall histogram. Any thread. */
+void raft_host_stalls(struct raft_host *h, struct raft_stall_hist *out);
+
+/* Work to run on the loop thread; caller-allocated, borrowed until fn. */
+struct raft_host_task {
+	void *data;                              /* user data */
+	void (*fn)(struct raft_host_task *task); /* runs on the loop */
+	struct raft_host_task *next;             /* private */
+};
+
+/*
+ * Queue task; task->fn(task) runs on the loop thread soon after, in
+ * submission order, never from inside this call. Any thread.
+ * Errors: STRATA_ESHUTDOWN when the host is stopping (fn never runs).
+ */
+int raft_host_submit(struct raft_host *h, struct raft_host_task *task);
+
+/* One voter of a group's initial configuration. */
+struct raft_group_peer {
+	uint64_t id;         /* node id, > 0, unique in the group */
+	const char *address; /* its host's Raft address, "IPv4:port" */
+};
+
+/* Group settings; zero fields take the defaults noted. */
+struct raft_group_config {
+	uint64_t group_id;    /* > 0, unique per host */
+	uint64_t node_id;     /* this replica; must be in peers */
+	const char *data_dir; /* created with parents if missing */
+	const struct raft_group_peer *peers; /* initial voters (copied) */
+	unsigned n_peers;                    /* 1.. entries in peers */
+	unsigned election_ms;                /* election timeout (1000) */
+	unsigned heartbeat_ms;               /* heartbeat (100) */
+	bool pre_vote_off;                   /* pre-vote is on unless set */
+	uint64_t snapshot_bytes; /* snapshot after this many applied (16 MiB) */
+	uint64_t trailing_bytes; /* log kept behind a snapshot (4 MiB) */
+	uint64_t segment_bytes;  /* log segment size (64 MiB) */
+	uint64_t
+	        inflight_bytes; /* apply budget, queued + uncommitted (2 MiB) */
+};
+
+/* What role_changed reports. */
+struct raft_group_status {
+	int role;           /* enum raft_group_role */
+	bool ready;         /* leader whose barrier committed: may serve */
+	uint64_t term;      /* current term */
+	uint64_t leader_id; /* known leader, 0 if none */
+};
+
+/*
+ * The owner's state machine. Every hook runs on the loop thread.
+ * - apply: a committed entry (index, bytes borrowed for the call); *result
+ *   is handed to the proposer's apply callback on the leader (the owner
+ *   frees it there; ignored on followers). Must be deterministic; a
+ *   non-zero return stalls the group (the entry is retried).
+ * - snapshot: serialize the whole state into *buf (allocated with
+ *   strata_malloc, freed by the group once stored). Non-zero: skip.
+ * - restore: replace the state with a snapshot (buf borrowed). Non-zero
+ *   fails the install.
+ * - role_changed (may be NULL): role, term, leader or readiness changed.
+ */
+struct raft_group_fsm {
+	void *data; /* passed to every hook */
+	int (*apply)(void *data, uint64_t index, const void *buf, size_t len,
+	             void **result);
+	int (*snapshot)(void *data, void **buf, size_t *len);
+	int (*restore)(void *data, const void *buf, size_t len);
+	void (*role_changed)(void *data, const struct raft_group_status *st);
+};
+
+/* Counters and gauges of a group (see raft_group_metrics). */
+struct raft_group_metrics {
+	int role;                     /* enum raft_group_role */
+	bool ready;                   /* leader and barrier committed */
+	uint64_t term;                /* current term */
+	uint64_t leader_id;           /* known leader, 0 if none */
+	uint64_t commit_index;        /* highest committed index */
+	uint64_t applied_index;       /* highest applied index */
+	uint64_t last_index;          /* last index in the log */
+	uint64_t snapshot_index;      /* index of the last snapshot */
+	uint64_t last_contact_ms;     /* follower: since leader contact */
+	uint64_t leader_changes;      /* times a new leader was seen */
+	uint64_t applied_entries;     /* commands applied here */
+	uint64_t applied_bytes;       /* their bytes */
+	uint64_t inflight_bytes;      /* apply budget in use */
+	uint64_t rejected_full;       /* applies refused: budget full */
+	uint64_t snapshots_taken;     /* snapshots stored */
+	uint64_t snapshot_last_us;    /* duration of the last one */
+	uint64_t snapshot_total_us;   /* sum of durations */
+	uint64_t snapshots_installed; /* snapshots installed from a leader */
+	uint64_t install_last_us;     /* restore duration of the last one */
+};
+
+struct raft_group;
+
+/*
+ * Create data_dir, bootstrap the initial configuration (or find it already
+ * set up) and start the replica on host h. fsm is copied; fsm->data is
+ * borrowed until raft_group_stop returns. *out is owned by the caller.
+ * Any thread but h's loop; blocks while libraft loads the log (bounded by
+ * snapshot_bytes + trailing_bytes). Errors: STRATA_ECONFIG (bad config),
+ * STRATA_EIO (data dir, disk), STRATA_EEXIST (group id already on h),
+ * STRATA_ENOMEM, STRATA_ESHUTDOWN; errmsg says which and what to do.
+ */
+int raft_group_start(struct raft_host *h, const struct raft_group_config *cfg,
+                     const struct raft_group_fsm *fsm, struct raft_group **out,
+                     char *errmsg);
+
+/*
+ * Close the replica and free g. Applies still queued fail with
+ * STRATA_ESHUTDOWN, uncommitted ones with STRATA_ELEADERLOST, before this
+ * returns. Any thread but h's loop; blocks until libraft closed.
+ */
+void raft_group_stop(struct raft_group *g);
+
+/* Called once per apply, on the loop thread, never from inside
+ * raft_group_apply. status: 0 (committed and applied, result from the FSM),
+ * STRATA_ENOTLEADER (not appended: retry on the leader),
+ * STRATA_ELEADERLOST (appended, outcome unknown), STRATA_ESHUTDOWN,
+ * STRATA_ENOMEM or STRATA_EIO. */
+typedef void (*raft_group_apply_cb)(void *arg, int status, void *result);
+
+/*
+ * Propose len bytes (copied) as one entry. Any thread. Returns 0 when
+ * queued (cb fires later), else: STRATA_EAGAIN (in-flight budget full:
+ * back-pressure, retry after an earlier callback), STRATA_ETOOBIG (len is 0
+ * or above the whole budget), STRATA_ESHUTDOWN, STRATA_ENOMEM.
+ */
+int raft_group_apply(struct raft_group *g, const void *buf, size_t len,
+                     raft_group_apply_cb cb, void *arg);
+
+/* Copy the current metrics (refreshed every stall tick and on role
+ * changes). Any thread. */
+void raft_group_metrics(struct raft_group *g, struct raft_group_metrics *out);
+
+/* True when this replica is the leader and its barrier committed, i.e. it
+ * may serve reads. Any thread. */
+bool raft_group_is_ready(struct raft_group *g);
+
+/* Fill defaults into the zero fields of cfg. */
+void raft_group_config_defaults(struct raft_group_config *cfg);
+
+#endif /* RAFT_GROUP_H */

@@ -1,0 +1,539 @@
+/* Unit tests for raft/group.c: hosts with loop threads on 127.0.0.1,
+ * groups of one or three replicas, budget, roles, snapshots by bytes,
+ * catch-up of a restarted replica by snapshot install. */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+
+#include <cmocka.h>
+
+#include <uv.h>
+
+#include "common/alloc.h"
+#include "common/process.h"
+#include "raft/group.h"
+#include "strata/error.h"
+
+/* ---- a checksumming FSM ----------------------------------------------------
+ */
+
+struct sum_fsm {
+	_Atomic uint64_t count; /* entries applied */
+	_Atomic uint64_t hash;  /* chained FNV-1a over entry bytes */
+	_Atomic uint64_t index; /* last applied index */
+	_Atomic int roles;      /* role_changed calls */
+	_Atomic int ready;      /* last ready flag seen */
+	_Atomic int restores;   /* restore calls */
+};
+
+static uint64_t fnv(uint64_t h, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	for (size_t i = 0; i < len; i++) {
+		h = (h ^ p[i]) * 1099511628211ull;
+	}
+	return h;
+}
+
+static int sf_apply(void *data, uint64_t index, const void *buf, size_t len,
+                    void **result)
+{
+	struct sum_fsm *f = data;
+	uint64_t h = atomic_load(&f->hash);
+	atomic_store(&f->hash, fnv(h ? h : 1469598103934665603ull, buf, len));
+	atomic_fetch_add(&f->count, 1);
+	atomic_store(&f->index, index);
+	*result = (void *)(uintptr_t)index;
+	return 0;
+}
+
+static int sf_snapshot(void *data, void **buf, size_t *len)
+{
+	struct sum_fsm *f = data;
+	uint64_t *v = strata_malloc(2 * sizeof(uint64_t));
+	if (v == NULL) {
+		return STRATA_ENOMEM;
+	}
+	v[0] = atomic_load(&f->count);
+	v[1] = atomic_load(&f->hash);
+	*buf = v;
+	*len = 2 * sizeof(uint64_t);
+	return 0;
+}
+
+static int sf_restore(void *data, const void *buf, size_t len)
+{
+	struct sum_fsm *f = data;
+	uint64_t v[2];
+	if (len != sizeof(v)) {
+		return STRATA_ECORRUPT;
+	}
+	memcpy(v, buf, sizeof(v));
+	atomic_store(&f->count, v[0]);
+	atomic_store(&f->hash, v[1]);
+	atomic_fetch_add(&f->restores, 1);
+	return 0;
+}
+
+static void sf_role(void *data, const struct raft_group_status *st)
+{
+	struct sum_fsm *f = data;
+	atomic_fetch_add(&f->roles, 1);
+	atomic_store(&f->ready, st->ready);
+}
+
+static struct raft_group_fsm sf_hooks(struct sum_fsm *f)
+{
+	struct raft_group_fsm h = {.data = f,
+	                           .apply = sf_apply,
+	                           .snapshot = sf_snapshot,
+	                           .restore = sf_restore,
+	                           .role_changed = sf_role};
+	return h;
+}
+
+/* ---- helpers ----------------------------------------------------------------
+ */
+
+#define MAXN 3
+
+struct rig {
+	char base[64];                      /* temp dir */
+	int n;                              /* replicas */
+	struct raft_host *host[MAXN];       /* one host per replica */
+	struct raft_group *g[MAXN];         /* the group on each */
+	struct sum_fsm fsm[MAXN];           /* their FSMs */
+	char addr[MAXN][64];                /* host addresses */
+	struct raft_group_peer peers[MAXN]; /* configuration */
+	struct raft_group_config cfg;       /* template */
+};
+
+static void rig_host(struct rig *r, int i, uint16_t port)
+{
+	char bind[64], errmsg[STRATA_ERRMSG_SIZE];
+	snprintf(bind, sizeof(bind), "127.0.0.1:%u", port);
+	struct raft_host_config hc = {.bind_address = bind};
+	assert_int_equal(raft_host_new(&hc, &r->host[i], errmsg), 0);
+	snprintf(r->addr[i], sizeof(r->addr[i]), "127.0.0.1:%u",
+	         raft_host_port(r->host[i]));
+}
+
+static void rig_group(struct rig *r, int i)
+{
+	char dir[128], errmsg[STRATA_ERRMSG_SIZE];
+	struct raft_group_config c = r->cfg;
+	snprintf(dir, sizeof(dir), "%s/node%d/group1", r->base, i + 1);
+	c.data_dir = dir;
+	c.node_id = (uint64_t)(i + 1);
+	c.peers = r->peers;
+	c.n_peers = (unsigned)r->n;
+	struct raft_group_fsm h = sf_hooks(&r->fsm[i]);
+	int rv = raft_group_start(r->host[i], &c, &h, &r->g[i], errmsg);
+	if (rv != 0) {
+		fail_msg("start node %d: %s", i + 1, errmsg);
+	}
+}
+
+static void rig_init(struct rig *r, int n, const struct raft_group_config *c)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->base, sizeof(r->base), "/tmp/strata-raft-gr-XXXXXX");
+	assert_non_null(mkdtemp(r->base));
+	r->n = n;
+	r->cfg = *c;
+	r->cfg.group_id = 1;
+	if (r->cfg.election_ms == 0) {
+		r->cfg.election_ms = 300;
+		r->cfg.heartbeat_ms = 50;
+	}
+	if (r->cfg.segment_bytes == 0) {
+		r->cfg.segment_bytes = 1u << 20;
+	}
+	for (int i = 0; i < n; i++) {
+		rig_host(r, i, 0);
+		r->peers[i].id = (uint64_t)(i + 1);
+		r->peers[i].address = r->addr[i];
+	}
+	for (int i = 0; i < n; i++) {
+		rig_group(r, i);
+	}
+}
+
+static void rig_free(struct rig *r)
+{
+	for (int i = 0; i < r->n; i++) {
+		if (r->g[i] != NULL) {
+			raft_group_stop(r->g[i]);
+		}
+	}
+	for (int i = 0; i < r->n; i++) {
+		if (r->host[i] != NULL) {
+			raft_host_free(r->host[i]);
+		}
+	}
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", r->base);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Index of the ready leader, waiting up to ms; -1 if none. */
+static int wait_leader(struct rig *r, unsigned ms)
+{
+	for (unsigned t = 0; t < ms; t += 5) {
+		for (int i = 0; i < r->n; i++) {
+			if (r->g[i] != NULL && raft_group_is_ready(r->g[i])) {
+				return i;
+			}
+		}
+		usleep(5000);
+	}
+	return -1;
+}
+
+struct counts {
+	_Atomic int ok;        /* status 0 */
+	_Atomic int notleader; /* STRATA_ENOTLEADER */
+	_Atomic int other;     /* anything else */
+	_Atomic int done;      /* callbacks */
+};
+
+static void count_cb(void *arg, int status, void *result)
+{
+	struct counts *c = arg;
+	(void)result;
+	if (status == 0) {
+		atomic_fetch_add(&c->ok, 1);
+	} else if (status == STRATA_ENOTLEADER) {
+		atomic_fetch_add(&c->notleader, 1);
+	} else {
+		atomic_fetch_add(&c->other, 1);
+	}
+	atomic_fetch_add(&c->done, 1);
+}
+
+/* Apply n entries of size len (content from seed) to g, waiting out
+ * back-pressure; returns when all callbacks fired. */
+static void apply_n(struct raft_group *g, int n, size_t len, unsigned seed,
+                    struct counts *c)
+{
+	unsigned char *buf = malloc(len);
+	assert_non_null(buf);
+	int before = atomic_load(&c->done);
+	for (int i = 0; i < n; i++) {
+		memset(buf, (int)(seed + (unsigned)i), len);
+		int rv;
+		while ((rv = raft_group_apply(g, buf, len, count_cb, c)) ==
+		       STRATA_EAGAIN) {
+			usleep(200);
+		}
+		assert_int_equal(rv, 0);
+	}
+	for (int t = 0; t < 20000 && atomic_load(&c->done) - before < n; t++) {
+		usleep(1000);
+	}
+	assert_int_equal(atomic_load(&c->done) - before, n);
+	free(buf);
+}
+
+static bool wait_count(struct rig *r, uint64_t count, unsigned ms)
+{
+	for (unsigned t = 0; t < ms; t += 5) {
+		bool all = true;
+		for (int i = 0; i < r->n; i++) {
+			if (r->g[i] != NULL &&
+			    atomic_load(&r->fsm[i].count) != count) {
+				all = false;
+			}
+		}
+		if (all) {
+			return true;
+		}
+		usleep(5000);
+	}
+	return false;
+}
+
+/* ---- tests ------------------------------------------------------------------
+ */
+
+/* Three replicas on three hosts elect a ready leader, replicate 200
+ * entries, and end with identical FSM checksums; a follower refuses an
+ * apply with STRATA_ENOTLEADER through the callback. */
+static void test_raft_group_three_replicas_apply(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct raft_group_config c = {0};
+	rig_init(&r, 3, &c);
+	int l = wait_leader(&r, 10000);
+	assert_true(l >= 0);
+	struct counts cnt = {0};
+	apply_n(r.g[l], 200, 1000, 7, &cnt);
+	assert_int_equal(atomic_load(&cnt.ok), 200);
+	assert_true(wait_count(&r, 200, 10000));
+	for (int i = 1; i < 3; i++) {
+		assert_int_equal(atomic_load(&r.fsm[i].hash),
+		                 atomic_load(&r.fsm[0].hash));
+	}
+	int f = (l + 1) % 3;
+	struct counts fc = {0};
+	assert_int_equal(raft_group_apply(r.g[f], "x", 1, count_cb, &fc), 0);
+	for (int t = 0; t < 2000 && atomic_load(&fc.done) == 0; t++) {
+		usleep(1000);
+	}
+	assert_int_equal(atomic_load(&fc.notleader), 1);
+
+	struct raft_group_metrics m;
+	raft_group_metrics(r.g[l], &m);
+	assert_int_equal(m.role, RAFT_GROUP_LEADER);
+	assert_true(m.ready);
+	assert_true(m.commit_index >= 201);
+	assert_int_equal(m.leader_id, (uint64_t)(l + 1));
+	for (int t = 0; t < 200; t++) { /* published every tick */
+		raft_group_metrics(r.g[f], &m);
+		if (m.applied_entries == 200) {
+			break;
+		}
+		usleep(5000);
+	}
+	assert_int_equal(m.role, RAFT_GROUP_FOLLOWER);
+	assert_int_equal(m.applied_entries, 200);
+	assert_int_equal(m.applied_bytes, 200 * 1000);
+	assert_true(m.last_contact_ms < 1000);
+	assert_true(atomic_load(&r.fsm[l].ready));
+	assert_true(atomic_load(&r.fsm[f].roles) >= 1);
+	rig_free(&r);
+}
+
+/* The in-flight budget refuses entries above it (ETOOBIG) and reports
+ * back-pressure (EAGAIN) when full, never queueing more than the budget. */
+static void test_raft_group_budget_backpressure(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct raft_group_config c = {.inflight_bytes = 64 * 1024};
+	rig_init(&r, 1, &c);
+	assert_int_equal(wait_leader(&r, 10000), 0);
+	static unsigned char big[128 * 1024];
+	struct counts cnt = {0};
+	assert_int_equal(
+	        raft_group_apply(r.g[0], big, sizeof(big), count_cb, &cnt),
+	        STRATA_ETOOBIG);
+	assert_int_equal(raft_group_apply(r.g[0], big, 0, count_cb, &cnt),
+	                 STRATA_ETOOBIG);
+	int queued = 0, eagain = 0;
+	for (int i = 0; i < 100 && eagain == 0; i++) {
+		int rv = raft_group_apply(r.g[0], big, 16 * 1024, count_cb,
+		                          &cnt);
+		if (rv == 0) {
+			queued++;
+		} else {
+			assert_int_equal(rv, STRATA_EAGAIN);
+			eagain++;
+		}
+		struct raft_group_metrics m;
+		raft_group_metrics(r.g[0], &m);
+		assert_true(m.inflight_bytes <= 64 * 1024);
+	}
+	assert_true(queued >= 4);
+	assert_int_equal(eagain, 1);
+	for (int t = 0; t < 5000 && atomic_load(&cnt.done) < queued; t++) {
+		usleep(1000);
+	}
+	assert_int_equal(atomic_load(&cnt.ok), queued);
+	struct raft_group_metrics m;
+	raft_group_metrics(r.g[0], &m);
+	assert_int_equal(m.inflight_bytes, 0);
+	assert_true(m.rejected_full >= 1);
+	rig_free(&r);
+}
+
+/* Snapshots follow applied bytes; after a restart on the same data the
+ * group starts (bootstrap says "already set up"), restores the snapshot,
+ * re-applies the tail and reaches the same checksum. */
+static void test_raft_group_snapshot_by_bytes_and_restart(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct raft_group_config c = {.snapshot_bytes = 256 * 1024,
+	                              .trailing_bytes = 32 * 1024};
+	rig_init(&r, 1, &c);
+	assert_int_equal(wait_leader(&r, 10000), 0);
+	struct counts cnt = {0};
+	struct raft_group_metrics m;
+	/* Rounds of 280 KiB: each crosses 256 KiB once (the remainder
+	 * grows 24 KiB a round), so each takes exactly one snapshot. */
+	for (int round = 1; round <= 4; round++) {
+		apply_n(r.g[0], 70, 4096, (unsigned)round, &cnt);
+		for (int t = 0; t < 400; t++) {
+			raft_group_metrics(r.g[0], &m);
+			if (m.snapshots_taken >= (uint64_t)round) {
+				break;
+			}
+			usleep(5000);
+		}
+		usleep(50000); /* no second snapshot may follow */
+		raft_group_metrics(r.g[0], &m);
+		assert_int_equal(m.snapshots_taken, round);
+	}
+	assert_int_equal(atomic_load(&cnt.ok), 280);
+	assert_true(m.snapshot_index > 0);
+	assert_true(m.snapshot_last_us > 0);
+	uint64_t hash = atomic_load(&r.fsm[0].hash);
+	raft_group_stop(r.g[0]);
+	r.g[0] = NULL;
+	memset(&r.fsm[0], 0, sizeof(r.fsm[0]));
+	rig_group(&r, 0);
+	assert_int_equal(atomic_load(&r.fsm[0].restores), 1);
+	assert_int_equal(wait_leader(&r, 10000), 0);
+	assert_true(wait_count(&r, 280, 5000));
+	assert_int_equal(atomic_load(&r.fsm[0].hash), hash);
+	rig_free(&r);
+}
+
+/* A follower stopped while the others commit far more than the snapshot
+ * size catches up by snapshot install plus the tail, the leader never
+ * changes, and all checksums agree. */
+static void test_raft_group_catch_up_by_snapshot(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct raft_group_config c = {.snapshot_bytes = 512 * 1024,
+	                              .trailing_bytes = 64 * 1024,
+	                              .election_ms = 500,
+	                              .heartbeat_ms = 50};
+	rig_init(&r, 3, &c);
+	int l = wait_leader(&r, 10000);
+	assert_true(l >= 0);
+	struct counts cnt = {0};
+	apply_n(r.g[l], 50, 16384, 1, &cnt);
+	int f = (l + 1) % 3;
+	raft_group_stop(r.g[f]);
+	r.g[f] = NULL;
+	struct raft_group_metrics before;
+	raft_group_metrics(r.g[l], &before);
+	apply_n(r.g[l], 400, 16384, 2, &cnt); /* 6.5 MB, 12 snapshots */
+	assert_int_equal(atomic_load(&cnt.ok), 450);
+	memset(&r.fsm[f], 0, sizeof(r.fsm[f]));
+	rig_group(&r, f);
+	assert_true(wait_count(&r, 450, 20000));
+	struct raft_group_metrics m;
+	for (int t = 0; t < 200; t++) { /* published every tick */
+		raft_group_metrics(r.g[f], &m);
+		if (m.snapshots_installed >= 1) {
+			break;
+		}
+		usleep(5000);
+	}
+	assert_true(m.snapshots_installed >= 1);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(atomic_load(&r.fsm[i].hash),
+		                 atomic_load(&r.fsm[l].hash));
+	}
+	struct raft_group_metrics after;
+	raft_group_metrics(r.g[l], &after);
+	assert_int_equal(after.term, before.term);
+	assert_int_equal(after.role, RAFT_GROUP_LEADER);
+	rig_free(&r);
+}
+
+/* Configuration mistakes are refused with a message naming the problem. */
+static void test_raft_group_config_errors(void **state)
+{
+	(void)state;
+	char errmsg[STRATA_ERRMSG_SIZE];
+	struct raft_host *h = NULL;
+	struct raft_host_config hc = {.bind_address = "127.0.0.1:0"};
+	assert_int_equal(raft_host_new(&hc, &h, errmsg), 0);
+	struct sum_fsm f;
+	memset(&f, 0, sizeof(f));
+	struct raft_group_fsm hooks = sf_hooks(&f);
+	struct raft_group_peer peers[2] = {{1, "127.0.0.1:1"},
+	                                   {1, "127.0.0.1:2"}};
+	struct raft_group_config c = {.group_id = 1,
+	                              .node_id = 3,
+	                              .data_dir = "/tmp/strata-raft-unused",
+	                              .peers = peers,
+	                              .n_peers = 1};
+	struct raft_group *g = NULL;
+	assert_int_equal(raft_group_start(h, &c, &hooks, &g, errmsg),
+	                 STRATA_ECONFIG);
+	assert_non_null(strstr(errmsg, "not in its own peer list"));
+	c.node_id = 1;
+	c.n_peers = 2;
+	assert_int_equal(raft_group_start(h, &c, &hooks, &g, errmsg),
+	                 STRATA_ECONFIG);
+	assert_non_null(strstr(errmsg, "listed twice"));
+	c.n_peers = 1;
+	c.election_ms = 100;
+	c.heartbeat_ms = 100;
+	assert_int_equal(raft_group_start(h, &c, &hooks, &g, errmsg),
+	                 STRATA_ECONFIG);
+	assert_non_null(strstr(errmsg, "heartbeat"));
+	c.election_ms = 0;
+	c.heartbeat_ms = 0;
+	c.data_dir = "/proc/strata-no";
+	assert_int_equal(raft_group_start(h, &c, &hooks, &g, errmsg),
+	                 STRATA_EIO);
+	assert_non_null(strstr(errmsg, "/proc/strata-no"));
+	raft_host_free(h);
+}
+
+static void on_loop_task(struct raft_host_task *t)
+{
+	struct raft_host *h = ((void **)t->data)[0];
+	_Atomic int *ran = ((void **)t->data)[1];
+	atomic_store(ran, raft_host_on_loop(h) ? 1 : 2);
+}
+
+/* A submitted task runs on the loop thread; the stall histogram counts
+ * probes. */
+static void test_raft_host_submit_runs_on_loop(void **state)
+{
+	(void)state;
+	char errmsg[STRATA_ERRMSG_SIZE];
+	struct raft_host *h = NULL;
+	struct raft_host_config hc = {.bind_address = "127.0.0.1:0",
+	                              .stall_tick_ms = 5};
+	assert_int_equal(raft_host_new(&hc, &h, errmsg), 0);
+	assert_false(raft_host_on_loop(h));
+	_Atomic int ran = 0;
+	void *args[2] = {h, &ran};
+	struct raft_host_task t = {.data = args, .fn = on_loop_task};
+	assert_int_equal(raft_host_submit(h, &t), 0);
+	for (int i = 0; i < 2000 && atomic_load(&ran) == 0; i++) {
+		usleep(1000);
+	}
+	assert_int_equal(atomic_load(&ran), 1);
+	usleep(100000);
+	struct raft_stall_hist sh;
+	raft_host_stalls(h, &sh);
+	assert_true(sh.samples >= 5);
+	uint64_t sum = 0;
+	for (int i = 0; i < RAFT_STALL_BUCKETS; i++) {
+		sum += sh.count[i];
+	}
+	assert_int_equal(sum, sh.samples);
+	raft_host_free(h);
+}
+
+int main(void)
+{
+	assert_int_equal(strata_process_init(NULL), 0);
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_raft_host_submit_runs_on_loop),
+	        cmocka_unit_test(test_raft_group_config_errors),
+	        cmocka_unit_test(test_raft_group_three_replicas_apply),
+	        cmocka_unit_test(test_raft_group_budget_backpressure),
+	        cmocka_unit_test(test_raft_group_snapshot_by_bytes_and_restart),
+	        cmocka_unit_test(test_raft_group_catch_up_by_snapshot),
+	};
+	return cmocka_run_group_tests_name("raft_group", tests, NULL, NULL);
+}
