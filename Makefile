@@ -7,7 +7,8 @@
 #   make build        release build in build/
 #   make format       clang-format -i every C source
 #   make format-check clang-format --dry-run -Werror (also a ctest test)
-#   make bench        benchmarks (slow; see bench/)
+#   make bench        benchmarks against Redis Streams and NATS JetStream
+#   make bench-quick  one short run per case (CI smoke)
 #   make fuzz         libFuzzer run of every harness (FUZZ_SECONDS each, 60)
 #   make chaos        long kill -9 / soak tests (ctest label chaos)
 #   make clean        remove build trees
@@ -17,7 +18,7 @@ TEST_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all run test deps build format format-check bench fuzz chaos clean
+.PHONY: all run test deps build format format-check bench bench-quick fuzz chaos clean
 
 all: build
 
@@ -48,8 +49,17 @@ format:
 format-check:
 	@scripts/format.sh --check
 
-bench: build
-	@echo "make bench: no benchmarks yet (issue 7)"; exit 1
+bench:
+	@scripts/install-deps.sh build bench
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+	cmake --build $(BUILD) -j $(JOBS) --target strata-bench strata-diskbench
+	$(BUILD)/bin/strata-bench --data-dir $(BUILD)/bench-data --out bench/results $(BENCH_ARGS)
+
+bench-quick:
+	@scripts/install-deps.sh build bench
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+	cmake --build $(BUILD) -j $(JOBS) --target strata-bench strata-diskbench
+	$(BUILD)/bin/strata-bench --quick --data-dir $(BUILD)/bench-data --out bench/results $(BENCH_ARGS)
 
 fuzz:
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
