@@ -9,6 +9,8 @@
 #   make format-check clang-format --dry-run -Werror (also a ctest test)
 #   make bench        benchmarks against Redis Streams and NATS JetStream
 #   make bench-quick  one short run per case (CI smoke)
+#   make chart-check  render, lint and schema-check the Helm chart
+#   make e2e          docker-compose cluster + end-to-end test (docs/deploy.md)
 #   make fuzz         libFuzzer run of every harness (FUZZ_SECONDS each, 60)
 #   make chaos        long kill -9 / soak tests (ctest label chaos)
 #   make clean        remove build trees
@@ -18,7 +20,7 @@ TEST_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all run test deps build format format-check bench bench-quick fuzz chaos clean
+.PHONY: all run test deps build format format-check bench bench-quick chart-check e2e fuzz chaos clean
 
 all: build
 
@@ -60,6 +62,15 @@ bench-quick:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
 	cmake --build $(BUILD) -j $(JOBS) --target strata-bench strata-diskbench
 	$(BUILD)/bin/strata-bench --quick --data-dir $(BUILD)/bench-data --out bench/results $(BENCH_ARGS)
+
+# Render, lint and validate charts/strata (also the ctest test chart_check).
+chart-check:
+	@scripts/install-deps.sh test
+	scripts/chart/check.sh $(BUILD)
+
+# docker-compose cluster (3 controllers, 3 stores, S3) + end-to-end test.
+e2e:
+	docker/e2e.sh
 
 fuzz:
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
