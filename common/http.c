@@ -19,7 +19,6 @@
 
 #include <arpa/inet.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@
 #include <nng/supplemental/http/http.h>
 
 #include "common/alloc.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "strata/error.h"
@@ -62,20 +62,6 @@ struct handler_ctx {
 /* Serialises start/stop and guards live_servers. */
 static pthread_mutex_t servers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct http_server *live_servers;
-
-static void set_err(char *errmsg, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static void set_err(char *errmsg, const char *fmt, ...)
-{
-	if (errmsg == NULL) {
-		return;
-	}
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(errmsg, STRATA_ERRMSG_SIZE, fmt, ap);
-	va_end(ap);
-}
 
 static int map_nng(int rv)
 {
@@ -304,13 +290,14 @@ int http_server_start(const struct http_server_config *cfg,
 	nng_url *url;
 	int rv = nng_url_parse(&url, url_s);
 	if (rv == NNG_ENOMEM) {
-		set_err(errmsg, "parse listen URL %s: out of memory", url_s);
+		errmsg_set(errmsg, "parse listen URL %s: out of memory", url_s);
 		return STRATA_ENOMEM;
 	}
 	if (rv != 0 || strcmp(url->u_scheme, "http") != 0 ||
 	    url->u_hostname[0] == '\0' ||
 	    (url->u_path[0] != '\0' && strcmp(url->u_path, "/") != 0)) {
-		set_err(errmsg,
+		errmsg_set(
+		        errmsg,
 		        "invalid listen URL \"%s\": expected "
 		        "http://HOST:PORT, e.g. http://127.0.0.1:9091; fix %s",
 		        url_s, key);
@@ -322,8 +309,8 @@ int http_server_start(const struct http_server_config *cfg,
 	char *end;
 	long port = strtol(url->u_port, &end, 10);
 	if (*end != '\0' || port < 0 || port > 65535) {
-		set_err(errmsg, "invalid port in listen URL \"%s\"; fix %s",
-		        url_s, key);
+		errmsg_set(errmsg, "invalid port in listen URL \"%s\"; fix %s",
+		           url_s, key);
 		nng_url_free(url);
 		return STRATA_ECONFIG;
 	}
@@ -331,8 +318,8 @@ int http_server_start(const struct http_server_config *cfg,
 	struct http_server *srv = strata_calloc(1, sizeof(*srv));
 	if (srv == NULL ||
 	    (srv->host = strata_strdup(url->u_hostname)) == NULL) {
-		set_err(errmsg, "start HTTP server on %s: out of memory",
-		        url_s);
+		errmsg_set(errmsg, "start HTTP server on %s: out of memory",
+		           url_s);
 		strata_free(srv);
 		nng_url_free(url);
 		return STRATA_ENOMEM;
@@ -345,17 +332,17 @@ int http_server_start(const struct http_server_config *cfg,
 
 	pthread_mutex_lock(&servers_lock);
 	if (port != 0 && address_in_use(srv->host, (int)port)) {
-		set_err(errmsg,
-		        "listen on %s: this process already serves HTTP on "
-		        "that address; give %s another port",
-		        url_s, key);
+		errmsg_set(errmsg,
+		           "listen on %s: this process already serves HTTP on "
+		           "that address; give %s another port",
+		           url_s, key);
 		rv = STRATA_EBUSY;
 		goto err_unlock;
 	}
 	rv = nng_http_server_hold(&srv->nng, url);
 	if (rv != 0) {
-		set_err(errmsg, "listen on %s: %s; check %s", url_s,
-		        nng_strerror(rv), key);
+		errmsg_set(errmsg, "listen on %s: %s; check %s", url_s,
+		           nng_strerror(rv), key);
 		rv = map_nng(rv);
 		goto err_unlock;
 	}
@@ -373,30 +360,30 @@ int http_server_start(const struct http_server_config *cfg,
 		                             ready_handler, srv);
 	}
 	if (rv != 0) {
-		set_err(errmsg, "listen on %s: register handlers: %s", url_s,
-		        strata_strerror(rv));
+		errmsg_set(errmsg, "listen on %s: register handlers: %s", url_s,
+		           strata_strerror(rv));
 		goto err_release;
 	}
 	rv = nng_http_server_start(srv->nng);
 	if (rv == NNG_EADDRINUSE) {
-		set_err(errmsg,
-		        "listen on %s: address already in use (something "
-		        "else listens on port %ld); stop it or change %s",
-		        url_s, port, key);
+		errmsg_set(errmsg,
+		           "listen on %s: address already in use (something "
+		           "else listens on port %ld); stop it or change %s",
+		           url_s, port, key);
 		rv = STRATA_EBUSY;
 		goto err_release;
 	}
 	if (rv == NNG_EADDRINVAL) {
-		set_err(errmsg,
-		        "listen on %s: %s does not resolve to an address of "
-		        "this machine; fix %s",
-		        url_s, srv->host, key);
+		errmsg_set(errmsg,
+		           "listen on %s: %s does not resolve to an address of "
+		           "this machine; fix %s",
+		           url_s, srv->host, key);
 		rv = STRATA_ECONFIG;
 		goto err_release;
 	}
 	if (rv != 0) {
-		set_err(errmsg, "listen on %s: %s; check %s", url_s,
-		        nng_strerror(rv), key);
+		errmsg_set(errmsg, "listen on %s: %s; check %s", url_s,
+		           nng_strerror(rv), key);
 		rv = map_nng(rv);
 		goto err_release;
 	}

@@ -1,20 +1,15 @@
-/* Metrics registry and Prometheus text rendering (see metrics.h). */
+/* Metrics registry: registration and lock-free updates (see metrics.h). */
 #include "common/metrics.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/errmsg.h"
+#include "common/metrics_impl.h"
 #include "strata/error.h"
 
 /* More constant labels than this on one series is a mistake. */
@@ -24,79 +19,6 @@ const double metrics_default_latency_bounds[METRICS_DEFAULT_BUCKETS] = {
         0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
         0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10,
 };
-
-struct metrics_counter {
-	atomic_uint_fast64_t value; /* monotonic count */
-};
-
-struct metrics_gauge {
-	enum metrics_gauge_kind kind; /* fixed at registration */
-	atomic_int_fast64_t i;        /* value of an INT gauge */
-	atomic_uint_fast64_t bits;    /* IEEE-754 bits of a DOUBLE gauge */
-};
-
-struct metrics_histogram {
-	size_t nbounds;               /* finite bounds; buckets = nbounds + 1 */
-	double *bounds;               /* strictly increasing upper bounds */
-	atomic_uint_fast64_t *counts; /* per bucket, NOT cumulative */
-	atomic_uint_fast64_t sum;     /* IEEE-754 bits of the sum */
-};
-
-/* How a series stores its value. */
-enum series_kind {
-	SERIES_COUNTER,
-	SERIES_GAUGE,
-	SERIES_HISTOGRAM,
-	SERIES_CALLBACK,
-};
-
-/* One name + label set. */
-struct series {
-	struct series *next;   /* registration order within the family */
-	char *labels;          /* canonical 'a="x",b="y"'; "" if none */
-	enum series_kind kind; /* which member below is live */
-	union {
-		struct metrics_counter counter;
-		struct metrics_gauge gauge;
-		struct metrics_histogram hist;
-		struct {
-			metrics_value_fn fn; /* computes the value */
-			void *arg;           /* borrowed, passed to fn */
-		} cb;
-	} u;
-};
-
-/* All series of one metric name. */
-struct family {
-	struct family *next;    /* registration order */
-	char *name;             /* validated metric name */
-	char *help;             /* first registration's help; may be "" */
-	enum metrics_type type; /* rendered # TYPE */
-	struct series *head;    /* first series */
-	struct series *tail;    /* last series, for appending */
-};
-
-struct metrics_registry {
-	pthread_mutex_t lock; /* guards the lists, not the values */
-	struct family *head;  /* first family */
-	struct family *tail;  /* last family */
-};
-
-static const char *const type_names[] = {"counter", "gauge", "histogram"};
-
-static void set_err(char *errmsg, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static void set_err(char *errmsg, const char *fmt, ...)
-{
-	if (errmsg == NULL) {
-		return;
-	}
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(errmsg, STRATA_ERRMSG_SIZE, fmt, ap);
-	va_end(ap);
-}
 
 static uint64_t dbl_bits(double d)
 {
@@ -176,31 +98,6 @@ static bool label_name_valid(const char *name)
 	return true;
 }
 
-/* Append s with the given characters escaped: '\\' and '\n' always, '"'
- * when quote is set (label values; HELP text leaves quotes alone). */
-static int append_escaped(struct buf *out, const char *s, bool quote)
-{
-	int rv = 0;
-	for (const char *p = s; *p != '\0' && rv == 0; p++) {
-		switch (*p) {
-		case '\\':
-			rv = buf_append(out, "\\\\", 2);
-			break;
-		case '\n':
-			rv = buf_append(out, "\\n", 2);
-			break;
-		case '"':
-			rv = quote ? buf_append(out, "\\\"", 2)
-			           : buf_append_u8(out, '"');
-			break;
-		default:
-			rv = buf_append_u8(out, (uint8_t)*p);
-			break;
-		}
-	}
-	return rv;
-}
-
 /*
  * Validate labels and build their canonical form (sorted by name, values
  * escaped) into *canon (caller frees). Errors: STRATA_EBADNAME,
@@ -211,28 +108,29 @@ static int canon_labels(const char *metric, const struct metrics_label *labels,
 {
 	const struct metrics_label *sorted[METRICS_MAX_LABELS];
 	if (n > 0 && labels == NULL) {
-		set_err(errmsg, "metric %s: %zu labels given but no array",
-		        metric, n);
+		errmsg_set(errmsg, "metric %s: %zu labels given but no array",
+		           metric, n);
 		return STRATA_EINVAL;
 	}
 	if (n > METRICS_MAX_LABELS) {
-		set_err(errmsg, "metric %s: %zu labels, at most %d allowed",
-		        metric, n, METRICS_MAX_LABELS);
+		errmsg_set(errmsg, "metric %s: %zu labels, at most %d allowed",
+		           metric, n, METRICS_MAX_LABELS);
 		return STRATA_EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!label_name_valid(labels[i].name)) {
-			set_err(errmsg,
-			        "metric %s: invalid label name \"%s\" (use "
-			        "[a-zA-Z_][a-zA-Z0-9_]*, not starting with "
-			        "\"__\")",
-			        metric,
-			        labels[i].name != NULL ? labels[i].name : "");
+			errmsg_set(errmsg,
+			           "metric %s: invalid label name \"%s\" (use "
+			           "[a-zA-Z_][a-zA-Z0-9_]*, not starting with "
+			           "\"__\")",
+			           metric,
+			           labels[i].name != NULL ? labels[i].name
+			                                  : "");
 			return STRATA_EBADNAME;
 		}
 		if (labels[i].value == NULL) {
-			set_err(errmsg, "metric %s: label %s has no value",
-			        metric, labels[i].name);
+			errmsg_set(errmsg, "metric %s: label %s has no value",
+			           metric, labels[i].name);
 			return STRATA_EINVAL;
 		}
 		/* Insertion sort by name; n is small. */
@@ -243,8 +141,8 @@ static int canon_labels(const char *metric, const struct metrics_label *labels,
 			j--;
 		}
 		if (j > 0 && strcmp(sorted[j - 1]->name, labels[i].name) == 0) {
-			set_err(errmsg, "metric %s: label %s given twice",
-			        metric, labels[i].name);
+			errmsg_set(errmsg, "metric %s: label %s given twice",
+			           metric, labels[i].name);
 			return STRATA_EINVAL;
 		}
 		sorted[j] = &labels[i];
@@ -256,7 +154,7 @@ static int canon_labels(const char *metric, const struct metrics_label *labels,
 		rv = buf_printf(&b, "%s%s=\"", i > 0 ? "," : "",
 		                sorted[i]->name);
 		if (rv == 0) {
-			rv = append_escaped(&b, sorted[i]->value, true);
+			rv = metrics_append_escaped(&b, sorted[i]->value, true);
 		}
 		if (rv == 0) {
 			rv = buf_append_u8(&b, '"');
@@ -264,7 +162,7 @@ static int canon_labels(const char *metric, const struct metrics_label *labels,
 	}
 	if (rv != 0) {
 		buf_close(&b);
-		set_err(errmsg, "metric %s: out of memory", metric);
+		errmsg_set(errmsg, "metric %s: out of memory", metric);
 		return STRATA_ENOMEM;
 	}
 	*canon = (char *)buf_detach(&b, NULL);
@@ -413,20 +311,20 @@ static int metrics_register(struct metrics_registry *reg, const char *name,
                             char *errmsg)
 {
 	if (!metrics_name_valid(name)) {
-		set_err(errmsg,
-		        "invalid metric name \"%s\" (use "
-		        "[a-zA-Z_:][a-zA-Z0-9_:]*)",
-		        name != NULL ? name : "");
+		errmsg_set(errmsg,
+		           "invalid metric name \"%s\" (use "
+		           "[a-zA-Z_:][a-zA-Z0-9_:]*)",
+		           name != NULL ? name : "");
 		return STRATA_EBADNAME;
 	}
 	if (w->kind == SERIES_HISTOGRAM) {
 		for (size_t i = 0; i < nlabels; i++) {
 			if (labels != NULL && labels[i].name != NULL &&
 			    strcmp(labels[i].name, "le") == 0) {
-				set_err(errmsg,
-				        "histogram %s: label \"le\" is "
-				        "reserved for buckets",
-				        name);
+				errmsg_set(errmsg,
+				           "histogram %s: label \"le\" is "
+				           "reserved for buckets",
+				           name);
 				return STRATA_EBADNAME;
 			}
 		}
@@ -443,9 +341,10 @@ static int metrics_register(struct metrics_registry *reg, const char *name,
 		f = f->next;
 	}
 	if (f != NULL && f->type != w->type) {
-		set_err(errmsg,
-		        "metric %s is already registered as a %s, not a %s",
-		        name, type_names[f->type], type_names[w->type]);
+		errmsg_set(errmsg,
+		           "metric %s is already registered as a %s, not a %s",
+		           name, metrics_type_names[f->type],
+		           metrics_type_names[w->type]);
 		rv = STRATA_EEXIST;
 		goto err_unlock;
 	}
@@ -455,7 +354,8 @@ static int metrics_register(struct metrics_registry *reg, const char *name,
 				continue;
 			}
 			if (!series_matches(s, w)) {
-				set_err(errmsg,
+				errmsg_set(
+				        errmsg,
 				        "metric %s{%s} is already registered "
 				        "as a %s with different settings",
 				        name, canon, kind_desc(s->kind));
@@ -510,7 +410,7 @@ err_free_family:
 		family_free(nf);
 	}
 err_nomem:
-	set_err(errmsg, "register metric %s: out of memory", name);
+	errmsg_set(errmsg, "register metric %s: out of memory", name);
 	rv = STRATA_ENOMEM;
 err_unlock:
 	pthread_mutex_unlock(&reg->lock);
@@ -554,8 +454,8 @@ int metrics_gauge_register(struct metrics_registry *reg, const char *name,
                            struct metrics_gauge **out, char *errmsg)
 {
 	if (kind != METRICS_GAUGE_INT && kind != METRICS_GAUGE_DOUBLE) {
-		set_err(errmsg, "gauge %s: unknown kind %d",
-		        name != NULL ? name : "", (int)kind);
+		errmsg_set(errmsg, "gauge %s: unknown kind %d",
+		           name != NULL ? name : "", (int)kind);
 		return STRATA_EINVAL;
 	}
 	struct want w = {
@@ -629,10 +529,10 @@ int metrics_callback_register(struct metrics_registry *reg,
                               char *errmsg)
 {
 	if ((type != METRICS_COUNTER && type != METRICS_GAUGE) || fn == NULL) {
-		set_err(errmsg,
-		        "callback metric %s: needs a function and type "
-		        "counter or gauge",
-		        name != NULL ? name : "");
+		errmsg_set(errmsg,
+		           "callback metric %s: needs a function and type "
+		           "counter or gauge",
+		           name != NULL ? name : "");
 		return STRATA_EINVAL;
 	}
 	struct want w = {
@@ -654,14 +554,16 @@ int metrics_histogram_register(struct metrics_registry *reg, const char *name,
 		nbounds = METRICS_DEFAULT_BUCKETS;
 	}
 	if (nbounds == 0 || nbounds > METRICS_MAX_BUCKETS) {
-		set_err(errmsg, "histogram %s: %zu bucket bounds, need 1 to %d",
+		errmsg_set(
+		        errmsg, "histogram %s: %zu bucket bounds, need 1 to %d",
 		        name != NULL ? name : "", nbounds, METRICS_MAX_BUCKETS);
 		return STRATA_EINVAL;
 	}
 	for (size_t i = 0; i < nbounds; i++) {
 		if (!isfinite(bounds[i]) ||
 		    (i > 0 && !(bounds[i] > bounds[i - 1]))) {
-			set_err(errmsg,
+			errmsg_set(
+			        errmsg,
 			        "histogram %s: bucket bound %zu (%g) must be "
 			        "finite and greater than the one before",
 			        name != NULL ? name : "", i, bounds[i]);
@@ -714,306 +616,4 @@ void metrics_histogram_get(const struct metrics_histogram *h, uint64_t *count,
 		*sum = bits_dbl(
 		        atomic_load_explicit(&h->sum, memory_order_relaxed));
 	}
-}
-
-/* Shortest of %.15g / %.17g that reads back exactly; Prometheus spellings
- * for NaN and infinities. */
-static int append_double(struct buf *out, double v)
-{
-	if (isnan(v)) {
-		return buf_append(out, "NaN", 3);
-	}
-	if (isinf(v)) {
-		return v > 0 ? buf_append(out, "+Inf", 4)
-		             : buf_append(out, "-Inf", 4);
-	}
-	char s[40];
-	snprintf(s, sizeof(s), "%.15g", v);
-	if (strtod(s, NULL) != v) {
-		snprintf(s, sizeof(s), "%.17g", v);
-	}
-	return buf_append(out, s, strlen(s));
-}
-
-/* "name{labels} " or "name " */
-static int append_head(struct buf *out, const char *name, const char *suffix,
-                       const char *labels)
-{
-	if (labels[0] == '\0') {
-		return buf_printf(out, "%s%s ", name, suffix);
-	}
-	return buf_printf(out, "%s%s{%s} ", name, suffix, labels);
-}
-
-static int render_histogram(struct buf *out, const char *name,
-                            const struct series *s)
-{
-	const struct metrics_histogram *h = &s->u.hist;
-	const char *sep = s->labels[0] != '\0' ? "," : "";
-	uint64_t cum = 0;
-	int rv = 0;
-	for (size_t i = 0; i <= h->nbounds && rv == 0; i++) {
-		cum += atomic_load_explicit(&h->counts[i],
-		                            memory_order_relaxed);
-		rv = buf_printf(out, "%s_bucket{%s%sle=\"", name, s->labels,
-		                sep);
-		if (rv == 0) {
-			rv = i < h->nbounds ? append_double(out, h->bounds[i])
-			                    : buf_append(out, "+Inf", 4);
-		}
-		if (rv == 0) {
-			rv = buf_printf(out, "\"} %" PRIu64 "\n", cum);
-		}
-	}
-	double sum =
-	        bits_dbl(atomic_load_explicit(&h->sum, memory_order_relaxed));
-	if (rv == 0) {
-		rv = append_head(out, name, "_sum", s->labels);
-	}
-	if (rv == 0) {
-		rv = append_double(out, sum);
-	}
-	if (rv == 0) {
-		rv = buf_append_u8(out, '\n');
-	}
-	/* _count is the +Inf bucket, so the two always agree. */
-	if (rv == 0) {
-		rv = append_head(out, name, "_count", s->labels);
-	}
-	if (rv == 0) {
-		rv = buf_printf(out, "%" PRIu64 "\n", cum);
-	}
-	return rv;
-}
-
-static int render_series(struct buf *out, const struct family *f,
-                         struct series *s)
-{
-	int rv = 0;
-	switch (s->kind) {
-	case SERIES_COUNTER:
-		rv = append_head(out, f->name, "", s->labels);
-		if (rv == 0) {
-			rv = buf_printf(out, "%" PRIu64 "\n",
-			                metrics_counter_get(&s->u.counter));
-		}
-		break;
-	case SERIES_GAUGE:
-		rv = append_head(out, f->name, "", s->labels);
-		if (rv == 0 && s->u.gauge.kind == METRICS_GAUGE_INT) {
-			int64_t v = atomic_load_explicit(&s->u.gauge.i,
-			                                 memory_order_relaxed);
-			rv = buf_printf(out, "%" PRId64 "\n", v);
-		} else if (rv == 0) {
-			rv = append_double(out, metrics_gauge_get(&s->u.gauge));
-			if (rv == 0) {
-				rv = buf_append_u8(out, '\n');
-			}
-		}
-		break;
-	case SERIES_HISTOGRAM:
-		rv = render_histogram(out, f->name, s);
-		break;
-	case SERIES_CALLBACK: {
-		double v;
-		if (s->u.cb.fn(s->u.cb.arg, &v) != 0) {
-			break; /* omitted from this scrape */
-		}
-		rv = append_head(out, f->name, "", s->labels);
-		if (rv == 0) {
-			rv = append_double(out, v);
-		}
-		if (rv == 0) {
-			rv = buf_append_u8(out, '\n');
-		}
-		break;
-	}
-	}
-	return rv;
-}
-
-int metrics_render(struct metrics_registry *reg, struct buf *out)
-{
-	int rv = buf_append(out, "", 0);
-	pthread_mutex_lock(&reg->lock);
-	for (struct family *f = reg->head; f != NULL && rv == 0; f = f->next) {
-		if (f->help[0] != '\0') {
-			rv = buf_printf(out, "# HELP %s ", f->name);
-			if (rv == 0) {
-				rv = append_escaped(out, f->help, false);
-			}
-			if (rv == 0) {
-				rv = buf_append_u8(out, '\n');
-			}
-		}
-		if (rv == 0) {
-			rv = buf_printf(out, "# TYPE %s %s\n", f->name,
-			                type_names[f->type]);
-		}
-		for (struct series *s = f->head; s != NULL && rv == 0;
-		     s = s->next) {
-			rv = render_series(out, f, s);
-		}
-	}
-	pthread_mutex_unlock(&reg->lock);
-	return rv;
-}
-
-/* --- process metrics, from /proc/self ------------------------------- */
-
-/* Read up to size-1 bytes of a small /proc file into s, NUL-terminated.
- * Returns 0 or STRATA_EIO. */
-static int read_proc(const char *path, char *s, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		return STRATA_EIO;
-	}
-	size_t n = 0;
-	while (n < size - 1) {
-		ssize_t r = read(fd, s + n, size - 1 - n);
-		if (r < 0 && errno == EINTR) {
-			continue;
-		}
-		if (r <= 0) {
-			break;
-		}
-		n += (size_t)r;
-	}
-	close(fd);
-	s[n] = '\0';
-	return n > 0 ? 0 : STRATA_EIO;
-}
-
-/* Field k (1-based as in proc(5)) of /proc/self/stat, k >= 3. */
-static int proc_stat_field(int k, unsigned long long *v)
-{
-	char s[1024];
-	if (read_proc("/proc/self/stat", s, sizeof(s)) != 0) {
-		return STRATA_EIO;
-	}
-	/* comm (field 2) may hold spaces and ')': skip to the last ')'. */
-	char *p = strrchr(s, ')');
-	if (p == NULL) {
-		return STRATA_EIO;
-	}
-	p++;
-	for (int field = 3; field <= k; field++) {
-		while (*p == ' ') {
-			p++;
-		}
-		if (*p == '\0') {
-			return STRATA_EIO;
-		}
-		if (field == k) {
-			char *end;
-			errno = 0;
-			*v = strtoull(p, &end, 10);
-			return (end == p || errno != 0) ? STRATA_EIO : 0;
-		}
-		while (*p != ' ' && *p != '\0') {
-			p++;
-		}
-	}
-	return STRATA_EIO;
-}
-
-static int proc_rss(void *arg, double *v)
-{
-	(void)arg;
-	char s[256];
-	unsigned long long size, resident;
-	if (read_proc("/proc/self/statm", s, sizeof(s)) != 0 ||
-	    sscanf(s, "%llu %llu", &size, &resident) != 2) {
-		return STRATA_EIO;
-	}
-	*v = (double)resident * (double)sysconf(_SC_PAGESIZE);
-	return 0;
-}
-
-static int proc_cpu(void *arg, double *v)
-{
-	(void)arg;
-	unsigned long long utime, stime;
-	if (proc_stat_field(14, &utime) != 0 ||
-	    proc_stat_field(15, &stime) != 0) {
-		return STRATA_EIO;
-	}
-	*v = (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-	return 0;
-}
-
-static int proc_open_fds(void *arg, double *v)
-{
-	(void)arg;
-	DIR *d = opendir("/proc/self/fd");
-	if (d == NULL) {
-		return STRATA_EIO;
-	}
-	long n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] != '.') {
-			n++;
-		}
-	}
-	closedir(d);
-	*v = (double)(n - 1); /* the directory's own descriptor */
-	return 0;
-}
-
-/* Process start as seconds since the epoch: boot time + start ticks. */
-static int proc_start_time(double *v)
-{
-	unsigned long long start;
-	char s[8192];
-	if (proc_stat_field(22, &start) != 0 ||
-	    read_proc("/proc/stat", s, sizeof(s)) != 0) {
-		return STRATA_EIO;
-	}
-	char *p = strstr(s, "\nbtime ");
-	unsigned long long btime;
-	if (p == NULL || sscanf(p + 7, "%llu", &btime) != 1) {
-		return STRATA_EIO;
-	}
-	*v = (double)btime + (double)start / (double)sysconf(_SC_CLK_TCK);
-	return 0;
-}
-
-int metrics_register_process(struct metrics_registry *reg, char *errmsg)
-{
-	double start;
-	if (proc_start_time(&start) != 0) {
-		set_err(errmsg, "process metrics: cannot read /proc/self/stat "
-		                "or /proc/stat (is /proc mounted?)");
-		return STRATA_EIO;
-	}
-	int rv = metrics_callback_register(reg, METRICS_GAUGE,
-	                                   "process_resident_memory_bytes",
-	                                   "Resident memory size in bytes.",
-	                                   NULL, 0, proc_rss, NULL, errmsg);
-	if (rv == 0) {
-		rv = metrics_callback_register(
-		        reg, METRICS_COUNTER, "process_cpu_seconds_total",
-		        "Total user and system CPU time spent in seconds.",
-		        NULL, 0, proc_cpu, NULL, errmsg);
-	}
-	if (rv == 0) {
-		rv = metrics_callback_register(
-		        reg, METRICS_GAUGE, "process_open_fds",
-		        "Number of open file descriptors.", NULL, 0,
-		        proc_open_fds, NULL, errmsg);
-	}
-	struct metrics_gauge *g;
-	if (rv == 0) {
-		rv = metrics_gauge_register(
-		        reg, "process_start_time_seconds",
-		        "Start time of the process since unix epoch in "
-		        "seconds.",
-		        NULL, 0, METRICS_GAUGE_DOUBLE, &g, errmsg);
-	}
-	if (rv == 0) {
-		metrics_gauge_set_double(g, start);
-	}
-	return rv;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 #include "strata/error.h"
 
@@ -37,17 +38,6 @@ struct tier2 {
 };
 
 static _Atomic(tier2_counter_hook_fn) counter_hook;
-
-/* Format a message into an errmsg buffer (STRATA_ERRMSG_SIZE bytes,
- * truncated, always NUL-terminated). */
-__attribute__((format(printf, 2, 3))) static void errf(char *errmsg,
-                                                       const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(errmsg, STRATA_ERRMSG_SIZE, fmt, ap);
-	va_end(ap);
-}
 
 /*
  * Bytes of struct strata_tier2_ops that ABI version v declares. When a
@@ -189,22 +179,24 @@ static int adopt_table(struct tier2_plugin *p, const struct strata_tier2_ops *t,
 	}
 	uint32_t v = t->abi_version;
 	if (v < STRATA_TIER2_ABI_MIN || v > STRATA_TIER2_ABI_VERSION) {
-		errf(errmsg,
-		     "load tier-2 plugin %s: was built for tier-2 ABI %u; "
-		     "this Strata loads %u..%u: rebuild it against this "
-		     "release's include/strata/plugin.h",
-		     p->path, v, STRATA_TIER2_ABI_MIN,
-		     STRATA_TIER2_ABI_VERSION);
+		errmsg_set(
+		        errmsg,
+		        "load tier-2 plugin %s: was built for tier-2 ABI %u; "
+		        "this Strata loads %u..%u: rebuild it against this "
+		        "release's include/strata/plugin.h",
+		        p->path, v, STRATA_TIER2_ABI_MIN,
+		        STRATA_TIER2_ABI_VERSION);
 		return STRATA_EABI;
 	}
 	p->abi = v;
 	memset(&p->ops, 0, sizeof(p->ops));
 	memcpy(&p->ops, t, ops_size_for_version(v));
 	if (p->ops.name == NULL || !plugin_name_ok(p->ops.name)) {
-		errf(errmsg,
-		     "load tier-2 plugin %s: its table has no valid name "
-		     "(set .name to 1..%d of [A-Za-z0-9_-] in the plugin)",
-		     p->path, PLUGIN_NAME_MAX);
+		errmsg_set(
+		        errmsg,
+		        "load tier-2 plugin %s: its table has no valid name "
+		        "(set .name to 1..%d of [A-Za-z0-9_-] in the plugin)",
+		        p->path, PLUGIN_NAME_MAX);
 		return STRATA_EPLUGIN;
 	}
 	const char *missing = NULL;
@@ -228,11 +220,11 @@ static int adopt_table(struct tier2_plugin *p, const struct strata_tier2_ops *t,
 		missing = "delete";
 	}
 	if (missing != NULL) {
-		errf(errmsg,
-		     "load tier-2 plugin %s: required op %s is NULL: the "
-		     "plugin is incomplete (only concat may be NULL; fix "
-		     "the plugin)",
-		     p->path, missing);
+		errmsg_set(errmsg,
+		           "load tier-2 plugin %s: required op %s is NULL: the "
+		           "plugin is incomplete (only concat may be NULL; fix "
+		           "the plugin)",
+		           p->path, missing);
 		return STRATA_EPLUGIN;
 	}
 	return 0;
@@ -253,11 +245,12 @@ int tier2_load(const char *plugin, const char *plugin_dir,
 	    (strchr(plugin, '/') == NULL && !plugin_name_ok(plugin))) {
 		char shown[SHOWN_NAME_MAX + 8];
 		show_name(plugin, shown, sizeof(shown));
-		errf(errmsg,
-		     "load tier-2 plugin '%s': invalid plugin name (set "
-		     "tier2.plugin to a name such as local or s3, or to a "
-		     "path containing '/')",
-		     shown);
+		errmsg_set(
+		        errmsg,
+		        "load tier-2 plugin '%s': invalid plugin name (set "
+		        "tier2.plugin to a name such as local or s3, or to a "
+		        "path containing '/')",
+		        shown);
 		return STRATA_EBADNAME;
 	}
 	struct tier2_plugin *p = strata_malloc(sizeof(*p));
@@ -294,19 +287,19 @@ int tier2_load(const char *plugin, const char *plugin_dir,
 			why += plen + 2; /* dlerror() repeats the path */
 		}
 		fix_hint(plugin, dir, from_env, hint, sizeof(hint));
-		errf(errmsg, "load tier-2 plugin %s: %s (%s)", p->path, why,
-		     hint);
+		errmsg_set(errmsg, "load tier-2 plugin %s: %s (%s)", p->path,
+		           why, hint);
 		rc = STRATA_EPLUGIN;
 		goto err_free_path;
 	}
 	dlerror();
 	void *sym = dlsym(p->handle, STRATA_TIER2_ENTRY);
 	if (sym == NULL) {
-		errf(errmsg,
-		     "load tier-2 plugin %s: has no symbol %s: not a "
-		     "Strata tier-2 plugin (export it with "
-		     "STRATA_PLUGIN_EXPORT)",
-		     p->path, STRATA_TIER2_ENTRY);
+		errmsg_set(errmsg,
+		           "load tier-2 plugin %s: has no symbol %s: not a "
+		           "Strata tier-2 plugin (export it with "
+		           "STRATA_PLUGIN_EXPORT)",
+		           p->path, STRATA_TIER2_ENTRY);
 		rc = STRATA_EPLUGIN;
 		goto err_dlclose;
 	}
@@ -332,7 +325,7 @@ err_free_dir:
 err_free_p:
 	strata_free(p);
 err_nomem:
-	errf(errmsg, "load tier-2 plugin %s: out of memory", plugin);
+	errmsg_set(errmsg, "load tier-2 plugin %s: out of memory", plugin);
 	return STRATA_ENOMEM;
 }
 
@@ -418,8 +411,8 @@ int tier2_open(struct tier2_plugin *p, const char *config, struct tier2 **out,
 	char pmsg[STRATA_ERRMSG_SIZE] = "";
 	struct tier2 *t = strata_malloc(sizeof(*t));
 	if (t == NULL) {
-		errf(errmsg, "open tier-2 plugin %s: out of memory",
-		     p->ops.name);
+		errmsg_set(errmsg, "open tier-2 plugin %s: out of memory",
+		           p->ops.name);
 		return STRATA_ENOMEM;
 	}
 	memset(t, 0, sizeof(*t));
@@ -441,17 +434,17 @@ int tier2_open(struct tier2_plugin *p, const char *config, struct tier2 **out,
 		pmsg[sizeof(pmsg) - 1] = '\0';
 		if (rc < 0 ||
 		    strcmp(strata_error_name(rc), "STRATA_EUNKNOWN") == 0) {
-			errf(errmsg,
-			     "%s: open returned invalid error code %d "
-			     "(a plugin bug: report it to its author)",
-			     p->ops.name, rc);
+			errmsg_set(errmsg,
+			           "%s: open returned invalid error code %d "
+			           "(a plugin bug: report it to its author)",
+			           p->ops.name, rc);
 			rc = STRATA_EINTERNAL;
 		} else if (pmsg[0] == '\0') {
-			errf(errmsg,
-			     "%s: open: %s (the plugin gave no details)",
-			     p->ops.name, strata_strerror(rc));
+			errmsg_set(errmsg,
+			           "%s: open: %s (the plugin gave no details)",
+			           p->ops.name, strata_strerror(rc));
 		} else {
-			errf(errmsg, "%s: %s", p->ops.name, pmsg);
+			errmsg_set(errmsg, "%s: %s", p->ops.name, pmsg);
 		}
 		strata_free(t);
 		return rc;
@@ -501,11 +494,11 @@ static int bad_name(const struct tier2 *t, const char *op, const char *what,
 {
 	char shown[SHOWN_NAME_MAX + 8];
 	show_name(name, shown, sizeof(shown));
-	errf(errmsg,
-	     "%s: %s %s '%s': invalid %s (a relative path of "
-	     "[A-Za-z0-9._/-], 1..%d bytes, without empty, '.' or '..' "
-	     "components)",
-	     tier2_name(t), op, what, shown, what, STRATA_TIER2_NAME_MAX);
+	errmsg_set(errmsg,
+	           "%s: %s %s '%s': invalid %s (a relative path of "
+	           "[A-Za-z0-9._/-], 1..%d bytes, without empty, '.' or '..' "
+	           "components)",
+	           tier2_name(t), op, what, shown, what, STRATA_TIER2_NAME_MAX);
 	return STRATA_EBADNAME;
 }
 
@@ -514,7 +507,8 @@ static int bad_arg(const struct tier2 *t, const char *op, const char *name,
 {
 	char shown[SHOWN_NAME_MAX + 8];
 	show_name(name, shown, sizeof(shown));
-	errf(errmsg, "%s: %s chunk %s: %s", tier2_name(t), op, shown, why);
+	errmsg_set(errmsg, "%s: %s chunk %s: %s", tier2_name(t), op, shown,
+	           why);
 	return STRATA_EINVAL;
 }
 
@@ -530,17 +524,17 @@ static int finish(const struct tier2 *t, int rc, const char *op,
 	show_name(name, shown, sizeof(shown));
 	pmsg[STRATA_ERRMSG_SIZE - 1] = '\0';
 	if (rc < 0 || strcmp(strata_error_name(rc), "STRATA_EUNKNOWN") == 0) {
-		errf(errmsg,
-		     "%s: %s %s: invalid error code %d (a plugin bug: "
-		     "report it to its author)",
-		     tier2_name(t), op, shown, rc);
+		errmsg_set(errmsg,
+		           "%s: %s %s: invalid error code %d (a plugin bug: "
+		           "report it to its author)",
+		           tier2_name(t), op, shown, rc);
 		return STRATA_EINTERNAL;
 	}
 	if (pmsg[0] == '\0') {
-		errf(errmsg, "%s: %s %s: %s (the plugin gave no details)",
-		     tier2_name(t), op, shown, strata_strerror(rc));
+		errmsg_set(errmsg, "%s: %s %s: %s (the plugin gave no details)",
+		           tier2_name(t), op, shown, strata_strerror(rc));
 	} else {
-		errf(errmsg, "%s: %s", tier2_name(t), pmsg);
+		errmsg_set(errmsg, "%s: %s", tier2_name(t), pmsg);
 	}
 	return rc;
 }
@@ -584,11 +578,11 @@ int tier2_read(struct tier2 *t, const char *name, uint64_t offset, void *buf,
 	int rc = t->plugin->ops.read(t->state, name, offset, buf, len, &got,
 	                             pmsg);
 	if (rc == 0 && got > len) {
-		errf(errmsg,
-		     "%s: read chunk %s: plugin reported %zu bytes read "
-		     "into a %zu-byte buffer (a plugin bug: report it to "
-		     "its author)",
-		     tier2_name(t), name, got, len);
+		errmsg_set(errmsg,
+		           "%s: read chunk %s: plugin reported %zu bytes read "
+		           "into a %zu-byte buffer (a plugin bug: report it to "
+		           "its author)",
+		           tier2_name(t), name, got, len);
 		return STRATA_EINTERNAL;
 	}
 	if (rc == 0) {

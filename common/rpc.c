@@ -23,7 +23,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,25 +34,12 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "common/alloc.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 #include "strata/error.h"
 #include "strata/v1/rpc.pb-c.h"
 
 /* ------------------------------------------------------------- helpers */
-
-static void set_err(char *errmsg, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static void set_err(char *errmsg, const char *fmt, ...)
-{
-	if (errmsg == NULL) {
-		return;
-	}
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(errmsg, STRATA_ERRMSG_SIZE, fmt, ap);
-	va_end(ap);
-}
 
 /* Copy untrusted text for logs and terminals: control bytes become '?'. */
 static void copy_sanitized(char *dst, size_t size, const char *src)
@@ -184,35 +170,62 @@ void rpc_pb_free(ProtobufCMessage *m)
 	}
 }
 
+/* Pack m into *out (strata_malloc'd, caller frees; at least 1 byte) and
+ * its length into *out_len. 0 or STRATA_ENOMEM. */
+static int pb_pack(const ProtobufCMessage *m, uint8_t **out, size_t *out_len)
+{
+	size_t size = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = strata_malloc(size != 0 ? size : 1);
+	if (buf == NULL) {
+		return STRATA_ENOMEM;
+	}
+	*out_len = protobuf_c_message_pack(m, buf);
+	*out = buf;
+	return 0;
+}
+
 /* ------------------------------------------------------ envelope codec */
+
+/* Unpack an envelope of type desc (what: "request" or "reply", sent by
+ * peer: "client" or "server") into *out (free with rpc_pb_free). Errors
+ * with errmsg: STRATA_ENOMEM, STRATA_EPROTO (not such an envelope). */
+static int envelope_unpack(const ProtobufCMessageDescriptor *desc,
+                           const char *what, const char *peer,
+                           const uint8_t *buf, size_t len,
+                           ProtobufCMessage **out, char *errmsg)
+{
+	bool oom;
+	*out = pb_unpack(desc, buf, len, &oom);
+	if (*out != NULL) {
+		return 0;
+	}
+	if (oom) {
+		errmsg_set(errmsg, "decode RPC %s of %zu bytes: out of memory",
+		           what, len);
+		return STRATA_ENOMEM;
+	}
+	errmsg_set(errmsg,
+	           "malformed %s envelope: %zu bytes that are not a %s (%s "
+	           "speaks another protocol?)",
+	           what, len, desc->name, peer);
+	return STRATA_EPROTO;
+}
 
 int rpc_request_decode(const uint8_t *buf, size_t len, struct rpc_request *req,
                        char *errmsg)
 {
-	bool oom;
 	memset(req, 0, sizeof(*req));
-	ProtobufCMessage *pm =
-	        pb_unpack(&strata__v1__rpc_request__descriptor, buf, len, &oom);
-	if (pm == NULL) {
-		if (oom) {
-			set_err(errmsg,
-			        "decode RPC request of %zu bytes: out of "
-			        "memory",
-			        len);
-			return STRATA_ENOMEM;
-		}
-		set_err(errmsg,
-		        "malformed request envelope: %zu bytes that are not a "
-		        "strata.v1.RpcRequest (client speaks another "
-		        "protocol?)",
-		        len);
-		return STRATA_EPROTO;
+	ProtobufCMessage *pm;
+	int rc = envelope_unpack(&strata__v1__rpc_request__descriptor,
+	                         "request", "client", buf, len, &pm, errmsg);
+	if (rc != 0) {
+		return rc;
 	}
 	Strata__V1__RpcRequest *m = (Strata__V1__RpcRequest *)pm;
 	if (m->method == 0) {
 		rpc_pb_free(pm);
-		set_err(errmsg, "malformed request envelope: method 0 is "
-		                "invalid (method numbers start at 1)");
+		errmsg_set(errmsg, "malformed request envelope: method 0 is "
+		                   "invalid (method numbers start at 1)");
 		return STRATA_EPROTO;
 	}
 	req->method = m->method;
@@ -233,22 +246,12 @@ void rpc_request_release(struct rpc_request *req)
 int rpc_reply_decode(const uint8_t *buf, size_t len, struct rpc_reply_info *rep,
                      char *errmsg)
 {
-	bool oom;
 	memset(rep, 0, sizeof(*rep));
-	ProtobufCMessage *pm =
-	        pb_unpack(&strata__v1__rpc_reply__descriptor, buf, len, &oom);
-	if (pm == NULL) {
-		if (oom) {
-			set_err(errmsg,
-			        "decode RPC reply of %zu bytes: out of memory",
-			        len);
-			return STRATA_ENOMEM;
-		}
-		set_err(errmsg,
-		        "malformed reply envelope: %zu bytes that are not a "
-		        "strata.v1.RpcReply (server speaks another protocol?)",
-		        len);
-		return STRATA_EPROTO;
+	ProtobufCMessage *pm;
+	int rc = envelope_unpack(&strata__v1__rpc_reply__descriptor, "reply",
+	                         "server", buf, len, &pm, errmsg);
+	if (rc != 0) {
+		return rc;
 	}
 	Strata__V1__RpcReply *m = (Strata__V1__RpcReply *)pm;
 	rep->code = 0;
@@ -257,8 +260,8 @@ int rpc_reply_decode(const uint8_t *buf, size_t len, struct rpc_reply_info *rep,
 	if (m->status != NULL) {
 		if ((int)m->status->code < 0) {
 			rpc_pb_free(pm);
-			set_err(errmsg, "malformed reply envelope: negative "
-			                "status code");
+			errmsg_set(errmsg, "malformed reply envelope: negative "
+			                   "status code");
 			return STRATA_EPROTO;
 		}
 		rep->code = (int)m->status->code;
@@ -290,14 +293,7 @@ int rpc_request_encode(uint32_t method, const uint8_t *body, size_t len,
 	m.method = method;
 	m.body.data = (uint8_t *)(len != 0 ? body : NULL);
 	m.body.len = len;
-	size_t size = strata__v1__rpc_request__get_packed_size(&m);
-	uint8_t *buf = strata_malloc(size != 0 ? size : 1);
-	if (buf == NULL) {
-		return STRATA_ENOMEM;
-	}
-	*out_len = strata__v1__rpc_request__pack(&m, buf);
-	*out = buf;
-	return 0;
+	return pb_pack(&m.base, out, out_len);
 }
 
 /* Fill m/st for a reply; strings are borrowed (never written by pack). */
@@ -322,14 +318,7 @@ int rpc_reply_encode(int code, const char *msg, const char *redirect,
 	Strata__V1__RpcReply m;
 	Strata__V1__Status st;
 	reply_fill(&m, &st, code, msg, redirect, body, len);
-	size_t size = strata__v1__rpc_reply__get_packed_size(&m);
-	uint8_t *buf = strata_malloc(size != 0 ? size : 1);
-	if (buf == NULL) {
-		return STRATA_ENOMEM;
-	}
-	*out_len = strata__v1__rpc_reply__pack(&m, buf);
-	*out = buf;
-	return 0;
+	return pb_pack(&m.base, out, out_len);
 }
 
 /* --------------------------------------------------------------- server */
@@ -466,7 +455,8 @@ static void server_recv_cb(void *arg)
 		LOG_DEBUG("rpc", "%s: %s", srv->url, errmsg);
 		rpc_reply(call, rc, errmsg, NULL, 0);
 	} else if (stopping) {
-		set_err(errmsg,
+		errmsg_set(
+		        errmsg,
 		        "server %s is shutting down: retry on another replica",
 		        srv->url);
 		rpc_reply(call, STRATA_ESHUTDOWN, errmsg, NULL, 0);
@@ -556,16 +546,15 @@ int rpc_reply_pb(struct rpc_call *call, int code, const char *msg,
 	if (m == NULL) {
 		return reply_common(call, code, msg, NULL, NULL, 0);
 	}
-	size_t size = protobuf_c_message_get_packed_size(m);
-	uint8_t *buf = strata_malloc(size != 0 ? size : 1);
-	if (buf == NULL) {
+	uint8_t *buf;
+	size_t n;
+	if (pb_pack(m, &buf, &n) != 0) {
 		/* Still answer, so the client is not left waiting. */
 		reply_common(call, STRATA_ENOMEM,
 		             "server out of memory building the reply", NULL,
 		             NULL, 0);
 		return STRATA_ENOMEM;
 	}
-	size_t n = protobuf_c_message_pack(m, buf);
 	int rc = reply_common(call, code, msg, NULL, buf, n);
 	strata_free(buf);
 	return rc;
@@ -574,23 +563,24 @@ int rpc_reply_pb(struct rpc_call *call, int code, const char *msg,
 int rpc_reply_unknown_method(struct rpc_call *call, uint32_t method)
 {
 	char msg[STRATA_ERRMSG_SIZE];
-	set_err(msg,
-	        "unknown RPC method %u on %s: the client is newer than the "
-	        "server; upgrade the server",
-	        method, call->srv->url);
+	errmsg_set(msg,
+	           "unknown RPC method %u on %s: the client is newer than the "
+	           "server; upgrade the server",
+	           method, call->srv->url);
 	return reply_common(call, STRATA_ENOTSUP, msg, NULL, NULL, 0);
 }
 
 static int server_opts_check(const struct rpc_server_opts *o, char *errmsg)
 {
 	if (o->n_contexts < 1 || o->n_contexts > 1024) {
-		set_err(errmsg,
-		        "rpc server: n_contexts %u out of range 1..1024",
-		        o->n_contexts);
+		errmsg_set(errmsg,
+		           "rpc server: n_contexts %u out of range 1..1024",
+		           o->n_contexts);
 		return STRATA_EINVAL;
 	}
 	if (o->max_msg_bytes < 64 || o->max_msg_bytes > (1u << 30)) {
-		set_err(errmsg,
+		errmsg_set(
+		        errmsg,
 		        "rpc server: max_msg_bytes %zu out of range 64..1 GiB",
 		        o->max_msg_bytes);
 		return STRATA_EINVAL;
@@ -627,12 +617,12 @@ int rpc_server_start(struct rpc_server **out, const char *url,
 	        o.config_key != NULL ? o.config_key : "the listen address";
 	o.config_key = NULL; /* borrowed: not kept */
 	if (url == NULL || handler == NULL) {
-		set_err(errmsg, "rpc server: url and handler are required");
+		errmsg_set(errmsg, "rpc server: url and handler are required");
 		return STRATA_EINVAL;
 	}
 	if (strlen(url) > RPC_MAX_URL_LEN) {
-		set_err(errmsg, "rpc server: URL longer than %d bytes (%s)",
-		        RPC_MAX_URL_LEN, key);
+		errmsg_set(errmsg, "rpc server: URL longer than %d bytes (%s)",
+		           RPC_MAX_URL_LEN, key);
 		return STRATA_EINVAL;
 	}
 	int rc = server_opts_check(&o, errmsg);
@@ -642,7 +632,7 @@ int rpc_server_start(struct rpc_server **out, const char *url,
 	struct rpc_server *srv = strata_calloc(
 	        1, sizeof(*srv) + o.n_contexts * sizeof(struct rpc_call));
 	if (srv == NULL) {
-		set_err(errmsg, "rpc server %s: out of memory", url);
+		errmsg_set(errmsg, "rpc server %s: out of memory", url);
 		return STRATA_ENOMEM;
 	}
 	srv->handler = handler;
@@ -655,15 +645,15 @@ int rpc_server_start(struct rpc_server **out, const char *url,
 	if (rc != 0) {
 		pthread_mutex_destroy(&srv->mtx);
 		strata_free(srv);
-		set_err(errmsg, "rpc server %s: out of memory", url);
+		errmsg_set(errmsg, "rpc server %s: out of memory", url);
 		return rc;
 	}
 
 	int rv = nng_rep0_open(&srv->sock);
 	if (rv != 0) {
 		rc = map_nng(rv);
-		set_err(errmsg, "rpc server %s: open socket: %s", url,
-		        nng_strerror(rv));
+		errmsg_set(errmsg, "rpc server %s: open socket: %s", url,
+		           nng_strerror(rv));
 		goto err_free;
 	}
 	rv = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, o.max_msg_bytes);
@@ -682,8 +672,8 @@ int rpc_server_start(struct rpc_server **out, const char *url,
 	}
 	if (rv != 0) {
 		rc = map_nng(rv);
-		set_err(errmsg, "rpc server %s: set up %u contexts: %s", url,
-		        srv->n_calls, nng_strerror(rv));
+		errmsg_set(errmsg, "rpc server %s: set up %u contexts: %s", url,
+		           srv->n_calls, nng_strerror(rv));
 		goto err_close;
 	}
 	nng_listener l;
@@ -691,19 +681,21 @@ int rpc_server_start(struct rpc_server **out, const char *url,
 	if (rv != 0) {
 		rc = map_nng(rv);
 		if (rv == NNG_EADDRINUSE) {
-			set_err(errmsg,
+			errmsg_set(
+			        errmsg,
 			        "listen on %s: address already in use: another "
 			        "process (or server) listens there; stop it or "
 			        "set %s to a free address",
 			        url, key);
 		} else if (rc == STRATA_EINVAL) {
-			set_err(errmsg,
+			errmsg_set(
+			        errmsg,
 			        "listen on '%s': invalid address (%s); set %s "
 			        "to tcp://HOST:PORT",
 			        url, nng_strerror(rv), key);
 		} else {
-			set_err(errmsg, "listen on %s: %s (check %s)", url,
-			        nng_strerror(rv), key);
+			errmsg_set(errmsg, "listen on %s: %s (check %s)", url,
+			           nng_strerror(rv), key);
 		}
 		goto err_close;
 	}
@@ -872,13 +864,13 @@ static int endpoint_open(const struct rpc_client_opts *o, const char *url,
                          struct rpc_endpoint **out, char *errmsg)
 {
 	if (strlen(url) > RPC_MAX_URL_LEN) {
-		set_err(errmsg, "RPC URL longer than %d bytes: %.64s...",
-		        RPC_MAX_URL_LEN, url);
+		errmsg_set(errmsg, "RPC URL longer than %d bytes: %.64s...",
+		           RPC_MAX_URL_LEN, url);
 		return STRATA_EINVAL;
 	}
 	struct rpc_endpoint *ep = strata_calloc(1, sizeof(*ep));
 	if (ep == NULL) {
-		set_err(errmsg, "rpc client %s: out of memory", url);
+		errmsg_set(errmsg, "rpc client %s: out of memory", url);
 		return STRATA_ENOMEM;
 	}
 	snprintf(ep->url, sizeof(ep->url), "%s", url);
@@ -886,8 +878,8 @@ static int endpoint_open(const struct rpc_client_opts *o, const char *url,
 	atomic_init(&ep->down, false);
 	int rv = nng_req0_open(&ep->sock);
 	if (rv != 0) {
-		set_err(errmsg, "rpc client %s: open socket: %s", url,
-		        nng_strerror(rv));
+		errmsg_set(errmsg, "rpc client %s: open socket: %s", url,
+		           nng_strerror(rv));
 		strata_free(ep);
 		return map_nng(rv);
 	}
@@ -913,8 +905,8 @@ static int endpoint_open(const struct rpc_client_opts *o, const char *url,
 		                     ep);
 	}
 	if (rv != 0) {
-		set_err(errmsg, "rpc client %s: set socket options: %s", url,
-		        nng_strerror(rv));
+		errmsg_set(errmsg, "rpc client %s: set socket options: %s", url,
+		           nng_strerror(rv));
 		endpoint_close(ep);
 		return map_nng(rv);
 	}
@@ -922,13 +914,13 @@ static int endpoint_open(const struct rpc_client_opts *o, const char *url,
 	if (rv != 0) {
 		int rc = map_nng(rv);
 		if (rc == STRATA_EINVAL) {
-			set_err(errmsg,
-			        "invalid RPC URL '%s' (%s): expected "
-			        "tcp://HOST:PORT or inproc://NAME",
-			        url, nng_strerror(rv));
+			errmsg_set(errmsg,
+			           "invalid RPC URL '%s' (%s): expected "
+			           "tcp://HOST:PORT or inproc://NAME",
+			           url, nng_strerror(rv));
 		} else {
-			set_err(errmsg, "rpc client: dial %s: %s", url,
-			        nng_strerror(rv));
+			errmsg_set(errmsg, "rpc client: dial %s: %s", url,
+			           nng_strerror(rv));
 		}
 		endpoint_close(ep);
 		return rc;
@@ -943,11 +935,11 @@ static int client_opts_check(const struct rpc_client_opts *o, char *errmsg)
 	    o->retries > 100 || o->backoff_base_ms < 0 ||
 	    o->backoff_max_ms < o->backoff_base_ms || o->max_redirects < 0 ||
 	    o->max_msg_bytes < 64 || o->max_msg_bytes > (1u << 30)) {
-		set_err(errmsg,
-		        "rpc client options out of range: timeout_ms >= 1, "
-		        "connect_timeout_ms >= 0, retries 0..100, "
-		        "0 <= backoff_base_ms <= backoff_max_ms, "
-		        "max_redirects >= 0, max_msg_bytes 64..1 GiB");
+		errmsg_set(errmsg,
+		           "rpc client options out of range: timeout_ms >= 1, "
+		           "connect_timeout_ms >= 0, retries 0..100, "
+		           "0 <= backoff_base_ms <= backoff_max_ms, "
+		           "max_redirects >= 0, max_msg_bytes 64..1 GiB");
 		return STRATA_EINVAL;
 	}
 	return 0;
@@ -963,8 +955,9 @@ int rpc_client_open(struct rpc_client **out, const char *const *urls, size_t n,
 		rpc_client_opts_default(&o);
 	}
 	if (urls == NULL || n == 0 || n > RPC_MAX_ENDPOINTS) {
-		set_err(errmsg, "rpc client: need 1..%d endpoint URLs, got %zu",
-		        RPC_MAX_ENDPOINTS, n);
+		errmsg_set(errmsg,
+		           "rpc client: need 1..%d endpoint URLs, got %zu",
+		           RPC_MAX_ENDPOINTS, n);
 		return STRATA_EINVAL;
 	}
 	int rc = client_opts_check(&o, errmsg);
@@ -973,7 +966,7 @@ int rpc_client_open(struct rpc_client **out, const char *const *urls, size_t n,
 	}
 	struct rpc_client *cli = strata_calloc(1, sizeof(*cli));
 	if (cli == NULL) {
-		set_err(errmsg, "rpc client: out of memory");
+		errmsg_set(errmsg, "rpc client: out of memory");
 		return STRATA_ENOMEM;
 	}
 	cli->opts = o;
@@ -981,12 +974,12 @@ int rpc_client_open(struct rpc_client **out, const char *const *urls, size_t n,
 	pthread_mutex_init(&cli->mtx, NULL);
 	rc = cond_init_monotonic(&cli->cv);
 	if (rc != 0) {
-		set_err(errmsg, "rpc client: out of memory");
+		errmsg_set(errmsg, "rpc client: out of memory");
 		goto err_mutex;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (urls[i] == NULL) {
-			set_err(errmsg, "rpc client: URL %zu is NULL", i);
+			errmsg_set(errmsg, "rpc client: URL %zu is NULL", i);
 			rc = STRATA_EINVAL;
 			goto err_eps;
 		}
@@ -1106,7 +1099,7 @@ static void op_finish(struct rpc_op *op, int code, uint8_t *reply, size_t len)
 
 static void op_finish_closed(struct rpc_op *op)
 {
-	set_err(op->errmsg, "RPC method %u: client closed", op->method);
+	errmsg_set(op->errmsg, "RPC method %u: client closed", op->method);
 	op_finish(op, STRATA_ECLOSED, NULL, 0);
 }
 
@@ -1158,8 +1151,8 @@ static void op_attempt(struct rpc_op *op)
 		int rv = nng_dialer_start(ep->dialer, NNG_FLAG_NONBLOCK);
 		if (rv != 0) {
 			pthread_mutex_unlock(&cli->mtx);
-			set_err(op->errmsg, "RPC method %u: dial %s: %s",
-			        op->method, ep->url, nng_strerror(rv));
+			errmsg_set(op->errmsg, "RPC method %u: dial %s: %s",
+			           op->method, ep->url, nng_strerror(rv));
 			op_failed(op, STRATA_EUNAVAIL, false);
 			return;
 		}
@@ -1177,7 +1170,8 @@ static void op_attempt(struct rpc_op *op)
 		    waited >= cli->opts.connect_timeout_ms) {
 			atomic_store(&ep->down, true);
 			pthread_mutex_unlock(&cli->mtx);
-			set_err(op->errmsg,
+			errmsg_set(
+			        op->errmsg,
 			        "RPC method %u: no connection to %s within %d "
 			        "ms: is the server running and reachable "
 			        "there?",
@@ -1208,8 +1202,8 @@ static void op_attempt(struct rpc_op *op)
 	if (rv != 0) {
 		pthread_mutex_unlock(&cli->mtx);
 		op_ctx_close(op);
-		set_err(op->errmsg, "RPC method %u to %s: %s", op->method,
-		        ep->url, nng_strerror(rv));
+		errmsg_set(op->errmsg, "RPC method %u to %s: %s", op->method,
+		           ep->url, nng_strerror(rv));
 		op_failed(op, map_nng(rv), false);
 		return;
 	}
@@ -1244,10 +1238,10 @@ static long client_endpoint_for(struct rpc_client *cli, const char *url,
 	bool full = cli->n_eps >= RPC_MAX_ENDPOINTS;
 	pthread_mutex_unlock(&cli->mtx);
 	if (full) {
-		set_err(errmsg,
-		        "too many RPC endpoints (%d) to follow a "
-		        "redirect",
-		        RPC_MAX_ENDPOINTS);
+		errmsg_set(errmsg,
+		           "too many RPC endpoints (%d) to follow a "
+		           "redirect",
+		           RPC_MAX_ENDPOINTS);
 		return -1;
 	}
 	struct rpc_endpoint *ep;
@@ -1271,7 +1265,7 @@ static long client_endpoint_for(struct rpc_client *cli, const char *url,
 		endpoint_close(ep);
 	}
 	if (idx < 0) {
-		set_err(errmsg, "cannot follow redirect to %s", url);
+		errmsg_set(errmsg, "cannot follow redirect to %s", url);
 	}
 	return idx;
 }
@@ -1283,15 +1277,15 @@ static void op_reply(struct rpc_op *op, nng_msg *msg)
 	char why[STRATA_ERRMSG_SIZE];
 	int rc = rpc_reply_decode(nng_msg_body(msg), nng_msg_len(msg), &r, why);
 	if (rc != 0) {
-		set_err(op->errmsg, "RPC method %u to %s: %s", op->method,
-		        op_url(op), why);
+		errmsg_set(op->errmsg, "RPC method %u to %s: %s", op->method,
+		           op_url(op), why);
 		op_finish(op, rc, NULL, 0);
 		return;
 	}
 	char smsg[STRATA_ERRMSG_SIZE];
 	copy_sanitized(smsg, sizeof(smsg), r.message);
 	if (r.code == STRATA_ESHUTDOWN) {
-		set_err(op->errmsg, "%s", smsg);
+		errmsg_set(op->errmsg, "%s", smsg);
 		rpc_reply_release(&r);
 		op_failed(op, STRATA_ESHUTDOWN, false);
 		return;
@@ -1327,7 +1321,8 @@ static void op_reply(struct rpc_op *op, nng_msg *msg)
 		body = strata_malloc(len);
 		if (body == NULL) {
 			rpc_reply_release(&r);
-			set_err(op->errmsg,
+			errmsg_set(
+			        op->errmsg,
 			        "RPC method %u: out of memory for a reply of "
 			        "%zu "
 			        "bytes",
@@ -1340,10 +1335,11 @@ static void op_reply(struct rpc_op *op, nng_msg *msg)
 	int code = r.code;
 	if (code != 0) {
 		if (smsg[0] != '\0') {
-			set_err(op->errmsg, "%s", smsg);
+			errmsg_set(op->errmsg, "%s", smsg);
 		} else {
-			set_err(op->errmsg, "RPC method %u to %s: %s",
-			        op->method, op_url(op), strata_strerror(code));
+			errmsg_set(op->errmsg, "RPC method %u to %s: %s",
+			           op->method, op_url(op),
+			           strata_strerror(code));
 		}
 	}
 	rpc_reply_release(&r);
@@ -1375,7 +1371,8 @@ static void op_io_cb(void *arg)
 			nng_msg_free(msg);
 			op_ctx_close(op);
 			if (rv == NNG_ETIMEDOUT) {
-				set_err(op->errmsg,
+				errmsg_set(
+				        op->errmsg,
 				        "RPC method %u: connection to %s lost, "
 				        "request not sent: is the server "
 				        "running?",
@@ -1383,8 +1380,8 @@ static void op_io_cb(void *arg)
 				op_failed(op, STRATA_EUNAVAIL, false);
 				return;
 			}
-			set_err(op->errmsg, "RPC method %u: send to %s: %s",
-			        op->method, op_url(op), nng_strerror(rv));
+			errmsg_set(op->errmsg, "RPC method %u: send to %s: %s",
+			           op->method, op_url(op), nng_strerror(rv));
 			op_failed(op, map_nng(rv), false);
 			return;
 		}
@@ -1404,18 +1401,19 @@ static void op_io_cb(void *arg)
 	case OP_RECV:
 		op_ctx_close(op);
 		if (rv == NNG_ETIMEDOUT) {
-			set_err(op->errmsg,
-			        "RPC method %u to %s: no reply within %d ms "
-			        "(the request may have been executed; raise "
-			        "the "
-			        "rpc timeout if the server is just slow)",
-			        op->method, op_url(op),
-			        op->cli->opts.timeout_ms);
+			errmsg_set(op->errmsg,
+			           "RPC method %u to %s: no reply within %d ms "
+			           "(the request may have been executed; raise "
+			           "the "
+			           "rpc timeout if the server is just slow)",
+			           op->method, op_url(op),
+			           op->cli->opts.timeout_ms);
 			op_failed(op, STRATA_ETIMEDOUT, true);
 			return;
 		}
 		if (rv != 0) {
-			set_err(op->errmsg,
+			errmsg_set(
+			        op->errmsg,
 			        "RPC method %u to %s: connection lost before "
 			        "the "
 			        "reply (%s); the request may have been "
@@ -1427,8 +1425,8 @@ static void op_io_cb(void *arg)
 		msg = nng_aio_get_msg(op->aio);
 		nng_aio_set_msg(op->aio, NULL);
 		if (msg == NULL) { /* defensive: never expected */
-			set_err(op->errmsg, "RPC method %u to %s: no reply",
-			        op->method, op_url(op));
+			errmsg_set(op->errmsg, "RPC method %u to %s: no reply",
+			           op->method, op_url(op));
 			op_failed(op, STRATA_ETIMEDOUT, true);
 			return;
 		}
@@ -1443,25 +1441,27 @@ int rpc_call_async(struct rpc_client *cli, uint32_t method, unsigned flags,
                    char *errmsg)
 {
 	if (cb == NULL || method == 0 || (req == NULL && len != 0)) {
-		set_err(errmsg, "RPC call: method must be non-zero, callback "
-		                "set, and req non-NULL when len > 0");
+		errmsg_set(errmsg,
+		           "RPC call: method must be non-zero, callback "
+		           "set, and req non-NULL when len > 0");
 		return STRATA_EINVAL;
 	}
 	struct rpc_op *op = strata_calloc(1, sizeof(*op));
 	if (op == NULL) {
-		set_err(errmsg, "RPC method %u: out of memory", method);
+		errmsg_set(errmsg, "RPC method %u: out of memory", method);
 		return STRATA_ENOMEM;
 	}
 	int rc = rpc_request_encode(method, req, len, &op->env, &op->env_len);
 	if (rc != 0) {
-		set_err(errmsg,
-		        "RPC method %u: out of memory for a request "
-		        "of %zu bytes",
-		        method, len);
+		errmsg_set(errmsg,
+		           "RPC method %u: out of memory for a request "
+		           "of %zu bytes",
+		           method, len);
 		goto err_op;
 	}
 	if (op->env_len > cli->opts.max_msg_bytes) {
-		set_err(errmsg,
+		errmsg_set(
+		        errmsg,
 		        "RPC method %u: request of %zu bytes exceeds the limit "
 		        "of %zu bytes (max_msg_bytes): split it",
 		        method, op->env_len, cli->opts.max_msg_bytes);
@@ -1473,7 +1473,8 @@ int rpc_call_async(struct rpc_client *cli, uint32_t method, unsigned flags,
 		rv = nng_aio_alloc(&op->timer, op_timer_cb, op);
 	}
 	if (rv != 0) {
-		set_err(errmsg, "RPC method %u: %s", method, nng_strerror(rv));
+		errmsg_set(errmsg, "RPC method %u: %s", method,
+		           nng_strerror(rv));
 		rc = map_nng(rv);
 		goto err_aio;
 	}
@@ -1486,7 +1487,7 @@ int rpc_call_async(struct rpc_client *cli, uint32_t method, unsigned flags,
 	pthread_mutex_lock(&cli->mtx);
 	if (cli->closing) {
 		pthread_mutex_unlock(&cli->mtx);
-		set_err(errmsg, "RPC method %u: client closed", method);
+		errmsg_set(errmsg, "RPC method %u: client closed", method);
 		rc = STRATA_ECLOSED;
 		goto err_aio;
 	}
@@ -1565,7 +1566,7 @@ int rpc_call(struct rpc_client *cli, uint32_t method, unsigned flags,
 		*reply = w.reply;
 		*reply_len = w.len;
 		if (rc != 0) {
-			set_err(errmsg, "%s", w.errmsg);
+			errmsg_set(errmsg, "%s", w.errmsg);
 		}
 	}
 	pthread_cond_destroy(&w.cv);
@@ -1581,16 +1582,10 @@ int rpc_call_pb(struct rpc_client *cli, uint32_t method, unsigned flags,
 	*reply = NULL;
 	uint8_t *buf = NULL;
 	size_t n = 0;
-	if (req != NULL) {
-		size_t size = protobuf_c_message_get_packed_size(req);
-		buf = strata_malloc(size != 0 ? size : 1);
-		if (buf == NULL) {
-			set_err(errmsg,
-			        "RPC method %u: out of memory packing %s",
-			        method, req->descriptor->name);
-			return STRATA_ENOMEM;
-		}
-		n = protobuf_c_message_pack(req, buf);
+	if (req != NULL && pb_pack(req, &buf, &n) != 0) {
+		errmsg_set(errmsg, "RPC method %u: out of memory packing %s",
+		           method, req->descriptor->name);
+		return STRATA_ENOMEM;
 	}
 	uint8_t *rep = NULL;
 	size_t rep_len = 0;
@@ -1605,14 +1600,16 @@ int rpc_call_pb(struct rpc_client *cli, uint32_t method, unsigned flags,
 	strata_free(rep);
 	if (m == NULL) {
 		if (oom) {
-			set_err(errmsg,
+			errmsg_set(
+			        errmsg,
 			        "RPC method %u: out of memory unpacking a %s "
 			        "of "
 			        "%zu bytes",
 			        method, reply_desc->name, rep_len);
 			return STRATA_ENOMEM;
 		}
-		set_err(errmsg,
+		errmsg_set(
+		        errmsg,
 		        "RPC method %u: reply of %zu bytes does not parse as "
 		        "%s (client and server versions disagree?)",
 		        method, rep_len, reply_desc->name);

@@ -12,6 +12,7 @@
 
 #include "common/plugin.h"
 #include "strata/plugin_config.h"
+#include "tests/lib/check.h"
 #include "tests/lib/oom.h"
 
 /* The table layout is ABI: pin every field's offset (LP64). */
@@ -82,13 +83,6 @@ static int teardown(void **state)
 	(void)state;
 	tier2_set_counter_hook(NULL);
 	return 0;
-}
-
-static void assert_contains(const char *s, const char *part)
-{
-	if (strstr(s, part) == NULL) {
-		fail_msg("'%s' does not contain '%s'", s, part);
-	}
 }
 
 static struct tier2 *open_tp(void)
@@ -339,15 +333,6 @@ static void test_tier2_ops_reject_bad_names(void **state)
 	tier2_close(t);
 }
 
-static int list_count(void *arg, const char *name,
-                      const struct strata_tier2_chunk_info *info)
-{
-	(void)name;
-	(void)info;
-	(*(int *)arg)++;
-	return 0;
-}
-
 /* Good names reach the plugin; prefixes may end in '/' or be partial. */
 static void test_tier2_ops_pass_good_names(void **state)
 {
@@ -363,10 +348,12 @@ static void test_tier2_ops_pass_good_names(void **state)
 	assert_int_equal(tier2_read(t, "s/t/0", 0, buf, 4, &n, errmsg), 0);
 	assert_int_equal(n, 0);
 	assert_int_equal(tier2_stat(t, "s/t/0", &info, errmsg), 0);
-	assert_int_equal(tier2_list(t, "", list_count, &listed, errmsg), 0);
-	assert_int_equal(tier2_list(t, NULL, list_count, &listed, errmsg), 0);
-	assert_int_equal(tier2_list(t, "s/t/", list_count, &listed, errmsg), 0);
-	assert_int_equal(tier2_list(t, "s/t/.", list_count, &listed, errmsg),
+	assert_int_equal(tier2_list(t, "", count_list_cb, &listed, errmsg), 0);
+	assert_int_equal(tier2_list(t, NULL, count_list_cb, &listed, errmsg),
+	                 0);
+	assert_int_equal(tier2_list(t, "s/t/", count_list_cb, &listed, errmsg),
+	                 0);
+	assert_int_equal(tier2_list(t, "s/t/.", count_list_cb, &listed, errmsg),
 	                 0);
 	assert_int_equal(listed, 4);
 	assert_int_equal(tier2_truncate(t, "s/t/0", 0, errmsg), 0);

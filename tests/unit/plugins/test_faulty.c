@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "common/plugin.h"
+#include "tests/lib/check.h"
 #include "tests/lib/oom.h"
 
 static char err[STRATA_ERRMSG_SIZE];
@@ -26,13 +27,6 @@ static struct tier2 *open_faulty(const char *config)
 		fail_msg("open faulty (%s): %s", config, err);
 	}
 	return t;
-}
-
-static void assert_contains(const char *s, const char *part)
-{
-	if (strstr(s, part) == NULL) {
-		fail_msg("'%s' does not contain '%s'", s, part);
-	}
 }
 
 static int open_rc(const char *config)
@@ -118,15 +112,6 @@ static const char *const op_names[NOPS] = {
         "list",   "truncate", "concat", "delete",
 };
 
-static int count_cb(void *arg, const char *name,
-                    const struct strata_tier2_chunk_info *info)
-{
-	(void)name;
-	(void)info;
-	(*(int *)arg)++;
-	return 0;
-}
-
 /* Run call number i of op (each call can succeed on its own); setup calls
  * use other ops, which fail_op=<op> does not count. */
 static int run_op(struct tier2 *t, enum op op, int i)
@@ -149,7 +134,7 @@ static int run_op(struct tier2 *t, enum op op, int i)
 	case STAT:
 		return tier2_stat(t, "w", &info, err);
 	case LIST:
-		return tier2_list(t, "", count_cb, &seen, err);
+		return tier2_list(t, "", count_list_cb, &seen, err);
 	case TRUNCATE:
 		return tier2_truncate(t, "w", 0, err);
 	case CONCAT: {

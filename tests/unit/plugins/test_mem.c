@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "common/plugin.h"
+#include "tests/lib/check.h"
 #include "tests/lib/oom.h"
 
 static char err[STRATA_ERRMSG_SIZE];
@@ -205,15 +206,6 @@ static void test_mem_oom_changes_nothing(void **state)
 	tier2_close(t);
 }
 
-static int count_cb(void *arg, const char *name,
-                    const struct strata_tier2_chunk_info *info)
-{
-	(void)name;
-	(void)info;
-	(*(int *)arg)++;
-	return 0;
-}
-
 /* list snapshots under memory pressure: ENOMEM at each allocation. */
 static void test_mem_list_oom(void **state)
 {
@@ -226,7 +218,7 @@ static void test_mem_list_oom(void **state)
 	for (n = 1; rc != 0; n++) {
 		int seen = 0;
 		oom_install(n);
-		rc = tier2_list(t, "", count_cb, &seen, err);
+		rc = tier2_list(t, "", count_list_cb, &seen, err);
 		oom_uninstall();
 		if (rc != 0) {
 			assert_int_equal(rc, STRATA_ENOMEM);
