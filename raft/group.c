@@ -43,10 +43,18 @@
 
 #include "common/alloc.h"
 #include "common/log.h"
+#include "raft/metrics.h"
 #include "raft/transport.h"
 #include "strata/error.h"
 
 #define COMP "raft"
+
+/* libraft 0.15 stores entries correctly only when their length is a
+ * multiple of 8 (a shorter one is written padded but check-summed and
+ * re-read unpadded, so the segment reads back as corrupt and libraft's
+ * auto-recovery drops it on restart). Every entry is therefore padded to a
+ * multiple of 8 with 1..8 bytes whose last byte says how many. */
+#define ENTRY_ALIGN 8
 
 #define SNAP_MAGIC "STRSNAP1"
 #define SNAP_HEADER 16 /* magic + u64 owner length */
@@ -67,6 +75,7 @@ struct raft_host {
 	struct raft_stall_hist stalls; /* loop-stall histogram */
 	struct raft_group *groups;     /* started groups (loop only) */
 	struct raft_host_task stop;    /* the stop task */
+	_Atomic(struct metrics_histogram *) stall_metric; /* export or NULL */
 };
 
 /* Blocking handshake between a caller thread and the loop. */
@@ -116,11 +125,19 @@ struct raft_group {
 	unsigned char snap_header[SNAP_HEADER]; /* header buffer */
 	struct raft_buffer snap_bufs[2];        /* header + owner */
 	struct raft_group_metrics mloop;        /* loop-side counters */
+	uint64_t conf_index;           /* configuration_index last published */
+	uint64_t conf_uncommitted;     /* its uncommitted index then */
+	unsigned conf_n;               /* its member count then */
+	struct raft_transfer transfer; /* the one transfer (outlives sends) */
+	struct change_req *transfer_req; /* owner request behind it */
 	/* Cross-thread state. */
-	atomic_uint_fast64_t inflight; /* bytes reserved by applies */
-	atomic_bool is_ready;          /* copy of ready */
-	pthread_mutex_t mlock;         /* guards m */
-	struct raft_group_metrics m;   /* published metrics */
+	atomic_uint_fast64_t inflight;     /* bytes reserved by applies */
+	atomic_bool is_ready;              /* copy of ready */
+	pthread_mutex_t mlock;             /* guards m */
+	struct raft_group_metrics m;       /* published metrics */
+	struct raft_group_member *members; /* published configuration */
+	unsigned n_members;                /* its length */
+	bool members_committed;            /* whether it committed */
 	/* Start/stop plumbing. */
 	struct raft_host_task ctl; /* start or stop task */
 	struct waiter *w;          /* caller waiting on ctl */
@@ -189,6 +206,12 @@ static int map_raft_error(int rv)
 	default:
 		return STRATA_EIO;
 	}
+}
+
+/* Stored length of an entry of len bytes: len + 1..8 padding bytes. */
+static size_t entry_padded_len(size_t len)
+{
+	return (len + ENTRY_ALIGN) & ~(size_t)(ENTRY_ALIGN - 1);
 }
 
 static uint64_t now_ms(struct raft_group *g)
@@ -361,10 +384,72 @@ static void issue_barrier(struct raft_group *g)
 	g->barrier_inflight = true;
 }
 
+/* Publish the configuration when libraft's changed; tell the owner. */
+static void observe_members(struct raft_group *g)
+{
+	struct raft *r = &g->raft;
+	const struct raft_configuration *c = &r->configuration;
+	if (r->configuration_index == g->conf_index &&
+	    r->configuration_uncommitted_index == g->conf_uncommitted &&
+	    c->n == g->conf_n) {
+		return;
+	}
+	struct raft_group_member *m = NULL;
+	if (c->n > 0) {
+		m = strata_calloc(c->n, sizeof(*m));
+		if (m == NULL) {
+			return; /* retried at the next check */
+		}
+	}
+	for (unsigned i = 0; i < c->n; i++) {
+		m[i].id = c->servers[i].id;
+		m[i].role = c->servers[i].role;
+		snprintf(m[i].address, sizeof(m[i].address), "%s",
+		         c->servers[i].address);
+	}
+	g->conf_index = r->configuration_index;
+	g->conf_uncommitted = r->configuration_uncommitted_index;
+	g->conf_n = c->n;
+	bool committed = r->configuration_uncommitted_index == 0;
+	pthread_mutex_lock(&g->mlock);
+	struct raft_group_member *old = g->members;
+	g->members = m;
+	g->n_members = c->n;
+	g->members_committed = committed;
+	pthread_mutex_unlock(&g->mlock);
+	strata_free(old);
+	LOG_DEBUG(COMP,
+	          "group %" PRIu64 ": node %" PRIu64 " follows a %s "
+	          "configuration of %u servers (index %" PRIu64 ")",
+	          g->cfg.group_id, g->cfg.node_id,
+	          committed ? "committed" : "new", c->n,
+	          (uint64_t)(committed ? r->configuration_index
+	                               : r->configuration_uncommitted_index));
+	if (g->owner.members_changed != NULL) {
+		g->owner.members_changed(g->owner.data, m, c->n, committed);
+	}
+}
+
+unsigned raft_group_members(struct raft_group *g, struct raft_group_member *out,
+                            unsigned max, bool *committed)
+{
+	pthread_mutex_lock(&g->mlock);
+	unsigned n = g->n_members;
+	for (unsigned i = 0; i < n && i < max; i++) {
+		out[i] = g->members[i];
+	}
+	if (committed != NULL) {
+		*committed = g->members_committed;
+	}
+	pthread_mutex_unlock(&g->mlock);
+	return n;
+}
+
 /* Compare libraft's state with the last seen one; react to changes. */
 static void observe(struct raft_group *g)
 {
 	struct raft *r = &g->raft;
+	observe_members(g);
 	int role = raft_state(r);
 	uint64_t term = r->current_term;
 	raft_id leader_id = 0;
@@ -406,8 +491,18 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
 	struct raft_group *g = fsm->data;
 	uint64_t index = g->raft.last_applied + 1;
 	*result = NULL;
-	int rv = g->owner.apply(g->owner.data, index, buf->base, buf->len,
-	                        result);
+	const unsigned char *p = buf->base;
+	size_t pad = buf->len >= ENTRY_ALIGN ? p[buf->len - 1] : 0;
+	if (buf->len % ENTRY_ALIGN != 0 || pad < 1 || pad > ENTRY_ALIGN) {
+		LOG_ERROR(COMP,
+		          "group %" PRIu64 ": entry %" PRIu64
+		          " of %zu bytes has no valid padding trailer; the "
+		          "log was not written by this version",
+		          g->cfg.group_id, index, buf->len);
+		return RAFT_MALFORMED;
+	}
+	size_t len = buf->len - pad;
+	int rv = g->owner.apply(g->owner.data, index, buf->base, len, result);
 	if (rv != 0) {
 		LOG_ERROR(COMP,
 		          "group %" PRIu64 ": FSM apply of entry %" PRIu64
@@ -416,7 +511,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
 		return RAFT_IOERR;
 	}
 	g->mloop.applied_entries++;
-	g->mloop.applied_bytes += buf->len;
+	g->mloop.applied_bytes += len;
 	g->bytes_since_snap += buf->len;
 	g->entries_since_snap++;
 	if (!g->snap_armed && g->bytes_since_snap >= g->cfg.snapshot_bytes) {
@@ -559,6 +654,10 @@ static void on_tick(uv_timer_t *timer)
 		h->stalls.max_us = late / 1000;
 	}
 	pthread_mutex_unlock(&h->lock);
+	struct metrics_histogram *hist = atomic_load(&h->stall_metric);
+	if (hist != NULL) {
+		metrics_histogram_observe(hist, (double)late / 1e9);
+	}
 	for (struct raft_group *g = h->groups; g != NULL; g = g->next) {
 		observe(g);
 		publish(g);
@@ -599,6 +698,7 @@ int raft_host_new(const struct raft_host_config *cfg, struct raft_host **out,
 		return STRATA_ENOMEM;
 	}
 	h->tick_ms = cfg->stall_tick_ms ? cfg->stall_tick_ms : 10;
+	atomic_init(&h->stall_metric, NULL);
 	rv = uv_loop_init(&h->loop);
 	if (rv != 0) {
 		msgf(errmsg, STRATA_ERRMSG_SIZE, "uv_loop_init: %s",
@@ -658,6 +758,32 @@ void raft_host_stalls(struct raft_host *h, struct raft_stall_hist *out)
 	pthread_mutex_lock(&h->lock);
 	*out = h->stalls;
 	pthread_mutex_unlock(&h->lock);
+}
+
+int raft_host_register_metrics(struct raft_host *h,
+                               struct metrics_registry *reg,
+                               const struct metrics_label *labels,
+                               size_t nlabels, char *errmsg)
+{
+	/* The probe's own buckets: 1 ms doubling to 1.024 s, then +Inf. */
+	double bounds[RAFT_STALL_BUCKETS - 1];
+	struct metrics_histogram *hist = NULL;
+	if (reg != NULL) {
+		for (int i = 0; i < RAFT_STALL_BUCKETS - 1; i++) {
+			bounds[i] = (double)(1u << i) / 1e3;
+		}
+		int rv = metrics_histogram_register(
+		        reg, "strata_raft_loop_stall_seconds",
+		        "How late the Raft loop's periodic probe timer fired "
+		        "(loop stalls)",
+		        labels, nlabels, bounds, RAFT_STALL_BUCKETS - 1, &hist,
+		        errmsg);
+		if (rv != 0) {
+			return rv;
+		}
+	}
+	atomic_store(&h->stall_metric, hist);
+	return 0;
 }
 
 /* Queue t; with g, refuse when g is closing (checked under the lock, so
@@ -754,11 +880,27 @@ static int check_config(const struct raft_group_config *c, char *errmsg)
 		     c->group_id, c->node_id);
 		return STRATA_ECONFIG;
 	}
-	if (c->data_dir == NULL || c->peers == NULL || c->n_peers == 0) {
+	if (c->data_dir == NULL ||
+	    (!c->join && (c->peers == NULL || c->n_peers == 0))) {
 		msgf(errmsg, STRATA_ERRMSG_SIZE,
 		     "raft group %" PRIu64
 		     ": data_dir and at least one peer are required",
 		     c->group_id);
+		return STRATA_ECONFIG;
+	}
+	if (c->n_peers > 0 && c->peers == NULL) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft group %" PRIu64 ": n_peers %u but no peers",
+		     c->group_id, c->n_peers);
+		return STRATA_ECONFIG;
+	}
+	if (c->self_address != NULL &&
+	    (strlen(c->self_address) == 0 ||
+	     strlen(c->self_address) > RAFT_TRANSPORT_ADDR_MAX)) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft group %" PRIu64
+		     ": self_address must be 1..%d characters",
+		     c->group_id, RAFT_TRANSPORT_ADDR_MAX);
 		return STRATA_ECONFIG;
 	}
 	bool self = false;
@@ -784,10 +926,19 @@ static int check_config(const struct raft_group_config *c, char *errmsg)
 		}
 		self |= p->id == c->node_id;
 	}
-	if (!self) {
+	if (!self && !c->join) {
 		msgf(errmsg, STRATA_ERRMSG_SIZE,
 		     "raft group %" PRIu64 ": node %" PRIu64
-		     " is not in its own peer list; add it",
+		     " is not in its own peer list; add it (or set join "
+		     "for a replica a leader adds later)",
+		     c->group_id, c->node_id);
+		return STRATA_ECONFIG;
+	}
+	if (!self && c->self_address == NULL) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft group %" PRIu64 ": node %" PRIu64
+		     " joins without being in peers: set self_address to "
+		     "its Raft address",
 		     c->group_id, c->node_id);
 		return STRATA_ECONFIG;
 	}
@@ -817,6 +968,8 @@ static void group_free(struct raft_group *g)
 		strata_free((struct raft_group_peer *)g->cfg.peers);
 	}
 	strata_free((char *)g->cfg.data_dir);
+	strata_free((char *)g->cfg.self_address);
+	strata_free(g->members);
 	pthread_mutex_destroy(&g->mlock);
 	strata_free(g);
 }
@@ -891,7 +1044,13 @@ static void start_task(struct raft_host_task *t)
 		                            g->cfg.peers[i].address,
 		                            RAFT_VOTER);
 	}
-	if (rv == 0) {
+	if (rv == 0 && g->cfg.join) {
+		LOG_INFO(COMP,
+		         "group %" PRIu64 ": node %" PRIu64
+		         " starts without bootstrapping; waiting for a leader "
+		         "to add it",
+		         g->cfg.group_id, g->cfg.node_id);
+	} else if (rv == 0) {
 		rv = raft_bootstrap(&g->raft, &conf);
 		if (rv == RAFT_CANTBOOTSTRAP) {
 			rv = 0; /* already set up: just start */
@@ -962,15 +1121,24 @@ int raft_group_start(struct raft_host *h, const struct raft_group_config *cfg,
 	g->cfg = c;
 	g->cfg.peers = NULL;
 	g->cfg.data_dir = strata_strdup(c.data_dir);
+	g->cfg.self_address = NULL;
 	struct raft_group_peer *peers =
-	        strata_calloc(c.n_peers, sizeof(*peers));
+	        strata_calloc(c.n_peers ? c.n_peers : 1, sizeof(*peers));
 	g->cfg.peers = peers;
 	bool oom = g->cfg.data_dir == NULL || peers == NULL;
+	if (!oom && c.self_address != NULL) {
+		g->cfg.self_address = strata_strdup(c.self_address);
+		oom = g->cfg.self_address == NULL;
+		if (!oom) {
+			snprintf(g->self_addr, sizeof(g->self_addr), "%s",
+			         c.self_address);
+		}
+	}
 	for (unsigned i = 0; !oom && i < c.n_peers; i++) {
 		peers[i].id = c.peers[i].id;
 		peers[i].address = strata_strdup(c.peers[i].address);
 		oom = peers[i].address == NULL;
-		if (c.peers[i].id == c.node_id) {
+		if (c.peers[i].id == c.node_id && c.self_address == NULL) {
 			snprintf(g->self_addr, sizeof(g->self_addr), "%s",
 			         c.peers[i].address);
 		}
@@ -1063,6 +1231,7 @@ void raft_group_stop(struct raft_group *g)
 	pthread_mutex_unlock(&h->lock);
 	uv_async_send(&h->async);
 	waiter_wait(&w);
+	raft_metrics_group_stopped(g);
 	LOG_INFO(COMP, "group %" PRIu64 ": node %" PRIu64 " stopped",
 	         g->cfg.group_id, g->cfg.node_id);
 	group_free(g);
@@ -1121,7 +1290,8 @@ int raft_group_apply(struct raft_group *g, const void *buf, size_t len,
 		}
 	} while (!atomic_compare_exchange_weak(&g->inflight, &cur, cur + len));
 	struct apply_req *a = strata_calloc(1, sizeof(*a));
-	void *copy = raft_malloc(len);
+	size_t padded = entry_padded_len(len);
+	unsigned char *copy = raft_malloc(padded);
 	if (a == NULL || copy == NULL) {
 		strata_free(a);
 		raft_free(copy);
@@ -1129,9 +1299,11 @@ int raft_group_apply(struct raft_group *g, const void *buf, size_t len,
 		return STRATA_ENOMEM;
 	}
 	memcpy(copy, buf, len);
+	memset(copy + len, 0, padded - len);
+	copy[padded - 1] = (unsigned char)(padded - len);
 	a->g = g;
 	a->buf.base = copy;
-	a->buf.len = len;
+	a->buf.len = padded;
 	a->len = len;
 	a->cb = cb;
 	a->arg = arg;
@@ -1145,4 +1317,458 @@ int raft_group_apply(struct raft_group *g, const void *buf, size_t len,
 		return rv;
 	}
 	return 0;
+}
+
+/* ---- membership changes ----------------------------------------------------
+ *
+ * Happy path: the caller's thread copies the request and queues it; on the
+ * loop the leader calls raft_add/assign/remove/transfer, libraft calls back
+ * once the change committed (or the transfer finished), and the owner's
+ * callback fires. set_members repeats "diff the configuration, start one
+ * step" from every step's callback until nothing is left to do.
+ * Failure modes: refused at once by libraft (mapped to a status, callback
+ * fires from the task); leadership lost while pending (libraft fails the
+ * change with LEADERSHIPLOST, also on close); promotion without catch-up
+ * (NOCONNECTION -> STRATA_ETIMEDOUT).
+ */
+
+enum change_op {
+	CHANGE_ADD,
+	CHANGE_ASSIGN,
+	CHANGE_REMOVE,
+	CHANGE_TRANSFER,
+	CHANGE_SET,
+};
+
+/* One membership request; freed right before its callback. */
+struct change_req {
+	struct raft_host_task task;  /* queue link (first: cast) */
+	struct raft_group *g;        /* group */
+	enum change_op op;           /* what to do */
+	uint64_t id;                 /* node (add/assign/remove/transfer) */
+	int role;                    /* assign */
+	char *address;               /* add (owned) */
+	struct raft_group_peer *set; /* set_members target (owned) */
+	unsigned n_set;              /* its length */
+	bool removing_self;          /* set_members: last step started */
+	struct raft_change change;   /* libraft request */
+	raft_group_change_cb cb;     /* owner callback */
+	void *arg;                   /* its argument */
+};
+
+static int map_change_error(int rv)
+{
+	switch (rv) {
+	case RAFT_CANTCHANGE:
+		return STRATA_EBUSY;
+	case RAFT_DUPLICATEID:
+	case RAFT_DUPLICATEADDRESS:
+		return STRATA_EEXIST;
+	case RAFT_NOTFOUND:
+	case RAFT_BADID:
+		return STRATA_ENOENT;
+	case RAFT_BADROLE:
+		return STRATA_EINVAL;
+	case RAFT_NOCONNECTION:
+		return STRATA_ETIMEDOUT;
+	default:
+		return map_raft_error(rv);
+	}
+}
+
+static void change_finish(struct change_req *c, int status)
+{
+	raft_group_change_cb cb = c->cb;
+	void *arg = c->arg;
+	struct raft_group *g = c->g;
+	if (status != 0) {
+		LOG_INFO(COMP,
+		         "group %" PRIu64 ": membership change (op %d, node "
+		         "%" PRIu64 ") ended: %s",
+		         g->cfg.group_id, (int)c->op, c->id,
+		         strata_strerror(status));
+	}
+	strata_free(c->address);
+	if (c->set != NULL) {
+		for (unsigned i = 0; i < c->n_set; i++) {
+			strata_free((char *)c->set[i].address);
+		}
+		strata_free(c->set);
+	}
+	strata_free(c);
+	cb(arg, status);
+}
+
+/* Leader-side checks shared by every change; 0 or a status. */
+static int change_precheck(struct raft_group *g)
+{
+	if (!g->started) {
+		return STRATA_ESHUTDOWN;
+	}
+	if (raft_state(&g->raft) != RAFT_LEADER) {
+		return STRATA_ENOTLEADER;
+	}
+	if (g->raft.transfer != NULL) {
+		return STRATA_EBUSY;
+	}
+	return 0;
+}
+
+static void set_step(struct change_req *c);
+
+static void change_done(struct raft_change *req, int status)
+{
+	struct change_req *c = req->data;
+	if (c->op == CHANGE_SET && status == 0 && !c->removing_self) {
+		set_step(c);
+		return;
+	}
+	change_finish(c, map_change_error(status));
+}
+
+/* libraft leaves leader_state.change pointing at a request whose
+ * raft_assign failed late; never let it keep ours. */
+static void change_forget(struct raft_group *g, struct change_req *c)
+{
+	if (g->raft.state == RAFT_LEADER &&
+	    g->raft.leader_state.change == &c->change) {
+		g->raft.leader_state.change = NULL;
+	}
+}
+
+/* Start one libraft change for c (op/id/role/address); 0 or a status. */
+static int change_start(struct change_req *c, enum change_op op, uint64_t id,
+                        int role, const char *address)
+{
+	struct raft_group *g = c->g;
+	int rv = change_precheck(g);
+	if (rv != 0) {
+		return rv;
+	}
+	c->change.data = c;
+	switch (op) {
+	case CHANGE_ADD:
+		LOG_INFO(COMP,
+		         "group %" PRIu64 ": adding node %" PRIu64
+		         " at %s as spare",
+		         g->cfg.group_id, id, address);
+		rv = raft_add(&g->raft, &c->change, id, address, change_done);
+		break;
+	case CHANGE_ASSIGN:
+		LOG_INFO(COMP,
+		         "group %" PRIu64 ": assigning node %" PRIu64
+		         " role %d",
+		         g->cfg.group_id, id, role);
+		rv = raft_assign(&g->raft, &c->change, id, role, change_done);
+		break;
+	default:
+		LOG_INFO(COMP, "group %" PRIu64 ": removing node %" PRIu64,
+		         g->cfg.group_id, id);
+		rv = raft_remove(&g->raft, &c->change, id, change_done);
+		break;
+	}
+	if (rv != 0) {
+		change_forget(g, c);
+		return map_change_error(rv);
+	}
+	return 0;
+}
+
+static const struct raft_group_peer *set_find(const struct change_req *c,
+                                              uint64_t id)
+{
+	for (unsigned i = 0; i < c->n_set; i++) {
+		if (c->set[i].id == id) {
+			return &c->set[i];
+		}
+	}
+	return NULL;
+}
+
+/* set_members: start the next step, or finish when none is left. */
+static void set_step(struct change_req *c)
+{
+	struct raft_group *g = c->g;
+	int rv = change_precheck(g);
+	if (rv != 0) {
+		change_finish(c, rv);
+		return;
+	}
+	const struct raft_configuration *conf = &g->raft.configuration;
+	const struct raft_server *srv;
+	/* 1. Every target present (as a spare at first), same address. */
+	for (unsigned i = 0; i < c->n_set; i++) {
+		srv = NULL;
+		for (unsigned j = 0; j < conf->n; j++) {
+			if (conf->servers[j].id == c->set[i].id) {
+				srv = &conf->servers[j];
+			}
+		}
+		if (srv != NULL && strcmp(srv->address, c->set[i].address)) {
+			LOG_WARN(COMP,
+			         "group %" PRIu64 ": node %" PRIu64
+			         " is a member at %s, not %s; remove it first",
+			         g->cfg.group_id, c->set[i].id, srv->address,
+			         c->set[i].address);
+			change_finish(c, STRATA_EINVAL);
+			return;
+		}
+		if (srv == NULL) {
+			c->id = c->set[i].id;
+			rv = change_start(c, CHANGE_ADD, c->set[i].id, 0,
+			                  c->set[i].address);
+			goto started;
+		}
+	}
+	/* 2. Every target a voter (libraft catches it up first). */
+	for (unsigned j = 0; j < conf->n; j++) {
+		srv = &conf->servers[j];
+		if (set_find(c, srv->id) != NULL && srv->role != RAFT_VOTER) {
+			c->id = srv->id;
+			rv = change_start(c, CHANGE_ASSIGN, srv->id, RAFT_VOTER,
+			                  NULL);
+			goto started;
+		}
+	}
+	/* 3. Every other member removed, this leader last. */
+	for (unsigned j = 0; j < conf->n; j++) {
+		srv = &conf->servers[j];
+		if (set_find(c, srv->id) == NULL && srv->id != g->cfg.node_id) {
+			c->id = srv->id;
+			rv = change_start(c, CHANGE_REMOVE, srv->id, 0, NULL);
+			goto started;
+		}
+	}
+	if (set_find(c, g->cfg.node_id) == NULL) {
+		/* Done once it commits: this replica then steps down. */
+		c->removing_self = true;
+		c->id = g->cfg.node_id;
+		rv = change_start(c, CHANGE_REMOVE, g->cfg.node_id, 0, NULL);
+		goto started;
+	}
+	change_finish(c, 0);
+	return;
+started:
+	if (rv != 0) {
+		change_finish(c, rv);
+	}
+}
+
+static void transfer_done(struct raft_transfer *t)
+{
+	struct raft_group *g = t->data;
+	struct change_req *c = g->transfer_req;
+	g->transfer_req = NULL;
+	if (c == NULL) {
+		return;
+	}
+	raft_id leader = 0;
+	const char *addr = NULL;
+	raft_leader(&g->raft, &leader, &addr);
+	int status = STRATA_ETIMEDOUT;
+	if (g->raft.state == RAFT_UNAVAILABLE || !g->started) {
+		status = STRATA_ESHUTDOWN;
+	} else if (leader != 0 && leader == t->id) {
+		status = 0;
+	}
+	c->id = t->id;
+	change_finish(c, status);
+}
+
+/* Why raft_transfer refused id: not a member, or self / not a voter. */
+static int transfer_badid(struct raft_group *g, uint64_t id)
+{
+	const struct raft_configuration *conf = &g->raft.configuration;
+	for (unsigned j = 0; j < conf->n; j++) {
+		if (conf->servers[j].id == id) {
+			return STRATA_EINVAL;
+		}
+	}
+	return STRATA_ENOENT;
+}
+
+static void change_task(struct raft_host_task *t)
+{
+	struct change_req *c = (struct change_req *)t;
+	struct raft_group *g = c->g;
+	int rv;
+	switch (c->op) {
+	case CHANGE_SET:
+		set_step(c);
+		return;
+	case CHANGE_TRANSFER:
+		rv = change_precheck(g);
+		if (rv != 0) {
+			break;
+		}
+		/* Reusing the one embedded request is safe: libraft is done
+		 * with it (r->transfer is NULL) and a TimeoutNow send still in
+		 * flight only reads its cb field, which stays valid memory. */
+		memset(&g->transfer, 0, sizeof(g->transfer));
+		g->transfer.data = g;
+		g->transfer_req = c;
+		rv = raft_transfer(&g->raft, &g->transfer, c->id,
+		                   transfer_done);
+		if (rv != 0) {
+			g->transfer_req = NULL;
+			rv = rv == RAFT_BADID ? transfer_badid(g, c->id)
+			                      : map_change_error(rv);
+			break;
+		}
+		LOG_INFO(COMP,
+		         "group %" PRIu64 ": transferring leadership to node "
+		         "%" PRIu64,
+		         g->cfg.group_id, (uint64_t)g->transfer.id);
+		return;
+	default:
+		rv = change_start(c, c->op, c->id, c->role, c->address);
+		if (rv == 0) {
+			return;
+		}
+		break;
+	}
+	change_finish(c, rv);
+}
+
+/* Allocate a request for op; NULL when out of memory. */
+static struct change_req *change_new(struct raft_group *g, enum change_op op,
+                                     uint64_t id, raft_group_change_cb cb,
+                                     void *arg)
+{
+	struct change_req *c = strata_calloc(1, sizeof(*c));
+	if (c == NULL) {
+		return NULL;
+	}
+	c->g = g;
+	c->op = op;
+	c->id = id;
+	c->cb = cb;
+	c->arg = arg;
+	c->task.data = c;
+	c->task.fn = change_task;
+	return c;
+}
+
+/* Queue c; on refusal free it (cb never fires) and return why. */
+static int change_submit(struct change_req *c)
+{
+	int rv = submit(c->g->host, c->g, &c->task);
+	if (rv != 0) {
+		strata_free(c->address);
+		if (c->set != NULL) {
+			for (unsigned i = 0; i < c->n_set; i++) {
+				strata_free((char *)c->set[i].address);
+			}
+			strata_free(c->set);
+		}
+		strata_free(c);
+	}
+	return rv;
+}
+
+static bool address_ok(const char *address)
+{
+	return address != NULL && address[0] != '\0' &&
+	       strlen(address) <= RAFT_TRANSPORT_ADDR_MAX;
+}
+
+int raft_group_add(struct raft_group *g, uint64_t node_id, const char *address,
+                   raft_group_change_cb cb, void *arg)
+{
+	if (node_id == 0 || !address_ok(address) || cb == NULL) {
+		return STRATA_EINVAL;
+	}
+	struct change_req *c = change_new(g, CHANGE_ADD, node_id, cb, arg);
+	if (c == NULL) {
+		return STRATA_ENOMEM;
+	}
+	c->address = strata_strdup(address);
+	if (c->address == NULL) {
+		strata_free(c);
+		return STRATA_ENOMEM;
+	}
+	return change_submit(c);
+}
+
+int raft_group_assign(struct raft_group *g, uint64_t node_id, int role,
+                      raft_group_change_cb cb, void *arg)
+{
+	if (node_id == 0 || cb == NULL ||
+	    (role != RAFT_MEMBER_STANDBY && role != RAFT_MEMBER_VOTER &&
+	     role != RAFT_MEMBER_SPARE)) {
+		return STRATA_EINVAL;
+	}
+	struct change_req *c = change_new(g, CHANGE_ASSIGN, node_id, cb, arg);
+	if (c == NULL) {
+		return STRATA_ENOMEM;
+	}
+	c->role = role;
+	return change_submit(c);
+}
+
+int raft_group_remove(struct raft_group *g, uint64_t node_id,
+                      raft_group_change_cb cb, void *arg)
+{
+	if (node_id == 0 || cb == NULL) {
+		return STRATA_EINVAL;
+	}
+	struct change_req *c = change_new(g, CHANGE_REMOVE, node_id, cb, arg);
+	if (c == NULL) {
+		return STRATA_ENOMEM;
+	}
+	return change_submit(c);
+}
+
+int raft_group_transfer(struct raft_group *g, uint64_t node_id,
+                        raft_group_change_cb cb, void *arg)
+{
+	if (cb == NULL) {
+		return STRATA_EINVAL;
+	}
+	struct change_req *c = change_new(g, CHANGE_TRANSFER, node_id, cb, arg);
+	if (c == NULL) {
+		return STRATA_ENOMEM;
+	}
+	return change_submit(c);
+}
+
+int raft_group_set_members(struct raft_group *g,
+                           const struct raft_group_peer *voters, unsigned n,
+                           raft_group_change_cb cb, void *arg)
+{
+	if (voters == NULL || n == 0 || cb == NULL) {
+		return STRATA_EINVAL;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (voters[i].id == 0 || !address_ok(voters[i].address)) {
+			return STRATA_EINVAL;
+		}
+		for (unsigned j = 0; j < i; j++) {
+			if (voters[j].id == voters[i].id ||
+			    strcmp(voters[j].address, voters[i].address) == 0) {
+				return STRATA_EINVAL;
+			}
+		}
+	}
+	struct change_req *c = change_new(g, CHANGE_SET, 0, cb, arg);
+	if (c == NULL) {
+		return STRATA_ENOMEM;
+	}
+	c->set = strata_calloc(n, sizeof(*c->set));
+	bool oom = c->set == NULL;
+	for (unsigned i = 0; !oom && i < n; i++) {
+		c->n_set = i + 1;
+		c->set[i].id = voters[i].id;
+		c->set[i].address = strata_strdup(voters[i].address);
+		oom = c->set[i].address == NULL;
+	}
+	if (oom) {
+		for (unsigned i = 0; c->set != NULL && i < c->n_set; i++) {
+			strata_free((char *)c->set[i].address);
+		}
+		strata_free(c->set);
+		strata_free(c);
+		return STRATA_ENOMEM;
+	}
+	return change_submit(c);
 }

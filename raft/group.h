@@ -101,6 +101,10 @@ struct raft_group_config {
 	uint64_t segment_bytes;  /* log segment size (64 MiB) */
 	uint64_t
 	        inflight_bytes; /* apply budget, queued + uncommitted (2 MiB) */
+	bool join; /* new replica of a running group: no bootstrap, peers
+	              optional; a leader adds it (raft_group_set_members) */
+	const char *self_address; /* this node's Raft address when node_id is
+	                             not in peers (join); copied */
 };
 
 /* What role_changed reports. */
@@ -109,6 +113,23 @@ struct raft_group_status {
 	bool ready;         /* leader whose barrier committed: may serve */
 	uint64_t term;      /* current term */
 	uint64_t leader_id; /* known leader, 0 if none */
+};
+
+/* Member roles, same values as libraft's RAFT_STANDBY/VOTER/SPARE. */
+enum raft_group_member_role {
+	RAFT_MEMBER_STANDBY = 0, /* replicates the log, does not vote */
+	RAFT_MEMBER_VOTER = 1,   /* replicates and counts for the majority */
+	RAFT_MEMBER_SPARE = 2,   /* configured only: no log, no vote */
+};
+
+/* Longest member address, without the NUL. */
+#define RAFT_GROUP_ADDRESS_MAX 255
+
+/* One server of a group's configuration (all fields owned). */
+struct raft_group_member {
+	uint64_t id;                              /* node id */
+	int role;                                 /* raft_group_member_role */
+	char address[RAFT_GROUP_ADDRESS_MAX + 1]; /* "IPv4:port" */
 };
 
 /*
@@ -122,6 +143,11 @@ struct raft_group_status {
  * - restore: replace the state with a snapshot (buf borrowed). Non-zero
  *   fails the install.
  * - role_changed (may be NULL): role, term, leader or readiness changed.
+ * - members_changed (may be NULL): the configuration this replica follows
+ *   changed (members borrowed for the call). committed false means it may
+ *   still be rolled back. A replica that finds itself missing from a
+ *   committed configuration was removed: its owner may stop it and delete
+ *   its data.
  */
 struct raft_group_fsm {
 	void *data; /* passed to every hook */
@@ -130,6 +156,9 @@ struct raft_group_fsm {
 	int (*snapshot)(void *data, void **buf, size_t *len);
 	int (*restore)(void *data, const void *buf, size_t len);
 	void (*role_changed)(void *data, const struct raft_group_status *st);
+	void (*members_changed)(void *data,
+	                        const struct raft_group_member *members,
+	                        unsigned n, bool committed);
 };
 
 /* Counters and gauges of a group (see raft_group_metrics). */
@@ -200,6 +229,69 @@ void raft_group_metrics(struct raft_group *g, struct raft_group_metrics *out);
 /* True when this replica is the leader and its barrier committed, i.e. it
  * may serve reads. Any thread. */
 bool raft_group_is_ready(struct raft_group *g);
+
+/*
+ * Membership changes. Each one runs on the leader's loop (any thread may
+ * call), changes one server per committed configuration entry, and calls
+ * cb(arg, status) exactly once on the loop thread, never from inside the
+ * call. The call itself returns 0 (queued), STRATA_EINVAL (bad argument),
+ * STRATA_ENOMEM or STRATA_ESHUTDOWN; then cb does not fire. cb statuses:
+ * 0 (the new configuration committed), STRATA_ENOTLEADER (not the leader:
+ * retry there), STRATA_EBUSY (another change or a transfer is in progress:
+ * retry after it), STRATA_EEXIST (id or address already a member),
+ * STRATA_ENOENT (no such member), STRATA_EINVAL (role already held, or
+ * not allowed), STRATA_ETIMEDOUT (a promoted node did not catch up: it
+ * stays as it was), STRATA_ELEADERLOST (leadership lost before the commit:
+ * outcome unknown, read raft_group_members on the new leader),
+ * STRATA_ESHUTDOWN, STRATA_ENOMEM, STRATA_EIO.
+ */
+typedef void (*raft_group_change_cb)(void *arg, int status);
+
+/* Add node_id at address (copied) as a spare. The node must run the group
+ * started with cfg.join (never bootstrapped). */
+int raft_group_add(struct raft_group *g, uint64_t node_id, const char *address,
+                   raft_group_change_cb cb, void *arg);
+
+/* Give node_id a new role (enum raft_group_member_role). Promotion to
+ * voter first replicates the log to it in catch-up rounds and appends the
+ * change only once it is close (libraft: 10 rounds, 5 s without progress
+ * fails with STRATA_ETIMEDOUT). */
+int raft_group_assign(struct raft_group *g, uint64_t node_id, int role,
+                      raft_group_change_cb cb, void *arg);
+
+/* Remove node_id. Removing the leader itself is allowed: it steps down once
+ * the change commits and the others elect a leader after an election
+ * timeout (transfer leadership first to avoid that gap). */
+int raft_group_remove(struct raft_group *g, uint64_t node_id,
+                      raft_group_change_cb cb, void *arg);
+
+/* Hand leadership to voter node_id (0: the most up-to-date voter), e.g.
+ * before a graceful shutdown. cb status: 0 when this replica saw node_id
+ * become leader, STRATA_ETIMEDOUT when that did not happen within an
+ * election timeout, STRATA_ENOENT (no other voter), STRATA_EINVAL (node_id
+ * not a voter or self), STRATA_ENOTLEADER, STRATA_EBUSY. */
+int raft_group_transfer(struct raft_group *g, uint64_t node_id,
+                        raft_group_change_cb cb, void *arg);
+
+/*
+ * Change the voter set to exactly voters[0..n) (copied), one safe step at
+ * a time: add each new node as a spare, promote it (after catch-up),
+ * remove each old node, the leader itself last. Idempotent: it works from
+ * the current configuration, so after an error (e.g. STRATA_ENOTLEADER or
+ * STRATA_ELEADERLOST) call it again on the current leader. A node already
+ * present under another address fails STRATA_EINVAL (remove it first).
+ * cb statuses as above; 0 when the configuration equals voters.
+ */
+int raft_group_set_members(struct raft_group *g,
+                           const struct raft_group_peer *voters, unsigned n,
+                           raft_group_change_cb cb, void *arg);
+
+/* Copy up to max members of the configuration this replica follows (the
+ * latest, possibly uncommitted) into out; return how many there are.
+ * *committed (may be NULL) tells whether that configuration committed.
+ * Any thread. */
+unsigned raft_group_members(struct raft_group *g, struct raft_group_member *out,
+                            unsigned max, bool *committed);
 
 /* Fill defaults into the zero fields of cfg. */
 void raft_group_config_defaults(struct raft_group_config *cfg);

@@ -49,7 +49,12 @@ struct outgoing {
 	struct raft_uv_connect *req; /* libraft's request, borrowed */
 	raft_id peer;                /* node we connect to */
 	char peer_addr[RAFT_TRANSPORT_ADDR_MAX + 1]; /* its address */
-	struct sockaddr_in addr;                     /* parsed peer_addr */
+	struct sockaddr_in addr;                     /* resolved peer_addr */
+	bool resolved;        /* addr holds the peer's IPv4 address */
+	bool resolving;       /* gai is in flight */
+	uv_getaddrinfo_t gai; /* DNS lookup of a host name */
+	char host[RAFT_TRANSPORT_ADDR_MAX + 1]; /* peer_addr's host part */
+	char port[8];                           /* peer_addr's port part */
 	uv_tcp_t *tcp;     /* raft_malloc'ed socket, or NULL */
 	uv_timer_t timer;  /* backoff delay, then deadline */
 	uv_connect_t conn; /* TCP connect request */
@@ -215,24 +220,52 @@ const char *raft_transport_status_str(int status)
 	}
 }
 
-/* Parse "a.b.c.d:port" into *sa. */
-static int parse_address(const char *address, struct sockaddr_in *sa)
+/* Split "host:port" into host and port (0..65535). STRATA_EINVAL when
+ * malformed. */
+static int split_address(const char *address, char *host, size_t host_size,
+                         unsigned long *port)
 {
-	char host[64];
 	const char *colon = strrchr(address, ':');
 	if (colon == NULL || colon == address ||
-	    (size_t)(colon - address) >= sizeof(host)) {
+	    (size_t)(colon - address) >= host_size) {
 		return STRATA_EINVAL;
 	}
 	memcpy(host, address, (size_t)(colon - address));
 	host[colon - address] = '\0';
 	char *end = NULL;
 	errno = 0;
-	unsigned long port = strtoul(colon + 1, &end, 10);
-	if (errno != 0 || end == colon + 1 || *end != '\0' || port > 65535) {
+	*port = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || end == colon + 1 || *end != '\0' || *port > 65535) {
 		return STRATA_EINVAL;
 	}
-	if (uv_ip4_addr(host, (int)port, sa) != 0) {
+	return 0;
+}
+
+/* True for a DNS host name: labels of [A-Za-z0-9-] joined by dots. */
+static bool host_name_ok(const char *host)
+{
+	size_t len = strlen(host);
+	if (len == 0 || len > 253 || host[0] == '.' || host[0] == '-') {
+		return false;
+	}
+	for (const char *c = host; *c != '\0'; c++) {
+		bool ok = (*c >= 'a' && *c <= 'z') ||
+		          (*c >= 'A' && *c <= 'Z') ||
+		          (*c >= '0' && *c <= '9') || *c == '-' || *c == '.';
+		if (!ok || (*c == '.' && c[1] == '.')) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Parse "a.b.c.d:port" into *sa (IPv4 literals only: bind addresses). */
+static int parse_address(const char *address, struct sockaddr_in *sa)
+{
+	char host[64];
+	unsigned long port;
+	if (split_address(address, host, sizeof(host), &port) != 0 ||
+	    uv_ip4_addr(host, (int)port, sa) != 0) {
 		return STRATA_EINVAL;
 	}
 	return 0;
@@ -404,13 +437,9 @@ static void out_unlink(struct outgoing *o)
 	o->prev = o->next = NULL;
 }
 
-static void out_handle_closed(uv_handle_t *h)
+/* One of o's handles (or its DNS lookup) is done; free o after the last. */
+static void out_release(struct outgoing *o)
 {
-	struct outgoing *o = h->data;
-	if ((uv_handle_t *)o->tcp == h) {
-		raft_free(o->tcp);
-		o->tcp = NULL;
-	}
 	if (--o->handles > 0) {
 		return;
 	}
@@ -425,6 +454,16 @@ static void out_handle_closed(uv_handle_t *h)
 	}
 	mt->pending--;
 	transport_maybe_closed(mt);
+}
+
+static void out_handle_closed(uv_handle_t *h)
+{
+	struct outgoing *o = h->data;
+	if ((uv_handle_t *)o->tcp == h) {
+		raft_free(o->tcp);
+		o->tcp = NULL;
+	}
+	out_release(o);
 }
 
 /* Fail o with status (RAFT_NOCONNECTION or RAFT_CANCELED): close its
@@ -450,6 +489,11 @@ static void out_fail(struct outgoing *o, int status, int reject,
 	if (o->tcp != NULL) {
 		o->handles++;
 		uv_close((uv_handle_t *)o->tcp, out_handle_closed);
+	}
+	if (o->resolving) {
+		/* out_resolved still runs (cancelled or not) and releases o. */
+		o->handles++;
+		uv_cancel((uv_req_t *)&o->gai);
 	}
 }
 
@@ -558,12 +602,11 @@ static void out_connected(uv_connect_t *c, int status)
 
 static void out_timer(uv_timer_t *timer);
 
-/* Start the TCP connect and arm the handshake deadline. */
-static void out_start(struct outgoing *o)
+/* Connect to the resolved o->addr (the handshake deadline is armed). */
+static void out_connect(struct outgoing *o)
 {
 	struct raft_mux *m = o->mt->mux;
 	char why[128];
-	o->delaying = false;
 	o->tcp = raft_malloc(sizeof(*o->tcp));
 	if (o->tcp == NULL) {
 		out_fail(o, RAFT_NOCONNECTION, -2, "out of memory");
@@ -578,9 +621,61 @@ static void out_start(struct outgoing *o)
 	if (rv != 0) {
 		snprintf(why, sizeof(why), "%s", uv_strerror(rv));
 		out_fail(o, RAFT_NOCONNECTION, -2, why);
+	}
+}
+
+/* The DNS lookup of o->host finished (or was cancelled by out_fail). */
+static void out_resolved(uv_getaddrinfo_t *req, int status,
+                         struct addrinfo *res)
+{
+	struct outgoing *o = req->data;
+	char why[128];
+	o->resolving = false;
+	if (o->aborting) {
+		uv_freeaddrinfo(res);
+		out_release(o);
 		return;
 	}
+	if (status != 0 || res == NULL ||
+	    res->ai_addrlen < sizeof(struct sockaddr_in)) {
+		snprintf(why, sizeof(why), "resolve host %.60s: %s", o->host,
+		         status != 0 ? uv_strerror(status) : "no IPv4 address");
+		uv_freeaddrinfo(res);
+		out_fail(o, RAFT_NOCONNECTION, -2, why);
+		return;
+	}
+	memcpy(&o->addr, res->ai_addr, sizeof(o->addr));
+	uv_freeaddrinfo(res);
+	out_connect(o);
+}
+
+/* Arm the handshake deadline, then resolve the host name if the address
+ * has one (every attempt resolves again: a peer's IP may change, as a
+ * Kubernetes pod's does) and connect. */
+static void out_start(struct outgoing *o)
+{
+	struct raft_mux *m = o->mt->mux;
+	char why[128];
+	o->delaying = false;
 	uv_timer_start(&o->timer, out_timer, m->handshake_ms, 0);
+	if (o->resolved) {
+		out_connect(o);
+		return;
+	}
+	struct addrinfo hints;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	o->gai.data = o;
+	int rv = uv_getaddrinfo(m->loop, &o->gai, out_resolved, o->host,
+	                        o->port, &hints);
+	if (rv != 0) {
+		snprintf(why, sizeof(why), "resolve host %.60s: %s", o->host,
+		         uv_strerror(rv));
+		out_fail(o, RAFT_NOCONNECTION, -2, why);
+		return;
+	}
+	o->resolving = true;
 }
 
 static void out_timer(uv_timer_t *timer)
@@ -653,15 +748,21 @@ static int tr_connect(struct raft_uv_transport *t, struct raft_uv_connect *req,
 		snprintf(t->errmsg, sizeof(t->errmsg), "out of memory");
 		return RAFT_NOMEM;
 	}
+	unsigned long port = 0;
 	if (strlen(address) > RAFT_TRANSPORT_ADDR_MAX ||
-	    parse_address(address, &o->addr) != 0) {
+	    split_address(address, o->host, sizeof(o->host), &port) != 0 ||
+	    port == 0 ||
+	    (uv_ip4_addr(o->host, (int)port, &o->addr) != 0 &&
+	     !host_name_ok(o->host))) {
 		snprintf(t->errmsg, sizeof(t->errmsg),
 		         "node %" PRIu64 " has a malformed address \"%s\" "
-		         "(want IPv4:port)",
+		         "(want IPv4:port or hostname:port)",
 		         (uint64_t)id, address);
 		strata_free(o);
 		return RAFT_NOCONNECTION;
 	}
+	o->resolved = uv_ip4_addr(o->host, (int)port, &o->addr) == 0;
+	snprintf(o->port, sizeof(o->port), "%lu", port);
 	o->mt = mt;
 	o->req = req;
 	o->peer = id;

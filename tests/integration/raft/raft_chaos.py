@@ -429,6 +429,14 @@ def main():
     except Failure as e:
         print("FAIL %s: %s (logs in %s)" % (a.scenario, e, c.base),
               flush=True)
+        for n in c.nodes:  # last status of every replica, for the post-mortem
+            for g in range(1, a.groups + 1):
+                s = n.st(g)
+                print("  node %d group %d: %s" % (n.nid, g, " ".join(
+                    "%s=%s" % (k, s[k]) for k in
+                    ("role", "term", "leader", "commit", "applied",
+                     "count", "installed", "snaps", "contact_ms",
+                     "leader_changes") if k in s)), flush=True)
     finally:
         c.stop(keep=a.keep or not ok)
     if ok:

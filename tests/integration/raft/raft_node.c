@@ -7,7 +7,8 @@
  *                  [--snapshot-mb M] [--trailing-mb M] [--segment-mb M]
  *                  [--inflight-kb K] [--election-ms T] [--heartbeat-ms T]
  *                  [--status-ms T] [--nodelay-off]
- * stdin:  "load on" | "load off" | "dump" | "quit"
+ * stdin:  "load on" | "load off" | "dump" | "quit" | "bench reset" |
+ *         "bench report"
  * stdout (one line each, space-separated key=value after the tag):
  *   READY node=N port=P
  *   STATUS node group role ready term leader commit applied count bytes
@@ -16,6 +17,10 @@
  *   ACK node group session seq        (highest acked seq of a session)
  *   FIRST_COMMIT node group term wall_ms (first ack as leader of a term)
  *   SESSIONS node group list=S:N,...  (on "dump")
+ *   BENCH node group entries bytes us hist=B:N,...  (on "bench report":
+ *          acks since "bench reset", their bytes, microseconds elapsed,
+ *          and the non-empty buckets of the latency histogram, see
+ *          lat_bucket; the driver merges them across groups)
  * Entries carry (session = leader term, seq from 1) so the FSM can check
  * that every session's entries commit in order without gaps, and the
  * driver can check that every acked seq is in every FSM.
@@ -44,6 +49,7 @@
 #define LAT_MAX 65536
 #define ENTRY_MAGIC 0x5452454eu /* "NERT" */
 #define HDR 24                  /* magic u32, node u32, session, seq */
+#define LAT_BUCKETS 1024        /* log-linear latency buckets (lat_bucket) */
 
 /* A group's replicated state. */
 struct fsm_state {
@@ -71,10 +77,13 @@ struct node_group {
 	uint64_t acked_bytes;   /* their bytes */
 	bool first_commit_done; /* FIRST_COMMIT printed for w_session */
 	uint64_t lat[LAT_MAX];  /* latencies (us) since last status */
-	unsigned n_lat;         /* entries in lat */
-	_Atomic int inflight;   /* applies outstanding */
-	_Atomic uint64_t term;  /* from role_changed */
-	_Atomic int ready;      /* from role_changed */
+	uint64_t bench_hist[LAT_BUCKETS]; /* latencies since bench reset */
+	uint64_t bench_entries;           /* acks since bench reset */
+	uint64_t bench_bytes;             /* their bytes */
+	unsigned n_lat;                   /* entries in lat */
+	_Atomic int inflight;             /* applies outstanding */
+	_Atomic uint64_t term;            /* from role_changed */
+	_Atomic int ready;                /* from role_changed */
 };
 
 /* One apply in flight. */
@@ -233,6 +242,21 @@ static void on_role(void *data, const struct raft_group_status *st)
 /* ---- load generator --------------------------------------------------------
  */
 
+/* Latency bucket of us microseconds: exact below 64, then 32 buckets per
+ * power of two (at most 3 % wide). Lower bound of bucket b: below 64, b;
+ * else (32 + (b - 64) % 32) << ((b - 64) / 32 + 1). */
+static unsigned lat_bucket(uint64_t us)
+{
+	if (us < 64) {
+		return (unsigned)us;
+	}
+	unsigned e = 63u - (unsigned)__builtin_clzll(us); /* >= 6 */
+	unsigned b = 64 + (e - 6) * 32 + (unsigned)((us >> (e - 5)) & 31);
+	return b < LAT_BUCKETS ? b : LAT_BUCKETS - 1;
+}
+
+static uint64_t bench_t0_ns; /* set by "bench reset" */
+
 static void apply_cb(void *arg, int status, void *result)
 {
 	struct pending *p = arg;
@@ -250,6 +274,9 @@ static void apply_cb(void *arg, int status, void *result)
 		if (ng->n_lat < LAT_MAX) {
 			ng->lat[ng->n_lat++] = us;
 		}
+		ng->bench_hist[lat_bucket(us)]++;
+		ng->bench_entries++;
+		ng->bench_bytes += p->len;
 		if (!ng->first_commit_done) {
 			ng->first_commit_done = true;
 			first = true;
@@ -433,6 +460,46 @@ static void print_sessions(struct node_group *ng)
 	    ng->gid, line);
 }
 
+static void bench_reset(void)
+{
+	for (int i = 0; i < n_groups; i++) {
+		struct node_group *ng = &groups[i];
+		pthread_mutex_lock(&ng->lock);
+		memset(ng->bench_hist, 0, sizeof(ng->bench_hist));
+		ng->bench_entries = 0;
+		ng->bench_bytes = 0;
+		pthread_mutex_unlock(&ng->lock);
+	}
+	bench_t0_ns = mono_ns();
+}
+
+static void bench_report(void)
+{
+	static uint64_t hist[LAT_BUCKETS];
+	static char line[LAT_BUCKETS * 24 + 256];
+	uint64_t us = (mono_ns() - bench_t0_ns) / 1000;
+	for (int i = 0; i < n_groups; i++) {
+		struct node_group *ng = &groups[i];
+		pthread_mutex_lock(&ng->lock);
+		memcpy(hist, ng->bench_hist, sizeof(hist));
+		uint64_t e = ng->bench_entries, b = ng->bench_bytes;
+		pthread_mutex_unlock(&ng->lock);
+		size_t off = 0;
+		line[0] = '\0';
+		for (unsigned k = 0; k < LAT_BUCKETS; k++) {
+			if (hist[k] != 0) {
+				off += (size_t)snprintf(
+				        line + off, sizeof(line) - off,
+				        "%s%u:%" PRIu64, off ? "," : "", k,
+				        hist[k]);
+			}
+		}
+		out("BENCH node=%" PRIu64 " group=%" PRIu64 " entries=%" PRIu64
+		    " bytes=%" PRIu64 " us=%" PRIu64 " hist=%s\n",
+		    node_id, ng->gid, e, b, us, off ? line : "-");
+	}
+}
+
 static void *status_main(void *arg)
 {
 	struct raft_host *h = arg;
@@ -594,6 +661,10 @@ int main(int argc, char **argv)
 				print_sessions(&groups[i]);
 			}
 			out("DUMPED node=%" PRIu64 "\n", node_id);
+		} else if (strncmp(line, "bench reset", 11) == 0) {
+			bench_reset();
+		} else if (strncmp(line, "bench report", 12) == 0) {
+			bench_report();
 		} else if (strncmp(line, "quit", 4) == 0) {
 			break;
 		}
