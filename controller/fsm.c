@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 
 /* ------------------------------------------------------ protobuf trees -- */
@@ -121,9 +122,10 @@ static void result_reset(struct cfsm_result *res)
 /* ----------------------------------------------------------- lifecycle -- */
 
 /* A fresh state for container_count containers; NULL on OOM. */
-static pb_state_t *state_new(uint32_t container_count)
+static Strata__V1__ControllerState *state_new(uint32_t container_count)
 {
-	pb_state_t *st = pb_new(&strata__v1__controller_state__descriptor);
+	Strata__V1__ControllerState *st =
+	        pb_new(&strata__v1__controller_state__descriptor);
 	if (st == NULL) {
 		return NULL;
 	}
@@ -157,18 +159,19 @@ int cfsm_init(struct cfsm *fsm, uint32_t container_count, char *errmsg)
 {
 	fsm->st = NULL;
 	if (container_count == 0 || container_count > CFSM_MAX_CONTAINERS) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "controller: container count %u is out of range; "
-		         "configure 1..%u containers",
-		         container_count, CFSM_MAX_CONTAINERS);
+		errmsg_set(errmsg,
+		           "controller: container count %u is out of range; "
+		           "configure 1..%u containers",
+		           container_count, CFSM_MAX_CONTAINERS);
 		return STRATA_EINVAL;
 	}
 	fsm->st = state_new(container_count);
 	if (fsm->st == NULL) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "controller: out of memory creating the state for %u "
-		         "containers",
-		         container_count);
+		errmsg_set(
+		        errmsg,
+		        "controller: out of memory creating the state for %u "
+		        "containers",
+		        container_count);
 		return STRATA_ENOMEM;
 	}
 	return 0;
@@ -192,6 +195,39 @@ cfsm_container_replicas(const struct cfsm *fsm, uint32_t container)
 		return NULL;
 	}
 	return fsm->st->containers[container];
+}
+
+const Strata__V1__StoreNode *cfsm_find_node(const struct cfsm *fsm,
+                                            const char *id)
+{
+	for (size_t i = 0; i < fsm->st->n_nodes; i++) {
+		if (strcmp(fsm->st->nodes[i]->id, id) == 0) {
+			return fsm->st->nodes[i];
+		}
+	}
+	return NULL;
+}
+
+const Strata__V1__ControllerEndpoint *
+cfsm_find_controller(const struct cfsm *fsm, uint64_t id)
+{
+	for (size_t i = 0; i < fsm->st->n_controllers; i++) {
+		if (fsm->st->controllers[i]->id == id) {
+			return fsm->st->controllers[i];
+		}
+	}
+	return NULL;
+}
+
+const Strata__V1__ControllerState *cfsm_state(const struct cfsm *fsm)
+{
+	return fsm->st;
+}
+
+int cfsm_segment_name(char *buf, size_t size, const char *scope,
+                      const char *stream, uint64_t segment_id)
+{
+	return names_segment_name(buf, size, scope, stream, segment_id);
 }
 
 uint32_t cfsm_segment_container(const struct cfsm *fsm, const char *scope,
@@ -288,11 +324,16 @@ int cfsm_apply_command(struct cfsm *fsm,
 		/* Nodes first: both parts only fail on OOM before changing
 		 * anything, and the node part is idempotent for a retry. */
 		int rc = nodes_tick(fsm, cmd->tick->now_ms, res);
-		if (rc != 0) {
-			return rc;
+		if (rc == 0) {
+			rc = txns_tick(fsm, cmd->tick->now_ms, res);
 		}
-		return txns_tick(fsm, cmd->tick->now_ms, res);
+		if (rc == 0 && cmd->tick->now_ms > fsm->st->last_tick_ms) {
+			fsm->st->last_tick_ms = cmd->tick->now_ms;
+		}
+		return rc;
 	}
+	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_SET_CONTROLLER:
+		return nodes_set_controller(fsm, cmd->set_controller, res);
 	default:
 		return fsm_fail(res, STRATA_EPROTO,
 		                "controller command: unknown command kind %d; "
@@ -301,15 +342,38 @@ int cfsm_apply_command(struct cfsm *fsm,
 	}
 }
 
+/* Allocator for decoding commands that records whether an allocation
+ * failed (data = a bool), so OOM is told apart from garbage. */
+static void *pb_alloc_noting(void *data, size_t size)
+{
+	void *p = strata_malloc(size);
+	if (p == NULL) {
+		*(bool *)data = true;
+	}
+	return p;
+}
+
 int cfsm_apply(struct cfsm *fsm, const uint8_t *cmd, size_t len,
                struct cfsm_result *res)
 {
 	result_reset(res);
+	bool oom = false;
+	ProtobufCAllocator noting = {
+	        .alloc = pb_alloc_noting,
+	        .free = pb_dealloc,
+	        .allocator_data = &oom,
+	};
 	Strata__V1__ControllerCommand *c =
-	        strata__v1__controller_command__unpack(&fsm_pb_allocator, len,
-	                                               cmd);
+	        strata__v1__controller_command__unpack(&noting, len, cmd);
+	if (c == NULL && oom) {
+		/* Not a verdict on the bytes: a replica that rejected the
+		 * command here while others applied it would diverge. */
+		return fsm_fail(res, STRATA_ENOMEM,
+		                "out of memory decoding a controller command "
+		                "of %zu bytes; retry",
+		                len);
+	}
 	if (c == NULL) {
-		/* unpack fails on garbage and on OOM; it cannot tell which. */
 		return fsm_fail(
 		        res, STRATA_EPROTO,
 		        "controller command of %zu bytes does not decode "
@@ -317,7 +381,7 @@ int cfsm_apply(struct cfsm *fsm, const uint8_t *cmd, size_t len,
 		        len);
 	}
 	int rc = cfsm_apply_command(fsm, c, res);
-	pb_free(c);
+	protobuf_c_message_free_unpacked(&c->base, &noting);
 	if (rc != 0 && rc != STRATA_EPROTO) {
 		LOG_DEBUG("controller", "command rejected: %s", res->message);
 	}
@@ -354,7 +418,7 @@ int cfsm_snapshot(const struct cfsm *fsm, uint8_t **buf, size_t *len)
 	}
 
 /* Is a decoded state consistent enough for every function to use? */
-static int state_check(const pb_state_t *st, char *errmsg)
+static int state_check(const Strata__V1__ControllerState *st, char *errmsg)
 {
 	struct cfsm_result r = {0};
 	if (st->version != 1) {
@@ -376,14 +440,26 @@ static int state_check(const pb_state_t *st, char *errmsg)
 			goto bad;
 		}
 	}
+	for (size_t i = 0; i < st->n_controllers; i++) {
+		if (st->controllers[i]->id == 0 ||
+		    (i > 0 &&
+		     st->controllers[i - 1]->id >= st->controllers[i]->id)) {
+			snprintf(
+			        r.message, sizeof(r.message),
+			        "controller endpoints are not sorted by id > 0 "
+			        "at entry %zu",
+			        i);
+			goto bad;
+		}
+	}
 	CHECK_SORTED(st->scopes, st->n_scopes, "scope");
 	for (size_t i = 0; i < st->n_scopes; i++) {
-		const pb_scope_t *sc = st->scopes[i];
+		const Strata__V1__ScopeRecord *sc = st->scopes[i];
 		CHECK_SORTED(sc->streams, sc->n_streams, "stream");
 		CHECK_SORTED(sc->reader_groups, sc->n_reader_groups,
 		             "reader group");
 		for (size_t j = 0; j < sc->n_streams; j++) {
-			const pb_stream_t *s = sc->streams[j];
+			const Strata__V1__StreamRecord *s = sc->streams[j];
 			if (s->config == NULL || s->n_epochs == 0 ||
 			    s->epochs[s->n_epochs - 1]->n_segments == 0 ||
 			    s->state < SS_CREATING || s->state > SS_DELETING) {
@@ -412,8 +488,9 @@ static int state_check(const pb_state_t *st, char *errmsg)
 		}
 	}
 	for (size_t k = 0; k < st->n_workflows; k++) {
-		const pb_workflow_t *w = st->workflows[k];
-		const pb_stream_t *s = fsm_stream(st, w->scope, w->stream);
+		const Strata__V1__Workflow *w = st->workflows[k];
+		const Strata__V1__StreamRecord *s =
+		        fsm_stream(st, w->scope, w->stream);
 		bool params_ok =
 		        (w->kind == WK_SCALE) ==
 		                (w->params_case ==
@@ -423,7 +500,7 @@ static int state_check(const pb_state_t *st, char *errmsg)
 		                 STRATA__V1__WORKFLOW__PARAMS_TRUNCATE) &&
 		        (w->kind != WK_TRUNCATE || w->truncate->cut != NULL);
 		if (s == NULL || s->workflow_id != w->id || !params_ok ||
-		    w->kind < WK_CREATE || w->kind > WK_DELETE ||
+		    w->kind < WK_CREATE || w->kind > WK_REMOVE ||
 		    w->id >= st->next_workflow_id) {
 			snprintf(r.message, sizeof(r.message),
 			         "workflow %llu is inconsistent with its "
@@ -436,30 +513,33 @@ static int state_check(const pb_state_t *st, char *errmsg)
 	return 0;
 
 bad:
-	snprintf(errmsg, STRATA_ERRMSG_SIZE,
-	         "controller snapshot is inconsistent: %.180s; restore another "
-	         "snapshot",
-	         r.message);
+	errmsg_set(
+	        errmsg,
+	        "controller snapshot is inconsistent: %.180s; restore another "
+	        "snapshot",
+	        r.message);
 	return STRATA_ECORRUPT;
 }
 
 int cfsm_restore(struct cfsm *fsm, const uint8_t *buf, size_t len, char *errmsg)
 {
-	pb_state_t *st = strata__v1__controller_state__unpack(&fsm_pb_allocator,
-	                                                      len, buf);
+	Strata__V1__ControllerState *st = strata__v1__controller_state__unpack(
+	        &fsm_pb_allocator, len, buf);
 	if (st == NULL) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "controller snapshot of %zu bytes does not decode as "
-		         "strata.v1.ControllerState; restore another snapshot",
-		         len);
+		errmsg_set(
+		        errmsg,
+		        "controller snapshot of %zu bytes does not decode as "
+		        "strata.v1.ControllerState; restore another snapshot",
+		        len);
 		return STRATA_EPROTO;
 	}
 	if (st->container_count != fsm->st->container_count) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "controller snapshot has %u containers but this "
-		         "cluster is configured with %u; the container count "
-		         "is fixed for a cluster's life, fix the configuration",
-		         st->container_count, fsm->st->container_count);
+		errmsg_set(
+		        errmsg,
+		        "controller snapshot has %u containers but this "
+		        "cluster is configured with %u; the container count "
+		        "is fixed for a cluster's life, fix the configuration",
+		        st->container_count, fsm->st->container_count);
 		pb_free(st);
 		return STRATA_ECONFIG;
 	}
@@ -494,8 +574,8 @@ int fsm_push_action(struct cfsm_action **acts, size_t *n, size_t *cap,
 
 /* Append one workflow action for segment id. */
 static int push_wf(const struct cfsm *f, struct cfsm_action **acts, size_t *n,
-                   size_t *cap, const pb_workflow_t *w, int kind, uint64_t id,
-                   int64_t offset)
+                   size_t *cap, const Strata__V1__Workflow *w, int kind,
+                   uint64_t id, int64_t offset)
 {
 	struct cfsm_action a = {
 	        .kind = kind,
@@ -514,15 +594,16 @@ static int push_wf(const struct cfsm *f, struct cfsm_action **acts, size_t *n,
 static int workflow_actions(const struct cfsm *f, struct cfsm_action **acts,
                             size_t *n, size_t *cap)
 {
-	const pb_state_t *st = f->st;
+	const Strata__V1__ControllerState *st = f->st;
 	int rc = 0;
 	for (size_t k = 0; k < st->n_workflows && rc == 0; k++) {
-		const pb_workflow_t *w = st->workflows[k];
-		const pb_stream_t *s = fsm_stream(st, w->scope, w->stream);
+		const Strata__V1__Workflow *w = st->workflows[k];
+		const Strata__V1__StreamRecord *s =
+		        fsm_stream(st, w->scope, w->stream);
 		if (s == NULL) {
 			continue;
 		}
-		const pb_epoch_t *cur = fsm_current_epoch(s);
+		const Strata__V1__Epoch *cur = fsm_current_epoch(s);
 		switch (w->kind * 16 + w->step) {
 		case WK_CREATE * 16 + WS_CREATE:
 			for (size_t i = 0; i < cur->n_segments && rc == 0;
@@ -549,6 +630,7 @@ static int workflow_actions(const struct cfsm *f, struct cfsm_action **acts,
 			}
 			break;
 		case WK_SEAL * 16 + WS_SEAL:
+		case WK_REMOVE * 16 + WS_SEAL:
 			for (size_t i = 0; i < cur->n_segments && rc == 0;
 			     i++) {
 				rc = push_wf(f, acts, n, cap, w,
@@ -557,7 +639,7 @@ static int workflow_actions(const struct cfsm *f, struct cfsm_action **acts,
 			}
 			break;
 		case WK_TRUNCATE * 16 + WS_TRUNCATE: {
-			const pb_cut_t *cut = w->truncate->cut;
+			const Strata__V1__StreamCut *cut = w->truncate->cut;
 			for (size_t i = 0; i < cut->n_positions && rc == 0;
 			     i++) {
 				const Strata__V1__SegmentOffset *p =
@@ -579,8 +661,9 @@ static int workflow_actions(const struct cfsm *f, struct cfsm_action **acts,
 			break;
 		}
 		case WK_DELETE * 16 + WS_DELETE:
+		case WK_REMOVE * 16 + WS_DELETE:
 			for (size_t e = 0; e < s->n_epochs && rc == 0; e++) {
-				const pb_epoch_t *ep = s->epochs[e];
+				const Strata__V1__Epoch *ep = s->epochs[e];
 				for (size_t i = 0;
 				     i < ep->n_segments && rc == 0; i++) {
 					uint64_t id = ep->segments[i]->id;

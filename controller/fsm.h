@@ -170,6 +170,26 @@ uint32_t cfsm_segment_container(const struct cfsm *fsm, const char *scope,
 const Strata__V1__ContainerAssignment *
 cfsm_container_replicas(const struct cfsm *fsm, uint32_t container);
 
+/* A segment store's record by id (borrowed until the next apply/restore/
+ * close); NULL when unknown. */
+const Strata__V1__StoreNode *cfsm_find_node(const struct cfsm *fsm,
+                                            const char *id);
+
+/* A controller replica's recorded endpoint (borrowed likewise); NULL when
+ * none is recorded. */
+const Strata__V1__ControllerEndpoint *
+cfsm_find_controller(const struct cfsm *fsm, uint64_t id);
+
+/* The whole state, read-only, borrowed likewise (for reports such as the
+ * cluster status; never modify it). */
+const Strata__V1__ControllerState *cfsm_state(const struct cfsm *fsm);
+
+/* Write the qualified name "scope/stream/<number>.#epoch.<epoch>" of a
+ * segment into buf (size bytes); returns the length it needs, like
+ * snprintf. */
+int cfsm_segment_name(char *buf, size_t size, const char *scope,
+                      const char *stream, uint64_t segment_id);
+
 /* Number of containers of the cluster. */
 uint32_t cfsm_container_count(const struct cfsm *fsm);
 

@@ -5,19 +5,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "controller/fsm.h"
 
-/* Short aliases of the protoc-c typedefs and enum values. */
-typedef Strata__V1__ControllerState pb_state_t;
-typedef Strata__V1__ScopeRecord pb_scope_t;
-typedef Strata__V1__StreamRecord pb_stream_t;
-typedef Strata__V1__Epoch pb_epoch_t;
-typedef Strata__V1__Segment pb_segment_t;
-typedef Strata__V1__StreamCut pb_cut_t;
-typedef Strata__V1__Workflow pb_workflow_t;
-typedef Strata__V1__Txn pb_txn_t;
+/* qsort that accepts an empty array: protoc-c leaves an empty repeated
+ * field as (NULL, 0), and qsort(NULL, 0, ...) is undefined behaviour. */
+static inline void fsm_sort(void *base, size_t n, size_t size,
+                            int (*cmp)(const void *, const void *))
+{
+	if (n > 1) {
+		qsort(base, n, size, cmp);
+	}
+}
 
+/* Short aliases of the protoc-c enum values. */
 #define SS_CREATING STRATA__V1__STREAM_STATE__STREAM_STATE_CREATING
 #define SS_ACTIVE STRATA__V1__STREAM_STATE__STREAM_STATE_ACTIVE
 #define SS_SCALING STRATA__V1__STREAM_STATE__STREAM_STATE_SCALING
@@ -31,6 +33,7 @@ typedef Strata__V1__Txn pb_txn_t;
 #define WK_SEAL STRATA__V1__WORKFLOW_KIND__WORKFLOW_KIND_SEAL
 #define WK_TRUNCATE STRATA__V1__WORKFLOW_KIND__WORKFLOW_KIND_TRUNCATE
 #define WK_DELETE STRATA__V1__WORKFLOW_KIND__WORKFLOW_KIND_DELETE
+#define WK_REMOVE STRATA__V1__WORKFLOW_KIND__WORKFLOW_KIND_REMOVE_STREAM
 
 #define WS_DONE STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_DONE
 #define WS_CREATE STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_CREATE_SEGMENTS
@@ -85,30 +88,36 @@ void pb_remove_at(void **arr, size_t *n, size_t i);
 
 /* Index of the first element >= name in a name-sorted array of scopes,
  * streams or reader groups; *found says whether it is equal. */
-size_t fsm_scope_index(const pb_state_t *st, const char *name, bool *found);
-size_t fsm_stream_index(const pb_scope_t *sc, const char *name, bool *found);
-size_t fsm_rg_index(const pb_scope_t *sc, const char *name, bool *found);
+size_t fsm_scope_index(const Strata__V1__ControllerState *st, const char *name,
+                       bool *found);
+size_t fsm_stream_index(const Strata__V1__ScopeRecord *sc, const char *name,
+                        bool *found);
+size_t fsm_rg_index(const Strata__V1__ScopeRecord *sc, const char *name,
+                    bool *found);
 
-pb_scope_t *fsm_scope(const pb_state_t *st, const char *name);
-pb_stream_t *fsm_stream(const pb_state_t *st, const char *scope,
-                        const char *name);
+Strata__V1__ScopeRecord *fsm_scope(const Strata__V1__ControllerState *st,
+                                   const char *name);
+Strata__V1__StreamRecord *fsm_stream(const Strata__V1__ControllerState *st,
+                                     const char *scope, const char *name);
 
 /* Look up scope/stream or fail with ENOENT naming it. */
-int fsm_stream_get(const pb_state_t *st, const char *scope, const char *name,
-                   pb_stream_t **out, struct cfsm_result *res);
+int fsm_stream_get(const Strata__V1__ControllerState *st, const char *scope,
+                   const char *name, Strata__V1__StreamRecord **out,
+                   struct cfsm_result *res);
 
 /* Newest epoch of a stream (never NULL in a consistent state). */
-const pb_epoch_t *fsm_current_epoch(const pb_stream_t *s);
+const Strata__V1__Epoch *fsm_current_epoch(const Strata__V1__StreamRecord *s);
 
 /* Segment record of a stream by id, from any epoch; NULL if unknown. */
-const pb_segment_t *fsm_find_segment(const pb_stream_t *s, uint64_t id);
+const Strata__V1__Segment *fsm_find_segment(const Strata__V1__StreamRecord *s,
+                                            uint64_t id);
 
 /* Is the segment deleted by truncation? */
-bool fsm_segment_deleted(const pb_stream_t *s, uint64_t id);
+bool fsm_segment_deleted(const Strata__V1__StreamRecord *s, uint64_t id);
 
 /* Check a stream cut against a stream: known segments, offsets >= 0,
  * ranges covering [0,1) exactly once. STRATA_EINVAL with res set. */
-int fsm_check_cut(const pb_stream_t *s, const char *scope,
+int fsm_check_cut(const Strata__V1__StreamRecord *s, const char *scope,
                   const Strata__V1__StreamCut *cut, struct cfsm_result *res);
 
 /* --- names.c --- */
@@ -162,6 +171,19 @@ int workflows_delete(struct cfsm *f, const Strata__V1__DeleteStreamCmd *c,
                      struct cfsm_result *res);
 int workflows_step_done(struct cfsm *f, const Strata__V1__WorkflowStepDone *c,
                         struct cfsm_result *res);
+/* Create the controller-owned stream scope/stream (name may start with
+ * '_'; fixed, one segment) with its CREATE_STREAM workflow (borrowed
+ * strings). Same errors as a create-stream command; nothing changes on
+ * error. */
+int workflows_create_internal(struct cfsm *f, const char *scope,
+                              const char *stream, uint64_t now_ms,
+                              struct cfsm_result *res);
+/* Start the REMOVE_STREAM workflow (seal, then delete) of scope/stream,
+ * an existing stream. EBUSY while another workflow or a transaction runs
+ * on it; a stream already being removed or deleted succeeds with its
+ * workflow id. Nothing changes on error. */
+int workflows_remove(struct cfsm *f, const char *scope, const char *stream,
+                     struct cfsm_result *res);
 
 int txns_create(struct cfsm *f, const Strata__V1__CreateTxnCmd *c,
                 struct cfsm_result *res);
@@ -176,9 +198,9 @@ int txns_tick(struct cfsm *f, uint64_t now_ms, struct cfsm_result *res);
 int txns_actions(const struct cfsm *f, struct cfsm_action **acts, size_t *n,
                  size_t *cap);
 /* Count a stream's txns in state (any state when state == 0). */
-size_t txns_count(const pb_stream_t *s, int state);
+size_t txns_count(const Strata__V1__StreamRecord *s, int state);
 /* Move every OPEN txn of a stream to ABORTING (cannot fail). */
-void txns_abort_open(pb_stream_t *s);
+void txns_abort_open(Strata__V1__StreamRecord *s);
 
 int rg_create(struct cfsm *f, const Strata__V1__CreateReaderGroupCmd *c,
               struct cfsm_result *res);
@@ -194,8 +216,12 @@ int nodes_heartbeat(struct cfsm *f, const Strata__V1__HeartbeatCmd *c,
 int nodes_unregister(struct cfsm *f, const Strata__V1__UnregisterStoreCmd *c,
                      struct cfsm_result *res);
 int nodes_tick(struct cfsm *f, uint64_t now_ms, struct cfsm_result *res);
+/* Record or forget a controller replica's endpoint (sorted by id). */
+int nodes_set_controller(struct cfsm *f,
+                         const Strata__V1__SetControllerEndpointCmd *c,
+                         struct cfsm_result *res);
 /* Recompute replica sets; STRATA_ENOMEM leaves them unchanged. */
-int nodes_rebalance(pb_state_t *st);
+int nodes_rebalance(Strata__V1__ControllerState *st);
 
 /* Append one action to a growable array. STRATA_ENOMEM. */
 int fsm_push_action(struct cfsm_action **acts, size_t *n, size_t *cap,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/segname.h"
 
 #define NAME_MAX_LEN 255
 
@@ -161,7 +162,7 @@ void names_normalize_tags(Strata__V1__StreamConfig *cfg)
 	if (cfg->n_tags < 2) {
 		return;
 	}
-	qsort(cfg->tags, cfg->n_tags, sizeof(*cfg->tags), cmp_str);
+	fsm_sort(cfg->tags, cfg->n_tags, sizeof(*cfg->tags), cmp_str);
 	size_t out = 1;
 	for (size_t i = 1; i < cfg->n_tags; i++) {
 		if (strcmp(cfg->tags[i], cfg->tags[out - 1]) == 0) {
@@ -198,34 +199,17 @@ uint32_t names_min_segments(const Strata__V1__ScalingPolicy *p)
 int names_segment_name(char *buf, size_t size, const char *scope,
                        const char *stream, uint64_t segment_id)
 {
-	return snprintf(buf, size, "%s/%s/%" PRIu32 ".#epoch.%" PRIu32, scope,
-	                stream, SEG_NUMBER(segment_id), SEG_EPOCH(segment_id));
+	return segname_format(buf, size, scope, stream, segment_id);
 }
 
 uint64_t names_fnv1a(const void *data, size_t n)
 {
-	const unsigned char *p = data;
-	uint64_t h = 14695981039346656037ull; /* FNV-1a 64 offset basis */
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 1099511628211ull; /* FNV-1a 64 prime */
-	}
-	return h;
+	return segname_fnv1a(data, n);
 }
 
 uint32_t names_segment_container(uint32_t container_count, const char *scope,
                                  const char *stream, uint64_t segment_id)
 {
-	/* Names are at most 255 + 1 + 255 + 1 + 10 + 8 + 10 bytes. */
-	char buf[600];
-	int len =
-	        names_segment_name(buf, sizeof(buf), scope, stream, segment_id);
-	size_t n = len < 0 ? 0 : (size_t)len;
-	if (n >= sizeof(buf)) {
-		n = sizeof(buf) - 1;
-	}
-	if (container_count == 0) {
-		return 0;
-	}
-	return (uint32_t)(names_fnv1a(buf, n) % container_count);
+	/* One implementation shared with the segment stores. */
+	return segname_container_of(container_count, scope, stream, segment_id);
 }

@@ -42,7 +42,8 @@ static int check_id(const char *id, const char *what, struct cfsm_result *res)
 	return 0;
 }
 
-static size_t node_index(const pb_state_t *st, const char *id, bool *found)
+static size_t node_index(const Strata__V1__ControllerState *st, const char *id,
+                         bool *found)
 {
 	size_t lo = 0, hi = st->n_nodes;
 	while (lo < hi) {
@@ -94,8 +95,8 @@ static bool set_has(const int *set, size_t n, int x)
 }
 
 /* Compute the sets; sets is C rows of CFSM_REPLICAS node indexes. */
-static void assign(const pb_state_t *st, char *const *live, int n_live,
-                   int *sets, size_t *sizes, int *load)
+static void assign(const Strata__V1__ControllerState *st, char *const *live,
+                   int n_live, int *sets, size_t *sizes, int *load)
 {
 	size_t C = st->n_containers;
 	int R = n_live < CFSM_REPLICAS ? n_live : CFSM_REPLICAS;
@@ -189,7 +190,8 @@ static bool same_set(const Strata__V1__ContainerAssignment *a,
 
 /* Recompute replica sets for the live ids (sorted, borrowed); commits all
  * or nothing. */
-static int rebalance_live(pb_state_t *st, char *const *live, int n_live)
+static int rebalance_live(Strata__V1__ControllerState *st, char *const *live,
+                          int n_live)
 {
 	size_t C = st->n_containers;
 	int *sets = strata_calloc(C * CFSM_REPLICAS + 1, sizeof(int));
@@ -231,6 +233,14 @@ static int rebalance_live(pb_state_t *st, char *const *live, int n_live)
 		a->replicas = fresh[c];
 		a->n_replicas = sizes[c];
 		fresh[c] = NULL;
+		bool leader_kept = false;
+		for (size_t i = 0; i < a->n_replicas; i++) {
+			leader_kept |= strcmp(a->replicas[i], a->leader) == 0;
+		}
+		if (!leader_kept && a->leader != protobuf_c_empty_string) {
+			strata_free(a->leader);
+			a->leader = (char *)protobuf_c_empty_string;
+		}
 	}
 	if (changed) {
 		st->assignment_version++;
@@ -253,8 +263,8 @@ out:
 /* Rebalance for the nodes marked alive, treating extra (may be NULL) as
  * alive, skip (may be NULL) as dead, and, when now is not NULL, nodes whose
  * lease ends at or before *now as dead. */
-static int rebalance_with(pb_state_t *st, const char *extra, const char *skip,
-                          const uint64_t *now)
+static int rebalance_with(Strata__V1__ControllerState *st, const char *extra,
+                          const char *skip, const uint64_t *now)
 {
 	char **live = strata_calloc(st->n_nodes + 2, sizeof(char *));
 	if (live == NULL) {
@@ -285,12 +295,68 @@ static int rebalance_with(pb_state_t *st, const char *extra, const char *skip,
 	return rc;
 }
 
-int nodes_rebalance(pb_state_t *st)
+int nodes_rebalance(Strata__V1__ControllerState *st)
 {
 	return rebalance_with(st, NULL, NULL, NULL);
 }
 
 /* ---------------------------------------------------------- membership -- */
+
+#define ROLE_LEADER 3 /* ContainerRole.role of a leader */
+
+static void free_strs(char **strs, size_t n)
+{
+	for (size_t i = 0; strs != NULL && i < n; i++) {
+		strata_free(strs[i]);
+	}
+	strata_free(strs);
+}
+
+/* Does role report r of node id make id the container's recorded leader
+ * (a leader report, id a replica, term not older, not already so)? */
+static bool role_sets_leader(const Strata__V1__ControllerState *st,
+                             const char *id, const Strata__V1__ContainerRole *r)
+{
+	if (r == NULL || r->role != ROLE_LEADER ||
+	    r->container >= st->n_containers) {
+		return false;
+	}
+	const Strata__V1__ContainerAssignment *a = st->containers[r->container];
+	bool replica = false;
+	for (size_t i = 0; i < a->n_replicas; i++) {
+		replica |= strcmp(a->replicas[i], id) == 0;
+	}
+	if (!replica || r->term < a->leader_term) {
+		return false;
+	}
+	return strcmp(a->leader, id) != 0 || r->term != a->leader_term;
+}
+
+/* Free *dst unless it is the shared empty string, then store s (owned). */
+static void replace_str(char **dst, char *s)
+{
+	if (*dst != NULL && *dst != protobuf_c_empty_string) {
+		strata_free(*dst);
+	}
+	*dst = s;
+}
+
+/* Copies of the endpoint strings of a registration into ep[3]. */
+static int endpoint_dup(const Strata__V1__RegisterStoreCmd *c, char *ep[3])
+{
+	const char *src[3] = {c->client_url, c->raft_address, c->http_url};
+	for (int i = 0; i < 3; i++) {
+		ep[i] = strata_strdup(src[i] != NULL ? src[i] : "");
+		if (ep[i] == NULL) {
+			for (int j = 0; j < i; j++) {
+				strata_free(ep[j]);
+				ep[j] = NULL;
+			}
+			return STRATA_ENOMEM;
+		}
+	}
+	return 0;
+}
 
 static int node_oom(struct cfsm_result *res, const char *id)
 {
@@ -301,7 +367,7 @@ static int node_oom(struct cfsm_result *res, const char *id)
 int nodes_register(struct cfsm *f, const Strata__V1__RegisterStoreCmd *c,
                    struct cfsm_result *res)
 {
-	pb_state_t *st = f->st;
+	Strata__V1__ControllerState *st = f->st;
 	int rc = check_id(c->node_id, "id", res);
 	if (rc == 0) {
 		rc = check_id(c->address, "address", res);
@@ -318,8 +384,10 @@ int nodes_register(struct cfsm *f, const Strata__V1__RegisterStoreCmd *c,
 	bool found;
 	size_t at = node_index(st, c->node_id, &found);
 	char *addr = strata_strdup(c->address);
+	char *ep[3] = {NULL, NULL, NULL}; /* client_url, raft, http */
 	Strata__V1__StoreNode *nd = NULL;
-	if (addr == NULL) {
+	if (addr == NULL || endpoint_dup(c, ep) != 0) {
+		strata_free(addr);
 		return node_oom(res, c->node_id);
 	}
 	if (!found) {
@@ -345,12 +413,18 @@ int nodes_register(struct cfsm *f, const Strata__V1__RegisterStoreCmd *c,
 		strata_free(nd->address);
 	}
 	nd->address = addr;
+	replace_str(&nd->client_url, ep[0]);
+	replace_str(&nd->raft_address, ep[1]);
+	replace_str(&nd->http_url, ep[2]);
 	nd->alive = true;
 	nd->lease_expiry_ms = c->now_ms + c->lease_ms;
 	return 0;
 
 err_oom:
 	strata_free(addr);
+	for (int i = 0; i < 3; i++) {
+		strata_free(ep[i]);
+	}
 	pb_free(nd);
 	return node_oom(res, c->node_id);
 }
@@ -358,7 +432,7 @@ err_oom:
 int nodes_heartbeat(struct cfsm *f, const Strata__V1__HeartbeatCmd *c,
                     struct cfsm_result *res)
 {
-	pb_state_t *st = f->st;
+	Strata__V1__ControllerState *st = f->st;
 	bool found;
 	size_t at = node_index(st, c->node_id, &found);
 	if (!found) {
@@ -374,18 +448,61 @@ int nodes_heartbeat(struct cfsm *f, const Strata__V1__HeartbeatCmd *c,
 		                c->node_id);
 	}
 	Strata__V1__StoreNode *nd = st->nodes[at];
+	/* Leader changes need one copy of the id each: made up front so
+	 * that nothing changes when memory runs out. */
+	size_t n_set = 0;
+	char **ids = NULL; /* ids[i]: copy for report i, NULL = no change */
+	for (size_t i = 0; i < c->n_containers; i++) {
+		n_set += role_sets_leader(st, nd->id, c->containers[i]);
+	}
+	if (n_set > 0) {
+		ids = strata_calloc(c->n_containers, sizeof(*ids));
+		for (size_t i = 0; ids != NULL && i < c->n_containers; i++) {
+			if (!role_sets_leader(st, nd->id, c->containers[i])) {
+				continue;
+			}
+			if ((ids[i] = strata_strdup(nd->id)) == NULL) {
+				free_strs(ids, i);
+				ids = NULL;
+			}
+		}
+		if (ids == NULL) {
+			return node_oom(res, c->node_id);
+		}
+	}
 	if (!nd->alive && rebalance_with(st, nd->id, NULL, NULL) != 0) {
+		free_strs(ids, ids != NULL ? c->n_containers : 0);
 		return node_oom(res, c->node_id);
 	}
 	nd->alive = true;
 	nd->lease_expiry_ms = c->now_ms + c->lease_ms;
+	for (size_t i = 0; i < c->n_containers; i++) {
+		const Strata__V1__ContainerRole *r = c->containers[i];
+		if (ids != NULL && ids[i] != NULL) {
+			Strata__V1__ContainerAssignment *a =
+			        st->containers[r->container];
+			replace_str(&a->leader, ids[i]);
+			a->leader_term = r->term;
+		} else if (r == NULL) {
+			continue;
+		} else if (r->container < st->n_containers &&
+		           r->role != ROLE_LEADER &&
+		           strcmp(st->containers[r->container]->leader,
+		                  nd->id) == 0) {
+			Strata__V1__ContainerAssignment *a =
+			        st->containers[r->container];
+			replace_str(&a->leader,
+			            (char *)protobuf_c_empty_string);
+		}
+	}
+	strata_free(ids);
 	return 0;
 }
 
 int nodes_unregister(struct cfsm *f, const Strata__V1__UnregisterStoreCmd *c,
                      struct cfsm_result *res)
 {
-	pb_state_t *st = f->st;
+	Strata__V1__ControllerState *st = f->st;
 	bool found;
 	size_t at = node_index(st, c->node_id, &found);
 	if (!found) {
@@ -405,7 +522,7 @@ int nodes_unregister(struct cfsm *f, const Strata__V1__UnregisterStoreCmd *c,
 
 int nodes_tick(struct cfsm *f, uint64_t now_ms, struct cfsm_result *res)
 {
-	pb_state_t *st = f->st;
+	Strata__V1__ControllerState *st = f->st;
 	size_t expired = 0;
 	for (size_t i = 0; i < st->n_nodes; i++) {
 		const Strata__V1__StoreNode *nd = st->nodes[i];
@@ -426,5 +543,60 @@ int nodes_tick(struct cfsm *f, uint64_t now_ms, struct cfsm_result *res)
 			nd->alive = false;
 		}
 	}
+	return 0;
+}
+
+/* ---------------------------------------------------------- controllers -- */
+
+int nodes_set_controller(struct cfsm *f,
+                         const Strata__V1__SetControllerEndpointCmd *c,
+                         struct cfsm_result *res)
+{
+	Strata__V1__ControllerState *st = f->st;
+	const Strata__V1__ControllerEndpoint *ep = c->endpoint;
+	if (ep == NULL || ep->id == 0) {
+		return fsm_fail(res, STRATA_EINVAL,
+		                "controller endpoint needs an id > 0");
+	}
+	size_t at = 0;
+	while (at < st->n_controllers && st->controllers[at]->id < ep->id) {
+		at++;
+	}
+	bool found =
+	        at < st->n_controllers && st->controllers[at]->id == ep->id;
+	if (c->remove) {
+		if (found) {
+			Strata__V1__ControllerEndpoint *old =
+			        st->controllers[at];
+			pb_remove_at((void **)st->controllers,
+			             &st->n_controllers, at);
+			pb_free(old);
+		}
+		return 0;
+	}
+	if (ep->raft_address[0] == '\0' || ep->client_url[0] == '\0') {
+		return fsm_fail(res, STRATA_EINVAL,
+		                "controller %llu needs a Raft address and a "
+		                "client URL",
+		                (unsigned long long)ep->id);
+	}
+	Strata__V1__ControllerEndpoint *copy = pb_clone(ep);
+	if (copy == NULL ||
+	    (!found && pb_reserve(&st->controllers, st->n_controllers, 1,
+	                          sizeof(*st->controllers)) != 0)) {
+		pb_free(copy);
+		return fsm_fail(res, STRATA_ENOMEM,
+		                "out of memory recording controller %llu",
+		                (unsigned long long)ep->id);
+	}
+	if (found) {
+		pb_free(st->controllers[at]);
+		st->controllers[at] = copy;
+		return 0;
+	}
+	memmove(&st->controllers[at + 1], &st->controllers[at],
+	        (st->n_controllers - at) * sizeof(*st->controllers));
+	st->controllers[at] = copy;
+	st->n_controllers++;
 	return 0;
 }

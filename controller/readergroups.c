@@ -1,4 +1,14 @@
-/* Controller reader groups: configuration create/update/delete, queries. */
+/* Controller reader groups: configuration create/update/delete, queries,
+ * and the lifecycle of each group's state stream `_RG<name>`.
+ *
+ * happy path: CreateReaderGroupCmd records the configuration and, in the
+ * same entry, creates stream `_RG<name>` (fixed, one segment: id 0) with a
+ * CREATE_STREAM workflow; DeleteReaderGroupCmd forgets the configuration
+ * and starts a REMOVE_STREAM workflow (seal, then delete) on the stream.
+ * failure modes: both are single entries, so they happen wholly or not at
+ * all; the workflows resume on a new leader like any other. A delete while
+ * the state stream is still being created is refused (EBUSY: retry).
+ */
 #include "controller/fsm_int.h"
 
 #include <inttypes.h>
@@ -6,21 +16,40 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/errmsg.h"
 
 /* Defaults applied to unset (0) fields, as Pravega's ReaderGroupConfig. */
 #define RG_DEFAULT_REFRESH_MS 3000
 #define RG_DEFAULT_MAX_OUTSTANDING 3
 /* Most streams one reader group may read. */
 #define RG_MAX_STREAMS 1024
+/* Prefix of a group's state stream, and the longest group name that
+ * leaves the stream name within the 255-character limit. */
+#define RG_STREAM_PREFIX "_RG"
+#define RG_NAME_MAX (255 - 3)
+
+/* Write the state stream name of group into buf (RG_NAME_MAX + 4 bytes;
+ * the group name is known to fit). */
+static void rg_stream_name(char *buf, const char *group)
+{
+	snprintf(buf, RG_NAME_MAX + 4, RG_STREAM_PREFIX "%s", group);
+}
 
 /* Validate a config (borrowed) for scope. */
-static int rg_check(const pb_state_t *st, const char *scope,
+static int rg_check(const Strata__V1__ControllerState *st, const char *scope,
                     const Strata__V1__ReaderGroupConfig *cfg, bool internal,
                     struct cfsm_result *res)
 {
 	int rc = names_check(cfg->name, "reader group", internal, res);
 	if (rc != 0) {
 		return rc;
+	}
+	if (strlen(cfg->name) > RG_NAME_MAX) {
+		return fsm_fail(res, STRATA_EBADNAME,
+		                "reader group name of %zu characters is too "
+		                "long for its state stream " RG_STREAM_PREFIX
+		                "<name>; use at most %d characters",
+		                strlen(cfg->name), RG_NAME_MAX);
 	}
 	if (cfg->n_streams == 0 || cfg->n_streams > RG_MAX_STREAMS) {
 		return fsm_fail(res, STRATA_EINVAL,
@@ -39,7 +68,7 @@ static int rg_check(const pb_state_t *st, const char *scope,
 	for (size_t i = 0; i < cfg->n_streams; i++) {
 		const Strata__V1__ReaderGroupStream *rs = cfg->streams[i];
 		const char *sscope = rs->scope[0] != '\0' ? rs->scope : scope;
-		pb_stream_t *s;
+		Strata__V1__StreamRecord *s;
 		rc = fsm_stream_get(st, sscope, rs->stream, &s, res);
 		if (rc != 0) {
 			return rc;
@@ -103,8 +132,8 @@ rg_copy(const char *scope, const Strata__V1__ReaderGroupConfig *cfg,
 	return c;
 }
 
-static int scope_get(const pb_state_t *st, const char *scope, pb_scope_t **sc,
-                     struct cfsm_result *res)
+static int scope_get(const Strata__V1__ControllerState *st, const char *scope,
+                     Strata__V1__ScopeRecord **sc, struct cfsm_result *res)
 {
 	*sc = fsm_scope(st, scope);
 	if (*sc == NULL) {
@@ -121,7 +150,7 @@ int rg_create(struct cfsm *f, const Strata__V1__CreateReaderGroupCmd *c,
               struct cfsm_result *res)
 {
 	const Strata__V1__CreateReaderGroupRequest *r = c->request;
-	pb_scope_t *sc;
+	Strata__V1__ScopeRecord *sc;
 	int rc = scope_get(f->st, r->scope, &sc, res);
 	if (rc == 0) {
 		rc = rg_check(f->st, r->scope, r->config, c->internal, res);
@@ -138,6 +167,16 @@ int rg_create(struct cfsm *f, const Strata__V1__CreateReaderGroupCmd *c,
 		        "choose another name",
 		        r->scope, r->config->name);
 	}
+	char stream[RG_NAME_MAX + 4];
+	rg_stream_name(stream, r->config->name);
+	const Strata__V1__StreamRecord *s = fsm_stream(f->st, r->scope, stream);
+	if (s != NULL && s->state != SS_ACTIVE && s->state != SS_CREATING) {
+		return fsm_fail(res, STRATA_EBUSY,
+		                "the state stream %s/%s of an earlier reader "
+		                "group %s is still being removed; retry the "
+		                "create when it is gone",
+		                r->scope, stream, r->config->name);
+	}
 	Strata__V1__ReaderGroupConfig *cfg = rg_copy(r->scope, r->config, 0);
 	if (cfg == NULL || pb_reserve(&sc->reader_groups, sc->n_reader_groups,
 	                              1, sizeof(*sc->reader_groups)) != 0) {
@@ -145,6 +184,17 @@ int rg_create(struct cfsm *f, const Strata__V1__CreateReaderGroupCmd *c,
 		return fsm_fail(res, STRATA_ENOMEM,
 		                "out of memory creating reader group %s/%s",
 		                r->scope, r->config->name);
+	}
+	if (s == NULL) {
+		rc = workflows_create_internal(f, r->scope, stream, c->now_ms,
+		                               res);
+		if (rc != 0) {
+			pb_free(cfg);
+			return rc;
+		}
+	} else if (s->state == SS_CREATING) {
+		/* Adopt a state stream still being created: wait for it. */
+		res->workflow_id = s->workflow_id;
 	}
 	memmove(&sc->reader_groups[at + 1], &sc->reader_groups[at],
 	        (sc->n_reader_groups - at) * sizeof(*sc->reader_groups));
@@ -157,7 +207,7 @@ int rg_update(struct cfsm *f, const Strata__V1__UpdateReaderGroupCmd *c,
               struct cfsm_result *res)
 {
 	const Strata__V1__UpdateReaderGroupRequest *r = c->request;
-	pb_scope_t *sc;
+	Strata__V1__ScopeRecord *sc;
 	int rc = scope_get(f->st, r->scope, &sc, res);
 	if (rc != 0) {
 		return rc;
@@ -200,7 +250,7 @@ int rg_delete(struct cfsm *f, const Strata__V1__DeleteReaderGroupCmd *c,
               struct cfsm_result *res)
 {
 	const Strata__V1__DeleteReaderGroupRequest *r = c->request;
-	pb_scope_t *sc;
+	Strata__V1__ScopeRecord *sc;
 	int rc = scope_get(f->st, r->scope, &sc, res);
 	if (rc != 0) {
 		return rc;
@@ -214,7 +264,20 @@ int rg_delete(struct cfsm *f, const Strata__V1__DeleteReaderGroupCmd *c,
 		        "the name",
 		        r->scope, r->name);
 	}
+	char stream[RG_NAME_MAX + 4];
 	Strata__V1__ReaderGroupConfig *old = sc->reader_groups[at];
+	if (strlen(old->name) <= RG_NAME_MAX) {
+		rg_stream_name(stream, old->name);
+		if (fsm_stream(f->st, r->scope, stream) != NULL &&
+		    (rc = workflows_remove(f, r->scope, stream, res)) != 0) {
+			char why[STRATA_ERRMSG_SIZE];
+			snprintf(why, sizeof(why), "%s", res->message);
+			return fsm_fail(res, rc,
+			                "reader group %s/%s cannot be deleted "
+			                "yet: %.180s",
+			                r->scope, old->name, why);
+		}
+	}
 	pb_remove_at((void **)sc->reader_groups, &sc->n_reader_groups, at);
 	pb_free(old);
 	return 0;
@@ -224,21 +287,20 @@ int cfsm_get_reader_group(const struct cfsm *fsm, const char *scope,
                           const char *name, Strata__V1__ReaderGroupConfig **out,
                           char *errmsg)
 {
-	const pb_scope_t *sc = fsm_scope(fsm->st, scope);
+	const Strata__V1__ScopeRecord *sc = fsm_scope(fsm->st, scope);
 	bool found = false;
 	size_t at = sc != NULL ? fsm_rg_index(sc, name, &found) : 0;
 	if (!found) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "reader group %.64s/%.64s does not exist; check the "
-		         "names",
-		         scope, name);
+		errmsg_set(errmsg,
+		           "reader group %.64s/%.64s does not exist; check the "
+		           "names",
+		           scope, name);
 		return STRATA_ENOENT;
 	}
 	*out = pb_clone(sc->reader_groups[at]);
 	if (*out == NULL) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "out of memory copying reader group %s/%s", scope,
-		         name);
+		errmsg_set(errmsg, "out of memory copying reader group %s/%s",
+		           scope, name);
 		return STRATA_ENOMEM;
 	}
 	return 0;
@@ -248,11 +310,11 @@ int cfsm_list_reader_groups(const struct cfsm *fsm, const char *scope,
                             Strata__V1__ListReaderGroupsReply **out,
                             char *errmsg)
 {
-	const pb_scope_t *sc = fsm_scope(fsm->st, scope);
+	const Strata__V1__ScopeRecord *sc = fsm_scope(fsm->st, scope);
 	if (sc == NULL) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "scope \"%.64s\" does not exist; check the name",
-		         scope);
+		errmsg_set(errmsg,
+		           "scope \"%.64s\" does not exist; check the name",
+		           scope);
 		return STRATA_ENOENT;
 	}
 	Strata__V1__ListReaderGroupsReply *r =
@@ -273,7 +335,6 @@ int cfsm_list_reader_groups(const struct cfsm *fsm, const char *scope,
 
 err_oom:
 	pb_free(r);
-	snprintf(errmsg, STRATA_ERRMSG_SIZE,
-	         "out of memory listing reader groups of %s", scope);
+	errmsg_set(errmsg, "out of memory listing reader groups of %s", scope);
 	return STRATA_ENOMEM;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/errmsg.h"
 
 /* ------------------------------------------------------------- lookups -- */
 
@@ -26,32 +27,36 @@
 		return lo_;                                                   \
 	} while (0)
 
-size_t fsm_scope_index(const pb_state_t *st, const char *name, bool *found)
+size_t fsm_scope_index(const Strata__V1__ControllerState *st, const char *name,
+                       bool *found)
 {
 	NAME_INDEX(st->scopes, st->n_scopes, name, found);
 }
 
-size_t fsm_stream_index(const pb_scope_t *sc, const char *name, bool *found)
+size_t fsm_stream_index(const Strata__V1__ScopeRecord *sc, const char *name,
+                        bool *found)
 {
 	NAME_INDEX(sc->streams, sc->n_streams, name, found);
 }
 
-size_t fsm_rg_index(const pb_scope_t *sc, const char *name, bool *found)
+size_t fsm_rg_index(const Strata__V1__ScopeRecord *sc, const char *name,
+                    bool *found)
 {
 	NAME_INDEX(sc->reader_groups, sc->n_reader_groups, name, found);
 }
 
-pb_scope_t *fsm_scope(const pb_state_t *st, const char *name)
+Strata__V1__ScopeRecord *fsm_scope(const Strata__V1__ControllerState *st,
+                                   const char *name)
 {
 	bool found;
 	size_t i = fsm_scope_index(st, name, &found);
 	return found ? st->scopes[i] : NULL;
 }
 
-pb_stream_t *fsm_stream(const pb_state_t *st, const char *scope,
-                        const char *name)
+Strata__V1__StreamRecord *fsm_stream(const Strata__V1__ControllerState *st,
+                                     const char *scope, const char *name)
 {
-	pb_scope_t *sc = fsm_scope(st, scope);
+	Strata__V1__ScopeRecord *sc = fsm_scope(st, scope);
 	if (sc == NULL) {
 		return NULL;
 	}
@@ -60,8 +65,9 @@ pb_stream_t *fsm_stream(const pb_state_t *st, const char *scope,
 	return found ? sc->streams[i] : NULL;
 }
 
-int fsm_stream_get(const pb_state_t *st, const char *scope, const char *name,
-                   pb_stream_t **out, struct cfsm_result *res)
+int fsm_stream_get(const Strata__V1__ControllerState *st, const char *scope,
+                   const char *name, Strata__V1__StreamRecord **out,
+                   struct cfsm_result *res)
 {
 	if (fsm_scope(st, scope) == NULL) {
 		return fsm_fail(
@@ -87,15 +93,16 @@ cfsm_find_stream(const struct cfsm *fsm, const char *scope, const char *stream)
 	return fsm_stream(fsm->st, scope, stream);
 }
 
-const pb_epoch_t *fsm_current_epoch(const pb_stream_t *s)
+const Strata__V1__Epoch *fsm_current_epoch(const Strata__V1__StreamRecord *s)
 {
 	return s->epochs[s->n_epochs - 1];
 }
 
-const pb_segment_t *fsm_find_segment(const pb_stream_t *s, uint64_t id)
+const Strata__V1__Segment *fsm_find_segment(const Strata__V1__StreamRecord *s,
+                                            uint64_t id)
 {
 	for (size_t e = 0; e < s->n_epochs; e++) {
-		const pb_epoch_t *ep = s->epochs[e];
+		const Strata__V1__Epoch *ep = s->epochs[e];
 		for (size_t i = 0; i < ep->n_segments; i++) {
 			if (ep->segments[i]->id == id) {
 				return ep->segments[i];
@@ -105,7 +112,7 @@ const pb_segment_t *fsm_find_segment(const pb_stream_t *s, uint64_t id)
 	return NULL;
 }
 
-bool fsm_segment_deleted(const pb_stream_t *s, uint64_t id)
+bool fsm_segment_deleted(const Strata__V1__StreamRecord *s, uint64_t id)
 {
 	for (size_t i = 0; i < s->n_deleted_segments; i++) {
 		if (s->deleted_segments[i] == id) {
@@ -115,7 +122,7 @@ bool fsm_segment_deleted(const pb_stream_t *s, uint64_t id)
 	return false;
 }
 
-int fsm_check_cut(const pb_stream_t *s, const char *scope,
+int fsm_check_cut(const Strata__V1__StreamRecord *s, const char *scope,
                   const Strata__V1__StreamCut *cut, struct cfsm_result *res)
 {
 	size_t n = cut != NULL ? cut->n_positions : 0;
@@ -155,9 +162,9 @@ int fsm_check_cut(const pb_stream_t *s, const char *scope,
 	double at = 0.0;
 	size_t steps = 0;
 	while (at < 1.0 && steps <= n) {
-		const pb_segment_t *next = NULL;
+		const Strata__V1__Segment *next = NULL;
 		for (size_t i = 0; i < n && next == NULL; i++) {
-			const pb_segment_t *seg = fsm_find_segment(
+			const Strata__V1__Segment *seg = fsm_find_segment(
 			        s, cut->positions[i]->segment_id);
 			if (seg->low == at) {
 				next = seg;
@@ -185,7 +192,7 @@ int streams_create_scope(struct cfsm *f, const Strata__V1__CreateScopeCmd *c,
                          struct cfsm_result *res)
 {
 	const char *name = c->request->scope;
-	pb_state_t *st = f->st;
+	Strata__V1__ControllerState *st = f->st;
 	int rc = names_check(name, "scope", c->internal, res);
 	if (rc != 0) {
 		return rc;
@@ -198,7 +205,8 @@ int streams_create_scope(struct cfsm *f, const Strata__V1__CreateScopeCmd *c,
 		                "another name",
 		                name);
 	}
-	pb_scope_t *sc = pb_new(&strata__v1__scope_record__descriptor);
+	Strata__V1__ScopeRecord *sc =
+	        pb_new(&strata__v1__scope_record__descriptor);
 	if (sc == NULL || pb_strdup(&sc->name, name) != 0 ||
 	    pb_reserve(&st->scopes, st->n_scopes, 1, sizeof(*st->scopes)) !=
 	            0) {
@@ -217,7 +225,7 @@ int streams_delete_scope(struct cfsm *f, const Strata__V1__DeleteScopeCmd *c,
                          struct cfsm_result *res)
 {
 	const char *name = c->request->scope;
-	pb_state_t *st = f->st;
+	Strata__V1__ControllerState *st = f->st;
 	bool found;
 	size_t at = fsm_scope_index(st, name, &found);
 	if (!found) {
@@ -225,7 +233,7 @@ int streams_delete_scope(struct cfsm *f, const Strata__V1__DeleteScopeCmd *c,
 		        res, STRATA_ENOENT,
 		        "scope \"%.64s\" does not exist; check the name", name);
 	}
-	pb_scope_t *sc = st->scopes[at];
+	Strata__V1__ScopeRecord *sc = st->scopes[at];
 	if (sc->n_streams > 0 || sc->n_reader_groups > 0) {
 		return fsm_fail(
 		        res, STRATA_ENOTEMPTY,
@@ -243,7 +251,7 @@ int streams_update(struct cfsm *f, const Strata__V1__UpdateStreamCmd *c,
                    struct cfsm_result *res)
 {
 	const Strata__V1__UpdateStreamRequest *r = c->request;
-	pb_stream_t *s;
+	Strata__V1__StreamRecord *s;
 	int rc = fsm_stream_get(f->st, r->scope, r->stream, &s, res);
 	if (rc != 0) {
 		return rc;
@@ -281,26 +289,27 @@ int streams_update(struct cfsm *f, const Strata__V1__UpdateStreamCmd *c,
 
 /* errmsg from a failed lookup. */
 static int query_stream(const struct cfsm *fsm, const char *scope,
-                        const char *stream, pb_stream_t **s, char *errmsg)
+                        const char *stream, Strata__V1__StreamRecord **s,
+                        char *errmsg)
 {
 	struct cfsm_result r = {0};
 	int rc = fsm_stream_get(fsm->st, scope, stream, s, &r);
 	if (rc != 0) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE, "%s", r.message);
+		errmsg_set(errmsg, "%s", r.message);
 	}
 	return rc;
 }
 
 static int query_oom(char *errmsg, const char *what)
 {
-	snprintf(errmsg, STRATA_ERRMSG_SIZE, "out of memory building %s", what);
+	errmsg_set(errmsg, "out of memory building %s", what);
 	return STRATA_ENOMEM;
 }
 
 int cfsm_list_scopes(const struct cfsm *fsm, Strata__V1__ListScopesReply **out,
                      char *errmsg)
 {
-	const pb_state_t *st = fsm->st;
+	const Strata__V1__ControllerState *st = fsm->st;
 	Strata__V1__ListScopesReply *r =
 	        pb_new(&strata__v1__list_scopes_reply__descriptor);
 	if (r == NULL ||
@@ -321,7 +330,7 @@ err_oom:
 	return query_oom(errmsg, "the scope list");
 }
 
-static bool has_tag(const pb_stream_t *s, const char *tag)
+static bool has_tag(const Strata__V1__StreamRecord *s, const char *tag)
 {
 	for (size_t i = 0; i < s->config->n_tags; i++) {
 		if (strcmp(s->config->tags[i], tag) == 0) {
@@ -335,11 +344,11 @@ int cfsm_list_streams(const struct cfsm *fsm, const char *scope,
                       const char *tag, Strata__V1__ListStreamsReply **out,
                       char *errmsg)
 {
-	const pb_scope_t *sc = fsm_scope(fsm->st, scope);
+	const Strata__V1__ScopeRecord *sc = fsm_scope(fsm->st, scope);
 	if (sc == NULL) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "scope \"%.64s\" does not exist; check the name",
-		         scope);
+		errmsg_set(errmsg,
+		           "scope \"%.64s\" does not exist; check the name",
+		           scope);
 		return STRATA_ENOENT;
 	}
 	Strata__V1__ListStreamsReply *r =
@@ -349,7 +358,7 @@ int cfsm_list_streams(const struct cfsm *fsm, const char *scope,
 		goto err_oom;
 	}
 	for (size_t i = 0; i < sc->n_streams; i++) {
-		const pb_stream_t *s = sc->streams[i];
+		const Strata__V1__StreamRecord *s = sc->streams[i];
 		if (tag != NULL && tag[0] != '\0' && !has_tag(s, tag)) {
 			continue;
 		}
@@ -370,7 +379,7 @@ int cfsm_get_stream(const struct cfsm *fsm, const char *scope,
                     const char *stream, Strata__V1__StreamInfo **out,
                     char *errmsg)
 {
-	pb_stream_t *s;
+	Strata__V1__StreamRecord *s;
 	int rc = query_stream(fsm, scope, stream, &s, errmsg);
 	if (rc != 0) {
 		return rc;
@@ -404,7 +413,7 @@ err_oom:
 /* Append one SegmentInfo to a reply whose array has room. */
 static int add_info(const struct cfsm *fsm, Strata__V1__SegmentsReply *r,
                     const char *scope, const char *stream,
-                    const pb_segment_t *seg, int64_t offset)
+                    const Strata__V1__Segment *seg, int64_t offset)
 {
 	char name[600];
 	Strata__V1__SegmentInfo *si =
@@ -427,12 +436,12 @@ int cfsm_current_segments(const struct cfsm *fsm, const char *scope,
                           const char *stream, Strata__V1__SegmentsReply **out,
                           char *errmsg)
 {
-	pb_stream_t *s;
+	Strata__V1__StreamRecord *s;
 	int rc = query_stream(fsm, scope, stream, &s, errmsg);
 	if (rc != 0) {
 		return rc;
 	}
-	const pb_epoch_t *ep = fsm_current_epoch(s);
+	const Strata__V1__Epoch *ep = fsm_current_epoch(s);
 	Strata__V1__SegmentsReply *r =
 	        pb_new(&strata__v1__segments_reply__descriptor);
 	if (r == NULL || pb_reserve(&r->segments, 0, ep->n_segments,
@@ -456,7 +465,7 @@ int cfsm_segments_at_cut(const struct cfsm *fsm, const char *scope,
                          const char *stream, const Strata__V1__StreamCut *cut,
                          Strata__V1__SegmentsReply **out, char *errmsg)
 {
-	pb_stream_t *s;
+	Strata__V1__StreamRecord *s;
 	int rc = query_stream(fsm, scope, stream, &s, errmsg);
 	if (rc != 0) {
 		return rc;
@@ -464,14 +473,14 @@ int cfsm_segments_at_cut(const struct cfsm *fsm, const char *scope,
 	if (cut == NULL || cut->n_positions == 0) {
 		cut = s->truncation;
 	}
-	const pb_epoch_t *head = s->epochs[0];
+	const Strata__V1__Epoch *head = s->epochs[0];
 	bool have_cut = cut != NULL && cut->n_positions > 0;
 	size_t n = have_cut ? cut->n_positions : head->n_segments;
 	if (have_cut) {
 		struct cfsm_result r = {0};
 		rc = fsm_check_cut(s, scope, cut, &r);
 		if (rc != 0) {
-			snprintf(errmsg, STRATA_ERRMSG_SIZE, "%s", r.message);
+			errmsg_set(errmsg, "%s", r.message);
 			return rc;
 		}
 	}
@@ -482,7 +491,7 @@ int cfsm_segments_at_cut(const struct cfsm *fsm, const char *scope,
 		goto err_oom;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const pb_segment_t *seg;
+		const Strata__V1__Segment *seg;
 		int64_t off = 0;
 		if (have_cut) {
 			seg = fsm_find_segment(s,
@@ -503,12 +512,12 @@ err_oom:
 	return query_oom(errmsg, "the segment list");
 }
 
-static bool overlaps(const pb_segment_t *a, const pb_segment_t *b)
+static bool overlaps(const Strata__V1__Segment *a, const Strata__V1__Segment *b)
 {
 	return a->low < b->high && b->low < a->high;
 }
 
-static bool epoch_has(const pb_epoch_t *ep, uint64_t id)
+static bool epoch_has(const Strata__V1__Epoch *ep, uint64_t id)
 {
 	for (size_t i = 0; i < ep->n_segments; i++) {
 		if (ep->segments[i]->id == id) {
@@ -522,17 +531,17 @@ int cfsm_successors(const struct cfsm *fsm, const char *scope,
                     const char *stream, uint64_t segment_id,
                     Strata__V1__SuccessorsReply **out, char *errmsg)
 {
-	pb_stream_t *s;
+	Strata__V1__StreamRecord *s;
 	int rc = query_stream(fsm, scope, stream, &s, errmsg);
 	if (rc != 0) {
 		return rc;
 	}
-	const pb_segment_t *seg = fsm_find_segment(s, segment_id);
+	const Strata__V1__Segment *seg = fsm_find_segment(s, segment_id);
 	if (seg == NULL) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "stream %.64s/%.64s has no segment %" PRIu64
-		         "; check the id",
-		         scope, stream, segment_id);
+		errmsg_set(errmsg,
+		           "stream %.64s/%.64s has no segment %" PRIu64
+		           "; check the id",
+		           scope, stream, segment_id);
 		return STRATA_ENOENT;
 	}
 	/* last: the newest epoch still holding the segment. */
@@ -548,14 +557,14 @@ int cfsm_successors(const struct cfsm *fsm, const char *scope,
 		goto err_oom;
 	}
 	if (last + 1 < s->n_epochs) {
-		const pb_epoch_t *old = s->epochs[last];
-		const pb_epoch_t *next = s->epochs[last + 1];
+		const Strata__V1__Epoch *old = s->epochs[last];
+		const Strata__V1__Epoch *next = s->epochs[last + 1];
 		if (pb_reserve(&r->successors, 0, next->n_segments,
 		               sizeof(*r->successors)) != 0) {
 			goto err_oom;
 		}
 		for (size_t i = 0; i < next->n_segments; i++) {
-			const pb_segment_t *succ = next->segments[i];
+			const Strata__V1__Segment *succ = next->segments[i];
 			if (!overlaps(succ, seg) || epoch_has(old, succ->id)) {
 				continue;
 			}
@@ -572,7 +581,7 @@ int cfsm_successors(const struct cfsm *fsm, const char *scope,
 				goto err_oom;
 			}
 			for (size_t j = 0; j < old->n_segments; j++) {
-				const pb_segment_t *p = old->segments[j];
+				const Strata__V1__Segment *p = old->segments[j];
 				if (overlaps(p, succ) &&
 				    !epoch_has(next, p->id)) {
 					x->predecessors[x->n_predecessors++] =

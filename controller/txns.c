@@ -40,7 +40,7 @@ static const char *state_name(int state)
 	}
 }
 
-size_t txns_count(const pb_stream_t *s, int state)
+size_t txns_count(const Strata__V1__StreamRecord *s, int state)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < s->n_txns; i++) {
@@ -49,7 +49,7 @@ size_t txns_count(const pb_stream_t *s, int state)
 	return n;
 }
 
-void txns_abort_open(pb_stream_t *s)
+void txns_abort_open(Strata__V1__StreamRecord *s)
 {
 	for (size_t i = 0; i < s->n_txns; i++) {
 		if (s->txns[i]->state == TS_OPEN) {
@@ -71,8 +71,8 @@ static int check_lease(uint64_t lease_ms, struct cfsm_result *res)
 
 /* Find a txn of scope/stream or fail with ENOENT. */
 static int txn_get(const struct cfsm *f, const char *scope, const char *stream,
-                   uint64_t id, pb_stream_t **s, pb_txn_t **t,
-                   struct cfsm_result *res)
+                   uint64_t id, Strata__V1__StreamRecord **s,
+                   Strata__V1__Txn **t, struct cfsm_result *res)
 {
 	int rc = fsm_stream_get(f->st, scope, stream, s, res);
 	if (rc != 0) {
@@ -94,8 +94,8 @@ const Strata__V1__Txn *cfsm_find_txn(const struct cfsm *fsm, const char *scope,
                                      const char *stream, uint64_t txn_id)
 {
 	struct cfsm_result r;
-	pb_stream_t *s;
-	pb_txn_t *t;
+	Strata__V1__StreamRecord *s;
+	Strata__V1__Txn *t;
 	if (txn_get(fsm, scope, stream, txn_id, &s, &t, &r) != 0) {
 		return NULL;
 	}
@@ -106,8 +106,8 @@ int txns_create(struct cfsm *f, const Strata__V1__CreateTxnCmd *c,
                 struct cfsm_result *res)
 {
 	const Strata__V1__CreateTxnRequest *r = c->request;
-	pb_state_t *st = f->st;
-	pb_stream_t *s;
+	Strata__V1__ControllerState *st = f->st;
+	Strata__V1__StreamRecord *s;
 	int rc = fsm_stream_get(st, r->scope, r->stream, &s, res);
 	if (rc != 0) {
 		return rc;
@@ -135,7 +135,7 @@ int txns_create(struct cfsm *f, const Strata__V1__CreateTxnCmd *c,
 		                "commit or abort some and retry",
 		                r->scope, r->stream, s->n_txns);
 	}
-	pb_txn_t *t = pb_new(&strata__v1__txn__descriptor);
+	Strata__V1__Txn *t = pb_new(&strata__v1__txn__descriptor);
 	if (t == NULL ||
 	    pb_reserve(&s->txns, s->n_txns, 1, sizeof(*s->txns)) != 0) {
 		pb_free(t);
@@ -157,8 +157,8 @@ int txns_ping(struct cfsm *f, const Strata__V1__PingTxnCmd *c,
               struct cfsm_result *res)
 {
 	const Strata__V1__PingTxnRequest *r = c->request;
-	pb_stream_t *s;
-	pb_txn_t *t;
+	Strata__V1__StreamRecord *s;
+	Strata__V1__Txn *t;
 	int rc = txn_get(f, r->scope, r->stream, r->txn_id, &s, &t, res);
 	if (rc == 0) {
 		rc = check_lease(r->lease_ms, res);
@@ -183,8 +183,8 @@ int txns_end(struct cfsm *f, const Strata__V1__EndTxnCmd *c,
              struct cfsm_result *res)
 {
 	const Strata__V1__EndTxnRequest *r = c->request;
-	pb_stream_t *s;
-	pb_txn_t *t;
+	Strata__V1__StreamRecord *s;
+	Strata__V1__Txn *t;
 	int rc = txn_get(f, r->scope, r->stream, r->txn_id, &s, &t, res);
 	if (rc != 0) {
 		return rc;
@@ -230,8 +230,8 @@ int txns_end(struct cfsm *f, const Strata__V1__EndTxnCmd *c,
 int txns_step_done(struct cfsm *f, const Strata__V1__TxnStepDone *c,
                    struct cfsm_result *res)
 {
-	pb_stream_t *s = NULL;
-	pb_txn_t *t = NULL;
+	Strata__V1__StreamRecord *s = NULL;
+	Strata__V1__Txn *t = NULL;
 	int rc = txn_get(f, c->scope, c->stream, c->txn_id, &s, &t, res);
 	if (rc == STRATA_ENOENT && c->txn_id != 0 &&
 	    c->txn_id < f->st->next_txn_id) {
@@ -284,13 +284,13 @@ int txns_step_done(struct cfsm *f, const Strata__V1__TxnStepDone *c,
 int txns_tick(struct cfsm *f, uint64_t now_ms, struct cfsm_result *res)
 {
 	(void)res;
-	pb_state_t *st = f->st;
+	Strata__V1__ControllerState *st = f->st;
 	for (size_t i = 0; i < st->n_scopes; i++) {
-		pb_scope_t *sc = st->scopes[i];
+		Strata__V1__ScopeRecord *sc = st->scopes[i];
 		for (size_t j = 0; j < sc->n_streams; j++) {
-			pb_stream_t *s = sc->streams[j];
+			Strata__V1__StreamRecord *s = sc->streams[j];
 			for (size_t k = 0; k < s->n_txns;) {
-				pb_txn_t *t = s->txns[k];
+				Strata__V1__Txn *t = s->txns[k];
 				bool done = t->state == TS_COMMITTED ||
 				            t->state == TS_ABORTED;
 				if (t->state == TS_OPEN &&
@@ -315,13 +315,13 @@ int txns_tick(struct cfsm *f, uint64_t now_ms, struct cfsm_result *res)
 int txns_actions(const struct cfsm *f, struct cfsm_action **acts, size_t *n,
                  size_t *cap)
 {
-	const pb_state_t *st = f->st;
+	const Strata__V1__ControllerState *st = f->st;
 	for (size_t i = 0; i < st->n_scopes; i++) {
-		const pb_scope_t *sc = st->scopes[i];
+		const Strata__V1__ScopeRecord *sc = st->scopes[i];
 		for (size_t j = 0; j < sc->n_streams; j++) {
-			const pb_stream_t *s = sc->streams[j];
+			const Strata__V1__StreamRecord *s = sc->streams[j];
 			for (size_t k = 0; k < s->n_txns; k++) {
-				const pb_txn_t *t = s->txns[k];
+				const Strata__V1__Txn *t = s->txns[k];
 				struct cfsm_action a = {
 				        .scope = sc->name,
 				        .stream = s->name,
@@ -343,7 +343,8 @@ int txns_actions(const struct cfsm *f, struct cfsm_action **acts, size_t *n,
 				if (t->epoch >= s->n_epochs) {
 					continue;
 				}
-				const pb_epoch_t *ep = s->epochs[t->epoch];
+				const Strata__V1__Epoch *ep =
+				        s->epochs[t->epoch];
 				for (size_t x = 0; x < ep->n_segments; x++) {
 					a.segment_id = ep->segments[x]->id;
 					a.container = cfsm_segment_container(

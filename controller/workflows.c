@@ -1,5 +1,5 @@
-/* Controller workflows: create/scale/seal/truncate/delete stream as durable,
- * resumable, idempotent state machines recorded in the FSM.
+/* Controller workflows: create/scale/seal/truncate/delete/remove stream as
+ * durable, resumable, idempotent state machines recorded in the FSM.
  *
  * happy path: a command validates and records {id, kind, stream, step,
  * params} and locks the stream (stream->workflow_id); the leader reads
@@ -22,10 +22,12 @@
 /* ------------------------------------------------------------- helpers -- */
 
 /* A new workflow record (not linked); NULL on OOM. */
-static pb_workflow_t *wf_new(const pb_state_t *st, int kind, const char *scope,
-                             const char *stream, int step, uint64_t now_ms)
+static Strata__V1__Workflow *wf_new(const Strata__V1__ControllerState *st,
+                                    int kind, const char *scope,
+                                    const char *stream, int step,
+                                    uint64_t now_ms)
 {
-	pb_workflow_t *w = pb_new(&strata__v1__workflow__descriptor);
+	Strata__V1__Workflow *w = pb_new(&strata__v1__workflow__descriptor);
 	if (w == NULL || pb_strdup(&w->scope, scope) != 0 ||
 	    pb_strdup(&w->stream, stream) != 0) {
 		pb_free(w);
@@ -39,8 +41,8 @@ static pb_workflow_t *wf_new(const pb_state_t *st, int kind, const char *scope,
 }
 
 /* Link w (workflows array already reserved) and lock its stream. */
-static void wf_link(pb_state_t *st, pb_workflow_t *w, pb_stream_t *s,
-                    struct cfsm_result *res)
+static void wf_link(Strata__V1__ControllerState *st, Strata__V1__Workflow *w,
+                    Strata__V1__StreamRecord *s, struct cfsm_result *res)
 {
 	st->workflows[st->n_workflows++] = w;
 	st->next_workflow_id++;
@@ -49,7 +51,8 @@ static void wf_link(pb_state_t *st, pb_workflow_t *w, pb_stream_t *s,
 }
 
 /* Forget a finished workflow and unlock its stream (s may be NULL). */
-static void wf_finish(pb_state_t *st, pb_workflow_t *w, pb_stream_t *s)
+static void wf_finish(Strata__V1__ControllerState *st, Strata__V1__Workflow *w,
+                      Strata__V1__StreamRecord *s)
 {
 	for (size_t i = 0; i < st->n_workflows; i++) {
 		if (st->workflows[i] == w) {
@@ -72,7 +75,7 @@ static int oom(struct cfsm_result *res, const char *what, const char *scope,
 }
 
 /* A workflow must not start while another runs on the stream. */
-static int check_idle(const pb_stream_t *s, const char *scope,
+static int check_idle(const Strata__V1__StreamRecord *s, const char *scope,
                       struct cfsm_result *res)
 {
 	if (s->workflow_id != 0) {
@@ -84,9 +87,9 @@ static int check_idle(const pb_stream_t *s, const char *scope,
 	return 0;
 }
 
-static pb_segment_t *seg_new(uint64_t id, double low, double high)
+static Strata__V1__Segment *seg_new(uint64_t id, double low, double high)
 {
-	pb_segment_t *g = pb_new(&strata__v1__segment__descriptor);
+	Strata__V1__Segment *g = pb_new(&strata__v1__segment__descriptor);
 	if (g != NULL) {
 		g->id = id;
 		g->low = low;
@@ -97,8 +100,8 @@ static pb_segment_t *seg_new(uint64_t id, double low, double high)
 
 static int cmp_seg_low(const void *a, const void *b)
 {
-	const pb_segment_t *x = *(pb_segment_t *const *)a;
-	const pb_segment_t *y = *(pb_segment_t *const *)b;
+	const Strata__V1__Segment *x = *(Strata__V1__Segment *const *)a;
+	const Strata__V1__Segment *y = *(Strata__V1__Segment *const *)b;
 	return x->low < y->low ? -1 : x->low > y->low;
 }
 
@@ -125,8 +128,8 @@ int workflows_create_stream(struct cfsm *f,
                             struct cfsm_result *res)
 {
 	const Strata__V1__CreateStreamRequest *r = c->request;
-	pb_state_t *st = f->st;
-	pb_scope_t *sc = fsm_scope(st, r->scope);
+	Strata__V1__ControllerState *st = f->st;
+	Strata__V1__ScopeRecord *sc = fsm_scope(st, r->scope);
 	if (sc == NULL) {
 		return fsm_fail(
 		        res, STRATA_ENOENT,
@@ -153,10 +156,11 @@ int workflows_create_stream(struct cfsm *f,
 	}
 	uint32_t n = names_min_segments(r->config->scaling);
 
-	pb_workflow_t *w = wf_new(st, WK_CREATE, r->scope, r->stream, WS_CREATE,
-	                          c->now_ms);
-	pb_stream_t *s = pb_new(&strata__v1__stream_record__descriptor);
-	pb_epoch_t *ep = pb_new(&strata__v1__epoch__descriptor);
+	Strata__V1__Workflow *w = wf_new(st, WK_CREATE, r->scope, r->stream,
+	                                 WS_CREATE, c->now_ms);
+	Strata__V1__StreamRecord *s =
+	        pb_new(&strata__v1__stream_record__descriptor);
+	Strata__V1__Epoch *ep = pb_new(&strata__v1__epoch__descriptor);
 	if (w == NULL || s == NULL || ep == NULL ||
 	    pb_strdup(&s->name, r->stream) != 0 ||
 	    (s->config = pb_clone(r->config)) == NULL ||
@@ -170,7 +174,7 @@ int workflows_create_stream(struct cfsm *f,
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		double low = (double)i / n, high = (double)(i + 1) / n;
-		pb_segment_t *g = seg_new(SEG_ID(0, i), low, high);
+		Strata__V1__Segment *g = seg_new(SEG_ID(0, i), low, high);
 		if (g == NULL) {
 			goto err_oom;
 		}
@@ -205,6 +209,29 @@ err_oom:
 	return oom(res, "creating stream", r->scope, r->stream);
 }
 
+int workflows_create_internal(struct cfsm *f, const char *scope,
+                              const char *stream, uint64_t now_ms,
+                              struct cfsm_result *res)
+{
+	Strata__V1__FixedScaling fixed = STRATA__V1__FIXED_SCALING__INIT;
+	Strata__V1__ScalingPolicy pol = STRATA__V1__SCALING_POLICY__INIT;
+	Strata__V1__StreamConfig cfg = STRATA__V1__STREAM_CONFIG__INIT;
+	Strata__V1__CreateStreamRequest r =
+	        STRATA__V1__CREATE_STREAM_REQUEST__INIT;
+	Strata__V1__CreateStreamCmd c = STRATA__V1__CREATE_STREAM_CMD__INIT;
+	fixed.min_segments = 1;
+	pol.policy_case = STRATA__V1__SCALING_POLICY__POLICY_FIXED;
+	pol.fixed = &fixed;
+	cfg.scaling = &pol;
+	r.scope = (char *)scope;
+	r.stream = (char *)stream;
+	r.config = &cfg;
+	c.request = &r;
+	c.now_ms = now_ms;
+	c.internal = true;
+	return workflows_create_stream(f, &c, res);
+}
+
 /* --------------------------------------------------------------- scale -- */
 
 /* A key range as given in a scale request. */
@@ -220,12 +247,12 @@ static int cmp_range(const void *a, const void *b)
 
 /* Check the sealed segments and new ranges of a scale; fills sealed[]
  * (sorted ids) and ranges[] (sorted). */
-static int scale_check(const pb_stream_t *s, const char *scope,
+static int scale_check(const Strata__V1__StreamRecord *s, const char *scope,
                        const Strata__V1__ScaleStreamRequest *r,
                        uint64_t *sealed, struct range *ranges,
                        struct cfsm_result *res)
 {
-	const pb_epoch_t *cur = fsm_current_epoch(s);
+	const Strata__V1__Epoch *cur = fsm_current_epoch(s);
 	const char *name = s->name;
 	if (r->n_seal_segments == 0 || r->n_new_ranges == 0) {
 		return fsm_fail(res, STRATA_EINVAL,
@@ -236,7 +263,7 @@ static int scale_check(const pb_stream_t *s, const char *scope,
 	struct range *old = (struct range *)ranges + r->n_new_ranges;
 	for (size_t i = 0; i < r->n_seal_segments; i++) {
 		uint64_t id = r->seal_segments[i];
-		const pb_segment_t *g = NULL;
+		const Strata__V1__Segment *g = NULL;
 		for (size_t j = 0; j < cur->n_segments; j++) {
 			if (cur->segments[j]->id == id) {
 				g = cur->segments[j];
@@ -281,9 +308,9 @@ static int scale_check(const pb_stream_t *s, const char *scope,
 		                "segments; create fewer new ranges",
 		                scope, name, CFSM_MAX_SEGMENTS);
 	}
-	qsort(sealed, r->n_seal_segments, sizeof(*sealed), cmp_u64);
-	qsort(old, r->n_seal_segments, sizeof(*old), cmp_range);
-	qsort(ranges, r->n_new_ranges, sizeof(*ranges), cmp_range);
+	fsm_sort(sealed, r->n_seal_segments, sizeof(*sealed), cmp_u64);
+	fsm_sort(old, r->n_seal_segments, sizeof(*old), cmp_range);
+	fsm_sort(ranges, r->n_new_ranges, sizeof(*ranges), cmp_range);
 	for (size_t i = 1; i < r->n_seal_segments; i++) {
 		if (old[i].low != old[i - 1].high) {
 			return fsm_fail(res, STRATA_EINVAL,
@@ -316,8 +343,8 @@ int workflows_scale(struct cfsm *f, const Strata__V1__ScaleStreamCmd *c,
                     struct cfsm_result *res)
 {
 	const Strata__V1__ScaleStreamRequest *r = c->request;
-	pb_state_t *st = f->st;
-	pb_stream_t *s;
+	Strata__V1__ControllerState *st = f->st;
+	Strata__V1__StreamRecord *s;
 	int rc = fsm_stream_get(st, r->scope, r->stream, &s, res);
 	if (rc != 0) {
 		return rc;
@@ -349,7 +376,7 @@ int workflows_scale(struct cfsm *f, const Strata__V1__ScaleStreamCmd *c,
 	uint64_t *sealed = strata_calloc(r->n_seal_segments + 1, 8);
 	struct range *ranges = strata_calloc(
 	        r->n_new_ranges + r->n_seal_segments + 1, sizeof(*ranges));
-	pb_workflow_t *w = NULL;
+	Strata__V1__Workflow *w = NULL;
 	Strata__V1__ScaleParams *p = NULL;
 	if (sealed == NULL || ranges == NULL) {
 		rc = oom(res, "scaling", r->scope, r->stream);
@@ -375,7 +402,8 @@ int workflows_scale(struct cfsm *f, const Strata__V1__ScaleStreamCmd *c,
 	p->n_seal = r->n_seal_segments;
 	for (size_t i = 0; i < r->n_new_ranges; i++) {
 		uint64_t id = SEG_ID(epoch, s->next_segment_number + i);
-		pb_segment_t *g = seg_new(id, ranges[i].low, ranges[i].high);
+		Strata__V1__Segment *g =
+		        seg_new(id, ranges[i].low, ranges[i].high);
 		if (g == NULL) {
 			goto err_oom;
 		}
@@ -408,8 +436,8 @@ int workflows_seal(struct cfsm *f, const Strata__V1__SealStreamCmd *c,
                    struct cfsm_result *res)
 {
 	const Strata__V1__SealStreamRequest *r = c->request;
-	pb_state_t *st = f->st;
-	pb_stream_t *s;
+	Strata__V1__ControllerState *st = f->st;
+	Strata__V1__StreamRecord *s;
 	int rc = fsm_stream_get(st, r->scope, r->stream, &s, res);
 	if (rc != 0) {
 		return rc;
@@ -431,7 +459,8 @@ int workflows_seal(struct cfsm *f, const Strata__V1__SealStreamCmd *c,
 		        "the seal when they complete",
 		        r->scope, r->stream);
 	}
-	pb_workflow_t *w = wf_new(st, WK_SEAL, r->scope, r->stream, WS_SEAL, 0);
+	Strata__V1__Workflow *w =
+	        wf_new(st, WK_SEAL, r->scope, r->stream, WS_SEAL, 0);
 	if (w == NULL || pb_reserve(&st->workflows, st->n_workflows, 1,
 	                            sizeof(*st->workflows)) != 0) {
 		pb_free(w);
@@ -445,26 +474,30 @@ int workflows_seal(struct cfsm *f, const Strata__V1__SealStreamCmd *c,
 
 /* ------------------------------------------------------------ truncate -- */
 
-static const pb_segment_t *cut_segment(const pb_stream_t *s,
-                                       const pb_cut_t *cut, size_t i)
+static const Strata__V1__Segment *cut_segment(const Strata__V1__StreamRecord *s,
+                                              const Strata__V1__StreamCut *cut,
+                                              size_t i)
 {
 	return fsm_find_segment(s, cut->positions[i]->segment_id);
 }
 
-static bool seg_overlap(const pb_segment_t *a, const pb_segment_t *b)
+static bool seg_overlap(const Strata__V1__Segment *a,
+                        const Strata__V1__Segment *b)
 {
 	return a->low < b->high && b->low < a->high;
 }
 
 /* The new cut must not be before the current truncation point. */
-static int truncate_not_back(const pb_stream_t *s, const char *scope,
-                             const pb_cut_t *cut, struct cfsm_result *res)
+static int truncate_not_back(const Strata__V1__StreamRecord *s,
+                             const char *scope,
+                             const Strata__V1__StreamCut *cut,
+                             struct cfsm_result *res)
 {
-	const pb_cut_t *old = s->truncation;
+	const Strata__V1__StreamCut *old = s->truncation;
 	for (size_t i = 0; old != NULL && i < old->n_positions; i++) {
-		const pb_segment_t *b = cut_segment(s, old, i);
+		const Strata__V1__Segment *b = cut_segment(s, old, i);
 		for (size_t j = 0; b != NULL && j < cut->n_positions; j++) {
-			const pb_segment_t *a = cut_segment(s, cut, j);
+			const Strata__V1__Segment *a = cut_segment(s, cut, j);
 			bool back = false;
 			if (a->id == b->id) {
 				back = cut->positions[j]->offset <
@@ -487,11 +520,12 @@ static int truncate_not_back(const pb_stream_t *s, const char *scope,
 
 /* Is segment g wholly before the cut (older than every overlapping cut
  * segment)? */
-static bool before_cut(const pb_stream_t *s, const pb_cut_t *cut,
-                       const pb_segment_t *g)
+static bool before_cut(const Strata__V1__StreamRecord *s,
+                       const Strata__V1__StreamCut *cut,
+                       const Strata__V1__Segment *g)
 {
 	for (size_t i = 0; i < cut->n_positions; i++) {
-		const pb_segment_t *c = cut_segment(s, cut, i);
+		const Strata__V1__Segment *c = cut_segment(s, cut, i);
 		if (c->id == g->id) {
 			return false;
 		}
@@ -506,8 +540,8 @@ int workflows_truncate(struct cfsm *f, const Strata__V1__TruncateStreamCmd *c,
                        struct cfsm_result *res)
 {
 	const Strata__V1__TruncateStreamRequest *r = c->request;
-	pb_state_t *st = f->st;
-	pb_stream_t *s;
+	Strata__V1__ControllerState *st = f->st;
+	Strata__V1__StreamRecord *s;
 	int rc = fsm_stream_get(st, r->scope, r->stream, &s, res);
 	if (rc != 0) {
 		return rc;
@@ -519,7 +553,7 @@ int workflows_truncate(struct cfsm *f, const Strata__V1__TruncateStreamCmd *c,
 	    (rc = truncate_not_back(s, r->scope, r->cut, res)) != 0) {
 		return rc;
 	}
-	pb_workflow_t *w =
+	Strata__V1__Workflow *w =
 	        wf_new(st, WK_TRUNCATE, r->scope, r->stream, WS_TRUNCATE, 0);
 	Strata__V1__TruncateParams *p =
 	        pb_new(&strata__v1__truncate_params__descriptor);
@@ -529,9 +563,9 @@ int workflows_truncate(struct cfsm *f, const Strata__V1__TruncateStreamCmd *c,
 		goto err_oom;
 	}
 	for (size_t e = 0; e < s->n_epochs; e++) {
-		const pb_epoch_t *ep = s->epochs[e];
+		const Strata__V1__Epoch *ep = s->epochs[e];
 		for (size_t i = 0; i < ep->n_segments; i++) {
-			const pb_segment_t *g = ep->segments[i];
+			const Strata__V1__Segment *g = ep->segments[i];
 			if (SEG_EPOCH(g->id) != ep->epoch ||
 			    fsm_segment_deleted(s, g->id) ||
 			    !before_cut(s, r->cut, g)) {
@@ -545,8 +579,8 @@ int workflows_truncate(struct cfsm *f, const Strata__V1__TruncateStreamCmd *c,
 			p->delete_segments[p->n_delete_segments++] = g->id;
 		}
 	}
-	qsort(p->delete_segments, p->n_delete_segments,
-	      sizeof(*p->delete_segments), cmp_u64);
+	fsm_sort(p->delete_segments, p->n_delete_segments,
+	         sizeof(*p->delete_segments), cmp_u64);
 	w->params_case = STRATA__V1__WORKFLOW__PARAMS_TRUNCATE;
 	w->truncate = p;
 	if (s->state == SS_ACTIVE) {
@@ -567,8 +601,8 @@ int workflows_delete(struct cfsm *f, const Strata__V1__DeleteStreamCmd *c,
                      struct cfsm_result *res)
 {
 	const Strata__V1__DeleteStreamRequest *r = c->request;
-	pb_state_t *st = f->st;
-	pb_stream_t *s;
+	Strata__V1__ControllerState *st = f->st;
+	Strata__V1__StreamRecord *s;
 	int rc = fsm_stream_get(st, r->scope, r->stream, &s, res);
 	if (rc != 0) {
 		return rc;
@@ -594,7 +628,7 @@ int workflows_delete(struct cfsm *f, const Strata__V1__DeleteStreamCmd *c,
 		                "completing; retry the delete when they finish",
 		                r->scope, r->stream, live);
 	}
-	pb_workflow_t *w =
+	Strata__V1__Workflow *w =
 	        wf_new(st, WK_DELETE, r->scope, r->stream, WS_DELETE, 0);
 	if (w == NULL || pb_reserve(&st->workflows, st->n_workflows, 1,
 	                            sizeof(*st->workflows)) != 0) {
@@ -602,6 +636,45 @@ int workflows_delete(struct cfsm *f, const Strata__V1__DeleteStreamCmd *c,
 		return oom(res, "deleting", r->scope, r->stream);
 	}
 	s->state = SS_DELETING;
+	wf_link(st, w, s, res);
+	return 0;
+}
+
+/* -------------------------------------------------------------- remove -- */
+
+int workflows_remove(struct cfsm *f, const char *scope, const char *stream,
+                     struct cfsm_result *res)
+{
+	Strata__V1__ControllerState *st = f->st;
+	Strata__V1__StreamRecord *s;
+	int rc = fsm_stream_get(st, scope, stream, &s, res);
+	if (rc != 0) {
+		return rc;
+	}
+	if (s->state == SS_DELETING) {
+		res->workflow_id = s->workflow_id;
+		return 0;
+	}
+	if ((rc = check_idle(s, scope, res)) != 0) {
+		return rc;
+	}
+	size_t live = txns_count(s, TS_OPEN) + txns_count(s, TS_COMMITTING) +
+	              txns_count(s, TS_ABORTING);
+	if (live > 0) {
+		return fsm_fail(res, STRATA_EBUSY,
+		                "stream %s/%s still has %zu transactions; "
+		                "retry when they finish",
+		                scope, stream, live);
+	}
+	bool sealed = s->state == SS_SEALED;
+	Strata__V1__Workflow *w = wf_new(st, WK_REMOVE, scope, stream,
+	                                 sealed ? WS_DELETE : WS_SEAL, 0);
+	if (w == NULL || pb_reserve(&st->workflows, st->n_workflows, 1,
+	                            sizeof(*st->workflows)) != 0) {
+		pb_free(w);
+		return oom(res, "removing", scope, stream);
+	}
+	s->state = sealed ? SS_DELETING : SS_SEALING;
 	wf_link(st, w, s, res);
 	return 0;
 }
@@ -622,6 +695,8 @@ static int step_index(int kind, int step)
 		return step == WS_TRUNCATE ? 0 : -1;
 	case WK_DELETE:
 		return step == WS_DELETE ? 0 : -1;
+	case WK_REMOVE:
+		return step == WS_SEAL ? 0 : step == WS_DELETE ? 1 : -1;
 	default:
 		return -1;
 	}
@@ -659,7 +734,8 @@ static int check_sizes(const Strata__V1__WorkflowStepDone *c,
 }
 
 /* Append reported sizes to the stream (array reserved by the caller). */
-static void add_sizes(pb_stream_t *s, const Strata__V1__WorkflowStepDone *c,
+static void add_sizes(Strata__V1__StreamRecord *s,
+                      const Strata__V1__WorkflowStepDone *c,
                       Strata__V1__SegmentSize **fresh)
 {
 	for (size_t i = 0; i < c->n_sealed_sizes; i++) {
@@ -670,7 +746,7 @@ static void add_sizes(pb_stream_t *s, const Strata__V1__WorkflowStepDone *c,
 }
 
 /* Allocate n SegmentSize records and room for them in s; ENOMEM. */
-static int alloc_sizes(pb_stream_t *s, size_t n,
+static int alloc_sizes(Strata__V1__StreamRecord *s, size_t n,
                        Strata__V1__SegmentSize ***fresh)
 {
 	*fresh = strata_calloc(n + 1, sizeof(**fresh));
@@ -696,19 +772,20 @@ static void free_sizes(Strata__V1__SegmentSize **fresh, size_t n, bool used)
 }
 
 /* SCALE / CREATE_SEGMENTS done: publish the new epoch. */
-static int scale_publish(pb_stream_t *s, const pb_workflow_t *w)
+static int scale_publish(Strata__V1__StreamRecord *s,
+                         const Strata__V1__Workflow *w)
 {
 	const Strata__V1__ScaleParams *p = w->scale;
-	const pb_epoch_t *cur = fsm_current_epoch(s);
+	const Strata__V1__Epoch *cur = fsm_current_epoch(s);
 	size_t n = cur->n_segments - p->n_seal + p->n_successors;
-	pb_epoch_t *ep = pb_new(&strata__v1__epoch__descriptor);
+	Strata__V1__Epoch *ep = pb_new(&strata__v1__epoch__descriptor);
 	if (ep == NULL ||
 	    pb_reserve(&ep->segments, 0, n, sizeof(*ep->segments)) != 0 ||
 	    pb_reserve(&s->epochs, s->n_epochs, 1, sizeof(*s->epochs)) != 0) {
 		goto err_oom;
 	}
 	for (size_t i = 0; i < cur->n_segments; i++) {
-		const pb_segment_t *g = cur->segments[i];
+		const Strata__V1__Segment *g = cur->segments[i];
 		if (ids_has(p->seal, p->n_seal, g->id)) {
 			continue;
 		}
@@ -724,7 +801,8 @@ static int scale_publish(pb_stream_t *s, const pb_workflow_t *w)
 		}
 		ep->n_segments++;
 	}
-	qsort(ep->segments, ep->n_segments, sizeof(*ep->segments), cmp_seg_low);
+	fsm_sort(ep->segments, ep->n_segments, sizeof(*ep->segments),
+	         cmp_seg_low);
 	ep->epoch = cur->epoch + 1;
 	ep->created_ms = w->started_ms;
 	s->epochs[s->n_epochs++] = ep;
@@ -736,7 +814,7 @@ err_oom:
 }
 
 /* TRUNCATE done: record the cut and the deleted segments. */
-static int truncate_finish(pb_stream_t *s, pb_workflow_t *w)
+static int truncate_finish(Strata__V1__StreamRecord *s, Strata__V1__Workflow *w)
 {
 	Strata__V1__TruncateParams *p = w->truncate;
 	if (pb_reserve(&s->deleted_segments, s->n_deleted_segments,
@@ -747,8 +825,8 @@ static int truncate_finish(pb_stream_t *s, pb_workflow_t *w)
 	memcpy(&s->deleted_segments[s->n_deleted_segments], p->delete_segments,
 	       p->n_delete_segments * sizeof(*p->delete_segments));
 	s->n_deleted_segments += p->n_delete_segments;
-	qsort(s->deleted_segments, s->n_deleted_segments,
-	      sizeof(*s->deleted_segments), cmp_u64);
+	fsm_sort(s->deleted_segments, s->n_deleted_segments,
+	         sizeof(*s->deleted_segments), cmp_u64);
 	pb_free(s->truncation);
 	s->truncation = p->cut; /* moved */
 	p->cut = NULL;
@@ -759,22 +837,24 @@ static int truncate_finish(pb_stream_t *s, pb_workflow_t *w)
 }
 
 /* DELETE done: drop the stream from its scope. */
-static void delete_finish(pb_state_t *st, const pb_workflow_t *w)
+static void delete_finish(Strata__V1__ControllerState *st,
+                          const Strata__V1__Workflow *w)
 {
-	pb_scope_t *sc = fsm_scope(st, w->scope);
+	Strata__V1__ScopeRecord *sc = fsm_scope(st, w->scope);
 	bool found;
 	size_t at = fsm_stream_index(sc, w->stream, &found);
-	pb_stream_t *s = sc->streams[at];
+	Strata__V1__StreamRecord *s = sc->streams[at];
 	pb_remove_at((void **)sc->streams, &sc->n_streams, at);
 	pb_free(s);
 }
 
 /* Sealed-size step of SCALE or SEAL. */
-static int seal_done(pb_state_t *st, pb_stream_t *s, pb_workflow_t *w,
+static int seal_done(Strata__V1__ControllerState *st,
+                     Strata__V1__StreamRecord *s, Strata__V1__Workflow *w,
                      const Strata__V1__WorkflowStepDone *c,
                      struct cfsm_result *res)
 {
-	const pb_epoch_t *cur = fsm_current_epoch(s);
+	const Strata__V1__Epoch *cur = fsm_current_epoch(s);
 	size_t n = w->kind == WK_SCALE ? w->scale->n_seal : cur->n_segments;
 	uint64_t *ids = strata_calloc(n + 1, sizeof(*ids));
 	Strata__V1__SegmentSize **fresh = NULL;
@@ -791,8 +871,13 @@ static int seal_done(pb_state_t *st, pb_stream_t *s, pb_workflow_t *w,
 	}
 	if (rc == 0) {
 		add_sizes(s, c, fresh);
-		s->state = w->kind == WK_SCALE ? SS_ACTIVE : SS_SEALED;
-		wf_finish(st, w, s);
+		if (w->kind == WK_REMOVE) {
+			s->state = SS_DELETING; /* sealed; now delete */
+			w->step = WS_DELETE;
+		} else {
+			s->state = w->kind == WK_SCALE ? SS_ACTIVE : SS_SEALED;
+			wf_finish(st, w, s);
+		}
 	}
 	free_sizes(fresh, n, rc == 0);
 	strata_free(ids);
@@ -802,8 +887,8 @@ static int seal_done(pb_state_t *st, pb_stream_t *s, pb_workflow_t *w,
 int workflows_step_done(struct cfsm *f, const Strata__V1__WorkflowStepDone *c,
                         struct cfsm_result *res)
 {
-	pb_state_t *st = f->st;
-	pb_workflow_t *w = NULL;
+	Strata__V1__ControllerState *st = f->st;
+	Strata__V1__Workflow *w = NULL;
 	for (size_t i = 0; i < st->n_workflows; i++) {
 		if (st->workflows[i]->id == c->workflow_id) {
 			w = st->workflows[i];
@@ -832,7 +917,7 @@ int workflows_step_done(struct cfsm *f, const Strata__V1__WorkflowStepDone *c,
 	if (done < have) {
 		return 0; /* a replay of a passed step */
 	}
-	pb_stream_t *s = fsm_stream(st, w->scope, w->stream);
+	Strata__V1__StreamRecord *s = fsm_stream(st, w->scope, w->stream);
 	if (s == NULL) {
 		return fsm_fail(res, STRATA_EINTERNAL,
 		                "workflow %" PRIu64
@@ -863,6 +948,13 @@ int workflows_step_done(struct cfsm *f, const Strata__V1__WorkflowStepDone *c,
 		wf_finish(st, w, s);
 		return 0;
 	case WK_DELETE:
+		delete_finish(st, w);
+		wf_finish(st, w, NULL);
+		return 0;
+	case WK_REMOVE:
+		if (w->step == WS_SEAL) {
+			return seal_done(st, s, w, c, res);
+		}
 		delete_finish(st, w);
 		wf_finish(st, w, NULL);
 		return 0;

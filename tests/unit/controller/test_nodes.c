@@ -1,5 +1,6 @@
 /* Unit tests for controller/nodes.c: membership and container assignment. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -187,6 +188,226 @@ static void test_nodes_rejections_change_nothing(void **state)
 	cfsm_close(&f);
 }
 
+/* Apply a heartbeat of node carrying one container role report. */
+static int heartbeat_role(struct cfsm *f, const char *node, uint64_t now,
+                          uint32_t container, int role, uint64_t term)
+{
+	Strata__V1__ContainerRole r = STRATA__V1__CONTAINER_ROLE__INIT;
+	Strata__V1__ContainerRole *rs[1] = {&r};
+	Strata__V1__HeartbeatCmd c = STRATA__V1__HEARTBEAT_CMD__INIT;
+	Strata__V1__ControllerCommand cmd =
+	        STRATA__V1__CONTROLLER_COMMAND__INIT;
+	r.container = container;
+	r.role = role;
+	r.term = term;
+	c.node_id = (char *)node;
+	c.now_ms = now;
+	c.lease_ms = 1000;
+	c.n_containers = 1;
+	c.containers = rs;
+	cmd.command_case = STRATA__V1__CONTROLLER_COMMAND__COMMAND_HEARTBEAT;
+	cmd.heartbeat = &c;
+	return h_apply(f, &cmd);
+}
+
+/* A registration stores the full endpoint; a re-registration replaces it. */
+static void test_nodes_register_keeps_endpoint(void **state)
+{
+	(void)state;
+	struct cfsm f;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(cfsm_init(&f, 4, err), 0);
+	Strata__V1__RegisterStoreCmd c = STRATA__V1__REGISTER_STORE_CMD__INIT;
+	Strata__V1__ControllerCommand cmd =
+	        STRATA__V1__CONTROLLER_COMMAND__INIT;
+	c.node_id = "7";
+	c.address = "tcp://10.0.0.7:12345";
+	c.client_url = "tcp://10.0.0.7:12345";
+	c.raft_address = "10.0.0.7:12445";
+	c.http_url = "http://10.0.0.7:12346";
+	c.now_ms = 10;
+	c.lease_ms = 1000;
+	cmd.command_case =
+	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_REGISTER_STORE;
+	cmd.register_store = &c;
+	assert_int_equal(h_apply(&f, &cmd), 0);
+	const Strata__V1__StoreNode *nd = cfsm_find_node(&f, "7");
+	assert_non_null(nd);
+	assert_string_equal(nd->client_url, "tcp://10.0.0.7:12345");
+	assert_string_equal(nd->raft_address, "10.0.0.7:12445");
+	assert_string_equal(nd->http_url, "http://10.0.0.7:12346");
+	c.client_url = "tcp://10.0.0.8:12345";
+	c.http_url = "";
+	assert_int_equal(h_apply(&f, &cmd), 0);
+	nd = cfsm_find_node(&f, "7");
+	assert_string_equal(nd->client_url, "tcp://10.0.0.8:12345");
+	assert_string_equal(nd->http_url, "");
+	assert_null(cfsm_find_node(&f, "8"));
+	/* The endpoint survives a snapshot round trip. */
+	size_t len;
+	uint8_t *snap = h_snap(&f, &len);
+	struct cfsm g;
+	assert_int_equal(cfsm_init(&g, 4, err), 0);
+	assert_int_equal(cfsm_restore(&g, snap, len, err), 0);
+	assert_string_equal(cfsm_find_node(&g, "7")->raft_address,
+	                    "10.0.0.7:12445");
+	strata_free(snap);
+	cfsm_close(&g);
+	cfsm_close(&f);
+}
+
+/* Heartbeat role reports record a container's leader: only from a
+ * replica, never with an older term; a non-leader report from the leader
+ * and the leader's death clear it. */
+static void test_nodes_heartbeat_records_leader(void **state)
+{
+	(void)state;
+	struct cfsm f;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(cfsm_init(&f, 4, err), 0);
+	for (int i = 1; i <= 4; i++) {
+		char id[8];
+		snprintf(id, sizeof(id), "ss%d", i);
+		assert_int_equal(h_register(&f, id, 0, 1000), 0);
+	}
+	const Strata__V1__ContainerAssignment *a =
+	        cfsm_container_replicas(&f, 0);
+	assert_int_equal(a->n_replicas, 3);
+	char member[8], other[8] = "";
+	snprintf(member, sizeof(member), "%s", a->replicas[0]);
+	for (int i = 1; i <= 4; i++) {
+		char id[8];
+		snprintf(id, sizeof(id), "ss%d", i);
+		bool in = false;
+		for (size_t k = 0; k < a->n_replicas; k++) {
+			in |= strcmp(a->replicas[k], id) == 0;
+		}
+		if (!in) {
+			snprintf(other, sizeof(other), "%s", id);
+		}
+	}
+	assert_string_not_equal(other, "");
+	/* Not a replica: ignored. */
+	assert_int_equal(heartbeat_role(&f, other, 10, 0, 3, 5), 0);
+	assert_string_equal(cfsm_container_replicas(&f, 0)->leader, "");
+	/* A replica leading term 5. */
+	assert_int_equal(heartbeat_role(&f, member, 10, 0, 3, 5), 0);
+	a = cfsm_container_replicas(&f, 0);
+	assert_string_equal(a->leader, member);
+	assert_int_equal(a->leader_term, 5);
+	/* Out of range container: ignored, no error. */
+	assert_int_equal(heartbeat_role(&f, member, 10, 99, 3, 5), 0);
+	/* An older term from another replica does not take over. */
+	const char *second = a->replicas[1];
+	char sec[8];
+	snprintf(sec, sizeof(sec), "%s", second);
+	assert_int_equal(heartbeat_role(&f, sec, 10, 0, 3, 4), 0);
+	assert_string_equal(cfsm_container_replicas(&f, 0)->leader, member);
+	/* A newer term does. */
+	assert_int_equal(heartbeat_role(&f, sec, 10, 0, 3, 6), 0);
+	assert_string_equal(cfsm_container_replicas(&f, 0)->leader, sec);
+	/* The leader reports follower: cleared, term kept. */
+	assert_int_equal(heartbeat_role(&f, sec, 10, 0, 1, 6), 0);
+	a = cfsm_container_replicas(&f, 0);
+	assert_string_equal(a->leader, "");
+	assert_int_equal(a->leader_term, 6);
+	/* Leader again, then its lease expires: the rebalance drops it. */
+	assert_int_equal(heartbeat_role(&f, sec, 10, 0, 3, 7), 0);
+	for (int i = 1; i <= 4; i++) {
+		char id[8];
+		snprintf(id, sizeof(id), "ss%d", i);
+		if (strcmp(id, sec) != 0) {
+			assert_int_equal(h_heartbeat(&f, id, 500, 1000), 0);
+		}
+	}
+	assert_int_equal(h_tick(&f, 1010), 0);
+	a = cfsm_container_replicas(&f, 0);
+	assert_string_equal(a->leader, "");
+	for (size_t k = 0; k < a->n_replicas; k++) {
+		assert_string_not_equal(a->replicas[k], sec);
+	}
+	cfsm_close(&f);
+}
+
+static int set_ctl(struct cfsm *f, uint64_t id, const char *raft,
+                   const char *url, bool remove)
+{
+	Strata__V1__ControllerEndpoint ep =
+	        STRATA__V1__CONTROLLER_ENDPOINT__INIT;
+	Strata__V1__SetControllerEndpointCmd c =
+	        STRATA__V1__SET_CONTROLLER_ENDPOINT_CMD__INIT;
+	Strata__V1__ControllerCommand cmd =
+	        STRATA__V1__CONTROLLER_COMMAND__INIT;
+	ep.id = id;
+	ep.raft_address = (char *)raft;
+	ep.client_url = (char *)url;
+	c.endpoint = &ep;
+	c.remove = remove;
+	cmd.command_case =
+	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_SET_CONTROLLER;
+	cmd.set_controller = &c;
+	return h_apply(f, &cmd);
+}
+
+/* Controller endpoints are kept sorted by id, replaced in place, removed
+ * idempotently; bad ones change nothing; they survive a snapshot. */
+static void test_nodes_controller_endpoints(void **state)
+{
+	(void)state;
+	struct cfsm f;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(cfsm_init(&f, 4, err), 0);
+	assert_int_equal(set_ctl(&f, 3, "10.0.0.3:1", "tcp://c:3", false), 0);
+	assert_int_equal(set_ctl(&f, 1, "10.0.0.1:1", "tcp://a:1", false), 0);
+	assert_int_equal(set_ctl(&f, 2, "10.0.0.2:1", "tcp://b:1", false), 0);
+	assert_int_equal(set_ctl(&f, 2, "10.0.0.2:1", "tcp://b:2", false), 0);
+	const Strata__V1__ControllerState *st = cfsm_state(&f);
+	assert_int_equal(st->n_controllers, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(st->controllers[i]->id, i + 1);
+	}
+	assert_string_equal(cfsm_find_controller(&f, 2)->client_url,
+	                    "tcp://b:2");
+	size_t len;
+	uint8_t *snap = h_snap(&f, &len);
+	assert_int_equal(set_ctl(&f, 0, "10.0.0.9:1", "tcp://z:1", false),
+	                 STRATA_EINVAL);
+	assert_int_equal(set_ctl(&f, 4, "", "tcp://z:1", false), STRATA_EINVAL);
+	assert_int_equal(set_ctl(&f, 4, "10.0.0.9:1", "", false),
+	                 STRATA_EINVAL);
+	assert_true(h_same(&f, snap, len));
+	struct cfsm g;
+	assert_int_equal(cfsm_init(&g, 4, err), 0);
+	assert_int_equal(cfsm_restore(&g, snap, len, err), 0);
+	assert_string_equal(cfsm_find_controller(&g, 3)->raft_address,
+	                    "10.0.0.3:1");
+	cfsm_close(&g);
+	strata_free(snap);
+	assert_int_equal(set_ctl(&f, 2, "", "", true), 0);
+	assert_int_equal(set_ctl(&f, 2, "", "", true), 0);
+	assert_null(cfsm_find_controller(&f, 2));
+	assert_int_equal(cfsm_state(&f)->n_controllers, 2);
+	cfsm_close(&f);
+}
+
+/* A tick records the leader's clock; an older tick does not move it
+ * back. */
+static void test_nodes_tick_records_leader_clock(void **state)
+{
+	(void)state;
+	struct cfsm f;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(cfsm_init(&f, 4, err), 0);
+	assert_int_equal(cfsm_state(&f)->last_tick_ms, 0);
+	assert_int_equal(h_tick(&f, 5000), 0);
+	assert_int_equal(cfsm_state(&f)->last_tick_ms, 5000);
+	assert_int_equal(h_tick(&f, 4000), 0);
+	assert_int_equal(cfsm_state(&f)->last_tick_ms, 5000);
+	assert_int_equal(h_tick(&f, 6000), 0);
+	assert_int_equal(cfsm_state(&f)->last_tick_ms, 6000);
+	cfsm_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +415,10 @@ int main(void)
 	        cmocka_unit_test(test_nodes_assignment_deterministic),
 	        cmocka_unit_test(test_nodes_death_and_join_move_little),
 	        cmocka_unit_test(test_nodes_rejections_change_nothing),
+	        cmocka_unit_test(test_nodes_register_keeps_endpoint),
+	        cmocka_unit_test(test_nodes_heartbeat_records_leader),
+	        cmocka_unit_test(test_nodes_controller_endpoints),
+	        cmocka_unit_test(test_nodes_tick_records_leader_clock),
 	};
 	return cmocka_run_group_tests_name("controller_nodes", tests, NULL,
 	                                   NULL);

@@ -1,0 +1,688 @@
+/* Workflow driver (see driver.h): turns cfsm_pending_actions() into SS_*
+ * calls on the segment stores and applies WorkflowStepDone / TxnStepDone.
+ *
+ * Happy path: on every FSM change (or every 200 ms) the thread, if this
+ * replica is the ready leader, copies the pending actions under the FSM
+ * lock, groups them by (workflow, step) or (transaction, step), calls the
+ * segment store that leads each action's container (the last reported
+ * leader, else the first replica; stores redirect with STRATA_EWRONGHOST
+ * and common/rpc follows), and once every action of a group succeeded
+ * proposes the step's completion (with the sealed sizes the stores
+ * reported).
+ *
+ * Idempotence: every call may be repeated (after a retry, or by a new
+ * leader resuming the same step): creates are sent with idempotent = true,
+ * sealing a sealed segment reads its size, deleting a missing segment and
+ * merging an already merged transaction succeed.
+ *
+ * Failure modes: a failed call leaves its group pending; the group is
+ * retried after an exponential backoff (backoff_min_ms doubling up to
+ * backoff_max_ms); losing leadership stops the work (the new leader
+ * repeats the step); a completion rejected by the FSM is logged.
+ */
+#include "controller/driver.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/alloc.h"
+#include "common/errmsg.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/rpc.h"
+#include "common/segname.h"
+#include "strata/v1/segmentstore.pb-c.h"
+
+#define COMP "controller.driver"
+#define MAX_CLIENTS 64   /* cached segment-store connections */
+#define MAX_BACKOFF 1024 /* groups with a retry delay remembered */
+#define NAME_MAX_LEN (SEGNAME_MAX + 1) /* qualified names, NUL */
+
+/* One pending action, copied out of the FSM. */
+struct job {
+	struct cfsm_action a; /* scope/stream point into own copies */
+	char *scope;          /* owned */
+	char *stream;         /* owned */
+	char *url;            /* owned: store to call, NULL if none */
+	bool done;            /* grouped already */
+	uint64_t size;        /* SEAL: size reported */
+};
+
+/* A group's retry state. */
+struct backoff {
+	bool txn;          /* key: transaction (else workflow) */
+	uint64_t id;       /* workflow or txn id */
+	int step;          /* step */
+	uint64_t next_ms;  /* do not retry before (monotonic) */
+	unsigned delay_ms; /* current delay */
+	bool seen;         /* still pending in this round */
+};
+
+struct client {
+	char url[RPC_MAX_URL_LEN]; /* store URL */
+	struct rpc_client *cli;    /* connection */
+	uint64_t used;             /* round of last use */
+	uint64_t down_until_ms;    /* unreachable: fail fast until then */
+	unsigned down_delay_ms;    /* current fail-fast period */
+};
+
+struct driver {
+	struct ctl_service *svc;            /* borrowed */
+	unsigned timeout_ms;                /* per call */
+	unsigned backoff_min_ms;            /* first delay */
+	unsigned backoff_max_ms;            /* cap */
+	pthread_t thread;                   /* the driver */
+	atomic_bool stop;                   /* exit requested */
+	struct client clients[MAX_CLIENTS]; /* connection cache */
+	struct backoff backoffs[MAX_BACKOFF];
+	size_t n_backoffs;
+	uint64_t round;                   /* rounds run */
+	struct cfsm_result *res;          /* propose_sync target */
+	struct metrics_counter *steps;    /* completions applied */
+	struct metrics_counter *failures; /* segment-store calls failed */
+	struct metrics_counter *calls;    /* segment-store calls made */
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ------------------------------------------------------------ clients -- */
+
+static struct client *client_find(struct driver *d, const char *url)
+{
+	for (size_t i = 0; i < MAX_CLIENTS; i++) {
+		struct client *c = &d->clients[i];
+		if (c->cli != NULL && strcmp(c->url, url) == 0) {
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* Transport errors: the store could not be reached (or did not answer). */
+static bool unreachable(int rc)
+{
+	return rc == STRATA_EUNAVAIL || rc == STRATA_ETIMEDOUT ||
+	       rc == STRATA_ECLOSED || rc == STRATA_ECONNREFUSED;
+}
+
+/* Remember whether url answered, so that one dead store does not cost
+ * every action of a round a full timeout. */
+static void client_outcome(struct driver *d, const char *url, int rc)
+{
+	struct client *c = client_find(d, url);
+	if (c == NULL) {
+		return;
+	}
+	if (!unreachable(rc)) {
+		c->down_until_ms = 0;
+		c->down_delay_ms = 0;
+		return;
+	}
+	c->down_delay_ms = c->down_delay_ms == 0 ? d->backoff_min_ms
+	                                         : c->down_delay_ms * 2;
+	if (c->down_delay_ms > d->backoff_max_ms) {
+		c->down_delay_ms = d->backoff_max_ms;
+	}
+	c->down_until_ms = mono_ms() + c->down_delay_ms;
+}
+
+static struct rpc_client *client_get(struct driver *d, const char *url,
+                                     char *errmsg)
+{
+	struct client *lru = &d->clients[0];
+	for (size_t i = 0; i < MAX_CLIENTS; i++) {
+		struct client *c = &d->clients[i];
+		if (c->cli != NULL && strcmp(c->url, url) == 0) {
+			c->used = d->round;
+			return c->cli;
+		}
+		if (c->cli == NULL ||
+		    (lru->cli != NULL && c->used < lru->used)) {
+			lru = c;
+		}
+	}
+	if (lru->cli != NULL) {
+		rpc_client_close(lru->cli);
+		lru->cli = NULL;
+	}
+	struct rpc_client_opts o;
+	rpc_client_opts_default(&o);
+	o.timeout_ms = (int)d->timeout_ms;
+	o.retries = 1;
+	if (rpc_client_open(&lru->cli, &url, 1, &o, errmsg) != 0) {
+		lru->cli = NULL;
+		return NULL;
+	}
+	snprintf(lru->url, sizeof(lru->url), "%s", url);
+	lru->used = d->round;
+	return lru->cli;
+}
+
+/* ------------------------------------------------------------ actions -- */
+
+/* Call method on the store at url with req; reply (may be NULL) unpacked
+ * as desc. Returns the store's code or a transport error. */
+static int store_call(struct driver *d, const char *url, uint32_t method,
+                      const ProtobufCMessage *req,
+                      const ProtobufCMessageDescriptor *desc,
+                      ProtobufCMessage **reply, char *errmsg)
+{
+	if (reply != NULL) {
+		*reply = NULL;
+	}
+	struct client *known = client_find(d, url);
+	if (known != NULL && mono_ms() < known->down_until_ms) {
+		errmsg_set(errmsg,
+		           "segment store %.120s did not answer a moment ago; "
+		           "not calling it again for %u ms",
+		           url, known->down_delay_ms);
+		return STRATA_EUNAVAIL;
+	}
+	struct rpc_client *cli = client_get(d, url, errmsg);
+	if (cli == NULL) {
+		return STRATA_EUNAVAIL;
+	}
+	if (d->calls != NULL) {
+		metrics_counter_inc(d->calls);
+	}
+	if (desc == NULL) {
+		uint8_t small[1024];
+		size_t len = protobuf_c_message_get_packed_size(req);
+		uint8_t *buf =
+		        len <= sizeof(small) ? small : strata_malloc(len);
+		uint8_t *rep = NULL;
+		size_t rep_len = 0;
+		if (buf == NULL) {
+			return STRATA_ENOMEM;
+		}
+		protobuf_c_message_pack(req, buf);
+		int rc = rpc_call(cli, method, RPC_IDEMPOTENT, buf, len, &rep,
+		                  &rep_len, errmsg);
+		strata_free(rep);
+		if (buf != small) {
+			strata_free(buf);
+		}
+		client_outcome(d, url, rc);
+		return rc;
+	}
+	int rc = rpc_call_pb(cli, method, RPC_IDEMPOTENT, req, desc, reply,
+	                     errmsg);
+	client_outcome(d, url, rc);
+	return rc;
+}
+
+static int do_create(struct driver *d, const char *url, const char *name,
+                     char *errmsg)
+{
+	Strata__V1__CreateSegmentRequest q =
+	        STRATA__V1__CREATE_SEGMENT_REQUEST__INIT;
+	q.segment = (char *)name;
+	q.idempotent = true;
+	int rc = store_call(d, url,
+	                    STRATA__V1__SEGMENT_STORE_METHOD__SS_CREATE_SEGMENT,
+	                    &q.base, NULL, NULL, errmsg);
+	return rc == STRATA_EEXIST ? 0 : rc;
+}
+
+/* Seal name and report its length in *size. */
+static int do_seal(struct driver *d, const char *url, const char *name,
+                   uint64_t *size, char *errmsg)
+{
+	Strata__V1__SegmentRequest q = STRATA__V1__SEGMENT_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	q.segment = (char *)name;
+	int rc = store_call(
+	        d, url, STRATA__V1__SEGMENT_STORE_METHOD__SS_SEAL, &q.base,
+	        &strata__v1__segment_info_reply__descriptor, &rep, errmsg);
+	if (rc == STRATA_ESEALED) {
+		rc = store_call(
+		        d, url, STRATA__V1__SEGMENT_STORE_METHOD__SS_GET_INFO,
+		        &q.base, &strata__v1__segment_info_reply__descriptor,
+		        &rep, errmsg);
+	}
+	if (rc == 0) {
+		*size = ((Strata__V1__SegmentInfoReply *)rep)->length;
+	}
+	rpc_pb_free(rep);
+	return rc;
+}
+
+static int do_delete(struct driver *d, const char *url, const char *name,
+                     char *errmsg)
+{
+	Strata__V1__SegmentRequest q = STRATA__V1__SEGMENT_REQUEST__INIT;
+	q.segment = (char *)name;
+	int rc = store_call(d, url, STRATA__V1__SEGMENT_STORE_METHOD__SS_DELETE,
+	                    &q.base, NULL, NULL, errmsg);
+	return rc == STRATA_ENOENT ? 0 : rc;
+}
+
+static int do_truncate(struct driver *d, const char *url, const char *name,
+                       int64_t offset, char *errmsg)
+{
+	Strata__V1__TruncateRequest q = STRATA__V1__TRUNCATE_REQUEST__INIT;
+	q.segment = (char *)name;
+	q.offset = offset > 0 ? (uint64_t)offset : 0;
+	return store_call(d, url, STRATA__V1__SEGMENT_STORE_METHOD__SS_TRUNCATE,
+	                  &q.base, NULL, NULL, errmsg);
+}
+
+/* Seal the shadow (if it still exists) and merge it into its parent; a
+ * shadow already gone was merged by an earlier attempt. */
+static int do_commit(struct driver *d, const char *url, const char *parent,
+                     const char *shadow, char *errmsg)
+{
+	uint64_t size = 0;
+	int rc = do_seal(d, url, shadow, &size, errmsg);
+	if (rc == STRATA_ENOENT) {
+		return 0;
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	Strata__V1__MergeRequest q = STRATA__V1__MERGE_REQUEST__INIT;
+	q.target = (char *)parent;
+	q.source = (char *)shadow;
+	rc = store_call(d, url, STRATA__V1__SEGMENT_STORE_METHOD__SS_MERGE,
+	                &q.base, NULL, NULL, errmsg);
+	return rc == STRATA_ENOENT ? 0 : rc;
+}
+
+static int run_job(struct driver *d, struct job *j, char *errmsg)
+{
+	char name[NAME_MAX_LEN], shadow[NAME_MAX_LEN];
+	const struct cfsm_action *a = &j->a;
+	if (j->url == NULL) {
+		errmsg_set(errmsg,
+		           "no segment store is assigned to container %" PRIu32
+		           "; start segment stores (they register with the "
+		           "controller)",
+		           a->container);
+		return STRATA_EUNAVAIL;
+	}
+	cfsm_segment_name(name, sizeof(name), j->scope, j->stream,
+	                  a->segment_id);
+	segname_format_txn(shadow, sizeof(shadow), name, a->txn_id);
+	switch (a->kind) {
+	case CFSM_ACTION_CREATE_SEGMENT:
+		return do_create(d, j->url, name, errmsg);
+	case CFSM_ACTION_SEAL_SEGMENT:
+		return do_seal(d, j->url, name, &j->size, errmsg);
+	case CFSM_ACTION_TRUNCATE_SEGMENT:
+		return do_truncate(d, j->url, name, a->offset, errmsg);
+	case CFSM_ACTION_DELETE_SEGMENT:
+		return do_delete(d, j->url, name, errmsg);
+	case CFSM_ACTION_CREATE_TXN_SEGMENT:
+		return do_create(d, j->url, shadow, errmsg);
+	case CFSM_ACTION_COMMIT_TXN_SEGMENT:
+		return do_commit(d, j->url, name, shadow, errmsg);
+	case CFSM_ACTION_ABORT_TXN_SEGMENT:
+		return do_delete(d, j->url, shadow, errmsg);
+	}
+	errmsg_set(errmsg, "unknown action kind %d", (int)a->kind);
+	return STRATA_EINTERNAL;
+}
+
+/* -------------------------------------------------------------- rounds -- */
+
+static void jobs_free(struct job *jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		strata_free(jobs[i].scope);
+		strata_free(jobs[i].stream);
+		strata_free(jobs[i].url);
+	}
+	strata_free(jobs);
+}
+
+/* Client URL of the store that should serve container c, or NULL. */
+static const char *target_url(const struct cfsm *f, uint32_t c)
+{
+	const Strata__V1__ContainerAssignment *a =
+	        cfsm_container_replicas(f, c);
+	if (a == NULL || a->n_replicas == 0) {
+		return NULL;
+	}
+	const char *id = a->leader[0] != '\0' ? a->leader : a->replicas[0];
+	const Strata__V1__StoreNode *nd = cfsm_find_node(f, id);
+	if (nd == NULL) {
+		return NULL;
+	}
+	return nd->client_url[0] != '\0' ? nd->client_url : nd->address;
+}
+
+/* Copy the pending actions; *jobs NULL when none. STRATA_ENOMEM. */
+static int collect(struct driver *d, struct job **jobs, size_t *n)
+{
+	struct cfsm_action *acts = NULL;
+	*jobs = NULL;
+	*n = 0;
+	const struct cfsm *f = ctl_service_lock(d->svc);
+	int rc = cfsm_pending_actions(f, &acts, n);
+	if (rc == 0 && *n > 0) {
+		*jobs = strata_calloc(*n, sizeof(**jobs));
+		rc = *jobs == NULL ? STRATA_ENOMEM : 0;
+		for (size_t i = 0; rc == 0 && i < *n; i++) {
+			struct job *j = &(*jobs)[i];
+			const char *u = target_url(f, acts[i].container);
+			j->a = acts[i];
+			j->scope = strata_strdup(acts[i].scope);
+			j->stream = strata_strdup(acts[i].stream);
+			j->url = u != NULL ? strata_strdup(u) : NULL;
+			if (j->scope == NULL || j->stream == NULL ||
+			    (u != NULL && j->url == NULL)) {
+				rc = STRATA_ENOMEM;
+			}
+			j->a.scope = j->scope;
+			j->a.stream = j->stream;
+		}
+	}
+	ctl_service_unlock(d->svc);
+	strata_free(acts);
+	if (rc != 0) {
+		jobs_free(*jobs, *n);
+		*jobs = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+static bool same_group(const struct cfsm_action *x, const struct cfsm_action *y)
+{
+	bool tx = x->workflow_id == 0, ty = y->workflow_id == 0;
+	if (tx != ty || x->step != y->step) {
+		return false;
+	}
+	if (tx) {
+		return x->txn_id == y->txn_id &&
+		       strcmp(x->scope, y->scope) == 0 &&
+		       strcmp(x->stream, y->stream) == 0;
+	}
+	return x->workflow_id == y->workflow_id;
+}
+
+static struct backoff *backoff_find(struct driver *d,
+                                    const struct cfsm_action *a, bool add)
+{
+	bool txn = a->workflow_id == 0;
+	uint64_t id = txn ? a->txn_id : a->workflow_id;
+	for (size_t i = 0; i < d->n_backoffs; i++) {
+		struct backoff *b = &d->backoffs[i];
+		if (b->txn == txn && b->id == id && b->step == a->step) {
+			return b;
+		}
+	}
+	if (!add || d->n_backoffs == MAX_BACKOFF) {
+		return NULL;
+	}
+	struct backoff *b = &d->backoffs[d->n_backoffs++];
+	memset(b, 0, sizeof(*b));
+	b->txn = txn;
+	b->id = id;
+	b->step = a->step;
+	return b;
+}
+
+/* Drop retry state of groups that are no longer pending. */
+static void backoff_prune(struct driver *d)
+{
+	size_t out = 0;
+	for (size_t i = 0; i < d->n_backoffs; i++) {
+		if (d->backoffs[i].seen) {
+			d->backoffs[i].seen = false;
+			d->backoffs[out++] = d->backoffs[i];
+		}
+	}
+	d->n_backoffs = out;
+}
+
+/* Propose the completion of the group whose members are g[0..n). */
+static int report(struct driver *d, struct job **g, size_t n)
+{
+	const struct cfsm_action *a = &g[0]->a;
+	Strata__V1__ControllerCommand cmd =
+	        STRATA__V1__CONTROLLER_COMMAND__INIT;
+	Strata__V1__WorkflowStepDone w = STRATA__V1__WORKFLOW_STEP_DONE__INIT;
+	Strata__V1__TxnStepDone t = STRATA__V1__TXN_STEP_DONE__INIT;
+	Strata__V1__SegmentSize *sizes = NULL, **sp = NULL;
+	if (a->workflow_id != 0) {
+		w.workflow_id = a->workflow_id;
+		w.step = (Strata__V1__WorkflowStep)a->step;
+		if (a->kind == CFSM_ACTION_SEAL_SEGMENT) {
+			sizes = strata_calloc(n, sizeof(*sizes));
+			sp = strata_calloc(n, sizeof(*sp));
+			if (sizes == NULL || sp == NULL) {
+				strata_free(sizes);
+				strata_free(sp);
+				return STRATA_ENOMEM;
+			}
+			for (size_t i = 0; i < n; i++) {
+				Strata__V1__SegmentSize init =
+				        STRATA__V1__SEGMENT_SIZE__INIT;
+				sizes[i] = init;
+				sizes[i].segment_id = g[i]->a.segment_id;
+				sizes[i].size = g[i]->size;
+				sp[i] = &sizes[i];
+			}
+			w.sealed_sizes = sp;
+			w.n_sealed_sizes = n;
+		}
+		cmd.command_case =
+		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_WORKFLOW_STEP_DONE;
+		cmd.workflow_step_done = &w;
+	} else {
+		t.scope = (char *)a->scope;
+		t.stream = (char *)a->stream;
+		t.txn_id = a->txn_id;
+		t.step = (Strata__V1__TxnStep)a->step;
+		t.now_ms = ctl_now_ms();
+		cmd.command_case =
+		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_TXN_STEP_DONE;
+		cmd.txn_step_done = &t;
+	}
+	int rc = ctl_service_propose_sync(d->svc, &cmd, d->res);
+	strata_free(sizes);
+	strata_free(sp);
+	if (rc != 0) {
+		LOG_WARN(COMP,
+		         "%s %" PRIu64 " step %d on %s/%s: reporting it done "
+		         "failed: %s",
+		         a->workflow_id ? "workflow" : "transaction",
+		         a->workflow_id ? a->workflow_id : a->txn_id, a->step,
+		         a->scope, a->stream,
+		         d->res->code == rc && d->res->message[0] != '\0'
+		                 ? d->res->message
+		                 : strata_strerror(rc));
+		return rc;
+	}
+	if (d->steps != NULL) {
+		metrics_counter_inc(d->steps);
+	}
+	LOG_INFO(COMP, "%s %" PRIu64 " on %s/%s: step %d done (%zu actions)",
+	         a->workflow_id ? "workflow" : "transaction",
+	         a->workflow_id ? a->workflow_id : a->txn_id, a->scope,
+	         a->stream, a->step, n);
+	return 0;
+}
+
+/* Run one group (members g[0..n)); true when its step was reported. */
+static bool run_group(struct driver *d, struct job **g, size_t n)
+{
+	char errmsg[STRATA_ERRMSG_SIZE];
+	struct backoff *b = backoff_find(d, &g[0]->a, false);
+	uint64_t now = mono_ms();
+	if (b != NULL) {
+		b->seen = true;
+		if (now < b->next_ms) {
+			return false;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (atomic_load(&d->stop) || !ctl_service_is_ready(d->svc)) {
+			return false;
+		}
+		errmsg[0] = '\0';
+		int rc = run_job(d, g[i], errmsg);
+		if (rc == 0) {
+			continue;
+		}
+		if (d->failures != NULL) {
+			metrics_counter_inc(d->failures);
+		}
+		b = b != NULL ? b : backoff_find(d, &g[0]->a, true);
+		if (b != NULL) {
+			b->seen = true;
+			b->delay_ms = b->delay_ms == 0 ? d->backoff_min_ms
+			                               : b->delay_ms * 2;
+			if (b->delay_ms > d->backoff_max_ms) {
+				b->delay_ms = d->backoff_max_ms;
+			}
+			b->next_ms = mono_ms() + b->delay_ms;
+		}
+		LOG_WARN(COMP,
+		         "%s %" PRIu64 " step %d: action %d on segment %" PRIu64
+		         " of %s/%s (container %" PRIu32
+		         ") failed: %s (%s); retrying in %u ms",
+		         g[i]->a.workflow_id ? "workflow" : "transaction",
+		         g[i]->a.workflow_id ? g[i]->a.workflow_id
+		                             : g[i]->a.txn_id,
+		         g[i]->a.step, (int)g[i]->a.kind, g[i]->a.segment_id,
+		         g[i]->scope, g[i]->stream, g[i]->a.container,
+		         strata_error_name(rc), errmsg,
+		         b != NULL ? b->delay_ms : d->backoff_max_ms);
+		return false;
+	}
+	return report(d, g, n) == 0;
+}
+
+static void run_round(struct driver *d)
+{
+	struct job *jobs;
+	size_t n;
+	d->round++;
+	if (collect(d, &jobs, &n) != 0) {
+		LOG_WARN(COMP, "out of memory listing pending actions; "
+		               "retrying");
+		return;
+	}
+	struct job **g = n > 0 ? strata_calloc(n, sizeof(*g)) : NULL;
+	for (size_t i = 0; g != NULL && i < n; i++) {
+		if (jobs[i].done) {
+			continue;
+		}
+		size_t k = 0;
+		for (size_t j = i; j < n; j++) {
+			if (!jobs[j].done &&
+			    same_group(&jobs[i].a, &jobs[j].a)) {
+				jobs[j].done = true;
+				g[k++] = &jobs[j];
+			}
+		}
+		if (atomic_load(&d->stop) || !ctl_service_is_ready(d->svc)) {
+			break;
+		}
+		run_group(d, g, k);
+	}
+	strata_free(g);
+	jobs_free(jobs, n);
+	backoff_prune(d);
+}
+
+static void *driver_main(void *arg)
+{
+	struct driver *d = arg;
+	uint64_t seen = 0;
+	while (!atomic_load(&d->stop)) {
+		ctl_service_wait_change(d->svc, &seen, 200);
+		if (atomic_load(&d->stop)) {
+			break;
+		}
+		if (ctl_service_is_ready(d->svc)) {
+			run_round(d);
+		}
+	}
+	return NULL;
+}
+
+int driver_start(const struct driver_config *cfg, struct driver **out,
+                 char *errmsg)
+{
+	struct driver *d = strata_calloc(1, sizeof(*d));
+	int rc = STRATA_ENOMEM;
+	if (d == NULL || (d->res = strata_calloc(1, sizeof(*d->res))) == NULL) {
+		errmsg_set(errmsg, "out of memory");
+		goto err;
+	}
+	d->svc = cfg->svc;
+	d->timeout_ms = cfg->rpc_timeout_ms ? cfg->rpc_timeout_ms : 5000;
+	d->backoff_min_ms = cfg->backoff_min_ms ? cfg->backoff_min_ms : 100;
+	d->backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms : 5000;
+	if (d->backoff_max_ms < d->backoff_min_ms) {
+		d->backoff_max_ms = d->backoff_min_ms;
+	}
+	atomic_init(&d->stop, false);
+	if (cfg->metrics != NULL) {
+		rc = metrics_counter_register(
+		        cfg->metrics, "strata_controller_workflow_steps_total",
+		        "Workflow and transaction steps the driver completed.",
+		        NULL, 0, &d->steps, errmsg);
+		if (rc == 0) {
+			rc = metrics_counter_register(
+			        cfg->metrics,
+			        "strata_controller_store_calls_total",
+			        "Segment-store calls made by the workflow "
+			        "driver.",
+			        NULL, 0, &d->calls, errmsg);
+		}
+		if (rc == 0) {
+			rc = metrics_counter_register(
+			        cfg->metrics,
+			        "strata_controller_store_call_failures_total",
+			        "Segment-store calls of the workflow driver "
+			        "that failed (retried with backoff).",
+			        NULL, 0, &d->failures, errmsg);
+		}
+		if (rc != 0) {
+			goto err;
+		}
+	}
+	if (pthread_create(&d->thread, NULL, driver_main, d) != 0) {
+		errmsg_set(errmsg, "start the workflow driver thread failed");
+		rc = STRATA_EIO;
+		goto err;
+	}
+	*out = d;
+	return 0;
+err:
+	if (d != NULL) {
+		strata_free(d->res);
+	}
+	strata_free(d);
+	return rc;
+}
+
+void driver_stop(struct driver *d)
+{
+	if (d == NULL) {
+		return;
+	}
+	atomic_store(&d->stop, true);
+	pthread_join(d->thread, NULL);
+	for (size_t i = 0; i < MAX_CLIENTS; i++) {
+		if (d->clients[i].cli != NULL) {
+			rpc_client_close(d->clients[i].cli);
+		}
+	}
+	strata_free(d->res);
+	strata_free(d);
+}

@@ -1,0 +1,33 @@
+/* Leader-only workflow driver: carries out the FSM's pending actions on
+ * the segment stores and reports finished steps back through Raft. */
+#ifndef CONTROLLER_DRIVER_H
+#define CONTROLLER_DRIVER_H
+
+#include <stdint.h>
+
+#include "controller/service.h"
+
+struct metrics_registry;
+
+struct driver_config {
+	struct ctl_service *svc;          /* borrowed for the driver's life */
+	struct metrics_registry *metrics; /* step/failure counters; NULL ok */
+	unsigned rpc_timeout_ms;          /* per segment-store call (5000) */
+	unsigned backoff_min_ms;          /* first retry delay (100) */
+	unsigned backoff_max_ms;          /* longest retry delay (5000) */
+};
+
+struct driver;
+
+/* Start the driver thread. It acts only while the service is the ready
+ * leader. *out is freed by driver_stop. STRATA_ENOMEM / STRATA_EIO, or a
+ * metric registration error; errmsg says which. */
+int driver_start(const struct driver_config *cfg, struct driver **out,
+                 char *errmsg);
+
+/* Stop the thread (a segment-store call in progress finishes or times
+ * out first), close the store connections and free d. Call before
+ * ctl_service_stop. NULL is a no-op. */
+void driver_stop(struct driver *d);
+
+#endif /* CONTROLLER_DRIVER_H */

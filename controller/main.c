@@ -1,0 +1,380 @@
+/* strata-controller: the Raft-replicated stream metadata service (client
+ * API over NNG, store membership, workflow driver, REST, metrics). */
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/process.h"
+#include "common/rpc.h"
+#include "controller/api.h"
+#include "controller/cluster.h"
+#include "controller/driver.h"
+#include "controller/rest.h"
+#include "controller/service.h"
+
+#define COMP "controller"
+
+static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+
+static const struct config_key schema[] = {
+        {.name = "node.id",
+         .type = CONFIG_UINT,
+         .def = "1",
+         .min = "1",
+         .help = "Raft node id of this controller replica; must appear in "
+                 "raft.members and never change."},
+        {.name = "data_dir",
+         .type = CONFIG_STRING,
+         .def = "./data/controller",
+         .help = "Directory of the Raft log and snapshots (created if "
+                 "missing); a restart recovers from it."},
+        {.name = "listen",
+         .type = CONFIG_STRING,
+         .def = "tcp://0.0.0.0:9090",
+         .help = "NNG URL of the client API and of store registration "
+                 "(port 0 picks a free port)."},
+        {.name = "http.listen",
+         .type = CONFIG_STRING,
+         .def = "http://0.0.0.0:9091",
+         .help = "URL of the REST API, /health/live, /health/ready and "
+                 "/metrics."},
+        {.name = "raft.listen",
+         .type = CONFIG_STRING,
+         .def = "0.0.0.0:9190",
+         .help = "IPv4:port the Raft port binds to."},
+        {.name = "raft.members",
+         .type = CONFIG_STRING,
+         .help = "Every replica as ID=RAFT_ADDR,CLIENT_URL[,HTTP_URL] "
+                 "separated by ';', e.g. \"1=10.0.0.1:9190,"
+                 "tcp://10.0.0.1:9090;2=...\". Unset: a one-node cluster "
+                 "of this node at raft.listen and listen (0.0.0.0 read "
+                 "as 127.0.0.1)."},
+        {.name = "raft.join",
+         .type = CONFIG_BOOL,
+         .def = "false",
+         .help = "Start as a new replica of a running cluster: never "
+                 "bootstrap; then add it on the leader with "
+                 "CTL_ADD_CONTROLLER. raft.members must list this node "
+                 "and the running members."},
+        {.name = "raft.election_timeout",
+         .type = CONFIG_DURATION,
+         .def = "1s",
+         .min = "100ms",
+         .max = "1m",
+         .help = "Raft election timeout."},
+        {.name = "raft.heartbeat",
+         .type = CONFIG_DURATION,
+         .def = "100ms",
+         .min = "10ms",
+         .max = "10s",
+         .help = "Raft heartbeat interval; below the election timeout."},
+        {.name = "raft.snapshot_bytes",
+         .type = CONFIG_SIZE,
+         .def = "8MiB",
+         .min = "64KiB",
+         .max = "1GiB",
+         .help = "Take a snapshot after this many applied log bytes, so "
+                 "the log stays bounded."},
+        {.name = "containers.count",
+         .type = CONFIG_UINT,
+         .def = "4",
+         .min = "1",
+         .max = "65536",
+         .help = "Number of segment containers, fixed for the cluster's "
+                 "life; every store must use the same."},
+        {.name = "store.lease",
+         .type = CONFIG_DURATION,
+         .def = "10s",
+         .min = "1s",
+         .max = "10m",
+         .help = "Segment-store lease: a store that has not heartbeaten "
+                 "for this long is dead and its containers move."},
+        {.name = "tick.interval",
+         .type = CONFIG_DURATION,
+         .def = "1s",
+         .min = "100ms",
+         .max = "1m",
+         .help = "How often the leader applies a clock tick (expires "
+                 "store and transaction leases)."},
+        {.name = "api.wait_timeout",
+         .type = CONFIG_DURATION,
+         .def = "3s",
+         .min = "0ms",
+         .max = "1m",
+         .help = "How long a mutating call waits for its workflow to "
+                 "finish before answering done=false."},
+        {.name = "api.read_staleness",
+         .type = CONFIG_DURATION,
+         .def = "5s",
+         .min = "100ms",
+         .max = "1h",
+         .help = "A follower answers reads only when the last leader "
+                 "clock tick it applied is at most this old; else it "
+                 "redirects the reader to the leader."},
+        {.name = "driver.rpc_timeout",
+         .type = CONFIG_DURATION,
+         .def = "5s",
+         .min = "100ms",
+         .max = "5m",
+         .help = "Timeout of one workflow call to a segment store."},
+        {.name = "driver.backoff_max",
+         .type = CONFIG_DURATION,
+         .def = "5s",
+         .min = "100ms",
+         .max = "5m",
+         .help = "Longest delay between retries of a failed workflow "
+                 "step (starts at 100ms, doubles)."},
+        {.name = "check_config",
+         .type = CONFIG_BOOL,
+         .def = "false",
+         .help = "Only check the configuration (keys, values, "
+                 "raft.members, node.id among them): print \"configuration "
+                 "OK\" and exit 0, or the error and exit 1."},
+        {.name = "log.level",
+         .type = CONFIG_ENUM,
+         .def = "info",
+         .allowed = levels,
+         .help = "Lowest log level written."},
+        {.name = "log.file",
+         .type = CONFIG_STRING,
+         .def = "-",
+         .help = "Log file (appended); \"-\" is stderr."},
+};
+#define N_KEYS (sizeof(schema) / sizeof(schema[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: strata-controller [--config FILE] [--KEY=VALUE...]\n"
+	        "\n"
+	        "The Strata controller: scopes, streams, segments, "
+	        "transactions and reader\ngroups in a Raft-replicated state "
+	        "machine (run 1, 3 or 5 replicas), the\nworkflows that "
+	        "carry changes out on the segment stores, store membership\n"
+	        "and container assignment, an NNG client API, REST, health "
+	        "and metrics.\nSIGINT or SIGTERM stops it. Keys (YAML file, "
+	        "STRATA_* environment, flags):\n\n");
+	config_print_help(schema, N_KEYS, out);
+}
+
+/* "scheme://0.0.0.0:port" or "0.0.0.0:port" with 0.0.0.0 -> 127.0.0.1. */
+static void local_url(const char *in, char *out, size_t size)
+{
+	const char *any = strstr(in, "0.0.0.0");
+	if (any == NULL) {
+		snprintf(out, size, "%s", in);
+		return;
+	}
+	snprintf(out, size, "%.*s127.0.0.1%s", (int)(any - in), in, any + 7);
+}
+
+static int members_from_config(const struct config *cfg, struct ctl_member *m,
+                               unsigned *n, char *err)
+{
+	const char *spec = config_get_string(cfg, "raft.members");
+	if (spec != NULL) {
+		return ctl_members_parse(spec, m, n, err);
+	}
+	memset(m, 0, sizeof(*m));
+	m->id = config_get_uint(cfg, "node.id");
+	local_url(config_get_string(cfg, "raft.listen"), m->raft_address,
+	          sizeof(m->raft_address));
+	local_url(config_get_string(cfg, "listen"), m->client_url,
+	          sizeof(m->client_url));
+	local_url(config_get_string(cfg, "http.listen"), m->http_url,
+	          sizeof(m->http_url));
+	*n = 1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char err[STRATA_ERRMSG_SIZE];
+	struct config cfg;
+	int status = 1;
+	if (strata_process_init(err) != 0) {
+		fprintf(stderr, "strata-controller: %s\n", err);
+		return 1;
+	}
+	int rc = config_init(&cfg, schema, N_KEYS);
+	if (rc == 0) {
+		rc = config_load(&cfg, argc, argv, NULL, NULL);
+	}
+	if (rc != 0) {
+		fprintf(stderr, "strata-controller: %s\n", config_errmsg(&cfg));
+		config_close(&cfg);
+		return 1;
+	}
+	if (config_help_requested(&cfg)) {
+		usage(stdout);
+		config_close(&cfg);
+		return 0;
+	}
+	int level;
+	log_level_parse(config_get_string(&cfg, "log.level"), &level);
+	log_set_level(level);
+	if (log_open(config_get_string(&cfg, "log.file"), err) != 0) {
+		fprintf(stderr, "strata-controller: log.file: %s\n", err);
+		config_close(&cfg);
+		return 1;
+	}
+	static struct ctl_member members[CTL_MAX_MEMBERS];
+	unsigned n_members = 0;
+	if (members_from_config(&cfg, members, &n_members, err) != 0) {
+		fprintf(stderr, "strata-controller: %s\n", err);
+		config_close(&cfg);
+		return 1;
+	}
+	uint64_t raft_hb = config_get_duration_ms(&cfg, "raft.heartbeat");
+	uint64_t raft_el =
+	        config_get_duration_ms(&cfg, "raft.election_timeout");
+	if (raft_hb >= raft_el) {
+		fprintf(stderr,
+		        "strata-controller: raft.heartbeat (%" PRIu64
+		        " ms) must be below raft.election_timeout (%" PRIu64
+		        " ms)\n",
+		        raft_hb, raft_el);
+		config_close(&cfg);
+		return 1;
+	}
+
+	if (ctl_member_find(members, n_members,
+	                    config_get_uint(&cfg, "node.id")) == NULL) {
+		fprintf(stderr,
+		        "strata-controller: node.id %" PRIu64
+		        " is not in raft.members; add it or fix node.id\n",
+		        config_get_uint(&cfg, "node.id"));
+		config_close(&cfg);
+		return 1;
+	}
+	if (config_get_bool(&cfg, "check_config")) {
+		printf("configuration OK (node %" PRIu64 ", %u members)\n",
+		       config_get_uint(&cfg, "node.id"), n_members);
+		config_close(&cfg);
+		return 0;
+	}
+
+	/* SIGINT/SIGTERM are taken by sigwait below: block them before any
+	 * thread starts so that every thread inherits the mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	struct metrics_registry *reg = NULL;
+	struct ctl_service *svc = NULL;
+	struct ctl_api *api = NULL;
+	struct rpc_server *rpc = NULL;
+	struct rest *rest = NULL;
+	struct cluster_ticker *ticker = NULL;
+	struct driver *drv = NULL;
+
+	if (metrics_registry_new(&reg) != 0) {
+		fprintf(stderr, "strata-controller: out of memory\n");
+		goto out;
+	}
+	metrics_register_process(reg, err);
+
+	struct ctl_service_config sc = {
+	        .node_id = config_get_uint(&cfg, "node.id"),
+	        .data_dir = config_get_string(&cfg, "data_dir"),
+	        .raft_listen = config_get_string(&cfg, "raft.listen"),
+	        .members = members,
+	        .n_members = n_members,
+	        .container_count =
+	                (uint32_t)config_get_uint(&cfg, "containers.count"),
+	        .election_ms = (unsigned)raft_el,
+	        .heartbeat_ms = (unsigned)raft_hb,
+	        .snapshot_bytes = config_get_size(&cfg, "raft.snapshot_bytes"),
+	        .wait_ms = (unsigned)config_get_duration_ms(&cfg,
+	                                                    "api.wait_timeout"),
+	        .join = config_get_bool(&cfg, "raft.join"),
+	};
+	if (ctl_service_start(&sc, &svc, err) != 0) {
+		fprintf(stderr, "strata-controller: %s\n", err);
+		goto out;
+	}
+	struct ctl_api_config ac = {
+	        .svc = svc,
+	        .metrics = reg,
+	        .store_lease_ms = config_get_duration_ms(&cfg, "store.lease"),
+	        .read_staleness_ms =
+	                config_get_duration_ms(&cfg, "api.read_staleness"),
+	};
+	if (ctl_api_new(&ac, &api, err) != 0) {
+		fprintf(stderr, "strata-controller: %s\n", err);
+		goto out;
+	}
+	struct rpc_server_opts ro;
+	rpc_server_opts_default(&ro);
+	ro.config_key = "listen";
+	if (rpc_server_start(&rpc, config_get_string(&cfg, "listen"), &ro,
+	                     ctl_api_rpc_handler, api, err) != 0) {
+		fprintf(stderr, "strata-controller: %s\n", err);
+		goto out;
+	}
+	struct rest_config rc_ = {
+	        .url = config_get_string(&cfg, "http.listen"),
+	        .config_key = "http.listen",
+	        .svc = svc,
+	        .api = api,
+	        .metrics = reg,
+	};
+	if (rest_start(&rc_, &rest, err) != 0) {
+		fprintf(stderr, "strata-controller: %s\n", err);
+		goto out;
+	}
+	if (cluster_ticker_start(
+	            svc,
+	            (unsigned)config_get_duration_ms(&cfg, "tick.interval"),
+	            &ticker) != 0) {
+		fprintf(stderr, "strata-controller: cannot start the ticker\n");
+		goto out;
+	}
+	struct driver_config dc = {
+	        .svc = svc,
+	        .metrics = reg,
+	        .rpc_timeout_ms = (unsigned)config_get_duration_ms(
+	                &cfg, "driver.rpc_timeout"),
+	        .backoff_max_ms = (unsigned)config_get_duration_ms(
+	                &cfg, "driver.backoff_max"),
+	};
+	if (driver_start(&dc, &drv, err) != 0) {
+		fprintf(stderr, "strata-controller: %s\n", err);
+		goto out;
+	}
+	LOG_INFO(COMP,
+	         "node %" PRIu64 " serving: client %s, http port %d, %u "
+	         "members",
+	         sc.node_id, rpc_server_url(rpc), rest_port(rest), n_members);
+	printf("READY node=%" PRIu64 " client=%s http=%d\n", sc.node_id,
+	       rpc_server_url(rpc), rest_port(rest));
+	fflush(stdout);
+
+	int sig = 0;
+	sigwait(&sigs, &sig);
+	LOG_INFO(COMP, "signal %d: shutting down", sig);
+	status = 0;
+out:
+	driver_stop(drv);
+	cluster_ticker_stop(ticker);
+	rest_stop(rest);
+	if (rpc != NULL) {
+		rpc_server_stop(rpc);
+	}
+	ctl_service_stop(svc);
+	cluster_ticker_free(ticker);
+	ctl_api_free(api);
+	metrics_registry_free(reg);
+	config_close(&cfg);
+	log_close();
+	return status;
+}
