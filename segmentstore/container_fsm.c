@@ -77,16 +77,23 @@ static void op_create(struct container_fsm *f, const struct entry_op *op,
 
 /*
  * Event-number rule for (writer, first, count), last = the writer's last
- * event number on this segment: unknown writer -> accept; first == last+1
- * -> accept; first+count-1 <= last -> duplicate; otherwise (gap or partial
- * overlap) -> STRATA_EBADEVENTNUM.
+ * event number on this segment, -1 for a writer new to the segment (so its
+ * first block must start at event 0): first == last+1 -> accept;
+ * first+count-1 <= last -> duplicate; otherwise (gap or partial overlap)
+ * -> STRATA_EBADEVENTNUM.
+ *
+ * A new writer must start at 0 because appends of one writer can reach the
+ * leader out of order (several RPC contexts per connection, retries): if
+ * any first number were accepted from an unknown writer, a later block
+ * arriving first would be written and the earlier one then acknowledged as
+ * a duplicate without ever being written.
  */
 enum event_check { EVENT_ACCEPT, EVENT_DUPLICATE, EVENT_BAD };
 
 static enum event_check event_check(int64_t last, int64_t first, uint32_t count)
 {
 	if (last == SEGMENT_ATTR_NONE) {
-		return EVENT_ACCEPT;
+		return first == 0 ? EVENT_ACCEPT : EVENT_BAD;
 	}
 	if (last < INT64_MAX && first == last + 1) {
 		return EVENT_ACCEPT;
@@ -288,20 +295,26 @@ static void op_flush(struct container_fsm *f, const struct entry_op *op,
 	res->offset = segment_flushed_length(s);
 }
 
-static void op_chunks_deleted(struct container_fsm *f,
-                              const struct entry_op *op,
-                              struct container_result *res)
+/* A garbage chunk is gone: drop every copy of its name (order kept). A
+ * name not in the list (removed by an earlier CHUNK_DELETED, e.g. of an
+ * older owner committing late) changes nothing: STRATA_ENOENT. */
+static void op_chunk_deleted(struct container_fsm *f, const struct entry_op *op,
+                             struct container_result *res)
 {
-	if (op->count > f->n_garbage) {
-		res->code = STRATA_ERANGE;
-	} else {
-		for (size_t i = 0; i < op->count; i++) {
-			strata_free(f->garbage[i]);
+	size_t kept = 0;
+	for (size_t i = 0; i < f->n_garbage; i++) {
+		char *g = f->garbage[i];
+		if (strlen(g) == op->name_len &&
+		    memcmp(g, op->name, op->name_len) == 0) {
+			strata_free(g);
+			continue;
 		}
-		f->n_garbage -= op->count;
-		memmove(f->garbage, f->garbage + op->count,
-		        f->n_garbage * sizeof(*f->garbage));
+		f->garbage[kept++] = g;
 	}
+	if (kept == f->n_garbage) {
+		res->code = STRATA_ENOENT;
+	}
+	f->n_garbage = kept;
 	res->offset = f->n_garbage;
 }
 
@@ -357,8 +370,12 @@ int container_fsm_apply(struct container_fsm *f, const uint8_t *entry,
 		case ENTRY_OP_FLUSH:
 			op_flush(f, &op, res);
 			break;
-		case ENTRY_OP_CHUNKS_DELETED:
-			op_chunks_deleted(f, &op, res);
+		case ENTRY_OP_CHUNK_DELETED:
+			op_chunk_deleted(f, &op, res);
+			break;
+		case ENTRY_OP_OWNER:
+			/* A marker for the runtime (its log index names the
+			 * owner's chunks); no state. */
 			break;
 		default: /* the reader rejects unknown types */
 			res->code = STRATA_EINTERNAL;

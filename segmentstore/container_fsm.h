@@ -32,7 +32,7 @@ struct container_result {
 	                   * the segment length (dedup, EBADOFFSET); SEAL,
 	                   * DELETE: final length; TRUNCATE: start offset;
 	                   * MERGE: target offset of the source's first byte;
-	                   * FLUSH: flushed length; CHUNKS_DELETED: garbage
+	                   * FLUSH: flushed length; CHUNK_DELETED: garbage
 	                   * chunks left */
 	int64_t value;    /* APPEND: the writer's last event number after
 	                   * the op (also on EBADEVENTNUM); ATTR_UPDATE: the

@@ -250,15 +250,34 @@ int entry_builder_add_flush(struct entry_builder *b, uint64_t segment,
 	return op_end(b, start, rc);
 }
 
-int entry_builder_add_chunks_deleted(struct entry_builder *b, uint32_t count)
+int entry_builder_add_chunk_deleted(struct entry_builder *b, const char *chunk)
 {
-	int rc = op_begin(b, 1 + 4);
+	size_t n = chunk != NULL ? strnlen(chunk, ENTRY_MAX_NAME + 1) : 0;
+	if (!name_ok(chunk, n)) {
+		return STRATA_EINVAL;
+	}
+	int rc = op_begin(b, 1 + 4 + n);
 	if (rc != 0) {
 		return rc;
 	}
 	size_t start = b->buf.len;
-	rc |= buf_append_u8(&b->buf, ENTRY_OP_CHUNKS_DELETED);
-	rc |= buf_append_u32le(&b->buf, count);
+	rc |= buf_append_u8(&b->buf, ENTRY_OP_CHUNK_DELETED);
+	rc |= buf_append_u32le(&b->buf, (uint32_t)n);
+	rc |= buf_append(&b->buf, chunk, n);
+	return op_end(b, start, rc);
+}
+
+int entry_builder_add_owner(struct entry_builder *b, uint64_t node,
+                            uint64_t term)
+{
+	int rc = op_begin(b, 1 + 8 + 8);
+	if (rc != 0) {
+		return rc;
+	}
+	size_t start = b->buf.len;
+	rc |= buf_append_u8(&b->buf, ENTRY_OP_OWNER);
+	rc |= buf_append_u64le(&b->buf, node);
+	rc |= buf_append_u64le(&b->buf, term);
 	return op_end(b, start, rc);
 }
 
@@ -376,8 +395,13 @@ static int decode_op(struct cursor *c, struct entry_op *op)
 			return STRATA_EPROTO;
 		}
 		return get_name(c, op);
-	case ENTRY_OP_CHUNKS_DELETED:
-		return cursor_u32le(c, &op->count);
+	case ENTRY_OP_CHUNK_DELETED:
+		return get_name(c, op);
+	case ENTRY_OP_OWNER:
+		if (cursor_u64le(c, &op->node) != 0) {
+			return STRATA_EPROTO;
+		}
+		return cursor_u64le(c, &op->term);
 	default:
 		return STRATA_EPROTO;
 	}

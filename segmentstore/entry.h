@@ -29,7 +29,8 @@ enum entry_op_type {
 	ENTRY_OP_ATTR_UPDATE = 7,    /* set/remove an attribute, maybe CAS */
 	ENTRY_OP_DELETE = 8,         /* delete a segment */
 	ENTRY_OP_FLUSH = 9,          /* storage writer: bytes now in a chunk */
-	ENTRY_OP_CHUNKS_DELETED = 10 /* storage writer: garbage chunks gone */
+	ENTRY_OP_CHUNK_DELETED = 10, /* storage writer: a garbage chunk gone */
+	ENTRY_OP_OWNER = 11          /* a new owner took the container */
 };
 
 /* One decoded operation; pointers borrow the entry's bytes. Fields not
@@ -47,12 +48,14 @@ struct entry_op {
 	uint64_t chunk_offset; /* FLUSH: chunk offset of the first byte */
 	const uint8_t *data;   /* APPEND: event bytes */
 	size_t data_len;       /* APPEND: bytes at data */
-	const char *name;      /* CREATE: segment; FLUSH: chunk (no NUL!) */
+	const char *name;      /* CREATE: segment; FLUSH, CHUNK_DELETED:
+	                        * chunk (no NUL!) */
 	size_t name_len;       /* bytes at name, 1..ENTRY_MAX_NAME */
 	bool compare;          /* ATTR_UPDATE: check expected first */
 	int64_t expected;      /* ATTR_UPDATE: required current value */
 	int64_t value;         /* ATTR_UPDATE: new value (NONE removes) */
-	uint32_t count;        /* CHUNKS_DELETED: how many */
+	uint64_t node;         /* OWNER: node id of the new owner */
+	uint64_t term;         /* OWNER: its Raft term */
 };
 
 /* Builds one entry. The caller owns the struct. Not thread-safe. */
@@ -105,7 +108,12 @@ int entry_builder_add_delete(struct entry_builder *b, uint64_t segment);
 int entry_builder_add_flush(struct entry_builder *b, uint64_t segment,
                             uint64_t offset, uint64_t length, const char *chunk,
                             uint64_t chunk_offset);
-int entry_builder_add_chunks_deleted(struct entry_builder *b, uint32_t count);
+/* CHUNK_DELETED: garbage chunk `chunk` (copied) is gone from tier 2. */
+int entry_builder_add_chunk_deleted(struct entry_builder *b, const char *chunk);
+/* OWNER: node became the container's owner in term (a marker whose log
+ * index names the owner's chunks; changes no state). */
+int entry_builder_add_owner(struct entry_builder *b, uint64_t node,
+                            uint64_t term);
 
 /*
  * Write the header (op count, body length, CRC32C) and point *entry at the

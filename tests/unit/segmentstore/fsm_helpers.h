@@ -161,13 +161,13 @@ do_flush(struct container_fsm *f, uint64_t seg, uint64_t offset,
 	return r;
 }
 
-static inline struct container_result do_chunks_deleted(struct container_fsm *f,
-                                                        uint32_t count)
+static inline struct container_result do_chunk_deleted(struct container_fsm *f,
+                                                       const char *chunk)
 {
 	struct entry_builder b;
 	entry_builder_init(&b, 0);
 	struct container_result r =
-	        one(f, &b, entry_builder_add_chunks_deleted(&b, count));
+	        one(f, &b, entry_builder_add_chunk_deleted(&b, chunk));
 	entry_builder_close(&b);
 	return r;
 }

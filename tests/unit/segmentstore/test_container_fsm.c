@@ -78,11 +78,18 @@ static void test_append_event_number_rule(void **state)
 {
 	struct container_fsm *f = *state;
 	uint64_t s = do_create(f, "s").segment;
-	/* Unknown writer: accepted whatever its first number. */
+	/* Unknown writer: must start at event 0 (a later block that arrives
+	 * first is a gap, not a new start). Nothing is written. */
 	struct container_result r = do_append(f, s, 1, 10, 2, "ab");
+	assert_int_equal(r.code, STRATA_EBADEVENTNUM);
+	assert_int_equal(container_fsm_unflushed_bytes(f), 0);
+	r = do_append(f, s, 1, 0, 11, "ab");
 	assert_int_equal(r.code, 0);
 	assert_false(r.dedup);
 	assert_int_equal(r.offset, 0);
+	assert_int_equal(r.value, 10);
+	r = do_append(f, s, 1, 11, 1, "");
+	assert_int_equal(r.code, 0);
 	assert_int_equal(r.value, 11);
 	/* first == last + 1: accepted at the next offset. */
 	r = do_append(f, s, 1, 12, 3, "cde");
@@ -361,11 +368,18 @@ static void test_delete_and_chunk_garbage(void **state)
 	r = do_create(f, "s");
 	assert_int_equal(r.code, 0);
 	assert_true(r.segment != s);
-	assert_int_equal(do_chunks_deleted(f, 3).code, STRATA_ERANGE);
-	r = do_chunks_deleted(f, 1);
+	/* CHUNK_DELETED names the chunk: an unknown name (e.g. a late
+	 * commit of an older owner) changes nothing. */
+	assert_int_equal(do_chunk_deleted(f, "c9").code, STRATA_ENOENT);
+	assert_int_equal(container_fsm_garbage_count(f), 2);
+	r = do_chunk_deleted(f, "c2");
 	assert_int_equal(r.code, 0);
 	assert_int_equal(r.offset, 1);
-	assert_string_equal(container_fsm_garbage(f, 0), "c2");
+	assert_string_equal(container_fsm_garbage(f, 0), "c1");
+	assert_int_equal(do_chunk_deleted(f, "c2").code, STRATA_ENOENT);
+	r = do_chunk_deleted(f, "c1");
+	assert_int_equal(r.code, 0);
+	assert_int_equal(r.offset, 0);
 }
 
 /* Flush converts unflushed bytes to chunk extents, coalescing. */
@@ -450,7 +464,7 @@ static void test_rejected_ops_leave_state_identical(void **state)
 	struct container_fsm *f = *state;
 	uint64_t s = do_create(f, "s").segment;
 	uint64_t o = do_create(f, "open").segment;
-	assert_int_equal(do_append(f, s, 1, 5, 1, "abcdef").code, 0);
+	assert_int_equal(do_append(f, s, 1, 0, 6, "abcdef").code, 0);
 	assert_int_equal(do_flush(f, s, 0, 2, "c", 0).code, 0);
 	assert_int_equal(do_attr(f, s, 7, false, 0, 3).code, 0);
 	assert_int_equal(do_seal(f, s).code, 0);
@@ -471,7 +485,7 @@ static void test_rejected_ops_leave_state_identical(void **state)
 	        do_attr(f, o, 7, true, 2, 4),
 	        do_flush(f, s, 0, 1, "d", 0),
 	        do_flush(f, s, 5, 2, "d", 0),
-	        do_chunks_deleted(f, 1),
+	        do_chunk_deleted(f, "no-such-chunk"),
 	        do_delete(f, 1234),
 	};
 	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {

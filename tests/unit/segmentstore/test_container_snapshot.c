@@ -23,7 +23,7 @@ static void populate(struct container_fsm *f)
 	uint64_t t = do_create(f, "sc/st/1.#epoch.0#transaction.9").segment;
 	uint64_t d = do_create(f, "doomed").segment;
 	assert_int_equal(do_append(f, a, 1, 0, 3, "first-block").code, 0);
-	assert_int_equal(do_append(f, a, 2, 7, 1, "second").code, 0);
+	assert_int_equal(do_append(f, a, 2, 0, 8, "second").code, 0);
 	assert_int_equal(do_flush(f, a, 0, 5, "a.E-1-O-0", 0).code, 0);
 	assert_int_equal(do_truncate(f, a, 3).code, 0);
 	assert_int_equal(do_attr(f, a, 40, false, 0, -12).code, 0);

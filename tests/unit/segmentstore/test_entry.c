@@ -38,8 +38,9 @@ static void test_entry_round_trip_all_types(void **state)
 	assert_int_equal(entry_builder_add_delete(&b, 13), 0);
 	assert_int_equal(entry_builder_add_flush(&b, 14, 100, 50, "chunk-a", 7),
 	                 0);
-	assert_int_equal(entry_builder_add_chunks_deleted(&b, 3), 0);
-	assert_int_equal(entry_builder_count(&b), 10);
+	assert_int_equal(entry_builder_add_chunk_deleted(&b, "chunk-b"), 0);
+	assert_int_equal(entry_builder_add_owner(&b, 3, 17), 0);
+	assert_int_equal(entry_builder_count(&b), 11);
 	const uint8_t *e;
 	size_t len;
 	assert_int_equal(entry_builder_finish(&b, &e, &len), 0);
@@ -48,7 +49,7 @@ static void test_entry_round_trip_all_types(void **state)
 	struct entry_reader r;
 	struct entry_op op;
 	assert_int_equal(entry_reader_init(&r, e, len), 0);
-	assert_int_equal(r.count, 10);
+	assert_int_equal(r.count, 11);
 	assert_true(entry_reader_next(&r, &op));
 	assert_int_equal(op.type, ENTRY_OP_CREATE);
 	assert_int_equal(op.name_len, strlen("s/t/0.#epoch.0"));
@@ -92,8 +93,13 @@ static void test_entry_round_trip_all_types(void **state)
 	assert_int_equal(op.chunk_offset, 7);
 	assert_memory_equal(op.name, "chunk-a", 7);
 	assert_true(entry_reader_next(&r, &op));
-	assert_int_equal(op.type, ENTRY_OP_CHUNKS_DELETED);
-	assert_int_equal(op.count, 3);
+	assert_int_equal(op.type, ENTRY_OP_CHUNK_DELETED);
+	assert_int_equal(op.name_len, 7);
+	assert_memory_equal(op.name, "chunk-b", 7);
+	assert_true(entry_reader_next(&r, &op));
+	assert_int_equal(op.type, ENTRY_OP_OWNER);
+	assert_int_equal(op.node, 3);
+	assert_int_equal(op.term, 17);
 	assert_false(entry_reader_next(&r, &op));
 	entry_builder_close(&b);
 }
