@@ -1,0 +1,53 @@
+/* Event framing: a 4-byte little-endian length before each payload; the
+ * assembler turns reads that may end inside an event back into events. */
+#ifndef CLIENT_FRAME_H
+#define CLIENT_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+/* Write the frame header of a len-byte payload into hdr[0..4). */
+void frame_header(uint8_t hdr[4], uint32_t len);
+
+/*
+ * Reassembles events from consecutive chunks of a segment. Not
+ * thread-safe. Event pointers returned by frame_asm_next are valid until
+ * the next frame_asm_feed or frame_asm_close.
+ */
+struct frame_asm {
+	struct buf b;     /* unconsumed bytes: b.data[pos..b.len) */
+	size_t pos;       /* first unconsumed byte */
+	uint64_t base;    /* segment offset of b.data[0] */
+	size_t max_event; /* larger frame lengths are corrupt */
+};
+
+/* Start at segment offset (an event boundary). */
+void frame_asm_init(struct frame_asm *fa, uint64_t offset, size_t max_event);
+void frame_asm_close(struct frame_asm *fa);
+
+/* Add the next len bytes (copied). STRATA_ENOMEM. */
+int frame_asm_feed(struct frame_asm *fa, const uint8_t *data, size_t len);
+
+/*
+ * Take the next whole event: 0 with *p, *len (payload) and *off (offset of
+ * its header); STRATA_EAGAIN when more bytes are needed; STRATA_ECORRUPT
+ * when the frame length exceeds max_event (nothing consumed).
+ */
+int frame_asm_next(struct frame_asm *fa, const uint8_t **p, size_t *len,
+                   uint64_t *off);
+
+/* Segment offset of the next event not yet returned. */
+uint64_t frame_asm_position(const struct frame_asm *fa);
+
+/* Segment offset just past the last byte fed (where to read next). */
+uint64_t frame_asm_end(const struct frame_asm *fa);
+
+/* Bytes fed but not yet returned as events. */
+size_t frame_asm_pending(const struct frame_asm *fa);
+
+/* Drop everything and restart at offset. */
+void frame_asm_reset(struct frame_asm *fa, uint64_t offset);
+
+#endif /* CLIENT_FRAME_H */

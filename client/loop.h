@@ -1,0 +1,66 @@
+/* The client's I/O thread: a task queue and timers run one at a time. */
+#ifndef CLIENT_LOOP_H
+#define CLIENT_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * One thread runs posted tasks and due timers, one at a time, in order.
+ * Tasks and timers are intrusive (embedded in the caller's objects), so
+ * posting never allocates and never fails: RPC completions on other
+ * threads post their result this way. Everything is thread-safe.
+ */
+struct loop;
+
+typedef void (*loop_fn)(void *arg);
+
+/* A task: post it to run fn(arg) once on the loop thread. */
+struct loop_task {
+	struct loop_task *next; /* queue link (loop-owned while queued) */
+	loop_fn fn;
+	void *arg;
+	bool queued; /* posted, not yet started */
+};
+
+/* A timer: armed, it runs fn(arg) once on the loop thread when due. */
+struct loop_timer {
+	struct loop_timer *next; /* sorted list link (loop-owned) */
+	loop_fn fn;
+	void *arg;
+	uint64_t due_ms; /* monotonic */
+	bool armed;
+};
+
+/* Monotonic milliseconds. */
+uint64_t loop_now_ms(void);
+
+/* Start a loop thread (name: thread name, <= 15 chars). STRATA_ENOMEM /
+ * STRATA_EIO. */
+int loop_new(struct loop **out, const char *name);
+
+/*
+ * Stop: runs every posted task and fires every armed timer at once (due
+ * or not; objects see their closing flags) until both are empty, then
+ * joins the thread and frees the loop. Must not be called on the loop
+ * thread.
+ */
+void loop_free(struct loop *l);
+
+/* Initialise a task / timer (fn and arg fixed for its life). */
+void loop_task_init(struct loop_task *t, loop_fn fn, void *arg);
+void loop_timer_init(struct loop_timer *t, loop_fn fn, void *arg);
+
+/* Queue t; a no-op when it is already queued (coalescing). */
+void loop_post(struct loop *l, struct loop_task *t);
+
+/* Arm t to fire in delay_ms (re-arming moves it). */
+void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t delay_ms);
+
+/* Disarm t; true when it was armed (it will not fire). */
+bool loop_timer_cancel(struct loop *l, struct loop_timer *t);
+
+/* True on the loop's own thread. */
+bool loop_on_thread(const struct loop *l);
+
+#endif /* CLIENT_LOOP_H */

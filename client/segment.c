@@ -1,0 +1,581 @@
+/* libstrata segment primitives: metadata, reads (blocking and async), the
+ * event iterator, revisioned segments and attributes. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client/client_int.h"
+#include "client/frame.h"
+#include "common/alloc.h"
+#include "strata/segment.h"
+#include "strata/v1/segmentstore.pb-c.h"
+
+/* Frames longer than this are corruption (the stores' limits.max_event
+ * cannot exceed it). */
+#define ITER_MAX_EVENT (64u * 1024 * 1024)
+#define ITER_READ_BYTES (1024u * 1024)
+
+static int stat_from(const Strata__V1__SegmentInfoReply *r,
+                     struct strata_segment_stat *out)
+{
+	out->start_offset = r->start_offset;
+	out->length = r->length;
+	out->sealed = r->sealed;
+	out->flushed_length = r->flushed_length;
+	return 0;
+}
+
+int strata_segment_get_stat(struct strata_client *c, const char *segment,
+                            struct strata_segment_stat *out, char *errmsg)
+{
+	Strata__V1__SegmentRequest q = STRATA__V1__SEGMENT_REQUEST__INIT;
+	q.segment = (char *)segment;
+	Strata__V1__SegmentInfoReply *r = NULL;
+	int rc = client_seg_call(c, segment, CT_SS_GET_INFO, &q.base,
+	                         &strata__v1__segment_info_reply__descriptor,
+	                         (ProtobufCMessage **)&r, false, errmsg);
+	if (rc == 0) {
+		stat_from(r, out);
+		rpc_pb_free(&r->base);
+	}
+	return rc;
+}
+
+int strata_segment_create(struct strata_client *c, const char *segment,
+                          bool idempotent, char *errmsg)
+{
+	Strata__V1__CreateSegmentRequest q =
+	        STRATA__V1__CREATE_SEGMENT_REQUEST__INIT;
+	q.segment = (char *)segment;
+	q.idempotent = idempotent;
+	return client_seg_call(c, segment, CT_SS_CREATE_SEGMENT, &q.base, NULL,
+	                       NULL, false, errmsg);
+}
+
+int strata_segment_seal(struct strata_client *c, const char *segment,
+                        uint64_t *length, char *errmsg)
+{
+	Strata__V1__SegmentRequest q = STRATA__V1__SEGMENT_REQUEST__INIT;
+	q.segment = (char *)segment;
+	Strata__V1__SegmentInfoReply *r = NULL;
+	int rc = client_seg_call(c, segment, CT_SS_SEAL, &q.base,
+	                         &strata__v1__segment_info_reply__descriptor,
+	                         (ProtobufCMessage **)&r, false, errmsg);
+	if (rc == 0) {
+		if (length != NULL) {
+			*length = r->length;
+		}
+		rpc_pb_free(&r->base);
+	}
+	return rc;
+}
+
+int strata_segment_truncate(struct strata_client *c, const char *segment,
+                            uint64_t offset, char *errmsg)
+{
+	Strata__V1__TruncateRequest q = STRATA__V1__TRUNCATE_REQUEST__INIT;
+	q.segment = (char *)segment;
+	q.offset = offset;
+	return client_seg_call(c, segment, CT_SS_TRUNCATE, &q.base, NULL, NULL,
+	                       false, errmsg);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+void strata_read_result_release(struct strata_read_result *r)
+{
+	if (r == NULL) {
+		return;
+	}
+	strata_free(r->data);
+	r->data = NULL;
+	r->len = 0;
+}
+
+/* Fill out from a ReadReply (data copied). STRATA_ENOMEM. */
+static int result_from(const Strata__V1__ReadReply *r, uint64_t offset,
+                       struct strata_read_result *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->offset = offset;
+	if (r == NULL) {
+		return 0;
+	}
+	out->end_of_segment = r->end_of_segment;
+	out->at_tail = r->at_tail;
+	out->start_offset = r->start_offset;
+	if (r->data.len > 0) {
+		out->data = strata_malloc(r->data.len);
+		if (out->data == NULL) {
+			return STRATA_ENOMEM;
+		}
+		memcpy(out->data, r->data.data, r->data.len);
+		out->len = r->data.len;
+	}
+	return 0;
+}
+
+static uint32_t clamp_wait(struct strata_client *c, uint32_t wait_ms)
+{
+	uint32_t max = (uint32_t)c->cfg.max_read_wait_ms;
+	return wait_ms > max ? max : wait_ms;
+}
+
+int strata_segment_read(struct strata_client *c, const char *segment,
+                        uint64_t offset, uint32_t max_bytes, uint32_t wait_ms,
+                        struct strata_read_result *out, char *errmsg)
+{
+	Strata__V1__ReadRequest q = STRATA__V1__READ_REQUEST__INIT;
+	q.segment = (char *)segment;
+	q.offset = offset;
+	q.max_bytes = max_bytes;
+	q.wait_ms = clamp_wait(c, wait_ms);
+	Strata__V1__ReadReply *r = NULL;
+	memset(out, 0, sizeof(*out));
+	out->offset = offset;
+	int rc = client_seg_call(c, segment, CT_SS_READ, &q.base,
+	                         &strata__v1__read_reply__descriptor,
+	                         (ProtobufCMessage **)&r, true, errmsg);
+	if (r != NULL) {
+		int rc2 = result_from(r, offset, out);
+		if (rc == 0 && rc2 != 0) {
+			rc = rc2;
+			client_err(errmsg, "out of memory");
+		}
+		rpc_pb_free(&r->base);
+	}
+	return rc;
+}
+
+/* One async read. */
+struct read_async {
+	struct seg_op op;
+	uint64_t offset;
+	strata_read_cb cb;
+	void *arg;
+};
+
+static void read_async_done(struct seg_op *op, int code, const char *errmsg)
+{
+	struct read_async *ra = op->arg;
+	struct strata_read_result res;
+	char msg[STRATA_ERRMSG_SIZE];
+	client_err(msg, "%s", errmsg);
+	memset(&res, 0, sizeof(res));
+	res.offset = ra->offset;
+	if (op->reply_len > 0 || code == 0) {
+		Strata__V1__ReadReply *r =
+		        (Strata__V1__ReadReply *)rpc_pb_unpack(
+		                &strata__v1__read_reply__descriptor,
+		                op->reply != NULL ? op->reply
+		                                  : (const uint8_t *)"",
+		                op->reply_len);
+		if (r == NULL && code == 0) {
+			code = STRATA_EPROTO;
+			client_err(msg,
+			           "segment %.200s: read reply "
+			           "does not parse",
+			           op->name);
+		} else if (r != NULL) {
+			if (result_from(r, ra->offset, &res) != 0 &&
+			    code == 0) {
+				code = STRATA_ENOMEM;
+				client_err(msg, "out of memory");
+			}
+			rpc_pb_free(&r->base);
+		}
+	}
+	seg_op_reset(op);
+	ra->cb(ra->arg, code, msg, &res);
+	strata_free(ra);
+}
+
+int strata_segment_read_async(struct strata_client *c, const char *segment,
+                              uint64_t offset, uint32_t max_bytes,
+                              uint32_t wait_ms, strata_read_cb cb, void *arg,
+                              char *errmsg)
+{
+	if (cb == NULL) {
+		client_err(errmsg, "strata_segment_read_async: cb is required");
+		return STRATA_EINVAL;
+	}
+	struct read_async *ra = strata_calloc(1, sizeof(*ra));
+	if (ra == NULL) {
+		client_err(errmsg, "out of memory");
+		return STRATA_ENOMEM;
+	}
+	ra->offset = offset;
+	ra->cb = cb;
+	ra->arg = arg;
+	Strata__V1__ReadRequest q = STRATA__V1__READ_REQUEST__INIT;
+	q.segment = (char *)segment;
+	q.offset = offset;
+	q.max_bytes = max_bytes;
+	q.wait_ms = clamp_wait(c, wait_ms);
+	int rc = seg_op_start(c, &ra->op, segment, CT_SS_READ, &q.base, 0,
+	                      CT_LONGPOLL, read_async_done, ra, errmsg);
+	if (rc != 0) {
+		strata_free(ra);
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------- event iterator */
+
+struct strata_event_iter {
+	struct strata_client *c;
+	char *name;
+	uint64_t end;        /* end offset (UINT64_MAX = none) */
+	uint32_t read_bytes; /* per read */
+	struct frame_asm fa;
+	bool eos; /* the store said end of segment at frame_asm_end */
+};
+
+int strata_event_iter_new(struct strata_client *c, const char *segment,
+                          uint64_t start_offset, uint64_t end_offset,
+                          uint32_t read_bytes, struct strata_event_iter **out,
+                          char *errmsg)
+{
+	if (segment == NULL || end_offset < start_offset) {
+		client_err(errmsg,
+		           "event iterator: a segment is required and the end "
+		           "offset (%" PRIu64 ") must not be below the start "
+		           "(%" PRIu64 ")",
+		           end_offset, start_offset);
+		return STRATA_EINVAL;
+	}
+	struct strata_event_iter *it = strata_calloc(1, sizeof(*it));
+	if (it == NULL || (it->name = strata_strdup(segment)) == NULL) {
+		strata_free(it);
+		client_err(errmsg, "out of memory");
+		return STRATA_ENOMEM;
+	}
+	it->c = c;
+	it->end = end_offset;
+	it->read_bytes = read_bytes != 0 ? read_bytes : ITER_READ_BYTES;
+	frame_asm_init(&it->fa, start_offset, ITER_MAX_EVENT);
+	*out = it;
+	return 0;
+}
+
+void strata_event_iter_free(struct strata_event_iter *it)
+{
+	if (it == NULL) {
+		return;
+	}
+	frame_asm_close(&it->fa);
+	strata_free(it->name);
+	strata_free(it);
+}
+
+uint64_t strata_event_iter_position(const struct strata_event_iter *it)
+{
+	return frame_asm_position(&it->fa);
+}
+
+int strata_event_iter_next(struct strata_event_iter *it, uint32_t wait_ms,
+                           struct strata_event *ev, char *errmsg)
+{
+	memset(ev, 0, sizeof(*ev));
+	uint64_t deadline = loop_now_ms() + wait_ms;
+	bool at_tail = false; /* the last read found no more data */
+	for (;;) {
+		uint64_t pos = frame_asm_position(&it->fa);
+		if (pos >= it->end) {
+			ev->end = true;
+			ev->offset = ev->next_offset = pos;
+			return 0;
+		}
+		const uint8_t *p;
+		size_t len;
+		uint64_t off;
+		int rc = frame_asm_next(&it->fa, &p, &len, &off);
+		if (rc == 0) {
+			if (off + 4 + len > it->end) {
+				client_err(
+				        errmsg,
+				        "segment %.200s: the event at %" PRIu64
+				        " runs past the end offset %" PRIu64
+				        "; the range does not end at an event",
+				        it->name, off, it->end);
+				it->fa.pos -= 4 + len;
+				return STRATA_ECORRUPT;
+			}
+			ev->data = p;
+			ev->len = len;
+			ev->offset = off;
+			ev->next_offset = off + 4 + len;
+			return 0;
+		}
+		if (rc == STRATA_ECORRUPT) {
+			client_err(
+			        errmsg,
+			        "segment %.200s: the frame at %" PRIu64
+			        " claims more than %u bytes; the data is not "
+			        "framed events or the offset is not an event "
+			        "boundary",
+			        it->name, pos, ITER_MAX_EVENT);
+			return rc;
+		}
+		uint64_t at = frame_asm_end(&it->fa);
+		if (it->eos || at >= it->end) {
+			if (frame_asm_pending(&it->fa) > 0) {
+				client_err(
+				        errmsg,
+				        "segment %.200s ends inside the event "
+				        "at %" PRIu64,
+				        it->name, pos);
+				return STRATA_ECORRUPT;
+			}
+			ev->end = true;
+			ev->offset = ev->next_offset = pos;
+			return 0;
+		}
+		uint64_t now = loop_now_ms();
+		if (at_tail && now >= deadline) {
+			ev->offset = ev->next_offset = pos;
+			return 0; /* nothing new in time */
+		}
+		uint32_t wait = now < deadline ? (uint32_t)(deadline - now) : 0;
+		uint64_t want = it->end - at;
+		uint32_t max =
+		        want < it->read_bytes ? (uint32_t)want : it->read_bytes;
+		struct strata_read_result r;
+		rc = strata_segment_read(it->c, it->name, at, max, wait, &r,
+		                         errmsg);
+		at_tail = r.at_tail || r.len == 0;
+		if (rc != 0) {
+			strata_read_result_release(&r);
+			return rc;
+		}
+		if (r.len > 0 && frame_asm_feed(&it->fa, r.data, r.len) != 0) {
+			strata_read_result_release(&r);
+			client_err(errmsg, "out of memory");
+			return STRATA_ENOMEM;
+		}
+		if (r.end_of_segment) {
+			it->eos = true;
+		}
+		strata_read_result_release(&r);
+	}
+}
+
+/* --------------------------------------------------- revisioned segment */
+
+struct strata_rsegment {
+	struct strata_client *c;
+	char *name;
+	uint8_t writer[16];
+	int64_t next_num;
+	bool need_setup;
+};
+
+static int rs_setup(struct strata_rsegment *rs, char *errmsg)
+{
+	Strata__V1__SetupAppendRequest q =
+	        STRATA__V1__SETUP_APPEND_REQUEST__INIT;
+	q.segment = rs->name;
+	q.writer_id.data = rs->writer;
+	q.writer_id.len = sizeof(rs->writer);
+	Strata__V1__SetupAppendReply *r = NULL;
+	int rc = client_seg_call(rs->c, rs->name, CT_SS_SETUP_APPEND, &q.base,
+	                         &strata__v1__setup_append_reply__descriptor,
+	                         (ProtobufCMessage **)&r, false, errmsg);
+	if (rc == 0) {
+		rs->next_num = r->last_event_number + 1;
+		rs->need_setup = false;
+		rpc_pb_free(&r->base);
+	}
+	return rc;
+}
+
+int strata_rsegment_open(struct strata_client *c, const char *segment,
+                         struct strata_rsegment **out, char *errmsg)
+{
+	struct strata_rsegment *rs = strata_calloc(1, sizeof(*rs));
+	if (rs == NULL || (rs->name = strata_strdup(segment)) == NULL) {
+		strata_free(rs);
+		client_err(errmsg, "out of memory");
+		return STRATA_ENOMEM;
+	}
+	rs->c = c;
+	client_random(rs->writer, sizeof(rs->writer));
+	int rc = rs_setup(rs, errmsg);
+	if (rc != 0) {
+		strata_rsegment_close(rs);
+		return rc;
+	}
+	*out = rs;
+	return 0;
+}
+
+void strata_rsegment_close(struct strata_rsegment *rs)
+{
+	if (rs == NULL) {
+		return;
+	}
+	strata_free(rs->name);
+	strata_free(rs);
+}
+
+const char *strata_rsegment_name(const struct strata_rsegment *rs)
+{
+	return rs->name;
+}
+
+/* One exactly-once append of one event; expected -1 = unconditional. */
+static int rs_append(struct strata_rsegment *rs, int64_t expected,
+                     const void *data, size_t len, uint64_t *offset,
+                     uint64_t *length, char *errmsg)
+{
+	if (len > UINT32_MAX - 4) {
+		client_err(errmsg,
+		           "segment %.200s: event of %zu bytes is too "
+		           "large",
+		           rs->name, len);
+		return STRATA_ETOOBIG;
+	}
+	uint8_t *frame = strata_malloc(len + 4);
+	if (frame == NULL) {
+		client_err(errmsg, "out of memory");
+		return STRATA_ENOMEM;
+	}
+	frame_header(frame, (uint32_t)len);
+	if (len > 0) {
+		memcpy(frame + 4, data, len);
+	}
+	int rc = 0;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (rs->need_setup && (rc = rs_setup(rs, errmsg)) != 0) {
+			break;
+		}
+		Strata__V1__AppendRequest q = STRATA__V1__APPEND_REQUEST__INIT;
+		q.segment = rs->name;
+		q.writer_id.data = rs->writer;
+		q.writer_id.len = sizeof(rs->writer);
+		q.first_event_number = rs->next_num;
+		q.event_count = 1;
+		q.data.data = frame;
+		q.data.len = len + 4;
+		q.expected_offset = expected;
+		Strata__V1__AppendReply *r = NULL;
+		rc = client_seg_call(rs->c, rs->name, CT_SS_APPEND, &q.base,
+		                     &strata__v1__append_reply__descriptor,
+		                     (ProtobufCMessage **)&r, true, errmsg);
+		if (rc == 0) {
+			rs->next_num++;
+			if (offset != NULL) {
+				*offset = r->offset;
+			}
+			if (length != NULL) {
+				*length = r->length;
+			}
+		} else if (rc == STRATA_EBADOFFSET) {
+			if (length != NULL && r != NULL) {
+				*length = r->offset;
+			}
+			rc = STRATA_ECONFLICT;
+			client_err(errmsg,
+			           "segment %.200s changed: revision %" PRId64
+			           " is no longer current; read the updates "
+			           "and retry",
+			           rs->name, expected);
+		} else if (rc == STRATA_EBADEVENTNUM) {
+			rs->need_setup = true;
+			if (r != NULL) {
+				rpc_pb_free(&r->base);
+			}
+			continue; /* resync the event number once */
+		} else if (rc != STRATA_ESEALED && rc != STRATA_ETOOBIG &&
+		           rc != STRATA_ENOENT) {
+			/* Outcome unknown: learn the event number again. */
+			rs->need_setup = true;
+		}
+		if (r != NULL) {
+			rpc_pb_free(&r->base);
+		}
+		break;
+	}
+	strata_free(frame);
+	return rc;
+}
+
+int strata_rsegment_append(struct strata_rsegment *rs,
+                           uint64_t expected_revision, const void *data,
+                           size_t len, uint64_t *new_revision, char *errmsg)
+{
+	if (expected_revision > INT64_MAX) {
+		client_err(errmsg, "revision %" PRIu64 " is out of range",
+		           expected_revision);
+		return STRATA_EINVAL;
+	}
+	return rs_append(rs, (int64_t)expected_revision, data, len, NULL,
+	                 new_revision, errmsg);
+}
+
+int strata_rsegment_append_any(struct strata_rsegment *rs, const void *data,
+                               size_t len, uint64_t *offset, char *errmsg)
+{
+	return rs_append(rs, -1, data, len, offset, NULL, errmsg);
+}
+
+int strata_rsegment_revision(struct strata_rsegment *rs, uint64_t *revision,
+                             uint64_t *start, char *errmsg)
+{
+	struct strata_segment_stat st;
+	int rc = strata_segment_get_stat(rs->c, rs->name, &st, errmsg);
+	if (rc == 0) {
+		if (revision != NULL) {
+			*revision = st.length;
+		}
+		if (start != NULL) {
+			*start = st.start_offset;
+		}
+	}
+	return rc;
+}
+
+int strata_rsegment_truncate(struct strata_rsegment *rs, uint64_t offset,
+                             char *errmsg)
+{
+	return strata_segment_truncate(rs->c, rs->name, offset, errmsg);
+}
+
+/* ----------------------------------------------------------- attributes */
+
+int strata_segment_attribute_get(struct strata_client *c, const char *segment,
+                                 const uint8_t key[16], bool *present,
+                                 int64_t *value, char *errmsg)
+{
+	Strata__V1__AttributeRequest q = STRATA__V1__ATTRIBUTE_REQUEST__INIT;
+	q.segment = (char *)segment;
+	q.key.data = (uint8_t *)key;
+	q.key.len = 16;
+	Strata__V1__AttributeReply *r = NULL;
+	int rc = client_seg_call(c, segment, CT_SS_GET_ATTRIBUTE, &q.base,
+	                         &strata__v1__attribute_reply__descriptor,
+	                         (ProtobufCMessage **)&r, false, errmsg);
+	if (rc == 0) {
+		*present = r->present;
+		*value = r->value;
+		rpc_pb_free(&r->base);
+	}
+	return rc;
+}
+
+int strata_segment_attribute_update(struct strata_client *c,
+                                    const char *segment, const uint8_t key[16],
+                                    int64_t value, bool compare,
+                                    int64_t expected, char *errmsg)
+{
+	Strata__V1__UpdateAttributeRequest q =
+	        STRATA__V1__UPDATE_ATTRIBUTE_REQUEST__INIT;
+	q.segment = (char *)segment;
+	q.key.data = (uint8_t *)key;
+	q.key.len = 16;
+	q.value = value;
+	q.compare = compare;
+	q.expected = expected;
+	return client_seg_call(c, segment, CT_SS_UPDATE_ATTRIBUTE, &q.base,
+	                       NULL, NULL, false, errmsg);
+}

@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""libstrata integration: a real strata-controller and three
+strata-segmentstore processes on 127.0.0.1 (free ports, temporary
+directories), driven through client_tool (the public API of libstrata.so).
+
+Scenarios:
+  failover  a writer runs while the segment store leading its segments'
+            containers is killed with SIGKILL; every event is acknowledged
+            and the stream holds each exactly once, in order per key.
+  failover_twice  the same with a restart and a second kill (chaos).
+  scale     two splits under a writer: order per key across successors.
+  manage    stream manager round trip (info/head/tail, scale under a
+            writer, successors, batch ranges, truncate, seal, delete).
+  segments  revisioned segment (conditional appends from two handles), the
+            iterator's long poll at the tail, attributes, truncation.
+  badinput  unknown stream, malformed stream cut, event over the size
+            limit, bad names: clear messages and codes.
+usage: client_test.py SCENARIO --controller BIN --store BIN --tool BIN
+                      --plugin-dir DIR
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+CONTAINERS = 4
+
+
+def fnv1a(text):
+    h = 0xcbf29ce484222325
+    for b in text.encode():
+        h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    return h
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Cluster:
+    def __init__(self, args, n_stores):
+        self.args = args
+        self.dir = tempfile.mkdtemp(prefix="strata-client-")
+        self.procs = {}
+        self.logs = {}
+        self.ctl_port = free_port()
+        self.ctl_url = "tcp://127.0.0.1:%d" % self.ctl_port
+        self.stores = {}
+        self.start_controller()
+        for i in range(1, n_stores + 1):
+            self.stores[i] = {"port": free_port(), "raft": free_port()}
+            self.start_store(i)
+
+    def spawn(self, name, cmd, env=None):
+        log = open(os.path.join(self.dir, name + ".log"), "ab")
+        self.logs[name] = log.name
+        e = dict(os.environ)
+        e.update(env or {})
+        self.procs[name] = subprocess.Popen(cmd, stdout=log,
+                                            stderr=subprocess.STDOUT,
+                                            env=e)
+
+    def start_controller(self):
+        raft = free_port()
+        self.spawn("controller", [
+            self.args.controller,
+            "--node.id=1",
+            "--data-dir=" + os.path.join(self.dir, "controller"),
+            "--listen=" + self.ctl_url,
+            "--http.listen=http://127.0.0.1:0",
+            "--raft.listen=127.0.0.1:%d" % raft,
+            "--containers.count=%d" % CONTAINERS,
+            "--store.lease=3s",
+            "--tick.interval=200ms",
+            "--raft.election-timeout=500ms",
+        ])
+
+    def start_store(self, i):
+        s = self.stores[i]
+        self.spawn("store%d" % i, [
+            self.args.store,
+            "--node.id=%d" % i,
+            "--data-dir=" + os.path.join(self.dir, "store%d" % i),
+            "--listen=tcp://127.0.0.1:%d" % s["port"],
+            "--raft.listen=127.0.0.1:%d" % s["raft"],
+            "--http.listen=http://127.0.0.1:0",
+            "--controller=" + self.ctl_url,
+            "--containers.count=%d" % CONTAINERS,
+            "--cluster.settle=1s",
+            "--raft.election-timeout=500ms",
+            "--tier2.plugin=local",
+            "--tier2.plugin_dir=" + self.args.plugin_dir,
+            # One tier 2 shared by every store (a new container owner
+            # reads the chunks the old one flushed).
+            "--tier2.options.root=" + os.path.join(self.dir, "tier2"),
+            "--tier2.options.fsync=false",
+        ])
+
+    def leaders(self):
+        """container -> node id of its newest owner, from the logs."""
+        best = {}
+        for i in self.stores:
+            path = self.logs.get("store%d" % i)
+            if path is None:
+                continue
+            with open(path, errors="replace") as f:
+                for line in f:
+                    m = re.search(r"container (\d+): node (\d+) owns it "
+                                  r"in term (\d+)", line)
+                    if m:
+                        c, n, t = (int(x) for x in m.groups())
+                        if c not in best or t > best[c][1]:
+                            best[c] = (n, t)
+        return {c: nt[0] for c, nt in best.items()}
+
+    def leader_of_stream(self, scope, stream, nseg):
+        """The store leading the containers of most of the stream's
+        epoch-0 segments (FNV-1a 64 of the name mod the count)."""
+        leaders = self.leaders()
+        votes = {}
+        for n in range(nseg):
+            c = fnv1a("%s/%s/%d.#epoch.0" % (scope, stream, n)) % CONTAINERS
+            node = leaders.get(c)
+            if node is not None:
+                votes[node] = votes.get(node, 0) + 1
+        if not votes:
+            raise RuntimeError("no container leader found in the logs")
+        return max(votes, key=votes.get)
+
+    def kill(self, name):
+        p = self.procs.pop(name)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+
+    def stop(self):
+        for p in self.procs.values():
+            p.send_signal(signal.SIGKILL)
+        for p in self.procs.values():
+            p.wait()
+        self.procs = {}
+
+    def dump_logs(self):
+        for name, path in self.logs.items():
+            with open(path, "rb") as f:
+                data = f.read()[-4000:].decode(errors="replace")
+            sys.stderr.write("---- %s (tail)\n%s\n" % (name, data))
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def tool(args, cluster, *cmd, timeout=120, check=True):
+    full = [args.tool, cluster.ctl_url] + [str(c) for c in cmd]
+    r = subprocess.run(full, capture_output=True, text=True, timeout=timeout)
+    sys.stdout.write(r.stdout)
+    sys.stderr.write(r.stderr)
+    if check and r.returncode != 0:
+        raise RuntimeError("%s failed (%d)" % (" ".join(map(str, cmd)),
+                                               r.returncode))
+    return r
+
+
+def setup_stream(args, cluster, scope, stream, nseg, deadline_s=60):
+    """Create the stream once the cluster can (stores registered)."""
+    end = time.time() + deadline_s
+    while True:
+        r = tool(args, cluster, "setup", scope, stream, nseg, check=False)
+        if r.returncode == 0:
+            return
+        if time.time() > end:
+            raise RuntimeError("cluster not ready in %ds" % deadline_s)
+        time.sleep(1)
+
+
+def run_failover(args, cluster, n, plan, stream="failover"):
+    """A writer of n events while plan [(written, "kill"|"restart"|
+    "scale")] is carried out: kill -9 the store leading the stream's
+    containers, restart the last victim, or split the widest segment.
+    Then every event once, in order per key."""
+    scope = "it"
+    setup_stream(args, cluster, scope, stream, 3)
+    keys, rate = 16, 600
+    full = [args.tool, cluster.ctl_url, "write", scope, stream, n, keys,
+            rate]
+    w = subprocess.Popen([str(c) for c in full], stdout=subprocess.PIPE,
+                         text=True)
+    victim = None
+    done = ""
+    for line in w.stdout:
+        sys.stdout.write(line)
+        if line.startswith("done"):
+            done = line
+        if not line.startswith("written") or not plan:
+            continue
+        written = int(line.split()[1])
+        acked = int(line.split()[3])
+        if written < plan[0][0]:
+            continue
+        action = plan.pop(0)[1]
+        if action == "scale":
+            tool(args, cluster, "scale", scope, stream)
+        elif action == "kill":
+            victim = cluster.leader_of_stream(scope, stream, 3)
+            print("kill -9 store%d (leads the containers of the most "
+                  "segments) at %d written, %d acknowledged" %
+                  (victim, written, acked))
+            cluster.kill("store%d" % victim)
+        else:
+            print("restart store%d" % victim)
+            cluster.start_store(victim)
+        sys.stdout.flush()
+    w.wait(timeout=150)
+    if w.returncode != 0:
+        raise RuntimeError("writer failed (%d)" % w.returncode)
+    if "acked=%d failed=0" % n not in done:
+        raise RuntimeError("not every event was acknowledged")
+    tool(args, cluster, "verify", scope, stream, n, keys)
+
+
+def scenario_failover(args, cluster):
+    """kill -9 the leading store under a writer (issue 6, (d))."""
+    run_failover(args, cluster, 6000, [(1500, "kill")])
+
+
+def scenario_scale(args, cluster):
+    """Two splits under a writer: events follow the successors, in order
+    per key, none lost or doubled."""
+    run_failover(args, cluster, 6000,
+                 [(1500, "scale"), (3500, "scale")], stream="scaled")
+
+
+def scenario_failover_twice(args, cluster):
+    """kill -9, restart, kill -9 the new leader: needs container
+    membership changes in the stores (chaos label)."""
+    run_failover(args, cluster, 9000,
+                 [(1500, "kill"), (4000, "restart"), (6000, "kill")])
+
+
+def scenario_manage(args, cluster):
+    setup_stream(args, cluster, "it", "managed", 2)
+    tool(args, cluster, "manage", "it", "managed")
+
+
+def scenario_segments(args, cluster):
+    setup_stream(args, cluster, "it", "sync", 1)
+    tool(args, cluster, "segments", "it", "sync")
+
+
+def scenario_badinput(args, cluster):
+    setup_stream(args, cluster, "it", "bad", 1)
+    tool(args, cluster, "badinput", "it", "bad")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario",
+                    choices=["failover", "failover_twice", "scale",
+                             "manage", "segments", "badinput"])
+    ap.add_argument("--controller", required=True)
+    ap.add_argument("--store", required=True)
+    ap.add_argument("--tool", required=True)
+    ap.add_argument("--plugin-dir", required=True)
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    cluster = Cluster(args, 3)
+    ok = False
+    try:
+        {"failover": scenario_failover,
+         "failover_twice": scenario_failover_twice,
+         "scale": scenario_scale,
+         "manage": scenario_manage,
+         "segments": scenario_segments,
+         "badinput": scenario_badinput}[args.scenario](args, cluster)
+        ok = True
+    finally:
+        if not ok:
+            cluster.dump_logs()
+        if args.keep:
+            cluster.stop()
+            print("kept", cluster.dir)
+        else:
+            cluster.cleanup()
+    print("PASS", args.scenario)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,548 @@
+/* Integration helper: drives libstrata (the shared library, public API
+ * only) against real strata-controller / strata-segmentstore processes
+ * for client_test.py. Every command prints what it checked; exit 0 = ok. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "strata/batch.h"
+#include "strata/writer.h"
+
+static struct strata_client *cli;
+
+#define CHECK(call, what)                                           \
+	do {                                                        \
+		int check_rc_ = (call);                             \
+		if (check_rc_ != 0) {                               \
+			fprintf(stderr, "%s: %s: %s\n", what,       \
+			        strata_error_name(check_rc_), err); \
+			exit(1);                                    \
+		}                                                   \
+	} while (0)
+
+static void expect(int rc, int want, const char *what, const char *err)
+{
+	if (rc != want) {
+		fprintf(stderr, "%s: got %s, want %s: %s\n", what,
+		        strata_error_name(rc), strata_error_name(want), err);
+		exit(1);
+	}
+	printf("ok %s -> %s: %s\n", what, strata_error_name(rc), err);
+}
+
+static int cmd_setup(const char *scope, const char *stream, unsigned nseg)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	int rc = strata_scope_create(cli, scope, err);
+	if (rc != STRATA_EEXIST) {
+		CHECK(rc, "create scope");
+	}
+	struct strata_stream_config cfg;
+	strata_stream_config_default(&cfg);
+	cfg.min_segments = nseg;
+	CHECK(strata_stream_create(cli, scope, stream, &cfg, err),
+	      "create stream");
+	printf("created %s/%s with %u segments\n", scope, stream, nseg);
+	return 0;
+}
+
+static atomic_ulong acked;
+static atomic_ulong failed;
+
+static void write_cb(void *arg, int code, const char *errmsg)
+{
+	(void)arg;
+	if (code == 0) {
+		atomic_fetch_add(&acked, 1);
+	} else {
+		if (atomic_fetch_add(&failed, 1) < 5) {
+			fprintf(stderr, "write failed: %s: %s\n",
+			        strata_error_name(code), errmsg);
+		}
+	}
+}
+
+static void sleep_us(long us)
+{
+	struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+	nanosleep(&ts, NULL);
+}
+
+/* Write n events over `keys` keys, "k<key>:<seq>:<pad>", rate events/s. */
+static int cmd_write(const char *scope, const char *stream, unsigned long n,
+                     unsigned keys, unsigned rate)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_writer *w;
+	struct strata_writer_config cfg;
+	strata_writer_config_default(&cfg);
+	cfg.max_batch_bytes = 16 * 1024;
+	cfg.retry_timeout_ms = 90000;
+	CHECK(strata_writer_new(cli, scope, stream, &cfg, &w, err),
+	      "writer new");
+	unsigned long *seq = calloc(keys, sizeof(*seq));
+	char pad[200];
+	memset(pad, 'x', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	for (unsigned long i = 0; i < n; i++) {
+		unsigned k = (unsigned)(i % keys);
+		char key[32];
+		char ev[300];
+		snprintf(key, sizeof(key), "key-%u", k);
+		int len = snprintf(ev, sizeof(ev), "k%u:%lu:%s", k, seq[k]++,
+		                   pad + (i % 150));
+		CHECK(strata_writer_write(w, key, strlen(key), ev, (size_t)len,
+		                          write_cb, NULL, err),
+		      "write");
+		if (i % 1000 == 999) {
+			printf("written %lu acked %lu\n", i + 1,
+			       atomic_load(&acked));
+			fflush(stdout);
+		}
+		if (rate > 0) {
+			sleep_us(1000000L / rate);
+		}
+	}
+	struct strata_writer_stats st;
+	int rc = strata_writer_flush(w, err);
+	strata_writer_get_stats(w, &st);
+	strata_writer_close(w, NULL);
+	printf("done written=%lu acked=%lu failed=%lu close=%s resyncs=%llu "
+	       "duplicates=%llu blocks=%llu\n",
+	       n, atomic_load(&acked), atomic_load(&failed),
+	       strata_error_name(rc), (unsigned long long)st.resyncs,
+	       (unsigned long long)st.duplicates,
+	       (unsigned long long)st.blocks_sent);
+	fflush(stdout);
+	free(seq);
+	return rc == 0 && atomic_load(&failed) == 0 && atomic_load(&acked) == n
+	               ? 0
+	               : 1;
+}
+
+/* Events collected per range, for the order check. */
+struct coll {
+	pthread_mutex_t mu;
+	size_t n_ranges;
+	const struct strata_segment_ranges *ranges;
+	char ***events; /* per range: array of strings */
+	size_t *count;
+	size_t *cap;
+};
+
+static int collect_cb(void *arg, const struct strata_segment_range *r,
+                      const uint8_t *data, size_t len, uint64_t offset)
+{
+	(void)offset;
+	struct coll *c = arg;
+	size_t i = (size_t)(r - c->ranges->ranges);
+	char *s = malloc(len + 1);
+	memcpy(s, data, len);
+	s[len] = '\0';
+	pthread_mutex_lock(&c->mu);
+	if (c->count[i] == c->cap[i]) {
+		c->cap[i] = c->cap[i] ? c->cap[i] * 2 : 1024;
+		c->events[i] =
+		        realloc(c->events[i], c->cap[i] * sizeof(char *));
+	}
+	c->events[i][c->count[i]++] = s;
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+
+/* Read the whole stream with the batch client; each key's events must be
+ * 0..n_k-1 exactly once, in order; the total must be `expect`. */
+static int cmd_verify(const char *scope, const char *stream,
+                      unsigned long expect_n, unsigned keys)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_segment_ranges *ranges;
+	CHECK(strata_batch_list_ranges(cli, scope, stream, NULL, NULL, &ranges,
+	                               err),
+	      "list ranges");
+	struct coll c = {.n_ranges = ranges->n, .ranges = ranges};
+	pthread_mutex_init(&c.mu, NULL);
+	c.events = calloc(ranges->n + 1, sizeof(*c.events));
+	c.count = calloc(ranges->n + 1, sizeof(size_t));
+	c.cap = calloc(ranges->n + 1, sizeof(size_t));
+	CHECK(strata_batch_read(cli, ranges, 0, collect_cb, &c, err),
+	      "batch read");
+	unsigned long *next = calloc(keys, sizeof(*next));
+	unsigned long total = 0;
+	int bad = 0;
+	for (size_t i = 0; i < ranges->n; i++) {
+		printf("range %s [%llu, %llu): %zu events\n",
+		       ranges->ranges[i].segment,
+		       (unsigned long long)ranges->ranges[i].start_offset,
+		       (unsigned long long)ranges->ranges[i].end_offset,
+		       c.count[i]);
+		for (size_t j = 0; j < c.count[i]; j++) {
+			unsigned k;
+			unsigned long s;
+			if (sscanf(c.events[i][j], "k%u:%lu:", &k, &s) != 2 ||
+			    k >= keys) {
+				fprintf(stderr, "bad event %.40s\n",
+				        c.events[i][j]);
+				bad = 1;
+				continue;
+			}
+			if (s != next[k]) {
+				if (bad < 10) {
+					fprintf(stderr,
+					        "key %u: seq %lu, expected %lu "
+					        "(%s)\n",
+					        k, s, next[k],
+					        s < next[k] ? "duplicate"
+					                    : "gap");
+				}
+				bad++;
+			}
+			next[k] = s + 1;
+			total++;
+			free(c.events[i][j]);
+		}
+		free(c.events[i]);
+	}
+	printf("verified total=%lu expected=%lu bad=%d\n", total, expect_n,
+	       bad);
+	strata_segment_ranges_free(ranges);
+	free(next);
+	free(c.events);
+	free(c.count);
+	free(c.cap);
+	return bad == 0 && total == expect_n ? 0 : 1;
+}
+
+/* Bad input gives a clear message and code. */
+static int cmd_badinput(const char *scope, const char *stream)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_writer *w = NULL;
+	expect(strata_writer_new(cli, scope, "no-such-stream", NULL, &w, err),
+	       STRATA_ENOENT, "writer on unknown stream", err);
+	struct strata_stream_info *info = NULL;
+	expect(strata_stream_get_info(cli, scope, "no-such-stream", &info, err),
+	       STRATA_ENOENT, "info of unknown stream", err);
+	struct strata_stream_cut cut = STRATA_STREAM_CUT_INIT;
+	expect(strata_stream_cut_parse("orders:0.0=1", &cut, err),
+	       STRATA_EINVAL, "malformed cut (no scope)", err);
+	expect(strata_stream_cut_parse("a/b:0.0=x", &cut, err), STRATA_EINVAL,
+	       "malformed cut (offset)", err);
+	char text[600];
+	snprintf(text, sizeof(text), "%s/%s:77.0=0", scope, stream);
+	CHECK(strata_stream_cut_parse(text, &cut, err), "parse");
+	expect(strata_stream_truncate(cli, &cut, err), STRATA_EINVAL,
+	       "truncate at a cut of an unknown segment", err);
+	struct strata_segment_ranges *rg = NULL;
+	expect(strata_batch_list_ranges(cli, scope, stream, &cut, NULL, &rg,
+	                                err),
+	       STRATA_EINVAL, "batch from an invalid cut", err);
+	strata_stream_cut_clear(&cut);
+	struct strata_writer_config cfg;
+	strata_writer_config_default(&cfg);
+	CHECK(strata_writer_new(cli, scope, stream, &cfg, &w, err),
+	      "writer new");
+	size_t big = cfg.max_event_bytes + 1;
+	char *data = calloc(1, big);
+	expect(strata_writer_write(w, "k", 1, data, big, NULL, NULL, err),
+	       STRATA_ETOOBIG, "event over the size limit", err);
+	/* Raise the client limit: the store refuses it too. */
+	strata_writer_close(w, err);
+	cfg.max_event_bytes = big;
+	CHECK(strata_writer_new(cli, scope, stream, &cfg, &w, err),
+	      "writer new");
+	expect(strata_writer_write_sync(w, "k", 1, data, big, err),
+	       STRATA_ETOOBIG, "event over the store's limit", err);
+	strata_writer_close(w, err);
+	free(data);
+	expect(strata_stream_create(cli, scope, "bad name", NULL, err),
+	       STRATA_EBADNAME, "bad stream name", err);
+	return 0;
+}
+
+static void print_cut(const char *what, const struct strata_stream_cut *c)
+{
+	char buf[1024];
+	strata_stream_cut_format(c, buf, sizeof(buf));
+	printf("%s %s\n", what, buf);
+}
+
+/* Stream manager round trip: info, scale, truncate, seal, delete. */
+static int cmd_manage(const char *scope, const char *stream)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_writer *w;
+	CHECK(strata_writer_new(cli, scope, stream, NULL, &w, err),
+	      "writer new");
+	for (int i = 0; i < 100; i++) {
+		char key[16];
+		char ev[64];
+		snprintf(key, sizeof(key), "key-%d", i % 10);
+		int len = snprintf(ev, sizeof(ev), "k%d:%d:", i % 10, i / 10);
+		CHECK(strata_writer_write(w, key, strlen(key), ev, (size_t)len,
+		                          NULL, NULL, err),
+		      "write");
+	}
+	CHECK(strata_writer_flush(w, err), "flush");
+	struct strata_stream_info *info;
+	CHECK(strata_stream_get_info(cli, scope, stream, &info, err), "info");
+	print_cut("head", &info->head);
+	print_cut("tail", &info->tail);
+	if (info->state != STRATA_STREAM_ACTIVE || info->tail.n != 2 ||
+	    info->config.min_segments != 2) {
+		fprintf(stderr, "unexpected info: state %d, %zu segments\n",
+		        (int)info->state, info->tail.n);
+		return 1;
+	}
+	struct strata_stream_cut mid = STRATA_STREAM_CUT_INIT;
+	CHECK(strata_stream_cut_copy(&mid, &info->tail), "copy");
+	strata_stream_info_free(info);
+	/* Scale segment 0 ([0, 0.5)) into two while the writer runs. */
+	struct strata_segment_list *cur;
+	CHECK(strata_stream_current_segments(cli, scope, stream, &cur, err),
+	      "segments");
+	uint64_t seal = cur->segments[0].id;
+	double bounds[3] = {cur->segments[0].low,
+	                    (cur->segments[0].low + cur->segments[0].high) / 2,
+	                    cur->segments[0].high};
+	strata_segment_list_free(cur);
+	for (int i = 100; i < 200; i++) {
+		char key[16];
+		char ev[64];
+		snprintf(key, sizeof(key), "key-%d", i % 10);
+		int len = snprintf(ev, sizeof(ev), "k%d:%d:", i % 10, i / 10);
+		CHECK(strata_writer_write(w, key, strlen(key), ev, (size_t)len,
+		                          NULL, NULL, err),
+		      "write");
+		if (i == 150) {
+			CHECK(strata_stream_scale(cli, scope, stream, &seal, 1,
+			                          bounds, 3, err),
+			      "scale");
+			printf("scaled segment %llu\n",
+			       (unsigned long long)seal);
+		}
+	}
+	CHECK(strata_writer_flush(w, err), "flush after scale");
+	struct strata_segment_list *succ;
+	CHECK(strata_stream_successors(cli, scope, stream, seal, &succ, err),
+	      "successors");
+	printf("successors of %llu: %zu\n", (unsigned long long)seal, succ->n);
+	if (succ->n != 2) {
+		return 1;
+	}
+	strata_segment_list_free(succ);
+	/* Batch ranges between the cut before the scale and the tail. */
+	struct strata_segment_ranges *rg;
+	CHECK(strata_batch_list_ranges(cli, scope, stream, &mid, NULL, &rg,
+	                               err),
+	      "ranges");
+	printf("ranges from mid: %zu\n", rg->n);
+	strata_segment_ranges_free(rg);
+	/* Truncate at the tail now: the scaled segment goes entirely. */
+	CHECK(strata_stream_get_info(cli, scope, stream, &info, err), "info");
+	print_cut("tail after scale", &info->tail);
+	if (info->tail.n != 3) {
+		fprintf(stderr, "expected 3 current segments\n");
+		return 1;
+	}
+	CHECK(strata_stream_truncate(cli, &info->tail, err), "truncate");
+	strata_stream_info_free(info);
+	CHECK(strata_stream_get_info(cli, scope, stream, &info, err), "info");
+	print_cut("head after truncate", &info->head);
+	for (size_t i = 0; i < info->head.n; i++) {
+		if (info->head.positions[i].segment_id == seal) {
+			fprintf(stderr, "segment %llu still in the head\n",
+			        (unsigned long long)seal);
+			return 1;
+		}
+	}
+	strata_stream_info_free(info);
+	strata_stream_cut_clear(&mid);
+	CHECK(strata_stream_seal(cli, scope, stream, err), "seal");
+	expect(strata_writer_write_sync(w, "key-1", 5, "x", 1, err),
+	       STRATA_ESEALED, "write after seal", err);
+	strata_writer_close(w, err);
+	CHECK(strata_stream_delete(cli, scope, stream, err), "delete");
+	struct strata_names *names;
+	CHECK(strata_stream_list(cli, scope, NULL, &names, err), "list");
+	for (size_t i = 0; i < names->n; i++) {
+		if (strcmp(names->names[i], stream) == 0) {
+			fprintf(stderr, "stream still listed after delete\n");
+			return 1;
+		}
+	}
+	strata_names_free(names);
+	printf("manage ok\n");
+	return 0;
+}
+
+/* Split the current segment with the widest range in two. */
+static int cmd_scale(const char *scope, const char *stream)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_segment_list *cur;
+	CHECK(strata_stream_current_segments(cli, scope, stream, &cur, err),
+	      "segments");
+	size_t best = 0;
+	for (size_t i = 1; i < cur->n; i++) {
+		if (cur->segments[i].high - cur->segments[i].low >
+		    cur->segments[best].high - cur->segments[best].low) {
+			best = i;
+		}
+	}
+	const struct strata_segment_desc *d = &cur->segments[best];
+	uint64_t id = d->id;
+	double bounds[3] = {d->low, (d->low + d->high) / 2, d->high};
+	strata_segment_list_free(cur);
+	CHECK(strata_stream_scale(cli, scope, stream, &id, 1, bounds, 3, err),
+	      "scale");
+	printf("split segment %u.%u [%g, %g)\n", (unsigned)(id & 0xffffffffu),
+	       (unsigned)(id >> 32), bounds[0], bounds[2]);
+	return 0;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Segment primitives on a 1-segment stream: conditional appends from two
+ * handles, the event iterator's long poll at the tail, attributes. */
+static int cmd_segments(const char *scope, const char *stream)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	char name[600];
+	strata_segment_name(name, sizeof(name), scope, stream, 0);
+	struct strata_rsegment *a;
+	struct strata_rsegment *b;
+	CHECK(strata_rsegment_open(cli, name, &a, err), "open a");
+	CHECK(strata_rsegment_open(cli, name, &b, err), "open b");
+	uint64_t rev = 0;
+	uint64_t start = 0;
+	CHECK(strata_rsegment_revision(a, &rev, &start, err), "revision");
+	uint64_t r1 = 0;
+	CHECK(strata_rsegment_append(a, rev, "update-1", 8, &r1, err),
+	      "append a");
+	printf("a appended at %llu -> revision %llu\n", (unsigned long long)rev,
+	       (unsigned long long)r1);
+	uint64_t cur = 0;
+	expect(strata_rsegment_append(b, rev, "update-2", 8, &cur, err),
+	       STRATA_ECONFLICT, "stale conditional append", err);
+	if (cur != r1) {
+		fprintf(stderr, "conflict reported revision %llu, want %llu\n",
+		        (unsigned long long)cur, (unsigned long long)r1);
+		return 1;
+	}
+	uint64_t r2 = 0;
+	CHECK(strata_rsegment_append(b, cur, "update-2", 8, &r2, err),
+	      "append b");
+	/* Read both updates back, then long-poll at the tail. */
+	struct strata_event_iter *it;
+	struct strata_event ev;
+	CHECK(strata_event_iter_new(cli, name, rev, UINT64_MAX, 0, &it, err),
+	      "iter");
+	for (int i = 1; i <= 2; i++) {
+		char want[16];
+		snprintf(want, sizeof(want), "update-%d", i);
+		CHECK(strata_event_iter_next(it, 1000, &ev, err), "next");
+		if (ev.data == NULL || ev.len != 8 ||
+		    memcmp(ev.data, want, 8) != 0) {
+			fprintf(stderr, "event %d is not %s\n", i, want);
+			return 1;
+		}
+	}
+	uint64_t t0 = now_ms();
+	CHECK(strata_event_iter_next(it, 700, &ev, err), "next at tail");
+	uint64_t waited = now_ms() - t0;
+	if (ev.data != NULL || ev.end || waited < 500) {
+		fprintf(stderr, "tail read: data %p end %d after %llu ms\n",
+		        (void *)ev.data, ev.end, (unsigned long long)waited);
+		return 1;
+	}
+	printf("ok tail long poll returned nothing after %llu ms\n",
+	       (unsigned long long)waited);
+	strata_event_iter_free(it);
+	uint8_t key[16] = {1, 2, 3};
+	bool present = true;
+	int64_t value = 0;
+	CHECK(strata_segment_attribute_get(cli, name, key, &present, &value,
+	                                   err),
+	      "attribute get");
+	if (present) {
+		fprintf(stderr, "fresh attribute is present\n");
+		return 1;
+	}
+	CHECK(strata_segment_attribute_update(cli, name, key, 5, true,
+	                                      INT64_MIN, err),
+	      "attribute set");
+	expect(strata_segment_attribute_update(cli, name, key, 6, true, 4, err),
+	       STRATA_ECONFLICT, "attribute compare-and-set", err);
+	CHECK(strata_rsegment_truncate(a, r1, err), "truncate");
+	CHECK(strata_rsegment_revision(a, &rev, &start, err), "revision");
+	if (start != r1 || rev != r2) {
+		fprintf(stderr, "after truncate: start %llu rev %llu\n",
+		        (unsigned long long)start, (unsigned long long)rev);
+		return 1;
+	}
+	struct strata_read_result rr;
+	expect(strata_segment_read(cli, name, 0, 100, 0, &rr, err),
+	       STRATA_ETRUNCATED, "read below the start", err);
+	strata_read_result_release(&rr);
+	strata_rsegment_close(a);
+	strata_rsegment_close(b);
+	printf("segments ok\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr,
+		        "usage: client_tool CONTROLLER_URL CMD SCOPE STREAM "
+		        "[args]\n"
+		        "  setup SCOPE STREAM NSEG | write SCOPE STREAM N KEYS "
+		        "RATE\n"
+		        "  verify SCOPE STREAM N KEYS | badinput SCOPE STREAM "
+		        "| "
+		        "manage SCOPE STREAM\n");
+		return 2;
+	}
+	struct strata_client_config cfg;
+	char err[STRATA_ERRMSG_SIZE] = "";
+	const char *urls[1] = {argv[1]};
+	strata_client_config_default(&cfg);
+	cfg.controller_urls = urls;
+	cfg.n_controller_urls = 1;
+	cfg.operation_timeout_ms = 60000;
+	CHECK(strata_client_new(&cfg, &cli, err), "client");
+	const char *cmd = argv[2];
+	int rc = 2;
+	if (strcmp(cmd, "setup") == 0 && argc == 6) {
+		rc = cmd_setup(argv[3], argv[4], (unsigned)atoi(argv[5]));
+	} else if (strcmp(cmd, "write") == 0 && argc == 8) {
+		rc = cmd_write(argv[3], argv[4], strtoul(argv[5], NULL, 10),
+		               (unsigned)atoi(argv[6]),
+		               (unsigned)atoi(argv[7]));
+	} else if (strcmp(cmd, "verify") == 0 && argc == 7) {
+		rc = cmd_verify(argv[3], argv[4], strtoul(argv[5], NULL, 10),
+		                (unsigned)atoi(argv[6]));
+	} else if (strcmp(cmd, "badinput") == 0 && argc == 5) {
+		rc = cmd_badinput(argv[3], argv[4]);
+	} else if (strcmp(cmd, "scale") == 0 && argc == 5) {
+		rc = cmd_scale(argv[3], argv[4]);
+	} else if (strcmp(cmd, "segments") == 0 && argc == 5) {
+		rc = cmd_segments(argv[3], argv[4]);
+	} else if (strcmp(cmd, "manage") == 0 && argc == 5) {
+		rc = cmd_manage(argv[3], argv[4]);
+	} else {
+		fprintf(stderr, "bad command line\n");
+	}
+	strata_client_free(cli);
+	return rc;
+}

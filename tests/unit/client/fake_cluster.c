@@ -1,0 +1,666 @@
+/* Test helper: the fake controller + segment store (see fake_cluster.h). */
+#include "fake_cluster.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/segname.h"
+#include "strata/error.h"
+#include "strata/v1/controller.pb-c.h"
+#include "strata/v1/segmentstore.pb-c.h"
+
+#define FAKE_MAX_SEGS 64
+#define FAKE_MAX_WRITERS 16
+
+struct fake_seg {
+	uint64_t id;
+	double low;
+	double high;
+	char name[128];
+	bool sealed;
+	bool current;
+	uint64_t start;
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+	size_t n_writers;
+	uint8_t wid[FAKE_MAX_WRITERS][16];
+	int64_t last[FAKE_MAX_WRITERS];
+	uint64_t preds[2];
+	size_t n_preds;
+};
+
+struct fake_call {
+	struct fake_call *next;
+	bool to_store;
+	uint32_t method;
+	uint8_t *req;
+	size_t len;
+	rpc_done_fn cb;
+	void *arg;
+};
+
+struct fake_cluster {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t worker;
+	bool closed;
+	bool stop;
+	struct fake_call *head;
+	struct fake_call *tail;
+	unsigned busy; /* calls being served */
+	size_t n;
+	struct fake_seg segs[FAKE_MAX_SEGS];
+	uint32_t epoch;
+	uint32_t next_number;
+	unsigned fail_n;
+	int fail_code;
+	unsigned lose_n;
+	unsigned appends;
+	unsigned dups;
+};
+
+static struct fake_seg *seg_by_name(struct fake_cluster *f, const char *name)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		if (strcmp(f->segs[i].name, name) == 0) {
+			return &f->segs[i];
+		}
+	}
+	return NULL;
+}
+
+static struct fake_seg *seg_by_id(struct fake_cluster *f, uint64_t id)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->segs[i].id == id) {
+			return &f->segs[i];
+		}
+	}
+	return NULL;
+}
+
+static struct fake_seg *add_seg(struct fake_cluster *f, uint32_t epoch,
+                                double low, double high)
+{
+	struct fake_seg *s = &f->segs[f->n++];
+	memset(s, 0, sizeof(*s));
+	s->id = SEGNAME_ID(epoch, f->next_number++);
+	s->low = low;
+	s->high = high;
+	s->current = true;
+	segname_format(s->name, sizeof(s->name), "sc", "st", s->id);
+	return s;
+}
+
+static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
+{
+	*len = protobuf_c_message_get_packed_size(m);
+	uint8_t *b = strata_malloc(*len > 0 ? *len : 1);
+	protobuf_c_message_pack(m, b);
+	return b;
+}
+
+static int cmp_low(const void *a, const void *b)
+{
+	const struct fake_seg *x = *(struct fake_seg *const *)a;
+	const struct fake_seg *y = *(struct fake_seg *const *)b;
+	return x->low < y->low ? -1 : x->low > y->low ? 1 : 0;
+}
+
+/* Serve one controller call; returns the code, fills *out. */
+static int serve_ctl(struct fake_cluster *f, struct fake_call *c, uint8_t **out,
+                     size_t *out_len, char *msg)
+{
+	switch (c->method) {
+	case STRATA__V1__CONTROLLER_METHOD__CTL_GET_CURRENT_SEGMENTS: {
+		Strata__V1__GetSegmentsRequest *q =
+		        strata__v1__get_segments_request__unpack(NULL, c->len,
+		                                                 c->req);
+		bool ok = q != NULL && strcmp(q->scope, "sc") == 0 &&
+		          strcmp(q->stream, "st") == 0;
+		strata__v1__get_segments_request__free_unpacked(q, NULL);
+		if (!ok) {
+			snprintf(msg, STRATA_ERRMSG_SIZE, "no such stream");
+			return STRATA_ENOENT;
+		}
+		struct fake_seg *cur[FAKE_MAX_SEGS];
+		size_t n = 0;
+		for (size_t i = 0; i < f->n; i++) {
+			if (f->segs[i].current) {
+				cur[n++] = &f->segs[i];
+			}
+		}
+		qsort(cur, n, sizeof(*cur), cmp_low);
+		Strata__V1__SegmentsReply rep =
+		        STRATA__V1__SEGMENTS_REPLY__INIT;
+		Strata__V1__SegmentInfo infos[FAKE_MAX_SEGS];
+		Strata__V1__SegmentInfo *ip[FAKE_MAX_SEGS];
+		Strata__V1__Segment segs[FAKE_MAX_SEGS];
+		for (size_t i = 0; i < n; i++) {
+			strata__v1__segment_info__init(&infos[i]);
+			strata__v1__segment__init(&segs[i]);
+			segs[i].id = cur[i]->id;
+			segs[i].low = cur[i]->low;
+			segs[i].high = cur[i]->high;
+			infos[i].segment = &segs[i];
+			infos[i].qualified_name = cur[i]->name;
+			ip[i] = &infos[i];
+		}
+		rep.n_segments = n;
+		rep.segments = ip;
+		*out = pack(&rep.base, out_len);
+		return 0;
+	}
+	case STRATA__V1__CONTROLLER_METHOD__CTL_GET_SEGMENTS_AT_CUT: {
+		Strata__V1__GetSegmentsRequest *q =
+		        strata__v1__get_segments_request__unpack(NULL, c->len,
+		                                                 c->req);
+		struct fake_seg *sel[FAKE_MAX_SEGS];
+		int64_t offs[FAKE_MAX_SEGS];
+		size_t n = 0;
+		int rc = 0;
+		if (q->cut == NULL || q->cut->n_positions == 0) {
+			for (size_t i = 0; i < f->n; i++) {
+				if ((f->segs[i].id >> 32) == 0) {
+					offs[n] = 0;
+					sel[n++] = &f->segs[i];
+				}
+			}
+		} else {
+			for (size_t i = 0; i < q->cut->n_positions; i++) {
+				struct fake_seg *g = seg_by_id(
+				        f, q->cut->positions[i]->segment_id);
+				if (g == NULL) {
+					rc = STRATA_EINVAL;
+					snprintf(
+					        msg, STRATA_ERRMSG_SIZE,
+					        "cut names an unknown segment");
+					break;
+				}
+				offs[n] = q->cut->positions[i]->offset;
+				sel[n++] = g;
+			}
+		}
+		strata__v1__get_segments_request__free_unpacked(q, NULL);
+		if (rc != 0) {
+			return rc;
+		}
+		Strata__V1__SegmentsReply rep =
+		        STRATA__V1__SEGMENTS_REPLY__INIT;
+		Strata__V1__SegmentInfo infos[FAKE_MAX_SEGS];
+		Strata__V1__SegmentInfo *ip[FAKE_MAX_SEGS];
+		Strata__V1__Segment segs[FAKE_MAX_SEGS];
+		for (size_t i = 0; i < n; i++) {
+			strata__v1__segment_info__init(&infos[i]);
+			strata__v1__segment__init(&segs[i]);
+			segs[i].id = sel[i]->id;
+			segs[i].low = sel[i]->low;
+			segs[i].high = sel[i]->high;
+			infos[i].segment = &segs[i];
+			infos[i].offset = offs[i];
+			infos[i].qualified_name = sel[i]->name;
+			ip[i] = &infos[i];
+		}
+		rep.n_segments = n;
+		rep.segments = ip;
+		*out = pack(&rep.base, out_len);
+		return 0;
+	}
+	case STRATA__V1__CONTROLLER_METHOD__CTL_GET_SUCCESSORS: {
+		Strata__V1__GetSuccessorsRequest *q =
+		        strata__v1__get_successors_request__unpack(NULL, c->len,
+		                                                   c->req);
+		uint64_t id = q->segment_id;
+		strata__v1__get_successors_request__free_unpacked(q, NULL);
+		Strata__V1__SuccessorsReply rep =
+		        STRATA__V1__SUCCESSORS_REPLY__INIT;
+		Strata__V1__Successor succ[FAKE_MAX_SEGS];
+		Strata__V1__Successor *sp[FAKE_MAX_SEGS];
+		Strata__V1__Segment segs[FAKE_MAX_SEGS];
+		size_t n = 0;
+		for (size_t i = 0; i < f->n; i++) {
+			struct fake_seg *g = &f->segs[i];
+			for (size_t j = 0; j < g->n_preds; j++) {
+				if (g->preds[j] != id) {
+					continue;
+				}
+				strata__v1__successor__init(&succ[n]);
+				strata__v1__segment__init(&segs[n]);
+				segs[n].id = g->id;
+				segs[n].low = g->low;
+				segs[n].high = g->high;
+				succ[n].segment = &segs[n];
+				succ[n].n_predecessors = g->n_preds;
+				succ[n].predecessors = g->preds;
+				sp[n] = &succ[n];
+				n++;
+			}
+		}
+		rep.n_successors = n;
+		rep.successors = sp;
+		*out = pack(&rep.base, out_len);
+		return 0;
+	}
+	case STRATA__V1__CONTROLLER_METHOD__CTL_GET_SEGMENT_ENDPOINT: {
+		Strata__V1__SegmentEndpointReply rep =
+		        STRATA__V1__SEGMENT_ENDPOINT_REPLY__INIT;
+		char *urls[1] = {(char *)"tcp://fake:1"};
+		rep.client_url = urls[0];
+		rep.leader_known = true;
+		rep.n_replica_urls = 1;
+		rep.replica_urls = urls;
+		*out = pack(&rep.base, out_len);
+		return 0;
+	}
+	default:
+		snprintf(msg, STRATA_ERRMSG_SIZE, "fake: method %u unknown",
+		         c->method);
+		return STRATA_ENOTSUP;
+	}
+}
+
+static int writer_slot(struct fake_seg *s, const uint8_t *wid)
+{
+	for (size_t i = 0; i < s->n_writers; i++) {
+		if (memcmp(s->wid[i], wid, 16) == 0) {
+			return (int)i;
+		}
+	}
+	if (s->n_writers == FAKE_MAX_WRITERS) {
+		return -1;
+	}
+	memcpy(s->wid[s->n_writers], wid, 16);
+	s->last[s->n_writers] = -1;
+	return (int)s->n_writers++;
+}
+
+static int serve_store(struct fake_cluster *f, struct fake_call *c,
+                       uint8_t **out, size_t *out_len, char *msg)
+{
+	switch (c->method) {
+	case CT_SS_SETUP_APPEND: {
+		Strata__V1__SetupAppendRequest *q =
+		        strata__v1__setup_append_request__unpack(NULL, c->len,
+		                                                 c->req);
+		struct fake_seg *s =
+		        q != NULL ? seg_by_name(f, q->segment) : NULL;
+		if (s == NULL || q->writer_id.len != 16) {
+			strata__v1__setup_append_request__free_unpacked(q,
+			                                                NULL);
+			snprintf(msg, STRATA_ERRMSG_SIZE, "no such segment");
+			return STRATA_ENOENT;
+		}
+		int w = writer_slot(s, q->writer_id.data);
+		strata__v1__setup_append_request__free_unpacked(q, NULL);
+		Strata__V1__SetupAppendReply rep =
+		        STRATA__V1__SETUP_APPEND_REPLY__INIT;
+		rep.last_event_number = w >= 0 ? s->last[w] : -1;
+		rep.length = s->len;
+		*out = pack(&rep.base, out_len);
+		return 0;
+	}
+	case CT_SS_APPEND: {
+		Strata__V1__AppendRequest *q =
+		        strata__v1__append_request__unpack(NULL, c->len,
+		                                           c->req);
+		struct fake_seg *s =
+		        q != NULL ? seg_by_name(f, q->segment) : NULL;
+		int rc = 0;
+		Strata__V1__AppendReply rep = STRATA__V1__APPEND_REPLY__INIT;
+		f->appends++;
+		if (s == NULL) {
+			rc = STRATA_ENOENT;
+			goto done;
+		}
+		if (f->fail_n > 0) {
+			f->fail_n--;
+			rc = f->fail_code;
+			snprintf(msg, STRATA_ERRMSG_SIZE, "fake: injected %s",
+			         strata_error_name(rc));
+			goto done;
+		}
+		int w = writer_slot(s, q->writer_id.data);
+		int64_t last = s->last[w];
+		int64_t end =
+		        q->first_event_number + (int64_t)q->event_count - 1;
+		if (end <= last) {
+			f->dups++;
+			rep.duplicate = true;
+			rep.last_event_number = last;
+			rep.offset = s->len;
+			rep.length = s->len;
+		} else if (q->first_event_number != last + 1) {
+			rc = STRATA_EBADEVENTNUM;
+			snprintf(msg, STRATA_ERRMSG_SIZE,
+			         "fake: event %lld after %lld",
+			         (long long)q->first_event_number,
+			         (long long)last);
+		} else if (s->sealed) {
+			rc = STRATA_ESEALED;
+			snprintf(msg, STRATA_ERRMSG_SIZE, "fake: sealed");
+		} else if (q->expected_offset >= 0 &&
+		           (uint64_t)q->expected_offset != s->len) {
+			rc = STRATA_EBADOFFSET;
+			snprintf(msg, STRATA_ERRMSG_SIZE, "fake: length %zu",
+			         s->len);
+			rep.offset = s->len;
+			rep.length = s->len;
+			rep.last_event_number = last;
+			*out = pack(&rep.base, out_len);
+		} else {
+			if (s->len + q->data.len > s->cap) {
+				s->cap = (s->len + q->data.len) * 2;
+				s->data = realloc(s->data, s->cap);
+			}
+			memcpy(s->data + s->len, q->data.data, q->data.len);
+			rep.offset = s->len;
+			s->len += q->data.len;
+			s->last[w] = end;
+			rep.last_event_number = end;
+			rep.length = s->len;
+			if (f->lose_n > 0) {
+				f->lose_n--;
+				rc = STRATA_ETIMEDOUT;
+				snprintf(msg, STRATA_ERRMSG_SIZE,
+				         "fake: ack lost");
+				goto done;
+			}
+		}
+	done:
+		strata__v1__append_request__free_unpacked(q, NULL);
+		if (rc == 0) {
+			*out = pack(&rep.base, out_len);
+		}
+		return rc;
+	}
+	case CT_SS_READ: {
+		Strata__V1__ReadRequest *q =
+		        strata__v1__read_request__unpack(NULL, c->len, c->req);
+		struct fake_seg *s = seg_by_name(f, q->segment);
+		Strata__V1__ReadReply rep = STRATA__V1__READ_REPLY__INIT;
+		int rc = 0;
+		if (s == NULL) {
+			rc = STRATA_ENOENT;
+		} else if (q->offset < s->start) {
+			rc = STRATA_ETRUNCATED;
+			rep.start_offset = s->start;
+			*out = pack(&rep.base, out_len);
+		} else if (q->offset > s->len) {
+			rc = STRATA_ERANGE;
+		} else {
+			size_t n = s->len - q->offset;
+			if (n > q->max_bytes) {
+				n = q->max_bytes;
+			}
+			rep.offset = q->offset;
+			rep.data.data = s->data + q->offset;
+			rep.data.len = n;
+			rep.at_tail = q->offset + n == s->len;
+			rep.end_of_segment = rep.at_tail && s->sealed;
+			rep.start_offset = s->start;
+			*out = pack(&rep.base, out_len);
+		}
+		if (rc != 0 && rc != STRATA_ETRUNCATED) {
+			snprintf(msg, STRATA_ERRMSG_SIZE, "fake: read %s",
+			         strata_error_name(rc));
+		}
+		strata__v1__read_request__free_unpacked(q, NULL);
+		return rc;
+	}
+	case CT_SS_GET_INFO:
+	case CT_SS_SEAL: {
+		Strata__V1__SegmentRequest *q =
+		        strata__v1__segment_request__unpack(NULL, c->len,
+		                                            c->req);
+		struct fake_seg *s = seg_by_name(f, q->segment);
+		strata__v1__segment_request__free_unpacked(q, NULL);
+		if (s == NULL) {
+			snprintf(msg, STRATA_ERRMSG_SIZE, "no such segment");
+			return STRATA_ENOENT;
+		}
+		if (c->method == CT_SS_SEAL) {
+			s->sealed = true;
+		}
+		Strata__V1__SegmentInfoReply rep =
+		        STRATA__V1__SEGMENT_INFO_REPLY__INIT;
+		rep.start_offset = s->start;
+		rep.length = s->len;
+		rep.sealed = s->sealed;
+		*out = pack(&rep.base, out_len);
+		return 0;
+	}
+	case CT_SS_TRUNCATE: {
+		Strata__V1__TruncateRequest *q =
+		        strata__v1__truncate_request__unpack(NULL, c->len,
+		                                             c->req);
+		struct fake_seg *s = seg_by_name(f, q->segment);
+		int rc = 0;
+		if (s == NULL) {
+			rc = STRATA_ENOENT;
+		} else if (q->offset > s->len) {
+			rc = STRATA_ERANGE;
+		} else if (q->offset > s->start) {
+			s->start = q->offset;
+		}
+		strata__v1__truncate_request__free_unpacked(q, NULL);
+		return rc;
+	}
+	default:
+		snprintf(msg, STRATA_ERRMSG_SIZE, "fake: method %u unknown",
+		         c->method);
+		return STRATA_ENOTSUP;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct fake_cluster *f = arg;
+	pthread_mutex_lock(&f->mu);
+	for (;;) {
+		struct fake_call *c = f->head;
+		if (c == NULL) {
+			if (f->stop) {
+				break;
+			}
+			pthread_cond_wait(&f->cv, &f->mu);
+			continue;
+		}
+		f->head = c->next;
+		if (f->head == NULL) {
+			f->tail = NULL;
+		}
+		char msg[STRATA_ERRMSG_SIZE] = "";
+		uint8_t *out = NULL;
+		size_t out_len = 0;
+		int rc;
+		if (f->closed) {
+			rc = STRATA_ECLOSED;
+			snprintf(msg, sizeof(msg), "closed");
+		} else if (c->to_store) {
+			rc = serve_store(f, c, &out, &out_len, msg);
+		} else {
+			rc = serve_ctl(f, c, &out, &out_len, msg);
+		}
+		f->busy++;
+		pthread_mutex_unlock(&f->mu);
+		c->cb(c->arg, rc, msg, out, out_len);
+		strata_free(c->req);
+		free(c);
+		pthread_mutex_lock(&f->mu);
+		f->busy--;
+		pthread_cond_broadcast(&f->cv);
+	}
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
+struct fake_cluster *fake_new(unsigned n_segments)
+{
+	struct fake_cluster *f = calloc(1, sizeof(*f));
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	for (unsigned i = 0; i < n_segments; i++) {
+		add_seg(f, 0, (double)i / n_segments,
+		        (double)(i + 1) / n_segments);
+	}
+	f->segs[f->n - 1].high = 1.0;
+	pthread_create(&f->worker, NULL, worker_main, f);
+	return f;
+}
+
+static int fake_call(void *tr, const char *url, uint32_t method, unsigned flags,
+                     const uint8_t *req, size_t len, rpc_done_fn cb, void *arg,
+                     char *errmsg)
+{
+	(void)flags;
+	struct fake_cluster *f = tr;
+	struct fake_call *c = calloc(1, sizeof(*c));
+	c->to_store = url != NULL;
+	c->method = method;
+	c->req = strata_malloc(len > 0 ? len : 1);
+	memcpy(c->req, req, len);
+	c->len = len;
+	c->cb = cb;
+	c->arg = arg;
+	pthread_mutex_lock(&f->mu);
+	if (f->closed) {
+		pthread_mutex_unlock(&f->mu);
+		strata_free(c->req);
+		free(c);
+		if (errmsg != NULL) {
+			snprintf(errmsg, STRATA_ERRMSG_SIZE, "closed");
+		}
+		return STRATA_ECLOSED;
+	}
+	if (f->tail != NULL) {
+		f->tail->next = c;
+	} else {
+		f->head = c;
+	}
+	f->tail = c;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	return 0;
+}
+
+static void fake_close(void *tr)
+{
+	struct fake_cluster *f = tr;
+	pthread_mutex_lock(&f->mu);
+	f->closed = true;
+	while (f->head != NULL || f->busy > 0) {
+		pthread_cond_broadcast(&f->cv);
+		pthread_cond_wait(&f->cv, &f->mu);
+	}
+	pthread_mutex_unlock(&f->mu);
+}
+
+static void fake_tr_free(void *tr)
+{
+	(void)tr; /* the test frees the fake */
+}
+
+const struct ct_ops fake_ops = {
+        .call = fake_call,
+        .close = fake_close,
+        .free = fake_tr_free,
+};
+
+void fake_free(struct fake_cluster *f)
+{
+	pthread_mutex_lock(&f->mu);
+	f->closed = true;
+	f->stop = true;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	pthread_join(f->worker, NULL);
+	for (size_t i = 0; i < f->n; i++) {
+		free(f->segs[i].data);
+	}
+	pthread_cond_destroy(&f->cv);
+	pthread_mutex_destroy(&f->mu);
+	free(f);
+}
+
+void fake_fail_appends(struct fake_cluster *f, unsigned n, int code)
+{
+	pthread_mutex_lock(&f->mu);
+	f->fail_n = n;
+	f->fail_code = code;
+	pthread_mutex_unlock(&f->mu);
+}
+
+void fake_lose_acks(struct fake_cluster *f, unsigned n)
+{
+	pthread_mutex_lock(&f->mu);
+	f->lose_n = n;
+	pthread_mutex_unlock(&f->mu);
+}
+
+void fake_split(struct fake_cluster *f, uint64_t id)
+{
+	pthread_mutex_lock(&f->mu);
+	struct fake_seg *s = seg_by_id(f, id);
+	if (s != NULL && s->current) {
+		f->epoch++;
+		double mid = (s->low + s->high) / 2;
+		double low = s->low;
+		double high = s->high;
+		/* Publish the successors first, then seal (as the
+		 * controller's scale workflow does). */
+		s->current = false;
+		struct fake_seg *a = add_seg(f, f->epoch, low, mid);
+		struct fake_seg *b = add_seg(f, f->epoch, mid, high);
+		a->preds[a->n_preds++] = id;
+		b->preds[b->n_preds++] = id;
+		seg_by_id(f, id)->sealed = true;
+	}
+	pthread_mutex_unlock(&f->mu);
+}
+
+void fake_seal_stream(struct fake_cluster *f)
+{
+	pthread_mutex_lock(&f->mu);
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->segs[i].current) {
+			f->segs[i].sealed = true;
+		}
+	}
+	pthread_mutex_unlock(&f->mu);
+}
+
+size_t fake_n_segments(struct fake_cluster *f)
+{
+	return f->n;
+}
+
+uint64_t fake_segment_id(struct fake_cluster *f, size_t i)
+{
+	return f->segs[i].id;
+}
+
+const uint8_t *fake_segment_data(struct fake_cluster *f, size_t i, size_t *len)
+{
+	*len = f->segs[i].len;
+	return f->segs[i].data;
+}
+
+unsigned fake_appends(struct fake_cluster *f)
+{
+	pthread_mutex_lock(&f->mu);
+	unsigned n = f->appends;
+	pthread_mutex_unlock(&f->mu);
+	return n;
+}
+
+unsigned fake_duplicates(struct fake_cluster *f)
+{
+	pthread_mutex_lock(&f->mu);
+	unsigned n = f->dups;
+	pthread_mutex_unlock(&f->mu);
+	return n;
+}

@@ -1,0 +1,48 @@
+/* Test helper: an in-process fake controller + segment store behind the
+ * libstrata transport seam (client/client_int.h), with fault injection. */
+#ifndef TESTS_UNIT_CLIENT_FAKE_CLUSTER_H
+#define TESTS_UNIT_CLIENT_FAKE_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client/client_int.h"
+
+struct fake_cluster;
+
+/* A fake with one scope/stream "sc/st" of n_segments equal ranges (epoch
+ * 0). Requests are served in order on one worker thread. */
+struct fake_cluster *fake_new(unsigned n_segments);
+
+/* The ops and the transport pointer for client_new_with_transport; the
+ * client owns neither: free the fake with fake_free after the client. */
+extern const struct ct_ops fake_ops;
+
+void fake_free(struct fake_cluster *f);
+
+/* The next n appends fail with code, nothing applied. */
+void fake_fail_appends(struct fake_cluster *f, unsigned n, int code);
+
+/* The next n appends are applied but answered with STRATA_ETIMEDOUT (a
+ * lost acknowledgement). */
+void fake_lose_acks(struct fake_cluster *f, unsigned n);
+
+/* Seal segment id and replace it by two successors splitting its range
+ * (new epoch). Returns the number of the first successor. */
+void fake_split(struct fake_cluster *f, uint64_t id);
+
+/* Seal every current segment (a sealed stream). */
+void fake_seal_stream(struct fake_cluster *f);
+
+/* Number of segments ever created / segment i's id and data (borrowed;
+ * valid until fake_free; call while no writer runs). */
+size_t fake_n_segments(struct fake_cluster *f);
+uint64_t fake_segment_id(struct fake_cluster *f, size_t i);
+const uint8_t *fake_segment_data(struct fake_cluster *f, size_t i, size_t *len);
+
+/* Counters. */
+unsigned fake_appends(struct fake_cluster *f);    /* append requests */
+unsigned fake_duplicates(struct fake_cluster *f); /* deduplicated */
+
+#endif /* TESTS_UNIT_CLIENT_FAKE_CLUSTER_H */

@@ -1,0 +1,351 @@
+/* Unit tests for client/writer.c against the in-process fake cluster:
+ * exactly-once under failures, per-key order across scaling, limits. */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+
+#include <cmocka.h>
+
+#include "client/client_int.h"
+#include "fake_cluster.h"
+#include "strata/writer.h"
+
+#define KEYS 8
+
+struct fixture {
+	struct fake_cluster *f;
+	struct strata_client *c;
+	atomic_uint acked;
+	atomic_uint failed;
+	atomic_int last_code;
+};
+
+static struct fixture *fixture_new(unsigned segments)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	struct strata_client_config cfg;
+	const char *urls[1] = {"tcp://127.0.0.1:1"};
+	char err[STRATA_ERRMSG_SIZE];
+	strata_client_config_default(&cfg);
+	cfg.controller_urls = urls;
+	cfg.n_controller_urls = 1;
+	cfg.operation_timeout_ms = 5000;
+	fx->f = fake_new(segments);
+	assert_int_equal(
+	        client_new_with_transport(&cfg, &fake_ops, fx->f, &fx->c, err),
+	        0);
+	return fx;
+}
+
+static void fixture_free(struct fixture *fx)
+{
+	strata_client_free(fx->c);
+	fake_free(fx->f);
+	free(fx);
+}
+
+static void count_cb(void *arg, int code, const char *errmsg)
+{
+	(void)errmsg;
+	struct fixture *fx = arg;
+	if (code == 0) {
+		atomic_fetch_add(&fx->acked, 1);
+	} else {
+		atomic_fetch_add(&fx->failed, 1);
+		atomic_store(&fx->last_code, code);
+	}
+}
+
+/* Write n events "k<key>:<seq>" for KEYS keys, seq per key. */
+static void write_events(struct fixture *fx, struct strata_writer *w,
+                         unsigned from, unsigned n, unsigned *seqs)
+{
+	char err[STRATA_ERRMSG_SIZE];
+	for (unsigned i = from; i < from + n; i++) {
+		unsigned k = i % KEYS;
+		char key[16];
+		char payload[64];
+		snprintf(key, sizeof(key), "key-%u", k);
+		int len = snprintf(payload, sizeof(payload), "k%u:%u", k,
+		                   seqs[k]++);
+		assert_int_equal(strata_writer_write(w, key, strlen(key),
+		                                     payload, (size_t)len,
+		                                     count_cb, fx, err),
+		                 0);
+	}
+}
+
+static int cmp_epoch(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a;
+	uint64_t y = *(const uint64_t *)b;
+	/* (epoch, number) order == id order */
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Every event exactly once, and each key's events in order, reading the
+ * segments epoch by epoch (a key lives in one segment per epoch). */
+static void verify(struct fake_cluster *f, const unsigned *seqs)
+{
+	size_t n = fake_n_segments(f);
+	uint64_t ids[64];
+	unsigned next[KEYS] = {0};
+	for (size_t i = 0; i < n; i++) {
+		ids[i] = fake_segment_id(f, i);
+	}
+	qsort(ids, n, sizeof(*ids), cmp_epoch);
+	for (size_t j = 0; j < n; j++) {
+		size_t i = 0;
+		while (fake_segment_id(f, i) != ids[j]) {
+			i++;
+		}
+		size_t len;
+		const uint8_t *d = fake_segment_data(f, i, &len);
+		size_t off = 0;
+		while (off < len) {
+			assert_true(off + 4 <= len);
+			uint32_t l = (uint32_t)d[off] |
+			             (uint32_t)d[off + 1] << 8 |
+			             (uint32_t)d[off + 2] << 16 |
+			             (uint32_t)d[off + 3] << 24;
+			assert_true(off + 4 + l <= len);
+			char ev[64];
+			memcpy(ev, d + off + 4, l);
+			ev[l] = '\0';
+			unsigned k;
+			unsigned s;
+			assert_int_equal(sscanf(ev, "k%u:%u", &k, &s), 2);
+			assert_true(k < KEYS);
+			if (s != next[k]) {
+				fail_msg("key %u: got seq %u, expected %u "
+				         "(segment %zu)",
+				         k, s, next[k], j);
+			}
+			next[k]++;
+			off += 4 + l;
+		}
+	}
+	for (unsigned k = 0; k < KEYS; k++) {
+		assert_int_equal(next[k], seqs[k]);
+	}
+}
+
+/* All events are acknowledged once, in order per key, over 3 segments. */
+static void test_writer_write_basic_exactly_once(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(3);
+	struct strata_writer *w;
+	char err[STRATA_ERRMSG_SIZE];
+	unsigned seqs[KEYS] = {0};
+	assert_int_equal(strata_writer_new(fx->c, "sc", "st", NULL, &w, err),
+	                 0);
+	write_events(fx, w, 0, 2000, seqs);
+	assert_int_equal(strata_writer_flush(w, err), 0);
+	assert_int_equal(atomic_load(&fx->acked), 2000);
+	assert_int_equal(atomic_load(&fx->failed), 0);
+	assert_int_equal(strata_writer_close(w, err), 0);
+	verify(fx->f, seqs);
+	fixture_free(fx);
+}
+
+/* Injected unavailability and lost acks are retried without loss or
+ * duplicates (the store deduplicates the resent blocks). */
+static void test_writer_write_retries_exactly_once(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(2);
+	struct strata_writer *w;
+	struct strata_writer_config cfg;
+	char err[STRATA_ERRMSG_SIZE];
+	unsigned seqs[KEYS] = {0};
+	strata_writer_config_default(&cfg);
+	cfg.max_batch_bytes = 64; /* many small blocks in flight */
+	assert_int_equal(strata_writer_new(fx->c, "sc", "st", &cfg, &w, err),
+	                 0);
+	write_events(fx, w, 0, 300, seqs);
+	fake_lose_acks(fx->f, 5);
+	write_events(fx, w, 300, 300, seqs);
+	fake_fail_appends(fx->f, 4, STRATA_EUNAVAIL);
+	write_events(fx, w, 600, 300, seqs);
+	fake_fail_appends(fx->f, 3, STRATA_EWRONGHOST);
+	write_events(fx, w, 900, 300, seqs);
+	assert_int_equal(strata_writer_flush(w, err), 0);
+	assert_int_equal(atomic_load(&fx->acked), 1200);
+	assert_int_equal(atomic_load(&fx->failed), 0);
+	struct strata_writer_stats st;
+	strata_writer_get_stats(w, &st);
+	assert_true(st.resyncs > 0);
+	assert_int_equal(strata_writer_close(w, err), 0);
+	verify(fx->f, seqs);
+	fixture_free(fx);
+}
+
+/* A segment split while events are in flight: pending events move to the
+ * successors and every key keeps its order. */
+static void test_writer_write_follows_successors(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(2);
+	struct strata_writer *w;
+	struct strata_writer_config cfg;
+	char err[STRATA_ERRMSG_SIZE];
+	unsigned seqs[KEYS] = {0};
+	strata_writer_config_default(&cfg);
+	cfg.max_batch_bytes = 128;
+	assert_int_equal(strata_writer_new(fx->c, "sc", "st", &cfg, &w, err),
+	                 0);
+	write_events(fx, w, 0, 500, seqs);
+	fake_split(fx->f, fake_segment_id(fx->f, 0));
+	write_events(fx, w, 500, 500, seqs);
+	fake_lose_acks(fx->f, 2);
+	fake_split(fx->f, fake_segment_id(fx->f, 1));
+	write_events(fx, w, 1000, 500, seqs);
+	assert_int_equal(strata_writer_flush(w, err), 0);
+	assert_int_equal(atomic_load(&fx->acked), 1500);
+	assert_int_equal(atomic_load(&fx->failed), 0);
+	struct strata_writer_stats st;
+	strata_writer_get_stats(w, &st);
+	print_message("reroutes %llu resyncs %llu dups %llu blocks %llu\n",
+	              (unsigned long long)st.reroutes,
+	              (unsigned long long)st.resyncs,
+	              (unsigned long long)st.duplicates,
+	              (unsigned long long)st.blocks_sent);
+	assert_int_equal(strata_writer_close(w, err), 0);
+	assert_int_equal(fake_n_segments(fx->f), 6);
+	verify(fx->f, seqs);
+	/* Successors got data. */
+	size_t len;
+	fake_segment_data(fx->f, 5, &len);
+	assert_true(len > 0);
+	fixture_free(fx);
+}
+
+/* Writing to a sealed stream fails with STRATA_ESEALED. */
+static void test_writer_write_sealed_stream(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(1);
+	struct strata_writer *w;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(strata_writer_new(fx->c, "sc", "st", NULL, &w, err),
+	                 0);
+	assert_int_equal(strata_writer_write_sync(w, "a", 1, "x", 1, err), 0);
+	fake_seal_stream(fx->f);
+	assert_int_equal(strata_writer_write_sync(w, "a", 1, "y", 1, err),
+	                 STRATA_ESEALED);
+	assert_non_null(strstr(err, "sealed"));
+	assert_int_equal(strata_writer_close(w, err), STRATA_ESEALED);
+	fixture_free(fx);
+}
+
+/* An event over max_event_bytes is refused at once with a clear message. */
+static void test_writer_write_too_big(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(1);
+	struct strata_writer *w;
+	struct strata_writer_config cfg;
+	char err[STRATA_ERRMSG_SIZE];
+	static char big[2048];
+	strata_writer_config_default(&cfg);
+	cfg.max_event_bytes = 1024;
+	assert_int_equal(strata_writer_new(fx->c, "sc", "st", &cfg, &w, err),
+	                 0);
+	assert_int_equal(strata_writer_write(w, NULL, 0, big, sizeof(big), NULL,
+	                                     NULL, err),
+	                 STRATA_ETOOBIG);
+	assert_non_null(strstr(err, "max_event_bytes"));
+	assert_int_equal(strata_writer_close(w, err), 0);
+	fixture_free(fx);
+}
+
+/* A full window answers STRATA_EAGAIN when blocking is off; the events
+ * go through once the store accepts again. */
+static void test_writer_write_window_full(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(1);
+	struct strata_writer *w;
+	struct strata_writer_config cfg;
+	char err[STRATA_ERRMSG_SIZE];
+	strata_writer_config_default(&cfg);
+	cfg.max_inflight_events = 4;
+	cfg.block_when_full = false;
+	fake_fail_appends(fx->f, 1000000, STRATA_EAGAIN);
+	assert_int_equal(strata_writer_new(fx->c, "sc", "st", &cfg, &w, err),
+	                 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(strata_writer_write(w, "k", 1, "v", 1,
+		                                     count_cb, fx, err),
+		                 0);
+	}
+	assert_int_equal(
+	        strata_writer_write(w, "k", 1, "v", 1, count_cb, fx, err),
+	        STRATA_EAGAIN);
+	assert_non_null(strstr(err, "window"));
+	fake_fail_appends(fx->f, 0, 0);
+	assert_int_equal(strata_writer_flush(w, err), 0);
+	assert_int_equal(atomic_load(&fx->acked), 4);
+	assert_int_equal(strata_writer_close(w, err), 0);
+	fixture_free(fx);
+}
+
+/* With a linger, small events are batched into few appends. */
+static void test_writer_write_linger_batches(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(1);
+	struct strata_writer *w;
+	struct strata_writer_config cfg;
+	char err[STRATA_ERRMSG_SIZE];
+	unsigned seqs[KEYS] = {0};
+	strata_writer_config_default(&cfg);
+	cfg.linger_ms = 200;
+	assert_int_equal(strata_writer_new(fx->c, "sc", "st", &cfg, &w, err),
+	                 0);
+	write_events(fx, w, 0, 200, seqs);
+	assert_int_equal(strata_writer_flush(w, err), 0);
+	assert_int_equal(atomic_load(&fx->acked), 200);
+	assert_true(fake_appends(fx->f) <= 3);
+	assert_int_equal(strata_writer_close(w, err), 0);
+	verify(fx->f, seqs);
+	fixture_free(fx);
+}
+
+/* A stream the controller does not know gives STRATA_ENOENT naming it. */
+static void test_writer_new_unknown_stream(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(1);
+	struct strata_writer *w = NULL;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(strata_writer_new(fx->c, "sc", "nope", NULL, &w, err),
+	                 STRATA_ENOENT);
+	assert_non_null(strstr(err, "sc/nope"));
+	assert_int_equal(
+	        strata_writer_new(fx->c, "sc", "bad/name", NULL, &w, err),
+	        STRATA_EBADNAME);
+	fixture_free(fx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_writer_write_basic_exactly_once),
+	        cmocka_unit_test(test_writer_write_retries_exactly_once),
+	        cmocka_unit_test(test_writer_write_follows_successors),
+	        cmocka_unit_test(test_writer_write_sealed_stream),
+	        cmocka_unit_test(test_writer_write_too_big),
+	        cmocka_unit_test(test_writer_write_window_full),
+	        cmocka_unit_test(test_writer_write_linger_batches),
+	        cmocka_unit_test(test_writer_new_unknown_stream),
+	};
+	return cmocka_run_group_tests_name("writer", tests, NULL, NULL);
+}
