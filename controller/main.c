@@ -136,7 +136,7 @@ static const struct config_key schema[] = {
          .def = "false",
          .help = "Only check the configuration (keys, values, "
                  "raft.members, node.id among them): print \"configuration "
-                 "OK\" and exit 0, or the error and exit 1."},
+                 "OK\" and exit 0, or the error and exit 2."},
         {.name = "log.level",
          .type = CONFIG_ENUM,
          .def = "info",
@@ -194,6 +194,19 @@ static int members_from_config(const struct config *cfg, struct ctl_member *m,
 	return 0;
 }
 
+/* Exit status for a bad configuration: 2 when only checking it
+ * (--check-config, like the segment store and standalone), else 1. */
+static int bad_config_status(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strncmp(argv[i], "--check-config", 14) == 0 ||
+		    strncmp(argv[i], "--check_config", 14) == 0) {
+			return 2;
+		}
+	}
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	char err[STRATA_ERRMSG_SIZE];
@@ -210,7 +223,7 @@ int main(int argc, char **argv)
 	if (rc != 0) {
 		fprintf(stderr, "strata-controller: %s\n", config_errmsg(&cfg));
 		config_close(&cfg);
-		return 1;
+		return bad_config_status(argc, argv);
 	}
 	if (config_help_requested(&cfg)) {
 		usage(stdout);
@@ -223,14 +236,14 @@ int main(int argc, char **argv)
 	if (log_open(config_get_string(&cfg, "log.file"), err) != 0) {
 		fprintf(stderr, "strata-controller: log.file: %s\n", err);
 		config_close(&cfg);
-		return 1;
+		return bad_config_status(argc, argv);
 	}
 	static struct ctl_member members[CTL_MAX_MEMBERS];
 	unsigned n_members = 0;
 	if (members_from_config(&cfg, members, &n_members, err) != 0) {
 		fprintf(stderr, "strata-controller: %s\n", err);
 		config_close(&cfg);
-		return 1;
+		return bad_config_status(argc, argv);
 	}
 	uint64_t raft_hb = config_get_duration_ms(&cfg, "raft.heartbeat");
 	uint64_t raft_el =
@@ -242,7 +255,7 @@ int main(int argc, char **argv)
 		        " ms)\n",
 		        raft_hb, raft_el);
 		config_close(&cfg);
-		return 1;
+		return bad_config_status(argc, argv);
 	}
 
 	if (ctl_member_find(members, n_members,
@@ -252,7 +265,7 @@ int main(int argc, char **argv)
 		        " is not in raft.members; add it or fix node.id\n",
 		        config_get_uint(&cfg, "node.id"));
 		config_close(&cfg);
-		return 1;
+		return bad_config_status(argc, argv);
 	}
 	if (config_get_bool(&cfg, "check_config")) {
 		printf("configuration OK (node %" PRIu64 ", %u members)\n",

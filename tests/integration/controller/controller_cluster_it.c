@@ -522,7 +522,8 @@ static void check_help(void)
 	}
 	CHECK(pclose(p) == 0, "--help exits 0");
 	snprintf(cmd, sizeof(cmd),
-	         "%s --check-config --raft.members='1=bad_host:1,tcp://x:1' 2>&1",
+	         "%s --check-config --raft.members='1=bad_host:1,tcp://x:1' "
+	         "2>&1",
 	         ctl_bin);
 	p = popen(cmd, "r");
 	CHECK(p != NULL && fgets(buf, sizeof(buf), p) != NULL &&
