@@ -1,0 +1,579 @@
+/* stratactl write (events from stdin) and read (events to stdout). */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/cut.h"
+#include "common/alloc.h"
+#include "common/config.h"
+#include "strata/batch.h"
+#include "strata/writer.h"
+
+/* --------------------------------------------------------------- write */
+
+static const struct cli_opt write_opts[] = {
+        {"key", true, "KEY", "routing key of every event"},
+        {"key-separator", true, "SEP",
+         "each line is KEY, SEP, PAYLOAD ('\\t' = tab)"},
+        {"length-prefixed", false, NULL,
+         "stdin holds records: 4-byte little-endian length, bytes"},
+        {"create", false, NULL,
+         "create the scope and the stream first when missing"},
+        {"segments", true, "N", "with --create: segments of a new stream"},
+        {"max-event", true, "SIZE",
+         "largest event accepted (8MiB, the stores' default)"},
+};
+
+/* Outcomes reported by the writer's callbacks (I/O thread). */
+struct write_state {
+	pthread_mutex_t mu;
+	uint64_t acked;
+	uint64_t acked_bytes;
+	uint64_t failed;
+	int first_code;
+	char first_err[STRATA_ERRMSG_SIZE];
+};
+
+/* Per-event completion argument: its payload size. */
+static void write_done(void *arg, int code, const char *errmsg)
+{
+	struct write_state *st = arg;
+	pthread_mutex_lock(&st->mu);
+	if (code == 0) {
+		st->acked++;
+	} else {
+		st->failed++;
+		if (st->first_code == 0) {
+			st->first_code = code;
+			snprintf(st->first_err, sizeof(st->first_err), "%s",
+			         errmsg != NULL ? errmsg : "");
+		}
+	}
+	pthread_mutex_unlock(&st->mu);
+}
+
+/* Create scope and stream unless they exist; 0 or the exit code. */
+static int write_create(struct cli *c, struct strata_client *cl,
+                        const char *scope, const char *stream, const char *full,
+                        uint32_t segments)
+{
+	char err[STRATA_ERRMSG_SIZE];
+	int rc = strata_scope_create(cl, scope, err);
+	if (rc != 0 && rc != STRATA_EEXIST) {
+		return cli_fail_op(c, rc, scope, err);
+	}
+	struct strata_stream_config cfg;
+	strata_stream_config_default(&cfg);
+	cfg.min_segments = segments;
+	rc = strata_stream_create(cl, scope, stream, &cfg, err);
+	if (rc != 0 && rc != STRATA_EEXIST) {
+		return cli_fail_op(c, rc, full, err);
+	}
+	if (rc == 0) {
+		cli_note(c, "created stream %s with %" PRIu32 " segment%s",
+		         full, segments, segments == 1 ? "" : "s");
+	}
+	return 0;
+}
+
+/* Parsed write options. */
+struct write_opts {
+	const char *key;
+	size_t keylen;
+	char sep[64];
+	size_t seplen; /* 0 = no separator */
+	bool prefixed;
+	uint64_t max_event;
+	uint32_t segments;
+};
+
+static int write_parse(struct cli *c, const struct cli_args *a,
+                       struct write_opts *o)
+{
+	char err[STRATA_ERRMSG_SIZE];
+	memset(o, 0, sizeof(*o));
+	o->key = cli_args_get(a, "key");
+	o->keylen = o->key != NULL ? strlen(o->key) : 0;
+	o->prefixed = cli_args_has(a, "length-prefixed");
+	const char *sep = cli_args_get(a, "key-separator");
+	if (sep != NULL) {
+		if (o->key != NULL) {
+			return cli_fail(c, STRATA_EINVAL,
+			                "give --key or --key-separator, not "
+			                "both");
+		}
+		if (o->prefixed) {
+			return cli_fail(
+			        c, STRATA_EINVAL,
+			        "--key-separator works on lines, not with "
+			        "--length-prefixed (use --key)");
+		}
+		if (cli_unescape(sep, o->sep, sizeof(o->sep), &o->seplen,
+		                 err) != 0) {
+			return cli_fail(c, STRATA_EINVAL, "--key-separator: %s",
+			                err);
+		}
+	}
+	o->max_event = STRATA_DEFAULT_MAX_EVENT_BYTES;
+	const char *me = cli_args_get(a, "max-event");
+	if (me != NULL && (config_parse_size(me, &o->max_event) != 0 ||
+	                   o->max_event == 0 || o->max_event > (1u << 30))) {
+		return cli_fail(c, STRATA_EINVAL,
+		                "--max-event '%s' is not a size between 1 and "
+		                "1GiB; e.g. 8MiB",
+		                me);
+	}
+	o->segments = 1;
+	const char *sg = cli_args_get(a, "segments");
+	if (sg != NULL) {
+		uint64_t n;
+		if (!cli_args_has(a, "create")) {
+			return cli_fail(c, STRATA_EINVAL,
+			                "--segments goes with --create");
+		}
+		if (config_parse_uint(sg, &n) != 0 || n < 1 || n > 4096) {
+			return cli_fail(c, STRATA_EINVAL,
+			                "--segments '%s' is not a number in "
+			                "1..4096",
+			                sg);
+		}
+		o->segments = (uint32_t)n;
+	}
+	return 0;
+}
+
+/* Show the write progress line (terminal only). */
+static void write_progress(const struct cli *c, uint64_t events, uint64_t bytes,
+                           uint64_t t0)
+{
+	double s = (double)(cli_now_ms() - t0) / 1000.0;
+	fprintf(stderr, "\r%" PRIu64 " events, %.1f MB, %.0f s", events,
+	        (double)bytes / 1e6, s);
+	(void)c;
+}
+
+static int cmd_write(struct cli *c, const struct cli_args *a)
+{
+	char scope[STRATA_NAME_MAX + 1], stream[STRATA_NAME_MAX + 1];
+	char err[STRATA_ERRMSG_SIZE];
+	const char *full = a->pos[0];
+	struct write_opts o;
+	if (cli_split_stream(full, scope, stream, err) != 0) {
+		return cli_fail(c, STRATA_EINVAL, "%s", err);
+	}
+	int ex = write_parse(c, a, &o);
+	struct strata_client *cl;
+	if (ex == 0) {
+		ex = cli_client(c, &cl);
+	}
+	if (ex == 0 && cli_args_has(a, "create")) {
+		ex = write_create(c, cl, scope, stream, full, o.segments);
+	}
+	if (ex != 0) {
+		return ex;
+	}
+	struct strata_writer_config wc;
+	strata_writer_config_default(&wc);
+	wc.max_event_bytes = o.max_event;
+	wc.retry_timeout_ms = (int)c->timeout_ms;
+	struct strata_writer *w = NULL;
+	int rc = strata_writer_new(cl, scope, stream, &wc, &w, err);
+	if (rc == STRATA_ENOENT) {
+		return cli_fail(c, rc, "%s (or pass --create)", err);
+	}
+	if (rc != 0) {
+		return cli_fail_op(c, rc, full, err);
+	}
+
+	struct write_state st;
+	memset(&st, 0, sizeof(st));
+	pthread_mutex_init(&st.mu, NULL);
+	struct cli_reader rd;
+	size_t max_rec = o.max_event + (o.seplen > 0 ? 65536 : 0);
+	cli_reader_init(&rd, stdin, o.prefixed, max_rec);
+	uint64_t t0 = cli_now_ms(), last = t0;
+	uint64_t events = 0, bytes = 0;
+	int in_rc = 0, in_ex = 0;
+	bool shown = false;
+	for (;;) {
+		const uint8_t *data;
+		size_t len;
+		in_rc = cli_reader_next(&rd, &data, &len, err);
+		if (in_rc != 0) {
+			in_ex = cli_fail(c, in_rc, "stdin: %s%s", err,
+			                 in_rc == STRATA_ETOOBIG
+			                         ? " (raise --max-event up to "
+			                           "the stores' "
+			                           "limits.max_event)"
+			                         : "");
+			break;
+		}
+		if (data == NULL) {
+			break;
+		}
+		if (!o.prefixed && len == 0) {
+			continue; /* empty lines carry no event */
+		}
+		const void *key = o.key;
+		size_t keylen = o.keylen;
+		if (o.seplen > 0) {
+			const uint8_t *p = memmem(data, len, o.sep, o.seplen);
+			if (p != NULL) {
+				key = data;
+				keylen = (size_t)(p - data);
+				len -= keylen + o.seplen;
+				data = p + o.seplen;
+			} else {
+				key = NULL;
+				keylen = 0;
+			}
+		}
+		rc = strata_writer_write(w, key, keylen, data, len, write_done,
+		                         &st, err);
+		if (rc != 0) {
+			in_rc = rc;
+			in_ex = cli_fail(c, rc, "record %" PRIu64 ": %s%s",
+			                 rd.record, err,
+			                 rc == STRATA_ETOOBIG
+			                         ? " (raise --max-event up to "
+			                           "the stores' "
+			                           "limits.max_event)"
+			                         : "");
+			break;
+		}
+		events++;
+		bytes += len;
+		if (c->tty && !c->quiet) {
+			uint64_t now = cli_now_ms();
+			if (now - last >= 1000) {
+				last = now;
+				write_progress(c, events, bytes, t0);
+				shown = true;
+			}
+		}
+	}
+	cli_reader_close(&rd);
+	if (shown) {
+		fputs("\r\033[K", stderr);
+	}
+	cli_progress_begin(c, "waiting for acknowledgements");
+	char cerr[STRATA_ERRMSG_SIZE];
+	int close_rc = strata_writer_close(w, cerr);
+	cli_progress_end(c);
+	double secs = (double)(cli_now_ms() - t0) / 1000.0;
+	pthread_mutex_lock(&st.mu);
+	uint64_t acked = st.acked, failed = st.failed;
+	int first = st.first_code;
+	char first_err[STRATA_ERRMSG_SIZE];
+	snprintf(first_err, sizeof(first_err), "%s", st.first_err);
+	pthread_mutex_unlock(&st.mu);
+	pthread_mutex_destroy(&st.mu);
+
+	if (c->json) {
+		printf("{\"stream\":");
+		cli_json_string(stdout, full, strlen(full));
+		printf(",\"events\":%" PRIu64 ",\"bytes\":%" PRIu64
+		       ",\"failed\":%" PRIu64 ",\"seconds\":%.3f}\n",
+		       acked, bytes, failed, secs);
+	}
+	if (!c->quiet) {
+		fprintf(stderr,
+		        "wrote %" PRIu64 " event%s (%" PRIu64 " bytes) to %s "
+		        "in %.2f s",
+		        acked, acked == 1 ? "" : "s", bytes, full, secs);
+		if (secs > 0.0 && acked > 0) {
+			fprintf(stderr, ", %.0f events/s",
+			        (double)acked / secs);
+		}
+		fputc('\n', stderr);
+	}
+	if (failed > 0 || (close_rc != 0 && first == 0)) {
+		int code = first != 0 ? first : close_rc;
+		const char *msg = first != 0 ? first_err : cerr;
+		int fex =
+		        cli_fail(c, code,
+		                 "%" PRIu64 " of %" PRIu64
+		                 " events were not written: %s",
+		                 failed > 0 ? failed : events - acked, events,
+		                 msg[0] != '\0' ? msg : strata_strerror(code));
+		return in_ex != 0 ? in_ex : fex;
+	}
+	return in_ex;
+}
+
+/* ---------------------------------------------------------------- read */
+
+static const struct cli_opt read_opts[] = {
+        {"from", true, "head|tail|CUT", "where to start (head)"},
+        {"to", true, "tail|CUT", "where to stop (tail: the end as it is now)"},
+        {"follow", false, NULL,
+         "no end: keep printing new events until interrupted"},
+        {"length-prefixed", false, NULL,
+         "write 4-byte little-endian length + bytes, not lines"},
+        {"max-events", true, "N", "stop after N events"},
+        {"group", true, "[SCOPE/]GROUP",
+         "read as a member of this reader group (see 'group create')"},
+        {"reader", true, "NAME",
+         "with --group: reader name (stratactl-<host>-<pid>)"},
+};
+
+#define READ_STOP 1000   /* callback: --max-events reached */
+#define READ_OUTERR 1001 /* callback: stdout failed */
+
+struct read_state {
+	const struct cli *c;
+	bool prefixed;
+	uint64_t max;    /* 0 = no limit */
+	uint64_t events; /* printed */
+	uint64_t bytes;
+	int out_errno; /* stdout error, 0 if none */
+};
+
+bool cli_print_event(const struct cli *c, bool prefixed, uint64_t segment_id,
+                     uint64_t offset, const uint8_t *data, size_t len)
+{
+	bool ok;
+	errno = 0;
+	if (c->json) {
+		char id[32];
+		cli_format_segment_id(segment_id, id, sizeof(id));
+		printf("{\"segment\":\"%s\",\"offset\":%" PRIu64 ",\"data\":",
+		       id, offset);
+		cli_json_string(stdout, data, len);
+		ok = fputs("}\n", stdout) >= 0;
+	} else if (prefixed) {
+		uint8_t h[4] = {(uint8_t)len, (uint8_t)(len >> 8),
+		                (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
+		ok = fwrite(h, 1, 4, stdout) == 4 &&
+		     fwrite(data, 1, len, stdout) == len;
+	} else {
+		ok = fwrite(data, 1, len, stdout) == len &&
+		     putchar('\n') != EOF;
+	}
+	return ok && !ferror(stdout);
+}
+
+static int read_event(void *arg, const struct strata_segment_range *r,
+                      const uint8_t *data, size_t len, uint64_t offset)
+{
+	struct read_state *st = arg;
+	if (st->max != 0 && st->events >= st->max) {
+		return READ_STOP;
+	}
+	if (!cli_print_event(st->c, st->prefixed, r->segment_id, offset, data,
+	                     len)) {
+		st->out_errno = errno != 0 ? errno : EIO;
+		return READ_OUTERR;
+	}
+	st->events++;
+	st->bytes += len;
+	if (st->max != 0 && st->events >= st->max) {
+		return READ_STOP;
+	}
+	return 0;
+}
+
+/* Read every event between from and to (NULL = tail now); returns the
+ * batch result (0, READ_STOP, READ_OUTERR or an error with err). */
+static int read_between(struct strata_client *cl, const char *scope,
+                        const char *stream,
+                        const struct strata_stream_cut *from,
+                        const struct strata_stream_cut *to,
+                        struct read_state *st, char *err)
+{
+	struct strata_segment_ranges *rs = NULL;
+	int rc =
+	        strata_batch_list_ranges(cl, scope, stream, from, to, &rs, err);
+	if (rc != 0) {
+		return rc;
+	}
+	rc = strata_batch_read(cl, rs, 1, read_event, st, err);
+	strata_segment_ranges_free(rs);
+	return rc;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000,
+	                      .tv_nsec = (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static int cmd_read(struct cli *c, const struct cli_args *a)
+{
+	char scope[STRATA_NAME_MAX + 1], stream[STRATA_NAME_MAX + 1];
+	char err[STRATA_ERRMSG_SIZE];
+	const char *full = a->n_pos > 0 ? a->pos[0] : NULL;
+	bool group = cli_args_has(a, "group");
+	if (full == NULL && !group) {
+		return cli_fail(c, STRATA_EINVAL,
+		                "give SCOPE/STREAM (or --group SCOPE/GROUP); "
+		                "run 'stratactl read --help'");
+	}
+	if (full != NULL && cli_split_stream(full, scope, stream, err) != 0) {
+		return cli_fail(c, STRATA_EINVAL, "%s", err);
+	}
+	bool follow = cli_args_has(a, "follow");
+	const char *from_s = cli_args_get(a, "from");
+	const char *to_s = cli_args_get(a, "to");
+	if (follow && to_s != NULL) {
+		return cli_fail(
+		        c, STRATA_EINVAL,
+		        "--follow reads without an end: leave out --to");
+	}
+	if (c->json && cli_args_has(a, "length-prefixed")) {
+		return cli_fail(c, STRATA_EINVAL,
+		                "--json and --length-prefixed exclude each "
+		                "other");
+	}
+	struct read_state st;
+	memset(&st, 0, sizeof(st));
+	st.c = c;
+	st.prefixed = cli_args_has(a, "length-prefixed");
+	const char *mx = cli_args_get(a, "max-events");
+	if (mx != NULL &&
+	    (config_parse_uint(mx, &st.max) != 0 || st.max == 0)) {
+		return cli_fail(c, STRATA_EINVAL,
+		                "--max-events '%s' is not a number >= 1", mx);
+	}
+	if (cli_args_has(a, "reader") && !group) {
+		return cli_fail(c, STRATA_EINVAL, "--reader goes with --group");
+	}
+	if (group) {
+		if (from_s != NULL || to_s != NULL) {
+			return cli_fail(
+			        c, STRATA_EINVAL,
+			        "--group reads from where the group is: "
+			        "leave out --from and --to (set them with "
+			        "'group create')");
+		}
+#ifdef STRATA_CLI_GROUPS
+		return cli_read_group(c, a, full != NULL ? scope : NULL, follow,
+		                      st.prefixed, st.max);
+#else
+		return cli_fail(c, STRATA_ENOTSUP,
+		                "--group: this stratactl was built without "
+		                "reader groups");
+#endif
+	}
+	struct strata_client *cl;
+	int ex = cli_client(c, &cl);
+	if (ex != 0) {
+		return ex;
+	}
+	/* The stream must exist: a clear message before anything else. */
+	struct strata_stream_info *info = NULL;
+	int rc = strata_stream_get_info(cl, scope, stream, &info, err);
+	if (rc != 0) {
+		return cli_fail_op(c, rc, full, err);
+	}
+	strata_stream_info_free(info);
+
+	struct strata_stream_cut from = STRATA_STREAM_CUT_INIT;
+	struct strata_stream_cut to = STRATA_STREAM_CUT_INIT;
+	ex = cli_cut_resolve(c, cl, scope, stream, "from",
+	                     from_s != NULL ? from_s : "head", true, &from);
+	if (ex == 0 && to_s != NULL && strcmp(to_s, "tail") != 0) {
+		ex = cli_cut_resolve(c, cl, scope, stream, "to", to_s, false,
+		                     &to);
+	}
+	if (ex != 0) {
+		strata_stream_cut_clear(&from);
+		return ex;
+	}
+	uint64_t t0 = cli_now_ms();
+	if (!follow) {
+		rc = read_between(cl, scope, stream, &from,
+		                  to.n > 0 ? &to : NULL, &st, err);
+	} else {
+		/* Poll: read up to the tail as it is now, then from there;
+		 * a sealed stream ends once its tail is read. */
+		for (;;) {
+			struct strata_stream_info *in = NULL;
+			rc = strata_stream_get_info(cl, scope, stream, &in,
+			                            err);
+			if (rc != 0) {
+				break;
+			}
+			struct strata_stream_cut now = STRATA_STREAM_CUT_INIT;
+			bool sealed = in->state == STRATA_STREAM_SEALED;
+			rc = strata_stream_cut_copy(&now, &in->tail);
+			strata_stream_info_free(in);
+			if (rc != 0) {
+				break;
+			}
+			uint64_t before = st.events;
+			rc = read_between(cl, scope, stream, &from, &now, &st,
+			                  err);
+			strata_stream_cut_clear(&from);
+			from = now;
+			if (rc != 0 || sealed) {
+				break;
+			}
+			fflush(stdout);
+			if (st.events == before) {
+				sleep_ms(200);
+			}
+		}
+	}
+	strata_stream_cut_clear(&from);
+	strata_stream_cut_clear(&to);
+	if (ex != 0) {
+		return ex;
+	}
+	double secs = (double)(cli_now_ms() - t0) / 1000.0;
+	if (rc == READ_OUTERR) {
+		if (st.out_errno == EPIPE) {
+			return 0; /* the reader of our stdout went away */
+		}
+		return cli_fail(c, STRATA_EIO, "writing to stdout: %s",
+		                strerror(st.out_errno));
+	}
+	if (rc != 0 && rc != READ_STOP) {
+		return cli_fail_op(c, rc, full, err);
+	}
+	if (!c->quiet && !c->json) {
+		fflush(stdout);
+		fprintf(stderr,
+		        "read %" PRIu64 " event%s (%" PRIu64 " bytes) from %s "
+		        "in %.2f s\n",
+		        st.events, st.events == 1 ? "" : "s", st.bytes, full,
+		        secs);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- table */
+
+#define OPTS(x) x, sizeof(x) / sizeof(*(x))
+
+const struct cli_cmd cli_io_cmds[] = {
+        {NULL, "write", "SCOPE/STREAM",
+         "Write events read from stdin, one per line",
+         "Each line of stdin is one event (the newline removed; empty "
+         "lines are\nskipped); with --length-prefixed, stdin holds "
+         "records of a 4-byte\nlittle-endian length and that many "
+         "bytes. Events with the same routing\nkey keep their order. "
+         "Exit code 0 means every event is durable\n(acknowledged after "
+         "the segment store's Raft commit). A summary (events,\nbytes, "
+         "seconds) goes to stderr, progress too when it is a "
+         "terminal.\n",
+         OPTS(write_opts), 1, 1, cmd_write},
+        {NULL, "read", "SCOPE/STREAM", "Print events to stdout, one per line",
+         "Reads every event between two positions, predecessors before "
+         "successors,\nso events of one routing key come in order. "
+         "--from and --to take head,\ntail or a stream cut "
+         "(SCOPE/STREAM:NUMBER.EPOCH=OFFSET,..., the prefix may\nbe left "
+         "out) as 'stream describe' prints it. --json prints one JSON\n"
+         "object per event: {\"segment\",\"offset\",\"data\"}. With "
+         "--group it reads\nas one reader of a reader group, from where "
+         "the group is, and stops after\n2 s without an event (unless "
+         "--follow); SCOPE/STREAM may be left out then.\n",
+         OPTS(read_opts), 0, 1, cmd_read},
+        {NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL},
+};

@@ -1,0 +1,1157 @@
+/* strata-standalone: a controller and a segment store in one process, with
+ * a local tier-2 directory and defaults that need no config file. */
+
+/*
+ * Happy path: load the config (defaults, optional YAML, STRATA_*, flags),
+ * lock the data directory, start the controller (single-replica Raft
+ * group, client API, REST, ticker, workflow driver), then the segment
+ * store (tier 2, Raft port, SS_* server, membership pointed at the
+ * in-process controller's client URL), wait until the controller leads
+ * and every container has a leader, print the ready line and the two
+ * stratactl commands of a first event, and serve until SIGINT/SIGTERM.
+ * Teardown runs in reverse: store first (it unregisters from the still
+ * running controller), then the controller.
+ *
+ * Failure modes: a bad config or --check-config finding exits 2 before
+ * anything binds; a port in use, an unusable data directory or tier-2
+ * plugin, or a data directory held by another process exit 1 with a
+ * message naming the key to change.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/config.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/plugin.h"
+#include "common/process.h"
+#include "common/rpc.h"
+#include "controller/api.h"
+#include "controller/cluster.h"
+#include "controller/driver.h"
+#include "controller/rest.h"
+#include "controller/service.h"
+#include "raft/group.h"
+#include "raft/metrics.h"
+#include "segmentstore/cluster.h"
+#include "segmentstore/server.h"
+#include "strata/error.h"
+#include "strata/v1/cluster.pb-c.h"
+
+#define COMP "standalone"
+#define PROG "strata-standalone"
+#define CLUSTER_STATUS_METHOD 304u /* cluster.proto CLUSTER_STATUS */
+
+/* Exit codes (docs/operations.md, strata-standalone). */
+#define EXIT_RUNTIME 1 /* could not start: port, data dir, plugin */
+#define EXIT_CONFIG 2  /* bad configuration (also --check-config) */
+
+static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+
+/* Every key of strata-standalone (docs/operations.md). Controller keys
+ * keep the names strata-controller uses; segment store keys carry the
+ * prefix "store." where the two would collide. */
+static const struct config_key schema[] = {
+        {.name = "node.id",
+         .type = CONFIG_UINT,
+         .def = "1",
+         .min = "1",
+         .help = "Node id of the controller replica and of the segment "
+                 "store; keep it stable across restarts."},
+        {.name = "data_dir",
+         .type = CONFIG_STRING,
+         .def = "./strata-data",
+         .help = "Directory of all state: controller/ (Raft log), "
+                 "segmentstore/ (container logs) and tier2/ (the local "
+                 "tier-2 root unless tier2.options.root is set). Created "
+                 "if missing; one process at a time."},
+        {.name = "listen",
+         .type = CONFIG_STRING,
+         .def = "tcp://127.0.0.1:9090",
+         .help = "NNG URL of the controller client API (what stratactl "
+                 "and libstrata connect to)."},
+        {.name = "http.listen",
+         .type = CONFIG_STRING,
+         .def = "http://127.0.0.1:9091",
+         .help = "Controller REST API, /health/live, /health/ready and "
+                 "/metrics (every metric of the process)."},
+        {.name = "raft.listen",
+         .type = CONFIG_STRING,
+         .def = "127.0.0.1:9190",
+         .help = "IPv4:port of the controller's Raft port."},
+        {.name = "raft.election_timeout",
+         .type = CONFIG_DURATION,
+         .def = "1s",
+         .min = "100ms",
+         .max = "1m",
+         .help = "Raft election timeout (controller and containers)."},
+        {.name = "raft.heartbeat",
+         .type = CONFIG_DURATION,
+         .def = "100ms",
+         .min = "10ms",
+         .max = "10s",
+         .help = "Raft heartbeat interval; below the election timeout."},
+        {.name = "containers.count",
+         .type = CONFIG_UINT,
+         .def = "4",
+         .min = "1",
+         .max = "4096",
+         .help = "Number of segment containers; fixed for the life of "
+                 "the data directory."},
+        {.name = "store.listen",
+         .type = CONFIG_STRING,
+         .def = "tcp://127.0.0.1:12345",
+         .help = "NNG URL of the segment store protocol (clients read and "
+                 "write here after asking the controller)."},
+        {.name = "store.advertise",
+         .type = CONFIG_STRING,
+         .def = "",
+         .help = "Segment store URL given to clients; empty = "
+                 "store.listen, a wildcard host replaced by this host's "
+                 "IPv4 address."},
+        {.name = "store.raft.listen",
+         .type = CONFIG_STRING,
+         .def = "127.0.0.1:12445",
+         .help = "IPv4:port of the segment store's Raft port (shared by "
+                 "every container)."},
+        {.name = "store.http.listen",
+         .type = CONFIG_STRING,
+         .def = "http://127.0.0.1:12346",
+         .help = "Segment store /metrics, /health/live and "
+                 "/health/ready."},
+        {.name = "tier2.plugin",
+         .type = CONFIG_STRING,
+         .def = "local",
+         .help = "Tier-2 plugin: a name (local, s3, hdfs, mem) found as "
+                 "tier2-<name>.so in tier2.plugin_dir, or a path."},
+        {.name = "tier2.plugin_dir",
+         .type = CONFIG_STRING,
+         .def = "",
+         .help = "Directory of tier-2 plugins; empty = $STRATA_PLUGIN_DIR, "
+                 "the build tree next to this binary, or the install "
+                 "directory."},
+        {.name = "tier2.options",
+         .type = CONFIG_SECTION,
+         .help = "Options of the tier-2 plugin; for local, root defaults "
+                 "to <data_dir>/tier2."},
+        {.name = "limits.max_event",
+         .type = CONFIG_SIZE,
+         .def = "8MiB",
+         .min = "1KiB",
+         .max = "64MiB",
+         .help = "Largest event payload accepted."},
+        {.name = "limits.max_append",
+         .type = CONFIG_SIZE,
+         .def = "16320KiB",
+         .min = "4KiB",
+         .max = "512MiB",
+         .help = "Largest append block (framed events) per request."},
+        {.name = "limits.max_message",
+         .type = CONFIG_SIZE,
+         .def = "17MiB",
+         .min = "64KiB",
+         .max = "1GiB",
+         .help = "Largest request the store accepts; must exceed "
+                 "limits.max_append by 4KiB."},
+        {.name = "limits.requests",
+         .type = CONFIG_UINT,
+         .def = "64",
+         .min = "1",
+         .max = "1024",
+         .help = "Segment store requests served at once (long-polling "
+                 "reads included)."},
+        {.name = "limits.unflushed_budget",
+         .type = CONFIG_SIZE,
+         .def = "256MiB",
+         .min = "1MiB",
+         .help = "Per container: unflushed bytes above which appends get "
+                 "back-pressure."},
+        {.name = "limits.cache_budget",
+         .type = CONFIG_SIZE,
+         .def = "64MiB",
+         .min = "0",
+         .help = "Per container: read cache of tier-2 data."},
+        {.name = "flush.bytes",
+         .type = CONFIG_SIZE,
+         .def = "4MiB",
+         .min = "1",
+         .help = "Flush a segment to tier 2 once it has this many "
+                 "unflushed bytes."},
+        {.name = "flush.age",
+         .type = CONFIG_DURATION,
+         .def = "5s",
+         .min = "1ms",
+         .help = "... or once its oldest unflushed byte is this old."},
+        {.name = "log.level",
+         .type = CONFIG_ENUM,
+         .def = "info",
+         .allowed = levels,
+         .help = "Lowest log level written."},
+        {.name = "log.file",
+         .type = CONFIG_STRING,
+         .def = "-",
+         .help = "Log file (appended); \"-\" is stderr."},
+};
+#define N_KEYS (sizeof(schema) / sizeof(*schema))
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: " PROG " [--config FILE] [--check-config] "
+	        "[--KEY=VALUE...]\n"
+	        "\n"
+	        "Strata on one machine: a controller and a segment store in "
+	        "one process,\ntier 2 in a local directory. Needs no config "
+	        "file: the defaults listen on\n127.0.0.1 (controller "
+	        "tcp://127.0.0.1:9090) and keep everything in\n"
+	        "./strata-data. Once it prints a line starting with \"" PROG
+	        " ready\" it\nserves; SIGINT or SIGTERM stops it.\n"
+	        "\n"
+	        "  --check-config  load and validate the configuration, print "
+	        "OK or the\n                  error, exit 0 (valid) or 2 "
+	        "(invalid); binds nothing\n"
+	        "\n"
+	        "Exit codes: 0 stopped by a signal or --check-config OK, 1 "
+	        "could not start\n(port in use, data directory, plugin), 2 "
+	        "invalid configuration.\n"
+	        "\n");
+	config_print_help(schema, N_KEYS, out);
+}
+
+/* Format a message into err (STRATA_ERRMSG_SIZE bytes), truncating. */
+__attribute__((format(printf, 2, 3))) static void errf(char *err,
+                                                       const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, STRATA_ERRMSG_SIZE, fmt, ap);
+	va_end(ap);
+}
+
+/* ---------------------------------------------------------- addresses */
+
+/* Copy in into out with the host "0.0.0.0" replaced by 127.0.0.1. */
+static void local_url(const char *in, char *out, size_t size)
+{
+	const char *any = strstr(in, "0.0.0.0");
+	if (any == NULL) {
+		snprintf(out, size, "%s", in);
+		return;
+	}
+	snprintf(out, size, "%.*s127.0.0.1%s", (int)(any - in), in, any + 7);
+}
+
+/* This host's first IPv4 address (for wildcard listen addresses). */
+static void host_ipv4(char *out, size_t size)
+{
+	char name[256];
+	snprintf(out, size, "127.0.0.1");
+	if (gethostname(name, sizeof(name)) != 0) {
+		return;
+	}
+	name[sizeof(name) - 1] = '\0';
+	struct addrinfo hints;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_INET;
+	struct addrinfo *res = NULL;
+	if (getaddrinfo(name, NULL, &hints, &res) != 0 || res == NULL) {
+		return;
+	}
+	const struct sockaddr_in *sin = (const void *)res->ai_addr;
+	inet_ntop(AF_INET, &sin->sin_addr, out, (socklen_t)size);
+	freeaddrinfo(res);
+}
+
+/* Port of "[scheme://]host:port", or -1 when it has none. */
+static int url_port(const char *url)
+{
+	const char *sep = strstr(url, "://");
+	const char *host = sep != NULL ? sep + 3 : url;
+	const char *colon = strrchr(host, ':');
+	if (colon == NULL || colon[1] == '\0') {
+		return -1;
+	}
+	char *end = NULL;
+	long p = strtol(colon + 1, &end, 10);
+	if (*end != '\0' && *end != '/') {
+		return -1;
+	}
+	return p >= 0 && p <= 65535 ? (int)p : -1;
+}
+
+/*
+ * Advertised form of a listen address "[scheme://]host:port": a wildcard
+ * or empty host becomes this host's IPv4 address, the port the real one.
+ */
+static void advertised(const char *listen, int real_port, char *out,
+                       size_t size)
+{
+	const char *sep = strstr(listen, "://");
+	const char *host = sep != NULL ? sep + 3 : listen;
+	const char *colon = strrchr(host, ':');
+	size_t hl = colon != NULL ? (size_t)(colon - host) : strlen(host);
+	char h[128];
+	if (hl >= sizeof(h)) {
+		hl = sizeof(h) - 1;
+	}
+	memcpy(h, host, hl);
+	h[hl] = '\0';
+	if (hl == 0 || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "*") == 0) {
+		host_ipv4(h, sizeof(h));
+	}
+	snprintf(out, size, "%.*s%s:%d",
+	         sep != NULL ? (int)(sep + 3 - listen) : 0, listen, h,
+	         real_port);
+}
+
+/* True when s is "a.b.c.d:port" with a port in 1..65535. */
+static bool ipv4_port_ok(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	if (colon == NULL || (size_t)(colon - s) >= 64) {
+		return false;
+	}
+	char host[64];
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	struct in_addr a;
+	int port = url_port(s);
+	return inet_pton(AF_INET, host, &a) == 1 && port > 0;
+}
+
+/* ------------------------------------------------------- validation */
+
+/* Every check that needs no socket and no file: key syntax and the
+ * cross-key rules. 0 or STRATA_ECONFIG with err naming the key. */
+static int validate(const struct config *cfg, char *err)
+{
+	static const char *const ipv4_keys[] = {"raft.listen",
+	                                        "store.raft.listen"};
+	for (size_t i = 0; i < 2; i++) {
+		const char *v = config_get_string(cfg, ipv4_keys[i]);
+		if (!ipv4_port_ok(v)) {
+			errf(err,
+			     "%s: '%s' is not IPv4:port with a port in "
+			     "1..65535, e.g. 127.0.0.1:9190",
+			     ipv4_keys[i], v);
+			return STRATA_ECONFIG;
+		}
+	}
+	static const char *const url_keys[] = {
+	        "listen", "http.listen", "store.listen", "store.http.listen"};
+	static const char *const schemes[] = {"tcp://", "http://", "tcp://",
+	                                      "http://"};
+	for (size_t i = 0; i < 4; i++) {
+		const char *v = config_get_string(cfg, url_keys[i]);
+		if (strncmp(v, schemes[i], strlen(schemes[i])) != 0 ||
+		    url_port(v) < 0) {
+			errf(err,
+			     "%s: '%s' is not a %sHOST:PORT URL, e.g. "
+			     "%s127.0.0.1:%s",
+			     url_keys[i], v, schemes[i], schemes[i],
+			     i == 0 ? "9090" : "9091");
+			return STRATA_ECONFIG;
+		}
+	}
+	if (url_port(config_get_string(cfg, "listen")) == 0) {
+		errf(err, "listen: port 0 is not supported (the controller "
+		          "advertises its client URL); give a port such as "
+		          "9090");
+		return STRATA_ECONFIG;
+	}
+	if (config_get_duration_ms(cfg, "raft.heartbeat") >=
+	    config_get_duration_ms(cfg, "raft.election_timeout")) {
+		errf(err,
+		     "raft.heartbeat (%" PRIu64
+		     " ms) must be below raft.election_timeout (%" PRIu64
+		     " ms)",
+		     config_get_duration_ms(cfg, "raft.heartbeat"),
+		     config_get_duration_ms(cfg, "raft.election_timeout"));
+		return STRATA_ECONFIG;
+	}
+	if (config_get_size(cfg, "limits.max_message") <
+	    config_get_size(cfg, "limits.max_append") + 4096) {
+		errf(err,
+		     "limits.max_message (%" PRIu64
+		     ") must exceed limits.max_append (%" PRIu64
+		     ") by at least 4KiB; raise limits.max_message",
+		     config_get_size(cfg, "limits.max_message"),
+		     config_get_size(cfg, "limits.max_append"));
+		return STRATA_ECONFIG;
+	}
+	if (config_get_size(cfg, "limits.max_event") + 4 >
+	    config_get_size(cfg, "limits.max_append")) {
+		errf(err,
+		     "limits.max_event (%" PRIu64
+		     ") plus its 4-byte frame must fit in "
+		     "limits.max_append (%" PRIu64 ")",
+		     config_get_size(cfg, "limits.max_event"),
+		     config_get_size(cfg, "limits.max_append"));
+		return STRATA_ECONFIG;
+	}
+	const char *data_dir = config_get_string(cfg, "data_dir");
+	if (data_dir[0] == '\0' || strlen(data_dir) > PATH_MAX - 64) {
+		errf(err,
+		     "data_dir: '%s' is empty or too long; give a "
+		     "directory such as ./strata-data",
+		     data_dir);
+		return STRATA_ECONFIG;
+	}
+	return 0;
+}
+
+/* --------------------------------------------------------- data dir */
+
+/* mkdir -p path (mode 0755). 0 or STRATA_EIO with err. */
+static int mkdir_p(const char *path, char *err)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/') {
+			continue;
+		}
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+			goto fail;
+		}
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+		goto fail;
+	}
+	return 0;
+fail:
+	errf(err,
+	     "data_dir: cannot create '%s': %s; choose a writable "
+	     "directory with --data-dir",
+	     buf, strerror(errno));
+	return STRATA_EIO;
+}
+
+/* Create data_dir and hold an exclusive lock on data_dir/LOCK for the
+ * process's life (*fd). 0 or STRATA_EIO / STRATA_EBUSY with err. */
+static int lock_data_dir(const char *dir, int *fd, char *err)
+{
+	int rc = mkdir_p(dir, err);
+	if (rc != 0) {
+		return rc;
+	}
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/LOCK", dir);
+	int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (f < 0) {
+		errf(err,
+		     "data_dir: cannot open '%s': %s; choose a writable "
+		     "directory with --data-dir",
+		     path, strerror(errno));
+		return STRATA_EIO;
+	}
+	if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+		char pid[32] = "";
+		ssize_t n = pread(f, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		errf(err,
+		     "data_dir '%s' is in use by another process (pid "
+		     "%s); stop it or choose another --data-dir",
+		     dir, pid[0] != '\0' ? pid : "unknown");
+		close(f);
+		return STRATA_EBUSY;
+	}
+	char pid[32];
+	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)len, 0) != len) {
+		LOG_WARN(COMP, "cannot write the pid into %s: %s", path,
+		         strerror(errno));
+	}
+	*fd = f;
+	return 0;
+}
+
+/* -------------------------------------------------------- tier 2 */
+
+static struct metrics_registry *hook_registry;
+
+/* Plugin counters (host->counter_add) as strata_tier2_plugin_events_total.
+ */
+static void tier2_counter_hook(const char *plugin, const char *name,
+                               uint64_t delta)
+{
+	struct metrics_label l[2] = {{"plugin", plugin}, {"counter", name}};
+	struct metrics_counter *c = NULL;
+	if (hook_registry != NULL &&
+	    metrics_counter_register(hook_registry,
+	                             "strata_tier2_plugin_events_total",
+	                             "Counters reported by the tier-2 plugin.",
+	                             l, 2, &c, NULL) == 0) {
+		metrics_counter_add(c, delta);
+	}
+}
+
+/* tier2.options flattened, with root=<data_dir>/tier2 added for the local
+ * plugin when not set. *out is strata_malloc'd. STRATA_ENOMEM. */
+static int tier2_options(const struct config *cfg, char **out)
+{
+	char *opts = NULL;
+	int rc = config_section_flatten(cfg, "tier2.options", &opts);
+	if (rc != 0) {
+		return rc;
+	}
+	const char *plugin = config_get_string(cfg, "tier2.plugin");
+	bool has_root = strncmp(opts, "root=", 5) == 0 ||
+	                strstr(opts, "\nroot=") != NULL;
+	if (strcmp(plugin, "local") == 0 && !has_root) {
+		const char *dir = config_get_string(cfg, "data_dir");
+		size_t n = strlen(opts) + strlen(dir) + 32;
+		char *more = strata_malloc(n);
+		if (more == NULL) {
+			strata_free(opts);
+			return STRATA_ENOMEM;
+		}
+		snprintf(more, n, "%sroot=%s/tier2\n", opts, dir);
+		strata_free(opts);
+		opts = more;
+	}
+	*out = opts;
+	return 0;
+}
+
+/* The plugin directory: the key, else $STRATA_PLUGIN_DIR, else
+ * <dir of this binary>/../plugins when it exists (the build tree, so
+ * `make run` works uninstalled), else NULL (the install directory). */
+static const char *plugin_dir(const struct config *cfg, char *buf, size_t size)
+{
+	const char *d = config_get_string(cfg, "tier2.plugin_dir");
+	if (d[0] != '\0') {
+		return d;
+	}
+	const char *env = getenv("STRATA_PLUGIN_DIR");
+	if (env != NULL && env[0] != '\0') {
+		return env;
+	}
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0) {
+		return NULL;
+	}
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (slash == NULL) {
+		return NULL;
+	}
+	*slash = '\0';
+	snprintf(buf, size, "%.4000s/../plugins", exe);
+	struct stat st;
+	return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? buf : NULL;
+}
+
+/* ----------------------------------------------------------- process */
+
+/* Everything main builds and tears down. */
+struct app {
+	int lock_fd;
+	struct metrics_registry *metrics;
+	/* controller */
+	struct ctl_service *svc;
+	struct ctl_api *api;
+	struct rpc_server *rpc;
+	struct rest *rest;
+	struct cluster_ticker *ticker;
+	struct driver *drv;
+	/* segment store */
+	struct tier2 *tier2;
+	struct raft_host *raft;
+	struct ss_cluster *_Atomic cluster; /* NULL until started */
+	struct ss_backend backend;          /* the cluster's */
+	struct ss_server *server;
+	struct http_server *http;
+};
+
+/* Backend seen by the store's server: the cluster's once it exists. */
+static int app_submit(void *arg, uint32_t container,
+                      const struct container_request *req,
+                      container_done_fn done, void *done_arg)
+{
+	struct app *a = arg;
+	if (atomic_load(&a->cluster) == NULL) {
+		return STRATA_EUNAVAIL;
+	}
+	return a->backend.submit(a->backend.arg, container, req, done,
+	                         done_arg);
+}
+
+static void app_leader_url(void *arg, uint32_t container, char *url,
+                           size_t size)
+{
+	struct app *a = arg;
+	url[0] = '\0';
+	if (atomic_load(&a->cluster) != NULL) {
+		a->backend.leader_url(a->backend.arg, container, url, size);
+	}
+}
+
+static int app_status(void *arg, uint32_t container,
+                      struct container_status *out, char *leader, size_t size)
+{
+	struct app *a = arg;
+	if (atomic_load(&a->cluster) == NULL) {
+		return STRATA_ENOENT;
+	}
+	return a->backend.status(a->backend.arg, container, out, leader, size);
+}
+
+static enum http_readiness app_ready(void *arg, struct buf *detail)
+{
+	struct app *a = arg;
+	struct ss_cluster *c = atomic_load(&a->cluster);
+	if (c == NULL) {
+		(void)buf_printf(detail, "\"starting\"");
+		return HTTP_NOT_READY;
+	}
+	return ss_cluster_ready(c, detail);
+}
+
+/* Start the controller half. 0 or an error with err. */
+static int start_controller(struct app *a, const struct config *cfg,
+                            char *client_url, size_t url_size, char *err)
+{
+	static struct ctl_member member;
+	memset(&member, 0, sizeof(member));
+	member.id = config_get_uint(cfg, "node.id");
+	local_url(config_get_string(cfg, "raft.listen"), member.raft_address,
+	          sizeof(member.raft_address));
+	local_url(config_get_string(cfg, "listen"), member.client_url,
+	          sizeof(member.client_url));
+	local_url(config_get_string(cfg, "http.listen"), member.http_url,
+	          sizeof(member.http_url));
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/controller",
+	         config_get_string(cfg, "data_dir"));
+	struct ctl_service_config sc = {
+	        .node_id = member.id,
+	        .data_dir = dir,
+	        .raft_listen = config_get_string(cfg, "raft.listen"),
+	        .members = &member,
+	        .n_members = 1,
+	        .container_count =
+	                (uint32_t)config_get_uint(cfg, "containers.count"),
+	        .election_ms = (unsigned)config_get_duration_ms(
+	                cfg, "raft.election_timeout"),
+	        .heartbeat_ms =
+	                (unsigned)config_get_duration_ms(cfg, "raft.heartbeat"),
+	        .snapshot_bytes = 8u << 20,
+	        .wait_ms = 3000,
+	};
+	int rc = ctl_service_start(&sc, &a->svc, err);
+	if (rc != 0) {
+		return rc;
+	}
+	struct ctl_api_config ac = {
+	        .svc = a->svc,
+	        .metrics = a->metrics,
+	        .store_lease_ms = 6000, /* heartbeat every 2 s */
+	};
+	rc = ctl_api_new(&ac, &a->api, err);
+	if (rc != 0) {
+		return rc;
+	}
+	struct rpc_server_opts ro;
+	rpc_server_opts_default(&ro);
+	ro.config_key = "listen";
+	rc = rpc_server_start(&a->rpc, config_get_string(cfg, "listen"), &ro,
+	                      ctl_api_rpc_handler, a->api, err);
+	if (rc != 0) {
+		return rc;
+	}
+	struct rest_config rcfg = {
+	        .url = config_get_string(cfg, "http.listen"),
+	        .config_key = "http.listen",
+	        .svc = a->svc,
+	        .api = a->api,
+	        .metrics = a->metrics,
+	};
+	rc = rest_start(&rcfg, &a->rest, err);
+	if (rc != 0) {
+		return rc;
+	}
+	rc = cluster_ticker_start(a->svc, 1000, &a->ticker);
+	if (rc != 0) {
+		errf(err, "cannot start the controller ticker: %s",
+		     strata_strerror(rc));
+		return rc;
+	}
+	struct driver_config dc = {
+	        .svc = a->svc,
+	        .metrics = a->metrics,
+	        .rpc_timeout_ms = 5000,
+	        .backoff_max_ms = 2000,
+	};
+	rc = driver_start(&dc, &a->drv, err);
+	if (rc != 0) {
+		return rc;
+	}
+	local_url(rpc_server_url(a->rpc), client_url, url_size);
+	return 0;
+}
+
+/* Start the segment store half, registered with the controller at
+ * ctl_url. 0 or an error with err. */
+static int start_store(struct app *a, const struct config *cfg,
+                       const char *ctl_url, char *store_url, size_t url_size,
+                       char *err)
+{
+	const char *data_dir = config_get_string(cfg, "data_dir");
+	struct http_server_config hc = {
+	        .url = config_get_string(cfg, "store.http.listen"),
+	        .config_key = "store.http.listen",
+	        .metrics = a->metrics,
+	        .ready = app_ready,
+	        .ready_arg = a,
+	};
+	int rc = http_server_start(&hc, &a->http, err);
+	if (rc != 0) {
+		return rc;
+	}
+	char *opts = NULL;
+	rc = tier2_options(cfg, &opts);
+	if (rc != 0) {
+		errf(err, "out of memory");
+		return rc;
+	}
+	char pbuf[PATH_MAX];
+	char t2err[STRATA_ERRMSG_SIZE];
+	rc = tier2_load_open(config_get_string(cfg, "tier2.plugin"),
+	                     plugin_dir(cfg, pbuf, sizeof(pbuf)), opts,
+	                     &a->tier2, t2err);
+	strata_free(opts);
+	if (rc != 0) {
+		errf(err,
+		     "tier2.plugin '%s': %s; check tier2.plugin, "
+		     "tier2.plugin_dir and tier2.options",
+		     config_get_string(cfg, "tier2.plugin"), t2err);
+		return rc;
+	}
+	struct raft_host_config rhc;
+	memset(&rhc, 0, sizeof(rhc));
+	rhc.bind_address = config_get_string(cfg, "store.raft.listen");
+	char rerr[STRATA_ERRMSG_SIZE];
+	rc = raft_host_new(&rhc, &a->raft, rerr);
+	if (rc != 0) {
+		errf(err, "store.raft.listen '%s': %s", rhc.bind_address, rerr);
+		return rc;
+	}
+	struct ss_server_config sc;
+	memset(&sc, 0, sizeof(sc));
+	sc.listen = config_get_string(cfg, "store.listen");
+	sc.config_key = "store.listen";
+	sc.n_contexts = (unsigned)config_get_uint(cfg, "limits.requests");
+	sc.max_msg_bytes = config_get_size(cfg, "limits.max_message");
+	sc.max_append_bytes = config_get_size(cfg, "limits.max_append");
+	sc.drain_ms = 2000;
+	sc.backend.arg = a;
+	sc.backend.container_count =
+	        (uint32_t)config_get_uint(cfg, "containers.count");
+	sc.backend.submit = app_submit;
+	sc.backend.leader_url = app_leader_url;
+	sc.backend.status = app_status;
+	sc.metrics = a->metrics;
+	rc = ss_server_start(&sc, &a->server, err);
+	if (rc != 0) {
+		return rc;
+	}
+
+	char raft_addr[64], http_url[256];
+	const char *adv = config_get_string(cfg, "store.advertise");
+	if (adv[0] != '\0') {
+		snprintf(store_url, url_size, "%s", adv);
+	} else {
+		advertised(ss_server_url(a->server),
+		           url_port(ss_server_url(a->server)), store_url,
+		           url_size);
+	}
+	advertised(rhc.bind_address, raft_host_port(a->raft), raft_addr,
+	           sizeof(raft_addr));
+	advertised(hc.url, http_server_port(a->http), http_url,
+	           sizeof(http_url));
+
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/segmentstore", data_dir);
+	struct ss_cluster_config cc;
+	memset(&cc, 0, sizeof(cc));
+	cc.node_id = config_get_uint(cfg, "node.id");
+	cc.data_dir = dir;
+	cc.client_url = store_url;
+	cc.raft_address = raft_addr;
+	cc.http_url = http_url;
+	cc.controllers = ctl_url;
+	cc.container_count = sc.backend.container_count;
+	cc.host = a->raft;
+	cc.metrics = a->metrics;
+	cc.rpc_timeout_ms = 2000;
+	cc.settle_ms = 100; /* one store: no peer to wait for */
+	struct container_config *t = &cc.tmpl;
+	t->election_ms =
+	        (unsigned)config_get_duration_ms(cfg, "raft.election_timeout");
+	t->heartbeat_ms =
+	        (unsigned)config_get_duration_ms(cfg, "raft.heartbeat");
+	t->snapshot_bytes = 16u << 20;
+	t->segment_bytes = 64u << 20;
+	t->max_event_bytes = config_get_size(cfg, "limits.max_event");
+	t->max_append_bytes = sc.max_append_bytes;
+	t->batch_bytes = 256u << 10;
+	t->unflushed_budget = config_get_size(cfg, "limits.unflushed_budget");
+	t->cache_budget = config_get_size(cfg, "limits.cache_budget");
+	t->tier2 = a->tier2;
+	t->flush_bytes = config_get_size(cfg, "flush.bytes");
+	t->flush_age_ms = config_get_duration_ms(cfg, "flush.age");
+	t->chunk_bytes = 64u << 20;
+	struct ss_cluster *cluster = NULL;
+	rc = ss_cluster_start(&cc, &cluster, err);
+	if (rc != 0) {
+		return rc;
+	}
+	ss_cluster_backend(cluster, &a->backend);
+	atomic_store(&a->cluster, cluster);
+	return 0;
+}
+
+/* Tear down whatever a holds, store first, then the controller. */
+static void app_stop(struct app *a)
+{
+	if (a->server != NULL) {
+		ss_server_stop(a->server);
+		a->server = NULL;
+	}
+	http_server_stop(a->http);
+	a->http = NULL;
+	struct ss_cluster *c = atomic_exchange(&a->cluster, NULL);
+	if (c != NULL) {
+		ss_cluster_stop(c);
+	}
+	if (a->raft != NULL) {
+		raft_host_free(a->raft);
+		a->raft = NULL;
+	}
+	if (a->tier2 != NULL) {
+		tier2_close(a->tier2);
+		a->tier2 = NULL;
+	}
+	driver_stop(a->drv);
+	cluster_ticker_stop(a->ticker);
+	rest_stop(a->rest);
+	if (a->rpc != NULL) {
+		rpc_server_stop(a->rpc);
+	}
+	ctl_service_stop(a->svc);
+	cluster_ticker_free(a->ticker);
+	ctl_api_free(a->api);
+	tier2_set_counter_hook(NULL);
+	hook_registry = NULL;
+	metrics_registry_free(a->metrics);
+	raft_metrics_forget(a->metrics);
+	if (a->lock_fd >= 0) {
+		close(a->lock_fd);
+	}
+}
+
+/* True when the controller, asked through its client URL like stratactl
+ * cluster status, knows a leader for every container ("" detail) or
+ * false with why in detail. */
+static bool cluster_healthy(struct rpc_client *rc, char *detail, size_t size)
+{
+	Strata__V1__ClusterStatusRequest req =
+	        STRATA__V1__CLUSTER_STATUS_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	char err[STRATA_ERRMSG_SIZE];
+	int code = rpc_call_pb(
+	        rc, CLUSTER_STATUS_METHOD, RPC_IDEMPOTENT, &req.base,
+	        &strata__v1__cluster_status_reply__descriptor, &m, err);
+	if (code != 0) {
+		snprintf(detail, size, "cluster status: %.120s", err);
+		return false;
+	}
+	const Strata__V1__ClusterStatusReply *r = (const void *)m;
+	size_t missing = 0, total = 0;
+	if (r->assignment != NULL) {
+		total = r->assignment->n_containers;
+		for (size_t i = 0; i < total; i++) {
+			missing +=
+			        r->assignment->containers[i]->leader_node_id ==
+			        0;
+		}
+	}
+	bool ok = r->leader_id != 0 && total > 0 && missing == 0;
+	snprintf(detail, size,
+	         "controller leader %" PRIu64 ", %zu of %zu containers "
+	         "without a reported leader",
+	         r->leader_id, missing, total);
+	rpc_pb_free(m);
+	return ok;
+}
+
+/* Wait until the controller leads, every container has a leader and the
+ * controller has heard so from the store (what 'stratactl cluster status'
+ * calls healthy), or a signal arrives (*sig set, false returned). */
+static bool wait_ready(struct app *a, const char *ctl_url, const sigset_t *sigs,
+                       int *sig)
+{
+	struct timespec tick = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
+	unsigned waited_ms = 0;
+	struct rpc_client *rc = NULL;
+	struct rpc_client_opts o;
+	rpc_client_opts_default(&o);
+	o.timeout_ms = 2000;
+	o.retries = 0;
+	char err[STRATA_ERRMSG_SIZE];
+	if (rpc_client_open(&rc, &ctl_url, 1, &o, err) != 0) {
+		LOG_WARN(COMP, "cannot check readiness through %s: %s", ctl_url,
+		         err);
+	}
+	bool ready = false;
+	for (;;) {
+		struct buf detail;
+		buf_init(&detail, 4096);
+		char why[160] = "";
+		bool ok = ctl_service_is_ready(a->svc) &&
+		          ss_cluster_ready(atomic_load(&a->cluster), &detail) !=
+		                  HTTP_NOT_READY;
+		if (ok && rc != NULL && waited_ms % 500 == 0) {
+			ok = cluster_healthy(rc, why, sizeof(why));
+		} else if (ok && rc != NULL) {
+			ok = false;
+		}
+		if (!ok && waited_ms > 0 && waited_ms % 10000 == 0) {
+			LOG_WARN(COMP,
+			         "not ready after %u s: controller %s, store "
+			         "%.*s %s",
+			         waited_ms / 1000,
+			         ctl_service_is_ready(a->svc) ? "ready"
+			                                      : "electing",
+			         (int)detail.len, (const char *)detail.data,
+			         why);
+		}
+		buf_close(&detail);
+		if (ok) {
+			ready = true;
+			break;
+		}
+		int s = sigtimedwait(sigs, NULL, &tick);
+		if (s > 0) {
+			*sig = s;
+			break;
+		}
+		waited_ms += 100;
+	}
+	if (rc != NULL) {
+		rpc_client_close(rc);
+	}
+	return ready;
+}
+
+/* "./build/bin/stratactl" next to this binary (relative to the working
+ * directory when below it), or "stratactl" when it is not there. */
+static void stratactl_path(char *out, size_t size)
+{
+	char exe[PATH_MAX], cwd[PATH_MAX];
+	snprintf(out, size, "stratactl");
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0) {
+		return;
+	}
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (slash == NULL) {
+		return;
+	}
+	*slash = '\0';
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/stratactl", exe);
+	if (access(path, X_OK) != 0) {
+		return;
+	}
+	size_t cl = 0;
+	if (getcwd(cwd, sizeof(cwd)) != NULL) {
+		cl = strlen(cwd);
+	}
+	if (cl > 1 && strncmp(path, cwd, cl) == 0 && path[cl] == '/') {
+		snprintf(out, size, "%s", path + cl + 1);
+	} else {
+		snprintf(out, size, "%s", path);
+	}
+}
+
+/* Print the ready line (machine-readable) and how to write and read a
+ * first event. */
+static void print_ready(const struct app *a, const struct config *cfg,
+                        const char *ctl_url, const char *store_url)
+{
+	char http_url[CTL_URL_MAX];
+	local_url(config_get_string(cfg, "http.listen"), http_url,
+	          sizeof(http_url));
+	printf(PROG " ready controller=%s http=http://127.0.0.1:%d store=%s "
+	            "data=%s\n",
+	       ctl_url, rest_port(a->rest), store_url,
+	       config_get_string(cfg, "data_dir"));
+	char ctl[PATH_MAX + 32];
+	stratactl_path(ctl, sizeof(ctl));
+	char flag[CTL_URL_MAX + 32] = "";
+	if (strcmp(ctl_url, "tcp://127.0.0.1:9090") != 0) {
+		snprintf(flag, sizeof(flag), " --controller %s", ctl_url);
+	}
+	printf("\nWrite and read a first event (in another terminal):\n"
+	       "  echo 'hello, strata' | %s%s write demo/first --create\n"
+	       "  %s%s read demo/first --from head --to tail\n"
+	       "\nStop with Ctrl-C (data stays in %s).\n",
+	       ctl, flag, ctl, flag, config_get_string(cfg, "data_dir"));
+	fflush(stdout);
+}
+
+/* Remove "--check-config" (before any "--") from argv; true if found. */
+static bool take_check_flag(int *argc, char **argv)
+{
+	bool found = false;
+	int out = 1;
+	bool done = false;
+	for (int i = 1; i < *argc; i++) {
+		if (!done && strcmp(argv[i], "--") == 0) {
+			done = true;
+		}
+		if (!done && (strcmp(argv[i], "--check-config") == 0 ||
+		              strcmp(argv[i], "--check_config") == 0)) {
+			found = true;
+			continue;
+		}
+		argv[out++] = argv[i];
+	}
+	argv[out] = NULL;
+	*argc = out;
+	return found;
+}
+
+int main(int argc, char **argv)
+{
+	char err[STRATA_ERRMSG_SIZE];
+	if (strata_process_init(err) != 0) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return EXIT_RUNTIME;
+	}
+	bool check_only = take_check_flag(&argc, argv);
+	struct config cfg;
+	int rc = config_init(&cfg, schema, N_KEYS);
+	if (rc == 0) {
+		rc = config_load(&cfg, argc, argv, NULL, NULL);
+	}
+	if (rc != 0) {
+		fprintf(stderr, PROG ": %s\n", config_errmsg(&cfg));
+		config_close(&cfg);
+		return EXIT_CONFIG;
+	}
+	if (config_help_requested(&cfg)) {
+		usage(stdout);
+		config_close(&cfg);
+		return 0;
+	}
+	if (validate(&cfg, err) != 0) {
+		fprintf(stderr, PROG ": %s\n", err);
+		config_close(&cfg);
+		return EXIT_CONFIG;
+	}
+	if (check_only) {
+		const char *file = config_file(&cfg);
+		printf("OK: configuration %s%s is valid\n",
+		       file != NULL ? "file "
+		                    : "(defaults, environment, flags)",
+		       file != NULL ? file : "");
+		config_close(&cfg);
+		return 0;
+	}
+	int level = STRATA_LOG_INFO;
+	log_level_parse(config_get_string(&cfg, "log.level"), &level);
+	log_set_level(level);
+	if (log_open(config_get_string(&cfg, "log.file"), err) != 0) {
+		fprintf(stderr, PROG ": log.file: %s\n", err);
+		config_close(&cfg);
+		return EXIT_RUNTIME;
+	}
+
+	/* Signals are taken synchronously; every thread inherits the mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	int status = EXIT_RUNTIME;
+	struct app app;
+	memset(&app, 0, sizeof(app));
+	app.lock_fd = -1;
+	atomic_init(&app.cluster, NULL);
+	const char *data_dir = config_get_string(&cfg, "data_dir");
+	char ctl_url[RPC_MAX_URL_LEN], store_url[RPC_MAX_URL_LEN];
+
+	if (lock_data_dir(data_dir, &app.lock_fd, err) != 0) {
+		fprintf(stderr, PROG ": %s\n", err);
+		goto out;
+	}
+	if (metrics_registry_new(&app.metrics) != 0) {
+		fprintf(stderr, PROG ": out of memory\n");
+		goto out;
+	}
+	(void)metrics_register_process(app.metrics, NULL);
+	hook_registry = app.metrics;
+	tier2_set_counter_hook(tier2_counter_hook);
+
+	if (start_controller(&app, &cfg, ctl_url, sizeof(ctl_url), err) != 0) {
+		fprintf(stderr, PROG ": controller: %s\n", err);
+		goto out;
+	}
+	if (start_store(&app, &cfg, ctl_url, store_url, sizeof(store_url),
+	                err) != 0) {
+		fprintf(stderr, PROG ": segment store: %s\n", err);
+		goto out;
+	}
+	LOG_INFO(COMP,
+	         "started: controller %s (REST port %d), segment store %s, "
+	         "%" PRIu64 " containers, tier 2 '%s', data %s",
+	         ctl_url, rest_port(app.rest), store_url,
+	         config_get_uint(&cfg, "containers.count"),
+	         tier2_name(app.tier2), data_dir);
+
+	int sig = 0;
+	if (wait_ready(&app, ctl_url, &sigs, &sig)) {
+		print_ready(&app, &cfg, ctl_url, store_url);
+		while (sigwait(&sigs, &sig) != 0) {
+		}
+	}
+	LOG_INFO(COMP, "%s received: shutting down",
+	         sig == SIGINT ? "SIGINT" : "SIGTERM");
+	status = 0;
+out:
+	app_stop(&app);
+	config_close(&cfg);
+	if (status == 0) {
+		LOG_INFO(COMP, "stopped cleanly");
+	}
+	log_close();
+	return status;
+}

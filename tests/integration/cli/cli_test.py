@@ -1,0 +1,568 @@
+#!/usr/bin/env python3
+"""stratactl against a real strata-standalone process on 127.0.0.1.
+
+  basic      cluster status; scope and stream create (exit 1 when they
+             exist, 0 with --if-not-exists); keyed writes read back
+             exactly, in per-key order, also across a manual scale;
+             describe; reads between cuts; --json; length-prefixed binary
+             round trip; truncate at the tail; seal; delete.
+  restart    kill -9 strata-standalone after acknowledged writes, restart
+             it on the same data directory: every event is read once,
+             in per-key order, and writing goes on.
+  groups     reader groups: create, describe, read --group twice (every
+             event once, per-key order), checkpoint, delete (registered
+             when stratactl is built with the group commands).
+  truncate_middle  truncate at a cut inside open segments (not
+             registered yet: the controller aborts, see CMakeLists.txt).
+  bad_input  unknown stream, malformed or foreign stream cut, an event
+             over the size limit, unknown option/command, bad names,
+             deleting an unsealed stream, a controller that is not there:
+             each a clear message and its exit code (1, 2 or 3);
+             strata-standalone --check-config and a data directory held
+             by another process.
+
+Usage: cli_test.py SCENARIO --standalone PATH --stratactl PATH
+Exit 0 on success, 1 with a reason on failure.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def log(msg):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+class Standalone:
+    """One strata-standalone process on free ports."""
+
+    def __init__(self, path, base, name="sa"):
+        self.path = path
+        self.dir = os.path.join(base, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.data = os.path.join(self.dir, "data")
+        p = free_ports(6)
+        self.url = "tcp://127.0.0.1:%d" % p[0]
+        self.flags = ["--data-dir=%s" % self.data,
+                      "--listen=%s" % self.url,
+                      "--http.listen=http://127.0.0.1:%d" % p[1],
+                      "--raft.listen=127.0.0.1:%d" % p[2],
+                      "--store.listen=tcp://127.0.0.1:%d" % p[3],
+                      "--store.raft.listen=127.0.0.1:%d" % p[4],
+                      "--store.http.listen=http://127.0.0.1:%d" % p[5],
+                      "--log.file=%s" % os.path.join(self.dir, "log")]
+        self.proc = None
+        self.out = None
+
+    def start(self, timeout=60):
+        self.out = open(os.path.join(self.dir, "stdout"), "w+")
+        self.proc = subprocess.Popen([self.path] + self.flags,
+                                     stdout=self.out,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            check(self.proc.poll() is None,
+                  "strata-standalone exited at start (%s): %s"
+                  % (self.proc.returncode, self.tail()))
+            self.out.seek(0)
+            if "strata-standalone ready " in self.out.read():
+                log("standalone ready at %s" % self.url)
+                return
+            time.sleep(0.1)
+        raise Failure("strata-standalone not ready in %ds: %s"
+                      % (timeout, self.tail()))
+
+    def tail(self):
+        text = ""
+        for f in ("stdout", "log"):
+            try:
+                with open(os.path.join(self.dir, f)) as fh:
+                    text += fh.read()[-3000:]
+            except OSError:
+                pass
+        return text
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise Failure("strata-standalone did not stop on SIGTERM")
+        check(rc == 0, "strata-standalone exited %d on SIGTERM: %s"
+              % (rc, self.tail()))
+
+
+class Ctl:
+    """Runs stratactl against one controller URL."""
+
+    def __init__(self, path, url):
+        self.path, self.url = path, url
+
+    def run(self, *args, stdin=None, expect=EXIT_OK, timeout=120,
+            binary=False):
+        cmd = [self.path, "--controller", self.url] + list(args)
+        data = stdin
+        if data is not None and not binary and isinstance(data, str):
+            data = data.encode()
+        p = subprocess.run(cmd, input=data, capture_output=True,
+                           timeout=timeout)
+        out = p.stdout if binary else p.stdout.decode(errors="replace")
+        err = p.stderr.decode(errors="replace")
+        if expect is not None and p.returncode != expect:
+            raise Failure("%s: exit %d, expected %d\nstdout: %s\nstderr: %s"
+                          % (" ".join(args), p.returncode, expect,
+                             str(out)[:2000], err[:2000]))
+        return out, err
+
+
+def events_by_key(lines):
+    """Parse 'key:n' payloads into {key: [n...]} in read order."""
+    per = {}
+    for ln in lines:
+        k, n = ln.split(":")
+        per.setdefault(k, []).append(int(n))
+    return per
+
+
+def scenario_basic(args, base):
+    sa = Standalone(args.standalone, base)
+    sa.start()
+    try:
+        ctl = Ctl(args.stratactl, sa.url)
+        out, _ = ctl.run("cluster", "status")
+        check("Status: healthy" in out, "cluster status: %s" % out)
+        st = json.loads(ctl.run("cluster", "status", "--json")[0])
+        check(st["healthy"] and len(st["stores"]) == 1
+              and st["stores"][0]["alive"], "status json: %s" % st)
+
+        ctl.run("scope", "create", "it")
+        _, err = ctl.run("scope", "create", "it", expect=EXIT_FAILED)
+        check("already exists" in err, "scope exists message: %s" % err)
+        ctl.run("scope", "create", "it", "--if-not-exists")
+        ctl.run("stream", "create", "it/ev", "--segments", "3")
+        ctl.run("stream", "create", "it/ev", expect=EXIT_FAILED)
+        out, _ = ctl.run("stream", "list", "it")
+        check(out.split() == ["ev"], "stream list: %r" % out)
+        check(json.loads(ctl.run("scope", "list", "--json")[0]) == ["it"],
+              "scope list --json")
+
+        # Keyed writes: 12 keys, rising numbers per key.
+        keys = ["k%d" % i for i in range(12)]
+        n1 = 600
+        lines = "".join("%s\t%s:%d\n" % (keys[i % 12], keys[i % 12], i)
+                        for i in range(n1))
+        _, err = ctl.run("write", "it/ev", "--key-separator", "\\t",
+                         stdin=lines)
+        check("wrote %d events" % n1 in err, "write summary: %s" % err)
+
+        out, _ = ctl.run("read", "it/ev", "--from", "head", "--to", "tail")
+        got = out.splitlines()
+        check(len(got) == n1, "read %d events, wrote %d" % (len(got), n1))
+        per = events_by_key(got)
+        for k, ns in per.items():
+            check(ns == sorted(ns), "key %s out of order: %s" % (k, ns))
+        check(sorted(n for ns in per.values() for n in ns) ==
+              list(range(n1)), "events lost or duplicated")
+
+        d = json.loads(ctl.run("stream", "describe", "it/ev", "--json")[0])
+        check(d["state"] == "active" and len(d["segments"]) == 3 and
+              d["epoch"] == 0, "describe: %s" % d)
+        total = sum(s["length"] for s in d["segments"])
+        payload = sum(len(ln) for ln in got)
+        check(total == payload + 4 * n1,
+              "segment lengths %d != payload %d + frames" % (total,
+                                                             payload))
+        cut1 = d["tail"]
+        out, _ = ctl.run("stream", "describe", "it/ev")
+        check("Tail:       " + cut1 in out, "describe text: %s" % out)
+
+        # Manual scale: split the first segment; order survives.
+        first = d["segments"][0]["id"]
+        out, _ = ctl.run("stream", "scale", "it/ev", "--split", first)
+        check("scaled stream it/ev" in out, "scale output: %s" % out)
+        d2 = json.loads(ctl.run("stream", "describe", "it/ev", "--json")[0])
+        check(d2["epoch"] == 1 and len(d2["segments"]) == 4 and
+              first not in [s["id"] for s in d2["segments"]],
+              "after scale: %s" % d2)
+        n2 = 600
+        lines = "".join("%s\t%s:%d\n" % (keys[i % 12], keys[i % 12], i)
+                        for i in range(n1, n1 + n2))
+        ctl.run("write", "it/ev", "--key-separator", "\t", stdin=lines)
+        out, _ = ctl.run("read", "it/ev")
+        per = events_by_key(out.splitlines())
+        for k, ns in per.items():
+            check(ns == sorted(ns), "after scale, key %s out of order"
+                  % k)
+        check(sorted(n for ns in per.values() for n in ns) ==
+              list(range(n1 + n2)), "after scale: lost or duplicated")
+
+        # Between cuts: head -> cut1 is the first batch only; cut1 -> tail
+        # the second (the cut prefix may be left out).
+        out, _ = ctl.run("read", "it/ev", "--to", cut1)
+        check(len(out.splitlines()) == n1, "read --to cut1")
+        bare = cut1.split(":", 1)[1]
+        out, _ = ctl.run("read", "it/ev", "--from", bare, "--to", "tail")
+        check(sorted(int(x.split(":")[1]) for x in out.splitlines()) ==
+              list(range(n1, n1 + n2)), "read --from cut1")
+        out, _ = ctl.run("read", "it/ev", "--from", "tail")
+        check(out == "", "read --from tail: %r" % out[:200])
+
+        out, _ = ctl.run("read", "it/ev", "--json", "--max-events", "5")
+        objs = [json.loads(x) for x in out.splitlines()]
+        check(len(objs) == 5 and all("data" in o and "segment" in o
+                                     for o in objs), "read --json")
+
+        # Binary events with newlines survive --length-prefixed.
+        ctl.run("stream", "create", "it/bin")
+        evs = [b"", b"a\nb", bytes(range(256)), b"x" * 70000]
+        rec = b"".join(len(e).to_bytes(4, "little") + e for e in evs)
+        ctl.run("write", "it/bin", "--length-prefixed", "--key", "one",
+                stdin=rec, binary=True)
+        out, _ = ctl.run("read", "it/bin", "--length-prefixed", binary=True)
+        check(out == rec, "length-prefixed round trip differs")
+
+        # Truncate at the tail: the sealed segment goes, nothing is left;
+        # later events are read.
+        tail = json.loads(ctl.run("stream", "describe", "it/ev",
+                                  "--json")[0])["tail"]
+        out, _ = ctl.run("stream", "truncate", "it/ev", "--at", "tail")
+        check("truncated stream it/ev at " + tail in out,
+              "truncate: %s" % out)
+        out, _ = ctl.run("read", "it/ev")
+        check(out == "", "after truncate: %r" % out[:200])
+        ctl.run("write", "it/ev", "--key", "k", stdin="after\n")
+        out, _ = ctl.run("read", "it/ev", "--from", "head")
+        check(out == "after\n", "after truncate and write: %r" % out)
+
+        # Seal: writes refused (exit 1); delete; describe says gone.
+        ctl.run("stream", "seal", "it/ev")
+        out, _ = ctl.run("read", "it/ev", "--follow", timeout=60)
+        check(out == "after\n", "--follow on a sealed stream: %r" % out)
+        _, err = ctl.run("write", "it/ev", stdin="late\n",
+                         expect=EXIT_FAILED)
+        check("seal" in err, "write to sealed: %s" % err)
+        ctl.run("stream", "delete", "it/ev")
+        _, err = ctl.run("stream", "describe", "it/ev", expect=EXIT_FAILED)
+        check("does not exist" in err, "describe deleted: %s" % err)
+        ctl.run("stream", "delete", "it/bin", "--seal")
+        ctl.run("scope", "delete", "it")
+
+        # write --create makes scope and stream (the make run command).
+        ctl.run("write", "first/one", "--create", stdin="hello\n")
+        out, _ = ctl.run("read", "first/one", "--from", "head", "--to",
+                         "tail")
+        check(out == "hello\n", "write --create round trip: %r" % out)
+    finally:
+        sa.stop()
+
+
+def scenario_restart(args, base):
+    """kill -9 strata-standalone after acknowledged writes; a restart on
+    the same data directory serves every acknowledged event once."""
+    sa = Standalone(args.standalone, base)
+    sa.start()
+    ctl = Ctl(args.stratactl, sa.url)
+    try:
+        lines = "".join("k%d\tk%d:%d\n" % (i % 7, i % 7, i)
+                        for i in range(300))
+        ctl.run("write", "rs/s", "--create", "--segments", "2",
+                "--key-separator", "\\t", stdin=lines)
+        sa.proc.kill()
+        sa.proc.wait()
+        log("killed -9; restarting on the same data directory")
+        sa.out.close()
+        sa.start()
+        out, _ = ctl.run("read", "rs/s")
+        per = events_by_key(out.splitlines())
+        check(sorted(n for ns in per.values() for n in ns) ==
+              list(range(300)), "after restart: lost or duplicated")
+        for k, ns in per.items():
+            check(ns == sorted(ns), "after restart, %s out of order" % k)
+        ctl.run("write", "rs/s", "--key", "k0", stdin="k0:300\n")
+        out, _ = ctl.run("read", "rs/s")
+        check(len(out.splitlines()) == 301, "write after restart")
+    finally:
+        sa.stop()
+
+
+def scenario_groups(args, base):
+    """Reader groups: two successive group reads see every event once;
+    a checkpoint with no reader online gives the cuts the group reached;
+    describe and delete."""
+    sa = Standalone(args.standalone, base)
+    sa.start()
+    try:
+        ctl = Ctl(args.stratactl, sa.url)
+        lines = "".join("k%d\tk%d:%d\n" % (i % 5, i % 5, i)
+                        for i in range(100))
+        ctl.run("write", "g/s", "--create", "--segments", "2",
+                "--key-separator", "\\t", stdin=lines)
+        out, _ = ctl.run("group", "create", "g/rg", "--stream", "g/s")
+        check("created reader group g/rg" in out, "create: %s" % out)
+        ctl.run("group", "create", "g/rg", "--stream", "g/s",
+                expect=EXIT_FAILED)
+        d = json.loads(ctl.run("group", "describe", "g/rg", "--json")[0])
+        check(d["streams"][0]["stream"] == "g/s" and
+              d["streams"][0]["from"] == "head" and d["readers"] == [],
+              "describe: %s" % d)
+        first, _ = ctl.run("read", "--group", "g/rg", "--max-events", "40")
+        check(len(first.splitlines()) == 40, "first group read: %d"
+              % len(first.splitlines()))
+        rest, _ = ctl.run("read", "g/s", "--group", "rg")
+        got = first.splitlines() + rest.splitlines()
+        per = events_by_key(got)
+        check(sorted(n for ns in per.values() for n in ns) ==
+              list(range(100)), "group reads: lost or duplicated")
+        for k, ns in per.items():
+            check(ns == sorted(ns), "group read: %s out of order" % k)
+        cp = json.loads(ctl.run("group", "checkpoint", "g/rg", "--name",
+                                "cp1", "--json")[0])
+        check(cp["checkpoint"] == "cp1" and len(cp["cuts"]) == 1,
+              "checkpoint: %s" % cp)
+        out, _ = ctl.run("read", "g/s", "--from", cp["cuts"][0])
+        check(out == "", "after the checkpoint cut: %r" % out[:200])
+        ctl.run("group", "checkpoint", "g/rg", "--name", "cp1",
+                expect=EXIT_FAILED)
+
+        # A following reader sees new events, passes a checkpoint, and on
+        # SIGTERM (as on Ctrl-C) leaves the group.
+        fol = subprocess.Popen([args.stratactl, "--controller", sa.url,
+                                "read", "--group", "g/rg", "--follow",
+                                "--reader", "r1"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                d = json.loads(ctl.run("group", "describe", "g/rg",
+                                       "--json")[0])
+                if d["readers"] == ["r1"]:
+                    break
+                check(time.monotonic() < deadline and fol.poll() is None,
+                      "follower never came online: %s" % d)
+                time.sleep(0.2)
+            ctl.run("write", "g/s", "--key", "k9", stdin="k9:100\nk9:101\n")
+            cp = json.loads(ctl.run("group", "checkpoint", "g/rg",
+                                    "--name", "cp2", "--json",
+                                    "--timeout", "30s")[0])
+            check(cp["checkpoint"] == "cp2", "cp2: %s" % cp)
+            fol.send_signal(signal.SIGTERM)
+            out, err = fol.communicate(timeout=30)
+        finally:
+            if fol.poll() is None:
+                fol.kill()
+                fol.wait()
+        check(fol.returncode == 0, "follower exit %d: %s"
+              % (fol.returncode, err))
+        check(out.decode().split() == ["k9:100", "k9:101"],
+              "follower read %r" % out)
+        check("passed checkpoint cp2" in err.decode(),
+              "follower stderr: %s" % err)
+        d = json.loads(ctl.run("group", "describe", "g/rg", "--json")[0])
+        check(d["readers"] == [], "reader still online after SIGTERM: %s"
+              % d)
+        ctl.run("read", "--group", "g/rg", "--from", "head",
+                expect=EXIT_USAGE)
+        ctl.run("group", "create", "g/rg2", "--stream", "g/s", "--from",
+                "other/x:0.0=0", expect=EXIT_USAGE)
+        ctl.run("group", "delete", "g/rg")
+        ctl.run("group", "describe", "g/rg", expect=EXIT_FAILED)
+    finally:
+        sa.stop()
+
+
+def scenario_truncate_middle(args, base):
+    """Truncate at a cut inside the open segments (no segment is wholly
+    before it): the events before the cut are gone, the rest stay."""
+    sa = Standalone(args.standalone, base)
+    sa.start()
+    try:
+        ctl = Ctl(args.stratactl, sa.url)
+        ctl.run("write", "tm/s", "--create", "--segments", "2",
+                stdin="".join("e%d\n" % i for i in range(50)))
+        cut = json.loads(ctl.run("stream", "describe", "tm/s",
+                                 "--json")[0])["tail"]
+        ctl.run("write", "tm/s", stdin="".join("f%d\n" % i
+                                               for i in range(50)))
+        ctl.run("stream", "truncate", "tm/s", "--at", cut)
+        out, _ = ctl.run("read", "tm/s")
+        check(sorted(out.split()) == sorted("f%d" % i for i in range(50)),
+              "after truncate: %r" % out[:300])
+    finally:
+        sa.stop()
+
+
+def scenario_bad_input(args, base):
+    sa = Standalone(args.standalone, base)
+    sa.start()
+    try:
+        ctl = Ctl(args.stratactl, sa.url)
+        ctl.run("scope", "create", "bad")
+        ctl.run("stream", "create", "bad/s")
+
+        # Unknown stream: exit 1, says it does not exist.
+        for cmd in (["read", "bad/nope"], ["stream", "describe", "bad/nope"],
+                    ["write", "bad/nope"]):
+            _, err = ctl.run(*cmd, stdin="x\n", expect=EXIT_FAILED)
+            check("does not exist" in err, "%s: %s" % (cmd, err))
+        _, err = ctl.run("stream", "create", "nope/s", expect=EXIT_FAILED)
+        check("scope create nope" in err, "missing scope hint: %s" % err)
+
+        # Malformed or foreign stream cuts: exit 2, names the option.
+        for cut in ("bad/s:0.0=zz", "bad/s:0.0", "garbage:", "x=1"):
+            _, err = ctl.run("read", "bad/s", "--from", cut,
+                             expect=EXIT_USAGE)
+            check("--from" in err and "not a stream cut" in err,
+                  "cut %r: %s" % (cut, err))
+        _, err = ctl.run("read", "bad/s", "--to", "other/t:0.0=0",
+                         expect=EXIT_USAGE)
+        check("names stream other/t" in err, "foreign cut: %s" % err)
+        ctl.run("stream", "truncate", "bad/s", "--at", "head",
+                expect=EXIT_USAGE)
+        ctl.run("stream", "truncate", "bad/s", expect=EXIT_USAGE)
+
+        # Events over the limit: exit 2, nothing after it written.
+        _, err = ctl.run("write", "bad/s", "--max-event", "1KiB",
+                         stdin="ok\n" + "y" * 2000 + "\nafter\n",
+                         expect=EXIT_USAGE)
+        check("line 2" in err and "over the limit of 1024 bytes" in err,
+              "oversize line: %s" % err)
+        big = b"z" * (8 * 1024 * 1024 + 1) + b"\n"
+        _, err = ctl.run("write", "bad/s", stdin=big, binary=True,
+                         expect=EXIT_USAGE)
+        check("over the limit of 8388608 bytes" in err,
+              "8 MiB limit: %s" % err)
+        out, _ = ctl.run("read", "bad/s")
+        check(out == "ok\n", "only the event before the bad one: %r"
+              % out[:200])
+
+        # Usage errors: exit 2.
+        _, err = ctl.run("stream", "create", "bad/t", "--segmnts", "2",
+                         expect=EXIT_USAGE)
+        check("did you mean '--segments'" in err, "suggestion: %s" % err)
+        ctl.run("strem", "list", expect=EXIT_USAGE)
+        ctl.run("stream", "frobnicate", expect=EXIT_USAGE)
+        _, err = ctl.run("stream", "create", "noslash", expect=EXIT_USAGE)
+        check("SCOPE/STREAM" in err, "bad name: %s" % err)
+        ctl.run("stream", "create", "bad/na me", expect=EXIT_USAGE)
+        ctl.run("write", "bad/s", "--key", "a", "--key-separator", ",",
+                expect=EXIT_USAGE)
+        ctl.run("write", "bad/s", "--key-separator", "\\q",
+                expect=EXIT_USAGE)
+        ctl.run("stream", "scale", "bad/s", "--split", "9.9",
+                expect=EXIT_USAGE)
+        ctl.run("read", "bad/s", "--max-events", "0", expect=EXIT_USAGE)
+        out, _ = ctl.run("stream", "create", "--help")
+        check("--segments" in out, "subcommand help: %s" % out)
+
+        # The cluster says no: exit 1.
+        _, err = ctl.run("stream", "delete", "bad/s", expect=EXIT_FAILED)
+        check("--seal" in err, "delete unsealed: %s" % err)
+        ctl.run("scope", "delete", "bad", expect=EXIT_FAILED)
+
+        # Nothing listens: exit 3 within the connect timeout.
+        dead = "tcp://127.0.0.1:%d" % free_ports(1)[0]
+        t0 = time.monotonic()
+        p = subprocess.run([args.stratactl, "--controller", dead,
+                            "--connect-timeout", "1s", "scope", "list"],
+                           capture_output=True, text=True, timeout=60)
+        check(p.returncode == EXIT_UNREACHABLE,
+              "unreachable: exit %d %s" % (p.returncode, p.stderr))
+        check("controller unreachable at " + dead in p.stderr,
+              "unreachable message: %s" % p.stderr)
+        check(time.monotonic() - t0 < 20, "unreachable took too long")
+        env = dict(os.environ, STRATA_CONTROLLER=dead)
+        p = subprocess.run([args.stratactl, "--connect-timeout=1s",
+                            "cluster", "status"], capture_output=True,
+                           text=True, timeout=60, env=env)
+        check(p.returncode == EXIT_UNREACHABLE,
+              "STRATA_CONTROLLER unreachable: %d" % p.returncode)
+
+        # A second standalone on the same data directory refuses to start.
+        p = subprocess.run([args.standalone] + sa.flags,
+                           capture_output=True, text=True, timeout=60)
+        check(p.returncode == 1 and "in use by another process" in p.stderr,
+              "shared data dir: exit %d %s" % (p.returncode, p.stderr))
+    finally:
+        sa.stop()
+
+    # --check-config: OK and exit 0, or the error and exit 2; binds nothing.
+    p = subprocess.run([args.standalone, "--check-config"] + sa.flags,
+                       capture_output=True, text=True, timeout=30)
+    check(p.returncode == 0 and p.stdout.startswith("OK"),
+          "check-config ok: %d %s %s" % (p.returncode, p.stdout, p.stderr))
+    p = subprocess.run([args.standalone, "--check-config",
+                        "--raft.listen=nowhere"], capture_output=True,
+                       text=True, timeout=30)
+    check(p.returncode == 2 and "raft.listen" in p.stderr,
+          "check-config bad: %d %s" % (p.returncode, p.stderr))
+    cfg = os.path.join(base, "bad.yaml")
+    with open(cfg, "w") as f:
+        f.write("listen: tcp://127.0.0.1:1\nlimits:\n  max_evnt: 1KiB\n")
+    p = subprocess.run([args.standalone, "--config", cfg, "--check-config"],
+                       capture_output=True, text=True, timeout=30)
+    check(p.returncode == 2 and "max_evnt" in p.stderr,
+          "check-config yaml: %d %s" % (p.returncode, p.stderr))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario",
+                    choices=["basic", "bad_input", "restart", "groups",
+                             "truncate_middle"])
+    ap.add_argument("--standalone", required=True)
+    ap.add_argument("--stratactl", required=True)
+    args = ap.parse_args()
+    base = tempfile.mkdtemp(prefix="strata-cli-", dir="/tmp")
+    ok = False
+    try:
+        {"basic": scenario_basic,
+         "bad_input": scenario_bad_input,
+         "restart": scenario_restart,
+         "groups": scenario_groups,
+         "truncate_middle": scenario_truncate_middle}[args.scenario](
+            args, base)
+        ok = True
+        log("PASS %s" % args.scenario)
+    except Failure as e:
+        log("FAIL %s: %s" % (args.scenario, e))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
