@@ -139,6 +139,18 @@ int client_ctl_query(struct strata_client *c, uint32_t method,
                      const ProtobufCMessageDescriptor *reply_desc,
                      ProtobufCMessage **reply, char *errmsg);
 
+/*
+ * Blocking controller mutation (req borrowed): retries failures where the
+ * request surely did not run; after an unknown outcome repeats it and
+ * counts already_done (e.g. STRATA_EEXIST for a create, 0 = none) as
+ * success; when the reply's workflow still runs (done false) polls
+ * CTL_GET_WORKFLOW until it finished or the operation timeout
+ * (STRATA_ETIMEDOUT). what names the operation in errmsg.
+ */
+int client_ctl_mutate(struct strata_client *c, uint32_t method,
+                      const ProtobufCMessage *req, int already_done,
+                      const char *what, char *errmsg);
+
 /* --------------------------------------------------- segment operations */
 
 struct seg_op;

@@ -118,8 +118,8 @@ static int wait_workflow(struct strata_client *c, uint64_t id,
 	}
 }
 
-/* One mutating call (see the file comment). */
-static int ctl_mutate(struct strata_client *c, uint32_t method,
+/* One mutating call (see the file comment and client_int.h). */
+int client_ctl_mutate(struct strata_client *c, uint32_t method,
                       const ProtobufCMessage *req, int already_done,
                       const char *what, char *errmsg)
 {
@@ -189,8 +189,9 @@ int strata_scope_create(struct strata_client *c, const char *scope,
 	Strata__V1__CreateScopeRequest q =
 	        STRATA__V1__CREATE_SCOPE_REQUEST__INIT;
 	q.scope = (char *)scope;
-	return ctl_mutate(c, STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_SCOPE,
-	                  &q.base, STRATA_EEXIST, what, errmsg);
+	return client_ctl_mutate(
+	        c, STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_SCOPE, &q.base,
+	        STRATA_EEXIST, what, errmsg);
 }
 
 int strata_scope_delete(struct strata_client *c, const char *scope,
@@ -205,8 +206,9 @@ int strata_scope_delete(struct strata_client *c, const char *scope,
 	Strata__V1__DeleteScopeRequest q =
 	        STRATA__V1__DELETE_SCOPE_REQUEST__INIT;
 	q.scope = (char *)scope;
-	return ctl_mutate(c, STRATA__V1__CONTROLLER_METHOD__CTL_DELETE_SCOPE,
-	                  &q.base, STRATA_ENOENT, what, errmsg);
+	return client_ctl_mutate(
+	        c, STRATA__V1__CONTROLLER_METHOD__CTL_DELETE_SCOPE, &q.base,
+	        STRATA_ENOENT, what, errmsg);
 }
 
 static int names_from(char **src, size_t n, struct strata_names **out,
@@ -379,8 +381,9 @@ int strata_stream_create(struct strata_client *c, const char *scope,
 	q.scope = (char *)scope;
 	q.stream = (char *)stream;
 	q.config = &pb.cfg;
-	rc = ctl_mutate(c, STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_STREAM,
-	                &q.base, STRATA_EEXIST, what, errmsg);
+	rc = client_ctl_mutate(c,
+	                       STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_STREAM,
+	                       &q.base, STRATA_EEXIST, what, errmsg);
 	if (rc != 0) {
 		return rc;
 	}
@@ -441,8 +444,9 @@ int strata_stream_update(struct strata_client *c, const char *scope,
 	q.scope = (char *)scope;
 	q.stream = (char *)stream;
 	q.config = &pb.cfg;
-	return ctl_mutate(c, STRATA__V1__CONTROLLER_METHOD__CTL_UPDATE_STREAM,
-	                  &q.base, 0, what, errmsg);
+	return client_ctl_mutate(
+	        c, STRATA__V1__CONTROLLER_METHOD__CTL_UPDATE_STREAM, &q.base, 0,
+	        what, errmsg);
 }
 
 int strata_stream_seal(struct strata_client *c, const char *scope,
@@ -457,8 +461,9 @@ int strata_stream_seal(struct strata_client *c, const char *scope,
 	Strata__V1__SealStreamRequest q = STRATA__V1__SEAL_STREAM_REQUEST__INIT;
 	q.scope = (char *)scope;
 	q.stream = (char *)stream;
-	return ctl_mutate(c, STRATA__V1__CONTROLLER_METHOD__CTL_SEAL_STREAM,
-	                  &q.base, 0, what, errmsg);
+	return client_ctl_mutate(c,
+	                         STRATA__V1__CONTROLLER_METHOD__CTL_SEAL_STREAM,
+	                         &q.base, 0, what, errmsg);
 }
 
 int strata_stream_delete(struct strata_client *c, const char *scope,
@@ -474,8 +479,9 @@ int strata_stream_delete(struct strata_client *c, const char *scope,
 	        STRATA__V1__DELETE_STREAM_REQUEST__INIT;
 	q.scope = (char *)scope;
 	q.stream = (char *)stream;
-	return ctl_mutate(c, STRATA__V1__CONTROLLER_METHOD__CTL_DELETE_STREAM,
-	                  &q.base, STRATA_ENOENT, what, errmsg);
+	return client_ctl_mutate(
+	        c, STRATA__V1__CONTROLLER_METHOD__CTL_DELETE_STREAM, &q.base,
+	        STRATA_ENOENT, what, errmsg);
 }
 
 /* Protobuf view of a cut; frees nothing of the caller's. */
@@ -548,8 +554,9 @@ int strata_stream_truncate(struct strata_client *c,
 	q.scope = (char *)cut->scope;
 	q.stream = (char *)cut->stream;
 	q.cut = &pc.cut;
-	rc = ctl_mutate(c, STRATA__V1__CONTROLLER_METHOD__CTL_TRUNCATE_STREAM,
-	                &q.base, 0, what, errmsg);
+	rc = client_ctl_mutate(
+	        c, STRATA__V1__CONTROLLER_METHOD__CTL_TRUNCATE_STREAM, &q.base,
+	        0, what, errmsg);
 	cut_pb_free(&pc);
 	return rc;
 }
@@ -595,8 +602,9 @@ int strata_stream_scale(struct strata_client *c, const char *scope,
 	q.seal_segments = (uint64_t *)seal_ids;
 	q.n_new_ranges = nr;
 	q.new_ranges = ptrs;
-	rc = ctl_mutate(c, STRATA__V1__CONTROLLER_METHOD__CTL_SCALE_STREAM,
-	                &q.base, 0, what, errmsg);
+	rc = client_ctl_mutate(c,
+	                       STRATA__V1__CONTROLLER_METHOD__CTL_SCALE_STREAM,
+	                       &q.base, 0, what, errmsg);
 	strata_free(ranges);
 	strata_free(ptrs);
 	return rc;

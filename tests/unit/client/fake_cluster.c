@@ -31,6 +31,7 @@ struct fake_seg {
 	int64_t last[FAKE_MAX_WRITERS];
 	uint64_t preds[2];
 	size_t n_preds;
+	bool internal; /* a reader group's state segment (not in sc/st) */
 };
 
 struct fake_call {
@@ -76,7 +77,7 @@ static struct fake_seg *seg_by_name(struct fake_cluster *f, const char *name)
 static struct fake_seg *seg_by_id(struct fake_cluster *f, uint64_t id)
 {
 	for (size_t i = 0; i < f->n; i++) {
-		if (f->segs[i].id == id) {
+		if (f->segs[i].id == id && !f->segs[i].internal) {
 			return &f->segs[i];
 		}
 	}
@@ -109,6 +110,82 @@ static int cmp_low(const void *a, const void *b)
 	const struct fake_seg *x = *(struct fake_seg *const *)a;
 	const struct fake_seg *y = *(struct fake_seg *const *)b;
 	return x->low < y->low ? -1 : x->low > y->low ? 1 : 0;
+}
+
+/* Reader groups: create/get/delete; a group is its state segment
+ * sc/_RG<name>/0.#epoch.0 (id 0, internal), created at once. */
+static int serve_rg(struct fake_cluster *f, struct fake_call *c, uint8_t **out,
+                    size_t *out_len, char *msg)
+{
+	char name[96] = "";
+	char stream[100];
+	if (c->method ==
+	    STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_READER_GROUP) {
+		Strata__V1__CreateReaderGroupRequest *q =
+		        strata__v1__create_reader_group_request__unpack(
+		                NULL, c->len, c->req);
+		if (q != NULL && q->config != NULL) {
+			snprintf(name, sizeof(name), "%s", q->config->name);
+		}
+		strata__v1__create_reader_group_request__free_unpacked(q, NULL);
+	} else {
+		/* Get and Delete requests share the layout (scope, name). */
+		Strata__V1__GetReaderGroupRequest *q =
+		        strata__v1__get_reader_group_request__unpack(
+		                NULL, c->len, c->req);
+		if (q != NULL) {
+			snprintf(name, sizeof(name), "%s", q->name);
+		}
+		strata__v1__get_reader_group_request__free_unpacked(q, NULL);
+	}
+	snprintf(stream, sizeof(stream), "_RG%s", name);
+	char seg[sizeof(((struct fake_seg *)0)->name)];
+	segname_format(seg, sizeof(seg), "sc", stream, 0);
+	struct fake_seg *s = seg_by_name(f, seg);
+	switch (c->method) {
+	case STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_READER_GROUP: {
+		if (s != NULL) {
+			snprintf(msg, STRATA_ERRMSG_SIZE, "group exists");
+			return STRATA_EEXIST;
+		}
+		if (f->n == FAKE_MAX_SEGS) {
+			snprintf(msg, STRATA_ERRMSG_SIZE, "fake: full");
+			return STRATA_ENOSPC;
+		}
+		s = &f->segs[f->n++];
+		memset(s, 0, sizeof(*s));
+		s->internal = true;
+		memcpy(s->name, seg, sizeof(s->name));
+		Strata__V1__ControllerReply rep =
+		        STRATA__V1__CONTROLLER_REPLY__INIT;
+		rep.done = true;
+		*out = pack(&rep.base, out_len);
+		return 0;
+	}
+	case STRATA__V1__CONTROLLER_METHOD__CTL_GET_READER_GROUP: {
+		if (s == NULL) {
+			snprintf(msg, STRATA_ERRMSG_SIZE, "no such group");
+			return STRATA_ENOENT;
+		}
+		Strata__V1__ReaderGroupConfig rep =
+		        STRATA__V1__READER_GROUP_CONFIG__INIT;
+		rep.name = name;
+		*out = pack(&rep.base, out_len);
+		return 0;
+	}
+	default: {
+		if (s == NULL) {
+			snprintf(msg, STRATA_ERRMSG_SIZE, "no such group");
+			return STRATA_ENOENT;
+		}
+		s->name[0] = '\0'; /* gone: never matches a name again */
+		Strata__V1__ControllerReply rep =
+		        STRATA__V1__CONTROLLER_REPLY__INIT;
+		rep.done = true;
+		*out = pack(&rep.base, out_len);
+		return 0;
+	}
+	}
 }
 
 /* Serve one controller call; returns the code, fills *out. */
@@ -165,7 +242,8 @@ static int serve_ctl(struct fake_cluster *f, struct fake_call *c, uint8_t **out,
 		int rc = 0;
 		if (q->cut == NULL || q->cut->n_positions == 0) {
 			for (size_t i = 0; i < f->n; i++) {
-				if ((f->segs[i].id >> 32) == 0) {
+				if ((f->segs[i].id >> 32) == 0 &&
+				    !f->segs[i].internal) {
 					offs[n] = 0;
 					sel[n++] = &f->segs[i];
 				}
@@ -256,6 +334,10 @@ static int serve_ctl(struct fake_cluster *f, struct fake_call *c, uint8_t **out,
 		*out = pack(&rep.base, out_len);
 		return 0;
 	}
+	case STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_READER_GROUP:
+	case STRATA__V1__CONTROLLER_METHOD__CTL_GET_READER_GROUP:
+	case STRATA__V1__CONTROLLER_METHOD__CTL_DELETE_READER_GROUP:
+		return serve_rg(f, c, out, out_len, msg);
 	default:
 		snprintf(msg, STRATA_ERRMSG_SIZE, "fake: method %u unknown",
 		         c->method);

@@ -1,0 +1,1394 @@
+/* Reader groups, readers and checkpoints on top of the reader-group state
+ * (client/rg_state.h) kept in a state synchronizer on the group's
+ * `_RG<group>` segment. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/client_int.h"
+#include "client/rg_state.h"
+#include "client/synchronizer.h"
+#include "common/alloc.h"
+#include "strata/readergroup.h"
+#include "strata/segment.h"
+#include "strata/v1/controller.pb-c.h"
+
+/* Compact the state once this many bytes of records follow the last full
+ * state. */
+#define RG_COMPACT_BYTES (512u * 1024)
+/* Poll interval while waiting for a checkpoint. */
+#define RG_POLL_MS 20
+/* Defaults for 0 in the configuration (as the controller's). */
+#define RG_DEFAULT_REFRESH_MS 3000
+#define RG_DEFAULT_OUTSTANDING 3
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* ------------------------------------------ the log: a real segment -- */
+
+struct seglog {
+	struct strata_client *c;
+	struct strata_rsegment *rs;
+	char name[STRATA_NAME_MAX * 2 + 64];
+};
+
+static int sl_read(void *log, uint64_t from, rlog_record_fn cb, void *arg,
+                   uint64_t *end, char *errmsg)
+{
+	struct seglog *l = log;
+	uint64_t rev, start;
+	int rc = strata_rsegment_revision(l->rs, &rev, &start, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	if (from < start) {
+		*end = start;
+		return STRATA_ETRUNCATED;
+	}
+	*end = from;
+	if (from >= rev) {
+		return 0;
+	}
+	struct strata_event_iter *it;
+	rc = strata_event_iter_new(l->c, l->name, from, rev, 0, &it, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	for (;;) {
+		struct strata_event ev;
+		rc = strata_event_iter_next(it, 0, &ev, errmsg);
+		if (rc != 0) {
+			break;
+		}
+		if (ev.data != NULL) {
+			rc = cb(arg, ev.data, ev.len, ev.offset,
+			        ev.next_offset);
+			if (rc != 0) {
+				break;
+			}
+			*end = ev.next_offset;
+		}
+		if (ev.end || *end >= rev) {
+			break;
+		}
+	}
+	strata_event_iter_free(it);
+	return rc;
+}
+
+static int sl_append_cond(void *log, uint64_t expected, const void *data,
+                          size_t len, uint64_t *new_rev, char *errmsg)
+{
+	struct seglog *l = log;
+	return strata_rsegment_append(l->rs, expected, data, len, new_rev,
+	                              errmsg);
+}
+
+static int sl_append(void *log, const void *data, size_t len, uint64_t *offset,
+                     char *errmsg)
+{
+	struct seglog *l = log;
+	return strata_rsegment_append_any(l->rs, data, len, offset, errmsg);
+}
+
+static int sl_truncate(void *log, uint64_t rev, char *errmsg)
+{
+	struct seglog *l = log;
+	return strata_rsegment_truncate(l->rs, rev, errmsg);
+}
+
+static int sl_bounds(void *log, uint64_t *start, uint64_t *end, char *errmsg)
+{
+	struct seglog *l = log;
+	return strata_rsegment_revision(l->rs, end, start, errmsg);
+}
+
+static const struct rlog_ops seglog_ops = {
+        .read = sl_read,
+        .append_cond = sl_append_cond,
+        .append = sl_append,
+        .truncate = sl_truncate,
+        .bounds = sl_bounds,
+};
+
+/* Whether the controller knows reader group scope/group: 0 (yes),
+ * STRATA_ENOENT (no, errmsg says so), or the query's error. */
+static int ctl_group_exists(struct strata_client *c, const char *scope,
+                            const char *group, char *errmsg)
+{
+	Strata__V1__GetReaderGroupRequest q =
+	        STRATA__V1__GET_READER_GROUP_REQUEST__INIT;
+	q.scope = (char *)scope;
+	q.name = (char *)group;
+	Strata__V1__ReaderGroupConfig *rep = NULL;
+	int rc = client_ctl_query(
+	        c, STRATA__V1__CONTROLLER_METHOD__CTL_GET_READER_GROUP, &q.base,
+	        &strata__v1__reader_group_config__descriptor,
+	        (ProtobufCMessage **)&rep, errmsg);
+	if (rep != NULL) {
+		rpc_pb_free(&rep->base);
+	}
+	if (rc == STRATA_ENOENT) {
+		client_err(errmsg,
+		           "reader group %s/%s does not exist; create it with "
+		           "strata_reader_group_create",
+		           scope, group);
+	}
+	return rc;
+}
+
+/*
+ * The state segment of group: stream `_RG<group>`, its segment 0. The
+ * controller creates it with the group; while that workflow runs (the
+ * segment does not exist yet) and the group exists, retry until the
+ * operation timeout.
+ */
+static int seglog_open(struct seglog *l, struct strata_client *c,
+                       const char *scope, const char *group, char *errmsg)
+{
+	char stream[STRATA_NAME_MAX + 8];
+	memset(l, 0, sizeof(*l));
+	l->c = c;
+	snprintf(stream, sizeof(stream), "_RG%s", group);
+	strata_segment_name(l->name, sizeof(l->name), scope, stream, 0);
+	uint64_t deadline = now_ms() + (uint64_t)c->cfg.operation_timeout_ms;
+	unsigned delay = 20;
+	bool known = false;
+	for (;;) {
+		int rc = strata_rsegment_open(c, l->name, &l->rs, errmsg);
+		if (rc != STRATA_ENOENT) {
+			return rc;
+		}
+		if (!known) {
+			/* Is it being created, or not there at all? */
+			if ((rc = ctl_group_exists(c, scope, group, errmsg)) !=
+			    0) {
+				return rc;
+			}
+			known = true;
+		}
+		if (now_ms() + delay >= deadline) {
+			client_err(errmsg,
+			           "reader group %s/%s: its state segment %s "
+			           "still does not exist after the operation "
+			           "timeout; check the controller's workflows "
+			           "and retry",
+			           scope, group, l->name);
+			return STRATA_ETIMEDOUT;
+		}
+		sleep_ms(delay);
+		if (delay < 500) {
+			delay *= 2;
+		}
+	}
+}
+
+static void seglog_close(struct seglog *l)
+{
+	if (l->rs != NULL) {
+		strata_rsegment_close(l->rs);
+		l->rs = NULL;
+	}
+}
+
+/* --------------------------------------------------------- the group -- */
+
+struct strata_reader_group {
+	struct strata_client *c;
+	char scope[STRATA_NAME_MAX + 1];
+	char group[STRATA_NAME_MAX + 1];
+	struct seglog log;
+	struct rg_state st;
+	struct synchronizer sync;
+};
+
+void strata_reader_group_config_default(struct strata_reader_group_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->group_refresh_ms = 3000;
+	cfg->max_outstanding_checkpoints = 3;
+}
+
+/* Longest group name: `_RG<group>` must fit a stream name. */
+#define RG_GROUP_NAME_MAX (STRATA_NAME_MAX - 3)
+
+/* Validate scope and group names: 0 or STRATA_EBADNAME. */
+static int check_group(const char *scope, const char *group, char *errmsg)
+{
+	int rc = client_check_name(scope, "scope", errmsg);
+	if (rc == 0) {
+		rc = client_check_name(group, "reader group", errmsg);
+	}
+	if (rc == 0 && strlen(group) > RG_GROUP_NAME_MAX) {
+		client_err(errmsg,
+		           "reader group name \"%.40s...\" is %zu characters; "
+		           "the limit is %d (its state stream _RG<name> must "
+		           "fit 255)",
+		           group, strlen(group), RG_GROUP_NAME_MAX);
+		rc = STRATA_EBADNAME;
+	}
+	if (rc == 0 && group[0] == '_') {
+		client_err(errmsg,
+		           "reader group name \"%.100s\" starts with '_', "
+		           "which marks internal objects; pick another name",
+		           group);
+		rc = STRATA_EBADNAME;
+	}
+	return rc;
+}
+
+static int group_open(struct strata_client *c, const char *scope,
+                      const char *group, struct strata_reader_group **out,
+                      char *errmsg)
+{
+	int rc = check_group(scope, group, errmsg);
+	if (rc == 0) {
+		rc = client_check_blocking(c, "open reader group", errmsg);
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	struct strata_reader_group *rg = strata_calloc(1, sizeof(*rg));
+	if (rg == NULL) {
+		return STRATA_ENOMEM;
+	}
+	rg->c = c;
+	snprintf(rg->scope, sizeof(rg->scope), "%s", scope);
+	snprintf(rg->group, sizeof(rg->group), "%s", group);
+	rg_state_init(&rg->st);
+	rc = seglog_open(&rg->log, c, scope, group, errmsg);
+	if (rc != 0) {
+		strata_free(rg);
+		return rc;
+	}
+	sync_init(&rg->sync, &seglog_ops, &rg->log, &rg_sync_ops, &rg->st);
+	*out = rg;
+	return 0;
+}
+
+void strata_reader_group_close(struct strata_reader_group *rg)
+{
+	if (rg == NULL) {
+		return;
+	}
+	seglog_close(&rg->log);
+	rg_state_close(&rg->st);
+	strata_free(rg);
+}
+
+int strata_reader_group_open(struct strata_client *c, const char *scope,
+                             const char *group,
+                             struct strata_reader_group **out, char *errmsg)
+{
+	struct strata_reader_group *rg;
+	int rc = group_open(c, scope, group, &rg, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	rc = sync_fetch(&rg->sync, errmsg);
+	if (rc == 0 && rg->st.n_streams == 0) {
+		client_err(errmsg,
+		           "reader group %s/%s has no state yet; create it "
+		           "with strata_reader_group_create",
+		           scope, group);
+		rc = STRATA_ENOENT;
+	}
+	if (rc != 0) {
+		strata_reader_group_close(rg);
+		return rc;
+	}
+	*out = rg;
+	return 0;
+}
+
+/* Fill a ReaderGroupStream cut from a strata cut (pointers borrowed). */
+static void pb_cut(Strata__V1__StreamCut *pc, Strata__V1__SegmentOffset *pp,
+                   Strata__V1__SegmentOffset **ppp,
+                   const struct strata_stream_cut *cut)
+{
+	for (size_t i = 0; i < cut->n; i++) {
+		Strata__V1__SegmentOffset x = STRATA__V1__SEGMENT_OFFSET__INIT;
+		x.segment_id = cut->positions[i].segment_id;
+		x.offset = cut->positions[i].offset;
+		pp[i] = x;
+		ppp[i] = &pp[i];
+	}
+	pc->n_positions = cut->n;
+	pc->positions = ppp;
+}
+
+/* Record the group's configuration in the controller (which creates the
+ * `_RG<group>` stream) and wait for its state segment. */
+static int ctl_create_group(struct strata_client *c, const char *scope,
+                            const char *group,
+                            const struct strata_reader_group_config *cfg,
+                            char *errmsg)
+{
+	size_t n = cfg->n_streams;
+	int rc = STRATA_ENOMEM;
+	Strata__V1__ReaderGroupStream *rs = strata_calloc(n, sizeof(*rs));
+	Strata__V1__ReaderGroupStream **rsp = strata_calloc(n, sizeof(*rsp));
+	Strata__V1__StreamCut *cuts = strata_calloc(2 * n, sizeof(*cuts));
+	size_t npos = 0;
+	for (size_t i = 0; i < n; i++) {
+		npos += cfg->streams[i].start->n;
+		npos += cfg->streams[i].end != NULL ? cfg->streams[i].end->n
+		                                    : 0;
+	}
+	Strata__V1__SegmentOffset *pp = strata_calloc(npos + 1, sizeof(*pp));
+	Strata__V1__SegmentOffset **ppp = strata_calloc(npos + 1, sizeof(*ppp));
+	if (rs == NULL || rsp == NULL || cuts == NULL || pp == NULL ||
+	    ppp == NULL) {
+		goto out;
+	}
+	size_t used = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct strata_reader_group_stream *s = &cfg->streams[i];
+		Strata__V1__ReaderGroupStream x =
+		        STRATA__V1__READER_GROUP_STREAM__INIT;
+		Strata__V1__StreamCut ci = STRATA__V1__STREAM_CUT__INIT;
+		cuts[2 * i] = ci;
+		cuts[2 * i + 1] = ci;
+		x.scope = (char *)s->start->scope;
+		x.stream = (char *)s->start->stream;
+		pb_cut(&cuts[2 * i], pp + used, ppp + used, s->start);
+		used += s->start->n;
+		x.start = &cuts[2 * i];
+		if (s->end != NULL) {
+			pb_cut(&cuts[2 * i + 1], pp + used, ppp + used, s->end);
+			used += s->end->n;
+			x.end = &cuts[2 * i + 1];
+		}
+		rs[i] = x;
+		rsp[i] = &rs[i];
+	}
+	Strata__V1__ReaderGroupConfig pc =
+	        STRATA__V1__READER_GROUP_CONFIG__INIT;
+	pc.name = (char *)group;
+	pc.streams = rsp;
+	pc.n_streams = n;
+	pc.group_refresh_ms = cfg->group_refresh_ms;
+	pc.max_outstanding_checkpoints = cfg->max_outstanding_checkpoints;
+	Strata__V1__CreateReaderGroupRequest q =
+	        STRATA__V1__CREATE_READER_GROUP_REQUEST__INIT;
+	q.scope = (char *)scope;
+	q.config = &pc;
+	char what[2 * STRATA_NAME_MAX + 32];
+	snprintf(what, sizeof(what), "create reader group %s/%s", scope, group);
+	rc = client_ctl_mutate(
+	        c, STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_READER_GROUP,
+	        &q.base, STRATA_EEXIST, what, errmsg);
+out:
+	strata_free(rs);
+	strata_free(rsp);
+	strata_free(cuts);
+	strata_free(pp);
+	strata_free(ppp);
+	return rc;
+}
+
+/* Add the segments of one configured stream to the initial state. */
+static int init_stream(struct strata_client *c, struct rg_state *st,
+                       const struct strata_reader_group_stream *s, char *errmsg)
+{
+	struct rg_pos *end = NULL;
+	size_t n_end = s->end != NULL ? s->end->n : 0;
+	struct strata_segment_list *l = NULL;
+	uint32_t idx;
+	int rc;
+	if (n_end > 0) {
+		/* End cut segments: their ranges come with the cut query. */
+		rc = strata_stream_segments_at_cut(c, s->end, &l, errmsg);
+		if (rc != 0) {
+			return rc;
+		}
+		end = strata_calloc(l->n, sizeof(*end));
+		if (end == NULL) {
+			strata_segment_list_free(l);
+			return STRATA_ENOMEM;
+		}
+		for (size_t i = 0; i < l->n; i++) {
+			end[i] = (struct rg_pos){
+			        0, l->segments[i].id,
+			        (uint64_t)l->segments[i].offset,
+			        l->segments[i].low, l->segments[i].high};
+		}
+		n_end = l->n;
+		strata_segment_list_free(l);
+		l = NULL;
+	}
+	rc = rg_state_add_stream(st, s->start->scope, s->start->stream, end,
+	                         n_end, &idx);
+	strata_free(end);
+	if (rc != 0) {
+		client_err(errmsg,
+		           "reader group: too many streams or positions");
+		return rc;
+	}
+	rc = strata_stream_segments_at_cut(c, s->start, &l, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	for (size_t i = 0; rc == 0 && i < l->n; i++) {
+		struct rg_pos p = {idx, l->segments[i].id,
+		                   (uint64_t)l->segments[i].offset,
+		                   l->segments[i].low, l->segments[i].high};
+		rc = rg_state_add_segment(st, &p);
+	}
+	strata_segment_list_free(l);
+	return rc;
+}
+
+struct gen_full_arg {
+	const struct rg_state *full;
+	bool only_if_empty; /* creation: nothing may be there yet */
+	int found;          /* set when the log already had a state */
+};
+
+static int gen_full(void *arg, const void *state, struct buf *out, char *errmsg)
+{
+	struct gen_full_arg *a = arg;
+	const struct rg_state *cur = state;
+	(void)errmsg;
+	if (a->only_if_empty && cur->n_streams > 0) {
+		a->found = 1;
+		return 0;
+	}
+	return rg_state_encode(a->full, out);
+}
+
+int strata_reader_group_create(struct strata_client *c, const char *scope,
+                               const char *group,
+                               const struct strata_reader_group_config *cfg,
+                               char *errmsg)
+{
+	int rc = check_group(scope, group, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	if (cfg == NULL || cfg->n_streams == 0 ||
+	    cfg->n_streams > RG_MAX_STREAMS ||
+	    cfg->max_outstanding_checkpoints > RG_MAX_CHECKPOINTS / 2) {
+		client_err(errmsg,
+		           "reader group %s: give 1..%d streams and at most "
+		           "%d outstanding checkpoints",
+		           group, RG_MAX_STREAMS, RG_MAX_CHECKPOINTS / 2);
+		return STRATA_EINVAL;
+	}
+	for (size_t i = 0; i < cfg->n_streams; i++) {
+		if (cfg->streams[i].start == NULL) {
+			client_err(errmsg,
+			           "reader group %s: stream %zu has no start "
+			           "cut (use an empty cut for the head)",
+			           group, i);
+			return STRATA_EINVAL;
+		}
+	}
+	rc = client_check_blocking(c, "create reader group", errmsg);
+	if (rc == 0) {
+		rc = ctl_create_group(c, scope, group, cfg, errmsg);
+	}
+	/* EEXIST: the controller knows the group. Its state is written
+	 * below only if the log is still empty (a creator that died between
+	 * the two steps); otherwise the group exists. */
+	if (rc != 0 && rc != STRATA_EEXIST) {
+		return rc;
+	}
+	rc = 0;
+	struct rg_state init;
+	rg_state_init(&init);
+	init.refresh_ms = cfg->group_refresh_ms > 0 ? cfg->group_refresh_ms
+	                                            : RG_DEFAULT_REFRESH_MS;
+	init.max_outstanding = cfg->max_outstanding_checkpoints > 0
+	                               ? cfg->max_outstanding_checkpoints
+	                               : RG_DEFAULT_OUTSTANDING;
+	for (size_t i = 0; rc == 0 && i < cfg->n_streams; i++) {
+		rc = init_stream(c, &init, &cfg->streams[i], errmsg);
+	}
+	struct strata_reader_group *rg = NULL;
+	if (rc == 0) {
+		rc = group_open(c, scope, group, &rg, errmsg);
+	}
+	if (rc == 0) {
+		struct gen_full_arg a = {&init, true, 0};
+		rc = sync_update(&rg->sync, gen_full, &a, NULL, errmsg);
+		if (rc == 0 && a.found) {
+			client_err(errmsg,
+			           "reader group %s/%s exists already; open it "
+			           "or delete it first",
+			           scope, group);
+			rc = STRATA_EEXIST;
+		}
+	}
+	strata_reader_group_close(rg);
+	rg_state_close(&init);
+	return rc;
+}
+
+int strata_reader_group_delete(struct strata_client *c, const char *scope,
+                               const char *group, char *errmsg)
+{
+	int rc = check_group(scope, group, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	Strata__V1__DeleteReaderGroupRequest q =
+	        STRATA__V1__DELETE_READER_GROUP_REQUEST__INIT;
+	q.scope = (char *)scope;
+	q.name = (char *)group;
+	char what[2 * STRATA_NAME_MAX + 32];
+	snprintf(what, sizeof(what), "delete reader group %s/%s", scope, group);
+	/* EBUSY: the state stream is still being created (or busy with
+	 * another workflow); the controller changed nothing, so retry. */
+	uint64_t deadline = now_ms() + (uint64_t)c->cfg.operation_timeout_ms;
+	unsigned delay = 50;
+	for (;;) {
+		rc = client_ctl_mutate(
+		        c,
+		        STRATA__V1__CONTROLLER_METHOD__CTL_DELETE_READER_GROUP,
+		        &q.base, STRATA_ENOENT, what, errmsg);
+		if (rc != STRATA_EBUSY || now_ms() + delay >= deadline) {
+			return rc;
+		}
+		sleep_ms(delay);
+		if (delay < 1000) {
+			delay *= 2;
+		}
+	}
+}
+
+/* A checkpoint's positions as one stream cut per stream. */
+static int make_checkpoint(const struct rg_state *st, const char *name,
+                           const struct rg_pos *pos, size_t n,
+                           struct strata_checkpoint **out)
+{
+	struct strata_checkpoint *cp = strata_calloc(1, sizeof(*cp));
+	if (cp == NULL) {
+		return STRATA_ENOMEM;
+	}
+	snprintf(cp->name, sizeof(cp->name), "%s", name);
+	cp->cuts = strata_calloc(st->n_streams, sizeof(*cp->cuts));
+	if (cp->cuts == NULL) {
+		strata_free(cp);
+		return STRATA_ENOMEM;
+	}
+	cp->n = st->n_streams;
+	for (size_t s = 0; s < st->n_streams; s++) {
+		struct strata_stream_cut *cut = &cp->cuts[s];
+		snprintf(cut->scope, sizeof(cut->scope), "%s",
+		         st->streams[s].scope);
+		snprintf(cut->stream, sizeof(cut->stream), "%s",
+		         st->streams[s].name);
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			k += pos[i].stream == s;
+		}
+		if (k == 0) {
+			continue;
+		}
+		cut->positions = strata_calloc(k, sizeof(*cut->positions));
+		if (cut->positions == NULL) {
+			strata_checkpoint_free(cp);
+			return STRATA_ENOMEM;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (pos[i].stream == s) {
+				cut->positions[cut->n].segment_id = pos[i].id;
+				cut->positions[cut->n].offset =
+				        (int64_t)pos[i].offset;
+				cut->n++;
+			}
+		}
+	}
+	*out = cp;
+	return 0;
+}
+
+void strata_checkpoint_free(struct strata_checkpoint *cp)
+{
+	if (cp == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < cp->n; i++) {
+		strata_stream_cut_clear(&cp->cuts[i]);
+	}
+	strata_free(cp->cuts);
+	strata_free(cp);
+}
+
+struct cp_arg {
+	const char *name;
+	int refused; /* STRATA_EEXIST / STRATA_EBUSY */
+};
+
+static int gen_cp_create(void *arg, const void *state, struct buf *out,
+                         char *errmsg)
+{
+	struct cp_arg *a = arg;
+	const struct rg_state *st = state;
+	(void)errmsg;
+	a->refused = 0;
+	if (rg_state_checkpoint(st, a->name) != NULL) {
+		a->refused = STRATA_EEXIST;
+		return 0;
+	}
+	if (rg_state_pending_checkpoints(st) >= st->max_outstanding) {
+		a->refused = STRATA_EBUSY;
+		return 0;
+	}
+	return rg_rec_cp_create(out, a->name);
+}
+
+int strata_reader_group_initiate_checkpoint(struct strata_reader_group *rg,
+                                            const char *name, int timeout_ms,
+                                            struct strata_checkpoint **out,
+                                            char *errmsg)
+{
+	if (name == NULL || name[0] == '\0' || strlen(name) > RG_MAX_NAME) {
+		client_err(errmsg, "checkpoint name must be 1..%d bytes",
+		           RG_MAX_NAME);
+		return STRATA_EINVAL;
+	}
+	struct cp_arg a = {name, 0};
+	int rc = sync_update(&rg->sync, gen_cp_create, &a, NULL, errmsg);
+	if (rc == 0 && a.refused != 0) {
+		client_err(errmsg,
+		           a.refused == STRATA_EEXIST
+		                   ? "checkpoint %s of group %s exists; pick "
+		                     "a new name"
+		                   : "checkpoint %s of group %s: too many "
+		                     "checkpoints pending; wait for them",
+		           name, rg->group);
+		return a.refused;
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	uint64_t deadline =
+	        now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	for (;;) {
+		const struct rg_checkpoint *cp =
+		        rg_state_checkpoint(&rg->st, name);
+		if (cp == NULL) {
+			client_err(errmsg,
+			           "checkpoint %s of group %s vanished (the "
+			           "group was reset)",
+			           name, rg->group);
+			return STRATA_ENOENT;
+		}
+		if (cp->n_waiting == 0) {
+			return make_checkpoint(&rg->st, name, cp->pos,
+			                       cp->n_pos, out);
+		}
+		if (now_ms() >= deadline) {
+			client_err(
+			        errmsg,
+			        "checkpoint %s of group %s: %u reader(s) did "
+			        "not pass it within %d ms; it completes when "
+			        "they read on (or are declared offline)",
+			        name, rg->group, cp->n_waiting, timeout_ms);
+			return STRATA_ETIMEDOUT;
+		}
+		sleep_ms(RG_POLL_MS);
+		if ((rc = sync_fetch(&rg->sync, errmsg)) != 0) {
+			return rc;
+		}
+	}
+}
+
+/* Positions of cp as rg positions: the state's copy when it still has the
+ * checkpoint, else the cuts' segments as the controller lists them. */
+static int cp_positions(struct strata_reader_group *rg,
+                        const struct strata_checkpoint *cp, struct rg_pos **pos,
+                        size_t *n, char *errmsg)
+{
+	const struct rg_checkpoint *k = rg_state_checkpoint(&rg->st, cp->name);
+	if (k != NULL && k->n_waiting == 0) {
+		*pos = strata_calloc(k->n_pos + 1, sizeof(**pos));
+		if (*pos == NULL) {
+			return STRATA_ENOMEM;
+		}
+		memcpy(*pos, k->pos, k->n_pos * sizeof(**pos));
+		*n = k->n_pos;
+		return 0;
+	}
+	size_t total = 0, used = 0;
+	for (size_t i = 0; i < cp->n; i++) {
+		total += cp->cuts[i].n;
+	}
+	*pos = strata_calloc(total + 1, sizeof(**pos));
+	if (*pos == NULL) {
+		return STRATA_ENOMEM;
+	}
+	for (size_t i = 0; i < cp->n; i++) {
+		uint32_t s = UINT32_MAX;
+		for (size_t j = 0; j < rg->st.n_streams; j++) {
+			if (strcmp(rg->st.streams[j].scope,
+			           cp->cuts[i].scope) == 0 &&
+			    strcmp(rg->st.streams[j].name,
+			           cp->cuts[i].stream) == 0) {
+				s = (uint32_t)j;
+			}
+		}
+		struct strata_segment_list *l;
+		int rc = s == UINT32_MAX
+		                 ? STRATA_EINVAL
+		                 : strata_stream_segments_at_cut(
+		                           rg->c, &cp->cuts[i], &l, errmsg);
+		if (rc != 0) {
+			if (s == UINT32_MAX) {
+				client_err(errmsg,
+				           "checkpoint %s names stream %s/%s, "
+				           "which group %s does not read",
+				           cp->name, cp->cuts[i].scope,
+				           cp->cuts[i].stream, rg->group);
+			}
+			strata_free(*pos);
+			return rc;
+		}
+		for (size_t j = 0; j < l->n && used < total; j++) {
+			(*pos)[used++] = (struct rg_pos){
+			        s, l->segments[j].id,
+			        (uint64_t)l->segments[j].offset,
+			        l->segments[j].low, l->segments[j].high};
+		}
+		strata_segment_list_free(l);
+	}
+	if (used == 0) {
+		client_err(errmsg,
+		           "checkpoint %s: group %s no longer keeps it and it "
+		           "has no positions; pass the checkpoint returned by "
+		           "strata_reader_group_initiate_checkpoint",
+		           cp->name, rg->group);
+		strata_free(*pos);
+		return STRATA_EINVAL;
+	}
+	*n = used;
+	return 0;
+}
+
+/* Complete, in the new state, every position that is at the end of its
+ * segment (sealed and fully read, or at its end cut). */
+static int reset_complete_done(struct strata_reader_group *rg,
+                               struct rg_state *ns, const struct rg_pos *pos,
+                               size_t n, char *errmsg)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct rg_seg *s =
+		        rg_state_seg(ns, pos[i].stream, pos[i].id);
+		if (s == NULL) {
+			continue;
+		}
+		const struct rg_stream *str = &ns->streams[pos[i].stream];
+		bool at_end = s->end != RG_NO_END && pos[i].offset >= s->end;
+		if (!at_end) {
+			char name[STRATA_NAME_MAX * 2 + 64];
+			struct strata_segment_stat stat;
+			strata_segment_name(name, sizeof(name), str->scope,
+			                    str->name, pos[i].id);
+			int rc = strata_segment_get_stat(rg->c, name, &stat,
+			                                 errmsg);
+			if (rc != 0) {
+				return rc;
+			}
+			at_end = stat.sealed && pos[i].offset >= stat.length;
+		}
+		if (!at_end) {
+			continue;
+		}
+		struct strata_segment_list *l = NULL;
+		int rc = s->end != RG_NO_END
+		                 ? 0
+		                 : strata_stream_successors(
+		                           rg->c, str->scope, str->name,
+		                           pos[i].id, &l, errmsg);
+		if (rc != 0) {
+			return rc;
+		}
+		size_t ns_n = l != NULL ? l->n : 0;
+		struct rg_successor *succ =
+		        strata_calloc(ns_n + 1, sizeof(*succ));
+		if (succ == NULL) {
+			strata_segment_list_free(l);
+			return STRATA_ENOMEM;
+		}
+		for (size_t j = 0; j < ns_n; j++) {
+			succ[j] = (struct rg_successor){
+			        l->segments[j].id, l->segments[j].low,
+			        l->segments[j].high,
+			        (uint32_t)l->segments[j].n_predecessors,
+			        l->segments[j].predecessors};
+		}
+		(void)rg_state_complete(ns, 0, &pos[i], succ, ns_n, &rc);
+		strata_free(succ);
+		if (l != NULL) {
+			strata_segment_list_free(l);
+		}
+		if (rc != 0) {
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int strata_reader_group_reset(struct strata_reader_group *rg,
+                              const struct strata_checkpoint *cp, char *errmsg)
+{
+	int rc = sync_fetch(&rg->sync, errmsg);
+	struct rg_pos *pos = NULL;
+	size_t n = 0;
+	if (rc == 0) {
+		rc = cp_positions(rg, cp, &pos, &n, errmsg);
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	struct rg_state ns;
+	rg_state_init(&ns);
+	rc = rg_state_reset(&ns, &rg->st, pos, n, errmsg);
+	if (rc == 0) {
+		rc = reset_complete_done(rg, &ns, pos, n, errmsg);
+	}
+	strata_free(pos);
+	if (rc == 0) {
+		/* The epoch must move on from the state we write over. */
+		struct gen_full_arg a = {&ns, false, 0};
+		ns.epoch = rg->st.epoch + 1;
+		rc = sync_update(&rg->sync, gen_full, &a, NULL, errmsg);
+	}
+	if (rc == 0) {
+		rc = sync_compact(&rg->sync, errmsg);
+	}
+	rg_state_close(&ns);
+	return rc;
+}
+
+struct name_arg {
+	const char *reader;
+	bool have_pos;
+	const struct rg_pos *pos;
+	size_t n;
+	bool join; /* add (true) or remove (false) */
+	int exists;
+};
+
+static int gen_reader(void *arg, const void *state, struct buf *out,
+                      char *errmsg)
+{
+	struct name_arg *a = arg;
+	const struct rg_state *st = state;
+	(void)errmsg;
+	bool online = rg_state_reader(st, a->reader) != NULL;
+	if (a->join) {
+		a->exists = online;
+		return online ? 0 : rg_rec_add_reader(out, a->reader);
+	}
+	return online ? rg_rec_remove_reader(out, a->reader, a->have_pos,
+	                                     a->pos, a->n)
+	              : 0;
+}
+
+int strata_reader_group_reader_offline(struct strata_reader_group *rg,
+                                       const char *reader, char *errmsg)
+{
+	struct name_arg a = {reader, false, NULL, 0, false, 0};
+	return sync_update(&rg->sync, gen_reader, &a, NULL, errmsg);
+}
+
+int strata_reader_group_online_readers(struct strata_reader_group *rg,
+                                       struct strata_names **out, char *errmsg)
+{
+	int rc = sync_fetch(&rg->sync, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	struct strata_names *nm = strata_calloc(1, sizeof(*nm));
+	if (nm == NULL) {
+		return STRATA_ENOMEM;
+	}
+	nm->names = strata_calloc(rg->st.n_readers + 1, sizeof(char *));
+	if (nm->names == NULL) {
+		strata_free(nm);
+		return STRATA_ENOMEM;
+	}
+	for (size_t i = 0; i < rg->st.n_readers; i++) {
+		nm->names[i] = strata_strdup(rg->st.readers[i].name);
+		if (nm->names[i] == NULL) {
+			strata_names_free(nm);
+			return STRATA_ENOMEM;
+		}
+		nm->n++;
+	}
+	*out = nm;
+	return 0;
+}
+
+/* -------------------------------------------------------- the reader -- */
+
+/* One segment the reader owns. */
+struct rseg {
+	struct rg_pos pos; /* offset = next event to return */
+	uint64_t end;      /* end cut offset or RG_NO_END */
+	char name[STRATA_NAME_MAX * 2 + 64];
+	struct strata_event_iter *it;
+	bool done;       /* read to its end: to be completed */
+	uint64_t unread; /* bytes after pos at the last refresh */
+};
+
+struct strata_reader {
+	struct strata_reader_group *rg;
+	char name[RG_MAX_NAME + 1];
+	uint64_t epoch; /* state epoch joined in */
+	size_t n;       /* owned segments */
+	struct rseg *segs;
+	size_t rr; /* round-robin cursor */
+	uint64_t next_refresh;
+	char cp_name[RG_MAX_NAME + 1]; /* last checkpoint returned */
+};
+
+static void rseg_drop(struct strata_reader *r, size_t i)
+{
+	strata_event_iter_free(r->segs[i].it);
+	memmove(&r->segs[i], &r->segs[i + 1],
+	        (r->n - i - 1) * sizeof(*r->segs));
+	r->n--;
+	if (r->rr >= r->n) {
+		r->rr = 0;
+	}
+}
+
+static void positions_of(const struct strata_reader *r, struct rg_pos *out)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		out[i] = r->segs[i].pos;
+	}
+}
+
+int strata_reader_new(struct strata_client *c, const char *scope,
+                      const char *group, const char *reader,
+                      struct strata_reader **out, char *errmsg)
+{
+	if (reader == NULL || reader[0] == '\0' ||
+	    strlen(reader) > RG_MAX_NAME) {
+		client_err(errmsg, "reader name must be 1..%d bytes",
+		           RG_MAX_NAME);
+		return STRATA_EINVAL;
+	}
+	struct strata_reader *r = strata_calloc(1, sizeof(*r));
+	if (r == NULL) {
+		return STRATA_ENOMEM;
+	}
+	snprintf(r->name, sizeof(r->name), "%s", reader);
+	int rc = strata_reader_group_open(c, scope, group, &r->rg, errmsg);
+	if (rc != 0) {
+		strata_free(r);
+		return rc;
+	}
+	struct name_arg a = {reader, false, NULL, 0, true, 0};
+	rc = sync_update(&r->rg->sync, gen_reader, &a, NULL, errmsg);
+	if (rc == 0 && a.exists) {
+		client_err(errmsg,
+		           "reader %s is already online in group %s/%s; pick "
+		           "another name or declare it offline",
+		           reader, scope, group);
+		rc = STRATA_EEXIST;
+	}
+	if (rc != 0) {
+		strata_reader_group_close(r->rg);
+		strata_free(r);
+		return rc;
+	}
+	r->epoch = r->rg->st.epoch;
+	*out = r;
+	return 0;
+}
+
+/* Errors when the state no longer lists us (offline, reset). */
+static int check_online(struct strata_reader *r, char *errmsg)
+{
+	const struct rg_state *st = &r->rg->st;
+	if (st->epoch != r->epoch || rg_state_reader(st, r->name) == NULL) {
+		client_err(errmsg,
+		           "reader %s is no longer in group %s/%s (declared "
+		           "offline, or the group was reset); create it again",
+		           r->name, r->rg->scope, r->rg->group);
+		return STRATA_ENOENT;
+	}
+	return 0;
+}
+
+/* Make the local segments match what the state says we own. */
+static int sync_owned(struct strata_reader *r, char *errmsg)
+{
+	const struct rg_state *st = &r->rg->st;
+	uint32_t rid = rg_state_reader(st, r->name)->rid;
+	for (size_t i = 0; i < r->n;) {
+		const struct rg_seg *s = rg_state_seg(st, r->segs[i].pos.stream,
+		                                      r->segs[i].pos.id);
+		if (s == NULL || s->owner != rid) {
+			rseg_drop(r, i);
+		} else {
+			i++;
+		}
+	}
+	for (size_t i = 0; i < st->n_segs; i++) {
+		const struct rg_seg *s = &st->segs[i];
+		bool have = false;
+		for (size_t k = 0; k < r->n && !have; k++) {
+			have = r->segs[k].pos.stream == s->pos.stream &&
+			       r->segs[k].pos.id == s->pos.id;
+		}
+		if (s->owner != rid || have) {
+			continue;
+		}
+		struct rseg *ns =
+		        strata_realloc(r->segs, (r->n + 1) * sizeof(*r->segs));
+		if (ns == NULL) {
+			return STRATA_ENOMEM;
+		}
+		r->segs = ns;
+		struct rseg *g = &r->segs[r->n];
+		memset(g, 0, sizeof(*g));
+		g->pos = s->pos;
+		g->end = s->end;
+		const struct rg_stream *str = &st->streams[s->pos.stream];
+		strata_segment_name(g->name, sizeof(g->name), str->scope,
+		                    str->name, s->pos.id);
+		g->done = s->end != RG_NO_END && s->pos.offset >= s->end;
+		int rc = strata_event_iter_new(r->rg->c, g->name, s->pos.offset,
+		                               s->end == RG_NO_END ? UINT64_MAX
+		                                                   : s->end,
+		                               0, &g->it, errmsg);
+		if (rc != 0) {
+			return rc;
+		}
+		r->n++;
+	}
+	return 0;
+}
+
+struct rd_arg {
+	struct strata_reader *r;
+	enum rg_rec_type what;
+	const struct rg_pos *pos; /* COMPLETE: the segment at its end */
+	const struct rg_successor *succ;
+	size_t n_succ;
+	struct rg_pos *tmp; /* room for r->n positions */
+	int blocked;        /* COMPLETE refused: checkpoint first */
+};
+
+static int gen_reader_op(void *arg, const void *state, struct buf *out,
+                         char *errmsg)
+{
+	struct rd_arg *a = arg;
+	struct strata_reader *r = a->r;
+	const struct rg_state *st = state;
+	(void)errmsg;
+	if (st->epoch != r->epoch || rg_state_reader(st, r->name) == NULL) {
+		return 0;
+	}
+	const struct rg_checkpoint *cp =
+	        rg_state_checkpoint_for_reader(st, r->name);
+	switch (a->what) {
+	case RG_REC_CP_READER:
+		if (cp == NULL) {
+			return 0;
+		}
+		snprintf(r->cp_name, sizeof(r->cp_name), "%s", cp->name);
+		positions_of(r, a->tmp);
+		return rg_rec_cp_reader(out, cp->name, r->name, a->tmp, r->n);
+	case RG_REC_COMPLETE:
+		a->blocked = cp != NULL;
+		return cp != NULL ? 0
+		                  : rg_rec_complete(out, r->name, a->pos,
+		                                    a->succ, a->n_succ);
+	case RG_REC_ACQUIRE: {
+		size_t n = rg_state_plan_acquire(st, r->name, a->tmp, 16);
+		if (n > 0) {
+			return rg_rec_acquire(out, r->name, a->tmp, n);
+		}
+		uint64_t *unread = strata_calloc(r->n + 1, sizeof(*unread));
+		struct rg_pos give;
+		if (unread == NULL) {
+			return STRATA_ENOMEM;
+		}
+		for (size_t i = 0; i < r->n; i++) {
+			unread[i] = r->segs[i].unread;
+		}
+		positions_of(r, a->tmp);
+		bool rel = rg_state_plan_release(st, r->name, a->tmp, unread,
+		                                 r->n, &give);
+		strata_free(unread);
+		return rel ? rg_rec_release(out, r->name, &give) : 0;
+	}
+	case RG_REC_PROGRESS: {
+		uint64_t total = 0;
+		for (size_t i = 0; i < r->n; i++) {
+			total += r->segs[i].unread;
+		}
+		positions_of(r, a->tmp);
+		return rg_rec_progress(out, r->name, total, a->tmp, r->n);
+	}
+	default:
+		return 0;
+	}
+}
+
+static int reader_op(struct strata_reader *r, struct rd_arg *a, char *errmsg)
+{
+	a->r = r;
+	a->tmp = strata_calloc(r->n + 16, sizeof(*a->tmp));
+	if (a->tmp == NULL) {
+		return STRATA_ENOMEM;
+	}
+	int rc = sync_update(&r->rg->sync, gen_reader_op, a, NULL, errmsg);
+	strata_free(a->tmp);
+	a->tmp = NULL;
+	return rc;
+}
+
+/* Complete local segment i (read to its end). */
+static int complete_seg(struct strata_reader *r, size_t i, char *errmsg)
+{
+	struct rseg *g = &r->segs[i];
+	const struct rg_stream *str = &r->rg->st.streams[g->pos.stream];
+	struct strata_segment_list *l = NULL;
+	int rc = 0;
+	if (g->end == RG_NO_END) {
+		rc = strata_stream_successors(r->rg->c, str->scope, str->name,
+		                              g->pos.id, &l, errmsg);
+		if (rc != 0) {
+			return rc;
+		}
+	}
+	size_t n = l != NULL ? l->n : 0;
+	struct rg_successor *succ = strata_calloc(n + 1, sizeof(*succ));
+	if (succ == NULL) {
+		strata_segment_list_free(l);
+		return STRATA_ENOMEM;
+	}
+	for (size_t j = 0; j < n; j++) {
+		succ[j] = (struct rg_successor){
+		        l->segments[j].id, l->segments[j].low,
+		        l->segments[j].high,
+		        (uint32_t)l->segments[j].n_predecessors,
+		        l->segments[j].predecessors};
+	}
+	struct rd_arg a = {0};
+	a.what = RG_REC_COMPLETE;
+	a.pos = &g->pos;
+	a.succ = succ;
+	a.n_succ = n;
+	rc = reader_op(r, &a, errmsg);
+	strata_free(succ);
+	if (l != NULL) {
+		strata_segment_list_free(l);
+	}
+	return rc;
+}
+
+/* Unread bytes of each owned segment: its length (capped at its end
+ * cut) minus our position, asked from its store. */
+static int measure_unread(struct strata_reader *r, char *errmsg)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct rseg *g = &r->segs[i];
+		struct strata_segment_stat st;
+		int rc =
+		        strata_segment_get_stat(r->rg->c, g->name, &st, errmsg);
+		if (rc != 0) {
+			return rc;
+		}
+		uint64_t end = st.length;
+		if (g->end != RG_NO_END && g->end < end) {
+			end = g->end;
+		}
+		g->unread = end > g->pos.offset ? end - g->pos.offset : 0;
+	}
+	return 0;
+}
+
+/* Periodic work: fetch, compact now and then, record progress. */
+static int refresh(struct strata_reader *r, char *errmsg)
+{
+	struct synchronizer *s = &r->rg->sync;
+	int rc = measure_unread(r, errmsg);
+	if (rc == 0) {
+		rc = sync_fetch(s, errmsg);
+	}
+	if (rc == 0 && sync_bytes_since_compaction(s) > RG_COMPACT_BYTES) {
+		rc = sync_compact(s, errmsg);
+	}
+	if (rc == 0) {
+		rc = check_online(r, errmsg);
+	}
+	if (rc == 0 && r->n > 0) {
+		struct rd_arg a = {0};
+		a.what = RG_REC_PROGRESS;
+		rc = reader_op(r, &a, errmsg);
+	}
+	r->next_refresh =
+	        now_ms() +
+	        (r->rg->st.refresh_ms > 0 ? r->rg->st.refresh_ms : 1000);
+	return rc;
+}
+
+int strata_reader_next(struct strata_reader *r, int wait_ms,
+                       struct strata_read *out, char *errmsg)
+{
+	memset(out, 0, sizeof(*out));
+	uint64_t deadline = now_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
+	int rc;
+	for (;;) {
+		bool fresh = false;
+		if (now_ms() >= r->next_refresh) {
+			if ((rc = refresh(r, errmsg)) != 0) {
+				return rc;
+			}
+			fresh = true;
+		}
+		if ((rc = check_online(r, errmsg)) != 0) {
+			return rc;
+		}
+		/* 1. A checkpoint waiting for us comes before anything. */
+		if (rg_state_checkpoint_for_reader(&r->rg->st, r->name) !=
+		    NULL) {
+			struct rd_arg a = {0};
+			a.what = RG_REC_CP_READER;
+			r->cp_name[0] = '\0';
+			if ((rc = reader_op(r, &a, errmsg)) != 0) {
+				return rc;
+			}
+			if (r->cp_name[0] == '\0') {
+				continue; /* it went away meanwhile */
+			}
+			out->kind = STRATA_READ_CHECKPOINT;
+			out->checkpoint = r->cp_name;
+			return 0;
+		}
+		/* 2. Segments read to their end. */
+		for (size_t i = 0; i < r->n; i++) {
+			if (r->segs[i].done) {
+				if ((rc = complete_seg(r, i, errmsg)) != 0) {
+					return rc;
+				}
+				break;
+			}
+		}
+		if ((rc = check_online(r, errmsg)) != 0 ||
+		    (rc = sync_owned(r, errmsg)) != 0) {
+			return rc;
+		}
+		if (rg_state_checkpoint_for_reader(&r->rg->st, r->name) !=
+		    NULL) {
+			continue;
+		}
+		bool any_done = false;
+		for (size_t i = 0; i < r->n; i++) {
+			any_done = any_done || r->segs[i].done;
+		}
+		if (any_done) {
+			continue;
+		}
+		/* 3. Balance: acquire or release (after each refresh, or
+		 * when idle). */
+		if (fresh || r->n == 0) {
+			struct rd_arg a = {0};
+			a.what = RG_REC_ACQUIRE;
+			if ((rc = reader_op(r, &a, errmsg)) != 0 ||
+			    (rc = sync_owned(r, errmsg)) != 0) {
+				return rc;
+			}
+		}
+		const struct rg_state *st = &r->rg->st;
+		if (r->n == 0 && st->n_segs == 0 && st->n_futures == 0) {
+			out->kind = STRATA_READ_END;
+			return 0;
+		}
+		/* 4. Read: one pass over our segments without waiting, then
+		 * a short long-poll on one of them. */
+		for (size_t k = 0; k < r->n; k++) {
+			size_t i = (r->rr + k) % r->n;
+			struct rseg *g = &r->segs[i];
+			struct strata_event ev;
+			uint64_t left =
+			        deadline > now_ms() ? deadline - now_ms() : 0;
+			uint32_t w =
+			        k + 1 == r->n
+			                ? (uint32_t)(left < 100 ? left : 100)
+			                : 0;
+			rc = strata_event_iter_next(g->it, w, &ev, errmsg);
+			if (rc != 0) {
+				return rc;
+			}
+			if (ev.data != NULL) {
+				r->rr = (i + 1) % r->n;
+				g->pos.offset = ev.next_offset;
+				const struct rg_stream *str =
+				        &st->streams[g->pos.stream];
+				out->kind = STRATA_READ_EVENT;
+				out->data = ev.data;
+				out->len = ev.len;
+				out->scope = str->scope;
+				out->stream = str->name;
+				out->segment_id = g->pos.id;
+				out->offset = ev.offset;
+				return 0;
+			}
+			if (ev.end) {
+				g->done = true;
+				break;
+			}
+		}
+		bool done_now = false;
+		for (size_t i = 0; i < r->n; i++) {
+			done_now = done_now || r->segs[i].done;
+		}
+		if (!done_now && now_ms() >= deadline) {
+			out->kind = STRATA_READ_NONE;
+			return 0;
+		}
+		if (r->n == 0) {
+			/* Nothing assigned: wait for a segment to free up
+			 * (seen at the next refresh, or in a state fetched
+			 * by a conflict). */
+			uint64_t left =
+			        deadline > now_ms() ? deadline - now_ms() : 0;
+			sleep_ms((unsigned)(left < 50 ? left : 50));
+		}
+	}
+}
+
+int strata_reader_close(struct strata_reader *r, char *errmsg)
+{
+	if (r == NULL) {
+		return 0;
+	}
+	struct rg_pos *pos = strata_calloc(r->n + 1, sizeof(*pos));
+	int rc = STRATA_ENOMEM;
+	if (pos != NULL) {
+		positions_of(r, pos);
+		struct name_arg a = {r->name, true, pos, r->n, false, 0};
+		rc = sync_update(&r->rg->sync, gen_reader, &a, NULL, errmsg);
+		strata_free(pos);
+	}
+	while (r->n > 0) {
+		rseg_drop(r, r->n - 1);
+	}
+	strata_free(r->segs);
+	strata_reader_group_close(r->rg);
+	strata_free(r);
+	return rc;
+}

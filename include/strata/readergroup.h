@@ -1,0 +1,163 @@
+/* libstrata public API: reader groups, readers and checkpoints. */
+#ifndef STRATA_READERGROUP_H
+#define STRATA_READERGROUP_H
+
+/*
+ * A reader group is a set of readers that share the segments of one or
+ * more streams: every event is read by exactly one reader of the group,
+ * events of one routing key in order (a segment's successors are read only
+ * after all its predecessors). The group's state (who owns which segment
+ * at which offset, pending checkpoints) lives in the internal stream
+ * `_RG<group>` of the scope and is changed by conditional appends
+ * (docs/client.md, "Reader groups and checkpoints").
+ */
+
+#include "strata/client.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One stream read by a group, from start to end (n == 0: the head / no
+ * end). The cuts' scope/stream name the stream. */
+struct strata_reader_group_stream {
+	const struct strata_stream_cut *start; /* borrowed; never NULL */
+	const struct strata_stream_cut *end;   /* borrowed; NULL = none */
+};
+
+struct strata_reader_group_config {
+	const struct strata_reader_group_stream *streams; /* borrowed */
+	size_t n_streams;                                 /* 1..64 */
+	uint32_t group_refresh_ms;            /* readers fetch the state this
+	                                         often (default 3000) */
+	uint32_t max_outstanding_checkpoints; /* default 3 */
+};
+
+/* Fill cfg with the defaults above and no stream. */
+STRATA_API void
+strata_reader_group_config_default(struct strata_reader_group_config *cfg);
+
+/*
+ * Create group in scope reading cfg's streams (copied): the controller
+ * records it and creates its `_RG<group>` state stream (this call waits
+ * for that), then the initial state (every segment of the start cuts
+ * unassigned) is written. Group names: 1..252 characters of
+ * [A-Za-z0-9.-] (STRATA_EBADNAME otherwise, before any call).
+ * group_refresh_ms / max_outstanding_checkpoints 0 = the defaults.
+ * Errors: STRATA_EEXIST, STRATA_ENOENT (no such scope or stream),
+ * STRATA_EINVAL (bad config or cut), STRATA_EBADNAME, and the transport
+ * errors.
+ */
+STRATA_API int strata_reader_group_create(
+        struct strata_client *c, const char *scope, const char *group,
+        const struct strata_reader_group_config *cfg, char *errmsg);
+
+/* Delete the group and its state stream (close its readers first).
+ * Retries while the controller is still creating the state stream. */
+STRATA_API int strata_reader_group_delete(struct strata_client *c,
+                                          const char *scope, const char *group,
+                                          char *errmsg);
+
+/* A handle to manage a group: checkpoints, resets, offline readers. */
+struct strata_reader_group;
+
+STRATA_API int strata_reader_group_open(struct strata_client *c,
+                                        const char *scope, const char *group,
+                                        struct strata_reader_group **out,
+                                        char *errmsg);
+STRATA_API void strata_reader_group_close(struct strata_reader_group *rg);
+
+/* A completed checkpoint: one stream cut per stream of the group. */
+struct strata_checkpoint {
+	char name[256];                 /* NUL-terminated */
+	size_t n;                       /* cuts */
+	struct strata_stream_cut *cuts; /* owned */
+};
+STRATA_API void strata_checkpoint_free(struct strata_checkpoint *cp);
+
+/*
+ * Start checkpoint name (1..255 bytes, unique in the group) and wait up to
+ * timeout_ms until every online reader has passed it (each returns a
+ * STRATA_READ_CHECKPOINT event from strata_reader_next and records its
+ * positions). *out gets the checkpoint. Errors: STRATA_EEXIST (name
+ * used), STRATA_EBUSY (max_outstanding_checkpoints pending),
+ * STRATA_ETIMEDOUT (readers did not all pass in time: the checkpoint
+ * stays pending and completes later), transport errors.
+ */
+STRATA_API int strata_reader_group_initiate_checkpoint(
+        struct strata_reader_group *rg, const char *name, int timeout_ms,
+        struct strata_checkpoint **out, char *errmsg);
+
+/*
+ * Rewrite the group's state so that reading resumes exactly at the
+ * positions of checkpoint cp (a completed checkpoint of this group):
+ * every reader is removed (running readers fail with STRATA_ENOENT and
+ * must be recreated) and the segments are unassigned at those positions.
+ */
+STRATA_API int strata_reader_group_reset(struct strata_reader_group *rg,
+                                         const struct strata_checkpoint *cp,
+                                         char *errmsg);
+
+/*
+ * Declare reader offline (its process died): its segments go back to the
+ * group at the positions it last recorded (its last checkpoint or
+ * progress report: events after them are read again by another reader).
+ * Unknown readers succeed.
+ */
+STRATA_API int
+strata_reader_group_reader_offline(struct strata_reader_group *rg,
+                                   const char *reader, char *errmsg);
+
+/* Names of the online readers. */
+STRATA_API int
+strata_reader_group_online_readers(struct strata_reader_group *rg,
+                                   struct strata_names **out, char *errmsg);
+
+/* ---------------------------------------------------------------- reader */
+
+struct strata_reader;
+
+/* Join group as reader (name unique in the group, 1..255 bytes).
+ * STRATA_EEXIST when a reader of that name is online. */
+STRATA_API int strata_reader_new(struct strata_client *c, const char *scope,
+                                 const char *group, const char *reader,
+                                 struct strata_reader **out, char *errmsg);
+
+enum strata_read_kind {
+	STRATA_READ_NONE = 0,       /* nothing within wait_ms */
+	STRATA_READ_EVENT = 1,      /* an event */
+	STRATA_READ_CHECKPOINT = 2, /* checkpoint `checkpoint` passed */
+	STRATA_READ_END = 3,        /* the group has nothing left to read
+	                               (end cuts reached / streams sealed) */
+};
+
+/* What strata_reader_next returns; pointers valid until the next call. */
+struct strata_read {
+	enum strata_read_kind kind;
+	const uint8_t *data; /* EVENT: payload */
+	size_t len;
+	const char *scope; /* EVENT: its stream */
+	const char *stream;
+	uint64_t segment_id; /* EVENT: where it was */
+	uint64_t offset;
+	const char *checkpoint; /* CHECKPOINT: its name */
+};
+
+/*
+ * Next event, checkpoint marker or nothing within wait_ms. Not
+ * thread-safe (one thread per reader). Errors: STRATA_ENOENT (the reader
+ * was declared offline or the group reset: create it again), STRATA_ECORRUPT,
+ * and the transport errors.
+ */
+STRATA_API int strata_reader_next(struct strata_reader *r, int wait_ms,
+                                  struct strata_read *out, char *errmsg);
+
+/* Leave the group, handing its segments back at the current positions,
+ * and free the reader (freed also on error). */
+STRATA_API int strata_reader_close(struct strata_reader *r, char *errmsg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* STRATA_READERGROUP_H */

@@ -1,0 +1,303 @@
+/* Integration helper: drives reader groups of libstrata (the shared
+ * library, public API only) against real strata-controller and
+ * strata-segmentstore processes for rg_test.py. One reader per process, so
+ * that the test can kill -9 it. Exit 0 = ok. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "strata/readergroup.h"
+
+static struct strata_client *cli;
+
+#define CHECK(call, what)                                           \
+	do {                                                        \
+		int check_rc_ = (call);                             \
+		if (check_rc_ != 0) {                               \
+			fprintf(stderr, "%s: %s: %s\n", what,       \
+			        strata_error_name(check_rc_), err); \
+			exit(1);                                    \
+		}                                                   \
+	} while (0)
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_us(long us)
+{
+	struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+	nanosleep(&ts, NULL);
+}
+
+/* Create group reading scope/stream from its head; refresh_ms as given. */
+static int cmd_group(const char *scope, const char *stream, const char *group,
+                     unsigned refresh_ms)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_stream_cut head = STRATA_STREAM_CUT_INIT;
+	snprintf(head.scope, sizeof(head.scope), "%s", scope);
+	snprintf(head.stream, sizeof(head.stream), "%s", stream);
+	struct strata_reader_group_stream s = {&head, NULL};
+	struct strata_reader_group_config cfg;
+	strata_reader_group_config_default(&cfg);
+	cfg.streams = &s;
+	cfg.n_streams = 1;
+	cfg.group_refresh_ms = refresh_ms;
+	CHECK(strata_reader_group_create(cli, scope, group, &cfg, err),
+	      "create group");
+	int rc = strata_reader_group_create(cli, scope, group, &cfg, err);
+	if (rc != STRATA_EEXIST) {
+		fprintf(stderr, "create again: got %s, want EEXIST: %s\n",
+		        strata_error_name(rc), err);
+		return 1;
+	}
+	printf("created group %s/%s over %s (again: %s)\n", scope, group,
+	       stream, err);
+	return 0;
+}
+
+/*
+ * Join group as reader and print what it reads, line-buffered:
+ *   ev <monotonic ns> <segment id> <offset> <payload>
+ *   cp <monotonic ns> <checkpoint name>
+ * until the file stop exists (then leave the group cleanly), the group
+ * ends, or limit_s pass. delay_us slows reading down (per event).
+ */
+static int cmd_read(const char *scope, const char *group, const char *reader,
+                    const char *stop, long delay_us, unsigned limit_s)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_reader *r;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	CHECK(strata_reader_new(cli, scope, group, reader, &r, err),
+	      "reader new");
+	printf("joined %s\n", reader);
+	uint64_t end = now_ns() + (uint64_t)limit_s * 1000000000u;
+	unsigned long n = 0;
+	int rc = 0;
+	while (access(stop, F_OK) != 0) {
+		if (now_ns() > end) {
+			fprintf(stderr, "reader %s: still running after %us\n",
+			        reader, limit_s);
+			rc = 1;
+			break;
+		}
+		struct strata_read ev;
+		CHECK(strata_reader_next(r, 200, &ev, err), "reader next");
+		if (ev.kind == STRATA_READ_EVENT) {
+			printf("ev %llu %llu %llu %.*s\n",
+			       (unsigned long long)now_ns(),
+			       (unsigned long long)ev.segment_id,
+			       (unsigned long long)ev.offset, (int)ev.len,
+			       (const char *)ev.data);
+			n++;
+			if (delay_us > 0) {
+				sleep_us(delay_us);
+			}
+		} else if (ev.kind == STRATA_READ_CHECKPOINT) {
+			printf("cp %llu %s\n", (unsigned long long)now_ns(),
+			       ev.checkpoint);
+		} else if (ev.kind == STRATA_READ_END) {
+			printf("end\n");
+			break;
+		}
+	}
+	CHECK(strata_reader_close(r, err), "reader close");
+	printf("closed %s after %lu events\n", reader, n);
+	return rc;
+}
+
+/* Take checkpoint name (waiting up to timeout_ms) and print its cuts. */
+static int cmd_checkpoint(const char *scope, const char *group,
+                          const char *name, int timeout_ms)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_reader_group *rg;
+	struct strata_checkpoint *cp;
+	CHECK(strata_reader_group_open(cli, scope, group, &rg, err),
+	      "open group");
+	CHECK(strata_reader_group_initiate_checkpoint(rg, name, timeout_ms, &cp,
+	                                              err),
+	      "checkpoint");
+	for (size_t i = 0; i < cp->n; i++) {
+		char text[65536];
+		strata_stream_cut_format(&cp->cuts[i], text, sizeof(text));
+		printf("cut %s\n", text);
+	}
+	struct strata_checkpoint *again;
+	int rc = strata_reader_group_initiate_checkpoint(rg, name, timeout_ms,
+	                                                 &again, err);
+	if (rc != STRATA_EEXIST) {
+		fprintf(stderr, "checkpoint again: got %s, want EEXIST\n",
+		        strata_error_name(rc));
+		return 1;
+	}
+	strata_checkpoint_free(cp);
+	strata_reader_group_close(rg);
+	return 0;
+}
+
+/* Reset group to its stored checkpoint name. */
+static int cmd_reset(const char *scope, const char *group, const char *name)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_reader_group *rg;
+	struct strata_checkpoint cp = {0};
+	snprintf(cp.name, sizeof(cp.name), "%s", name);
+	CHECK(strata_reader_group_open(cli, scope, group, &rg, err),
+	      "open group");
+	CHECK(strata_reader_group_reset(rg, &cp, err), "reset");
+	struct strata_names *on;
+	CHECK(strata_reader_group_online_readers(rg, &on, err), "readers");
+	if (on->n != 0) {
+		fprintf(stderr, "%zu readers online after the reset\n", on->n);
+		return 1;
+	}
+	strata_names_free(on);
+	strata_reader_group_close(rg);
+	printf("reset %s/%s to %s\n", scope, group, name);
+	return 0;
+}
+
+/* Declare reader offline, then check that it is gone. */
+static int cmd_offline(const char *scope, const char *group, const char *reader)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_reader_group *rg;
+	CHECK(strata_reader_group_open(cli, scope, group, &rg, err),
+	      "open group");
+	CHECK(strata_reader_group_reader_offline(rg, reader, err), "offline");
+	struct strata_names *on;
+	CHECK(strata_reader_group_online_readers(rg, &on, err), "readers");
+	for (size_t i = 0; i < on->n; i++) {
+		if (strcmp(on->names[i], reader) == 0) {
+			fprintf(stderr, "%s still online\n", reader);
+			return 1;
+		}
+	}
+	printf("%s offline; %zu readers online\n", reader, on->n);
+	strata_names_free(on);
+	strata_reader_group_close(rg);
+	return 0;
+}
+
+/* Delete group; check bad names are refused up front. */
+static int cmd_delete(const char *scope, const char *group)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	CHECK(strata_reader_group_delete(cli, scope, group, err),
+	      "delete group");
+	char longname[300];
+	memset(longname, 'g', 253);
+	longname[253] = '\0';
+	struct strata_reader *r;
+	int rc = strata_reader_new(cli, scope, longname, "x", &r, err);
+	if (rc != STRATA_EBADNAME) {
+		fprintf(stderr, "253-char group: got %s\n",
+		        strata_error_name(rc));
+		return 1;
+	}
+	printf("ok 253-char group -> %s: %s\n", strata_error_name(rc), err);
+	rc = strata_reader_new(cli, scope, group, "x", &r, err);
+	if (rc != STRATA_ENOENT) {
+		fprintf(stderr, "deleted group: got %s\n",
+		        strata_error_name(rc));
+		return 1;
+	}
+	printf("ok deleted group -> %s: %s\n", strata_error_name(rc), err);
+	return 0;
+}
+
+/* Manual scale: "split3" replaces the only segment by three; "merge"
+ * replaces the two lowest current segments by one. */
+static int cmd_scale(const char *scope, const char *stream, const char *how)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_segment_list *cur;
+	CHECK(strata_stream_current_segments(cli, scope, stream, &cur, err),
+	      "segments");
+	uint64_t ids[2];
+	double bounds[4];
+	size_t n_ids, n_bounds;
+	if (strcmp(how, "split3") == 0 && cur->n == 1) {
+		ids[0] = cur->segments[0].id;
+		n_ids = 1;
+		bounds[0] = 0.0;
+		bounds[1] = 1.0 / 3;
+		bounds[2] = 2.0 / 3;
+		bounds[3] = 1.0;
+		n_bounds = 4;
+	} else if (strcmp(how, "merge") == 0 && cur->n >= 2) {
+		ids[0] = cur->segments[0].id;
+		ids[1] = cur->segments[1].id;
+		n_ids = 2;
+		bounds[0] = cur->segments[0].low;
+		bounds[1] = cur->segments[1].high;
+		n_bounds = 2;
+	} else {
+		fprintf(stderr, "scale %s: %zu current segments\n", how,
+		        cur->n);
+		return 1;
+	}
+	strata_segment_list_free(cur);
+	CHECK(strata_stream_scale(cli, scope, stream, ids, n_ids, bounds,
+	                          n_bounds, err),
+	      "scale");
+	CHECK(strata_stream_current_segments(cli, scope, stream, &cur, err),
+	      "segments");
+	printf("scaled (%s): %zu segments now\n", how, cur->n);
+	strata_segment_list_free(cur);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 5) {
+		fprintf(stderr,
+		        "usage: rg_tool CONTROLLER_URL CMD SCOPE ARGS...\n"
+		        "  group SCOPE STREAM GROUP REFRESH_MS\n"
+		        "  read SCOPE GROUP READER STOPFILE DELAY_US LIMIT_S\n"
+		        "  checkpoint SCOPE GROUP NAME TIMEOUT_MS\n"
+		        "  reset SCOPE GROUP NAME | offline SCOPE GROUP "
+		        "READER\n"
+		        "  delete SCOPE GROUP | scale SCOPE STREAM "
+		        "split3|merge\n");
+		return 2;
+	}
+	struct strata_client_config cfg;
+	char err[STRATA_ERRMSG_SIZE] = "";
+	const char *urls[1] = {argv[1]};
+	strata_client_config_default(&cfg);
+	cfg.controller_urls = urls;
+	cfg.n_controller_urls = 1;
+	CHECK(strata_client_new(&cfg, &cli, err), "client");
+	const char *cmd = argv[2];
+	int rc = 2;
+	if (strcmp(cmd, "group") == 0 && argc == 7) {
+		rc = cmd_group(argv[3], argv[4], argv[5],
+		               (unsigned)atoi(argv[6]));
+	} else if (strcmp(cmd, "read") == 0 && argc == 9) {
+		rc = cmd_read(argv[3], argv[4], argv[5], argv[6], atol(argv[7]),
+		              (unsigned)atoi(argv[8]));
+	} else if (strcmp(cmd, "checkpoint") == 0 && argc == 7) {
+		rc = cmd_checkpoint(argv[3], argv[4], argv[5], atoi(argv[6]));
+	} else if (strcmp(cmd, "reset") == 0 && argc == 6) {
+		rc = cmd_reset(argv[3], argv[4], argv[5]);
+	} else if (strcmp(cmd, "offline") == 0 && argc == 6) {
+		rc = cmd_offline(argv[3], argv[4], argv[5]);
+	} else if (strcmp(cmd, "delete") == 0 && argc == 5) {
+		rc = cmd_delete(argv[3], argv[4]);
+	} else if (strcmp(cmd, "scale") == 0 && argc == 6) {
+		rc = cmd_scale(argv[3], argv[4], argv[5]);
+	} else {
+		fprintf(stderr, "bad command line\n");
+	}
+	strata_client_free(cli);
+	return rc;
+}
