@@ -54,7 +54,7 @@ struct outgoing {
 	bool resolving;       /* gai is in flight */
 	uv_getaddrinfo_t gai; /* DNS lookup of a host name */
 	char host[RAFT_TRANSPORT_ADDR_MAX + 1]; /* peer_addr's host part */
-	char port[8];                           /* peer_addr's port part */
+	char port[12];                          /* peer_addr's port part */
 	uv_tcp_t *tcp;     /* raft_malloc'ed socket, or NULL */
 	uv_timer_t timer;  /* backoff delay, then deadline */
 	uv_connect_t conn; /* TCP connect request */
@@ -762,7 +762,7 @@ static int tr_connect(struct raft_uv_transport *t, struct raft_uv_connect *req,
 		return RAFT_NOCONNECTION;
 	}
 	o->resolved = uv_ip4_addr(o->host, (int)port, &o->addr) == 0;
-	snprintf(o->port, sizeof(o->port), "%lu", port);
+	snprintf(o->port, sizeof(o->port), "%u", (unsigned)port);
 	o->mt = mt;
 	o->req = req;
 	o->peer = id;
