@@ -7,8 +7,9 @@
 #   make build        release build in build/
 #   make format       clang-format -i every C source
 #   make format-check clang-format --dry-run -Werror (also a ctest test)
-#   make bench        benchmarks against Redis Streams and NATS JetStream
+#   make bench        Strata (standalone, 3 replicas) vs Redis Streams and NATS
 #   make bench-quick  one short run per case (CI smoke)
+#   make bench-raft   the Raft layer alone (raft_node), about 7 minutes
 #   make chart-check  render, lint and schema-check the Helm chart
 #   make e2e          docker-compose cluster + end-to-end test (docs/deploy.md)
 #   make fuzz         libFuzzer run of every harness (FUZZ_SECONDS each, 60)
@@ -20,7 +21,7 @@ TEST_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all run test deps build format format-check bench bench-quick chart-check e2e fuzz chaos clean
+.PHONY: all run test deps build format format-check bench bench-quick bench-raft chart-check e2e fuzz chaos clean
 
 all: build
 
@@ -62,6 +63,14 @@ bench-quick:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
 	cmake --build $(BUILD) -j $(JOBS) --target strata-bench strata-diskbench
 	$(BUILD)/bin/strata-bench --quick --data-dir $(BUILD)/bench-data --out bench/results $(BENCH_ARGS)
+
+# The Raft layer alone (docs/benchmarks.md, "Raft"): raft_node processes,
+# entry size x replicas x groups, beside the raw disk; about 7 minutes.
+bench-raft:
+	@scripts/install-deps.sh build bench
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+	cmake --build $(BUILD) -j $(JOBS) --target raft_node strata-diskbench
+	python3 tests/integration/raft/raft_bench.py --node $(BUILD)/tests/raft_node --diskbench $(BUILD)/bin/strata-diskbench --dir $(BUILD)
 
 # Render, lint and validate charts/strata (also the ctest test chart_check).
 chart-check:

@@ -35,7 +35,7 @@
  * taking errmsg (STRATA_ERRMSG_SIZE bytes) fill it with what failed, with
  * what input, and what to do.
  *
- * Adding Strata (bench/backend_strata.c, once libstrata exists):
+ * How Strata was added (bench/backend_strata.c):
  *  - implement the ops below on the client library: open = create scope
  *    "bench" and stream `stream` with fixed(1) scaling (one segment, so the
  *    catch-up read is one ordered sequence); writer_open = one event writer
@@ -46,7 +46,8 @@
  *  - export `const struct bench_backend_ops bench_backend_strata;` and add
  *    it, with the server kinds in bench/servers.c (standalone and a
  *    3-replica cluster), to the systems table in bench/strata-bench.c with
- *    .restart_catchup = true (catch-up again after a restart, from tier 2).
+ *    .restart_catchup = true (catch-up again after a restart, from tier 2;
+ *    settle() first waits until the stream is flushed to tier 2).
  */
 
 /* open() modes. */
@@ -71,6 +72,7 @@ typedef int (*bench_read_cb)(void *arg, const void *payload, size_t len);
 
 struct bench_backend_ops {
 	const char *name; /* short name: "redis", "nats", "strata" */
+	/* (ops are appended only; a backend leaves new ones NULL) */
 
 	/* Connect, and create a fresh stream named `stream` ([a-z0-9_]+,
 	 * deleting a leftover one) when mode is BENCH_OPEN_CREATE, or use the
@@ -109,10 +111,17 @@ struct bench_backend_ops {
 
 	/* Process-wide teardown of the client library at exit, or NULL. */
 	void (*cleanup)(void);
+
+	/* Wait up to timeout_ms until the stream's data is all in long-term
+	 * storage (Strata: tier 2), so that a read after a restart comes
+	 * from there; called before the restart catch-up. NULL = nothing
+	 * to wait for. */
+	int (*settle)(void *state, int timeout_ms, char *errmsg);
 };
 
 /* The backends (each compiled in when its client library is found). */
 extern const struct bench_backend_ops bench_backend_redis;
 extern const struct bench_backend_ops bench_backend_nats;
+extern const struct bench_backend_ops bench_backend_strata;
 
 #endif /* BENCH_BACKEND_H */

@@ -32,7 +32,7 @@ struct report_case {
 /* A benchmarked system. */
 struct report_system {
 	char name[16];          /* "redis", "nats", "strata", "strata3" */
-	char label[96];         /* human name and configuration */
+	char label[200];        /* human name and configuration */
 	char ack[128];          /* what an acknowledgement means */
 	char version[96];       /* server version string */
 	uint64_t rss_budget_mb; /* configured memory budget, 0 = none */

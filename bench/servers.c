@@ -22,7 +22,13 @@
 #include "strata/error.h"
 
 #define START_TIMEOUT_MS 20000
+#define STRATA_START_TIMEOUT_MS 60000
 #define STOP_TIMEOUT_MS 15000
+
+static int is_strata(enum server_kind kind)
+{
+	return kind == SERVER_STRATA || kind == SERVER_STRATA3;
+}
 
 const char *server_kind_name(enum server_kind kind)
 {
@@ -31,6 +37,10 @@ const char *server_kind_name(enum server_kind kind)
 		return "redis";
 	case SERVER_NATS:
 		return "nats";
+	case SERVER_STRATA:
+		return "strata";
+	case SERVER_STRATA3:
+		return "strata3";
 	case SERVER_NONE:
 		break;
 	}
@@ -206,6 +216,163 @@ static pid_t start_nats(struct server *s)
 	return spawn(argv, s->log);
 }
 
+/*
+ * Strata's processes and ports (all on 127.0.0.1):
+ *   ports[0..2]  controller raft, controller http, (standalone) store raft
+ *   ports[3+3i]  store i: client, raft, http   (i = 0..2)
+ * standalone: one strata-standalone process (controller s->port, store
+ * ports[3]); otherwise strata-controller + 1 or 3 strata-segmentstore.
+ * Every process appends to the one log; tier 2 is one local directory
+ * shared by the stores (a new container leader reads what another
+ * flushed), fsync'ed (the plugin's default).
+ */
+#define STRATA_NPORTS 12
+
+static unsigned strata_stores(const struct server *s)
+{
+	return s->kind == SERVER_STRATA3 ? 3 : 1;
+}
+
+/* The configured limits, as flags (both programs use these keys). */
+static void strata_limits(char unfl[64], char cache[64], char count[64])
+{
+	snprintf(unfl, 64, "--limits.unflushed-budget=%dMiB",
+	         SERVER_STRATA_UNFLUSHED_MB);
+	snprintf(cache, 64, "--limits.cache-budget=%dMiB",
+	         SERVER_STRATA_CACHE_MB);
+	snprintf(count, 64, "--containers.count=%d", SERVER_STRATA_CONTAINERS);
+}
+
+static int start_strata_standalone(struct server *s)
+{
+	char prog[PATH_MAX], data[PATH_MAX], listen[64], http[64], raft[64],
+	        slisten[64], sraft[64], shttp[64], tier2[PATH_MAX];
+	char unfl[64], cache[64], count[64];
+	strata_limits(unfl, cache, count);
+	snprintf(prog, sizeof(prog), "%s/strata-standalone", s->bin);
+	snprintf(data, sizeof(data), "--data-dir=%s/data", s->dir);
+	snprintf(tier2, sizeof(tier2), "--tier2.plugin-dir=%s/../plugins",
+	         s->bin);
+	snprintf(listen, sizeof(listen), "--listen=tcp://127.0.0.1:%d",
+	         s->port);
+	snprintf(http, sizeof(http), "--http.listen=http://127.0.0.1:%d",
+	         s->ports[1]);
+	snprintf(raft, sizeof(raft), "--raft.listen=127.0.0.1:%d", s->ports[0]);
+	snprintf(slisten, sizeof(slisten), "--store.listen=tcp://127.0.0.1:%d",
+	         s->ports[3]);
+	snprintf(sraft, sizeof(sraft), "--store.raft.listen=127.0.0.1:%d",
+	         s->ports[4]);
+	snprintf(shttp, sizeof(shttp),
+	         "--store.http.listen=http://127.0.0.1:%d", s->ports[5]);
+	char *const argv[] = {prog,    data,  listen, http,  raft,
+	                      slisten, sraft, shttp,  tier2, unfl,
+	                      cache,   count, NULL};
+	pid_t pid = spawn(argv, s->log);
+	if (pid < 0)
+		return -1;
+	s->pid[s->npids++] = pid;
+	return 0;
+}
+
+static int start_strata_controller(struct server *s)
+{
+	char prog[PATH_MAX], data[PATH_MAX], listen[64], http[64], raft[64];
+	char unfl[64], cache[64], count[64];
+	strata_limits(unfl, cache, count);
+	snprintf(prog, sizeof(prog), "%s/strata-controller", s->bin);
+	snprintf(data, sizeof(data), "--data-dir=%s/controller", s->dir);
+	snprintf(listen, sizeof(listen), "--listen=tcp://127.0.0.1:%d",
+	         s->port);
+	snprintf(http, sizeof(http), "--http.listen=http://127.0.0.1:%d",
+	         s->ports[1]);
+	snprintf(raft, sizeof(raft), "--raft.listen=127.0.0.1:%d", s->ports[0]);
+	char *const argv[] = {prog, "--node.id=1", data,  listen,
+	                      http, raft,          count, NULL};
+	pid_t pid = spawn(argv, s->log);
+	if (pid < 0)
+		return -1;
+	s->pid[s->npids++] = pid;
+	return 0;
+}
+
+static int start_strata_store(struct server *s, unsigned i)
+{
+	char prog[PATH_MAX], data[PATH_MAX], node[32], listen[64], http[64],
+	        raft[64], ctl[64], pdir[PATH_MAX], root[PATH_MAX];
+	char unfl[64], cache[64], count[64];
+	strata_limits(unfl, cache, count);
+	const int *p = &s->ports[3 + 3 * i];
+	snprintf(prog, sizeof(prog), "%s/strata-segmentstore", s->bin);
+	snprintf(node, sizeof(node), "--node.id=%u", i + 1);
+	snprintf(data, sizeof(data), "--data-dir=%s/store%u", s->dir, i + 1);
+	snprintf(listen, sizeof(listen), "--listen=tcp://127.0.0.1:%d", p[0]);
+	snprintf(raft, sizeof(raft), "--raft.listen=127.0.0.1:%d", p[1]);
+	snprintf(http, sizeof(http), "--http.listen=http://127.0.0.1:%d", p[2]);
+	snprintf(ctl, sizeof(ctl), "--controller=tcp://127.0.0.1:%d", s->port);
+	snprintf(pdir, sizeof(pdir), "--tier2.plugin-dir=%s/../plugins",
+	         s->bin);
+	snprintf(root, sizeof(root), "--tier2.options.root=%s/tier2", s->dir);
+	char *const argv[] = {prog,
+	                      node,
+	                      data,
+	                      listen,
+	                      raft,
+	                      http,
+	                      ctl,
+	                      "--cluster.settle=1s",
+	                      "--tier2.plugin=local",
+	                      pdir,
+	                      root,
+	                      unfl,
+	                      cache,
+	                      count,
+	                      NULL};
+	pid_t pid = spawn(argv, s->log);
+	if (pid < 0)
+		return -1;
+	s->pid[s->npids++] = pid;
+	return 0;
+}
+
+static int start_strata(struct server *s)
+{
+	if (s->standalone)
+		return start_strata_standalone(s);
+	if (start_strata_controller(s) != 0)
+		return -1;
+	for (unsigned i = 0; i < strata_stores(s); i++)
+		if (start_strata_store(s, i) != 0)
+			return -1;
+	return 0;
+}
+
+/* GET /health/ready on 127.0.0.1:port answers `expect`. */
+static int probe_ready(int port, const char *expect)
+{
+	return probe(port,
+	             "GET /health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+	             "Connection: close\r\n\r\n",
+	             expect);
+}
+
+/* Ready: the controller leads, and every store hosts every container
+ * (replicated on all three stores for strata3) and knows its leaders. */
+static int strata_ready(const struct server *s)
+{
+	char hosted[64];
+	snprintf(hosted, sizeof(hosted), "\"containers\":%d,",
+	         SERVER_STRATA_CONTAINERS);
+	if (probe_ready(s->ports[1], "\"status\":\"ready\"") != 0)
+		return -1;
+	for (unsigned i = 0; i < strata_stores(s); i++) {
+		int http = s->ports[3 + 3 * i + 2];
+		if (probe_ready(http, "\"status\":\"ready\"") != 0 ||
+		    probe_ready(http, hosted) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int ready(const struct server *s)
 {
 	switch (s->kind) {
@@ -213,31 +380,66 @@ static int ready(const struct server *s)
 		return probe(s->port, "PING\r\n", "+PONG");
 	case SERVER_NATS:
 		return probe(s->port, NULL, "INFO ");
+	case SERVER_STRATA:
+	case SERVER_STRATA3:
+		return strata_ready(s);
 	case SERVER_NONE:
 		break;
 	}
 	return 0;
 }
 
+static const char *prog_name(const struct server *s)
+{
+	switch (s->kind) {
+	case SERVER_REDIS:
+		return "redis-server";
+	case SERVER_NATS:
+		return "nats-server";
+	case SERVER_STRATA:
+		return s->standalone
+		               ? "strata-standalone"
+		               : "strata-controller + strata-segmentstore";
+	case SERVER_STRATA3:
+		return "strata-controller + 3 strata-segmentstore";
+	case SERVER_NONE:
+		break;
+	}
+	return "none";
+}
+
 /* Start on s->port (already chosen) and wait until ready. */
 static int launch(struct server *s, char *errmsg)
 {
-	const char *prog =
-	        s->kind == SERVER_REDIS ? "redis-server" : "nats-server";
-	pid_t pid = s->kind == SERVER_REDIS ? start_redis(s) : start_nats(s);
-	if (pid < 0) {
+	const char *prog = prog_name(s);
+	int rc = 0;
+	s->npids = 0;
+	if (is_strata(s->kind)) {
+		rc = start_strata(s);
+	} else {
+		pid_t pid = s->kind == SERVER_REDIS ? start_redis(s)
+		                                    : start_nats(s);
+		if (pid < 0)
+			rc = -1;
+		else
+			s->pid[s->npids++] = pid;
+	}
+	if (rc != 0) {
 		snprintf(errmsg, STRATA_ERRMSG_SIZE, "start %s: fork: %s", prog,
 		         strerror(errno));
+		server_stop(s, 0);
 		return STRATA_EIO;
 	}
-	s->pid[0] = pid;
-	s->npids = 1;
-	int64_t deadline = now_ms() + START_TIMEOUT_MS;
+	int timeout =
+	        is_strata(s->kind) ? STRATA_START_TIMEOUT_MS : START_TIMEOUT_MS;
+	int64_t deadline = now_ms() + timeout;
 	while (now_ms() < deadline) {
-		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			s->pid[0] = 0;
-			s->npids = 0;
+		for (unsigned i = 0; i < s->npids; i++) {
+			int status;
+			if (waitpid(s->pid[i], &status, WNOHANG) != s->pid[i])
+				continue;
+			s->pid[i] = 0;
+			server_stop(s, 0);
 			char tail[160];
 			log_tail(s->log, tail, sizeof(tail));
 			snprintf(errmsg, STRATA_ERRMSG_SIZE,
@@ -248,14 +450,75 @@ static int launch(struct server *s, char *errmsg)
 		}
 		if (ready(s) == 0)
 			return 0;
-		sleep_ms(50);
+		sleep_ms(is_strata(s->kind) ? 200 : 50);
 	}
 	snprintf(errmsg, STRATA_ERRMSG_SIZE,
 	         "start %s on 127.0.0.1:%d: not answering after %d ms; see "
 	         "%.120s",
-	         prog, s->port, START_TIMEOUT_MS, s->log);
+	         prog, s->port, timeout, s->log);
 	server_stop(s, 0);
 	return STRATA_ETIMEDOUT;
+}
+
+/* Directory of the running executable (strata-bench's bin/). */
+static int self_dir(char *out, size_t size)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (slash == NULL)
+		return -1;
+	*slash = '\0';
+	if (strlen(exe) >= size)
+		return -1;
+	memcpy(out, exe, strlen(exe) + 1);
+	return 0;
+}
+
+/* Find Strata's binaries beside strata-bench; prefer strata-standalone
+ * for the single-node kind. */
+static int strata_find(struct server *s, char *errmsg)
+{
+	if (self_dir(s->bin, sizeof(s->bin)) != 0) {
+		snprintf(errmsg, STRATA_ERRMSG_SIZE,
+		         "cannot find the directory of strata-bench "
+		         "(/proc/self/exe)");
+		return STRATA_ENOENT;
+	}
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/strata-standalone", s->bin);
+	s->standalone =
+	        s->kind == SERVER_STRATA && access(path, X_OK) == 0 ? 1 : 0;
+	const char *need[] = {"strata-controller", "strata-segmentstore",
+	                      "../plugins/tier2-local.so"};
+	for (size_t i = s->standalone ? 2 : 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", s->bin, need[i]);
+		if (access(path, R_OK) != 0) {
+			snprintf(errmsg, STRATA_ERRMSG_SIZE,
+			         "%.120s not found: build it first (`make "
+			         "bench` builds strata-bench with the Strata "
+			         "servers)",
+			         path);
+			return STRATA_ENOENT;
+		}
+	}
+	FILE *f = popen("git rev-parse --short HEAD 2>/dev/null", "r");
+	char rev[32] = "";
+	if (f != NULL) {
+		if (fgets(rev, sizeof(rev), f) == NULL)
+			rev[0] = '\0';
+		rev[strcspn(rev, "\n")] = '\0';
+		pclose(f);
+	}
+	snprintf(s->version, sizeof(s->version), "%s, git %s",
+	         s->standalone               ? "strata-standalone"
+	         : s->kind == SERVER_STRATA3 ? "3 strata-segmentstore"
+	                                     : "strata-segmentstore",
+	         rev[0] ? rev : "?");
+	return 0;
 }
 
 int server_start(struct server *s, enum server_kind kind, const char *base_dir,
@@ -267,14 +530,20 @@ int server_start(struct server *s, enum server_kind kind, const char *base_dir,
 		return 0;
 	const char *prog =
 	        kind == SERVER_REDIS ? "redis-server" : "nats-server";
-	if (which(prog) != 0) {
+	if (is_strata(kind)) {
+		int rc = strata_find(s, errmsg);
+		if (rc != 0)
+			return rc;
+		prog = prog_name(s);
+	} else if (which(prog) != 0) {
 		snprintf(errmsg, STRATA_ERRMSG_SIZE,
 		         "%s not found in PATH: install it with "
 		         "`scripts/install-deps.sh bench` (Debian package %s)",
 		         prog, prog);
 		return STRATA_ENOENT;
+	} else {
+		read_version(prog, s->version, sizeof(s->version));
 	}
-	read_version(prog, s->version, sizeof(s->version));
 	snprintf(s->dir, sizeof(s->dir), "%s/%s-XXXXXX", base_dir,
 	         server_kind_name(kind));
 	if (mkdtemp(s->dir) == NULL) {
@@ -288,6 +557,20 @@ int server_start(struct server *s, enum server_kind kind, const char *base_dir,
 	int rc = STRATA_EIO;
 	for (int attempt = 0; attempt < 3; attempt++) {
 		s->port = free_port();
+		for (int i = 0; is_strata(kind) && i < STRATA_NPORTS; i++) {
+			s->ports[i] = -1;
+			for (int tries = 0; tries < 50 && s->ports[i] < 0;
+			     tries++) {
+				int p = free_port();
+				for (int j = 0; j < i && p > 0; j++)
+					if (s->ports[j] == p)
+						p = -1;
+				if (p != s->port)
+					s->ports[i] = p;
+			}
+			if (s->ports[i] < 0)
+				s->port = -1;
+		}
 		if (s->port < 0) {
 			snprintf(errmsg, STRATA_ERRMSG_SIZE,
 			         "no free port on 127.0.0.1: %s",
@@ -296,8 +579,11 @@ int server_start(struct server *s, enum server_kind kind, const char *base_dir,
 		}
 		rc = launch(s, errmsg);
 		if (rc == 0) {
-			LOG_INFO("bench", "%s started: pid %d port %d dir %s",
-			         prog, (int)s->pid[0], s->port, s->dir);
+			LOG_INFO("bench",
+			         "%s started: %u process(es), pid %d port %d "
+			         "dir %s",
+			         prog, s->npids, (int)s->pid[0], s->port,
+			         s->dir);
 			return 0;
 		}
 	}

@@ -35,6 +35,25 @@ struct system_def {
 	uint64_t rss_budget_mb; /* configured memory budget, 0 = none */
 };
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+/* Strata's servers as bench/servers.c configures them, and the memory
+ * budget that configuration implies per store: every container's
+ * unflushed tail and tier-2 cache, plus a fixed allowance for Raft log
+ * entries in memory, requests in flight and the process itself. The
+ * controller's state is small (STRATA_CTL_BUDGET_MB). */
+#define STRATA_CONF                                                                                                                \
+	STR(SERVER_STRATA_CONTAINERS)                                                                                              \
+	" containers, per container unflushed budget " STR(                                                                        \
+	        SERVER_STRATA_UNFLUSHED_MB) " MiB and tier-2 cache " STR(SERVER_STRATA_CACHE_MB) " MiB, tier 2 = local directory " \
+	                                                                                         "(fsync)"
+#define STRATA_FIXED_MB 256
+#define STRATA_CTL_BUDGET_MB 64
+#define STRATA_STORE_BUDGET_MB                                           \
+	(SERVER_STRATA_CONTAINERS *                                      \
+	         (SERVER_STRATA_UNFLUSHED_MB + SERVER_STRATA_CACHE_MB) + \
+	 STRATA_FIXED_MB)
+
 static const struct system_def systems[] = {
 #ifdef BENCH_HAVE_REDIS
         {"redis", "Redis 7 Streams (XADD), appendonly yes, appendfsync always",
@@ -48,11 +67,29 @@ static const struct system_def systems[] = {
          "(2.9 syncs every 2 min)",
          &bench_backend_nats, SERVER_NATS, 0, 0},
 #endif
+#ifdef BENCH_HAVE_STRATA
+        {"strata", "Strata standalone: 1 store, " STRATA_CONF,
+         "append reply after the Raft commit = fdatasync of the entry "
+         "(group commit)",
+         &bench_backend_strata, SERVER_STRATA, 1,
+         STRATA_STORE_BUDGET_MB + STRATA_CTL_BUDGET_MB},
+        {"strata3",
+         "Strata cluster: controller + 3 stores on this machine, every "
+         "container on all 3, " STRATA_CONF,
+         "append reply after the Raft commit = fdatasync on 2 of 3 "
+         "replicas (leader included)",
+         &bench_backend_strata, SERVER_STRATA3, 1,
+         3 * STRATA_STORE_BUDGET_MB + STRATA_CTL_BUDGET_MB},
+#endif
 };
-#if !defined(BENCH_HAVE_REDIS) && !defined(BENCH_HAVE_NATS)
+#if !defined(BENCH_HAVE_REDIS) && !defined(BENCH_HAVE_NATS) && \
+        !defined(BENCH_HAVE_STRATA)
 #error "strata-bench needs at least one backend (bench/CMakeLists.txt)"
 #endif
 #define NSYSTEMS (sizeof(systems) / sizeof(systems[0]))
+
+/* Longest wait for a backlog to reach tier 2 before the restart. */
+#define SETTLE_MS 120000
 
 static const char *const default_cases[] = {"100B:1x1",  "100B:1x256",
                                             "100B:8x32", "1KB:1x1",
@@ -337,7 +374,8 @@ static int pick_systems(const char *list, const struct system_def **out,
 			fprintf(stderr, " (redis needs libhiredis-dev, nats "
 			                "libnats-dev: "
 			                "scripts/install-deps.sh bench, then "
-			                "rebuild)\n");
+			                "rebuild; strata and strata3 need "
+			                "libstrata, built in the same tree)\n");
 			return STRATA_EINVAL;
 		}
 		out[(*n)++] = &systems[i];
@@ -568,9 +606,14 @@ static void run_catchup(const struct system_def *def, unsigned si,
 			memset(&c2->r, 0, sizeof(c2->r));
 			c2->state = REPORT_FAILED;
 			c2->when = "after restart";
+			err = def->ops->settle
+			              ? def->ops->settle(state, SETTLE_MS,
+			                                 c2->error)
+			              : 0;
 			def->ops->close(state, 0);
 			state = NULL;
-			err = server_restart(srv, c2->error);
+			if (err == 0)
+				err = server_restart(srv, c2->error);
 			if (err == 0)
 				err = def->ops->open(&ep, stream,
 				                     BENCH_OPEN_ATTACH, &state,
