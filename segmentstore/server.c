@@ -641,8 +641,10 @@ static int build_request(struct ss_server *s, struct ss_call *c)
 		}
 		if (r->first_event_number < 0 || r->event_count == 0 ||
 		    r->data.len < 4 ||
+		    /* first + count must fit: the ordering of a writer's
+		     * blocks computes the next expected number from it. */
 		    (uint64_t)r->first_event_number >
-		            (uint64_t)INT64_MAX - (r->event_count - 1)) {
+		            (uint64_t)INT64_MAX - r->event_count) {
 			fail(s, call, STRATA_EINVAL,
 			     "SS_APPEND %.200s: first_event_number %" PRId64
 			     ", event_count %" PRIu32 ", %zu data bytes; "

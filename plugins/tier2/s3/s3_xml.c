@@ -128,7 +128,9 @@ int64_t s3_xml_time(const char *s)
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
 	time_t t = timegm(&tm);
-	if (t == (time_t)-1 || t < 0) {
+	/* 0 (unknown) before 1970 and past 2262, where ns overflow int64. */
+	if (t == (time_t)-1 || t < 0 ||
+	    (int64_t)t > (INT64_MAX - 999999999) / 1000000000) {
 		return 0;
 	}
 	return (int64_t)t * 1000000000 + (int64_t)frac;
