@@ -7,17 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/alloc.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/process.h"
-#include "common/rpc.h"
-#include "controller/api.h"
-#include "controller/cluster.h"
-#include "controller/driver.h"
-#include "controller/rest.h"
-#include "controller/service.h"
+#include "controller/replica.h"
 
 #define COMP "controller"
 
@@ -164,17 +158,6 @@ static void usage(FILE *out)
 	config_print_help(schema, N_KEYS, out);
 }
 
-/* "scheme://0.0.0.0:port" or "0.0.0.0:port" with 0.0.0.0 -> 127.0.0.1. */
-static void local_url(const char *in, char *out, size_t size)
-{
-	const char *any = strstr(in, "0.0.0.0");
-	if (any == NULL) {
-		snprintf(out, size, "%s", in);
-		return;
-	}
-	snprintf(out, size, "%.*s127.0.0.1%s", (int)(any - in), in, any + 7);
-}
-
 static int members_from_config(const struct config *cfg, struct ctl_member *m,
                                unsigned *n, char *err)
 {
@@ -182,14 +165,10 @@ static int members_from_config(const struct config *cfg, struct ctl_member *m,
 	if (spec != NULL) {
 		return ctl_members_parse(spec, m, n, err);
 	}
-	memset(m, 0, sizeof(*m));
-	m->id = config_get_uint(cfg, "node.id");
-	local_url(config_get_string(cfg, "raft.listen"), m->raft_address,
-	          sizeof(m->raft_address));
-	local_url(config_get_string(cfg, "listen"), m->client_url,
-	          sizeof(m->client_url));
-	local_url(config_get_string(cfg, "http.listen"), m->http_url,
-	          sizeof(m->http_url));
+	ctl_member_local(m, config_get_uint(cfg, "node.id"),
+	                 config_get_string(cfg, "raft.listen"),
+	                 config_get_string(cfg, "listen"),
+	                 config_get_string(cfg, "http.listen"));
 	*n = 1;
 	return 0;
 }
@@ -283,12 +262,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	struct metrics_registry *reg = NULL;
-	struct ctl_service *svc = NULL;
-	struct ctl_api *api = NULL;
-	struct rpc_server *rpc = NULL;
-	struct rest *rest = NULL;
-	struct cluster_ticker *ticker = NULL;
-	struct driver *drv = NULL;
+	struct ctl_replica *rep = NULL;
 
 	if (metrics_registry_new(&reg) != 0) {
 		fprintf(stderr, "strata-controller: out of memory\n");
@@ -296,80 +270,47 @@ int main(int argc, char **argv)
 	}
 	metrics_register_process(reg, err);
 
-	struct ctl_service_config sc = {
-	        .node_id = config_get_uint(&cfg, "node.id"),
-	        .data_dir = config_get_string(&cfg, "data_dir"),
-	        .raft_listen = config_get_string(&cfg, "raft.listen"),
-	        .members = members,
-	        .n_members = n_members,
-	        .container_count =
-	                (uint32_t)config_get_uint(&cfg, "containers.count"),
-	        .election_ms = (unsigned)raft_el,
-	        .heartbeat_ms = (unsigned)raft_hb,
-	        .snapshot_bytes = config_get_size(&cfg, "raft.snapshot_bytes"),
-	        .wait_ms = (unsigned)config_get_duration_ms(&cfg,
-	                                                    "api.wait_timeout"),
-	        .join = config_get_bool(&cfg, "raft.join"),
-	};
-	if (ctl_service_start(&sc, &svc, err) != 0) {
+	struct ctl_replica_config rcfg;
+	memset(&rcfg, 0, sizeof(rcfg));
+	rcfg.metrics = reg;
+	struct ctl_service_config *sc = &rcfg.service;
+	sc->node_id = config_get_uint(&cfg, "node.id");
+	sc->data_dir = config_get_string(&cfg, "data_dir");
+	sc->raft_listen = config_get_string(&cfg, "raft.listen");
+	sc->members = members;
+	sc->n_members = n_members;
+	sc->container_count =
+	        (uint32_t)config_get_uint(&cfg, "containers.count");
+	sc->election_ms = (unsigned)raft_el;
+	sc->heartbeat_ms = (unsigned)raft_hb;
+	sc->snapshot_bytes = config_get_size(&cfg, "raft.snapshot_bytes");
+	sc->wait_ms =
+	        (unsigned)config_get_duration_ms(&cfg, "api.wait_timeout");
+	sc->join = config_get_bool(&cfg, "raft.join");
+	rcfg.api.store_lease_ms = config_get_duration_ms(&cfg, "store.lease");
+	rcfg.api.read_staleness_ms =
+	        config_get_duration_ms(&cfg, "api.read_staleness");
+	rcfg.listen = config_get_string(&cfg, "listen");
+	rcfg.listen_key = "listen";
+	rcfg.rest.url = config_get_string(&cfg, "http.listen");
+	rcfg.rest.config_key = "http.listen";
+	rcfg.tick_ms = (unsigned)config_get_duration_ms(&cfg, "tick.interval");
+	rcfg.driver.rpc_timeout_ms =
+	        (unsigned)config_get_duration_ms(&cfg, "driver.rpc_timeout");
+	rcfg.driver.backoff_max_ms =
+	        (unsigned)config_get_duration_ms(&cfg, "driver.backoff_max");
+	if (ctl_replica_start(&rcfg, &rep, err) != 0) {
 		fprintf(stderr, "strata-controller: %s\n", err);
 		goto out;
 	}
-	struct ctl_api_config ac = {
-	        .svc = svc,
-	        .metrics = reg,
-	        .store_lease_ms = config_get_duration_ms(&cfg, "store.lease"),
-	        .read_staleness_ms =
-	                config_get_duration_ms(&cfg, "api.read_staleness"),
-	};
-	if (ctl_api_new(&ac, &api, err) != 0) {
-		fprintf(stderr, "strata-controller: %s\n", err);
-		goto out;
-	}
-	struct rpc_server_opts ro;
-	rpc_server_opts_default(&ro);
-	ro.config_key = "listen";
-	if (rpc_server_start(&rpc, config_get_string(&cfg, "listen"), &ro,
-	                     ctl_api_rpc_handler, api, err) != 0) {
-		fprintf(stderr, "strata-controller: %s\n", err);
-		goto out;
-	}
-	struct rest_config rc_ = {
-	        .url = config_get_string(&cfg, "http.listen"),
-	        .config_key = "http.listen",
-	        .svc = svc,
-	        .api = api,
-	        .metrics = reg,
-	};
-	if (rest_start(&rc_, &rest, err) != 0) {
-		fprintf(stderr, "strata-controller: %s\n", err);
-		goto out;
-	}
-	if (cluster_ticker_start(
-	            svc,
-	            (unsigned)config_get_duration_ms(&cfg, "tick.interval"),
-	            &ticker) != 0) {
-		fprintf(stderr, "strata-controller: cannot start the ticker\n");
-		goto out;
-	}
-	struct driver_config dc = {
-	        .svc = svc,
-	        .metrics = reg,
-	        .rpc_timeout_ms = (unsigned)config_get_duration_ms(
-	                &cfg, "driver.rpc_timeout"),
-	        .backoff_max_ms = (unsigned)config_get_duration_ms(
-	                &cfg, "driver.backoff_max"),
-	};
-	if (driver_start(&dc, &drv, err) != 0) {
-		fprintf(stderr, "strata-controller: %s\n", err);
-		goto out;
-	}
+	uint64_t node_id = sc->node_id;
 	LOG_INFO(COMP,
 	         "node %" PRIu64 " serving: client %s, http port %d, %u "
 	         "members",
-	         sc.node_id, rpc_server_url(rpc), rest_port(rest), n_members);
-	printf("READY node=%" PRIu64 " client=%s http=%d\n", sc.node_id,
-	       rpc_server_url(rpc), rest_port(rest));
+	         node_id, ctl_replica_client_url(rep),
+	         ctl_replica_rest_port(rep), n_members);
+	printf("READY node=%" PRIu64 " client=%s http=%d\n", node_id,
+	       ctl_replica_client_url(rep), ctl_replica_rest_port(rep));
 	fflush(stdout);
 
 	int sig = 0;
@@ -377,15 +318,7 @@ int main(int argc, char **argv)
 	LOG_INFO(COMP, "signal %d: shutting down", sig);
 	status = 0;
 out:
-	driver_stop(drv);
-	cluster_ticker_stop(ticker);
-	rest_stop(rest);
-	if (rpc != NULL) {
-		rpc_server_stop(rpc);
-	}
-	ctl_service_stop(svc);
-	cluster_ticker_free(ticker);
-	ctl_api_free(api);
+	ctl_replica_stop(rep);
 	metrics_registry_free(reg);
 	config_close(&cfg);
 	log_close();

@@ -1,31 +1,21 @@
 /* strata-segmentstore: the segment store process (containers on Raft,
  * tier-2 plugin, SS_* RPC server, membership, metrics and health). */
-#include <arpa/inet.h>
-#include <errno.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/config.h"
-#include "common/http.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/plugin.h"
 #include "common/process.h"
-#include "common/rpc.h"
-#include "raft/group.h"
 #include "raft/metrics.h"
-#include "segmentstore/cluster.h"
-#include "segmentstore/server.h"
+#include "segmentstore/service.h"
 #include "strata/error.h"
 
 static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
@@ -232,169 +222,6 @@ static const struct config_key schema[] = {
 };
 #define N_KEYS (sizeof(schema) / sizeof(*schema))
 
-/* The process: what main builds and tears down. */
-struct app {
-	struct metrics_registry *metrics;
-	struct tier2 *tier2;
-	struct raft_host *raft;
-	struct ss_cluster *_Atomic cluster; /* NULL until started */
-	struct ss_backend backend;          /* the cluster's */
-	struct ss_server *server;
-	struct http_server *http;
-};
-
-static struct metrics_registry *hook_registry;
-
-/* Plugin counters (host->counter_add) as strata_tier2_plugin_events_total.
- */
-static void tier2_counter_hook(const char *plugin, const char *name,
-                               uint64_t delta)
-{
-	struct metrics_label l[2] = {{"plugin", plugin}, {"counter", name}};
-	struct metrics_counter *c = NULL;
-	if (hook_registry != NULL &&
-	    metrics_counter_register(hook_registry,
-	                             "strata_tier2_plugin_events_total",
-	                             "Counters reported by the tier-2 plugin.",
-	                             l, 2, &c, NULL) == 0) {
-		metrics_counter_add(c, delta);
-	}
-}
-
-/* Backend seen by the server: the cluster's once it exists. */
-static int app_submit(void *arg, uint32_t container,
-                      const struct container_request *req,
-                      container_done_fn done, void *done_arg)
-{
-	struct app *a = arg;
-	if (atomic_load(&a->cluster) == NULL) {
-		return STRATA_EUNAVAIL;
-	}
-	return a->backend.submit(a->backend.arg, container, req, done,
-	                         done_arg);
-}
-
-static void app_leader_url(void *arg, uint32_t container, char *url,
-                           size_t size)
-{
-	struct app *a = arg;
-	url[0] = '\0';
-	if (atomic_load(&a->cluster) != NULL) {
-		a->backend.leader_url(a->backend.arg, container, url, size);
-	}
-}
-
-static int app_status(void *arg, uint32_t container,
-                      struct container_status *out, char *leader, size_t size)
-{
-	struct app *a = arg;
-	if (atomic_load(&a->cluster) == NULL) {
-		return STRATA_ENOENT;
-	}
-	return a->backend.status(a->backend.arg, container, out, leader, size);
-}
-
-static enum http_readiness app_ready(void *arg, struct buf *detail)
-{
-	struct app *a = arg;
-	struct ss_cluster *c = atomic_load(&a->cluster);
-	if (c == NULL) {
-		(void)buf_printf(detail, "\"starting\"");
-		return HTTP_NOT_READY;
-	}
-	return ss_cluster_ready(c, detail);
-}
-
-/* This host's first IPv4 address (for wildcard listen addresses). */
-static void host_ipv4(char *out, size_t size)
-{
-	char name[256];
-	snprintf(out, size, "127.0.0.1");
-	if (gethostname(name, sizeof(name)) != 0) {
-		return;
-	}
-	name[sizeof(name) - 1] = '\0';
-	struct addrinfo hints;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_INET;
-	struct addrinfo *res = NULL;
-	if (getaddrinfo(name, NULL, &hints, &res) != 0 || res == NULL) {
-		return;
-	}
-	const struct sockaddr_in *sin = (const void *)res->ai_addr;
-	inet_ntop(AF_INET, &sin->sin_addr, out, (socklen_t)size);
-	freeaddrinfo(res);
-}
-
-/*
- * Advertised form of a listen address "[scheme://]host:port": a wildcard
- * or empty host becomes this host's IPv4 address and port 0 the real
- * port. Returns STRATA_ECONFIG (errmsg names key) when it has no port.
- */
-static int advertised(const char *listen, int real_port, const char *key,
-                      char *out, size_t size, char *errmsg)
-{
-	const char *sep = strstr(listen, "://");
-	const char *host = sep != NULL ? sep + 3 : listen;
-	const char *colon = strrchr(host, ':');
-	if (colon == NULL) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "%s: '%s' has no port; write host:port", key, listen);
-		return STRATA_ECONFIG;
-	}
-	char h[128];
-	size_t hl = (size_t)(colon - host);
-	if (hl >= sizeof(h)) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "%s: host of '%s' is too long", key, listen);
-		return STRATA_ECONFIG;
-	}
-	memcpy(h, host, hl);
-	h[hl] = '\0';
-	if (hl == 0 || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "*") == 0) {
-		host_ipv4(h, sizeof(h));
-	}
-	snprintf(out, size, "%.*s%s:%d",
-	         sep != NULL ? (int)(sep + 3 - listen) : 0, listen, h,
-	         real_port);
-	return 0;
-}
-
-/* Port of "[scheme://]host:port" (0 if none). */
-static int url_port(const char *url)
-{
-	const char *colon = strrchr(url, ':');
-	return colon != NULL ? atoi(colon + 1) : 0;
-}
-
-/* tier2.options flattened, with root=<data_dir>/tier2 added for the local
- * plugin when not set. */
-static int tier2_options(const struct config *cfg, char **out)
-{
-	char *opts = NULL;
-	int rc = config_section_flatten(cfg, "tier2.options", &opts);
-	if (rc != 0) {
-		return rc;
-	}
-	const char *plugin = config_get_string(cfg, "tier2.plugin");
-	bool has_root = strncmp(opts, "root=", 5) == 0 ||
-	                strstr(opts, "\nroot=") != NULL;
-	if (strcmp(plugin, "local") == 0 && !has_root) {
-		const char *dir = config_get_string(cfg, "data_dir");
-		size_t n = strlen(opts) + strlen(dir) + 32;
-		char *more = strata_malloc(n);
-		if (more == NULL) {
-			strata_free(opts);
-			return STRATA_ENOMEM;
-		}
-		snprintf(more, n, "%sroot=%s/tier2\n", opts, dir);
-		strata_free(opts);
-		opts = more;
-	}
-	*out = opts;
-	return 0;
-}
-
 /* Exit status of a bad configuration: 2 under --check-config (known
  * before the configuration parses, hence the look at argv), else 1. */
 static int config_status(int argc, char **argv)
@@ -527,142 +354,58 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	int status = 1;
-	struct app app;
-	memset(&app, 0, sizeof(app));
-	atomic_init(&app.cluster, NULL);
-	const char *data_dir = config_get_string(&cfg, "data_dir");
-
-	if (metrics_registry_new(&app.metrics) != 0) {
+	struct metrics_registry *metrics = NULL;
+	struct ss_service *svc = NULL;
+	char *opts = NULL;
+	if (metrics_registry_new(&metrics) != 0) {
 		fprintf(stderr, "strata-segmentstore: out of memory\n");
 		goto out_cfg;
 	}
-	(void)metrics_register_process(app.metrics, NULL);
-	hook_registry = app.metrics;
-	tier2_set_counter_hook(tier2_counter_hook);
-
-	/* HTTP first: liveness answers while the containers load. */
-	struct http_server_config hc = {
-	        .url = config_get_string(&cfg, "http.listen"),
-	        .config_key = "http.listen",
-	        .metrics = app.metrics,
-	        .ready = app_ready,
-	        .ready_arg = &app,
-	};
-	rc = http_server_start(&hc, &app.http, err);
-	if (rc != 0) {
-		fprintf(stderr, "strata-segmentstore: %s\n", err);
+	(void)metrics_register_process(metrics, NULL);
+	if (ss_tier2_options(&cfg, &opts) != 0) {
+		fprintf(stderr, "strata-segmentstore: out of memory\n");
 		goto out_metrics;
 	}
-
-	/* Tier 2. */
-	char *opts = NULL;
-	if (tier2_options(&cfg, &opts) != 0) {
-		fprintf(stderr, "strata-segmentstore: out of memory\n");
-		goto out_http;
-	}
 	const char *pdir = config_get_string(&cfg, "tier2.plugin_dir");
-	rc = tier2_load_open(config_get_string(&cfg, "tier2.plugin"),
-	                     pdir[0] != '\0' ? pdir : NULL, opts, &app.tier2,
-	                     err);
-	strata_free(opts);
-	if (rc != 0) {
-		fprintf(stderr,
-		        "strata-segmentstore: tier2.plugin '%s': %s; check "
-		        "tier2.plugin, tier2.plugin_dir and tier2.options\n",
-		        config_get_string(&cfg, "tier2.plugin"), err);
-		goto out_http;
+	struct ss_service_config sc = {
+	        .metrics = metrics,
+	        .http_listen = config_get_string(&cfg, "http.listen"),
+	        .http_key = "http.listen",
+	        .http_advertise = config_get_string(&cfg, "http.advertise"),
+	        .tier2_plugin = config_get_string(&cfg, "tier2.plugin"),
+	        .tier2_plugin_dir = pdir[0] != '\0' ? pdir : NULL,
+	        .tier2_options = opts,
+	        .raft_listen = config_get_string(&cfg, "raft.listen"),
+	        .raft_key = "raft.listen",
+	        .raft_advertise = config_get_string(&cfg, "raft.advertise"),
+	        .raft_metrics = true,
+	        .advertise = config_get_string(&cfg, "advertise"),
+	};
+	sc.server.listen = config_get_string(&cfg, "listen");
+	sc.server.config_key = "listen";
+	sc.server.n_contexts =
+	        (unsigned)config_get_uint(&cfg, "limits.requests");
+	sc.server.max_msg_bytes = config_get_size(&cfg, "limits.max_message");
+	sc.server.max_append_bytes = config_get_size(&cfg, "limits.max_append");
+	sc.server.drain_ms =
+	        (unsigned)config_get_duration_ms(&cfg, "shutdown.drain");
+	if (sc.server.drain_ms == 0) {
+		sc.server.drain_ms = 1;
 	}
-
-	/* Raft port. */
-	struct raft_host_config rhc;
-	memset(&rhc, 0, sizeof(rhc));
-	rhc.bind_address = config_get_string(&cfg, "raft.listen");
-	rc = raft_host_new(&rhc, &app.raft, err);
-	if (rc != 0) {
-		fprintf(stderr, "strata-segmentstore: raft.listen '%s': %s\n",
-		        rhc.bind_address, err);
-		goto out_tier2;
-	}
-	if (raft_host_register_metrics(app.raft, app.metrics, NULL, 0, err) !=
-	    0) {
-		LOG_WARN("segmentstore", "raft loop-stall metrics: %s", err);
-	}
-
-	/* RPC server (routes to the cluster once it exists). */
-	struct ss_server_config sc;
-	memset(&sc, 0, sizeof(sc));
-	sc.listen = config_get_string(&cfg, "listen");
-	sc.config_key = "listen";
-	sc.n_contexts = (unsigned)config_get_uint(&cfg, "limits.requests");
-	sc.max_msg_bytes = config_get_size(&cfg, "limits.max_message");
-	sc.max_append_bytes = config_get_size(&cfg, "limits.max_append");
-	sc.drain_ms = (unsigned)config_get_duration_ms(&cfg, "shutdown.drain");
-	if (sc.drain_ms == 0) {
-		sc.drain_ms = 1;
-	}
-	sc.backend.arg = &app;
-	sc.backend.container_count =
+	sc.server.backend.container_count =
 	        (uint32_t)config_get_uint(&cfg, "containers.count");
-	sc.backend.submit = app_submit;
-	sc.backend.leader_url = app_leader_url;
-	sc.backend.status = app_status;
-	sc.metrics = app.metrics;
-	rc = ss_server_start(&sc, &app.server, err);
-	if (rc != 0) {
-		fprintf(stderr, "strata-segmentstore: %s\n", err);
-		goto out_raft;
-	}
-
-	/* Advertised addresses. */
-	char client_url[RPC_MAX_URL_LEN], raft_addr[64], http_url[256];
-	const char *adv = config_get_string(&cfg, "advertise");
-	const char *radv = config_get_string(&cfg, "raft.advertise");
-	const char *hadv = config_get_string(&cfg, "http.advertise");
-	rc = 0;
-	if (adv[0] != '\0') {
-		snprintf(client_url, sizeof(client_url), "%s", adv);
-	} else {
-		rc = advertised(ss_server_url(app.server),
-		                url_port(ss_server_url(app.server)), "listen",
-		                client_url, sizeof(client_url), err);
-	}
-	if (rc == 0 && radv[0] != '\0') {
-		snprintf(raft_addr, sizeof(raft_addr), "%s", radv);
-	} else if (rc == 0) {
-		rc = advertised(rhc.bind_address, raft_host_port(app.raft),
-		                "raft.listen", raft_addr, sizeof(raft_addr),
-		                err);
-	}
-	if (rc == 0 && hadv[0] != '\0') {
-		snprintf(http_url, sizeof(http_url), "%s", hadv);
-	} else if (rc == 0) {
-		rc = advertised(hc.url, http_server_port(app.http),
-		                "http.listen", http_url, sizeof(http_url), err);
-	}
-	if (rc != 0) {
-		fprintf(stderr, "strata-segmentstore: %s\n", err);
-		goto out_server;
-	}
-
-	/* Containers. */
-	struct ss_cluster_config cc;
-	memset(&cc, 0, sizeof(cc));
-	cc.node_id = config_get_uint(&cfg, "node.id");
-	cc.data_dir = data_dir;
-	cc.client_url = client_url;
-	cc.raft_address = raft_addr;
-	cc.http_url = http_url;
-	cc.controllers = config_get_string(&cfg, "controller");
-	cc.container_count = sc.backend.container_count;
-	cc.host = app.raft;
-	cc.metrics = app.metrics;
-	cc.rpc_timeout_ms =
+	struct ss_cluster_config *cc = &sc.cluster;
+	cc->node_id = config_get_uint(&cfg, "node.id");
+	cc->data_dir = config_get_string(&cfg, "data_dir");
+	cc->controllers = config_get_string(&cfg, "controller");
+	cc->rpc_timeout_ms =
 	        (unsigned)config_get_duration_ms(&cfg, "cluster.rpc_timeout");
-	cc.settle_ms = (unsigned)config_get_duration_ms(&cfg, "cluster.settle");
-	if (cc.settle_ms == 0) {
-		cc.settle_ms = 1;
+	cc->settle_ms =
+	        (unsigned)config_get_duration_ms(&cfg, "cluster.settle");
+	if (cc->settle_ms == 0) {
+		cc->settle_ms = 1;
 	}
-	struct container_config *t = &cc.tmpl;
+	struct container_config *t = &cc->tmpl;
 	t->election_ms =
 	        (unsigned)config_get_duration_ms(&cfg, "raft.election_timeout");
 	t->heartbeat_ms = (unsigned)config_get_duration_ms(
@@ -670,33 +413,32 @@ int main(int argc, char **argv)
 	t->snapshot_bytes = config_get_size(&cfg, "raft.snapshot_bytes");
 	t->segment_bytes = config_get_size(&cfg, "raft.segment_bytes");
 	t->max_event_bytes = config_get_size(&cfg, "limits.max_event");
-	t->max_append_bytes = sc.max_append_bytes;
+	t->max_append_bytes = sc.server.max_append_bytes;
 	t->batch_bytes = config_get_size(&cfg, "limits.batch_bytes");
 	t->unflushed_budget = config_get_size(&cfg, "limits.unflushed_budget");
 	t->cache_budget = config_get_size(&cfg, "limits.cache_budget");
-	t->tier2 = app.tier2;
 	t->flush_bytes = config_get_size(&cfg, "flush.bytes");
 	t->flush_age_ms = config_get_duration_ms(&cfg, "flush.age");
 	t->chunk_bytes = config_get_size(&cfg, "flush.chunk_bytes");
-	struct ss_cluster *cluster = NULL;
-	rc = ss_cluster_start(&cc, &cluster, err);
+	rc = ss_service_start(&sc, &svc, err);
+	strata_free(opts);
 	if (rc != 0) {
 		fprintf(stderr, "strata-segmentstore: %s\n", err);
-		goto out_server;
+		goto out_metrics;
 	}
-	ss_cluster_backend(cluster, &app.backend);
-	atomic_store(&app.cluster, cluster);
 
 	LOG_INFO("segmentstore",
 	         "node %" PRIu64 " up: client %s, raft %s, http %s, %" PRIu32
 	         " containers, tier 2 '%s', %s",
-	         cc.node_id, client_url, raft_addr, http_url,
-	         cc.container_count, tier2_name(app.tier2),
-	         cc.controllers[0] != '\0' ? "cluster mode" : "standalone");
+	         cc->node_id, ss_service_client_url(svc),
+	         ss_service_raft_address(svc), ss_service_http_url(svc),
+	         sc.server.backend.container_count, ss_service_tier2_name(svc),
+	         cc->controllers[0] != '\0' ? "cluster mode" : "standalone");
 	/* One machine-readable line for scripts and tests. */
 	printf("strata-segmentstore ready node=%" PRIu64
 	       " client=%s raft=%s http=%s\n",
-	       cc.node_id, client_url, raft_addr, http_url);
+	       cc->node_id, ss_service_client_url(svc),
+	       ss_service_raft_address(svc), ss_service_http_url(svc));
 	fflush(stdout);
 
 	int sig = 0;
@@ -705,30 +447,10 @@ int main(int argc, char **argv)
 	LOG_INFO("segmentstore", "%s received: shutting down",
 	         sig == SIGINT ? "SIGINT" : "SIGTERM");
 	status = 0;
-
-	/* Teardown: no new requests, no scrapes (metric callbacks read the
-	 * cluster), then no containers. */
-	ss_server_stop(app.server);
-	app.server = NULL;
-	http_server_stop(app.http);
-	app.http = NULL;
-	atomic_store(&app.cluster, NULL);
-	ss_cluster_stop(cluster);
-out_server:
-	if (app.server != NULL) {
-		ss_server_stop(app.server);
-	}
-out_raft:
-	raft_host_free(app.raft);
-out_tier2:
-	tier2_close(app.tier2);
-out_http:
-	http_server_stop(app.http);
+	ss_service_stop(svc);
 out_metrics:
-	tier2_set_counter_hook(NULL);
-	hook_registry = NULL;
-	metrics_registry_free(app.metrics);
-	raft_metrics_forget(app.metrics);
+	metrics_registry_free(metrics);
+	raft_metrics_forget(metrics);
 out_cfg:
 	config_close(&cfg);
 	if (status == 0) {

@@ -22,17 +22,14 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,18 +39,11 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/metrics.h"
-#include "common/plugin.h"
 #include "common/process.h"
 #include "common/rpc.h"
-#include "controller/api.h"
-#include "controller/cluster.h"
-#include "controller/driver.h"
-#include "controller/rest.h"
-#include "controller/service.h"
-#include "raft/group.h"
+#include "controller/replica.h"
 #include "raft/metrics.h"
-#include "segmentstore/cluster.h"
-#include "segmentstore/server.h"
+#include "segmentstore/service.h"
 #include "strata/error.h"
 #include "strata/v1/cluster.pb-c.h"
 
@@ -249,80 +239,6 @@ __attribute__((format(printf, 2, 3))) static void errf(char *err,
 
 /* ---------------------------------------------------------- addresses */
 
-/* Copy in into out with the host "0.0.0.0" replaced by 127.0.0.1. */
-static void local_url(const char *in, char *out, size_t size)
-{
-	const char *any = strstr(in, "0.0.0.0");
-	if (any == NULL) {
-		snprintf(out, size, "%s", in);
-		return;
-	}
-	snprintf(out, size, "%.*s127.0.0.1%s", (int)(any - in), in, any + 7);
-}
-
-/* This host's first IPv4 address (for wildcard listen addresses). */
-static void host_ipv4(char *out, size_t size)
-{
-	char name[256];
-	snprintf(out, size, "127.0.0.1");
-	if (gethostname(name, sizeof(name)) != 0) {
-		return;
-	}
-	name[sizeof(name) - 1] = '\0';
-	struct addrinfo hints;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_INET;
-	struct addrinfo *res = NULL;
-	if (getaddrinfo(name, NULL, &hints, &res) != 0 || res == NULL) {
-		return;
-	}
-	const struct sockaddr_in *sin = (const void *)res->ai_addr;
-	inet_ntop(AF_INET, &sin->sin_addr, out, (socklen_t)size);
-	freeaddrinfo(res);
-}
-
-/* Port of "[scheme://]host:port", or -1 when it has none. */
-static int url_port(const char *url)
-{
-	const char *sep = strstr(url, "://");
-	const char *host = sep != NULL ? sep + 3 : url;
-	const char *colon = strrchr(host, ':');
-	if (colon == NULL || colon[1] == '\0') {
-		return -1;
-	}
-	char *end = NULL;
-	long p = strtol(colon + 1, &end, 10);
-	if (*end != '\0' && *end != '/') {
-		return -1;
-	}
-	return p >= 0 && p <= 65535 ? (int)p : -1;
-}
-
-/*
- * Advertised form of a listen address "[scheme://]host:port": a wildcard
- * or empty host becomes this host's IPv4 address, the port the real one.
- */
-static void advertised(const char *listen, int real_port, char *out,
-                       size_t size)
-{
-	const char *sep = strstr(listen, "://");
-	const char *host = sep != NULL ? sep + 3 : listen;
-	const char *colon = strrchr(host, ':');
-	size_t hl = colon != NULL ? (size_t)(colon - host) : strlen(host);
-	char h[128];
-	if (hl >= sizeof(h)) {
-		hl = sizeof(h) - 1;
-	}
-	memcpy(h, host, hl);
-	h[hl] = '\0';
-	if (hl == 0 || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "*") == 0) {
-		host_ipv4(h, sizeof(h));
-	}
-	snprintf(out, size, "%.*s%s:%d",
-	         sep != NULL ? (int)(sep + 3 - listen) : 0, listen, h,
-	         real_port);
-}
-
 /* True when s is "a.b.c.d:port" with a port in 1..65535. */
 static bool ipv4_port_ok(const char *s)
 {
@@ -334,7 +250,7 @@ static bool ipv4_port_ok(const char *s)
 	memcpy(host, s, (size_t)(colon - s));
 	host[colon - s] = '\0';
 	struct in_addr a;
-	int port = url_port(s);
+	int port = ss_url_port(s);
 	return inet_pton(AF_INET, host, &a) == 1 && port > 0;
 }
 
@@ -363,7 +279,7 @@ static int validate(const struct config *cfg, char *err)
 	for (size_t i = 0; i < 4; i++) {
 		const char *v = config_get_string(cfg, url_keys[i]);
 		if (strncmp(v, schemes[i], strlen(schemes[i])) != 0 ||
-		    url_port(v) < 0) {
+		    ss_url_port(v) < 0) {
 			errf(err,
 			     "%s: '%s' is not a %sHOST:PORT URL, e.g. "
 			     "%s127.0.0.1:%s",
@@ -372,7 +288,7 @@ static int validate(const struct config *cfg, char *err)
 			return STRATA_ECONFIG;
 		}
 	}
-	if (url_port(config_get_string(cfg, "listen")) == 0) {
+	if (ss_url_port(config_get_string(cfg, "listen")) == 0) {
 		errf(err, "listen: port 0 is not supported (the controller "
 		          "advertises its client URL); give a port such as "
 		          "9090");
@@ -490,52 +406,6 @@ static int lock_data_dir(const char *dir, int *fd, char *err)
 
 /* -------------------------------------------------------- tier 2 */
 
-static struct metrics_registry *hook_registry;
-
-/* Plugin counters (host->counter_add) as strata_tier2_plugin_events_total.
- */
-static void tier2_counter_hook(const char *plugin, const char *name,
-                               uint64_t delta)
-{
-	struct metrics_label l[2] = {{"plugin", plugin}, {"counter", name}};
-	struct metrics_counter *c = NULL;
-	if (hook_registry != NULL &&
-	    metrics_counter_register(hook_registry,
-	                             "strata_tier2_plugin_events_total",
-	                             "Counters reported by the tier-2 plugin.",
-	                             l, 2, &c, NULL) == 0) {
-		metrics_counter_add(c, delta);
-	}
-}
-
-/* tier2.options flattened, with root=<data_dir>/tier2 added for the local
- * plugin when not set. *out is strata_malloc'd. STRATA_ENOMEM. */
-static int tier2_options(const struct config *cfg, char **out)
-{
-	char *opts = NULL;
-	int rc = config_section_flatten(cfg, "tier2.options", &opts);
-	if (rc != 0) {
-		return rc;
-	}
-	const char *plugin = config_get_string(cfg, "tier2.plugin");
-	bool has_root = strncmp(opts, "root=", 5) == 0 ||
-	                strstr(opts, "\nroot=") != NULL;
-	if (strcmp(plugin, "local") == 0 && !has_root) {
-		const char *dir = config_get_string(cfg, "data_dir");
-		size_t n = strlen(opts) + strlen(dir) + 32;
-		char *more = strata_malloc(n);
-		if (more == NULL) {
-			strata_free(opts);
-			return STRATA_ENOMEM;
-		}
-		snprintf(more, n, "%sroot=%s/tier2\n", opts, dir);
-		strata_free(opts);
-		opts = more;
-	}
-	*out = opts;
-	return 0;
-}
-
 /* The plugin directory: the key, else $STRATA_PLUGIN_DIR, else
  * <dir of this binary>/../plugins when it exists (the build tree, so
  * `make run` works uninstalled), else NULL (the install directory). */
@@ -571,245 +441,102 @@ static const char *plugin_dir(const struct config *cfg, char *buf, size_t size)
 struct app {
 	int lock_fd;
 	struct metrics_registry *metrics;
-	/* controller */
-	struct ctl_service *svc;
-	struct ctl_api *api;
-	struct rpc_server *rpc;
-	struct rest *rest;
-	struct cluster_ticker *ticker;
-	struct driver *drv;
+	struct ctl_replica *ctl; /* controller */
 	/* segment store */
-	struct tier2 *tier2;
-	struct raft_host *raft;
-	struct ss_cluster *_Atomic cluster; /* NULL until started */
-	struct ss_backend backend;          /* the cluster's */
-	struct ss_server *server;
-	struct http_server *http;
+	struct ss_service *store;
 };
-
-/* Backend seen by the store's server: the cluster's once it exists. */
-static int app_submit(void *arg, uint32_t container,
-                      const struct container_request *req,
-                      container_done_fn done, void *done_arg)
-{
-	struct app *a = arg;
-	if (atomic_load(&a->cluster) == NULL) {
-		return STRATA_EUNAVAIL;
-	}
-	return a->backend.submit(a->backend.arg, container, req, done,
-	                         done_arg);
-}
-
-static void app_leader_url(void *arg, uint32_t container, char *url,
-                           size_t size)
-{
-	struct app *a = arg;
-	url[0] = '\0';
-	if (atomic_load(&a->cluster) != NULL) {
-		a->backend.leader_url(a->backend.arg, container, url, size);
-	}
-}
-
-static int app_status(void *arg, uint32_t container,
-                      struct container_status *out, char *leader, size_t size)
-{
-	struct app *a = arg;
-	if (atomic_load(&a->cluster) == NULL) {
-		return STRATA_ENOENT;
-	}
-	return a->backend.status(a->backend.arg, container, out, leader, size);
-}
-
-static enum http_readiness app_ready(void *arg, struct buf *detail)
-{
-	struct app *a = arg;
-	struct ss_cluster *c = atomic_load(&a->cluster);
-	if (c == NULL) {
-		(void)buf_printf(detail, "\"starting\"");
-		return HTTP_NOT_READY;
-	}
-	return ss_cluster_ready(c, detail);
-}
 
 /* Start the controller half. 0 or an error with err. */
 static int start_controller(struct app *a, const struct config *cfg,
                             char *client_url, size_t url_size, char *err)
 {
-	static struct ctl_member member;
-	memset(&member, 0, sizeof(member));
-	member.id = config_get_uint(cfg, "node.id");
-	local_url(config_get_string(cfg, "raft.listen"), member.raft_address,
-	          sizeof(member.raft_address));
-	local_url(config_get_string(cfg, "listen"), member.client_url,
-	          sizeof(member.client_url));
-	local_url(config_get_string(cfg, "http.listen"), member.http_url,
-	          sizeof(member.http_url));
+	struct ctl_member member;
+	ctl_member_local(&member, config_get_uint(cfg, "node.id"),
+	                 config_get_string(cfg, "raft.listen"),
+	                 config_get_string(cfg, "listen"),
+	                 config_get_string(cfg, "http.listen"));
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s/controller",
 	         config_get_string(cfg, "data_dir"));
-	struct ctl_service_config sc = {
-	        .node_id = member.id,
-	        .data_dir = dir,
-	        .raft_listen = config_get_string(cfg, "raft.listen"),
-	        .members = &member,
-	        .n_members = 1,
-	        .container_count =
-	                (uint32_t)config_get_uint(cfg, "containers.count"),
-	        .election_ms = (unsigned)config_get_duration_ms(
-	                cfg, "raft.election_timeout"),
-	        .heartbeat_ms =
-	                (unsigned)config_get_duration_ms(cfg, "raft.heartbeat"),
-	        .snapshot_bytes = 8u << 20,
-	        .wait_ms = 3000,
-	};
-	int rc = ctl_service_start(&sc, &a->svc, err);
-	if (rc != 0) {
-		return rc;
-	}
-	struct ctl_api_config ac = {
-	        .svc = a->svc,
+	struct ctl_replica_config rcfg = {
 	        .metrics = a->metrics,
-	        .store_lease_ms = 6000, /* heartbeat every 2 s */
+	        .service =
+	                {
+	                        .node_id = member.id,
+	                        .data_dir = dir,
+	                        .raft_listen =
+	                                config_get_string(cfg, "raft.listen"),
+	                        .members = &member,
+	                        .n_members = 1,
+	                        .container_count = (uint32_t)config_get_uint(
+	                                cfg, "containers.count"),
+	                        .election_ms = (unsigned)config_get_duration_ms(
+	                                cfg, "raft.election_timeout"),
+	                        .heartbeat_ms =
+	                                (unsigned)config_get_duration_ms(
+	                                        cfg, "raft.heartbeat"),
+	                        .snapshot_bytes = 8u << 20,
+	                        .wait_ms = 3000,
+	                },
+	        .api = {.store_lease_ms = 6000}, /* heartbeat every 2 s */
+	        .listen = config_get_string(cfg, "listen"),
+	        .listen_key = "listen",
+	        .rest = {.url = config_get_string(cfg, "http.listen"),
+	                 .config_key = "http.listen"},
+	        .tick_ms = 1000,
+	        .driver = {.rpc_timeout_ms = 5000, .backoff_max_ms = 2000},
 	};
-	rc = ctl_api_new(&ac, &a->api, err);
+	int rc = ctl_replica_start(&rcfg, &a->ctl, err);
 	if (rc != 0) {
 		return rc;
 	}
-	struct rpc_server_opts ro;
-	rpc_server_opts_default(&ro);
-	ro.config_key = "listen";
-	rc = rpc_server_start(&a->rpc, config_get_string(cfg, "listen"), &ro,
-	                      ctl_api_rpc_handler, a->api, err);
-	if (rc != 0) {
-		return rc;
-	}
-	struct rest_config rcfg = {
-	        .url = config_get_string(cfg, "http.listen"),
-	        .config_key = "http.listen",
-	        .svc = a->svc,
-	        .api = a->api,
-	        .metrics = a->metrics,
-	};
-	rc = rest_start(&rcfg, &a->rest, err);
-	if (rc != 0) {
-		return rc;
-	}
-	rc = cluster_ticker_start(a->svc, 1000, &a->ticker);
-	if (rc != 0) {
-		errf(err, "cannot start the controller ticker: %s",
-		     strata_strerror(rc));
-		return rc;
-	}
-	struct driver_config dc = {
-	        .svc = a->svc,
-	        .metrics = a->metrics,
-	        .rpc_timeout_ms = 5000,
-	        .backoff_max_ms = 2000,
-	};
-	rc = driver_start(&dc, &a->drv, err);
-	if (rc != 0) {
-		return rc;
-	}
-	local_url(rpc_server_url(a->rpc), client_url, url_size);
+	ctl_local_url(ctl_replica_client_url(a->ctl), client_url, url_size);
 	return 0;
 }
 
 /* Start the segment store half, registered with the controller at
  * ctl_url. 0 or an error with err. */
 static int start_store(struct app *a, const struct config *cfg,
-                       const char *ctl_url, char *store_url, size_t url_size,
-                       char *err)
+                       const char *ctl_url, char *err)
 {
-	const char *data_dir = config_get_string(cfg, "data_dir");
-	struct http_server_config hc = {
-	        .url = config_get_string(cfg, "store.http.listen"),
-	        .config_key = "store.http.listen",
-	        .metrics = a->metrics,
-	        .ready = app_ready,
-	        .ready_arg = a,
-	};
-	int rc = http_server_start(&hc, &a->http, err);
-	if (rc != 0) {
-		return rc;
-	}
 	char *opts = NULL;
-	rc = tier2_options(cfg, &opts);
+	int rc = ss_tier2_options(cfg, &opts);
 	if (rc != 0) {
 		errf(err, "out of memory");
 		return rc;
 	}
 	char pbuf[PATH_MAX];
-	char t2err[STRATA_ERRMSG_SIZE];
-	rc = tier2_load_open(config_get_string(cfg, "tier2.plugin"),
-	                     plugin_dir(cfg, pbuf, sizeof(pbuf)), opts,
-	                     &a->tier2, t2err);
-	strata_free(opts);
-	if (rc != 0) {
-		errf(err,
-		     "tier2.plugin '%s': %s; check tier2.plugin, "
-		     "tier2.plugin_dir and tier2.options",
-		     config_get_string(cfg, "tier2.plugin"), t2err);
-		return rc;
-	}
-	struct raft_host_config rhc;
-	memset(&rhc, 0, sizeof(rhc));
-	rhc.bind_address = config_get_string(cfg, "store.raft.listen");
-	char rerr[STRATA_ERRMSG_SIZE];
-	rc = raft_host_new(&rhc, &a->raft, rerr);
-	if (rc != 0) {
-		errf(err, "store.raft.listen '%s': %s", rhc.bind_address, rerr);
-		return rc;
-	}
-	struct ss_server_config sc;
-	memset(&sc, 0, sizeof(sc));
-	sc.listen = config_get_string(cfg, "store.listen");
-	sc.config_key = "store.listen";
-	sc.n_contexts = (unsigned)config_get_uint(cfg, "limits.requests");
-	sc.max_msg_bytes = config_get_size(cfg, "limits.max_message");
-	sc.max_append_bytes = config_get_size(cfg, "limits.max_append");
-	sc.drain_ms = 2000;
-	sc.backend.arg = a;
-	sc.backend.container_count =
+	struct ss_service_config sc = {
+	        .metrics = a->metrics,
+	        .http_listen = config_get_string(cfg, "store.http.listen"),
+	        .http_key = "store.http.listen",
+	        .tier2_plugin = config_get_string(cfg, "tier2.plugin"),
+	        .tier2_plugin_dir = plugin_dir(cfg, pbuf, sizeof(pbuf)),
+	        .tier2_options = opts,
+	        .raft_listen = config_get_string(cfg, "store.raft.listen"),
+	        .raft_key = "store.raft.listen",
+	        .advertise = config_get_string(cfg, "store.advertise"),
+	};
+	sc.server.listen = config_get_string(cfg, "store.listen");
+	sc.server.config_key = "store.listen";
+	sc.server.n_contexts =
+	        (unsigned)config_get_uint(cfg, "limits.requests");
+	sc.server.max_msg_bytes = config_get_size(cfg, "limits.max_message");
+	sc.server.max_append_bytes = config_get_size(cfg, "limits.max_append");
+	sc.server.drain_ms = 2000;
+	sc.server.backend.container_count =
 	        (uint32_t)config_get_uint(cfg, "containers.count");
-	sc.backend.submit = app_submit;
-	sc.backend.leader_url = app_leader_url;
-	sc.backend.status = app_status;
-	sc.metrics = a->metrics;
-	rc = ss_server_start(&sc, &a->server, err);
-	if (rc != 0) {
-		return rc;
-	}
-
-	char raft_addr[64], http_url[256];
-	const char *adv = config_get_string(cfg, "store.advertise");
-	if (adv[0] != '\0') {
-		snprintf(store_url, url_size, "%s", adv);
-	} else {
-		advertised(ss_server_url(a->server),
-		           url_port(ss_server_url(a->server)), store_url,
-		           url_size);
-	}
-	advertised(rhc.bind_address, raft_host_port(a->raft), raft_addr,
-	           sizeof(raft_addr));
-	advertised(hc.url, http_server_port(a->http), http_url,
-	           sizeof(http_url));
 
 	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s/segmentstore", data_dir);
-	struct ss_cluster_config cc;
-	memset(&cc, 0, sizeof(cc));
-	cc.node_id = config_get_uint(cfg, "node.id");
-	cc.data_dir = dir;
-	cc.client_url = store_url;
-	cc.raft_address = raft_addr;
-	cc.http_url = http_url;
-	cc.controllers = ctl_url;
-	cc.container_count = sc.backend.container_count;
-	cc.host = a->raft;
-	cc.metrics = a->metrics;
-	cc.rpc_timeout_ms = 2000;
-	cc.settle_ms = 100; /* one store: no peer to wait for */
-	struct container_config *t = &cc.tmpl;
+	snprintf(dir, sizeof(dir), "%s/segmentstore",
+	         config_get_string(cfg, "data_dir"));
+	struct ss_cluster_config *cc = &sc.cluster;
+	cc->node_id = config_get_uint(cfg, "node.id");
+	cc->data_dir = dir;
+	cc->controllers = ctl_url;
+	cc->rpc_timeout_ms = 2000;
+	cc->settle_ms = 100; /* one store: no peer to wait for */
+	struct container_config *t = &cc->tmpl;
 	t->election_ms =
 	        (unsigned)config_get_duration_ms(cfg, "raft.election_timeout");
 	t->heartbeat_ms =
@@ -817,56 +544,25 @@ static int start_store(struct app *a, const struct config *cfg,
 	t->snapshot_bytes = 16u << 20;
 	t->segment_bytes = 64u << 20;
 	t->max_event_bytes = config_get_size(cfg, "limits.max_event");
-	t->max_append_bytes = sc.max_append_bytes;
+	t->max_append_bytes = sc.server.max_append_bytes;
 	t->batch_bytes = 256u << 10;
 	t->unflushed_budget = config_get_size(cfg, "limits.unflushed_budget");
 	t->cache_budget = config_get_size(cfg, "limits.cache_budget");
-	t->tier2 = a->tier2;
 	t->flush_bytes = config_get_size(cfg, "flush.bytes");
 	t->flush_age_ms = config_get_duration_ms(cfg, "flush.age");
 	t->chunk_bytes = 64u << 20;
-	struct ss_cluster *cluster = NULL;
-	rc = ss_cluster_start(&cc, &cluster, err);
-	if (rc != 0) {
-		return rc;
-	}
-	ss_cluster_backend(cluster, &a->backend);
-	atomic_store(&a->cluster, cluster);
-	return 0;
+	rc = ss_service_start(&sc, &a->store, err);
+	strata_free(opts);
+	return rc;
 }
 
 /* Tear down whatever a holds, store first, then the controller. */
 static void app_stop(struct app *a)
 {
-	if (a->server != NULL) {
-		ss_server_stop(a->server);
-		a->server = NULL;
-	}
-	http_server_stop(a->http);
-	a->http = NULL;
-	struct ss_cluster *c = atomic_exchange(&a->cluster, NULL);
-	if (c != NULL) {
-		ss_cluster_stop(c);
-	}
-	if (a->raft != NULL) {
-		raft_host_free(a->raft);
-		a->raft = NULL;
-	}
-	if (a->tier2 != NULL) {
-		tier2_close(a->tier2);
-		a->tier2 = NULL;
-	}
-	driver_stop(a->drv);
-	cluster_ticker_stop(a->ticker);
-	rest_stop(a->rest);
-	if (a->rpc != NULL) {
-		rpc_server_stop(a->rpc);
-	}
-	ctl_service_stop(a->svc);
-	cluster_ticker_free(a->ticker);
-	ctl_api_free(a->api);
-	tier2_set_counter_hook(NULL);
-	hook_registry = NULL;
+	ss_service_stop(a->store);
+	a->store = NULL;
+	ctl_replica_stop(a->ctl);
+	a->ctl = NULL;
 	metrics_registry_free(a->metrics);
 	raft_metrics_forget(a->metrics);
 	if (a->lock_fd >= 0) {
@@ -932,9 +628,8 @@ static bool wait_ready(struct app *a, const char *ctl_url, const sigset_t *sigs,
 		struct buf detail;
 		buf_init(&detail, 4096);
 		char why[160] = "";
-		bool ok = ctl_service_is_ready(a->svc) &&
-		          ss_cluster_ready(atomic_load(&a->cluster), &detail) !=
-		                  HTTP_NOT_READY;
+		bool ok = ctl_service_is_ready(ctl_replica_service(a->ctl)) &&
+		          ss_service_ready(a->store, &detail) != HTTP_NOT_READY;
 		if (ok && rc != NULL && waited_ms % 500 == 0) {
 			ok = cluster_healthy(rc, why, sizeof(why));
 		} else if (ok && rc != NULL) {
@@ -945,8 +640,10 @@ static bool wait_ready(struct app *a, const char *ctl_url, const sigset_t *sigs,
 			         "not ready after %u s: controller %s, store "
 			         "%.*s %s",
 			         waited_ms / 1000,
-			         ctl_service_is_ready(a->svc) ? "ready"
-			                                      : "electing",
+			         ctl_service_is_ready(
+			                 ctl_replica_service(a->ctl))
+			                 ? "ready"
+			                 : "electing",
 			         (int)detail.len, (const char *)detail.data,
 			         why);
 		}
@@ -1005,12 +702,9 @@ static void stratactl_path(char *out, size_t size)
 static void print_ready(const struct app *a, const struct config *cfg,
                         const char *ctl_url, const char *store_url)
 {
-	char http_url[CTL_URL_MAX];
-	local_url(config_get_string(cfg, "http.listen"), http_url,
-	          sizeof(http_url));
 	printf(PROG " ready controller=%s http=http://127.0.0.1:%d store=%s "
 	            "data=%s\n",
-	       ctl_url, rest_port(a->rest), store_url,
+	       ctl_url, ctl_replica_rest_port(a->ctl), store_url,
 	       config_get_string(cfg, "data_dir"));
 	char ctl[PATH_MAX + 32];
 	stratactl_path(ctl, sizeof(ctl));
@@ -1105,9 +799,8 @@ int main(int argc, char **argv)
 	struct app app;
 	memset(&app, 0, sizeof(app));
 	app.lock_fd = -1;
-	atomic_init(&app.cluster, NULL);
 	const char *data_dir = config_get_string(&cfg, "data_dir");
-	char ctl_url[RPC_MAX_URL_LEN], store_url[RPC_MAX_URL_LEN];
+	char ctl_url[RPC_MAX_URL_LEN];
 
 	if (lock_data_dir(data_dir, &app.lock_fd, err) != 0) {
 		fprintf(stderr, PROG ": %s\n", err);
@@ -1118,28 +811,27 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	(void)metrics_register_process(app.metrics, NULL);
-	hook_registry = app.metrics;
-	tier2_set_counter_hook(tier2_counter_hook);
 
 	if (start_controller(&app, &cfg, ctl_url, sizeof(ctl_url), err) != 0) {
 		fprintf(stderr, PROG ": controller: %s\n", err);
 		goto out;
 	}
-	if (start_store(&app, &cfg, ctl_url, store_url, sizeof(store_url),
-	                err) != 0) {
+	if (start_store(&app, &cfg, ctl_url, err) != 0) {
 		fprintf(stderr, PROG ": segment store: %s\n", err);
 		goto out;
 	}
 	LOG_INFO(COMP,
 	         "started: controller %s (REST port %d), segment store %s, "
 	         "%" PRIu64 " containers, tier 2 '%s', data %s",
-	         ctl_url, rest_port(app.rest), store_url,
+	         ctl_url, ctl_replica_rest_port(app.ctl),
+	         ss_service_client_url(app.store),
 	         config_get_uint(&cfg, "containers.count"),
-	         tier2_name(app.tier2), data_dir);
+	         ss_service_tier2_name(app.store), data_dir);
 
 	int sig = 0;
 	if (wait_ready(&app, ctl_url, &sigs, &sig)) {
-		print_ready(&app, &cfg, ctl_url, store_url);
+		print_ready(&app, &cfg, ctl_url,
+		            ss_service_client_url(app.store));
 		while (sigwait(&sigs, &sig) != 0) {
 		}
 	}

@@ -1,0 +1,71 @@
+/* One controller replica as a process runs it (strata-controller, and
+ * strata-standalone beside a segment store): the Raft service, client API
+ * over NNG, REST, clock ticker and workflow driver started and stopped as
+ * one. */
+#ifndef CONTROLLER_REPLICA_H
+#define CONTROLLER_REPLICA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "controller/api.h"
+#include "controller/driver.h"
+#include "controller/rest.h"
+#include "controller/service.h"
+
+struct metrics_registry;
+
+/* What to start. Strings are borrowed for the duration of
+ * ctl_replica_start only. */
+struct ctl_replica_config {
+	struct metrics_registry *metrics;  /* borrowed until ctl_replica_stop;
+	                                    * NULL = none */
+	struct ctl_service_config service; /* the Raft service */
+	struct ctl_api_config api;   /* all but svc and metrics (set here) */
+	const char *listen;          /* NNG URL of the client API */
+	const char *listen_key;      /* its config key, e.g. "listen" */
+	struct rest_config rest;     /* url, config_key, forward timeout;
+	                              * svc, api, metrics are set here */
+	unsigned tick_ms;            /* clock tick period of the leader */
+	struct driver_config driver; /* all but svc and metrics (set here) */
+};
+
+struct ctl_replica;
+
+/*
+ * Start, in this order, the service (blocks while the Raft log loads), the
+ * client API, its RPC server, REST, the ticker and the driver. *out is
+ * freed by ctl_replica_stop. On error whatever started is stopped again
+ * and errmsg (STRATA_ERRMSG_SIZE) says what failed. Errors: those of
+ * ctl_service_start, ctl_api_new, rpc_server_start, rest_start,
+ * cluster_ticker_start, driver_start.
+ */
+int ctl_replica_start(const struct ctl_replica_config *cfg,
+                      struct ctl_replica **out, char *errmsg);
+
+/* Stop in reverse (driver, ticker, REST, RPC server, service, then free
+ * the API) and free r. NULL is a no-op. Blocks; not from a loop thread. */
+void ctl_replica_stop(struct ctl_replica *r);
+
+/* The running service (readiness, leadership); borrowed until
+ * ctl_replica_stop. */
+struct ctl_service *ctl_replica_service(const struct ctl_replica *r);
+
+/* The client API's bound URL (the real port for port 0); valid until
+ * ctl_replica_stop. */
+const char *ctl_replica_client_url(const struct ctl_replica *r);
+
+/* The REST port (the real one for port 0). */
+int ctl_replica_rest_port(const struct ctl_replica *r);
+
+/* Copy in into out (size bytes) with a host "0.0.0.0" replaced by
+ * 127.0.0.1: the address other local processes dial. */
+void ctl_local_url(const char *in, char *out, size_t size);
+
+/* *m = the single member of a one-replica cluster: id and its Raft,
+ * client and HTTP addresses, each through ctl_local_url (copied). */
+void ctl_member_local(struct ctl_member *m, uint64_t id,
+                      const char *raft_listen, const char *listen,
+                      const char *http_listen);
+
+#endif /* CONTROLLER_REPLICA_H */
