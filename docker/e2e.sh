@@ -3,9 +3,13 @@
 # (3 controllers, 3 segment stores, an S3 server) and exit with the result of
 # its e2e service, printing "1 passed, 0 failed" or "0 passed, 1 failed".
 #
-# usage: docker/e2e.sh [--build-only] [--keep]
+# usage: docker/e2e.sh [--build-only] [--keep] [--no-cache]
 #   --build-only  stop after building the images (no cluster, no test)
 #   --keep        leave the cluster and dockerd running afterwards
+#   --no-cache    build every image from scratch (a cold run's time)
+# Environment: E2E_WORK (logs), E2E_PROJECT (compose project), STRATA_IMAGE,
+# E2E_UP_TIMEOUT (s, cluster start, 300), E2E_TIMEOUT (s, the test, 600),
+# E2E_CMAKE_ARGS (extra cmake flags for the image's build stage).
 # Works on a bare Debian 12 host with no container registry: installs
 # docker.io, docker-compose and debootstrap (scripts/deps.txt [e2e]), starts
 # Debian's dockerd by hand when no daemon answers (no systemd needed) and
@@ -16,12 +20,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 build_only=0
 keep=0
+cache=()
 for a in "$@"; do
 	case $a in
 	--build-only) build_only=1 ;;
 	--keep) keep=1 ;;
+	--no-cache) cache=(--no-cache) ;;
 	*)
-		echo "usage: docker/e2e.sh [--build-only] [--keep]" >&2
+		echo "usage: docker/e2e.sh [--build-only] [--keep] [--no-cache]" >&2
 		exit 2
 		;;
 	esac
@@ -32,7 +38,8 @@ COMPOSE_FILE=$root/docker/docker-compose.yml
 TEST_SERVICE=e2e
 export STRATA_IMAGE=${STRATA_IMAGE:-strata:e2e}
 IMAGE=$STRATA_IMAGE
-UP_TIMEOUT=${E2E_TIMEOUT:-600}
+UP_TIMEOUT=${E2E_UP_TIMEOUT:-300}
+TEST_TIMEOUT=${E2E_TIMEOUT:-600}
 mkdir -p "$WORK"
 t0=$(date +%s)
 step() { echo "[$(($(date +%s) - t0))s] $*"; }
@@ -118,31 +125,72 @@ compose config -q
 docker-compose -f docker/docker-compose.standalone.yml config -q
 
 step "build $IMAGE (docker/Dockerfile; log: $WORK/build.log)"
-if ! docker build --force-rm -f docker/Dockerfile -t "$IMAGE" . >"$WORK/build.log" 2>&1; then
+# The build stage gets a tag too, so that its layers (the [build] packages)
+# stay cached while older build stages are pruned below.
+build_args=(--force-rm "${cache[@]}" --build-arg "CMAKE_ARGS=${E2E_CMAKE_ARGS:-}" -f docker/Dockerfile)
+if ! { docker build "${build_args[@]}" --target build -t "$IMAGE-build" . &&
+	docker build "${build_args[@]}" -t "$IMAGE" .; } >"$WORK/build.log" 2>&1; then
 	tail -60 "$WORK/build.log"
 	result 1
 	exit 1
 fi
 docker run --rm "$IMAGE" sh -c 'ls /usr/bin/strata* /usr/lib/strata/plugins/' | tr '\n' ' '
 echo
+step "check the compose configs with the binaries (--check-config)"
+check() {
+	docker run --rm -v "$root/docker/config:/etc/strata:ro" "$@" || {
+		echo "e2e: docker/config does not pass --check-config: $*" >&2
+		result 1
+		exit 1
+	}
+}
+for n in 1 2 3; do
+	check -e STRATA_NODE_ID=$n "$IMAGE" \
+		strata-controller --config /etc/strata/controller.yaml --check-config
+done
+check -e STRATA_TIER2_OPTIONS_ACCESS_KEY_ID=S3RVER \
+	-e STRATA_TIER2_OPTIONS_SECRET_ACCESS_KEY=S3RVER "$IMAGE" \
+	strata-segmentstore --config /etc/strata/segmentstore.yaml --check-config
+check "$IMAGE" strata-standalone --config /etc/strata/standalone.yaml --check-config
 step "build the S3 server and test images"
-if ! compose build --force-rm >>"$WORK/build.log" 2>&1; then
+if ! compose build --force-rm "${cache[@]}" >>"$WORK/build.log" 2>&1; then
 	tail -60 "$WORK/build.log"
 	result 1
 	exit 1
 fi
+# Images of earlier runs that these builds replaced (only ours: labelled).
+docker image prune -f --filter label=org.strata.image >/dev/null || true
 if [ "$build_only" -eq 1 ]; then
 	step "images built"
 	exit 0
 fi
 
-step "up; the result is the exit code of the $TEST_SERVICE service (log: $WORK/up.log)"
+# Not `up --abort-on-container-exit`: the test kills a store container on
+# purpose, and that would stop the whole cluster. `up -d` returns once every
+# service started (it waits for the healthchecks that depends_on names, and
+# fails when one turns unhealthy); then wait for the e2e container alone.
+step "up: 3 controllers, 3 segment stores, s3 (log: $WORK/up.log)"
 rc=0
-timeout "$UP_TIMEOUT" docker-compose -p "$PROJECT" -f "$COMPOSE_FILE" up \
-	--no-build --no-color --abort-on-container-exit \
-	--exit-code-from "$TEST_SERVICE" >"$WORK/up.log" 2>&1 || rc=$?
-grep -E "^${TEST_SERVICE}[_-]" "$WORK/up.log" | tail -40 || true
+timeout "$UP_TIMEOUT" docker-compose -p "$PROJECT" -f "$COMPOSE_FILE" up -d \
+	--no-build --no-color >"$WORK/up.log" 2>&1 || rc=$?
+if [ "$rc" -ne 0 ]; then
+	step "the cluster did not come up (rc=$rc)"
+	tail -30 "$WORK/up.log"
+	compose ps
+	compose logs --no-color --tail=30
+	result 1
+	exit 1
+fi
+cid=$(compose ps -q "$TEST_SERVICE")
+step "running the $TEST_SERVICE service (at most ${TEST_TIMEOUT}s)"
+rc=$(timeout "$TEST_TIMEOUT" docker wait "$cid") || rc=124
+docker logs "$cid" >"$WORK/e2e.log" 2>&1 || true
+sed 's/^/  /' "$WORK/e2e.log" | tail -60
+if [ "$rc" -ne 0 ]; then
+	[ "$rc" -eq 124 ] && echo "e2e: the test did not finish within ${TEST_TIMEOUT}s" >&2
+	compose ps
+	compose logs --no-color --tail=40 ctrl1 ctrl2 ctrl3 store1 store2 store3 s3
+fi
 step "done rc=$rc"
-if [ "$rc" -ne 0 ]; then tail -60 "$WORK/up.log"; fi
 result "$rc"
 exit "$rc"

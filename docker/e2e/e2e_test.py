@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
 """End-to-end test run by the e2e service of docker/docker-compose.yml.
 
-Creates a scope and a 3-segment stream through stratactl, writes events in
-batches, kills -9 one segment store container (Docker API over the mounted
-socket), writes more, reads the stream back and checks that every
-acknowledged event is there exactly once. Exit 0 = pass.
+Creates a scope and a 3-segment stream through stratactl, writes keyed
+events in batches (one stratactl process each), kills -9 one segment store
+container halfway (Docker API over the mounted socket), writes more, waits
+until tier 2 (S3) holds data, reads the stream back and checks that every
+acknowledged event is there exactly once, that events of one routing key
+come in write order, and that the cluster took writes again after the kill.
+Exit 0 = pass. Every wait is bounded.
 
 Environment: E2E_CONTROLLER (controller URLs), E2E_PROJECT (compose
-project), E2E_KILL_SERVICE (service to kill), E2E_EVENTS (events in all).
+project), E2E_KILL_SERVICE (service to kill; "leader": the store leading
+the containers of most of the stream's segments), E2E_EVENTS (events in all),
+E2E_S3_HOST / E2E_S3_PORT / E2E_S3_BUCKET (tier 2, listed unsigned).
 The stratactl command lines are in STRATACTL_* below.
 """
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -21,24 +27,37 @@ import urllib.parse
 
 CONTROLLER = os.environ.get("E2E_CONTROLLER", "tcp://ctrl1:9090")
 PROJECT = os.environ.get("E2E_PROJECT", "strata-e2e")
-KILL_SERVICE = os.environ.get("E2E_KILL_SERVICE", "store2")
+# "leader": the store leading the containers of most of the stream's
+# segments, so the kill forces a Raft leader change under the writers.
+KILL_SERVICE = os.environ.get("E2E_KILL_SERVICE", "leader")
+STORE_SERVICE = "store{}"  # compose service of a store, by its node id
 EVENTS = int(os.environ.get("E2E_EVENTS", "3000"))
+S3_HOST = os.environ.get("E2E_S3_HOST", "s3")
+S3_PORT = int(os.environ.get("E2E_S3_PORT", "4569"))
+S3_BUCKET = os.environ.get("E2E_S3_BUCKET", "strata")
 BATCHES = 6
+KEYS = 17
 SCOPE, STREAM = "e2e", "events"
 
-# stratactl usage this test relies on (see `stratactl --help`).
-STRATACTL = ["stratactl", "--controller", CONTROLLER]
+# stratactl usage this test relies on (docs/stratactl.md). --timeout bounds
+# every command, retries included; --quiet keeps stderr for errors only.
+STRATACTL = ["stratactl", "--controller", CONTROLLER, "--quiet",
+             "--timeout", "60s"]
+# Exit 0 once a controller leader exists, a store lives and every
+# container has a replica and a leader.
 STRATACTL_STATUS = STRATACTL + ["cluster", "status"]
-STRATACTL_SCOPE = STRATACTL + ["scope", "create", SCOPE]
+# --if-not-exists: a retried create whose first try timed out succeeds.
+STRATACTL_SCOPE = STRATACTL + ["scope", "create", SCOPE, "--if-not-exists"]
 STRATACTL_STREAM = STRATACTL + ["stream", "create", f"{SCOPE}/{STREAM}",
-                                "--segments", "3"]
-# One event per stdin line, "routing-key<TAB>payload"; exit 0 once every
-# event is acknowledged.
+                                "--segments", "3", "--if-not-exists"]
+# One event per stdin line, "routing-key<TAB>payload" ('\t' is decoded);
+# exit 0 once every event is acknowledged (Raft-committed).
 STRATACTL_WRITE = STRATACTL + ["write", f"{SCOPE}/{STREAM}",
-                               "--key-separator", "\t"]
-# Every event from the head to the current tail, one per line.
+                               "--key-separator", "\\t"]
+# Every event from the head to the tail, one payload per line.
 STRATACTL_READ = STRATACTL + ["read", f"{SCOPE}/{STREAM}", "--from", "head",
                               "--to", "tail"]
+STRATACTL_DESCRIBE = STRATACTL + ["stream", "describe", f"{SCOPE}/{STREAM}"]
 
 
 def log(msg):
@@ -96,49 +115,158 @@ def kill_service(service):
         docker("POST", f"/containers/{c['Id']}/kill?signal=KILL")
 
 
+def s3_keys():
+    """Object keys in the tier-2 bucket (s3rver answers unsigned requests)."""
+    c = http.client.HTTPConnection(S3_HOST, S3_PORT, timeout=10)
+    try:
+        c.request("GET", f"/{S3_BUCKET}?list-type=2&max-keys=1000")
+        r = c.getresponse()
+        body = r.read().decode("utf-8", "replace")
+    finally:
+        c.close()
+    if r.status != 200:
+        raise SystemExit(f"e2e: listing s3://{S3_BUCKET} on "
+                         f"{S3_HOST}:{S3_PORT}: HTTP {r.status} {body[:200]}")
+    return re.findall(r"<Key>([^<]*)</Key>", body)
+
+
+def wait_tier2(seconds=60):
+    """Wait until the stores flushed something to S3 (flush.age is 5 s)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        keys = s3_keys()
+        if keys:
+            log(f"tier 2: {len(keys)} objects in s3://{S3_BUCKET}, e.g. "
+                f"{keys[0]}")
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"e2e: nothing was flushed to s3://{S3_BUCKET} "
+                             f"within {seconds}s; see the store logs")
+        time.sleep(2)
+
+
+def pick_victim():
+    """The compose service of the store leading most of our segments."""
+    if KILL_SERVICE != "leader":
+        return KILL_SERVICE
+    rc, out, err = run(STRATACTL_DESCRIBE + ["--json"], timeout=90)
+    if rc != 0:
+        raise SystemExit(f"e2e: stream describe failed: {err.strip()}")
+    segs = json.loads(out)["segments"]
+    _, out, err = run(STRATACTL_STATUS + ["--json"], timeout=90)
+    try:
+        leaders = {c["id"]: c["leader"]
+                   for c in json.loads(out)["containers"]}
+    except (ValueError, KeyError):
+        raise SystemExit(f"e2e: cluster status --json: {err.strip()}")
+    count = {}
+    for seg in segs:
+        lead = leaders.get(seg["container"], 0)
+        if lead:
+            count[lead] = count.get(lead, 0) + 1
+    if not count:
+        raise SystemExit(f"e2e: no leader known for the containers of "
+                         f"{SCOPE}/{STREAM}: {leaders}")
+    store = max(count, key=count.get)
+    log(f"store {store} leads the containers of {count[store]} of "
+        f"{len(segs)} segments (container leaders: {leaders})")
+    return STORE_SERVICE.format(store)
+
+
+def write_batch(b, ids):
+    """Write one batch with one stratactl process; True when acknowledged."""
+    lines = "".join(f"key-{i % KEYS}\t{e}\n" for i, e in enumerate(ids))
+    t = time.monotonic()
+    rc, _, err = run(STRATACTL_WRITE, stdin=lines, timeout=120)
+    if rc == 0:
+        log(f"batch {b}: {len(ids)} events acknowledged in "
+            f"{time.monotonic() - t:.1f}s")
+        return True
+    log(f"batch {b}: write failed with exit {rc} ({err.strip()}); "
+        "not counted")
+    return False
+
+
+def check_order(events):
+    """Events of one routing key must come back in the order written."""
+    last = {}
+    bad = []
+    for ev in events:
+        try:
+            _, b, i = ev.split("-")
+            b, i = int(b), int(i)
+        except ValueError:
+            continue  # reported as unknown by the caller
+        key = i % KEYS
+        if key in last and last[key] >= (b, i):
+            bad.append(f"{ev} after ev-{last[key][0]}-{last[key][1]}")
+        last[key] = (b, i)
+    return bad
+
+
 def main():
-    log(f"waiting for the cluster ({CONTROLLER})")
-    retry("cluster status", STRATACTL_STATUS)
+    t0 = time.monotonic()
+    log(f"waiting for a healthy cluster ({CONTROLLER})")
+    retry("cluster status", STRATACTL_STATUS, 180)
     retry("create scope", STRATACTL_SCOPE, 60)
     retry("create stream", STRATACTL_STREAM, 60)
+    log(f"created stream {SCOPE}/{STREAM} with 3 segments")
 
     acked, unacked = set(), set()
     per_batch = EVENTS // BATCHES
+    killed_at = BATCHES // 2
+    ok = []
+    victim = None
     for b in range(BATCHES):
-        if b == BATCHES // 2:
-            kill_service(KILL_SERVICE)
+        if b == killed_at:
+            victim = pick_victim()
+            kill_service(victim)
         ids = [f"ev-{b}-{i}" for i in range(per_batch)]
-        lines = "".join(f"key-{i % 17}\t{e}\n" for i, e in enumerate(ids))
-        rc, _, err = run(STRATACTL_WRITE, stdin=lines, timeout=180)
-        if rc == 0:
+        if write_batch(b, ids):
             acked.update(ids)
-            log(f"batch {b}: {len(ids)} events acknowledged")
+            ok.append(True)
         else:
             # A failed batch may be partly written: those events may appear
-            # at most once, but are not required.
+            # (at most once), but are not required.
             unacked.update(ids)
-            log(f"batch {b}: write failed ({err.strip()}); not counted")
-    if len(acked) < EVENTS // 2:
-        raise SystemExit(f"e2e: only {len(acked)} of {EVENTS} events were "
-                         "acknowledged; the cluster did not survive the kill")
+            ok.append(False)
+    problems = []
+    if not all(ok[:killed_at]):
+        problems.append("a write failed before any store was killed")
+    if not ok[-1]:
+        problems.append(f"the last write failed: the cluster does not take "
+                        f"writes with {victim} dead")
+    t = time.monotonic()
+    retry(f"cluster status with {victim} dead", STRATACTL_STATUS, 120)
+    log(f"cluster healthy again without {victim} "
+        f"({time.monotonic() - t:.0f}s after the last write)")
 
+    wait_tier2()
     out = retry("read", STRATACTL_READ, 120)
+    events = out.splitlines()
     seen = {}
-    for line in out.splitlines():
-        ev = line.split("\t")[-1]
+    for ev in events:
         seen[ev] = seen.get(ev, 0) + 1
     lost = sorted(acked - seen.keys())
     dup = sorted(e for e, n in seen.items() if n > 1)
     alien = sorted(seen.keys() - acked - unacked)
-    log(f"acknowledged {len(acked)}, read {sum(seen.values())}, lost "
-        f"{len(lost)}, duplicated {len(dup)}, unknown {len(alien)}")
-    if lost or dup or alien:
-        for name, xs in (("lost", lost), ("duplicated", dup),
-                         ("unknown", alien)):
-            if xs:
-                log(f"{name}: {xs[:10]}")
+    disorder = check_order(events)
+    log(f"acknowledged {len(acked)} of {BATCHES * per_batch}, read "
+        f"{len(events)}, lost {len(lost)}, duplicated {len(dup)}, unknown "
+        f"{len(alien)}, out of order {len(disorder)}")
+    for name, xs in (("lost", lost), ("duplicated", dup),
+                     ("unknown", alien), ("out of order", disorder)):
+        if xs:
+            problems.append(f"{len(xs)} {name}: {xs[:10]}")
+    rc, out, _ = run(STRATACTL_DESCRIBE, timeout=90)
+    if rc == 0:
+        print(out, end="", flush=True)
+    if problems:
+        for p in problems:
+            log("FAIL: " + p)
         return 1
-    log("PASS: nothing lost or duplicated after kill -9 of " + KILL_SERVICE)
+    log(f"PASS in {time.monotonic() - t0:.0f}s: every acknowledged event "
+        f"read back once and in key order after kill -9 of {victim}")
     return 0
 
 
