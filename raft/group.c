@@ -857,6 +857,12 @@ void raft_group_config_defaults(struct raft_group_config *c)
 	if (c->heartbeat_ms == 0) {
 		c->heartbeat_ms = 100;
 	}
+	if (c->snapshot_resend_ms == 0) {
+		c->snapshot_resend_ms = 5000;
+	}
+	if (c->snapshot_resend_ms < c->election_ms) {
+		c->snapshot_resend_ms = c->election_ms;
+	}
 	if (c->snapshot_bytes == 0) {
 		c->snapshot_bytes = 16u << 20;
 	}
@@ -1034,6 +1040,7 @@ static void start_task(struct raft_host_task *t)
 	raft_set_election_timeout(&g->raft, g->cfg.election_ms);
 	raft_set_heartbeat_timeout(&g->raft, g->cfg.heartbeat_ms);
 	raft_set_pre_vote(&g->raft, !g->cfg.pre_vote_off);
+	raft_set_install_snapshot_timeout(&g->raft, g->cfg.snapshot_resend_ms);
 	raft_set_snapshot_threshold(&g->raft, UINT_MAX);
 	raft_set_snapshot_trailing(&g->raft, 1024);
 

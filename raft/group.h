@@ -96,6 +96,12 @@ struct raft_group_config {
 	unsigned election_ms;                /* election timeout (1000) */
 	unsigned heartbeat_ms;               /* heartbeat (100) */
 	bool pre_vote_off;                   /* pre-vote is on unless set */
+	/* A leader that sent a snapshot and heard nothing back sends it again
+	 * after this long (5000; at least election_ms). libraft's own
+	 * default is 30 s, and a follower busy with its own snapshot drops an
+	 * incoming one without a reply, which then stalled its catch-up for
+	 * those 30 s. Resending early costs a transfer, never correctness. */
+	unsigned snapshot_resend_ms;
 	uint64_t snapshot_bytes; /* snapshot after this many applied (16 MiB) */
 	uint64_t trailing_bytes; /* log kept behind a snapshot (4 MiB) */
 	uint64_t segment_bytes;  /* log segment size (64 MiB) */
