@@ -7,7 +7,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "segmentstore/container_fsm.h"
-#include "segmentstore/crc32c.h"
+#include "common/crc32c.h"
 #include "segmentstore/entry.h"
 
 #define SNAP_MAGIC 0x31534353u /* bytes "SCS1" */

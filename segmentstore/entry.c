@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "segmentstore/crc32c.h"
+#include "common/crc32c.h"
 #include "strata/error.h"
 
 /* Header field offsets. */

@@ -8,7 +8,7 @@
 
 #include "common/alloc.h"
 #include "segmentstore/container_fsm.h"
-#include "segmentstore/crc32c.h"
+#include "common/crc32c.h"
 #include "segmentstore/entry.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "segmentstore/crc32c.h"
+#include "common/crc32c.h"
 #include "tests/lib/oom.h"
 #include "tests/unit/segmentstore/fsm_helpers.h"
 

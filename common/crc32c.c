@@ -1,5 +1,5 @@
 /* CRC32C (Castagnoli, reflected 0x82F63B78), slicing-by-8 in portable C. */
-#include "segmentstore/crc32c.h"
+#include "common/crc32c.h"
 
 #include <pthread.h>
 
@@ -23,7 +23,7 @@ static void table_build(void)
 	}
 }
 
-uint32_t crc32c_extend(uint32_t crc, const void *p, size_t n)
+uint32_t crc32c_extend_portable(uint32_t crc, const void *p, size_t n)
 {
 	const uint8_t *s = p;
 	pthread_once(&table_once, table_build);
@@ -45,4 +45,35 @@ uint32_t crc32c_extend(uint32_t crc, const void *p, size_t n)
 		crc = (crc >> 8) ^ table[0][(crc ^ *s++) & 0xFF];
 	}
 	return ~crc;
+}
+
+#ifdef CRC32C_HW
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_hw(uint32_t crc, const void *p, size_t n)
+{
+	const uint8_t *s = p;
+	uint64_t c = ~crc;
+	while (n >= 8) {
+		uint64_t v;
+		memcpy(&v, s, 8);
+		c = _mm_crc32_u64(c, v);
+		s += 8;
+		n -= 8;
+	}
+	uint32_t c32 = (uint32_t)c;
+	while (n-- > 0) {
+		c32 = _mm_crc32_u8(c32, *s++);
+	}
+	return ~c32;
+}
+#endif
+
+uint32_t crc32c_extend(uint32_t crc, const void *p, size_t n)
+{
+#ifdef CRC32C_HW
+	if (__builtin_cpu_supports("sse4.2")) {
+		return crc32c_hw(crc, p, n);
+	}
+#endif
+	return crc32c_extend_portable(crc, p, n);
 }
