@@ -1,6 +1,7 @@
 /* libstrata segment primitives: metadata, reads (blocking and async), the
  * event iterator, revisioned segments and attributes. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -222,6 +223,23 @@ int strata_segment_read_async(struct strata_client *c, const char *segment,
 
 /* ------------------------------------------------------- event iterator */
 
+/*
+ * Read-ahead: once a read has returned data and the range goes on, the
+ * iterator starts the next read (no long-poll wait) while its caller
+ * works through the events it has; the next refill takes that result when
+ * it is for the offset wanted and carries data, and otherwise reads as
+ * before. One read ahead at most, so memory is two reads' worth.
+ */
+struct iter_ahead {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool inflight; /* started, callback not yet run */
+	bool ready;    /* the result below is held */
+	uint64_t at;   /* its offset */
+	int code;
+	struct strata_read_result r;
+};
+
 struct strata_event_iter {
 	struct strata_client *c;
 	char *name;
@@ -229,7 +247,87 @@ struct strata_event_iter {
 	uint32_t read_bytes; /* per read */
 	struct frame_asm fa;
 	bool eos; /* the store said end of segment at frame_asm_end */
+	struct iter_ahead ahead;
 };
+
+/* Runs on the client's I/O thread. */
+static void ahead_done(void *arg, int code, const char *errmsg,
+                       struct strata_read_result *result)
+{
+	(void)errmsg;
+	struct iter_ahead *a = arg;
+	pthread_mutex_lock(&a->mu);
+	a->code = code;
+	a->r = *result;
+	a->ready = true;
+	a->inflight = false;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* Wait for the read ahead, if any, to finish, and drop its result. */
+static void ahead_drop(struct iter_ahead *a)
+{
+	pthread_mutex_lock(&a->mu);
+	while (a->inflight) {
+		pthread_cond_wait(&a->cv, &a->mu);
+	}
+	if (a->ready) {
+		strata_read_result_release(&a->r);
+		a->ready = false;
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* Start reading ahead at the iterator's refill point when the range goes
+ * on; failing to start only means no read-ahead. */
+static void ahead_start(struct strata_event_iter *it)
+{
+	struct iter_ahead *a = &it->ahead;
+	uint64_t at = frame_asm_end(&it->fa);
+	if (it->eos || at >= it->end) {
+		return;
+	}
+	uint64_t want = it->end - at;
+	uint32_t max = want < it->read_bytes ? (uint32_t)want : it->read_bytes;
+	char ignored[STRATA_ERRMSG_SIZE];
+	pthread_mutex_lock(&a->mu);
+	if (a->inflight || a->ready) {
+		pthread_mutex_unlock(&a->mu);
+		return;
+	}
+	a->inflight = true;
+	a->at = at;
+	pthread_mutex_unlock(&a->mu);
+	if (strata_segment_read_async(it->c, it->name, at, max, 0, ahead_done,
+	                              a, ignored) != 0) {
+		pthread_mutex_lock(&a->mu);
+		a->inflight = false; /* cb never runs after an error */
+		pthread_mutex_unlock(&a->mu);
+	}
+}
+
+/* The read-ahead result for offset at, when there is one with data:
+ * moved to *out (true). Anything else held is dropped. */
+static bool ahead_take(struct strata_event_iter *it, uint64_t at,
+                       struct strata_read_result *out)
+{
+	struct iter_ahead *a = &it->ahead;
+	pthread_mutex_lock(&a->mu);
+	while (a->inflight) {
+		pthread_cond_wait(&a->cv, &a->mu);
+	}
+	bool ok = a->ready && a->at == at && a->code == 0 &&
+	          (a->r.len > 0 || a->r.end_of_segment);
+	if (ok) {
+		*out = a->r;
+	} else if (a->ready) {
+		strata_read_result_release(&a->r);
+	}
+	a->ready = false;
+	pthread_mutex_unlock(&a->mu);
+	return ok;
+}
 
 int strata_event_iter_new(struct strata_client *c, const char *segment,
                           uint64_t start_offset, uint64_t end_offset,
@@ -254,6 +352,8 @@ int strata_event_iter_new(struct strata_client *c, const char *segment,
 	it->end = end_offset;
 	it->read_bytes = read_bytes != 0 ? read_bytes : ITER_READ_BYTES;
 	frame_asm_init(&it->fa, start_offset, ITER_MAX_EVENT);
+	pthread_mutex_init(&it->ahead.mu, NULL);
+	pthread_cond_init(&it->ahead.cv, NULL);
 	*out = it;
 	return 0;
 }
@@ -263,6 +363,9 @@ void strata_event_iter_free(struct strata_event_iter *it)
 	if (it == NULL) {
 		return;
 	}
+	ahead_drop(&it->ahead);
+	pthread_cond_destroy(&it->ahead.cv);
+	pthread_mutex_destroy(&it->ahead.mu);
 	frame_asm_close(&it->fa);
 	strata_free(it->name);
 	strata_free(it);
@@ -341,8 +444,12 @@ int strata_event_iter_next(struct strata_event_iter *it, uint32_t wait_ms,
 		uint32_t max =
 		        want < it->read_bytes ? (uint32_t)want : it->read_bytes;
 		struct strata_read_result r;
-		rc = strata_segment_read(it->c, it->name, at, max, wait, &r,
-		                         errmsg);
+		if (ahead_take(it, at, &r)) {
+			rc = 0;
+		} else {
+			rc = strata_segment_read(it->c, it->name, at, max, wait,
+			                         &r, errmsg);
+		}
 		at_tail = r.at_tail || r.len == 0;
 		if (rc != 0) {
 			strata_read_result_release(&r);
@@ -357,6 +464,9 @@ int strata_event_iter_next(struct strata_event_iter *it, uint32_t wait_ms,
 			it->eos = true;
 		}
 		strata_read_result_release(&r);
+		if (!at_tail) {
+			ahead_start(it);
+		}
 	}
 }
 

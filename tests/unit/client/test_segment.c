@@ -67,6 +67,45 @@ static void write_n(struct fixture *fx, int n)
 	assert_int_equal(strata_writer_close(w, err), 0);
 }
 
+/* Read-ahead: data appended after a read ahead found the tail is still
+ * read (the empty read ahead is dropped, not taken for the answer), and
+ * an iterator freed with a read ahead in flight waits for it. */
+static void test_event_iter_read_ahead_sees_new_data(void **state)
+{
+	struct fixture *fx = *state;
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_event_iter *it;
+	struct strata_event ev;
+	write_n(fx, 20);
+	assert_int_equal(
+	        strata_event_iter_new(fx->c, SEG0, 0, UINT64_MAX, 16, &it, err),
+	        0);
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(strata_event_iter_next(it, 0, &ev, err), 0);
+		assert_non_null(ev.data);
+	}
+	assert_int_equal(strata_event_iter_next(it, 0, &ev, err), 0);
+	assert_null(ev.data);
+	write_n(fx, 5); /* "e0".."e4" again, after the 20 */
+	for (int i = 0; i < 5; i++) {
+		char want[32];
+		int len = snprintf(want, sizeof(want), "e%d", i);
+		assert_int_equal(strata_event_iter_next(it, 1000, &ev, err), 0);
+		assert_non_null(ev.data);
+		assert_memory_equal(ev.data, want, (size_t)len);
+	}
+	strata_event_iter_free(it);
+	/* Freed right after the first event: its read ahead is in flight. */
+	for (int round = 0; round < 20; round++) {
+		assert_int_equal(strata_event_iter_new(fx->c, SEG0, 0,
+		                                       UINT64_MAX, 8, &it, err),
+		                 0);
+		assert_int_equal(strata_event_iter_next(it, 0, &ev, err), 0);
+		assert_non_null(ev.data);
+		strata_event_iter_free(it);
+	}
+}
+
 /* The iterator reassembles events from tiny reads, reports "nothing yet"
  * at the tail of an open segment and "end" once it is sealed. */
 static void test_event_iter_next_reassembles(void **state)
@@ -246,6 +285,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(
 	                test_event_iter_next_reassembles, setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_event_iter_read_ahead_sees_new_data, setup,
+	                teardown),
 	        cmocka_unit_test_setup_teardown(test_event_iter_next_bounded,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_segment_read_truncated,
