@@ -64,6 +64,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A daemon already running on another socket (e.g. one started by hand
+# with --host) holds /var/lib/docker, so a second one could not start: use
+# it. Its socket is the --host argument on its command line.
+if ! docker info >/dev/null 2>&1 && [ -z "${DOCKER_HOST:-}" ]; then
+	for h in $(pgrep -a -x dockerd | grep -o -- '--host[= ]unix://[^ ]*' | sed 's/^--host[= ]//'); do
+		if DOCKER_HOST=$h docker info >/dev/null 2>&1; then
+			export DOCKER_HOST=$h
+			break
+		fi
+	done
+fi
 if docker info >/dev/null 2>&1; then
 	step "using the running Docker daemon (${DOCKER_HOST:-default socket})"
 else
