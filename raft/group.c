@@ -89,6 +89,7 @@ struct waiter {
 /* One apply in flight. */
 struct apply_req {
 	struct raft_host_task task; /* queue link (first: cast) */
+	struct apply_req *held;     /* next in g->held_head (loop) */
 	struct raft_apply req;      /* libraft request */
 	struct raft_group *g;       /* group */
 	struct raft_buffer buf;     /* raft_malloc'ed copy */
@@ -130,6 +131,12 @@ struct raft_group {
 	unsigned conf_n;               /* its member count then */
 	struct raft_transfer transfer; /* the one transfer (outlives sends) */
 	struct change_req *transfer_req; /* owner request behind it */
+	struct apply_req *held_head;     /* applies held for a slow follower */
+	struct apply_req *held_tail;
+	uint64_t hold_since_ms; /* current hold began (0 = none) */
+	bool hold_exempt;       /* held too long: not until it recovers */
+	uint64_t sub_bytes,
+	        sub_entries; /* applies proposed (mean entry size) */
 	/* Cross-thread state. */
 	atomic_uint_fast64_t inflight;     /* bytes reserved by applies */
 	atomic_bool is_ready;              /* copy of ready */
@@ -635,6 +642,8 @@ static void on_async(uv_async_t *a)
 	}
 }
 
+static void release_held(struct raft_group *g);
+
 static void on_tick(uv_timer_t *timer)
 {
 	struct raft_host *h = timer->data;
@@ -660,6 +669,7 @@ static void on_tick(uv_timer_t *timer)
 	}
 	for (struct raft_group *g = h->groups; g != NULL; g = g->next) {
 		observe(g);
+		release_held(g);
 		publish(g);
 	}
 }
@@ -669,6 +679,7 @@ static void on_check(uv_check_t *c)
 	struct raft_host *h = c->data;
 	for (struct raft_group *g = h->groups; g != NULL; g = g->next) {
 		observe(g);
+		release_held(g);
 	}
 }
 
@@ -862,6 +873,12 @@ void raft_group_config_defaults(struct raft_group_config *c)
 	}
 	if (c->snapshot_resend_ms < c->election_ms) {
 		c->snapshot_resend_ms = c->election_ms;
+	}
+	if (c->lag_bytes == 0) {
+		c->lag_bytes = 16u << 20;
+	}
+	if (c->lag_hold_ms == 0) {
+		c->lag_hold_ms = 2 * c->election_ms;
 	}
 	if (c->snapshot_bytes == 0) {
 		c->snapshot_bytes = 16u << 20;
@@ -1208,6 +1225,7 @@ static void stop_task(struct raft_host_task *t)
 		}
 	}
 	g->started = false;
+	release_held(g); /* not started: each fails with ESHUTDOWN */
 	raft_close(&g->raft, stop_closed);
 }
 
@@ -1263,21 +1281,128 @@ static void apply_done(struct raft_apply *req, int status, void *result)
 	apply_finish(a, map_raft_error(status), result);
 }
 
-static void apply_task(struct raft_host_task *t)
+static void apply_now(struct apply_req *a)
 {
-	struct apply_req *a = (struct apply_req *)t;
 	struct raft_group *g = a->g;
 	if (!g->started) {
 		raft_free(a->buf.base);
 		apply_finish(a, STRATA_ESHUTDOWN, NULL);
 		return;
 	}
+	g->sub_bytes += a->len;
+	g->sub_entries++;
 	a->req.data = a;
 	int rv = raft_apply(&g->raft, &a->req, &a->buf, 1, apply_done);
 	if (rv != 0) {
 		raft_free(a->buf.base); /* not transferred on error */
 		apply_finish(a, map_raft_error(rv), NULL);
 	}
+}
+
+/*
+ * Slow-follower flow control (leader, loop thread). libraft 0.15 streams
+ * every new entry to every follower in pipeline mode, unbounded; a
+ * follower slower than the commit rate (the other follower makes the
+ * quorum) queues ever more appends, and libraft's follower grows its write
+ * buffer by the exact size of each queued append, copying the old one: the
+ * queue's cost is quadratic and the follower never catches up
+ * (docs/raft.md, "Slow follower"). So while a live follower (pipeline
+ * mode, heard from within the election timeout) is more than lag_bytes
+ * behind the leader's last entry, new applies wait here, in order, and
+ * count against the in-flight budget as before, so owners see
+ * back-pressure. A follower that stays that far behind for hold_ms no
+ * longer holds the group (availability first) until it is back within
+ * the bound. Dead followers, and followers being sent a snapshot or
+ * probed, never hold it.
+ */
+static bool follower_lagging(struct raft_group *g)
+{
+	struct raft *r = &g->raft;
+	if (r->state != RAFT_LEADER || r->leader_state.progress == NULL ||
+	    g->cfg.lag_bytes == 0) {
+		return false;
+	}
+	uint64_t mean = g->sub_entries > 0 ? g->sub_bytes / g->sub_entries : 1;
+	uint64_t max_lag = g->cfg.lag_bytes / (mean > 0 ? mean : 1);
+	if (max_lag < 64) {
+		max_lag = 64;
+	}
+	raft_index last = raft_last_index(r);
+	for (unsigned i = 0; i < r->configuration.n; i++) {
+		const struct raft_server *s = &r->configuration.servers[i];
+		const struct raft_progress *p = &r->leader_state.progress[i];
+		if (s->id == r->id || s->role != RAFT_VOTER ||
+		    p->state != 1 /* PROGRESS__PIPELINE */ || !p->recent_recv) {
+			continue;
+		}
+		if (last > p->match_index && last - p->match_index > max_lag) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool should_hold(struct raft_group *g)
+{
+	if (!follower_lagging(g)) {
+		if (g->hold_exempt) {
+			LOG_INFO(COMP,
+			         "group %" PRIu64 ": the slow follower is "
+			         "back within %" PRIu64 " bytes",
+			         g->cfg.group_id, g->cfg.lag_bytes);
+		}
+		g->hold_since_ms = 0;
+		g->hold_exempt = false;
+		return false;
+	}
+	if (g->hold_exempt) {
+		return false;
+	}
+	uint64_t now = uv_now(&g->host->loop);
+	if (g->hold_since_ms == 0) {
+		g->hold_since_ms = now;
+		g->mloop.lag_holds++;
+	} else if (now - g->hold_since_ms > g->cfg.lag_hold_ms) {
+		LOG_WARN(COMP,
+		         "group %" PRIu64 ": a follower stayed more than "
+		         "%" PRIu64 " bytes behind for %u ms; writes go on "
+		         "without waiting for it (check its disk and CPU)",
+		         g->cfg.group_id, g->cfg.lag_bytes, g->cfg.lag_hold_ms);
+		g->hold_exempt = true;
+		return false;
+	}
+	return true;
+}
+
+/* Propose held applies, in order, once nothing holds them (also when the
+ * group is no longer leader: libraft then refuses them). */
+static void release_held(struct raft_group *g)
+{
+	while (g->held_head != NULL && (!g->started || !should_hold(g))) {
+		struct apply_req *a = g->held_head;
+		g->held_head = a->held;
+		if (g->held_head == NULL) {
+			g->held_tail = NULL;
+		}
+		apply_now(a);
+	}
+}
+
+static void apply_task(struct raft_host_task *t)
+{
+	struct apply_req *a = (struct apply_req *)t;
+	struct raft_group *g = a->g;
+	if (g->started && (g->held_head != NULL || should_hold(g))) {
+		a->held = NULL;
+		if (g->held_tail != NULL) {
+			g->held_tail->held = a;
+		} else {
+			g->held_head = a;
+		}
+		g->held_tail = a;
+		return;
+	}
+	apply_now(a);
 }
 
 int raft_group_apply(struct raft_group *g, const void *buf, size_t len,

@@ -102,6 +102,12 @@ struct raft_group_config {
 	 * incoming one without a reply, which then stalled its catch-up for
 	 * those 30 s. Resending early costs a transfer, never correctness. */
 	unsigned snapshot_resend_ms;
+	/* Slow-follower flow control (leader): new applies wait while a live
+	 * follower is more than lag_bytes behind (16 MiB; at least 64
+	 * entries), for at most lag_hold_ms at a time (2 x election_ms). Why:
+	 * raft/group.c, follower_lagging. */
+	uint64_t lag_bytes;
+	unsigned lag_hold_ms;
 	uint64_t snapshot_bytes; /* snapshot after this many applied (16 MiB) */
 	uint64_t trailing_bytes; /* log kept behind a snapshot (4 MiB) */
 	uint64_t segment_bytes;  /* log segment size (64 MiB) */
@@ -188,6 +194,7 @@ struct raft_group_metrics {
 	uint64_t snapshot_total_us;   /* sum of durations */
 	uint64_t snapshots_installed; /* snapshots installed from a leader */
 	uint64_t install_last_us;     /* restore duration of the last one */
+	uint64_t lag_holds; /* times applies waited for a slow follower */
 };
 
 struct raft_group;

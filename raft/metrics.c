@@ -41,6 +41,7 @@ enum field {
 	F_SNAP_TOTAL,
 	F_SNAPS_INSTALLED,
 	F_INSTALL_LAST,
+	F_LAG_HOLDS,
 	F_COUNT
 };
 
@@ -92,6 +93,8 @@ static const struct field_def fields[F_COUNT] = {
                                "Snapshots installed from a leader"},
         [F_INSTALL_LAST] = {"strata_raft_install_last_seconds", METRICS_GAUGE,
                             "Restore duration of the last installed snapshot"},
+        [F_LAG_HOLDS] = {"strata_raft_lag_holds_total", METRICS_COUNTER,
+                         "Times new applies waited for a slow follower"},
 };
 
 struct slot;
@@ -229,6 +232,9 @@ static int value_fn(void *arg, double *value)
 		break;
 	case F_INSTALL_LAST:
 		v = (double)m.install_last_us / 1e6;
+		break;
+	case F_LAG_HOLDS:
+		v = (double)m.lag_holds;
 		break;
 	case F_COUNT:
 		return 1;

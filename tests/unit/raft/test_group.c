@@ -509,6 +509,49 @@ static void test_raft_group_catch_up_by_snapshot(void **state)
 	rig_free(&r);
 }
 
+static void sleep_task(struct raft_host_task *t)
+{
+	(void)t;
+	usleep(1500 * 1000);
+}
+
+/* A follower whose loop stalls (its disk or CPU too slow) falls more than
+ * lag_bytes behind: the leader holds new applies for it (lag_holds), then
+ * goes on without it; nothing is lost and all replicas end equal. */
+static void test_raft_group_slow_follower_holds(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct raft_group_config c = {
+	        .election_ms = 500, .heartbeat_ms = 50, .lag_bytes = 64 * 1024};
+	rig_init(&r, 3, &c);
+	int l = wait_leader(&r, 10000);
+	assert_true(l >= 0);
+	struct counts cnt = {0};
+	apply_n(r.g[l], 10, 4096, 1, &cnt);
+	int f = (l + 1) % 3;
+	static struct raft_host_task stall = {.fn = sleep_task};
+	assert_int_equal(raft_host_submit(r.host[f], &stall), 0);
+	usleep(20 * 1000);
+	apply_n(r.g[l], 300, 4096, 2, &cnt); /* 64 entries may lag */
+	assert_true(wait_count(&r, 310, 20000));
+	struct raft_group_metrics m;
+	for (int t = 0; t < 200; t++) { /* published every tick */
+		raft_group_metrics(r.g[l], &m);
+		if (m.lag_holds >= 1) {
+			break;
+		}
+		usleep(5000);
+	}
+	assert_true(m.lag_holds >= 1);
+	assert_int_equal(m.role, RAFT_GROUP_LEADER);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(atomic_load(&r.fsm[i].hash),
+		                 atomic_load(&r.fsm[l].hash));
+	}
+	rig_free(&r);
+}
+
 /* Entries of any length (not only multiples of 8, which is all libraft's
  * disk format handles) reach the FSM byte for byte and read back from the
  * log after a restart with the same checksum. */
@@ -934,6 +977,7 @@ int main(void)
 	        cmocka_unit_test(test_raft_group_budget_backpressure),
 	        cmocka_unit_test(test_raft_group_snapshot_by_bytes_and_restart),
 	        cmocka_unit_test(test_raft_group_catch_up_by_snapshot),
+	        cmocka_unit_test(test_raft_group_slow_follower_holds),
 	        cmocka_unit_test(test_raft_group_odd_sizes_survive_restart),
 	        cmocka_unit_test(test_raft_group_grow_one_to_three),
 	        cmocka_unit_test(test_raft_group_replace_member),
