@@ -21,6 +21,8 @@ static int log_fd = STDERR_FILENO;
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
+const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
 void log_set_level(int level)
 {
 	atomic_store(&min_level, level);
@@ -38,9 +40,8 @@ bool log_enabled(int level)
 
 int log_level_parse(const char *s, int *level)
 {
-	static const char *const lower[] = {"debug", "info", "warn", "error"};
-	for (int i = 0; i < 4; i++) {
-		if (strcasecmp(s, lower[i]) == 0) {
+	for (int i = 0; log_levels[i] != NULL; i++) {
+		if (strcasecmp(s, log_levels[i]) == 0) {
 			*level = i;
 			return 0;
 		}

@@ -20,6 +20,26 @@ bool log_enabled(int level);
  * otherwise. */
 int log_level_parse(const char *s, int *level);
 
+/* "debug", "info", "warn", "error", NULL: the values log_level_parse takes,
+ * indexed by level; the allowed values of a log.level config key. */
+extern const char *const log_levels[];
+
+/*
+ * Schema entries (struct config_key initializers, common/config.h) of the
+ * log keys that the server binaries declare alike, for their static const
+ * schema tables: log.level, and log.file where "-" is stderr.
+ */
+#define LOG_KEY_LEVEL                                                      \
+	{                                                                  \
+		.name = "log.level", .type = CONFIG_ENUM, .def = "info",   \
+		.allowed = log_levels, .help = "Lowest log level written." \
+	}
+#define LOG_KEY_FILE                                                   \
+	{                                                              \
+		.name = "log.file", .type = CONFIG_STRING, .def = "-", \
+		.help = "Log file (appended); \"-\" is stderr."        \
+	}
+
 /* Name of a level ("INFO"); "?" for an unknown one. */
 const char *log_level_name(int level);
 

@@ -15,8 +15,6 @@
 
 #define COMP "controller"
 
-static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
-
 static const struct config_key schema[] = {
         {.name = "node.id",
          .type = CONFIG_UINT,
@@ -63,12 +61,7 @@ static const struct config_key schema[] = {
          .min = "100ms",
          .max = "1m",
          .help = "Raft election timeout."},
-        {.name = "raft.heartbeat",
-         .type = CONFIG_DURATION,
-         .def = "100ms",
-         .min = "10ms",
-         .max = "10s",
-         .help = "Raft heartbeat interval; below the election timeout."},
+        CTL_KEY_RAFT_HEARTBEAT,
         {.name = "raft.snapshot_bytes",
          .type = CONFIG_SIZE,
          .def = "8MiB",
@@ -131,15 +124,8 @@ static const struct config_key schema[] = {
          .help = "Only check the configuration (keys, values, "
                  "raft.members, node.id among them): print \"configuration "
                  "OK\" and exit 0, or the error and exit 2."},
-        {.name = "log.level",
-         .type = CONFIG_ENUM,
-         .def = "info",
-         .allowed = levels,
-         .help = "Lowest log level written."},
-        {.name = "log.file",
-         .type = CONFIG_STRING,
-         .def = "-",
-         .help = "Log file (appended); \"-\" is stderr."},
+        LOG_KEY_LEVEL,
+        LOG_KEY_FILE,
 };
 #define N_KEYS (sizeof(schema) / sizeof(schema[0]))
 
@@ -224,15 +210,8 @@ int main(int argc, char **argv)
 		config_close(&cfg);
 		return bad_config_status(argc, argv);
 	}
-	uint64_t raft_hb = config_get_duration_ms(&cfg, "raft.heartbeat");
-	uint64_t raft_el =
-	        config_get_duration_ms(&cfg, "raft.election_timeout");
-	if (raft_hb >= raft_el) {
-		fprintf(stderr,
-		        "strata-controller: raft.heartbeat (%" PRIu64
-		        " ms) must be below raft.election_timeout (%" PRIu64
-		        " ms)\n",
-		        raft_hb, raft_el);
+	if (ctl_replica_check_raft(&cfg, err) != 0) {
+		fprintf(stderr, "strata-controller: %s\n", err);
 		config_close(&cfg);
 		return bad_config_status(argc, argv);
 	}
@@ -281,8 +260,10 @@ int main(int argc, char **argv)
 	sc->n_members = n_members;
 	sc->container_count =
 	        (uint32_t)config_get_uint(&cfg, "containers.count");
-	sc->election_ms = (unsigned)raft_el;
-	sc->heartbeat_ms = (unsigned)raft_hb;
+	sc->election_ms =
+	        (unsigned)config_get_duration_ms(&cfg, "raft.election_timeout");
+	sc->heartbeat_ms =
+	        (unsigned)config_get_duration_ms(&cfg, "raft.heartbeat");
 	sc->snapshot_bytes = config_get_size(&cfg, "raft.snapshot_bytes");
 	sc->wait_ms =
 	        (unsigned)config_get_duration_ms(&cfg, "api.wait_timeout");

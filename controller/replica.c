@@ -1,10 +1,12 @@
 /* One controller replica as a process runs it: service, client API, RPC
  * server, REST, ticker and driver started and stopped as one
  * (replica.h). */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/config.h"
 #include "common/rpc.h"
 #include "controller/cluster.h"
 #include "controller/replica.h"
@@ -18,6 +20,21 @@ struct ctl_replica {
 	struct cluster_ticker *ticker; /* leader clock ticks */
 	struct driver *drv;            /* workflow driver */
 };
+
+int ctl_replica_check_raft(const struct config *cfg, char *errmsg)
+{
+	uint64_t hb = config_get_duration_ms(cfg, "raft.heartbeat");
+	uint64_t el = config_get_duration_ms(cfg, "raft.election_timeout");
+	if (hb >= el) {
+		snprintf(errmsg, STRATA_ERRMSG_SIZE,
+		         "raft.heartbeat (%" PRIu64
+		         " ms) must be below raft.election_timeout (%" PRIu64
+		         " ms)",
+		         hb, el);
+		return STRATA_ECONFIG;
+	}
+	return 0;
+}
 
 void ctl_local_url(const char *in, char *out, size_t size)
 {

@@ -13,7 +13,18 @@
 #include "controller/rest.h"
 #include "controller/service.h"
 
+struct config;
 struct metrics_registry;
+
+/* Schema entry (a struct config_key initializer, common/config.h) of the
+ * key strata-controller and strata-standalone declare alike, for their
+ * static const schema tables. */
+#define CTL_KEY_RAFT_HEARTBEAT                                                 \
+	{                                                                      \
+		.name = "raft.heartbeat", .type = CONFIG_DURATION,             \
+		.def = "100ms", .min = "10ms", .max = "10s",                   \
+		.help = "Raft heartbeat interval; below the election timeout." \
+	}
 
 /* What to start. Strings are borrowed for the duration of
  * ctl_replica_start only. */
@@ -57,6 +68,14 @@ const char *ctl_replica_client_url(const struct ctl_replica *r);
 
 /* The REST port (the real one for port 0). */
 int ctl_replica_rest_port(const struct ctl_replica *r);
+
+/*
+ * Cross-key rule of a loaded cfg with the keys raft.heartbeat and
+ * raft.election_timeout that the schema cannot express: the heartbeat
+ * must be below the election timeout. 0, or STRATA_ECONFIG with errmsg
+ * (STRATA_ERRMSG_SIZE) naming both keys and their values.
+ */
+int ctl_replica_check_raft(const struct config *cfg, char *errmsg);
 
 /* Copy in into out (size bytes) with a host "0.0.0.0" replaced by
  * 127.0.0.1: the address other local processes dial. */

@@ -15,10 +15,9 @@
 #include "common/plugin.h"
 #include "common/process.h"
 #include "raft/metrics.h"
+#include "segmentstore/options.h"
 #include "segmentstore/service.h"
 #include "strata/error.h"
-
-static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
 
 /* Every key of strata-segmentstore (docs/configuration.md, segment store
  * section). Defaults follow DESIGN.md section 7. */
@@ -137,12 +136,7 @@ static const struct config_key schema[] = {
          .type = CONFIG_SECTION,
          .help = "Options of the tier-2 plugin (see its docs); for local, "
                  "root defaults to <data_dir>/tier2."},
-        {.name = "limits.max_event",
-         .type = CONFIG_SIZE,
-         .def = "8MiB",
-         .min = "1KiB",
-         .max = "64MiB",
-         .help = "Largest event payload accepted."},
+        SS_KEY_LIMITS_MAX_EVENT,
         {.name = "limits.max_append",
          .type = CONFIG_SIZE,
          .def = "16320KiB",
@@ -181,17 +175,8 @@ static const struct config_key schema[] = {
          .max = "1024",
          .help = "Requests served at once (long-polling reads included); "
                  "memory is bounded by this times limits.max_message."},
-        {.name = "flush.bytes",
-         .type = CONFIG_SIZE,
-         .def = "4MiB",
-         .min = "1",
-         .help = "Flush a segment to tier 2 once it has this many "
-                 "unflushed bytes."},
-        {.name = "flush.age",
-         .type = CONFIG_DURATION,
-         .def = "5s",
-         .min = "1ms",
-         .help = "... or once its oldest unflushed byte is this old."},
+        SS_KEY_FLUSH_BYTES,
+        SS_KEY_FLUSH_AGE,
         {.name = "flush.chunk_bytes",
          .type = CONFIG_SIZE,
          .def = "64MiB",
@@ -210,11 +195,7 @@ static const struct config_key schema[] = {
                  "tier-2 plugin loads): print \"configuration OK\" and "
                  "exit 0, or the error and exit 2. Binds nothing, writes "
                  "nothing."},
-        {.name = "log.level",
-         .type = CONFIG_ENUM,
-         .def = "info",
-         .allowed = levels,
-         .help = "Lowest log level written."},
+        LOG_KEY_LEVEL,
         {.name = "log.file",
          .type = CONFIG_STRING,
          .def = "",
@@ -238,28 +219,23 @@ static int config_status(int argc, char **argv)
 	return 1;
 }
 
-/* Cross-key rules the schema cannot express; 0 or -1 with errmsg. */
+/* Cross-key rules the schema cannot express; 0 or STRATA_ECONFIG with
+ * errmsg. */
 static int check_rules(const struct config *cfg, char *errmsg)
 {
-	uint64_t msg = config_get_size(cfg, "limits.max_message");
-	uint64_t app = config_get_size(cfg, "limits.max_append");
+	int rc = ss_options_check(cfg, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
 	uint64_t hb = config_get_duration_ms(cfg, "raft.heartbeat_interval");
 	uint64_t el = config_get_duration_ms(cfg, "raft.election_timeout");
-	if (msg < app + 4096) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "limits.max_message (%" PRIu64
-		         ") must exceed limits.max_append (%" PRIu64
-		         ") by at least 4KiB; raise limits.max_message",
-		         msg, app);
-		return -1;
-	}
 	if (hb >= el) {
 		snprintf(errmsg, STRATA_ERRMSG_SIZE,
 		         "raft.heartbeat_interval (%" PRIu64
 		         " ms) must be below raft.election_timeout (%" PRIu64
 		         " ms); lower the heartbeat or raise the timeout",
 		         hb, el);
-		return -1;
+		return STRATA_ECONFIG;
 	}
 	return 0;
 }
@@ -381,21 +357,15 @@ int main(int argc, char **argv)
 	        .raft_metrics = true,
 	        .advertise = config_get_string(&cfg, "advertise"),
 	};
+	ss_options_read(&cfg, &sc);
 	sc.server.listen = config_get_string(&cfg, "listen");
 	sc.server.config_key = "listen";
-	sc.server.n_contexts =
-	        (unsigned)config_get_uint(&cfg, "limits.requests");
-	sc.server.max_msg_bytes = config_get_size(&cfg, "limits.max_message");
-	sc.server.max_append_bytes = config_get_size(&cfg, "limits.max_append");
 	sc.server.drain_ms =
 	        (unsigned)config_get_duration_ms(&cfg, "shutdown.drain");
 	if (sc.server.drain_ms == 0) {
 		sc.server.drain_ms = 1;
 	}
-	sc.server.backend.container_count =
-	        (uint32_t)config_get_uint(&cfg, "containers.count");
 	struct ss_cluster_config *cc = &sc.cluster;
-	cc->node_id = config_get_uint(&cfg, "node.id");
 	cc->data_dir = config_get_string(&cfg, "data_dir");
 	cc->controllers = config_get_string(&cfg, "controller");
 	cc->rpc_timeout_ms =
@@ -406,19 +376,11 @@ int main(int argc, char **argv)
 		cc->settle_ms = 1;
 	}
 	struct container_config *t = &cc->tmpl;
-	t->election_ms =
-	        (unsigned)config_get_duration_ms(&cfg, "raft.election_timeout");
 	t->heartbeat_ms = (unsigned)config_get_duration_ms(
 	        &cfg, "raft.heartbeat_interval");
 	t->snapshot_bytes = config_get_size(&cfg, "raft.snapshot_bytes");
 	t->segment_bytes = config_get_size(&cfg, "raft.segment_bytes");
-	t->max_event_bytes = config_get_size(&cfg, "limits.max_event");
-	t->max_append_bytes = sc.server.max_append_bytes;
 	t->batch_bytes = config_get_size(&cfg, "limits.batch_bytes");
-	t->unflushed_budget = config_get_size(&cfg, "limits.unflushed_budget");
-	t->cache_budget = config_get_size(&cfg, "limits.cache_budget");
-	t->flush_bytes = config_get_size(&cfg, "flush.bytes");
-	t->flush_age_ms = config_get_duration_ms(&cfg, "flush.age");
 	t->chunk_bytes = config_get_size(&cfg, "flush.chunk_bytes");
 	rc = ss_service_start(&sc, &svc, err);
 	strata_free(opts);

@@ -43,6 +43,7 @@
 #include "common/rpc.h"
 #include "controller/replica.h"
 #include "raft/metrics.h"
+#include "segmentstore/options.h"
 #include "segmentstore/service.h"
 #include "strata/error.h"
 #include "strata/v1/cluster.pb-c.h"
@@ -54,8 +55,6 @@
 /* Exit codes (docs/operations.md, strata-standalone). */
 #define EXIT_RUNTIME 1 /* could not start: port, data dir, plugin */
 #define EXIT_CONFIG 2  /* bad configuration (also --check-config) */
-
-static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
 
 /* Every key of strata-standalone (docs/operations.md). Controller keys
  * keep the names strata-controller uses; segment store keys carry the
@@ -94,12 +93,7 @@ static const struct config_key schema[] = {
          .min = "100ms",
          .max = "1m",
          .help = "Raft election timeout (controller and containers)."},
-        {.name = "raft.heartbeat",
-         .type = CONFIG_DURATION,
-         .def = "100ms",
-         .min = "10ms",
-         .max = "10s",
-         .help = "Raft heartbeat interval; below the election timeout."},
+        CTL_KEY_RAFT_HEARTBEAT,
         {.name = "containers.count",
          .type = CONFIG_UINT,
          .def = "4",
@@ -143,12 +137,7 @@ static const struct config_key schema[] = {
          .type = CONFIG_SECTION,
          .help = "Options of the tier-2 plugin; for local, root defaults "
                  "to <data_dir>/tier2."},
-        {.name = "limits.max_event",
-         .type = CONFIG_SIZE,
-         .def = "8MiB",
-         .min = "1KiB",
-         .max = "64MiB",
-         .help = "Largest event payload accepted."},
+        SS_KEY_LIMITS_MAX_EVENT,
         {.name = "limits.max_append",
          .type = CONFIG_SIZE,
          .def = "16320KiB",
@@ -180,26 +169,10 @@ static const struct config_key schema[] = {
          .def = "64MiB",
          .min = "0",
          .help = "Per container: read cache of tier-2 data."},
-        {.name = "flush.bytes",
-         .type = CONFIG_SIZE,
-         .def = "4MiB",
-         .min = "1",
-         .help = "Flush a segment to tier 2 once it has this many "
-                 "unflushed bytes."},
-        {.name = "flush.age",
-         .type = CONFIG_DURATION,
-         .def = "5s",
-         .min = "1ms",
-         .help = "... or once its oldest unflushed byte is this old."},
-        {.name = "log.level",
-         .type = CONFIG_ENUM,
-         .def = "info",
-         .allowed = levels,
-         .help = "Lowest log level written."},
-        {.name = "log.file",
-         .type = CONFIG_STRING,
-         .def = "-",
-         .help = "Log file (appended); \"-\" is stderr."},
+        SS_KEY_FLUSH_BYTES,
+        SS_KEY_FLUSH_AGE,
+        LOG_KEY_LEVEL,
+        LOG_KEY_FILE,
 };
 #define N_KEYS (sizeof(schema) / sizeof(*schema))
 
@@ -294,24 +267,10 @@ static int validate(const struct config *cfg, char *err)
 		          "9090");
 		return STRATA_ECONFIG;
 	}
-	if (config_get_duration_ms(cfg, "raft.heartbeat") >=
-	    config_get_duration_ms(cfg, "raft.election_timeout")) {
-		errf(err,
-		     "raft.heartbeat (%" PRIu64
-		     " ms) must be below raft.election_timeout (%" PRIu64
-		     " ms)",
-		     config_get_duration_ms(cfg, "raft.heartbeat"),
-		     config_get_duration_ms(cfg, "raft.election_timeout"));
+	if (ctl_replica_check_raft(cfg, err) != 0) {
 		return STRATA_ECONFIG;
 	}
-	if (config_get_size(cfg, "limits.max_message") <
-	    config_get_size(cfg, "limits.max_append") + 4096) {
-		errf(err,
-		     "limits.max_message (%" PRIu64
-		     ") must exceed limits.max_append (%" PRIu64
-		     ") by at least 4KiB; raise limits.max_message",
-		     config_get_size(cfg, "limits.max_message"),
-		     config_get_size(cfg, "limits.max_append"));
+	if (ss_options_check(cfg, err) != 0) {
 		return STRATA_ECONFIG;
 	}
 	if (config_get_size(cfg, "limits.max_event") + 4 >
@@ -517,39 +476,25 @@ static int start_store(struct app *a, const struct config *cfg,
 	        .raft_key = "store.raft.listen",
 	        .advertise = config_get_string(cfg, "store.advertise"),
 	};
+	ss_options_read(cfg, &sc);
 	sc.server.listen = config_get_string(cfg, "store.listen");
 	sc.server.config_key = "store.listen";
-	sc.server.n_contexts =
-	        (unsigned)config_get_uint(cfg, "limits.requests");
-	sc.server.max_msg_bytes = config_get_size(cfg, "limits.max_message");
-	sc.server.max_append_bytes = config_get_size(cfg, "limits.max_append");
 	sc.server.drain_ms = 2000;
-	sc.server.backend.container_count =
-	        (uint32_t)config_get_uint(cfg, "containers.count");
 
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s/segmentstore",
 	         config_get_string(cfg, "data_dir"));
 	struct ss_cluster_config *cc = &sc.cluster;
-	cc->node_id = config_get_uint(cfg, "node.id");
 	cc->data_dir = dir;
 	cc->controllers = ctl_url;
 	cc->rpc_timeout_ms = 2000;
 	cc->settle_ms = 100; /* one store: no peer to wait for */
 	struct container_config *t = &cc->tmpl;
-	t->election_ms =
-	        (unsigned)config_get_duration_ms(cfg, "raft.election_timeout");
 	t->heartbeat_ms =
 	        (unsigned)config_get_duration_ms(cfg, "raft.heartbeat");
 	t->snapshot_bytes = 16u << 20;
 	t->segment_bytes = 64u << 20;
-	t->max_event_bytes = config_get_size(cfg, "limits.max_event");
-	t->max_append_bytes = sc.server.max_append_bytes;
 	t->batch_bytes = 256u << 10;
-	t->unflushed_budget = config_get_size(cfg, "limits.unflushed_budget");
-	t->cache_budget = config_get_size(cfg, "limits.cache_budget");
-	t->flush_bytes = config_get_size(cfg, "flush.bytes");
-	t->flush_age_ms = config_get_duration_ms(cfg, "flush.age");
 	t->chunk_bytes = 64u << 20;
 	rc = ss_service_start(&sc, &a->store, err);
 	strata_free(opts);

@@ -91,6 +91,20 @@ static void test_log_level_parse(void **state)
 	assert_string_equal(log_level_name(99), "?");
 }
 
+/* log_levels lists, in level order, exactly what log_level_parse takes. */
+static void test_log_levels_match_parse(void **state)
+{
+	(void)state;
+	int n = 0;
+	for (; log_levels[n] != NULL; n++) {
+		int l = -1;
+		assert_int_equal(log_level_parse(log_levels[n], &l), 0);
+		assert_int_equal(l, n);
+	}
+	assert_int_equal(n, STRATA_LOG_ERROR + 1);
+	assert_string_equal(log_levels[STRATA_LOG_INFO], "info");
+}
+
 /* An unwritable path fails with a message naming it; stderr stays. */
 static void test_log_open_bad_path(void **state)
 {
@@ -125,6 +139,7 @@ int main(void)
 	        cmocka_unit_test(test_log_write_line_format),
 	        cmocka_unit_test(test_log_level_filters),
 	        cmocka_unit_test(test_log_level_parse),
+	        cmocka_unit_test(test_log_levels_match_parse),
 	        cmocka_unit_test(test_log_open_bad_path),
 	        cmocka_unit_test(test_log_long_line_truncated),
 	};

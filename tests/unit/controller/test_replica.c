@@ -14,10 +14,67 @@
 
 #include <cmocka.h>
 
+#include "common/config.h"
 #include "common/metrics.h"
 #include "controller/replica.h"
 #include "strata/error.h"
 #include "svc_fixture.h"
+
+/* The raft keys of ctl_replica_check_raft, the shared entry among them. */
+static const struct config_key raft_schema[] = {
+        {.name = "raft.election_timeout",
+         .type = CONFIG_DURATION,
+         .def = "1s",
+         .help = "h"},
+        CTL_KEY_RAFT_HEARTBEAT,
+};
+
+/* Check raft_schema loaded with one flag (NULL: none); errmsg in err. */
+static int check_raft(const char *flag, char *err)
+{
+	char *argv[3] = {"test", (char *)flag, NULL};
+	char *envp[] = {NULL};
+	struct config cfg;
+	assert_int_equal(config_init(&cfg, raft_schema, 2), 0);
+	assert_int_equal(
+	        config_load(&cfg, flag == NULL ? 1 : 2, argv, envp, NULL), 0);
+	int rc = ctl_replica_check_raft(&cfg, err);
+	config_close(&cfg);
+	return rc;
+}
+
+/* The shared raft.heartbeat entry keeps its default, bounds and help. */
+static void test_ctl_key_raft_heartbeat(void **state)
+{
+	(void)state;
+	const struct config_key *k = &raft_schema[1];
+	assert_string_equal(k->name, "raft.heartbeat");
+	assert_int_equal(k->type, CONFIG_DURATION);
+	assert_string_equal(k->def, "100ms");
+	assert_string_equal(k->min, "10ms");
+	assert_string_equal(k->max, "10s");
+	assert_string_equal(
+	        k->help,
+	        "Raft heartbeat interval; below the election timeout.");
+}
+
+/* A heartbeat below the election timeout passes; equal or above fails
+ * with both values named. */
+static void test_ctl_replica_check_raft(void **state)
+{
+	(void)state;
+	char err[STRATA_ERRMSG_SIZE] = "";
+	assert_int_equal(check_raft(NULL, err), 0);
+	assert_int_equal(check_raft("--raft.heartbeat=999ms", err), 0);
+	assert_int_equal(check_raft("--raft.heartbeat=1s", err),
+	                 STRATA_ECONFIG);
+	assert_string_equal(err, "raft.heartbeat (1000 ms) must be below "
+	                         "raft.election_timeout (1000 ms)");
+	assert_int_equal(check_raft("--raft.heartbeat=2s", err),
+	                 STRATA_ECONFIG);
+	assert_string_equal(err, "raft.heartbeat (2000 ms) must be below "
+	                         "raft.election_timeout (1000 ms)");
+}
 
 /* The wildcard host becomes 127.0.0.1; anything else is copied. */
 static void test_ctl_local_url_forms(void **state)
@@ -138,6 +195,8 @@ static void test_ctl_replica_start_bad_listen(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_ctl_key_raft_heartbeat),
+	        cmocka_unit_test(test_ctl_replica_check_raft),
 	        cmocka_unit_test(test_ctl_local_url_forms),
 	        cmocka_unit_test(test_ctl_member_local_fills),
 	        cmocka_unit_test(test_ctl_replica_start_single),
