@@ -301,6 +301,26 @@ static void decode_free(void *data, void *p)
 	strata_free(p);
 }
 
+/* Streams named "_..." are the controller's own (a reader group's state
+ * stream _RG<group>): clients read them, but only the controller's reader
+ * group workflows change them. True when r was refused (and finished). */
+static bool refuse_internal_stream(struct ctl_req *r, const char *scope,
+                                   const char *stream)
+{
+	if (stream == NULL || stream[0] != '_') {
+		return false;
+	}
+	char msg[512]; /* the reply carries it; the rest is cut */
+	snprintf(msg, sizeof(msg),
+	         "%.48s: stream %.64s/%.64s is internal (the state of a reader "
+	         "group); it changes only with its reader group: update, "
+	         "reset or delete the group instead",
+	         ctl_api_method_name(r->method), scope != NULL ? scope : "",
+	         stream);
+	ctl_req_finish_raw(r, STRATA_EPERM, msg, NULL, NULL, 0);
+	return true;
+}
+
 bool ctl_req_decode(struct ctl_req *r, const ProtobufCMessageDescriptor *desc,
                     const uint8_t *body, size_t len)
 {
@@ -514,6 +534,10 @@ static void serve_write(struct ctl_req *r, const uint8_t *body, size_t len)
 			return;
 		}
 		c.request = (Strata__V1__UpdateStreamRequest *)r->msg;
+		if (refuse_internal_stream(r, c.request->scope,
+		                           c.request->stream)) {
+			return;
+		}
 		cmd.command_case =
 		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_UPDATE_STREAM;
 		cmd.update_stream = &c;
@@ -528,6 +552,10 @@ static void serve_write(struct ctl_req *r, const uint8_t *body, size_t len)
 			return;
 		}
 		c.request = (Strata__V1__SealStreamRequest *)r->msg;
+		if (refuse_internal_stream(r, c.request->scope,
+		                           c.request->stream)) {
+			return;
+		}
 		cmd.command_case =
 		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_SEAL_STREAM;
 		cmd.seal_stream = &c;
@@ -544,6 +572,10 @@ static void serve_write(struct ctl_req *r, const uint8_t *body, size_t len)
 			return;
 		}
 		c.request = (Strata__V1__TruncateStreamRequest *)r->msg;
+		if (refuse_internal_stream(r, c.request->scope,
+		                           c.request->stream)) {
+			return;
+		}
 		cmd.command_case =
 		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_TRUNCATE_STREAM;
 		cmd.truncate_stream = &c;
@@ -560,6 +592,10 @@ static void serve_write(struct ctl_req *r, const uint8_t *body, size_t len)
 			return;
 		}
 		c.request = (Strata__V1__DeleteStreamRequest *)r->msg;
+		if (refuse_internal_stream(r, c.request->scope,
+		                           c.request->stream)) {
+			return;
+		}
 		cmd.command_case =
 		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_DELETE_STREAM;
 		cmd.delete_stream = &c;
@@ -576,6 +612,10 @@ static void serve_write(struct ctl_req *r, const uint8_t *body, size_t len)
 			return;
 		}
 		c.request = (Strata__V1__ScaleStreamRequest *)r->msg;
+		if (refuse_internal_stream(r, c.request->scope,
+		                           c.request->stream)) {
+			return;
+		}
 		c.now_ms = now;
 		cmd.command_case =
 		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_SCALE_STREAM;

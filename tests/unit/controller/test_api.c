@@ -323,6 +323,28 @@ static void test_api_rejections_change_nothing(void **state)
 	assert_true(r.code == STRATA_EINVAL || r.code == STRATA_EBUSY);
 	assert_true(strlen(r.msg) > 0);
 	fx_reply_free(&r);
+
+	/* A reader group's state stream (_RG<name>) changes only with its
+	 * group: the stream API refuses it, naming the stream. */
+	Strata__V1__SealStreamRequest seal_rg =
+	        STRATA__V1__SEAL_STREAM_REQUEST__INIT;
+	seal_rg.scope = "sc";
+	seal_rg.stream = "_RGreaders";
+	fx_call(api, M(SEAL_STREAM), &seal_rg.base, &r);
+	assert_int_equal(r.code, STRATA_EPERM);
+	assert_non_null(strstr(r.msg, "sc/_RGreaders"));
+	fx_reply_free(&r);
+	Strata__V1__DeleteStreamRequest del_rg =
+	        STRATA__V1__DELETE_STREAM_REQUEST__INIT;
+	del_rg.scope = "sc";
+	del_rg.stream = "_RGreaders";
+	fx_call(api, M(DELETE_STREAM), &del_rg.base, &r);
+	assert_int_equal(r.code, STRATA_EPERM);
+	fx_reply_free(&r);
+	bad_scale.stream = "_RGreaders";
+	fx_call(api, M(SCALE_STREAM), &bad_scale.base, &r);
+	assert_int_equal(r.code, STRATA_EPERM);
+	fx_reply_free(&r);
 	assert_int_equal(digest_of(api), before);
 	fx_close(&f);
 }
