@@ -133,8 +133,10 @@ struct raft_group {
 	struct change_req *transfer_req; /* owner request behind it */
 	struct apply_req *held_head;     /* applies held for a slow follower */
 	struct apply_req *held_tail;
-	uint64_t hold_since_ms; /* current hold began (0 = none) */
-	bool hold_exempt;       /* held too long: not until it recovers */
+	uint64_t hold_since_ms; /* hold began or last progressed (0 = none) */
+	uint64_t hold_match;    /* lowest follower match index then */
+	bool hold_exempt; /* no progress for lag_hold_ms: not until it recovers
+	                   */
 	uint64_t sub_bytes,
 	        sub_entries; /* applies proposed (mean entry size) */
 	/* Cross-thread state. */
@@ -1310,24 +1312,28 @@ static void apply_now(struct apply_req *a)
  * mode, heard from within the election timeout) is more than lag_bytes
  * behind the leader's last entry, new applies wait here, in order, and
  * count against the in-flight budget as before, so owners see
- * back-pressure. A follower that stays that far behind for hold_ms no
- * longer holds the group (availability first) until it is back within
- * the bound. Dead followers, and followers being sent a snapshot or
- * probed, never hold it.
+ * back-pressure (details at should_hold). Dead followers, and followers
+ * being sent a snapshot or probed, never hold it.
  */
-static bool follower_lagging(struct raft_group *g)
+/* Of the live followers in pipeline mode, the largest lag behind the
+ * leader's last entry (entries) and the lowest match index; 0 lag when
+ * there is none or this is not a leader. Sets *max_lag to the bound. */
+static uint64_t follower_lag(struct raft_group *g, uint64_t *max_lag,
+                             uint64_t *min_match)
 {
 	struct raft *r = &g->raft;
+	uint64_t mean = g->sub_entries > 0 ? g->sub_bytes / g->sub_entries : 1;
+	*max_lag = g->cfg.lag_bytes / (mean > 0 ? mean : 1);
+	if (*max_lag < 64) {
+		*max_lag = 64;
+	}
+	*min_match = UINT64_MAX;
 	if (r->state != RAFT_LEADER || r->leader_state.progress == NULL ||
 	    g->cfg.lag_bytes == 0) {
-		return false;
-	}
-	uint64_t mean = g->sub_entries > 0 ? g->sub_bytes / g->sub_entries : 1;
-	uint64_t max_lag = g->cfg.lag_bytes / (mean > 0 ? mean : 1);
-	if (max_lag < 64) {
-		max_lag = 64;
+		return 0;
 	}
 	raft_index last = raft_last_index(r);
+	uint64_t worst = 0;
 	for (unsigned i = 0; i < r->configuration.n; i++) {
 		const struct raft_server *s = &r->configuration.servers[i];
 		const struct raft_progress *p = &r->leader_state.progress[i];
@@ -1335,24 +1341,40 @@ static bool follower_lagging(struct raft_group *g)
 		    p->state != 1 /* PROGRESS__PIPELINE */ || !p->recent_recv) {
 			continue;
 		}
-		if (last > p->match_index && last - p->match_index > max_lag) {
-			return true;
+		uint64_t lag =
+		        last > p->match_index ? last - p->match_index : 0;
+		if (lag > worst) {
+			worst = lag;
+		}
+		if (p->match_index < *min_match) {
+			*min_match = p->match_index;
 		}
 	}
-	return false;
+	return worst;
 }
 
+/* Hold while the worst live follower is more than max_lag entries behind,
+ * and once holding, until it is within a quarter of that (so a follower
+ * slower than the leader really catches up instead of hovering at the
+ * bound). Give up on a follower only when it makes no progress at all for
+ * lag_hold_ms (hung disk or loop): then writes go on without it until it
+ * is back within the bound. */
 static bool should_hold(struct raft_group *g)
 {
-	if (!follower_lagging(g)) {
-		if (g->hold_exempt) {
+	uint64_t max_lag, min_match;
+	uint64_t lag = follower_lag(g, &max_lag, &min_match);
+	bool holding = g->hold_since_ms != 0 && !g->hold_exempt;
+	if (lag <= (holding ? max_lag / 4 : max_lag)) {
+		if (g->hold_exempt && lag <= max_lag) {
 			LOG_INFO(COMP,
 			         "group %" PRIu64 ": the slow follower is "
 			         "back within %" PRIu64 " bytes",
 			         g->cfg.group_id, g->cfg.lag_bytes);
+			g->hold_exempt = false;
 		}
-		g->hold_since_ms = 0;
-		g->hold_exempt = false;
+		if (!g->hold_exempt) {
+			g->hold_since_ms = 0;
+		}
 		return false;
 	}
 	if (g->hold_exempt) {
@@ -1361,12 +1383,16 @@ static bool should_hold(struct raft_group *g)
 	uint64_t now = uv_now(&g->host->loop);
 	if (g->hold_since_ms == 0) {
 		g->hold_since_ms = now;
+		g->hold_match = min_match;
 		g->mloop.lag_holds++;
+	} else if (min_match > g->hold_match) {
+		g->hold_match = min_match; /* progress: keep waiting */
+		g->hold_since_ms = now;
 	} else if (now - g->hold_since_ms > g->cfg.lag_hold_ms) {
 		LOG_WARN(COMP,
-		         "group %" PRIu64 ": a follower stayed more than "
-		         "%" PRIu64 " bytes behind for %u ms; writes go on "
-		         "without waiting for it (check its disk and CPU)",
+		         "group %" PRIu64 ": a follower more than %" PRIu64
+		         " bytes behind made no progress for %u ms; writes go "
+		         "on without waiting for it (check its disk and CPU)",
 		         g->cfg.group_id, g->cfg.lag_bytes, g->cfg.lag_hold_ms);
 		g->hold_exempt = true;
 		return false;

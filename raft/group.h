@@ -104,8 +104,9 @@ struct raft_group_config {
 	unsigned snapshot_resend_ms;
 	/* Slow-follower flow control (leader): new applies wait while a live
 	 * follower is more than lag_bytes behind (16 MiB; at least 64
-	 * entries), for at most lag_hold_ms at a time (2 x election_ms). Why:
-	 * raft/group.c, follower_lagging. */
+	 * entries) until it is within a quarter of that; a follower with no
+	 * progress for lag_hold_ms (2 x election_ms) stops holding. Why:
+	 * raft/group.c, should_hold. */
 	uint64_t lag_bytes;
 	unsigned lag_hold_ms;
 	uint64_t snapshot_bytes; /* snapshot after this many applied (16 MiB) */
