@@ -265,20 +265,6 @@ static void ahead_done(void *arg, int code, const char *errmsg,
 	pthread_mutex_unlock(&a->mu);
 }
 
-/* Wait for the read ahead, if any, to finish, and drop its result. */
-static void ahead_drop(struct iter_ahead *a)
-{
-	pthread_mutex_lock(&a->mu);
-	while (a->inflight) {
-		pthread_cond_wait(&a->cv, &a->mu);
-	}
-	if (a->ready) {
-		strata_read_result_release(&a->r);
-		a->ready = false;
-	}
-	pthread_mutex_unlock(&a->mu);
-}
-
 /* Start reading ahead at the iterator's refill point when the range goes
  * on; failing to start only means no read-ahead. */
 static void ahead_start(struct strata_event_iter *it)
@@ -307,8 +293,8 @@ static void ahead_start(struct strata_event_iter *it)
 	}
 }
 
-/* The read-ahead result for offset at, when there is one with data:
- * moved to *out (true). Anything else held is dropped. */
+/* Wait for the read ahead, if any. Its result for offset at, when it has
+ * data: moved to *out (true). Anything else held is dropped. */
 static bool ahead_take(struct strata_event_iter *it, uint64_t at,
                        struct strata_read_result *out)
 {
@@ -363,7 +349,8 @@ void strata_event_iter_free(struct strata_event_iter *it)
 	if (it == NULL) {
 		return;
 	}
-	ahead_drop(&it->ahead);
+	struct strata_read_result unused;
+	ahead_take(it, UINT64_MAX, &unused); /* waits for it, drops it */
 	pthread_cond_destroy(&it->ahead.cv);
 	pthread_mutex_destroy(&it->ahead.mu);
 	frame_asm_close(&it->fa);

@@ -1145,11 +1145,22 @@ __attribute__((noinline)) static int op_request_msg(struct rpc_op *op,
 	return nng_msg_alloc(msg, op->env_len);
 }
 
-/* Send the request in msg (allocated, env_len bytes) on op->ctx (open);
- * cli->mtx held. */
-static void op_send(struct rpc_op *op, nng_msg *msg)
+/* Open a context on ep and send op's request on it (cli->mtx held).
+ * 0, or the NNG error with nothing started (the context closed again). */
+static int op_send(struct rpc_op *op, struct rpc_endpoint *ep)
 {
 	struct rpc_client *cli = op->cli;
+	nng_msg *msg = NULL;
+	int rv = nng_ctx_open(&op->ctx, ep->sock);
+	if (rv != 0) {
+		return rv;
+	}
+	op->ctx_open = true;
+	rv = op_request_msg(op, &msg);
+	if (rv != 0) {
+		op_ctx_close(op);
+		return rv;
+	}
 	memcpy(nng_msg_body(msg), op->env, op->env_len);
 	op->state = OP_SEND;
 	op->send_time = nng_clock();
@@ -1163,6 +1174,7 @@ static void op_send(struct rpc_op *op, nng_msg *msg)
 	}
 	nng_aio_set_timeout(op->aio, send_to);
 	nng_ctx_send(op->ctx, op->aio);
+	return 0;
 }
 
 /* Start an attempt on op->ep: wait for a connection, then send. */
@@ -1222,22 +1234,13 @@ static void op_attempt(struct rpc_op *op)
 		return;
 	}
 	op->waiting = false;
-	nng_msg *msg = NULL;
-	int rv = nng_ctx_open(&op->ctx, ep->sock);
-	if (rv == 0) {
-		op->ctx_open = true;
-		rv = op_request_msg(op, &msg);
-	}
+	int rv = op_send(op, ep);
+	pthread_mutex_unlock(&cli->mtx);
 	if (rv != 0) {
-		pthread_mutex_unlock(&cli->mtx);
-		op_ctx_close(op);
 		errmsg_set(op->errmsg, "RPC method %u to %s: %s", op->method,
 		           ep->url, nng_strerror(rv));
 		op_failed(op, map_nng(rv), false);
-		return;
 	}
-	op_send(op, msg);
-	pthread_mutex_unlock(&cli->mtx);
 }
 
 /* Index of the endpoint for url, dialing it if new; -1 (errmsg set) when
@@ -1462,20 +1465,8 @@ static bool op_send_now(struct rpc_op *op)
 {
 	struct rpc_client *cli = op->cli;
 	struct rpc_endpoint *ep = cli->eps[op->ep];
-	if (!ep->started || atomic_load(&ep->npipes) <= 0) {
-		return false;
-	}
-	nng_msg *msg = NULL;
-	if (nng_ctx_open(&op->ctx, ep->sock) != 0) {
-		return false;
-	}
-	if (op_request_msg(op, &msg) != 0) {
-		nng_ctx_close(op->ctx);
-		return false;
-	}
-	op->ctx_open = true;
-	op_send(op, msg);
-	return true;
+	return ep->started && atomic_load(&ep->npipes) > 0 &&
+	       op_send(op, ep) == 0;
 }
 
 int rpc_call_async(struct rpc_client *cli, uint32_t method, unsigned flags,
