@@ -3,6 +3,7 @@
 #ifndef COMMON_CRC32C_H
 #define COMMON_CRC32C_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,5 +18,8 @@ uint32_t crc32c_extend(uint32_t crc, const void *p, size_t n);
 /* The same in portable C (slicing-by-8), whatever the CPU: for tests that
  * compare the two. */
 uint32_t crc32c_extend_portable(uint32_t crc, const void *p, size_t n);
+
+/* Which one crc32c_extend uses on this CPU: "sse4.2" or "portable". */
+const char *crc32c_impl(void);
 
 #endif /* COMMON_CRC32C_H */

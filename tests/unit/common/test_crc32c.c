@@ -65,12 +65,27 @@ static void test_crc32c_paths_agree(void **state)
 	}
 }
 
+/* On an x86-64 CPU with SSE4.2 the hardware path is the one in use (it was
+ * once compiled out by mistake and nothing noticed). */
+static void test_crc32c_uses_hw_when_cpu_has_it(void **state)
+{
+	(void)state;
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("sse4.2")) {
+		assert_string_equal(crc32c_impl(), "sse4.2");
+		return;
+	}
+#endif
+	assert_string_equal(crc32c_impl(), "portable");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_crc32c_extend_known_vectors),
 	        cmocka_unit_test(test_crc32c_extend_chains),
 	        cmocka_unit_test(test_crc32c_paths_agree),
+	        cmocka_unit_test(test_crc32c_uses_hw_when_cpu_has_it),
 	};
 	return cmocka_run_group_tests_name("crc32c", tests, NULL, NULL);
 }
