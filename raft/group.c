@@ -71,6 +71,8 @@ struct raft_host {
 	pthread_mutex_t lock;          /* guards the fields below */
 	struct raft_host_task *head;   /* task FIFO */
 	struct raft_host_task *tail;   /* its end */
+	struct raft_host_task *dhead;  /* deferred to the check phase (loop) */
+	struct raft_host_task *dtail;  /* its end (loop) */
 	bool stopping;                 /* no more tasks accepted */
 	struct raft_stall_hist stalls; /* loop-stall histogram */
 	struct raft_group *groups;     /* started groups (loop only) */
@@ -676,9 +678,55 @@ static void on_tick(uv_timer_t *timer)
 	}
 }
 
+/* Run the deferred tasks, including any deferred while they run. */
+static void run_deferred(struct raft_host *h)
+{
+	while (h->dhead != NULL) {
+		struct raft_host_task *t = h->dhead;
+		h->dhead = t->next;
+		if (h->dhead == NULL) {
+			h->dtail = NULL;
+		}
+		t->next = NULL;
+		t->fn(t);
+	}
+}
+
+void raft_host_defer(struct raft_host *h, struct raft_host_task *task)
+{
+	task->next = NULL;
+	if (h->dtail != NULL) {
+		h->dtail->next = task;
+	} else {
+		h->dhead = task;
+	}
+	h->dtail = task;
+}
+
+void raft_host_defer_cancel(struct raft_host *h, struct raft_host_task *task)
+{
+	struct raft_host_task *prev = NULL;
+	for (struct raft_host_task *t = h->dhead; t != NULL; t = t->next) {
+		if (t == task) {
+			if (prev != NULL) {
+				prev->next = t->next;
+			} else {
+				h->dhead = t->next;
+			}
+			if (h->dtail == t) {
+				h->dtail = prev;
+			}
+			t->next = NULL;
+			return;
+		}
+		prev = t;
+	}
+}
+
 static void on_check(uv_check_t *c)
 {
 	struct raft_host *h = c->data;
+	run_deferred(h);
 	for (struct raft_group *g = h->groups; g != NULL; g = g->next) {
 		observe(g);
 		release_held(g);
@@ -694,6 +742,7 @@ static void loop_main(void *arg)
 static void host_stop_task(struct raft_host_task *t)
 {
 	struct raft_host *h = t->data;
+	run_deferred(h);
 	uv_close((uv_handle_t *)&h->async, NULL);
 	uv_close((uv_handle_t *)&h->tick, NULL);
 	uv_close((uv_handle_t *)&h->check, NULL);

@@ -80,6 +80,22 @@ struct raft_host_task {
  */
 int raft_host_submit(struct raft_host *h, struct raft_host_task *task);
 
+/*
+ * Run task->fn(task) on the loop thread once the callbacks of the current
+ * loop iteration are done (libuv's check phase), in deferral order. Loop
+ * thread only; task must not be queued already. Owners use it to answer
+ * clients after libraft has returned from a write completion: libraft
+ * fires every commit callback of a write before it starts the next write,
+ * so replies sent from inside those callbacks (socket sends, wake-ups)
+ * would delay the next fdatasync. A deferred task still queued when the
+ * host stops runs then.
+ */
+void raft_host_defer(struct raft_host *h, struct raft_host_task *task);
+
+/* Remove a task queued by raft_host_defer (fn will not run); no-op when
+ * it is not queued. Loop thread only. */
+void raft_host_defer_cancel(struct raft_host *h, struct raft_host_task *task);
+
 /* One voter of a group's initial configuration. */
 struct raft_group_peer {
 	uint64_t id;         /* node id, > 0, unique in the group */

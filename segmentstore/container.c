@@ -197,6 +197,9 @@ struct container {
 	uint64_t apply_gen;               /* applies so far */
 	struct apply_out out;             /* last apply's outcome */
 	uint64_t entry_max;               /* largest entry proposed */
+	struct creq *ahead, *atail;       /* acks waiting for `answer` */
+	struct raft_host_task answer;     /* sends them (deferred, loop) */
+	bool answer_queued;               /* `answer` is deferred */
 };
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -883,6 +886,40 @@ static void batch_fail(struct container *c, struct batch *b, int code)
 	batch_free(b);
 }
 
+/* Send the acks of committed appends (the host's check phase, after
+ * libraft started its next write; see raft_host_defer). */
+static void answer_task(struct raft_host_task *t)
+{
+	struct container *c = t->data;
+	struct creq *q = c->ahead;
+	c->ahead = c->atail = NULL;
+	c->answer_queued = false;
+	while (q != NULL) {
+		struct creq *nx = q->next;
+		finish(c, q, 0, &q->reply, NULL);
+		q = nx;
+	}
+}
+
+/* Ack q (a successful append, reply without pointers) once the current
+ * write completion is over. */
+static void answer_later(struct container *c, struct creq *q,
+                         const struct container_reply *reply)
+{
+	q->reply = *reply;
+	q->next = NULL;
+	if (c->atail != NULL) {
+		c->atail->next = q;
+	} else {
+		c->ahead = q;
+	}
+	c->atail = q;
+	if (!c->answer_queued) {
+		c->answer_queued = true;
+		raft_host_defer(c->host, &c->answer);
+	}
+}
+
 /* Answer one write of a committed batch from its FSM result. */
 static void complete_write(struct container *c, struct creq *q,
                            const struct container_result *res)
@@ -988,6 +1025,10 @@ static void complete_write(struct container *c, struct creq *q,
 		         q->r.op == CONTAINER_MERGE ? "merge" : "operation",
 		         q->r.segment, strata_strerror(code));
 		m = msg;
+	}
+	if (code == 0 && q->r.op == CONTAINER_APPEND && !c->closing) {
+		answer_later(c, q, &reply);
+		return;
 	}
 	finish(c, q, code, &reply, m);
 }
@@ -1991,6 +2032,8 @@ int container_start(struct raft_host *h, const struct container_config *cfg,
 	idmap_init(&c->waits);
 	c->drain.data = c;
 	c->drain.fn = drain_task;
+	c->answer.data = c;
+	c->answer.fn = answer_task;
 	c->tick.data = c;
 	c->tick.fn = tick_task;
 	c->sw_task.data = c;
@@ -2120,6 +2163,12 @@ static void final_task(struct raft_host_task *t)
 	struct container *c = s->c;
 	c->closing = true;
 	c->ready = false;
+	/* Acks deferred to this iteration's check phase go now: the
+	 * container is freed before that phase may run again. */
+	if (c->answer_queued) {
+		raft_host_defer_cancel(c->host, &c->answer);
+		answer_task(&c->answer);
+	}
 	/* Requests still queued. */
 	pthread_mutex_lock(&c->lock);
 	struct creq *q = c->qhead;

@@ -675,6 +675,60 @@ static void test_raft_host_submit_runs_on_loop(void **state)
 	raft_host_free(h);
 }
 
+/* Deferral test state: what ran, in order. */
+struct defer_state {
+	struct raft_host *h;
+	struct raft_host_task a, b, c; /* deferred by the submitted task */
+	char order[8];                 /* names of the tasks that ran */
+	_Atomic int n;                 /* their count; -1 = finished */
+};
+
+static void defer_note(struct raft_host_task *t)
+{
+	struct defer_state *s = t->data;
+	int n = atomic_load(&s->n);
+	s->order[n] = t == &s->a ? 'a' : t == &s->b ? 'b' : 'c';
+	atomic_store(&s->n, n + 1);
+}
+
+/* Defers a, b, c, cancels b, then records 's': s must run before a and c
+ * (they wait for the check phase), and b never. */
+static void defer_submitted(struct raft_host_task *t)
+{
+	struct defer_state *s = t->data;
+	raft_host_defer(s->h, &s->a);
+	raft_host_defer(s->h, &s->b);
+	raft_host_defer(s->h, &s->c);
+	raft_host_defer_cancel(s->h, &s->b);
+	raft_host_defer_cancel(s->h, &s->b); /* not queued: no-op */
+	s->order[atomic_load(&s->n)] = 's';
+	atomic_fetch_add(&s->n, 1);
+}
+
+/* raft_host_defer runs tasks after the current callbacks, in order;
+ * a cancelled task never runs. */
+static void test_raft_host_defer_runs_after_callbacks(void **state)
+{
+	(void)state;
+	char errmsg[STRATA_ERRMSG_SIZE];
+	struct raft_host *h = NULL;
+	struct raft_host_config hc = {.bind_address = "127.0.0.1:0"};
+	assert_int_equal(raft_host_new(&hc, &h, errmsg), 0);
+	struct defer_state s = {.h = h};
+	s.a = (struct raft_host_task){.data = &s, .fn = defer_note};
+	s.b = s.a;
+	s.c = s.a;
+	struct raft_host_task t = {.data = &s, .fn = defer_submitted};
+	assert_int_equal(raft_host_submit(h, &t), 0);
+	for (int i = 0; i < 2000 && atomic_load(&s.n) < 3; i++) {
+		usleep(1000);
+	}
+	usleep(20000); /* b would have run by now */
+	assert_int_equal(atomic_load(&s.n), 3);
+	assert_memory_equal(s.order, "sac", 3);
+	raft_host_free(h);
+}
+
 /* ---- membership ------------------------------------------------------------
  */
 
@@ -971,6 +1025,7 @@ int main(void)
 	assert_int_equal(strata_process_init(NULL), 0);
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_raft_host_submit_runs_on_loop),
+	        cmocka_unit_test(test_raft_host_defer_runs_after_callbacks),
 	        cmocka_unit_test(test_raft_group_config_errors),
 	        cmocka_unit_test(test_raft_group_three_replicas_apply),
 	        cmocka_unit_test(test_raft_group_host_name_addresses),
