@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# clang-format-14 over every tracked (and new, unignored) C source.
+# clang-format-14 over every tracked (and new, unignored) C source, except
+# third-party code (third_party/: kept as upstream wrote it).
 # usage: scripts/format.sh [--check]   --check: report, change nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.c' 
 		# skip deleted files and anything inside a CMake build tree
 		[ -f "$f" ] || continue
 		[ -f "${f%%/*}/CMakeCache.txt" ] && continue
+		case "$f" in third_party/*) continue ;; esac
 		echo "$f"
 	done)
 [ ${#files[@]} -gt 0 ] || { echo "format: no C sources"; exit 0; }
