@@ -658,18 +658,27 @@ static int uvEnsureSegmentBufferIsLargeEnough(struct uvSegmentBuffer *b,
     }
 
     len = b->block_size * n;
+    /* STRATA PATCH (PATCHES.md #1): grow at least geometrically. Growing to
+     * the exact size zeroed and copied the whole arena for every append
+     * request, so a follower with P pending requests paid O(P^2) bytes of
+     * memset+memcpy and could never catch up. */
+    if (len < 2 * b->arena.len) {
+        len = 2 * b->arena.len;
+    }
     base = raft_aligned_alloc(b->block_size, len);
     if (base == NULL) {
         return RAFT_NOMEM;
     }
-    memset(base, 0, len);
 
     /* If the current arena is initialized, we need to copy its content, since
      * it might have data that we want to retain in the next write. */
     if (b->arena.base != NULL) {
         assert(b->arena.len >= b->block_size);
         memcpy(base, b->arena.base, b->arena.len);
+        memset((uint8_t *)base + b->arena.len, 0, len - b->arena.len);
         raft_aligned_free(b->block_size, b->arena.base);
+    } else {
+        memset(base, 0, len);
     }
 
     b->arena.base = base;
