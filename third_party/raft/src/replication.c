@@ -742,8 +742,12 @@ int replicationUpdate(struct raft *r,
         }
     }
 
-    /* Check if we can commit some new entries. */
-    replicationQuorum(r, r->last_stored);
+    /* Check if we can commit some new entries. STRATA PATCH (PATCHES.md #3,
+     * upstream 1996d32): the index this follower acknowledged, not our own
+     * last_stored, which under continuous load is usually ahead of every
+     * follower, so the commit index only moved when an acknowledgement
+     * happened to match it exactly. */
+    replicationQuorum(r, last_index);
 
     rv = replicationApply(r);
     if (rv != 0) {
@@ -852,7 +856,7 @@ static void appendFollowerCb(struct raft_io_append *req, int status)
         goto out;
     }
 
-    /* We received an InstallSnapshot RCP while these entries were being
+    /* We received an InstallSnapshot RPC while these entries were being
      * persisted to disk */
     if (replicationInstallSnapshotBusy(r)) {
         goto out;
@@ -897,8 +901,12 @@ static void appendFollowerCb(struct raft_io_append *req, int status)
         }
     }
 
-    if (r->state != RAFT_FOLLOWER) {
-        tracef("local server is not follower -> don't send result");
+    /* STRATA PATCH (PATCHES.md #5, upstream 35479fc).
+     * If our state or term number has changed since receiving these entries,
+     * our current_leader may have changed as well, so don't send a response
+     * to that server. */
+    if (r->state != RAFT_FOLLOWER || r->current_term != args->term) {
+        tracef("new role or term since receiving entries -> don't respond");
         goto out;
     }
 
@@ -1624,6 +1632,7 @@ void replicationQuorum(struct raft *r, const raft_index index)
 {
     size_t votes = 0;
     size_t i;
+    raft_term term;
 
     assert(r->state == RAFT_LEADER);
 
@@ -1631,13 +1640,21 @@ void replicationQuorum(struct raft *r, const raft_index index)
         return;
     }
 
+    term = logTermOf(&r->log, index);
+
     /* TODO: fuzzy-test --seed 0x8db5fccc replication/entries/partitioned
      * fails the assertion below. */
-    if (logTermOf(&r->log, index) == 0) {
+    if (term == 0) {
         return;
     }
     // assert(logTermOf(&r->log, index) > 0);
-    assert(logTermOf(&r->log, index) <= r->current_term);
+    assert(!(term > r->current_term));
+
+    /* STRATA PATCH (PATCHES.md #4, upstream 524f735): don't commit entries
+     * from previous terms by counting replicas (Raft paper, Figure 8). */
+    if (term < r->current_term) {
+        return;
+    }
 
     for (i = 0; i < r->configuration.n; i++) {
         struct raft_server *server = &r->configuration.servers[i];
