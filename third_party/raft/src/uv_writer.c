@@ -332,13 +332,53 @@ err:
     return rv;
 }
 
+/* STRATA PATCH (PATCHES.md #6): io_destroy() waits for an RCU grace
+ * period in the kernel, 30-40 ms on the test VM, and a writer is closed at
+ * every segment roll and every snapshot; run it on the thread pool instead
+ * of stalling the loop (every group of the process) for that long. The
+ * context has no I/O left: the writer is closing and its requests are
+ * done. */
+struct uvWriterIoDestroy
+{
+    uv_work_t work;
+    aio_context_t ctx;
+};
+
+static void uvWriterIoDestroyWorkCb(uv_work_t *work)
+{
+    struct uvWriterIoDestroy *d = work->data;
+    UvOsIoDestroy(d->ctx);
+}
+
+static void uvWriterIoDestroyAfterWorkCb(uv_work_t *work, int status)
+{
+    (void)status;
+    RaftHeapFree(work->data);
+}
+
+static void uvWriterIoDestroyOffLoop(struct uv_loop_s *loop,
+                                     aio_context_t ctx)
+{
+    struct uvWriterIoDestroy *d = RaftHeapMalloc(sizeof *d);
+    if (d != NULL) {
+        d->work.data = d;
+        d->ctx = ctx;
+        if (uv_queue_work(loop, &d->work, uvWriterIoDestroyWorkCb,
+                          uvWriterIoDestroyAfterWorkCb) == 0) {
+            return;
+        }
+        RaftHeapFree(d);
+    }
+    UvOsIoDestroy(ctx); /* out of memory: stall rather than leak */
+}
+
 static void uvWriterCleanUpAndFireCloseCb(struct UvWriter *w)
 {
     assert(w->closing);
 
     UvOsClose(w->fd);
     RaftHeapFree(w->events);
-    UvOsIoDestroy(w->ctx);
+    uvWriterIoDestroyOffLoop(w->loop, w->ctx);
 
     if (w->close_cb != NULL) {
         w->close_cb(w);
