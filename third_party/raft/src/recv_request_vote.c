@@ -55,9 +55,16 @@ int recvRequestVote(struct raft *r,
      *   special flag to indicate this behavior ("I have permission to disrupt
      *   the leader - it told me to!").
      */
+    /* STRATA PATCH (PATCHES.md #7): a follower "has a leader" only while it
+     * heard from it within the minimum election timeout, as the passage
+     * above says. Upstream rejected until the follower's own randomized
+     * timer fired (up to twice the timeout), so after a leader crash the
+     * first candidate was refused by a follower that had not timed out yet
+     * and waited a whole new randomized timeout: failovers of 3+ s. */
     has_leader =
         r->state == RAFT_LEADER ||
-        (r->state == RAFT_FOLLOWER && r->follower_state.current_leader.id != 0);
+        (r->state == RAFT_FOLLOWER && r->follower_state.current_leader.id != 0 &&
+         r->io->time(r->io) - r->election_timer_start < r->election_timeout);
     if (has_leader && !args->disrupt_leader) {
         tracef("local server has a leader -> reject ");
         goto reply;

@@ -48,6 +48,7 @@ struct uvClient
     queue pending;                  /* Pending send message requests */
     queue queue;                    /* Clients queue */
     bool closing;                   /* True after calling uvClientAbort */
+    char read_buf[64];              /* STRATA PATCH #8: EOF watch, discarded */
 };
 
 /* Hold state for a single send RPC message request. */
@@ -268,6 +269,40 @@ static unsigned uvClientPendingCount(struct uvClient *c)
     return n;
 }
 
+/* STRATA PATCH (PATCHES.md #8): watch the connection for the peer's close.
+ * Upstream only noticed a dead peer when a write failed, and the first
+ * write after the peer died still succeeded locally and was lost (the RST
+ * comes back later): after a peer restart, the first message to it, often
+ * a vote reply, vanished and an election waited a whole timeout. Reading
+ * sees the FIN as soon as it arrives, and the client reconnects before the
+ * next message. Peers never write on this connection; anything read is
+ * discarded. */
+static void uvClientAllocCb(struct uv_handle_s *handle,
+                            size_t suggested_size,
+                            uv_buf_t *buf)
+{
+    struct uvClient *c = handle->data;
+    (void)suggested_size;
+    buf->base = c->read_buf;
+    buf->len = sizeof c->read_buf;
+}
+
+static void uvClientReadCb(struct uv_stream_s *stream,
+                           ssize_t nread,
+                           const uv_buf_t *buf)
+{
+    struct uvClient *c = stream->data;
+    (void)buf;
+    if (nread >= 0) {
+        return;
+    }
+    uv_read_stop(stream);
+    if (!c->closing && c->stream == stream && c->old_stream == NULL) {
+        tracef("peer closed the connection -> reconnect");
+        uvClientDisconnect(c);
+    }
+}
+
 static void uvClientConnectCb(struct raft_uv_connect *req,
                               struct uv_stream_s *stream,
                               int status)
@@ -305,6 +340,7 @@ static void uvClientConnectCb(struct raft_uv_connect *req,
         c->stream = stream;
         c->n_connect_attempt = 0;
         c->stream->data = c;
+        uv_read_start(c->stream, uvClientAllocCb, uvClientReadCb);
         uvClientSendPending(c);
         return;
     }
