@@ -25,3 +25,14 @@ int count_list_cb(void *arg, const char *name,
 	(*(int *)arg)++;
 	return 0;
 }
+
+void fill_pseudo_random(uint8_t *buf, size_t n, uint64_t seed)
+{
+	uint64_t x = seed;
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		buf[i] = (uint8_t)x;
+	}
+}

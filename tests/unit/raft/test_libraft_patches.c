@@ -13,6 +13,8 @@
 
 #include <raft.h>
 
+#include "tests/lib/check.h"
+
 /* libraft internals (src/byte.h, src/uv.h), declared here so the test does
  * not pull libraft's private headers into Strata's warning set. */
 unsigned byteCrc32(const void *buf, size_t size, unsigned init);
@@ -51,13 +53,7 @@ static void test_libraft_crc_unchanged(void **state)
 {
 	(void)state;
 	uint8_t buf[600];
-	uint64_t x = 0x9E3779B97F4A7C15u;
-	for (size_t i = 0; i < sizeof(buf); i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		buf[i] = (uint8_t)x;
-	}
+	fill_pseudo_random(buf, sizeof(buf), 0x9E3779B97F4A7C15u);
 	assert_int_equal(byteCrc32(buf, 0, 0x1234u), 0x1234u);
 	for (size_t off = 0; off < 9; off++) {
 		for (size_t len = 0; len + off <= sizeof(buf); len += 7) {
