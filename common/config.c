@@ -2,6 +2,7 @@
 #include "common/config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1697,6 +1698,21 @@ uint64_t config_get_duration_ms(const struct config *cfg, const char *key)
 uint64_t config_get_size(const struct config *cfg, const char *key)
 {
 	return get(cfg, key, CONFIG_SIZE)->v.u;
+}
+
+int config_check_duration_below(const struct config *cfg, const char *lo,
+                                const char *hi, char *errmsg)
+{
+	uint64_t a = config_get_duration_ms(cfg, lo);
+	uint64_t b = config_get_duration_ms(cfg, hi);
+	if (a < b) {
+		return 0;
+	}
+	snprintf(errmsg, STRATA_ERRMSG_SIZE,
+	         "%s (%" PRIu64 " ms) must be below %s (%" PRIu64
+	         " ms); lower %s or raise %s",
+	         lo, a, hi, b, lo, hi);
+	return STRATA_ECONFIG;
 }
 
 bool config_is_set(const struct config *cfg, const char *key)

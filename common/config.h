@@ -155,6 +155,15 @@ size_t config_get_enum(const struct config *cfg, const char *key);
 uint64_t config_get_duration_ms(const struct config *cfg, const char *key);
 uint64_t config_get_size(const struct config *cfg, const char *key);
 
+/*
+ * Cross-key rule: the duration key lo must be strictly below the duration
+ * key hi (e.g. a Raft heartbeat below the election timeout). 0, or
+ * STRATA_ECONFIG with errmsg (STRATA_ERRMSG_SIZE bytes) naming both keys,
+ * their values and the fix. Both keys must be CONFIG_DURATION (aborts).
+ */
+int config_check_duration_below(const struct config *cfg, const char *lo,
+                                const char *hi, char *errmsg);
+
 /* True when a file, variable or flag set key (a schema key; aborts
  * otherwise). For a section: when it has at least one leaf. */
 bool config_is_set(const struct config *cfg, const char *key);

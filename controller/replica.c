@@ -23,17 +23,8 @@ struct ctl_replica {
 
 int ctl_replica_check_raft(const struct config *cfg, char *errmsg)
 {
-	uint64_t hb = config_get_duration_ms(cfg, "raft.heartbeat");
-	uint64_t el = config_get_duration_ms(cfg, "raft.election_timeout");
-	if (hb >= el) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "raft.heartbeat (%" PRIu64
-		         " ms) must be below raft.election_timeout (%" PRIu64
-		         " ms)",
-		         hb, el);
-		return STRATA_ECONFIG;
-	}
-	return 0;
+	return config_check_duration_below(cfg, "raft.heartbeat",
+	                                   "raft.election_timeout", errmsg);
 }
 
 void ctl_local_url(const char *in, char *out, size_t size)

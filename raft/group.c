@@ -632,6 +632,19 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 /* ---- host loop ------------------------------------------------------------
  */
 
+/* Append t to the task list head/tail. */
+static void task_append(struct raft_host_task **head,
+                        struct raft_host_task **tail, struct raft_host_task *t)
+{
+	t->next = NULL;
+	if (*tail != NULL) {
+		(*tail)->next = t;
+	} else {
+		*head = t;
+	}
+	*tail = t;
+}
+
 static void on_async(uv_async_t *a)
 {
 	struct raft_host *h = a->data;
@@ -694,13 +707,7 @@ static void run_deferred(struct raft_host *h)
 
 void raft_host_defer(struct raft_host *h, struct raft_host_task *task)
 {
-	task->next = NULL;
-	if (h->dtail != NULL) {
-		h->dtail->next = task;
-	} else {
-		h->dhead = task;
-	}
-	h->dtail = task;
+	task_append(&h->dhead, &h->dtail, task);
 }
 
 void raft_host_defer_cancel(struct raft_host *h, struct raft_host_task *task)
@@ -853,18 +860,12 @@ int raft_host_register_metrics(struct raft_host *h,
 static int submit(struct raft_host *h, struct raft_group *g,
                   struct raft_host_task *t)
 {
-	t->next = NULL;
 	pthread_mutex_lock(&h->lock);
 	if (h->stopping || (g != NULL && g->closing)) {
 		pthread_mutex_unlock(&h->lock);
 		return STRATA_ESHUTDOWN;
 	}
-	if (h->tail != NULL) {
-		h->tail->next = t;
-	} else {
-		h->head = t;
-	}
-	h->tail = t;
+	task_append(&h->head, &h->tail, t);
 	pthread_mutex_unlock(&h->lock);
 	uv_async_send(&h->async);
 	return 0;
@@ -888,14 +889,8 @@ void raft_host_free(struct raft_host *h)
 	}
 	h->stop.data = h;
 	h->stop.fn = host_stop_task;
-	h->stop.next = NULL;
 	pthread_mutex_lock(&h->lock);
-	if (h->tail != NULL) {
-		h->tail->next = &h->stop;
-	} else {
-		h->head = &h->stop;
-	}
-	h->tail = &h->stop;
+	task_append(&h->head, &h->tail, &h->stop);
 	h->stopping = true;
 	pthread_mutex_unlock(&h->lock);
 	uv_async_send(&h->async);
@@ -1295,15 +1290,9 @@ void raft_group_stop(struct raft_group *g)
 	g->w = &w;
 	g->ctl.data = g;
 	g->ctl.fn = stop_task;
-	g->ctl.next = NULL;
 	pthread_mutex_lock(&h->lock);
 	g->closing = true;
-	if (h->tail != NULL) {
-		h->tail->next = &g->ctl;
-	} else {
-		h->head = &g->ctl;
-	}
-	h->tail = &g->ctl;
+	task_append(&h->head, &h->tail, &g->ctl);
 	pthread_mutex_unlock(&h->lock);
 	uv_async_send(&h->async);
 	waiter_wait(&w);

@@ -227,17 +227,8 @@ static int check_rules(const struct config *cfg, char *errmsg)
 	if (rc != 0) {
 		return rc;
 	}
-	uint64_t hb = config_get_duration_ms(cfg, "raft.heartbeat_interval");
-	uint64_t el = config_get_duration_ms(cfg, "raft.election_timeout");
-	if (hb >= el) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "raft.heartbeat_interval (%" PRIu64
-		         " ms) must be below raft.election_timeout (%" PRIu64
-		         " ms); lower the heartbeat or raise the timeout",
-		         hb, el);
-		return STRATA_ECONFIG;
-	}
-	return 0;
+	return config_check_duration_below(cfg, "raft.heartbeat_interval",
+	                                   "raft.election_timeout", errmsg);
 }
 
 /* --check-config: the rules above and the tier-2 plugin loads (dlopen and

@@ -287,6 +287,35 @@ static void test_config_load_defaults(void **state)
 	config_close(&cfg);
 }
 
+/* The cross-key duration rule: below passes, equal or above fails with
+ * both keys, both values and the fix; nothing is changed. */
+static void test_config_check_duration_below(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char err[STRATA_ERRMSG_SIZE] = "";
+	assert_int_equal(load(&cfg, NULL, NULL, NULL), 0);
+	assert_int_equal(
+	        config_check_duration_below(&cfg, "raft.heartbeat_interval",
+	                                    "raft.election_timeout", err),
+	        0);
+	config_close(&cfg);
+	assert_int_equal(
+	        load(&cfg, NULL, NULL, "--raft.heartbeat_interval=1s", NULL),
+	        0);
+	assert_int_equal(
+	        config_check_duration_below(&cfg, "raft.heartbeat_interval",
+	                                    "raft.election_timeout", err),
+	        STRATA_ECONFIG);
+	assert_string_equal(err, "raft.heartbeat_interval (1000 ms) must be "
+	                         "below raft.election_timeout (1000 ms); lower "
+	                         "raft.heartbeat_interval or raise "
+	                         "raft.election_timeout");
+	assert_true(config_get_duration_ms(&cfg, "raft.heartbeat_interval") ==
+	            1000);
+	config_close(&cfg);
+}
+
 /* Every type is read from the file, nested or dotted, quoted or not. */
 static void test_config_load_file_every_type(void **state)
 {
@@ -1074,6 +1103,7 @@ int main(void)
 	        cmocka_unit_test(test_config_get_wrong_type_aborts),
 	        cmocka_unit_test(test_config_load_ignores_unrelated_env),
 	        cmocka_unit_test(test_config_load_oom),
+	        cmocka_unit_test(test_config_check_duration_below),
 	};
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }

@@ -69,11 +69,15 @@ static void test_ctl_replica_check_raft(void **state)
 	assert_int_equal(check_raft("--raft.heartbeat=1s", err),
 	                 STRATA_ECONFIG);
 	assert_string_equal(err, "raft.heartbeat (1000 ms) must be below "
-	                         "raft.election_timeout (1000 ms)");
+	                         "raft.election_timeout (1000 ms); lower "
+	                         "raft.heartbeat or raise "
+	                         "raft.election_timeout");
 	assert_int_equal(check_raft("--raft.heartbeat=2s", err),
 	                 STRATA_ECONFIG);
 	assert_string_equal(err, "raft.heartbeat (2000 ms) must be below "
-	                         "raft.election_timeout (1000 ms)");
+	                         "raft.election_timeout (1000 ms); lower "
+	                         "raft.heartbeat or raise "
+	                         "raft.election_timeout");
 }
 
 /* The wildcard host becomes 127.0.0.1; anything else is copied. */
