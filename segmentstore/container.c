@@ -601,6 +601,46 @@ static void count_read(struct container *c, int rv, size_t n, uint64_t t0)
 	                          (double)(now_ns() - t0) / 1e9);
 }
 
+/*
+ * Read j's range from tier 2 (reader thread, chunk lock held). A chunk
+ * whose last write was cut by a crash reports STRATA_ETORN on every
+ * access, even though its records up to the last good length are sound
+ * and are all a FLUSH ever referenced (a FLUSH commits only after its
+ * write returned). When the wanted range lies within the good length,
+ * cut the torn tail off (the repair the plugin contract names: truncate
+ * to the last good length drops no record) and read again.
+ */
+static int read_chunk(struct container *c, struct read_job *j)
+{
+	int rv = tier2_read(c->cfg.tier2, j->chunk, j->chunk_offset, j->buf,
+	                    j->len, &j->nread, j->errmsg);
+	if (rv != STRATA_ETORN) {
+		return rv;
+	}
+	struct strata_tier2_chunk_info info = {0};
+	char msg[STRATA_ERRMSG_SIZE];
+	int srv = tier2_stat(c->cfg.tier2, j->chunk, &info, msg);
+	if ((srv != 0 && srv != STRATA_ETORN) ||
+	    info.length < j->chunk_offset + j->len) {
+		return rv; /* the wanted bytes are not all intact */
+	}
+	srv = tier2_truncate(c->cfg.tier2, j->chunk, info.length, msg);
+	if (srv != 0) {
+		LOG_WARN(COMP,
+		         "container %" PRIu32 ": cut the torn tail of tier-2 "
+		         "chunk %s at %" PRIu64 ": %s",
+		         c->cfg.id, j->chunk, info.length, msg);
+		return rv;
+	}
+	LOG_WARN(COMP,
+	         "container %" PRIu32 ": tier-2 chunk %s had a torn tail "
+	         "(a crash during its last write); cut at its last good "
+	         "length %" PRIu64 ", which holds every flushed byte",
+	         c->cfg.id, j->chunk, info.length);
+	return tier2_read(c->cfg.tier2, j->chunk, j->chunk_offset, j->buf,
+	                  j->len, &j->nread, j->errmsg);
+}
+
 static void *reader_main(void *arg)
 {
 	struct container *c = arg;
@@ -621,9 +661,7 @@ static void *reader_main(void *arg)
 		j->rv = storage_writer_lock_chunk(c->sw, j->chunk);
 		if (j->rv == 0) {
 			uint64_t t0 = now_ns();
-			j->rv = tier2_read(c->cfg.tier2, j->chunk,
-			                   j->chunk_offset, j->buf, j->len,
-			                   &j->nread, j->errmsg);
+			j->rv = read_chunk(c, j);
 			storage_writer_unlock_chunk(c->sw, j->chunk);
 			count_read(c, j->rv, j->nread, t0);
 		}
