@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "common/alloc.h"
 #include "strata/error.h"
 
 void frame_header(uint8_t hdr[4], uint32_t len)
@@ -13,51 +14,140 @@ void frame_header(uint8_t hdr[4], uint32_t len)
 	hdr[3] = (uint8_t)(len >> 24);
 }
 
+static uint32_t frame_len(const uint8_t h[4])
+{
+	return (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
+	       (uint32_t)h[3] << 24;
+}
+
 void frame_asm_init(struct frame_asm *fa, uint64_t offset, size_t max_event)
 {
-	buf_init(&fa->b, 0);
-	fa->pos = 0;
-	fa->base = offset;
+	memset(fa, 0, sizeof(*fa));
+	buf_init(&fa->carry, 0);
+	fa->off = offset;
 	fa->max_event = max_event;
 }
 
 void frame_asm_close(struct frame_asm *fa)
 {
-	buf_close(&fa->b);
-	fa->pos = 0;
+	strata_free(fa->cur);
+	buf_close(&fa->carry);
+	fa->cur = NULL;
+	fa->cur_len = fa->pos = 0;
+	fa->cpos = 0;
+	fa->last = 0;
 }
 
 void frame_asm_reset(struct frame_asm *fa, uint64_t offset)
 {
-	buf_reset(&fa->b);
+	strata_free(fa->cur);
+	fa->cur = NULL;
+	fa->cur_len = fa->pos = 0;
+	buf_reset(&fa->carry);
+	fa->cpos = 0;
+	fa->last = 0;
+	fa->off = offset;
+}
+
+/* The last event's pointer is no longer needed: empty carry when all of
+ * it was returned. */
+static void drop_returned(struct frame_asm *fa)
+{
+	if (fa->cpos > 0 && fa->cpos == fa->carry.len) {
+		buf_reset(&fa->carry);
+		fa->cpos = 0;
+	}
+	fa->last = 0;
+}
+
+int frame_asm_feed_owned(struct frame_asm *fa, uint8_t *data, size_t len)
+{
+	drop_returned(fa);
+	if (fa->pos < fa->cur_len && buf_append(&fa->carry, fa->cur + fa->pos,
+	                                        fa->cur_len - fa->pos) != 0) {
+		strata_free(data);
+		return STRATA_ENOMEM;
+	}
+	strata_free(fa->cur);
+	fa->cur = data;
+	fa->cur_len = data != NULL ? len : 0;
 	fa->pos = 0;
-	fa->base = offset;
+	return 0;
 }
 
 int frame_asm_feed(struct frame_asm *fa, const uint8_t *data, size_t len)
 {
-	if (fa->pos > 0) {
-		size_t rest = fa->b.len - fa->pos;
-		if (rest > 0) {
-			memmove(fa->b.data, fa->b.data + fa->pos, rest);
-		}
-		fa->b.len = rest;
-		fa->base += fa->pos;
-		fa->pos = 0;
+	uint8_t *copy = strata_malloc(len > 0 ? len : 1);
+	if (copy == NULL) {
+		return STRATA_ENOMEM;
 	}
-	return buf_append(&fa->b, data, len);
+	if (len > 0) {
+		memcpy(copy, data, len);
+	}
+	return frame_asm_feed_owned(fa, copy, len);
+}
+
+/* Move up to n bytes from cur to carry; false on ENOMEM. */
+static bool carry_take(struct frame_asm *fa, size_t n)
+{
+	size_t avail = fa->cur_len - fa->pos;
+	if (n > avail) {
+		n = avail;
+	}
+	if (n > 0 && buf_append(&fa->carry, fa->cur + fa->pos, n) != 0) {
+		return false;
+	}
+	fa->pos += n;
+	return true;
+}
+
+/* The next event starts in carry: complete it from cur, or EAGAIN. */
+static int next_from_carry(struct frame_asm *fa, const uint8_t **p, size_t *len,
+                           uint64_t *off)
+{
+	struct buf *c = &fa->carry;
+	size_t have = c->len - fa->cpos;
+	if (have < 4 && !carry_take(fa, 4 - have)) {
+		return STRATA_ENOMEM;
+	}
+	have = c->len - fa->cpos;
+	if (have < 4) {
+		return STRATA_EAGAIN;
+	}
+	uint32_t l = frame_len(c->data + fa->cpos);
+	if (l > fa->max_event) {
+		return STRATA_ECORRUPT;
+	}
+	size_t frame = 4 + (size_t)l;
+	if (have < frame && !carry_take(fa, frame - have)) {
+		return STRATA_ENOMEM;
+	}
+	if (c->len - fa->cpos < frame) {
+		return STRATA_EAGAIN;
+	}
+	*p = c->data + fa->cpos + 4;
+	*len = l;
+	*off = fa->off;
+	fa->cpos += frame;
+	fa->off += frame;
+	fa->last = frame;
+	fa->last_carry = true;
+	return 0;
 }
 
 int frame_asm_next(struct frame_asm *fa, const uint8_t **p, size_t *len,
                    uint64_t *off)
 {
-	size_t avail = fa->b.len - fa->pos;
+	drop_returned(fa);
+	if (fa->cpos < fa->carry.len) {
+		return next_from_carry(fa, p, len, off);
+	}
+	size_t avail = fa->cur_len - fa->pos;
 	if (avail < 4) {
 		return STRATA_EAGAIN;
 	}
-	const uint8_t *h = fa->b.data + fa->pos;
-	uint32_t l = (uint32_t)h[0] | (uint32_t)h[1] << 8 |
-	             (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+	const uint8_t *h = fa->cur + fa->pos;
+	uint32_t l = frame_len(h);
 	if (l > fa->max_event) {
 		return STRATA_ECORRUPT;
 	}
@@ -66,22 +156,39 @@ int frame_asm_next(struct frame_asm *fa, const uint8_t **p, size_t *len,
 	}
 	*p = h + 4;
 	*len = l;
-	*off = fa->base + fa->pos;
+	*off = fa->off;
 	fa->pos += 4 + (size_t)l;
+	fa->off += 4 + (size_t)l;
+	fa->last = 4 + (size_t)l;
+	fa->last_carry = false;
 	return 0;
+}
+
+void frame_asm_unget(struct frame_asm *fa)
+{
+	if (fa->last == 0) {
+		return;
+	}
+	fa->off -= fa->last;
+	if (fa->last_carry) {
+		fa->cpos -= fa->last;
+	} else {
+		fa->pos -= fa->last;
+	}
+	fa->last = 0;
 }
 
 uint64_t frame_asm_position(const struct frame_asm *fa)
 {
-	return fa->base + fa->pos;
-}
-
-uint64_t frame_asm_end(const struct frame_asm *fa)
-{
-	return fa->base + fa->b.len;
+	return fa->off;
 }
 
 size_t frame_asm_pending(const struct frame_asm *fa)
 {
-	return fa->b.len - fa->pos;
+	return (fa->carry.len - fa->cpos) + (fa->cur_len - fa->pos);
+}
+
+uint64_t frame_asm_end(const struct frame_asm *fa)
+{
+	return fa->off + frame_asm_pending(fa);
 }

@@ -3,6 +3,7 @@
 #ifndef CLIENT_FRAME_H
 #define CLIENT_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,14 +13,22 @@
 void frame_header(uint8_t hdr[4], uint32_t len);
 
 /*
- * Reassembles events from consecutive chunks of a segment. Not
- * thread-safe. Event pointers returned by frame_asm_next are valid until
- * the next frame_asm_feed or frame_asm_close.
+ * Reassembles events from consecutive chunks of a segment without copying
+ * them: an event that lies inside one chunk is returned as a pointer into
+ * that chunk; only bytes left over when the next chunk is fed (normally
+ * the start of one event split across chunks) are copied, to `carry`.
+ * Not thread-safe. Event pointers returned by frame_asm_next are valid
+ * until the next frame_asm_next, frame_asm_feed* or frame_asm_close.
  */
 struct frame_asm {
-	struct buf b;     /* unconsumed bytes: b.data[pos..b.len) */
-	size_t pos;       /* first unconsumed byte */
-	uint64_t base;    /* segment offset of b.data[0] */
+	uint8_t *cur;     /* the chunk being served (owned), or NULL */
+	size_t cur_len;   /* its bytes */
+	size_t pos;       /* first unconsumed byte of cur */
+	struct buf carry; /* bytes left over from earlier chunks */
+	size_t cpos;      /* first unconsumed byte of carry */
+	uint64_t off;     /* segment offset of the next event */
+	size_t last;      /* frame bytes of the last event returned */
+	bool last_carry;  /* ... and whether it came from carry */
 	size_t max_event; /* larger frame lengths are corrupt */
 };
 
@@ -27,16 +36,25 @@ struct frame_asm {
 void frame_asm_init(struct frame_asm *fa, uint64_t offset, size_t max_event);
 void frame_asm_close(struct frame_asm *fa);
 
+/* Add the next len bytes, taking data (strata_malloc'd; freed by the
+ * assembler, also on error). Unconsumed bytes of the previous chunk move
+ * to carry (normally less than one event). STRATA_ENOMEM. */
+int frame_asm_feed_owned(struct frame_asm *fa, uint8_t *data, size_t len);
+
 /* Add the next len bytes (copied). STRATA_ENOMEM. */
 int frame_asm_feed(struct frame_asm *fa, const uint8_t *data, size_t len);
 
 /*
  * Take the next whole event: 0 with *p, *len (payload) and *off (offset of
  * its header); STRATA_EAGAIN when more bytes are needed; STRATA_ECORRUPT
- * when the frame length exceeds max_event (nothing consumed).
+ * when the frame length exceeds max_event (nothing consumed); STRATA_ENOMEM
+ * when assembling a split event fails (nothing consumed).
  */
 int frame_asm_next(struct frame_asm *fa, const uint8_t **p, size_t *len,
                    uint64_t *off);
+
+/* Give back the event the last frame_asm_next returned (once). */
+void frame_asm_unget(struct frame_asm *fa);
 
 /* Segment offset of the next event not yet returned. */
 uint64_t frame_asm_position(const struct frame_asm *fa);

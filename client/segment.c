@@ -93,27 +93,26 @@ void strata_read_result_release(struct strata_read_result *r)
 	r->len = 0;
 }
 
-/* Fill out from a ReadReply (data copied). STRATA_ENOMEM. */
-static int result_from(const Strata__V1__ReadReply *r, uint64_t offset,
-                       struct strata_read_result *out)
+/* Fill out from a ReadReply, taking its data. */
+static void result_from(Strata__V1__ReadReply *r, uint64_t offset,
+                        struct strata_read_result *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->offset = offset;
 	if (r == NULL) {
-		return 0;
+		return;
 	}
 	out->end_of_segment = r->end_of_segment;
 	out->at_tail = r->at_tail;
 	out->start_offset = r->start_offset;
 	if (r->data.len > 0) {
-		out->data = strata_malloc(r->data.len);
-		if (out->data == NULL) {
-			return STRATA_ENOMEM;
-		}
-		memcpy(out->data, r->data.data, r->data.len);
+		/* Take the unpacked bytes (strata_malloc'd by rpc_pb_unpack's
+		 * allocator): no copy; free_unpacked skips a NULL field. */
+		out->data = r->data.data;
 		out->len = r->data.len;
+		r->data.data = NULL;
+		r->data.len = 0;
 	}
-	return 0;
 }
 
 static uint32_t clamp_wait(struct strata_client *c, uint32_t wait_ms)
@@ -138,11 +137,7 @@ int strata_segment_read(struct strata_client *c, const char *segment,
 	                         &strata__v1__read_reply__descriptor,
 	                         (ProtobufCMessage **)&r, true, errmsg);
 	if (r != NULL) {
-		int rc2 = result_from(r, offset, out);
-		if (rc == 0 && rc2 != 0) {
-			rc = rc2;
-			client_err(errmsg, "out of memory");
-		}
+		result_from(r, offset, out);
 		rpc_pb_free(&r->base);
 	}
 	return rc;
@@ -178,11 +173,7 @@ static void read_async_done(struct seg_op *op, int code, const char *errmsg)
 			           "does not parse",
 			           op->name);
 		} else if (r != NULL) {
-			if (result_from(r, ra->offset, &res) != 0 &&
-			    code == 0) {
-				code = STRATA_ENOMEM;
-				client_err(msg, "out of memory");
-			}
+			result_from(r, ra->offset, &res);
 			rpc_pb_free(&r->base);
 		}
 	}
@@ -388,7 +379,7 @@ int strata_event_iter_next(struct strata_event_iter *it, uint32_t wait_ms,
 				        " runs past the end offset %" PRIu64
 				        "; the range does not end at an event",
 				        it->name, off, it->end);
-				it->fa.pos -= 4 + len;
+				frame_asm_unget(&it->fa);
 				return STRATA_ECORRUPT;
 			}
 			ev->data = p;
@@ -396,6 +387,10 @@ int strata_event_iter_next(struct strata_event_iter *it, uint32_t wait_ms,
 			ev->offset = off;
 			ev->next_offset = off + 4 + len;
 			return 0;
+		}
+		if (rc == STRATA_ENOMEM) {
+			client_err(errmsg, "out of memory");
+			return rc;
 		}
 		if (rc == STRATA_ECORRUPT) {
 			client_err(
@@ -442,10 +437,14 @@ int strata_event_iter_next(struct strata_event_iter *it, uint32_t wait_ms,
 			strata_read_result_release(&r);
 			return rc;
 		}
-		if (r.len > 0 && frame_asm_feed(&it->fa, r.data, r.len) != 0) {
-			strata_read_result_release(&r);
-			client_err(errmsg, "out of memory");
-			return STRATA_ENOMEM;
+		if (r.len > 0) {
+			/* The assembler takes the buffer: no copy. */
+			uint8_t *data = r.data;
+			r.data = NULL;
+			if (frame_asm_feed_owned(&it->fa, data, r.len) != 0) {
+				client_err(errmsg, "out of memory");
+				return STRATA_ENOMEM;
+			}
 		}
 		if (r.end_of_segment) {
 			it->eos = true;

@@ -473,19 +473,73 @@ static void server_recv_cb(void *arg)
 	pthread_mutex_unlock(&srv->mtx);
 }
 
-static int reply_common(struct rpc_call *call, int code, const char *msg,
-                        const char *redirect, const uint8_t *body, size_t len)
+/* Bytes of v as a protobuf varint. */
+static size_t varint_size(uint64_t v)
 {
-	struct rpc_server *srv = call->srv;
-	/* Build first: body may point into the request we free below. */
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * A reply envelope in a new NNG message: body[0..len) as its body, or the
+ * packed pb. pb is packed straight into the message after the rest of the
+ * envelope (field order is free in protobuf), so a large body (a read's
+ * data) is copied once, instead of packed, copied and packed again.
+ * STRATA_ENOMEM; *size is the message size either way.
+ */
+static int reply_msg(nng_msg **out, size_t *size, int code, const char *msg,
+                     const char *redirect, const uint8_t *body, size_t len,
+                     const ProtobufCMessage *pb)
+{
 	Strata__V1__RpcReply m;
 	Strata__V1__Status st;
 	reply_fill(&m, &st, code, msg, redirect, body, len);
-	size_t size = strata__v1__rpc_reply__get_packed_size(&m);
+	size_t inner = pb != NULL ? protobuf_c_message_get_packed_size(pb) : 0;
+	size_t head = strata__v1__rpc_reply__get_packed_size(&m);
+	*size = head;
+	if (inner > 0) {
+		*size += 1 + varint_size(inner) + inner;
+	}
+	int rc = map_nng(nng_msg_alloc(out, *size));
+	if (rc != 0) {
+		*out = NULL;
+		return rc;
+	}
+	uint8_t *p = nng_msg_body(*out);
+	p += strata__v1__rpc_reply__pack(&m, p);
+	if (inner > 0) {
+		/* RpcReply.body: field 2, length-delimited. */
+		*p++ = (uint8_t)(2u << 3 |
+		                 PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED);
+		uint64_t v = inner;
+		for (; v >= 0x80; v >>= 7) {
+			*p++ = (uint8_t)(v | 0x80);
+		}
+		*p++ = (uint8_t)v;
+		protobuf_c_message_pack(pb, p);
+	}
+	return 0;
+}
+
+static int reply_common(struct rpc_call *call, int code, const char *msg,
+                        const char *redirect, const uint8_t *body, size_t len,
+                        const ProtobufCMessage *pb)
+{
+	struct rpc_server *srv = call->srv;
+	/* Build first: body may point into the request we free below. */
 	nng_msg *nmsg = NULL;
-	int rc = map_nng(nng_msg_alloc(&nmsg, size));
-	if (rc == 0) {
-		strata__v1__rpc_reply__pack(&m, nng_msg_body(nmsg));
+	size_t size;
+	int rc = reply_msg(&nmsg, &size, code, msg, redirect, body, len, pb);
+	if (rc != 0 && (len > 0 || pb != NULL)) {
+		/* Still answer, so the client is not left waiting. */
+		size_t small;
+		(void)reply_msg(&nmsg, &small, STRATA_ENOMEM,
+		                "server out of memory building the reply", NULL,
+		                NULL, 0, NULL);
 	}
 
 	pthread_mutex_lock(&srv->mtx);
@@ -512,7 +566,7 @@ static int reply_common(struct rpc_call *call, int code, const char *msg,
 		}
 		return STRATA_ECLOSED;
 	}
-	if (rc != 0) {
+	if (nmsg == NULL) {
 		call->sent = true;
 		call_maybe_done(call);
 		pthread_mutex_unlock(&srv->mtx);
@@ -525,39 +579,31 @@ static int reply_common(struct rpc_call *call, int code, const char *msg,
 	nng_aio_set_msg(call->send_aio, nmsg);
 	nng_ctx_send(call->ctx, call->send_aio);
 	pthread_mutex_unlock(&srv->mtx);
-	return 0;
+	if (rc != 0) {
+		LOG_ERROR("rpc",
+		          "%s: reply of %zu bytes replaced by an out-of-memory "
+		          "error",
+		          srv->url, size);
+	}
+	return rc;
 }
 
 int rpc_reply(struct rpc_call *call, int code, const char *msg,
               const uint8_t *body, size_t len)
 {
-	return reply_common(call, code, msg, NULL, body, len);
+	return reply_common(call, code, msg, NULL, body, len, NULL);
 }
 
 int rpc_reply_redirect(struct rpc_call *call, int code, const char *msg,
                        const char *url)
 {
-	return reply_common(call, code, msg, url, NULL, 0);
+	return reply_common(call, code, msg, url, NULL, 0, NULL);
 }
 
 int rpc_reply_pb(struct rpc_call *call, int code, const char *msg,
                  const ProtobufCMessage *m)
 {
-	if (m == NULL) {
-		return reply_common(call, code, msg, NULL, NULL, 0);
-	}
-	uint8_t *buf;
-	size_t n;
-	if (pb_pack(m, &buf, &n) != 0) {
-		/* Still answer, so the client is not left waiting. */
-		reply_common(call, STRATA_ENOMEM,
-		             "server out of memory building the reply", NULL,
-		             NULL, 0);
-		return STRATA_ENOMEM;
-	}
-	int rc = reply_common(call, code, msg, NULL, buf, n);
-	strata_free(buf);
-	return rc;
+	return reply_common(call, code, msg, NULL, NULL, 0, m);
 }
 
 int rpc_reply_unknown_method(struct rpc_call *call, uint32_t method)
@@ -567,7 +613,7 @@ int rpc_reply_unknown_method(struct rpc_call *call, uint32_t method)
 	           "unknown RPC method %u on %s: the client is newer than the "
 	           "server; upgrade the server",
 	           method, call->srv->url);
-	return reply_common(call, STRATA_ENOTSUP, msg, NULL, NULL, 0);
+	return reply_common(call, STRATA_ENOTSUP, msg, NULL, NULL, 0, NULL);
 }
 
 static int server_opts_check(const struct rpc_server_opts *o, char *errmsg)
@@ -1335,22 +1381,15 @@ static void op_reply(struct rpc_op *op, nng_msg *msg)
 	pthread_mutex_lock(&cli->mtx);
 	cli->preferred = op->ep;
 	pthread_mutex_unlock(&cli->mtx);
+	/* Take the body the envelope's unpack allocated (strata_malloc, via
+	 * pb_alloc): no copy of a large reply. */
 	uint8_t *body = NULL;
 	size_t len = r.len;
 	if (len != 0) {
-		body = strata_malloc(len);
-		if (body == NULL) {
-			rpc_reply_release(&r);
-			errmsg_set(
-			        op->errmsg,
-			        "RPC method %u: out of memory for a reply of "
-			        "%zu "
-			        "bytes",
-			        op->method, len);
-			op_finish(op, STRATA_ENOMEM, NULL, 0);
-			return;
-		}
-		memcpy(body, r.body, len);
+		Strata__V1__RpcReply *m = (Strata__V1__RpcReply *)r.pb;
+		body = m->body.data;
+		m->body.data = NULL;
+		m->body.len = 0;
 	}
 	int code = r.code;
 	if (code != 0) {

@@ -2,7 +2,9 @@
  * frame.c) on arbitrary segment bytes. Byte 0 picks the largest event
  * length accepted, byte 1 how the rest is cut into reads; the events
  * returned must be exactly the frames of the byte stream, in order, at
- * their offsets, whatever the read boundaries. */
+ * their offsets, whatever the read boundaries. Some reads are fed before
+ * the previous one is drained, and some events are given back (unget)
+ * and must come out again. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,9 +52,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    memcmp(p, s + next + 4, len) != 0) {
 				abort();
 			}
+			rng = rng * 1103515245u + 12345u;
+			if ((rng >> 16) % 5 == 0) {
+				frame_asm_unget(&fa);
+				if (frame_asm_position(&fa) != BASE + next) {
+					abort();
+				}
+				continue; /* the same event comes next */
+			}
 			next += 4 + len;
 			if (frame_asm_position(&fa) != BASE + next) {
 				abort();
+			}
+			if ((rng >> 16) % 7 == 1 && fed < n) {
+				/* Feed before draining: leftovers carry. */
+				size_t chunk =
+				        (size_t)(rng >> 20) % max_read + 1;
+				if (chunk > n - fed) {
+					chunk = n - fed;
+				}
+				if (frame_asm_feed(&fa, s + fed, chunk) != 0) {
+					break; /* out of memory */
+				}
+				fed += chunk;
 			}
 		} else if (rc == STRATA_EAGAIN) {
 			/* Really incomplete. */

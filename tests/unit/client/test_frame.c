@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "client/frame.h"
+#include "common/alloc.h"
 #include "strata/error.h"
 
 /* Build three framed events "a", "" and "hello" at base 100. */
@@ -82,11 +83,93 @@ static void test_frame_asm_next_corrupt_and_partial(void **state)
 	frame_asm_close(&fa);
 }
 
+/* Owned chunks fed without draining: leftovers of several events move to
+ * carry and still come out in order, at the right offsets. */
+static void test_frame_asm_feed_owned_without_draining(void **state)
+{
+	(void)state;
+	uint8_t data[64];
+	size_t n = build(data);
+	for (size_t cut = 0; cut <= n; cut++) {
+		struct frame_asm fa;
+		const uint8_t *p;
+		size_t len;
+		uint64_t off;
+		frame_asm_init(&fa, 7, 1024);
+		uint8_t *a = strata_malloc(cut > 0 ? cut : 1);
+		uint8_t *b = strata_malloc(n - cut > 0 ? n - cut : 1);
+		assert_non_null(a);
+		assert_non_null(b);
+		memcpy(a, data, cut);
+		memcpy(b, data + cut, n - cut);
+		assert_int_equal(frame_asm_feed_owned(&fa, a, cut), 0);
+		assert_int_equal(frame_asm_feed_owned(&fa, b, n - cut), 0);
+		assert_int_equal(frame_asm_pending(&fa), n);
+		assert_int_equal(frame_asm_end(&fa), 7 + n);
+		size_t want[3] = {1, 0, 5};
+		uint64_t at[3] = {7, 7 + 5, 7 + 9};
+		for (int i = 0; i < 3; i++) {
+			assert_int_equal(frame_asm_next(&fa, &p, &len, &off),
+			                 0);
+			assert_int_equal(len, want[i]);
+			assert_int_equal(off, at[i]);
+		}
+		assert_memory_equal(p, "hello", 5);
+		assert_int_equal(frame_asm_next(&fa, &p, &len, &off),
+		                 STRATA_EAGAIN);
+		assert_int_equal(frame_asm_position(&fa), 7 + n);
+		frame_asm_close(&fa);
+	}
+}
+
+/* unget gives the last event back, whether it came from the chunk or was
+ * assembled across chunks; it is returned again, equal. */
+static void test_frame_asm_unget(void **state)
+{
+	(void)state;
+	uint8_t data[64];
+	size_t n = build(data);
+	for (size_t cut = 0; cut <= n; cut++) {
+		struct frame_asm fa;
+		const uint8_t *p;
+		size_t len;
+		uint64_t off;
+		int got = 0;
+		frame_asm_init(&fa, 0, 1024);
+		assert_int_equal(frame_asm_feed(&fa, data, cut), 0);
+		for (int pass = 0; pass < 2; pass++) {
+			while (frame_asm_next(&fa, &p, &len, &off) == 0) {
+				uint64_t before = off;
+				size_t l = len;
+				frame_asm_unget(&fa);
+				assert_int_equal(frame_asm_position(&fa),
+				                 before);
+				frame_asm_unget(&fa); /* a second is a no-op */
+				assert_int_equal(
+				        frame_asm_next(&fa, &p, &len, &off), 0);
+				assert_int_equal(off, before);
+				assert_int_equal(len, l);
+				got++;
+			}
+			if (pass == 0) {
+				assert_int_equal(frame_asm_feed(&fa, data + cut,
+				                                n - cut),
+				                 0);
+			}
+		}
+		assert_int_equal(got, 3);
+		assert_memory_equal(p, "hello", 5);
+		frame_asm_close(&fa);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_frame_asm_next_across_chunks),
 	        cmocka_unit_test(test_frame_asm_next_corrupt_and_partial),
+	        cmocka_unit_test(test_frame_asm_feed_owned_without_draining),
+	        cmocka_unit_test(test_frame_asm_unget),
 	};
 	return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
 }
