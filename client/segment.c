@@ -216,19 +216,42 @@ int strata_segment_read_async(struct strata_client *c, const char *segment,
 
 /*
  * Read-ahead: once a read has returned data and the range goes on, the
- * iterator starts the next read (no long-poll wait) while its caller
- * works through the events it has; the next refill takes that result when
- * it is for the offset wanted and carries data, and otherwise reads as
- * before. One read ahead at most, so memory is two reads' worth.
+ * iterator keeps up to ITER_AHEAD reads (no long-poll wait) going at
+ * consecutive offsets of read_bytes each, while its caller works through
+ * the events it has. One 8 MiB read is a round trip of several stages
+ * (tier-2 read, reply, transfer, unpack); several in flight keep every
+ * stage busy. A read is started after one still in flight (assumed
+ * full) or after a full one; never after an error, a short read or the
+ * end. A refill takes the oldest result when it is for the offset wanted
+ * and carries data. When the oldest starts further on (the read before
+ * it came back short), the refill reads just the gap itself. Anything
+ * else drops what is held and reads as before. Memory: ITER_AHEAD + 1
+ * reads' worth.
  */
+#define ITER_AHEAD 4
+
+struct iter_ahead;
+
+struct ahead_slot {
+	struct iter_ahead *a;
+	bool ready;   /* the callback ran: code and r are set */
+	uint64_t at;  /* offset read */
+	uint32_t max; /* bytes asked */
+	int code;
+	struct strata_read_result r;
+};
+
 struct iter_ahead {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool inflight; /* started, callback not yet run */
-	bool ready;    /* the result below is held */
-	uint64_t at;   /* its offset */
-	int code;
-	struct strata_read_result r;
+	struct strata_client *c; /* for reads started by the callback */
+	const char *name;        /* the iterator's segment */
+	uint64_t end;            /* the iterator's end offset */
+	uint32_t read_bytes;     /* per read */
+	bool stop;               /* start no read (draining, freeing) */
+	size_t head;             /* ring of slots in offset order: */
+	size_t n;                /* s[head], ... n of them */
+	struct ahead_slot s[ITER_AHEAD];
 };
 
 struct strata_event_iter {
@@ -241,67 +264,132 @@ struct strata_event_iter {
 	struct iter_ahead ahead;
 };
 
+static struct ahead_slot *slot_at(struct iter_ahead *a, size_t k)
+{
+	return &a->s[(a->head + k) % ITER_AHEAD];
+}
+
 /* Runs on the client's I/O thread. */
+static void ahead_done(void *arg, int code, const char *errmsg,
+                       struct strata_read_result *result);
+
+/* Start reads until ITER_AHEAD are held or in flight (a->mu held; it is
+ * released while starting each). from: where to read when none is. */
+static void ahead_fill(struct iter_ahead *a, bool have_from, uint64_t from)
+{
+	while (!a->stop && a->n < ITER_AHEAD) {
+		uint64_t at = from;
+		if (a->n > 0) {
+			const struct ahead_slot *last = slot_at(a, a->n - 1);
+			if (last->ready &&
+			    (last->code != 0 || last->r.len < last->max ||
+			     last->r.end_of_segment || last->r.at_tail)) {
+				return;
+			}
+			at = last->at + last->max;
+		} else if (!have_from) {
+			return;
+		}
+		if (at >= a->end) {
+			return;
+		}
+		uint64_t want = a->end - at;
+		struct ahead_slot *sl = slot_at(a, a->n++);
+		memset(sl, 0, sizeof(*sl));
+		sl->a = a;
+		sl->at = at;
+		sl->max = want < a->read_bytes ? (uint32_t)want : a->read_bytes;
+		pthread_mutex_unlock(&a->mu);
+		char ignored[STRATA_ERRMSG_SIZE];
+		int rc = strata_segment_read_async(a->c, a->name, at, sl->max,
+		                                   0, ahead_done, sl, ignored);
+		pthread_mutex_lock(&a->mu);
+		if (rc != 0) {
+			/* The callback never runs after an error. */
+			sl->code = rc;
+			sl->ready = true;
+			pthread_cond_broadcast(&a->cv);
+			return;
+		}
+	}
+}
+
 static void ahead_done(void *arg, int code, const char *errmsg,
                        struct strata_read_result *result)
 {
 	(void)errmsg;
-	struct iter_ahead *a = arg;
+	struct ahead_slot *sl = arg;
+	struct iter_ahead *a = sl->a;
 	pthread_mutex_lock(&a->mu);
-	a->code = code;
-	a->r = *result;
-	a->ready = true;
-	a->inflight = false;
+	sl->code = code;
+	sl->r = *result;
+	sl->ready = true;
 	pthread_cond_broadcast(&a->cv);
+	ahead_fill(a, false, 0);
 	pthread_mutex_unlock(&a->mu);
 }
 
-/* Start reading ahead at the iterator's refill point when the range goes
- * on; failing to start only means no read-ahead. */
+/* Keep reading ahead when the range goes on: after the newest read, or at
+ * the refill point when none is held. Failing to start only means no
+ * read-ahead. */
 static void ahead_start(struct strata_event_iter *it)
 {
 	struct iter_ahead *a = &it->ahead;
-	uint64_t at = frame_asm_end(&it->fa);
-	if (it->eos || at >= it->end) {
-		return;
-	}
-	uint64_t want = it->end - at;
-	uint32_t max = want < it->read_bytes ? (uint32_t)want : it->read_bytes;
-	char ignored[STRATA_ERRMSG_SIZE];
 	pthread_mutex_lock(&a->mu);
-	if (a->inflight || a->ready) {
-		pthread_mutex_unlock(&a->mu);
-		return;
-	}
-	a->inflight = true;
-	a->at = at;
+	ahead_fill(a, !it->eos, frame_asm_end(&it->fa));
 	pthread_mutex_unlock(&a->mu);
-	if (strata_segment_read_async(it->c, it->name, at, max, 0, ahead_done,
-	                              a, ignored) != 0) {
-		pthread_mutex_lock(&a->mu);
-		a->inflight = false; /* cb never runs after an error */
-		pthread_mutex_unlock(&a->mu);
-	}
 }
 
-/* Wait for the read ahead, if any. Its result for offset at, when it has
- * data: moved to *out (true). Anything else held is dropped. */
-static bool ahead_take(struct strata_event_iter *it, uint64_t at,
-                       struct strata_read_result *out)
+/* Drop every held result once none is in flight (a->mu held). */
+static void ahead_drain(struct iter_ahead *a)
 {
-	struct iter_ahead *a = &it->ahead;
-	pthread_mutex_lock(&a->mu);
-	while (a->inflight) {
+	bool stop = a->stop;
+	a->stop = true;
+	for (;;) {
+		bool inflight = false;
+		for (size_t k = 0; k < a->n; k++) {
+			inflight = inflight || !slot_at(a, k)->ready;
+		}
+		if (!inflight) {
+			break;
+		}
 		pthread_cond_wait(&a->cv, &a->mu);
 	}
-	bool ok = a->ready && a->at == at && a->code == 0 &&
-	          (a->r.len > 0 || a->r.end_of_segment);
-	if (ok) {
-		*out = a->r;
-	} else if (a->ready) {
-		strata_read_result_release(&a->r);
+	for (size_t k = 0; k < a->n; k++) {
+		strata_read_result_release(&slot_at(a, k)->r);
 	}
-	a->ready = false;
+	a->n = 0;
+	a->head = 0;
+	a->stop = stop;
+}
+
+/* The read-ahead result for offset at, when it has data: moved to *out
+ * (true), waiting for it if it is in flight. When the oldest result
+ * starts after at, it is kept and *gap_end is set to its offset (the
+ * refill reads [at, *gap_end) itself). Otherwise everything held is
+ * dropped. */
+static bool ahead_take(struct strata_event_iter *it, uint64_t at,
+                       struct strata_read_result *out, uint64_t *gap_end)
+{
+	struct iter_ahead *a = &it->ahead;
+	bool ok = false;
+	*gap_end = UINT64_MAX;
+	pthread_mutex_lock(&a->mu);
+	while (a->n > 0 && !slot_at(a, 0)->ready) {
+		pthread_cond_wait(&a->cv, &a->mu);
+	}
+	struct ahead_slot *h = a->n > 0 ? slot_at(a, 0) : NULL;
+	if (h != NULL && h->at == at && h->code == 0 &&
+	    (h->r.len > 0 || h->r.end_of_segment)) {
+		*out = h->r;
+		a->head = (a->head + 1) % ITER_AHEAD;
+		a->n--;
+		ok = true;
+	} else if (h != NULL && h->at > at) {
+		*gap_end = h->at;
+	} else if (h != NULL) {
+		ahead_drain(a);
+	}
 	pthread_mutex_unlock(&a->mu);
 	return ok;
 }
@@ -331,6 +419,10 @@ int strata_event_iter_new(struct strata_client *c, const char *segment,
 	frame_asm_init(&it->fa, start_offset, ITER_MAX_EVENT);
 	pthread_mutex_init(&it->ahead.mu, NULL);
 	pthread_cond_init(&it->ahead.cv, NULL);
+	it->ahead.c = c;
+	it->ahead.name = it->name;
+	it->ahead.end = end_offset;
+	it->ahead.read_bytes = it->read_bytes;
 	*out = it;
 	return 0;
 }
@@ -340,8 +432,10 @@ void strata_event_iter_free(struct strata_event_iter *it)
 	if (it == NULL) {
 		return;
 	}
-	struct strata_read_result unused;
-	ahead_take(it, UINT64_MAX, &unused); /* waits for it, drops it */
+	pthread_mutex_lock(&it->ahead.mu);
+	it->ahead.stop = true;
+	ahead_drain(&it->ahead); /* waits for the reads in flight */
+	pthread_mutex_unlock(&it->ahead.mu);
 	pthread_cond_destroy(&it->ahead.cv);
 	pthread_mutex_destroy(&it->ahead.mu);
 	frame_asm_close(&it->fa);
@@ -426,9 +520,13 @@ int strata_event_iter_next(struct strata_event_iter *it, uint32_t wait_ms,
 		uint32_t max =
 		        want < it->read_bytes ? (uint32_t)want : it->read_bytes;
 		struct strata_read_result r;
-		if (ahead_take(it, at, &r)) {
+		uint64_t gap_end;
+		if (ahead_take(it, at, &r, &gap_end)) {
 			rc = 0;
 		} else {
+			if (gap_end - at < max) {
+				max = (uint32_t)(gap_end - at);
+			}
 			rc = strata_segment_read(it->c, it->name, at, max, wait,
 			                         &r, errmsg);
 		}

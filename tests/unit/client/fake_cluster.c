@@ -60,6 +60,7 @@ struct fake_cluster {
 	unsigned fail_n;
 	int fail_code;
 	unsigned lose_n;
+	uint64_t read_clip; /* reads end at multiples of it; 0 = none */
 	unsigned appends;
 	unsigned dups;
 };
@@ -478,6 +479,10 @@ static int serve_store(struct fake_cluster *f, struct fake_call *c,
 			if (n > q->max_bytes) {
 				n = q->max_bytes;
 			}
+			uint64_t clip = f->read_clip;
+			if (clip != 0 && n > clip - q->offset % clip) {
+				n = clip - q->offset % clip;
+			}
 			rep.offset = q->offset;
 			rep.data.data = s->data + q->offset;
 			rep.data.len = n;
@@ -680,6 +685,13 @@ void fake_lose_acks(struct fake_cluster *f, unsigned n)
 {
 	pthread_mutex_lock(&f->mu);
 	f->lose_n = n;
+	pthread_mutex_unlock(&f->mu);
+}
+
+void fake_clip_reads(struct fake_cluster *f, uint64_t every)
+{
+	pthread_mutex_lock(&f->mu);
+	f->read_clip = every;
 	pthread_mutex_unlock(&f->mu);
 }
 

@@ -28,6 +28,10 @@ void fake_fail_appends(struct fake_cluster *f, unsigned n, int code);
  * lost acknowledgement). */
 void fake_lose_acks(struct fake_cluster *f, unsigned n);
 
+/* Reads stop at every multiple of `every` bytes (as a store's reads stop
+ * at extent ends); 0 turns it off. */
+void fake_clip_reads(struct fake_cluster *f, uint64_t every);
+
 /* Seal segment id and replace it by two successors splitting its range
  * (new epoch). Returns the number of the first successor. */
 void fake_split(struct fake_cluster *f, uint64_t id);
