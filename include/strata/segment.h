@@ -118,7 +118,9 @@ struct strata_event {
 };
 
 /* Open an iterator (segment copied). read_bytes: bytes asked per read (0
- * = 1 MiB); larger events are assembled across reads. */
+ * = 1 MiB); larger events are assembled across reads. While the range
+ * goes on and reads come back full, up to 4 reads run ahead of the
+ * caller, so an iterator holds at most 5 x read_bytes of data. */
 STRATA_API int strata_event_iter_new(struct strata_client *c,
                                      const char *segment, uint64_t start_offset,
                                      uint64_t end_offset, uint32_t read_bytes,
