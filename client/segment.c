@@ -105,6 +105,7 @@ static void result_from(Strata__V1__ReadReply *r, uint64_t offset,
 	out->end_of_segment = r->end_of_segment;
 	out->at_tail = r->at_tail;
 	out->start_offset = r->start_offset;
+	out->length = r->length;
 	if (r->data.len > 0) {
 		/* Take the unpacked bytes (strata_malloc'd by rpc_pb_unpack's
 		 * allocator): no copy; free_unpacked skips a NULL field. */
@@ -221,12 +222,13 @@ int strata_segment_read_async(struct strata_client *c, const char *segment,
  * the events it has. One 8 MiB read is a round trip of several stages
  * (tier-2 read, reply, transfer, unpack); several in flight keep every
  * stage busy. A read is started after one still in flight (assumed
- * full) or after a full one; never after an error, a short read or the
- * end. A refill takes the oldest result when it is for the offset wanted
- * and carries data. When the oldest starts further on (the read before
- * it came back short), the refill reads just the gap itself. Anything
- * else drops what is held and reads as before. Memory: ITER_AHEAD + 1
- * reads' worth.
+ * full) or after a full one; never after an error, a short read, the
+ * end, or past the segment length the store last reported (so a reader
+ * near the tail asks for no offset beyond it). A refill takes the oldest result
+ * when it is for the offset wanted and carries data. When the oldest starts
+ * further on (the read before it came back short), the refill reads just the
+ * gap itself. Anything else drops what is held and reads as before. Memory:
+ * ITER_AHEAD + 1 reads' worth.
  */
 #define ITER_AHEAD 4
 
@@ -249,6 +251,7 @@ struct iter_ahead {
 	uint64_t end;            /* the iterator's end offset */
 	uint32_t read_bytes;     /* per read */
 	bool stop;               /* start no read (draining, freeing) */
+	uint64_t known_len;      /* largest segment length a read reported */
 	size_t head;             /* ring of slots in offset order: */
 	size_t n;                /* s[head], ... n of them */
 	struct ahead_slot s[ITER_AHEAD];
@@ -290,7 +293,10 @@ static void ahead_fill(struct iter_ahead *a, bool have_from, uint64_t from)
 		} else if (!have_from) {
 			return;
 		}
-		if (at >= a->end) {
+		/* Never past the end, nor past the data the store last
+		 * reported (0: not reported): no read of a store that can
+		 * only answer "beyond its length". */
+		if (at >= a->end || (a->known_len != 0 && at >= a->known_len)) {
 			return;
 		}
 		uint64_t want = a->end - at;
@@ -324,6 +330,9 @@ static void ahead_done(void *arg, int code, const char *errmsg,
 	sl->code = code;
 	sl->r = *result;
 	sl->ready = true;
+	if (result->length > a->known_len) {
+		a->known_len = result->length;
+	}
 	pthread_cond_broadcast(&a->cv);
 	ahead_fill(a, false, 0);
 	pthread_mutex_unlock(&a->mu);
@@ -531,6 +540,11 @@ int strata_event_iter_next(struct strata_event_iter *it, uint32_t wait_ms,
 			                         &r, errmsg);
 		}
 		at_tail = r.at_tail || r.len == 0;
+		pthread_mutex_lock(&it->ahead.mu);
+		if (r.length > it->ahead.known_len) {
+			it->ahead.known_len = r.length;
+		}
+		pthread_mutex_unlock(&it->ahead.mu);
 		if (rc != 0) {
 			strata_read_result_release(&r);
 			return rc;

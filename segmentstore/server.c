@@ -554,11 +554,13 @@ static void on_done(void *arg, int code, const struct container_reply *r)
 			rd.end_of_segment = r->end_of_segment;
 			rd.at_tail = r->at_tail;
 			rd.start_offset = r->start_offset;
+			rd.length = r->length;
 			count(s->m_read_bytes, rd.data.len);
 			out = &rd.base;
 		} else if (code == STRATA_ETRUNCATED && r != NULL) {
 			rd.offset = c->req.offset;
 			rd.start_offset = r->start_offset;
+			rd.length = r->length;
 			out = &rd.base;
 		}
 		break;

@@ -64,6 +64,9 @@ struct strata_read_result {
 	bool end_of_segment;   /* sealed, and offset + len == its length */
 	bool at_tail;          /* no more data right now */
 	uint64_t start_offset; /* with STRATA_ETRUNCATED: first readable */
+	uint64_t length;       /* the segment's length when the store answered
+	                          (0: not reported); length - offset - len is
+	                          how far the read is behind the tail */
 };
 
 STRATA_API void strata_read_result_release(struct strata_read_result *r);

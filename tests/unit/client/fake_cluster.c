@@ -61,6 +61,7 @@ struct fake_cluster {
 	int fail_code;
 	unsigned lose_n;
 	uint64_t read_clip; /* reads end at multiples of it; 0 = none */
+	unsigned beyond;    /* reads past a segment's length (ERANGE) */
 	unsigned appends;
 	unsigned dups;
 };
@@ -474,6 +475,7 @@ static int serve_store(struct fake_cluster *f, struct fake_call *c,
 			*out = pack(&rep.base, out_len);
 		} else if (q->offset > s->len) {
 			rc = STRATA_ERANGE;
+			f->beyond++;
 		} else {
 			size_t n = s->len - q->offset;
 			if (n > q->max_bytes) {
@@ -489,6 +491,7 @@ static int serve_store(struct fake_cluster *f, struct fake_call *c,
 			rep.at_tail = q->offset + n == s->len;
 			rep.end_of_segment = rep.at_tail && s->sealed;
 			rep.start_offset = s->start;
+			rep.length = s->len;
 			*out = pack(&rep.base, out_len);
 		}
 		if (rc != 0 && rc != STRATA_ETRUNCATED) {
@@ -741,6 +744,14 @@ const uint8_t *fake_segment_data(struct fake_cluster *f, size_t i, size_t *len)
 {
 	*len = f->segs[i].len;
 	return f->segs[i].data;
+}
+
+unsigned fake_reads_beyond(struct fake_cluster *f)
+{
+	pthread_mutex_lock(&f->mu);
+	unsigned n = f->beyond;
+	pthread_mutex_unlock(&f->mu);
+	return n;
 }
 
 unsigned fake_appends(struct fake_cluster *f)

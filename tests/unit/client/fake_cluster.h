@@ -46,7 +46,8 @@ uint64_t fake_segment_id(struct fake_cluster *f, size_t i);
 const uint8_t *fake_segment_data(struct fake_cluster *f, size_t i, size_t *len);
 
 /* Counters. */
-unsigned fake_appends(struct fake_cluster *f);    /* append requests */
-unsigned fake_duplicates(struct fake_cluster *f); /* deduplicated */
+unsigned fake_appends(struct fake_cluster *f);      /* append requests */
+unsigned fake_duplicates(struct fake_cluster *f);   /* deduplicated */
+unsigned fake_reads_beyond(struct fake_cluster *f); /* past a length */
 
 #endif /* TESTS_UNIT_CLIENT_FAKE_CLUSTER_H */

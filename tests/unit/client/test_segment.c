@@ -137,6 +137,39 @@ static void test_event_iter_next_fills_short_read_gaps(void **state)
 	fake_clip_reads(fx->f, 0);
 }
 
+/* Reads ahead stop at the segment length the store reported: a reader
+ * that reaches the tail asks for no offset beyond it, and a read result
+ * carries that length. */
+static void test_event_iter_reads_ahead_within_length(void **state)
+{
+	struct fixture *fx = *state;
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_event_iter *it;
+	struct strata_event ev;
+	write_n(fx, 200);
+	struct strata_read_result r;
+	assert_int_equal(strata_segment_read(fx->c, SEG0, 0, 16, 0, &r, err),
+	                 0);
+	uint64_t length = r.length;
+	assert_true(length > 16);
+	strata_read_result_release(&r);
+	assert_int_equal(
+	        strata_event_iter_new(fx->c, SEG0, 0, UINT64_MAX, 16, &it, err),
+	        0);
+	int got = 0;
+	for (;;) {
+		assert_int_equal(strata_event_iter_next(it, 0, &ev, err), 0);
+		if (ev.data == NULL) {
+			break;
+		}
+		got++;
+	}
+	assert_int_equal(got, 200);
+	assert_int_equal(strata_event_iter_position(it), length);
+	strata_event_iter_free(it);
+	assert_int_equal(fake_reads_beyond(fx->f), 0);
+}
+
 /* The iterator reassembles events from tiny reads, reports "nothing yet"
  * at the tail of an open segment and "end" once it is sealed. */
 static void test_event_iter_next_reassembles(void **state)
@@ -318,6 +351,9 @@ int main(void)
 	                test_event_iter_next_reassembles, setup, teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_event_iter_next_fills_short_read_gaps, setup,
+	                teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_event_iter_reads_ahead_within_length, setup,
 	                teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_event_iter_read_ahead_sees_new_data, setup,
