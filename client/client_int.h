@@ -222,6 +222,18 @@ int client_seg_call(struct strata_client *c, const char *name, uint32_t method,
                     ProtobufCMessage **reply, bool keep_error_body,
                     char *errmsg);
 
+/*
+ * strata_event_iter_new with the read-ahead depth chosen: up to depth
+ * reads (1..4) run ahead of the caller, so the iterator holds up to
+ * depth + 1 reads of data. The public call uses 4 (catch-up speed); a
+ * reader group, with an iterator per assigned segment, uses 1.
+ */
+struct strata_event_iter;
+int event_iter_new(struct strata_client *c, const char *segment,
+                   uint64_t start_offset, uint64_t end_offset,
+                   uint32_t read_bytes, unsigned depth,
+                   struct strata_event_iter **out, char *errmsg);
+
 /* Random bytes (getrandom, else a time-seeded fallback). */
 void client_random(void *buf, size_t n);
 

@@ -1067,10 +1067,11 @@ static int sync_owned(struct strata_reader *r, char *errmsg)
 		strata_segment_name(g->name, sizeof(g->name), str->scope,
 		                    str->name, s->pos.id);
 		g->done = s->end != RG_NO_END && s->pos.offset >= s->end;
-		int rc = strata_event_iter_new(r->rg->c, g->name, s->pos.offset,
-		                               s->end == RG_NO_END ? UINT64_MAX
-		                                                   : s->end,
-		                               0, &g->it, errmsg);
+		/* One read ahead per segment: a reader may own many. */
+		int rc = event_iter_new(r->rg->c, g->name, s->pos.offset,
+		                        s->end == RG_NO_END ? UINT64_MAX
+		                                            : s->end,
+		                        0, 1, &g->it, errmsg);
 		if (rc != 0) {
 			return rc;
 		}

@@ -217,7 +217,8 @@ int strata_segment_read_async(struct strata_client *c, const char *segment,
 
 /*
  * Read-ahead: once a read has returned data and the range goes on, the
- * iterator keeps up to ITER_AHEAD reads (no long-poll wait) going at
+ * iterator keeps up to `depth` reads (ITER_AHEAD for strata_event_iter_new,
+ * 1 for reader groups, see event_iter_new) (no long-poll wait) going at
  * consecutive offsets of read_bytes each, while its caller works through
  * the events it has. One 8 MiB read is a round trip of several stages
  * (tier-2 read, reply, transfer, unpack); several in flight keep every
@@ -228,7 +229,7 @@ int strata_segment_read_async(struct strata_client *c, const char *segment,
  * when it is for the offset wanted and carries data. When the oldest starts
  * further on (the read before it came back short), the refill reads just the
  * gap itself. Anything else drops what is held and reads as before. Memory:
- * ITER_AHEAD + 1 reads' worth.
+ * depth + 1 reads' worth.
  */
 #define ITER_AHEAD 4
 
@@ -251,6 +252,7 @@ struct iter_ahead {
 	uint64_t end;            /* the iterator's end offset */
 	uint32_t read_bytes;     /* per read */
 	bool stop;               /* start no read (draining, freeing) */
+	unsigned depth;          /* reads held or in flight, <= ITER_AHEAD */
 	uint64_t known_len;      /* largest segment length a read reported */
 	size_t head;             /* ring of slots in offset order: */
 	size_t n;                /* s[head], ... n of them */
@@ -276,11 +278,11 @@ static struct ahead_slot *slot_at(struct iter_ahead *a, size_t k)
 static void ahead_done(void *arg, int code, const char *errmsg,
                        struct strata_read_result *result);
 
-/* Start reads until ITER_AHEAD are held or in flight (a->mu held; it is
+/* Start reads until `depth` are held or in flight (a->mu held; it is
  * released while starting each). from: where to read when none is. */
 static void ahead_fill(struct iter_ahead *a, bool have_from, uint64_t from)
 {
-	while (!a->stop && a->n < ITER_AHEAD) {
+	while (!a->stop && a->n < a->depth) {
 		uint64_t at = from;
 		if (a->n > 0) {
 			const struct ahead_slot *last = slot_at(a, a->n - 1);
@@ -403,10 +405,10 @@ static bool ahead_take(struct strata_event_iter *it, uint64_t at,
 	return ok;
 }
 
-int strata_event_iter_new(struct strata_client *c, const char *segment,
-                          uint64_t start_offset, uint64_t end_offset,
-                          uint32_t read_bytes, struct strata_event_iter **out,
-                          char *errmsg)
+int event_iter_new(struct strata_client *c, const char *segment,
+                   uint64_t start_offset, uint64_t end_offset,
+                   uint32_t read_bytes, unsigned depth,
+                   struct strata_event_iter **out, char *errmsg)
 {
 	if (segment == NULL || end_offset < start_offset) {
 		client_err(errmsg,
@@ -432,8 +434,20 @@ int strata_event_iter_new(struct strata_client *c, const char *segment,
 	it->ahead.name = it->name;
 	it->ahead.end = end_offset;
 	it->ahead.read_bytes = it->read_bytes;
+	it->ahead.depth = depth < 1            ? 1
+	                  : depth > ITER_AHEAD ? ITER_AHEAD
+	                                       : depth;
 	*out = it;
 	return 0;
+}
+
+int strata_event_iter_new(struct strata_client *c, const char *segment,
+                          uint64_t start_offset, uint64_t end_offset,
+                          uint32_t read_bytes, struct strata_event_iter **out,
+                          char *errmsg)
+{
+	return event_iter_new(c, segment, start_offset, end_offset, read_bytes,
+	                      ITER_AHEAD, out, errmsg);
 }
 
 void strata_event_iter_free(struct strata_event_iter *it)
