@@ -65,7 +65,7 @@ static const struct config_key schema[] = {
          .min = "100ms",
          .max = "1m",
          .help = "Raft election timeout of the container groups."},
-        {.name = "raft.heartbeat_interval",
+        {.name = "raft.heartbeat",
          .type = CONFIG_DURATION,
          .def = "100ms",
          .min = "10ms",
@@ -227,7 +227,7 @@ static int check_rules(const struct config *cfg, char *errmsg)
 	if (rc != 0) {
 		return rc;
 	}
-	return config_check_duration_below(cfg, "raft.heartbeat_interval",
+	return config_check_duration_below(cfg, "raft.heartbeat",
 	                                   "raft.election_timeout", errmsg);
 }
 
@@ -367,8 +367,8 @@ int main(int argc, char **argv)
 		cc->settle_ms = 1;
 	}
 	struct container_config *t = &cc->tmpl;
-	t->heartbeat_ms = (unsigned)config_get_duration_ms(
-	        &cfg, "raft.heartbeat_interval");
+	t->heartbeat_ms =
+	        (unsigned)config_get_duration_ms(&cfg, "raft.heartbeat");
 	t->snapshot_bytes = config_get_size(&cfg, "raft.snapshot_bytes");
 	t->segment_bytes = config_get_size(&cfg, "raft.segment_bytes");
 	t->batch_bytes = config_get_size(&cfg, "limits.batch_bytes");
