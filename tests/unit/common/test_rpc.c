@@ -31,6 +31,7 @@
 #define M_HOLD 102u     /* never reply; the test answers later */
 #define M_LATER 103u    /* echo from another thread after 20 ms */
 #define M_REDIRECT 104u /* ENOTLEADER to svc->redirect, or echo */
+#define M_PB 105u       /* rpc_reply_pb: RpcRequest{method: len, body} */
 
 #define MAX_HELD 64
 
@@ -137,6 +138,16 @@ static void handler(void *arg, struct rpc_call *call, uint32_t method,
 			rpc_reply(call, 0, NULL, body, len);
 		}
 		break;
+	case M_PB: {
+		/* Packed straight into the reply: the body's length prefix is
+		 * written by hand, so sizes cross varint widths. */
+		Strata__V1__RpcRequest m = STRATA__V1__RPC_REQUEST__INIT;
+		m.method = (uint32_t)len;
+		m.body.data = (uint8_t *)body;
+		m.body.len = len;
+		rpc_reply_pb(call, 0, NULL, &m.base);
+		break;
+	}
 	default:
 		rpc_reply_unknown_method(call, method);
 	}
@@ -359,6 +370,46 @@ static void test_rpc_roundtrip_inproc(void **state)
 {
 	(void)state;
 	roundtrip("inproc://strata-test-rpc");
+}
+
+/* rpc_reply_pb packs the message into the reply envelope itself: bodies
+ * whose length prefix takes 1, 2 and 3 bytes, and an empty message, come
+ * back whole. */
+static void test_rpc_reply_pb_sizes(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	struct rpc_client *cli = open1(rpc_server_url(srv), 2000, 0);
+	char err[STRATA_ERRMSG_SIZE];
+	static uint8_t data[70000];
+	for (size_t i = 0; i < sizeof(data); i++) {
+		data[i] = (uint8_t)(i * 31u + 7u);
+	}
+	const size_t sizes[] = {0, 1, 100, 200, 16000, 20000, 70000};
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		uint8_t *rep = NULL;
+		size_t n = 0;
+		assert_int_equal(
+		        rpc_call(cli, M_PB, 0, data, sizes[k], &rep, &n, err),
+		        0);
+		Strata__V1__RpcRequest *m =
+		        (Strata__V1__RpcRequest *)rpc_pb_unpack(
+		                &strata__v1__rpc_request__descriptor,
+		                rep != NULL ? rep : (const uint8_t *)"", n);
+		assert_non_null(m);
+		assert_int_equal(m->method, sizes[k]);
+		assert_int_equal(m->body.len, sizes[k]);
+		if (sizes[k] > 0) {
+			assert_memory_equal(m->body.data, data, sizes[k]);
+		}
+		rpc_pb_free(&m->base);
+		strata_free(rep);
+	}
+	rpc_client_close(cli);
+	rpc_server_stop(srv);
+	svc_join(&s);
 }
 
 /* A reply body that is not the expected message gives EPROTO naming the
@@ -950,6 +1001,7 @@ int main(void)
 	        cmocka_unit_test(test_rpc_roundtrip_tcp),
 	        cmocka_unit_test(test_rpc_roundtrip_inproc),
 	        cmocka_unit_test(test_rpc_call_pb_unparsable_reply),
+	        cmocka_unit_test(test_rpc_reply_pb_sizes),
 	        cmocka_unit_test(test_rpc_concurrent_calls),
 	        cmocka_unit_test(test_rpc_reply_later_from_thread),
 	        cmocka_unit_test(test_rpc_timeout_when_no_reply),
