@@ -627,8 +627,8 @@ static int read_chunk(struct container *c, struct read_job *j)
 	srv = tier2_truncate(c->cfg.tier2, j->chunk, info.length, msg);
 	if (srv != 0) {
 		LOG_WARN(COMP,
-		         "container %" PRIu32 ": cut the torn tail of tier-2 "
-		         "chunk %s at %" PRIu64 ": %s",
+		         "container %" PRIu32 ": could not cut the torn tail "
+		         "of tier-2 chunk %s at %" PRIu64 ": %s",
 		         c->cfg.id, j->chunk, info.length, msg);
 		return rv;
 	}
