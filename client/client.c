@@ -248,14 +248,13 @@ static void creq_run(void *arg)
 	r->done(r);
 }
 
-static void creq_cb(void *arg, int code, const char *errmsg, uint8_t *reply,
-                    size_t len)
+static void creq_cb(void *arg, int code, const char *errmsg,
+                    struct rpc_body *body)
 {
 	struct creq *r = arg;
 	r->code = code;
 	client_err(r->errmsg, "%s", errmsg != NULL ? errmsg : "");
-	r->reply = reply;
-	r->len = len;
+	r->reply = *body;
 	loop_post(r->c->loop, &r->task);
 }
 
@@ -286,8 +285,7 @@ int creq_start(struct strata_client *c, struct creq *r, const char *url,
 	r->owner = owner;
 	r->code = 0;
 	r->errmsg[0] = '\0';
-	r->reply = NULL;
-	r->len = 0;
+	memset(&r->reply, 0, sizeof(r->reply));
 	int rc = c->ops->call(c->tr, url, method, flags, buf, len, creq_cb, r,
 	                      errmsg);
 	strata_free(buf);
@@ -296,9 +294,7 @@ int creq_start(struct strata_client *c, struct creq *r, const char *url,
 
 void creq_reset(struct creq *r)
 {
-	strata_free(r->reply);
-	r->reply = NULL;
-	r->len = 0;
+	rpc_body_free(&r->reply);
 }
 
 /* A blocking call waiting on the caller's thread. */
@@ -308,19 +304,17 @@ struct sync_call {
 	bool done;
 	int code;
 	char errmsg[STRATA_ERRMSG_SIZE];
-	uint8_t *reply;
-	size_t len;
+	struct rpc_body reply;
 };
 
-static void sync_cb(void *arg, int code, const char *errmsg, uint8_t *reply,
-                    size_t len)
+static void sync_cb(void *arg, int code, const char *errmsg,
+                    struct rpc_body *body)
 {
 	struct sync_call *s = arg;
 	pthread_mutex_lock(&s->mu);
 	s->code = code;
 	client_err(s->errmsg, "%s", errmsg != NULL ? errmsg : "");
-	s->reply = reply;
-	s->len = len;
+	s->reply = *body;
 	s->done = true;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
@@ -356,10 +350,8 @@ int client_call(struct strata_client *c, const char *url, uint32_t method,
 		if (rc != 0) {
 			client_err(errmsg, "%s", s.errmsg);
 		} else if (reply_desc != NULL && reply != NULL) {
-			*reply = rpc_pb_unpack(
-			        reply_desc,
-			        s.reply != NULL ? s.reply : (const uint8_t *)"",
-			        s.len);
+			*reply = rpc_pb_unpack(reply_desc, s.reply.data,
+			                       s.reply.len);
 			if (*reply == NULL) {
 				rc = STRATA_EPROTO;
 				client_err(errmsg,
@@ -368,7 +360,7 @@ int client_call(struct strata_client *c, const char *url, uint32_t method,
 				           method, reply_desc->name);
 			}
 		}
-		strata_free(s.reply);
+		rpc_body_free(&s.reply);
 	}
 	pthread_cond_destroy(&s.cv);
 	pthread_mutex_destroy(&s.mu);
@@ -575,8 +567,7 @@ static void seg_op_store_done(struct creq *r)
 	if (rc == 0 || !seg_transient(rc) ||
 	    (rc == STRATA_ECLOSED && atomic_load(&op->c->closing))) {
 		op->reply = r->reply;
-		op->reply_len = r->len;
-		r->reply = NULL;
+		memset(&r->reply, 0, sizeof(r->reply));
 		snprintf(op->url, sizeof(op->url), "%s", op->urls[op->url_idx]);
 		if (rc == 0) {
 			op->backoffs = 0;
@@ -610,8 +601,7 @@ static void seg_op_call_store(struct seg_op *op)
 	op->rq.c = op->c;
 	op->rq.done = seg_op_store_done;
 	op->rq.owner = op;
-	op->rq.reply = NULL;
-	op->rq.len = 0;
+	memset(&op->rq.reply, 0, sizeof(op->rq.reply));
 	int rc = op->c->ops->call(op->c->tr, op->urls[op->url_idx], op->method,
 	                          op->flags | RPC_IDEMPOTENT, op->req, len,
 	                          creq_cb, &op->rq, msg);
@@ -672,7 +662,7 @@ static void seg_op_ep_done(struct creq *r)
 	Strata__V1__SegmentEndpointReply *ep =
 	        (Strata__V1__SegmentEndpointReply *)rpc_pb_unpack(
 	                &strata__v1__segment_endpoint_reply__descriptor,
-	                r->reply, r->len);
+	                r->reply.data, r->reply.len);
 	creq_reset(r);
 	if (ep == NULL) {
 		seg_op_finish(
@@ -791,11 +781,9 @@ void seg_op_reset(struct seg_op *op)
 {
 	strata_free(op->name);
 	strata_free(op->req);
-	strata_free(op->reply);
+	rpc_body_free(&op->reply);
 	op->name = NULL;
 	op->req = NULL;
-	op->reply = NULL;
-	op->reply_len = 0;
 }
 
 /* A blocking segment call. */
@@ -819,15 +807,11 @@ static void seg_sync_done(struct seg_op *op, int code, const char *errmsg)
 	pthread_mutex_unlock(&s->mu);
 }
 
-int client_seg_call(struct strata_client *c, const char *name, uint32_t method,
-                    const ProtobufCMessage *req,
-                    const ProtobufCMessageDescriptor *reply_desc,
-                    ProtobufCMessage **reply, bool keep_error_body,
-                    char *errmsg)
+int client_seg_call_body(struct strata_client *c, const char *name,
+                         uint32_t method, const ProtobufCMessage *req,
+                         struct rpc_body *body, char *errmsg)
 {
-	if (reply != NULL) {
-		*reply = NULL;
-	}
+	memset(body, 0, sizeof(*body));
 	int rc = client_check_blocking(c, "a segment call", errmsg);
 	if (rc != 0) {
 		return rc;
@@ -852,31 +836,44 @@ int client_seg_call(struct strata_client *c, const char *name, uint32_t method,
 		if (rc != 0) {
 			client_err(errmsg, "%s", s->msg);
 		}
-		if (reply_desc != NULL && reply != NULL &&
-		    (rc == 0 || keep_error_body) && s->op.reply_len > 0) {
-			*reply = rpc_pb_unpack(reply_desc, s->op.reply,
-			                       s->op.reply_len);
-			if (*reply == NULL && rc == 0) {
-				rc = STRATA_EPROTO;
-				client_err(
-				        errmsg,
-				        "segment %.200s: reply does not parse "
-				        "as %s",
-				        name, reply_desc->name);
-			}
-		} else if (reply_desc != NULL && reply != NULL && rc == 0) {
-			/* An empty body is a message with every field unset. */
-			*reply = rpc_pb_unpack(reply_desc, (const uint8_t *)"",
-			                       0);
-			if (*reply == NULL) {
-				rc = STRATA_ENOMEM;
-				client_err(errmsg, "out of memory");
-			}
-		}
+		*body = s->op.reply;
+		memset(&s->op.reply, 0, sizeof(s->op.reply));
 		seg_op_reset(&s->op);
 	}
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	strata_free(s);
+	return rc;
+}
+
+int client_seg_call(struct strata_client *c, const char *name, uint32_t method,
+                    const ProtobufCMessage *req,
+                    const ProtobufCMessageDescriptor *reply_desc,
+                    ProtobufCMessage **reply, bool keep_error_body,
+                    char *errmsg)
+{
+	if (reply != NULL) {
+		*reply = NULL;
+	}
+	struct rpc_body body;
+	int rc = client_seg_call_body(c, name, method, req, &body, errmsg);
+	if (reply_desc != NULL && reply != NULL &&
+	    (rc == 0 || keep_error_body) && body.len > 0) {
+		*reply = rpc_pb_unpack(reply_desc, body.data, body.len);
+		if (*reply == NULL && rc == 0) {
+			rc = STRATA_EPROTO;
+			client_err(errmsg,
+			           "segment %.200s: reply does not parse as %s",
+			           name, reply_desc->name);
+		}
+	} else if (reply_desc != NULL && reply != NULL && rc == 0) {
+		/* An empty body is a message with every field unset. */
+		*reply = rpc_pb_unpack(reply_desc, (const uint8_t *)"", 0);
+		if (*reply == NULL) {
+			rc = STRATA_ENOMEM;
+			client_err(errmsg, "out of memory");
+		}
+	}
+	rpc_body_free(&body);
 	return rc;
 }

@@ -16,6 +16,7 @@
 #include "client/loop.h"
 #include "common/rpc.h"
 #include "strata/client.h"
+#include "strata/segment.h"
 
 /* Segment store method ids (proto/strata/v1/segmentstore.proto). */
 #define CT_SS_CREATE_SEGMENT 201u
@@ -106,8 +107,7 @@ struct creq {
 	int code;                        /* result */
 	char errmsg[STRATA_ERRMSG_SIZE]; /* result message */
 	char redirect[RPC_MAX_URL_LEN];  /* unused by rpc (followed) */
-	uint8_t *reply;                  /* owned by the creq after done */
-	size_t len;
+	struct rpc_body reply;           /* owned by the creq after done */
 };
 
 /* Pack req (NULL = empty) and call; done(r) runs on the I/O thread unless
@@ -185,8 +185,7 @@ struct seg_op {
 	void *arg;
 	bool cancelled; /* seg_op_cancel: finish ECLOSED */
 	/* results, valid in done(): */
-	uint8_t *reply; /* body (owned by the op until reset) */
-	size_t reply_len;
+	struct rpc_body reply;     /* body (owned by the op until reset) */
 	char url[RPC_MAX_URL_LEN]; /* the store that answered */
 };
 
@@ -221,6 +220,21 @@ int client_seg_call(struct strata_client *c, const char *name, uint32_t method,
                     const ProtobufCMessageDescriptor *reply_desc,
                     ProtobufCMessage **reply, bool keep_error_body,
                     char *errmsg);
+
+/* client_seg_call returning the reply's body as received (also with an
+ * error; *body empty when none): rpc_body_free it. */
+int client_seg_call_body(struct strata_client *c, const char *name,
+                         uint32_t method, const ProtobufCMessage *req,
+                         struct rpc_body *body, char *errmsg);
+
+/*
+ * Decode a ReadReply body into *out for a read at offset, taking body:
+ * out->data points into it (no copy; strata_read_result_release frees
+ * it). body is freed also on error: STRATA_EPROTO (does not parse),
+ * STRATA_ENOMEM. out is filled (empty) either way.
+ */
+int read_reply_take(struct rpc_body *body, uint64_t offset,
+                    struct strata_read_result *out);
 
 /*
  * strata_event_iter_new with the read-ahead depth chosen: up to depth

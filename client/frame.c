@@ -28,21 +28,28 @@ void frame_asm_init(struct frame_asm *fa, uint64_t offset, size_t max_event)
 	fa->max_event = max_event;
 }
 
+/* Free the chunk being served. */
+static void cur_free(struct frame_asm *fa)
+{
+	struct rpc_body b = {
+	        .data = fa->cur, .len = fa->cur_len, .msg = fa->cur_msg};
+	rpc_body_free(&b);
+	fa->cur = NULL;
+	fa->cur_msg = NULL;
+	fa->cur_len = fa->pos = 0;
+}
+
 void frame_asm_close(struct frame_asm *fa)
 {
-	strata_free(fa->cur);
+	cur_free(fa);
 	buf_close(&fa->carry);
-	fa->cur = NULL;
-	fa->cur_len = fa->pos = 0;
 	fa->cpos = 0;
 	fa->last = 0;
 }
 
 void frame_asm_reset(struct frame_asm *fa, uint64_t offset)
 {
-	strata_free(fa->cur);
-	fa->cur = NULL;
-	fa->cur_len = fa->pos = 0;
+	cur_free(fa);
 	buf_reset(&fa->carry);
 	fa->cpos = 0;
 	fa->last = 0;
@@ -60,19 +67,26 @@ static void drop_returned(struct frame_asm *fa)
 	fa->last = 0;
 }
 
-int frame_asm_feed_owned(struct frame_asm *fa, uint8_t *data, size_t len)
+int frame_asm_feed_body(struct frame_asm *fa, struct rpc_body *b)
 {
 	drop_returned(fa);
 	if (fa->pos < fa->cur_len && buf_append(&fa->carry, fa->cur + fa->pos,
 	                                        fa->cur_len - fa->pos) != 0) {
-		strata_free(data);
+		rpc_body_free(b);
 		return STRATA_ENOMEM;
 	}
-	strata_free(fa->cur);
-	fa->cur = data;
-	fa->cur_len = data != NULL ? len : 0;
-	fa->pos = 0;
+	cur_free(fa);
+	fa->cur = b->data;
+	fa->cur_len = b->data != NULL ? b->len : 0;
+	fa->cur_msg = b->msg;
+	memset(b, 0, sizeof(*b));
 	return 0;
+}
+
+int frame_asm_feed_owned(struct frame_asm *fa, uint8_t *data, size_t len)
+{
+	struct rpc_body b = {.data = data, .len = len, .msg = NULL};
+	return frame_asm_feed_body(fa, &b);
 }
 
 int frame_asm_feed(struct frame_asm *fa, const uint8_t *data, size_t len)

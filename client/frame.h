@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/rpc.h"
 
 /* Write the frame header of a len-byte payload into hdr[0..4). */
 void frame_header(uint8_t hdr[4], uint32_t len);
@@ -23,6 +24,7 @@ void frame_header(uint8_t hdr[4], uint32_t len);
 struct frame_asm {
 	uint8_t *cur;     /* the chunk being served (owned), or NULL */
 	size_t cur_len;   /* its bytes */
+	void *cur_msg;    /* the message cur lies in (rpc_body), or NULL */
 	size_t pos;       /* first unconsumed byte of cur */
 	struct buf carry; /* bytes left over from earlier chunks */
 	size_t cpos;      /* first unconsumed byte of carry */
@@ -35,6 +37,11 @@ struct frame_asm {
 /* Start at segment offset (an event boundary). */
 void frame_asm_init(struct frame_asm *fa, uint64_t offset, size_t max_event);
 void frame_asm_close(struct frame_asm *fa);
+
+/* Add the next chunk, taking b (freed by the assembler, also on error;
+ * b is left empty). Unconsumed bytes of the previous chunk move to carry
+ * (normally less than one event). STRATA_ENOMEM. */
+int frame_asm_feed_body(struct frame_asm *fa, struct rpc_body *b);
 
 /* Add the next len bytes, taking data (strata_malloc'd; freed by the
  * assembler, also on error). Unconsumed bytes of the previous chunk move

@@ -8,6 +8,8 @@
 #include "client/client_int.h"
 #include "client/frame.h"
 #include "common/alloc.h"
+#include "common/buf.h"
+#include "common/rpc.h"
 #include "strata/segment.h"
 #include "strata/v1/segmentstore.pb-c.h"
 
@@ -88,19 +90,92 @@ void strata_read_result_release(struct strata_read_result *r)
 	if (r == NULL) {
 		return;
 	}
-	strata_free(r->data);
+	struct rpc_body b = {.data = r->data, .len = r->len, .msg = r->priv};
+	rpc_body_free(&b);
 	r->data = NULL;
 	r->len = 0;
+	r->priv = NULL;
 }
 
-/* Fill out from a ReadReply, taking its data. */
-static void result_from(Strata__V1__ReadReply *r, uint64_t offset,
-                        struct strata_read_result *out)
+/*
+ * The plain ReadReply a store sends: each field at most once with its own
+ * wire type (unknown fields skipped). Fills out, data pointing into buf.
+ * false for anything else: protobuf-c decides.
+ */
+static bool read_reply_scan(const uint8_t *buf, size_t len,
+                            struct strata_read_result *out)
+{
+	struct cursor cur;
+	cursor_init(&cur, buf, len);
+	unsigned seen = 0;
+	while (cursor_remaining(&cur) > 0) {
+		struct pb_field f;
+		if (cursor_pb_field(&cur, &f) != 0) {
+			return false;
+		}
+		if (f.number > 6) {
+			continue;
+		}
+		unsigned bit = 1u << f.number;
+		enum pb_wire want = f.number == 2 ? PB_LEN : PB_VARINT;
+		if ((seen & bit) != 0 || f.wire != want) {
+			return false;
+		}
+		seen |= bit;
+		switch (f.number) {
+		case 2:
+			out->data = (uint8_t *)f.p;
+			out->len = f.len;
+			break;
+		case 3:
+			out->end_of_segment = f.v != 0;
+			break;
+		case 4:
+			out->at_tail = f.v != 0;
+			break;
+		case 5:
+			out->start_offset = f.v;
+			break;
+		case 6:
+			out->length = f.v;
+			break;
+		default: /* 1: offset, the request's (kept from the request) */
+			break;
+		}
+	}
+	return true;
+}
+
+int read_reply_take(struct rpc_body *body, uint64_t offset,
+                    struct strata_read_result *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->offset = offset;
+	if (read_reply_scan(body->data, body->len, out)) {
+		if (out->len == 0) {
+			out->data = NULL;
+			rpc_body_free(body);
+		} else {
+			out->priv = body->msg;
+			if (body->msg == NULL) {
+				/* A strata_malloc'd body: data must be the
+				 * start of an allocation to be freed. */
+				out->data = NULL;
+				out->len = 0;
+				goto unpack;
+			}
+			memset(body, 0, sizeof(*body));
+		}
+		return 0;
+	}
+unpack:;
+	Strata__V1__ReadReply *r = (Strata__V1__ReadReply *)rpc_pb_unpack(
+	        &strata__v1__read_reply__descriptor, body->data, body->len);
+	rpc_body_free(body);
+	memset(out, 0, sizeof(*out));
+	out->offset = offset;
 	if (r == NULL) {
-		return;
+		return STRATA_EPROTO;
 	}
 	out->end_of_segment = r->end_of_segment;
 	out->at_tail = r->at_tail;
@@ -114,6 +189,8 @@ static void result_from(Strata__V1__ReadReply *r, uint64_t offset,
 		r->data.data = NULL;
 		r->data.len = 0;
 	}
+	rpc_pb_free(&r->base);
+	return 0;
 }
 
 static uint32_t clamp_wait(struct strata_client *c, uint32_t wait_ms)
@@ -131,15 +208,20 @@ int strata_segment_read(struct strata_client *c, const char *segment,
 	q.offset = offset;
 	q.max_bytes = max_bytes;
 	q.wait_ms = clamp_wait(c, wait_ms);
-	Strata__V1__ReadReply *r = NULL;
-	memset(out, 0, sizeof(*out));
-	out->offset = offset;
-	int rc = client_seg_call(c, segment, CT_SS_READ, &q.base,
-	                         &strata__v1__read_reply__descriptor,
-	                         (ProtobufCMessage **)&r, true, errmsg);
-	if (r != NULL) {
-		result_from(r, offset, out);
-		rpc_pb_free(&r->base);
+	struct rpc_body body;
+	int rc = client_seg_call_body(c, segment, CT_SS_READ, &q.base, &body,
+	                              errmsg);
+	if (rc != 0 && body.len == 0) {
+		memset(out, 0, sizeof(*out));
+		out->offset = offset;
+		rpc_body_free(&body);
+		return rc;
+	}
+	int drc = read_reply_take(&body, offset, out);
+	if (drc != 0 && rc == 0) {
+		rc = drc;
+		client_err(errmsg, "segment %.200s: read reply does not parse",
+		           segment);
 	}
 	return rc;
 }
@@ -160,22 +242,14 @@ static void read_async_done(struct seg_op *op, int code, const char *errmsg)
 	client_err(msg, "%s", errmsg);
 	memset(&res, 0, sizeof(res));
 	res.offset = ra->offset;
-	if (op->reply_len > 0 || code == 0) {
-		Strata__V1__ReadReply *r =
-		        (Strata__V1__ReadReply *)rpc_pb_unpack(
-		                &strata__v1__read_reply__descriptor,
-		                op->reply != NULL ? op->reply
-		                                  : (const uint8_t *)"",
-		                op->reply_len);
-		if (r == NULL && code == 0) {
-			code = STRATA_EPROTO;
+	if (op->reply.len > 0 || code == 0) {
+		int drc = read_reply_take(&op->reply, ra->offset, &res);
+		if (drc != 0 && code == 0) {
+			code = drc;
 			client_err(msg,
 			           "segment %.200s: read reply "
 			           "does not parse",
 			           op->name);
-		} else if (r != NULL) {
-			result_from(r, ra->offset, &res);
-			rpc_pb_free(&r->base);
 		}
 	}
 	seg_op_reset(op);
@@ -565,9 +639,12 @@ int strata_event_iter_next(struct strata_event_iter *it, uint32_t wait_ms,
 		}
 		if (r.len > 0) {
 			/* The assembler takes the buffer: no copy. */
-			uint8_t *data = r.data;
+			struct rpc_body b = {
+			        .data = r.data, .len = r.len, .msg = r.priv};
 			r.data = NULL;
-			if (frame_asm_feed_owned(&it->fa, data, r.len) != 0) {
+			r.len = 0;
+			r.priv = NULL;
+			if (frame_asm_feed_body(&it->fa, &b) != 0) {
 				client_err(errmsg, "out of memory");
 				return STRATA_ENOMEM;
 			}

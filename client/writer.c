@@ -332,9 +332,7 @@ static void sw_setup_done(struct seg_op *op, int code, const char *errmsg)
 		Strata__V1__SetupAppendReply *r =
 		        (Strata__V1__SetupAppendReply *)rpc_pb_unpack(
 		                &strata__v1__setup_append_reply__descriptor,
-		                op->reply != NULL ? op->reply
-		                                  : (const uint8_t *)"",
-		                op->reply_len);
+		                op->reply.data, op->reply.len);
 		if (r == NULL) {
 			code = STRATA_EPROTO;
 			errmsg = "SETUP_APPEND reply does not parse";
@@ -669,9 +667,7 @@ static void sw_block_done(struct creq *r)
 		Strata__V1__AppendReply *rep =
 		        (Strata__V1__AppendReply *)rpc_pb_unpack(
 		                &strata__v1__append_reply__descriptor,
-		                r->reply != NULL ? r->reply
-		                                 : (const uint8_t *)"",
-		                r->len);
+		                r->reply.data, r->reply.len);
 		if (rep == NULL) {
 			code = STRATA_EPROTO;
 			client_err(r->errmsg, "append reply does not parse");
@@ -851,9 +847,8 @@ static void writer_refresh_done(struct creq *r)
 	client_err(msg, "%s", r->errmsg);
 	if (code == 0) {
 		rep = (Strata__V1__SegmentsReply *)rpc_pb_unpack(
-		        &strata__v1__segments_reply__descriptor,
-		        r->reply != NULL ? r->reply : (const uint8_t *)"",
-		        r->len);
+		        &strata__v1__segments_reply__descriptor, r->reply.data,
+		        r->reply.len);
 		if (rep == NULL) {
 			code = STRATA_EPROTO;
 			client_err(msg,

@@ -223,3 +223,78 @@ int cursor_u64le(struct cursor *c, uint64_t *v)
 	*v = x;
 	return 0;
 }
+
+int cursor_varint(struct cursor *c, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (size_t i = 0; i < 10; i++) {
+		if (c->off + i >= c->len) {
+			return STRATA_EPROTO;
+		}
+		uint8_t b = c->data[c->off + i];
+		if (i == 9 && b > 1) {
+			return STRATA_EPROTO; /* more than 64 bits */
+		}
+		x |= (uint64_t)(b & 0x7f) << (7 * i);
+		if ((b & 0x80) == 0) {
+			c->off += i + 1;
+			*v = x;
+			return 0;
+		}
+	}
+	return STRATA_EPROTO;
+}
+
+int cursor_pb_field(struct cursor *c, struct pb_field *f)
+{
+	size_t start = c->off;
+	uint64_t tag;
+	if (cursor_varint(c, &tag) != 0) {
+		return STRATA_EPROTO;
+	}
+	uint64_t number = tag >> 3;
+	unsigned wire = (unsigned)(tag & 7);
+	int rv = 0;
+	if (c->off - start > 5 || number == 0 || number > (1u << 29) - 1) {
+		rv = STRATA_EPROTO;
+		goto out;
+	}
+	f->number = (uint32_t)number;
+	f->wire = (enum pb_wire)wire;
+	f->v = 0;
+	f->p = NULL;
+	f->len = 0;
+	switch (wire) {
+	case PB_VARINT:
+		rv = cursor_varint(c, &f->v);
+		break;
+	case PB_I64:
+		rv = cursor_u64le(c, &f->v);
+		break;
+	case PB_I32: {
+		uint32_t v32 = 0;
+		rv = cursor_u32le(c, &v32);
+		f->v = v32;
+		break;
+	}
+	case PB_LEN: {
+		uint64_t n;
+		rv = cursor_varint(c, &n);
+		if (rv == 0 && n > cursor_remaining(c)) {
+			rv = STRATA_EPROTO;
+		}
+		if (rv == 0) {
+			f->len = (size_t)n;
+			rv = cursor_bytes(c, f->len, &f->p);
+		}
+		break;
+	}
+	default:
+		rv = STRATA_EPROTO;
+	}
+out:
+	if (rv != 0) {
+		c->off = start;
+	}
+	return rv;
+}

@@ -94,4 +94,38 @@ int cursor_bytes(struct cursor *c, size_t n, const uint8_t **p);
  * bytes remain. */
 int cursor_skip(struct cursor *c, size_t n);
 
+/*
+ * Protobuf wire format, for the few hot decoders that must not copy (a
+ * read reply's data stays in the received message). Strict: anything that
+ * is not the plain encoding gives STRATA_EPROTO and consumes nothing, so a
+ * caller can hand such input to protobuf-c, which decides.
+ */
+
+/* A base-128 varint of at most 10 bytes whose value fits 64 bits. */
+int cursor_varint(struct cursor *c, uint64_t *v);
+
+/* Protobuf wire types. */
+enum pb_wire {
+	PB_VARINT = 0,
+	PB_I64 = 1,
+	PB_LEN = 2,
+	PB_I32 = 5,
+};
+
+/* One field: number, wire type, and its value (v for PB_VARINT, and the
+ * little-endian value for PB_I64 / PB_I32; p, len for PB_LEN, borrowed
+ * from the input). */
+struct pb_field {
+	uint32_t number; /* 1 .. 2^29 - 1 */
+	enum pb_wire wire;
+	uint64_t v;
+	const uint8_t *p;
+	size_t len;
+};
+
+/* Read the next field. STRATA_EPROTO (nothing consumed) on short input,
+ * field number 0 or beyond 2^29 - 1, a tag longer than 5 bytes, or wire
+ * type 3, 4, 6 or 7 (groups and reserved). */
+int cursor_pb_field(struct cursor *c, struct pb_field *f);
+
 #endif /* COMMON_BUF_H */

@@ -34,6 +34,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/errmsg.h"
 #include "common/log.h"
 #include "strata/error.h"
@@ -243,38 +244,95 @@ void rpc_request_release(struct rpc_request *req)
 	memset(req, 0, sizeof(*req));
 }
 
+/*
+ * The plain reply envelope our servers send (rpc_reply_pb puts the body
+ * last, after a small status): status and body at most once each, known
+ * fields with their own wire types, unknown fields skippable. Then the
+ * body is borrowed from buf (no copy of a large read) and only the status
+ * is unpacked. false for anything else: protobuf-c decides (merging a
+ * repeated status, rejecting what does not parse).
+ */
+static bool reply_scan(const uint8_t *buf, size_t len, const uint8_t **status,
+                       size_t *status_len, const uint8_t **body,
+                       size_t *body_len)
+{
+	struct cursor cur;
+	cursor_init(&cur, buf, len);
+	bool seen_status = false, seen_body = false;
+	*status = NULL;
+	*status_len = 0;
+	*body = NULL;
+	*body_len = 0;
+	while (cursor_remaining(&cur) > 0) {
+		struct pb_field f;
+		if (cursor_pb_field(&cur, &f) != 0) {
+			return false;
+		}
+		if (f.number == 1 || f.number == 2) {
+			bool *seen = f.number == 1 ? &seen_status : &seen_body;
+			if (f.wire != PB_LEN || *seen) {
+				return false;
+			}
+			*seen = true;
+			*(f.number == 1 ? status : body) = f.p;
+			*(f.number == 1 ? status_len : body_len) = f.len;
+		}
+	}
+	return true;
+}
+
 int rpc_reply_decode(const uint8_t *buf, size_t len, struct rpc_reply_info *rep,
                      char *errmsg)
 {
 	memset(rep, 0, sizeof(*rep));
+	const uint8_t *sbuf, *body;
+	size_t slen, blen;
+	const Strata__V1__Status *st = NULL;
 	ProtobufCMessage *pm;
-	int rc = envelope_unpack(&strata__v1__rpc_reply__descriptor, "reply",
-	                         "server", buf, len, &pm, errmsg);
-	if (rc != 0) {
-		return rc;
+	int rc;
+	if (reply_scan(buf, len, &sbuf, &slen, &body, &blen)) {
+		pm = NULL;
+		if (sbuf != NULL) {
+			rc = envelope_unpack(&strata__v1__status__descriptor,
+			                     "reply status", "server", sbuf,
+			                     slen, &pm, errmsg);
+			if (rc != 0) {
+				return rc;
+			}
+			st = (const Strata__V1__Status *)pm;
+		}
+	} else {
+		rc = envelope_unpack(&strata__v1__rpc_reply__descriptor,
+		                     "reply", "server", buf, len, &pm, errmsg);
+		if (rc != 0) {
+			return rc;
+		}
+		const Strata__V1__RpcReply *m = (Strata__V1__RpcReply *)pm;
+		st = m->status;
+		body = m->body.data;
+		blen = m->body.len;
 	}
-	Strata__V1__RpcReply *m = (Strata__V1__RpcReply *)pm;
 	rep->code = 0;
 	rep->message = "";
 	rep->redirect = "";
-	if (m->status != NULL) {
-		if ((int)m->status->code < 0) {
+	if (st != NULL) {
+		if ((int)st->code < 0) {
 			rpc_pb_free(pm);
 			errmsg_set(errmsg, "malformed reply envelope: negative "
 			                   "status code");
 			return STRATA_EPROTO;
 		}
-		rep->code = (int)m->status->code;
-		if (m->status->message != NULL) {
-			rep->message = m->status->message;
+		rep->code = (int)st->code;
+		if (st->message != NULL) {
+			rep->message = st->message;
 		}
-		if (m->status->redirect != NULL) {
-			rep->redirect = m->status->redirect;
+		if (st->redirect != NULL) {
+			rep->redirect = st->redirect;
 		}
 	}
-	rep->len = m->body.len;
-	rep->body = m->body.len != 0 ? m->body.data : NULL;
-	rep->pb = m;
+	rep->len = blen;
+	rep->body = blen != 0 ? body : NULL;
+	rep->pb = pm;
 	return 0;
 }
 
@@ -1112,15 +1170,30 @@ static void op_ctx_close(struct rpc_op *op)
 	}
 }
 
-/* Deliver the result and free op. reply is transferred to the callback. */
-static void op_finish(struct rpc_op *op, int code, uint8_t *reply, size_t len)
+void rpc_body_free(struct rpc_body *b)
+{
+	if (b == NULL) {
+		return;
+	}
+	if (b->msg != NULL) {
+		nng_msg_free(b->msg);
+	} else {
+		strata_free(b->data);
+	}
+	memset(b, 0, sizeof(*b));
+}
+
+/* Deliver the result and free op. body (NULL = none) is transferred to the
+ * callback. */
+static void op_finish(struct rpc_op *op, int code, struct rpc_body *body)
 {
 	struct rpc_client *cli = op->cli;
 	op_ctx_close(op);
 	if (code == 0) {
 		op->errmsg[0] = '\0';
 	}
-	op->cb(op->arg, code, op->errmsg, reply, len);
+	struct rpc_body none = {0};
+	op->cb(op->arg, code, op->errmsg, body != NULL ? body : &none);
 	pthread_mutex_lock(&cli->mtx);
 	if (op->prev != NULL) {
 		op->prev->next = op->next;
@@ -1146,7 +1219,7 @@ static void op_finish(struct rpc_op *op, int code, uint8_t *reply, size_t len)
 static void op_finish_closed(struct rpc_op *op)
 {
 	errmsg_set(op->errmsg, "RPC method %u: client closed", op->method);
-	op_finish(op, STRATA_ECLOSED, NULL, 0);
+	op_finish(op, STRATA_ECLOSED, NULL);
 }
 
 static const char *op_url(struct rpc_op *op)
@@ -1170,7 +1243,7 @@ static void op_failed(struct rpc_op *op, int code, bool sent)
 	             (!sent || (op->flags & RPC_IDEMPOTENT) != 0);
 	if (!retry) {
 		pthread_mutex_unlock(&cli->mtx);
-		op_finish(op, code, NULL, 0);
+		op_finish(op, code, NULL);
 		return;
 	}
 	LOG_DEBUG("rpc", "retrying: %s", op->errmsg);
@@ -1336,6 +1409,8 @@ static long client_endpoint_for(struct rpc_client *cli, const char *url,
 	return idx;
 }
 
+/* A reply arrived; msg is transferred (freed here or handed on with the
+ * body). */
 static void op_reply(struct rpc_op *op, nng_msg *msg)
 {
 	struct rpc_client *cli = op->cli;
@@ -1345,7 +1420,8 @@ static void op_reply(struct rpc_op *op, nng_msg *msg)
 	if (rc != 0) {
 		errmsg_set(op->errmsg, "RPC method %u to %s: %s", op->method,
 		           op_url(op), why);
-		op_finish(op, rc, NULL, 0);
+		nng_msg_free(msg);
+		op_finish(op, rc, NULL);
 		return;
 	}
 	char smsg[STRATA_ERRMSG_SIZE];
@@ -1353,6 +1429,7 @@ static void op_reply(struct rpc_op *op, nng_msg *msg)
 	if (r.code == STRATA_ESHUTDOWN) {
 		errmsg_set(op->errmsg, "%s", smsg);
 		rpc_reply_release(&r);
+		nng_msg_free(msg);
 		op_failed(op, STRATA_ESHUTDOWN, false);
 		return;
 	}
@@ -1367,6 +1444,7 @@ static void op_reply(struct rpc_op *op, nng_msg *msg)
 				          "method %u: %s redirects to %s",
 				          op->method, op_url(op), url);
 				rpc_reply_release(&r);
+				nng_msg_free(msg);
 				op->redirects++;
 				op->ep = (size_t)idx;
 				op->waiting = false;
@@ -1381,15 +1459,24 @@ static void op_reply(struct rpc_op *op, nng_msg *msg)
 	pthread_mutex_lock(&cli->mtx);
 	cli->preferred = op->ep;
 	pthread_mutex_unlock(&cli->mtx);
-	/* Take the body the envelope's unpack allocated (strata_malloc, via
-	 * pb_alloc): no copy of a large reply. */
-	uint8_t *body = NULL;
-	size_t len = r.len;
-	if (len != 0) {
-		Strata__V1__RpcReply *m = (Strata__V1__RpcReply *)r.pb;
-		body = m->body.data;
+	/* Hand the body on where it lies: in msg (the plain envelope, no
+	 * copy of a large reply), else in the unpacked envelope (taken from
+	 * it: strata_malloc'd by pb_alloc). */
+	struct rpc_body body = {0};
+	const uint8_t *start = nng_msg_body(msg);
+	if (r.len == 0) {
+		nng_msg_free(msg);
+	} else if (r.body >= start && r.body < start + nng_msg_len(msg)) {
+		body.data = (uint8_t *)r.body;
+		body.len = r.len;
+		body.msg = msg;
+	} else {
+		Strata__V1__RpcReply *m = r.pb;
+		body.data = m->body.data;
+		body.len = m->body.len;
 		m->body.data = NULL;
 		m->body.len = 0;
+		nng_msg_free(msg);
 	}
 	int code = r.code;
 	if (code != 0) {
@@ -1402,7 +1489,7 @@ static void op_reply(struct rpc_op *op, nng_msg *msg)
 		}
 	}
 	rpc_reply_release(&r);
-	op_finish(op, code, body, len);
+	op_finish(op, code, &body);
 }
 
 static void op_timer_cb(void *arg)
@@ -1489,8 +1576,7 @@ static void op_io_cb(void *arg)
 			op_failed(op, STRATA_ETIMEDOUT, true);
 			return;
 		}
-		op_reply(op, msg);
-		nng_msg_free(msg);
+		op_reply(op, msg); /* takes msg */
 		return;
 	}
 }
@@ -1605,32 +1691,30 @@ struct sync_wait {
 	pthread_cond_t cv;
 	bool done;
 	int code;
-	uint8_t *reply;
-	size_t len;
+	struct rpc_body body;
 	char errmsg[STRATA_ERRMSG_SIZE];
 };
 
-static void sync_cb(void *arg, int code, const char *errmsg, uint8_t *reply,
-                    size_t len)
+static void sync_cb(void *arg, int code, const char *errmsg,
+                    struct rpc_body *body)
 {
 	struct sync_wait *w = arg;
 	pthread_mutex_lock(&w->mtx);
 	w->code = code;
-	w->reply = reply;
-	w->len = len;
+	w->body = *body;
 	snprintf(w->errmsg, sizeof(w->errmsg), "%s", errmsg);
 	w->done = true;
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mtx); /* w may be gone right after this */
 }
 
-int rpc_call(struct rpc_client *cli, uint32_t method, unsigned flags,
-             const uint8_t *req, size_t len, uint8_t **reply, size_t *reply_len,
-             char *errmsg)
+/* rpc_call_async(), waiting; *body is the reply's (rpc_body_free). */
+static int call_wait(struct rpc_client *cli, uint32_t method, unsigned flags,
+                     const uint8_t *req, size_t len, struct rpc_body *body,
+                     char *errmsg)
 {
 	struct sync_wait w = {.done = false};
-	*reply = NULL;
-	*reply_len = 0;
+	memset(body, 0, sizeof(*body));
 	pthread_mutex_init(&w.mtx, NULL);
 	pthread_cond_init(&w.cv, NULL);
 	int rc = rpc_call_async(cli, method, flags, req, len, sync_cb, &w,
@@ -1642,14 +1726,45 @@ int rpc_call(struct rpc_client *cli, uint32_t method, unsigned flags,
 		}
 		pthread_mutex_unlock(&w.mtx);
 		rc = w.code;
-		*reply = w.reply;
-		*reply_len = w.len;
+		*body = w.body;
 		if (rc != 0) {
 			errmsg_set(errmsg, "%s", w.errmsg);
 		}
 	}
 	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mtx);
+	return rc;
+}
+
+int rpc_call(struct rpc_client *cli, uint32_t method, unsigned flags,
+             const uint8_t *req, size_t len, uint8_t **reply, size_t *reply_len,
+             char *errmsg)
+{
+	struct rpc_body b;
+	int rc = call_wait(cli, method, flags, req, len, &b, errmsg);
+	*reply = NULL;
+	*reply_len = 0;
+	if (b.len == 0) {
+		rpc_body_free(&b);
+		return rc;
+	}
+	if (b.msg == NULL) {
+		*reply = b.data;
+	} else {
+		/* Blocking calls are the control plane: small replies. */
+		*reply = strata_malloc(b.len);
+		if (*reply == NULL) {
+			rpc_body_free(&b);
+			errmsg_set(errmsg,
+			           "RPC method %u: out of memory for a reply "
+			           "of %zu bytes",
+			           method, b.len);
+			return STRATA_ENOMEM;
+		}
+		memcpy(*reply, b.data, b.len);
+		nng_msg_free(b.msg);
+	}
+	*reply_len = b.len;
 	return rc;
 }
 
@@ -1666,17 +1781,17 @@ int rpc_call_pb(struct rpc_client *cli, uint32_t method, unsigned flags,
 		           method, req->descriptor->name);
 		return STRATA_ENOMEM;
 	}
-	uint8_t *rep = NULL;
-	size_t rep_len = 0;
-	int rc = rpc_call(cli, method, flags, buf, n, &rep, &rep_len, errmsg);
+	struct rpc_body rep;
+	int rc = call_wait(cli, method, flags, buf, n, &rep, errmsg);
 	strata_free(buf);
 	if (rc != 0) {
-		strata_free(rep);
+		rpc_body_free(&rep);
 		return rc;
 	}
 	bool oom;
-	ProtobufCMessage *m = pb_unpack(reply_desc, rep, rep_len, &oom);
-	strata_free(rep);
+	size_t rep_len = rep.len;
+	ProtobufCMessage *m = pb_unpack(reply_desc, rep.data, rep_len, &oom);
+	rpc_body_free(&rep);
 	if (m == NULL) {
 		if (oom) {
 			errmsg_set(

@@ -160,13 +160,29 @@ int rpc_client_open(struct rpc_client **cli, const char *const *urls, size_t n,
 void rpc_client_close(struct rpc_client *cli);
 
 /*
+ * A reply body, owned: data[0..len) lies inside the received message
+ * (msg, no copy was made) or, when msg is NULL, is strata_malloc'd (NULL
+ * when len is 0). Whoever holds it frees it with rpc_body_free(); a
+ * zeroed rpc_body is empty.
+ */
+struct rpc_body {
+	uint8_t *data;
+	size_t len;
+	void *msg; /* the NNG message holding data, or NULL */
+};
+
+/* Free b's bytes and zero it; NULL or empty ok. */
+void rpc_body_free(struct rpc_body *b);
+
+/*
  * Callback of rpc_call_async(): called exactly once, on an NNG thread,
  * never from inside rpc_call_async(). code and errmsg as for rpc_call();
- * errmsg is borrowed for the call. reply (strata_malloc'd, may be NULL
- * when len is 0) is transferred to the callback, which frees it.
+ * errmsg is borrowed for the call. *body (empty when there is none) is
+ * transferred to the callback: it copies the struct and frees it with
+ * rpc_body_free() when done.
  */
 typedef void (*rpc_done_fn)(void *arg, int code, const char *errmsg,
-                            uint8_t *reply, size_t len);
+                            struct rpc_body *body);
 
 /*
  * Start a call of method with body req[0..len) (copied). Endpoint choice:
@@ -238,7 +254,8 @@ int rpc_request_decode(const uint8_t *buf, size_t len, struct rpc_request *req,
                        char *errmsg);
 void rpc_request_release(struct rpc_request *req);
 
-/* A decoded reply envelope; strings and body point into pb. */
+/* A decoded reply envelope; strings point into pb, body into pb or into
+ * the decoded bytes (valid while both are). */
 struct rpc_reply_info {
 	int code;             /* STRATA_* (unknown positive codes kept) */
 	const char *message;  /* "" when none */

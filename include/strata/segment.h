@@ -67,6 +67,7 @@ struct strata_read_result {
 	uint64_t length;       /* the segment's length when the store answered
 	                          (0: not reported); length - offset - len is
 	                          how far the read is behind the tail */
+	void *priv;            /* the library's: the buffer data lies in */
 };
 
 STRATA_API void strata_read_result_release(struct strata_read_result *r);

@@ -1,7 +1,9 @@
 /* libFuzzer harness: RPC envelope decoders on untrusted bytes. The input
  * goes through the server's request decode (rpc_request_decode, exactly
  * what server_recv_cb runs) and the client's reply decode; what decodes
- * must re-encode to an equal envelope. */
+ * must re-encode to an equal envelope. The reply decode reads plain
+ * envelopes in place (body borrowed from the input) and leaves the rest to
+ * protobuf-c: both must agree with protobuf-c on every input. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,7 @@
 #include "common/alloc.h"
 #include "common/rpc.h"
 #include "strata/error.h"
+#include "strata/v1/rpc.pb-c.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -49,11 +52,49 @@ static void fuzz_request(const uint8_t *data, size_t size)
 	rpc_request_release(&req);
 }
 
+/* rep (rc from rpc_reply_decode) against protobuf-c's own unpack. */
+static void same_as_protobuf_c(const uint8_t *data, size_t size, int rc,
+                               const struct rpc_reply_info *rep)
+{
+	Strata__V1__RpcReply *m = (Strata__V1__RpcReply *)rpc_pb_unpack(
+	        &strata__v1__rpc_reply__descriptor, data, size);
+	if (m == NULL) {
+		if (rc == 0) {
+			abort(); /* accepted what protobuf-c rejects */
+		}
+		return;
+	}
+	const Strata__V1__Status *st = m->status;
+	int code = st != NULL ? (int)st->code : 0;
+	if (code < 0) {
+		if (rc != STRATA_EPROTO) {
+			abort();
+		}
+	} else if (rc != 0) {
+		if (rc != STRATA_ENOMEM) {
+			abort(); /* rejected what protobuf-c accepts */
+		}
+	} else {
+		const char *msg = st != NULL && st->message ? st->message : "";
+		const char *red =
+		        st != NULL && st->redirect ? st->redirect : "";
+		if (rep->code != code || strcmp(rep->message, msg) != 0 ||
+		    strcmp(rep->redirect, red) != 0 ||
+		    rep->len != m->body.len ||
+		    (rep->len != 0 &&
+		     memcmp(rep->body, m->body.data, rep->len) != 0)) {
+			abort();
+		}
+	}
+	rpc_pb_free(&m->base);
+}
+
 static void fuzz_reply(const uint8_t *data, size_t size)
 {
 	struct rpc_reply_info rep;
 	char err[STRATA_ERRMSG_SIZE];
 	int rc = rpc_reply_decode(data, size, &rep, err);
+	same_as_protobuf_c(data, size, rc, &rep);
 	if (rc != 0) {
 		check_errmsg(rc, err);
 		return;

@@ -213,15 +213,15 @@ struct block_call {
 	int64_t last; /* last event number of the block */
 };
 
-static void block_done(void *arg, int code, const char *errmsg, uint8_t *reply,
-                       size_t len)
+static void block_done(void *arg, int code, const char *errmsg,
+                       struct rpc_body *reply)
 {
 	struct block_call *b = arg;
 	struct writer *wr = b->wr;
 	Strata__V1__AppendReply *a = NULL;
-	if (reply != NULL) {
+	if (reply->len > 0) {
 		a = (void *)rpc_pb_unpack(&strata__v1__append_reply__descriptor,
-		                          reply, len);
+		                          reply->data, reply->len);
 	}
 	pthread_mutex_lock(&wr->mu);
 	if (code == 0) {
@@ -245,7 +245,7 @@ static void block_done(void *arg, int code, const char *errmsg, uint8_t *reply,
 	pthread_cond_broadcast(&wr->cv);
 	pthread_mutex_unlock(&wr->mu);
 	rpc_pb_free(a ? &a->base : NULL);
-	strata_free(reply);
+	rpc_body_free(reply);
 	strata_free(b);
 }
 

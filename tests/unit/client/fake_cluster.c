@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nng/nng.h>
+
 #include "common/alloc.h"
 #include "common/segname.h"
 #include "strata/error.h"
@@ -546,6 +548,29 @@ static int serve_store(struct fake_cluster *f, struct fake_call *c,
 	}
 }
 
+/* A reply body as the RPC layer hands it on: inside the received
+ * message, after the envelope's first bytes (out is taken). */
+static struct rpc_body as_received(uint8_t *out, size_t len)
+{
+	struct rpc_body b = {0};
+	if (len == 0) {
+		strata_free(out);
+		return b;
+	}
+	nng_msg *m;
+	static const uint8_t head[] = {0x0a, 0x00, 0x12};
+	if (nng_msg_alloc(&m, 0) != 0 ||
+	    nng_msg_append(m, head, sizeof(head)) != 0 ||
+	    nng_msg_append(m, out, len) != 0) {
+		abort();
+	}
+	strata_free(out);
+	b.data = (uint8_t *)nng_msg_body(m) + sizeof(head);
+	b.len = len;
+	b.msg = m;
+	return b;
+}
+
 static void *worker_main(void *arg)
 {
 	struct fake_cluster *f = arg;
@@ -577,7 +602,8 @@ static void *worker_main(void *arg)
 		}
 		f->busy++;
 		pthread_mutex_unlock(&f->mu);
-		c->cb(c->arg, rc, msg, out, out_len);
+		struct rpc_body body = as_received(out, out_len);
+		c->cb(c->arg, rc, msg, &body);
 		strata_free(c->req);
 		free(c);
 		pthread_mutex_lock(&f->mu);

@@ -314,6 +314,131 @@ static void test_cursor_every_truncation(void **state)
 	buf_close(&b);
 }
 
+/* Varints: 1 to 10 bytes, the full 64-bit range, non-canonical zero. */
+static void test_cursor_varint_values(void **state)
+{
+	(void)state;
+	static const struct {
+		uint8_t in[11];
+		size_t n;
+		uint64_t v;
+	} ok[] = {
+	        {{0x00}, 1, 0},
+	        {{0x7f}, 1, 127},
+	        {{0x80, 0x01}, 2, 128},
+	        {{0xac, 0x02}, 2, 300},
+	        {{0x80, 0x00}, 2, 0},
+	        {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+	         10,
+	         UINT64_MAX},
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct cursor c;
+		uint8_t in[12];
+		memcpy(in, ok[i].in, ok[i].n);
+		in[ok[i].n] = 0x55; /* a following byte is not consumed */
+		cursor_init(&c, in, ok[i].n + 1);
+		uint64_t v = 1;
+		assert_int_equal(cursor_varint(&c, &v), 0);
+		assert_true(v == ok[i].v);
+		assert_int_equal(c.off, ok[i].n);
+	}
+}
+
+/* Too long, beyond 64 bits, or cut short: EPROTO and nothing consumed. */
+static void test_cursor_varint_rejects(void **state)
+{
+	(void)state;
+	static const uint8_t eleven[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	                                 0x80, 0x80, 0x80, 0x80, 0x00};
+	static const uint8_t wide[] = {0xff, 0xff, 0xff, 0xff, 0xff,
+	                               0xff, 0xff, 0xff, 0xff, 0x02};
+	static const uint8_t cut[] = {0x80, 0x80};
+	const struct {
+		const uint8_t *p;
+		size_t n;
+	} bad[] = {{eleven, sizeof(eleven)},
+	           {wide, sizeof(wide)},
+	           {cut, sizeof(cut)},
+	           {cut, 0}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct cursor c;
+		cursor_init(&c, bad[i].p, bad[i].n);
+		uint64_t v = 7;
+		assert_int_equal(cursor_varint(&c, &v), STRATA_EPROTO);
+		assert_int_equal(c.off, 0);
+		assert_true(v == 7);
+	}
+}
+
+/* Every wire type read back, in order. */
+static void test_cursor_pb_fields(void **state)
+{
+	(void)state;
+	static const uint8_t in[] = {
+	        0x08, 0x96, 0x01,                            /* 1: varint 150 */
+	        0x12, 0x03, 'a',  'b',  'c',                 /* 2: "abc" */
+	        0x19, 1,    2,    3,    4,    5,    6, 7, 8, /* 3: fixed64 */
+	        0x25, 9,    0,    0,    0,                   /* 4: fixed32 9 */
+	        0xfa, 0xff, 0xff, 0xff, 0x0f, 0x00,          /* 2^29-1: "" */
+	};
+	struct cursor c;
+	cursor_init(&c, in, sizeof(in));
+	struct pb_field f;
+	assert_int_equal(cursor_pb_field(&c, &f), 0);
+	assert_int_equal(f.number, 1);
+	assert_int_equal(f.wire, PB_VARINT);
+	assert_true(f.v == 150);
+	assert_int_equal(cursor_pb_field(&c, &f), 0);
+	assert_int_equal(f.number, 2);
+	assert_int_equal(f.wire, PB_LEN);
+	assert_int_equal(f.len, 3);
+	assert_memory_equal(f.p, "abc", 3);
+	assert_int_equal(cursor_pb_field(&c, &f), 0);
+	assert_int_equal(f.wire, PB_I64);
+	assert_true(f.v == 0x0807060504030201ull);
+	assert_int_equal(cursor_pb_field(&c, &f), 0);
+	assert_int_equal(f.number, 4);
+	assert_int_equal(f.wire, PB_I32);
+	assert_true(f.v == 9);
+	assert_int_equal(cursor_pb_field(&c, &f), 0);
+	assert_int_equal(f.number, (1u << 29) - 1);
+	assert_int_equal(f.len, 0);
+	assert_int_equal(cursor_remaining(&c), 0);
+}
+
+/* Field 0, groups, reserved wire types, a 6-byte tag, a length beyond
+ * the input, a cut value: EPROTO and nothing consumed. */
+static void test_cursor_pb_field_rejects(void **state)
+{
+	(void)state;
+	static const uint8_t f0[] = {0x00, 0x01};
+	static const uint8_t group[] = {0x0b};
+	static const uint8_t wt6[] = {0x0e, 0x00};
+	static const uint8_t wt7[] = {0x0f, 0x00};
+	static const uint8_t tag6[] = {0x88, 0x80, 0x80, 0x80,
+	                               0x80, 0x00, 0x00};
+	static const uint8_t big[] = {0x80, 0x80, 0x80, 0x80, 0x10, 0x00};
+	static const uint8_t len[] = {0x12, 0x05, 'a', 'b'};
+	static const uint8_t i64[] = {0x09, 1, 2, 3};
+	static const uint8_t vcut[] = {0x08, 0x80};
+	const struct {
+		const uint8_t *p;
+		size_t n;
+	} bad[] = {{f0, sizeof(f0)},     {group, sizeof(group)},
+	           {wt6, sizeof(wt6)},   {wt7, sizeof(wt7)},
+	           {tag6, sizeof(tag6)}, {big, sizeof(big)},
+	           {len, sizeof(len)},   {i64, sizeof(i64)},
+	           {vcut, sizeof(vcut)}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct cursor c;
+		cursor_init(&c, bad[i].p, bad[i].n);
+		struct pb_field f;
+		assert_int_equal(cursor_pb_field(&c, &f), STRATA_EPROTO);
+		assert_int_equal(c.off, 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -331,6 +456,10 @@ int main(void)
 	        cmocka_unit_test(test_cursor_short_input_eproto),
 	        cmocka_unit_test(test_cursor_empty_input),
 	        cmocka_unit_test(test_cursor_every_truncation),
+	        cmocka_unit_test(test_cursor_varint_values),
+	        cmocka_unit_test(test_cursor_varint_rejects),
+	        cmocka_unit_test(test_cursor_pb_fields),
+	        cmocka_unit_test(test_cursor_pb_field_rejects),
 	};
 	return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }
