@@ -557,10 +557,14 @@ static void read_done(struct raft_host_task *t)
 	}
 	pthread_mutex_unlock(&c->rlock);
 	if (j->rv == 0 && j->nread > 0) {
-		(void)read_index_insert(&c->ri, j->seg, j->offset, j->buf,
-		                        j->nread);
+		/* The cache takes the buffer (no copy); it stays readable
+		 * until the index's next insert, after this reply is built. */
+		uint8_t *data = j->buf;
+		j->buf = NULL;
+		(void)read_index_insert_owned(&c->ri, j->seg, j->offset, data,
+		                              j->nread);
 		publish(c);
-		read_reply(c, q, j->seg, j->buf, j->nread);
+		read_reply(c, q, j->seg, data, j->nread);
 	} else if (container_fsm_segment(&c->fsm, j->seg) == NULL) {
 		finish(c, q, STRATA_ENOENT, NULL,
 		       "segment was deleted while being read");

@@ -6,13 +6,27 @@
 
 #include "common/alloc.h"
 
+/*
+ * A tier-2 read taken whole (read_index_insert_owned): the blocks of its
+ * slots point into it instead of holding copies. It counts in
+ * cached_bytes with its full size while any block points into it (so a
+ * buffer kept alive by one hot block is paid for in full), and is freed
+ * when no block does and it is not the index's pending buffer.
+ */
+struct ri_buf {
+	uint8_t *data;   /* owned */
+	uint64_t size;   /* bytes at data */
+	unsigned blocks; /* blocks pointing into data */
+};
+
 /* A cached range [offset, offset + len) inside one READ_INDEX_BLOCK slot. */
 struct ri_block {
 	uint64_t segment;       /* segment id */
 	uint64_t slot;          /* offset / READ_INDEX_BLOCK */
 	uint64_t offset;        /* segment offset of data[0] */
 	uint64_t len;           /* bytes at data */
-	uint8_t *data;          /* owned */
+	uint8_t *data;          /* owned, or inside buf */
+	struct ri_buf *buf;     /* the shared buffer data lies in, or NULL */
 	struct ri_block *hnext; /* hash chain */
 	struct ri_block *prev;  /* LRU: towards head (more recent) */
 	struct ri_block *next;  /* LRU: towards tail (older) */
@@ -36,10 +50,54 @@ void read_index_init(struct read_index *ri, const struct container_fsm *fsm,
 	ri->fsm = fsm;
 }
 
-static void block_free(struct ri_block *b)
+static void buf_maybe_free(struct ri_buf *rb)
 {
-	strata_free(b->data);
-	strata_free(b);
+	if (rb->blocks == 0) {
+		strata_free(rb->data);
+		strata_free(rb);
+	}
+}
+
+/* Release the last insert_owned buffer: from now on only its blocks keep
+ * it. */
+static void pending_drop(struct read_index *ri)
+{
+	struct ri_buf *rb = ri->pending;
+	ri->pending = NULL;
+	if (rb != NULL) {
+		buf_maybe_free(rb);
+	}
+}
+
+/* Point b at [data, data + len) inside rb (counted in full at the first
+ * block). */
+static void block_share(struct read_index *ri, struct ri_block *b,
+                        struct ri_buf *rb, uint8_t *data)
+{
+	if (rb->blocks++ == 0) {
+		ri->cached_bytes += rb->size;
+	}
+	b->buf = rb;
+	b->data = data;
+}
+
+/* Drop b's bytes from the accounting and free them (b->data dangles). */
+static void block_release(struct read_index *ri, struct ri_block *b)
+{
+	struct ri_buf *rb = b->buf;
+	if (rb == NULL) {
+		ri->cached_bytes -= b->len;
+		strata_free(b->data);
+	} else {
+		b->buf = NULL;
+		if (--rb->blocks == 0) {
+			ri->cached_bytes -= rb->size;
+			if (rb != ri->pending) {
+				buf_maybe_free(rb);
+			}
+		}
+	}
+	b->data = NULL;
 }
 
 void read_index_close(struct read_index *ri)
@@ -47,9 +105,11 @@ void read_index_close(struct read_index *ri)
 	struct ri_block *b = ri->lru_head;
 	while (b != NULL) {
 		struct ri_block *next = b->next;
-		block_free(b);
+		block_release(ri, b);
+		strata_free(b);
 		b = next;
 	}
+	pending_drop(ri);
 	strata_free(ri->buckets);
 	ri->buckets = NULL;
 	ri->n_buckets = 0;
@@ -115,9 +175,9 @@ static void block_drop(struct read_index *ri, struct ri_block *b)
 	struct ri_block **l = find_link(ri, b->segment, b->slot);
 	*l = b->hnext;
 	lru_unlink(ri, b);
-	ri->cached_bytes -= b->len;
 	ri->n_blocks--;
-	block_free(b);
+	block_release(ri, b);
+	strata_free(b);
 }
 
 static int buckets_grow(struct read_index *ri)
@@ -242,8 +302,7 @@ static int insert_piece(struct read_index *ri, uint64_t seg, uint64_t off,
 		ri->n_blocks++;
 	} else {
 		lru_unlink(ri, b);
-		ri->cached_bytes -= b->len;
-		strata_free(b->data);
+		block_release(ri, b);
 	}
 	b->offset = lo;
 	b->len = hi - lo;
@@ -270,6 +329,7 @@ int read_index_insert(struct read_index *ri, uint64_t segment, uint64_t offset,
 	if (len > ri->config.cache_bytes) {
 		return STRATA_ETOOBIG;
 	}
+	pending_drop(ri);
 	uint64_t end = offset + len;
 	while (offset < end) {
 		uint64_t slot_end = (offset / READ_INDEX_BLOCK + 1) *
@@ -285,8 +345,89 @@ int read_index_insert(struct read_index *ri, uint64_t segment, uint64_t offset,
 	return 0;
 }
 
+/* Cache the piece [off, off + len) of one slot, pointing into rb. A slot
+ * already holding an adjacent or overlapping range is merged by copy. */
+static int share_piece(struct read_index *ri, uint64_t seg, uint64_t off,
+                       uint8_t *data, uint64_t len, struct ri_buf *rb)
+{
+	uint64_t slot = off / READ_INDEX_BLOCK;
+	if (buckets_grow(ri) != 0) {
+		return STRATA_ENOMEM;
+	}
+	struct ri_block **l = find_link(ri, seg, slot);
+	struct ri_block *b = *l;
+	if (b != NULL && b->offset <= off + len && off <= b->offset + b->len) {
+		return insert_piece(ri, seg, off, data, len);
+	}
+	if (b == NULL) {
+		b = strata_calloc(1, sizeof(*b));
+		if (b == NULL) {
+			return STRATA_ENOMEM;
+		}
+		b->segment = seg;
+		b->slot = slot;
+		*l = b;
+		ri->n_blocks++;
+	} else {
+		lru_unlink(ri, b);
+		block_release(ri, b);
+	}
+	b->offset = off;
+	b->len = len;
+	block_share(ri, b, rb, data);
+	lru_push_head(ri, b);
+	return 0;
+}
+
+int read_index_insert_owned(struct read_index *ri, uint64_t segment,
+                            uint64_t offset, uint8_t *data, size_t len)
+{
+	pending_drop(ri);
+	struct ri_buf *rb = strata_calloc(1, sizeof(*rb));
+	if (rb == NULL) {
+		strata_free(data);
+		return STRATA_ENOMEM;
+	}
+	rb->data = data;
+	rb->size = len;
+	ri->pending = rb;
+	const struct segment *s = container_fsm_segment(ri->fsm, segment);
+	if (s == NULL) {
+		return STRATA_ENOENT;
+	}
+	if (offset > s->length || len > s->length - offset) {
+		return STRATA_ERANGE;
+	}
+	if (len > ri->config.cache_bytes) {
+		return STRATA_ETOOBIG;
+	}
+	uint64_t end = offset + len;
+	uint8_t *p = data;
+	int rc = 0;
+	while (offset < end) {
+		uint64_t slot_end = (offset / READ_INDEX_BLOCK + 1) *
+		                    (uint64_t)READ_INDEX_BLOCK;
+		uint64_t n = (slot_end < end ? slot_end : end) - offset;
+		rc = share_piece(ri, segment, offset, p, n, rb);
+		if (rc != 0) {
+			break;
+		}
+		offset += n;
+		p += n;
+	}
+	/* Evict older blocks; never this buffer's own (they are the most
+	 * recent, and it fits: len <= cache_bytes). */
+	while (ri->cached_bytes > ri->config.cache_bytes &&
+	       ri->lru_tail != NULL && ri->lru_tail->buf != rb) {
+		ri->evictions++;
+		block_drop(ri, ri->lru_tail);
+	}
+	return rc;
+}
+
 void read_index_forget(struct read_index *ri, uint64_t segment)
 {
+	pending_drop(ri);
 	struct ri_block *b = ri->lru_head;
 	while (b != NULL) {
 		struct ri_block *next = b->next;

@@ -43,6 +43,7 @@ struct read_result {
 };
 
 struct ri_block;
+struct ri_buf;
 
 /* The read index of one container. Caller-owned struct. */
 struct read_index {
@@ -53,6 +54,7 @@ struct read_index {
 	size_t n_blocks;                  /* blocks cached */
 	struct ri_block *lru_head;        /* most recently used */
 	struct ri_block *lru_tail;        /* next to evict */
+	struct ri_buf *pending;           /* last read_index_insert_owned's */
 	uint64_t cached_bytes;            /* bytes in blocks */
 	uint64_t hits, misses, evictions; /* counters for metrics */
 };
@@ -89,6 +91,16 @@ int read_index_read(struct read_index *ri, uint64_t segment, uint64_t offset,
  */
 int read_index_insert(struct read_index *ri, uint64_t segment, uint64_t offset,
                       const uint8_t *data, size_t len);
+
+/*
+ * read_index_insert taking data (strata_malloc'd, len bytes) instead of
+ * copying it: the cached blocks point into it (a tier-2 read is cached
+ * without a copy). data is transferred, also on error, and stays readable
+ * until the next insert, forget or close of the index. Errors as
+ * read_index_insert.
+ */
+int read_index_insert_owned(struct read_index *ri, uint64_t segment,
+                            uint64_t offset, uint8_t *data, size_t len);
 
 /* Drop every cached block of segment (deleted or merged away). */
 void read_index_forget(struct read_index *ri, uint64_t segment);

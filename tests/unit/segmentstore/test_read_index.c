@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "common/alloc.h"
 #include "segmentstore/read_index.h"
 #include "tests/unit/segmentstore/fsm_helpers.h"
 
@@ -231,6 +232,88 @@ static void test_read_cache_budget_and_lru(void **state)
 	free(data);
 }
 
+/* A copy of data[off, off + n) as the index's own (strata_malloc'd). */
+static uint8_t *owned_copy(const uint8_t *data, size_t off, size_t n)
+{
+	uint8_t *p = strata_malloc(n);
+	assert_non_null(p);
+	memcpy(p, data + off, n);
+	return p;
+}
+
+/* A tier-2 read taken whole: blocks point into it, it counts in full
+ * while any block does, merges with a neighbour by copy, and is freed when
+ * its last block is evicted; on error it stays readable until the next
+ * insert. (ASan checks the frees.) */
+static void test_read_cache_owned_insert(void **state)
+{
+	struct fixture *x = *state;
+	uint64_t s = do_create(&x->f, "s").segment;
+	const size_t B = READ_INDEX_BLOCK, half = B / 2, n = 5 * B;
+	uint8_t *data = malloc(n);
+	for (size_t i = 0; i < n; i++) {
+		data[i] = (uint8_t)(i / 5);
+	}
+	struct entry_builder eb;
+	entry_builder_init(&eb, 0);
+	assert_int_equal(
+	        entry_builder_add_append(&eb, s, uuid_n(1), 0, 1, data, n), 0);
+	assert_int_equal(entry_builder_add_flush(&eb, s, 0, n, "c", 0), 0);
+	assert_int_equal(apply_builder(&x->f, &eb, NULL, 0), 0);
+	entry_builder_close(&eb);
+
+	/* [half, half + 2B): three slots, no copy. */
+	uint8_t *one = owned_copy(data, half, 2 * B);
+	assert_int_equal(read_index_insert_owned(&x->ri, s, half, one, 2 * B),
+	                 0);
+	assert_int_equal(x->ri.n_blocks, 3);
+	assert_int_equal(x->ri.cached_bytes, 2 * B);
+	struct read_result r;
+	assert_int_equal(read_index_read(&x->ri, s, half, n, &r), 0);
+	assert_int_equal(r.status, READ_DATA);
+	assert_ptr_equal(r.data, one);
+	assert_int_equal(r.len, half);
+	assert_int_equal(read_index_read(&x->ri, s, B + 5, n, &r), 0);
+	assert_ptr_equal(r.data, one + (B + 5 - half));
+	assert_int_equal(r.len, B - 5);
+
+	/* [0, half) joins slot 0's block: copied into a block of its own. */
+	assert_int_equal(read_index_insert(&x->ri, s, 0, data, half), 0);
+	assert_int_equal(x->ri.cached_bytes, 3 * B);
+	assert_int_equal(read_index_read(&x->ri, s, 0, n, &r), 0);
+	assert_int_equal(r.len, B);
+	assert_memory_equal(r.data, data, B);
+
+	/* Two more slots: over budget, slots 1 and 2 go, and with them the
+	 * whole first buffer. */
+	uint8_t *two = owned_copy(data, 3 * B, 2 * B);
+	assert_int_equal(read_index_insert_owned(&x->ri, s, 3 * B, two, 2 * B),
+	                 0);
+	assert_int_equal(x->ri.evictions, 2);
+	assert_int_equal(x->ri.cached_bytes, 3 * B);
+	assert_int_equal(read_index_read(&x->ri, s, B, 1, &r), 0);
+	assert_int_equal(r.status, READ_TIER2);
+	assert_int_equal(read_index_read(&x->ri, s, 0, 1, &r), 0);
+	assert_int_equal(r.status, READ_DATA);
+	assert_int_equal(read_index_read(&x->ri, s, 4 * B + 3, 1, &r), 0);
+	assert_ptr_equal(r.data, two + B + 3);
+
+	/* Refused: still readable until the next insert, then freed. */
+	uint8_t *big = owned_copy(data, 0, 4 * B);
+	assert_int_equal(read_index_insert_owned(&x->ri, s, 0, big, 4 * B),
+	                 STRATA_ETOOBIG);
+	assert_memory_equal(big, data, 4 * B);
+	uint8_t *lost = owned_copy(data, 0, 8);
+	assert_int_equal(read_index_insert_owned(&x->ri, 99, 0, lost, 8),
+	                 STRATA_ENOENT);
+	assert_memory_equal(lost, data, 8);
+	assert_int_equal(x->ri.cached_bytes, 3 * B);
+	read_index_forget(&x->ri, s);
+	assert_int_equal(x->ri.cached_bytes, 0);
+	assert_int_equal(x->ri.n_blocks, 0);
+	free(data);
+}
+
 /* Many segments and blocks: the hash grows and everything is found. */
 static void test_read_cache_many_blocks(void **state)
 {
@@ -297,6 +380,7 @@ int main(void)
 	        T(test_read_flushed_points_to_chunk_then_cache),
 	        T(test_read_after_merge),
 	        T(test_read_cache_budget_and_lru),
+	        T(test_read_cache_owned_insert),
 	        cmocka_unit_test(test_read_cache_many_blocks),
 	        T(test_read_admit_back_pressure),
 	};
