@@ -255,7 +255,9 @@ static void creq_cb(void *arg, int code, const char *errmsg,
 	r->code = code;
 	client_err(r->errmsg, "%s", errmsg != NULL ? errmsg : "");
 	r->reply = *body;
-	loop_post(r->c->loop, &r->task);
+	/* On this NNG thread when the I/O thread is idle: one wake-up less
+	 * per reply (the writer's ack, a read's data). */
+	loop_run_or_post(r->c->loop, &r->task);
 }
 
 /* Pack m (NULL = empty) into a new buffer; NULL on OOM. */

@@ -16,7 +16,12 @@ struct loop {
 	struct loop_task *tail;
 	struct loop_timer *timers; /* armed, sorted by due_ms */
 	bool stopping;             /* drain everything, then exit */
+	bool busy;                 /* a task or timer is running (any thread) */
+	bool waiting_busy;         /* the loop thread waits for busy to end */
 };
+
+/* The loop whose task this thread runs inline (loop_run_or_post). */
+static _Thread_local const struct loop *inline_loop;
 
 uint64_t loop_now_ms(void)
 {
@@ -30,15 +35,23 @@ static void *loop_main(void *arg)
 	struct loop *l = arg;
 	pthread_mutex_lock(&l->mu);
 	for (;;) {
+		if (l->busy) { /* a task runs inline on another thread */
+			l->waiting_busy = true;
+			pthread_cond_wait(&l->cv, &l->mu);
+			l->waiting_busy = false;
+			continue;
+		}
 		uint64_t now = loop_now_ms();
 		struct loop_timer *tm = l->timers;
 		if (tm != NULL && (l->stopping || tm->due_ms <= now)) {
 			l->timers = tm->next;
 			tm->next = NULL;
 			tm->armed = false;
+			l->busy = true;
 			pthread_mutex_unlock(&l->mu);
 			tm->fn(tm->arg);
 			pthread_mutex_lock(&l->mu);
+			l->busy = false;
 			continue;
 		}
 		struct loop_task *t = l->head;
@@ -49,9 +62,11 @@ static void *loop_main(void *arg)
 			}
 			t->next = NULL;
 			t->queued = false;
+			l->busy = true;
 			pthread_mutex_unlock(&l->mu);
 			t->fn(t->arg);
 			pthread_mutex_lock(&l->mu);
+			l->busy = false;
 			continue;
 		}
 		if (l->stopping) {
@@ -151,6 +166,30 @@ void loop_post(struct loop *l, struct loop_task *t)
 	pthread_mutex_unlock(&l->mu);
 }
 
+void loop_run_or_post(struct loop *l, struct loop_task *t)
+{
+	pthread_mutex_lock(&l->mu);
+	bool idle = !l->busy && l->head == NULL && !t->queued && !l->stopping &&
+	            (l->timers == NULL || l->timers->due_ms > loop_now_ms());
+	if (!idle) {
+		pthread_mutex_unlock(&l->mu);
+		loop_post(l, t);
+		return;
+	}
+	l->busy = true;
+	pthread_mutex_unlock(&l->mu);
+	const struct loop *outer = inline_loop;
+	inline_loop = l;
+	t->fn(t->arg);
+	inline_loop = outer;
+	pthread_mutex_lock(&l->mu);
+	l->busy = false;
+	if (l->waiting_busy) {
+		pthread_cond_signal(&l->cv);
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
 static void timer_unlink(struct loop *l, struct loop_timer *t)
 {
 	for (struct loop_timer **pp = &l->timers; *pp != NULL;
@@ -195,5 +234,6 @@ bool loop_timer_cancel(struct loop *l, struct loop_timer *t)
 
 bool loop_on_thread(const struct loop *l)
 {
-	return l != NULL && pthread_equal(pthread_self(), l->thread);
+	return l != NULL &&
+	       (pthread_equal(pthread_self(), l->thread) || inline_loop == l);
 }

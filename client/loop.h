@@ -6,7 +6,9 @@
 #include <stdint.h>
 
 /*
- * One thread runs posted tasks and due timers, one at a time, in order.
+ * One thread runs posted tasks and due timers, one at a time, in order
+ * (loop_run_or_post may run a task on its caller's thread instead, still
+ * one at a time).
  * Tasks and timers are intrusive (embedded in the caller's objects), so
  * posting never allocates and never fails: RPC completions on other
  * threads post their result this way. Everything is thread-safe.
@@ -53,6 +55,18 @@ void loop_timer_init(struct loop_timer *t, loop_fn fn, void *arg);
 
 /* Queue t; a no-op when it is already queued (coalescing). */
 void loop_post(struct loop *l, struct loop_task *t);
+
+/*
+ * Run t at once on the calling thread when the loop is idle (nothing
+ * queued or running, no timer due), else queue it as loop_post does.
+ * Tasks still run one at a time and in order, and while t runs here
+ * loop_on_thread() is true on this thread. For completions that arrive on
+ * another library thread (an RPC reply on an NNG thread): the loop thread
+ * is not woken, one thread hop less. The caller must hold no lock a task
+ * may take, and must not be inside a task of l (that would run t
+ * nested: it is queued instead only when the loop is busy).
+ */
+void loop_run_or_post(struct loop *l, struct loop_task *t);
 
 /* Arm t to fire in delay_ms (re-arming moves it). */
 void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t delay_ms);

@@ -12,9 +12,11 @@
  *   Objects returned through `**out` are owned by the caller and released
  *   with the matching _free function.
  * - Every object is thread-safe unless said otherwise. Completion
- *   callbacks run on the client's internal I/O thread: they must not block
- *   and must not call blocking libstrata functions (those fail with
- *   STRATA_EINVAL when called there).
+ *   callbacks run in the client's I/O context: one at a time, in order, on
+ *   the client's internal I/O thread or, when that thread is idle, on the
+ *   library thread that received the reply. They must not block and must
+ *   not call blocking libstrata functions (those fail with STRATA_EINVAL
+ *   when called there).
  * - Configuration structs are filled by their _default() function first;
  *   new fields are only ever appended.
  */

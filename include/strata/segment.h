@@ -87,7 +87,8 @@ STRATA_API int strata_segment_read(struct strata_client *c, const char *segment,
 
 /* Completion of strata_segment_read_async: result is owned by the callee
  * (release it with strata_read_result_release), valid also on error for
- * start_offset. Runs on the client's I/O thread; must not block. */
+ * start_offset. Runs in the client's I/O context (see strata/client.h);
+ * must not block. */
 typedef void (*strata_read_cb)(void *arg, int code, const char *errmsg,
                                struct strata_read_result *result);
 

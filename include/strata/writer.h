@@ -47,8 +47,8 @@ STRATA_API void strata_writer_config_default(struct strata_writer_config *cfg);
  * Completion of one write: code 0 once the event is durable (acknowledged
  * after the segment store's Raft commit), or the error that made the
  * writer give up on it (errmsg borrowed for the call). Runs exactly once,
- * on the client's I/O thread, never from inside strata_writer_write(); it
- * must not block.
+ * in the client's I/O context (see strata/client.h), never from inside
+ * strata_writer_write(); it must not block.
  */
 typedef void (*strata_write_cb)(void *arg, int code, const char *errmsg);
 
