@@ -62,6 +62,8 @@ static void buf_maybe_free(struct ri_buf *rb)
  * it. */
 static void pending_drop(struct read_index *ri)
 {
+	strata_free(ri->pending_raw);
+	ri->pending_raw = NULL;
 	struct ri_buf *rb = ri->pending;
 	ri->pending = NULL;
 	if (rb != NULL) {
@@ -259,6 +261,29 @@ int read_index_read(struct read_index *ri, uint64_t segment, uint64_t offset,
 	return 0;
 }
 
+/* The block of slot at *l (from find_link), emptied for new content: a new
+ * one linked into the hash, or the one there, out of the LRU with its
+ * bytes released. NULL when memory ran out (nothing changed). */
+static struct ri_block *slot_take(struct read_index *ri, struct ri_block **l,
+                                  uint64_t seg, uint64_t slot)
+{
+	struct ri_block *b = *l;
+	if (b == NULL) {
+		b = strata_calloc(1, sizeof(*b));
+		if (b == NULL) {
+			return NULL;
+		}
+		b->segment = seg;
+		b->slot = slot;
+		*l = b;
+		ri->n_blocks++;
+	} else {
+		lru_unlink(ri, b);
+		block_release(ri, b);
+	}
+	return b;
+}
+
 /* Cache [off, off + len) of seg, all inside one slot. */
 static int insert_piece(struct read_index *ri, uint64_t seg, uint64_t off,
                         const uint8_t *data, uint64_t len)
@@ -289,20 +314,10 @@ static int insert_piece(struct read_index *ri, uint64_t seg, uint64_t off,
 		memcpy(d + (b->offset - lo), b->data, (size_t)b->len);
 	}
 	memcpy(d + (off - lo), data, (size_t)len);
+	b = slot_take(ri, l, seg, slot);
 	if (b == NULL) {
-		b = strata_calloc(1, sizeof(*b));
-		if (b == NULL) {
-			strata_free(d);
-			return STRATA_ENOMEM;
-		}
-		b->segment = seg;
-		b->slot = slot;
-		b->hnext = NULL;
-		*l = b;
-		ri->n_blocks++;
-	} else {
-		lru_unlink(ri, b);
-		block_release(ri, b);
+		strata_free(d);
+		return STRATA_ENOMEM;
 	}
 	b->offset = lo;
 	b->len = hi - lo;
@@ -359,18 +374,9 @@ static int share_piece(struct read_index *ri, uint64_t seg, uint64_t off,
 	if (b != NULL && b->offset <= off + len && off <= b->offset + b->len) {
 		return insert_piece(ri, seg, off, data, len);
 	}
+	b = slot_take(ri, l, seg, slot);
 	if (b == NULL) {
-		b = strata_calloc(1, sizeof(*b));
-		if (b == NULL) {
-			return STRATA_ENOMEM;
-		}
-		b->segment = seg;
-		b->slot = slot;
-		*l = b;
-		ri->n_blocks++;
-	} else {
-		lru_unlink(ri, b);
-		block_release(ri, b);
+		return STRATA_ENOMEM;
 	}
 	b->offset = off;
 	b->len = len;
@@ -385,7 +391,7 @@ int read_index_insert_owned(struct read_index *ri, uint64_t segment,
 	pending_drop(ri);
 	struct ri_buf *rb = strata_calloc(1, sizeof(*rb));
 	if (rb == NULL) {
-		strata_free(data);
+		ri->pending_raw = data; /* readable until the next insert */
 		return STRATA_ENOMEM;
 	}
 	rb->data = data;

@@ -54,7 +54,8 @@ struct read_index {
 	size_t n_blocks;                  /* blocks cached */
 	struct ri_block *lru_head;        /* most recently used */
 	struct ri_block *lru_tail;        /* next to evict */
-	struct ri_buf *pending;           /* last read_index_insert_owned's */
+	struct ri_buf *pending;           /* last insert_owned's buffer, */
+	uint8_t *pending_raw;             /* or its data if that was ENOMEM */
 	uint64_t cached_bytes;            /* bytes in blocks */
 	uint64_t hits, misses, evictions; /* counters for metrics */
 };

@@ -13,6 +13,7 @@
 
 #include "common/alloc.h"
 #include "segmentstore/read_index.h"
+#include "tests/lib/oom.h"
 #include "tests/unit/segmentstore/fsm_helpers.h"
 
 struct fixture {
@@ -40,6 +41,19 @@ static int teardown(void **state)
 	container_fsm_close(&x->f);
 	free(x);
 	return 0;
+}
+
+/* Append data[0, n) to segment s and flush all of it to chunk "c". */
+static void append_flushed(struct container_fsm *f, uint64_t s,
+                           const uint8_t *data, size_t n)
+{
+	struct entry_builder b;
+	entry_builder_init(&b, 0);
+	assert_int_equal(
+	        entry_builder_add_append(&b, s, uuid_n(1), 0, 1, data, n), 0);
+	assert_int_equal(entry_builder_add_flush(&b, s, 0, n, "c", 0), 0);
+	assert_int_equal(apply_builder(f, &b, NULL, 0), 0);
+	entry_builder_close(&b);
 }
 
 /* Tail reads come from memory; the tail waits; a sealed end ends. */
@@ -180,13 +194,7 @@ static void test_read_cache_budget_and_lru(void **state)
 	for (size_t i = 0; i < n; i++) {
 		data[i] = (uint8_t)(i / 7);
 	}
-	struct entry_builder b;
-	entry_builder_init(&b, 0);
-	assert_int_equal(
-	        entry_builder_add_append(&b, s, uuid_n(1), 0, 1, data, n), 0);
-	assert_int_equal(entry_builder_add_flush(&b, s, 0, n, "c", 0), 0);
-	assert_int_equal(apply_builder(&x->f, &b, NULL, 0), 0);
-	entry_builder_close(&b);
+	append_flushed(&x->f, s, data, n);
 	/* A range over two blocks. */
 	size_t half = READ_INDEX_BLOCK / 2;
 	assert_int_equal(read_index_insert(&x->ri, s, half, data + half,
@@ -254,13 +262,7 @@ static void test_read_cache_owned_insert(void **state)
 	for (size_t i = 0; i < n; i++) {
 		data[i] = (uint8_t)(i / 5);
 	}
-	struct entry_builder eb;
-	entry_builder_init(&eb, 0);
-	assert_int_equal(
-	        entry_builder_add_append(&eb, s, uuid_n(1), 0, 1, data, n), 0);
-	assert_int_equal(entry_builder_add_flush(&eb, s, 0, n, "c", 0), 0);
-	assert_int_equal(apply_builder(&x->f, &eb, NULL, 0), 0);
-	entry_builder_close(&eb);
+	append_flushed(&x->f, s, data, n);
 
 	/* [half, half + 2B): three slots, no copy. */
 	uint8_t *one = owned_copy(data, half, 2 * B);
@@ -311,6 +313,45 @@ static void test_read_cache_owned_insert(void **state)
 	read_index_forget(&x->ri, s);
 	assert_int_equal(x->ri.cached_bytes, 0);
 	assert_int_equal(x->ri.n_blocks, 0);
+	free(data);
+}
+
+/* Out of memory at every allocation of an owned insert: the data stays
+ * readable until the next insert, the cache stays consistent, and nothing
+ * leaks (ASan). */
+static void test_read_cache_owned_insert_oom(void **state)
+{
+	struct fixture *x = *state;
+	uint64_t s = do_create(&x->f, "s").segment;
+	const size_t B = READ_INDEX_BLOCK, n = 3 * B;
+	uint8_t *data = malloc(n);
+	for (size_t i = 0; i < n; i++) {
+		data[i] = (uint8_t)(i * 7);
+	}
+	append_flushed(&x->f, s, data, n);
+	/* An older block to merge with and to evict. */
+	assert_int_equal(read_index_insert(&x->ri, s, 0, data, 100), 0);
+	int rc = STRATA_ENOMEM;
+	for (long k = 1; rc == STRATA_ENOMEM && k < 100; k++) {
+		uint8_t *own = owned_copy(data, 50, n - 50);
+		oom_install(k);
+		rc = read_index_insert_owned(&x->ri, s, 50, own, n - 50);
+		oom_uninstall();
+		assert_true(rc == 0 || rc == STRATA_ENOMEM);
+		assert_memory_equal(own, data + 50, n - 50);
+		assert_true(x->ri.cached_bytes <= x->ri.config.cache_bytes);
+		for (uint64_t off = 0; off < n; off += B / 2) {
+			struct read_result r;
+			assert_int_equal(read_index_read(&x->ri, s, off, n, &r),
+			                 0);
+			if (r.status == READ_DATA) {
+				assert_memory_equal(r.data, data + off, r.len);
+			} else {
+				assert_int_equal(r.status, READ_TIER2);
+			}
+		}
+	}
+	assert_int_equal(rc, 0);
 	free(data);
 }
 
@@ -381,6 +422,7 @@ int main(void)
 	        T(test_read_after_merge),
 	        T(test_read_cache_budget_and_lru),
 	        T(test_read_cache_owned_insert),
+	        T(test_read_cache_owned_insert_oom),
 	        cmocka_unit_test(test_read_cache_many_blocks),
 	        T(test_read_admit_back_pressure),
 	};
