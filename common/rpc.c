@@ -249,8 +249,8 @@ void rpc_request_release(struct rpc_request *req)
  * last, after a small status): status and body at most once each, known
  * fields with their own wire types, unknown fields skippable. Then the
  * body is borrowed from buf (no copy of a large read) and only the status
- * is unpacked. false for anything else: protobuf-c decides (merging a
- * repeated status, rejecting what does not parse).
+ * is unpacked. false for anything else: protobuf-c decides (a repeated
+ * status or body, a wrong wire type, what does not parse).
  */
 static bool reply_scan(const uint8_t *buf, size_t len, const uint8_t **status,
                        size_t *status_len, const uint8_t **body,
