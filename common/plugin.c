@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -48,6 +49,8 @@ static size_t ops_size_for_version(uint32_t v)
 {
 	switch (v) {
 	case 1:
+		return offsetof(struct strata_tier2_ops, check);
+	case 2:
 		return sizeof(struct strata_tier2_ops);
 	default:
 		return 0;
@@ -405,15 +408,13 @@ static int host_open_tier2(const struct strata_host *host, const char *plugin,
 
 /* ---- instances ---- */
 
-int tier2_open(struct tier2_plugin *p, const char *config, struct tier2 **out,
-               char *errmsg)
+/* A new instance record of p with its host services (state not yet
+ * set); NULL on out of memory. */
+static struct tier2 *instance_new(struct tier2_plugin *p)
 {
-	char pmsg[STRATA_ERRMSG_SIZE] = "";
 	struct tier2 *t = strata_malloc(sizeof(*t));
 	if (t == NULL) {
-		errmsg_set(errmsg, "open tier-2 plugin %s: out of memory",
-		           p->ops.name);
-		return STRATA_ENOMEM;
+		return NULL;
 	}
 	memset(t, 0, sizeof(*t));
 	t->plugin = p;
@@ -428,30 +429,76 @@ int tier2_open(struct tier2_plugin *p, const char *config, struct tier2 **out,
 	        .host_data = t,
 	        .open_tier2 = host_open_tier2,
 	};
+	return t;
+}
+
+/* errmsg for the plugin's failed op (open or check) that returned rc with
+ * message pmsg; returns the code to report. */
+static int plugin_failed(const struct tier2_plugin *p, const char *op, int rc,
+                         char *pmsg, char *errmsg)
+{
+	pmsg[STRATA_ERRMSG_SIZE - 1] = '\0';
+	if (rc < 0 || strcmp(strata_error_name(rc), "STRATA_EUNKNOWN") == 0) {
+		errmsg_set(errmsg,
+		           "%s: %s returned invalid error code %d (a plugin "
+		           "bug: report it to its author)",
+		           p->ops.name, op, rc);
+		return STRATA_EINTERNAL;
+	}
+	if (pmsg[0] == '\0') {
+		errmsg_set(errmsg, "%s: %s: %s (the plugin gave no details)",
+		           p->ops.name, op, strata_strerror(rc));
+	} else {
+		errmsg_set(errmsg, "%s: %s", p->ops.name, pmsg);
+	}
+	return rc;
+}
+
+int tier2_open(struct tier2_plugin *p, const char *config, struct tier2 **out,
+               char *errmsg)
+{
+	char pmsg[STRATA_ERRMSG_SIZE] = "";
+	struct tier2 *t = instance_new(p);
+	if (t == NULL) {
+		errmsg_set(errmsg, "open tier-2 plugin %s: out of memory",
+		           p->ops.name);
+		return STRATA_ENOMEM;
+	}
 	int rc = p->ops.open(&t->host, config != NULL ? config : "", &t->state,
 	                     pmsg);
 	if (rc != 0) {
-		pmsg[sizeof(pmsg) - 1] = '\0';
-		if (rc < 0 ||
-		    strcmp(strata_error_name(rc), "STRATA_EUNKNOWN") == 0) {
-			errmsg_set(errmsg,
-			           "%s: open returned invalid error code %d "
-			           "(a plugin bug: report it to its author)",
-			           p->ops.name, rc);
-			rc = STRATA_EINTERNAL;
-		} else if (pmsg[0] == '\0') {
-			errmsg_set(errmsg,
-			           "%s: open: %s (the plugin gave no details)",
-			           p->ops.name, strata_strerror(rc));
-		} else {
-			errmsg_set(errmsg, "%s: %s", p->ops.name, pmsg);
-		}
+		rc = plugin_failed(p, "open", rc, pmsg, errmsg);
 		strata_free(t);
 		return rc;
 	}
 	atomic_fetch_add(&p->refs, 1);
 	*out = t;
 	return 0;
+}
+
+int tier2_check(struct tier2_plugin *p, const char *config, char *errmsg)
+{
+	if (p->ops.check == NULL) {
+		errmsg_set(errmsg,
+		           "%s: the plugin does not offer a check of its "
+		           "options (tier-2 ABI %u); they are checked when the "
+		           "server opens it",
+		           p->ops.name, p->abi);
+		return STRATA_ENOTSUP;
+	}
+	char pmsg[STRATA_ERRMSG_SIZE] = "";
+	struct tier2 *t = instance_new(p);
+	if (t == NULL) {
+		errmsg_set(errmsg, "check tier-2 plugin %s: out of memory",
+		           p->ops.name);
+		return STRATA_ENOMEM;
+	}
+	int rc = p->ops.check(&t->host, config != NULL ? config : "", pmsg);
+	if (rc != 0) {
+		rc = plugin_failed(p, "check", rc, pmsg, errmsg);
+	}
+	strata_free(t);
+	return rc;
 }
 
 int tier2_load_open(const char *plugin, const char *plugin_dir,

@@ -71,6 +71,15 @@ const struct strata_tier2_ops *tier2_plugin_ops(const struct tier2_plugin *p);
 int tier2_open(struct tier2_plugin *p, const char *config, struct tier2 **out,
                char *errmsg);
 
+/*
+ * Check config ("key=value" lines, borrowed; NULL = empty) as the plugin's
+ * open() would, without side effects (its optional check op, tier-2 ABI
+ * 2). 0, the plugin's error (usually STRATA_ECONFIG; errmsg prefixed with
+ * its name), STRATA_ENOTSUP when the plugin offers no check (errmsg says
+ * so), STRATA_ENOMEM.
+ */
+int tier2_check(struct tier2_plugin *p, const char *config, char *errmsg);
+
 /* tier2_load() + tier2_open() + tier2_unload(): the instance holds the only
  * reference. Errors as both. */
 int tier2_load_open(const char *plugin, const char *plugin_dir,

@@ -202,6 +202,42 @@ int ss_tier2_options(const struct config *cfg, char **out)
 	return 0;
 }
 
+int ss_check_tier2(const struct config *cfg, const char *plugin_dir,
+                   bool *checked, char *errmsg)
+{
+	*checked = false;
+	const char *name = config_get_string(cfg, "tier2.plugin");
+	char err[STRATA_ERRMSG_SIZE];
+	struct tier2_plugin *p = NULL;
+	int rc = tier2_load(name, plugin_dir, &p, err);
+	if (rc != 0) {
+		snprintf(errmsg, STRATA_ERRMSG_SIZE,
+		         "tier2.plugin '%.64s': %.117s; check tier2.plugin and "
+		         "tier2.plugin_dir",
+		         name, err);
+		return rc;
+	}
+	char *opts = NULL;
+	rc = ss_tier2_options(cfg, &opts);
+	if (rc != 0) {
+		snprintf(errmsg, STRATA_ERRMSG_SIZE, "out of memory");
+		goto out;
+	}
+	rc = tier2_check(p, opts, err);
+	if (rc == STRATA_ENOTSUP) {
+		rc = 0;
+	} else if (rc == 0) {
+		*checked = true;
+	} else {
+		snprintf(errmsg, STRATA_ERRMSG_SIZE,
+		         "tier2.options: %.180s; fix tier2.options", err);
+	}
+out:
+	strata_free(opts);
+	tier2_unload(p);
+	return rc;
+}
+
 /* Copy of given into out when set, else the advertised form of listen. */
 static int pick_address(const char *given, const char *listen, int port,
                         const char *key, char *out, size_t size, char *errmsg)

@@ -102,4 +102,14 @@ int ss_advertised(const char *listen, int real_port, const char *key, char *out,
  */
 int ss_tier2_options(const struct config *cfg, char **out);
 
+/*
+ * --check-config's tier-2 part: load tier2.plugin from plugin_dir (NULL =
+ * the install directory) and check the options the server would open it
+ * with (ss_tier2_options), without side effects. 0 with *checked true, or
+ * 0 with *checked false when the plugin offers no check (older ABI);
+ * otherwise the loader's or plugin's error, errmsg naming the keys to fix.
+ */
+int ss_check_tier2(const struct config *cfg, const char *plugin_dir,
+                   bool *checked, char *errmsg);
+
 #endif /* SEGMENTSTORE_SERVICE_H */

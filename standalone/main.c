@@ -716,11 +716,24 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	if (check_only) {
+		/* The tier-2 plugin loads and accepts its options (checked
+		 * without side effects). */
+		char pbuf[PATH_MAX];
+		bool checked;
+		if (ss_check_tier2(&cfg, plugin_dir(&cfg, pbuf, sizeof(pbuf)),
+		                   &checked, err) != 0) {
+			fprintf(stderr, PROG ": %s\n", err);
+			config_close(&cfg);
+			return EXIT_CONFIG;
+		}
 		const char *file = config_file(&cfg);
-		printf("OK: configuration %s%s is valid\n",
+		printf("OK: configuration %s%s is valid%s\n",
 		       file != NULL ? "file "
 		                    : "(defaults, environment, flags)",
-		       file != NULL ? file : "");
+		       file != NULL ? file : "",
+		       checked ? ""
+		               : " (tier-2 options not checked: the "
+		                 "plugin has no check)");
 		config_close(&cfg);
 		return 0;
 	}

@@ -47,7 +47,7 @@ extern "C" {
  * The host prefixes it with the plugin's name.
  */
 
-#define STRATA_TIER2_ABI_VERSION 1 /* bumped on EVERY append to the table */
+#define STRATA_TIER2_ABI_VERSION 2 /* bumped on EVERY append to the table */
 #define STRATA_TIER2_ABI_MIN 1     /* oldest version the host still loads */
 #define STRATA_TIER2_ENTRY "strata_tier2_plugin"
 #define STRATA_TIER2_NAME_MAX 1024
@@ -170,6 +170,16 @@ struct strata_tier2_ops {
 	/* Delete a chunk; STRATA_ENOENT if it does not exist. (Named remove,
 	 * not delete, so C++ plugins can include this header.) */
 	int (*remove)(void *state, const char *name, char *errmsg);
+
+	/* ---- ABI 2 ---- */
+	/*
+	 * OPTIONAL (NULL = not offered): check config as open() would, with
+	 * no side effect (no directory created, no connection made): 0, or
+	 * the code and message open() would give for it. Servers call it for
+	 * --check-config.
+	 */
+	int (*check)(const struct strata_host *host, const char *config,
+	             char *errmsg);
 };
 
 /* The one symbol a tier-2 plugin exports. Returns a static table. */

@@ -185,10 +185,16 @@ EOF
 			skipped+=("$r/$(basename "$cfg") ($bin has no --check-config option yet)")
 			continue
 		fi
-		# The per-pod keys and secrets the StatefulSets set in the environment.
+		# The per-pod keys and secrets the StatefulSets set in the
+		# environment (the S3 credentials only for tier2.type s3, as
+		# templates/segmentstore.yaml does).
+		secrets=()
+		if grep -q '^  plugin: s3$' "$cfg"; then
+			secrets=(STRATA_TIER2_OPTIONS_ACCESS_KEY_ID=chart-check
+				STRATA_TIER2_OPTIONS_SECRET_ACCESS_KEY=chart-check)
+		fi
 		if env STRATA_NODE_ID=1 STRATA_PLUGIN_DIR="$build/plugins" \
-			STRATA_TIER2_OPTIONS_ACCESS_KEY=chart-check \
-			STRATA_TIER2_OPTIONS_SECRET_KEY=chart-check \
+			"${secrets[@]}" \
 			"$build/bin/$bin" --config "$cfg" --check-config \
 			>"$cfg.check" 2>&1; then
 			ok "$bin --check-config $r/$(basename "$cfg")"

@@ -119,7 +119,7 @@ replica by its stable DNS name.
 {{- else if eq $t.type "s3" -}}
 {{- $opts = dict "endpoint" (required "tier2.s3.endpoint is required when tier2.type is s3 (e.g. https://s3.eu-west-1.amazonaws.com)" $t.s3.endpoint) "bucket" (required "tier2.s3.bucket is required when tier2.type is s3" $t.s3.bucket) "region" $t.s3.region -}}
 {{- else if eq $t.type "hdfs" -}}
-{{- $opts = dict "url" (required "tier2.hdfs.url is required when tier2.type is hdfs (WebHDFS base URL, e.g. http://namenode.hdfs:9870)" $t.hdfs.url) "user" $t.hdfs.user "root" $t.hdfs.root -}}
+{{- $opts = dict "namenode" (required "tier2.hdfs.url is required when tier2.type is hdfs (WebHDFS base URL, e.g. http://namenode.hdfs:9870)" $t.hdfs.url) "user" $t.hdfs.user "base_path" $t.hdfs.root -}}
 {{- else -}}
 {{- fail (printf "tier2.type %q is not supported; use local, s3 or hdfs" $t.type) -}}
 {{- end -}}

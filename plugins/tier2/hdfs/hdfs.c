@@ -384,6 +384,19 @@ static int hdfs_open(const struct strata_host *host, const char *config,
 	return 0;
 }
 
+/* open() parses the config and connects to nothing (requests start with
+ * the first op): a check is an open and a close. */
+static int hdfs_check(const struct strata_host *host, const char *config,
+                      char *errmsg)
+{
+	void *state;
+	int rc = hdfs_open(host, config, &state, errmsg);
+	if (rc == 0) {
+		hdfs_close(state);
+	}
+	return rc;
+}
+
 static void hdfs_close(void *state)
 {
 	struct hdfs *h = state;
@@ -1747,6 +1760,7 @@ static const struct strata_tier2_ops hdfs_ops = {
         .truncate = hdfs_truncate,
         .concat = hdfs_concat,
         .remove = hdfs_delete,
+        .check = hdfs_check,
 };
 
 STRATA_PLUGIN_EXPORT const struct strata_tier2_ops *strata_tier2_plugin(void);

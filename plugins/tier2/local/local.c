@@ -169,24 +169,26 @@ int local_damaged(const struct chunk *c, char *errmsg, const char *op)
 
 /* ---- ops ---- */
 
-static int local_open(const struct strata_host *host, const char *config,
-                      void **state, char *errmsg)
-{
+/* What the config says. */
+struct local_conf {
 	char root[PATH_MAX];
+	bool fsync;
+	uint64_t open_max;
+};
+
+/* Parse config into *c (no side effect). 0 or STRATA_ECONFIG. */
+static int parse_config(const char *config, struct local_conf *c, char *errmsg)
+{
+	char *root = c->root;
 	bool do_fsync = true;
 	uint64_t open_max = OPEN_CHUNKS_DEFAULT;
 	root[0] = '\0';
-	if (host == NULL || host->malloc == NULL || host->realloc == NULL ||
-	    host->free == NULL) {
-		local_errf(errmsg, "open: the host passed no allocator");
-		return STRATA_EINVAL;
-	}
 	const char *cur = config;
 	struct strata_config_item it;
 	while (strata_config_next(&cur, &it)) {
 		if (strata_config_key_is(&it, "root")) {
-			if (strata_config_value_copy(&it, root, sizeof(root)) !=
-			            0 ||
+			if (strata_config_value_copy(&it, root,
+			                             sizeof(c->root)) != 0 ||
 			    root[0] == '\0') {
 				local_errf(
 				        errmsg,
@@ -236,6 +238,35 @@ static int local_open(const struct strata_host *host, const char *config,
 		                   "root=<directory for chunk files>)");
 		return STRATA_ECONFIG;
 	}
+	c->fsync = do_fsync;
+	c->open_max = open_max;
+	return 0;
+}
+
+static int local_check(const struct strata_host *host, const char *config,
+                       char *errmsg)
+{
+	(void)host;
+	struct local_conf c;
+	return parse_config(config, &c, errmsg);
+}
+
+static int local_open(const struct strata_host *host, const char *config,
+                      void **state, char *errmsg)
+{
+	if (host == NULL || host->malloc == NULL || host->realloc == NULL ||
+	    host->free == NULL) {
+		local_errf(errmsg, "open: the host passed no allocator");
+		return STRATA_EINVAL;
+	}
+	struct local_conf conf;
+	int rc = parse_config(config, &conf, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	char *root = conf.root;
+	bool do_fsync = conf.fsync;
+	uint64_t open_max = conf.open_max;
 	/* mkdir -p root */
 	for (char *p = root + 1;; p++) {
 		if (*p == '/' || *p == '\0') {
@@ -335,6 +366,7 @@ static const struct strata_tier2_ops local_ops = {
         .truncate = local_truncate,
         .concat = local_concat,
         .remove = local_delete,
+        .check = local_check,
 };
 
 STRATA_PLUGIN_EXPORT const struct strata_tier2_ops *strata_tier2_plugin(void);

@@ -53,8 +53,9 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int mem_open(const struct strata_host *host, const char *config,
-                    void **state, char *errmsg)
+/* Parse config (no side effect). 0 or STRATA_ECONFIG. */
+static int parse_config(const char *config, uint64_t *max_bytes_out,
+                        char *errmsg)
 {
 	uint64_t max_bytes = 0;
 	const char *cur = config;
@@ -75,6 +76,26 @@ static int mem_open(const struct strata_host *host, const char *config,
 			     it.line_len, it.line, (int)it.key_len, it.key);
 			return STRATA_ECONFIG;
 		}
+	}
+	*max_bytes_out = max_bytes;
+	return 0;
+}
+
+static int mem_check(const struct strata_host *host, const char *config,
+                     char *errmsg)
+{
+	(void)host;
+	uint64_t max_bytes;
+	return parse_config(config, &max_bytes, errmsg);
+}
+
+static int mem_open(const struct strata_host *host, const char *config,
+                    void **state, char *errmsg)
+{
+	uint64_t max_bytes;
+	int rc = parse_config(config, &max_bytes, errmsg);
+	if (rc != 0) {
+		return rc;
 	}
 	struct mem *m = host->malloc(sizeof(*m));
 	if (m == NULL) {
@@ -458,6 +479,7 @@ static const struct strata_tier2_ops mem_ops = {
         .truncate = mem_truncate,
         .concat = mem_concat,
         .remove = mem_delete,
+        .check = mem_check,
 };
 
 STRATA_PLUGIN_EXPORT const struct strata_tier2_ops *strata_tier2_plugin(void);

@@ -88,6 +88,18 @@ err_free:
 	return rc;
 }
 
+static int s3_check(const struct strata_host *host, const char *config,
+                    char *errmsg)
+{
+	struct s3_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	int rc = s3_config_parse(host, config, &cfg, errmsg);
+	if (rc == 0) {
+		s3_config_free(host, &cfg);
+	}
+	return rc;
+}
+
 static void s3_close(void *state)
 {
 	struct s3 *p = state;
@@ -160,6 +172,7 @@ static const struct strata_tier2_ops s3_ops = {
         .truncate = s3_truncate,
         .concat = s3_concat,
         .remove = s3_remove,
+        .check = s3_check,
 };
 
 STRATA_PLUGIN_EXPORT const struct strata_tier2_ops *strata_tier2_plugin(void);

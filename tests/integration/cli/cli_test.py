@@ -536,6 +536,17 @@ def scenario_bad_input(args, base):
                        capture_output=True, text=True, timeout=30)
     check(p.returncode == 2 and "max_evnt" in p.stderr,
           "check-config yaml: %d %s" % (p.returncode, p.stderr))
+    # A typo in the tier-2 plugin's options is found without side effects
+    # (the plugin's check: its root is not created).
+    root = os.path.join(base, "t2-never-created")
+    with open(cfg, "w") as f:
+        f.write("tier2:\n  plugin: local\n  options:\n"
+                "    root: %s\n    fsynk: true\n" % root)
+    p = subprocess.run([args.standalone, "--config", cfg, "--check-config"],
+                       capture_output=True, text=True, timeout=30)
+    check(p.returncode == 2 and "unknown key 'fsynk'" in p.stderr and
+          "tier2.options" in p.stderr and not os.path.exists(root),
+          "check-config tier2 options: %d %s" % (p.returncode, p.stderr))
 
 
 def main():

@@ -29,7 +29,8 @@ _Static_assert(offsetof(struct strata_tier2_ops, list) == 64, "list");
 _Static_assert(offsetof(struct strata_tier2_ops, truncate) == 72, "trunc");
 _Static_assert(offsetof(struct strata_tier2_ops, concat) == 80, "concat");
 _Static_assert(offsetof(struct strata_tier2_ops, remove) == 88, "remove");
-_Static_assert(sizeof(struct strata_tier2_ops) == 96, "ops size");
+_Static_assert(offsetof(struct strata_tier2_ops, check) == 96, "check");
+_Static_assert(sizeof(struct strata_tier2_ops) == 104, "ops size");
 _Static_assert(offsetof(struct strata_host, abi_version) == 0, "h abi");
 _Static_assert(offsetof(struct strata_host, log) == 8, "h log");
 _Static_assert(offsetof(struct strata_host, malloc) == 16, "h malloc");
@@ -40,7 +41,7 @@ _Static_assert(offsetof(struct strata_host, host_data) == 48, "h data");
 _Static_assert(offsetof(struct strata_host, open_tier2) == 56, "h open");
 _Static_assert(sizeof(struct strata_host) == 64, "host size");
 _Static_assert(sizeof(struct strata_tier2_chunk_info) == 16, "info size");
-_Static_assert(STRATA_TIER2_ABI_VERSION == 1, "bump the pins above too");
+_Static_assert(STRATA_TIER2_ABI_VERSION == 2, "bump the pins above too");
 
 static char errmsg[STRATA_ERRMSG_SIZE];
 
@@ -181,7 +182,7 @@ static void test_tier2_load_abi_too_new(void **state)
 	assert_int_equal(rc, STRATA_EABI);
 	assert_contains(errmsg, tp_path("tp_abi7"));
 	assert_contains(errmsg, "was built for tier-2 ABI 7; this Strata "
-	                        "loads 1..1: rebuild it against this "
+	                        "loads 1..2: rebuild it against this "
 	                        "release's include/strata/plugin.h");
 }
 
@@ -227,7 +228,7 @@ static void test_tier2_load_valid(void **state)
 	struct tier2_plugin *p = NULL;
 	assert_int_equal(tier2_load(tp_path("tp"), NULL, &p, errmsg), 0);
 	assert_string_equal(tier2_plugin_name(p), "tp");
-	assert_int_equal(tier2_plugin_abi(p), 1);
+	assert_int_equal(tier2_plugin_abi(p), 2);
 	const struct strata_tier2_ops *ops = tier2_plugin_ops(p);
 	assert_non_null(ops->write);
 	assert_null(ops->concat);
@@ -257,6 +258,33 @@ static void test_tier2_open_error_prefixed(void **state)
 	assert_int_equal(rc, STRATA_ECONFIG);
 	assert_null(t);
 	assert_string_equal(errmsg, "tp: config fail=1: asked to fail");
+}
+
+/* check (ABI 2) runs the plugin's check, not its open; its error comes
+ * prefixed. A plugin built for ABI 1 has no check even if its table (built
+ * with a newer header) sets one: the host reads only what ABI 1 declares. */
+static void test_tier2_check(void **state)
+{
+	(void)state;
+	struct tier2_plugin *p = NULL;
+	assert_int_equal(tier2_load(tp_path("tp"), NULL, &p, errmsg), 0);
+	int opens = opens_seen;
+	assert_int_equal(tier2_check(p, "x=1", errmsg), 0);
+	assert_int_equal(tier2_check(p, NULL, errmsg), 0);
+	assert_int_equal(tier2_check(p, "fail=1", errmsg), STRATA_ECONFIG);
+	assert_string_equal(errmsg, "tp: config fail=1: asked to fail");
+	assert_int_equal(opens_seen, opens);
+	tier2_unload(p);
+
+	assert_int_equal(tier2_load(tp_path("tp_abi1"), NULL, &p, errmsg), 0);
+	assert_int_equal(tier2_plugin_abi(p), 1);
+	assert_null(tier2_plugin_ops(p)->check);
+	assert_int_equal(tier2_check(p, "fail=1", errmsg), STRATA_ENOTSUP);
+	assert_contains(errmsg, "tp: the plugin does not offer a check");
+	struct tier2 *t = NULL;
+	assert_int_equal(tier2_open(p, "", &t, errmsg), 0);
+	tier2_close(t);
+	tier2_unload(p);
 }
 
 /* The instance keeps the plugin loaded after the caller unloads it. */
@@ -543,6 +571,7 @@ int main(void)
 	        T(test_tier2_load_valid),
 	        T(test_tier2_open_host_services),
 	        T(test_tier2_open_error_prefixed),
+	        T(test_tier2_check),
 	        T(test_tier2_unload_keeps_open_instance),
 	        T(test_tier2_chunk_name_valid_rules),
 	        T(test_tier2_ops_reject_bad_names),

@@ -246,6 +246,22 @@ static void test_hdfs_open_config_errors(void **state)
 	assert_true(contains(err, "recovery_wait_ms"));
 }
 
+/* check gives open's verdicts and contacts nobody (the namenode here does
+ * not exist). */
+static void test_hdfs_check(void **state)
+{
+	(void)state;
+	struct tier2_plugin *p = NULL;
+	assert_int_equal(tier2_load("hdfs", NULL, &p, err), 0);
+	assert_int_equal(tier2_check(p, "namenode=http://127.0.0.1:1", err), 0);
+	assert_int_equal(tier2_check(p, "namenode=http://x:1\nbucket=b", err),
+	                 STRATA_ECONFIG);
+	assert_true(contains(err, "unknown key 'bucket'"));
+	assert_int_equal(tier2_check(p, "", err), STRATA_ECONFIG);
+	assert_true(contains(err, "namenode is required"));
+	tier2_unload(p);
+}
+
 /* RemoteExceptions map to Strata codes; messages carry the exception name
  * and the server's message (which names the HDFS path). */
 static void test_hdfs_errors_map_remote_exceptions(void **state)
@@ -571,6 +587,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_hdfs_open_config_errors),
+	        cmocka_unit_test(test_hdfs_check),
 	        cmocka_unit_test_setup(test_hdfs_errors_map_remote_exceptions,
 	                               reset),
 	        cmocka_unit_test_setup(test_hdfs_redirect_data_to_datanode,

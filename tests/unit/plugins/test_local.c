@@ -350,6 +350,29 @@ static void test_open_config_errors(void **state)
 	assert_non_null(strstr(f->err, "/file"));
 }
 
+/* check: the same verdicts as open, and nothing created. */
+static void test_check_config(void **state)
+{
+	struct fx *f = *state;
+	struct tier2_plugin *p = NULL;
+	check(tier2_load("local", NULL, &p, f->err), 0, f, "load");
+	char cfg[256];
+	snprintf(cfg, sizeof(cfg), "root=%s/never/made\nfsync=false", f->dir);
+	check(tier2_check(p, cfg, f->err), 0, f, "good config");
+	struct stat st;
+	snprintf(cfg, sizeof(cfg), "%s/never", f->dir);
+	assert_int_equal(stat(cfg, &st), -1);
+	snprintf(cfg, sizeof(cfg), "root=%s/never\nfsynk=true", f->dir);
+	check(tier2_check(p, cfg, f->err), STRATA_ECONFIG, f, "typo");
+	assert_non_null(strstr(f->err, "local: config fsynk=true: unknown "
+	                               "key 'fsynk'"));
+	check(tier2_check(p, "fsync=true", f->err), STRATA_ECONFIG, f,
+	      "no root");
+	snprintf(cfg, sizeof(cfg), "%s/never", f->dir);
+	assert_int_equal(stat(cfg, &st), -1);
+	tier2_unload(p);
+}
+
 /* A missing root is created with its parents. */
 static void test_open_creates_root(void **state)
 {
@@ -1446,6 +1469,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	        cmocka_unit_test(test_record_format),
 	        T(test_open_config_errors),
+	        T(test_check_config),
 	        T(test_open_creates_root),
 	        T(test_write_read_roundtrip),
 	        T(test_write_bad_offset),

@@ -76,6 +76,20 @@ static void test_mem_open_unknown_key(void **state)
 	                         "(allowed: max_bytes)");
 }
 
+/* check gives open's verdicts. */
+static void test_mem_check(void **state)
+{
+	(void)state;
+	struct tier2_plugin *p = NULL;
+	assert_int_equal(tier2_load("mem", NULL, &p, err), 0);
+	assert_int_equal(tier2_check(p, "max_bytes=64m", err), 0);
+	assert_int_equal(tier2_check(p, "max_bytes=1\nbogus = 1\n", err),
+	                 STRATA_ECONFIG);
+	assert_string_equal(err, "mem: config bogus = 1: unknown key 'bogus' "
+	                         "(allowed: max_bytes)");
+	tier2_unload(p);
+}
+
 /* A malformed max_bytes is STRATA_ECONFIG with an example. */
 static void test_mem_open_bad_max_bytes(void **state)
 {
@@ -237,6 +251,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_mem_open_unknown_key),
+	        cmocka_unit_test(test_mem_check),
 	        cmocka_unit_test(test_mem_open_bad_max_bytes),
 	        cmocka_unit_test(test_mem_max_bytes_enospc),
 	        cmocka_unit_test(test_mem_concat_any_position),

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "common/alloc.h"
+#include "common/plugin.h"
 #include "plugins/tier2/s3/s3_config.h"
 #include "tests/lib/oom.h"
 
@@ -199,11 +200,30 @@ static void test_s3_config_parse_oom(void **state)
 	}
 }
 
+/* The plugin's check (tier2_check): s3_config_parse's verdicts, no
+ * connection (nothing listens at the endpoint). */
+static void test_s3_plugin_check(void **state)
+{
+	(void)state;
+	struct tier2_plugin *p = NULL;
+	assert_int_equal(tier2_load("s3", NULL, &p, err), 0);
+	assert_int_equal(tier2_check(p,
+	                             "bucket=b1\nendpoint=http://127.0.0.1:1\n"
+	                             "access_key_id=a\nsecret_access_key=s",
+	                             err),
+	                 0);
+	assert_int_equal(tier2_check(p, "bucket=b1\nbukket=b2", err),
+	                 STRATA_ECONFIG);
+	assert_non_null(strstr(err, "bukket"));
+	tier2_unload(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	        T(test_s3_config_parse_aws_defaults),
+	        cmocka_unit_test(test_s3_plugin_check),
 	        T(test_s3_config_parse_endpoint_and_overrides),
 	        T(test_s3_config_parse_values_from_files),
 	        T(test_s3_config_parse_rejects_bad_settings),

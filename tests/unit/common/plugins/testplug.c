@@ -16,7 +16,8 @@
  *   longmsg  every op fills errmsg without a NUL and returns STRATA_EIO
  *   overread read reports one byte more than the buffer holds
  * Every op calls host->counter_add(host, "calls", 1) first; open logs a
- * line, counts "opens" and fails with STRATA_ECONFIG on a "fail" key.
+ * line, counts "opens" and fails with STRATA_ECONFIG on a "fail" key;
+ * check counts "checks" and fails the same way.
  */
 
 #ifndef TP_ABI
@@ -60,6 +61,18 @@ static int tp_open(const struct strata_host *host, const char *config,
 	}
 	t->host = host;
 	*state = t;
+	return 0;
+}
+
+/* Checks as open would, without counting an open. */
+static int tp_check(const struct strata_host *host, const char *config,
+                    char *errmsg)
+{
+	host->counter_add(host, "checks", 1);
+	if (strstr(config, "fail") != NULL) {
+		strcpy(errmsg, "config fail=1: asked to fail");
+		return STRATA_ECONFIG;
+	}
 	return 0;
 }
 
@@ -145,6 +158,8 @@ static const struct strata_tier2_ops tp_ops = {
         .truncate = tp_truncate,
         .concat = NULL,
         .remove = tp_delete,
+        /* Also in the TP_ABI=1 build: the host must not see it there. */
+        .check = tp_check,
 };
 
 #ifdef TP_NO_ENTRY
