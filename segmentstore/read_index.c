@@ -331,8 +331,10 @@ static int insert_piece(struct read_index *ri, uint64_t seg, uint64_t off,
 	return 0;
 }
 
-int read_index_insert(struct read_index *ri, uint64_t segment, uint64_t offset,
-                      const uint8_t *data, size_t len)
+/* Whether [offset, offset + len) of segment may be cached: 0, ENOENT,
+ * ERANGE, ETOOBIG. */
+static int insert_check(const struct read_index *ri, uint64_t segment,
+                        uint64_t offset, size_t len)
 {
 	const struct segment *s = container_fsm_segment(ri->fsm, segment);
 	if (s == NULL) {
@@ -344,13 +346,23 @@ int read_index_insert(struct read_index *ri, uint64_t segment, uint64_t offset,
 	if (len > ri->config.cache_bytes) {
 		return STRATA_ETOOBIG;
 	}
+	return 0;
+}
+
+int read_index_insert(struct read_index *ri, uint64_t segment, uint64_t offset,
+                      const uint8_t *data, size_t len)
+{
+	int rc = insert_check(ri, segment, offset, len);
+	if (rc != 0) {
+		return rc;
+	}
 	pending_drop(ri);
 	uint64_t end = offset + len;
 	while (offset < end) {
 		uint64_t slot_end = (offset / READ_INDEX_BLOCK + 1) *
 		                    (uint64_t)READ_INDEX_BLOCK;
 		uint64_t n = (slot_end < end ? slot_end : end) - offset;
-		int rc = insert_piece(ri, segment, offset, data, n);
+		rc = insert_piece(ri, segment, offset, data, n);
 		if (rc != 0) {
 			return rc;
 		}
@@ -397,19 +409,12 @@ int read_index_insert_owned(struct read_index *ri, uint64_t segment,
 	rb->data = data;
 	rb->size = len;
 	ri->pending = rb;
-	const struct segment *s = container_fsm_segment(ri->fsm, segment);
-	if (s == NULL) {
-		return STRATA_ENOENT;
-	}
-	if (offset > s->length || len > s->length - offset) {
-		return STRATA_ERANGE;
-	}
-	if (len > ri->config.cache_bytes) {
-		return STRATA_ETOOBIG;
+	int rc = insert_check(ri, segment, offset, len);
+	if (rc != 0) {
+		return rc;
 	}
 	uint64_t end = offset + len;
 	uint8_t *p = data;
-	int rc = 0;
 	while (offset < end) {
 		uint64_t slot_end = (offset / READ_INDEX_BLOCK + 1) *
 		                    (uint64_t)READ_INDEX_BLOCK;
