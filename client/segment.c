@@ -151,24 +151,18 @@ int read_reply_take(struct rpc_body *body, uint64_t offset,
 {
 	memset(out, 0, sizeof(*out));
 	out->offset = offset;
-	if (read_reply_scan(body->data, body->len, out)) {
+	if (body->msg != NULL && read_reply_scan(body->data, body->len, out)) {
 		if (out->len == 0) {
 			out->data = NULL;
 			rpc_body_free(body);
 		} else {
-			out->priv = body->msg;
-			if (body->msg == NULL) {
-				/* A strata_malloc'd body: data must be the
-				 * start of an allocation to be freed. */
-				out->data = NULL;
-				out->len = 0;
-				goto unpack;
-			}
+			out->priv = body->msg; /* data points into it */
 			memset(body, 0, sizeof(*body));
 		}
 		return 0;
 	}
-unpack:;
+	/* Not plain, or a heap body (data inside it could not be freed on
+	 * its own): protobuf-c unpacks, and its data is taken. */
 	Strata__V1__ReadReply *r = (Strata__V1__ReadReply *)rpc_pb_unpack(
 	        &strata__v1__read_reply__descriptor, body->data, body->len);
 	rpc_body_free(body);
