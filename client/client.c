@@ -149,6 +149,13 @@ int client_new_with_transport(const struct strata_client_config *cfg,
 		           strata_strerror(rc));
 		goto err_free;
 	}
+	if (ops->attach != NULL) {
+		rc = ops->attach(tr, c->loop, errmsg);
+		if (rc != 0) {
+			loop_free(c->loop);
+			goto err_free;
+		}
+	}
 	pthread_mutex_init(&c->mu, NULL);
 	atomic_init(&c->closing, false);
 	c->ops = ops;

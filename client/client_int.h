@@ -39,9 +39,12 @@
  * and later calls cb exactly once from another thread, or returns an
  * error without calling cb. close() ends calls in flight with
  * STRATA_ECLOSED (their callbacks return before it does); later calls
- * return STRATA_ECLOSED. free() releases it after close().
+ * return STRATA_ECLOSED. free() releases it after close(). attach() (may
+ * be NULL) hands it the client's I/O loop before the first call: 0, or an
+ * error (errmsg) that fails the client's creation.
  */
 struct ct_ops {
+	int (*attach)(void *tr, struct loop *l, char *errmsg);
 	int (*call)(void *tr, const char *url, uint32_t method, unsigned flags,
 	            const uint8_t *req, size_t len, rpc_done_fn cb, void *arg,
 	            char *errmsg);
@@ -49,7 +52,8 @@ struct ct_ops {
 	void (*free)(void *tr);
 };
 
-/* The real transport over common/rpc (transport.c). */
+/* The real transport (transport.c): client/wire for the segment stores
+ * at numeric tcp:// URLs, common/rpc for the controller and the rest. */
 int transport_new(const struct strata_client_config *cfg, void **out,
                   char *errmsg);
 extern const struct ct_ops transport_rpc_ops;

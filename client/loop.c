@@ -1,24 +1,41 @@
-/* The client's I/O thread: a task queue and timers (see loop.h). */
+/* The client's I/O thread: a task queue, timers and socket watches (see
+ * loop.h). It sleeps in epoll_wait; posting wakes it through an eventfd
+ * only when it sleeps. */
 #include "client/loop.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
 #include "strata/error.h"
 
+#define LOOP_EVENTS 32
+
 struct loop {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv; /* busy ended (waiting_busy) */
 	pthread_t thread;
+	int epfd;
+	int wakefd;             /* eventfd: wakes epoll_wait */
 	struct loop_task *head; /* FIFO of posted tasks */
 	struct loop_task *tail;
 	struct loop_timer *timers; /* armed, sorted by due_ms */
 	bool stopping;             /* drain everything, then exit */
 	bool busy;                 /* a task or timer is running (any thread) */
 	bool waiting_busy;         /* the loop thread waits for busy to end */
+	bool sleeping;             /* in epoll_wait: wake through wakefd */
+	bool woken;                /* wakefd written since the last sleep */
+	uint64_t io_dels;          /* watches removed (loop_io_del) */
 };
+
+/* The wakefd's watch (never run: loop_poll drains the eventfd). */
+static struct loop_io wake_io = {.fd = -1};
 
 /* The loop whose task this thread runs inline (loop_run_or_post). */
 static _Thread_local const struct loop *inline_loop;
@@ -28,6 +45,69 @@ uint64_t loop_now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Wake the loop thread for new work (l->mu held). */
+static void loop_wake(struct loop *l)
+{
+	if (l->waiting_busy) {
+		pthread_cond_signal(&l->cv);
+	}
+	if (l->sleeping && !l->woken) {
+		l->woken = true;
+		uint64_t one = 1;
+		ssize_t n = write(l->wakefd, &one, sizeof(one));
+		(void)n; /* EAGAIN: the counter is already non-zero */
+	}
+}
+
+/* Run fn(arg) as the one running task (l->mu held, dropped meanwhile). */
+static void run_busy(struct loop *l, loop_fn fn, void *arg)
+{
+	l->busy = true;
+	pthread_mutex_unlock(&l->mu);
+	fn(arg);
+	pthread_mutex_lock(&l->mu);
+	l->busy = false;
+}
+
+/* Sleep in epoll_wait until an fd is ready, the wakefd is written or
+ * timeout_ms (-1: none) passes; then run the ready watches (l->mu held).
+ * Once a watch is removed the rest of the batch is dropped (it may name
+ * the removed one): epoll is level-triggered, the next wait reports the
+ * others again. */
+static void loop_poll(struct loop *l, int timeout_ms)
+{
+	struct epoll_event evs[LOOP_EVENTS];
+	uint64_t dels = l->io_dels;
+	l->sleeping = true;
+	l->woken = false;
+	pthread_mutex_unlock(&l->mu);
+	int n = epoll_wait(l->epfd, evs, LOOP_EVENTS, timeout_ms);
+	pthread_mutex_lock(&l->mu);
+	l->sleeping = false;
+	for (int i = 0; i < n; i++) {
+		struct loop_io *io = evs[i].data.ptr;
+		if (io == &wake_io) {
+			uint64_t v;
+			ssize_t r = read(l->wakefd, &v, sizeof(v));
+			(void)r;
+			continue;
+		}
+		while (l->busy) { /* a task runs inline on another thread */
+			l->waiting_busy = true;
+			pthread_cond_wait(&l->cv, &l->mu);
+			l->waiting_busy = false;
+		}
+		if (l->io_dels != dels) {
+			return;
+		}
+		l->busy = true;
+		pthread_mutex_unlock(&l->mu);
+		io->fn(io->arg, evs[i].events);
+		pthread_mutex_lock(&l->mu);
+		l->busy = false;
+	}
 }
 
 static void *loop_main(void *arg)
@@ -47,11 +127,7 @@ static void *loop_main(void *arg)
 			l->timers = tm->next;
 			tm->next = NULL;
 			tm->armed = false;
-			l->busy = true;
-			pthread_mutex_unlock(&l->mu);
-			tm->fn(tm->arg);
-			pthread_mutex_lock(&l->mu);
-			l->busy = false;
+			run_busy(l, tm->fn, tm->arg);
 			continue;
 		}
 		struct loop_task *t = l->head;
@@ -62,31 +138,19 @@ static void *loop_main(void *arg)
 			}
 			t->next = NULL;
 			t->queued = false;
-			l->busy = true;
-			pthread_mutex_unlock(&l->mu);
-			t->fn(t->arg);
-			pthread_mutex_lock(&l->mu);
-			l->busy = false;
+			run_busy(l, t->fn, t->arg);
 			continue;
 		}
 		if (l->stopping) {
 			break;
 		}
+		int timeout = -1;
 		if (l->timers != NULL) {
 			uint64_t due = l->timers->due_ms;
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
 			uint64_t wait = due > now ? due - now : 0;
-			ts.tv_sec += (time_t)(wait / 1000u);
-			ts.tv_nsec += (long)(wait % 1000u) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&l->cv, &l->mu, &ts);
-		} else {
-			pthread_cond_wait(&l->cv, &l->mu);
+			timeout = wait > INT32_MAX ? INT32_MAX : (int)wait;
 		}
+		loop_poll(l, timeout);
 	}
 	pthread_mutex_unlock(&l->mu);
 	return NULL;
@@ -98,6 +162,13 @@ int loop_new(struct loop **out, const char *name)
 	if (l == NULL) {
 		return STRATA_ENOMEM;
 	}
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &wake_io};
+	if (l->epfd < 0 || l->wakefd < 0 ||
+	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev) != 0) {
+		goto err;
+	}
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -107,14 +178,22 @@ int loop_new(struct loop **out, const char *name)
 	if (pthread_create(&l->thread, NULL, loop_main, l) != 0) {
 		pthread_cond_destroy(&l->cv);
 		pthread_mutex_destroy(&l->mu);
-		strata_free(l);
-		return STRATA_EIO;
+		goto err;
 	}
 	if (name != NULL) {
 		pthread_setname_np(l->thread, name);
 	}
 	*out = l;
 	return 0;
+err:
+	if (l->wakefd >= 0) {
+		close(l->wakefd);
+	}
+	if (l->epfd >= 0) {
+		close(l->epfd);
+	}
+	strata_free(l);
+	return STRATA_EIO;
 }
 
 void loop_free(struct loop *l)
@@ -124,11 +203,13 @@ void loop_free(struct loop *l)
 	}
 	pthread_mutex_lock(&l->mu);
 	l->stopping = true;
-	pthread_cond_signal(&l->cv);
+	loop_wake(l);
 	pthread_mutex_unlock(&l->mu);
 	pthread_join(l->thread, NULL);
 	pthread_cond_destroy(&l->cv);
 	pthread_mutex_destroy(&l->mu);
+	close(l->wakefd);
+	close(l->epfd);
 	strata_free(l);
 }
 
@@ -161,7 +242,7 @@ void loop_post(struct loop *l, struct loop_task *t)
 			l->head = t;
 		}
 		l->tail = t;
-		pthread_cond_signal(&l->cv);
+		loop_wake(l);
 	}
 	pthread_mutex_unlock(&l->mu);
 }
@@ -186,6 +267,8 @@ void loop_run_or_post(struct loop *l, struct loop_task *t)
 	l->busy = false;
 	if (l->waiting_busy) {
 		pthread_cond_signal(&l->cv);
+	} else if (l->head != NULL) {
+		loop_wake(l); /* t posted work while the loop slept */
 	}
 	pthread_mutex_unlock(&l->mu);
 }
@@ -217,7 +300,9 @@ void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t delay_ms)
 	}
 	t->next = *pp;
 	*pp = t;
-	pthread_cond_signal(&l->cv);
+	if (l->timers == t) {
+		loop_wake(l); /* the new earliest: the sleep must shorten */
+	}
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -236,4 +321,38 @@ bool loop_on_thread(const struct loop *l)
 {
 	return l != NULL &&
 	       (pthread_equal(pthread_self(), l->thread) || inline_loop == l);
+}
+
+int loop_io_add(struct loop *l, struct loop_io *io, int fd, uint32_t events,
+                loop_io_fn fn, void *arg)
+{
+	io->fd = fd;
+	io->fn = fn;
+	io->arg = arg;
+	struct epoll_event ev = {.events = events, .data.ptr = io};
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		io->fd = -1;
+		return errno == ENOMEM || errno == ENOSPC ? STRATA_ENOMEM
+		                                          : STRATA_EIO;
+	}
+	return 0;
+}
+
+int loop_io_mod(struct loop *l, struct loop_io *io, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = io};
+	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, io->fd, &ev) == 0 ? 0
+	                                                           : STRATA_EIO;
+}
+
+void loop_io_del(struct loop *l, struct loop_io *io)
+{
+	if (io->fd < 0) {
+		return;
+	}
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+	io->fd = -1;
+	pthread_mutex_lock(&l->mu);
+	l->io_dels++;
+	pthread_mutex_unlock(&l->mu);
 }

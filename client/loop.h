@@ -1,4 +1,5 @@
-/* The client's I/O thread: a task queue and timers run one at a time. */
+/* The client's I/O thread: a task queue, timers and socket watches, run
+ * one at a time. */
 #ifndef CLIENT_LOOP_H
 #define CLIENT_LOOP_H
 
@@ -32,6 +33,15 @@ struct loop_timer {
 	void *arg;
 	uint64_t due_ms; /* monotonic */
 	bool armed;
+};
+
+/* A watch: while added, fn(arg, epoll events) runs on the loop thread
+ * whenever fd is ready (level-triggered). */
+typedef void (*loop_io_fn)(void *arg, uint32_t events);
+struct loop_io {
+	int fd; /* -1 when not added */
+	loop_io_fn fn;
+	void *arg;
 };
 
 /* Monotonic milliseconds. */
@@ -73,6 +83,18 @@ void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t delay_ms);
 
 /* Disarm t; true when it was armed (it will not fire). */
 bool loop_timer_cancel(struct loop *l, struct loop_timer *t);
+
+/*
+ * Watch fd for events (EPOLLIN, EPOLLOUT; errors and hang-ups always
+ * wake it). These three are called on the loop thread only (inside a
+ * task, timer or watch). Add: 0, or STRATA_ENOMEM / STRATA_EIO. Del
+ * removes the watch (its fn is not called again; io may then be freed)
+ * and leaves closing fd to the caller.
+ */
+int loop_io_add(struct loop *l, struct loop_io *io, int fd, uint32_t events,
+                loop_io_fn fn, void *arg);
+int loop_io_mod(struct loop *l, struct loop_io *io, uint32_t events);
+void loop_io_del(struct loop *l, struct loop_io *io);
 
 /* True on the loop's own thread. */
 bool loop_on_thread(const struct loop *l);

@@ -344,6 +344,24 @@ void rpc_reply_release(struct rpc_reply_info *rep)
 	memset(rep, 0, sizeof(*rep));
 }
 
+size_t rpc_request_size(uint32_t method, size_t len)
+{
+	Strata__V1__RpcRequest m = STRATA__V1__RPC_REQUEST__INIT;
+	m.method = method;
+	m.body.len = len;
+	return protobuf_c_message_get_packed_size(&m.base);
+}
+
+size_t rpc_request_pack(uint32_t method, const uint8_t *body, size_t len,
+                        uint8_t *out)
+{
+	Strata__V1__RpcRequest m = STRATA__V1__RPC_REQUEST__INIT;
+	m.method = method;
+	m.body.data = (uint8_t *)(len != 0 ? body : NULL);
+	m.body.len = len;
+	return protobuf_c_message_pack(&m.base, out);
+}
+
 int rpc_request_encode(uint32_t method, const uint8_t *body, size_t len,
                        uint8_t **out, size_t *out_len)
 {
@@ -1409,87 +1427,91 @@ static long client_endpoint_for(struct rpc_client *cli, const char *url,
 	return idx;
 }
 
-/* A reply arrived; msg is transferred (freed here or handed on with the
+void rpc_reply_take(void *msg, uint32_t method, const char *url,
+                    struct rpc_result *res)
+{
+	nng_msg *m = msg;
+	memset(res, 0, sizeof(*res));
+	struct rpc_reply_info r;
+	char why[STRATA_ERRMSG_SIZE];
+	int rc = rpc_reply_decode(nng_msg_body(m), nng_msg_len(m), &r, why);
+	if (rc != 0) {
+		errmsg_set(res->errmsg, "RPC method %u to %s: %s", method, url,
+		           why);
+		nng_msg_free(m);
+		res->code = rc;
+		return;
+	}
+	res->code = r.code;
+	char smsg[STRATA_ERRMSG_SIZE];
+	copy_sanitized(smsg, sizeof(smsg), r.message);
+	if (r.code != 0 && smsg[0] != '\0') {
+		errmsg_set(res->errmsg, "%s", smsg);
+	} else if (r.code != 0 && r.code != STRATA_ESHUTDOWN) {
+		errmsg_set(res->errmsg, "RPC method %u to %s: %s", method, url,
+		           strata_strerror(r.code));
+	}
+	if ((r.code == STRATA_ENOTLEADER || r.code == STRATA_EWRONGHOST) &&
+	    strlen(r.redirect) <= RPC_MAX_URL_LEN) {
+		copy_sanitized(res->redirect, sizeof(res->redirect),
+		               r.redirect);
+	}
+	/* Hand the body on where it lies: in msg (the plain envelope, no
+	 * copy of a large reply), else in the unpacked envelope (taken from
+	 * it: strata_malloc'd by pb_alloc). */
+	const uint8_t *start = nng_msg_body(m);
+	if (r.len == 0) {
+		nng_msg_free(m);
+	} else if (r.body >= start && r.body < start + nng_msg_len(m)) {
+		res->body.data = (uint8_t *)r.body;
+		res->body.len = r.len;
+		res->body.msg = m;
+	} else {
+		Strata__V1__RpcReply *pb = r.pb;
+		res->body.data = pb->body.data;
+		res->body.len = pb->body.len;
+		pb->body.data = NULL;
+		pb->body.len = 0;
+		nng_msg_free(m);
+	}
+	rpc_reply_release(&r);
+}
+
+/* A reply arrived; msg is transferred (freed or handed on with the
  * body). */
 static void op_reply(struct rpc_op *op, nng_msg *msg)
 {
 	struct rpc_client *cli = op->cli;
-	struct rpc_reply_info r;
-	char why[STRATA_ERRMSG_SIZE];
-	int rc = rpc_reply_decode(nng_msg_body(msg), nng_msg_len(msg), &r, why);
-	if (rc != 0) {
-		errmsg_set(op->errmsg, "RPC method %u to %s: %s", op->method,
-		           op_url(op), why);
-		nng_msg_free(msg);
-		op_finish(op, rc, NULL);
-		return;
-	}
-	char smsg[STRATA_ERRMSG_SIZE];
-	copy_sanitized(smsg, sizeof(smsg), r.message);
-	if (r.code == STRATA_ESHUTDOWN) {
-		errmsg_set(op->errmsg, "%s", smsg);
-		rpc_reply_release(&r);
-		nng_msg_free(msg);
+	struct rpc_result res;
+	rpc_reply_take(msg, op->method, op_url(op), &res);
+	errmsg_set(op->errmsg, "%s", res.errmsg);
+	if (res.code == STRATA_ESHUTDOWN) {
+		rpc_body_free(&res.body);
 		op_failed(op, STRATA_ESHUTDOWN, false);
 		return;
 	}
-	if ((r.code == STRATA_ENOTLEADER || r.code == STRATA_EWRONGHOST) &&
-	    r.redirect[0] != '\0' && op->redirects < cli->opts.max_redirects) {
-		char url[RPC_MAX_URL_LEN + 1];
-		if (strlen(r.redirect) <= RPC_MAX_URL_LEN) {
-			copy_sanitized(url, sizeof(url), r.redirect);
-			long idx = client_endpoint_for(cli, url, why);
-			if (idx >= 0 && (size_t)idx != op->ep) {
-				LOG_DEBUG("rpc",
-				          "method %u: %s redirects to %s",
-				          op->method, op_url(op), url);
-				rpc_reply_release(&r);
-				nng_msg_free(msg);
-				op->redirects++;
-				op->ep = (size_t)idx;
-				op->waiting = false;
-				pthread_mutex_lock(&cli->mtx);
-				cli->preferred = (size_t)idx;
-				pthread_mutex_unlock(&cli->mtx);
-				op_attempt(op);
-				return;
-			}
+	if (res.redirect[0] != '\0' &&
+	    op->redirects < cli->opts.max_redirects) {
+		char why[STRATA_ERRMSG_SIZE];
+		long idx = client_endpoint_for(cli, res.redirect, why);
+		if (idx >= 0 && (size_t)idx != op->ep) {
+			LOG_DEBUG("rpc", "method %u: %s redirects to %s",
+			          op->method, op_url(op), res.redirect);
+			rpc_body_free(&res.body);
+			op->redirects++;
+			op->ep = (size_t)idx;
+			op->waiting = false;
+			pthread_mutex_lock(&cli->mtx);
+			cli->preferred = (size_t)idx;
+			pthread_mutex_unlock(&cli->mtx);
+			op_attempt(op);
+			return;
 		}
 	}
 	pthread_mutex_lock(&cli->mtx);
 	cli->preferred = op->ep;
 	pthread_mutex_unlock(&cli->mtx);
-	/* Hand the body on where it lies: in msg (the plain envelope, no
-	 * copy of a large reply), else in the unpacked envelope (taken from
-	 * it: strata_malloc'd by pb_alloc). */
-	struct rpc_body body = {0};
-	const uint8_t *start = nng_msg_body(msg);
-	if (r.len == 0) {
-		nng_msg_free(msg);
-	} else if (r.body >= start && r.body < start + nng_msg_len(msg)) {
-		body.data = (uint8_t *)r.body;
-		body.len = r.len;
-		body.msg = msg;
-	} else {
-		Strata__V1__RpcReply *m = r.pb;
-		body.data = m->body.data;
-		body.len = m->body.len;
-		m->body.data = NULL;
-		m->body.len = 0;
-		nng_msg_free(msg);
-	}
-	int code = r.code;
-	if (code != 0) {
-		if (smsg[0] != '\0') {
-			errmsg_set(op->errmsg, "%s", smsg);
-		} else {
-			errmsg_set(op->errmsg, "RPC method %u to %s: %s",
-			           op->method, op_url(op),
-			           strata_strerror(code));
-		}
-	}
-	rpc_reply_release(&r);
-	op_finish(op, code, &body);
+	op_finish(op, res.code, &res.body);
 }
 
 static void op_timer_cb(void *arg)

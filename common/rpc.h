@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strata/error.h"
+
 #include <protobuf-c/protobuf-c.h>
 
 /*
@@ -174,6 +176,24 @@ struct rpc_body {
 /* Free b's bytes and zero it; NULL or empty ok. */
 void rpc_body_free(struct rpc_body *b);
 
+/* What a reply to a call says, for its caller. */
+struct rpc_result {
+	int code; /* STRATA_*: the server's, or the decode error */
+	/* Why, when code != 0: the server's message (control bytes
+	 * replaced), or one naming method and URL; may be "" for
+	 * STRATA_ESHUTDOWN. */
+	char errmsg[STRATA_ERRMSG_SIZE];
+	/* Where to go instead (STRATA_ENOTLEADER / STRATA_EWRONGHOST with
+	 * a redirect of at most RPC_MAX_URL_LEN bytes), else "". */
+	char redirect[RPC_MAX_URL_LEN + 1];
+	struct rpc_body body; /* owned by the caller */
+};
+
+/* Decode a received reply (msg: an nng_msg *, transferred: freed, or
+ * handed on inside res->body) to the call of method sent to url. */
+void rpc_reply_take(void *msg, uint32_t method, const char *url,
+                    struct rpc_result *res);
+
 /*
  * Callback of rpc_call_async(): called exactly once, on an NNG thread,
  * never from inside rpc_call_async(). code and errmsg as for rpc_call();
@@ -270,6 +290,12 @@ struct rpc_reply_info {
 int rpc_reply_decode(const uint8_t *buf, size_t len, struct rpc_reply_info *rep,
                      char *errmsg);
 void rpc_reply_release(struct rpc_reply_info *rep);
+
+/* The packed size of a request envelope for method with a body of len
+ * bytes, and the packing itself into out[0..size) (returns the size). */
+size_t rpc_request_size(uint32_t method, size_t len);
+size_t rpc_request_pack(uint32_t method, const uint8_t *body, size_t len,
+                        uint8_t *out);
 
 /* Pack an envelope into a new strata_malloc'd buffer *out (caller frees).
  * Returns 0 or STRATA_ENOMEM. Used by the server/client and by tests. */
