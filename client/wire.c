@@ -34,177 +34,15 @@
 #include <nng/nng.h>
 
 #include "common/alloc.h"
+#include "common/sp.h"
 #include "common/errmsg.h"
 #include "common/log.h"
 #include "strata/error.h"
 
-enum { WIRE_RX_HELLO, WIRE_RX_HEAD, WIRE_RX_BODY };
-
-#define WIRE_HDR 12u             /* frame length (8) + request id (4) */
+#define SP_HDR 12u               /* frame length (8) + request id (4) */
 #define WIRE_STAGE (64u * 1024)  /* socket reads of small frames */
 #define WIRE_DIRECT (16u * 1024) /* read straight into envelopes this big */
 #define WIRE_IOV 64
-
-/* ------------------------------------------------------- receive side */
-
-void wire_rx_init(struct wire_rx *rx, size_t max)
-{
-	memset(rx, 0, sizeof(*rx));
-	rx->max = max;
-	rx->state = WIRE_RX_HELLO;
-}
-
-void wire_rx_reset(struct wire_rx *rx)
-{
-	if (rx->msg != NULL) {
-		nng_msg_free(rx->msg);
-	}
-	wire_rx_init(rx, rx->max);
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++) {
-		v = v << 8 | p[i];
-	}
-	return v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-/* Header bytes complete: check them; 0 or -1 with errmsg. */
-static int rx_header_done(struct wire_rx *rx, char *errmsg)
-{
-	if (rx->state == WIRE_RX_HELLO) {
-		const uint8_t *h = rx->hdr;
-		if (h[0] != 0 || h[1] != 'S' || h[2] != 'P' || h[3] != 0 ||
-		    h[6] != 0 || h[7] != 0) {
-			errmsg_set(errmsg, "not an NNG/SP server (its first "
-			                   "bytes are not an SP header)");
-			return -1;
-		}
-		unsigned proto = (unsigned)h[4] << 8 | h[5];
-		if (proto != WIRE_PROTO_REP0) {
-			errmsg_set(errmsg,
-			           "SP peer speaks protocol 0x%x, not rep0 "
-			           "(0x%x): not a Strata RPC port",
-			           proto, WIRE_PROTO_REP0);
-			return -1;
-		}
-		rx->state = WIRE_RX_HEAD;
-		rx->have = 0;
-		return 0;
-	}
-	uint64_t flen = get_be64(rx->hdr);
-	uint32_t id = get_be32(rx->hdr + 8);
-	if (flen < 4 || flen - 4 > rx->max) {
-		errmsg_set(errmsg,
-		           "frame of %llu bytes (a reply holds 4..%zu): "
-		           "stream corrupt or a peer of another kind",
-		           (unsigned long long)flen, rx->max + 4);
-		return -1;
-	}
-	if ((id & 0x80000000u) == 0) {
-		errmsg_set(errmsg, "reply without a request id (0x%08x)", id);
-		return -1;
-	}
-	rx->id = id & 0x7fffffffu;
-	rx->len = (size_t)(flen - 4);
-	nng_msg *m = NULL;
-	if (nng_msg_alloc(&m, rx->len) != 0) {
-		errmsg_set(errmsg, "out of memory for a reply of %zu bytes",
-		           rx->len);
-		return -1;
-	}
-	rx->msg = m;
-	rx->state = WIRE_RX_BODY;
-	rx->have = 0;
-	return 0;
-}
-
-size_t wire_rx_room(const struct wire_rx *rx, uint8_t **dst)
-{
-	if (rx->state != WIRE_RX_BODY) {
-		*dst = NULL;
-		return 0;
-	}
-	*dst = (uint8_t *)nng_msg_body(rx->msg) + rx->have;
-	return rx->len - rx->have;
-}
-
-bool wire_rx_filled(struct wire_rx *rx, size_t n, uint32_t *id, void **msg)
-{
-	rx->have += n;
-	if (rx->have < rx->len) {
-		return false;
-	}
-	*id = rx->id;
-	*msg = rx->msg;
-	rx->msg = NULL;
-	rx->state = WIRE_RX_HEAD;
-	rx->have = 0;
-	return true;
-}
-
-ssize_t wire_rx_feed(struct wire_rx *rx, const uint8_t *p, size_t n,
-                     uint32_t *id, void **msg, char *errmsg)
-{
-	size_t used = 0;
-	*msg = NULL;
-	while (used < n) {
-		if (rx->state == WIRE_RX_BODY) {
-			uint8_t *dst;
-			size_t room = wire_rx_room(rx, &dst);
-			size_t k = n - used < room ? n - used : room;
-			memcpy(dst, p + used, k);
-			used += k;
-			if (wire_rx_filled(rx, k, id, msg)) {
-				return (ssize_t)used;
-			}
-			continue;
-		}
-		size_t want = rx->state == WIRE_RX_HELLO ? 8 : WIRE_HDR;
-		size_t k = want - rx->have;
-		if (k > n - used) {
-			k = n - used;
-		}
-		memcpy(rx->hdr + rx->have, p + used, k);
-		rx->have += k;
-		used += k;
-		if (rx->have < want) {
-			break;
-		}
-		if (rx_header_done(rx, errmsg) != 0) {
-			return -1;
-		}
-		if (rx->state == WIRE_RX_BODY && rx->len == 0 &&
-		    wire_rx_filled(rx, 0, id, msg)) {
-			return (ssize_t)used;
-		}
-	}
-	return (ssize_t)used;
-}
 
 /* ---------------------------------------------------------- connections */
 
@@ -240,7 +78,7 @@ struct wconn {
 	struct wop *unsent; /* first op not fully written */
 	size_t unsent_off;  /* bytes of it written */
 	size_t hello_sent;
-	struct wire_rx rx;
+	struct sp_rx rx;
 };
 
 struct wire {
@@ -257,7 +95,7 @@ struct wire {
 	struct loop_task close_task;
 };
 
-static const uint8_t hello_req0[8] = {0, 'S', 'P', 0, 0, WIRE_PROTO_REQ0, 0, 0};
+static const uint8_t hello_req0[8] = {0, 'S', 'P', 0, 0, SP_PROTO_REQ0, 0, 0};
 
 int wire_new(struct loop *l, const struct wire_opts *o, struct wire **out)
 {
@@ -385,7 +223,7 @@ static void conn_fail(struct wconn *c, int code, const char *why,
 		c->fd = -1;
 	}
 	loop_timer_cancel(c->w->loop, &c->timer);
-	wire_rx_reset(&c->rx);
+	sp_rx_reset(&c->rx);
 	c->state = WC_IDLE;
 	c->io_events = 0;
 	c->hello_sent = 0;
@@ -544,18 +382,18 @@ static void conn_up(struct wconn *c)
 static bool conn_feed(struct wconn *c, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
-		int before = c->rx.state;
+		bool ready = sp_rx_ready(&c->rx);
 		uint32_t id;
 		void *msg;
 		char why[STRATA_ERRMSG_SIZE];
-		ssize_t k = wire_rx_feed(&c->rx, p, n, &id, &msg, why);
+		ssize_t k = sp_rx_feed(&c->rx, p, n, &id, &msg, why);
 		if (k < 0) {
 			conn_protocol_error(c, why);
 			return false;
 		}
 		p += k;
 		n -= (size_t)k;
-		if (before == WIRE_RX_HELLO && c->rx.state != WIRE_RX_HELLO) {
+		if (!ready && sp_rx_ready(&c->rx)) {
 			conn_up(c);
 			if (c->fd < 0) {
 				return false;
@@ -572,7 +410,7 @@ static void conn_read(struct wconn *c)
 {
 	for (int i = 0; i < 64; i++) {
 		uint8_t *dst;
-		size_t room = wire_rx_room(&c->rx, &dst);
+		size_t room = sp_rx_room(&c->rx, &dst);
 		bool direct = room >= WIRE_DIRECT;
 		if (!direct) {
 			dst = c->w->stage;
@@ -596,7 +434,7 @@ static void conn_read(struct wconn *c)
 		if (direct) {
 			uint32_t id;
 			void *msg;
-			if (wire_rx_filled(&c->rx, (size_t)n, &id, &msg)) {
+			if (sp_rx_filled(&c->rx, (size_t)n, &id, &msg)) {
 				conn_frame(c, id, msg);
 			}
 		} else if (!conn_feed(c, dst, (size_t)n)) {
@@ -714,7 +552,7 @@ static bool conn_connect(struct wconn *c)
 	}
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	wire_rx_init(&c->rx, c->w->opts.max_msg_bytes);
+	sp_rx_init(&c->rx, c->w->opts.max_msg_bytes, SP_PROTO_REP0);
 	c->state = WC_CONNECTING;
 	c->connect_deadline_ms =
 	        loop_now_ms() + (uint64_t)c->w->opts.connect_timeout_ms;
@@ -754,7 +592,7 @@ static struct wconn *conn_get(struct wire *w, const char *url)
 	c->fd = -1;
 	c->io.fd = -1;
 	loop_timer_init(&c->timer, conn_timer, c);
-	wire_rx_init(&c->rx, w->opts.max_msg_bytes);
+	sp_rx_init(&c->rx, w->opts.max_msg_bytes, SP_PROTO_REP0);
 	c->next = w->conns;
 	w->conns = c;
 	return c;
@@ -782,7 +620,7 @@ static void op_start(struct wop *op)
 	}
 	w->next_id = (w->next_id + 1) & 0x7fffffffu;
 	op->id = w->next_id;
-	put_be32(op->frame + 8, op->id | 0x80000000u);
+	sp_put_be32(op->frame + 8, op->id | 0x80000000u);
 	op->conn = c;
 	op->prev = c->tail;
 	op->next = NULL;
@@ -834,7 +672,7 @@ int wire_call(struct wire *w, const char *url, uint32_t method,
 		           method, env, w->opts.max_msg_bytes);
 		return STRATA_ETOOBIG;
 	}
-	struct wop *op = strata_malloc(sizeof(*op) + WIRE_HDR + env);
+	struct wop *op = strata_malloc(sizeof(*op) + SP_HDR + env);
 	if (op == NULL) {
 		errmsg_set(errmsg, "RPC method %u: out of memory", method);
 		return STRATA_ENOMEM;
@@ -845,9 +683,9 @@ int wire_call(struct wire *w, const char *url, uint32_t method,
 	op->method = method;
 	op->cb = cb;
 	op->arg = arg;
-	op->frame_len = WIRE_HDR + env;
-	put_be64(op->frame, (uint64_t)(4 + env));
-	rpc_request_pack(method, req, len, op->frame + WIRE_HDR);
+	op->frame_len = SP_HDR + env;
+	sp_put_be64(op->frame, (uint64_t)(4 + env));
+	rpc_request_pack(method, req, len, op->frame + SP_HDR);
 	op->deadline_ms = loop_now_ms() + (uint64_t)w->opts.timeout_ms;
 	loop_task_init(&op->start, op_start_task, op);
 	loop_post(w->loop, &op->start);

@@ -12,10 +12,6 @@
 #include "client/loop.h"
 #include "common/rpc.h"
 
-/* SP protocol numbers (NNG: major << 4 | minor). */
-#define WIRE_PROTO_REQ0 0x30u
-#define WIRE_PROTO_REP0 0x31u
-
 struct wire_opts {
 	int timeout_ms;         /* a call's deadline, from its start */
 	int poll_timeout_ms;    /* the same for long-polling reads */
@@ -53,39 +49,5 @@ void wire_close(struct wire *w);
 
 /* Free after wire_close (the loop may be gone). NULL ok. */
 void wire_free(struct wire *w);
-
-/* ------------------------------------------- receive side (untrusted) -- */
-
-/* Parser of what a rep0 peer sends: its 8-byte SP header, then frames of
- * an 8-byte big-endian length, a 4-byte request id (high bit set) and
- * the reply envelope. Pure: fuzzed by tests/fuzz/fuzz_wire_rx.c. */
-struct wire_rx {
-	size_t max;      /* largest envelope accepted */
-	int state;       /* WIRE_RX_* in wire.c */
-	uint8_t hdr[12]; /* SP header, then length + id */
-	size_t have;     /* bytes of hdr, or of the body, received */
-	uint32_t id;     /* the frame's request id, high bit cleared */
-	void *msg;       /* nng_msg * being filled (the envelope) */
-	size_t len;      /* its length */
-};
-
-void wire_rx_init(struct wire_rx *rx, size_t max);
-void wire_rx_reset(struct wire_rx *rx); /* frees a partial message */
-
-/*
- * Take bytes p[0..n). Returns how many it used; when a frame completed,
- * *msg (an nng_msg *, transferred) and *id are set and it stops there
- * (call again with the rest). -1 with errmsg on a protocol violation (not
- * a rep0 peer, a frame over max, an id without its high bit) or
- * STRATA_ENOMEM (*msg NULL, errmsg says which).
- */
-ssize_t wire_rx_feed(struct wire_rx *rx, const uint8_t *p, size_t n,
-                     uint32_t *id, void **msg, char *errmsg);
-
-/* While a frame's envelope is being filled: where its next bytes go and
- * how many are missing (0: not in an envelope), to receive straight into
- * it; then wire_rx_filled(n) as wire_rx_feed would. */
-size_t wire_rx_room(const struct wire_rx *rx, uint8_t **dst);
-bool wire_rx_filled(struct wire_rx *rx, size_t n, uint32_t *id, void **msg);
 
 #endif /* CLIENT_WIRE_H */

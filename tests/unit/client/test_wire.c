@@ -1,6 +1,6 @@
 /* Unit tests for client/wire.c: the SP req0 client on libstrata's I/O
  * thread, against real NNG rep0 servers (common/rpc) on 127.0.0.1, a
- * listener that speaks something else, and the frame parser alone. */
+ * listener that speaks something else. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -290,98 +290,6 @@ static void test_wire_url_ok(void **state)
 	assert_false(wire_url_ok(NULL));
 }
 
-/* Feed the parser one byte at a time, then all at once. */
-static void test_wire_rx_frames(void **state)
-{
-	(void)state;
-	uint8_t in[8 + 2 * 12 + 5] = {0, 'S', 'P', 0, 0, WIRE_PROTO_REP0, 0, 0};
-	uint8_t *p = in + 8;
-	/* frame 1: id 7, body "hello"; frame 2: id 9, empty body */
-	const uint8_t f1[] = {0, 0, 0, 0, 0, 0, 0, 9, 0x80, 0, 0, 7};
-	memcpy(p, f1, 12);
-	memcpy(p + 12, "hello", 5);
-	const uint8_t f2[] = {0, 0, 0, 0, 0, 0, 0, 4, 0x80, 0, 0, 9};
-	memcpy(p + 17, f2, 12);
-	for (int whole = 0; whole < 2; whole++) {
-		struct wire_rx rx;
-		wire_rx_init(&rx, 1024);
-		uint32_t ids[2];
-		size_t lens[2];
-		int got = 0;
-		size_t off = 0;
-		while (off < sizeof(in)) {
-			size_t n = whole ? sizeof(in) - off : 1;
-			uint32_t id;
-			void *msg;
-			char err[STRATA_ERRMSG_SIZE];
-			ssize_t k =
-			        wire_rx_feed(&rx, in + off, n, &id, &msg, err);
-			assert_true(k > 0);
-			off += (size_t)k;
-			if (msg != NULL) {
-				assert_true(got < 2);
-				ids[got] = id;
-				lens[got] = nng_msg_len(msg);
-				if (got == 0) {
-					assert_memory_equal(nng_msg_body(msg),
-					                    "hello", 5);
-				}
-				nng_msg_free(msg);
-				got++;
-			}
-		}
-		assert_int_equal(got, 2);
-		assert_int_equal(ids[0], 7);
-		assert_int_equal(lens[0], 5);
-		assert_int_equal(ids[1], 9);
-		assert_int_equal(lens[1], 0);
-		wire_rx_reset(&rx);
-	}
-}
-
-static void rx_expect_error(const uint8_t *in, size_t n, const char *what)
-{
-	struct wire_rx rx;
-	wire_rx_init(&rx, 1024);
-	uint32_t id;
-	void *msg;
-	char err[STRATA_ERRMSG_SIZE] = "";
-	ssize_t k = wire_rx_feed(&rx, in, n, &id, &msg, err);
-	assert_int_equal(k, -1);
-	assert_null(msg);
-	if (strstr(err, what) == NULL) {
-		fail_msg("error '%s' does not say '%s'", err, what);
-	}
-	wire_rx_reset(&rx);
-}
-
-static void test_wire_rx_errors(void **state)
-{
-	(void)state;
-	const uint8_t http[] = "HTTP/1.1 400 Bad Request\r\n";
-	rx_expect_error(http, sizeof(http) - 1, "not an NNG/SP server");
-	const uint8_t req[] = {0, 'S', 'P', 0, 0, WIRE_PROTO_REQ0, 0, 0};
-	rx_expect_error(req, sizeof(req), "not rep0");
-	uint8_t big[20] = {0,    'S', 'P',  0,    0, WIRE_PROTO_REP0,
-	                   0,    0,   0,    0,    0, 0,
-	                   0,    0,   0x04, 0x05, /* 1029 > 1024+4 */
-	                   0x80, 0,   0,    1};
-	rx_expect_error(big, sizeof(big), "frame of 1029 bytes");
-	uint8_t huge[20] = {0,    'S',  'P',  0,    0,    WIRE_PROTO_REP0,
-	                    0,    0,    0xff, 0xff, 0xff, 0xff,
-	                    0xff, 0xff, 0xff, 0xff, 0x80, 0,
-	                    0,    1};
-	rx_expect_error(huge, sizeof(huge), "frame of");
-	uint8_t shortf[20] = {
-	        0, 'S',  'P', 0, 0, WIRE_PROTO_REP0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	        3, 0x80, 0,   0, 1};
-	rx_expect_error(shortf, sizeof(shortf), "frame of 3 bytes");
-	uint8_t noid[20] = {
-	        0, 'S',  'P', 0, 0, WIRE_PROTO_REP0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	        4, 0x00, 0,   0, 1};
-	rx_expect_error(noid, sizeof(noid), "without a request id");
-}
-
 /* Many calls in flight on one connection: each gets its own reply;
  * errors carry the server's message; a big reply arrives whole. */
 static void test_wire_calls(void **state)
@@ -548,8 +456,6 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_wire_url_ok),
-	        cmocka_unit_test(test_wire_rx_frames),
-	        cmocka_unit_test(test_wire_rx_errors),
 	        cmocka_unit_test(test_wire_calls),
 	        cmocka_unit_test(test_wire_unavailable),
 	        cmocka_unit_test(test_wire_timeout),

@@ -1,8 +1,9 @@
-/* libFuzzer harness: the parser of what a segment store sends libstrata's
- * own connections (client/wire.c: SP header, then length + request id +
- * envelope frames). The input's first byte picks the chunk size the bytes
+/* libFuzzer harness: the parser of what the peer of one of Strata's own
+ * SP connections sends (common/sp.c: SP header, then length + request id +
+ * envelope frames; client/wire.c and the rpc server's SP side use it). The
+ * input's first byte picks the chunk size the bytes
  * arrive in (as a socket would split them), the second how many go
- * straight into an envelope (wire_rx_room/wire_rx_filled, as large
+ * straight into an envelope (sp_rx_room/sp_rx_filled, as large
  * replies are received); every frame must be whole, within the limit and
  * carry an id with its high bit set, and every byte must be accounted for
  * until the parser says the stream is bad. */
@@ -12,7 +13,7 @@
 
 #include <nng/nng.h>
 
-#include "client/wire.h"
+#include "common/sp.h"
 #include "strata/error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -25,17 +26,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	size_t chunk = (size_t)data[0] % 32 + 1;
-	size_t direct = data[1];
+	size_t direct = data[1] >> 1;
+	unsigned peer = (data[1] & 1) != 0 ? SP_PROTO_REQ0 : SP_PROTO_REP0;
 	data += 2;
 	size -= 2;
-	struct wire_rx rx;
-	wire_rx_init(&rx, MAX_ENVELOPE);
+	struct sp_rx rx;
+	sp_rx_init(&rx, MAX_ENVELOPE, peer);
 	size_t off = 0;
 	while (off < size) {
 		uint32_t id;
 		void *msg = NULL;
 		uint8_t *dst;
-		size_t room = wire_rx_room(&rx, &dst);
+		size_t room = sp_rx_room(&rx, &dst);
 		if (room > 0 && direct > 0) {
 			size_t k = room < direct ? room : direct;
 			if (k > size - off) {
@@ -43,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			memcpy(dst, data + off, k);
 			off += k;
-			if (wire_rx_filled(&rx, k, &id, &msg) &&
+			if (sp_rx_filled(&rx, k, &id, &msg) &&
 			    nng_msg_len(msg) > MAX_ENVELOPE) {
 				abort();
 			}
@@ -52,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		size_t n = size - off < chunk ? size - off : chunk;
 		char err[STRATA_ERRMSG_SIZE];
-		ssize_t k = wire_rx_feed(&rx, data + off, n, &id, &msg, err);
+		ssize_t k = sp_rx_feed(&rx, data + off, n, &id, &msg, err);
 		if (k < 0) {
 			if (msg != NULL || err[0] == '\0') {
 				abort();
@@ -73,6 +75,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		off += (size_t)k;
 	}
-	wire_rx_reset(&rx);
+	sp_rx_reset(&rx);
 	return 0;
 }

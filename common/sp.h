@@ -1,0 +1,62 @@
+/* NNG's SP wire format over TCP, spoken by Strata's own connections
+ * (client/wire.c, and the server side in common/rpc_sp.c) so that NNG
+ * peers interoperate: each side first sends the 8-byte SP header
+ * 00 'S' 'P' 00 <protocol, 16-bit big-endian> 00 00, then messages of an
+ * 8-byte big-endian length, the 4-byte request id with its high bit set
+ * (req0's header, echoed by rep0) and the envelope. */
+#ifndef COMMON_SP_H
+#define COMMON_SP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* SP protocol numbers (NNG: major << 4 | minor). */
+#define SP_PROTO_REQ0 0x30u
+#define SP_PROTO_REP0 0x31u
+
+#define SP_HDR 12u /* message length (8) + request id (4) */
+
+uint64_t sp_get_be64(const uint8_t *p);
+uint32_t sp_get_be32(const uint8_t *p);
+void sp_put_be64(uint8_t *p, uint64_t v);
+void sp_put_be32(uint8_t *p, uint32_t v);
+
+/* Parser of what the peer sends: its 8-byte SP header, then frames of an
+ * 8-byte big-endian length, a 4-byte request id (high bit set) and the
+ * envelope. Pure: fuzzed by tests/fuzz/fuzz_sp_rx.c. */
+struct sp_rx {
+	size_t max;      /* largest envelope accepted */
+	unsigned peer;   /* the protocol the peer must speak (SP_PROTO_*) */
+	int state;       /* SP_RX_* in wire.c */
+	uint8_t hdr[12]; /* SP header, then length + id */
+	size_t have;     /* bytes of hdr, or of the body, received */
+	uint32_t id;     /* the frame's request id, high bit cleared */
+	void *msg;       /* nng_msg * being filled (the envelope) */
+	size_t len;      /* its length */
+};
+
+void sp_rx_init(struct sp_rx *rx, size_t max, unsigned peer);
+void sp_rx_reset(struct sp_rx *rx); /* frees a partial message */
+
+/* True once the peer's SP header was received and accepted. */
+bool sp_rx_ready(const struct sp_rx *rx);
+
+/*
+ * Take bytes p[0..n). Returns how many it used; when a frame completed,
+ * *msg (an nng_msg *, transferred) and *id are set and it stops there
+ * (call again with the rest). -1 with errmsg on a protocol violation (not
+ * an SP peer of the expected protocol, a frame over max, an id without its
+ * high bit) or when out of memory (*msg NULL either way).
+ */
+ssize_t sp_rx_feed(struct sp_rx *rx, const uint8_t *p, size_t n, uint32_t *id,
+                   void **msg, char *errmsg);
+
+/* While a frame's envelope is being filled: where its next bytes go and
+ * how many are missing (0: not in an envelope), to receive straight into
+ * it; then sp_rx_filled(n) as sp_rx_feed would. */
+size_t sp_rx_room(const struct sp_rx *rx, uint8_t **dst);
+bool sp_rx_filled(struct sp_rx *rx, size_t n, uint32_t *id, void **msg);
+
+#endif /* COMMON_SP_H */

@@ -1,0 +1,144 @@
+/* Unit tests for common/sp.c: the SP wire-format parser (the socket side
+ * is tested with real servers in test_client_wire and test_rpc). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <setjmp.h>
+
+#include <cmocka.h>
+#include <nng/nng.h>
+
+#include "common/sp.h"
+#include "strata/error.h"
+
+/* Feed the parser one byte at a time, then all at once. */
+static void test_sp_rx_frames(void **state)
+{
+	(void)state;
+	uint8_t in[8 + 2 * 12 + 5] = {0, 'S', 'P', 0, 0, SP_PROTO_REP0, 0, 0};
+	uint8_t *p = in + 8;
+	/* frame 1: id 7, body "hello"; frame 2: id 9, empty body */
+	const uint8_t f1[] = {0, 0, 0, 0, 0, 0, 0, 9, 0x80, 0, 0, 7};
+	memcpy(p, f1, 12);
+	memcpy(p + 12, "hello", 5);
+	const uint8_t f2[] = {0, 0, 0, 0, 0, 0, 0, 4, 0x80, 0, 0, 9};
+	memcpy(p + 17, f2, 12);
+	for (int whole = 0; whole < 2; whole++) {
+		struct sp_rx rx;
+		sp_rx_init(&rx, 1024, SP_PROTO_REP0);
+		uint32_t ids[2];
+		size_t lens[2];
+		int got = 0;
+		size_t off = 0;
+		while (off < sizeof(in)) {
+			size_t n = whole ? sizeof(in) - off : 1;
+			uint32_t id;
+			void *msg;
+			char err[STRATA_ERRMSG_SIZE];
+			ssize_t k =
+			        sp_rx_feed(&rx, in + off, n, &id, &msg, err);
+			assert_true(k > 0);
+			off += (size_t)k;
+			if (msg != NULL) {
+				assert_true(got < 2);
+				ids[got] = id;
+				lens[got] = nng_msg_len(msg);
+				if (got == 0) {
+					assert_memory_equal(nng_msg_body(msg),
+					                    "hello", 5);
+				}
+				nng_msg_free(msg);
+				got++;
+			}
+		}
+		assert_int_equal(got, 2);
+		assert_int_equal(ids[0], 7);
+		assert_int_equal(lens[0], 5);
+		assert_int_equal(ids[1], 9);
+		assert_int_equal(lens[1], 0);
+		sp_rx_reset(&rx);
+	}
+}
+
+static void rx_expect_error(const uint8_t *in, size_t n, const char *what)
+{
+	struct sp_rx rx;
+	sp_rx_init(&rx, 1024, SP_PROTO_REP0);
+	uint32_t id;
+	void *msg;
+	char err[STRATA_ERRMSG_SIZE] = "";
+	ssize_t k = sp_rx_feed(&rx, in, n, &id, &msg, err);
+	assert_int_equal(k, -1);
+	assert_null(msg);
+	if (strstr(err, what) == NULL) {
+		fail_msg("error '%s' does not say '%s'", err, what);
+	}
+	sp_rx_reset(&rx);
+}
+
+static void test_sp_rx_errors(void **state)
+{
+	(void)state;
+	const uint8_t http[] = "HTTP/1.1 400 Bad Request\r\n";
+	rx_expect_error(http, sizeof(http) - 1, "not an NNG/SP server");
+	const uint8_t req[] = {0, 'S', 'P', 0, 0, SP_PROTO_REQ0, 0, 0};
+	rx_expect_error(req, sizeof(req), "not rep0");
+	uint8_t big[20] = {
+	        0,    'S', 'P', 0, 0, SP_PROTO_REP0, 0,    0, 0,
+	        0,    0,   0,   0, 0, 0x04,          0x05, /* 1029 > 1024+4 */
+	        0x80, 0,   0,   1};
+	rx_expect_error(big, sizeof(big), "frame of 1029 bytes");
+	uint8_t huge[20] = {0,    'S',  'P',  0,    0,    SP_PROTO_REP0,
+	                    0,    0,    0xff, 0xff, 0xff, 0xff,
+	                    0xff, 0xff, 0xff, 0xff, 0x80, 0,
+	                    0,    1};
+	rx_expect_error(huge, sizeof(huge), "frame of");
+	uint8_t shortf[20] = {0, 'S', 'P', 0, 0, SP_PROTO_REP0, 0, 0, 0, 0, 0,
+	                      0, 0,   0,   0, 3, 0x80,          0, 0, 1};
+	rx_expect_error(shortf, sizeof(shortf), "frame of 3 bytes");
+	uint8_t noid[20] = {0, 'S', 'P', 0, 0, SP_PROTO_REP0, 0, 0, 0, 0, 0,
+	                    0, 0,   0,   0, 4, 0x00,          0, 0, 1};
+	rx_expect_error(noid, sizeof(noid), "without a request id");
+}
+
+static void test_sp_be(void **state)
+{
+	(void)state;
+	uint8_t b[8];
+	sp_put_be64(b, 0x0102030405060708ull);
+	assert_int_equal(b[0], 1);
+	assert_int_equal(b[7], 8);
+	assert_true(sp_get_be64(b) == 0x0102030405060708ull);
+	sp_put_be32(b, 0x80000007u);
+	assert_int_equal(b[0], 0x80);
+	assert_int_equal(sp_get_be32(b), 0x80000007u);
+}
+
+/* A rep0 server's parser wants req0 peers. */
+static void test_sp_rx_req0_peer(void **state)
+{
+	(void)state;
+	struct sp_rx rx;
+	sp_rx_init(&rx, 64, SP_PROTO_REQ0);
+	const uint8_t req[] = {0, 'S', 'P', 0, 0, SP_PROTO_REQ0, 0, 0};
+	uint32_t id;
+	void *msg;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_false(sp_rx_ready(&rx));
+	assert_int_equal(sp_rx_feed(&rx, req, sizeof(req), &id, &msg, err), 8);
+	assert_true(sp_rx_ready(&rx));
+	sp_rx_reset(&rx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_sp_be),
+	        cmocka_unit_test(test_sp_rx_frames),
+	        cmocka_unit_test(test_sp_rx_errors),
+	        cmocka_unit_test(test_sp_rx_req0_peer),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
