@@ -117,61 +117,11 @@ int wire_new(struct loop *l, const struct wire_opts *o, struct wire **out)
 	return 0;
 }
 
-/* Parse tcp://IPV4:PORT or tcp://[IPV6]:PORT into *sa; false if not. */
-static bool url_addr(const char *url, struct sockaddr_storage *sa,
-                     socklen_t *salen)
-{
-	if (strncmp(url, "tcp://", 6) != 0 || strlen(url) > RPC_MAX_URL_LEN) {
-		return false;
-	}
-	const char *host = url + 6;
-	const char *colon;
-	char h[64];
-	bool v6 = host[0] == '[';
-	if (v6) {
-		const char *end = strchr(host, ']');
-		if (end == NULL || end[1] != ':' ||
-		    (size_t)(end - host - 1) >= sizeof(h)) {
-			return false;
-		}
-		memcpy(h, host + 1, (size_t)(end - host - 1));
-		h[end - host - 1] = '\0';
-		colon = end + 1;
-	} else {
-		colon = strrchr(host, ':');
-		if (colon == NULL || (size_t)(colon - host) >= sizeof(h)) {
-			return false;
-		}
-		memcpy(h, host, (size_t)(colon - host));
-		h[colon - host] = '\0';
-	}
-	char *e;
-	errno = 0;
-	unsigned long port = strtoul(colon + 1, &e, 10);
-	if (colon[1] < '0' || colon[1] > '9' || *e != '\0' || errno != 0 ||
-	    port == 0 || port > 65535) {
-		return false;
-	}
-	memset(sa, 0, sizeof(*sa));
-	if (v6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)sa;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
-		*salen = sizeof(*a);
-		return inet_pton(AF_INET6, h, &a->sin6_addr) == 1;
-	}
-	struct sockaddr_in *a = (struct sockaddr_in *)sa;
-	a->sin_family = AF_INET;
-	a->sin_port = htons((uint16_t)port);
-	*salen = sizeof(*a);
-	return inet_pton(AF_INET, h, &a->sin_addr) == 1;
-}
-
 bool wire_url_ok(const char *url)
 {
 	struct sockaddr_storage sa;
 	socklen_t len;
-	return url != NULL && url_addr(url, &sa, &len);
+	return url != NULL && sp_url_addr(url, false, &sa, &len);
 }
 
 /* End op's call (once): cb with code, errmsg and body (NULL: none). */
@@ -540,7 +490,8 @@ static bool conn_connect(struct wconn *c)
 {
 	struct sockaddr_storage sa;
 	socklen_t salen;
-	if (!url_addr(c->url, &sa, &salen)) { /* checked by wire_call */
+	if (!sp_url_addr(c->url, false, &sa,
+	                 &salen)) { /* checked by wire_call */
 		conn_fail_errno(c, "address", EINVAL);
 		return false;
 	}

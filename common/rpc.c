@@ -37,6 +37,8 @@
 #include "common/buf.h"
 #include "common/errmsg.h"
 #include "common/log.h"
+#include "common/rpc_int.h"
+#include "common/sp.h"
 #include "strata/error.h"
 #include "strata/v1/rpc.pb-c.h"
 
@@ -399,42 +401,13 @@ int rpc_reply_encode(int code, const char *msg, const char *redirect,
 
 /* --------------------------------------------------------------- server */
 
-struct rpc_call {
-	struct rpc_server *srv;
-	nng_ctx ctx;
-	nng_aio *recv_aio;
-	nng_aio *send_aio;
-	struct rpc_request req; /* decoded request; live until the reply */
-	bool busy;              /* taken from the socket, not yet finished */
-	bool counted;           /* given to the handler: counts in n_busy */
-	bool in_handler;        /* the receive callback has not returned */
-	bool replied;           /* rpc_reply*() was called */
-	bool sent;              /* the reply send finished (or was skipped) */
-};
-
-struct rpc_server {
-	pthread_mutex_t mtx;
-	pthread_cond_t cv; /* n_busy dropped */
-	nng_socket sock;
-	rpc_handler_fn handler;
-	void *arg;
-	struct rpc_server_opts opts;
-	char url[RPC_MAX_URL_LEN + 32]; /* the bound URL */
-	bool stopping;                  /* new requests get ESHUTDOWN */
-	bool closed;     /* socket closed: no NNG calls any more */
-	bool stop_done;  /* stop finished; late replies free the server */
-	unsigned n_busy; /* requests given to the handler, not finished */
-	unsigned late;   /* unanswered at close, still pointing here */
-	unsigned n_calls;
-	struct rpc_call calls[]; /* one per context */
-};
-
 void rpc_server_opts_default(struct rpc_server_opts *opts)
 {
 	opts->n_contexts = RPC_DEFAULT_CONTEXTS;
 	opts->max_msg_bytes = RPC_DEFAULT_MAX_MSG_BYTES;
 	opts->drain_ms = RPC_DEFAULT_DRAIN_MS;
 	opts->config_key = NULL;
+	opts->own_tcp = false;
 }
 
 const char *rpc_server_url(const struct rpc_server *srv)
@@ -444,6 +417,7 @@ const char *rpc_server_url(const struct rpc_server *srv)
 
 static void server_free(struct rpc_server *srv)
 {
+	rpc_sp_free(srv);
 	pthread_cond_destroy(&srv->cv);
 	pthread_mutex_destroy(&srv->mtx);
 	strata_free(srv);
@@ -463,11 +437,16 @@ static void call_maybe_done(struct rpc_call *call)
 		srv->n_busy--;
 		pthread_cond_broadcast(&srv->cv);
 	}
-	if (!srv->closed) {
-		/* Safe under the lock: the socket is open (closed is set under
-		 * it first) and completion is dispatched, never inline. */
-		nng_ctx_recv(call->ctx, call->recv_aio);
+	if (srv->closed) {
+		return;
 	}
+	if (srv->sp != NULL) {
+		rpc_sp_recycle_locked(call);
+		return;
+	}
+	/* Safe under the lock: the socket is open (closed is set under it
+	 * first) and completion is dispatched, never inline. */
+	nng_ctx_recv(call->ctx, call->recv_aio);
 }
 
 static void server_send_cb(void *arg)
@@ -510,10 +489,15 @@ static void server_recv_cb(void *arg)
 	}
 	nng_msg *msg = nng_aio_get_msg(call->recv_aio);
 	nng_aio_set_msg(call->recv_aio, NULL);
-	char errmsg[STRATA_ERRMSG_SIZE];
-	int rc = rpc_request_decode(nng_msg_body(msg), nng_msg_len(msg),
-	                            &call->req, errmsg);
+	rpc_server_dispatch(call, nng_msg_body(msg), nng_msg_len(msg));
 	nng_msg_free(msg);
+}
+
+void rpc_server_dispatch(struct rpc_call *call, const uint8_t *buf, size_t len)
+{
+	struct rpc_server *srv = call->srv;
+	char errmsg[STRATA_ERRMSG_SIZE];
+	int rc = rpc_request_decode(buf, len, &call->req, errmsg);
 
 	pthread_mutex_lock(&srv->mtx);
 	bool stopping = srv->stopping;
@@ -652,8 +636,14 @@ static int reply_common(struct rpc_call *call, int code, const char *msg,
 		          srv->url, size);
 		return rc;
 	}
-	nng_aio_set_msg(call->send_aio, nmsg);
-	nng_ctx_send(call->ctx, call->send_aio);
+	if (srv->sp != NULL) {
+		rpc_sp_send_locked(call, nmsg); /* takes nmsg */
+		call->sent = true;
+		call_maybe_done(call);
+	} else {
+		nng_aio_set_msg(call->send_aio, nmsg);
+		nng_ctx_send(call->ctx, call->send_aio);
+	}
 	pthread_mutex_unlock(&srv->mtx);
 	if (rc != 0) {
 		LOG_ERROR("rpc",
@@ -725,6 +715,26 @@ static void server_bound_url(struct rpc_server *srv, nng_listener l,
 	         port);
 }
 
+void rpc_listen_errmsg(char *errmsg, const char *url, const char *key, int code,
+                       const char *why)
+{
+	if (code == STRATA_EBUSY) {
+		errmsg_set(errmsg,
+		           "listen on %s: address already in use: another "
+		           "process (or server) listens there; stop it or set "
+		           "%s to a free address",
+		           url, key);
+	} else if (code == STRATA_EINVAL) {
+		errmsg_set(errmsg,
+		           "listen on '%s': invalid address (%s); set %s to "
+		           "tcp://HOST:PORT",
+		           url, why, key);
+	} else {
+		errmsg_set(errmsg, "listen on %s: %s (check %s)", url, why,
+		           key);
+	}
+}
+
 int rpc_server_start(struct rpc_server **out, const char *url,
                      const struct rpc_server_opts *opts, rpc_handler_fn handler,
                      void *arg, char *errmsg)
@@ -771,6 +781,23 @@ int rpc_server_start(struct rpc_server **out, const char *url,
 		return rc;
 	}
 
+	for (unsigned i = 0; i < srv->n_calls; i++) {
+		srv->calls[i].srv = srv;
+	}
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	if (o.own_tcp && sp_url_addr(url, true, &sa, &salen)) {
+		rc = rpc_sp_start(srv, url, key, errmsg);
+		if (rc != 0) {
+			goto err_free;
+		}
+		LOG_INFO("rpc",
+		         "listening on %s (%u contexts, max message %zu "
+		         "bytes)",
+		         srv->url, srv->n_calls, o.max_msg_bytes);
+		*out = srv;
+		return 0;
+	}
 	int rv = nng_rep0_open(&srv->sock);
 	if (rv != 0) {
 		rc = map_nng(rv);
@@ -781,7 +808,6 @@ int rpc_server_start(struct rpc_server **out, const char *url,
 	rv = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, o.max_msg_bytes);
 	for (unsigned i = 0; rv == 0 && i < srv->n_calls; i++) {
 		struct rpc_call *call = &srv->calls[i];
-		call->srv = srv;
 		rv = nng_ctx_open(&call->ctx, srv->sock);
 		if (rv == 0) {
 			rv = nng_aio_alloc(&call->recv_aio, server_recv_cb,
@@ -802,23 +828,9 @@ int rpc_server_start(struct rpc_server **out, const char *url,
 	rv = nng_listen(srv->sock, url, &l, 0);
 	if (rv != 0) {
 		rc = map_nng(rv);
-		if (rv == NNG_EADDRINUSE) {
-			errmsg_set(
-			        errmsg,
-			        "listen on %s: address already in use: another "
-			        "process (or server) listens there; stop it or "
-			        "set %s to a free address",
-			        url, key);
-		} else if (rc == STRATA_EINVAL) {
-			errmsg_set(
-			        errmsg,
-			        "listen on '%s': invalid address (%s); set %s "
-			        "to tcp://HOST:PORT",
-			        url, nng_strerror(rv), key);
-		} else {
-			errmsg_set(errmsg, "listen on %s: %s (check %s)", url,
-			           nng_strerror(rv), key);
-		}
+		rpc_listen_errmsg(errmsg, url, key,
+		                  rv == NNG_EADDRINUSE ? STRATA_EBUSY : rc,
+		                  nng_strerror(rv));
 		goto err_close;
 	}
 	server_bound_url(srv, l, url);
@@ -868,15 +880,20 @@ void rpc_server_stop(struct rpc_server *srv)
 		         srv->url, unanswered, srv->opts.drain_ms);
 	}
 
-	nng_close(srv->sock); /* aborts receives and pending sends */
-	for (unsigned i = 0; i < srv->n_calls; i++) {
-		/* Waits for a running callback, and so for its handler. */
-		nng_aio_stop(srv->calls[i].recv_aio);
-		nng_aio_stop(srv->calls[i].send_aio);
-	}
-	for (unsigned i = 0; i < srv->n_calls; i++) {
-		nng_aio_free(srv->calls[i].recv_aio);
-		nng_aio_free(srv->calls[i].send_aio);
+	if (srv->sp != NULL) {
+		rpc_sp_close(srv);
+	} else {
+		nng_close(srv->sock); /* aborts receives and pending sends */
+		for (unsigned i = 0; i < srv->n_calls; i++) {
+			/* Waits for a running callback, and so for its handler.
+			 */
+			nng_aio_stop(srv->calls[i].recv_aio);
+			nng_aio_stop(srv->calls[i].send_aio);
+		}
+		for (unsigned i = 0; i < srv->n_calls; i++) {
+			nng_aio_free(srv->calls[i].recv_aio);
+			nng_aio_free(srv->calls[i].send_aio);
+		}
 	}
 
 	pthread_mutex_lock(&srv->mtx);

@@ -51,6 +51,12 @@ struct rpc_server_opts {
 	unsigned drain_ms;    /* rpc_server_stop waits this long for replies */
 	const char *config_key; /* named in errors, e.g. "controller.listen";
 	                           borrowed for the call, may be NULL */
+	/* Serve a numeric tcp:// URL on Strata's own SP listener
+	 * (common/rpc_sp.c) instead of an NNG socket: the wire is the same,
+	 * a request costs one thread wake-up instead of about five, but
+	 * every handler runs on its one I/O thread, so handlers must never
+	 * wait (the segment store's only post to their container). */
+	bool own_tcp;
 };
 
 /* Fill opts with the defaults above (config_key NULL). */

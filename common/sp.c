@@ -2,11 +2,16 @@
  * connections share (see sp.h). */
 #include "common/sp.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <nng/nng.h>
 
 #include "common/errmsg.h"
+#include "common/rpc.h"
 
 enum { SP_RX_HELLO, SP_RX_HEAD, SP_RX_BODY };
 
@@ -175,4 +180,53 @@ ssize_t sp_rx_feed(struct sp_rx *rx, const uint8_t *p, size_t n, uint32_t *id,
 		}
 	}
 	return (ssize_t)used;
+}
+
+bool sp_url_addr(const char *url, bool port0, struct sockaddr_storage *sa,
+                 socklen_t *salen)
+{
+	if (strncmp(url, "tcp://", 6) != 0 || strlen(url) > RPC_MAX_URL_LEN) {
+		return false;
+	}
+	const char *host = url + 6;
+	const char *colon;
+	char h[64];
+	bool v6 = host[0] == '[';
+	if (v6) {
+		const char *end = strchr(host, ']');
+		if (end == NULL || end[1] != ':' ||
+		    (size_t)(end - host - 1) >= sizeof(h)) {
+			return false;
+		}
+		memcpy(h, host + 1, (size_t)(end - host - 1));
+		h[end - host - 1] = '\0';
+		colon = end + 1;
+	} else {
+		colon = strrchr(host, ':');
+		if (colon == NULL || (size_t)(colon - host) >= sizeof(h)) {
+			return false;
+		}
+		memcpy(h, host, (size_t)(colon - host));
+		h[colon - host] = '\0';
+	}
+	char *e;
+	errno = 0;
+	unsigned long port = strtoul(colon + 1, &e, 10);
+	if (colon[1] < '0' || colon[1] > '9' || *e != '\0' || errno != 0 ||
+	    (port == 0 && !port0) || port > 65535) {
+		return false;
+	}
+	memset(sa, 0, sizeof(*sa));
+	if (v6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)sa;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		*salen = sizeof(*a);
+		return inet_pton(AF_INET6, h, &a->sin6_addr) == 1;
+	}
+	struct sockaddr_in *a = (struct sockaddr_in *)sa;
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)port);
+	*salen = sizeof(*a);
+	return inet_pton(AF_INET, h, &a->sin_addr) == 1;
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 /* SP protocol numbers (NNG: major << 4 | minor). */
@@ -17,6 +18,11 @@
 #define SP_PROTO_REP0 0x31u
 
 #define SP_HDR 12u /* message length (8) + request id (4) */
+
+/* Parse tcp://IPV4:PORT or tcp://[IPV6]:PORT (numeric; port 0 only when
+ * port0) into *sa; false if the URL is not one. */
+bool sp_url_addr(const char *url, bool port0, struct sockaddr_storage *sa,
+                 socklen_t *salen);
 
 uint64_t sp_get_be64(const uint8_t *p);
 uint32_t sp_get_be32(const uint8_t *p);

@@ -1006,6 +1006,9 @@ int ss_server_start(const struct ss_server_config *cfg, struct ss_server **out,
 		o.drain_ms = cfg->drain_ms;
 	}
 	o.config_key = cfg->config_key;
+	/* Our handlers only decode and post to a container (never wait):
+	 * serve on the SP listener, one wake-up per request. */
+	o.own_tcp = true;
 	if (pthread_create(&s->sweeper, NULL, sweeper_main, s) != 0) {
 		snprintf(errmsg, STRATA_ERRMSG_SIZE,
 		         "segment store server: cannot start a thread");

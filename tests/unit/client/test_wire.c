@@ -35,6 +35,10 @@ enum { M_ECHO = 401, M_FAIL, M_HOLD, M_BIG, M_REDIRECT };
 
 /* ------------------------------------------------------------ servers */
 
+/* The servers: NNG rep0 sockets (first run), Strata's own SP listener
+ * (second run). */
+static bool own_tcp;
+
 struct svc {
 	struct rpc_server *srv;
 	pthread_mutex_t mu;
@@ -95,6 +99,7 @@ static void svc_start(struct svc *s)
 	rpc_server_opts_default(&o);
 	o.n_contexts = 64;
 	o.drain_ms = 100;
+	o.own_tcp = own_tcp;
 	char err[STRATA_ERRMSG_SIZE];
 	int rc = rpc_server_start(&s->srv, "tcp://127.0.0.1:0", &o, handler, s,
 	                          err);
@@ -462,5 +467,10 @@ int main(void)
 	        cmocka_unit_test(test_wire_lost_and_close),
 	        cmocka_unit_test(test_wire_redirect),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int rc = cmocka_run_group_tests_name("wire, NNG servers", tests, NULL,
+	                                     NULL);
+	own_tcp = true;
+	rc |= cmocka_run_group_tests_name("wire, own SP servers", tests, NULL,
+	                                  NULL);
+	return rc;
 }

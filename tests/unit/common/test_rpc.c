@@ -1,5 +1,6 @@
-/* Unit tests for common/rpc.c: envelope codec, server and client over
- * tcp://127.0.0.1 and inproc://. */
+/* Unit tests for common/rpc.c and common/rpc_sp.c: envelope codec, server
+ * and client over tcp://127.0.0.1 and inproc://; every test runs twice,
+ * with NNG's rep0 socket and with Strata's own SP listener serving tcp. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -174,12 +175,23 @@ static void svc_join(struct svc *s)
 	pthread_mutex_destroy(&s->mtx);
 }
 
+/* Servers use Strata's own SP listener for tcp:// (the second run of the
+ * group) instead of NNG's rep0 socket (the first). */
+static bool own_tcp;
+
 static struct rpc_server *start(struct svc *s, const char *url,
                                 const struct rpc_server_opts *o)
 {
 	struct rpc_server *srv = NULL;
 	char err[STRATA_ERRMSG_SIZE];
-	int rc = rpc_server_start(&srv, url, o, handler, s, err);
+	struct rpc_server_opts so;
+	if (o != NULL) {
+		so = *o;
+	} else {
+		rpc_server_opts_default(&so);
+	}
+	so.own_tcp = own_tcp;
+	int rc = rpc_server_start(&srv, url, &so, handler, s, err);
 	if (rc != 0) {
 		fail_msg("rpc_server_start %s: %s", url, err);
 	}
@@ -965,6 +977,7 @@ static void test_rpc_server_address_in_use(void **state)
 	so.config_key = "controller.listen";
 	struct rpc_server *srv2 = NULL;
 	char err[STRATA_ERRMSG_SIZE];
+	so.own_tcp = own_tcp;
 	assert_int_equal(rpc_server_start(&srv2, rpc_server_url(srv), &so,
 	                                  handler, &s, err),
 	                 STRATA_EBUSY);
@@ -1036,6 +1049,74 @@ static void test_rpc_oom_sweep(void **state)
 	svc_join(&s);
 }
 
+struct bp_done {
+	atomic_int n;
+	atomic_int code;
+};
+
+static void bp_cb(void *arg, int code, const char *errmsg,
+                  struct rpc_body *body)
+{
+	(void)errmsg;
+	struct bp_done *d = arg;
+	rpc_body_free(body);
+	atomic_store(&d->code, code);
+	atomic_fetch_add(&d->n, 1);
+}
+
+/* n_contexts bounds the requests in handlers: with both slots held, a
+ * third request waits (it is not answered, not refused) and is served
+ * once one held call is answered. */
+static void test_rpc_backpressure(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server_opts so;
+	rpc_server_opts_default(&so);
+	so.n_contexts = 2;
+	so.drain_ms = 50;
+	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", &so);
+	struct rpc_client *cli = open1(rpc_server_url(srv), 5000, 0);
+	struct bp_done held = {0}, echo = {0};
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(rpc_call_async(cli, M_HOLD, 0, NULL, 0, bp_cb,
+		                                &held, NULL),
+		                 0);
+	}
+	for (int i = 0; i < 400 && atomic_load(&s.calls) < 2; i++) {
+		usleep(5000);
+	}
+	assert_int_equal(atomic_load(&s.calls), 2);
+	assert_int_equal(rpc_call_async(cli, M_ECHO, 0, (const uint8_t *)"x", 1,
+	                                bp_cb, &echo, NULL),
+	                 0);
+	usleep(200000);
+	assert_int_equal(atomic_load(&echo.n), 0); /* waits for a slot */
+	assert_int_equal(atomic_load(&s.calls), 2);
+	pthread_mutex_lock(&s.mtx);
+	struct rpc_call *first = s.held[0];
+	s.held[0] = s.held[--s.n_held];
+	pthread_mutex_unlock(&s.mtx);
+	assert_int_equal(rpc_reply(first, 0, NULL, NULL, 0), 0);
+	for (int i = 0; i < 400 && atomic_load(&echo.n) < 1; i++) {
+		usleep(5000);
+	}
+	assert_int_equal(atomic_load(&echo.n), 1);
+	assert_int_equal(atomic_load(&echo.code), 0);
+	pthread_mutex_lock(&s.mtx);
+	struct rpc_call *second = s.held[--s.n_held];
+	pthread_mutex_unlock(&s.mtx);
+	assert_int_equal(rpc_reply(second, 0, NULL, NULL, 0), 0);
+	for (int i = 0; i < 400 && atomic_load(&held.n) < 2; i++) {
+		usleep(5000);
+	}
+	assert_int_equal(atomic_load(&held.n), 2);
+	rpc_client_close(cli);
+	rpc_server_stop(srv);
+	svc_join(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1059,8 +1140,13 @@ int main(void)
 	        cmocka_unit_test(test_rpc_server_address_in_use),
 	        cmocka_unit_test(test_rpc_client_open_rejects_bad_input),
 	        cmocka_unit_test(test_rpc_oom_sweep),
+	        cmocka_unit_test(test_rpc_backpressure),
 	};
-	int rc = cmocka_run_group_tests_name("rpc", tests, NULL, NULL);
+	int rc = cmocka_run_group_tests_name("rpc, NNG server", tests, NULL,
+	                                     NULL);
+	own_tcp = true;
+	rc |= cmocka_run_group_tests_name("rpc, own SP server", tests, NULL,
+	                                  NULL);
 	/* NNG frees closed sockets' pipes and dialers on a reaper thread;
 	 * wait for it so the leak checker sees only our leaks. */
 	nng_fini();

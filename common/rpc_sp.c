@@ -1,0 +1,618 @@
+/* The RPC server's own transport for numeric tcp:// URLs: NNG's SP rep0
+ * wire format (common/sp.h) on a listener served by one I/O thread, so
+ * NNG req0 clients and libstrata's client/wire both talk to it.
+ *
+ * Why not NNG's rep0 socket: per request it took a poller wake-up and
+ * about three and a half task-thread switches (receive, protocol, context
+ * completion, then the send completion that re-arms the context) before
+ * and after the handler. Here the I/O thread reads the request and calls
+ * the handler; the reply is written by whichever thread answers (for the
+ * segment store, the container's loop), straight into the socket when
+ * nothing is queued before it. Per request: one wake-up of the I/O thread.
+ *
+ * Threads and locks. The I/O thread alone reads sockets, parses and
+ * accepts (sp_conn's rx, buf, pending). Everything else (connection list,
+ * out queues, reference counts, free call slots) is under srv->mtx; the
+ * handler runs without it. A request needs a free call slot (n_contexts
+ * of them); when none is free the connection stops being read (its
+ * complete request kept aside) until a reply frees one, which wakes the
+ * I/O thread through an eventfd. A connection that fails is closed at
+ * once but freed only when no call refers to it, by the I/O thread at the
+ * end of its epoll batch (the batch may still name it).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+
+#include "common/alloc.h"
+#include "common/errmsg.h"
+#include "common/log.h"
+#include "common/rpc_int.h"
+#include "common/sp.h"
+#include "strata/error.h"
+
+#define SP_BUF (16u * 1024)    /* per-connection read buffer */
+#define SP_DIRECT (16u * 1024) /* read straight into envelopes this big */
+#define SP_EVENTS 64
+
+/* A reply not yet fully written. */
+struct sp_out {
+	struct sp_out *next;
+	nng_msg *msg;
+	uint8_t hdr[SP_HDR];
+	size_t off; /* bytes of hdr + body written */
+};
+
+struct sp_conn {
+	struct sp_conn *next; /* sp->conns or sp->dead */
+	int fd;               /* -1 once closed */
+	unsigned refs;        /* calls holding it */
+	bool paused;          /* waiting for a free call slot */
+	uint32_t events;      /* what epoll watches */
+	struct sp_out *out, *out_tail;
+	/* I/O thread only: */
+	struct sp_rx rx;
+	nng_msg *pending; /* a whole request waiting for a slot */
+	uint32_t pending_id;
+	size_t off, len; /* unparsed bytes: buf[off..len) */
+	uint8_t buf[SP_BUF];
+};
+
+struct sp_server {
+	int lfd;
+	int epfd;
+	int evfd; /* wakes the I/O thread: a slot freed, or quit */
+	pthread_t thread;
+	bool started;
+	bool quit;
+	bool starved;          /* a connection waits for a free slot */
+	struct sp_conn *conns; /* open */
+	struct sp_conn *dead;  /* closed, freed when refs == 0 */
+	struct rpc_call *free_calls;
+};
+
+static const uint8_t hello_rep0[8] = {0, 'S', 'P', 0, 0, SP_PROTO_REP0, 0, 0};
+
+/* The evfd's and the listener's epoll tags (connections use their own). */
+static char tag_ev, tag_listen;
+
+static void wake(struct sp_server *sp)
+{
+	uint64_t one = 1;
+	ssize_t n = write(sp->evfd, &one, sizeof(one));
+	(void)n; /* EAGAIN: already non-zero */
+}
+
+/* srv->mtx held: what c should be watched for. */
+static void conn_watch_locked(struct sp_server *sp, struct sp_conn *c)
+{
+	if (c->fd < 0) {
+		return;
+	}
+	uint32_t ev =
+	        (c->paused ? 0 : EPOLLIN) | (c->out != NULL ? EPOLLOUT : 0);
+	if (ev != c->events) {
+		struct epoll_event e = {.events = ev, .data.ptr = c};
+		epoll_ctl(sp->epfd, EPOLL_CTL_MOD, c->fd, &e);
+		c->events = ev;
+	}
+}
+
+static void out_free(struct sp_out *o)
+{
+	nng_msg_free(o->msg);
+	strata_free(o);
+}
+
+/* srv->mtx held: close c (its calls' replies are dropped from now on). */
+static void conn_close_locked(struct sp_server *sp, struct sp_conn *c)
+{
+	if (c->fd < 0) {
+		return;
+	}
+	epoll_ctl(sp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	while (c->out != NULL) {
+		struct sp_out *o = c->out;
+		c->out = o->next;
+		out_free(o);
+	}
+	c->out_tail = NULL;
+	for (struct sp_conn **pp = &sp->conns; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	c->next = sp->dead;
+	sp->dead = c;
+}
+
+/* Free a closed connection's memory (I/O thread or stop; srv->mtx held). */
+static void conn_free(struct sp_conn *c)
+{
+	if (c->pending != NULL) {
+		nng_msg_free(c->pending);
+	}
+	sp_rx_reset(&c->rx);
+	strata_free(c);
+}
+
+/* srv->mtx held: free the closed connections no call refers to. */
+static void reap_locked(struct sp_server *sp)
+{
+	for (struct sp_conn **pp = &sp->dead; *pp != NULL;) {
+		struct sp_conn *c = *pp;
+		if (c->refs == 0) {
+			*pp = c->next;
+			conn_free(c);
+		} else {
+			pp = &c->next;
+		}
+	}
+}
+
+/* srv->mtx held: write c's queued replies; false on a dead socket. */
+static bool flush_locked(struct sp_server *sp, struct sp_conn *c)
+{
+	while (c->out != NULL) {
+		struct sp_out *o = c->out;
+		size_t blen = nng_msg_len(o->msg);
+		struct iovec iov[2];
+		int n = 0;
+		if (o->off < SP_HDR) {
+			iov[n].iov_base = o->hdr + o->off;
+			iov[n].iov_len = SP_HDR - o->off;
+			n++;
+		}
+		size_t boff = o->off > SP_HDR ? o->off - SP_HDR : 0;
+		if (boff < blen) {
+			iov[n].iov_base =
+			        (uint8_t *)nng_msg_body(o->msg) + boff;
+			iov[n].iov_len = blen - boff;
+			n++;
+		}
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+		ssize_t w = n > 0 ? sendmsg(c->fd, &mh, MSG_NOSIGNAL) : 0;
+		if (w < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				break;
+			}
+			return false;
+		}
+		o->off += (size_t)w;
+		if (o->off < SP_HDR + blen) {
+			break;
+		}
+		c->out = o->next;
+		if (c->out == NULL) {
+			c->out_tail = NULL;
+		}
+		out_free(o);
+	}
+	conn_watch_locked(sp, c);
+	return true;
+}
+
+void rpc_sp_send_locked(struct rpc_call *call, void *msg)
+{
+	struct sp_server *sp = call->srv->sp;
+	struct sp_conn *c = call->conn;
+	if (c == NULL || c->fd < 0) {
+		nng_msg_free(msg); /* its client is gone */
+		return;
+	}
+	struct sp_out *o = strata_malloc(sizeof(*o));
+	if (o == NULL) {
+		nng_msg_free(msg);
+		LOG_ERROR("rpc", "%s: reply dropped: out of memory",
+		          call->srv->url);
+		return;
+	}
+	o->next = NULL;
+	o->msg = msg;
+	o->off = 0;
+	sp_put_be64(o->hdr, SP_HDR - 8 + (uint64_t)nng_msg_len(msg));
+	sp_put_be32(o->hdr + 8, call->id | 0x80000000u);
+	bool first = c->out == NULL;
+	if (c->out_tail != NULL) {
+		c->out_tail->next = o;
+	} else {
+		c->out = o;
+	}
+	c->out_tail = o;
+	/* Behind others: the I/O thread writes it when the socket drains.
+	 * A broken socket is closed by the I/O thread, which reads it too
+	 * (not here: it may be reading it right now); drop what is queued. */
+	if (first && !flush_locked(sp, c)) {
+		while (c->out != NULL) {
+			struct sp_out *q = c->out;
+			c->out = q->next;
+			out_free(q);
+		}
+		c->out_tail = NULL;
+	}
+}
+
+void rpc_sp_recycle_locked(struct rpc_call *call)
+{
+	struct sp_server *sp = call->srv->sp;
+	struct sp_conn *c = call->conn;
+	call->conn = NULL;
+	if (c != NULL) {
+		c->refs--;
+	}
+	call->next_free = sp->free_calls;
+	sp->free_calls = call;
+	if (sp->starved || (c != NULL && c->fd < 0 && c->refs == 0)) {
+		wake(sp);
+	}
+}
+
+/* I/O thread: hand c's pending request to a free slot; false when none is
+ * free (c paused, resumed when one is). */
+static bool dispatch_pending(struct rpc_server *srv, struct sp_conn *c)
+{
+	struct sp_server *sp = srv->sp;
+	pthread_mutex_lock(&srv->mtx);
+	struct rpc_call *call = sp->free_calls;
+	if (call == NULL || c->fd < 0) {
+		if (c->fd >= 0) {
+			c->paused = true;
+			sp->starved = true;
+			conn_watch_locked(sp, c);
+		}
+		pthread_mutex_unlock(&srv->mtx);
+		return false;
+	}
+	sp->free_calls = call->next_free;
+	call->next_free = NULL;
+	call->conn = c;
+	call->id = c->pending_id;
+	c->refs++;
+	if (c->paused) {
+		c->paused = false;
+		conn_watch_locked(sp, c);
+	}
+	pthread_mutex_unlock(&srv->mtx);
+	nng_msg *m = c->pending;
+	c->pending = NULL;
+	rpc_server_dispatch(call, nng_msg_body(m), nng_msg_len(m));
+	nng_msg_free(m);
+	return true;
+}
+
+static void conn_fail(struct rpc_server *srv, struct sp_conn *c,
+                      const char *why)
+{
+	LOG_DEBUG("rpc", "%s: closing a client connection: %s", srv->url, why);
+	pthread_mutex_lock(&srv->mtx);
+	conn_close_locked(srv->sp, c);
+	pthread_mutex_unlock(&srv->mtx);
+}
+
+/* I/O thread: parse and dispatch what c has buffered, then read more,
+ * until the socket is drained, c is paused, or c failed. */
+static void conn_serve(struct rpc_server *srv, struct sp_conn *c)
+{
+	for (;;) {
+		if (c->pending != NULL && !dispatch_pending(srv, c)) {
+			return;
+		}
+		while (c->off < c->len) {
+			char why[STRATA_ERRMSG_SIZE];
+			uint32_t id;
+			void *msg;
+			ssize_t k = sp_rx_feed(&c->rx, c->buf + c->off,
+			                       c->len - c->off, &id, &msg, why);
+			if (k < 0) {
+				conn_fail(srv, c, why);
+				return;
+			}
+			c->off += (size_t)k;
+			if (msg != NULL) {
+				c->pending = msg;
+				c->pending_id = id;
+				if (!dispatch_pending(srv, c)) {
+					return;
+				}
+			}
+		}
+		uint8_t *dst;
+		size_t room = sp_rx_room(&c->rx, &dst);
+		bool direct = room >= SP_DIRECT;
+		if (!direct) {
+			dst = c->buf;
+			room = SP_BUF;
+			c->off = c->len = 0;
+		}
+		ssize_t n = recv(c->fd, dst, room, 0);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return;
+		}
+		if (n <= 0) {
+			conn_fail(srv, c,
+			          n == 0 ? "closed by the client"
+			                 : strerror(errno));
+			return;
+		}
+		if (direct) {
+			uint32_t id;
+			void *msg;
+			if (sp_rx_filled(&c->rx, (size_t)n, &id, &msg)) {
+				c->pending = msg;
+				c->pending_id = id;
+			}
+		} else {
+			c->len = (size_t)n;
+		}
+	}
+}
+
+static void accept_all(struct rpc_server *srv)
+{
+	struct sp_server *sp = srv->sp;
+	for (;;) {
+		int fd = accept4(sp->lfd, NULL, NULL,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED) {
+				continue;
+			}
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				LOG_WARN("rpc", "%s: accept: %s", srv->url,
+				         strerror(errno));
+			}
+			return;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct sp_conn *c = strata_malloc(sizeof(*c));
+		/* An empty socket takes 8 bytes at once. */
+		if (c == NULL || send(fd, hello_rep0, sizeof(hello_rep0),
+		                      MSG_NOSIGNAL) != sizeof(hello_rep0)) {
+			strata_free(c);
+			close(fd);
+			continue;
+		}
+		memset(c, 0, offsetof(struct sp_conn, buf));
+		c->fd = fd;
+		c->events = EPOLLIN;
+		sp_rx_init(&c->rx, srv->opts.max_msg_bytes, SP_PROTO_REQ0);
+		struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+		pthread_mutex_lock(&srv->mtx);
+		if (epoll_ctl(sp->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
+			pthread_mutex_unlock(&srv->mtx);
+			close(fd);
+			strata_free(c);
+			continue;
+		}
+		c->next = sp->conns;
+		sp->conns = c;
+		pthread_mutex_unlock(&srv->mtx);
+	}
+}
+
+/* I/O thread: a slot was freed; serve the connections waiting for one. */
+static void resume_paused(struct rpc_server *srv)
+{
+	struct sp_server *sp = srv->sp;
+	for (;;) {
+		pthread_mutex_lock(&srv->mtx);
+		struct sp_conn *c = NULL;
+		if (sp->free_calls != NULL) {
+			for (c = sp->conns; c != NULL && !c->paused;
+			     c = c->next) {
+			}
+		}
+		if (c == NULL) {
+			sp->starved = false;
+			for (struct sp_conn *p = sp->conns; p != NULL;
+			     p = p->next) {
+				sp->starved = sp->starved || p->paused;
+			}
+		}
+		pthread_mutex_unlock(&srv->mtx);
+		if (c == NULL) {
+			return;
+		}
+		conn_serve(srv, c); /* unpauses it (or pauses it again) */
+		pthread_mutex_lock(&srv->mtx);
+		bool again = c->fd >= 0 && c->paused;
+		pthread_mutex_unlock(&srv->mtx);
+		if (again) {
+			return; /* still no slot */
+		}
+	}
+}
+
+static void *io_main(void *arg)
+{
+	struct rpc_server *srv = arg;
+	struct sp_server *sp = srv->sp;
+	struct epoll_event evs[SP_EVENTS];
+	for (;;) {
+		int n = epoll_wait(sp->epfd, evs, SP_EVENTS, -1);
+		if (n < 0 && errno != EINTR) {
+			LOG_ERROR("rpc", "%s: epoll_wait: %s", srv->url,
+			          strerror(errno));
+			break;
+		}
+		bool woken = false;
+		for (int i = 0; i < n; i++) {
+			void *tag = evs[i].data.ptr;
+			if (tag == &tag_ev) {
+				uint64_t v;
+				ssize_t r = read(sp->evfd, &v, sizeof(v));
+				(void)r;
+				woken = true;
+			} else if (tag == &tag_listen) {
+				accept_all(srv);
+			} else {
+				struct sp_conn *c = tag;
+				if (c->fd < 0) {
+					continue; /* closed in this batch */
+				}
+				if ((evs[i].events & EPOLLOUT) != 0) {
+					pthread_mutex_lock(&srv->mtx);
+					if (!flush_locked(sp, c)) {
+						conn_close_locked(sp, c);
+					}
+					pthread_mutex_unlock(&srv->mtx);
+				}
+				if (c->fd >= 0 && (evs[i].events &
+				                   ~(uint32_t)EPOLLOUT) != 0) {
+					conn_serve(srv, c);
+				}
+			}
+		}
+		pthread_mutex_lock(&srv->mtx);
+		bool quit = sp->quit;
+		reap_locked(sp);
+		pthread_mutex_unlock(&srv->mtx);
+		if (quit) {
+			break;
+		}
+		if (woken) {
+			resume_paused(srv);
+		}
+	}
+	return NULL;
+}
+
+int rpc_sp_start(struct rpc_server *srv, const char *url, const char *key,
+                 char *errmsg)
+{
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	if (!sp_url_addr(url, true, &sa, &salen)) {
+		rpc_listen_errmsg(errmsg, url, key, STRATA_EINVAL,
+		                  "not tcp://IP:PORT");
+		return STRATA_EINVAL;
+	}
+	struct sp_server *sp = strata_calloc(1, sizeof(*sp));
+	if (sp == NULL) {
+		errmsg_set(errmsg, "rpc server %s: out of memory", url);
+		return STRATA_ENOMEM;
+	}
+	sp->lfd = sp->epfd = sp->evfd = -1;
+	srv->sp = sp;
+	for (unsigned i = srv->n_calls; i-- > 0;) {
+		srv->calls[i].next_free = sp->free_calls;
+		sp->free_calls = &srv->calls[i];
+	}
+	sp->lfd = socket(sa.ss_family,
+	                 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (sp->lfd < 0 ||
+	    setsockopt(sp->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) !=
+	            0 ||
+	    bind(sp->lfd, (struct sockaddr *)&sa, salen) != 0 ||
+	    listen(sp->lfd, 128) != 0) {
+		int err = errno;
+		rpc_listen_errmsg(errmsg, url, key,
+		                  err == EADDRINUSE      ? STRATA_EBUSY
+		                  : err == EADDRNOTAVAIL ? STRATA_EINVAL
+		                                         : STRATA_EIO,
+		                  strerror(err));
+		return err == EADDRINUSE      ? STRATA_EBUSY
+		       : err == EADDRNOTAVAIL ? STRATA_EINVAL
+		                              : STRATA_EIO;
+	}
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	int port = 0;
+	if (getsockname(sp->lfd, (struct sockaddr *)&bound, &blen) == 0) {
+		port = ntohs(
+		        bound.ss_family == AF_INET6
+		                ? ((struct sockaddr_in6 *)&bound)->sin6_port
+		                : ((struct sockaddr_in *)&bound)->sin_port);
+	}
+	const char *colon = strrchr(url, ':');
+	snprintf(srv->url, sizeof(srv->url), "%.*s:%d", (int)(colon - url), url,
+	         port);
+	sp->epfd = epoll_create1(EPOLL_CLOEXEC);
+	sp->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct epoll_event e1 = {.events = EPOLLIN, .data.ptr = &tag_listen};
+	struct epoll_event e2 = {.events = EPOLLIN, .data.ptr = &tag_ev};
+	if (sp->epfd < 0 || sp->evfd < 0 ||
+	    epoll_ctl(sp->epfd, EPOLL_CTL_ADD, sp->lfd, &e1) != 0 ||
+	    epoll_ctl(sp->epfd, EPOLL_CTL_ADD, sp->evfd, &e2) != 0 ||
+	    pthread_create(&sp->thread, NULL, io_main, srv) != 0) {
+		errmsg_set(errmsg, "rpc server %s: cannot start its I/O thread",
+		           url);
+		return STRATA_EIO;
+	}
+	sp->started = true;
+	pthread_setname_np(sp->thread, "strata-rpc");
+	return 0;
+}
+
+void rpc_sp_close(struct rpc_server *srv)
+{
+	struct sp_server *sp = srv->sp;
+	pthread_mutex_lock(&srv->mtx);
+	sp->quit = true;
+	pthread_mutex_unlock(&srv->mtx);
+	if (sp->started) {
+		wake(sp);
+		pthread_join(sp->thread, NULL);
+		sp->started = false;
+	}
+	pthread_mutex_lock(&srv->mtx);
+	while (sp->conns != NULL) {
+		struct sp_conn *c = sp->conns;
+		flush_locked(sp, c); /* what fits now; the rest is dropped */
+		conn_close_locked(sp, c);
+	}
+	pthread_mutex_unlock(&srv->mtx);
+}
+
+void rpc_sp_free(struct rpc_server *srv)
+{
+	struct sp_server *sp = srv->sp;
+	if (sp == NULL) {
+		return;
+	}
+	if (sp->started) { /* start failed after the thread: not reached */
+		rpc_sp_close(srv);
+	}
+	while (sp->conns != NULL) {
+		struct sp_conn *c = sp->conns;
+		conn_close_locked(sp, c);
+	}
+	while (sp->dead != NULL) {
+		struct sp_conn *c = sp->dead;
+		sp->dead = c->next;
+		conn_free(c);
+	}
+	if (sp->lfd >= 0) {
+		close(sp->lfd);
+	}
+	if (sp->epfd >= 0) {
+		close(sp->epfd);
+	}
+	if (sp->evfd >= 0) {
+		close(sp->evfd);
+	}
+	strata_free(sp);
+	srv->sp = NULL;
+}
