@@ -478,8 +478,13 @@ static void *io_main(void *arg)
 					}
 					pthread_mutex_unlock(&srv->mtx);
 				}
-				if (c->fd >= 0 && (evs[i].events &
-				                   ~(uint32_t)EPOLLOUT) != 0) {
+				uint32_t in =
+				        evs[i].events & ~(uint32_t)EPOLLOUT;
+				if (c->fd >= 0 && c->paused && in != 0) {
+					/* Hung up while waiting for a slot
+					 * (HUP cannot be unwatched). */
+					conn_fail(srv, c, "hung up");
+				} else if (c->fd >= 0 && in != 0) {
 					conn_serve(srv, c);
 				}
 			}
