@@ -637,14 +637,19 @@ static int reply_common(struct rpc_call *call, int code, const char *msg,
 		return rc;
 	}
 	if (srv->sp != NULL) {
-		rpc_sp_send_locked(call, nmsg); /* takes nmsg */
+		/* Written outside the server's lock (the I/O thread takes it
+		 * for every request), on a reference to the connection. */
+		struct sp_conn *conn = rpc_sp_hold_locked(call);
+		uint32_t id = call->id;
 		call->sent = true;
 		call_maybe_done(call);
+		pthread_mutex_unlock(&srv->mtx);
+		rpc_sp_send(srv, conn, id, nmsg); /* takes nmsg and the ref */
 	} else {
 		nng_aio_set_msg(call->send_aio, nmsg);
 		nng_ctx_send(call->ctx, call->send_aio);
+		pthread_mutex_unlock(&srv->mtx);
 	}
-	pthread_mutex_unlock(&srv->mtx);
 	if (rc != 0) {
 		LOG_ERROR("rpc",
 		          "%s: reply of %zu bytes replaced by an out-of-memory "

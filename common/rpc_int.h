@@ -68,8 +68,14 @@ void rpc_listen_errmsg(char *errmsg, const char *url, const char *key, int code,
 int rpc_sp_start(struct rpc_server *srv, const char *url, const char *key,
                  char *errmsg);
 
-/* srv->mtx held: send the reply msg (nng_msg *, taken) for call. */
-void rpc_sp_send_locked(struct rpc_call *call, void *msg);
+/* srv->mtx held: call's connection, with a reference for rpc_sp_send
+ * (NULL when it has none). */
+struct sp_conn *rpc_sp_hold_locked(struct rpc_call *call);
+
+/* No lock held: send the reply msg (nng_msg *, taken) for request id on
+ * conn and drop the reference (NULL conn: msg is freed). */
+void rpc_sp_send(struct rpc_server *srv, struct sp_conn *conn, uint32_t id,
+                 void *msg);
 
 /* srv->mtx held, not closed: call is free for the next request. */
 void rpc_sp_recycle_locked(struct rpc_call *call);

@@ -11,14 +11,17 @@
  * nothing is queued before it. Per request: one wake-up of the I/O thread.
  *
  * Threads and locks. The I/O thread alone reads sockets, parses and
- * accepts (sp_conn's rx, buf, pending). Everything else (connection list,
- * out queues, reference counts, free call slots) is under srv->mtx; the
- * handler runs without it. A request needs a free call slot (n_contexts
- * of them); when none is free the connection stops being read (its
- * complete request kept aside) until a reply frees one, which wakes the
- * I/O thread through an eventfd. A connection that fails is closed at
- * once but freed only when no call refers to it, by the I/O thread at the
- * end of its epoll batch (the batch may still name it).
+ * accepts (sp_conn's rx, buf, pending). The connection lists and the free
+ * call slots are under srv->mtx; a connection's socket for writing, its
+ * out queue and its reference count under its own wmu (lock order:
+ * srv->mtx, then wmu), so a reply is written without the server's lock,
+ * which the I/O thread takes for every request. The handler runs with no
+ * lock. A request needs a free call slot (n_contexts of them); when none
+ * is free the connection stops being read (its complete request kept
+ * aside) until a reply frees one, which wakes the I/O thread through an
+ * eventfd. A connection that fails is closed by the I/O thread at once but
+ * freed only when nothing refers to it, at the end of an epoll batch (the
+ * batch may still name it).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -45,6 +48,7 @@
 #define SP_BUF (16u * 1024)    /* per-connection read buffer */
 #define SP_DIRECT (16u * 1024) /* read straight into envelopes this big */
 #define SP_EVENTS 64
+#define SP_IOV 64 /* iovecs per sendmsg (two per reply) */
 
 /* A reply not yet fully written. */
 struct sp_out {
@@ -55,11 +59,14 @@ struct sp_out {
 };
 
 struct sp_conn {
-	struct sp_conn *next; /* sp->conns or sp->dead */
-	int fd;               /* -1 once closed */
-	unsigned refs;        /* calls holding it */
-	bool paused;          /* waiting for a free call slot */
-	uint32_t events;      /* what epoll watches */
+	struct sp_conn *next; /* sp->conns or sp->dead (srv->mtx) */
+	/* wmu guards the socket for writing and closing, the references,
+	 * the out queue, paused and the epoll registration. */
+	pthread_mutex_t wmu;
+	unsigned refs;   /* calls and writes holding it */
+	int fd;          /* -1 once closed: freed (I/O thread) at 0 refs */
+	bool paused;     /* waiting for a free call slot (I/O thread) */
+	uint32_t events; /* what epoll watches */
 	struct sp_out *out, *out_tail;
 	/* I/O thread only: */
 	struct sp_rx rx;
@@ -94,8 +101,8 @@ static void wake(struct sp_server *sp)
 	(void)n; /* EAGAIN: already non-zero */
 }
 
-/* srv->mtx held: what c should be watched for. */
-static void conn_watch_locked(struct sp_server *sp, struct sp_conn *c)
+/* c->wmu held: watch c for what it waits for. */
+static void conn_watch_wlocked(struct sp_server *sp, struct sp_conn *c)
 {
 	if (c->fd < 0) {
 		return;
@@ -115,21 +122,33 @@ static void out_free(struct sp_out *o)
 	strata_free(o);
 }
 
-/* srv->mtx held: close c (its calls' replies are dropped from now on). */
-static void conn_close_locked(struct sp_server *sp, struct sp_conn *c)
+/* c->wmu held: drop what is queued (the connection is gone). */
+static void out_drop_wlocked(struct sp_conn *c)
 {
-	if (c->fd < 0) {
-		return;
-	}
-	epoll_ctl(sp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	c->fd = -1;
 	while (c->out != NULL) {
 		struct sp_out *o = c->out;
 		c->out = o->next;
 		out_free(o);
 	}
 	c->out_tail = NULL;
+}
+
+/* Close c (I/O thread, or stop after it): replies to its calls are
+ * dropped from now on; memory is freed once no call refers to it. */
+static void conn_close(struct rpc_server *srv, struct sp_conn *c)
+{
+	struct sp_server *sp = srv->sp;
+	pthread_mutex_lock(&c->wmu);
+	if (c->fd < 0) {
+		pthread_mutex_unlock(&c->wmu);
+		return;
+	}
+	epoll_ctl(sp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	out_drop_wlocked(c);
+	pthread_mutex_unlock(&c->wmu);
+	pthread_mutex_lock(&srv->mtx);
 	for (struct sp_conn **pp = &sp->conns; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
@@ -138,24 +157,28 @@ static void conn_close_locked(struct sp_server *sp, struct sp_conn *c)
 	}
 	c->next = sp->dead;
 	sp->dead = c;
+	pthread_mutex_unlock(&srv->mtx);
 }
 
-/* Free a closed connection's memory (I/O thread or stop; srv->mtx held). */
 static void conn_free(struct sp_conn *c)
 {
 	if (c->pending != NULL) {
 		nng_msg_free(c->pending);
 	}
 	sp_rx_reset(&c->rx);
+	pthread_mutex_destroy(&c->wmu);
 	strata_free(c);
 }
 
-/* srv->mtx held: free the closed connections no call refers to. */
+/* srv->mtx held: free the closed connections nothing refers to. */
 static void reap_locked(struct sp_server *sp)
 {
 	for (struct sp_conn **pp = &sp->dead; *pp != NULL;) {
 		struct sp_conn *c = *pp;
-		if (c->refs == 0) {
+		pthread_mutex_lock(&c->wmu);
+		unsigned refs = c->refs;
+		pthread_mutex_unlock(&c->wmu);
+		if (refs == 0) {
 			*pp = c->next;
 			conn_free(c);
 		} else {
@@ -164,28 +187,49 @@ static void reap_locked(struct sp_server *sp)
 	}
 }
 
-/* srv->mtx held: write c's queued replies; false on a dead socket. */
-static bool flush_locked(struct sp_server *sp, struct sp_conn *c)
+static void conn_ref(struct sp_conn *c)
+{
+	pthread_mutex_lock(&c->wmu);
+	c->refs++;
+	pthread_mutex_unlock(&c->wmu);
+}
+
+/* Under wmu, so that once the stop has seen no reference left no thread
+ * touches the server any more. */
+static void conn_unref(struct sp_server *sp, struct sp_conn *c)
+{
+	pthread_mutex_lock(&c->wmu);
+	if (--c->refs == 0 && c->fd < 0) {
+		wake(sp); /* the I/O thread reaps it */
+	}
+	pthread_mutex_unlock(&c->wmu);
+}
+
+/* c->wmu held: write c's queued replies (many in one sendmsg); false on
+ * a broken socket. */
+static bool flush_wlocked(struct sp_server *sp, struct sp_conn *c)
 {
 	while (c->out != NULL) {
-		struct sp_out *o = c->out;
-		size_t blen = nng_msg_len(o->msg);
-		struct iovec iov[2];
+		struct iovec iov[SP_IOV];
 		int n = 0;
-		if (o->off < SP_HDR) {
-			iov[n].iov_base = o->hdr + o->off;
-			iov[n].iov_len = SP_HDR - o->off;
-			n++;
-		}
-		size_t boff = o->off > SP_HDR ? o->off - SP_HDR : 0;
-		if (boff < blen) {
-			iov[n].iov_base =
-			        (uint8_t *)nng_msg_body(o->msg) + boff;
-			iov[n].iov_len = blen - boff;
-			n++;
+		for (struct sp_out *o = c->out; o != NULL && n + 2 <= SP_IOV;
+		     o = o->next) {
+			size_t blen = nng_msg_len(o->msg);
+			if (o->off < SP_HDR) {
+				iov[n].iov_base = o->hdr + o->off;
+				iov[n].iov_len = SP_HDR - o->off;
+				n++;
+			}
+			size_t boff = o->off > SP_HDR ? o->off - SP_HDR : 0;
+			if (boff < blen) {
+				iov[n].iov_base =
+				        (uint8_t *)nng_msg_body(o->msg) + boff;
+				iov[n].iov_len = blen - boff;
+				n++;
+			}
 		}
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-		ssize_t w = n > 0 ? sendmsg(c->fd, &mh, MSG_NOSIGNAL) : 0;
+		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EINTR) {
 				continue;
@@ -195,40 +239,77 @@ static bool flush_locked(struct sp_server *sp, struct sp_conn *c)
 			}
 			return false;
 		}
-		o->off += (size_t)w;
-		if (o->off < SP_HDR + blen) {
-			break;
+		size_t left = (size_t)w;
+		while (c->out != NULL) {
+			struct sp_out *o = c->out;
+			size_t rest = SP_HDR + nng_msg_len(o->msg) - o->off;
+			if (left < rest) {
+				o->off += left;
+				break;
+			}
+			left -= rest;
+			c->out = o->next;
+			out_free(o);
 		}
-		c->out = o->next;
 		if (c->out == NULL) {
 			c->out_tail = NULL;
+		} else if ((size_t)w == 0 || c->out->off > 0) {
+			break; /* the socket took only part: wait for EPOLLOUT
+			        */
 		}
-		out_free(o);
 	}
-	conn_watch_locked(sp, c);
+	conn_watch_wlocked(sp, c);
 	return true;
 }
 
-void rpc_sp_send_locked(struct rpc_call *call, void *msg)
+/* Write c's queue and drop the reference the queued write held. */
+static void flush_and_unref(struct sp_server *sp, struct sp_conn *c)
 {
-	struct sp_server *sp = call->srv->sp;
+	pthread_mutex_lock(&c->wmu);
+	if (c->fd >= 0 && !flush_wlocked(sp, c)) {
+		/* The I/O thread closes it (it may be reading it now). */
+		out_drop_wlocked(c);
+	}
+	pthread_mutex_unlock(&c->wmu);
+	conn_unref(sp, c);
+}
+
+struct sp_conn *rpc_sp_hold_locked(struct rpc_call *call)
+{
 	struct sp_conn *c = call->conn;
-	if (c == NULL || c->fd < 0) {
-		nng_msg_free(msg); /* its client is gone */
+	if (c != NULL) {
+		conn_ref(c);
+	}
+	return c;
+}
+
+void rpc_sp_send(struct rpc_server *srv, struct sp_conn *c, uint32_t id,
+                 void *msg)
+{
+	struct sp_server *sp = srv->sp;
+	if (c == NULL) {
+		nng_msg_free(msg);
 		return;
 	}
 	struct sp_out *o = strata_malloc(sizeof(*o));
 	if (o == NULL) {
 		nng_msg_free(msg);
-		LOG_ERROR("rpc", "%s: reply dropped: out of memory",
-		          call->srv->url);
+		conn_unref(sp, c);
+		LOG_ERROR("rpc", "%s: reply dropped: out of memory", srv->url);
 		return;
 	}
 	o->next = NULL;
 	o->msg = msg;
 	o->off = 0;
 	sp_put_be64(o->hdr, SP_HDR - 8 + (uint64_t)nng_msg_len(msg));
-	sp_put_be32(o->hdr + 8, call->id | 0x80000000u);
+	sp_put_be32(o->hdr + 8, id | 0x80000000u);
+	pthread_mutex_lock(&c->wmu);
+	if (c->fd < 0) { /* its client is gone */
+		pthread_mutex_unlock(&c->wmu);
+		out_free(o);
+		conn_unref(sp, c);
+		return;
+	}
 	bool first = c->out == NULL;
 	if (c->out_tail != NULL) {
 		c->out_tail->next = o;
@@ -236,16 +317,12 @@ void rpc_sp_send_locked(struct rpc_call *call, void *msg)
 		c->out = o;
 	}
 	c->out_tail = o;
-	/* Behind others: the I/O thread writes it when the socket drains.
-	 * A broken socket is closed by the I/O thread, which reads it too
-	 * (not here: it may be reading it right now); drop what is queued. */
-	if (first && !flush_locked(sp, c)) {
-		while (c->out != NULL) {
-			struct sp_out *q = c->out;
-			c->out = q->next;
-			out_free(q);
-		}
-		c->out_tail = NULL;
+	pthread_mutex_unlock(&c->wmu);
+	/* Behind others, the I/O thread writes it when the socket drains. */
+	if (first) {
+		flush_and_unref(sp, c);
+	} else {
+		conn_unref(sp, c);
 	}
 }
 
@@ -254,14 +331,23 @@ void rpc_sp_recycle_locked(struct rpc_call *call)
 	struct sp_server *sp = call->srv->sp;
 	struct sp_conn *c = call->conn;
 	call->conn = NULL;
-	if (c != NULL) {
-		c->refs--;
-	}
 	call->next_free = sp->free_calls;
 	sp->free_calls = call;
-	if (sp->starved || (c != NULL && c->fd < 0 && c->refs == 0)) {
+	if (c != NULL) {
+		conn_unref(sp, c);
+	}
+	if (sp->starved) {
 		wake(sp);
 	}
+}
+
+/* I/O thread: c waits for a free call slot, or no longer does. */
+static void conn_pause(struct sp_server *sp, struct sp_conn *c, bool paused)
+{
+	pthread_mutex_lock(&c->wmu);
+	c->paused = paused;
+	conn_watch_wlocked(sp, c);
+	pthread_mutex_unlock(&c->wmu);
 }
 
 /* I/O thread: hand c's pending request to a free slot; false when none is
@@ -271,25 +357,21 @@ static bool dispatch_pending(struct rpc_server *srv, struct sp_conn *c)
 	struct sp_server *sp = srv->sp;
 	pthread_mutex_lock(&srv->mtx);
 	struct rpc_call *call = sp->free_calls;
-	if (call == NULL || c->fd < 0) {
-		if (c->fd >= 0) {
-			c->paused = true;
-			sp->starved = true;
-			conn_watch_locked(sp, c);
-		}
+	if (call == NULL) {
+		sp->starved = true;
 		pthread_mutex_unlock(&srv->mtx);
+		conn_pause(sp, c, true);
 		return false;
 	}
 	sp->free_calls = call->next_free;
 	call->next_free = NULL;
 	call->conn = c;
 	call->id = c->pending_id;
-	c->refs++;
-	if (c->paused) {
-		c->paused = false;
-		conn_watch_locked(sp, c);
-	}
+	conn_ref(c);
 	pthread_mutex_unlock(&srv->mtx);
+	if (c->paused) {
+		conn_pause(sp, c, false);
+	}
 	nng_msg *m = c->pending;
 	c->pending = NULL;
 	rpc_server_dispatch(call, nng_msg_body(m), nng_msg_len(m));
@@ -301,9 +383,7 @@ static void conn_fail(struct rpc_server *srv, struct sp_conn *c,
                       const char *why)
 {
 	LOG_DEBUG("rpc", "%s: closing a client connection: %s", srv->url, why);
-	pthread_mutex_lock(&srv->mtx);
-	conn_close_locked(srv->sp, c);
-	pthread_mutex_unlock(&srv->mtx);
+	conn_close(srv, c);
 }
 
 /* I/O thread: parse and dispatch what c has buffered, then read more,
@@ -394,6 +474,7 @@ static void accept_all(struct rpc_server *srv)
 			continue;
 		}
 		memset(c, 0, offsetof(struct sp_conn, buf));
+		pthread_mutex_init(&c->wmu, NULL);
 		c->fd = fd;
 		c->events = EPOLLIN;
 		sp_rx_init(&c->rx, srv->opts.max_msg_bytes, SP_PROTO_REQ0);
@@ -402,6 +483,7 @@ static void accept_all(struct rpc_server *srv)
 		if (epoll_ctl(sp->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
 			pthread_mutex_unlock(&srv->mtx);
 			close(fd);
+			pthread_mutex_destroy(&c->wmu);
 			strata_free(c);
 			continue;
 		}
@@ -472,11 +554,13 @@ static void *io_main(void *arg)
 					continue; /* closed in this batch */
 				}
 				if ((evs[i].events & EPOLLOUT) != 0) {
-					pthread_mutex_lock(&srv->mtx);
-					if (!flush_locked(sp, c)) {
-						conn_close_locked(sp, c);
+					pthread_mutex_lock(&c->wmu);
+					bool ok = flush_wlocked(sp, c);
+					pthread_mutex_unlock(&c->wmu);
+					if (!ok) {
+						conn_fail(srv, c,
+						          "send failed");
 					}
-					pthread_mutex_unlock(&srv->mtx);
 				}
 				uint32_t in =
 				        evs[i].events & ~(uint32_t)EPOLLOUT;
@@ -582,11 +666,45 @@ void rpc_sp_close(struct rpc_server *srv)
 		pthread_join(sp->thread, NULL);
 		sp->started = false;
 	}
-	pthread_mutex_lock(&srv->mtx);
-	while (sp->conns != NULL) {
+	for (;;) {
+		pthread_mutex_lock(&srv->mtx);
 		struct sp_conn *c = sp->conns;
-		flush_locked(sp, c); /* what fits now; the rest is dropped */
-		conn_close_locked(sp, c);
+		pthread_mutex_unlock(&srv->mtx);
+		if (c == NULL) {
+			break;
+		}
+		pthread_mutex_lock(&c->wmu);
+		flush_wlocked(sp, c); /* what fits now; the rest is dropped */
+		pthread_mutex_unlock(&c->wmu);
+		conn_close(srv, c);
+	}
+	/* Unanswered calls (late) never send: drop their references. Then
+	 * wait for replies being written right now (closed is set, so no
+	 * new one starts). */
+	pthread_mutex_lock(&srv->mtx);
+	for (unsigned i = 0; i < srv->n_calls; i++) {
+		struct sp_conn *c = srv->calls[i].conn;
+		srv->calls[i].conn = NULL;
+		if (c != NULL) {
+			pthread_mutex_lock(&c->wmu);
+			c->refs--;
+			pthread_mutex_unlock(&c->wmu);
+		}
+	}
+	for (int waited = 0; sp->dead != NULL && waited < 5000; waited++) {
+		reap_locked(sp);
+		if (sp->dead != NULL) {
+			pthread_mutex_unlock(&srv->mtx);
+			usleep(1000);
+			pthread_mutex_lock(&srv->mtx);
+		}
+	}
+	if (sp->dead != NULL) {
+		LOG_ERROR("rpc",
+		          "%s: a reply write did not finish in 5 s; "
+		          "leaving its connection allocated",
+		          srv->url);
+		sp->dead = NULL; /* leaked rather than freed under a writer */
 	}
 	pthread_mutex_unlock(&srv->mtx);
 }
@@ -597,14 +715,10 @@ void rpc_sp_free(struct rpc_server *srv)
 	if (sp == NULL) {
 		return;
 	}
-	if (sp->started) { /* start failed after the thread: not reached */
+	if (sp->started) { /* stop was not called: not reached */
 		rpc_sp_close(srv);
 	}
-	while (sp->conns != NULL) {
-		struct sp_conn *c = sp->conns;
-		conn_close_locked(sp, c);
-	}
-	while (sp->dead != NULL) {
+	while (sp->dead != NULL) { /* none after rpc_sp_close */
 		struct sp_conn *c = sp->dead;
 		sp->dead = c->next;
 		conn_free(c);
