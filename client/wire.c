@@ -237,16 +237,12 @@ static bool conn_flush(struct wconn *c)
 			off = 0;
 			n++;
 		}
-		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-		ssize_t wr = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		ssize_t wr = sp_sendv(c->fd, iov, n);
+		if (wr == 0) {
+			conn_watch(c, EPOLLIN | EPOLLOUT);
+			return true;
+		}
 		if (wr < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				conn_watch(c, EPOLLIN | EPOLLOUT);
-				return true;
-			}
 			conn_fail_errno(c, "send", errno);
 			return false;
 		}

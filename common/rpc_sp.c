@@ -228,15 +228,11 @@ static bool flush_wlocked(struct sp_server *sp, struct sp_conn *c)
 				n++;
 			}
 		}
-		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		ssize_t w = sp_sendv(c->fd, iov, n);
+		if (w == 0) {
+			break;
+		}
 		if (w < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				break;
-			}
 			return false;
 		}
 		size_t left = (size_t)w;

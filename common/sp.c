@@ -7,6 +7,8 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <nng/nng.h>
 
@@ -112,6 +114,23 @@ static int rx_header_done(struct sp_rx *rx, char *errmsg)
 	rx->state = SP_RX_BODY;
 	rx->have = 0;
 	return 0;
+}
+
+ssize_t sp_sendv(int fd, struct iovec *iov, int n)
+{
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+	for (;;) {
+		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		if (w >= 0) {
+			return w;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			return 0;
+		}
+		if (errno != EINTR) {
+			return -1;
+		}
+	}
 }
 
 bool sp_rx_ready(const struct sp_rx *rx)

@@ -24,6 +24,13 @@
 bool sp_url_addr(const char *url, bool port0, struct sockaddr_storage *sa,
                  socklen_t *salen);
 
+struct iovec;
+
+/* Write iov[0..n) to the non-blocking socket fd (no SIGPIPE; EINTR
+ * retried): bytes written, 0 when the socket is full, -1 (errno set) when
+ * it is broken. */
+ssize_t sp_sendv(int fd, struct iovec *iov, int n);
+
 uint64_t sp_get_be64(const uint8_t *p);
 uint32_t sp_get_be32(const uint8_t *p);
 void sp_put_be64(uint8_t *p, uint64_t v);

@@ -4,6 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 
@@ -132,10 +135,32 @@ static void test_sp_rx_req0_peer(void **state)
 	sp_rx_reset(&rx);
 }
 
+/* sp_sendv: bytes, 0 when full, -1 when the peer is gone (no SIGPIPE). */
+static void test_sp_sendv(void **state)
+{
+	(void)state;
+	int sv[2];
+	assert_int_equal(
+	        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	static uint8_t block[65536];
+	struct iovec iov[2] = {{block, 10}, {block, 20}};
+	assert_int_equal(sp_sendv(sv[0], iov, 2), 30);
+	struct iovec big = {block, sizeof(block)};
+	ssize_t w = 1;
+	for (int i = 0; i < 1000 && w > 0; i++) {
+		w = sp_sendv(sv[0], &big, 1);
+	}
+	assert_int_equal(w, 0); /* full */
+	close(sv[1]);
+	assert_int_equal(sp_sendv(sv[0], iov, 2), -1);
+	close(sv[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_sp_be),
+	        cmocka_unit_test(test_sp_sendv),
 	        cmocka_unit_test(test_sp_rx_frames),
 	        cmocka_unit_test(test_sp_rx_errors),
 	        cmocka_unit_test(test_sp_rx_req0_peer),
