@@ -1,6 +1,7 @@
-/* libstrata's connections to the segment stores: NNG's SP protocol
- * (req0 over TCP, the stores' rep0 sockets are unchanged) spoken by the
- * client's I/O thread itself. See docs/architecture.md, "Client wire". */
+/* libstrata's connections to the segment stores: NNG's SP protocol (req0
+ * over TCP; any rep0 peer, NNG's or common/rpc_sp.c, answers) spoken by
+ * the client's I/O thread itself. See docs/architecture.md, "Own SP
+ * transport". */
 #ifndef CLIENT_WIRE_H
 #define CLIENT_WIRE_H
 
