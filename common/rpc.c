@@ -367,11 +367,13 @@ size_t rpc_request_pack(uint32_t method, const uint8_t *body, size_t len,
 int rpc_request_encode(uint32_t method, const uint8_t *body, size_t len,
                        uint8_t **out, size_t *out_len)
 {
-	Strata__V1__RpcRequest m = STRATA__V1__RPC_REQUEST__INIT;
-	m.method = method;
-	m.body.data = (uint8_t *)(len != 0 ? body : NULL);
-	m.body.len = len;
-	return pb_pack(&m.base, out, out_len);
+	size_t size = rpc_request_size(method, len);
+	*out = strata_malloc(size != 0 ? size : 1);
+	if (*out == NULL) {
+		return STRATA_ENOMEM;
+	}
+	*out_len = rpc_request_pack(method, body, len, *out);
+	return 0;
 }
 
 /* Fill m/st for a reply; strings are borrowed (never written by pack). */
@@ -796,12 +798,7 @@ int rpc_server_start(struct rpc_server **out, const char *url,
 		if (rc != 0) {
 			goto err_free;
 		}
-		LOG_INFO("rpc",
-		         "listening on %s (%u contexts, max message %zu "
-		         "bytes)",
-		         srv->url, srv->n_calls, o.max_msg_bytes);
-		*out = srv;
-		return 0;
+		goto started;
 	}
 	int rv = nng_rep0_open(&srv->sock);
 	if (rv != 0) {
@@ -844,6 +841,7 @@ int rpc_server_start(struct rpc_server **out, const char *url,
 		nng_ctx_recv(srv->calls[i].ctx, srv->calls[i].recv_aio);
 	}
 	pthread_mutex_unlock(&srv->mtx);
+started:
 	LOG_INFO("rpc", "listening on %s (%u contexts, max message %zu bytes)",
 	         srv->url, srv->n_calls, o.max_msg_bytes);
 	*out = srv;

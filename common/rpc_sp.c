@@ -489,35 +489,25 @@ static void accept_all(struct rpc_server *srv)
 	}
 }
 
-/* I/O thread: a slot was freed; serve the connections waiting for one. */
+/* I/O thread: a slot was freed; serve the connections waiting for one
+ * until none waits or the slots run out again (which pauses the one being
+ * served and sets starved again). The connection list changes only on
+ * this thread. */
 static void resume_paused(struct rpc_server *srv)
 {
 	struct sp_server *sp = srv->sp;
-	for (;;) {
-		pthread_mutex_lock(&srv->mtx);
-		struct sp_conn *c = NULL;
-		if (sp->free_calls != NULL) {
-			for (c = sp->conns; c != NULL && !c->paused;
-			     c = c->next) {
-			}
+	pthread_mutex_lock(&srv->mtx);
+	sp->starved = false;
+	pthread_mutex_unlock(&srv->mtx);
+	struct sp_conn *next;
+	for (struct sp_conn *c = sp->conns; c != NULL; c = next) {
+		next = c->next; /* c may be closed (moved to the dead list) */
+		if (!c->paused) {
+			continue;
 		}
-		if (c == NULL) {
-			sp->starved = false;
-			for (struct sp_conn *p = sp->conns; p != NULL;
-			     p = p->next) {
-				sp->starved = sp->starved || p->paused;
-			}
-		}
-		pthread_mutex_unlock(&srv->mtx);
-		if (c == NULL) {
-			return;
-		}
-		conn_serve(srv, c); /* unpauses it (or pauses it again) */
-		pthread_mutex_lock(&srv->mtx);
-		bool again = c->fd >= 0 && c->paused;
-		pthread_mutex_unlock(&srv->mtx);
-		if (again) {
-			return; /* still no slot */
+		conn_serve(srv, c);
+		if (c->fd >= 0 && c->paused) {
+			return; /* no slot left */
 		}
 	}
 }
@@ -613,14 +603,11 @@ int rpc_sp_start(struct rpc_server *srv, const char *url, const char *key,
 	    bind(sp->lfd, (struct sockaddr *)&sa, salen) != 0 ||
 	    listen(sp->lfd, 128) != 0) {
 		int err = errno;
-		rpc_listen_errmsg(errmsg, url, key,
-		                  err == EADDRINUSE      ? STRATA_EBUSY
-		                  : err == EADDRNOTAVAIL ? STRATA_EINVAL
-		                                         : STRATA_EIO,
-		                  strerror(err));
-		return err == EADDRINUSE      ? STRATA_EBUSY
-		       : err == EADDRNOTAVAIL ? STRATA_EINVAL
-		                              : STRATA_EIO;
+		int rc = err == EADDRINUSE      ? STRATA_EBUSY
+		         : err == EADDRNOTAVAIL ? STRATA_EINVAL
+		                                : STRATA_EIO;
+		rpc_listen_errmsg(errmsg, url, key, rc, strerror(err));
+		return rc;
 	}
 	struct sockaddr_storage bound;
 	socklen_t blen = sizeof(bound);
