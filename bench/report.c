@@ -170,12 +170,16 @@ static void print_catchup(FILE *f, const struct report *r)
 	fprintf(f, "## Catch-up read of a backlog, from the head\n\n");
 	fprintf(f, "The backlog is written first (8 writers x 32 in flight, "
 	           "time shown as *fill s*), then read from the head by one "
-	           "reader. *order* checks that every writer's sequence "
-	           "numbers come back complete and in order.\n\n");
+	           "reader, once per run (each read a new reader from the "
+	           "head); the median read is shown, *spread* = (max - min) "
+	           "/ median MB/s of the reads. *order* checks that every "
+	           "writer's sequence numbers come back complete and in "
+	           "order, in every read.\n\n");
 	fprintf(f, "| system | backlog | when | events/s | MB/s | read s | "
-	           "order | server CPU %% | server RSS MB | fill s |\n");
+	           "order | server CPU %% | server RSS MB | fill s | reads | "
+	           "spread |\n");
 	fprintf(f, "| --- | --- | --- | ---: | ---: | ---: | --- | ---: | "
-	           "---: | ---: |\n");
+	           "---: | ---: | ---: | ---: |\n");
 	for (unsigned s = 0; s < r->nsystems; s++) {
 		for (unsigned k = 0; k < r->ncatchup[s]; k++) {
 			const struct report_catchup *c = &r->catchup[s][k];
@@ -185,7 +189,7 @@ static void print_catchup(FILE *f, const struct report *r)
 			if (c->state != REPORT_OK) {
 				fprintf(f,
 				        "| %s | %s | %s | failed: %s | | | | | "
-				        "| |\n",
+				        "| | | |\n",
 				        r->systems[s].name, backlog, c->when,
 				        c->error);
 				continue;
@@ -206,12 +210,12 @@ static void print_catchup(FILE *f, const struct report *r)
 				         (unsigned long long)x->bad_size);
 			fprintf(f,
 			        "| %s | %s | %s | %.0f | %.1f | %.2f | %s | "
-			        "%.0f | %.0f | %.1f |\n",
+			        "%.0f | %.0f | %.1f | %u | %.0f%% |\n",
 			        r->systems[s].name, backlog, c->when,
 			        (double)x->events / secs,
 			        (double)x->bytes / 1e6 / secs, x->secs, order,
 			        x->cpu_pct, (double)x->rss_kb / 1024.0,
-			        c->fill_s);
+			        c->fill_s, c->reads, c->spread_pct);
 		}
 	}
 	fprintf(f, "\n");

@@ -60,7 +60,9 @@ struct report_catchup {
 	size_t payload;                 /* event size */
 	uint64_t backlog;               /* events written before */
 	double fill_s;                  /* time to write the backlog */
-	struct load_read r;             /* the read */
+	struct load_read r;             /* the median read (by time) */
+	unsigned reads;                 /* reads made (median shown) */
+	double spread_pct;              /* (max - min) / median MB/s */
 };
 
 struct report {
