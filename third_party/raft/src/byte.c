@@ -55,9 +55,18 @@ static const unsigned byteCrcTable[] = {
  * holds the CRC of byte i followed by k zero bytes. */
 static unsigned byteCrcSlices[8][256];
 static pthread_once_t byteCrcOnce = PTHREAD_ONCE_INIT;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+static int byteCrcHaveClmul; /* PATCHES.md #9 */
+#endif
 
 static void byteCrcInitSlices(void)
 {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    /* STRATA PATCH (PATCHES.md #9): see byteCrc32Clmul. */
+    __builtin_cpu_init();
+    byteCrcHaveClmul = __builtin_cpu_supports("pclmul") &&
+                       __builtin_cpu_supports("ssse3");
+#endif
     unsigned i;
     unsigned k;
     for (i = 0; i < 256; i++) {
@@ -71,13 +80,10 @@ static void byteCrcInitSlices(void)
     }
 }
 
-unsigned byteCrc32(const void *buf, const size_t size, const unsigned init)
+/* The sliced table CRC of count bytes, continuing from crc. */
+static unsigned byteCrc32Table(const uint8_t *cursor, size_t count,
+                               unsigned crc)
 {
-    unsigned crc = init;
-    const uint8_t *cursor = (const uint8_t *)buf;
-    size_t count = size;
-
-    pthread_once(&byteCrcOnce, byteCrcInitSlices);
     while (count >= 8) {
         unsigned x = crc ^ ((unsigned)cursor[0] << 24 |
                             (unsigned)cursor[1] << 16 |
@@ -94,6 +100,104 @@ unsigned byteCrc32(const void *buf, const size_t size, const unsigned init)
         cursor++;
     }
     return crc;
+}
+
+/* STRATA PATCH (PATCHES.md #9): on x86-64 CPUs with PCLMULQDQ, fold 16
+ * bytes at a time with carry-less multiplication (Intel, "Fast CRC
+ * Computation for Generic Polynomials Using PCLMULQDQ", 2009), same CRC.
+ * The CRC of a message M of n bytes from crc0 is
+ *   (M(x) * x^32 + crc0 * x^(8n)) mod P,
+ * M's first byte's top bit the highest power. crc0 * x^(8n) is M with
+ * crc0 xored into its first 4 bytes. A 128-bit block A followed by 128
+ * more bits B is congruent to A_hi * (x^192 mod P) + A_lo * (x^128 mod P)
+ * + B (products of at most 95 bits), so the whole message folds into one
+ * 128-bit value X (four lanes 64 bytes apart first, then joined) and the
+ * CRC is the table CRC of X's 16 bytes from 0: (X * x^32) mod P. The
+ * sliced table CRC was 10 % of a segment store's CPU (3 replicas, 1 KB
+ * events), all of it on the Raft loop between two log writes. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define BYTE_CRC_CLMUL 1
+#define BYTE_CRC_CLMUL_MIN 64 /* shorter: the table is as fast */
+
+/* x^k mod P for P = x^32 + 0x04c11db7 (computed bit by bit). */
+#define BYTE_CRC_K128 0xe8a45605u
+#define BYTE_CRC_K192 0xc5b9cd4cu
+#define BYTE_CRC_K512 0xe6228b11u
+#define BYTE_CRC_K576 0x8833794cu
+
+__attribute__((target("pclmul,ssse3"))) static inline __m128i
+byteCrcFold(__m128i a, __m128i k)
+{
+    /* k: low qword x^F mod P, high qword x^(F+64) mod P: a * x^F. */
+    return _mm_xor_si128(_mm_clmulepi64_si128(a, k, 0x00),
+                         _mm_clmulepi64_si128(a, k, 0x11));
+}
+
+/* 16 bytes as one big-endian 128-bit polynomial (byte 0 on top). */
+__attribute__((target("pclmul,ssse3"))) static inline __m128i
+byteCrcLoad(const uint8_t *p, __m128i rev)
+{
+    return _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), rev);
+}
+
+/* CRC of n bytes (n >= 16, a multiple of 16) continuing from crc. */
+__attribute__((target("pclmul,ssse3"))) static unsigned
+byteCrc32Clmul(const uint8_t *p, size_t n, unsigned crc)
+{
+    const __m128i rev =
+        _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m128i k128 = _mm_set_epi64x(BYTE_CRC_K192, BYTE_CRC_K128);
+    __m128i x = _mm_xor_si128(byteCrcLoad(p, rev),
+                              _mm_set_epi32((int)crc, 0, 0, 0));
+    p += 16;
+    n -= 16;
+    if (n >= 48) {
+        const __m128i k512 = _mm_set_epi64x(BYTE_CRC_K576, BYTE_CRC_K512);
+        __m128i x1 = byteCrcLoad(p, rev);
+        __m128i x2 = byteCrcLoad(p + 16, rev);
+        __m128i x3 = byteCrcLoad(p + 32, rev);
+        p += 48;
+        n -= 48;
+        while (n >= 64) {
+            x = _mm_xor_si128(byteCrcFold(x, k512), byteCrcLoad(p, rev));
+            x1 = _mm_xor_si128(byteCrcFold(x1, k512),
+                               byteCrcLoad(p + 16, rev));
+            x2 = _mm_xor_si128(byteCrcFold(x2, k512),
+                               byteCrcLoad(p + 32, rev));
+            x3 = _mm_xor_si128(byteCrcFold(x3, k512),
+                               byteCrcLoad(p + 48, rev));
+            p += 64;
+            n -= 64;
+        }
+        x = _mm_xor_si128(byteCrcFold(x, k128), x1);
+        x = _mm_xor_si128(byteCrcFold(x, k128), x2);
+        x = _mm_xor_si128(byteCrcFold(x, k128), x3);
+    }
+    while (n >= 16) {
+        x = _mm_xor_si128(byteCrcFold(x, k128), byteCrcLoad(p, rev));
+        p += 16;
+        n -= 16;
+    }
+    uint8_t out[16];
+    _mm_storeu_si128((__m128i *)out, _mm_shuffle_epi8(x, rev));
+    return byteCrc32Table(out, sizeof out, 0);
+}
+#endif
+
+unsigned byteCrc32(const void *buf, const size_t size, const unsigned init)
+{
+    const uint8_t *cursor = (const uint8_t *)buf;
+
+    pthread_once(&byteCrcOnce, byteCrcInitSlices);
+#if defined(BYTE_CRC_CLMUL)
+    if (byteCrcHaveClmul && size >= BYTE_CRC_CLMUL_MIN) {
+        size_t head = size % 16;
+        unsigned crc = byteCrc32Table(cursor, head, init);
+        return byteCrc32Clmul(cursor + head, size - head, crc);
+    }
+#endif
+    return byteCrc32Table(cursor, size, init);
 }
 
 /* ================ sha1.c ================ */
