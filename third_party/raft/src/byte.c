@@ -55,14 +55,15 @@ static const unsigned byteCrcTable[] = {
  * holds the CRC of byte i followed by k zero bytes. */
 static unsigned byteCrcSlices[8][256];
 static pthread_once_t byteCrcOnce = PTHREAD_ONCE_INIT;
+/* STRATA PATCH (PATCHES.md #9): the PCLMULQDQ path, see byteCrc32Clmul. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-static int byteCrcHaveClmul; /* PATCHES.md #9 */
+#define BYTE_CRC_CLMUL 1
+static int byteCrcHaveClmul; /* chosen at run time */
 #endif
 
 static void byteCrcInitSlices(void)
 {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    /* STRATA PATCH (PATCHES.md #9): see byteCrc32Clmul. */
+#if defined(BYTE_CRC_CLMUL)
     __builtin_cpu_init();
     byteCrcHaveClmul = __builtin_cpu_supports("pclmul") &&
                        __builtin_cpu_supports("ssse3");
@@ -115,9 +116,8 @@ static unsigned byteCrc32Table(const uint8_t *cursor, size_t count,
  * CRC is the table CRC of X's 16 bytes from 0: (X * x^32) mod P. The
  * sliced table CRC was 10 % of a segment store's CPU (3 replicas, 1 KB
  * events), all of it on the Raft loop between two log writes. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(BYTE_CRC_CLMUL)
 #include <immintrin.h>
-#define BYTE_CRC_CLMUL 1
 #define BYTE_CRC_CLMUL_MIN 64 /* shorter: the table is as fast */
 
 /* x^k mod P for P = x^32 + 0x04c11db7 (computed bit by bit). */
