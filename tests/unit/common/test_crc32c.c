@@ -60,6 +60,43 @@ static void test_crc32c_paths_agree(void **state)
 	}
 }
 
+/* Long buffers, where the hardware path runs three lanes and joins them:
+ * every lane size boundary, random lengths up to 100 KB, random
+ * alignments and seeds, and chained calls, against the portable path. */
+static void test_crc32c_paths_agree_long(void **state)
+{
+	(void)state;
+	enum { MAX = 100 * 1024 };
+	static uint8_t buf[MAX + 64];
+	fill_pseudo_random(buf, sizeof(buf), 0x243F6A8885A308D3u);
+	static const size_t edges[] = {767,   768,   769,   775,   776,
+	                               1535,  1536,  1537,  24575, 24576,
+	                               24577, 24583, 49152, 49919, 49920};
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+		for (size_t off = 0; off < 9; off++) {
+			assert_int_equal(
+			        crc32c_extend(0, buf + off, edges[i]),
+			        crc32c_extend_portable(0, buf + off, edges[i]));
+		}
+	}
+	uint64_t r = 0x9E3779B97F4A7C15u;
+	for (int k = 0; k < 200; k++) {
+		r ^= r << 13;
+		r ^= r >> 7;
+		r ^= r << 17;
+		size_t len = (size_t)(r % MAX);
+		size_t off = (size_t)(r >> 40) % 64;
+		uint32_t seed = (uint32_t)(r >> 20);
+		assert_int_equal(crc32c_extend(seed, buf + off, len),
+		                 crc32c_extend_portable(seed, buf + off, len));
+		size_t cut = len == 0 ? 0 : (size_t)(r >> 33) % len;
+		uint32_t c = crc32c_extend(seed, buf + off, cut);
+		c = crc32c_extend(c, buf + off + cut, len - cut);
+		assert_int_equal(c,
+		                 crc32c_extend_portable(seed, buf + off, len));
+	}
+}
+
 /* On an x86-64 CPU with SSE4.2 the hardware path is the one in use (it was
  * once compiled out by mistake and nothing noticed). */
 static void test_crc32c_uses_hw_when_cpu_has_it(void **state)
@@ -80,6 +117,7 @@ int main(void)
 	        cmocka_unit_test(test_crc32c_extend_known_vectors),
 	        cmocka_unit_test(test_crc32c_extend_chains),
 	        cmocka_unit_test(test_crc32c_paths_agree),
+	        cmocka_unit_test(test_crc32c_paths_agree_long),
 	        cmocka_unit_test(test_crc32c_uses_hw_when_cpu_has_it),
 	};
 	return cmocka_run_group_tests_name("crc32c", tests, NULL, NULL);
