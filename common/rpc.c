@@ -214,10 +214,64 @@ static int envelope_unpack(const ProtobufCMessageDescriptor *desc,
 	return STRATA_EPROTO;
 }
 
+/*
+ * The plain request envelope (rpc_request_encode's): method and body at
+ * most once each, with their own wire types, the method within 32 bits,
+ * unknown fields skippable. Then the body is borrowed from buf. false for
+ * anything else: protobuf-c decides.
+ */
+static bool request_scan(const uint8_t *buf, size_t len, uint64_t *method,
+                         const uint8_t **body, size_t *body_len)
+{
+	struct cursor cur;
+	cursor_init(&cur, buf, len);
+	bool seen_method = false, seen_body = false;
+	*method = 0;
+	*body = NULL;
+	*body_len = 0;
+	while (cursor_remaining(&cur) > 0) {
+		struct pb_field f;
+		if (cursor_pb_field(&cur, &f) != 0) {
+			return false;
+		}
+		if (f.number == 1) {
+			if (f.wire != PB_VARINT || seen_method ||
+			    f.v > UINT32_MAX) {
+				return false;
+			}
+			seen_method = true;
+			*method = f.v;
+		} else if (f.number == 2) {
+			if (f.wire != PB_LEN || seen_body) {
+				return false;
+			}
+			seen_body = true;
+			*body = f.p;
+			*body_len = f.len;
+		}
+	}
+	return true;
+}
+
 int rpc_request_decode(const uint8_t *buf, size_t len, struct rpc_request *req,
                        char *errmsg)
 {
 	memset(req, 0, sizeof(*req));
+	uint64_t method;
+	const uint8_t *body;
+	size_t body_len;
+	if (request_scan(buf, len, &method, &body, &body_len)) {
+		if (method == 0) {
+			errmsg_set(errmsg,
+			           "malformed request envelope: method 0 is "
+			           "invalid (method numbers start at 1)");
+			return STRATA_EPROTO;
+		}
+		req->method = (uint32_t)method;
+		req->len = body_len;
+		req->body = body_len != 0 ? body : NULL;
+		return 0;
+	}
 	ProtobufCMessage *pm;
 	int rc = envelope_unpack(&strata__v1__rpc_request__descriptor,
 	                         "request", "client", buf, len, &pm, errmsg);
@@ -242,6 +296,9 @@ void rpc_request_release(struct rpc_request *req)
 {
 	if (req->pb != NULL) {
 		rpc_pb_free(req->pb);
+	}
+	if (req->msg != NULL) {
+		nng_msg_free(req->msg);
 	}
 	memset(req, 0, sizeof(*req));
 }
@@ -491,15 +548,20 @@ static void server_recv_cb(void *arg)
 	}
 	nng_msg *msg = nng_aio_get_msg(call->recv_aio);
 	nng_aio_set_msg(call->recv_aio, NULL);
-	rpc_server_dispatch(call, nng_msg_body(msg), nng_msg_len(msg));
-	nng_msg_free(msg);
+	rpc_server_dispatch(call, msg); /* takes msg */
 }
 
-void rpc_server_dispatch(struct rpc_call *call, const uint8_t *buf, size_t len)
+void rpc_server_dispatch(struct rpc_call *call, nng_msg *msg)
 {
 	struct rpc_server *srv = call->srv;
 	char errmsg[STRATA_ERRMSG_SIZE];
-	int rc = rpc_request_decode(buf, len, &call->req, errmsg);
+	int rc = rpc_request_decode(nng_msg_body(msg), nng_msg_len(msg),
+	                            &call->req, errmsg);
+	if (rc == 0) {
+		call->req.msg = msg; /* freed when the request is released */
+	} else {
+		nng_msg_free(msg);
+	}
 
 	pthread_mutex_lock(&srv->mtx);
 	bool stopping = srv->stopping;

@@ -262,19 +262,25 @@ ProtobufCMessage *rpc_pb_unpack(const ProtobufCMessageDescriptor *desc,
 
 /* ---------------------------------------- envelope codec (socket-free) */
 
-/* A decoded request envelope; body points into pb. */
+/* A decoded request envelope. */
 struct rpc_request {
 	uint32_t method;     /* never 0 after a successful decode */
-	const uint8_t *body; /* borrowed from pb; NULL when len is 0 */
+	const uint8_t *body; /* into the decoded bytes or pb; NULL when len
+	                        is 0 */
 	size_t len;
-	void *pb; /* owned decoded message; rpc_request_release() frees */
+	void *pb;  /* owned decoded message, or NULL (body borrowed) */
+	void *msg; /* owned receive buffer (nng_msg *) body may point into,
+	              or NULL; the server's dispatch sets it */
 };
 
 /*
  * Decode a request envelope from untrusted bytes buf[0..len). Safe on any
  * input. Returns 0, STRATA_EPROTO (does not parse, or method 0; errmsg
- * says why) or STRATA_ENOMEM. On success release req with
- * rpc_request_release(); on error there is nothing to release.
+ * says why) or STRATA_ENOMEM. A plain envelope (what rpc_request_encode
+ * writes: method and body at most once each, unknown fields skippable) is
+ * read in place, its body borrowed from buf; anything else goes through
+ * protobuf-c, with the same outcome. So body is valid while buf is and
+ * until rpc_request_release(); on error there is nothing to release.
  */
 int rpc_request_decode(const uint8_t *buf, size_t len, struct rpc_request *req,
                        char *errmsg);

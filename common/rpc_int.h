@@ -54,8 +54,9 @@ struct rpc_server {
 
 /* A request taken from the transport into call (a free slot): decode it
  * and hand it to the handler (or answer it: malformed, stopping, ping).
- * Called without srv->mtx; buf is only read during the call. */
-void rpc_server_dispatch(struct rpc_call *call, const uint8_t *buf, size_t len);
+ * Called without srv->mtx. Takes msg: the request's body is read in
+ * place, so msg lives until the reply releases the request. */
+void rpc_server_dispatch(struct rpc_call *call, nng_msg *msg);
 
 /* The listen error message for NNG and SP alike (EADDRINUSE etc.). */
 void rpc_listen_errmsg(char *errmsg, const char *url, const char *key, int code,

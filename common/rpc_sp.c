@@ -370,8 +370,7 @@ static bool dispatch_pending(struct rpc_server *srv, struct sp_conn *c)
 	}
 	nng_msg *m = c->pending;
 	c->pending = NULL;
-	rpc_server_dispatch(call, nng_msg_body(m), nng_msg_len(m));
-	nng_msg_free(m);
+	rpc_server_dispatch(call, m); /* takes m */
 	return true;
 }
 

@@ -1,8 +1,8 @@
 /* libFuzzer harness: RPC envelope decoders on untrusted bytes. The input
  * goes through the server's request decode (rpc_request_decode, exactly
- * what server_recv_cb runs) and the client's reply decode; what decodes
- * must re-encode to an equal envelope. The reply decode reads plain
- * envelopes in place (body borrowed from the input) and leaves the rest to
+ * what rpc_server_dispatch runs) and the client's reply decode; what
+ * decodes must re-encode to an equal envelope. Both decoders read plain
+ * envelopes in place (body borrowed from the input) and leave the rest to
  * protobuf-c: both must agree with protobuf-c on every input. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,11 +25,40 @@ static void check_errmsg(int rc, const char *err)
 	}
 }
 
+/* The request decode (rc, req) against protobuf-c's own unpack. */
+static void request_same_as_protobuf_c(const uint8_t *data, size_t size, int rc,
+                                       const struct rpc_request *req)
+{
+	Strata__V1__RpcRequest *m = (Strata__V1__RpcRequest *)rpc_pb_unpack(
+	        &strata__v1__rpc_request__descriptor, data, size);
+	if (m == NULL) {
+		if (rc == 0) {
+			abort(); /* accepted what protobuf-c rejects */
+		}
+		return;
+	}
+	if (m->method == 0) {
+		if (rc != STRATA_EPROTO) {
+			abort();
+		}
+	} else if (rc != 0) {
+		if (rc != STRATA_ENOMEM) {
+			abort(); /* rejected what protobuf-c accepts */
+		}
+	} else if (req->method != m->method || req->len != m->body.len ||
+	           (req->len != 0 &&
+	            memcmp(req->body, m->body.data, req->len) != 0)) {
+		abort();
+	}
+	rpc_pb_free(&m->base);
+}
+
 static void fuzz_request(const uint8_t *data, size_t size)
 {
 	struct rpc_request req;
 	char err[STRATA_ERRMSG_SIZE];
 	int rc = rpc_request_decode(data, size, &req, err);
+	request_same_as_protobuf_c(data, size, rc, &req);
 	if (rc != 0) {
 		check_errmsg(rc, err);
 		return;
