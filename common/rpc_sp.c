@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -87,6 +88,7 @@ struct sp_server {
 	struct sp_conn *conns; /* open */
 	struct sp_conn *dead;  /* closed, freed when refs == 0 */
 	struct rpc_call *free_calls;
+	atomic_uint sending; /* rpc_sp_send calls between hold and queued */
 };
 
 static const uint8_t hello_rep0[8] = {0, 'S', 'P', 0, 0, SP_PROTO_REP0, 0, 0};
@@ -275,6 +277,7 @@ struct sp_conn *rpc_sp_hold_locked(struct rpc_call *call)
 	struct sp_conn *c = call->conn;
 	if (c != NULL) {
 		conn_ref(c);
+		atomic_fetch_add(&call->srv->sp->sending, 1);
 	}
 	return c;
 }
@@ -291,6 +294,7 @@ void rpc_sp_send(struct rpc_server *srv, struct sp_conn *c, uint32_t id,
 	if (o == NULL) {
 		nng_msg_free(msg);
 		conn_unref(sp, c);
+		atomic_fetch_sub(&sp->sending, 1);
 		LOG_ERROR("rpc", "%s: reply dropped: out of memory", srv->url);
 		return;
 	}
@@ -304,6 +308,7 @@ void rpc_sp_send(struct rpc_server *srv, struct sp_conn *c, uint32_t id,
 		pthread_mutex_unlock(&c->wmu);
 		out_free(o);
 		conn_unref(sp, c);
+		atomic_fetch_sub(&sp->sending, 1);
 		return;
 	}
 	bool first = c->out == NULL;
@@ -320,6 +325,7 @@ void rpc_sp_send(struct rpc_server *srv, struct sp_conn *c, uint32_t id,
 	} else {
 		conn_unref(sp, c);
 	}
+	atomic_fetch_sub(&sp->sending, 1);
 }
 
 void rpc_sp_recycle_locked(struct rpc_call *call)
@@ -647,6 +653,13 @@ void rpc_sp_close(struct rpc_server *srv)
 		wake(sp);
 		pthread_join(sp->thread, NULL);
 		sp->started = false;
+	}
+	/* A reply counted as sent (so rpc_server_stop saw no busy call) may
+	 * still be on its way into its connection's queue: let it arrive
+	 * before the connections close. No new one starts (closed is set). */
+	for (int waited = 0; atomic_load(&sp->sending) > 0 && waited < 5000;
+	     waited++) {
+		usleep(1000);
 	}
 	for (;;) {
 		pthread_mutex_lock(&srv->mtx);
