@@ -103,17 +103,36 @@ static void fail(const char *fmt, ...)
 		}                          \
 	} while (0)
 
+/* A port the kernel says is free, never one handed out before: the kernel
+ * may give a just-closed port again, and two nodes' ports once collided
+ * that way (a controller's client port equal to its Raft port: it exited
+ * with "address already in use" and the cluster lost its quorum). */
 static int free_port(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t len = sizeof(a);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	              getsockname(fd, (struct sockaddr *)&a, &len) == 0,
-	      "cannot find a free port: %s", strerror(errno));
-	close(fd);
-	return ntohs(a.sin_port);
+	static int given[64];
+	static unsigned n_given;
+	for (int attempt = 0; attempt < 100; attempt++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET};
+		socklen_t len = sizeof(a);
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		CHECK(fd >= 0 &&
+		              bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		              getsockname(fd, (struct sockaddr *)&a, &len) == 0,
+		      "cannot find a free port: %s", strerror(errno));
+		close(fd);
+		int port = ntohs(a.sin_port);
+		bool dup = false;
+		for (unsigned i = 0; i < n_given; i++) {
+			dup = dup || given[i] == port;
+		}
+		if (!dup) {
+			CHECK(n_given < 64, "too many ports");
+			given[n_given++] = port;
+			return port;
+		}
+	}
+	fail("no new free port in 100 attempts");
 }
 
 static pid_t spawn(char *const argv[], const char *out, const char *err)
