@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -171,6 +172,85 @@ void rpc_pb_free(ProtobufCMessage *m)
 	if (m != NULL) {
 		protobuf_c_message_free_unpacked(m, &pb_allocator);
 	}
+}
+
+#define ARENA_ALIGN _Alignof(max_align_t)
+
+static size_t arena_round(size_t n)
+{
+	return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+}
+
+size_t rpc_pb_arena_size(const ProtobufCMessageDescriptor *desc, size_t len)
+{
+	/* The message, then its strings and bytes (at most len bytes of
+	 * input, plus a NUL each), each piece rounded up: a piece per field
+	 * at most, and a field takes 2 bytes of input at least. */
+	return arena_round(desc->sizeof_message) + len +
+	       (ARENA_ALIGN + 1) * (desc->n_fields + 1);
+}
+
+void rpc_pb_arena_init(struct rpc_pb_arena *a, void *base, size_t cap)
+{
+	a->base = base;
+	a->cap = cap;
+	a->used = 0;
+	a->oom = false;
+}
+
+static bool in_arena(const struct rpc_pb_arena *a, const void *p)
+{
+	return a->base != NULL && (const uint8_t *)p >= a->base &&
+	       (const uint8_t *)p < a->base + a->cap;
+}
+
+static void *arena_alloc(void *data, size_t size)
+{
+	struct rpc_pb_arena *a = data;
+	size_t n = arena_round(size != 0 ? size : 1);
+	if (a->cap - a->used >= n) {
+		void *p = a->base + a->used;
+		a->used += n;
+		return p;
+	}
+	void *p = strata_malloc(size != 0 ? size : 1);
+	if (p == NULL) {
+		a->oom = true;
+	}
+	return p;
+}
+
+static void arena_free(void *data, void *p)
+{
+	if (!in_arena(data, p)) {
+		strata_free(p);
+	}
+}
+
+ProtobufCMessage *rpc_pb_unpack_arena(const ProtobufCMessageDescriptor *desc,
+                                      const uint8_t *buf, size_t len,
+                                      struct rpc_pb_arena *a)
+{
+	ProtobufCAllocator al = {
+	        .alloc = arena_alloc,
+	        .free = arena_free,
+	        .allocator_data = a,
+	};
+	return protobuf_c_message_unpack(desc, &al, len,
+	                                 buf != NULL ? buf : empty_bytes);
+}
+
+void rpc_pb_arena_free(ProtobufCMessage *m, struct rpc_pb_arena *a)
+{
+	if (m == NULL) {
+		return;
+	}
+	ProtobufCAllocator al = {
+	        .alloc = arena_alloc,
+	        .free = arena_free,
+	        .allocator_data = a,
+	};
+	protobuf_c_message_free_unpacked(m, &al);
 }
 
 /* Pack m into *out (strata_malloc'd, caller frees; at least 1 byte) and

@@ -260,6 +260,31 @@ void rpc_pb_free(ProtobufCMessage *m);
 ProtobufCMessage *rpc_pb_unpack(const ProtobufCMessageDescriptor *desc,
                                 const uint8_t *buf, size_t len);
 
+/*
+ * Unpacking into memory the caller already has: protobuf-c's allocations
+ * for the message are carved from [base, base + cap) and only go to the
+ * heap when it is full. One allocation (say, the request's own state with
+ * the arena behind it) then holds the whole decoded message instead of one
+ * per field. rpc_pb_arena_size(desc, len) is enough for a flat message of
+ * len bytes (no sub-messages, repeated or unknown fields); what does not
+ * fit goes to the heap. base must be aligned for max_align_t.
+ */
+struct rpc_pb_arena {
+	uint8_t *base;
+	size_t cap;
+	size_t used;
+	bool oom; /* a heap fallback failed */
+};
+size_t rpc_pb_arena_size(const ProtobufCMessageDescriptor *desc, size_t len);
+void rpc_pb_arena_init(struct rpc_pb_arena *a, void *base, size_t cap);
+
+/* rpc_pb_unpack into a; free with rpc_pb_arena_free (frees only what went
+ * to the heap). */
+ProtobufCMessage *rpc_pb_unpack_arena(const ProtobufCMessageDescriptor *desc,
+                                      const uint8_t *buf, size_t len,
+                                      struct rpc_pb_arena *a);
+void rpc_pb_arena_free(ProtobufCMessage *m, struct rpc_pb_arena *a);
+
 /* ---------------------------------------- envelope codec (socket-free) */
 
 /* A decoded request envelope. */

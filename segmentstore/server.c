@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -105,6 +106,8 @@ struct ss_call {
 	uint64_t start_ns;            /* CLOCK_MONOTONIC at decode */
 	struct ss_call *held_next;    /* APPEND held for order: next held */
 	uint64_t held_until;          /* ... released then (ms) anyway */
+	struct rpc_pb_arena arena;    /* msg's memory: space, then heap */
+	_Alignas(max_align_t) uint8_t space[];
 };
 
 static uint64_t now_ns(void)
@@ -194,7 +197,7 @@ static void redirect(struct ss_server *s, struct rpc_call *call,
 
 static void call_free(struct ss_call *c)
 {
-	rpc_pb_free(c->msg);
+	rpc_pb_arena_free(c->msg, &c->arena);
 	struct ss_server *s = c->s;
 	strata_free(c);
 	server_unref(s);
@@ -848,7 +851,13 @@ static void handle(void *arg, struct rpc_call *call, uint32_t method,
 		rpc_reply_unknown_method(call, method);
 		return;
 	}
-	struct ss_call *c = strata_calloc(1, sizeof(*c));
+	/* One allocation for the call and its decoded request. */
+	size_t space = rpc_pb_arena_size(desc, len);
+	struct ss_call *c = strata_malloc(sizeof(*c) + space);
+	if (c != NULL) {
+		memset(c, 0, sizeof(*c));
+		rpc_pb_arena_init(&c->arena, c->space, space);
+	}
 	if (c == NULL) {
 		fail(s, call, STRATA_ENOMEM,
 		     "%s: segment store out of memory; retry later",
@@ -860,7 +869,15 @@ static void handle(void *arg, struct rpc_call *call, uint32_t method,
 	c->method = method;
 	c->start_ns = now_ns();
 	atomic_fetch_add(&s->refs, 1);
-	c->msg = rpc_pb_unpack(desc, body, len);
+	c->msg = rpc_pb_unpack_arena(desc, body, len, &c->arena);
+	if (c->msg == NULL && c->arena.oom) {
+		fail(s, call, STRATA_ENOMEM,
+		     "%s: segment store out of memory decoding %zu bytes; "
+		     "retry later",
+		     method_name(method), len);
+		call_free(c);
+		return;
+	}
 	if (c->msg == NULL) {
 		fail(s, call, STRATA_EPROTO,
 		     "%s: body of %zu bytes is not a valid %s; check the "
