@@ -285,8 +285,9 @@ static void print_targets(FILE *f, const struct report *r)
 	if (a && b)
 		snprintf(d, sizeof(d), "%.1f MB/s vs %.1f MB/s = %.2fx",
 		         a->mb_s, b->mb_s, b->mb_s > 0 ? a->mb_s / b->mb_s : 0);
-	target(f, "1 KB 8x32: >= 250 MB/s or >= 2x Redis", a && b,
-	       a && b && (a->mb_s >= 250 || a->mb_s >= 2 * b->mb_s),
+	/* "250 MB/s or 2x Redis, whichever is higher": both. */
+	target(f, "1 KB 8x32: >= 250 MB/s or >= 2x Redis, whichever is higher",
+	       a && b, a && b && a->mb_s >= 250 && a->mb_s >= 2 * b->mb_s,
 	       a && b ? d : none);
 
 	static const size_t sizes[] = {100, 1024};
