@@ -278,6 +278,22 @@ static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
 	return buf;
 }
 
+int creq_start_bytes(struct strata_client *c, struct creq *r, const char *url,
+                     uint32_t method, unsigned flags, const uint8_t *req,
+                     size_t len, void (*done)(struct creq *r), void *owner,
+                     char *errmsg)
+{
+	loop_task_init(&r->task, creq_run, r);
+	r->c = c;
+	r->done = done;
+	r->owner = owner;
+	r->code = 0;
+	r->errmsg[0] = '\0';
+	memset(&r->reply, 0, sizeof(r->reply));
+	return c->ops->call(c->tr, url, method, flags, req, len, creq_cb, r,
+	                    errmsg);
+}
+
 int creq_start(struct strata_client *c, struct creq *r, const char *url,
                uint32_t method, unsigned flags, const ProtobufCMessage *req,
                void (*done)(struct creq *r), void *owner, char *errmsg)
@@ -288,15 +304,8 @@ int creq_start(struct strata_client *c, struct creq *r, const char *url,
 		client_err(errmsg, "out of memory packing a request");
 		return STRATA_ENOMEM;
 	}
-	loop_task_init(&r->task, creq_run, r);
-	r->c = c;
-	r->done = done;
-	r->owner = owner;
-	r->code = 0;
-	r->errmsg[0] = '\0';
-	memset(&r->reply, 0, sizeof(r->reply));
-	int rc = c->ops->call(c->tr, url, method, flags, buf, len, creq_cb, r,
-	                      errmsg);
+	int rc = creq_start_bytes(c, r, url, method, flags, buf, len, done,
+	                          owner, errmsg);
 	strata_free(buf);
 	return rc;
 }

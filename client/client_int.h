@@ -120,6 +120,13 @@ int creq_start(struct strata_client *c, struct creq *r, const char *url,
                uint32_t method, unsigned flags, const ProtobufCMessage *req,
                void (*done)(struct creq *r), void *owner, char *errmsg);
 
+/* The same with the request already encoded: req[0..len), borrowed for
+ * the call. */
+int creq_start_bytes(struct strata_client *c, struct creq *r, const char *url,
+                     uint32_t method, unsigned flags, const uint8_t *req,
+                     size_t len, void (*done)(struct creq *r), void *owner,
+                     char *errmsg);
+
 /* Free r's reply buffer. */
 void creq_reset(struct creq *r);
 

@@ -14,6 +14,75 @@ void frame_header(uint8_t hdr[4], uint32_t len)
 	hdr[3] = (uint8_t)(len >> 24);
 }
 
+/* v as a protobuf varint at out (unless NULL); its size. */
+static size_t put_varint(uint8_t *out, uint64_t v)
+{
+	size_t n = 0;
+	do {
+		uint8_t b = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (out != NULL) {
+			out[n] = (uint8_t)(b | (v != 0 ? 0x80 : 0));
+		}
+		n++;
+	} while (v != 0);
+	return n;
+}
+
+/* A length-delimited field's tag and length (not its bytes). */
+static size_t put_len_head(uint8_t *out, unsigned field, size_t len)
+{
+	size_t n = put_varint(out, (uint64_t)field << 3 | 2);
+	return n + put_varint(out != NULL ? out + n : NULL, len);
+}
+
+/* A varint field unless v is 0 (proto3 leaves zero scalars out). */
+static size_t put_varint_field(uint8_t *out, unsigned field, uint64_t v)
+{
+	if (v == 0) {
+		return 0;
+	}
+	size_t n = put_varint(out, (uint64_t)field << 3);
+	return n + put_varint(out != NULL ? out + n : NULL, v);
+}
+
+/* A length-delimited field with its bytes, unless empty. */
+static size_t put_bytes_field(uint8_t *out, unsigned field, const void *p,
+                              size_t len)
+{
+	if (len == 0) {
+		return 0;
+	}
+	size_t n = put_len_head(out, field, len);
+	if (out != NULL) {
+		memcpy(out + n, p, len);
+	}
+	return n + len;
+}
+
+size_t append_request_head(uint8_t *out, const char *segment,
+                           const uint8_t *writer_id, size_t writer_id_len,
+                           int64_t first_event_number, uint32_t event_count,
+                           size_t data_len)
+{
+	size_t n = put_bytes_field(out, 1, segment,
+	                           segment != NULL ? strlen(segment) : 0);
+	n += put_bytes_field(out != NULL ? out + n : NULL, 2, writer_id,
+	                     writer_id_len);
+	n += put_varint_field(out != NULL ? out + n : NULL, 3,
+	                      (uint64_t)first_event_number);
+	n += put_varint_field(out != NULL ? out + n : NULL, 4, event_count);
+	if (data_len > 0) {
+		n += put_len_head(out != NULL ? out + n : NULL, 5, data_len);
+	}
+	return n;
+}
+
+size_t append_request_tail(uint8_t *out, int64_t expected_offset)
+{
+	return put_varint_field(out, 6, (uint64_t)expected_offset);
+}
+
 static uint32_t frame_len(const uint8_t h[4])
 {
 	return (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |

@@ -14,6 +14,23 @@
 void frame_header(uint8_t hdr[4], uint32_t len);
 
 /*
+ * An AppendRequest (proto/strata/v1/segmentstore.proto) written in place,
+ * so a block's framed events are copied once, straight into the request,
+ * instead of into a block and again by protobuf-c. The encoding is
+ * protobuf-c's, byte for byte (test_frame checks it): fields in number
+ * order, zero scalars and empty strings/bytes left out. The request is
+ * head, then the data_len bytes of framed events, then tail.
+ * append_request_head writes fields 1-4 and field 5's tag and length;
+ * append_request_tail writes field 6. Each returns its size and writes to
+ * out unless out is NULL.
+ */
+size_t append_request_head(uint8_t *out, const char *segment,
+                           const uint8_t *writer_id, size_t writer_id_len,
+                           int64_t first_event_number, uint32_t event_count,
+                           size_t data_len);
+size_t append_request_tail(uint8_t *out, int64_t expected_offset);
+
+/*
  * Reassembles events from consecutive chunks of a segment without copying
  * them: an event that lies inside one chunk is returned as a pointer into
  * that chunk; only bytes left over when the next chunk is fed (normally

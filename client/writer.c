@@ -428,42 +428,43 @@ static void sw_send_block(struct segw *sw)
 		bytes += ev->flen;
 		count++;
 	}
+	/* The AppendRequest in place: the events are copied once, straight
+	 * into it (client/frame.h). */
+	int64_t first = sw->next_num;
+	size_t head = append_request_head(NULL, sw->name, w->id, sizeof(w->id),
+	                                  first, count, bytes);
+	size_t len = head + bytes + append_request_tail(NULL, -1);
 	struct wblock *b = strata_calloc(1, sizeof(*b));
-	uint8_t *data = strata_malloc(bytes > 0 ? bytes : 1);
+	uint8_t *req = strata_malloc(len);
 	char msg[STRATA_ERRMSG_SIZE];
-	if (b == NULL || data == NULL) {
+	if (b == NULL || req == NULL) {
 		strata_free(b);
-		strata_free(data);
+		strata_free(req);
 		/* Try again later. */
 		sw_note_failure(sw, STRATA_ENOMEM, "out of memory");
 		loop_timer_arm(w->c->loop, &sw->timer, 100);
 		return;
 	}
 	b->sw = sw;
-	b->first = sw->next_num;
-	size_t off = 0;
+	b->first = first;
+	append_request_head(req, sw->name, w->id, sizeof(w->id), first, count,
+	                    bytes);
+	size_t off = head;
 	struct wevent *ev = sw->unsent;
 	for (uint32_t i = 0; i < count; i++, ev = ev->next) {
 		ev->num = sw->next_num++;
-		memcpy(data + off, ev->data, ev->flen);
+		memcpy(req + off, ev->data, ev->flen);
 		off += ev->flen;
 	}
+	append_request_tail(req + off, -1);
 	b->last = sw->next_num - 1;
 	sw->unsent = ev;
 	sw->unsent_bytes -= bytes;
-	Strata__V1__AppendRequest q = STRATA__V1__APPEND_REQUEST__INIT;
-	q.segment = sw->name;
-	q.writer_id.data = w->id;
-	q.writer_id.len = sizeof(w->id);
-	q.first_event_number = b->first;
-	q.event_count = count;
-	q.data.data = data;
-	q.data.len = bytes;
-	q.expected_offset = -1;
 	sw->inflight++;
-	int rc = creq_start(w->c, &b->rq, sw->url, CT_SS_APPEND, RPC_IDEMPOTENT,
-	                    &q.base, sw_block_done, b, msg);
-	strata_free(data);
+	int rc = creq_start_bytes(w->c, &b->rq, sw->url, CT_SS_APPEND,
+	                          RPC_IDEMPOTENT, req, len, sw_block_done, b,
+	                          msg);
+	strata_free(req);
 	stat_add(w, &w->stats.blocks_sent, 1);
 	if (rc != 0) {
 		/* As if it failed in flight: resync before anything else. */

@@ -11,6 +11,7 @@
 #include "client/frame.h"
 #include "common/alloc.h"
 #include "strata/error.h"
+#include "strata/v1/segmentstore.pb-c.h"
 
 /* Build three framed events "a", "" and "hello" at base 100. */
 static size_t build(uint8_t *out)
@@ -163,9 +164,77 @@ static void test_frame_asm_unget(void **state)
 	}
 }
 
+static uint8_t big[70000];
+
+/* One AppendRequest both ways: protobuf-c's pack and the in-place one. */
+static void check_append_request(const char *segment, size_t id_len,
+                                 int64_t first, uint32_t count, size_t len,
+                                 int64_t expected)
+{
+	uint8_t id[16];
+	memset(id, 0xab, sizeof(id));
+	Strata__V1__AppendRequest q = STRATA__V1__APPEND_REQUEST__INIT;
+	q.segment = (char *)(segment != NULL ? segment : "");
+	q.writer_id.data = id;
+	q.writer_id.len = id_len;
+	q.first_event_number = first;
+	q.event_count = count;
+	q.data.data = big;
+	q.data.len = len;
+	q.expected_offset = expected;
+	size_t want = protobuf_c_message_get_packed_size(&q.base);
+	uint8_t *pb = strata_malloc(want);
+	uint8_t *mine = strata_malloc(want);
+	assert_non_null(pb);
+	assert_non_null(mine);
+	protobuf_c_message_pack(&q.base, pb);
+	size_t h = append_request_head(NULL, segment, id, id_len, first, count,
+	                               len);
+	size_t t = append_request_tail(NULL, expected);
+	assert_int_equal(h + len + t, want);
+	assert_int_equal(append_request_head(mine, segment, id, id_len, first,
+	                                     count, len),
+	                 h);
+	memcpy(mine + h, big, len);
+	assert_int_equal(append_request_tail(mine + h + len, expected), t);
+	assert_memory_equal(mine, pb, want);
+	strata_free(mine);
+	strata_free(pb);
+}
+
+/* The in-place AppendRequest is protobuf-c's encoding byte for byte, for
+ * zero and non-zero, small and large, negative and empty fields. */
+static void test_append_request_matches_protobuf_c(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(big); i++) {
+		big[i] = (uint8_t)(i * 31 + 7);
+	}
+	const char *segs[] = {"sc/st/0.#epoch.0", "", NULL};
+	const int64_t firsts[] = {0, 1, 127, 128, 1ll << 40, -1};
+	const uint32_t counts[] = {0, 1, 300, UINT32_MAX};
+	const size_t lens[] = {0, 1, 127, 128, 16384, sizeof(big)};
+	const int64_t exps[] = {-1, 0, 5, 1ll << 50};
+	for (size_t a = 0; a < 3; a++) {
+		for (size_t b = 0; b < 6; b++) {
+			for (size_t c = 0; c < 4; c++) {
+				for (size_t d = 0; d < 6; d++) {
+					for (size_t e = 0; e < 4; e++) {
+						check_append_request(
+						        segs[a], b % 2 ? 16 : 0,
+						        firsts[b], counts[c],
+						        lens[d], exps[e]);
+					}
+				}
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_append_request_matches_protobuf_c),
 	        cmocka_unit_test(test_frame_asm_next_across_chunks),
 	        cmocka_unit_test(test_frame_asm_next_corrupt_and_partial),
 	        cmocka_unit_test(test_frame_asm_feed_owned_without_draining),
