@@ -183,9 +183,10 @@ static size_t arena_round(size_t n)
 
 size_t rpc_pb_arena_size(const ProtobufCMessageDescriptor *desc, size_t len)
 {
-	/* The message, then its strings and bytes (at most len bytes of
-	 * input, plus a NUL each), each piece rounded up: a piece per field
-	 * at most, and a field takes 2 bytes of input at least. */
+	/* The message, then its strings and bytes: together at most the
+	 * len bytes of input, plus a NUL per string; a flat message has at
+	 * most one such piece per field, and each piece is rounded up to
+	 * ARENA_ALIGN. */
 	return arena_round(desc->sizeof_message) + len +
 	       (ARENA_ALIGN + 1) * (desc->n_fields + 1);
 }
