@@ -14,26 +14,11 @@ void frame_header(uint8_t hdr[4], uint32_t len)
 	hdr[3] = (uint8_t)(len >> 24);
 }
 
-/* v as a protobuf varint at out (unless NULL); its size. */
-static size_t put_varint(uint8_t *out, uint64_t v)
-{
-	size_t n = 0;
-	do {
-		uint8_t b = (uint8_t)(v & 0x7f);
-		v >>= 7;
-		if (out != NULL) {
-			out[n] = (uint8_t)(b | (v != 0 ? 0x80 : 0));
-		}
-		n++;
-	} while (v != 0);
-	return n;
-}
-
 /* A length-delimited field's tag and length (not its bytes). */
 static size_t put_len_head(uint8_t *out, unsigned field, size_t len)
 {
-	size_t n = put_varint(out, (uint64_t)field << 3 | 2);
-	return n + put_varint(out != NULL ? out + n : NULL, len);
+	size_t n = pb_put_varint(out, (uint64_t)field << 3 | PB_LEN);
+	return n + pb_put_varint(out != NULL ? out + n : NULL, len);
 }
 
 /* A varint field unless v is 0 (proto3 leaves zero scalars out). */
@@ -42,8 +27,8 @@ static size_t put_varint_field(uint8_t *out, unsigned field, uint64_t v)
 	if (v == 0) {
 		return 0;
 	}
-	size_t n = put_varint(out, (uint64_t)field << 3);
-	return n + put_varint(out != NULL ? out + n : NULL, v);
+	size_t n = pb_put_varint(out, (uint64_t)field << 3 | PB_VARINT);
+	return n + pb_put_varint(out != NULL ? out + n : NULL, v);
 }
 
 /* A length-delimited field with its bytes, unless empty. */

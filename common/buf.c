@@ -245,6 +245,20 @@ int cursor_varint(struct cursor *c, uint64_t *v)
 	return STRATA_EPROTO;
 }
 
+size_t pb_put_varint(uint8_t *out, uint64_t v)
+{
+	size_t n = 0;
+	for (; v >= 0x80; v >>= 7, n++) {
+		if (out != NULL) {
+			out[n] = (uint8_t)(v | 0x80);
+		}
+	}
+	if (out != NULL) {
+		out[n] = (uint8_t)v;
+	}
+	return n + 1;
+}
+
 int cursor_pb_field(struct cursor *c, struct pb_field *f)
 {
 	size_t start = c->off;

@@ -104,6 +104,10 @@ int cursor_skip(struct cursor *c, size_t n);
 /* A base-128 varint of at most 10 bytes whose value fits 64 bits. */
 int cursor_varint(struct cursor *c, uint64_t *v);
 
+/* Write v as a (canonical) varint at out, unless out is NULL; return its
+ * size, 1..10 bytes. For encoders that build a message in place. */
+size_t pb_put_varint(uint8_t *out, uint64_t v);
+
 /* Protobuf wire types. */
 enum pb_wire {
 	PB_VARINT = 0,

@@ -228,30 +228,30 @@ static void arena_free(void *data, void *p)
 	}
 }
 
-ProtobufCMessage *rpc_pb_unpack_arena(const ProtobufCMessageDescriptor *desc,
-                                      const uint8_t *buf, size_t len,
-                                      struct rpc_pb_arena *a)
+static ProtobufCAllocator arena_allocator(struct rpc_pb_arena *a)
 {
-	ProtobufCAllocator al = {
+	return (ProtobufCAllocator){
 	        .alloc = arena_alloc,
 	        .free = arena_free,
 	        .allocator_data = a,
 	};
+}
+
+ProtobufCMessage *rpc_pb_unpack_arena(const ProtobufCMessageDescriptor *desc,
+                                      const uint8_t *buf, size_t len,
+                                      struct rpc_pb_arena *a)
+{
+	ProtobufCAllocator al = arena_allocator(a);
 	return protobuf_c_message_unpack(desc, &al, len,
 	                                 buf != NULL ? buf : empty_bytes);
 }
 
 void rpc_pb_arena_free(ProtobufCMessage *m, struct rpc_pb_arena *a)
 {
-	if (m == NULL) {
-		return;
+	if (m != NULL) {
+		ProtobufCAllocator al = arena_allocator(a);
+		protobuf_c_message_free_unpacked(m, &al);
 	}
-	ProtobufCAllocator al = {
-	        .alloc = arena_alloc,
-	        .free = arena_free,
-	        .allocator_data = a,
-	};
-	protobuf_c_message_free_unpacked(m, &al);
 }
 
 /* Pack m into *out (strata_malloc'd, caller frees; at least 1 byte) and
@@ -678,17 +678,6 @@ void rpc_server_dispatch(struct rpc_call *call, nng_msg *msg)
 	pthread_mutex_unlock(&srv->mtx);
 }
 
-/* Bytes of v as a protobuf varint. */
-static size_t varint_size(uint64_t v)
-{
-	size_t n = 1;
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
 /*
  * A reply envelope in a new NNG message: body[0..len) as its body, or the
  * packed pb. pb is packed straight into the message after the rest of the
@@ -707,7 +696,7 @@ static int reply_msg(nng_msg **out, size_t *size, int code, const char *msg,
 	size_t head = strata__v1__rpc_reply__get_packed_size(&m);
 	*size = head;
 	if (inner > 0) {
-		*size += 1 + varint_size(inner) + inner;
+		*size += 1 + pb_put_varint(NULL, inner) + inner;
 	}
 	int rc = map_nng(nng_msg_alloc(out, *size));
 	if (rc != 0) {
@@ -720,11 +709,7 @@ static int reply_msg(nng_msg **out, size_t *size, int code, const char *msg,
 		/* RpcReply.body: field 2, length-delimited. */
 		*p++ = (uint8_t)(2u << 3 |
 		                 PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED);
-		uint64_t v = inner;
-		for (; v >= 0x80; v >>= 7) {
-			*p++ = (uint8_t)(v | 0x80);
-		}
-		*p++ = (uint8_t)v;
+		p += pb_put_varint(p, inner);
 		protobuf_c_message_pack(pb, p);
 	}
 	return 0;

@@ -345,6 +345,31 @@ static void test_cursor_varint_values(void **state)
 	}
 }
 
+/* pb_put_varint writes what cursor_varint reads back, in the fewest
+ * bytes, and sizes it the same without writing. */
+static void test_pb_put_varint_round_trip(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t v;
+		size_t n;
+	} cases[] = {{0, 1},          {1, 1},          {127, 1},
+	             {128, 2},        {300, 2},        {16383, 2},
+	             {16384, 3},      {UINT32_MAX, 5}, {1ull << 63, 10},
+	             {UINT64_MAX, 10}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t out[10];
+		assert_int_equal(pb_put_varint(NULL, cases[i].v), cases[i].n);
+		assert_int_equal(pb_put_varint(out, cases[i].v), cases[i].n);
+		struct cursor c;
+		cursor_init(&c, out, cases[i].n);
+		uint64_t v = 0;
+		assert_int_equal(cursor_varint(&c, &v), 0);
+		assert_true(v == cases[i].v);
+		assert_int_equal(c.off, cases[i].n);
+	}
+}
+
 /* Too long, beyond 64 bits, or cut short: EPROTO and nothing consumed. */
 static void test_cursor_varint_rejects(void **state)
 {
@@ -457,6 +482,7 @@ int main(void)
 	        cmocka_unit_test(test_cursor_empty_input),
 	        cmocka_unit_test(test_cursor_every_truncation),
 	        cmocka_unit_test(test_cursor_varint_values),
+	        cmocka_unit_test(test_pb_put_varint_round_trip),
 	        cmocka_unit_test(test_cursor_varint_rejects),
 	        cmocka_unit_test(test_cursor_pb_fields),
 	        cmocka_unit_test(test_cursor_pb_field_rejects),
