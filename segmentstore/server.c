@@ -854,16 +854,14 @@ static void handle(void *arg, struct rpc_call *call, uint32_t method,
 	/* One allocation for the call and its decoded request. */
 	size_t space = rpc_pb_arena_size(desc, len);
 	struct ss_call *c = strata_malloc(sizeof(*c) + space);
-	if (c != NULL) {
-		memset(c, 0, sizeof(*c));
-		rpc_pb_arena_init(&c->arena, c->space, space);
-	}
 	if (c == NULL) {
 		fail(s, call, STRATA_ENOMEM,
 		     "%s: segment store out of memory; retry later",
 		     method_name(method));
 		return;
 	}
+	memset(c, 0, sizeof(*c));
+	rpc_pb_arena_init(&c->arena, c->space, space);
 	c->s = s;
 	c->call = call;
 	c->method = method;
