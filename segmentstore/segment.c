@@ -206,15 +206,24 @@ int segment_append(struct segment *s, const uint8_t *data, size_t n)
 		memcpy(last->data + last->length, data, n);
 		last->length += n;
 	} else {
+		/* A segment that filled an extent is likely to fill the next:
+		 * start it at full size rather than copy it on every doubling
+		 * (4 % of the container loop at 1 KB 8x32). */
+		bool hot = s->hot || (last != NULL && last->kind == EXTENT_MEM);
+		/* `last` may move here: not used below. */
 		if (extents_reserve(s, 1) != 0) {
 			return STRATA_ENOMEM;
 		}
-		size_t cap = n < MEM_EXTENT_MIN ? MEM_EXTENT_MIN : n;
+		size_t cap = hot ? SEGMENT_MEM_EXTENT_MAX : MEM_EXTENT_MIN;
+		if (cap < n) {
+			cap = n;
+		}
 		uint8_t *d = strata_malloc(cap);
 		if (d == NULL) {
 			return STRATA_ENOMEM;
 		}
 		memcpy(d, data, n);
+		s->hot = hot;
 		s->extents[s->n_extents++] = (struct extent){
 		        .offset = s->length,
 		        .length = n,

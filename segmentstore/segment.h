@@ -43,15 +43,17 @@ struct attr_slot {
 
 /* A live segment. Owned by the container's segment table. */
 struct segment {
-	uint64_t id;             /* container-unique, never reused */
-	char *name;              /* qualified name, NUL-terminated (owned) */
-	uint64_t length;         /* bytes ever appended (incl. merged) */
-	uint64_t start_offset;   /* reads below fail: truncation point */
-	bool sealed;             /* no more appends */
-	struct extent *extents;  /* n_extents used of cap_extents */
-	size_t n_extents;        /* extents in use */
-	size_t cap_extents;      /* extents allocated */
-	uint64_t unflushed;      /* bytes in MEM extents */
+	uint64_t id;            /* container-unique, never reused */
+	char *name;             /* qualified name, NUL-terminated (owned) */
+	uint64_t length;        /* bytes ever appended (incl. merged) */
+	uint64_t start_offset;  /* reads below fail: truncation point */
+	bool sealed;            /* no more appends */
+	struct extent *extents; /* n_extents used of cap_extents */
+	size_t n_extents;       /* extents in use */
+	size_t cap_extents;     /* extents allocated */
+	uint64_t unflushed;     /* bytes in MEM extents */
+	bool hot; /* filled a MEM extent: new ones start full size (an
+	             allocation hint, not replicated state) */
 	struct attr_slot *attrs; /* open addressing, cap_attrs a power of 2 */
 	size_t n_attrs;          /* attributes set */
 	size_t cap_attrs;        /* slots allocated (0 or a power of 2) */

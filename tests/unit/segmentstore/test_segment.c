@@ -69,6 +69,59 @@ static void test_segment_append_and_find(void **state)
 	segment_free(s);
 }
 
+/* A cold segment's first extent starts small; once one extent filled up,
+ * the segment's next extents are allocated at full size (no regrowth),
+ * also after everything in memory was flushed. */
+static void test_segment_hot_extents_start_full(void **state)
+{
+	(void)state;
+	struct segment *s = segment_new(1, "seg", 3);
+	uint8_t ev[1000];
+	memset(ev, 'e', sizeof(ev));
+	assert_int_equal(segment_append(s, ev, sizeof(ev)), 0);
+	assert_false(s->hot);
+	assert_true(s->extents[0].cap < SEGMENT_MEM_EXTENT_MAX);
+	while (s->n_extents < 2) {
+		assert_int_equal(segment_append(s, ev, sizeof(ev)), 0);
+	}
+	assert_true(s->hot);
+	assert_int_equal(s->extents[1].cap, SEGMENT_MEM_EXTENT_MAX);
+	assert_int_equal(s->extents[1].length, sizeof(ev));
+	/* More extents than the array's first allocation holds (it moves). */
+	while (s->n_extents < 9) {
+		assert_int_equal(segment_append(s, ev, sizeof(ev)), 0);
+	}
+	for (size_t i = 1; i < s->n_extents; i++) {
+		assert_int_equal(s->extents[i].cap, SEGMENT_MEM_EXTENT_MAX);
+	}
+	assert_int_equal(segment_flush(s, 0, s->length, "c", 1, 0), 0);
+	assert_int_equal(segment_append(s, ev, 10), 0);
+	assert_int_equal(s->extents[s->n_extents - 1].kind, EXTENT_MEM);
+	assert_int_equal(s->extents[s->n_extents - 1].cap,
+	                 SEGMENT_MEM_EXTENT_MAX);
+	segment_free(s);
+
+	/* The first overflow of a cold segment whose extent array is full
+	 * (three chunks and one extent in memory): the array moves. */
+	s = segment_new(2, "seg", 3);
+	const char *chunks[] = {"c1", "c2", "c3"};
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(segment_append(s, ev, 10), 0);
+		assert_int_equal(
+		        segment_flush(s, s->length - 10, 10, chunks[i], 2, 0),
+		        0);
+	}
+	assert_int_equal(segment_append(s, ev, sizeof(ev)), 0);
+	assert_int_equal(s->n_extents, 4);
+	assert_false(s->hot);
+	while (s->n_extents < 5) {
+		assert_int_equal(segment_append(s, ev, sizeof(ev)), 0);
+	}
+	assert_true(s->hot);
+	assert_int_equal(s->extents[4].cap, SEGMENT_MEM_EXTENT_MAX);
+	segment_free(s);
+}
+
 /* Flush of a middle range splits an extent into head, chunk, tail; flush
  * across extents; contiguous flushes into one chunk coalesce. */
 static void test_segment_flush_splits_and_coalesces(void **state)
@@ -250,6 +303,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_segment_append_and_find),
+	        cmocka_unit_test(test_segment_hot_extents_start_full),
 	        cmocka_unit_test(test_segment_flush_splits_and_coalesces),
 	        cmocka_unit_test(test_segment_oom_atomic),
 	        cmocka_unit_test(test_segment_merge_extents),
