@@ -197,6 +197,7 @@ struct container {
 	uint64_t apply_gen;               /* applies so far */
 	struct apply_out out;             /* last apply's outcome */
 	uint64_t entry_max;               /* largest entry proposed */
+	size_t entry_hint;                /* size of the last entry proposed */
 	struct creq *ahead, *atail;       /* acks waiting for `answer` */
 	struct raft_host_task answer;     /* sends them (deferred, loop) */
 	bool answer_queued;               /* `answer` is deferred */
@@ -1226,6 +1227,7 @@ static void pump(struct container *c)
 			continue;
 		}
 		b->proposed = true;
+		c->entry_hint = len;
 		entry_builder_close(&b->b); /* raft has its own copy */
 		entry_builder_init(&b->b, 0);
 		b = nx;
@@ -1252,6 +1254,16 @@ static struct batch *batch_for(struct container *c, uint64_t bytes)
 	if (b == NULL) {
 		b = batch_new(c, false);
 		c->open = b;
+		/* Room for twice the last entry, so that a busy container's
+		 * batches do not copy themselves on every doubling. A hint:
+		 * an add that finds no memory fails on its own. */
+		if (b != NULL) {
+			size_t hint = 2 * c->entry_hint;
+			(void)entry_builder_reserve(
+			        &b->b, hint < c->entry_max
+			                       ? hint
+			                       : (size_t)c->entry_max);
+		}
 	}
 	if (b != NULL && b->n == b->cap) {
 		uint32_t cap = b->cap ? 2 * b->cap : 16;

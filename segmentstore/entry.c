@@ -39,6 +39,12 @@ void entry_builder_close(struct entry_builder *b)
 	b->ops = 0;
 }
 
+int entry_builder_reserve(struct entry_builder *b, size_t bytes)
+{
+	return bytes > b->buf.len ? buf_reserve(&b->buf, bytes - b->buf.len)
+	                          : 0;
+}
+
 void entry_builder_reset(struct entry_builder *b)
 {
 	buf_reset(&b->buf);

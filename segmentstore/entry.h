@@ -71,6 +71,11 @@ void entry_builder_init(struct entry_builder *b, size_t max_bytes);
 /* Free the builder's memory. */
 void entry_builder_close(struct entry_builder *b);
 
+/* Make room for an entry of `bytes` in all (header included) so that
+ * adds up to that size do not reallocate. A hint: STRATA_ENOMEM or
+ * STRATA_ETOOBIG (over max_bytes) change nothing. */
+int entry_builder_reserve(struct entry_builder *b, size_t bytes);
+
 /* Drop every operation, keeping the allocation. */
 void entry_builder_reset(struct entry_builder *b);
 

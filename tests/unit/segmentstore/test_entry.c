@@ -181,6 +181,39 @@ static void test_entry_builder_limit_is_all_or_nothing(void **state)
 	entry_builder_close(&b);
 }
 
+/* A reserved builder fills its room without moving; reserving over the
+ * limit or below the current size changes nothing. */
+static void test_entry_builder_reserve(void **state)
+{
+	(void)state;
+	struct entry_builder b;
+	entry_builder_init(&b, 4096);
+	size_t empty = entry_builder_size(&b);
+	assert_int_equal(entry_builder_reserve(&b, 8192), STRATA_ETOOBIG);
+	assert_int_equal(entry_builder_size(&b), empty);
+	assert_null(b.buf.data);
+	assert_int_equal(entry_builder_reserve(&b, 2048), 0);
+	const uint8_t *at = b.buf.data;
+	assert_non_null(at);
+	uint8_t data[100] = {0};
+	for (int i = 0; i < 12; i++) {
+		assert_int_equal(entry_builder_add_append(&b, 1, writer, i, 1,
+		                                          data, sizeof(data)),
+		                 0);
+	}
+	assert_true(entry_builder_size(&b) <= 2048);
+	assert_ptr_equal(b.buf.data, at);
+	assert_int_equal(entry_builder_reserve(&b, 10), 0);
+	assert_int_equal(entry_builder_count(&b), 12);
+	const uint8_t *e;
+	size_t len;
+	assert_int_equal(entry_builder_finish(&b, &e, &len), 0);
+	struct entry_reader r;
+	assert_int_equal(entry_reader_init(&r, e, len), 0);
+	assert_int_equal(r.count, 12);
+	entry_builder_close(&b);
+}
+
 static uint8_t *sample(size_t *len)
 {
 	struct entry_builder b;
@@ -315,6 +348,7 @@ int main(void)
 	        cmocka_unit_test(test_entry_round_trip_all_types),
 	        cmocka_unit_test(test_entry_empty_and_reset),
 	        cmocka_unit_test(test_entry_builder_rejects_invalid_args),
+	        cmocka_unit_test(test_entry_builder_reserve),
 	        cmocka_unit_test(test_entry_builder_limit_is_all_or_nothing),
 	        cmocka_unit_test(test_entry_reader_rejects_every_corruption),
 	        cmocka_unit_test(
