@@ -1083,6 +1083,9 @@ static void start_task(struct raft_host_task *t)
 	}
 	raft_uv_set_segment_size(&g->io, (size_t)g->cfg.segment_bytes);
 	raft_uv_set_connect_retry_delay(&g->io, 50);
+	if (g->cfg.raw_snapshots) {
+		raft_uv_set_snapshot_compression(&g->io, false);
+	}
 	g->fsm.version = 2;
 	g->fsm.data = g;
 	g->fsm.apply = fsm_apply;

@@ -128,6 +128,9 @@ struct raft_group_config {
 	uint64_t snapshot_bytes; /* snapshot after this many applied (16 MiB) */
 	uint64_t trailing_bytes; /* log kept behind a snapshot (4 MiB) */
 	uint64_t segment_bytes;  /* log segment size (64 MiB) */
+	/* Store snapshots as they are, not LZ4-compressed (libraft's
+	 * default): for state that is mostly incompressible data. */
+	bool raw_snapshots;
 	uint64_t
 	        inflight_bytes; /* apply budget, queued + uncommitted (2 MiB) */
 	bool join; /* new replica of a running group: no bootstrap, peers

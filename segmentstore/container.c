@@ -2163,6 +2163,10 @@ int container_start(struct raft_host *h, const struct container_config *cfg,
 	        .heartbeat_ms = cfg->heartbeat_ms,
 	        .snapshot_bytes = cfg->snapshot_bytes,
 	        .segment_bytes = cfg->segment_bytes,
+	        /* Snapshots carry the unflushed tail: event payloads, often
+	         * compressed by the writer already. LZ4 over them was ~5 %
+	         * of the store's CPU at 1 KB 8x32 for nothing. */
+	        .raw_snapshots = true,
 	        .inflight_bytes = 2 * c->entry_max,
 	        .join = cfg->join,
 	        .self_address = cfg->self_address,

@@ -1,6 +1,7 @@
 /* Unit tests for raft/group.c: hosts with loop threads on 127.0.0.1,
  * groups of one or three replicas, budget, roles, snapshots by bytes,
  * catch-up of a restarted replica by snapshot install. */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -458,6 +459,85 @@ static void test_raft_group_snapshot_by_bytes_and_restart(void **state)
 	assert_true(wait_count(&r, 280, 5000));
 	assert_int_equal(atomic_load(&r.fsm[0].hash), hash);
 	rig_free(&r);
+}
+
+/* The first bytes of replica 1's stored snapshot (there is one): *n of
+ * them at buf. */
+static void stored_snapshot(struct rig *r, unsigned char buf[64], size_t *n)
+{
+	char dir[128], path[512];
+	snprintf(dir, sizeof(dir), "%s/node1/group1", r->base);
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *de;
+	int found = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "snapshot-", 9) != 0 ||
+		    strstr(de->d_name, ".meta") != NULL) {
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		FILE *fp = fopen(path, "rb");
+		assert_non_null(fp);
+		*n = fread(buf, 1, 64, fp);
+		fclose(fp);
+		found++;
+	}
+	closedir(d);
+	assert_int_equal(found, 1);
+}
+
+/* raw_snapshots stores the FSM's snapshot bytes as they are (libraft
+ * otherwise LZ4-compresses them), and a restart restores from them. */
+static void test_raft_group_raw_snapshots(void **state)
+{
+	(void)state;
+	for (int raw_cfg = 0; raw_cfg <= 1; raw_cfg++) {
+		struct rig r;
+		struct raft_group_config c = {.snapshot_bytes = 64 * 1024,
+		                              .trailing_bytes = 8 * 1024,
+		                              .raw_snapshots = raw_cfg};
+		rig_init(&r, 1, &c);
+		assert_int_equal(wait_leader(&r, 10000), 0);
+		struct counts cnt = {0};
+		struct raft_group_metrics m;
+		apply_n(r.g[0], 20, 4096, 1, &cnt);
+		for (int t = 0; t < 400; t++) {
+			raft_group_metrics(r.g[0], &m);
+			if (m.snapshots_taken >= 1) {
+				break;
+			}
+			usleep(5000);
+		}
+		assert_int_equal(m.snapshots_taken, 1);
+		raft_group_stop(r.g[0]);
+		r.g[0] = NULL;
+		uint64_t hash = atomic_load(&r.fsm[0].hash);
+		unsigned char buf[64];
+		size_t n;
+		stored_snapshot(&r, buf, &n);
+		static const unsigned char lz4_magic[4] = {0x04, 0x22, 0x4d,
+		                                           0x18};
+		if (raw_cfg) {
+			/* The group's header (magic, length 16), then
+			 * sf_snapshot's bytes: count (taken mid-way), hash. */
+			uint64_t v[2];
+			assert_int_equal(n, 16 + sizeof(v));
+			assert_int_equal(buf[8], sizeof(v));
+			memcpy(v, buf + 16, sizeof(v));
+			assert_true(v[0] >= 1 && v[0] <= 20);
+		} else {
+			assert_true(n >= 4);
+			assert_memory_equal(buf, lz4_magic, 4);
+		}
+		memset(&r.fsm[0], 0, sizeof(r.fsm[0]));
+		rig_group(&r, 0);
+		assert_int_equal(atomic_load(&r.fsm[0].restores), 1);
+		assert_int_equal(wait_leader(&r, 10000), 0);
+		assert_true(wait_count(&r, 20, 5000));
+		assert_int_equal(atomic_load(&r.fsm[0].hash), hash);
+		rig_free(&r);
+	}
 }
 
 /* A follower stopped while the others commit far more than the snapshot
@@ -1059,6 +1139,7 @@ int main(void)
 	        cmocka_unit_test(test_raft_group_host_name_addresses),
 	        cmocka_unit_test(test_raft_group_budget_backpressure),
 	        cmocka_unit_test(test_raft_group_snapshot_by_bytes_and_restart),
+	        cmocka_unit_test(test_raft_group_raw_snapshots),
 	        cmocka_unit_test(test_raft_group_catch_up_by_snapshot),
 	        cmocka_unit_test(test_raft_group_slow_follower_holds),
 	        cmocka_unit_test(test_raft_group_odd_sizes_survive_restart),
