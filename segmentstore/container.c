@@ -201,6 +201,8 @@ struct container {
 	struct creq *ahead, *atail;       /* acks waiting for `answer` */
 	struct raft_host_task answer;     /* sends them (deferred, loop) */
 	bool answer_queued;               /* `answer` is deferred */
+	struct raft_host_task plan;       /* maybe_plan after a completion */
+	bool plan_queued;                 /* `plan` is deferred */
 };
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -963,6 +965,24 @@ static void answer_later(struct container *c, struct creq *q,
 	}
 }
 
+/* The writer's plan, deferred like answer_task: planning copies up to a
+ * flush's worth of unflushed bytes (4 MiB), which inside a commit
+ * callback would hold back libraft's next log write. */
+static void plan_task(struct raft_host_task *t)
+{
+	struct container *c = t->data;
+	c->plan_queued = false;
+	maybe_plan(c);
+}
+
+static void plan_later(struct container *c)
+{
+	if (!c->plan_queued) {
+		c->plan_queued = true;
+		raft_host_defer(c->host, &c->plan);
+	}
+}
+
 /* Answer one write of a committed batch from its FSM result. */
 static void complete_write(struct container *c, struct creq *q,
                            const struct container_result *res)
@@ -1175,7 +1195,7 @@ static void batch_cb(void *arg, int status, void *result)
 	batch_after(c, b);
 	batch_free(b);
 	pump(c);
-	maybe_plan(c);
+	plan_later(c);
 }
 
 /* Propose queued batches in order until raft pushes back. */
@@ -2088,6 +2108,8 @@ int container_start(struct raft_host *h, const struct container_config *cfg,
 	c->drain.fn = drain_task;
 	c->answer.data = c;
 	c->answer.fn = answer_task;
+	c->plan.data = c;
+	c->plan.fn = plan_task;
 	c->tick.data = c;
 	c->tick.fn = tick_task;
 	c->sw_task.data = c;
@@ -2226,6 +2248,10 @@ static void final_task(struct raft_host_task *t)
 	if (c->answer_queued) {
 		raft_host_defer_cancel(c->host, &c->answer);
 		answer_task(&c->answer);
+	}
+	if (c->plan_queued) { /* closing: maybe_plan would do nothing */
+		raft_host_defer_cancel(c->host, &c->plan);
+		c->plan_queued = false;
 	}
 	/* Requests still queued. */
 	pthread_mutex_lock(&c->lock);
