@@ -357,10 +357,15 @@ int segment_flush(struct segment *s, uint64_t offset, uint64_t length,
 		repl[nr].length = tail_len;
 		nr++;
 	}
-	/* Free buffers of extents fully consumed. */
+	/* Free buffers of extents fully consumed. One flushed while far from
+	 * full means the segment slowed down: back to small extents, so that
+	 * many once-busy segments do not each hold 1 MiB for a few bytes. */
 	for (size_t k = i; k <= j; k++) {
 		bool kept = (k == i && head) || (k == j && tail && !tail_data);
 		if (!kept) {
+			if (s->extents[k].length < SEGMENT_MEM_EXTENT_MAX / 4) {
+				s->hot = false;
+			}
 			extent_release(&s->extents[k]);
 		}
 	}

@@ -52,8 +52,9 @@ struct segment {
 	size_t n_extents;       /* extents in use */
 	size_t cap_extents;     /* extents allocated */
 	uint64_t unflushed;     /* bytes in MEM extents */
-	bool hot; /* filled a MEM extent: new ones start full size (an
-	             allocation hint, not replicated state) */
+	bool hot; /* filled a MEM extent: new ones start full size until
+	             one is flushed at under a quarter full (an allocation
+	             hint, not replicated state) */
 	struct attr_slot *attrs; /* open addressing, cap_attrs a power of 2 */
 	size_t n_attrs;          /* attributes set */
 	size_t cap_attrs;        /* slots allocated (0 or a power of 2) */

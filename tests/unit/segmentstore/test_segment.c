@@ -71,7 +71,8 @@ static void test_segment_append_and_find(void **state)
 
 /* A cold segment's first extent starts small; once one extent filled up,
  * the segment's next extents are allocated at full size (no regrowth),
- * also after everything in memory was flushed. */
+ * also after its full extents were flushed; an extent flushed at under a
+ * quarter full makes it cold again. */
 static void test_segment_hot_extents_start_full(void **state)
 {
 	(void)state;
@@ -94,11 +95,24 @@ static void test_segment_hot_extents_start_full(void **state)
 	for (size_t i = 1; i < s->n_extents; i++) {
 		assert_int_equal(s->extents[i].cap, SEGMENT_MEM_EXTENT_MAX);
 	}
-	assert_int_equal(segment_flush(s, 0, s->length, "c", 1, 0), 0);
-	assert_int_equal(segment_append(s, ev, 10), 0);
-	assert_int_equal(s->extents[s->n_extents - 1].kind, EXTENT_MEM);
+	/* Flushing the full extents keeps it hot. */
+	uint64_t full = s->extents[8].offset;
+	assert_int_equal(segment_flush(s, 0, full, "c", 1, 0), 0);
+	assert_true(s->hot);
+	while (s->extents[s->n_extents - 1].offset == full) {
+		assert_int_equal(segment_append(s, ev, sizeof(ev)), 0);
+	}
 	assert_int_equal(s->extents[s->n_extents - 1].cap,
 	                 SEGMENT_MEM_EXTENT_MAX);
+	/* Flushing an extent that held only a few events cools it. */
+	uint64_t flushed = segment_flushed_length(s);
+	assert_int_equal(
+	        segment_flush(s, flushed, s->length - flushed, "c", 1, flushed),
+	        0);
+	assert_false(s->hot);
+	assert_int_equal(segment_append(s, ev, 10), 0);
+	assert_int_equal(s->extents[s->n_extents - 1].kind, EXTENT_MEM);
+	assert_true(s->extents[s->n_extents - 1].cap < SEGMENT_MEM_EXTENT_MAX);
 	segment_free(s);
 
 	/* The first overflow of a cold segment whose extent array is full
