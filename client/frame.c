@@ -14,13 +14,6 @@ void frame_header(uint8_t hdr[4], uint32_t len)
 	hdr[3] = (uint8_t)(len >> 24);
 }
 
-/* A length-delimited field's tag and length (not its bytes). */
-static size_t put_len_head(uint8_t *out, unsigned field, size_t len)
-{
-	size_t n = pb_put_varint(out, (uint64_t)field << 3 | PB_LEN);
-	return n + pb_put_varint(out != NULL ? out + n : NULL, len);
-}
-
 /* A varint field unless v is 0 (proto3 leaves zero scalars out). */
 static size_t put_varint_field(uint8_t *out, unsigned field, uint64_t v)
 {
@@ -38,7 +31,7 @@ static size_t put_bytes_field(uint8_t *out, unsigned field, const void *p,
 	if (len == 0) {
 		return 0;
 	}
-	size_t n = put_len_head(out, field, len);
+	size_t n = pb_put_len_head(out, field, len);
 	if (out != NULL) {
 		memcpy(out + n, p, len);
 	}
@@ -58,7 +51,7 @@ size_t append_request_head(uint8_t *out, const char *segment,
 	                      (uint64_t)first_event_number);
 	n += put_varint_field(out != NULL ? out + n : NULL, 4, event_count);
 	if (data_len > 0) {
-		n += put_len_head(out != NULL ? out + n : NULL, 5, data_len);
+		n += pb_put_len_head(out != NULL ? out + n : NULL, 5, data_len);
 	}
 	return n;
 }

@@ -259,6 +259,12 @@ size_t pb_put_varint(uint8_t *out, uint64_t v)
 	return n + 1;
 }
 
+size_t pb_put_len_head(uint8_t *out, uint32_t field, size_t len)
+{
+	size_t n = pb_put_varint(out, (uint64_t)field << 3 | PB_LEN);
+	return n + pb_put_varint(out != NULL ? out + n : NULL, len);
+}
+
 int cursor_pb_field(struct cursor *c, struct pb_field *f)
 {
 	size_t start = c->off;

@@ -127,6 +127,10 @@ struct pb_field {
 	size_t len;
 };
 
+/* Write the tag of length-delimited field `field` and the varint len (not
+ * the bytes that follow) at out, unless out is NULL; return their size. */
+size_t pb_put_len_head(uint8_t *out, uint32_t field, size_t len);
+
 /* Read the next field. STRATA_EPROTO (nothing consumed) on short input,
  * field number 0 or beyond 2^29 - 1, a tag longer than 5 bytes, or wire
  * type 3, 4, 6 or 7 (groups and reserved). */

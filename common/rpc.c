@@ -696,7 +696,7 @@ static int reply_msg(nng_msg **out, size_t *size, int code, const char *msg,
 	size_t head = strata__v1__rpc_reply__get_packed_size(&m);
 	*size = head;
 	if (inner > 0) {
-		*size += 1 + pb_put_varint(NULL, inner) + inner;
+		*size += pb_put_len_head(NULL, 2, inner) + inner;
 	}
 	int rc = map_nng(nng_msg_alloc(out, *size));
 	if (rc != 0) {
@@ -706,10 +706,7 @@ static int reply_msg(nng_msg **out, size_t *size, int code, const char *msg,
 	uint8_t *p = nng_msg_body(*out);
 	p += strata__v1__rpc_reply__pack(&m, p);
 	if (inner > 0) {
-		/* RpcReply.body: field 2, length-delimited. */
-		*p++ = (uint8_t)(2u << 3 |
-		                 PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED);
-		p += pb_put_varint(p, inner);
+		p += pb_put_len_head(p, 2, inner); /* RpcReply.body */
 		protobuf_c_message_pack(pb, p);
 	}
 	return 0;

@@ -370,6 +370,31 @@ static void test_pb_put_varint_round_trip(void **state)
 	}
 }
 
+/* pb_put_len_head writes a head cursor_pb_field reads back as field, PB_LEN
+ * and len (the bytes follow it), and sizes it the same without writing. */
+static void test_pb_put_len_head_round_trip(void **state)
+{
+	(void)state;
+	static const struct {
+		uint32_t field;
+		size_t len;
+	} cases[] = {{1, 0}, {2, 5}, {15, 127}, {16, 128}, {2047, 70000}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		static uint8_t out[16 + 70000];
+		size_t n = pb_put_len_head(NULL, cases[i].field, cases[i].len);
+		assert_int_equal(
+		        pb_put_len_head(out, cases[i].field, cases[i].len), n);
+		struct cursor c;
+		cursor_init(&c, out, n + cases[i].len);
+		struct pb_field f;
+		assert_int_equal(cursor_pb_field(&c, &f), 0);
+		assert_int_equal(f.number, cases[i].field);
+		assert_int_equal(f.wire, PB_LEN);
+		assert_int_equal(f.len, cases[i].len);
+		assert_ptr_equal(f.p, out + n);
+	}
+}
+
 /* Too long, beyond 64 bits, or cut short: EPROTO and nothing consumed. */
 static void test_cursor_varint_rejects(void **state)
 {
@@ -483,6 +508,7 @@ int main(void)
 	        cmocka_unit_test(test_cursor_every_truncation),
 	        cmocka_unit_test(test_cursor_varint_values),
 	        cmocka_unit_test(test_pb_put_varint_round_trip),
+	        cmocka_unit_test(test_pb_put_len_head_round_trip),
 	        cmocka_unit_test(test_cursor_varint_rejects),
 	        cmocka_unit_test(test_cursor_pb_fields),
 	        cmocka_unit_test(test_cursor_pb_field_rejects),
