@@ -418,6 +418,31 @@ static void test_raft_group_budget_backpressure(void **state)
 	rig_free(&r);
 }
 
+/* Wait (up to 2 s) until replica 1 has taken at least n snapshots. */
+static void wait_snapshots(struct rig *r, uint64_t n)
+{
+	struct raft_group_metrics m;
+	for (int t = 0; t < 400; t++) {
+		raft_group_metrics(r->g[0], &m);
+		if (m.snapshots_taken >= n) {
+			return;
+		}
+		usleep(5000);
+	}
+}
+
+/* Start stopped replica 1 again on its data: it restores its snapshot
+ * once, leads, and re-applies up to `count` entries with checksum hash. */
+static void restart_restores(struct rig *r, unsigned count, uint64_t hash)
+{
+	memset(&r->fsm[0], 0, sizeof(r->fsm[0]));
+	rig_group(r, 0);
+	assert_int_equal(atomic_load(&r->fsm[0].restores), 1);
+	assert_int_equal(wait_leader(r, 10000), 0);
+	assert_true(wait_count(r, count, 5000));
+	assert_int_equal(atomic_load(&r->fsm[0].hash), hash);
+}
+
 /* Snapshots follow applied bytes; after a restart on the same data the
  * group starts (bootstrap says "already set up"), restores the snapshot,
  * re-applies the tail and reaches the same checksum. */
@@ -435,13 +460,7 @@ static void test_raft_group_snapshot_by_bytes_and_restart(void **state)
 	 * grows 24 KiB a round), so each takes exactly one snapshot. */
 	for (int round = 1; round <= 4; round++) {
 		apply_n(r.g[0], 70, 4096, (unsigned)round, &cnt);
-		for (int t = 0; t < 400; t++) {
-			raft_group_metrics(r.g[0], &m);
-			if (m.snapshots_taken >= (uint64_t)round) {
-				break;
-			}
-			usleep(5000);
-		}
+		wait_snapshots(&r, (uint64_t)round);
 		usleep(50000); /* no second snapshot may follow */
 		raft_group_metrics(r.g[0], &m);
 		assert_int_equal(m.snapshots_taken, round);
@@ -452,12 +471,7 @@ static void test_raft_group_snapshot_by_bytes_and_restart(void **state)
 	uint64_t hash = atomic_load(&r.fsm[0].hash);
 	raft_group_stop(r.g[0]);
 	r.g[0] = NULL;
-	memset(&r.fsm[0], 0, sizeof(r.fsm[0]));
-	rig_group(&r, 0);
-	assert_int_equal(atomic_load(&r.fsm[0].restores), 1);
-	assert_int_equal(wait_leader(&r, 10000), 0);
-	assert_true(wait_count(&r, 280, 5000));
-	assert_int_equal(atomic_load(&r.fsm[0].hash), hash);
+	restart_restores(&r, 280, hash);
 	rig_free(&r);
 }
 
@@ -502,13 +516,8 @@ static void test_raft_group_raw_snapshots(void **state)
 		struct counts cnt = {0};
 		struct raft_group_metrics m;
 		apply_n(r.g[0], 20, 4096, 1, &cnt);
-		for (int t = 0; t < 400; t++) {
-			raft_group_metrics(r.g[0], &m);
-			if (m.snapshots_taken >= 1) {
-				break;
-			}
-			usleep(5000);
-		}
+		wait_snapshots(&r, 1);
+		raft_group_metrics(r.g[0], &m);
 		assert_int_equal(m.snapshots_taken, 1);
 		raft_group_stop(r.g[0]);
 		r.g[0] = NULL;
@@ -530,12 +539,7 @@ static void test_raft_group_raw_snapshots(void **state)
 			assert_true(n >= 4);
 			assert_memory_equal(buf, lz4_magic, 4);
 		}
-		memset(&r.fsm[0], 0, sizeof(r.fsm[0]));
-		rig_group(&r, 0);
-		assert_int_equal(atomic_load(&r.fsm[0].restores), 1);
-		assert_int_equal(wait_leader(&r, 10000), 0);
-		assert_true(wait_count(&r, 20, 5000));
-		assert_int_equal(atomic_load(&r.fsm[0].hash), hash);
+		restart_restores(&r, 20, hash);
 		rig_free(&r);
 	}
 }

@@ -157,6 +157,17 @@ static void test_entry_builder_rejects_invalid_args(void **state)
 	entry_builder_close(&b);
 }
 
+/* b finishes into an entry the reader accepts with `ops` operations. */
+static void finish_reads_ops(struct entry_builder *b, uint32_t ops)
+{
+	const uint8_t *e;
+	size_t len;
+	assert_int_equal(entry_builder_finish(b, &e, &len), 0);
+	struct entry_reader r;
+	assert_int_equal(entry_reader_init(&r, e, len), 0);
+	assert_int_equal(r.count, ops);
+}
+
 /* A full builder refuses an op with ETOOBIG and keeps what it has. */
 static void test_entry_builder_limit_is_all_or_nothing(void **state)
 {
@@ -172,12 +183,7 @@ static void test_entry_builder_limit_is_all_or_nothing(void **state)
 	        STRATA_ETOOBIG);
 	assert_int_equal(entry_builder_size(&b), size);
 	assert_int_equal(entry_builder_count(&b), 1);
-	const uint8_t *e;
-	size_t len;
-	assert_int_equal(entry_builder_finish(&b, &e, &len), 0);
-	struct entry_reader r;
-	assert_int_equal(entry_reader_init(&r, e, len), 0);
-	assert_int_equal(r.count, 1);
+	finish_reads_ops(&b, 1);
 	entry_builder_close(&b);
 }
 
@@ -205,12 +211,7 @@ static void test_entry_builder_reserve(void **state)
 	assert_ptr_equal(b.buf.data, at);
 	assert_int_equal(entry_builder_reserve(&b, 10), 0);
 	assert_int_equal(entry_builder_count(&b), 12);
-	const uint8_t *e;
-	size_t len;
-	assert_int_equal(entry_builder_finish(&b, &e, &len), 0);
-	struct entry_reader r;
-	assert_int_equal(entry_reader_init(&r, e, len), 0);
-	assert_int_equal(r.count, 12);
+	finish_reads_ops(&b, 12);
 	entry_builder_close(&b);
 }
 
