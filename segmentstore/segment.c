@@ -27,7 +27,7 @@ struct segment *segment_new(uint64_t id, const char *name, size_t name_len)
 
 static void extent_release(struct extent *e)
 {
-	strata_free(e->data);
+	strata_free(e->data != NULL ? e->data - e->skip : NULL);
 	strata_free(e->chunk);
 	e->data = NULL;
 	e->chunk = NULL;
@@ -187,20 +187,22 @@ int segment_append(struct segment *s, const uint8_t *data, size_t n)
 	struct extent *last =
 	        s->n_extents > 0 ? &s->extents[s->n_extents - 1] : NULL;
 	if (last != NULL && last->kind == EXTENT_MEM &&
-	    last->length + n <= SEGMENT_MEM_EXTENT_MAX) {
-		if (last->length + n > last->cap) {
+	    last->skip + last->length + n <= SEGMENT_MEM_EXTENT_MAX) {
+		uint64_t used = last->skip + last->length;
+		if (used + n > last->cap) {
 			uint64_t cap = last->cap * 2;
 			if (cap > SEGMENT_MEM_EXTENT_MAX) {
 				cap = SEGMENT_MEM_EXTENT_MAX;
 			}
-			if (cap < last->length + n) {
-				cap = last->length + n;
+			if (cap < used + n) {
+				cap = used + n;
 			}
-			uint8_t *d = strata_realloc(last->data, (size_t)cap);
+			uint8_t *d = strata_realloc(last->data - last->skip,
+			                            (size_t)cap);
 			if (d == NULL) {
 				return STRATA_ENOMEM;
 			}
-			last->data = d;
+			last->data = d + last->skip;
 			last->cap = cap;
 		}
 		memcpy(last->data + last->length, data, n);
@@ -349,9 +351,12 @@ int segment_flush(struct segment *s, uint64_t offset, uint64_t length,
 			                           .data = tail_data,
 			                           .cap = tail_len};
 		} else {
+			/* Keep the tail where it is (no copy on the loop): the
+			 * flushed head stays allocated until the whole extent
+			 * is flushed. */
 			repl[nr] = *ej;
-			memmove(ej->data, ej->data + (end - ej->offset),
-			        (size_t)tail_len);
+			repl[nr].skip += end - ej->offset;
+			repl[nr].data += end - ej->offset;
 		}
 		repl[nr].offset = end;
 		repl[nr].length = tail_len;
@@ -363,7 +368,8 @@ int segment_flush(struct segment *s, uint64_t offset, uint64_t length,
 	for (size_t k = i; k <= j; k++) {
 		bool kept = (k == i && head) || (k == j && tail && !tail_data);
 		if (!kept) {
-			if (s->extents[k].length < SEGMENT_MEM_EXTENT_MAX / 4) {
+			if (s->extents[k].skip + s->extents[k].length <
+			    SEGMENT_MEM_EXTENT_MAX / 4) {
 				s->hot = false;
 			}
 			extent_release(&s->extents[k]);

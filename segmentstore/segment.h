@@ -28,8 +28,9 @@ struct extent {
 	uint64_t offset;       /* segment offset of the first byte */
 	uint64_t length;       /* bytes in this extent, > 0 */
 	uint8_t kind;          /* enum extent_kind */
-	uint8_t *data;         /* MEM: the bytes (owned) */
-	uint64_t cap;          /* MEM: bytes allocated at data */
+	uint8_t *data;         /* MEM: the first byte (data - skip: owned) */
+	uint64_t skip;         /* MEM: flushed bytes before data, still held */
+	uint64_t cap;          /* MEM: bytes allocated at data - skip */
 	char *chunk;           /* CHUNK: tier-2 chunk name (owned) */
 	uint64_t chunk_offset; /* CHUNK: chunk offset of the first byte */
 };

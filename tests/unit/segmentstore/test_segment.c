@@ -136,6 +136,70 @@ static void test_segment_hot_extents_start_full(void **state)
 	segment_free(s);
 }
 
+/* Flushing the head of an extent keeps its tail in place (no copy): the
+ * extent's data moves past the flushed bytes, appends fill the rest of
+ * its allocation and then start a new extent; the allocation is freed
+ * once the tail is flushed too (ASan checks the free), and a hot segment
+ * stays hot when its extent was used in full over two flushes. */
+static void test_segment_flush_head_keeps_tail_in_place(void **state)
+{
+	(void)state;
+	struct segment *s = segment_new(1, "seg", 3);
+	size_t total = 2 * SEGMENT_MEM_EXTENT_MAX + 4096;
+	uint8_t *ref = malloc(total);
+	for (size_t i = 0; i < total; i++) {
+		ref[i] = (uint8_t)(i * 7 + 3);
+	}
+	size_t off = 0;
+	while (s->n_extents < 2) { /* hot: the second extent is full size */
+		assert_int_equal(segment_append(s, ref + off, 1000), 0);
+		off += 1000;
+	}
+	assert_true(s->hot);
+	struct extent *e = &s->extents[1];
+	uint64_t start = e->offset;
+	const uint8_t *before = e->data;
+	/* Flush everything up to 600 bytes into the second extent. */
+	assert_int_equal(segment_flush(s, 0, start + 600, "c", 1, 0), 0);
+	assert_int_equal(s->n_extents, 2);
+	e = &s->extents[1];
+	assert_int_equal(e->kind, EXTENT_MEM);
+	assert_int_equal(e->skip, 600);
+	assert_ptr_equal(e->data, before + 600);
+	assert_int_equal(e->offset, start + 600);
+	check_layout(s, ref);
+	/* Appends fill the allocation up to its end, then a new extent. */
+	while (s->n_extents < 3) {
+		assert_int_equal(segment_append(s, ref + off, 1000), 0);
+		off += 1000;
+	}
+	e = &s->extents[1];
+	assert_true(e->skip + e->length <= SEGMENT_MEM_EXTENT_MAX);
+	assert_true(e->skip + e->length + 1000 > SEGMENT_MEM_EXTENT_MAX);
+	assert_int_equal(s->extents[2].cap, SEGMENT_MEM_EXTENT_MAX);
+	check_layout(s, ref);
+	/* Flush the rest of the second extent: freed, still hot. */
+	uint64_t end1 = e->offset + e->length;
+	assert_int_equal(segment_flush(s, start + 600, end1 - start - 600, "c",
+	                               1, start + 600),
+	                 0);
+	assert_true(s->hot);
+	check_layout(s, ref);
+	assert_int_equal(s->unflushed, s->length - end1);
+	/* A head flush of a cold segment's small extent that grows after. */
+	struct segment *c = segment_new(2, "cold", 4);
+	assert_int_equal(segment_append(c, ref, 100), 0);
+	assert_int_equal(segment_flush(c, 0, 60, "c", 1, 0), 0);
+	assert_int_equal(c->extents[1].skip, 60);
+	assert_int_equal(segment_append(c, ref + 100, 3000), 0);
+	assert_int_equal(c->extents[1].skip, 60);
+	assert_true(c->extents[1].cap >= 3100);
+	check_layout(c, ref);
+	segment_free(c);
+	free(ref);
+	segment_free(s);
+}
+
 /* Flush of a middle range splits an extent into head, chunk, tail; flush
  * across extents; contiguous flushes into one chunk coalesce. */
 static void test_segment_flush_splits_and_coalesces(void **state)
@@ -318,6 +382,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_segment_append_and_find),
 	        cmocka_unit_test(test_segment_hot_extents_start_full),
+	        cmocka_unit_test(test_segment_flush_head_keeps_tail_in_place),
 	        cmocka_unit_test(test_segment_flush_splits_and_coalesces),
 	        cmocka_unit_test(test_segment_oom_atomic),
 	        cmocka_unit_test(test_segment_merge_extents),
