@@ -8,7 +8,9 @@
  * and reads replies in its own epoll wait: a reply costs one wake-up.
  *
  * Per connection (one per store URL):
- * IDLE -> CONNECTING (non-blocking connect) -> HELLO (SP headers
+ * IDLE -> [RESOLVING (a host name: getaddrinfo on a thread of its own,
+ * at every connect, so a store that moved is found)] -> CONNECTING
+ * (non-blocking connect, each address in turn) -> HELLO (SP headers
  * exchanged; the peer must be rep0) -> UP. Calls queue on it in order;
  * ops[head .. unsent) are written and wait for their reply, matched by
  * request id; [unsent ..) wait to be written. A lost connection ends
@@ -19,6 +21,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -43,10 +46,35 @@
 #define WIRE_STAGE (64u * 1024)  /* socket reads of small frames */
 #define WIRE_DIRECT (16u * 1024) /* read straight into envelopes this big */
 #define WIRE_IOV 64
+#define WIRE_ADDRS 4 /* addresses of a host name, tried in order */
 
 /* ---------------------------------------------------------- connections */
 
-enum conn_state { WC_IDLE, WC_CONNECTING, WC_HELLO, WC_UP };
+enum conn_state { WC_IDLE, WC_RESOLVING, WC_CONNECTING, WC_HELLO, WC_UP };
+
+/*
+ * A host name lookup, on a thread of its own (getaddrinfo blocks, and the
+ * I/O thread serves every other connection meanwhile). It may outlive the
+ * connection that started it (a deadline, the client closing): refs count
+ * the thread, the connection and a posted result task, under mu, and the
+ * thread posts only while the connection still waits (!cancelled).
+ */
+struct wres {
+	pthread_mutex_t mu;
+	int refs;
+	bool cancelled; /* the connection let go (loop thread) */
+	struct loop *loop;
+	struct wconn *c; /* valid while !cancelled */
+	struct loop_task task;
+	wire_resolve_fn resolve;
+	char host[RPC_MAX_URL_LEN + 1];
+	unsigned port;
+	/* Written by the thread before it posts the task: */
+	size_t n; /* addresses found; 0: errmsg says why */
+	struct sockaddr_storage addrs[WIRE_ADDRS];
+	socklen_t lens[WIRE_ADDRS];
+	char errmsg[STRATA_ERRMSG_SIZE];
+};
 
 struct wop {
 	struct wop *prev, *next; /* conn->head list, in send order */
@@ -74,6 +102,10 @@ struct wconn {
 	uint32_t io_events;
 	struct loop_timer timer; /* connect deadline and call deadlines */
 	uint64_t connect_deadline_ms;
+	struct wres *res;                          /* RESOLVING: the lookup */
+	struct sockaddr_storage addrs[WIRE_ADDRS]; /* to connect to */
+	socklen_t lens[WIRE_ADDRS];
+	size_t n_addrs, next_addr; /* next_addr: the next one to try */
 	struct wop *head, *tail;
 	struct wop *unsent; /* first op not fully written */
 	size_t unsent_off;  /* bytes of it written */
@@ -121,7 +153,95 @@ bool wire_url_ok(const char *url)
 {
 	struct sockaddr_storage sa;
 	socklen_t len;
-	return url != NULL && sp_url_addr(url, false, &sa, &len);
+	char host[RPC_MAX_URL_LEN + 1];
+	unsigned port;
+	if (url == NULL) {
+		return false;
+	}
+	if (sp_url_addr(url, false, &sa, &len)) {
+		return true;
+	}
+	return sp_url_host_port(url, false, host, sizeof(host), &port) &&
+	       url[6] != '[' && sp_host_is_name(host);
+}
+
+/* ------------------------------------------------------- name lookups */
+
+static void wres_free(struct wres *r)
+{
+	pthread_mutex_destroy(&r->mu);
+	strata_free(r);
+}
+
+/* The default wire_resolve_fn: getaddrinfo, IPv4 and IPv6 in its order. */
+static size_t resolve_getaddrinfo(const char *host, unsigned port,
+                                  struct sockaddr_storage *addrs,
+                                  socklen_t *lens, size_t n, char *errmsg)
+{
+	char serv[8];
+	snprintf(serv, sizeof(serv), "%u", port);
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_NUMERICSERV};
+	struct addrinfo *ai = NULL;
+	int rc = getaddrinfo(host, serv, &hints, &ai);
+	if (rc != 0) {
+		errmsg_set(errmsg, "host name %s does not resolve: %s", host,
+		           rc == EAI_SYSTEM ? strerror(errno)
+		                            : gai_strerror(rc));
+		return 0;
+	}
+	size_t k = 0;
+	for (struct addrinfo *a = ai; a != NULL && k < n; a = a->ai_next) {
+		if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) &&
+		    a->ai_addrlen <= sizeof(addrs[k])) {
+			memcpy(&addrs[k], a->ai_addr, a->ai_addrlen);
+			lens[k] = (socklen_t)a->ai_addrlen;
+			k++;
+		}
+	}
+	freeaddrinfo(ai);
+	if (k == 0) {
+		errmsg_set(errmsg, "host name %s has no IPv4 or IPv6 address",
+		           host);
+	}
+	return k;
+}
+
+static void *resolve_main(void *arg)
+{
+	struct wres *r = arg;
+	pthread_setname_np(pthread_self(), "strata-resolve");
+	r->n = r->resolve(r->host, r->port, r->addrs, r->lens, WIRE_ADDRS,
+	                  r->errmsg);
+	pthread_mutex_lock(&r->mu);
+	if (!r->cancelled) {
+		r->refs++; /* the task's */
+		loop_post(r->loop, &r->task);
+	}
+	bool last = --r->refs == 0;
+	pthread_mutex_unlock(&r->mu);
+	if (last) {
+		wres_free(r);
+	}
+	return NULL;
+}
+
+/* The connection gives up its lookup, if any (loop thread). */
+static void conn_drop_lookup(struct wconn *c)
+{
+	struct wres *r = c->res;
+	if (r == NULL) {
+		return;
+	}
+	c->res = NULL;
+	pthread_mutex_lock(&r->mu);
+	r->cancelled = true;
+	bool last = --r->refs == 0;
+	pthread_mutex_unlock(&r->mu);
+	if (last) {
+		wres_free(r);
+	}
 }
 
 /* End op's call (once): cb with code, errmsg and body (NULL: none). */
@@ -167,6 +287,7 @@ static void conn_watch(struct wconn *c, uint32_t events)
 static void conn_fail(struct wconn *c, int code, const char *why,
                       const char *sent_why)
 {
+	conn_drop_lookup(c);
 	if (c->fd >= 0) {
 		loop_io_del(c->w->loop, &c->io);
 		close(c->fd);
@@ -207,7 +328,8 @@ static void conn_fail_errno(struct wconn *c, const char *what, int err)
 static void conn_arm(struct wconn *c)
 {
 	uint64_t due = UINT64_MAX;
-	if (c->state == WC_CONNECTING || c->state == WC_HELLO) {
+	if (c->state == WC_RESOLVING || c->state == WC_CONNECTING ||
+	    c->state == WC_HELLO) {
 		due = c->connect_deadline_ms;
 	}
 	for (struct wop *op = c->head; op != NULL; op = op->next) {
@@ -269,6 +391,7 @@ static bool conn_flush(struct wconn *c)
 }
 
 static void op_start(struct wop *op);
+static bool conn_dial(struct wconn *c);
 
 /* A reply for op (unlinked; msg transferred). */
 static void op_reply(struct wop *op, void *msg)
@@ -401,6 +524,15 @@ static void conn_io(void *arg, uint32_t events)
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
 			err = errno;
 		}
+		if (err != 0 && c->next_addr < c->n_addrs) {
+			/* The name's next address. */
+			loop_io_del(c->w->loop, &c->io);
+			close(c->fd);
+			c->fd = -1;
+			c->io_events = 0;
+			conn_dial(c);
+			return;
+		}
 		if (err != 0) {
 			conn_fail_errno(c, "connect", err);
 			return;
@@ -434,13 +566,19 @@ static void conn_timer(void *arg)
 	if (w->closing) {
 		return;
 	}
-	if ((c->state == WC_CONNECTING || c->state == WC_HELLO) &&
+	if ((c->state == WC_RESOLVING || c->state == WC_CONNECTING ||
+	     c->state == WC_HELLO) &&
 	    now >= c->connect_deadline_ms) {
 		char why[STRATA_ERRMSG_SIZE];
-		errmsg_set(why,
-		           "no connection to segment store %s within %d ms: "
-		           "is it running and reachable there?",
-		           c->url, w->opts.connect_timeout_ms);
+		errmsg_set(
+		        why,
+		        c->state == WC_RESOLVING
+		                ? "the host name of segment store %s did "
+		                  "not resolve within %d ms: check its DNS "
+		                  "name and the resolver (/etc/resolv.conf)"
+		                : "no connection to segment store %s within "
+		                  "%d ms: is it running and reachable there?",
+		        c->url, w->opts.connect_timeout_ms);
 		conn_fail(c, STRATA_EUNAVAIL, why, why);
 		return;
 	}
@@ -481,46 +619,134 @@ static void conn_timer(void *arg)
 	conn_arm(c);
 }
 
-/* Start connecting c (IDLE); false when it failed at once (ops ended). */
-static bool conn_connect(struct wconn *c)
+/* Connect to c's next address, and the ones after it while they fail at
+ * once; false when none is left (ops ended). */
+static bool conn_dial(struct wconn *c)
 {
-	struct sockaddr_storage sa;
-	socklen_t salen;
-	if (!sp_url_addr(c->url, false, &sa,
-	                 &salen)) { /* checked by wire_call */
+	int err = EINVAL;
+	const char *what = "connect";
+	while (c->next_addr < c->n_addrs) {
+		const struct sockaddr_storage *sa = &c->addrs[c->next_addr];
+		socklen_t salen = c->lens[c->next_addr];
+		c->next_addr++;
+		c->fd = socket(sa->ss_family,
+		               SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (c->fd < 0) {
+			err = errno;
+			what = "socket";
+			continue;
+		}
+		int one = 1;
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (connect(c->fd, (const struct sockaddr *)sa, salen) != 0 &&
+		    errno != EINPROGRESS) {
+			err = errno;
+			what = "connect";
+			close(c->fd);
+			c->fd = -1;
+			continue;
+		}
+		sp_rx_init(&c->rx, c->w->opts.max_msg_bytes, SP_PROTO_REP0);
+		c->state = WC_CONNECTING;
+		c->io_events = EPOLLOUT;
+		if (loop_io_add(c->w->loop, &c->io, c->fd, EPOLLOUT, conn_io,
+		                c) != 0) {
+			close(c->fd);
+			c->fd = -1;
+			conn_fail_errno(c, "watch", ENOMEM);
+			return false;
+		}
+		conn_arm(c);
+		return true;
+	}
+	conn_fail_errno(c, what, err);
+	return false;
+}
+
+/* A lookup's result, on the loop thread. */
+static void resolve_done_task(void *arg)
+{
+	struct wres *r = arg;
+	pthread_mutex_lock(&r->mu);
+	bool live = !r->cancelled;
+	struct wconn *c = r->c;
+	r->refs -= live ? 2 : 1; /* the task's (and the connection's) */
+	bool last = r->refs == 0;
+	pthread_mutex_unlock(&r->mu);
+	if (live) {
+		c->res = NULL;
+		if (r->n == 0) {
+			char why[STRATA_ERRMSG_SIZE];
+			errmsg_set(why,
+			           "segment store %s: %s; request not sent",
+			           c->url, r->errmsg);
+			conn_fail(c, STRATA_EUNAVAIL, why, why);
+		} else {
+			memcpy(c->addrs, r->addrs, r->n * sizeof(r->addrs[0]));
+			memcpy(c->lens, r->lens, r->n * sizeof(r->lens[0]));
+			c->n_addrs = r->n;
+			c->next_addr = 0;
+			conn_dial(c);
+		}
+	}
+	if (last) {
+		wres_free(r);
+	}
+}
+
+/* Look c's host name up on a thread of its own (RESOLVING). */
+static bool conn_resolve(struct wconn *c)
+{
+	char host[RPC_MAX_URL_LEN + 1];
+	unsigned port;
+	if (!sp_url_host_port(c->url, false, host, sizeof(host), &port) ||
+	    !sp_host_is_name(host)) { /* checked by wire_call */
 		conn_fail_errno(c, "address", EINVAL);
 		return false;
 	}
-	c->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	               0);
-	if (c->fd < 0) {
-		conn_fail_errno(c, "socket", errno);
+	struct wres *r = strata_calloc(1, sizeof(*r));
+	if (r == NULL) {
+		conn_fail_errno(c, "host name lookup", ENOMEM);
 		return false;
 	}
-	int one = 1;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	sp_rx_init(&c->rx, c->w->opts.max_msg_bytes, SP_PROTO_REP0);
-	c->state = WC_CONNECTING;
-	c->connect_deadline_ms =
-	        loop_now_ms() + (uint64_t)c->w->opts.connect_timeout_ms;
-	if (connect(c->fd, (struct sockaddr *)&sa, salen) != 0 &&
-	    errno != EINPROGRESS) {
-		int err = errno;
-		close(c->fd);
-		c->fd = -1;
-		conn_fail_errno(c, "connect", err);
+	pthread_mutex_init(&r->mu, NULL);
+	r->refs = 2; /* the thread's and the connection's */
+	r->loop = c->w->loop;
+	r->c = c;
+	r->resolve = c->w->opts.resolve != NULL ? c->w->opts.resolve
+	                                        : resolve_getaddrinfo;
+	snprintf(r->host, sizeof(r->host), "%s", host);
+	r->port = port;
+	loop_task_init(&r->task, resolve_done_task, r);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_t th;
+	int err = pthread_create(&th, &attr, resolve_main, r);
+	pthread_attr_destroy(&attr);
+	if (err != 0) {
+		wres_free(r);
+		conn_fail_errno(c, "start a host name lookup", err);
 		return false;
 	}
-	c->io_events = EPOLLOUT;
-	int rc = loop_io_add(c->w->loop, &c->io, c->fd, EPOLLOUT, conn_io, c);
-	if (rc != 0) {
-		close(c->fd);
-		c->fd = -1;
-		conn_fail_errno(c, "watch", ENOMEM);
-		return false;
-	}
+	c->res = r;
+	c->state = WC_RESOLVING;
 	conn_arm(c);
 	return true;
+}
+
+/* Start connecting c (IDLE); false when it failed at once (ops ended). */
+static bool conn_connect(struct wconn *c)
+{
+	c->connect_deadline_ms =
+	        loop_now_ms() + (uint64_t)c->w->opts.connect_timeout_ms;
+	c->n_addrs = 0;
+	c->next_addr = 0;
+	if (sp_url_addr(c->url, false, &c->addrs[0], &c->lens[0])) {
+		c->n_addrs = 1;
+		return conn_dial(c);
+	}
+	return conn_resolve(c);
 }
 
 static struct wconn *conn_get(struct wire *w, const char *url)

@@ -8,17 +8,26 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "client/loop.h"
 #include "common/rpc.h"
 
+/* Look host (a DNS name) up: up to n addresses for port into addrs/lens,
+ * their number, or 0 with errmsg saying why. Called on a thread of its
+ * own; may block. */
+typedef size_t (*wire_resolve_fn)(const char *host, unsigned port,
+                                  struct sockaddr_storage *addrs,
+                                  socklen_t *lens, size_t n, char *errmsg);
+
 struct wire_opts {
-	int timeout_ms;         /* a call's deadline, from its start */
-	int poll_timeout_ms;    /* the same for long-polling reads */
-	int connect_timeout_ms; /* TCP connect + SP handshake */
-	int max_redirects;      /* EWRONGHOST/ENOTLEADER hops followed */
-	size_t max_msg_bytes;   /* largest request or reply envelope */
+	int timeout_ms;          /* a call's deadline, from its start */
+	int poll_timeout_ms;     /* the same for long-polling reads */
+	int connect_timeout_ms;  /* TCP connect + SP handshake */
+	int max_redirects;       /* EWRONGHOST/ENOTLEADER hops followed */
+	size_t max_msg_bytes;    /* largest request or reply envelope */
+	wire_resolve_fn resolve; /* NULL: getaddrinfo (tests: a fake) */
 };
 
 struct wire;
@@ -26,9 +35,9 @@ struct wire;
 /* Connections over loop l, none open yet. 0 or STRATA_ENOMEM. */
 int wire_new(struct loop *l, const struct wire_opts *o, struct wire **out);
 
-/* True for the URLs wire_call takes: tcp://IPV4:PORT or tcp://[IPV6]:PORT
- * (numeric: resolving a name would block the I/O thread; other URLs stay
- * with common/rpc). */
+/* True for the URLs wire_call takes: tcp://IPV4:PORT, tcp://[IPV6]:PORT or
+ * tcp://NAME:PORT (a DNS name, looked up at every connect on a thread of
+ * its own; other URLs stay with common/rpc). */
 bool wire_url_ok(const char *url);
 
 /*

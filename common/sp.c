@@ -201,51 +201,100 @@ ssize_t sp_rx_feed(struct sp_rx *rx, const uint8_t *p, size_t n, uint32_t *id,
 	return (ssize_t)used;
 }
 
-bool sp_url_addr(const char *url, bool port0, struct sockaddr_storage *sa,
-                 socklen_t *salen)
+bool sp_url_host_port(const char *url, bool port0, char *host, size_t hostsz,
+                      unsigned *port)
 {
-	if (strncmp(url, "tcp://", 6) != 0 || strlen(url) > RPC_MAX_URL_LEN) {
+	if (url == NULL || strncmp(url, "tcp://", 6) != 0 ||
+	    strlen(url) > RPC_MAX_URL_LEN) {
 		return false;
 	}
-	const char *host = url + 6;
+	const char *h = url + 6;
 	const char *colon;
-	char h[64];
-	bool v6 = host[0] == '[';
-	if (v6) {
-		const char *end = strchr(host, ']');
-		if (end == NULL || end[1] != ':' ||
-		    (size_t)(end - host - 1) >= sizeof(h)) {
+	size_t hlen;
+	if (h[0] == '[') {
+		const char *end = strchr(h, ']');
+		if (end == NULL || end[1] != ':') {
 			return false;
 		}
-		memcpy(h, host + 1, (size_t)(end - host - 1));
-		h[end - host - 1] = '\0';
+		h++;
+		hlen = (size_t)(end - h);
 		colon = end + 1;
 	} else {
-		colon = strrchr(host, ':');
-		if (colon == NULL || (size_t)(colon - host) >= sizeof(h)) {
+		colon = strrchr(h, ':');
+		if (colon == NULL) {
 			return false;
 		}
-		memcpy(h, host, (size_t)(colon - host));
-		h[colon - host] = '\0';
+		hlen = (size_t)(colon - h);
+	}
+	if (hlen == 0 || hlen >= hostsz) {
+		return false;
 	}
 	char *e;
 	errno = 0;
-	unsigned long port = strtoul(colon + 1, &e, 10);
+	unsigned long p = strtoul(colon + 1, &e, 10);
 	if (colon[1] < '0' || colon[1] > '9' || *e != '\0' || errno != 0 ||
-	    (port == 0 && !port0) || port > 65535) {
+	    (p == 0 && !port0) || p > 65535) {
+		return false;
+	}
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = (unsigned)p;
+	return true;
+}
+
+bool sp_host_is_name(const char *host)
+{
+	size_t len = strlen(host);
+	if (len > 0 && host[len - 1] == '.') {
+		len--; /* fully qualified */
+	}
+	if (len == 0 || len > 253) {
+		return false;
+	}
+	size_t label = 0;
+	bool alpha = false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = host[i];
+		if (ch == '.') {
+			if (label == 0 || host[i - 1] == '-') {
+				return false;
+			}
+			label = 0;
+			continue;
+		}
+		bool letter =
+		        (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+		bool digit = ch >= '0' && ch <= '9';
+		if ((!letter && !digit && (ch != '-' || label == 0)) ||
+		    ++label > 63) {
+			return false;
+		}
+		alpha = alpha || !digit;
+	}
+	/* All digits and dots is a numeric address, not a name. */
+	return label > 0 && host[len - 1] != '-' && alpha;
+}
+
+bool sp_url_addr(const char *url, bool port0, struct sockaddr_storage *sa,
+                 socklen_t *salen)
+{
+	char h[64];
+	unsigned port;
+	if (!sp_url_host_port(url, port0, h, sizeof(h), &port)) {
 		return false;
 	}
 	memset(sa, 0, sizeof(*sa));
-	if (v6) {
+	if (strchr(h, ':') != NULL) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)sa;
 		a->sin6_family = AF_INET6;
 		a->sin6_port = htons((uint16_t)port);
 		*salen = sizeof(*a);
-		return inet_pton(AF_INET6, h, &a->sin6_addr) == 1;
+		return url[6] == '[' &&
+		       inet_pton(AF_INET6, h, &a->sin6_addr) == 1;
 	}
 	struct sockaddr_in *a = (struct sockaddr_in *)sa;
 	a->sin_family = AF_INET;
 	a->sin_port = htons((uint16_t)port);
 	*salen = sizeof(*a);
-	return inet_pton(AF_INET, h, &a->sin_addr) == 1;
+	return url[6] != '[' && inet_pton(AF_INET, h, &a->sin_addr) == 1;
 }

@@ -19,6 +19,14 @@
 
 #define SP_HDR 12u /* message length (8) + request id (4) */
 
+/* Split tcp://HOST:PORT or tcp://[HOST]:PORT (port 0 only when port0;
+ * host 1..hostsz-1 bytes, not checked further). False if it is not one. */
+bool sp_url_host_port(const char *url, bool port0, char *host, size_t hostsz,
+                      unsigned *port);
+
+/* True if host is a DNS name (RFC 1123 labels, not all digits). */
+bool sp_host_is_name(const char *host);
+
 /* Parse tcp://IPV4:PORT or tcp://[IPV6]:PORT (numeric; port 0 only when
  * port0) into *sa; false if the URL is not one. */
 bool sp_url_addr(const char *url, bool port0, struct sockaddr_storage *sa,

@@ -92,6 +92,11 @@ class Cluster:
             "--node.id=%d" % i,
             "--data-dir=" + os.path.join(self.dir, "store%d" % i),
             "--listen=tcp://127.0.0.1:%d" % s["port"],
+            # Store 2 is known to clients by a host name (as docker-compose
+            # and Helm advertise stores): libstrata looks it up at every
+            # connect, also after its kill -9 and restart.
+            "--advertise=tcp://%s:%d" % ("localhost" if i == 2 else
+                                         "127.0.0.1", s["port"]),
             "--raft.listen=127.0.0.1:%d" % s["raft"],
             "--http.listen=http://127.0.0.1:0",
             "--controller=" + self.ctl_url,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "client/loop.h"
 #include "client/wire.h"
 #include "common/rpc.h"
+#include "common/sp.h"
 #include "strata/error.h"
 
 /* Not 1..99: the RPC layer answers those itself (ping). */
@@ -232,7 +234,7 @@ struct fx {
 	struct slot slot[N_CALLS];
 };
 
-static struct fx *fx_new(int timeout_ms)
+static struct fx *fx_new_resolver(int timeout_ms, wire_resolve_fn resolve)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
@@ -240,7 +242,8 @@ static struct fx *fx_new(int timeout_ms)
 	struct wire_opts o = {.timeout_ms = timeout_ms,
 	                      .connect_timeout_ms = 1000,
 	                      .max_redirects = 3,
-	                      .max_msg_bytes = 16u << 20};
+	                      .max_msg_bytes = 16u << 20,
+	                      .resolve = resolve};
 	assert_int_equal(wire_new(f->l, &o, &f->w), 0);
 	pthread_mutex_init(&f->r.mu, NULL);
 	pthread_cond_init(&f->r.cv, NULL);
@@ -250,6 +253,11 @@ static struct fx *fx_new(int timeout_ms)
 		f->slot[i].i = i;
 	}
 	return f;
+}
+
+static struct fx *fx_new(int timeout_ms)
+{
+	return fx_new_resolver(timeout_ms, NULL);
 }
 
 static void fx_free(struct fx *f)
@@ -284,7 +292,19 @@ static void test_wire_url_ok(void **state)
 	(void)state;
 	assert_true(wire_url_ok("tcp://127.0.0.1:9090"));
 	assert_true(wire_url_ok("tcp://[::1]:9090"));
-	assert_false(wire_url_ok("tcp://localhost:9090")); /* a name */
+	/* DNS names (looked up at connect). */
+	assert_true(wire_url_ok("tcp://localhost:9090"));
+	assert_true(wire_url_ok("tcp://store-0.store.ns.svc.cluster.local:1"));
+	assert_true(wire_url_ok("tcp://store1.:12345"));
+	assert_true(wire_url_ok("tcp://3com.example:80"));
+	assert_false(wire_url_ok("tcp://-store:9090"));
+	assert_false(wire_url_ok("tcp://store-:9090"));
+	assert_false(wire_url_ok("tcp://a..b:9090"));
+	assert_false(wire_url_ok("tcp://store_1:9090"));
+	assert_false(wire_url_ok("tcp://[localhost]:9090"));
+	assert_false(wire_url_ok("tcp://999.1.1.1:9090")); /* not a name */
+	assert_false(wire_url_ok("tcp://:9090"));
+	assert_false(wire_url_ok("tcp://localhost:0"));
 	assert_false(wire_url_ok("tcp://127.0.0.1"));
 	assert_false(wire_url_ok("tcp://127.0.0.1:0"));
 	assert_false(wire_url_ok("tcp://127.0.0.1:65536"));
@@ -457,6 +477,159 @@ static void test_wire_redirect(void **state)
 	svc_stop(&b);
 }
 
+/* ------------------------------------------------------- host names */
+
+/* A fake resolver (wire_opts.resolve): answers for "store.test" with a
+ * closed port first and then the real server (fake_port), after fake_ms;
+ * "none.test" does not resolve. Counts the lookups that returned. */
+static int fake_port;   /* the server's port */
+static int fake_closed; /* a port nobody listens on */
+static int fake_ms;     /* how long a lookup takes */
+static atomic_int fake_returned;
+
+static size_t fake_resolve(const char *host, unsigned port,
+                           struct sockaddr_storage *addrs, socklen_t *lens,
+                           size_t n, char *errmsg)
+{
+	assert_true(n >= 2);
+	usleep((useconds_t)fake_ms * 1000);
+	size_t k = 0;
+	if (strcmp(host, "store.test") == 0) {
+		int ports[2] = {fake_closed, (int)port};
+		for (k = 0; k < 2; k++) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&addrs[k];
+			memset(a, 0, sizeof(*a));
+			a->sin_family = AF_INET;
+			a->sin_port = htons((uint16_t)ports[k]);
+			a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			lens[k] = sizeof(*a);
+		}
+	} else {
+		snprintf(errmsg, STRATA_ERRMSG_SIZE,
+		         "host name %s does not resolve: Name or service not "
+		         "known",
+		         host);
+	}
+	atomic_fetch_add(&fake_returned, 1);
+	return k;
+}
+
+/* Wait until n fake lookups have returned (their threads end at once). */
+static void wait_fake_returned(int n)
+{
+	for (int i = 0; i < 1000 && atomic_load(&fake_returned) < n; i++) {
+		usleep(5000);
+	}
+	assert_int_equal(atomic_load(&fake_returned), n);
+	usleep(20000); /* the thread's last steps after the count */
+}
+
+static int closed_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	socklen_t len = sizeof(a);
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	close(fd); /* bound, never listened: connects are refused */
+	return ntohs(a.sin_port);
+}
+
+/* A host name is looked up off the I/O thread and its addresses tried in
+ * order (the first refuses); a name that does not resolve, and one that
+ * resolves too late, end the call with STRATA_EUNAVAIL naming the URL;
+ * a client closing during a lookup ends the call with STRATA_ECLOSED and
+ * the lookup's late result is dropped. */
+static void test_wire_host_names(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_start(&s);
+	unsigned port;
+	char host[64];
+	assert_true(sp_url_host_port(rpc_server_url(s.srv), false, host,
+	                             sizeof(host), &port));
+	fake_port = (int)port;
+	fake_closed = closed_port();
+	fake_ms = 0;
+	atomic_store(&fake_returned, 0);
+	struct fx *f = fx_new_resolver(5000, fake_resolve);
+	char url[64];
+	snprintf(url, sizeof(url), "tcp://store.test:%u", port);
+	call(f, url, 0, M_ECHO, "one", 3);
+	call(f, url, 1, M_ECHO, "two", 3);
+	wait_done(&f->r, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(f->r.code[i], 0);
+		assert_int_equal(f->r.body[i].len, 3);
+	}
+	assert_int_equal(atomic_load(&fake_returned), 1); /* one connect */
+
+	snprintf(url, sizeof(url), "tcp://none.test:%u", port);
+	call(f, url, 2, M_ECHO, "x", 1);
+	wait_done(&f->r, 3);
+	assert_int_equal(f->r.code[2], STRATA_EUNAVAIL);
+	assert_non_null(strstr(f->r.errmsg[2], url));
+	assert_non_null(strstr(f->r.errmsg[2], "does not resolve"));
+	assert_non_null(strstr(f->r.errmsg[2], "request not sent"));
+
+	/* Slower than the connect timeout (1000 ms). */
+	fake_ms = 1500;
+	snprintf(url, sizeof(url), "tcp://store.test.:%u", port);
+	call(f, url, 3, M_ECHO, "x", 1);
+	wait_done(&f->r, 4);
+	assert_int_equal(f->r.code[3], STRATA_EUNAVAIL);
+	assert_non_null(strstr(f->r.errmsg[3], "did not resolve within"));
+	wait_fake_returned(3);
+
+	/* Closed while looking up. */
+	fake_ms = 300;
+	snprintf(url, sizeof(url), "tcp://store.test:%u", port);
+	struct fx *g = fx_new_resolver(5000, fake_resolve);
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(wire_call(g->w, url, M_ECHO, (const uint8_t *)"x", 1,
+	                           on_done, &g->slot[0], err),
+	                 0);
+	usleep(50000);
+	wire_close(g->w);
+	wait_done(&g->r, 1);
+	assert_int_equal(g->r.code[0], STRATA_ECLOSED);
+	fx_free(g);
+	wait_fake_returned(4);
+	fx_free(f);
+	svc_stop(&s);
+}
+
+/* The system resolver: "localhost" (from /etc/hosts) reaches the server
+ * on 127.0.0.1, also when ::1 comes first and refuses. */
+static void test_wire_localhost(void **state)
+{
+	(void)state;
+	struct addrinfo *ai = NULL;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+	if (getaddrinfo("localhost", "1", &hints, &ai) != 0) {
+		print_message("localhost does not resolve here: skipped\n");
+		skip();
+	}
+	freeaddrinfo(ai);
+	struct svc s;
+	svc_start(&s);
+	unsigned port;
+	char host[64];
+	assert_true(sp_url_host_port(rpc_server_url(s.srv), false, host,
+	                             sizeof(host), &port));
+	struct fx *f = fx_new(5000);
+	char url[64];
+	snprintf(url, sizeof(url), "tcp://localhost:%u", port);
+	call(f, url, 0, M_ECHO, "hi", 2);
+	wait_done(&f->r, 1);
+	assert_int_equal(f->r.code[0], 0);
+	assert_memory_equal(f->r.body[0].data, "hi", 2);
+	fx_free(f);
+	svc_stop(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,6 +639,8 @@ int main(void)
 	        cmocka_unit_test(test_wire_timeout),
 	        cmocka_unit_test(test_wire_lost_and_close),
 	        cmocka_unit_test(test_wire_redirect),
+	        cmocka_unit_test(test_wire_host_names),
+	        cmocka_unit_test(test_wire_localhost),
 	};
 	int rc = cmocka_run_group_tests_name("wire, NNG servers", tests, NULL,
 	                                     NULL);

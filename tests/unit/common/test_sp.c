@@ -156,10 +156,71 @@ static void test_sp_sendv(void **state)
 	close(sv[0]);
 }
 
+/* URLs: numeric addresses parse into a sockaddr; a host and port split
+ * for any tcp:// URL; DNS names are told from numbers and junk. */
+static void test_sp_urls(void **state)
+{
+	(void)state;
+	struct sockaddr_storage sa;
+	socklen_t len;
+	assert_true(sp_url_addr("tcp://127.0.0.1:9090", false, &sa, &len));
+	assert_int_equal(sa.ss_family, AF_INET);
+	assert_true(sp_url_addr("tcp://[::1]:9090", false, &sa, &len));
+	assert_int_equal(sa.ss_family, AF_INET6);
+	assert_true(sp_url_addr("tcp://0.0.0.0:0", true, &sa, &len));
+	assert_false(sp_url_addr("tcp://0.0.0.0:0", false, &sa, &len));
+	assert_false(sp_url_addr("tcp://::1:9090", false, &sa, &len));
+	assert_false(sp_url_addr("tcp://[127.0.0.1]:9090", false, &sa, &len));
+	assert_false(sp_url_addr("tcp://localhost:9090", false, &sa, &len));
+	assert_false(sp_url_addr("tcp://1.2.3.4:65536", false, &sa, &len));
+
+	char host[16];
+	unsigned port;
+	assert_true(sp_url_host_port("tcp://store-1:12345", false, host,
+	                             sizeof(host), &port));
+	assert_string_equal(host, "store-1");
+	assert_int_equal(port, 12345);
+	assert_true(sp_url_host_port("tcp://[fe80::1]:7", false, host,
+	                             sizeof(host), &port));
+	assert_string_equal(host, "fe80::1");
+	assert_false(sp_url_host_port("tcp://a-very-long-host-name:1", false,
+	                              host, sizeof(host), &port)); /* room */
+	assert_false(
+	        sp_url_host_port("tcp://h:", false, host, sizeof(host), &port));
+	assert_false(sp_url_host_port("tcp://h:+1", false, host, sizeof(host),
+	                              &port));
+	assert_false(sp_url_host_port("ipc:///x:1", false, host, sizeof(host),
+	                              &port));
+	assert_false(sp_url_host_port(NULL, false, host, sizeof(host), &port));
+
+	assert_true(sp_host_is_name("localhost"));
+	assert_true(sp_host_is_name("store1.store.default.svc.cluster.local"));
+	assert_true(sp_host_is_name("store1."));
+	assert_true(sp_host_is_name("1e100.net"));
+	assert_true(sp_host_is_name("123-456"));
+	assert_false(sp_host_is_name(""));
+	assert_false(sp_host_is_name("."));
+	assert_false(sp_host_is_name("10.0.0.1"));
+	assert_false(sp_host_is_name("a..b"));
+	assert_false(sp_host_is_name("-a"));
+	assert_false(sp_host_is_name("a-"));
+	assert_false(sp_host_is_name("a-.b"));
+	assert_false(sp_host_is_name("a_b"));
+	assert_false(sp_host_is_name("a b"));
+	assert_false(sp_host_is_name("::1"));
+	char label[70];
+	memset(label, 'a', 64);
+	label[64] = '\0';
+	assert_false(sp_host_is_name(label)); /* a label of 64 */
+	label[63] = '\0';
+	assert_true(sp_host_is_name(label));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_sp_be),
+	        cmocka_unit_test(test_sp_urls),
 	        cmocka_unit_test(test_sp_sendv),
 	        cmocka_unit_test(test_sp_rx_frames),
 	        cmocka_unit_test(test_sp_rx_errors),
