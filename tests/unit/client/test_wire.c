@@ -479,10 +479,19 @@ static void test_wire_redirect(void **state)
 
 /* ------------------------------------------------------- host names */
 
+/* The port a test server listens on. */
+static unsigned svc_port(struct svc *s)
+{
+	char host[64];
+	unsigned port;
+	assert_true(sp_url_host_port(rpc_server_url(s->srv), false, host,
+	                             sizeof(host), &port));
+	return port;
+}
+
 /* A fake resolver (wire_opts.resolve): answers for "store.test" with a
- * closed port first and then the real server (fake_port), after fake_ms;
+ * closed port first and then the port asked for, after fake_ms;
  * "none.test" does not resolve. Counts the lookups that returned. */
-static int fake_port;   /* the server's port */
 static int fake_closed; /* a port nobody listens on */
 static int fake_ms;     /* how long a lookup takes */
 static atomic_int fake_returned;
@@ -546,11 +555,7 @@ static void test_wire_host_names(void **state)
 	(void)state;
 	struct svc s;
 	svc_start(&s);
-	unsigned port;
-	char host[64];
-	assert_true(sp_url_host_port(rpc_server_url(s.srv), false, host,
-	                             sizeof(host), &port));
-	fake_port = (int)port;
+	unsigned port = svc_port(&s);
 	fake_closed = closed_port();
 	fake_ms = 0;
 	atomic_store(&fake_returned, 0);
@@ -615,10 +620,7 @@ static void test_wire_localhost(void **state)
 	freeaddrinfo(ai);
 	struct svc s;
 	svc_start(&s);
-	unsigned port;
-	char host[64];
-	assert_true(sp_url_host_port(rpc_server_url(s.srv), false, host,
-	                             sizeof(host), &port));
+	unsigned port = svc_port(&s);
 	struct fx *f = fx_new(5000);
 	char url[64];
 	snprintf(url, sizeof(url), "tcp://localhost:%u", port);
