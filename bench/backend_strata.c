@@ -20,8 +20,12 @@
  * routing key is the writer's, so its events stay in order. The ack
  * callback runs on that client's I/O thread (one thread: never
  * concurrently for one writer) and wakes writer_poll through a condition
- * variable. The catch-up read is an event iterator over the stream's
- * segment(s) at the head, asking STRATA_BENCH_READ_BYTES per read.
+ * variable. writer_send keeps the burst (the events sent since the last
+ * poll; their payloads copied, the harness reuses its buffer) and
+ * writer_poll hands it to strata_writer_write_batch at once, as the Redis
+ * backend pipelines a burst of XADDs in one socket write. The catch-up read is
+ * an event iterator over the stream's segment(s) at the head, asking
+ * STRATA_BENCH_READ_BYTES per read.
  *
  * Stream names: the harness uses [a-z0-9_]+; Strata names are
  * [A-Za-z0-9.-], so '_' becomes '-'.
@@ -45,20 +49,25 @@ struct strata_slot {
 };
 
 struct strata_bw {
-	struct strata_client *c;  /* this writer's own client */
-	struct strata_writer *wr; /* its event writer */
-	bench_ack_cb cb;          /* harness ack callback */
-	void *arg;                /* its argument */
-	struct strata_slot *ring; /* slot per in-flight event */
-	unsigned mask;            /* ring size - 1 (>= 4 x window) */
-	uint64_t n;               /* events sent */
-	char key[16];             /* routing key of this writer */
-	size_t keylen;            /* its length */
-	pthread_mutex_t mu;       /* guards acks, waiting */
-	pthread_cond_t cv;        /* signalled on acks when waiting */
-	uint64_t acks;            /* acks since the last poll */
-	int waiting;              /* poll is waiting */
-	int warned;               /* a failed ack was logged */
+	struct strata_client *c;    /* this writer's own client */
+	struct strata_writer *wr;   /* its event writer */
+	bench_ack_cb cb;            /* harness ack callback */
+	void *arg;                  /* its argument */
+	struct strata_slot *ring;   /* slot per in-flight event */
+	unsigned mask;              /* ring size - 1 (>= 4 x window) */
+	struct strata_write *burst; /* events sent since the last poll */
+	uint8_t *burst_data;        /* their payloads, burst_len each */
+	size_t burst_len;           /* payload size burst_data is cut for */
+	unsigned n_burst;           /* events in burst */
+	unsigned window;            /* burst capacity */
+	uint64_t n;                 /* events sent */
+	char key[16];               /* routing key of this writer */
+	size_t keylen;              /* its length */
+	pthread_mutex_t mu;         /* guards acks, waiting */
+	pthread_cond_t cv;          /* signalled on acks when waiting */
+	uint64_t acks;              /* acks since the last poll */
+	int waiting;                /* poll is waiting */
+	int warned;                 /* a failed ack was logged */
 };
 
 static int64_t now_ms(void)
@@ -232,6 +241,10 @@ static int strata_writer_open(void *state, unsigned window, bench_ack_cb cb,
 	if (w->ring == NULL)
 		goto err_nomem;
 	w->mask = ring - 1;
+	w->window = window;
+	w->burst = strata_calloc(window, sizeof(*w->burst));
+	if (w->burst == NULL)
+		goto err_nomem;
 	w->cb = cb;
 	w->arg = arg;
 	w->keylen = (size_t)snprintf(w->key, sizeof(w->key), "w%u",
@@ -270,38 +283,76 @@ err_client:
 err_sync:
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
+	strata_free(w->burst);
 	strata_free(w->ring);
 	strata_free(w);
 	return rc;
 err_nomem:
-	if (w != NULL)
+	if (w != NULL) {
+		strata_free(w->burst);
 		strata_free(w->ring);
+	}
 	strata_free(w);
 	snprintf(errmsg, STRATA_ERRMSG_SIZE, "strata: out of memory");
 	return STRATA_ENOMEM;
+}
+
+/* Hand the burst to the writer in one call. */
+static int burst_flush(struct strata_bw *w)
+{
+	if (w->n_burst == 0)
+		return 0;
+	char err[STRATA_ERRMSG_SIZE];
+	size_t queued = 0;
+	int rc = strata_writer_write_batch(w->wr, w->burst, w->n_burst, &queued,
+	                                   err);
+	w->n += queued;
+	w->n_burst = 0;
+	if (rc != 0)
+		LOG_WARN("bench.strata", "write: %s", err);
+	return rc;
 }
 
 static int strata_writer_send(void *writer, uint64_t seq, const void *payload,
                               size_t len)
 {
 	struct strata_bw *w = writer;
-	struct strata_slot *slot = &w->ring[w->n & w->mask];
+	if (w->n_burst == w->window) { /* the harness keeps to the window */
+		int rc = burst_flush(w);
+		if (rc != 0)
+			return rc;
+	}
+	if (len != w->burst_len) {
+		int rc = burst_flush(w); /* payloads are cut for burst_len */
+		if (rc != 0)
+			return rc;
+		uint8_t *d = strata_realloc(
+		        w->burst_data, (size_t)w->window * (len ? len : 1));
+		if (d == NULL)
+			return STRATA_ENOMEM;
+		w->burst_data = d;
+		w->burst_len = len;
+	}
+	struct strata_slot *slot = &w->ring[(w->n + w->n_burst) & w->mask];
 	slot->w = w;
 	slot->seq = seq;
-	char err[STRATA_ERRMSG_SIZE];
-	int rc = strata_writer_write(w->wr, w->key, w->keylen, payload, len,
-	                             on_write, slot, err);
-	if (rc != 0) {
-		LOG_WARN("bench.strata", "write: %s", err);
-		return rc;
-	}
-	w->n++;
+	uint8_t *data = w->burst_data + (size_t)w->n_burst * len;
+	memcpy(data, payload, len);
+	w->burst[w->n_burst++] = (struct strata_write){.key = w->key,
+	                                               .keylen = w->keylen,
+	                                               .data = data,
+	                                               .len = len,
+	                                               .cb = on_write,
+	                                               .arg = slot};
 	return 0;
 }
 
 static int strata_writer_poll(void *writer, int timeout_ms)
 {
 	struct strata_bw *w = writer;
+	int rc = burst_flush(w);
+	if (rc != 0)
+		return rc;
 	struct timespec until;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += timeout_ms / 1000;
@@ -326,12 +377,15 @@ static void strata_writer_close_op(void *writer)
 {
 	struct strata_bw *w = writer;
 	char err[STRATA_ERRMSG_SIZE];
+	(void)burst_flush(w);
 	/* Flushes: every callback has returned when it does. */
 	if (strata_writer_close(w->wr, err) != 0)
 		LOG_WARN("bench.strata", "close writer: %s", err);
 	strata_client_free(w->c);
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
+	strata_free(w->burst_data);
+	strata_free(w->burst);
 	strata_free(w->ring);
 	strata_free(w);
 }

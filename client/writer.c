@@ -1075,9 +1075,13 @@ int strata_writer_new(struct strata_client *c, const char *scope,
 	return 0;
 }
 
-int strata_writer_write(struct strata_writer *w, const void *key, size_t keylen,
-                        const void *data, size_t len, strata_write_cb cb,
-                        void *arg, char *errmsg)
+/* Queue one event. hand_over: post the pump when the queue was empty (a
+ * single write); else the caller posts it after its last event, and a
+ * wait for room posts it first (the events held would never be sent). */
+static int writer_enqueue(struct strata_writer *w, const void *key,
+                          size_t keylen, const void *data, size_t len,
+                          strata_write_cb cb, void *arg, bool hand_over,
+                          char *errmsg)
 {
 	if (len > w->cfg.max_event_bytes) {
 		client_err(errmsg,
@@ -1140,6 +1144,9 @@ int strata_writer_write(struct strata_writer *w, const void *key, size_t keylen,
 			           w->next_seq - w->wm);
 			return STRATA_EAGAIN;
 		}
+		if (!hand_over && w->in_head != NULL) {
+			loop_post(w->c->loop, &w->pump_task);
+		}
 		pthread_cond_wait(&w->cv, &w->mu);
 	}
 	ev->seq = w->next_seq++;
@@ -1152,11 +1159,46 @@ int strata_writer_write(struct strata_writer *w, const void *key, size_t keylen,
 		w->in_head = ev;
 	}
 	w->in_tail = ev;
-	if (was_empty) {
+	if (was_empty && hand_over) {
 		loop_post(w->c->loop, &w->pump_task);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return 0;
+}
+
+int strata_writer_write(struct strata_writer *w, const void *key, size_t keylen,
+                        const void *data, size_t len, strata_write_cb cb,
+                        void *arg, char *errmsg)
+{
+	return writer_enqueue(w, key, keylen, data, len, cb, arg, true, errmsg);
+}
+
+int strata_writer_write_batch(struct strata_writer *w,
+                              const struct strata_write *evs, size_t n,
+                              size_t *queued, char *errmsg)
+{
+	size_t i = 0;
+	int rc = 0;
+	if (n > 0 && evs == NULL) {
+		client_err(errmsg, "writer %s/%s: evs is NULL", w->scope,
+		           w->stream);
+		rc = STRATA_EINVAL;
+	}
+	for (; rc == 0 && i < n; i++) {
+		const struct strata_write *e = &evs[i];
+		rc = writer_enqueue(w, e->key, e->keylen, e->data, e->len,
+		                    e->cb, e->arg, false, errmsg);
+		if (rc != 0) {
+			break;
+		}
+	}
+	if (i > 0) {
+		loop_post(w->c->loop, &w->pump_task);
+	}
+	if (queued != NULL) {
+		*queued = i;
+	}
+	return rc;
 }
 
 /* Completion of a synchronous write. */

@@ -75,6 +75,34 @@ STRATA_API int strata_writer_write(struct strata_writer *w, const void *key,
                                    size_t keylen, const void *data, size_t len,
                                    strata_write_cb cb, void *arg, char *errmsg);
 
+/* One event of strata_writer_write_batch(): the arguments of one
+ * strata_writer_write() call. */
+struct strata_write {
+	const void *key; /* routing key (NULL/0 = none) */
+	size_t keylen;
+	const void *data; /* payload */
+	size_t len;
+	strata_write_cb cb; /* may be NULL */
+	void *arg;
+};
+
+/*
+ * Queue evs[0..n) as n calls of strata_writer_write() would, in order,
+ * then hand them to the I/O thread at once: a burst wakes it once and
+ * travels in as few appends as max_batch_bytes allows, where single
+ * writes each hand over as they come (the first of a burst alone). For
+ * producers that have several events ready (a buffer, a poll's worth of
+ * readings); not atomic: each event has its own outcome. *queued (may be
+ * NULL) is set to how many were queued: on an error, evs[0..*queued) are
+ * queued and their callbacks will run, the rest are not (no callback).
+ * Errors as strata_writer_write(). When the window fills up the events
+ * queued so far are handed over before it waits for room.
+ */
+STRATA_API int strata_writer_write_batch(struct strata_writer *w,
+                                         const struct strata_write *evs,
+                                         size_t n, size_t *queued,
+                                         char *errmsg);
+
 /* Write one event and wait until it is durable or failed; returns its
  * outcome. Must not be called from a callback (STRATA_EINVAL). */
 STRATA_API int strata_writer_write_sync(struct strata_writer *w,

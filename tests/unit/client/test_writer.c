@@ -319,6 +319,133 @@ static void test_writer_write_linger_batches(void **state)
 	fixture_free(fx);
 }
 
+/* Batch events "k<key>:<seq>" like write_events, in one call. */
+static int write_batch(struct fixture *fx, struct strata_writer *w,
+                       unsigned from, unsigned n, unsigned *seqs,
+                       size_t *queued, char *err)
+{
+	struct strata_write *evs = calloc(n, sizeof(*evs));
+	char(*keys)[16] = calloc(n, 16);
+	char(*payloads)[64] = calloc(n, 64);
+	for (unsigned j = 0; j < n; j++) {
+		unsigned k = (from + j) % KEYS;
+		snprintf(keys[j], 16, "key-%u", k);
+		int len = snprintf(payloads[j], 64, "k%u:%u", k, seqs[k]++);
+		evs[j] = (struct strata_write){.key = keys[j],
+		                               .keylen = strlen(keys[j]),
+		                               .data = payloads[j],
+		                               .len = (size_t)len,
+		                               .cb = count_cb,
+		                               .arg = fx};
+	}
+	int rc = strata_writer_write_batch(w, evs, n, queued, err);
+	free(payloads);
+	free(keys);
+	free(evs);
+	return rc;
+}
+
+/* A batch is queued whole and sent in one append (the writer was set up
+ * before); every event once, in order per key. */
+static void test_writer_write_batch_one_append(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(1);
+	struct strata_writer *w;
+	char err[STRATA_ERRMSG_SIZE];
+	unsigned seqs[KEYS] = {0};
+	assert_int_equal(strata_writer_new(fx->c, "sc", "st", NULL, &w, err),
+	                 0);
+	write_events(fx, w, 0, 1, seqs);
+	assert_int_equal(strata_writer_flush(w, err), 0);
+	unsigned before = fake_appends(fx->f);
+	size_t queued = 0;
+	assert_int_equal(write_batch(fx, w, 1, 300, seqs, &queued, err), 0);
+	assert_int_equal(queued, 300);
+	assert_int_equal(strata_writer_flush(w, err), 0);
+	assert_int_equal(atomic_load(&fx->acked), 301);
+	assert_int_equal(fake_appends(fx->f) - before, 1);
+	/* Empty batches and bad arguments. */
+	assert_int_equal(strata_writer_write_batch(w, NULL, 0, &queued, err),
+	                 0);
+	assert_int_equal(queued, 0);
+	assert_int_equal(strata_writer_write_batch(w, NULL, 2, &queued, err),
+	                 STRATA_EINVAL);
+	assert_int_equal(queued, 0);
+	assert_int_equal(strata_writer_close(w, err), 0);
+	verify(fx->f, seqs);
+	fixture_free(fx);
+}
+
+/* An event that cannot be queued stops the batch there: the ones before
+ * it are queued and acknowledged, it and the rest are not. */
+static void test_writer_write_batch_partial(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(1);
+	struct strata_writer *w;
+	struct strata_writer_config cfg;
+	char err[STRATA_ERRMSG_SIZE];
+	static char big[2048];
+	strata_writer_config_default(&cfg);
+	cfg.max_event_bytes = 1024;
+	assert_int_equal(strata_writer_new(fx->c, "sc", "st", &cfg, &w, err),
+	                 0);
+	struct strata_write evs[4] = {
+	        {.data = "a", .len = 1, .cb = count_cb, .arg = fx},
+	        {.data = "b", .len = 1, .cb = count_cb, .arg = fx},
+	        {.data = big, .len = sizeof(big), .cb = count_cb, .arg = fx},
+	        {.data = "d", .len = 1, .cb = count_cb, .arg = fx},
+	};
+	size_t queued = 99;
+	assert_int_equal(strata_writer_write_batch(w, evs, 4, &queued, err),
+	                 STRATA_ETOOBIG);
+	assert_int_equal(queued, 2);
+	assert_non_null(strstr(err, "max_event_bytes"));
+	assert_int_equal(strata_writer_flush(w, err), 0);
+	assert_int_equal(atomic_load(&fx->acked), 2);
+	assert_int_equal(atomic_load(&fx->failed), 0);
+	assert_int_equal(strata_writer_close(w, err), 0);
+	fixture_free(fx);
+}
+
+/* A batch larger than the window: blocking, it hands over what it holds
+ * before waiting for room (else it would wait forever) and queues all;
+ * not blocking, it stops at the window with STRATA_EAGAIN. */
+static void test_writer_write_batch_window(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(2);
+	struct strata_writer *w;
+	struct strata_writer_config cfg;
+	char err[STRATA_ERRMSG_SIZE];
+	unsigned seqs[KEYS] = {0};
+	strata_writer_config_default(&cfg);
+	cfg.max_inflight_events = 4;
+	assert_int_equal(strata_writer_new(fx->c, "sc", "st", &cfg, &w, err),
+	                 0);
+	size_t queued = 0;
+	assert_int_equal(write_batch(fx, w, 0, 50, seqs, &queued, err), 0);
+	assert_int_equal(queued, 50);
+	assert_int_equal(strata_writer_flush(w, err), 0);
+	assert_int_equal(atomic_load(&fx->acked), 50);
+	assert_int_equal(strata_writer_close(w, err), 0);
+	verify(fx->f, seqs);
+
+	cfg.block_when_full = false;
+	fake_fail_appends(fx->f, 1000000, STRATA_EAGAIN);
+	assert_int_equal(strata_writer_new(fx->c, "sc", "st", &cfg, &w, err),
+	                 0);
+	assert_int_equal(write_batch(fx, w, 50, 10, seqs, &queued, err),
+	                 STRATA_EAGAIN);
+	assert_int_equal(queued, 4);
+	fake_fail_appends(fx->f, 0, 0);
+	assert_int_equal(strata_writer_flush(w, err), 0);
+	assert_int_equal(atomic_load(&fx->acked), 54);
+	assert_int_equal(strata_writer_close(w, err), 0);
+	fixture_free(fx);
+}
+
 /* A stream the controller does not know gives STRATA_ENOENT naming it. */
 static void test_writer_new_unknown_stream(void **state)
 {
@@ -345,6 +472,9 @@ int main(void)
 	        cmocka_unit_test(test_writer_write_too_big),
 	        cmocka_unit_test(test_writer_write_window_full),
 	        cmocka_unit_test(test_writer_write_linger_batches),
+	        cmocka_unit_test(test_writer_write_batch_one_append),
+	        cmocka_unit_test(test_writer_write_batch_partial),
+	        cmocka_unit_test(test_writer_write_batch_window),
 	        cmocka_unit_test(test_writer_new_unknown_stream),
 	};
 	return cmocka_run_group_tests_name("writer", tests, NULL, NULL);
