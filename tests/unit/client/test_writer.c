@@ -62,6 +62,28 @@ static void count_cb(void *arg, int code, const char *errmsg)
 	}
 }
 
+/* A writer on sc/st (cfg NULL: the defaults). */
+static struct strata_writer *open_writer(struct fixture *fx,
+                                         const struct strata_writer_config *cfg)
+{
+	struct strata_writer *w = NULL;
+	char err[STRATA_ERRMSG_SIZE];
+	if (strata_writer_new(fx->c, "sc", "st", cfg, &w, err) != 0) {
+		fail_msg("strata_writer_new: %s", err);
+	}
+	return w;
+}
+
+/* Flush w: no failure, and n events acknowledged in all. */
+static void flush_acked(struct fixture *fx, struct strata_writer *w, unsigned n)
+{
+	char err[STRATA_ERRMSG_SIZE];
+	if (strata_writer_flush(w, err) != 0) {
+		fail_msg("strata_writer_flush: %s", err);
+	}
+	assert_int_equal(atomic_load(&fx->acked), n);
+}
+
 /* Write n events "k<key>:<seq>" for KEYS keys, seq per key. */
 static void write_events(struct fixture *fx, struct strata_writer *w,
                          unsigned from, unsigned n, unsigned *seqs)
@@ -144,11 +166,9 @@ static void test_writer_write_basic_exactly_once(void **state)
 	struct strata_writer *w;
 	char err[STRATA_ERRMSG_SIZE];
 	unsigned seqs[KEYS] = {0};
-	assert_int_equal(strata_writer_new(fx->c, "sc", "st", NULL, &w, err),
-	                 0);
+	w = open_writer(fx, NULL);
 	write_events(fx, w, 0, 2000, seqs);
-	assert_int_equal(strata_writer_flush(w, err), 0);
-	assert_int_equal(atomic_load(&fx->acked), 2000);
+	flush_acked(fx, w, 2000);
 	assert_int_equal(atomic_load(&fx->failed), 0);
 	assert_int_equal(strata_writer_close(w, err), 0);
 	verify(fx->f, seqs);
@@ -167,8 +187,7 @@ static void test_writer_write_retries_exactly_once(void **state)
 	unsigned seqs[KEYS] = {0};
 	strata_writer_config_default(&cfg);
 	cfg.max_batch_bytes = 64; /* many small blocks in flight */
-	assert_int_equal(strata_writer_new(fx->c, "sc", "st", &cfg, &w, err),
-	                 0);
+	w = open_writer(fx, &cfg);
 	write_events(fx, w, 0, 300, seqs);
 	fake_lose_acks(fx->f, 5);
 	write_events(fx, w, 300, 300, seqs);
@@ -176,8 +195,7 @@ static void test_writer_write_retries_exactly_once(void **state)
 	write_events(fx, w, 600, 300, seqs);
 	fake_fail_appends(fx->f, 3, STRATA_EWRONGHOST);
 	write_events(fx, w, 900, 300, seqs);
-	assert_int_equal(strata_writer_flush(w, err), 0);
-	assert_int_equal(atomic_load(&fx->acked), 1200);
+	flush_acked(fx, w, 1200);
 	assert_int_equal(atomic_load(&fx->failed), 0);
 	struct strata_writer_stats st;
 	strata_writer_get_stats(w, &st);
@@ -199,16 +217,14 @@ static void test_writer_write_follows_successors(void **state)
 	unsigned seqs[KEYS] = {0};
 	strata_writer_config_default(&cfg);
 	cfg.max_batch_bytes = 128;
-	assert_int_equal(strata_writer_new(fx->c, "sc", "st", &cfg, &w, err),
-	                 0);
+	w = open_writer(fx, &cfg);
 	write_events(fx, w, 0, 500, seqs);
 	fake_split(fx->f, fake_segment_id(fx->f, 0));
 	write_events(fx, w, 500, 500, seqs);
 	fake_lose_acks(fx->f, 2);
 	fake_split(fx->f, fake_segment_id(fx->f, 1));
 	write_events(fx, w, 1000, 500, seqs);
-	assert_int_equal(strata_writer_flush(w, err), 0);
-	assert_int_equal(atomic_load(&fx->acked), 1500);
+	flush_acked(fx, w, 1500);
 	assert_int_equal(atomic_load(&fx->failed), 0);
 	struct strata_writer_stats st;
 	strata_writer_get_stats(w, &st);
@@ -234,8 +250,7 @@ static void test_writer_write_sealed_stream(void **state)
 	struct fixture *fx = fixture_new(1);
 	struct strata_writer *w;
 	char err[STRATA_ERRMSG_SIZE];
-	assert_int_equal(strata_writer_new(fx->c, "sc", "st", NULL, &w, err),
-	                 0);
+	w = open_writer(fx, NULL);
 	assert_int_equal(strata_writer_write_sync(w, "a", 1, "x", 1, err), 0);
 	fake_seal_stream(fx->f);
 	assert_int_equal(strata_writer_write_sync(w, "a", 1, "y", 1, err),
@@ -256,8 +271,7 @@ static void test_writer_write_too_big(void **state)
 	static char big[2048];
 	strata_writer_config_default(&cfg);
 	cfg.max_event_bytes = 1024;
-	assert_int_equal(strata_writer_new(fx->c, "sc", "st", &cfg, &w, err),
-	                 0);
+	w = open_writer(fx, &cfg);
 	assert_int_equal(strata_writer_write(w, NULL, 0, big, sizeof(big), NULL,
 	                                     NULL, err),
 	                 STRATA_ETOOBIG);
@@ -279,8 +293,7 @@ static void test_writer_write_window_full(void **state)
 	cfg.max_inflight_events = 4;
 	cfg.block_when_full = false;
 	fake_fail_appends(fx->f, 1000000, STRATA_EAGAIN);
-	assert_int_equal(strata_writer_new(fx->c, "sc", "st", &cfg, &w, err),
-	                 0);
+	w = open_writer(fx, &cfg);
 	for (int i = 0; i < 4; i++) {
 		assert_int_equal(strata_writer_write(w, "k", 1, "v", 1,
 		                                     count_cb, fx, err),
@@ -291,8 +304,7 @@ static void test_writer_write_window_full(void **state)
 	        STRATA_EAGAIN);
 	assert_non_null(strstr(err, "window"));
 	fake_fail_appends(fx->f, 0, 0);
-	assert_int_equal(strata_writer_flush(w, err), 0);
-	assert_int_equal(atomic_load(&fx->acked), 4);
+	flush_acked(fx, w, 4);
 	assert_int_equal(strata_writer_close(w, err), 0);
 	fixture_free(fx);
 }
@@ -308,11 +320,9 @@ static void test_writer_write_linger_batches(void **state)
 	unsigned seqs[KEYS] = {0};
 	strata_writer_config_default(&cfg);
 	cfg.linger_ms = 200;
-	assert_int_equal(strata_writer_new(fx->c, "sc", "st", &cfg, &w, err),
-	                 0);
+	w = open_writer(fx, &cfg);
 	write_events(fx, w, 0, 200, seqs);
-	assert_int_equal(strata_writer_flush(w, err), 0);
-	assert_int_equal(atomic_load(&fx->acked), 200);
+	flush_acked(fx, w, 200);
 	assert_true(fake_appends(fx->f) <= 3);
 	assert_int_equal(strata_writer_close(w, err), 0);
 	verify(fx->f, seqs);
@@ -354,16 +364,14 @@ static void test_writer_write_batch_one_append(void **state)
 	struct strata_writer *w;
 	char err[STRATA_ERRMSG_SIZE];
 	unsigned seqs[KEYS] = {0};
-	assert_int_equal(strata_writer_new(fx->c, "sc", "st", NULL, &w, err),
-	                 0);
+	w = open_writer(fx, NULL);
 	write_events(fx, w, 0, 1, seqs);
 	assert_int_equal(strata_writer_flush(w, err), 0);
 	unsigned before = fake_appends(fx->f);
 	size_t queued = 0;
 	assert_int_equal(write_batch(fx, w, 1, 300, seqs, &queued, err), 0);
 	assert_int_equal(queued, 300);
-	assert_int_equal(strata_writer_flush(w, err), 0);
-	assert_int_equal(atomic_load(&fx->acked), 301);
+	flush_acked(fx, w, 301);
 	assert_int_equal(fake_appends(fx->f) - before, 1);
 	/* Empty batches and bad arguments. */
 	assert_int_equal(strata_writer_write_batch(w, NULL, 0, &queued, err),
@@ -389,8 +397,7 @@ static void test_writer_write_batch_partial(void **state)
 	static char big[2048];
 	strata_writer_config_default(&cfg);
 	cfg.max_event_bytes = 1024;
-	assert_int_equal(strata_writer_new(fx->c, "sc", "st", &cfg, &w, err),
-	                 0);
+	w = open_writer(fx, &cfg);
 	struct strata_write evs[4] = {
 	        {.data = "a", .len = 1, .cb = count_cb, .arg = fx},
 	        {.data = "b", .len = 1, .cb = count_cb, .arg = fx},
@@ -402,8 +409,7 @@ static void test_writer_write_batch_partial(void **state)
 	                 STRATA_ETOOBIG);
 	assert_int_equal(queued, 2);
 	assert_non_null(strstr(err, "max_event_bytes"));
-	assert_int_equal(strata_writer_flush(w, err), 0);
-	assert_int_equal(atomic_load(&fx->acked), 2);
+	flush_acked(fx, w, 2);
 	assert_int_equal(atomic_load(&fx->failed), 0);
 	assert_int_equal(strata_writer_close(w, err), 0);
 	fixture_free(fx);
@@ -422,26 +428,22 @@ static void test_writer_write_batch_window(void **state)
 	unsigned seqs[KEYS] = {0};
 	strata_writer_config_default(&cfg);
 	cfg.max_inflight_events = 4;
-	assert_int_equal(strata_writer_new(fx->c, "sc", "st", &cfg, &w, err),
-	                 0);
+	w = open_writer(fx, &cfg);
 	size_t queued = 0;
 	assert_int_equal(write_batch(fx, w, 0, 50, seqs, &queued, err), 0);
 	assert_int_equal(queued, 50);
-	assert_int_equal(strata_writer_flush(w, err), 0);
-	assert_int_equal(atomic_load(&fx->acked), 50);
+	flush_acked(fx, w, 50);
 	assert_int_equal(strata_writer_close(w, err), 0);
 	verify(fx->f, seqs);
 
 	cfg.block_when_full = false;
 	fake_fail_appends(fx->f, 1000000, STRATA_EAGAIN);
-	assert_int_equal(strata_writer_new(fx->c, "sc", "st", &cfg, &w, err),
-	                 0);
+	w = open_writer(fx, &cfg);
 	assert_int_equal(write_batch(fx, w, 50, 10, seqs, &queued, err),
 	                 STRATA_EAGAIN);
 	assert_int_equal(queued, 4);
 	fake_fail_appends(fx->f, 0, 0);
-	assert_int_equal(strata_writer_flush(w, err), 0);
-	assert_int_equal(atomic_load(&fx->acked), 54);
+	flush_acked(fx, w, 54);
 	assert_int_equal(strata_writer_close(w, err), 0);
 	fixture_free(fx);
 }
