@@ -317,15 +317,14 @@ static int strata_writer_send(void *writer, uint64_t seq, const void *payload,
                               size_t len)
 {
 	struct strata_bw *w = writer;
-	if (w->n_burst == w->window) { /* the harness keeps to the window */
+	/* Full (the harness keeps to the window, so not in practice), or
+	 * burst_data is cut for another payload size: hand over first. */
+	if (w->n_burst == w->window || len != w->burst_len) {
 		int rc = burst_flush(w);
 		if (rc != 0)
 			return rc;
 	}
 	if (len != w->burst_len) {
-		int rc = burst_flush(w); /* payloads are cut for burst_len */
-		if (rc != 0)
-			return rc;
 		uint8_t *d = strata_realloc(
 		        w->burst_data, (size_t)w->window * (len ? len : 1));
 		if (d == NULL)

@@ -155,14 +155,8 @@ bool wire_url_ok(const char *url)
 	socklen_t len;
 	char host[RPC_MAX_URL_LEN + 1];
 	unsigned port;
-	if (url == NULL) {
-		return false;
-	}
-	if (sp_url_addr(url, false, &sa, &len)) {
-		return true;
-	}
-	return sp_url_host_port(url, false, host, sizeof(host), &port) &&
-	       url[6] != '[' && sp_host_is_name(host);
+	return sp_url_parse(url, false, host, sizeof(host), &port, &sa, &len) !=
+	       SP_URL_BAD;
 }
 
 /* ------------------------------------------------------- name lookups */
@@ -694,16 +688,9 @@ static void resolve_done_task(void *arg)
 	}
 }
 
-/* Look c's host name up on a thread of its own (RESOLVING). */
-static bool conn_resolve(struct wconn *c)
+/* Look host up for c on a thread of its own (RESOLVING). */
+static bool conn_resolve(struct wconn *c, const char *host, unsigned port)
 {
-	char host[RPC_MAX_URL_LEN + 1];
-	unsigned port;
-	if (!sp_url_host_port(c->url, false, host, sizeof(host), &port) ||
-	    !sp_host_is_name(host)) { /* checked by wire_call */
-		conn_fail_errno(c, "address", EINVAL);
-		return false;
-	}
 	struct wres *r = strata_calloc(1, sizeof(*r));
 	if (r == NULL) {
 		conn_fail_errno(c, "host name lookup", ENOMEM);
@@ -742,11 +729,19 @@ static bool conn_connect(struct wconn *c)
 	        loop_now_ms() + (uint64_t)c->w->opts.connect_timeout_ms;
 	c->n_addrs = 0;
 	c->next_addr = 0;
-	if (sp_url_addr(c->url, false, &c->addrs[0], &c->lens[0])) {
+	char host[RPC_MAX_URL_LEN + 1];
+	unsigned port;
+	switch (sp_url_parse(c->url, false, host, sizeof(host), &port,
+	                     &c->addrs[0], &c->lens[0])) {
+	case SP_URL_ADDR:
 		c->n_addrs = 1;
 		return conn_dial(c);
+	case SP_URL_NAME:
+		return conn_resolve(c, host, port);
+	default: /* wire_url_ok said no: the caller's bug */
+		conn_fail_errno(c, "address", EINVAL);
+		return false;
 	}
-	return conn_resolve(c);
 }
 
 static struct wconn *conn_get(struct wire *w, const char *url)

@@ -1184,13 +1184,11 @@ int strata_writer_write_batch(struct strata_writer *w,
 		           w->stream);
 		rc = STRATA_EINVAL;
 	}
-	for (; rc == 0 && i < n; i++) {
+	while (rc == 0 && i < n) {
 		const struct strata_write *e = &evs[i];
 		rc = writer_enqueue(w, e->key, e->keylen, e->data, e->len,
 		                    e->cb, e->arg, false, errmsg);
-		if (rc != 0) {
-			break;
-		}
+		i += rc == 0;
 	}
 	if (i > 0) {
 		loop_post(w->c->loop, &w->pump_task);

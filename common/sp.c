@@ -275,26 +275,38 @@ bool sp_host_is_name(const char *host)
 	return label > 0 && host[len - 1] != '-' && alpha;
 }
 
-bool sp_url_addr(const char *url, bool port0, struct sockaddr_storage *sa,
-                 socklen_t *salen)
+enum sp_url_kind sp_url_parse(const char *url, bool port0, char *host,
+                              size_t hostsz, unsigned *port,
+                              struct sockaddr_storage *sa, socklen_t *salen)
 {
-	char h[64];
-	unsigned port;
-	if (!sp_url_host_port(url, port0, h, sizeof(h), &port)) {
-		return false;
+	if (!sp_url_host_port(url, port0, host, hostsz, port)) {
+		return SP_URL_BAD;
 	}
 	memset(sa, 0, sizeof(*sa));
-	if (strchr(h, ':') != NULL) {
+	if (url[6] == '[') {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)sa;
 		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
+		a->sin6_port = htons((uint16_t)*port);
 		*salen = sizeof(*a);
-		return url[6] == '[' &&
-		       inet_pton(AF_INET6, h, &a->sin6_addr) == 1;
+		return inet_pton(AF_INET6, host, &a->sin6_addr) == 1
+		               ? SP_URL_ADDR
+		               : SP_URL_BAD;
 	}
 	struct sockaddr_in *a = (struct sockaddr_in *)sa;
 	a->sin_family = AF_INET;
-	a->sin_port = htons((uint16_t)port);
+	a->sin_port = htons((uint16_t)*port);
 	*salen = sizeof(*a);
-	return url[6] != '[' && inet_pton(AF_INET, h, &a->sin_addr) == 1;
+	if (inet_pton(AF_INET, host, &a->sin_addr) == 1) {
+		return SP_URL_ADDR;
+	}
+	return sp_host_is_name(host) ? SP_URL_NAME : SP_URL_BAD;
+}
+
+bool sp_url_addr(const char *url, bool port0, struct sockaddr_storage *sa,
+                 socklen_t *salen)
+{
+	char host[RPC_MAX_URL_LEN + 1];
+	unsigned port;
+	return sp_url_parse(url, port0, host, sizeof(host), &port, sa, salen) ==
+	       SP_URL_ADDR;
 }

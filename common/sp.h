@@ -27,8 +27,15 @@ bool sp_url_host_port(const char *url, bool port0, char *host, size_t hostsz,
 /* True if host is a DNS name (RFC 1123 labels, not all digits). */
 bool sp_host_is_name(const char *host);
 
-/* Parse tcp://IPV4:PORT or tcp://[IPV6]:PORT (numeric; port 0 only when
- * port0) into *sa; false if the URL is not one. */
+/* What a tcp:// URL names: a numeric address (IPV4, or IPV6 in brackets;
+ * *sa and *salen filled), a DNS name (host and *port filled, to look up),
+ * or neither. Port 0 only when port0; host gets hostsz bytes. */
+enum sp_url_kind { SP_URL_BAD, SP_URL_ADDR, SP_URL_NAME };
+enum sp_url_kind sp_url_parse(const char *url, bool port0, char *host,
+                              size_t hostsz, unsigned *port,
+                              struct sockaddr_storage *sa, socklen_t *salen);
+
+/* sp_url_parse for numeric addresses only: false for anything else. */
 bool sp_url_addr(const char *url, bool port0, struct sockaddr_storage *sa,
                  socklen_t *salen);
 

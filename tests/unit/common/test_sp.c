@@ -174,6 +174,31 @@ static void test_sp_urls(void **state)
 	assert_false(sp_url_addr("tcp://localhost:9090", false, &sa, &len));
 	assert_false(sp_url_addr("tcp://1.2.3.4:65536", false, &sa, &len));
 
+	/* One parse tells numbers, names and neither apart. */
+	char name[64];
+	unsigned np;
+	assert_int_equal(sp_url_parse("tcp://10.0.0.7:80", false, name,
+	                              sizeof(name), &np, &sa, &len),
+	                 SP_URL_ADDR);
+	assert_int_equal(sa.ss_family, AF_INET);
+	assert_int_equal(sp_url_parse("tcp://[::1]:80", false, name,
+	                              sizeof(name), &np, &sa, &len),
+	                 SP_URL_ADDR);
+	assert_int_equal(sp_url_parse("tcp://store-0.store:12345", false, name,
+	                              sizeof(name), &np, &sa, &len),
+	                 SP_URL_NAME);
+	assert_string_equal(name, "store-0.store");
+	assert_int_equal(np, 12345);
+	assert_int_equal(sp_url_parse("tcp://[store]:1", false, name,
+	                              sizeof(name), &np, &sa, &len),
+	                 SP_URL_BAD);
+	assert_int_equal(sp_url_parse("tcp://10.0.0.999:1", false, name,
+	                              sizeof(name), &np, &sa, &len),
+	                 SP_URL_BAD);
+	assert_int_equal(sp_url_parse("tcp://a_b:1", false, name, sizeof(name),
+	                              &np, &sa, &len),
+	                 SP_URL_BAD);
+
 	char host[16];
 	unsigned port;
 	assert_true(sp_url_host_port("tcp://store-1:12345", false, host,
