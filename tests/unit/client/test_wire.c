@@ -285,6 +285,18 @@ static void call(struct fx *f, const char *url, int i, uint32_t method,
 	}
 }
 
+/* Call M_ECHO with text as call i and check its reply (the i calls
+ * before it have completed). */
+static void expect_echo(struct fx *f, const char *url, int i, const char *text)
+{
+	size_t n = strlen(text);
+	call(f, url, i, M_ECHO, text, n);
+	wait_done(&f->r, i + 1);
+	assert_int_equal(f->r.code[i], 0);
+	assert_int_equal(f->r.body[i].len, n);
+	assert_memory_equal(f->r.body[i].data, text, n);
+}
+
 /* -------------------------------------------------------------- tests */
 
 static void test_wire_url_ok(void **state)
@@ -390,10 +402,7 @@ static void test_wire_timeout(void **state)
 	assert_int_equal(f->r.code[0], STRATA_ETIMEDOUT);
 	assert_non_null(strstr(f->r.errmsg[0], "no reply within 300 ms"));
 	svc_release_held(&s); /* a late reply */
-	call(f, url, 1, M_ECHO, "again", 5);
-	wait_done(&f->r, 2);
-	assert_int_equal(f->r.code[1], 0);
-	assert_memory_equal(f->r.body[1].data, "again", 5);
+	expect_echo(f, url, 1, "again");
 	fx_free(f);
 	svc_stop(&s);
 }
@@ -624,10 +633,7 @@ static void test_wire_localhost(void **state)
 	struct fx *f = fx_new(5000);
 	char url[64];
 	snprintf(url, sizeof(url), "tcp://localhost:%u", port);
-	call(f, url, 0, M_ECHO, "hi", 2);
-	wait_done(&f->r, 1);
-	assert_int_equal(f->r.code[0], 0);
-	assert_memory_equal(f->r.body[0].data, "hi", 2);
+	expect_echo(f, url, 0, "hi");
 	fx_free(f);
 	svc_stop(&s);
 }

@@ -35,6 +35,17 @@ static void check_layout(const struct segment *s, const uint8_t *ref)
 	assert_int_equal(mem, s->unflushed);
 }
 
+/* n reference bytes, byte i = i * mul + add (free() it). */
+static uint8_t *pattern(size_t n, unsigned mul, unsigned add)
+{
+	uint8_t *p = malloc(n);
+	assert_non_null(p);
+	for (size_t i = 0; i < n; i++) {
+		p[i] = (uint8_t)(i * mul + add);
+	}
+	return p;
+}
+
 /* Appends fill extents up to SEGMENT_MEM_EXTENT_MAX, then start new ones;
  * find_extent locates every offset. */
 static void test_segment_append_and_find(void **state)
@@ -42,10 +53,7 @@ static void test_segment_append_and_find(void **state)
 	(void)state;
 	struct segment *s = segment_new(1, "seg", 3);
 	size_t total = 3 * SEGMENT_MEM_EXTENT_MAX + 12345;
-	uint8_t *ref = malloc(total);
-	for (size_t i = 0; i < total; i++) {
-		ref[i] = (uint8_t)(i * 31 + 1);
-	}
+	uint8_t *ref = pattern(total, 31, 1);
 	size_t off = 0;
 	while (off < total) {
 		size_t n = 1000 + off % 5000;
@@ -146,10 +154,7 @@ static void test_segment_flush_head_keeps_tail_in_place(void **state)
 	(void)state;
 	struct segment *s = segment_new(1, "seg", 3);
 	size_t total = 2 * SEGMENT_MEM_EXTENT_MAX + 4096;
-	uint8_t *ref = malloc(total);
-	for (size_t i = 0; i < total; i++) {
-		ref[i] = (uint8_t)(i * 7 + 3);
-	}
+	uint8_t *ref = pattern(total, 7, 3);
 	size_t off = 0;
 	while (s->n_extents < 2) { /* hot: the second extent is full size */
 		assert_int_equal(segment_append(s, ref + off, 1000), 0);
