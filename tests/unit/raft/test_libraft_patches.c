@@ -1,9 +1,12 @@
 /* Unit tests for Strata's patches to the vendored libraft
  * (third_party/raft/PATCHES.md): they must keep libraft's on-disk format
- * and fix what they claim to fix. Built only without STRATA_SYSTEM_RAFT. */
+ * readable (#11 adds format 2 beside 1) and fix what they claim to fix. Built
+ * only without STRATA_SYSTEM_RAFT. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,12 +15,16 @@
 #include <cmocka.h>
 
 #include <raft.h>
+#include <raft/uv.h>
+#include <uv.h>
 
 #include "tests/lib/check.h"
 
 /* libraft internals (src/byte.h, src/uv.h), declared here so the test does
  * not pull libraft's private headers into Strata's warning set. */
 unsigned byteCrc32(const void *buf, size_t size, unsigned init);
+int UvFsProbeCapabilities(const char *dir, size_t *direct, bool *async,
+                          char *errmsg);
 struct uvSegmentBuffer {
 	size_t block_size;
 	struct {
@@ -129,6 +136,290 @@ static void test_libraft_segment_buffer_grows_geometrically(void **state)
 	uvSegmentBufferClose(&b);
 }
 
+/* Patch #11: two log writes in flight per open segment, a write formed
+ * while the log is busy padded to a whole block. The fixture drives
+ * libraft's own raft_io (uv) on a real directory, no Raft core. */
+struct io_fix {
+	uv_loop_t loop;
+	struct raft_uv_transport transport;
+	struct raft_io io;
+};
+
+static void io_open(struct io_fix *f, const char *dir)
+{
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	assert_int_equal(raft_uv_tcp_init(&f->transport, &f->loop), 0);
+	assert_int_equal(raft_uv_init(&f->io, &f->loop, dir, &f->transport), 0);
+	raft_uv_set_auto_recovery(&f->io, false);
+	assert_int_equal(f->io.init(&f->io, 1, "127.0.0.1:9"), 0);
+}
+
+static void io_closed(struct raft_io *io)
+{
+	*(bool *)io->data = true;
+}
+
+static void io_close(struct io_fix *f)
+{
+	bool done = false;
+	f->io.data = &done;
+	f->io.close(&f->io, io_closed);
+	while (!done)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	raft_uv_close(&f->io);
+	raft_uv_tcp_close(&f->transport);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+}
+
+/* Load the log: its entries from index 1 (no snapshot is ever taken). */
+static int io_load(struct io_fix *f, struct raft_entry **entries, size_t *n)
+{
+	raft_term term;
+	raft_id vote;
+	struct raft_snapshot *snap = NULL;
+	raft_index start = 0;
+	int rv = f->io.load(&f->io, &term, &vote, &snap, &start, entries, n);
+	if (rv == 0) {
+		assert_null(snap);
+		assert_int_equal(start, 1);
+	}
+	return rv;
+}
+
+static void entries_free(struct raft_entry *e, size_t n)
+{
+	void *batch = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].batch != batch) {
+			batch = e[i].batch;
+			raft_free(batch);
+		}
+	}
+	raft_free(e);
+}
+
+/* Entry k (index k + 1): a size from 8 bytes to ~3 blocks, bytes from k. */
+#define APPENDS 300
+static size_t entry_len(unsigned k)
+{
+	return 8 + (size_t)(k * 2654435761u % 12000u) / 8 * 8;
+}
+
+struct appender {
+	struct raft_io_append req[APPENDS];
+	struct raft_entry e[APPENDS];
+	uint8_t *data[APPENDS];
+	unsigned submitted, fired;
+};
+
+static void append_done(struct raft_io_append *req, int status)
+{
+	struct appender *a = req->data;
+	assert_int_equal(status, 0);
+	/* Callbacks in submission order, whichever write finished first. */
+	assert_ptr_equal(req, &a->req[a->fired]);
+	a->fired++;
+}
+
+static void append_one(struct io_fix *f, struct appender *a)
+{
+	unsigned k = a->submitted++;
+	a->data[k] = malloc(entry_len(k));
+	assert_non_null(a->data[k]);
+	fill_pseudo_random(a->data[k], entry_len(k), k + 1);
+	a->e[k] = (struct raft_entry){.term = 1, .type = RAFT_COMMAND};
+	a->e[k].buf.base = a->data[k];
+	a->e[k].buf.len = entry_len(k);
+	a->req[k].data = a;
+	assert_int_equal(
+	        f->io.append(&f->io, &a->req[k], &a->e[k], 1, append_done), 0);
+}
+
+static void check_entries(struct raft_entry *e, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		uint8_t *want = malloc(entry_len((unsigned)k));
+		assert_non_null(want);
+		fill_pseudo_random(want, entry_len((unsigned)k), k + 1);
+		assert_int_equal(e[k].buf.len, entry_len((unsigned)k));
+		assert_memory_equal(e[k].buf.base, want, e[k].buf.len);
+		free(want);
+	}
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	*len = (size_t)ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	char *buf = malloc(*len + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, *len, fp), *len);
+	fclose(fp);
+	return buf;
+}
+
+static void write_file(const char *path, const char *buf, size_t len)
+{
+	FILE *fp = fopen(path, "r+b");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(buf, 1, len, fp), len);
+	fclose(fp);
+}
+
+/* Offsets of the padding records in a segment (8-byte steps, as batches). */
+static size_t find_padding(const char *buf, size_t len, size_t *offs,
+                           size_t max)
+{
+	size_t n = 0;
+	for (size_t off = 8; off + 16 <= len && n < max; off += 8) {
+		uint32_t magic, plen;
+		uint64_t zero;
+		memcpy(&magic, buf + off, 4);
+		memcpy(&plen, buf + off + 4, 4);
+		memcpy(&zero, buf + off + 8, 8);
+		if (magic == 0x50414444u && zero == 0 && plen >= 16 &&
+		    plen % 8 == 0 && off + plen <= len)
+			offs[n++] = off;
+	}
+	return n;
+}
+
+static void run(const char *cmd)
+{
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Busy appends go out two writes at a time, padded; every callback fires
+ * in order; the log reloads whole after a clean close (closed segment with
+ * padding), and after a crash (open segment) with a write missing before a
+ * later one that landed, up to the hole and no further; a damaged padding
+ * record is refused. */
+static void test_libraft_two_writes_in_flight(void **state)
+{
+	(void)state;
+	/* In the working directory: a disk, not tmpfs (ctest: the build). */
+	char dir[] = "libraft-two-writes-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	size_t direct = 0;
+	bool async = false;
+	char errmsg[256];
+	assert_int_equal(UvFsProbeCapabilities(dir, &direct, &async, errmsg),
+	                 0);
+	if (!async) {
+		/* Without KAIO libraft keeps one write in flight and pads
+		 * nothing: what is checked below cannot happen here. */
+		print_message("no async I/O in %s: patch #11 not exercised\n",
+		              dir);
+		snprintf(errmsg, sizeof(errmsg), "rm -rf '%s'", dir);
+		run(errmsg);
+		skip();
+	}
+	char crash[sizeof(dir) + 8], cmd[256], path[256];
+	snprintf(crash, sizeof(crash), "%s.crash", dir);
+
+	struct io_fix f;
+	struct appender *a = calloc(1, sizeof(*a));
+	assert_non_null(a);
+	struct raft_entry *e = NULL;
+	size_t n = 0;
+	io_open(&f, dir);
+	assert_int_equal(io_load(&f, &e, &n), 0);
+	assert_int_equal(n, 0);
+	/* Two appends, then one turn of the loop: the second waits for the
+	 * first write, later ones find it busy (padded, two in flight). */
+	while (a->submitted < APPENDS) {
+		append_one(&f, a);
+		if (a->submitted < APPENDS)
+			append_one(&f, a);
+		uv_run(&f.loop, UV_RUN_ONCE);
+	}
+	while (a->fired < APPENDS)
+		uv_run(&f.loop, UV_RUN_ONCE);
+
+	/* A crash now: the open segment as it is on disk. */
+	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", dir, crash);
+	run(cmd);
+	io_close(&f);
+
+	/* Clean close: one closed segment, format 2, with padding. */
+	snprintf(path, sizeof(path), "%s/0000000000000001-%016u", dir, APPENDS);
+	size_t len;
+	char *buf = read_file(path, &len);
+	uint64_t format;
+	memcpy(&format, buf, 8);
+	assert_int_equal(format, 2);
+	size_t pads[64];
+	size_t n_pads = find_padding(buf, len, pads, 64);
+	assert_true(n_pads >= 4);
+	io_open(&f, dir);
+	assert_int_equal(io_load(&f, &e, &n), 0);
+	assert_int_equal(n, APPENDS);
+	check_entries(e, n);
+	entries_free(e, n);
+	io_close(&f);
+
+	/* A damaged padding record (non-zero filler) is refused. */
+	size_t damaged = 0;
+	for (size_t i = 0; i < n_pads && !damaged; i++) {
+		uint32_t plen;
+		memcpy(&plen, buf + pads[i] + 4, 4);
+		if (plen > 16)
+			damaged = pads[i] + plen - 1;
+	}
+	assert_true(damaged > 0);
+	buf[damaged] = 1;
+	write_file(path, buf, len);
+	io_open(&f, dir);
+	assert_int_equal(io_load(&f, &e, &n), RAFT_CORRUPT);
+	io_close(&f);
+	free(buf);
+
+	/* Crash copy: the open segment loads whole. Then the same with the
+	 * first block after a padding record (the start of a write) zeroed,
+	 * as if that write never reached the disk while the next one did:
+	 * the log ends before it, with no entry shifted. */
+	snprintf(path, sizeof(path), "%s/open-1", crash);
+	buf = read_file(path, &len);
+	n_pads = find_padding(buf, len, pads, 64);
+	assert_true(n_pads >= 4);
+	size_t hole = n_pads / 2;
+	uint32_t plen;
+	memcpy(&plen, buf + pads[hole] + 4, 4);
+	size_t at = pads[hole] + plen;
+	assert_int_equal(at % 4096, 0);
+	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s.2'", crash, crash);
+	run(cmd);
+	io_open(&f, crash);
+	assert_int_equal(io_load(&f, &e, &n), 0);
+	assert_int_equal(n, APPENDS);
+	check_entries(e, n);
+	entries_free(e, n);
+	io_close(&f);
+
+	snprintf(path, sizeof(path), "%s.2/open-1", crash);
+	memset(buf + at, 0, 4096);
+	write_file(path, buf, len);
+	free(buf);
+	snprintf(path, sizeof(path), "%s.2", crash);
+	io_open(&f, path);
+	assert_int_equal(io_load(&f, &e, &n), 0);
+	assert_true(n > 0 && n < APPENDS);
+	check_entries(e, n);
+	entries_free(e, n);
+	io_close(&f);
+
+	for (unsigned k = 0; k < APPENDS; k++)
+		free(a->data[k]);
+	free(a);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s' '%s.2'", dir, crash,
+	         crash);
+	run(cmd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -136,6 +427,7 @@ int main(void)
 	        cmocka_unit_test(test_libraft_crc_long_buffers),
 	        cmocka_unit_test(
 	                test_libraft_segment_buffer_grows_geometrically),
+	        cmocka_unit_test(test_libraft_two_writes_in_flight),
 	};
 	return cmocka_run_group_tests_name("libraft_patches", tests, NULL,
 	                                   NULL);

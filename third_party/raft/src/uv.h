@@ -183,7 +183,8 @@ void uvSegmentBufferInit(struct uvSegmentBuffer *b, size_t block_size);
 void uvSegmentBufferClose(struct uvSegmentBuffer *b);
 
 /* Encode the format version at the very beginning of the buffer. This function
- * must be called when the buffer is empty. */
+ * must be called when the buffer is empty. STRATA PATCH (PATCHES.md #11): the
+ * version is UV__DISK_FORMAT_PADDED, open segments may hold padding. */
 int uvSegmentBufferFormat(struct uvSegmentBuffer *b);
 
 /* Extend the segment's buffer by encoding the given entries.
@@ -198,6 +199,20 @@ int uvSegmentBufferAppend(struct uvSegmentBuffer *b,
  * the unused memory of the last block. The out parameter will point to the
  * memory to write. */
 void uvSegmentBufferFinalize(struct uvSegmentBuffer *b, uv_buf_t *out);
+
+/* STRATA PATCH (PATCHES.md #11): like uvSegmentBufferFinalize, but fill the
+ * rest of the last block with a padding record, so that the next write can
+ * start on the next block while this one is in flight. A gap too small for
+ * the record (8 bytes) takes one more block. @used is set to the bytes in
+ * use before the padding. */
+int uvSegmentBufferPad(struct uvSegmentBuffer *b, uv_buf_t *out, size_t *used);
+
+/* STRATA PATCH (PATCHES.md #11): empty the buffer and start it with a copy
+ * of @block, the partial last block of the write before, of which @n bytes
+ * are in use: the next write rewrites that block. */
+int uvSegmentBufferRetain(struct uvSegmentBuffer *b,
+                          const void *block,
+                          size_t n);
 
 /* Reset the buffer preparing it for the next segment write.
  *

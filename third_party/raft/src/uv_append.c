@@ -39,20 +39,64 @@
  * callbacks.
  **/
 
+/* STRATA PATCH (PATCHES.md #11): up to two log writes in flight per open
+ * segment when writes go through KAIO (one otherwise).
+ *
+ * Upstream keeps one write in flight: each write rewrites the partial last
+ * block of the one before (direct I/O writes whole blocks), so a second
+ * write in flight could land before the first and be overwritten by it. An
+ * append that arrives while a write is in flight waited for it, then for
+ * its own write: about two write times per acknowledgement under load.
+ *
+ * Here a write whose requests arrived while another write was in flight
+ * (the log is busy) ends its last block with a padding record
+ * (UV__DISK_FORMAT_PADDED), so the next write starts on a fresh block and
+ * can be submitted at once, while this one is in flight. A write formed
+ * when the log was idle is not padded (no space is spent on a lone small
+ * write): the write after it rewrites its last block, as upstream, and so
+ * waits for it. Writes may complete in any order; their callbacks fire in
+ * the order they were submitted, so an entry is never reported stored
+ * while an earlier one is not. After a crash the open segment loader stops
+ * at the first batch that is missing or torn, so a later write that did
+ * reach the disk past a hole is dropped with it, as it was never
+ * acknowledged. A failed write fails the writes after it in the same
+ * segment and the segment takes no more writes (they would land after a
+ * hole). */
+#define UV__ALIVE_MAX_WRITES 2
+
+struct uvAliveSegment;
+
+/* One log write of an open segment. */
+struct uvAliveWrite
+{
+    struct uvAliveSegment *segment; /* Segment written */
+    struct UvWriterReq req;         /* Write request */
+    struct uvSegmentBuffer buf;     /* Its data, from a block boundary */
+    uv_buf_t out;                   /* The blocks submitted */
+    raft_index last_index;          /* Last entry in this write */
+    size_t end;                     /* Segment bytes in use after it */
+    int status;                     /* Its outcome, once done */
+    bool done;                      /* The I/O has completed */
+};
+
 /* An open segment being written or waiting to be written. */
 struct uvAliveSegment
 {
     struct uv *uv;                  /* Our writer */
     struct uvPrepare prepare;       /* Prepare segment file request */
     struct UvWriter writer;         /* Writer to perform async I/O */
-    struct UvWriterReq write;       /* Write request */
     unsigned long long counter;     /* Open segment counter */
     raft_index first_index;         /* Index of the first entry written */
     raft_index pending_last_index;  /* Index of the last entry written */
     size_t size;                    /* Total number of bytes used */
     unsigned next_block;            /* Next segment block to write */
-    struct uvSegmentBuffer pending; /* Buffer for data yet to be written */
-    uv_buf_t buf;                   /* Write buffer for current write */
+    struct uvAliveWrite writes[UV__ALIVE_MAX_WRITES]; /* Ring, submit order */
+    unsigned w_head;                /* Oldest write in flight */
+    unsigned n_writes;              /* Writes in flight */
+    unsigned max_writes;            /* 1, or UV__ALIVE_MAX_WRITES with KAIO */
+    struct uvAliveWrite *tail_from; /* Write whose last block is partial */
+    size_t tail_n;                  /* Bytes of it in use, 0 if none */
+    bool failed;                    /* A write failed: no more writes */
     raft_index last_index;          /* Last entry actually written */
     size_t written;                 /* Number of bytes actually written */
     queue queue;                    /* Segment queue */
@@ -66,14 +110,23 @@ struct uvAppend
     const struct raft_entry *entries; /* Entries to write */
     unsigned n;                       /* Number of entries */
     struct uvAliveSegment *segment;   /* Segment to write to */
+    struct uvAliveWrite *write;       /* Write carrying it (STRATA #11) */
+    bool busy;                        /* A write was in flight when it came */
     queue queue;
 };
+
+/* Space reserved per request for the padding of the write it lands in
+ * (a record too big for the gap left takes one more block). */
+#define uvAppendPadReserve(UV) (2 * (UV)->block_size)
 
 static void uvAliveSegmentWriterCloseCb(struct UvWriter *writer)
 {
     struct uvAliveSegment *segment = writer->data;
     struct uv *uv = segment->uv;
-    uvSegmentBufferClose(&segment->pending);
+    unsigned i;
+    for (i = 0; i < UV__ALIVE_MAX_WRITES; i++) {
+        uvSegmentBufferClose(&segment->writes[i].buf);
+    }
     RaftHeapFree(segment);
     uvMaybeFireCloseCb(uv);
 }
@@ -125,13 +178,6 @@ static void uvAppendFinishRequestsInQueue(struct uv *uv, queue *q, int status)
     }
 }
 
-/* Flush the append requests in the writing queue, firing their callbacks with
- * the given status. */
-static void uvAppendFinishWritingRequests(struct uv *uv, int status)
-{
-    uvAppendFinishRequestsInQueue(uv, &uv->append_writing_reqs, status);
-}
-
 /* Flush the append requests in the pending queue, firing their callbacks with
  * the given status. */
 static void uvAppendFinishPendingRequests(struct uv *uv, int status)
@@ -151,25 +197,56 @@ static struct uvAliveSegment *uvGetCurrentAliveSegment(struct uv *uv)
     return QUEUE_DATA(head, struct uvAliveSegment, queue);
 }
 
-/* Extend the segment's write buffer by encoding the entries in the given
- * request into it. IOW, previous data in the write buffer will be retained, and
- * data for these new entries will be appended. */
+/* Flush the append requests of the given write, at the head of the writing
+ * queue, firing their callbacks with the given status. */
+static void uvAppendFinishWriteRequests(struct uv *uv,
+                                        struct uvAliveWrite *w,
+                                        int status)
+{
+    queue q;
+    QUEUE_INIT(&q);
+    while (!QUEUE_IS_EMPTY(&uv->append_writing_reqs)) {
+        queue *head = QUEUE_HEAD(&uv->append_writing_reqs);
+        struct uvAppend *append = QUEUE_DATA(head, struct uvAppend, queue);
+        if (append->write != w) {
+            break;
+        }
+        QUEUE_REMOVE(head);
+        QUEUE_PUSH(&q, head);
+    }
+    assert(!QUEUE_IS_EMPTY(&q));
+    uvAppendFinishRequestsInQueue(uv, &q, status);
+}
+
+/* Start the buffer of the next write of the segment: the partial last block
+ * of the write before (rewritten by this one), the format version at the
+ * head of the segment, or nothing. */
+static int uvAliveWriteBegin(struct uvAliveSegment *s, struct uvAliveWrite *w)
+{
+    w->buf.n = 0;
+    if (s->tail_n > 0) {
+        struct uvSegmentBuffer *prev = &s->tail_from->buf;
+        assert(s->n_writes == 0);
+        assert(s->tail_from != w);
+        return uvSegmentBufferRetain(
+            &w->buf, prev->arena.base + prev->n - s->tail_n, s->tail_n);
+    }
+    if (s->next_block == 0) {
+        return uvSegmentBufferFormat(&w->buf);
+    }
+    return 0;
+}
+
+/* Extend the write's buffer by encoding the entries in the given request
+ * into it. */
 static int uvAliveSegmentEncodeEntriesToWriteBuf(struct uvAliveSegment *segment,
+                                                 struct uvAliveWrite *w,
                                                  struct uvAppend *append)
 {
     int rv;
     assert(append->segment == segment);
 
-    /* If this is the very first write to the segment, we need to include the
-     * format version */
-    if (segment->pending.n == 0 && segment->next_block == 0) {
-        rv = uvSegmentBufferFormat(&segment->pending);
-        if (rv != 0) {
-            return rv;
-        }
-    }
-
-    rv = uvSegmentBufferAppend(&segment->pending, append->entries, append->n);
+    rv = uvSegmentBufferAppend(&w->buf, append->entries, append->n);
     if (rv != 0) {
         return rv;
     }
@@ -180,87 +257,56 @@ static int uvAliveSegmentEncodeEntriesToWriteBuf(struct uvAliveSegment *segment,
 }
 
 static int uvAppendMaybeStart(struct uv *uv);
-static void uvAliveSegmentWriteCb(struct UvWriterReq *write, const int status)
+static void uvAliveSegmentWriteCb(struct UvWriterReq *req, const int status)
 {
-    struct uvAliveSegment *s = write->data;
+    struct uvAliveWrite *w = req->data;
+    struct uvAliveSegment *s = w->segment;
     struct uv *uv = s->uv;
-    unsigned n_blocks;
     int rv;
 
     assert(uv->state != UV__CLOSED);
 
-    assert(s->buf.len % uv->block_size == 0);
-    assert(s->buf.len >= uv->block_size);
+    assert(w->out.len % uv->block_size == 0);
+    assert(w->out.len >= uv->block_size);
 
-    /* Check if the write was successful. */
+    w->done = true;
+    w->status = status;
     if (status != 0) {
         Tracef(uv->tracer, "write: %s", uv->io->errmsg);
         uv->errored = true;
-        goto out;
     }
 
-    s->written = s->next_block * uv->block_size + s->pending.n;
-    s->last_index = s->pending_last_index;
-
-    /* Update our write markers.
-     *
-     * We have four cases:
-     *
-     * - The data fit completely in the leftover space of the first block that
-     *   we wrote and there is more space left. In this case we just keep the
-     *   scheduled marker unchanged.
-     *
-     * - The data fit completely in the leftover space of the first block that
-     *   we wrote and there is no space left. In this case we advance the
-     *   current block counter, reset the first write block and set the
-     *   scheduled marker to 0.
-     *
-     * - The data did not fit completely in the leftover space of the first
-     *   block that we wrote, so we wrote more than one block. The last block
-     *   that we wrote was not filled completely and has leftover space. In this
-     *   case we advance the current block counter and copy the memory used for
-     *   the last block to the head of the write arena list, updating the
-     *   scheduled marker accordingly.
-     *
-     * - The data did not fit completely in the leftover space of the first
-     *   block that we wrote, so we wrote more than one block. The last block
-     *   that we wrote was filled exactly and has no leftover space. In this
-     *   case we advance the current block counter, reset the first buffer and
-     *   set the scheduled marker to 0.
-     */
-    n_blocks =
-        (unsigned)(s->buf.len / uv->block_size); /* Number of blocks written. */
-    if (s->pending.n < uv->block_size) {
-        /* Nothing to do */
-        assert(n_blocks == 1);
-    } else if (s->pending.n == uv->block_size) {
-        assert(n_blocks == 1);
-        s->next_block++;
-        uvSegmentBufferReset(&s->pending, 0);
-    } else {
-        assert(s->pending.n > uv->block_size);
-        assert(s->buf.len > uv->block_size);
-
-        if (s->pending.n % uv->block_size > 0) {
-            s->next_block += n_blocks - 1;
-            uvSegmentBufferReset(&s->pending, n_blocks - 1);
-        } else {
-            s->next_block += n_blocks;
-            uvSegmentBufferReset(&s->pending, 0);
+    /* Fire the callbacks of the requests fulfilled, in the order the writes
+     * were submitted: a write that completes before an earlier one waits
+     * for it. A write after a failed one fails too: it would sit past a
+     * hole in the segment. */
+    while (s->n_writes > 0 && s->writes[s->w_head].done) {
+        struct uvAliveWrite *h = &s->writes[s->w_head];
+        int st = h->status;
+        h->done = false;
+        s->w_head = (s->w_head + 1) % UV__ALIVE_MAX_WRITES;
+        s->n_writes--;
+        if (st == 0 && s->failed) {
+            st = RAFT_IOERR;
         }
+        if (st != 0) {
+            s->failed = true;
+            s->finalize = true;
+        } else {
+            s->written = h->end;
+            s->last_index = h->last_index;
+        }
+        uvAppendFinishWriteRequests(uv, h, st);
     }
-
-out:
-    /* Fire the callbacks of all requests that were fulfilled with this
-     * write. */
-    uvAppendFinishWritingRequests(uv, status);
 
     /* During the closing sequence we should have already canceled all pending
      * request. */
     if (uv->closing) {
         assert(QUEUE_IS_EMPTY(&uv->append_pending_reqs));
-        assert(s->finalize);
-        uvAliveSegmentFinalize(s);
+        if (s->n_writes == 0 && !s->writer.closing) {
+            assert(s->finalize);
+            uvAliveSegmentFinalize(s);
+        }
         return;
     }
 
@@ -270,8 +316,8 @@ out:
         if (rv != 0) {
             uv->errored = true;
         }
-    } else if (s->finalize
-               && (s->pending_last_index == s->last_index)
+    } else if (s->finalize && s->n_writes == 0
+               && (s->failed || s->pending_last_index == s->last_index)
                && !s->writer.closing) {
         /* If there are no more append_pending_reqs or write requests in flight,
          * this segment must be finalized here in case we don't receive
@@ -282,19 +328,57 @@ out:
     }
 }
 
-/* Submit a file write request to append the entries encoded in the write buffer
- * of the given segment. */
-static int uvAliveSegmentWrite(struct uvAliveSegment *s)
+/* Submit a file write request for the entries encoded in the write's buffer,
+ * padded to a whole block if @pad, so that the next write can start before
+ * this one completes. */
+static int uvAliveSegmentWrite(struct uvAliveSegment *s,
+                               struct uvAliveWrite *w,
+                               bool pad,
+                               size_t reserved)
 {
+    size_t block_size = s->uv->block_size;
+    unsigned first = s->next_block;
+    unsigned n_blocks;
+    size_t used;
     int rv;
+
     assert(s->counter != 0);
-    assert(s->pending.n > 0);
-    uvSegmentBufferFinalize(&s->pending, &s->buf);
-    rv = UvWriterSubmit(&s->writer, &s->write, &s->buf, 1,
-                        s->next_block * s->uv->block_size,
-                        uvAliveSegmentWriteCb);
+    assert(w->buf.n > 0);
+    if (pad) {
+        rv = uvSegmentBufferPad(&w->buf, &w->out, &used);
+        if (rv != 0) {
+            return rv;
+        }
+    } else {
+        used = w->buf.n;
+        uvSegmentBufferFinalize(&w->buf, &w->out);
+    }
+    w->end = first * block_size + used;
+    w->last_index = s->pending_last_index;
+    w->status = 0;
+    w->done = false;
+    rv = UvWriterSubmit(&s->writer, &w->req, &w->out, 1,
+                        first * block_size, uvAliveSegmentWriteCb);
     if (rv != 0) {
         return rv;
+    }
+    s->n_writes++;
+
+    /* Space: give back the padding reserved per request, count what the
+     * padding took. */
+    s->size -= reserved;
+    s->size += w->buf.n - used;
+
+    n_blocks = (unsigned)(w->out.len / block_size);
+    if (w->buf.n % block_size != 0) {
+        /* Not padded, last block partial: the next write rewrites it. */
+        s->next_block = first + n_blocks - 1;
+        s->tail_from = w;
+        s->tail_n = w->buf.n % block_size;
+    } else {
+        s->next_block = first + n_blocks;
+        s->tail_from = NULL;
+        s->tail_n = 0;
     }
     return 0;
 }
@@ -307,19 +391,16 @@ static int uvAliveSegmentWrite(struct uvAliveSegment *s)
 static int uvAppendMaybeStart(struct uv *uv)
 {
     struct uvAliveSegment *segment;
+    struct uvAliveWrite *w;
     struct uvAppend *append;
     unsigned n_reqs;
+    bool pad;
     queue *head;
     queue q;
     int rv;
 
     assert(!uv->closing);
     assert(!QUEUE_IS_EMPTY(&uv->append_pending_reqs));
-
-    /* If we are already writing, let's wait. */
-    if (!QUEUE_IS_EMPTY(&uv->append_writing_reqs)) {
-        return 0;
-    }
 
 start:
     segment = uvGetCurrentAliveSegment(uv);
@@ -342,11 +423,21 @@ start:
         uv->barrier = segment->barrier;
     }
 
-    /* Let's add to the segment's write buffer all pending requests targeted to
+    /* STRATA PATCH (PATCHES.md #11): wait for a free write slot, and for
+     * the write in flight if this one must rewrite its last block. */
+    if (segment->n_writes > 0 &&
+        (segment->n_writes == segment->max_writes || segment->tail_n > 0)) {
+        return 0;
+    }
+    w = &segment->writes[(segment->w_head + segment->n_writes) %
+                         UV__ALIVE_MAX_WRITES];
+
+    /* Let's add to the write's buffer all pending requests targeted to
      * this segment. */
     QUEUE_INIT(&q);
 
     n_reqs = 0;
+    pad = false;
     while (!QUEUE_IS_EMPTY(&uv->append_pending_reqs)) {
         head = QUEUE_HEAD(&uv->append_pending_reqs);
         append = QUEUE_DATA(head, struct uvAppend, queue);
@@ -354,13 +445,33 @@ start:
         if (append->segment != segment) {
             break; /* Not targeted to this segment */
         }
+        if (n_reqs == 0 && !segment->failed) {
+            rv = uvAliveWriteBegin(segment, w);
+            if (rv != 0) {
+                goto err;
+            }
+        }
         QUEUE_REMOVE(head);
         QUEUE_PUSH(&q, head);
         n_reqs++;
-        rv = uvAliveSegmentEncodeEntriesToWriteBuf(segment, append);
+        pad = pad || append->busy;
+        if (segment->failed) {
+            continue;
+        }
+        append->write = w;
+        rv = uvAliveSegmentEncodeEntriesToWriteBuf(segment, w, append);
         if (rv != 0) {
             goto err;
         }
+    }
+
+    /* A segment with a failed write takes no more: fail its requests. */
+    if (n_reqs > 0 && segment->failed) {
+        uvAppendFinishRequestsInQueue(uv, &q, RAFT_IOERR);
+        if (uv->closing) {
+            return 0;
+        }
+        goto start;
     }
 
     /* If we have no more requests for this segment, let's check if it has been
@@ -369,6 +480,9 @@ start:
      * that case we need to wait for it). Otherwise it must mean we have
      * exhausted the queue of pending append requests. */
     if (n_reqs == 0) {
+        if (segment->n_writes > 0) {
+            return 0; /* Finalized once its writes complete */
+        }
         assert(QUEUE_IS_EMPTY(&uv->append_writing_reqs));
         if (segment->finalize) {
             uvAliveSegmentFinalize(segment);
@@ -386,7 +500,8 @@ start:
         QUEUE_PUSH(&uv->append_writing_reqs, head);
     }
 
-    rv = uvAliveSegmentWrite(segment);
+    rv = uvAliveSegmentWrite(segment, w, pad && segment->max_writes > 1,
+                             n_reqs * uvAppendPadReserve(uv));
     if (rv != 0) {
         goto err;
     }
@@ -407,8 +522,10 @@ static int uvAliveSegmentReady(struct uv *uv,
                                struct uvAliveSegment *segment)
 {
     int rv;
+    /* STRATA PATCH (PATCHES.md #11): two writes in flight with KAIO. */
+    segment->max_writes = uv->async_io ? UV__ALIVE_MAX_WRITES : 1;
     rv = UvWriterInit(&segment->writer, uv->loop, fd, uv->direct_io,
-                      uv->async_io, 1, uv->io->errmsg);
+                      uv->async_io, segment->max_writes, uv->io->errmsg);
     if (rv != 0) {
         ErrMsgWrapf(uv->io->errmsg, "setup writer for open-%llu", counter);
         return rv;
@@ -430,7 +547,9 @@ static void uvAliveSegmentPrepareCb(struct uvPrepare *req, int status)
     if (uv->closing) {
         QUEUE_REMOVE(&segment->queue);
         assert(status == RAFT_CANCELED); /* UvPrepare cancels pending reqs */
-        uvSegmentBufferClose(&segment->pending);
+        for (unsigned i = 0; i < UV__ALIVE_MAX_WRITES; i++) {
+            uvSegmentBufferClose(&segment->writes[i].buf);
+        }
         RaftHeapFree(segment);
         return;
     }
@@ -469,17 +588,29 @@ err:
 /* Initialize a new open segment object. */
 static void uvAliveSegmentInit(struct uvAliveSegment *s, struct uv *uv)
 {
+    unsigned i;
     s->uv = uv;
     s->prepare.data = s;
     s->writer.data = s;
-    s->write.data = s;
     s->counter = 0;
     s->first_index = uv->append_next_index;
     s->pending_last_index = s->first_index - 1;
     s->last_index = 0;
     s->size = sizeof(uint64_t) /* Format version */;
     s->next_block = 0;
-    uvSegmentBufferInit(&s->pending, uv->block_size);
+    for (i = 0; i < UV__ALIVE_MAX_WRITES; i++) {
+        struct uvAliveWrite *w = &s->writes[i];
+        w->segment = s;
+        w->req.data = w;
+        w->done = false;
+        uvSegmentBufferInit(&w->buf, uv->block_size);
+    }
+    s->w_head = 0;
+    s->n_writes = 0;
+    s->max_writes = 1;
+    s->tail_from = NULL;
+    s->tail_n = 0;
+    s->failed = false;
     s->written = 0;
     s->barrier = NULL;
     s->finalize = false;
@@ -547,7 +678,7 @@ static struct uvAliveSegment *uvGetLastAliveSegment(struct uv *uv)
 static bool uvAliveSegmentHasEnoughSpareCapacity(struct uvAliveSegment *s,
                                                  size_t size)
 {
-    return s->size + size <= s->uv->segment_size;
+    return s->size + size + uvAppendPadReserve(s->uv) <= s->uv->segment_size;
 }
 
 /* Add @size bytes to the number of bytes that the segment will hold. The actual
@@ -555,7 +686,7 @@ static bool uvAliveSegmentHasEnoughSpareCapacity(struct uvAliveSegment *s,
 static void uvAliveSegmentReserveSegmentCapacity(struct uvAliveSegment *s,
                                                  size_t size)
 {
-    s->size += size;
+    s->size += size + uvAppendPadReserve(s->uv); /* STRATA PATCH #11 */
 }
 
 /* Return the number of bytes needed to store the batch of entries of this
@@ -643,6 +774,8 @@ int UvAppend(struct raft_io *io,
     append->req = req;
     append->entries = entries;
     append->n = n;
+    /* STRATA PATCH (PATCHES.md #11): the log is busy, pad the write. */
+    append->busy = !QUEUE_IS_EMPTY(&uv->append_writing_reqs);
     req->cb = cb;
 
     rv = uvAppendEnqueueRequest(uv, append);

@@ -10,6 +10,19 @@
 /* Current disk format version. */
 #define UV__DISK_FORMAT 1
 
+/* STRATA PATCH (PATCHES.md #11): open segments written by this build carry
+ * format 2: format 1 plus padding records. A log write that may have
+ * another write after it in flight ends its last block with a padding
+ * record, so the next write starts on a fresh block instead of rewriting
+ * the shared one. A padding record is 16 bytes or more: the 32-bit magic
+ * where a batch has its header checksum, the record's total length where a
+ * batch has its data checksum, then zeros (where a batch has a non-zero
+ * entry count) up to that length. Format 1 readers refuse format 2 files
+ * by their version word instead of misreading a padding record. */
+#define UV__DISK_FORMAT_PADDED 2
+#define UV__PAD_MAGIC 0x50414444u /* "PADD" */
+#define UV__PAD_MIN 16
+
 int uvEncodeMessage(const struct raft_message *message,
                     uv_buf_t **bufs,
                     unsigned *n_bufs);

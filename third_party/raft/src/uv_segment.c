@@ -333,6 +333,47 @@ err:
     return rv;
 }
 
+/* STRATA PATCH (PATCHES.md #11): if a padding record starts at @offset,
+ * check it and move @offset past it. A padding record never parses as a
+ * batch (its entry count is zero), so a batch is never taken for one. A
+ * record that is not whole (a bad length, past the end, non-zero filler)
+ * is RAFT_CORRUPT and leaves @offset where it was. */
+static int uvSkipPadding(struct uv *uv,
+                         const struct raft_buffer *content,
+                         size_t *offset)
+{
+    const uint8_t *p = (const uint8_t *)content->base + *offset;
+    size_t left = content->len - *offset;
+    uint32_t magic;
+    uint32_t len;
+    size_t i;
+
+    if (left < UV__PAD_MIN) {
+        return 0;
+    }
+    magic = byteFlip32(((const uint32_t *)(const void *)p)[0]);
+    len = byteFlip32(((const uint32_t *)(const void *)p)[1]);
+    if (magic != UV__PAD_MAGIC ||
+        byteFlip64(((const uint64_t *)(const void *)p)[1]) != 0) {
+        return 0;
+    }
+    if (len < UV__PAD_MIN || len % sizeof(uint64_t) != 0 || len > left) {
+        ErrMsgPrintf(uv->io->errmsg, "padding of %u bytes at byte %zu",
+                     (unsigned)len, *offset);
+        return RAFT_CORRUPT;
+    }
+    for (i = UV__PAD_MIN; i < len; i++) {
+        if (p[i] != 0) {
+            ErrMsgPrintf(uv->io->errmsg,
+                         "padding at byte %zu is not zero at byte %zu",
+                         *offset, *offset + i);
+            return RAFT_CORRUPT;
+        }
+    }
+    *offset += len;
+    return 0;
+}
+
 /* Append to @entries2 all entries in @entries1. */
 static int extendEntries(const struct raft_entry *entries1,
                          const size_t n_entries1,
@@ -395,7 +436,7 @@ int uvSegmentLoadClosed(struct uv *uv,
     if (rv != 0) {
         goto err;
     }
-    if (format != UV__DISK_FORMAT) {
+    if (format != UV__DISK_FORMAT && format != UV__DISK_FORMAT_PADDED) {
         ErrMsgPrintf(uv->io->errmsg, "unexpected format version %ju", format);
         rv = RAFT_CORRUPT;
         goto err_after_read;
@@ -408,6 +449,15 @@ int uvSegmentLoadClosed(struct uv *uv,
     last = false;
     offset = sizeof format;
     for (i = 1; !last; i++) {
+        if (format == UV__DISK_FORMAT_PADDED) { /* STRATA PATCH #11 */
+            rv = uvSkipPadding(uv, &buf, &offset);
+            if (rv != 0) {
+                goto err_after_extend_entries;
+            }
+            if (offset == buf.len) {
+                break;
+            }
+        }
         rv = uvLoadEntriesBatch(uv, &buf, &tmp_entries, &tmp_n, &offset, &last);
         if (rv != 0) {
             ErrMsgWrapf(uv->io->errmsg, "entries batch %u starting at byte %zu",
@@ -513,7 +563,7 @@ static int uvSegmentLoadOpen(struct uv *uv,
     /* Check that the format is the expected one, or perhaps 0, indicating that
      * the segment was allocated but never written. */
     offset = sizeof format;
-    if (format != UV__DISK_FORMAT) {
+    if (format != UV__DISK_FORMAT && format != UV__DISK_FORMAT_PADDED) {
         if (format == 0) {
             all_zeros = uvContentHasOnlyTrailingZeros(&buf, offset);
             if (all_zeros) {
@@ -533,6 +583,17 @@ static int uvSegmentLoadOpen(struct uv *uv,
 
     /* Load all batches in the segment. */
     for (i = 1; !last; i++) {
+        if (format == UV__DISK_FORMAT_PADDED) { /* STRATA PATCH #11 */
+            rv = uvSkipPadding(uv, &buf, &offset);
+            if (rv != 0) {
+                Tracef(uv->tracer, "truncate open segment %s at %zu: %s",
+                       info->filename, offset, uv->io->errmsg);
+                break;
+            }
+            if (offset == buf.len) {
+                break;
+            }
+        }
         rv = uvLoadEntriesBatch(uv, &buf, &tmp_entries, &tmp_n_entries, &offset,
                                 &last);
         if (rv != 0) {
@@ -715,7 +776,7 @@ int uvSegmentBufferFormat(struct uvSegmentBuffer *b)
     }
     b->n = n;
     cursor = b->arena.base;
-    bytePut64(&cursor, UV__DISK_FORMAT);
+    bytePut64(&cursor, UV__DISK_FORMAT_PADDED); /* STRATA PATCH #11 */
     return 0;
 }
 
@@ -794,6 +855,52 @@ void uvSegmentBufferFinalize(struct uvSegmentBuffer *b, uv_buf_t *out)
 
     out->base = b->arena.base;
     out->len = n_blocks * b->block_size;
+}
+
+int uvSegmentBufferPad(struct uvSegmentBuffer *b, uv_buf_t *out, size_t *used)
+{
+    size_t tail = b->n % b->block_size;
+    size_t gap;
+    void *cursor;
+    int rv;
+
+    *used = b->n;
+    if (tail != 0) {
+        gap = b->block_size - tail;
+        if (gap < UV__PAD_MIN) {
+            gap += b->block_size;
+        }
+        assert(gap % sizeof(uint64_t) == 0);
+        rv = uvEnsureSegmentBufferIsLargeEnough(b, b->n + gap);
+        if (rv != 0) {
+            return rv;
+        }
+        cursor = b->arena.base + b->n;
+        memset(cursor, 0, gap);
+        bytePut32(&cursor, UV__PAD_MAGIC);
+        bytePut32(&cursor, (uint32_t)gap);
+        b->n += gap;
+    }
+    assert(b->n % b->block_size == 0);
+    out->base = b->arena.base;
+    out->len = b->n;
+    return 0;
+}
+
+int uvSegmentBufferRetain(struct uvSegmentBuffer *b,
+                          const void *block,
+                          size_t n)
+{
+    int rv;
+    assert(n > 0 && n < b->block_size);
+    b->n = 0;
+    rv = uvEnsureSegmentBufferIsLargeEnough(b, b->block_size);
+    if (rv != 0) {
+        return rv;
+    }
+    memcpy(b->arena.base, block, b->block_size);
+    b->n = n;
+    return 0;
 }
 
 void uvSegmentBufferReset(struct uvSegmentBuffer *b, unsigned retain)

@@ -173,8 +173,17 @@ static void uvWriterPollCb(uv_poll_t *poller, int status, int events)
      *
      * If we got here at least one write should have completed and io_events
      * should return immediately without blocking. */
-    n_events = UvOsIoGetevents(w->ctx, 1, (long int)w->n_events, w->events, NULL);
-    assert(n_events >= 1);
+    /* STRATA PATCH (PATCHES.md #11): with more than one write in flight,
+     * one wake-up can fetch the completions of two writes whose eventfd
+     * signals arrive in two wake-ups: the second then finds none, and
+     * waiting for one (upstream's NULL timeout) blocked the loop for good.
+     * Poll instead, and return when there is none. */
+    struct timespec no_wait = {0, 0};
+    n_events = UvOsIoGetevents(w->ctx, 0, (long int)w->n_events, w->events,
+                               &no_wait);
+    if (n_events == 0) {
+        return;
+    }
     if (n_events < 1) {
         /* UNTESTED */
         status = n_events == 0 ? -1 : n_events;
