@@ -248,6 +248,21 @@ static void check_entries(struct raft_entry *e, size_t n)
 	}
 }
 
+/* Open the log in dir, load it, check every entry's bytes, close it:
+ * the number of entries loaded. */
+static size_t load_and_check(const char *dir)
+{
+	struct io_fix f;
+	struct raft_entry *e = NULL;
+	size_t n = 0;
+	io_open(&f, dir);
+	assert_int_equal(io_load(&f, &e, &n), 0);
+	check_entries(e, n);
+	entries_free(e, n);
+	io_close(&f);
+	return n;
+}
+
 static char *read_file(const char *path, size_t *len)
 {
 	FILE *fp = fopen(path, "rb");
@@ -355,12 +370,7 @@ static void test_libraft_two_writes_in_flight(void **state)
 	size_t pads[64];
 	size_t n_pads = find_padding(buf, len, pads, 64);
 	assert_true(n_pads >= 4);
-	io_open(&f, dir);
-	assert_int_equal(io_load(&f, &e, &n), 0);
-	assert_int_equal(n, APPENDS);
-	check_entries(e, n);
-	entries_free(e, n);
-	io_close(&f);
+	assert_int_equal(load_and_check(dir), APPENDS);
 
 	/* A damaged padding record (non-zero filler) is refused. */
 	size_t damaged = 0;
@@ -393,24 +403,15 @@ static void test_libraft_two_writes_in_flight(void **state)
 	assert_int_equal(at % 4096, 0);
 	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s.2'", crash, crash);
 	run(cmd);
-	io_open(&f, crash);
-	assert_int_equal(io_load(&f, &e, &n), 0);
-	assert_int_equal(n, APPENDS);
-	check_entries(e, n);
-	entries_free(e, n);
-	io_close(&f);
+	assert_int_equal(load_and_check(crash), APPENDS);
 
 	snprintf(path, sizeof(path), "%s.2/open-1", crash);
 	memset(buf + at, 0, 4096);
 	write_file(path, buf, len);
 	free(buf);
 	snprintf(path, sizeof(path), "%s.2", crash);
-	io_open(&f, path);
-	assert_int_equal(io_load(&f, &e, &n), 0);
+	n = load_and_check(path);
 	assert_true(n > 0 && n < APPENDS);
-	check_entries(e, n);
-	entries_free(e, n);
-	io_close(&f);
 
 	for (unsigned k = 0; k < APPENDS; k++)
 		free(a->data[k]);
