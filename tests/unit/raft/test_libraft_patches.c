@@ -372,20 +372,35 @@ static void test_libraft_two_writes_in_flight(void **state)
 	assert_true(n_pads >= 4);
 	assert_int_equal(load_and_check(dir), APPENDS);
 
-	/* A damaged padding record (non-zero filler) is refused. */
-	size_t damaged = 0;
-	for (size_t i = 0; i < n_pads && !damaged; i++) {
+	/* A damaged padding record is refused: non-zero filler, a length
+	 * past the end of the file, a length that is not whole words. */
+	size_t pad = SIZE_MAX, damaged = 0;
+	for (size_t i = 0; i < n_pads && pad == SIZE_MAX; i++) {
 		uint32_t plen;
 		memcpy(&plen, buf + pads[i] + 4, 4);
-		if (plen > 16)
+		if (plen > 16) {
+			pad = pads[i];
 			damaged = pads[i] + plen - 1;
+		}
 	}
-	assert_true(damaged > 0);
-	buf[damaged] = 1;
+	assert_true(pad != SIZE_MAX);
+	uint32_t good_len, bad_len[] = {(uint32_t)len, 20};
+	memcpy(&good_len, buf + pad + 4, 4);
+	for (int k = 0; k < 3; k++) {
+		if (k == 0) {
+			buf[damaged] = 1;
+		} else {
+			buf[damaged] = 0;
+			memcpy(buf + pad + 4, &bad_len[k - 1], 4);
+		}
+		write_file(path, buf, len);
+		io_open(&f, dir);
+		assert_int_equal(io_load(&f, &e, &n), RAFT_CORRUPT);
+		io_close(&f);
+	}
+	memcpy(buf + pad + 4, &good_len, 4);
 	write_file(path, buf, len);
-	io_open(&f, dir);
-	assert_int_equal(io_load(&f, &e, &n), RAFT_CORRUPT);
-	io_close(&f);
+	assert_int_equal(load_and_check(dir), APPENDS);
 	free(buf);
 
 	/* Crash copy: the open segment loads whole. Then the same with the
