@@ -207,13 +207,6 @@ void uvSegmentBufferFinalize(struct uvSegmentBuffer *b, uv_buf_t *out);
  * use before the padding. */
 int uvSegmentBufferPad(struct uvSegmentBuffer *b, uv_buf_t *out, size_t *used);
 
-/* STRATA PATCH (PATCHES.md #11): empty the buffer and start it with a copy
- * of @block, the partial last block of the write before, of which @n bytes
- * are in use: the next write rewrites that block. */
-int uvSegmentBufferRetain(struct uvSegmentBuffer *b,
-                          const void *block,
-                          size_t n);
-
 /* Reset the buffer preparing it for the next segment write.
  *
  * If the retain parameter is greater than zero, then the data of the retain'th

@@ -218,19 +218,33 @@ static void uvAppendFinishWriteRequests(struct uv *uv,
     uvAppendFinishRequestsInQueue(uv, &q, status);
 }
 
+/* The slot of the segment's next write. After an unpadded write with a
+ * partial last block (no write in flight then) it is that write's own slot,
+ * whose buffer still holds the block to rewrite. */
+static struct uvAliveWrite *uvAliveWriteNext(struct uvAliveSegment *s)
+{
+    if (s->tail_n > 0) {
+        assert(s->n_writes == 0);
+        s->w_head = (unsigned)(s->tail_from - s->writes);
+        return s->tail_from;
+    }
+    return &s->writes[(s->w_head + s->n_writes) % UV__ALIVE_MAX_WRITES];
+}
+
 /* Start the buffer of the next write of the segment: the partial last block
- * of the write before (rewritten by this one), the format version at the
- * head of the segment, or nothing. */
+ * of the write before moved to its head (upstream's retain), the format
+ * version at the head of the segment, or nothing. */
 static int uvAliveWriteBegin(struct uvAliveSegment *s, struct uvAliveWrite *w)
 {
-    w->buf.n = 0;
     if (s->tail_n > 0) {
-        struct uvSegmentBuffer *prev = &s->tail_from->buf;
-        assert(s->n_writes == 0);
-        assert(s->tail_from != w);
-        return uvSegmentBufferRetain(
-            &w->buf, prev->arena.base + prev->n - s->tail_n, s->tail_n);
+        assert(w == s->tail_from && w->buf.n % w->buf.block_size == s->tail_n);
+        if (w->buf.n > w->buf.block_size) {
+            uvSegmentBufferReset(&w->buf,
+                                 (unsigned)(w->buf.n / w->buf.block_size));
+        }
+        return 0;
     }
+    w->buf.n = 0;
     if (s->next_block == 0) {
         return uvSegmentBufferFormat(&w->buf);
     }
@@ -429,8 +443,7 @@ start:
         (segment->n_writes == segment->max_writes || segment->tail_n > 0)) {
         return 0;
     }
-    w = &segment->writes[(segment->w_head + segment->n_writes) %
-                         UV__ALIVE_MAX_WRITES];
+    w = uvAliveWriteNext(segment);
 
     /* Let's add to the write's buffer all pending requests targeted to
      * this segment. */

@@ -887,22 +887,6 @@ int uvSegmentBufferPad(struct uvSegmentBuffer *b, uv_buf_t *out, size_t *used)
     return 0;
 }
 
-int uvSegmentBufferRetain(struct uvSegmentBuffer *b,
-                          const void *block,
-                          size_t n)
-{
-    int rv;
-    assert(n > 0 && n < b->block_size);
-    b->n = 0;
-    rv = uvEnsureSegmentBufferIsLargeEnough(b, b->block_size);
-    if (rv != 0) {
-        return rv;
-    }
-    memcpy(b->arena.base, block, b->block_size);
-    b->n = n;
-    return 0;
-}
-
 void uvSegmentBufferReset(struct uvSegmentBuffer *b, unsigned retain)
 {
     assert(b->n > 0);

@@ -171,9 +171,7 @@ static void uvWriterPollCb(uv_poll_t *poller, int status, int events)
 
     /* Try to fetch the write responses.
      *
-     * If we got here at least one write should have completed and io_events
-     * should return immediately without blocking. */
-    /* STRATA PATCH (PATCHES.md #11): with more than one write in flight,
+     * STRATA PATCH (PATCHES.md #11): with more than one write in flight,
      * one wake-up can fetch the completions of two writes whose eventfd
      * signals arrive in two wake-ups: the second then finds none, and
      * waiting for one (upstream's NULL timeout) blocked the loop for good.
@@ -184,9 +182,9 @@ static void uvWriterPollCb(uv_poll_t *poller, int status, int events)
     if (n_events == 0) {
         return;
     }
-    if (n_events < 1) {
+    if (n_events < 0) {
         /* UNTESTED */
-        status = n_events == 0 ? -1 : n_events;
+        status = n_events;
         goto fail_requests;
     }
 
