@@ -276,21 +276,27 @@ static void conn_watch(struct wconn *c, uint32_t events)
 	}
 }
 
+/* Close c's socket, if any, and stop watching it. */
+static void conn_close_socket(struct wconn *c)
+{
+	if (c->fd >= 0) {
+		loop_io_del(c->w->loop, &c->io);
+		close(c->fd);
+		c->fd = -1;
+	}
+	c->io_events = 0;
+}
+
 /* Drop the connection; every op on it ends with code (why: errmsg
  * naming the URL). sent_why is used for ops already written. */
 static void conn_fail(struct wconn *c, int code, const char *why,
                       const char *sent_why)
 {
 	conn_drop_lookup(c);
-	if (c->fd >= 0) {
-		loop_io_del(c->w->loop, &c->io);
-		close(c->fd);
-		c->fd = -1;
-	}
+	conn_close_socket(c);
 	loop_timer_cancel(c->w->loop, &c->timer);
 	sp_rx_reset(&c->rx);
 	c->state = WC_IDLE;
-	c->io_events = 0;
 	c->hello_sent = 0;
 	bool sent = true;
 	while (c->head != NULL) {
@@ -520,10 +526,7 @@ static void conn_io(void *arg, uint32_t events)
 		}
 		if (err != 0 && c->next_addr < c->n_addrs) {
 			/* The name's next address. */
-			loop_io_del(c->w->loop, &c->io);
-			close(c->fd);
-			c->fd = -1;
-			c->io_events = 0;
+			conn_close_socket(c);
 			conn_dial(c);
 			return;
 		}
