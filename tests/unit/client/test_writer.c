@@ -158,21 +158,31 @@ static void verify(struct fake_cluster *f, const unsigned *seqs)
 	}
 }
 
+/* Close w (no error), check every event exactly once and in key order,
+ * and free the fixture: the end of most tests. */
+static void close_verify_free(struct fixture *fx, struct strata_writer *w,
+                              const unsigned *seqs)
+{
+	char err[STRATA_ERRMSG_SIZE];
+	if (strata_writer_close(w, err) != 0) {
+		fail_msg("strata_writer_close: %s", err);
+	}
+	verify(fx->f, seqs);
+	fixture_free(fx);
+}
+
 /* All events are acknowledged once, in order per key, over 3 segments. */
 static void test_writer_write_basic_exactly_once(void **state)
 {
 	(void)state;
 	struct fixture *fx = fixture_new(3);
 	struct strata_writer *w;
-	char err[STRATA_ERRMSG_SIZE];
 	unsigned seqs[KEYS] = {0};
 	w = open_writer(fx, NULL);
 	write_events(fx, w, 0, 2000, seqs);
 	flush_acked(fx, w, 2000);
 	assert_int_equal(atomic_load(&fx->failed), 0);
-	assert_int_equal(strata_writer_close(w, err), 0);
-	verify(fx->f, seqs);
-	fixture_free(fx);
+	close_verify_free(fx, w, seqs);
 }
 
 /* Injected unavailability and lost acks are retried without loss or
@@ -183,7 +193,6 @@ static void test_writer_write_retries_exactly_once(void **state)
 	struct fixture *fx = fixture_new(2);
 	struct strata_writer *w;
 	struct strata_writer_config cfg;
-	char err[STRATA_ERRMSG_SIZE];
 	unsigned seqs[KEYS] = {0};
 	strata_writer_config_default(&cfg);
 	cfg.max_batch_bytes = 64; /* many small blocks in flight */
@@ -200,9 +209,7 @@ static void test_writer_write_retries_exactly_once(void **state)
 	struct strata_writer_stats st;
 	strata_writer_get_stats(w, &st);
 	assert_true(st.resyncs > 0);
-	assert_int_equal(strata_writer_close(w, err), 0);
-	verify(fx->f, seqs);
-	fixture_free(fx);
+	close_verify_free(fx, w, seqs);
 }
 
 /* A segment split while events are in flight: pending events move to the
@@ -316,7 +323,6 @@ static void test_writer_write_linger_batches(void **state)
 	struct fixture *fx = fixture_new(1);
 	struct strata_writer *w;
 	struct strata_writer_config cfg;
-	char err[STRATA_ERRMSG_SIZE];
 	unsigned seqs[KEYS] = {0};
 	strata_writer_config_default(&cfg);
 	cfg.linger_ms = 200;
@@ -324,9 +330,7 @@ static void test_writer_write_linger_batches(void **state)
 	write_events(fx, w, 0, 200, seqs);
 	flush_acked(fx, w, 200);
 	assert_true(fake_appends(fx->f) <= 3);
-	assert_int_equal(strata_writer_close(w, err), 0);
-	verify(fx->f, seqs);
-	fixture_free(fx);
+	close_verify_free(fx, w, seqs);
 }
 
 /* Batch events "k<key>:<seq>" like write_events, in one call. */
@@ -380,9 +384,7 @@ static void test_writer_write_batch_one_append(void **state)
 	assert_int_equal(strata_writer_write_batch(w, NULL, 2, &queued, err),
 	                 STRATA_EINVAL);
 	assert_int_equal(queued, 0);
-	assert_int_equal(strata_writer_close(w, err), 0);
-	verify(fx->f, seqs);
-	fixture_free(fx);
+	close_verify_free(fx, w, seqs);
 }
 
 /* An event that cannot be queued stops the batch there: the ones before

@@ -156,6 +156,20 @@ static void test_sp_sendv(void **state)
 	close(sv[0]);
 }
 
+/* What sp_url_parse makes of url (port 0 refused). */
+struct url_parsed {
+	char name[64];
+	unsigned port;
+	struct sockaddr_storage sa;
+	socklen_t len;
+};
+
+static enum sp_url_kind url_kind(const char *url, struct url_parsed *u)
+{
+	return sp_url_parse(url, false, u->name, sizeof(u->name), &u->port,
+	                    &u->sa, &u->len);
+}
+
 /* URLs: numeric addresses parse into a sockaddr; a host and port split
  * for any tcp:// URL; DNS names are told from numbers and junk. */
 static void test_sp_urls(void **state)
@@ -175,29 +189,18 @@ static void test_sp_urls(void **state)
 	assert_false(sp_url_addr("tcp://1.2.3.4:65536", false, &sa, &len));
 
 	/* One parse tells numbers, names and neither apart. */
-	char name[64];
-	unsigned np;
-	assert_int_equal(sp_url_parse("tcp://10.0.0.7:80", false, name,
-	                              sizeof(name), &np, &sa, &len),
-	                 SP_URL_ADDR);
-	assert_int_equal(sa.ss_family, AF_INET);
-	assert_int_equal(sp_url_parse("tcp://[::1]:80", false, name,
-	                              sizeof(name), &np, &sa, &len),
-	                 SP_URL_ADDR);
-	assert_int_equal(sp_url_parse("tcp://store-0.store:12345", false, name,
-	                              sizeof(name), &np, &sa, &len),
+	struct url_parsed u;
+	assert_int_equal(url_kind("tcp://10.0.0.7:80", &u), SP_URL_ADDR);
+	assert_int_equal(u.sa.ss_family, AF_INET);
+	assert_int_equal(url_kind("tcp://[::1]:80", &u), SP_URL_ADDR);
+	assert_int_equal(u.sa.ss_family, AF_INET6);
+	assert_int_equal(url_kind("tcp://store-0.store:12345", &u),
 	                 SP_URL_NAME);
-	assert_string_equal(name, "store-0.store");
-	assert_int_equal(np, 12345);
-	assert_int_equal(sp_url_parse("tcp://[store]:1", false, name,
-	                              sizeof(name), &np, &sa, &len),
-	                 SP_URL_BAD);
-	assert_int_equal(sp_url_parse("tcp://10.0.0.999:1", false, name,
-	                              sizeof(name), &np, &sa, &len),
-	                 SP_URL_BAD);
-	assert_int_equal(sp_url_parse("tcp://a_b:1", false, name, sizeof(name),
-	                              &np, &sa, &len),
-	                 SP_URL_BAD);
+	assert_string_equal(u.name, "store-0.store");
+	assert_int_equal(u.port, 12345);
+	assert_int_equal(url_kind("tcp://[store]:1", &u), SP_URL_BAD);
+	assert_int_equal(url_kind("tcp://10.0.0.999:1", &u), SP_URL_BAD);
+	assert_int_equal(url_kind("tcp://a_b:1", &u), SP_URL_BAD);
 
 	char host[16];
 	unsigned port;
