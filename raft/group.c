@@ -469,6 +469,19 @@ static void observe(struct raft_group *g)
 	if (role == g->role && term == g->term && leader_id == g->leader) {
 		return;
 	}
+	if (role == RAFT_UNAVAILABLE && g->role != RAFT_UNAVAILABLE &&
+	    g->started && !g->closing) {
+		/* libraft leaves the group for good when a write to this
+		 * server's log fails (third_party/raft/PATCHES.md #12). */
+		LOG_ERROR(COMP,
+		          "group %" PRIu64 ": node %" PRIu64
+		          " left the group: a write to its Raft log in %s "
+		          "failed (%s); it stores nothing more and the other "
+		          "replicas carry on. Check the disk (dmesg, df), then "
+		          "restart the process: it reloads the log from disk",
+		          g->cfg.group_id, g->cfg.node_id, g->cfg.data_dir,
+		          raft_errmsg(r));
+	}
 	bool new_leader = leader_id != 0 && leader_id != g->leader;
 	if (new_leader) {
 		g->mloop.leader_changes++;

@@ -21,9 +21,17 @@
 #include "common/process.h"
 #include "raft/group.h"
 #include "strata/error.h"
+#ifdef STRATA_LIBRAFT_FAULTS
+#include "tests/unit/raft/libraft_faults.h"
+#endif
 
 /* ---- a checksumming FSM ----------------------------------------------------
  */
+
+/* Entries of ID_LEN bytes carry an id (< IDS) in their first 4 bytes: the
+ * FSM records which it applied (no other test uses that length). */
+#define ID_LEN 777
+#define IDS 1024
 
 struct sum_fsm {
 	_Atomic uint64_t count;  /* entries applied */
@@ -34,6 +42,8 @@ struct sum_fsm {
 	_Atomic int restores;    /* restore calls */
 	_Atomic int members;     /* members_changed calls */
 	_Atomic unsigned voters; /* voters in the last configuration seen */
+	_Atomic unsigned char
+	        ids[IDS]; /* entries of ID_LEN bytes seen, by id */
 };
 
 static uint64_t fnv(uint64_t h, const void *buf, size_t len)
@@ -53,6 +63,10 @@ static int sf_apply(void *data, uint64_t index, const void *buf, size_t len,
 	atomic_store(&f->hash, fnv(h ? h : 1469598103934665603ull, buf, len));
 	atomic_fetch_add(&f->count, 1);
 	atomic_store(&f->index, index);
+	uint32_t id;
+	if (len == ID_LEN && (memcpy(&id, buf, 4), id < IDS)) {
+		atomic_store(&f->ids[id], 1);
+	}
 	*result = (void *)(uintptr_t)index;
 	return 0;
 }
@@ -700,6 +714,187 @@ static void test_raft_group_odd_sizes_survive_restart(void **state)
 	rig_free(&r);
 }
 
+#ifdef STRATA_LIBRAFT_FAULTS
+/* A write to the log fails (EIO injected into the completion of the third
+ * log write after arming, third_party/raft/PATCHES.md #12): the entries of
+ * that write and of every later one are not acknowledged, the replica
+ * leaves the group (never leader again until restarted), and after a
+ * restart on the same data the FSM holds exactly the acknowledged entries
+ * and the group takes writes again. */
+static void test_raft_group_log_write_failure(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct raft_group_config c = {0};
+	rig_init(&r, 1, &c);
+	assert_int_equal(wait_leader(&r, 10000), 0);
+	struct counts cnt = {0};
+	apply_n(r.g[0], 20, 100, 1, &cnt);
+	assert_int_equal(atomic_load(&cnt.ok), 20);
+
+	libraft_faults_fail_write(3);
+	apply_n(r.g[0], 300, 1000, 7, &cnt);
+	struct libraft_faults_record rec;
+	libraft_faults_get(&rec);
+	libraft_faults_fail_write(0);
+	if (rec.completed == 0) {
+		/* No KAIO where rig_init put the data: nothing injected. */
+		rig_free(&r);
+		print_message("no async I/O under /tmp: test not exercised\n");
+		skip();
+	}
+	assert_true(rec.failed);
+	int ok = atomic_load(&cnt.ok);
+	assert_true(ok >= 20 && ok < 320);
+	assert_true(atomic_load(&cnt.other) > 0); /* the failed write */
+	/* Later applies are refused: this replica is no leader any more. */
+	struct counts later = {0};
+	apply_n(r.g[0], 10, 100, 5, &later);
+	assert_int_equal(atomic_load(&later.notleader), 10);
+	/* Applied = acknowledged, and the replica stays out of the group. */
+	assert_int_equal(atomic_load(&r.fsm[0].count), ok);
+	uint64_t hash = atomic_load(&r.fsm[0].hash);
+	assert_int_equal(wait_leader(&r, 1000), -1);
+	assert_false(raft_group_is_ready(r.g[0]));
+
+	raft_group_stop(r.g[0]);
+	r.g[0] = NULL;
+	memset(&r.fsm[0], 0, sizeof(r.fsm[0]));
+	rig_group(&r, 0);
+	assert_int_equal(wait_leader(&r, 10000), 0);
+	assert_true(wait_count(&r, (uint64_t)ok, 5000));
+	assert_int_equal(atomic_load(&r.fsm[0].hash), hash);
+	struct counts after = {0};
+	apply_n(r.g[0], 10, 100, 3, &after);
+	assert_int_equal(atomic_load(&after.ok), 10);
+	rig_free(&r);
+}
+/* Entries with ids applied through a group: each callback's status. */
+struct id_apply {
+	struct id_slot {
+		struct id_apply *ia;
+		uint32_t id;
+	} slot[IDS];             /* callback arguments */
+	_Atomic int status[IDS]; /* by id; -1 until its callback */
+	_Atomic int done;        /* callbacks */
+};
+
+static void id_cb(void *arg, int status, void *result)
+{
+	struct id_slot *sl = arg;
+	(void)result;
+	atomic_store(&sl->ia->status[sl->id], status);
+	atomic_fetch_add(&sl->ia->done, 1);
+}
+
+/* Apply the entries with ids [from, to) to g, waiting out back-pressure;
+ * returns when every callback fired. */
+static void apply_ids(struct raft_group *g, struct id_apply *ia, uint32_t from,
+                      uint32_t to)
+{
+	unsigned char buf[ID_LEN];
+	int before = atomic_load(&ia->done);
+	for (uint32_t id = from; id < to; id++) {
+		memset(buf, (int)id, sizeof(buf));
+		memcpy(buf, &id, 4);
+		ia->slot[id] = (struct id_slot){.ia = ia, .id = id};
+		atomic_store(&ia->status[id], -1);
+		int rv;
+		while ((rv = raft_group_apply(g, buf, ID_LEN, id_cb,
+		                              &ia->slot[id])) ==
+		       STRATA_EAGAIN) {
+			usleep(200);
+		}
+		assert_int_equal(rv, 0);
+	}
+	int n = (int)(to - from);
+	for (int t = 0; t < 20000 && atomic_load(&ia->done) - before < n; t++) {
+		usleep(1000);
+	}
+	assert_int_equal(atomic_load(&ia->done) - before, n);
+}
+
+/* Three replicas; the leader's log write fails. The leader leaves the
+ * group, the two others elect a leader among themselves and take writes,
+ * every entry acknowledged before is in their FSMs, and the failed replica
+ * restarted on its data rejoins and ends equal to them. */
+static void test_raft_group_leader_log_write_failure(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct raft_group_config c = {0};
+	rig_init(&r, 3, &c);
+	int l = wait_leader(&r, 10000);
+	assert_true(l >= 0);
+	char in[32];
+	snprintf(in, sizeof(in), "/node%d/", l + 1);
+	libraft_faults_fail_write_in(in, 3);
+	struct id_apply *ia = calloc(1, sizeof(*ia));
+	assert_non_null(ia);
+	apply_ids(r.g[l], ia, 0, 300);
+	struct libraft_faults_record rec;
+	libraft_faults_get(&rec);
+	libraft_faults_fail_write(0);
+	if (rec.completed == 0) {
+		free(ia);
+		rig_free(&r);
+		print_message("no async I/O under /tmp: test not exercised\n");
+		skip();
+	}
+	assert_true(rec.failed);
+	int acked = 0;
+	for (int id = 0; id < 300; id++) {
+		acked += atomic_load(&ia->status[id]) == 0;
+	}
+	assert_true(acked < 300);
+
+	/* The failed replica stops serving (seen at its group's next tick),
+	 * a new leader among the two others takes writes. */
+	for (int t = 0; t < 1000 && raft_group_is_ready(r.g[l]); t++) {
+		usleep(5000);
+	}
+	assert_false(raft_group_is_ready(r.g[l]));
+	int m = wait_leader(&r, 10000);
+	assert_true(m >= 0 && m != l);
+	apply_ids(r.g[m], ia, 300, 320);
+	for (int id = 300; id < 320; id++) {
+		assert_int_equal(atomic_load(&ia->status[id]), 0);
+	}
+	int f = 3 - l - m; /* the third replica */
+	for (int t = 0; t < 2000; t++) {
+		if (atomic_load(&r.fsm[f].hash) == atomic_load(&r.fsm[m].hash))
+			break;
+		usleep(5000);
+	}
+	assert_int_equal(atomic_load(&r.fsm[f].hash),
+	                 atomic_load(&r.fsm[m].hash));
+	/* No acknowledged entry lost. */
+	for (int id = 0; id < 320; id++) {
+		if (atomic_load(&ia->status[id]) == 0) {
+			assert_int_equal(atomic_load(&r.fsm[m].ids[id]), 1);
+			assert_int_equal(atomic_load(&r.fsm[f].ids[id]), 1);
+		}
+	}
+	assert_false(raft_group_is_ready(r.g[l]));
+
+	/* The failed replica, restarted on its data, catches up. */
+	raft_group_stop(r.g[l]);
+	memset(&r.fsm[l], 0, sizeof(r.fsm[l]));
+	rig_group(&r, l);
+	for (int t = 0; t < 2000; t++) {
+		if (atomic_load(&r.fsm[l].hash) == atomic_load(&r.fsm[m].hash))
+			break;
+		usleep(5000);
+	}
+	assert_int_equal(atomic_load(&r.fsm[l].hash),
+	                 atomic_load(&r.fsm[m].hash));
+	assert_int_equal(atomic_load(&r.fsm[l].count),
+	                 atomic_load(&r.fsm[m].count));
+	free(ia);
+	rig_free(&r);
+}
+#endif
+
 /* Configuration mistakes are refused with a message naming the problem. */
 static void test_raft_group_config_errors(void **state)
 {
@@ -1147,6 +1342,10 @@ int main(void)
 	        cmocka_unit_test(test_raft_group_catch_up_by_snapshot),
 	        cmocka_unit_test(test_raft_group_slow_follower_holds),
 	        cmocka_unit_test(test_raft_group_odd_sizes_survive_restart),
+#ifdef STRATA_LIBRAFT_FAULTS
+	        cmocka_unit_test(test_raft_group_log_write_failure),
+	        cmocka_unit_test(test_raft_group_leader_log_write_failure),
+#endif
 	        cmocka_unit_test(test_raft_group_grow_one_to_three),
 	        cmocka_unit_test(test_raft_group_replace_member),
 	        cmocka_unit_test(test_raft_group_remove_leader),

@@ -2,6 +2,7 @@
  * (third_party/raft/PATCHES.md): they must keep libraft's on-disk format
  * readable (#11 adds format 2 beside 1) and fix what they claim to fix. Built
  * only without STRATA_SYSTEM_RAFT. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include <uv.h>
 
 #include "tests/lib/check.h"
+#include "tests/unit/raft/libraft_faults.h"
 
 /* libraft internals (src/byte.h, src/uv.h), declared here so the test does
  * not pull libraft's private headers into Strata's warning set. */
@@ -210,21 +212,25 @@ struct appender {
 	struct raft_io_append req[APPENDS];
 	struct raft_entry e[APPENDS];
 	uint8_t *data[APPENDS];
+	int status[APPENDS];
 	unsigned submitted, fired;
+	bool may_fail; /* a write is made to fail */
 };
 
 static void append_done(struct raft_io_append *req, int status)
 {
 	struct appender *a = req->data;
-	assert_int_equal(status, 0);
+	if (!a->may_fail)
+		assert_int_equal(status, 0);
 	/* Callbacks in submission order, whichever write finished first. */
 	assert_ptr_equal(req, &a->req[a->fired]);
-	a->fired++;
+	a->status[a->fired++] = status;
 }
 
-static void append_one(struct io_fix *f, struct appender *a)
+/* Submit entry a->submitted: libraft's answer (0, or why it refused). */
+static int append_try(struct io_fix *f, struct appender *a)
 {
-	unsigned k = a->submitted++;
+	unsigned k = a->submitted;
 	a->data[k] = malloc(entry_len(k));
 	assert_non_null(a->data[k]);
 	fill_pseudo_random(a->data[k], entry_len(k), k + 1);
@@ -232,8 +238,24 @@ static void append_one(struct io_fix *f, struct appender *a)
 	a->e[k].buf.base = a->data[k];
 	a->e[k].buf.len = entry_len(k);
 	a->req[k].data = a;
-	assert_int_equal(
-	        f->io.append(&f->io, &a->req[k], &a->e[k], 1, append_done), 0);
+	int rv = f->io.append(&f->io, &a->req[k], &a->e[k], 1, append_done);
+	if (rv == 0)
+		a->submitted++;
+	else
+		free(a->data[k]);
+	return rv;
+}
+
+static void append_one(struct io_fix *f, struct appender *a)
+{
+	assert_int_equal(append_try(f, a), 0);
+}
+
+static void appender_free(struct appender *a)
+{
+	for (unsigned k = 0; k < a->submitted; k++)
+		free(a->data[k]);
+	free(a);
 }
 
 static void check_entries(struct raft_entry *e, size_t n)
@@ -308,6 +330,25 @@ static void run(const char *cmd)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Make dir (a mkdtemp template); skip the test, dir removed, where its file
+ * system has no KAIO: libraft then keeps one write in flight, pads nothing
+ * and does not collect completions through io_getevents. */
+static void kaio_dir_or_skip(char *dir)
+{
+	assert_non_null(mkdtemp(dir));
+	size_t direct = 0;
+	bool async = false;
+	char errmsg[256];
+	assert_int_equal(UvFsProbeCapabilities(dir, &direct, &async, errmsg),
+	                 0);
+	if (!async) {
+		print_message("no async I/O in %s: test not exercised\n", dir);
+		snprintf(errmsg, sizeof(errmsg), "rm -rf '%s'", dir);
+		run(errmsg);
+		skip();
+	}
+}
+
 /* Busy appends go out two writes at a time, padded; every callback fires
  * in order; the log reloads whole after a clean close (closed segment with
  * padding), and after a crash (open segment) with a write missing before a
@@ -318,21 +359,7 @@ static void test_libraft_two_writes_in_flight(void **state)
 	(void)state;
 	/* In the working directory: a disk, not tmpfs (ctest: the build). */
 	char dir[] = "libraft-two-writes-XXXXXX";
-	assert_non_null(mkdtemp(dir));
-	size_t direct = 0;
-	bool async = false;
-	char errmsg[256];
-	assert_int_equal(UvFsProbeCapabilities(dir, &direct, &async, errmsg),
-	                 0);
-	if (!async) {
-		/* Without KAIO libraft keeps one write in flight and pads
-		 * nothing: what is checked below cannot happen here. */
-		print_message("no async I/O in %s: patch #11 not exercised\n",
-		              dir);
-		snprintf(errmsg, sizeof(errmsg), "rm -rf '%s'", dir);
-		run(errmsg);
-		skip();
-	}
+	kaio_dir_or_skip(dir);
 	char crash[sizeof(dir) + 8], cmd[256], path[256];
 	snprintf(crash, sizeof(crash), "%s.crash", dir);
 
@@ -428,11 +455,102 @@ static void test_libraft_two_writes_in_flight(void **state)
 	n = load_and_check(path);
 	assert_true(n > 0 && n < APPENDS);
 
-	for (unsigned k = 0; k < APPENDS; k++)
-		free(a->data[k]);
-	free(a);
+	appender_free(a);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s' '%s.2'", dir, crash,
 	         crash);
+	run(cmd);
+}
+
+/* One run of the failure test: appends two per loop turn, the nth log write
+ * made to fail. Returns the record of the injected failure. */
+static void failed_write_run(const char *dir, unsigned nth,
+                             struct libraft_faults_record *rec)
+{
+	struct io_fix f;
+	struct appender *a = calloc(1, sizeof(*a));
+	assert_non_null(a);
+	a->may_fail = true;
+	struct raft_entry *e = NULL;
+	size_t n = 0;
+	io_open(&f, dir);
+	assert_int_equal(io_load(&f, &e, &n), 0);
+	assert_int_equal(n, 0);
+	libraft_faults_fail_write(nth);
+	int refused = 0;
+	while (a->submitted < APPENDS && refused == 0) {
+		for (int i = 0; i < 2 && refused == 0; i++)
+			refused = append_try(&f, a);
+		/* (Not waiting when nothing is in flight: all may have
+		 * failed at once.) */
+		uv_run(&f.loop,
+		       a->fired < a->submitted ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+	}
+	while (a->fired < a->submitted)
+		uv_run(&f.loop, UV_RUN_ONCE);
+	libraft_faults_get(rec);
+	libraft_faults_fail_write(0);
+	assert_true(rec->failed);
+
+	/* Acknowledged: a prefix; from the failed write on, every append
+	 * failed, and once the failure was known libraft took no more. */
+	unsigned ok = 0;
+	while (ok < a->fired && a->status[ok] == 0)
+		ok++;
+	assert_true(ok < a->fired);
+	for (unsigned k = ok; k < a->fired; k++)
+		assert_int_equal(a->status[k], RAFT_IOERR);
+	assert_int_equal(refused, RAFT_IOERR);
+	io_close(&f);
+
+	/* The log reloads with exactly the acknowledged entries: none of the
+	 * failed write's, none of a later write's that did reach the disk. */
+	assert_int_equal(load_and_check(dir), ok);
+	/* And takes appends again after the restart. */
+	io_open(&f, dir);
+	assert_int_equal(io_load(&f, &e, &n), 0);
+	assert_int_equal(n, ok);
+	entries_free(e, n);
+	for (unsigned k = ok; k < a->submitted; k++)
+		free(a->data[k]);
+	a->submitted = a->fired = ok;
+	a->may_fail = false;
+	append_one(&f, a);
+	while (a->fired < a->submitted)
+		uv_run(&f.loop, UV_RUN_ONCE);
+	io_close(&f);
+	assert_int_equal(load_and_check(dir), ok + 1);
+	appender_free(a);
+}
+
+/* Patch #12, and #11's failure path: a log write fails (EIO injected into
+ * its completion, as a failing disk reports it). Its appends and those of
+ * every write after it fail, including a later write that completed
+ * without error (it sits past the failed one); libraft refuses appends
+ * from then on (upstream rolled its next index back and wrote later
+ * entries under the indexes of failed ones); after a restart the log
+ * holds exactly the acknowledged entries and takes appends again. The
+ * failure is put on successive writes until some run has a later write
+ * in flight beside the failed one. */
+static void test_libraft_failed_write_stops_log(void **state)
+{
+	(void)state;
+	char dir[] = "libraft-failed-write-XXXXXX";
+	kaio_dir_or_skip(dir);
+	char cmd[256];
+	unsigned runs = 0, overlapped = 0;
+	for (unsigned nth = 1; nth <= 40 && overlapped < 3; nth++) {
+		struct libraft_faults_record rec;
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir '%s'", dir,
+		         dir);
+		run(cmd);
+		failed_write_run(dir, nth, &rec);
+		runs++;
+		overlapped += rec.later_ok > 0;
+	}
+	print_message("%u runs, %u with a later write in flight\n", runs,
+	              overlapped);
+	assert_true(overlapped > 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	run(cmd);
 }
 
@@ -444,6 +562,7 @@ int main(void)
 	        cmocka_unit_test(
 	                test_libraft_segment_buffer_grows_geometrically),
 	        cmocka_unit_test(test_libraft_two_writes_in_flight),
+	        cmocka_unit_test(test_libraft_failed_write_stops_log),
 	};
 	return cmocka_run_group_tests_name("libraft_patches", tests, NULL,
 	                                   NULL);

@@ -485,6 +485,13 @@ static void appendLeaderCb(struct raft_io_append *req, int status)
                 apply->cb(apply, status, NULL);
             }
         }
+        /* STRATA PATCH (PATCHES.md #12): the raft_io stores nothing more
+         * after a failed write. Leave the group until restarted instead of
+         * staying leader of a group this server can no longer write for:
+         * the others elect a leader among themselves. */
+        if (r->state != RAFT_UNAVAILABLE) {
+            convertToUnavailable(r);
+        }
         goto out;
     }
 
@@ -522,7 +529,9 @@ static void appendLeaderCb(struct raft_io_append *req, int status)
 out:
     /* Tell the log that we're done referencing these entries. */
     logRelease(&r->log, request->index, request->entries, request->n);
-    if (status != 0) {
+    /* STRATA PATCH (PATCHES.md #12): the writes after a failed one fail
+     * too, and the first failure already truncated from its index. */
+    if (status != 0 && request->index <= logLastIndex(&r->log)) {
         logTruncate(&r->log, request->index);
     }
     raft_free(request);
@@ -842,12 +851,14 @@ static void appendFollowerCb(struct raft_io_append *req, int status)
 
     result.term = r->current_term;
     if (status != 0) {
-        if (r->state != RAFT_FOLLOWER) {
-            tracef("local server is not follower -> ignore I/O failure");
-            goto out;
+        /* STRATA PATCH (PATCHES.md #12): as in appendLeaderCb, a server
+         * whose log write failed leaves the group until restarted (upstream
+         * rejected the entries and the leader sent them again, to a log
+         * that stores nothing more). */
+        if (r->state != RAFT_UNAVAILABLE) {
+            convertToUnavailable(r);
         }
-        result.rejected = args->prev_log_index + 1;
-        goto respond;
+        goto out;
     }
 
     /* If we're shutting down or have errored, ignore the result. */
@@ -911,8 +922,6 @@ static void appendFollowerCb(struct raft_io_append *req, int status)
     }
 
     result.rejected = 0;
-
-respond:
     result.last_log_index = r->last_stored;
     sendAppendEntriesResult(r, &result);
 

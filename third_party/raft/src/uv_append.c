@@ -409,6 +409,7 @@ static int uvAppendMaybeStart(struct uv *uv)
     struct uvAppend *append;
     unsigned n_reqs;
     bool pad;
+    bool dead;
     queue *head;
     queue q;
     int rv;
@@ -437,6 +438,15 @@ start:
         uv->barrier = segment->barrier;
     }
 
+    /* STRATA PATCH (PATCHES.md #12): after a failed log write nothing more
+     * is written, in this segment or a later one. The requests waiting are
+     * failed once the writes in flight have completed, so that callbacks
+     * still fire in submission order. */
+    dead = segment->failed || uv->errored;
+    if (dead && segment->n_writes > 0) {
+        return 0;
+    }
+
     /* STRATA PATCH (PATCHES.md #11): wait for a free write slot, and for
      * the write in flight if this one must rewrite its last block. */
     if (segment->n_writes > 0 &&
@@ -458,7 +468,7 @@ start:
         if (append->segment != segment) {
             break; /* Not targeted to this segment */
         }
-        if (n_reqs == 0 && !segment->failed) {
+        if (n_reqs == 0 && !dead) {
             rv = uvAliveWriteBegin(segment, w);
             if (rv != 0) {
                 goto err;
@@ -468,7 +478,7 @@ start:
         QUEUE_PUSH(&q, head);
         n_reqs++;
         pad = pad || append->busy;
-        if (segment->failed) {
+        if (dead) {
             continue;
         }
         append->write = w;
@@ -479,7 +489,7 @@ start:
     }
 
     /* A segment with a failed write takes no more: fail its requests. */
-    if (n_reqs > 0 && segment->failed) {
+    if (n_reqs > 0 && dead) {
         uvAppendFinishRequestsInQueue(uv, &q, RAFT_IOERR);
         if (uv->closing) {
             return 0;
@@ -778,6 +788,18 @@ int UvAppend(struct raft_io *io,
 
     uv = io->impl;
     assert(!uv->closing);
+
+    /* STRATA PATCH (PATCHES.md #12): a failed log write leaves the log on
+     * disk ending before entries the caller believes appended, and upstream
+     * rolled the next index back, so a later append was written under the
+     * index of an entry that failed. Refuse every append until the log is
+     * reloaded from disk (a restart). */
+    if (uv->errored) {
+        ErrMsgPrintf(uv->io->errmsg,
+                     "an earlier write to the log failed: no more appends "
+                     "until restarted");
+        return RAFT_IOERR;
+    }
 
     append = RaftHeapCalloc(1, sizeof *append);
     if (append == NULL) {

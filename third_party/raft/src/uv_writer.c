@@ -17,7 +17,9 @@ static void uvWriterReqTransferErrMsg(struct UvWriterReq *req)
 static void uvWriterReqSetStatus(struct UvWriterReq *req, int result)
 {
     if (result < 0) {
-        ErrMsgPrintf(req->errmsg, "write failed: %d", result);
+        /* STRATA PATCH (PATCHES.md #12): the error's name, not its
+         * number, in what the operator reads. */
+        ErrMsgPrintf(req->errmsg, "write failed: %s", strerror(-result));
         req->status = RAFT_IOERR;
     } else if ((size_t)result < req->len) {
         ErrMsgPrintf(req->errmsg, "short write: %d bytes instead of %zu",
