@@ -352,18 +352,19 @@ static void test_api_rejections_change_nothing(void **state)
 struct raw_out {
 	int code;
 	bool done;
+	char msg[STRATA_ERRMSG_SIZE];
 };
 
 static void raw_done(void *arg, int code, const char *msg, const char *redirect,
                      const uint8_t *body, size_t len)
 {
-	(void)msg;
 	(void)redirect;
 	(void)body;
 	(void)len;
 	struct raw_out *o = arg;
 	o->code = code;
 	o->done = true;
+	snprintf(o->msg, sizeof(o->msg), "%s", msg);
 }
 
 /* A body that does not parse is STRATA_EPROTO. */
@@ -385,6 +386,81 @@ static void test_api_malformed_body(void **state)
 	                 &o);
 	assert_true(o.done);
 	assert_int_equal(o.code, STRATA_EPROTO);
+	fx_close(&f);
+}
+
+/* Each write answers a body that does not parse with its method and
+ * request type, and each stream write refuses a reader group's state
+ * stream, with the exact messages clients see. */
+static void test_api_write_refusal_messages(void **state)
+{
+	(void)state;
+	static const struct {
+		uint32_t method;
+		const char *request;    /* full name of the request message */
+		bool refuses_rg_stream; /* the stream _RG<group> is refused */
+	} w[] = {
+	        {M(CREATE_SCOPE), "strata.v1.CreateScopeRequest", false},
+	        {M(DELETE_SCOPE), "strata.v1.DeleteScopeRequest", false},
+	        {M(CREATE_STREAM), "strata.v1.CreateStreamRequest", false},
+	        {M(UPDATE_STREAM), "strata.v1.UpdateStreamRequest", true},
+	        {M(SEAL_STREAM), "strata.v1.SealStreamRequest", true},
+	        {M(TRUNCATE_STREAM), "strata.v1.TruncateStreamRequest", true},
+	        {M(DELETE_STREAM), "strata.v1.DeleteStreamRequest", true},
+	        {M(SCALE_STREAM), "strata.v1.ScaleStreamRequest", true},
+	        {M(CREATE_READER_GROUP), "strata.v1.CreateReaderGroupRequest",
+	         false},
+	        {M(UPDATE_READER_GROUP), "strata.v1.UpdateReaderGroupRequest",
+	         false},
+	        {M(DELETE_READER_GROUP), "strata.v1.DeleteReaderGroupRequest",
+	         false},
+	        {M(CREATE_TXN), "strata.v1.CreateTxnRequest", false},
+	        {M(PING_TXN), "strata.v1.PingTxnRequest", false},
+	        {M(COMMIT_TXN), "strata.v1.EndTxnRequest", false},
+	        {M(ABORT_TXN), "strata.v1.EndTxnRequest", false},
+	};
+	struct fx f;
+	fx_init(&f, 1);
+	f.no_ticker = true; /* ticks would change the digest */
+	fx_start(&f, 0);
+	fx_wait_leader(&f, 5000);
+	struct ctl_api *api = f.api[0];
+	uint64_t before = digest_of(api);
+	uint8_t junk[] = {0x0a, 0x7f, 0x01}; /* string field longer than body */
+	/* Every stream request has scope = 1, stream = 2: one body fits all. */
+	Strata__V1__SealStreamRequest rg =
+	        STRATA__V1__SEAL_STREAM_REQUEST__INIT;
+	rg.scope = "sc";
+	rg.stream = "_RGg";
+	char want[STRATA_ERRMSG_SIZE];
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		const char *name = ctl_api_method_name(w[i].method);
+		struct raw_out o = {0};
+		ctl_api_dispatch(api, w[i].method, junk, sizeof(junk), raw_done,
+		                 &o);
+		assert_true(o.done);
+		assert_int_equal(o.code, STRATA_EPROTO);
+		snprintf(want, sizeof(want),
+		         "%s: the 3-byte body is not a %s; check the client's "
+		         "protocol version",
+		         name, w[i].request);
+		assert_string_equal(o.msg, want);
+		if (!w[i].refuses_rg_stream) {
+			continue;
+		}
+		struct fx_reply r;
+		fx_call(api, w[i].method, &rg.base, &r);
+		assert_int_equal(r.code, STRATA_EPERM);
+		snprintf(
+		        want, sizeof(want),
+		        "%s: stream sc/_RGg is internal (the state of a reader "
+		        "group); it changes only with its reader group: "
+		        "update, reset or delete the group instead",
+		        name);
+		assert_string_equal(r.msg, want);
+		fx_reply_free(&r);
+	}
+	assert_int_equal(digest_of(api), before);
 	fx_close(&f);
 }
 
@@ -596,6 +672,7 @@ int main(void)
 	        cmocka_unit_test(test_api_metadata_lifecycle),
 	        cmocka_unit_test(test_api_rejections_change_nothing),
 	        cmocka_unit_test(test_api_malformed_body),
+	        cmocka_unit_test(test_api_write_refusal_messages),
 	        cmocka_unit_test(test_api_follower_redirects),
 	};
 	return cmocka_run_group_tests_name("controller_api", tests, NULL, NULL);
