@@ -119,9 +119,15 @@ const char *ctl_api_method_name(uint32_t method)
 	return i < 0 ? NULL : methods[i].name;
 }
 
+static int write_defs_check(char *errmsg);
+
 int ctl_api_new(const struct ctl_api_config *cfg, struct ctl_api **out,
                 char *errmsg)
 {
+	int rc = write_defs_check(errmsg);
+	if (rc != 0) {
+		return rc;
+	}
 	struct ctl_api *a = strata_calloc(1, sizeof(*a));
 	if (a == NULL) {
 		errmsg_set(errmsg, "out of memory");
@@ -134,7 +140,7 @@ int ctl_api_new(const struct ctl_api_config *cfg, struct ctl_api **out,
 	for (size_t i = 0; cfg->metrics != NULL && i < N_METHODS; i++) {
 		struct metrics_label l = {.name = "method",
 		                          .value = methods[i].name};
-		int rc = metrics_histogram_register(
+		rc = metrics_histogram_register(
 		        cfg->metrics, "strata_controller_request_seconds",
 		        "Controller API request latency, by method.", &l, 1,
 		        NULL, 0, &a->latency[i], errmsg);
@@ -472,209 +478,193 @@ void ctl_req_propose(struct ctl_req *r,
 #define CMD_INIT(cmd) \
 	Strata__V1__ControllerCommand cmd = STRATA__V1__CONTROLLER_COMMAND__INIT
 
+/* What a plain write does besides wrapping its request (write_def.flags). */
+enum {
+	W_NOW_MS = 1u << 0,          /* stamp the command's now_ms */
+	W_REFUSE_INTERNAL = 1u << 1, /* refuse the request's "_..." stream */
+};
+
+/* A plain write: decode the request, wrap it in its FSM command (its
+ * field request), propose. Writes that do more are cases of serve_write.
+ * ctl_api_new checks every row against the generated descriptors. */
+struct write_def {
+	uint32_t method;                           /* ControllerMethod */
+	const ProtobufCMessageDescriptor *request; /* the body */
+	const ProtobufCMessageDescriptor *cmd;     /* wraps the request */
+	Strata__V1__ControllerCommand__CommandCase command; /* cmd's case */
+	unsigned flags;                                     /* W_* */
+	enum ctl_wait_kind wait; /* the reply waits for, after the apply */
+};
+
+/* Row of method CTL_<M>: request <m>_request, command <m>_cmd, case
+ * ControllerCommand.<m>. */
+#define WRITE(M, m, flags_, wait_)                                      \
+	{                                                               \
+		.method = STRATA__V1__CONTROLLER_METHOD__CTL_##M,       \
+		.request = &strata__v1__##m##_request__descriptor,      \
+		.cmd = &strata__v1__##m##_cmd__descriptor,              \
+		.command = STRATA__V1__CONTROLLER_COMMAND__COMMAND_##M, \
+		.flags = (flags_), .wait = (wait_),                     \
+	}
+
+static const struct write_def write_defs[] = {
+        WRITE(CREATE_SCOPE, create_scope, 0, CTL_WAIT_NONE),
+        WRITE(DELETE_SCOPE, delete_scope, 0, CTL_WAIT_NONE),
+        WRITE(CREATE_STREAM, create_stream, W_NOW_MS, CTL_WAIT_WORKFLOW),
+        WRITE(UPDATE_STREAM, update_stream, W_REFUSE_INTERNAL, CTL_WAIT_NONE),
+        WRITE(SEAL_STREAM, seal_stream, W_REFUSE_INTERNAL, CTL_WAIT_WORKFLOW),
+        WRITE(TRUNCATE_STREAM, truncate_stream, W_REFUSE_INTERNAL,
+              CTL_WAIT_WORKFLOW),
+        WRITE(DELETE_STREAM, delete_stream, W_REFUSE_INTERNAL,
+              CTL_WAIT_WORKFLOW),
+        WRITE(SCALE_STREAM, scale_stream, W_REFUSE_INTERNAL | W_NOW_MS,
+              CTL_WAIT_WORKFLOW),
+        /* the group's state stream _RG<name> comes and goes by workflow */
+        WRITE(CREATE_READER_GROUP, create_reader_group, W_NOW_MS,
+              CTL_WAIT_WORKFLOW),
+        WRITE(UPDATE_READER_GROUP, update_reader_group, 0, CTL_WAIT_NONE),
+        WRITE(DELETE_READER_GROUP, delete_reader_group, 0, CTL_WAIT_WORKFLOW),
+        WRITE(PING_TXN, ping_txn, W_NOW_MS, CTL_WAIT_NONE),
+};
+#define N_WRITES (sizeof(write_defs) / sizeof(write_defs[0]))
+
+/* Storage for the command of any write_defs row. */
+union write_cmd {
+	ProtobufCMessage base;
+	Strata__V1__CreateScopeCmd create_scope;
+	Strata__V1__DeleteScopeCmd delete_scope;
+	Strata__V1__CreateStreamCmd create_stream;
+	Strata__V1__UpdateStreamCmd update_stream;
+	Strata__V1__SealStreamCmd seal_stream;
+	Strata__V1__TruncateStreamCmd truncate_stream;
+	Strata__V1__DeleteStreamCmd delete_stream;
+	Strata__V1__ScaleStreamCmd scale_stream;
+	Strata__V1__CreateReaderGroupCmd create_reader_group;
+	Strata__V1__UpdateReaderGroupCmd update_reader_group;
+	Strata__V1__DeleteReaderGroupCmd delete_reader_group;
+	Strata__V1__PingTxnCmd ping_txn;
+};
+
+/* Singular (proto3, no presence flag) field name of desc when it has
+ * this type; NULL otherwise. */
+static const ProtobufCFieldDescriptor *
+plain_field(const ProtobufCMessageDescriptor *desc, const char *name,
+            ProtobufCType type)
+{
+	const ProtobufCFieldDescriptor *f =
+	        protobuf_c_message_descriptor_get_field_by_name(desc, name);
+	if (f == NULL || f->type != type || f->label != PROTOBUF_C_LABEL_NONE) {
+		return NULL;
+	}
+	return f;
+}
+
+/* Address of field name in m; write_defs_check made sure it exists. */
+static void *field_at(ProtobufCMessage *m, const char *name)
+{
+	const ProtobufCFieldDescriptor *f =
+	        protobuf_c_message_descriptor_get_field_by_name(m->descriptor,
+	                                                        name);
+	return (char *)m + f->offset;
+}
+
+/* What is wrong with w (serve_plain_write would mis-set the command),
+ * NULL when nothing. */
+static const char *write_def_fault(const struct write_def *w)
+{
+	const ProtobufCFieldDescriptor *f;
+	if (method_index(w->method) < 0) {
+		return "the method is not in methods[]";
+	}
+	if (w->cmd->sizeof_message > sizeof(union write_cmd)) {
+		return "the command is not in union write_cmd";
+	}
+	f = plain_field(w->cmd, "request", PROTOBUF_C_TYPE_MESSAGE);
+	if (f == NULL || f->descriptor != w->request) {
+		return "the command has no field request of the request's type";
+	}
+	if ((w->flags & W_NOW_MS) &&
+	    plain_field(w->cmd, "now_ms", PROTOBUF_C_TYPE_UINT64) == NULL) {
+		return "W_NOW_MS but the command has no uint64 now_ms";
+	}
+	if ((w->flags & W_REFUSE_INTERNAL) &&
+	    (plain_field(w->request, "scope", PROTOBUF_C_TYPE_STRING) == NULL ||
+	     plain_field(w->request, "stream", PROTOBUF_C_TYPE_STRING) ==
+	             NULL)) {
+		return "W_REFUSE_INTERNAL but the request has no string scope "
+		       "and stream";
+	}
+	f = protobuf_c_message_descriptor_get_field(
+	        &strata__v1__controller_command__descriptor, w->command);
+	if (f == NULL || f->descriptor != w->cmd ||
+	    !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
+	    f->quantifier_offset !=
+	            offsetof(Strata__V1__ControllerCommand, command_case)) {
+		return "the ControllerCommand case does not hold the command";
+	}
+	return NULL;
+}
+
+/* STRATA_EINTERNAL (errmsg) when a write_defs row does not match the
+ * generated messages: a build error, so fail at start, not per request. */
+static int write_defs_check(char *errmsg)
+{
+	for (size_t i = 0; i < N_WRITES; i++) {
+		const char *fault = write_def_fault(&write_defs[i]);
+		if (fault != NULL) {
+			errmsg_set(errmsg,
+			           "controller API: write_defs[%zu] (method "
+			           "%" PRIu32 "): %s; fix the table in "
+			           "controller/api.c",
+			           i, write_defs[i].method, fault);
+			return STRATA_EINTERNAL;
+		}
+	}
+	return 0;
+}
+
+/* Serve a write of write_defs: decode, optional internal-stream check,
+ * wrap the request (owned by r) in its command, propose. */
+static void serve_plain_write(struct ctl_req *r, const struct write_def *w,
+                              const uint8_t *body, size_t len, uint64_t now)
+{
+	CMD_INIT(cmd);
+	union write_cmd c;
+	if (!ctl_req_decode(r, w->request, body, len)) {
+		return;
+	}
+	if ((w->flags & W_REFUSE_INTERNAL) &&
+	    refuse_internal_stream(r, *(char **)field_at(r->msg, "scope"),
+	                           *(char **)field_at(r->msg, "stream"))) {
+		return;
+	}
+	protobuf_c_message_init(w->cmd, &c);
+	*(ProtobufCMessage **)field_at(&c.base, "request") = r->msg;
+	if (w->flags & W_NOW_MS) {
+		*(uint64_t *)field_at(&c.base, "now_ms") = now;
+	}
+	const ProtobufCFieldDescriptor *f =
+	        protobuf_c_message_descriptor_get_field(
+	                &strata__v1__controller_command__descriptor,
+	                w->command);
+	cmd.command_case = w->command;
+	*(ProtobufCMessage **)((char *)&cmd + f->offset) = &c.base;
+	r->wait = w->wait;
+	ctl_req_propose(r, &cmd);
+}
+
 /* Build and propose the FSM command of a mutating client request. */
 static void serve_write(struct ctl_req *r, const uint8_t *body, size_t len)
 {
 	CMD_INIT(cmd);
 	uint64_t now = ctl_now_ms();
+	for (size_t i = 0; i < N_WRITES; i++) {
+		if (write_defs[i].method == r->method) {
+			serve_plain_write(r, &write_defs[i], body, len, now);
+			return;
+		}
+	}
 	switch (r->method) {
-	case STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_SCOPE: {
-		Strata__V1__CreateScopeCmd c =
-		        STRATA__V1__CREATE_SCOPE_CMD__INIT;
-		if (!ctl_req_decode(
-		            r, &strata__v1__create_scope_request__descriptor,
-		            body, len)) {
-			return;
-		}
-		c.request = (Strata__V1__CreateScopeRequest *)r->msg;
-		cmd.command_case =
-		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_CREATE_SCOPE;
-		cmd.create_scope = &c;
-		ctl_req_propose(r, &cmd);
-		return;
-	}
-	case STRATA__V1__CONTROLLER_METHOD__CTL_DELETE_SCOPE: {
-		Strata__V1__DeleteScopeCmd c =
-		        STRATA__V1__DELETE_SCOPE_CMD__INIT;
-		if (!ctl_req_decode(
-		            r, &strata__v1__delete_scope_request__descriptor,
-		            body, len)) {
-			return;
-		}
-		c.request = (Strata__V1__DeleteScopeRequest *)r->msg;
-		cmd.command_case =
-		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_DELETE_SCOPE;
-		cmd.delete_scope = &c;
-		ctl_req_propose(r, &cmd);
-		return;
-	}
-	case STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_STREAM: {
-		Strata__V1__CreateStreamCmd c =
-		        STRATA__V1__CREATE_STREAM_CMD__INIT;
-		if (!ctl_req_decode(
-		            r, &strata__v1__create_stream_request__descriptor,
-		            body, len)) {
-			return;
-		}
-		c.request = (Strata__V1__CreateStreamRequest *)r->msg;
-		c.now_ms = now;
-		cmd.command_case =
-		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_CREATE_STREAM;
-		cmd.create_stream = &c;
-		r->wait = CTL_WAIT_WORKFLOW;
-		ctl_req_propose(r, &cmd);
-		return;
-	}
-	case STRATA__V1__CONTROLLER_METHOD__CTL_UPDATE_STREAM: {
-		Strata__V1__UpdateStreamCmd c =
-		        STRATA__V1__UPDATE_STREAM_CMD__INIT;
-		if (!ctl_req_decode(
-		            r, &strata__v1__update_stream_request__descriptor,
-		            body, len)) {
-			return;
-		}
-		c.request = (Strata__V1__UpdateStreamRequest *)r->msg;
-		if (refuse_internal_stream(r, c.request->scope,
-		                           c.request->stream)) {
-			return;
-		}
-		cmd.command_case =
-		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_UPDATE_STREAM;
-		cmd.update_stream = &c;
-		ctl_req_propose(r, &cmd);
-		return;
-	}
-	case STRATA__V1__CONTROLLER_METHOD__CTL_SEAL_STREAM: {
-		Strata__V1__SealStreamCmd c = STRATA__V1__SEAL_STREAM_CMD__INIT;
-		if (!ctl_req_decode(
-		            r, &strata__v1__seal_stream_request__descriptor,
-		            body, len)) {
-			return;
-		}
-		c.request = (Strata__V1__SealStreamRequest *)r->msg;
-		if (refuse_internal_stream(r, c.request->scope,
-		                           c.request->stream)) {
-			return;
-		}
-		cmd.command_case =
-		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_SEAL_STREAM;
-		cmd.seal_stream = &c;
-		r->wait = CTL_WAIT_WORKFLOW;
-		ctl_req_propose(r, &cmd);
-		return;
-	}
-	case STRATA__V1__CONTROLLER_METHOD__CTL_TRUNCATE_STREAM: {
-		Strata__V1__TruncateStreamCmd c =
-		        STRATA__V1__TRUNCATE_STREAM_CMD__INIT;
-		if (!ctl_req_decode(
-		            r, &strata__v1__truncate_stream_request__descriptor,
-		            body, len)) {
-			return;
-		}
-		c.request = (Strata__V1__TruncateStreamRequest *)r->msg;
-		if (refuse_internal_stream(r, c.request->scope,
-		                           c.request->stream)) {
-			return;
-		}
-		cmd.command_case =
-		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_TRUNCATE_STREAM;
-		cmd.truncate_stream = &c;
-		r->wait = CTL_WAIT_WORKFLOW;
-		ctl_req_propose(r, &cmd);
-		return;
-	}
-	case STRATA__V1__CONTROLLER_METHOD__CTL_DELETE_STREAM: {
-		Strata__V1__DeleteStreamCmd c =
-		        STRATA__V1__DELETE_STREAM_CMD__INIT;
-		if (!ctl_req_decode(
-		            r, &strata__v1__delete_stream_request__descriptor,
-		            body, len)) {
-			return;
-		}
-		c.request = (Strata__V1__DeleteStreamRequest *)r->msg;
-		if (refuse_internal_stream(r, c.request->scope,
-		                           c.request->stream)) {
-			return;
-		}
-		cmd.command_case =
-		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_DELETE_STREAM;
-		cmd.delete_stream = &c;
-		r->wait = CTL_WAIT_WORKFLOW;
-		ctl_req_propose(r, &cmd);
-		return;
-	}
-	case STRATA__V1__CONTROLLER_METHOD__CTL_SCALE_STREAM: {
-		Strata__V1__ScaleStreamCmd c =
-		        STRATA__V1__SCALE_STREAM_CMD__INIT;
-		if (!ctl_req_decode(
-		            r, &strata__v1__scale_stream_request__descriptor,
-		            body, len)) {
-			return;
-		}
-		c.request = (Strata__V1__ScaleStreamRequest *)r->msg;
-		if (refuse_internal_stream(r, c.request->scope,
-		                           c.request->stream)) {
-			return;
-		}
-		c.now_ms = now;
-		cmd.command_case =
-		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_SCALE_STREAM;
-		cmd.scale_stream = &c;
-		r->wait = CTL_WAIT_WORKFLOW;
-		ctl_req_propose(r, &cmd);
-		return;
-	}
-	case STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_READER_GROUP: {
-		Strata__V1__CreateReaderGroupCmd c =
-		        STRATA__V1__CREATE_READER_GROUP_CMD__INIT;
-		if (!ctl_req_decode(
-		            r,
-		            &strata__v1__create_reader_group_request__descriptor,
-		            body, len)) {
-			return;
-		}
-		c.request = (Strata__V1__CreateReaderGroupRequest *)r->msg;
-		c.now_ms = now;
-		cmd.command_case =
-		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_CREATE_READER_GROUP;
-		cmd.create_reader_group = &c;
-		r->wait = CTL_WAIT_WORKFLOW; /* its _RG<name> stream */
-		ctl_req_propose(r, &cmd);
-		return;
-	}
-	case STRATA__V1__CONTROLLER_METHOD__CTL_UPDATE_READER_GROUP: {
-		Strata__V1__UpdateReaderGroupCmd c =
-		        STRATA__V1__UPDATE_READER_GROUP_CMD__INIT;
-		if (!ctl_req_decode(
-		            r,
-		            &strata__v1__update_reader_group_request__descriptor,
-		            body, len)) {
-			return;
-		}
-		c.request = (Strata__V1__UpdateReaderGroupRequest *)r->msg;
-		cmd.command_case =
-		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_UPDATE_READER_GROUP;
-		cmd.update_reader_group = &c;
-		ctl_req_propose(r, &cmd);
-		return;
-	}
-	case STRATA__V1__CONTROLLER_METHOD__CTL_DELETE_READER_GROUP: {
-		Strata__V1__DeleteReaderGroupCmd c =
-		        STRATA__V1__DELETE_READER_GROUP_CMD__INIT;
-		if (!ctl_req_decode(
-		            r,
-		            &strata__v1__delete_reader_group_request__descriptor,
-		            body, len)) {
-			return;
-		}
-		c.request = (Strata__V1__DeleteReaderGroupRequest *)r->msg;
-		cmd.command_case =
-		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_DELETE_READER_GROUP;
-		cmd.delete_reader_group = &c;
-		r->wait = CTL_WAIT_WORKFLOW; /* removal of _RG<name> */
-		ctl_req_propose(r, &cmd);
-		return;
-	}
 	case STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_TXN: {
 		Strata__V1__CreateTxnCmd c = STRATA__V1__CREATE_TXN_CMD__INIT;
 		if (!ctl_req_decode(r,
@@ -690,21 +680,6 @@ static void serve_write(struct ctl_req *r, const uint8_t *body, size_t len)
 		r->wait = CTL_WAIT_TXN_CREATED;
 		r->wait_scope = c.request->scope;
 		r->wait_stream = c.request->stream;
-		ctl_req_propose(r, &cmd);
-		return;
-	}
-	case STRATA__V1__CONTROLLER_METHOD__CTL_PING_TXN: {
-		Strata__V1__PingTxnCmd c = STRATA__V1__PING_TXN_CMD__INIT;
-		if (!ctl_req_decode(r,
-		                    &strata__v1__ping_txn_request__descriptor,
-		                    body, len)) {
-			return;
-		}
-		c.request = (Strata__V1__PingTxnRequest *)r->msg;
-		c.now_ms = now;
-		cmd.command_case =
-		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_PING_TXN;
-		cmd.ping_txn = &c;
 		ctl_req_propose(r, &cmd);
 		return;
 	}

@@ -38,7 +38,9 @@ struct ctl_api_config {
 struct ctl_api;
 
 /* Create the API over a running service. *out is freed with
- * ctl_api_free. STRATA_ENOMEM or metric registration errors (errmsg). */
+ * ctl_api_free. STRATA_ENOMEM, metric registration errors, or
+ * STRATA_EINTERNAL when api.c's write table does not match the generated
+ * protobuf code (errmsg). */
 int ctl_api_new(const struct ctl_api_config *cfg, struct ctl_api **out,
                 char *errmsg);
 
