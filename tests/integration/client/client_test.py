@@ -15,8 +15,14 @@ Scenarios:
             iterator's long poll at the tail, attributes, truncation.
   badinput  unknown stream, malformed stream cut, event over the size
             limit, bad names: clear messages and codes.
+  diskfail  under a writer, the disk of the store leading the stream's
+            containers starts failing every Raft log write (faultyio.so,
+            preloaded into every store): its containers leave their groups,
+            the other replicas take over; every event is acknowledged once,
+            in order per key, and the store's log names the failed disk.
+            Exits 77 (skipped) where the log does not use KAIO.
 usage: client_test.py SCENARIO --controller BIN --store BIN --tool BIN
-                      --plugin-dir DIR
+                      --plugin-dir DIR [--faultyio SO]
 """
 import argparse
 import os
@@ -85,8 +91,22 @@ class Cluster:
             "--raft.election-timeout=500ms",
         ])
 
+    def arm_file(self, i):
+        """faultyio.so fails store i's log writes once this file exists."""
+        return os.path.join(self.dir, "diskfail-store%d" % i)
+
     def start_store(self, i):
         s = self.stores[i]
+        env = None
+        if self.args.faultyio:
+            asan = os.environ.get("ASAN_OPTIONS", "")
+            env = {"LD_PRELOAD": self.args.faultyio,
+                   "FAULTYIO_PATH": os.path.join(self.dir, "store%d" % i)
+                   + "/",
+                   "FAULTYIO_ARM": self.arm_file(i),
+                   # ASan wants its runtime first; the shim needs none.
+                   "ASAN_OPTIONS": (asan + ":" if asan else "")
+                   + "verify_asan_link_order=0"}
         self.spawn("store%d" % i, [
             self.args.store,
             "--node.id=%d" % i,
@@ -109,7 +129,7 @@ class Cluster:
             # reads the chunks the old one flushed).
             "--tier2.options.root=" + os.path.join(self.dir, "tier2"),
             "--tier2.options.fsync=false",
-        ])
+        ], env)
 
     def leaders(self):
         """container -> node id of its newest owner, from the logs."""
@@ -215,6 +235,12 @@ def run_failover(args, cluster, n, plan, stream="failover"):
         action = plan.pop(0)[1]
         if action == "scale":
             tool(args, cluster, "scale", scope, stream)
+        elif action == "diskfail":
+            victim = cluster.leader_of_stream(scope, stream, 3)
+            print("the disk of store%d (leads the containers of the most "
+                  "segments) fails from %d written, %d acknowledged" %
+                  (victim, written, acked))
+            open(cluster.arm_file(victim), "w").close()
         elif action == "kill":
             victim = cluster.leader_of_stream(scope, stream, 3)
             print("kill -9 store%d (leads the containers of the most "
@@ -231,6 +257,7 @@ def run_failover(args, cluster, n, plan, stream="failover"):
     if "acked=%d failed=0" % n not in done:
         raise RuntimeError("not every event was acknowledged")
     tool(args, cluster, "verify", scope, stream, n, keys)
+    return victim
 
 
 def scenario_failover(args, cluster):
@@ -252,6 +279,49 @@ def scenario_failover_twice(args, cluster):
                  [(1500, "kill"), (4000, "restart"), (6000, "kill")])
 
 
+def scenario_diskfail(args, cluster):
+    """The leading store's disk fails under a writer: its containers stop,
+    the other replicas take over, nothing acknowledged is lost."""
+    if not args.faultyio or not os.path.isfile(args.faultyio):
+        raise RuntimeError("diskfail needs --faultyio FILE (faultyio.so), "
+                           "got %r" % args.faultyio)
+    victim = run_failover(args, cluster, 6000, [(1500, "diskfail")],
+                          stream="diskfail")
+    if not os.path.exists(cluster.arm_file(victim) + ".failed"):
+        print("SKIP diskfail: no Raft log write of store%d went through "
+              "KAIO (the file system under %s has no async direct I/O), "
+              "so none could be failed" % (victim, cluster.dir))
+        sys.exit(77)
+    with open(cluster.logs["store%d" % victim], errors="replace") as f:
+        log = f.read()
+    if "a write to its Raft log" not in log:
+        raise RuntimeError("store%d's log does not say its Raft log "
+                           "failed" % victim)
+    left = len(re.findall(r"left the group: a write to its Raft log", log))
+    print("store%d: %d group(s) left after the disk failed; every event "
+          "acknowledged once, in order per key" % (victim, left))
+    # The disk replaced, the store restarts on its data: it reloads its
+    # logs up to their last good write and follows its groups again.
+    cluster.kill("store%d" % victim)
+    os.remove(cluster.arm_file(victim))
+    offset = os.path.getsize(cluster.logs["store%d" % victim])
+    cluster.start_store(victim)
+    end = time.time() + 30
+    following = set()
+    while len(following) < CONTAINERS and time.time() < end:
+        time.sleep(0.5)
+        with open(cluster.logs["store%d" % victim], errors="replace") as f:
+            f.seek(offset)
+            following |= set(re.findall(r"group (\d+): node \d+ sees "
+                                        r"leader", f.read()))
+    if len(following) < CONTAINERS:
+        raise RuntimeError("restarted store%d follows %d of %d groups" %
+                           (victim, len(following), CONTAINERS))
+    tool(args, cluster, "verify", "it", "diskfail", 6000, 16)
+    print("store%d restarted: follows all %d groups again" %
+          (victim, CONTAINERS))
+
+
 def scenario_manage(args, cluster):
     setup_stream(args, cluster, "it", "managed", 2)
     tool(args, cluster, "manage", "it", "managed")
@@ -271,11 +341,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario",
                     choices=["failover", "failover_twice", "scale",
-                             "manage", "segments", "badinput"])
+                             "manage", "segments", "badinput",
+                             "diskfail"])
     ap.add_argument("--controller", required=True)
     ap.add_argument("--store", required=True)
     ap.add_argument("--tool", required=True)
     ap.add_argument("--plugin-dir", required=True)
+    ap.add_argument("--faultyio", help="faultyio.so (diskfail)")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     cluster = Cluster(args, 3)
@@ -286,7 +358,8 @@ def main():
          "scale": scenario_scale,
          "manage": scenario_manage,
          "segments": scenario_segments,
-         "badinput": scenario_badinput}[args.scenario](args, cluster)
+         "badinput": scenario_badinput,
+         "diskfail": scenario_diskfail}[args.scenario](args, cluster)
         ok = True
     finally:
         if not ok:
