@@ -98,7 +98,7 @@ class Cluster:
     def start_store(self, i):
         s = self.stores[i]
         env = None
-        if self.args.faultyio:
+        if getattr(self.args, "faultyio", None):
             asan = os.environ.get("ASAN_OPTIONS", "")
             env = {"LD_PRELOAD": self.args.faultyio,
                    "FAULTYIO_PATH": os.path.join(self.dir, "store%d" % i)

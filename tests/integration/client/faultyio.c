@@ -26,6 +26,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "tests/lib/fdpath.h"
+
 typedef long (*syscall_fn)(long, ...);
 
 static _Atomic int armed;
@@ -60,19 +62,6 @@ static void note_failed(void)
 	}
 }
 
-/* Whether the file open as fd has a path containing part. */
-static bool fd_under(int fd, const char *part)
-{
-	char link[64], path[4096];
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, path, sizeof(path) - 1);
-	if (n <= 0) {
-		return false;
-	}
-	path[n] = '\0';
-	return strstr(path, part) != NULL;
-}
-
 static void fail_writes(struct io_event *ev, long n)
 {
 	const char *part = getenv("FAULTYIO_PATH");
@@ -85,7 +74,7 @@ static void fail_writes(struct io_event *ev, long n)
 		bool write = cb->aio_lio_opcode == IOCB_CMD_PWRITE ||
 		             cb->aio_lio_opcode == IOCB_CMD_PWRITEV;
 		if (write && ev[i].res >= 0 &&
-		    fd_under((int)cb->aio_fildes, part)) {
+		    fd_path_contains((int)cb->aio_fildes, part)) {
 			ev[i].res = -EIO;
 			note_failed();
 		}

@@ -1,5 +1,6 @@
 /* Fault injection into the vendored libraft's log writes (see the header). */
 #include "tests/unit/raft/libraft_faults.h"
+#include "tests/lib/fdpath.h"
 
 #include <errno.h>
 #include <linux/aio_abi.h>
@@ -51,19 +52,6 @@ void libraft_faults_get(struct libraft_faults_record *out)
 	pthread_mutex_unlock(&mu);
 }
 
-/* Whether the file open as fd has a path containing part. */
-static bool fd_path_has(int fd, const char *part)
-{
-	char link[64], path[4096];
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, path, sizeof(path) - 1);
-	if (n <= 0) {
-		return false;
-	}
-	path[n] = '\0';
-	return strstr(path, part) != NULL;
-}
-
 /* A write at fd/offset completed with res; returns the result to report. */
 static long on_completion(int fd, uint64_t offset, long res)
 {
@@ -73,7 +61,7 @@ static long on_completion(int fd, uint64_t offset, long res)
 	if (fail_nth == 0 && !rec.failed) {
 		return res;
 	}
-	if (fail_in[0] != '\0' && !fd_path_has(fd, fail_in)) {
+	if (fail_in[0] != '\0' && !fd_path_contains(fd, fail_in)) {
 		return res;
 	}
 	unsigned k = rec.completed++;
