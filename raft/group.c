@@ -111,6 +111,7 @@ struct raft_group {
 	struct raft_fsm fsm;     /* wrapper handed to libraft */
 	bool started;            /* raft_start succeeded */
 	bool closing;            /* under host lock: no new tasks */
+	bool log_failed;         /* loop: left the group, its log failed */
 	struct raft_group *next; /* host->groups */
 	/* Loop-thread state. */
 	int role;                    /* last seen role */
@@ -339,7 +340,8 @@ static void notify_role(struct raft_group *g)
 		struct raft_group_status st = {.role = g->role,
 		                               .ready = g->ready,
 		                               .term = g->term,
-		                               .leader_id = g->leader};
+		                               .leader_id = g->leader,
+		                               .log_failed = g->log_failed};
 		g->owner.role_changed(g->owner.data, &st);
 	}
 }
@@ -473,6 +475,7 @@ static void observe(struct raft_group *g)
 	    g->started && !g->closing) {
 		/* libraft leaves the group for good when a write to this
 		 * server's log fails (third_party/raft/PATCHES.md #12). */
+		g->log_failed = true;
 		LOG_ERROR(COMP,
 		          "group %" PRIu64 ": node %" PRIu64
 		          " left the group: a write to its Raft log in %s "

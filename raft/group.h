@@ -145,6 +145,7 @@ struct raft_group_status {
 	bool ready;         /* leader whose barrier committed: may serve */
 	uint64_t term;      /* current term */
 	uint64_t leader_id; /* known leader, 0 if none */
+	bool log_failed;    /* left the group: a write to its log failed */
 };
 
 /* Member roles, same values as libraft's RAFT_STANDBY/VOTER/SPARE. */

@@ -174,6 +174,7 @@ struct container {
 	int role;                  /* enum raft_group_role */
 	uint64_t term;             /* current term */
 	uint64_t leader;           /* known leader */
+	bool log_failed;           /* this replica's log write failed */
 	bool broken;               /* FSM diverged (ENOMEM in apply) */
 	struct container_fsm fsm;  /* replicated state */
 	struct read_index ri;      /* tail + cache */
@@ -261,6 +262,7 @@ static void publish(struct container *c)
 	c->status.ready = c->ready;
 	c->status.term = c->term;
 	c->status.leader_id = c->leader;
+	c->status.log_failed = c->log_failed;
 	c->status.unflushed_bytes = container_fsm_unflushed_bytes(&c->fsm);
 	c->status.segments = c->fsm.segments.count;
 	c->status.cache_bytes = c->ri.cached_bytes;
@@ -1817,6 +1819,7 @@ static void hook_role(void *data, const struct raft_group_status *st)
 	c->role = st->role;
 	c->term = st->term;
 	c->leader = st->leader_id;
+	c->log_failed = st->log_failed;
 	c->ready = st->ready && !c->closing;
 	if (!c->ready) {
 		c->owner_gen = 0; /* the next takeover gets a new one */

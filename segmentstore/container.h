@@ -161,6 +161,7 @@ struct container_status {
 	uint64_t segments;        /* live segments */
 	uint64_t cache_bytes;     /* read cache in use */
 	bool tier2_degraded;      /* tier 2 failing: flushes retrying */
+	bool log_failed; /* this replica left its group: a log write failed */
 };
 
 /* Fill *out. Any thread. */

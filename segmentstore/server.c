@@ -186,12 +186,28 @@ static void redirect(struct ss_server *s, struct rpc_call *call,
 		rpc_reply_redirect(call, STRATA_EWRONGHOST, msg, url);
 		return;
 	}
-	snprintf(msg, sizeof(msg),
-	         "segment %.120s is in container %" PRIu32
-	         ", which has no known leader right now (election or "
-	         "reassignment in progress); retry shortly or ask the "
-	         "controller",
-	         segment, container);
+	struct container_status st;
+	char leader[RPC_MAX_URL_LEN];
+	if (!atomic_load(&s->stopped) &&
+	    s->backend.status(s->backend.arg, container, &st, leader,
+	                      sizeof(leader)) == 0 &&
+	    st.log_failed) {
+		/* Still "not the leader" (a client asks the controller and
+		 * finds the other replicas' new leader), with the cause. */
+		snprintf(msg, sizeof(msg),
+		         "container %" PRIu32 "'s replica on this store "
+		         "stopped: a write to its Raft log failed (see the "
+		         "store's log); other replicas take over, else fix the "
+		         "disk and restart the store",
+		         container);
+	} else {
+		snprintf(msg, sizeof(msg),
+		         "segment %.120s is in container %" PRIu32
+		         ", which has no known leader right now (election or "
+		         "reassignment in progress); retry shortly or ask the "
+		         "controller",
+		         segment, container);
+	}
 	rpc_reply(call, STRATA_ENOTLEADER, msg, NULL, 0);
 }
 

@@ -39,6 +39,7 @@ struct sum_fsm {
 	_Atomic uint64_t index;  /* last applied index */
 	_Atomic int roles;       /* role_changed calls */
 	_Atomic int ready;       /* last ready flag seen */
+	_Atomic int log_failed;  /* last log_failed flag seen */
 	_Atomic int restores;    /* restore calls */
 	_Atomic int members;     /* members_changed calls */
 	_Atomic unsigned voters; /* voters in the last configuration seen */
@@ -104,6 +105,7 @@ static void sf_role(void *data, const struct raft_group_status *st)
 	struct sum_fsm *f = data;
 	atomic_fetch_add(&f->roles, 1);
 	atomic_store(&f->ready, st->ready);
+	atomic_store(&f->log_failed, st->log_failed);
 }
 
 static void sf_members(void *data, const struct raft_group_member *m,
@@ -756,6 +758,7 @@ static void test_raft_group_log_write_failure(void **state)
 	uint64_t hash = atomic_load(&r.fsm[0].hash);
 	assert_int_equal(wait_leader(&r, 1000), -1);
 	assert_false(raft_group_is_ready(r.g[0]));
+	assert_int_equal(atomic_load(&r.fsm[0].log_failed), 1);
 
 	raft_group_stop(r.g[0]);
 	r.g[0] = NULL;

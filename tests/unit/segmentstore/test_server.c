@@ -33,6 +33,7 @@ struct fake {
 	struct container_reply reply; /* completion reply */
 	char leader[RPC_MAX_URL_LEN]; /* leader_url answer */
 	bool hosted;                  /* status() finds the container */
+	bool log_failed;              /* status(): its Raft log failed */
 	bool hold;                    /* keep requests pending */
 	int submits;                  /* submit calls that returned 0 */
 	uint32_t last_container;
@@ -130,6 +131,7 @@ static int fake_status(void *arg, uint32_t container,
 	out->term = 7;
 	out->unflushed_bytes = 100 + container;
 	out->segments = 2;
+	out->log_failed = f->log_failed;
 	snprintf(leader, size, "%s", "tcp://127.0.0.1:1");
 	return 0;
 }
@@ -418,7 +420,8 @@ static void test_ss_server_container_status(void **state)
 
 /* A container not hosted here, or not led here, is answered EWRONGHOST
  * with the leader's URL, which the client follows to the right store;
- * with no leader known the answer is ENOTLEADER without a redirect. */
+ * with no leader known the answer is ENOTLEADER without a redirect, and
+ * says so when the replica here stopped on a failed log write. */
 static void test_ss_server_redirects_to_leader(void **state)
 {
 	struct env *e = *state;
@@ -458,6 +461,18 @@ static void test_ss_server_redirects_to_leader(void **state)
 	        call(e->cli, SS_METHOD_GET_INFO, &r.base, NULL, NULL, err),
 	        STRATA_ENOTLEADER);
 	assert_non_null(strstr(err, "no known leader"));
+	/* No leader known because the replica here left its group when its
+	 * log failed: still ENOTLEADER (the others may take over), with the
+	 * cause and the fix. */
+	e->f.hosted = true;
+	e->f.log_failed = true;
+	assert_int_equal(
+	        call(e->cli, SS_METHOD_GET_INFO, &r.base, NULL, NULL, err),
+	        STRATA_ENOTLEADER);
+	assert_non_null(strstr(err, "a write to its Raft log failed"));
+	assert_non_null(strstr(err, "restart the store"));
+	e->f.hosted = false;
+	e->f.log_failed = false;
 	ss_server_stop(other);
 	join_all(&g);
 	pthread_mutex_destroy(&g.mu);
