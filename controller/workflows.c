@@ -822,8 +822,13 @@ static int truncate_finish(Strata__V1__StreamRecord *s, Strata__V1__Workflow *w)
 	               sizeof(*s->deleted_segments)) != 0) {
 		return STRATA_ENOMEM;
 	}
-	memcpy(&s->deleted_segments[s->n_deleted_segments], p->delete_segments,
-	       p->n_delete_segments * sizeof(*p->delete_segments));
+	/* A cut inside the open segments deletes none: both arrays may then
+	 * be NULL, which memcpy must not be given even for 0 bytes. */
+	if (p->n_delete_segments > 0) {
+		memcpy(&s->deleted_segments[s->n_deleted_segments],
+		       p->delete_segments,
+		       p->n_delete_segments * sizeof(*p->delete_segments));
+	}
 	s->n_deleted_segments += p->n_delete_segments;
 	fsm_sort(s->deleted_segments, s->n_deleted_segments,
 	         sizeof(*s->deleted_segments), cmp_u64);

@@ -12,8 +12,8 @@
   groups     reader groups: create, describe, read --group twice (every
              event once, per-key order), checkpoint, delete (registered
              when stratactl is built with the group commands).
-  truncate_middle  truncate at a cut inside open segments (not
-             registered yet: the controller aborts, see CMakeLists.txt).
+  truncate_middle  truncate at a cut inside open segments (no segment
+             deleted): the events before the cut are gone, the rest stay.
   bad_input  unknown stream, malformed or foreign stream cut, an event
              over the size limit, unknown option/command, bad names,
              deleting an unsealed stream, a controller that is not there:

@@ -385,6 +385,24 @@ static void test_workflows_bad_steps_rejected(void **state)
 	strata_free(snap);
 }
 
+/* A cut inside the open segments deletes no segment (the case that
+ * handed memcpy a NULL source, aborting the controller under UBSan). */
+static void test_workflows_truncate_deletes_none(void **state)
+{
+	struct cfsm *f = *state;
+	assert_int_equal(h_create_stream(f, "sc", "s", 2), 0);
+	uint64_t ids[] = {E(0, 0), E(0, 1)};
+	int64_t offs[] = {40, 7};
+	assert_int_equal(h_truncate_only(f, "sc", "s", ids, offs, 2), 0);
+	uint64_t wf = h_res.workflow_id;
+	assert_int_equal(count_actions(f, wf, CFSM_ACTION_DELETE_SEGMENT), 0);
+	assert_int_equal(count_actions(f, wf, CFSM_ACTION_TRUNCATE_SEGMENT), 2);
+	assert_int_equal(h_finish(f, wf), 0);
+	const Strata__V1__StreamRecord *s = cfsm_find_stream(f, "sc", "s");
+	assert_int_equal(s->n_deleted_segments, 0);
+	assert_int_equal(s->truncation->n_positions, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -402,6 +420,8 @@ int main(void)
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_workflows_truncate, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_workflows_truncate_deletes_none, setup, teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_workflows_new_leader_resumes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(
