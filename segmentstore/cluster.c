@@ -86,6 +86,7 @@ enum metric_kind {
 	MK_CACHE,
 	MK_SEGMENTS,
 	MK_DEGRADED,
+	MK_LOG_FAILED,
 	MK_COUNT,
 };
 struct metric_arg {
@@ -800,6 +801,9 @@ static int metric_value(void *arg, double *value)
 		case MK_DEGRADED:
 			v = st.tier2_degraded ? 1 : 0;
 			break;
+		case MK_LOG_FAILED:
+			v = st.log_failed ? 1 : 0;
+			break;
 		default:
 			break;
 		}
@@ -854,6 +858,13 @@ static int register_metrics(struct ss_cluster *c, struct metrics_registry *reg,
 	                         "containers",
 	                         "Containers whose tier-2 writes are "
 	                         "failing."},
+	        [MK_LOG_FAILED] = {"strata_segmentstore_container_log_failed",
+	                           "1 once a write to this replica's Raft "
+	                           "log failed: it left its group until the "
+	                           "store restarts.",
+	                           "strata_segmentstore_log_failed_containers",
+	                           "Containers whose replica here left its "
+	                           "group after a Raft log write failed."},
 	};
 	for (uint32_t id = 0; id <= c->count; id++) {
 		bool total = id == c->count;
@@ -1075,6 +1086,7 @@ enum http_readiness ss_cluster_ready(void *arg, struct buf *detail)
 {
 	struct ss_cluster *c = arg;
 	unsigned hosted = 0, led = 0, leaderless = 0, degraded = 0;
+	unsigned log_failed = 0;
 	pthread_rwlock_rdlock(&c->lock);
 	for (uint32_t id = 0; id < c->count; id++) {
 		if (c->rep[id] == NULL) {
@@ -1086,6 +1098,7 @@ enum http_readiness ss_cluster_ready(void *arg, struct buf *detail)
 		led += st.role == RAFT_GROUP_LEADER && st.ready;
 		leaderless += st.leader_id == 0;
 		degraded += st.tier2_degraded;
+		log_failed += st.log_failed;
 	}
 	bool registered = c->ctl == NULL || atomic_load(&c->registered);
 	pthread_rwlock_unlock(&c->lock);
@@ -1093,8 +1106,8 @@ enum http_readiness ss_cluster_ready(void *arg, struct buf *detail)
 	snprintf(text, sizeof(text),
 	         "{\"node\":%" PRIu64 ",\"containers\":%u,\"led\":%u,"
 	         "\"without_leader\":%u,\"tier2_degraded\":%u,"
-	         "\"registered\":%s}",
-	         c->node_id, hosted, led, leaderless, degraded,
+	         "\"log_failed\":%u,\"registered\":%s}",
+	         c->node_id, hosted, led, leaderless, degraded, log_failed,
 	         registered ? "true" : "false");
 	if (detail != NULL) {
 		(void)buf_append(detail, text, strlen(text));
@@ -1102,7 +1115,9 @@ enum http_readiness ss_cluster_ready(void *arg, struct buf *detail)
 	if (!registered || hosted == 0 || leaderless != 0) {
 		return HTTP_NOT_READY;
 	}
-	return degraded != 0 ? HTTP_DEGRADED : HTTP_READY;
+	/* A replica whose log failed: the others lead that container, this
+	 * store still serves the rest (and without them, no leader above). */
+	return degraded != 0 || log_failed != 0 ? HTTP_DEGRADED : HTTP_READY;
 }
 
 bool ss_cluster_wait_leaders(struct ss_cluster *c, unsigned timeout_ms)

@@ -34,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 CONTAINERS = 4
 
@@ -300,6 +302,24 @@ def scenario_diskfail(args, cluster):
     left = len(re.findall(r"left the group: a write to its Raft log", log))
     print("store%d: %d group(s) left after the disk failed; every event "
           "acknowledged once, in order per key" % (victim, left))
+    # Health and metrics say so too.
+    http = re.search(r"strata-segmentstore ready .* http=(\S+)", log).group(1)
+    try:
+        r = urllib.request.urlopen(http + "/health/ready", timeout=5)
+        code, body = r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        code, body = e.code, e.read().decode()
+    if '"log_failed":%d' % left not in body or '"status":"ready"' in body:
+        raise RuntimeError("store%d /health/ready: %d %s" %
+                           (victim, code, body))
+    print("store%d /health/ready: %d %s" % (victim, code, body))
+    metrics = urllib.request.urlopen(http + "/metrics",
+                                     timeout=5).read().decode()
+    m = re.search(r"^strata_segmentstore_log_failed_containers (\S+)$",
+                  metrics, re.M)
+    if m is None or float(m.group(1)) != left:
+        raise RuntimeError("store%d log_failed_containers: %s" %
+                           (victim, m and m.group(1)))
     # The disk replaced, the store restarts on its data: it reloads its
     # logs up to their last good write and follows its groups again.
     cluster.kill("store%d" % victim)
