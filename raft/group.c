@@ -18,9 +18,10 @@
  * Snapshots by bytes: libraft counts entries, so its threshold stays at
  * "never" until the applied bytes since the last snapshot reach
  * snapshot_bytes; then the threshold drops to 1 (libraft snapshots after
- * the current apply batch) and the trailing entry count is set from
- * trailing_bytes and the mean entry size. The snapshot hook restores
- * "never".
+ * the current apply batch). The snapshot hook restores "never" and sets
+ * the trailing entry count from trailing_bytes and the mean entry size,
+ * raised on a leader for followers that still need older entries
+ * (raft/retain.c, at most retain_bytes).
  *
  * Failure modes: start failures close what was opened and report why;
  * libraft apply errors map to STRATA_* codes; a barrier that fails leaves
@@ -44,6 +45,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "raft/metrics.h"
+#include "raft/retain.h"
 #include "raft/transport.h"
 #include "strata/error.h"
 
@@ -542,19 +544,28 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
 	g->bytes_since_snap += buf->len;
 	g->entries_since_snap++;
 	if (!g->snap_armed && g->bytes_since_snap >= g->cfg.snapshot_bytes) {
-		uint64_t mean = g->bytes_since_snap / g->entries_since_snap;
-		uint64_t trailing = g->cfg.trailing_bytes / (mean ? mean : 1);
-		if (trailing < 1) {
-			trailing = 1;
-		}
-		if (trailing > UINT_MAX / 2) {
-			trailing = UINT_MAX / 2;
-		}
-		raft_set_snapshot_trailing(&g->raft, (unsigned)trailing);
 		raft_set_snapshot_threshold(&g->raft, 1);
 		g->snap_armed = true;
 	}
 	return 0;
+}
+
+/* Entries to keep behind the snapshot libraft is taking: trailing_bytes'
+ * worth, more for a follower that still needs them (raft/retain.c), at
+ * most retain_bytes' worth. */
+static unsigned snapshot_trailing(struct raft_group *g, uint64_t mean)
+{
+	uint64_t base = g->cfg.trailing_bytes / mean;
+	if (base < 1) {
+		base = 1;
+	}
+	uint64_t keep =
+	        raft_retain_trailing(&g->raft, g->raft.io->time(g->raft.io),
+	                             base, g->cfg.retain_bytes / mean);
+	if (keep > base) {
+		g->mloop.snapshots_retained++;
+	}
+	return (unsigned)keep;
 }
 
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
@@ -563,6 +574,9 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 	struct raft_group *g = fsm->data;
 	void *buf = NULL;
 	size_t len = 0;
+	uint64_t mean = g->entries_since_snap > 0
+	                        ? g->bytes_since_snap / g->entries_since_snap
+	                        : 1;
 	/* Whatever happens, snapshot again only after snapshot_bytes more. */
 	raft_set_snapshot_threshold(&g->raft, UINT_MAX);
 	g->snap_armed = false;
@@ -571,6 +585,9 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 	if (g->snap_owner_buf != NULL) {
 		return RAFT_BUSY;
 	}
+	/* Read by libraft when it stores this snapshot and trims its log. */
+	raft_set_snapshot_trailing(&g->raft,
+	                           snapshot_trailing(g, mean > 0 ? mean : 1));
 	g->snap_start_ns = uv_hrtime();
 	int rv = g->owner.snapshot(g->owner.data, &buf, &len);
 	if (rv != 0) {
@@ -947,6 +964,12 @@ void raft_group_config_defaults(struct raft_group_config *c)
 	}
 	if (c->trailing_bytes == 0) {
 		c->trailing_bytes = 4u << 20;
+	}
+	if (c->retain_bytes == 0) {
+		c->retain_bytes = 64u << 20;
+	}
+	if (c->retain_bytes < c->trailing_bytes) {
+		c->retain_bytes = c->trailing_bytes;
 	}
 	if (c->segment_bytes == 0) {
 		c->segment_bytes = 64u << 20;

@@ -127,7 +127,12 @@ struct raft_group_config {
 	unsigned lag_hold_ms;
 	uint64_t snapshot_bytes; /* snapshot after this many applied (16 MiB) */
 	uint64_t trailing_bytes; /* log kept behind a snapshot (4 MiB) */
-	uint64_t segment_bytes;  /* log segment size (64 MiB) */
+	/* A leader's snapshot keeps more, up to this much (64 MiB; at least
+	 * trailing_bytes), back to the oldest entry a live follower still
+	 * needs, so a lagging or installing follower goes on from there.
+	 * Why: raft/retain.c. */
+	uint64_t retain_bytes;
+	uint64_t segment_bytes; /* log segment size (64 MiB) */
 	/* Store snapshots as they are, not LZ4-compressed (libraft's
 	 * default): for state that is mostly incompressible data. */
 	bool raw_snapshots;
@@ -216,6 +221,9 @@ struct raft_group_metrics {
 	uint64_t snapshots_installed; /* snapshots installed from a leader */
 	uint64_t install_last_us;     /* restore duration of the last one */
 	uint64_t lag_holds; /* times applies waited for a slow follower */
+	/* snapshots that kept more than trailing_bytes of log behind them
+	 * for a follower that still needed it */
+	uint64_t snapshots_retained;
 };
 
 struct raft_group;
@@ -225,7 +233,7 @@ struct raft_group;
  * set up) and start the replica on host h. fsm is copied; fsm->data is
  * borrowed until raft_group_stop returns. *out is owned by the caller.
  * Any thread but h's loop; blocks while libraft loads the log (bounded by
- * snapshot_bytes + trailing_bytes). Errors: STRATA_ECONFIG (bad config),
+ * snapshot_bytes + retain_bytes). Errors: STRATA_ECONFIG (bad config),
  * STRATA_EIO (data dir, disk), STRATA_EEXIST (group id already on h),
  * STRATA_ENOMEM, STRATA_ESHUTDOWN; errmsg says which and what to do.
  */

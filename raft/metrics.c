@@ -42,6 +42,7 @@ enum field {
 	F_SNAPS_INSTALLED,
 	F_INSTALL_LAST,
 	F_LAG_HOLDS,
+	F_SNAPS_RETAINED,
 	F_COUNT
 };
 
@@ -95,6 +96,10 @@ static const struct field_def fields[F_COUNT] = {
                             "Restore duration of the last installed snapshot"},
         [F_LAG_HOLDS] = {"strata_raft_lag_holds_total", METRICS_COUNTER,
                          "Times new applies waited for a slow follower"},
+        [F_SNAPS_RETAINED] = {"strata_raft_snapshots_retained_total",
+                              METRICS_COUNTER,
+                              "Snapshots that kept extra log for a lagging "
+                              "follower"},
 };
 
 struct slot;
@@ -235,6 +240,9 @@ static int value_fn(void *arg, double *value)
 		break;
 	case F_LAG_HOLDS:
 		v = (double)m.lag_holds;
+		break;
+	case F_SNAPS_RETAINED:
+		v = (double)m.snapshots_retained;
 		break;
 	case F_COUNT:
 		return 1;

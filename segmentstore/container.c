@@ -2192,6 +2192,13 @@ int container_start(struct raft_host *h, const struct container_config *cfg,
 	         * compressed by the writer already. LZ4 over them was ~5 %
 	         * of the store's CPU at 1 KB 8x32 for nothing. */
 	        .raw_snapshots = true,
+	        /* Log a leader's snapshot keeps for a follower still catching
+	         * up (raft/retain.c). Half the Raft default: a store hosts 4
+	         * containers, each with a quarter of the write load, and
+	         * 4 x (16 MiB snapshot interval + 32 MiB) stays inside the
+	         * 256 MiB a store budgets for Raft entries in memory
+	         * (docs/benchmarks.md, RSS budget). */
+	        .retain_bytes = 32u << 20,
 	        .inflight_bytes = 2 * c->entry_max,
 	        .join = cfg->join,
 	        .self_address = cfg->self_address,

@@ -71,6 +71,7 @@ class Node:
                "--entry-bytes", str(self.args.entry_bytes),
                "--snapshot-mb", str(self.args.snapshot_mb),
                "--trailing-mb", str(self.args.trailing_mb),
+               "--retain-mb", str(self.args.retain_mb),
                "--segment-mb", str(self.args.segment_mb),
                "--inflight-kb", str(self.args.inflight_kb),
                "--election-ms", str(self.args.election_ms),
@@ -303,6 +304,7 @@ def scenario_catchup(c, a):
                tail_s=round(tail_s, 2) if tail_s else None,
                max_lag=max(lags) if lags else 0, last_lag=lag,
                installed=victim.st().get("installed"),
+               retained=lead.st().get("retained"),
                term=term, terms_seen=sorted(terms), leaders=sorted(leaders),
                max_rss_mb=max_rss)
     print("RESULT catchup %s" % out, flush=True)
@@ -403,6 +405,8 @@ def main():
     p.add_argument("--entry-bytes", type=int, default=65536)
     p.add_argument("--snapshot-mb", type=int, default=16)
     p.add_argument("--trailing-mb", type=int, default=4)
+    p.add_argument("--retain-mb", type=int, default=64,
+                   help="log a leader's snapshot keeps for lagging followers")
     p.add_argument("--segment-mb", type=int, default=64)
     p.add_argument("--inflight-kb", type=int, default=2048)
     p.add_argument("--election-ms", type=int, default=1000)
@@ -435,7 +439,7 @@ def main():
                 print("  node %d group %d: %s" % (n.nid, g, " ".join(
                     "%s=%s" % (k, s[k]) for k in
                     ("role", "term", "leader", "commit", "applied",
-                     "count", "installed", "snaps", "contact_ms",
+                     "count", "installed", "snaps", "retained", "contact_ms",
                      "leader_changes") if k in s)), flush=True)
     finally:
         c.stop(keep=a.keep or not ok)

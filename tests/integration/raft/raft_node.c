@@ -4,7 +4,8 @@
  *
  * usage: raft_node --id N --listen IP:PORT --peers 1=IP:P,2=IP:P,...
  *                  --dir DIR [--groups G] [--entry-bytes B]
- *                  [--snapshot-mb M] [--trailing-mb M] [--segment-mb M]
+ *                  [--snapshot-mb M] [--trailing-mb M] [--retain-mb M]
+ *                  [--segment-mb M]
  *                  [--inflight-kb K] [--election-ms T] [--heartbeat-ms T]
  *                  [--status-ms T] [--nodelay-off]
  * stdin:  "load on" | "load off" | "dump" | "quit" | "bench reset" |
@@ -12,18 +13,16 @@
  * stdout (one line each, space-separated key=value after the tag):
  *   READY node=N port=P
  *   STATUS node group role ready term leader commit applied count bytes
- *          hash gaps installed snaps lat_p50_us lat_p99_us acked_entries
- *          acked_bytes ms
- *   ACK node group session seq        (highest acked seq of a session)
- *   FIRST_COMMIT node group term wall_ms (first ack as leader of a term)
- *   SESSIONS node group list=S:N,...  (on "dump")
- *   BENCH node group entries bytes us hist=B:N,...  (on "bench report":
- *          acks since "bench reset", their bytes, microseconds elapsed,
- *          and the non-empty buckets of the latency histogram, see
- *          lat_bucket; the driver merges them across groups)
- * Entries carry (session = leader term, seq from 1) so the FSM can check
- * that every session's entries commit in order without gaps, and the
- * driver can check that every acked seq is in every FSM.
+ *          hash gaps installed snaps retained lat_p50_us lat_p99_us
+ * acked_entries acked_bytes ms ACK node group session seq        (highest acked
+ * seq of a session) FIRST_COMMIT node group term wall_ms (first ack as leader
+ * of a term) SESSIONS node group list=S:N,...  (on "dump") BENCH node group
+ * entries bytes us hist=B:N,...  (on "bench report": acks since "bench reset",
+ * their bytes, microseconds elapsed, and the non-empty buckets of the latency
+ * histogram, see lat_bucket; the driver merges them across groups) Entries
+ * carry (session = leader term, seq from 1) so the FSM can check that every
+ * session's entries commit in order without gaps, and the driver can check that
+ * every acked seq is in every FSM.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -423,14 +422,15 @@ static void print_status(struct node_group *ng)
 	    "term=%" PRIu64 " leader=%" PRIu64 " commit=%" PRIu64
 	    " applied=%" PRIu64 " count=%" PRIu64 " bytes=%" PRIu64
 	    " hash=%016" PRIx64 " gaps=%" PRIu64 " installed=%" PRIu64
-	    " snaps=%" PRIu64 " lat_n=%u lat_p50_us=%" PRIu64
-	    " lat_p99_us=%" PRIu64 " acked_entries=%" PRIu64
-	    " acked_bytes=%" PRIu64 " contact_ms=%" PRIu64
-	    " leader_changes=%" PRIu64 " wall_ms=%" PRIu64 "\n",
+	    " snaps=%" PRIu64 " retained=%" PRIu64
+	    " lat_n=%u lat_p50_us=%" PRIu64 " lat_p99_us=%" PRIu64
+	    " acked_entries=%" PRIu64 " acked_bytes=%" PRIu64
+	    " contact_ms=%" PRIu64 " leader_changes=%" PRIu64
+	    " wall_ms=%" PRIu64 "\n",
 	    node_id, ng->gid, m.role, m.ready, m.term, m.leader_id,
 	    m.commit_index, m.applied_index, s.count, s.bytes, s.hash, s.gaps,
-	    m.snapshots_installed, m.snapshots_taken, n, p50, p99, ae, ab,
-	    m.last_contact_ms, m.leader_changes, wall_ms());
+	    m.snapshots_installed, m.snapshots_taken, m.snapshots_retained, n,
+	    p50, p99, ae, ab, m.last_contact_ms, m.leader_changes, wall_ms());
 	if (session != 0 && acked > 0) {
 		out("ACK node=%" PRIu64 " group=%" PRIu64 " session=%" PRIu64
 		    " seq=%" PRIu64 "\n",
@@ -531,7 +531,8 @@ static void usage(void)
 	fprintf(stderr,
 	        "usage: raft_node --id N --listen IP:PORT --peers "
 	        "1=IP:P,2=IP:P,... --dir DIR [--groups G] [--entry-bytes B] "
-	        "[--snapshot-mb M] [--trailing-mb M] [--segment-mb M] "
+	        "[--snapshot-mb M] [--trailing-mb M] [--retain-mb M] "
+	        "[--segment-mb M] "
 	        "[--inflight-kb K] [--election-ms T] [--heartbeat-ms T] "
 	        "[--status-ms T] [--nodelay-off]\n");
 	exit(2);
@@ -574,6 +575,8 @@ int main(int argc, char **argv)
 			base.snapshot_bytes = strtoull(v, NULL, 10) << 20;
 		} else if (strcmp(a, "--trailing-mb") == 0) {
 			base.trailing_bytes = strtoull(v, NULL, 10) << 20;
+		} else if (strcmp(a, "--retain-mb") == 0) {
+			base.retain_bytes = strtoull(v, NULL, 10) << 20;
 		} else if (strcmp(a, "--segment-mb") == 0) {
 			base.segment_bytes = strtoull(v, NULL, 10) << 20;
 		} else if (strcmp(a, "--inflight-kb") == 0) {

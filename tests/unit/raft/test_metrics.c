@@ -198,6 +198,7 @@ static void test_raft_group_register_metrics_renders(void **state)
 	assert_non_null(strstr(s, "strata_raft_commit_index{"));
 	assert_non_null(strstr(s, "strata_raft_snapshots_taken_total{"));
 	assert_non_null(strstr(s, "strata_raft_install_last_seconds{"));
+	assert_non_null(strstr(s, "strata_raft_snapshots_retained_total{"));
 	free(s);
 	raft_host_register_metrics(r.host, NULL, NULL, 0, NULL);
 	rig_free(&r);
