@@ -110,10 +110,14 @@ struct raft_group {
 	struct raft raft;                            /* libraft instance */
 	struct raft_io io;                           /* libuv io */
 	struct raft_uv_transport transport;          /* our transport */
-	struct raft_fsm fsm;     /* wrapper handed to libraft */
-	bool started;            /* raft_start succeeded */
-	bool closing;            /* under host lock: no new tasks */
-	bool log_failed;         /* loop: left the group, its log failed */
+	struct raft_fsm fsm; /* wrapper handed to libraft */
+	bool started;        /* raft_start succeeded */
+	bool closing;        /* under host lock: no new tasks */
+	bool log_failed;     /* loop: left the group, its log failed */
+	/* loop: libraft's message for the first failed log write, kept for
+	 * the log line once the group leaves (later errors overwrite
+	 * raft_errmsg first) */
+	char log_errmsg[256];
 	struct raft_group *next; /* host->groups */
 	/* Loop-thread state. */
 	int role;                    /* last seen role */
@@ -485,7 +489,8 @@ static void observe(struct raft_group *g)
 		          "replicas carry on. Check the disk (dmesg, df), then "
 		          "restart the process: it reloads the log from disk",
 		          g->cfg.group_id, g->cfg.node_id, g->cfg.data_dir,
-		          raft_errmsg(r));
+		          g->log_errmsg[0] != '\0' ? g->log_errmsg
+		                                   : raft_errmsg(r));
 	}
 	bool new_leader = leader_id != 0 && leader_id != g->leader;
 	if (new_leader) {
@@ -1357,9 +1362,20 @@ static void apply_finish(struct apply_req *a, int status, void *result)
 	cb(arg, status, result);
 }
 
+/* Keep libraft's message of a failed log write (see log_errmsg). */
+static void note_log_error(struct raft_group *g, int rv)
+{
+	if ((rv == RAFT_IOERR || rv == RAFT_NOSPACE) &&
+	    g->log_errmsg[0] == '\0') {
+		snprintf(g->log_errmsg, sizeof(g->log_errmsg), "%s",
+		         raft_errmsg(&g->raft));
+	}
+}
+
 static void apply_done(struct raft_apply *req, int status, void *result)
 {
 	struct apply_req *a = req->data;
+	note_log_error(a->g, status);
 	apply_finish(a, map_raft_error(status), result);
 }
 
@@ -1376,6 +1392,7 @@ static void apply_now(struct apply_req *a)
 	a->req.data = a;
 	int rv = raft_apply(&g->raft, &a->req, &a->buf, 1, apply_done);
 	if (rv != 0) {
+		note_log_error(g, rv);
 		raft_free(a->buf.base); /* not transferred on error */
 		apply_finish(a, map_raft_error(rv), NULL);
 	}

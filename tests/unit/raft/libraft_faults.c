@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <string.h>
 #include <unistd.h>
 #include <time.h>
@@ -108,4 +109,39 @@ int __wrap_UvOsIoGetevents(aio_context_t ctx, long min_nr, long max_nr,
 	}
 	pthread_mutex_unlock(&mu);
 	return n;
+}
+
+/* libraft's wrapper of posix_fallocate (src/uv_os.c), through which every
+ * new log segment gets its space (on libraft's thread pool). */
+int __real_UvOsFallocate(int fd, off_t offset, off_t len);
+int __wrap_UvOsFallocate(int fd, off_t offset, off_t len);
+
+static bool full;
+static char full_in[256];
+static unsigned full_failed;
+
+unsigned libraft_faults_disk_full_in(const char *in, bool on)
+{
+	pthread_mutex_lock(&mu);
+	snprintf(full_in, sizeof(full_in), "%s", in != NULL ? in : "");
+	full = on;
+	unsigned n = full_failed;
+	full_failed = 0;
+	pthread_mutex_unlock(&mu);
+	return n;
+}
+
+int __wrap_UvOsFallocate(int fd, off_t offset, off_t len)
+{
+	pthread_mutex_lock(&mu);
+	bool fail =
+	        full && (full_in[0] == '\0' || fd_path_contains(fd, full_in));
+	if (fail) {
+		full_failed++;
+	}
+	pthread_mutex_unlock(&mu);
+	if (fail) {
+		return -ENOSPC; /* libraft's convention: a negated errno */
+	}
+	return __real_UvOsFallocate(fd, offset, len);
 }

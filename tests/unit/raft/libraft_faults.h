@@ -28,4 +28,10 @@ struct libraft_faults_record {
 };
 void libraft_faults_get(struct libraft_faults_record *out);
 
+/* A full disk, for tests also linked with -Wl,--wrap=UvOsFallocate: while
+ * on, every log segment libraft creates in a directory whose path contains
+ * `in` (NULL: any) fails to get its space (ENOSPC from posix_fallocate).
+ * Returns how many creations it failed since the last call. */
+unsigned libraft_faults_disk_full_in(const char *in, bool full);
+
 #endif

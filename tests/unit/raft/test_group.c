@@ -821,34 +821,51 @@ static void apply_ids(struct raft_group *g, struct id_apply *ia, uint32_t from,
 	assert_int_equal(atomic_load(&ia->done) - before, n);
 }
 
-/* Three replicas; the leader's log write fails. The leader leaves the
- * group, the two others elect a leader among themselves and take writes,
- * every entry acknowledged before is in their FSMs, and the failed replica
- * restarted on its data rejoins and ends equal to them. */
-static void test_raft_group_leader_log_write_failure(void **state)
+/* Three replicas; the leader's log write fails (or its disk is full). The
+ * leader leaves the group, the two others elect a leader among themselves
+ * and take writes, every entry acknowledged before is in their FSMs, and
+ * the failed replica restarted on its data rejoins and ends equal to
+ * them. */
+static void leader_log_fails(bool disk_full, bool one_by_one)
 {
-	(void)state;
 	struct rig r;
-	struct raft_group_config c = {0};
+	/* 64 KiB segments: the 300 entries below need new ones. */
+	struct raft_group_config c = {.segment_bytes = 64 * 1024};
 	rig_init(&r, 3, &c);
 	int l = wait_leader(&r, 10000);
 	assert_true(l >= 0);
 	char in[32];
 	snprintf(in, sizeof(in), "/node%d/", l + 1);
-	libraft_faults_fail_write_in(in, 3);
+	if (disk_full) {
+		libraft_faults_disk_full_in(in, true);
+	} else {
+		libraft_faults_fail_write_in(in, 3);
+	}
 	struct id_apply *ia = calloc(1, sizeof(*ia));
 	assert_non_null(ia);
-	apply_ids(r.g[l], ia, 0, 300);
-	struct libraft_faults_record rec;
-	libraft_faults_get(&rec);
-	libraft_faults_fail_write(0);
-	if (rec.completed == 0) {
-		free(ia);
-		rig_free(&r);
-		print_message("no async I/O under /tmp: test not exercised\n");
-		skip();
+	if (one_by_one) {
+		for (uint32_t id = 0; id < 300; id++) {
+			apply_ids(r.g[l], ia, id, id + 1);
+		}
+	} else {
+		apply_ids(r.g[l], ia, 0, 300);
 	}
-	assert_true(rec.failed);
+	if (disk_full) {
+		/* The space is back before the restart below. */
+		assert_true(libraft_faults_disk_full_in(NULL, false) > 0);
+	} else {
+		struct libraft_faults_record rec;
+		libraft_faults_get(&rec);
+		libraft_faults_fail_write(0);
+		if (rec.completed == 0) {
+			free(ia);
+			rig_free(&r);
+			print_message("no async I/O under /tmp: test not "
+			              "exercised\n");
+			skip();
+		}
+		assert_true(rec.failed);
+	}
 	int acked = 0;
 	for (int id = 0; id < 300; id++) {
 		acked += atomic_load(&ia->status[id]) == 0;
@@ -899,6 +916,26 @@ static void test_raft_group_leader_log_write_failure(void **state)
 	                 atomic_load(&r.fsm[m].count));
 	free(ia);
 	rig_free(&r);
+}
+
+static void test_raft_group_leader_log_write_failure(void **state)
+{
+	(void)state;
+	leader_log_fails(false, false);
+}
+
+/* The same when the leader's disk is full: no new log segment can get its
+ * space (libraft patch #13). Under load an append waits for the segment
+ * and fails with it; one entry at a time, the pool's refill fails first
+ * with nothing waiting and libraft refuses the next append at once, and
+ * the leader leaves at its next tick (before patch #13 it stayed leader
+ * and refused every apply). In both cases the test then has its disk
+ * space back for the restart. */
+static void test_raft_group_leader_disk_full(void **state)
+{
+	(void)state;
+	leader_log_fails(true, false);
+	leader_log_fails(true, true);
 }
 #endif
 
@@ -1352,6 +1389,7 @@ int main(void)
 #ifdef STRATA_LIBRAFT_FAULTS
 	        cmocka_unit_test(test_raft_group_log_write_failure),
 	        cmocka_unit_test(test_raft_group_leader_log_write_failure),
+	        cmocka_unit_test(test_raft_group_leader_disk_full),
 #endif
 	        cmocka_unit_test(test_raft_group_grow_one_to_three),
 	        cmocka_unit_test(test_raft_group_replace_member),

@@ -554,6 +554,77 @@ static void test_libraft_failed_write_stops_log(void **state)
 	run(cmd);
 }
 
+/* Patch #13: a full disk. Log segments are allocated ahead (the one being
+ * written and a pool of two), so a disk that fills up shows first as a
+ * failed refill of the pool. */
+
+/* Run the loop until every submitted append has called back. */
+static void drain(struct io_fix *f, struct appender *a)
+{
+	while (a->fired < a->submitted)
+		uv_run(&f->loop, UV_RUN_ONCE);
+}
+
+/* Let libraft's thread pool finish creating segments for about ms. */
+static void settle(struct io_fix *f, unsigned ms)
+{
+	for (unsigned i = 0; i < ms; i++) {
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+}
+
+/* A log in a new directory of the working one (a disk, not tmpfs), with
+ * 64 KiB segments (about 10 entries each), one entry written and the pool
+ * of prepared segments full. */
+static void disk_full_open(struct io_fix *f, char *dir, struct appender *a)
+{
+	assert_non_null(mkdtemp(dir));
+	struct raft_entry *e = NULL;
+	size_t n = 0;
+	io_open(f, dir);
+	raft_uv_set_segment_size(&f->io, 64 * 1024);
+	assert_int_equal(io_load(f, &e, &n), 0);
+	assert_int_equal(n, 0);
+	append_one(f, a);
+	drain(f, a);
+	settle(f, 200);
+}
+
+/* The disk fills up: the pool's refill fails with no request waiting,
+ * and libraft refuses every append from then on (the server then leaves
+ * its group, see appendLeader), saying why. Upstream said "an earlier
+ * write to the log failed" of a disk that was full. Every append
+ * acknowledged before reloads. */
+static void test_libraft_disk_full_refuses_appends(void **state)
+{
+	(void)state;
+	char dir[] = "libraft-disk-full-XXXXXX";
+	struct io_fix f;
+	struct appender *a = calloc(1, sizeof(*a));
+	assert_non_null(a);
+	disk_full_open(&f, dir, a);
+	libraft_faults_disk_full_in(dir, true);
+	int refused = 0;
+	while (refused == 0 && a->submitted < APPENDS) {
+		refused = append_try(&f, a); /* callbacks assert success */
+		drain(&f, a);
+		settle(&f, 5);
+	}
+	assert_int_equal(refused, RAFT_IOERR);
+	print_message("%u appends acknowledged; then: %s\n", a->fired,
+	              f.io.errmsg);
+	assert_non_null(strstr(f.io.errmsg, "create segment open-"));
+	assert_non_null(strstr(f.io.errmsg, "not enough space"));
+	assert_true(libraft_faults_disk_full_in(dir, false) > 0);
+	io_close(&f);
+	assert_int_equal(load_and_check(dir), a->fired);
+	appender_free(a);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	run(cmd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -563,6 +634,7 @@ int main(void)
 	                test_libraft_segment_buffer_grows_geometrically),
 	        cmocka_unit_test(test_libraft_two_writes_in_flight),
 	        cmocka_unit_test(test_libraft_failed_write_stops_log),
+	        cmocka_unit_test(test_libraft_disk_full_refuses_appends),
 	};
 	return cmocka_run_group_tests_name("libraft_patches", tests, NULL,
 	                                   NULL);

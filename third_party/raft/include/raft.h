@@ -771,6 +771,10 @@ struct raft
      * being promoted to voter. */
     unsigned max_catch_up_rounds;
     unsigned max_catch_up_round_duration;
+
+    /* STRATA PATCH (PATCHES.md #13): the raft_io refused an append because
+     * an earlier log operation failed; the next tick leaves the group. */
+    bool io_failed;
 };
 
 RAFT_API int raft_init(struct raft *r,

@@ -581,6 +581,15 @@ static int appendLeader(struct raft *r, raft_index index)
     rv = r->io->append(r->io, &request->req, entries, n, appendLeaderCb);
     if (rv != 0) {
         ErrMsgTransfer(r->io->errmsg, r->errmsg, "io");
+        /* STRATA PATCH (PATCHES.md #13): a log that refuses appends
+         * (RAFT_IOERR: an earlier segment write, creation or finalize
+         * failed) stores nothing more; leave the group at the next tick,
+         * as after a failed write (patch #12), instead of staying leader
+         * and refusing every apply. Not here: raft_apply is still on the
+         * stack and owns its request. */
+        if (rv == RAFT_IOERR) {
+            r->io_failed = true;
+        }
         goto err_after_request_alloc;
     }
 

@@ -198,6 +198,12 @@ static int tick(struct raft *r)
         return 0;
     }
 
+    /* STRATA PATCH (PATCHES.md #13): the log refused an append since the
+     * last tick (see appendLeader): leave the group (tickCb). */
+    if (r->io_failed) {
+        return RAFT_IOERR;
+    }
+
     switch (r->state) {
         case RAFT_FOLLOWER:
             rv = tickFollower(r);

@@ -666,6 +666,7 @@ int raft_uv_init(struct raft_io *io,
     uv->id = 0; /* Set by raft_io->config() */
     uv->state = UV__PRISTINE;
     uv->errored = false;
+    uv->errored_msg[0] = '\0'; /* STRATA PATCH (PATCHES.md #13) */
     uv->direct_io = false;
     uv->async_io = false;
 #ifdef LZ4_ENABLED

@@ -63,6 +63,9 @@ struct uv
     int state;                           /* Current state */
     bool snapshot_compression;           /* If compression is enabled */
     bool errored;                        /* If a disk I/O error was hit */
+    /* STRATA PATCH (PATCHES.md #13): why, when known, for the appends
+     * refused from then on. */
+    char errored_msg[RAFT_ERRMSG_BUF_SIZE];
     bool direct_io;                      /* Whether direct I/O is supported */
     bool async_io;                       /* Whether async I/O is supported */
     size_t segment_size;                 /* Initial size of open segments. */

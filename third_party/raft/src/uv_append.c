@@ -796,8 +796,11 @@ int UvAppend(struct raft_io *io,
      * reloaded from disk (a restart). */
     if (uv->errored) {
         ErrMsgPrintf(uv->io->errmsg,
-                     "an earlier write to the log failed: no more appends "
-                     "until restarted");
+                     "%.200s: no more appends until restarted",
+                     uv->errored_msg[0] != '\0'
+                             ? uv->errored_msg
+                             : "an earlier write, creation or close of a "
+                               "log segment failed");
         return RAFT_IOERR;
     }
 
@@ -992,6 +995,7 @@ static void uvBarrierClose(struct uv *uv)
 void uvAppendClose(struct uv *uv)
 {
     struct uvAliveSegment *segment;
+    struct uvAliveSegment *current;
     assert(uv->closing);
 
     uvBarrierClose(uv);
@@ -999,7 +1003,17 @@ void uvAppendClose(struct uv *uv)
 
     uvAppendFinishPendingRequests(uv, RAFT_CANCELED);
 
+    current = uvGetCurrentAliveSegment(uv);
     uvFinalizeCurrentAliveSegmentOnceIdle(uv);
+    /* STRATA PATCH (PATCHES.md #13): only a current segment still in the
+     * queue waits for its writes. Upstream stopped at whatever segment was
+     * at the head, also when the current one had just been finalized: after
+     * a failed segment creation the queue can hold two segments that were
+     * never written (their requests failed), and the second was never
+     * finalized, so the close never completed. */
+    if (uvGetCurrentAliveSegment(uv) != current) {
+        current = NULL;
+    }
 
     /* Also finalize the segments that we didn't write at all and are just
      * sitting in the append_segments queue waiting for writes against the
@@ -1007,7 +1021,7 @@ void uvAppendClose(struct uv *uv)
     while (!QUEUE_IS_EMPTY(&uv->append_segments)) {
         segment = uvGetLastAliveSegment(uv);
         assert(segment != NULL);
-        if (segment == uvGetCurrentAliveSegment(uv)) {
+        if (segment == current) {
             break; /* We reached the head of the queue */
         }
         assert(segment->written == 0);

@@ -215,6 +215,13 @@ static void uvPrepareAfterWorkCb(uv_work_t *work, int status)
      * Note that if there's no pending request, we don't set the error message,
      * to avoid overwriting previous errors. */
     if (segment->status != 0) {
+        /* STRATA PATCH (PATCHES.md #13): keep the reason for the appends
+         * refused from now on (a full disk read as "an earlier write
+         * failed"). */
+        if (uv->errored_msg[0] == '\0') {
+            ErrMsgPrintf(uv->errored_msg, "create segment %.40s: %.190s",
+                         segment->filename, segment->errmsg);
+        }
         if (!QUEUE_IS_EMPTY(&uv->prepare_reqs)) {
             ErrMsgTransferf(segment->errmsg, uv->io->errmsg,
                             "create segment %s", segment->filename);
