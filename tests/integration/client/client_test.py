@@ -21,6 +21,9 @@ Scenarios:
             the other replicas take over; every event is acknowledged once,
             in order per key, and the store's log names the failed disk.
             Exits 77 (skipped) where the log does not use KAIO.
+  diskfull  the same with that store's disk full instead (no new Raft log
+            segment gets its space: ENOSPC from posix_fallocate); the log
+            says "not enough space".
 usage: client_test.py SCENARIO --controller BIN --store BIN --tool BIN
                       --plugin-dir DIR [--faultyio SO]
 """
@@ -106,6 +109,8 @@ class Cluster:
                    "FAULTYIO_PATH": os.path.join(self.dir, "store%d" % i)
                    + "/",
                    "FAULTYIO_ARM": self.arm_file(i),
+                   "FAULTYIO_MODE": "full" if self.args.scenario ==
+                   "diskfull" else "fail",
                    # ASan wants its runtime first; the shim needs none.
                    "ASAN_OPTIONS": (asan + ":" if asan else "")
                    + "verify_asan_link_order=0"}
@@ -131,7 +136,14 @@ class Cluster:
             # reads the chunks the old one flushed).
             "--tier2.options.root=" + os.path.join(self.dir, "tier2"),
             "--tier2.options.fsync=false",
-        ], env)
+        ] + ([
+            # Small Raft log segments (their floor is 2 x the largest
+            # entry), so the writer below makes each log need new ones.
+            "--limits.max_append=64KiB",
+            "--limits.batch_bytes=64KiB",
+            "--raft.segment_bytes=1MiB",
+        ] if getattr(self.args, "scenario", None) == "diskfull" else []),
+            env)
 
     def leaders(self):
         """container -> node id of its newest owner, from the logs."""
@@ -210,14 +222,14 @@ def setup_stream(args, cluster, scope, stream, nseg, deadline_s=60):
         time.sleep(1)
 
 
-def run_failover(args, cluster, n, plan, stream="failover"):
+def run_failover(args, cluster, n, plan, stream="failover", rate=600):
     """A writer of n events while plan [(written, "kill"|"restart"|
     "scale")] is carried out: kill -9 the store leading the stream's
     containers, restart the last victim, or split the widest segment.
     Then every event once, in order per key."""
     scope = "it"
     setup_stream(args, cluster, scope, stream, 3)
-    keys, rate = 16, 600
+    keys = 16
     full = [args.tool, cluster.ctl_url, "write", scope, stream, n, keys,
             rate]
     w = subprocess.Popen([str(c) for c in full], stdout=subprocess.PIPE,
@@ -240,8 +252,9 @@ def run_failover(args, cluster, n, plan, stream="failover"):
         elif action == "diskfail":
             victim = cluster.leader_of_stream(scope, stream, 3)
             print("the disk of store%d (leads the containers of the most "
-                  "segments) fails from %d written, %d acknowledged" %
-                  (victim, written, acked))
+                  "segments) %s from %d written, %d acknowledged" %
+                  (victim, "is full" if args.scenario == "diskfull"
+                   else "fails", written, acked))
             open(cluster.arm_file(victim), "w").close()
         elif action == "kill":
             victim = cluster.leader_of_stream(scope, stream, 3)
@@ -282,14 +295,21 @@ def scenario_failover_twice(args, cluster):
 
 
 def scenario_diskfail(args, cluster):
-    """The leading store's disk fails under a writer: its containers stop,
-    the other replicas take over, nothing acknowledged is lost."""
+    """The leading store's disk fails (diskfail) or fills up (diskfull)
+    under a writer: its containers stop, the other replicas take over,
+    nothing acknowledged is lost."""
     if not args.faultyio or not os.path.isfile(args.faultyio):
-        raise RuntimeError("diskfail needs --faultyio FILE (faultyio.so), "
-                           "got %r" % args.faultyio)
-    victim = run_failover(args, cluster, 6000, [(1500, "diskfail")],
-                          stream="diskfail")
+        raise RuntimeError("%s needs --faultyio FILE (faultyio.so), "
+                           "got %r" % (args.scenario, args.faultyio))
+    full = args.scenario == "diskfull"
+    # diskfull: ~5 MB, so the logs of the stream's containers roll.
+    n = 30000 if full else 6000
+    victim = run_failover(args, cluster, n, [(1500, "diskfail")],
+                          stream=args.scenario, rate=3000 if full else 600)
     if not os.path.exists(cluster.arm_file(victim) + ".failed"):
+        if full:
+            raise RuntimeError("no Raft log of store%d needed a new "
+                               "segment after its disk filled up" % victim)
         print("SKIP diskfail: no Raft log write of store%d went through "
               "KAIO (the file system under %s has no async direct I/O), "
               "so none could be failed" % (victim, cluster.dir))
@@ -299,9 +319,13 @@ def scenario_diskfail(args, cluster):
     if "a write to its Raft log" not in log:
         raise RuntimeError("store%d's log does not say its Raft log "
                            "failed" % victim)
+    if full and "not enough space" not in log:
+        raise RuntimeError("store%d's log does not say its disk is "
+                           "full" % victim)
     left = len(re.findall(r"left the group: a write to its Raft log", log))
-    print("store%d: %d group(s) left after the disk failed; every event "
-          "acknowledged once, in order per key" % (victim, left))
+    print("store%d: %d group(s) left after the disk %s; every event "
+          "acknowledged once, in order per key" %
+          (victim, left, "filled up" if full else "failed"))
     # Health and metrics say so too.
     http = re.search(r"strata-segmentstore ready .* http=(\S+)", log).group(1)
     try:
@@ -337,7 +361,7 @@ def scenario_diskfail(args, cluster):
     if len(following) < CONTAINERS:
         raise RuntimeError("restarted store%d follows %d of %d groups" %
                            (victim, len(following), CONTAINERS))
-    tool(args, cluster, "verify", "it", "diskfail", 6000, 16)
+    tool(args, cluster, "verify", "it", args.scenario, n, 16)
     print("store%d restarted: follows all %d groups again" %
           (victim, CONTAINERS))
 
@@ -362,12 +386,12 @@ def main():
     ap.add_argument("scenario",
                     choices=["failover", "failover_twice", "scale",
                              "manage", "segments", "badinput",
-                             "diskfail"])
+                             "diskfail", "diskfull"])
     ap.add_argument("--controller", required=True)
     ap.add_argument("--store", required=True)
     ap.add_argument("--tool", required=True)
     ap.add_argument("--plugin-dir", required=True)
-    ap.add_argument("--faultyio", help="faultyio.so (diskfail)")
+    ap.add_argument("--faultyio", help="faultyio.so (diskfail, diskfull)")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     cluster = Cluster(args, 3)
@@ -379,7 +403,8 @@ def main():
          "manage": scenario_manage,
          "segments": scenario_segments,
          "badinput": scenario_badinput,
-         "diskfail": scenario_diskfail}[args.scenario](args, cluster)
+         "diskfail": scenario_diskfail,
+         "diskfull": scenario_diskfail}[args.scenario](args, cluster)
         ok = True
     finally:
         if not ok:

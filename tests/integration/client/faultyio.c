@@ -10,6 +10,11 @@
  * it fails creates FAULTYIO_ARM.failed. Nothing else is changed; without
  * both variables the library only forwards.
  *
+ * With FAULTYIO_MODE=full the disk is full instead: once armed,
+ * posix_fallocate(3) of a file under the path fails with ENOSPC (how
+ * libraft gets the space of each new log segment; the segments it already
+ * has keep taking writes, as on a real full disk), and writes complete.
+ *
  * Forwarding syscall(3) reads six arguments whatever the call passed: on
  * x86-64 and aarch64 the extra ones are whatever the registers hold, and
  * the kernel ignores them. Test use only. */
@@ -24,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "tests/lib/fdpath.h"
@@ -62,10 +68,16 @@ static void note_failed(void)
 	}
 }
 
+static bool disk_full(void)
+{
+	const char *mode = getenv("FAULTYIO_MODE");
+	return mode != NULL && strcmp(mode, "full") == 0;
+}
+
 static void fail_writes(struct io_event *ev, long n)
 {
 	const char *part = getenv("FAULTYIO_PATH");
-	if (part == NULL || *part == '\0' || !is_armed()) {
+	if (part == NULL || *part == '\0' || disk_full() || !is_armed()) {
 		return;
 	}
 	for (long i = 0; i < n; i++) {
@@ -101,4 +113,40 @@ __attribute__((visibility("default"))) long syscall(long number, ...)
 		errno = saved;
 	}
 	return rv;
+}
+
+typedef int (*fallocate_fn)(int, off_t, off_t);
+int posix_fallocate(int fd, off_t offset, off_t len);
+int posix_fallocate64(int fd, off_t offset, off_t len);
+
+/* Whether posix_fallocate of fd fails as on a full disk. */
+static bool no_space(int fd)
+{
+	const char *part = getenv("FAULTYIO_PATH");
+	if (part == NULL || *part == '\0' || !disk_full() || !is_armed() ||
+	    !fd_path_contains(fd, part)) {
+		return false;
+	}
+	note_failed();
+	return true;
+}
+
+__attribute__((visibility("default"))) int posix_fallocate(int fd, off_t offset,
+                                                           off_t len)
+{
+	static fallocate_fn real;
+	if (real == NULL) {
+		real = (fallocate_fn)dlsym(RTLD_NEXT, "posix_fallocate");
+	}
+	return no_space(fd) ? ENOSPC : real(fd, offset, len);
+}
+
+__attribute__((visibility("default"))) int
+posix_fallocate64(int fd, off_t offset, off_t len)
+{
+	static fallocate_fn real;
+	if (real == NULL) {
+		real = (fallocate_fn)dlsym(RTLD_NEXT, "posix_fallocate64");
+	}
+	return no_space(fd) ? ENOSPC : real(fd, offset, len);
 }
