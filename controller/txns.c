@@ -95,7 +95,7 @@ const Strata__V1__Txn *cfsm_find_txn(const struct cfsm *fsm, const char *scope,
 {
 	struct cfsm_result r;
 	Strata__V1__StreamRecord *s;
-	Strata__V1__Txn *t;
+	Strata__V1__Txn *t = NULL;
 	if (txn_get(fsm, scope, stream, txn_id, &s, &t, &r) != 0) {
 		return NULL;
 	}
@@ -158,7 +158,7 @@ int txns_ping(struct cfsm *f, const Strata__V1__PingTxnCmd *c,
 {
 	const Strata__V1__PingTxnRequest *r = c->request;
 	Strata__V1__StreamRecord *s;
-	Strata__V1__Txn *t;
+	Strata__V1__Txn *t = NULL;
 	int rc = txn_get(f, r->scope, r->stream, r->txn_id, &s, &t, res);
 	if (rc == 0) {
 		rc = check_lease(r->lease_ms, res);
@@ -184,7 +184,7 @@ int txns_end(struct cfsm *f, const Strata__V1__EndTxnCmd *c,
 {
 	const Strata__V1__EndTxnRequest *r = c->request;
 	Strata__V1__StreamRecord *s;
-	Strata__V1__Txn *t;
+	Strata__V1__Txn *t = NULL;
 	int rc = txn_get(f, r->scope, r->stream, r->txn_id, &s, &t, res);
 	if (rc != 0) {
 		return rc;

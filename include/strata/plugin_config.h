@@ -36,11 +36,13 @@ struct strata_config_item {
 };
 
 /* Fill *item with the next non-blank, non-comment line at *cursor and
- * advance it; false at the end. A NULL *cursor is an empty config. */
+ * advance it; false at the end (*item then empty). A NULL *cursor is an
+ * empty config. */
 static inline bool strata_config_next(const char **cursor,
                                       struct strata_config_item *item)
 {
 	const char *p = *cursor;
+	memset(item, 0, sizeof(*item));
 	if (p == NULL) {
 		return false;
 	}
