@@ -1362,11 +1362,13 @@ static void apply_finish(struct apply_req *a, int status, void *result)
 	cb(arg, status, result);
 }
 
-/* Keep libraft's message of a failed log write (see log_errmsg). */
+/* Keep libraft's message of a failed log write (see log_errmsg): an
+ * I/O error whose message libraft took from its raft_io ("io: ..."). */
 static void note_log_error(struct raft_group *g, int rv)
 {
 	if ((rv == RAFT_IOERR || rv == RAFT_NOSPACE) &&
-	    g->log_errmsg[0] == '\0') {
+	    g->log_errmsg[0] == '\0' &&
+	    strncmp(raft_errmsg(&g->raft), "io:", 3) == 0) {
 		snprintf(g->log_errmsg, sizeof(g->log_errmsg), "%s",
 		         raft_errmsg(&g->raft));
 	}
