@@ -561,8 +561,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
 static unsigned snapshot_trailing(struct raft_group *g, uint64_t mean)
 {
 	uint64_t base = g->cfg.trailing_bytes / mean;
-	if (base < 1) {
-		base = 1;
+	if (base == 0) {
+		base = 1; /* what libraft keeps at least */
 	}
 	uint64_t keep =
 	        raft_retain_trailing(&g->raft, g->raft.io->time(g->raft.io),
@@ -579,9 +579,13 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 	struct raft_group *g = fsm->data;
 	void *buf = NULL;
 	size_t len = 0;
+	/* Mean entry size since the last snapshot, at least 1. */
 	uint64_t mean = g->entries_since_snap > 0
 	                        ? g->bytes_since_snap / g->entries_since_snap
-	                        : 1;
+	                        : 0;
+	if (mean == 0) {
+		mean = 1;
+	}
 	/* Whatever happens, snapshot again only after snapshot_bytes more. */
 	raft_set_snapshot_threshold(&g->raft, UINT_MAX);
 	g->snap_armed = false;
@@ -591,8 +595,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 		return RAFT_BUSY;
 	}
 	/* Read by libraft when it stores this snapshot and trims its log. */
-	raft_set_snapshot_trailing(&g->raft,
-	                           snapshot_trailing(g, mean > 0 ? mean : 1));
+	raft_set_snapshot_trailing(&g->raft, snapshot_trailing(g, mean));
 	g->snap_start_ns = uv_hrtime();
 	int rv = g->owner.snapshot(g->owner.data, &buf, &len);
 	if (rv != 0) {
@@ -1437,7 +1440,7 @@ static uint64_t follower_lag(struct raft_group *g, uint64_t *max_lag,
 		const struct raft_server *s = &r->configuration.servers[i];
 		const struct raft_progress *p = &r->leader_state.progress[i];
 		if (s->id == r->id || s->role != RAFT_VOTER ||
-		    p->state != 1 /* PROGRESS__PIPELINE */ || !p->recent_recv) {
+		    p->state != RAFT_PROGRESS_PIPELINE || !p->recent_recv) {
 			continue;
 		}
 		uint64_t lag =

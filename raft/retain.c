@@ -13,9 +13,6 @@
 
 #include <limits.h>
 
-/* libraft's progress states (src/progress.h, not installed). */
-#define PROGRESS_SNAPSHOT 2
-
 uint64_t raft_retain_trailing(const struct raft *r, raft_time now,
                               uint64_t keep, uint64_t cap)
 {
@@ -30,7 +27,7 @@ uint64_t raft_retain_trailing(const struct raft *r, raft_time now,
 			if (s->id == r->id || s->role == RAFT_SPARE) {
 				continue;
 			}
-			if (p->state == PROGRESS_SNAPSHOT) {
+			if (p->state == RAFT_PROGRESS_SNAPSHOT) {
 				if (now - p->snapshot_last_send >=
 				    r->install_snapshot_timeout) {
 					continue;

@@ -6,6 +6,10 @@
 
 #include <raft.h>
 
+/* libraft's progress states of a follower (src/progress.h, not
+ * installed), read from struct raft_progress.state. */
+enum { RAFT_PROGRESS_PROBE, RAFT_PROGRESS_PIPELINE, RAFT_PROGRESS_SNAPSHOT };
+
 /*
  * The trailing entry count for a snapshot r takes at r->last_applied:
  * at least `keep`, and on a leader enough to still hold the oldest entry a

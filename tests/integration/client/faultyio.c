@@ -131,22 +131,27 @@ static bool no_space(int fd)
 	return true;
 }
 
+/* posix_fallocate under either of its names (with _FILE_OFFSET_BITS=64
+ * glibc's header redirects callers to posix_fallocate64). */
+static int fallocate_via(const char *name, fallocate_fn *real, int fd,
+                         off_t offset, off_t len)
+{
+	if (*real == NULL) {
+		*real = (fallocate_fn)dlsym(RTLD_NEXT, name);
+	}
+	return no_space(fd) ? ENOSPC : (*real)(fd, offset, len);
+}
+
 __attribute__((visibility("default"))) int posix_fallocate(int fd, off_t offset,
                                                            off_t len)
 {
 	static fallocate_fn real;
-	if (real == NULL) {
-		real = (fallocate_fn)dlsym(RTLD_NEXT, "posix_fallocate");
-	}
-	return no_space(fd) ? ENOSPC : real(fd, offset, len);
+	return fallocate_via("posix_fallocate", &real, fd, offset, len);
 }
 
 __attribute__((visibility("default"))) int
 posix_fallocate64(int fd, off_t offset, off_t len)
 {
 	static fallocate_fn real;
-	if (real == NULL) {
-		real = (fallocate_fn)dlsym(RTLD_NEXT, "posix_fallocate64");
-	}
-	return no_space(fd) ? ENOSPC : real(fd, offset, len);
+	return fallocate_via("posix_fallocate64", &real, fd, offset, len);
 }
