@@ -38,6 +38,7 @@
 #include "common/buf.h"
 #include "common/errmsg.h"
 #include "common/log.h"
+#include "common/refbuf.h"
 #include "common/rpc_int.h"
 #include "common/sp.h"
 #include "strata/error.h"
@@ -678,27 +679,45 @@ void rpc_server_dispatch(struct rpc_call *call, nng_msg *msg)
 	pthread_mutex_unlock(&srv->mtx);
 }
 
+/* A bytes field sent after the packed message instead of inside it
+ * (rpc_reply_pb_tail). */
+struct reply_tail {
+	uint32_t field;      /* the field of pb it fills */
+	const uint8_t *data; /* len bytes, inside ref when ref != NULL */
+	size_t len;
+	struct refbuf *ref; /* borrowed; NULL: data is copied */
+};
+
 /*
  * A reply envelope in a new NNG message: body[0..len) as its body, or the
  * packed pb. pb is packed straight into the message after the rest of the
  * envelope (field order is free in protobuf), so a large body (a read's
- * data) is copied once, instead of packed, copied and packed again.
- * STRATA_ENOMEM; *size is the message size either way.
+ * data) is copied once, instead of packed, copied and packed again. With
+ * a tail, the message ends with the tail field's tag and length, then
+ * its bytes when tail_inline (an NNG socket sends one message), else the
+ * sender writes them after the message. STRATA_ENOMEM; *size is the size
+ * on the wire (tail bytes included).
  */
 static int reply_msg(nng_msg **out, size_t *size, int code, const char *msg,
                      const char *redirect, const uint8_t *body, size_t len,
-                     const ProtobufCMessage *pb)
+                     const ProtobufCMessage *pb, const struct reply_tail *tail,
+                     bool tail_inline)
 {
 	Strata__V1__RpcReply m;
 	Strata__V1__Status st;
 	reply_fill(&m, &st, code, msg, redirect, body, len);
-	size_t inner = pb != NULL ? protobuf_c_message_get_packed_size(pb) : 0;
+	size_t packed = pb != NULL ? protobuf_c_message_get_packed_size(pb) : 0;
+	size_t tail_head =
+	        tail != NULL ? pb_put_len_head(NULL, tail->field, tail->len)
+	                     : 0;
+	size_t inner = packed + tail_head + (tail != NULL ? tail->len : 0);
 	size_t head = strata__v1__rpc_reply__get_packed_size(&m);
 	*size = head;
 	if (inner > 0) {
 		*size += pb_put_len_head(NULL, 2, inner) + inner;
 	}
-	int rc = map_nng(nng_msg_alloc(out, *size));
+	size_t tail_len = tail != NULL && !tail_inline ? tail->len : 0;
+	int rc = map_nng(nng_msg_alloc(out, *size - tail_len));
 	if (rc != 0) {
 		*out = NULL;
 		return rc;
@@ -707,32 +726,76 @@ static int reply_msg(nng_msg **out, size_t *size, int code, const char *msg,
 	p += strata__v1__rpc_reply__pack(&m, p);
 	if (inner > 0) {
 		p += pb_put_len_head(p, 2, inner); /* RpcReply.body */
-		protobuf_c_message_pack(pb, p);
+		if (pb != NULL) {
+			p += protobuf_c_message_pack(pb, p);
+		}
+		if (tail != NULL) {
+			p += pb_put_len_head(p, tail->field, tail->len);
+			if (tail_inline) {
+				memcpy(p, tail->data, tail->len);
+			}
+		}
 	}
+	return 0;
+}
+
+/*
+ * The tail's bytes for the SP sender (*out), without a copy when they lie
+ * in a reference-counted buffer (out gets a reference), else copied once
+ * into a new one (no zeroing, unlike an NNG message). STRATA_ENOMEM.
+ */
+static int tail_take(const struct reply_tail *tail, struct sp_tail *out)
+{
+	*out = (struct sp_tail){0};
+	if (tail == NULL || tail->len == 0) {
+		return 0;
+	}
+	if (tail->ref != NULL) {
+		*out = (struct sp_tail){refbuf_hold(tail->ref), tail->data,
+		                        tail->len};
+		return 0;
+	}
+	struct refbuf *copy = refbuf_copy(tail->data, tail->len);
+	if (copy == NULL) {
+		return STRATA_ENOMEM;
+	}
+	*out = (struct sp_tail){copy, copy->data, copy->size};
 	return 0;
 }
 
 static int reply_common(struct rpc_call *call, int code, const char *msg,
                         const char *redirect, const uint8_t *body, size_t len,
-                        const ProtobufCMessage *pb)
+                        const ProtobufCMessage *pb,
+                        const struct reply_tail *tail)
 {
 	struct rpc_server *srv = call->srv;
 	/* Build first: body may point into the request we free below. */
 	nng_msg *nmsg = NULL;
 	size_t size;
-	int rc = reply_msg(&nmsg, &size, code, msg, redirect, body, len, pb);
-	if (rc != 0 && (len > 0 || pb != NULL)) {
+	bool own = srv->sp != NULL; /* else NNG: the tail inside nmsg */
+	int rc = reply_msg(&nmsg, &size, code, msg, redirect, body, len, pb,
+	                   tail, !own);
+	struct sp_tail tref = {0};
+	if (rc == 0 && own) {
+		rc = tail_take(tail, &tref);
+		if (rc != 0) {
+			nng_msg_free(nmsg);
+			nmsg = NULL;
+		}
+	}
+	if (rc != 0 && (len > 0 || pb != NULL || tail != NULL)) {
 		/* Still answer, so the client is not left waiting. */
 		size_t small;
 		(void)reply_msg(&nmsg, &small, STRATA_ENOMEM,
 		                "server out of memory building the reply", NULL,
-		                NULL, 0, NULL);
+		                NULL, 0, NULL, NULL, false);
 	}
 
 	pthread_mutex_lock(&srv->mtx);
 	if (!call->busy || call->replied) {
 		pthread_mutex_unlock(&srv->mtx);
 		nng_msg_free(nmsg);
+		refbuf_release(tref.ref);
 		LOG_ERROR("rpc",
 		          "%s: rpc_reply on a call already answered "
 		          "(bug in the service's handler)",
@@ -748,6 +811,7 @@ static int reply_common(struct rpc_call *call, int code, const char *msg,
 		}
 		pthread_mutex_unlock(&srv->mtx);
 		nng_msg_free(nmsg);
+		refbuf_release(tref.ref);
 		if (free_srv) {
 			server_free(srv);
 		}
@@ -771,7 +835,8 @@ static int reply_common(struct rpc_call *call, int code, const char *msg,
 		call->sent = true;
 		call_maybe_done(call);
 		pthread_mutex_unlock(&srv->mtx);
-		rpc_sp_send(srv, conn, id, nmsg); /* takes nmsg and the ref */
+		/* takes nmsg, tref and the connection's reference */
+		rpc_sp_send(srv, conn, id, nmsg, &tref);
 	} else {
 		nng_aio_set_msg(call->send_aio, nmsg);
 		nng_ctx_send(call->ctx, call->send_aio);
@@ -789,19 +854,30 @@ static int reply_common(struct rpc_call *call, int code, const char *msg,
 int rpc_reply(struct rpc_call *call, int code, const char *msg,
               const uint8_t *body, size_t len)
 {
-	return reply_common(call, code, msg, NULL, body, len, NULL);
+	return reply_common(call, code, msg, NULL, body, len, NULL, NULL);
 }
 
 int rpc_reply_redirect(struct rpc_call *call, int code, const char *msg,
                        const char *url)
 {
-	return reply_common(call, code, msg, url, NULL, 0, NULL);
+	return reply_common(call, code, msg, url, NULL, 0, NULL, NULL);
 }
 
 int rpc_reply_pb(struct rpc_call *call, int code, const char *msg,
                  const ProtobufCMessage *m)
 {
-	return reply_common(call, code, msg, NULL, NULL, 0, m);
+	return reply_common(call, code, msg, NULL, NULL, 0, m, NULL);
+}
+
+int rpc_reply_pb_tail(struct rpc_call *call, int code, const char *msg,
+                      const ProtobufCMessage *m, uint32_t field,
+                      const uint8_t *data, size_t len, struct refbuf *ref)
+{
+	if (len == 0) {
+		return reply_common(call, code, msg, NULL, NULL, 0, m, NULL);
+	}
+	struct reply_tail tail = {field, data, len, ref};
+	return reply_common(call, code, msg, NULL, NULL, 0, m, &tail);
 }
 
 int rpc_reply_unknown_method(struct rpc_call *call, uint32_t method)
@@ -811,7 +887,8 @@ int rpc_reply_unknown_method(struct rpc_call *call, uint32_t method)
 	           "unknown RPC method %u on %s: the client is newer than the "
 	           "server; upgrade the server",
 	           method, call->srv->url);
-	return reply_common(call, STRATA_ENOTSUP, msg, NULL, NULL, 0, NULL);
+	return reply_common(call, STRATA_ENOTSUP, msg, NULL, NULL, 0, NULL,
+	                    NULL);
 }
 
 static int server_opts_check(const struct rpc_server_opts *o, char *errmsg)

@@ -119,6 +119,21 @@ int rpc_reply(struct rpc_call *call, int code, const char *msg,
 int rpc_reply_pb(struct rpc_call *call, int code, const char *msg,
                  const ProtobufCMessage *m);
 
+struct refbuf;
+
+/*
+ * rpc_reply_pb() where the bytes field number `field` of m (left empty in
+ * m) holds data[0..len), sent after the packed rest (protobuf field order
+ * is free). When data lies in ref, the reply holds a reference until it
+ * is written and the bytes are never copied in user space: a read's data
+ * goes from the read cache to the socket. ref NULL: data is copied before
+ * this returns. On an NNG socket (inproc://, host names) data is copied
+ * into the one message NNG sends. Returns as rpc_reply().
+ */
+int rpc_reply_pb_tail(struct rpc_call *call, int code, const char *msg,
+                      const ProtobufCMessage *m, uint32_t field,
+                      const uint8_t *data, size_t len, struct refbuf *ref);
+
 /* rpc_reply() with Status.redirect = url (copied): for STRATA_ENOTLEADER /
  * STRATA_EWRONGHOST so the client retries there. */
 int rpc_reply_redirect(struct rpc_call *call, int code, const char *msg,

@@ -73,10 +73,19 @@ int rpc_sp_start(struct rpc_server *srv, const char *url, const char *key,
  * (NULL when it has none). */
 struct sp_conn *rpc_sp_hold_locked(struct rpc_call *call);
 
-/* No lock held: send the reply msg (nng_msg *, taken) for request id on
- * conn and drop the reference (NULL conn: msg is freed). */
+/* Bytes written after a reply message: len bytes at data, inside ref
+ * (one reference, released once written or dropped). */
+struct sp_tail {
+	struct refbuf *ref; /* NULL: no tail */
+	const uint8_t *data;
+	size_t len;
+};
+
+/* No lock held: send the reply msg (nng_msg *, taken) followed by tail's
+ * bytes (taken; NULL = none) for request id on conn and drop the
+ * reference (NULL conn: msg and tail are released). */
 void rpc_sp_send(struct rpc_server *srv, struct sp_conn *conn, uint32_t id,
-                 void *msg);
+                 void *msg, const struct sp_tail *tail);
 
 /* srv->mtx held, not closed: call is free for the next request. */
 void rpc_sp_recycle_locked(struct rpc_call *call);

@@ -42,6 +42,7 @@
 #include "common/alloc.h"
 #include "common/errmsg.h"
 #include "common/log.h"
+#include "common/refbuf.h"
 #include "common/rpc_int.h"
 #include "common/sp.h"
 #include "strata/error.h"
@@ -49,14 +50,16 @@
 #define SP_BUF (16u * 1024)    /* per-connection read buffer */
 #define SP_DIRECT (16u * 1024) /* read straight into envelopes this big */
 #define SP_EVENTS 64
-#define SP_IOV 64 /* iovecs per sendmsg (two per reply) */
+#define SP_IOV 64 /* iovecs per sendmsg (up to three per reply) */
 
-/* A reply not yet fully written. */
+/* A reply not yet fully written: SP header, message, then the tail's
+ * bytes (a read's data, written from where it lies). */
 struct sp_out {
 	struct sp_out *next;
 	nng_msg *msg;
+	struct sp_tail tail;
 	uint8_t hdr[SP_HDR];
-	size_t off; /* bytes of hdr + body written */
+	size_t off; /* bytes of hdr + body + tail written */
 };
 
 struct sp_conn {
@@ -121,7 +124,36 @@ static void conn_watch_wlocked(struct sp_server *sp, struct sp_conn *c)
 static void out_free(struct sp_out *o)
 {
 	nng_msg_free(o->msg);
+	refbuf_release(o->tail.ref);
 	strata_free(o);
+}
+
+/* o's bytes on the wire. */
+static size_t out_len(const struct sp_out *o)
+{
+	return SP_HDR + nng_msg_len(o->msg) + o->tail.len;
+}
+
+/* The parts of o not yet written, as up to three iovecs at iov; their
+ * count. */
+static int out_iov(const struct sp_out *o, struct iovec *iov)
+{
+	uint8_t *base[3] = {(uint8_t *)o->hdr, nng_msg_body(o->msg),
+	                    (uint8_t *)o->tail.data};
+	size_t len[3] = {SP_HDR, nng_msg_len(o->msg), o->tail.len};
+	size_t skip = o->off;
+	int n = 0;
+	for (int i = 0; i < 3; i++) {
+		if (skip >= len[i]) {
+			skip -= len[i];
+			continue;
+		}
+		iov[n].iov_base = base[i] + skip;
+		iov[n].iov_len = len[i] - skip;
+		n++;
+		skip = 0;
+	}
+	return n;
 }
 
 /* c->wmu held: drop what is queued (the connection is gone). */
@@ -214,21 +246,9 @@ static bool flush_wlocked(struct sp_server *sp, struct sp_conn *c)
 	while (c->out != NULL) {
 		struct iovec iov[SP_IOV];
 		int n = 0;
-		for (struct sp_out *o = c->out; o != NULL && n + 2 <= SP_IOV;
+		for (struct sp_out *o = c->out; o != NULL && n + 3 <= SP_IOV;
 		     o = o->next) {
-			size_t blen = nng_msg_len(o->msg);
-			if (o->off < SP_HDR) {
-				iov[n].iov_base = o->hdr + o->off;
-				iov[n].iov_len = SP_HDR - o->off;
-				n++;
-			}
-			size_t boff = o->off > SP_HDR ? o->off - SP_HDR : 0;
-			if (boff < blen) {
-				iov[n].iov_base =
-				        (uint8_t *)nng_msg_body(o->msg) + boff;
-				iov[n].iov_len = blen - boff;
-				n++;
-			}
+			n += out_iov(o, iov + n);
 		}
 		ssize_t w = sp_sendv(c->fd, iov, n);
 		if (w == 0) {
@@ -240,7 +260,7 @@ static bool flush_wlocked(struct sp_server *sp, struct sp_conn *c)
 		size_t left = (size_t)w;
 		while (c->out != NULL) {
 			struct sp_out *o = c->out;
-			size_t rest = SP_HDR + nng_msg_len(o->msg) - o->off;
+			size_t rest = out_len(o) - o->off;
 			if (left < rest) {
 				o->off += left;
 				break;
@@ -283,16 +303,19 @@ struct sp_conn *rpc_sp_hold_locked(struct rpc_call *call)
 }
 
 void rpc_sp_send(struct rpc_server *srv, struct sp_conn *c, uint32_t id,
-                 void *msg)
+                 void *msg, const struct sp_tail *tail)
 {
 	struct sp_server *sp = srv->sp;
+	struct sp_tail t = tail != NULL ? *tail : (struct sp_tail){0};
 	if (c == NULL) {
 		nng_msg_free(msg);
+		refbuf_release(t.ref);
 		return;
 	}
 	struct sp_out *o = strata_malloc(sizeof(*o));
 	if (o == NULL) {
 		nng_msg_free(msg);
+		refbuf_release(t.ref);
 		conn_unref(sp, c);
 		atomic_fetch_sub(&sp->sending, 1);
 		LOG_ERROR("rpc", "%s: reply dropped: out of memory", srv->url);
@@ -300,8 +323,9 @@ void rpc_sp_send(struct rpc_server *srv, struct sp_conn *c, uint32_t id,
 	}
 	o->next = NULL;
 	o->msg = msg;
+	o->tail = t;
 	o->off = 0;
-	sp_put_be64(o->hdr, SP_HDR - 8 + (uint64_t)nng_msg_len(msg));
+	sp_put_be64(o->hdr, SP_HDR - 8 + (uint64_t)nng_msg_len(msg) + t.len);
 	sp_put_be32(o->hdr + 8, id | 0x80000000u);
 	pthread_mutex_lock(&c->wmu);
 	if (c->fd < 0) { /* its client is gone */

@@ -43,6 +43,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/plugin.h"
+#include "common/refbuf.h"
 #include "raft/metrics.h"
 #include "segmentstore/container_fsm.h"
 #include "segmentstore/entry.h"
@@ -121,7 +122,7 @@ struct read_job {
 	char *chunk;                     /* chunk name (owned) */
 	uint64_t chunk_offset;           /* where in the chunk */
 	size_t len;                      /* bytes wanted */
-	uint8_t *buf;                    /* bytes read (owned) */
+	struct refbuf *buf;              /* bytes read (one reference) */
 	size_t nread;                    /* bytes in buf */
 	int rv;                          /* tier-2 result */
 	char errmsg[STRATA_ERRMSG_SIZE]; /* its message */
@@ -516,13 +517,14 @@ static void expire(struct container *c, uint64_t now)
 /* ---- reads ------------------------------------------------------------ */
 
 static void read_reply(struct container *c, struct creq *q, uint64_t seg,
-                       const uint8_t *data, size_t len)
+                       const uint8_t *data, size_t len, struct refbuf *ref)
 {
 	struct container_reply reply = {0};
 	fill_info(c, seg, &reply);
 	reply.offset = q->r.offset;
 	reply.data = data;
 	reply.data_len = len;
+	reply.data_ref = ref;
 	reply.at_tail = q->r.offset + len >= reply.length;
 	reply.end_of_segment = reply.sealed && reply.at_tail;
 	finish(c, q, 0, &reply, NULL);
@@ -546,7 +548,7 @@ static void reader_queue(struct container *c, struct read_job *j)
 static void read_job_free(struct read_job *j)
 {
 	strata_free(j->chunk);
-	strata_free(j->buf);
+	refbuf_release(j->buf);
 	strata_free(j);
 }
 
@@ -562,14 +564,13 @@ static void read_done(struct raft_host_task *t)
 	}
 	pthread_mutex_unlock(&c->rlock);
 	if (j->rv == 0 && j->nread > 0) {
-		/* The cache takes the buffer (no copy); it stays readable
-		 * until the index's next insert, after this reply is built. */
-		uint8_t *data = j->buf;
-		j->buf = NULL;
-		(void)read_index_insert_owned(&c->ri, j->seg, j->offset, data,
-		                              j->nread);
+		/* The cache and the reply share the buffer (no copy): the
+		 * job's reference is the reply's until finish() returns. */
+		struct refbuf *data = j->buf;
+		(void)read_index_insert_owned(&c->ri, j->seg, j->offset,
+		                              refbuf_hold(data), j->nread);
 		publish(c);
-		read_reply(c, q, j->seg, data, j->nread);
+		read_reply(c, q, j->seg, data->data, j->nread, data);
 	} else if (container_fsm_segment(&c->fsm, j->seg) == NULL) {
 		finish(c, q, STRATA_ENOENT, NULL,
 		       "segment was deleted while being read");
@@ -621,8 +622,8 @@ static void count_read(struct container *c, int rv, size_t n, uint64_t t0)
  */
 static int read_chunk(struct container *c, struct read_job *j)
 {
-	int rv = tier2_read(c->cfg.tier2, j->chunk, j->chunk_offset, j->buf,
-	                    j->len, &j->nread, j->errmsg);
+	int rv = tier2_read(c->cfg.tier2, j->chunk, j->chunk_offset,
+	                    j->buf->data, j->len, &j->nread, j->errmsg);
 	if (rv != STRATA_ETORN) {
 		return rv;
 	}
@@ -646,7 +647,7 @@ static int read_chunk(struct container *c, struct read_job *j)
 	         "(a crash during its last write); cut at its last good "
 	         "length %" PRIu64 ", which holds every flushed byte",
 	         c->cfg.id, j->chunk, info.length);
-	return tier2_read(c->cfg.tier2, j->chunk, j->chunk_offset, j->buf,
+	return tier2_read(c->cfg.tier2, j->chunk, j->chunk_offset, j->buf->data,
 	                  j->len, &j->nread, j->errmsg);
 }
 
@@ -734,10 +735,10 @@ static void do_read(struct container *c, struct creq *q)
 	}
 	switch (rr.status) {
 	case READ_DATA:
-		read_reply(c, q, seg, rr.data, rr.len);
+		read_reply(c, q, seg, rr.data, rr.len, rr.ref);
 		return;
 	case READ_END:
-		read_reply(c, q, seg, NULL, 0);
+		read_reply(c, q, seg, NULL, 0, NULL);
 		return;
 	case READ_WAIT: {
 		uint64_t now = now_ms();
@@ -746,7 +747,7 @@ static void do_read(struct container *c, struct creq *q)
 		}
 		if (q->r.wait_ms == 0 || q->deadline <= now ||
 		    c->n_waiters >= MAX_WAITERS || wait_add(c, q) != 0) {
-			read_reply(c, q, seg, NULL, 0);
+			read_reply(c, q, seg, NULL, 0, NULL);
 		}
 		return;
 	}
@@ -770,7 +771,7 @@ static void do_read(struct container *c, struct creq *q)
 	struct read_job *j = strata_calloc(1, sizeof(*j));
 	if (j != NULL) {
 		j->chunk = strata_strdup(rr.chunk);
-		j->buf = strata_malloc(rr.len);
+		j->buf = refbuf_new(rr.len);
 	}
 	if (j == NULL || j->chunk == NULL || j->buf == NULL) {
 		if (j != NULL) {
@@ -1632,7 +1633,7 @@ static void sw_failed(void *arg, uint64_t seg)
 		if (q->r.op != CONTAINER_READ) {
 			flush_wait_done(c, q);
 		} else if (wait_add(c, q) != 0) {
-			read_reply(c, q, seg, NULL, 0);
+			read_reply(c, q, seg, NULL, 0, NULL);
 		}
 	}
 }

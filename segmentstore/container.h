@@ -82,6 +82,8 @@ struct container_request {
 };
 
 /* The outcome; valid only during the callback. */
+struct refbuf;
+
 struct container_reply {
 	uint64_t offset;       /* APPEND: offset of the first byte written (or
 	                        * the length on dedup/EBADOFFSET); READ: offset
@@ -97,8 +99,11 @@ struct container_reply {
 	bool attr_present;         /* GET_ATTR/UPDATE_ATTR */
 	int64_t attr_value;        /* GET_ATTR/UPDATE_ATTR (current on
 	                            * ECONFLICT) */
-	const uint8_t *data;       /* READ */
+	const uint8_t *data;       /* READ: borrowed for the completion */
 	size_t data_len;           /* READ */
+	struct refbuf *data_ref;   /* READ: the reference-counted buffer data
+	                            * lies in, or NULL; hold it to keep data
+	                            * after the completion returns */
 	const char *message;       /* error detail for people, or NULL */
 };
 

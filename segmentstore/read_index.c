@@ -5,18 +5,21 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/refbuf.h"
 
 /*
  * A tier-2 read taken whole (read_index_insert_owned): the blocks of its
  * slots point into it instead of holding copies. It counts in
  * cached_bytes with its full size while any block points into it (so a
- * buffer kept alive by one hot block is paid for in full), and is freed
- * when no block does and it is not the index's pending buffer.
+ * buffer kept alive by one hot block is paid for in full), and the index
+ * drops its reference when no block does and it is not the index's
+ * pending buffer. Replies being sent may hold their own references (reads
+ * answered from it): those bytes live on outside cache_bytes until sent.
  */
 struct ri_buf {
-	uint8_t *data;   /* owned */
-	uint64_t size;   /* bytes at data */
-	unsigned blocks; /* blocks pointing into data */
+	struct refbuf *ref; /* one reference, the index's */
+	uint64_t size;      /* bytes at ref->data */
+	unsigned blocks;    /* blocks pointing into ref->data */
 };
 
 /* A cached range [offset, offset + len) inside one READ_INDEX_BLOCK slot. */
@@ -53,7 +56,7 @@ void read_index_init(struct read_index *ri, const struct container_fsm *fsm,
 static void buf_maybe_free(struct ri_buf *rb)
 {
 	if (rb->blocks == 0) {
-		strata_free(rb->data);
+		refbuf_release(rb->ref);
 		strata_free(rb);
 	}
 }
@@ -62,7 +65,7 @@ static void buf_maybe_free(struct ri_buf *rb)
  * it. */
 static void pending_drop(struct read_index *ri)
 {
-	strata_free(ri->pending_raw);
+	refbuf_release(ri->pending_raw);
 	ri->pending_raw = NULL;
 	struct ri_buf *rb = ri->pending;
 	ri->pending = NULL;
@@ -251,6 +254,7 @@ int read_index_read(struct read_index *ri, uint64_t segment, uint64_t offset,
 		out->status = READ_DATA;
 		out->data = b->data + (offset - b->offset);
 		out->len = (size_t)(avail < max ? avail : max);
+		out->ref = b->buf != NULL ? b->buf->ref : NULL;
 		return 0;
 	}
 	ri->misses++;
@@ -398,15 +402,16 @@ static int share_piece(struct read_index *ri, uint64_t seg, uint64_t off,
 }
 
 int read_index_insert_owned(struct read_index *ri, uint64_t segment,
-                            uint64_t offset, uint8_t *data, size_t len)
+                            uint64_t offset, struct refbuf *ref, size_t len)
 {
 	pending_drop(ri);
 	struct ri_buf *rb = strata_calloc(1, sizeof(*rb));
 	if (rb == NULL) {
-		ri->pending_raw = data; /* readable until the next insert */
+		ri->pending_raw = ref; /* readable until the next insert */
 		return STRATA_ENOMEM;
 	}
-	rb->data = data;
+	uint8_t *data = ref->data;
+	rb->ref = ref;
 	rb->size = len;
 	ri->pending = rb;
 	int rc = insert_check(ri, segment, offset, len);

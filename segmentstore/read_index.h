@@ -37,6 +37,9 @@ struct read_result {
 	size_t len;            /* READ_DATA: bytes at data; READ_TIER2: bytes
 	                        * of the segment in that chunk from there,
 	                        * <= max */
+	struct refbuf *ref;    /* READ_DATA: the reference-counted buffer data
+	                        * lies in (a cached tier-2 read), or NULL;
+	                        * holding it keeps data past the borrow */
 	const char *chunk;     /* READ_TIER2: chunk name (borrowed as data) */
 	uint64_t chunk_offset; /* READ_TIER2: offset inside the chunk */
 	uint64_t length;       /* segment length at the time of the read */
@@ -44,6 +47,7 @@ struct read_result {
 
 struct ri_block;
 struct ri_buf;
+struct refbuf;
 
 /* The read index of one container. Caller-owned struct. */
 struct read_index {
@@ -55,7 +59,7 @@ struct read_index {
 	struct ri_block *lru_head;        /* most recently used */
 	struct ri_block *lru_tail;        /* next to evict */
 	struct ri_buf *pending;           /* last insert_owned's buffer, */
-	uint8_t *pending_raw;             /* or its data if that was ENOMEM */
+	struct refbuf *pending_raw;       /* or its data if that was ENOMEM */
 	uint64_t cached_bytes;            /* bytes in blocks */
 	uint64_t hits, misses, evictions; /* counters for metrics */
 };
@@ -94,14 +98,16 @@ int read_index_insert(struct read_index *ri, uint64_t segment, uint64_t offset,
                       const uint8_t *data, size_t len);
 
 /*
- * read_index_insert taking data (strata_malloc'd, len bytes) instead of
- * copying it: the cached blocks point into it (a tier-2 read is cached
- * without a copy). data is transferred, also on error, and stays readable
- * until the next insert, forget or close of the index. Errors as
+ * read_index_insert of the first len bytes of ref (len <= ref->size)
+ * taking the caller's reference instead of copying them: the cached blocks
+ * point into it (a tier-2 read is cached without a copy), and reads answered
+ * from them name it (read_result.ref). The reference is transferred, also
+ * on error; without one of its own the caller may read the bytes until
+ * the next insert, forget or close of the index. Errors as
  * read_index_insert.
  */
 int read_index_insert_owned(struct read_index *ri, uint64_t segment,
-                            uint64_t offset, uint8_t *data, size_t len);
+                            uint64_t offset, struct refbuf *ref, size_t len);
 
 /* Drop every cached block of segment (deleted or merged away). */
 void read_index_forget(struct read_index *ri, uint64_t segment);

@@ -40,6 +40,9 @@
 #define SS_DEFAULT_READ_BYTES (1024u * 1024)
 /* Longest long-poll a READ may ask for. */
 #define SS_MAX_WAIT_MS 30000u
+/* ReadReply.data's field number (proto/strata/v1/segmentstore.proto): the
+ * data is written after the rest of the reply (rpc_reply_pb_tail). */
+#define READ_REPLY_DATA 2u
 /* Writer ids and attribute keys are UUIDs. */
 #define SS_ID_BYTES 16
 /* Ordering table: shards, buckets per shard, entries per shard, how long
@@ -513,6 +516,9 @@ static void on_done(void *arg, int code, const struct container_reply *r)
 	Strata__V1__ReadReply rd = STRATA__V1__READ_REPLY__INIT;
 	Strata__V1__AttributeReply attr = STRATA__V1__ATTRIBUTE_REPLY__INIT;
 	ProtobufCMessage *out = NULL;
+	const uint8_t *data = NULL; /* READ: ReadReply.data, sent after out */
+	size_t data_len = 0;
+	struct refbuf *data_ref = NULL;
 	switch (c->method) {
 	case SS_METHOD_CREATE_SEGMENT:
 	case SS_METHOD_GET_INFO:
@@ -568,13 +574,14 @@ static void on_done(void *arg, int code, const struct container_reply *r)
 	case SS_METHOD_READ:
 		if (code == 0 && r != NULL) {
 			rd.offset = c->req.offset;
-			rd.data.data = (uint8_t *)r->data;
-			rd.data.len = r->data != NULL ? r->data_len : 0;
+			data = r->data;
+			data_len = r->data != NULL ? r->data_len : 0;
+			data_ref = r->data_ref;
 			rd.end_of_segment = r->end_of_segment;
 			rd.at_tail = r->at_tail;
 			rd.start_offset = r->start_offset;
 			rd.length = r->length;
-			count(s->m_read_bytes, rd.data.len);
+			count(s->m_read_bytes, data_len);
 			out = &rd.base;
 		} else if (code == STRATA_ETRUNCATED && r != NULL) {
 			rd.offset = c->req.offset;
@@ -594,7 +601,10 @@ static void on_done(void *arg, int code, const struct container_reply *r)
 	default: /* DELETE: empty body */
 		break;
 	}
-	rpc_reply_pb(c->call, code, text, out);
+	/* A read's data is written to the socket from where it lies (the
+	 * read cache holds tier-2 reads by reference), not packed. */
+	rpc_reply_pb_tail(c->call, code, text, out, READ_REPLY_DATA, data,
+	                  data_len, data_ref);
 	call_free(c);
 }
 

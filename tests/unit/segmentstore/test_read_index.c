@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "common/alloc.h"
+#include "common/refbuf.h"
 #include "segmentstore/read_index.h"
 #include "tests/lib/oom.h"
 #include "tests/unit/segmentstore/fsm_helpers.h"
@@ -241,11 +242,10 @@ static void test_read_cache_budget_and_lru(void **state)
 }
 
 /* A copy of data[off, off + n) as the index's own (strata_malloc'd). */
-static uint8_t *owned_copy(const uint8_t *data, size_t off, size_t n)
+static struct refbuf *owned_copy(const uint8_t *data, size_t off, size_t n)
 {
-	uint8_t *p = strata_malloc(n);
+	struct refbuf *p = refbuf_copy(data + off, n);
 	assert_non_null(p);
-	memcpy(p, data + off, n);
 	return p;
 }
 
@@ -265,7 +265,7 @@ static void test_read_cache_owned_insert(void **state)
 	append_flushed(&x->f, s, data, n);
 
 	/* [half, half + 2B): three slots, no copy. */
-	uint8_t *one = owned_copy(data, half, 2 * B);
+	struct refbuf *one = owned_copy(data, half, 2 * B);
 	assert_int_equal(read_index_insert_owned(&x->ri, s, half, one, 2 * B),
 	                 0);
 	assert_int_equal(x->ri.n_blocks, 3);
@@ -273,11 +273,15 @@ static void test_read_cache_owned_insert(void **state)
 	struct read_result r;
 	assert_int_equal(read_index_read(&x->ri, s, half, n, &r), 0);
 	assert_int_equal(r.status, READ_DATA);
-	assert_ptr_equal(r.data, one);
+	assert_ptr_equal(r.data, one->data);
+	assert_ptr_equal(r.ref, one); /* a reply may hold it */
 	assert_int_equal(r.len, half);
 	assert_int_equal(read_index_read(&x->ri, s, B + 5, n, &r), 0);
-	assert_ptr_equal(r.data, one + (B + 5 - half));
+	assert_ptr_equal(r.data, one->data + (B + 5 - half));
 	assert_int_equal(r.len, B - 5);
+	/* A reply being sent holds the buffer past the blocks' eviction. */
+	struct refbuf *held = refbuf_hold(r.ref);
+	const uint8_t *held_data = r.data;
 
 	/* [0, half) joins slot 0's block: copied into a block of its own. */
 	assert_int_equal(read_index_insert(&x->ri, s, 0, data, half), 0);
@@ -285,10 +289,11 @@ static void test_read_cache_owned_insert(void **state)
 	assert_int_equal(read_index_read(&x->ri, s, 0, n, &r), 0);
 	assert_int_equal(r.len, B);
 	assert_memory_equal(r.data, data, B);
+	assert_null(r.ref); /* a copied block: no buffer to hold */
 
 	/* Two more slots: over budget, slots 1 and 2 go, and with them the
 	 * whole first buffer. */
-	uint8_t *two = owned_copy(data, 3 * B, 2 * B);
+	struct refbuf *two = owned_copy(data, 3 * B, 2 * B);
 	assert_int_equal(read_index_insert_owned(&x->ri, s, 3 * B, two, 2 * B),
 	                 0);
 	assert_int_equal(x->ri.evictions, 2);
@@ -298,17 +303,20 @@ static void test_read_cache_owned_insert(void **state)
 	assert_int_equal(read_index_read(&x->ri, s, 0, 1, &r), 0);
 	assert_int_equal(r.status, READ_DATA);
 	assert_int_equal(read_index_read(&x->ri, s, 4 * B + 3, 1, &r), 0);
-	assert_ptr_equal(r.data, two + B + 3);
+	assert_ptr_equal(r.data, two->data + B + 3);
+	/* The evicted first buffer is still there for its holder (ASan). */
+	assert_memory_equal(held_data, data + B + 5, B - 5);
+	refbuf_release(held);
 
 	/* Refused: still readable until the next insert, then freed. */
-	uint8_t *big = owned_copy(data, 0, 4 * B);
+	struct refbuf *big = owned_copy(data, 0, 4 * B);
 	assert_int_equal(read_index_insert_owned(&x->ri, s, 0, big, 4 * B),
 	                 STRATA_ETOOBIG);
-	assert_memory_equal(big, data, 4 * B);
-	uint8_t *lost = owned_copy(data, 0, 8);
+	assert_memory_equal(big->data, data, 4 * B);
+	struct refbuf *lost = owned_copy(data, 0, 8);
 	assert_int_equal(read_index_insert_owned(&x->ri, 99, 0, lost, 8),
 	                 STRATA_ENOENT);
-	assert_memory_equal(lost, data, 8);
+	assert_memory_equal(lost->data, data, 8);
 	assert_int_equal(x->ri.cached_bytes, 3 * B);
 	read_index_forget(&x->ri, s);
 	assert_int_equal(x->ri.cached_bytes, 0);
@@ -333,12 +341,12 @@ static void test_read_cache_owned_insert_oom(void **state)
 	assert_int_equal(read_index_insert(&x->ri, s, 0, data, 100), 0);
 	int rc = STRATA_ENOMEM;
 	for (long k = 1; rc == STRATA_ENOMEM && k < 100; k++) {
-		uint8_t *own = owned_copy(data, 50, n - 50);
+		struct refbuf *own = owned_copy(data, 50, n - 50);
 		oom_install(k);
 		rc = read_index_insert_owned(&x->ri, s, 50, own, n - 50);
 		oom_uninstall();
 		assert_true(rc == 0 || rc == STRATA_ENOMEM);
-		assert_memory_equal(own, data + 50, n - 50);
+		assert_memory_equal(own->data, data + 50, n - 50);
 		assert_true(x->ri.cached_bytes <= x->ri.config.cache_bytes);
 		for (uint64_t off = 0; off < n; off += B / 2) {
 			struct read_result r;
