@@ -18,6 +18,10 @@
  *   root=<dir>         required; created (with parents) when missing
  *   fsync=true|false   default true; false skips every fsync/fdatasync
  *                      (tests, throwaway data: no crash guarantee at all)
+ *   drop_cache=true|false  default true: after a synced write, drop its
+ *                      pages from the OS page cache (posix_fadvise
+ *                      DONTNEED); tier-2 data is read back rarely and the
+ *                      store caches what it reads
  *   open_chunks=<n>    chunks kept open with their index, 1..4096, def. 64
  *
  * Every chunk is a file root/<name> ('/' in names makes subdirectories)
@@ -173,14 +177,31 @@ int local_damaged(const struct chunk *c, char *errmsg, const char *op)
 struct local_conf {
 	char root[PATH_MAX];
 	bool fsync;
+	bool drop_cache;
 	uint64_t open_max;
 };
+
+/* it's value as a boolean into *v; false (errmsg set) unless "true" or
+ * "false". */
+static bool config_bool(const struct strata_config_item *it, bool *v,
+                        char *errmsg)
+{
+	char s[8];
+	if (strata_config_value_copy(it, s, sizeof(s)) == 0 &&
+	    (strcmp(s, "true") == 0 || strcmp(s, "false") == 0)) {
+		*v = s[0] == 't';
+		return true;
+	}
+	local_errf(errmsg, "config %.*s: %.*s must be true or false",
+	           it->line_len, it->line, (int)it->key_len, it->key);
+	return false;
+}
 
 /* Parse config into *c (no side effect). 0 or STRATA_ECONFIG. */
 static int parse_config(const char *config, struct local_conf *c, char *errmsg)
 {
 	char *root = c->root;
-	bool do_fsync = true;
+	bool do_fsync = true, drop_cache = true;
 	uint64_t open_max = OPEN_CHUNKS_DEFAULT;
 	root[0] = '\0';
 	const char *cur = config;
@@ -198,19 +219,11 @@ static int parse_config(const char *config, struct local_conf *c, char *errmsg)
 				return STRATA_ECONFIG;
 			}
 		} else if (strata_config_key_is(&it, "fsync")) {
-			char v[8];
-			if (strata_config_value_copy(&it, v, sizeof(v)) == 0 &&
-			    strcmp(v, "true") == 0) {
-				do_fsync = true;
-			} else if (strata_config_value_copy(&it, v,
-			                                    sizeof(v)) == 0 &&
-			           strcmp(v, "false") == 0) {
-				do_fsync = false;
-			} else {
-				local_errf(errmsg,
-				           "config %.*s: fsync must be true or "
-				           "false",
-				           it.line_len, it.line);
+			if (!config_bool(&it, &do_fsync, errmsg)) {
+				return STRATA_ECONFIG;
+			}
+		} else if (strata_config_key_is(&it, "drop_cache")) {
+			if (!config_bool(&it, &drop_cache, errmsg)) {
 				return STRATA_ECONFIG;
 			}
 		} else if (strata_config_key_is(&it, "open_chunks")) {
@@ -226,8 +239,7 @@ static int parse_config(const char *config, struct local_conf *c, char *errmsg)
 		} else {
 			local_errf(errmsg,
 			           "config %.*s: unknown key '%.*s' (allowed: "
-			           "root, "
-			           "fsync, open_chunks)",
+			           "root, fsync, drop_cache, open_chunks)",
 			           it.line_len, it.line, (int)it.key_len,
 			           it.key);
 			return STRATA_ECONFIG;
@@ -239,6 +251,7 @@ static int parse_config(const char *config, struct local_conf *c, char *errmsg)
 		return STRATA_ECONFIG;
 	}
 	c->fsync = do_fsync;
+	c->drop_cache = drop_cache;
 	c->open_max = open_max;
 	return 0;
 }
@@ -321,11 +334,14 @@ static int local_open(const struct strata_host *host, const char *config,
 	l->host = host;
 	l->root_fd = fd;
 	l->fsync = do_fsync;
+	l->drop_cache = conf.drop_cache;
 	l->open_max = (unsigned)open_max;
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_mutex_init(&l->dir_lock, NULL);
-	local_log(l, STRATA_LOG_INFO, "root %s, fsync %s, open_chunks %u",
-	          l->root, l->fsync ? "true" : "false", l->open_max);
+	local_log(l, STRATA_LOG_INFO,
+	          "root %s, fsync %s, drop_cache %s, open_chunks %u", l->root,
+	          l->fsync ? "true" : "false", l->drop_cache ? "true" : "false",
+	          l->open_max);
 	*state = l;
 	return 0;
 

@@ -65,6 +65,7 @@ struct local {
 	char *root;                     /* owned; the root directory */
 	int root_fd;                    /* O_DIRECTORY on root */
 	bool fsync;                     /* fsync/fdatasync at all */
+	bool drop_cache;                /* DONTNEED synced writes' pages */
 	unsigned open_max;              /* LRU capacity */
 	pthread_mutex_t lock;           /* guards head/tail/n_open */
 	struct chunk *head;             /* most recently used */

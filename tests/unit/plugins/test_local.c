@@ -44,6 +44,8 @@ static int inj_openat_errno;             /* fail openat of matching paths */
 static const char *inj_openat_match;     /* substring of the path */
 static long n_fdatasync;                 /* calls seen */
 static long n_fsync;                     /* calls seen */
+static long n_dontneed;                  /* posix_fadvise DONTNEED seen */
+static off_t dontneed_off, dontneed_len; /* the last one's range */
 
 static void *next_sym(const char *name)
 {
@@ -102,6 +104,21 @@ INTERPOSE int fdatasync(int fd)
 		return -1;
 	}
 	return real(fd);
+}
+
+INTERPOSE int posix_fadvise(int fd, off_t off, off_t len, int advice)
+{
+	static int (*real)(int, off_t, off_t, int);
+	if (real == NULL) {
+		real = (int (*)(int, off_t, off_t, int))next_sym(
+		        "posix_fadvise");
+	}
+	if (advice == POSIX_FADV_DONTNEED) {
+		n_dontneed++;
+		dontneed_off = off;
+		dontneed_len = len;
+	}
+	return real(fd, off, len, advice);
 }
 
 INTERPOSE int fsync(int fd)
@@ -331,11 +348,16 @@ static void test_open_config_errors(void **state)
 	check(tier2_load_open("local", NULL, cfg, &t, f->err), STRATA_ECONFIG,
 	      f, "unknown key");
 	assert_non_null(strstr(f->err, "colour"));
-	assert_non_null(strstr(f->err, "allowed: root, fsync, open_chunks"));
+	assert_non_null(strstr(
+	        f->err, "allowed: root, fsync, drop_cache, open_chunks"));
 	snprintf(cfg, sizeof(cfg), "root=%s\nfsync=maybe", f->root);
 	check(tier2_load_open("local", NULL, cfg, &t, f->err), STRATA_ECONFIG,
 	      f, "bad fsync");
-	assert_non_null(strstr(f->err, "true or false"));
+	assert_non_null(strstr(f->err, "fsync must be true or false"));
+	snprintf(cfg, sizeof(cfg), "root=%s\ndrop_cache=yes", f->root);
+	check(tier2_load_open("local", NULL, cfg, &t, f->err), STRATA_ECONFIG,
+	      f, "bad drop_cache");
+	assert_non_null(strstr(f->err, "drop_cache must be true or false"));
 	snprintf(cfg, sizeof(cfg), "root=%s\nopen_chunks=0", f->root);
 	check(tier2_load_open("local", NULL, cfg, &t, f->err), STRATA_ECONFIG,
 	      f, "bad open_chunks");
@@ -1059,6 +1081,36 @@ static void test_fsync_on_off(void **state)
 	expect_pat(f, "n/off", 20, 0, 15);
 }
 
+/* drop_cache (default true): after each synced write the plugin drops
+ * exactly the file range it appended from the page cache; not with
+ * drop_cache=false, and not with fsync=false (dirty pages would only be
+ * queued for writeback). The data reads back either way. */
+static void test_drop_cache(void **state)
+{
+	struct fx *f = *state;
+	long n0 = n_dontneed;
+	check(tier2_create(f->t, "d", f->err), 0, f, "create");
+	put_pat(f, "d", 30, 0, 100);
+	assert_int_equal(n_dontneed - n0, 1);
+	assert_int_equal(dontneed_off, 0);
+	assert_int_equal(dontneed_len, HDR + 100);
+	/* 2.5 MiB: three records in one write, one range */
+	size_t big = (5u << 20) / 2;
+	put_pat(f, "d", 30, 100, big);
+	assert_int_equal(n_dontneed - n0, 2);
+	assert_int_equal(dontneed_off, HDR + 100);
+	assert_int_equal(dontneed_len, 3 * HDR + big);
+	expect_pat(f, "d", 30, 0, 100 + big);
+
+	fx_reopen(f, "drop_cache=false");
+	n0 = n_dontneed;
+	put_pat(f, "d", 30, 100 + big, 10);
+	fx_reopen(f, "fsync=false");
+	put_pat(f, "d", 30, 110 + big, 10);
+	assert_int_equal(n_dontneed - n0, 0);
+	expect_pat(f, "d", 30, 0, 120 + big);
+}
+
 /* ---- a real crash ---- */
 
 /*
@@ -1491,6 +1543,7 @@ int main(void)
 	        T(test_errno_mapping),
 	        T(test_enospc_write_rolls_back),
 	        T(test_fsync_on_off),
+	        T(test_drop_cache),
 	        T(test_kill9_mid_write),
 	        T(test_threads_small_cache),
 	        T(test_oom),
