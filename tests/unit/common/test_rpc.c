@@ -164,8 +164,9 @@ static void handler(void *arg, struct rpc_call *call, uint32_t method,
 		const uint8_t *data = body;
 		if (method == M_TAIL_REF && len > 0) {
 			ref = refbuf_copy(body, len);
-			if (ref == NULL) {
-				abort();
+			if (ref == NULL) { /* test_rpc_oom_sweep */
+				rpc_reply(call, STRATA_ENOMEM, NULL, NULL, 0);
+				break;
 			}
 			data = ref->data;
 		}
@@ -1229,6 +1230,16 @@ static void test_rpc_oom_sweep(void **state)
 			rc2 = rpc_call(cli, M_ECHO, 0, (const uint8_t *)"oom",
 			               3, &rep, &n, err);
 			strata_free(rep);
+			rep = NULL;
+			/* a reply with a tail, copied or held */
+			for (uint32_t m = M_TAIL; rc2 == 0 && m <= M_TAIL_REF;
+			     m++) {
+				rc2 = rpc_call(cli, m, 0,
+				               (const uint8_t *)"oom", 3, &rep,
+				               &n, err);
+				strata_free(rep);
+				rep = NULL;
+			}
 		}
 		if (cli != NULL) {
 			rpc_client_close(cli); /* then no thread allocates */
