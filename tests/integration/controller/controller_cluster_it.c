@@ -596,34 +596,36 @@ static void check_help(void)
 	       sizeof(keys) / sizeof(keys[0]));
 }
 
-/* A client of controller i alone (no retries, 1 s timeout). */
-static void open_one(int i)
+/* A client of n controllers' urls with that many retries and timeout. */
+static struct rpc_client *open_client(const char *const *urls, size_t n,
+                                      int retries, int timeout_ms)
 {
 	char err[STRATA_ERRMSG_SIZE];
 	struct rpc_client_opts o;
 	rpc_client_opts_default(&o);
+	o.timeout_ms = timeout_ms;
 	o.connect_timeout_ms = 300;
+	o.retries = retries;
 	o.max_redirects = 4;
-	o.retries = 0;
-	o.timeout_ms = 1000;
+	struct rpc_client *c = NULL;
+	CHECK(rpc_client_open(&c, urls, n, &o, err) == 0, "%s", err);
+	return c;
+}
+
+/* A client of controller i alone (no retries, 1 s timeout). */
+static void open_one(int i)
+{
 	const char *u = ctl_url[i];
-	CHECK(rpc_client_open(&one[i], &u, 1, &o, err) == 0, "%s", err);
+	one[i] = open_client(&u, 1, 0, 1000);
 }
 
 static void open_clients(void)
 {
-	char err[STRATA_ERRMSG_SIZE];
 	const char *urls[N_CTL];
-	struct rpc_client_opts o;
-	rpc_client_opts_default(&o);
-	o.timeout_ms = 3000;
-	o.connect_timeout_ms = 300;
-	o.retries = 4;
-	o.max_redirects = 4;
 	for (int i = 0; i < N_CTL; i++) {
 		urls[i] = ctl_url[i];
 	}
-	CHECK(rpc_client_open(&all, urls, N_CTL, &o, err) == 0, "%s", err);
+	all = open_client(urls, N_CTL, 4, 3000);
 	for (int i = 0; i < N_CTL; i++) {
 		open_one(i);
 	}

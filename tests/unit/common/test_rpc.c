@@ -523,6 +523,28 @@ static void test_rpc_roundtrip_inproc(void **state)
 	roundtrip("inproc://strata-test-rpc");
 }
 
+/* Call method (M_PB, M_TAIL, M_TAIL_REF) with data[0..len): the reply is
+ * RpcRequest{method: len, body: the same bytes}. */
+static void expect_pb_echo(struct rpc_client *cli, uint32_t method,
+                           const uint8_t *data, size_t len)
+{
+	char err[STRATA_ERRMSG_SIZE];
+	uint8_t *rep = NULL;
+	size_t n = 0;
+	assert_int_equal(rpc_call(cli, method, 0, data, len, &rep, &n, err), 0);
+	Strata__V1__RpcRequest *m = (Strata__V1__RpcRequest *)rpc_pb_unpack(
+	        &strata__v1__rpc_request__descriptor,
+	        rep != NULL ? rep : (const uint8_t *)"", n);
+	assert_non_null(m);
+	assert_int_equal(m->method, len);
+	assert_int_equal(m->body.len, len);
+	if (len > 0) {
+		assert_memory_equal(m->body.data, data, len);
+	}
+	rpc_pb_free(&m->base);
+	strata_free(rep);
+}
+
 /* rpc_reply_pb packs the message into the reply envelope itself: bodies
  * whose length prefix takes 1, 2 and 3 bytes, and an empty message, come
  * back whole. */
@@ -533,30 +555,13 @@ static void test_rpc_reply_pb_sizes(void **state)
 	svc_init(&s);
 	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
 	struct rpc_client *cli = open1(rpc_server_url(srv), 2000, 0);
-	char err[STRATA_ERRMSG_SIZE];
 	static uint8_t data[70000];
 	for (size_t i = 0; i < sizeof(data); i++) {
 		data[i] = (uint8_t)(i * 31u + 7u);
 	}
 	const size_t sizes[] = {0, 1, 100, 200, 16000, 20000, 70000};
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
-		uint8_t *rep = NULL;
-		size_t n = 0;
-		assert_int_equal(
-		        rpc_call(cli, M_PB, 0, data, sizes[k], &rep, &n, err),
-		        0);
-		Strata__V1__RpcRequest *m =
-		        (Strata__V1__RpcRequest *)rpc_pb_unpack(
-		                &strata__v1__rpc_request__descriptor,
-		                rep != NULL ? rep : (const uint8_t *)"", n);
-		assert_non_null(m);
-		assert_int_equal(m->method, sizes[k]);
-		assert_int_equal(m->body.len, sizes[k]);
-		if (sizes[k] > 0) {
-			assert_memory_equal(m->body.data, data, sizes[k]);
-		}
-		rpc_pb_free(&m->base);
-		strata_free(rep);
+		expect_pb_echo(cli, M_PB, data, sizes[k]);
 	}
 	rpc_client_close(cli);
 	rpc_server_stop(srv);
@@ -616,25 +621,7 @@ static void test_rpc_reply_pb_tail(void **state)
 	const size_t sizes[] = {0, 1, 100, 200, 16000, 20000, 70000, 3u << 20};
 	for (uint32_t method = M_TAIL; method <= M_TAIL_REF; method++) {
 		for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
-			uint8_t *rep = NULL;
-			size_t n = 0;
-			assert_int_equal(rpc_call(cli, method, 0, data,
-			                          sizes[k], &rep, &n, err),
-			                 0);
-			Strata__V1__RpcRequest *m =
-			        (Strata__V1__RpcRequest *)rpc_pb_unpack(
-			                &strata__v1__rpc_request__descriptor,
-			                rep != NULL ? rep : (const uint8_t *)"",
-			                n);
-			assert_non_null(m);
-			assert_int_equal(m->method, sizes[k]);
-			assert_int_equal(m->body.len, sizes[k]);
-			if (sizes[k] > 0) {
-				assert_memory_equal(m->body.data, data,
-				                    sizes[k]);
-			}
-			rpc_pb_free(&m->base);
-			strata_free(rep);
+			expect_pb_echo(cli, method, data, sizes[k]);
 		}
 	}
 	struct tail_pend p = {.left = 16, .data = data, .len = 1u << 20};
