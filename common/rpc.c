@@ -549,6 +549,7 @@ void rpc_server_opts_default(struct rpc_server_opts *opts)
 	opts->drain_ms = RPC_DEFAULT_DRAIN_MS;
 	opts->config_key = NULL;
 	opts->own_tcp = false;
+	opts->max_queued_bytes = RPC_DEFAULT_MAX_QUEUED_BYTES;
 }
 
 const char *rpc_server_url(const struct rpc_server *srv)
@@ -904,6 +905,14 @@ static int server_opts_check(const struct rpc_server_opts *o, char *errmsg)
 		        errmsg,
 		        "rpc server: max_msg_bytes %zu out of range 64..1 GiB",
 		        o->max_msg_bytes);
+		return STRATA_EINVAL;
+	}
+	if (o->max_queued_bytes < 65536 ||
+	    o->max_queued_bytes > ((size_t)4 << 30)) {
+		errmsg_set(errmsg,
+		           "rpc server: max_queued_bytes %zu out of range "
+		           "64 KiB..4 GiB",
+		           o->max_queued_bytes);
 		return STRATA_EINVAL;
 	}
 	return 0;

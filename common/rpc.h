@@ -31,6 +31,7 @@
 #define RPC_DEFAULT_CONTEXTS 16
 #define RPC_DEFAULT_MAX_MSG_BYTES (16u * 1024 * 1024)
 #define RPC_DEFAULT_DRAIN_MS 5000
+#define RPC_DEFAULT_MAX_QUEUED_BYTES (64u * 1024 * 1024)
 #define RPC_DEFAULT_TIMEOUT_MS 5000
 #define RPC_DEFAULT_CONNECT_TIMEOUT_MS 1000
 #define RPC_DEFAULT_RETRIES 3
@@ -57,6 +58,12 @@ struct rpc_server_opts {
 	 * every handler runs on its one I/O thread, so handlers must never
 	 * wait (the segment store's only post to their container). */
 	bool own_tcp;
+	/* Own SP listener: a connection whose replies not yet written to
+	 * its socket exceed this many bytes is not read (its requests wait
+	 * in TCP) until they are down to half, so a client that sends but
+	 * does not read cannot grow the server's memory without bound
+	 * (64 KiB..4 GiB). */
+	size_t max_queued_bytes;
 };
 
 /* Fill opts with the defaults above (config_key NULL). */

@@ -19,9 +19,11 @@
  * lock. A request needs a free call slot (n_contexts of them); when none
  * is free the connection stops being read (its complete request kept
  * aside) until a reply frees one, which wakes the I/O thread through an
- * eventfd. A connection that fails is closed by the I/O thread at once but
- * freed only when nothing refers to it, at the end of an epoll batch (the
- * batch may still name it).
+ * eventfd. Likewise while more than max_queued_bytes of the connection's
+ * replies wait to be written (a client that sends but does not read):
+ * the flush that brings them down to half wakes the I/O thread. A connection
+ * that fails is closed by the I/O thread at once but freed only when nothing
+ * refers to it, at the end of an epoll batch (the batch may still name it).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -67,10 +69,12 @@ struct sp_conn {
 	/* wmu guards the socket for writing and closing, the references,
 	 * the out queue, paused and the epoll registration. */
 	pthread_mutex_t wmu;
-	unsigned refs;   /* calls and writes holding it */
-	int fd;          /* -1 once closed: freed (I/O thread) at 0 refs */
-	bool paused;     /* waiting for a free call slot (I/O thread) */
-	uint32_t events; /* what epoll watches */
+	unsigned refs;    /* calls and writes holding it */
+	int fd;           /* -1 once closed: freed (I/O thread) at 0 refs */
+	bool paused;      /* not read: waiting for a free call slot, or full */
+	bool full;        /* paused because out_bytes > max_queued_bytes */
+	size_t out_bytes; /* bytes of the out queue not yet written */
+	uint32_t events;  /* what epoll watches */
 	struct sp_out *out, *out_tail;
 	/* I/O thread only: */
 	struct sp_rx rx;
@@ -92,6 +96,7 @@ struct sp_server {
 	struct sp_conn *dead;  /* closed, freed when refs == 0 */
 	struct rpc_call *free_calls;
 	atomic_uint sending; /* rpc_sp_send calls between hold and queued */
+	size_t max_queued;   /* rpc_server_opts.max_queued_bytes */
 };
 
 static const uint8_t hello_rep0[8] = {0, 'S', 'P', 0, 0, SP_PROTO_REP0, 0, 0};
@@ -165,6 +170,7 @@ static void out_drop_wlocked(struct sp_conn *c)
 		out_free(o);
 	}
 	c->out_tail = NULL;
+	c->out_bytes = 0;
 }
 
 /* Close c (I/O thread, or stop after it): replies to its calls are
@@ -257,6 +263,7 @@ static bool flush_wlocked(struct sp_server *sp, struct sp_conn *c)
 		if (w < 0) {
 			return false;
 		}
+		c->out_bytes -= (size_t)w;
 		size_t left = (size_t)w;
 		while (c->out != NULL) {
 			struct sp_out *o = c->out;
@@ -275,6 +282,10 @@ static bool flush_wlocked(struct sp_server *sp, struct sp_conn *c)
 			break; /* the socket took only part: wait for EPOLLOUT
 			        */
 		}
+	}
+	if (c->full && c->out_bytes <= sp->max_queued / 2) {
+		c->full = false; /* the I/O thread reads it again */
+		wake(sp);
 	}
 	conn_watch_wlocked(sp, c);
 	return true;
@@ -342,6 +353,7 @@ void rpc_sp_send(struct rpc_server *srv, struct sp_conn *c, uint32_t id,
 		c->out = o;
 	}
 	c->out_tail = o;
+	c->out_bytes += out_len(o);
 	pthread_mutex_unlock(&c->wmu);
 	/* Behind others, the I/O thread writes it when the socket drains. */
 	if (first) {
@@ -376,11 +388,31 @@ static void conn_pause(struct sp_server *sp, struct sp_conn *c, bool paused)
 	pthread_mutex_unlock(&c->wmu);
 }
 
+/* I/O thread: whether c has more replies waiting to be written than the
+ * server allows; then c is paused until a flush brings them down to half
+ * (which wakes the I/O thread: resume_paused). */
+static bool conn_full(struct sp_server *sp, struct sp_conn *c)
+{
+	pthread_mutex_lock(&c->wmu);
+	bool full = c->out_bytes > sp->max_queued;
+	if (full) {
+		c->full = true;
+		c->paused = true;
+		conn_watch_wlocked(sp, c);
+	}
+	pthread_mutex_unlock(&c->wmu);
+	return full;
+}
+
 /* I/O thread: hand c's pending request to a free slot; false when none is
- * free (c paused, resumed when one is). */
+ * free or c's replies wait to be written (c paused, resumed when one is
+ * free or they are written). */
 static bool dispatch_pending(struct rpc_server *srv, struct sp_conn *c)
 {
 	struct sp_server *sp = srv->sp;
+	if (conn_full(sp, c)) {
+		return false;
+	}
 	pthread_mutex_lock(&srv->mtx);
 	struct rpc_call *call = sp->free_calls;
 	if (call == NULL) {
@@ -535,7 +567,10 @@ static void resume_paused(struct rpc_server *srv)
 			continue;
 		}
 		conn_serve(srv, c);
-		if (c->fd >= 0 && c->paused) {
+		pthread_mutex_lock(&c->wmu);
+		bool starved = c->fd >= 0 && c->paused && !c->full;
+		pthread_mutex_unlock(&c->wmu);
+		if (starved) {
 			return; /* no slot left */
 		}
 	}
@@ -618,6 +653,7 @@ int rpc_sp_start(struct rpc_server *srv, const char *url, const char *key,
 		return STRATA_ENOMEM;
 	}
 	sp->lfd = sp->epfd = sp->evfd = -1;
+	sp->max_queued = srv->opts.max_queued_bytes;
 	srv->sp = sp;
 	for (unsigned i = srv->n_calls; i-- > 0;) {
 		srv->calls[i].next_free = sp->free_calls;

@@ -1,6 +1,9 @@
 /* Unit tests for common/rpc.c and common/rpc_sp.c: envelope codec, server
  * and client over tcp://127.0.0.1 and inproc://; every test runs twice,
  * with NNG's rep0 socket and with Strata's own SP listener serving tcp. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -10,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -22,6 +26,7 @@
 #include "common/alloc.h"
 #include "common/refbuf.h"
 #include "common/rpc.h"
+#include "common/sp.h"
 #include "strata/error.h"
 #include "strata/v1/error.pb-c.h"
 #include "strata/v1/rpc.pb-c.h"
@@ -646,6 +651,144 @@ static void test_rpc_reply_pb_tail(void **state)
 	svc_join(&s);
 }
 
+#define UNREAD_N 256              /* requests of the client that reads late */
+#define UNREAD_BODY (256u * 1024) /* each echoed back */
+
+/* Connect a raw SP req0 peer to url (tcp://127.0.0.1:PORT); its fd. */
+static int raw_sp_connect(const char *url)
+{
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	assert_true(sp_url_addr(url, false, &sa, &salen));
+	int fd = socket(sa.ss_family, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, salen), 0);
+	const uint8_t hello[8] = {0, 'S', 'P', 0, 0, SP_PROTO_REQ0, 0, 0};
+	assert_int_equal(send(fd, hello, sizeof(hello), 0), sizeof(hello));
+	return fd;
+}
+
+/*
+ * A client that sends many requests and reads no reply: the server stops
+ * reading it once its unwritten replies pass max_queued_bytes (1 MiB
+ * here), so its memory stays bounded and the client's sends block in
+ * TCP; when the client reads, every request is answered once. (On an
+ * NNG socket the n_contexts bound does the same.)
+ */
+static void test_rpc_unread_replies_bounded(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server_opts o;
+	rpc_server_opts_default(&o);
+	o.max_queued_bytes = 1u << 20;
+	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", &o);
+	int fd = raw_sp_connect(rpc_server_url(srv));
+	assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK),
+	                 0);
+	uint8_t *body = malloc(UNREAD_BODY);
+	assert_non_null(body);
+	memset(body, 'u', UNREAD_BODY);
+	Strata__V1__RpcRequest rq = STRATA__V1__RPC_REQUEST__INIT;
+	rq.method = M_ECHO;
+	rq.body.data = body;
+	rq.body.len = UNREAD_BODY;
+	size_t plen = strata__v1__rpc_request__get_packed_size(&rq);
+	size_t flen = SP_HDR + plen;
+	uint8_t *frame = malloc(flen);
+	assert_non_null(frame);
+	sp_put_be64(frame, 4 + (uint64_t)plen);
+	strata__v1__rpc_request__pack(&rq, frame + SP_HDR);
+
+	/* Send what the sockets take, until all is sent or nothing more
+	 * went for half a second: without the bound the server reads on and
+	 * everything goes. */
+	int sent = 0;
+	size_t off = 0; /* bytes of frame `sent` already written */
+	for (int idle = 0; sent < UNREAD_N && idle < 10; idle++) {
+		int before = sent;
+		while (sent < UNREAD_N) {
+			sp_put_be32(frame + 8, 0x80000000u | (uint32_t)sent);
+			ssize_t w =
+			        send(fd, frame + off, flen - off, MSG_NOSIGNAL);
+			if (w < 0) {
+				assert_true(errno == EAGAIN ||
+				            errno == EWOULDBLOCK);
+				break;
+			}
+			off += (size_t)w;
+			if (off == flen) {
+				off = 0;
+				sent++;
+			}
+		}
+		if (sent != before) {
+			idle = 0;
+		}
+		usleep(50 * 1000);
+	}
+	int calls = atomic_load(&s.calls);
+	print_message("client held back after %d of %d requests; %d served\n",
+	              sent, UNREAD_N, calls);
+	assert_true(sent < UNREAD_N); /* the client was held back */
+	assert_true(calls < UNREAD_N);
+
+	/* Now read: every request is answered, once. */
+	bool seen[UNREAD_N] = {false};
+	struct sp_rx rx;
+	sp_rx_init(&rx, UNREAD_BODY + 4096, SP_PROTO_REP0);
+	int got = 0;
+	uint8_t buf[65536];
+	int64_t end = now_ms() + 20000;
+	while (got < UNREAD_N && now_ms() < end) {
+		struct pollfd pfd = {.fd = fd,
+		                     .events = POLLIN |
+		                               (sent < UNREAD_N ? POLLOUT : 0)};
+		poll(&pfd, 1, 100);
+		if ((pfd.revents & POLLOUT) != 0 && sent < UNREAD_N) {
+			sp_put_be32(frame + 8, 0x80000000u | (uint32_t)sent);
+			ssize_t w =
+			        send(fd, frame + off, flen - off, MSG_NOSIGNAL);
+			if (w > 0) {
+				off += (size_t)w;
+				if (off == flen) {
+					off = 0;
+					sent++;
+				}
+			}
+		}
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		for (ssize_t at = 0; n > 0 && at < n;) {
+			char why[STRATA_ERRMSG_SIZE];
+			uint32_t id;
+			void *msg;
+			ssize_t k = sp_rx_feed(&rx, buf + at, (size_t)(n - at),
+			                       &id, &msg, why);
+			if (k < 0) {
+				fail_msg("reply stream: %s", why);
+			}
+			at += k;
+			if (msg != NULL) {
+				/* NNG's contexts may answer out of order */
+				assert_true(id < UNREAD_N && !seen[id]);
+				seen[id] = true;
+				assert_true(nng_msg_len(msg) > UNREAD_BODY);
+				nng_msg_free(msg);
+				got++;
+			}
+		}
+	}
+	assert_int_equal(got, UNREAD_N);
+	assert_int_equal(atomic_load(&s.calls), UNREAD_N);
+	sp_rx_reset(&rx);
+	close(fd);
+	free(frame);
+	free(body);
+	rpc_server_stop(srv);
+	svc_join(&s);
+}
+
 /* A reply body that is not the expected message gives EPROTO naming the
  * type; an empty body is a default message. */
 static void test_rpc_call_pb_unparsable_reply(void **state)
@@ -1171,6 +1314,11 @@ static void test_rpc_server_address_in_use(void **state)
 	        rpc_server_start(&srv2, "bogus://x", &so, handler, &s, err),
 	        STRATA_EINVAL);
 	assert_non_null(strstr(err, "bogus://x"));
+	so.max_queued_bytes = 1000; /* below 64 KiB */
+	assert_int_equal(rpc_server_start(&srv2, "tcp://127.0.0.1:0", &so,
+	                                  handler, &s, err),
+	                 STRATA_EINVAL);
+	assert_non_null(strstr(err, "max_queued_bytes 1000 out of range"));
 	rpc_server_stop(srv);
 	svc_join(&s);
 }
@@ -1324,6 +1472,7 @@ int main(void)
 	        cmocka_unit_test(test_rpc_call_pb_unparsable_reply),
 	        cmocka_unit_test(test_rpc_reply_pb_sizes),
 	        cmocka_unit_test(test_rpc_reply_pb_tail),
+	        cmocka_unit_test(test_rpc_unread_replies_bounded),
 	        cmocka_unit_test(test_rpc_concurrent_calls),
 	        cmocka_unit_test(test_rpc_reply_later_from_thread),
 	        cmocka_unit_test(test_rpc_timeout_when_no_reply),
