@@ -181,8 +181,8 @@ struct local_conf {
 	uint64_t open_max;
 };
 
-/* it's value as a boolean into *v; false (errmsg set) unless "true" or
- * "false". */
+/* The item's value as a boolean into *v; false (errmsg set) unless
+ * "true" or "false". */
 static bool config_bool(const struct strata_config_item *it, bool *v,
                         char *errmsg)
 {

@@ -94,7 +94,7 @@ static int append_records(struct local *l, struct chunk *c, const void *buf,
 		/* Durable now, so the pages are clean: dropping them costs
 		 * nothing, and the page cache is not filled with data read
 		 * back rarely (on a VM whose memory the host backs lazily,
-		 * copying into ever new page-cache pages cost 15 % of the
+		 * copying into ever new page-cache pages took 11.5 % of the
 		 * machine at 1 KB 8x32: docs/benchmarks.md, session 14). A
 		 * failure changes nothing but the cache. */
 		(void)posix_fadvise(c->fd, (off_t)c->end_pos,
