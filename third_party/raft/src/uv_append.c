@@ -148,6 +148,21 @@ static void uvAliveSegmentFinalize(struct uvAliveSegment *s)
     UvWriterClose(&s->writer, uvAliveSegmentWriterCloseCb);
 }
 
+/* STRATA PATCH (PATCHES.md #13): a failed request's callback reads why
+ * from io->errmsg, which other calls may have changed (or never set) since
+ * the failure, and the server logged "io: " with nothing after it: give
+ * the first failure's reason. */
+static void uvAppendFailMsg(struct uv *uv)
+{
+    if (uv->errored_msg[0] != '\0') {
+        ErrMsgPrintf(uv->io->errmsg, "%s", uv->errored_msg);
+    } else if (uv->io->errmsg[0] == '\0') {
+        ErrMsgPrintf(uv->io->errmsg, "%s",
+                     "an earlier write, creation or close of a log "
+                     "segment failed");
+    }
+}
+
 /* Flush the append requests in the given queue, firing their callbacks with the
  * given status. */
 static void uvAppendFinishRequestsInQueue(struct uv *uv, queue *q, int status)
@@ -174,6 +189,9 @@ static void uvAppendFinishRequestsInQueue(struct uv *uv, queue *q, int status)
         QUEUE_REMOVE(head);
         req = append->req;
         RaftHeapFree(append);
+        if (status != 0) {
+            uvAppendFailMsg(uv);
+        }
         req->cb(req, status);
     }
 }
@@ -288,6 +306,10 @@ static void uvAliveSegmentWriteCb(struct UvWriterReq *req, const int status)
     if (status != 0) {
         Tracef(uv->tracer, "write: %s", uv->io->errmsg);
         uv->errored = true;
+        /* STRATA PATCH (PATCHES.md #13): keep the reason. */
+        if (uv->errored_msg[0] == '\0') {
+            ErrMsgPrintf(uv->errored_msg, "%.250s", uv->io->errmsg);
+        }
     }
 
     /* Fire the callbacks of the requests fulfilled, in the order the writes
