@@ -588,9 +588,11 @@ static void settle(struct io_fix *f, unsigned ms)
 
 /* A log in a new directory of the working one (a disk, not tmpfs), with
  * 64 KiB segments (about 10 entries each), one entry written and the pool
- * of prepared segments full. */
-static void disk_full_open(struct io_fix *f, char *dir, struct appender *a)
+ * of prepared segments full; then its disk is full. The appender. */
+static struct appender *disk_full_open(struct io_fix *f, char *dir)
 {
+	struct appender *a = calloc(1, sizeof(*a));
+	assert_non_null(a);
 	assert_non_null(mkdtemp(dir));
 	struct raft_entry *e = NULL;
 	size_t n = 0;
@@ -601,6 +603,24 @@ static void disk_full_open(struct io_fix *f, char *dir, struct appender *a)
 	append_one(f, a);
 	drain(f, a);
 	settle(f, 200);
+	libraft_faults_disk_full_in(dir, true);
+	return a;
+}
+
+/* The fault was hit; close the log, check that it reloads with exactly
+ * the acknowledged entries when every callback succeeded (reload), and
+ * remove it. */
+static void disk_full_close(struct io_fix *f, char *dir, struct appender *a,
+                            bool reload)
+{
+	assert_true(libraft_faults_disk_full_in(dir, false) > 0);
+	io_close(f);
+	if (reload)
+		assert_int_equal(load_and_check(dir), a->fired);
+	appender_free(a);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	run(cmd);
 }
 
 /* The disk fills up: the pool's refill fails with no request waiting,
@@ -613,10 +633,7 @@ static void test_libraft_disk_full_refuses_appends(void **state)
 	(void)state;
 	char dir[] = "libraft-disk-full-XXXXXX";
 	struct io_fix f;
-	struct appender *a = calloc(1, sizeof(*a));
-	assert_non_null(a);
-	disk_full_open(&f, dir, a);
-	libraft_faults_disk_full_in(dir, true);
+	struct appender *a = disk_full_open(&f, dir);
 	int refused = 0;
 	while (refused == 0 && a->submitted < APPENDS) {
 		refused = append_try(&f, a); /* callbacks assert success */
@@ -628,13 +645,7 @@ static void test_libraft_disk_full_refuses_appends(void **state)
 	              f.io.errmsg);
 	assert_non_null(strstr(f.io.errmsg, "create segment open-"));
 	assert_non_null(strstr(f.io.errmsg, "not enough space"));
-	assert_true(libraft_faults_disk_full_in(dir, false) > 0);
-	io_close(&f);
-	assert_int_equal(load_and_check(dir), a->fired);
-	appender_free(a);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	run(cmd);
+	disk_full_close(&f, dir, a, true);
 }
 
 /* The disk fills up while appends wait for the next segment: they fail,
@@ -648,12 +659,9 @@ static void test_libraft_disk_full_waiting_appends(void **state)
 	(void)state;
 	char dir[] = "libraft-disk-full-XXXXXX";
 	struct io_fix f;
-	struct appender *a = calloc(1, sizeof(*a));
-	assert_non_null(a);
-	disk_full_open(&f, dir, a);
+	struct appender *a = disk_full_open(&f, dir);
 	a->may_fail = true;
 	a->io = &f.io;
-	libraft_faults_disk_full_in(dir, true);
 	/* A burst, without running the loop: more than the open segment and
 	 * the pool of two hold, so later ones wait for a refill. */
 	while (a->submitted < APPENDS && append_try(&f, a) == 0) {
@@ -664,12 +672,7 @@ static void test_libraft_disk_full_waiting_appends(void **state)
 	              a->submitted, a->failed, a->no_reason);
 	assert_true(a->failed > 0);
 	assert_int_equal(a->no_reason, 0);
-	assert_true(libraft_faults_disk_full_in(dir, false) > 0);
-	io_close(&f);
-	appender_free(a);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	run(cmd);
+	disk_full_close(&f, dir, a, false);
 }
 
 int main(void)
