@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "strata/error.h"
 
@@ -21,6 +22,15 @@ int strata_process_init(char *errmsg)
 			         strerror(errno));
 		}
 		return STRATA_EIO;
+	}
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rlim_t want = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20
+		                                           : rl.rlim_max;
+		if (rl.rlim_cur < want) {
+			rl.rlim_cur = want;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+		}
 	}
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -41,11 +42,35 @@ static void test_strata_process_init_idempotent(void **state)
 	assert_int_equal(strata_process_init(NULL), 0);
 }
 
+/* Init raises the soft open-file limit to the hard one (to 2^20 when
+ * the hard one is unlimited), and never lowers it. */
+static void test_strata_process_init_raises_open_file_limit(void **state)
+{
+	(void)state;
+	struct rlimit rl;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rlim_t want =
+	        rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+	if (want > 256) {
+		struct rlimit low = rl;
+		low.rlim_cur = 256;
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	}
+	assert_int_equal(strata_process_init(NULL), 0);
+	struct rlimit now;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &now), 0);
+	/* Raising a soft limit up to the hard one is always allowed. */
+	assert_true(now.rlim_cur == (want > 256 ? want : rl.rlim_cur));
+	assert_true(now.rlim_max == rl.rlim_max);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_strata_process_init_ignores_sigpipe),
 	        cmocka_unit_test(test_strata_process_init_idempotent),
+	        cmocka_unit_test(
+	                test_strata_process_init_raises_open_file_limit),
 	};
 	return cmocka_run_group_tests_name("process", tests, NULL, NULL);
 }
