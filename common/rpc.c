@@ -550,6 +550,8 @@ void rpc_server_opts_default(struct rpc_server_opts *opts)
 	opts->config_key = NULL;
 	opts->own_tcp = false;
 	opts->max_queued_bytes = RPC_DEFAULT_MAX_QUEUED_BYTES;
+	opts->max_connections = RPC_DEFAULT_MAX_CONNECTIONS;
+	opts->max_connections_key = NULL;
 }
 
 const char *rpc_server_url(const struct rpc_server *srv)
@@ -913,6 +915,14 @@ static int server_opts_check(const struct rpc_server_opts *o, char *errmsg)
 		           "rpc server: max_queued_bytes %zu out of range "
 		           "64 KiB..4 GiB",
 		           o->max_queued_bytes);
+		return STRATA_EINVAL;
+	}
+	if (o->max_connections < 1 ||
+	    o->max_connections > RPC_MAX_CONNECTIONS_LIMIT) {
+		errmsg_set(errmsg,
+		           "rpc server: max_connections %u out of range "
+		           "1..%u",
+		           o->max_connections, RPC_MAX_CONNECTIONS_LIMIT);
 		return STRATA_EINVAL;
 	}
 	return 0;

@@ -32,6 +32,8 @@
 #define RPC_DEFAULT_MAX_MSG_BYTES (16u * 1024 * 1024)
 #define RPC_DEFAULT_DRAIN_MS 5000
 #define RPC_DEFAULT_MAX_QUEUED_BYTES (64u * 1024 * 1024)
+#define RPC_DEFAULT_MAX_CONNECTIONS 4096u
+#define RPC_MAX_CONNECTIONS_LIMIT (1u << 20)
 #define RPC_DEFAULT_TIMEOUT_MS 5000
 #define RPC_DEFAULT_CONNECT_TIMEOUT_MS 1000
 #define RPC_DEFAULT_RETRIES 3
@@ -64,6 +66,16 @@ struct rpc_server_opts {
 	 * does not read cannot grow the server's memory without bound
 	 * (64 KiB..4 GiB). */
 	size_t max_queued_bytes;
+	/* Own SP listener: connections open at once (1..2^20). At the
+	 * limit the listener stops accepting until one closes; further
+	 * clients wait in the kernel's listen backlog. When accept runs out
+	 * of file descriptors (or memory) the listener also pauses, for
+	 * 100 ms at a time, instead of spinning on a socket that stays
+	 * readable. */
+	unsigned max_connections;
+	/* The setting named in those warnings, e.g. "limits.connections";
+	 * borrowed for the call (copied), NULL = "max_connections". */
+	const char *max_connections_key;
 };
 
 /* Fill opts with the defaults above (config_key NULL). */

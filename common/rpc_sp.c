@@ -33,8 +33,10 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -52,7 +54,9 @@
 #define SP_BUF (16u * 1024)    /* per-connection read buffer */
 #define SP_DIRECT (16u * 1024) /* read straight into envelopes this big */
 #define SP_EVENTS 64
-#define SP_IOV 64 /* iovecs per sendmsg (up to three per reply) */
+#define SP_IOV 64              /* iovecs per sendmsg (up to three per reply) */
+#define SP_ACCEPT_PAUSE_MS 100 /* listener off after accept ran out */
+#define SP_WARN_EVERY_MS 60000 /* at most one warning per kind a minute */
 
 /* A reply not yet fully written: SP header, message, then the tail's
  * bytes (a read's data, written from where it lies). */
@@ -97,6 +101,16 @@ struct sp_server {
 	struct rpc_call *free_calls;
 	atomic_uint sending; /* rpc_sp_send calls between hold and queued */
 	size_t max_queued;   /* rpc_server_opts.max_queued_bytes */
+	/* Accepting (I/O thread; n_conns changes under srv->mtx). The
+	 * listener is not watched while n_conns is at max_conns (until a
+	 * connection closes) or after accept ran out of descriptors or
+	 * memory (until resume_ms). */
+	unsigned n_conns;   /* open connections */
+	unsigned max_conns; /* rpc_server_opts.max_connections */
+	bool listen_off;    /* the listener is not watched */
+	uint64_t resume_ms; /* listen_off: watch again then; 0 = at a close */
+	uint64_t warned_ms[2]; /* last warning: at the limit, accept failing */
+	char limit_key[64];    /* max_connections_key, for those warnings */
 };
 
 static const uint8_t hello_rep0[8] = {0, 'S', 'P', 0, 0, SP_PROTO_REP0, 0, 0};
@@ -109,6 +123,39 @@ static void wake(struct sp_server *sp)
 	uint64_t one = 1;
 	ssize_t n = write(sp->evfd, &one, sizeof(one));
 	(void)n; /* EAGAIN: already non-zero */
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* I/O thread: stop watching the listener until resume_ms (0: until a
+ * connection closes), or watch it again. */
+static void listen_set(struct sp_server *sp, bool off, uint64_t resume_ms)
+{
+	sp->resume_ms = resume_ms;
+	if (off == sp->listen_off) {
+		return;
+	}
+	struct epoll_event e = {.events = off ? 0 : EPOLLIN,
+	                        .data.ptr = &tag_listen};
+	epoll_ctl(sp->epfd, EPOLL_CTL_MOD, sp->lfd, &e);
+	sp->listen_off = off;
+}
+
+/* Whether a warning of kind k is due (at most one a minute). */
+static bool warn_due(struct sp_server *sp, int k)
+{
+	uint64_t now = mono_ms();
+	if (sp->warned_ms[k] != 0 &&
+	    now - sp->warned_ms[k] < SP_WARN_EVERY_MS) {
+		return false;
+	}
+	sp->warned_ms[k] = now;
+	return true;
 }
 
 /* c->wmu held: watch c for what it waits for. */
@@ -197,7 +244,11 @@ static void conn_close(struct rpc_server *srv, struct sp_conn *c)
 	}
 	c->next = sp->dead;
 	sp->dead = c;
+	sp->n_conns--;
 	pthread_mutex_unlock(&srv->mtx);
+	if (sp->listen_off && sp->resume_ms == 0) {
+		listen_set(sp, false, 0); /* below the limit again */
+	}
 }
 
 static void conn_free(struct sp_conn *c)
@@ -508,15 +559,49 @@ static void accept_all(struct rpc_server *srv)
 {
 	struct sp_server *sp = srv->sp;
 	for (;;) {
+		if (sp->n_conns >= sp->max_conns) {
+			/* The backlog holds the next ones until a close. */
+			listen_set(sp, true, 0);
+			if (warn_due(sp, 0)) {
+				LOG_WARN(
+				        "rpc",
+				        "%s: %u connections open, the most "
+				        "this server accepts (%s); new clients "
+				        "wait until one closes. Raise the "
+				        "limit "
+				        "if that many clients are expected",
+				        srv->url, sp->n_conns, sp->limit_key);
+			}
+			return;
+		}
 		int fd = accept4(sp->lfd, NULL, NULL,
 		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED) {
+			int err = errno;
+			if (err == EINTR || err == ECONNABORTED) {
 				continue;
 			}
-			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				LOG_WARN("rpc", "%s: accept: %s", srv->url,
-				         strerror(errno));
+			if (err == EAGAIN || err == EWOULDBLOCK) {
+				return;
+			}
+			/* Out of descriptors or memory (or anything else):
+			 * the listener stays readable, so stop watching it
+			 * for a while rather than spin on it. */
+			listen_set(sp, true, mono_ms() + SP_ACCEPT_PAUSE_MS);
+			if (warn_due(sp, 1)) {
+				struct rlimit rl = {0};
+				getrlimit(RLIMIT_NOFILE, &rl);
+				LOG_WARN(
+				        "rpc",
+				        "%s: accept: %s (%u connections open, "
+				        "open-file limit %llu); retrying every "
+				        "%d ms. Raise the process's open-file "
+				        "limit (ulimit -n, systemd "
+				        "LimitNOFILE=) "
+				        "or lower %s",
+				        srv->url, strerror(err), sp->n_conns,
+				        (unsigned long long)rl.rlim_cur,
+				        SP_ACCEPT_PAUSE_MS, sp->limit_key);
 			}
 			return;
 		}
@@ -546,6 +631,7 @@ static void accept_all(struct rpc_server *srv)
 		}
 		c->next = sp->conns;
 		sp->conns = c;
+		sp->n_conns++;
 		pthread_mutex_unlock(&srv->mtx);
 	}
 }
@@ -582,7 +668,14 @@ static void *io_main(void *arg)
 	struct sp_server *sp = srv->sp;
 	struct epoll_event evs[SP_EVENTS];
 	for (;;) {
-		int n = epoll_wait(sp->epfd, evs, SP_EVENTS, -1);
+		int timeout = -1;
+		if (sp->listen_off && sp->resume_ms != 0) {
+			uint64_t now = mono_ms();
+			timeout = now >= sp->resume_ms
+			                  ? 0
+			                  : (int)(sp->resume_ms - now);
+		}
+		int n = epoll_wait(sp->epfd, evs, SP_EVENTS, timeout);
 		if (n < 0 && errno != EINTR) {
 			LOG_ERROR("rpc", "%s: epoll_wait: %s", srv->url,
 			          strerror(errno));
@@ -633,6 +726,11 @@ static void *io_main(void *arg)
 		if (woken) {
 			resume_paused(srv);
 		}
+		if (sp->listen_off && sp->resume_ms != 0 &&
+		    mono_ms() >= sp->resume_ms) {
+			listen_set(sp, false, 0);
+			accept_all(srv);
+		}
 	}
 	return NULL;
 }
@@ -654,6 +752,11 @@ int rpc_sp_start(struct rpc_server *srv, const char *url, const char *key,
 	}
 	sp->lfd = sp->epfd = sp->evfd = -1;
 	sp->max_queued = srv->opts.max_queued_bytes;
+	sp->max_conns = srv->opts.max_connections;
+	snprintf(sp->limit_key, sizeof(sp->limit_key), "%s",
+	         srv->opts.max_connections_key != NULL
+	                 ? srv->opts.max_connections_key
+	                 : "max_connections");
 	srv->sp = sp;
 	for (unsigned i = srv->n_calls; i-- > 0;) {
 		srv->calls[i].next_free = sp->free_calls;

@@ -28,6 +28,8 @@ void ss_options_read(const struct config *cfg, struct ss_service_config *sc)
 	s->n_contexts = (unsigned)config_get_uint(cfg, "limits.requests");
 	s->max_msg_bytes = config_get_size(cfg, "limits.max_message");
 	s->max_append_bytes = config_get_size(cfg, "limits.max_append");
+	s->max_connections =
+	        (unsigned)config_get_uint(cfg, "limits.connections");
 	s->backend.container_count =
 	        (uint32_t)config_get_uint(cfg, "containers.count");
 	sc->cluster.node_id = config_get_uint(cfg, "node.id");

@@ -1046,6 +1046,10 @@ int ss_server_start(const struct ss_server_config *cfg, struct ss_server **out,
 	if (cfg->drain_ms != 0) {
 		o.drain_ms = cfg->drain_ms;
 	}
+	if (cfg->max_connections != 0) {
+		o.max_connections = cfg->max_connections;
+	}
+	o.max_connections_key = "limits.connections";
 	o.config_key = cfg->config_key;
 	/* Our handlers only decode and post to a container (never wait):
 	 * serve on the SP listener, one wake-up per request. */

@@ -62,6 +62,7 @@ struct ss_server_config {
 	unsigned n_contexts;       /* requests served at once (1..1024) */
 	size_t max_msg_bytes;      /* largest request accepted by NNG */
 	uint64_t max_append_bytes; /* largest AppendRequest.data */
+	unsigned max_connections;  /* client connections at once; 0 = 4096 */
 	unsigned drain_ms;         /* ss_server_stop waits this for replies */
 	struct ss_backend backend; /* copied; backend.arg borrowed until stop */
 	struct metrics_registry *metrics; /* borrowed until stop; NULL = none */

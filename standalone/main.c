@@ -158,6 +158,7 @@ static const struct config_key schema[] = {
          .max = "1024",
          .help = "Segment store requests served at once (long-polling "
                  "reads included)."},
+        SS_KEY_LIMITS_CONNECTIONS,
         {.name = "limits.unflushed_budget",
          .type = CONFIG_SIZE,
          .def = "256MiB",

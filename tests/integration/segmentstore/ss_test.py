@@ -14,6 +14,9 @@ on 127.0.0.1, driven with ss_tool; kill -9 where the scenario says.
   bad_input     malformed/oversize messages, unknown segments, appends to
                 sealed segments each get a clear error while another
                 writer carries on.
+  connections   limits.connections=3 and 3 idle connections: a 4th client
+                waits (the store logs why) and is served, every event
+                acknowledged, once one of them closes.
   cluster       3 stores + 1 controller; writers append with known event
                 numbers; kill -9 the leader of a container mid-stream; the
                 reader sees every acknowledged event exactly once and in
@@ -476,6 +479,51 @@ def scenario_bad_input(args, base):
     st.stop()
 
 
+SP_GREETING = b"\x00SP\x00\x00\x31\x00\x00"  # SP header, protocol rep0
+
+
+def scenario_connections(args, base):
+    """limits.connections: at the limit a new client waits (the store says
+    why in its log) and is served once a connection closes; the store
+    keeps serving the connections it has meanwhile."""
+    st = Store(args, base, 1, ["--limits.connections=3",
+                               "--tier2.options.fsync=false"])
+    st.start()
+    st.wait_ready()
+    seg = "sc/st/0.#epoch.0"
+    port = int(st.url.rsplit(":", 1)[1])
+    held = []
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        check(s.recv(8) == SP_GREETING, "no SP greeting from the store")
+        held.append(s)
+    log("3 connections held, the store's limit")
+    w = tool_bg(args, "append", [st.url], [seg], "--create", "--events", 20)
+    time.sleep(2.0)
+    check(w.poll() is None,
+          "a 4th client was served past limits.connections=3")
+    with open(os.path.join(st.dir, "store.log")) as f:
+        text = f.read()
+    check("3 connections open, the most this server accepts "
+          "(limits.connections)" in text,
+          "the store did not log why it stopped accepting")
+    # The store still answers on what it accepted: an HTTP probe and the
+    # held sockets stay open.
+    code, _ = st.get("/health/ready")
+    check(code == 200, "store not ready while at its connection limit")
+    held.pop().close()
+    log("one held connection closed")
+    out, err = w.communicate(timeout=60)
+    check(w.returncode == 0, "the waiting client failed: %s %s" % (out, err))
+    acks = parse_acks(out)
+    check(acks and all(int(a[2]["failures"]) == 0 for a in acks.values()),
+          "the waiting client saw failures: %s" % out)
+    verify(args, [st.url], [seg], acks)
+    for s in held:
+        s.close()
+    st.stop()
+
+
 class Controller:
     """One strata-controller process."""
 
@@ -591,7 +639,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("scenario", choices=["restart", "tier2_outage",
-                                         "bad_input", "cluster"])
+                                         "bad_input", "connections",
+                                         "cluster"])
     ap.add_argument("--store", required=True)
     ap.add_argument("--tool", required=True)
     ap.add_argument("--plugin-dir", required=True)

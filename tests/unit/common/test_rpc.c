@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -789,6 +791,223 @@ static void test_rpc_unread_replies_bounded(void **state)
 	svc_join(&s);
 }
 
+/* Whether the server greeted fd (its 8-byte SP rep0 header) within
+ * timeout_ms: it does as soon as it accepts the connection. */
+static bool raw_greeted(int fd, int timeout_ms)
+{
+	static const uint8_t want[8] = {0, 'S', 'P', 0, 0, SP_PROTO_REP0, 0, 0};
+	uint8_t got[8];
+	size_t have = 0;
+	int64_t end = now_ms() + timeout_ms;
+	while (have < sizeof(got)) {
+		int64_t left = end - now_ms();
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
+			return false;
+		}
+		ssize_t n = recv(fd, got + have, sizeof(got) - have, 0);
+		if (n <= 0) {
+			return false;
+		}
+		have += (size_t)n;
+	}
+	assert_memory_equal(got, want, sizeof(want));
+	return true;
+}
+
+/* Send one echo request of a greeted raw peer and read its reply. */
+static void raw_echo(int fd, uint32_t id)
+{
+	uint8_t body[16];
+	memset(body, 'e', sizeof(body));
+	Strata__V1__RpcRequest rq = STRATA__V1__RPC_REQUEST__INIT;
+	rq.method = M_ECHO;
+	rq.body.data = body;
+	rq.body.len = sizeof(body);
+	size_t plen = strata__v1__rpc_request__get_packed_size(&rq);
+	uint8_t frame[SP_HDR + 64];
+	assert_true(plen <= 64);
+	sp_put_be64(frame, 4 + (uint64_t)plen);
+	sp_put_be32(frame + 8, 0x80000000u | id);
+	strata__v1__rpc_request__pack(&rq, frame + SP_HDR);
+	assert_int_equal(send(fd, frame, SP_HDR + plen, MSG_NOSIGNAL),
+	                 (ssize_t)(SP_HDR + plen));
+	struct sp_rx rx;
+	sp_rx_init(&rx, 4096, SP_PROTO_REP0);
+	void *msg = NULL;
+	uint32_t got_id = 0;
+	/* raw_greeted read the server's header: give it to the parser. */
+	static const uint8_t rep0[8] = {0, 'S', 'P', 0, 0, SP_PROTO_REP0, 0, 0};
+	char why0[STRATA_ERRMSG_SIZE];
+	assert_int_equal(
+	        sp_rx_feed(&rx, rep0, sizeof(rep0), &got_id, &msg, why0),
+	        (ssize_t)sizeof(rep0));
+	int64_t end = now_ms() + 5000;
+	while (msg == NULL && now_ms() < end) {
+		uint8_t buf[256];
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		poll(&pfd, 1, 100);
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		for (ssize_t at = 0; n > 0 && at < n && msg == NULL;) {
+			char why[STRATA_ERRMSG_SIZE];
+			ssize_t k = sp_rx_feed(&rx, buf + at, (size_t)(n - at),
+			                       &got_id, &msg, why);
+			if (k < 0) {
+				fail_msg("reply stream: %s", why);
+			}
+			at += k;
+		}
+	}
+	assert_non_null(msg);
+	assert_int_equal(got_id, id);
+	nng_msg_free(msg);
+	sp_rx_reset(&rx);
+}
+
+/*
+ * At max_connections the listener accepts no more: the next client waits
+ * in the kernel's listen backlog (not greeted, nothing read) until a
+ * connection closes, then it is accepted and served.
+ */
+static void test_rpc_max_connections(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server_opts o;
+	rpc_server_opts_default(&o);
+	o.max_connections = 2;
+	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", &o);
+	const char *url = rpc_server_url(srv);
+	int a = raw_sp_connect(url);
+	int b = raw_sp_connect(url);
+	assert_true(raw_greeted(a, 5000));
+	assert_true(raw_greeted(b, 5000));
+	int c = raw_sp_connect(url); /* connects: the backlog takes it */
+	assert_false(raw_greeted(c, 300));
+	raw_echo(b, 1); /* the two accepted ones are served meanwhile */
+	close(a);
+	assert_true(raw_greeted(c, 5000));
+	raw_echo(c, 2);
+	close(b);
+	close(c);
+	rpc_server_stop(srv);
+	svc_join(&s);
+}
+
+/* The highest descriptor number open in this process. */
+static int highest_fd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	int self = dirfd(d), top = -1;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		int fd = atoi(e->d_name);
+		if (e->d_name[0] != '.' && fd != self && fd > top) {
+			top = fd;
+		}
+	}
+	closedir(d);
+	return top;
+}
+
+static double process_cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+#define FILL_MAX 4096 /* descriptors taken to exhaust the table */
+
+/*
+ * When accept finds no free file descriptor, the listener stays readable:
+ * the server must neither spin on it (a core burnt and a log line per
+ * try) nor give up. It pauses accepting, and the waiting client is served
+ * once descriptors are free again.
+ */
+static void test_rpc_accept_out_of_fds(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	const char *url = rpc_server_url(srv);
+	struct rlimit old;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	/* Take every free number up to the highest in use, then allow one
+	 * more descriptor: the client's socket. */
+	int top = highest_fd();
+	static int fill[FILL_MAX];
+	int n_fill = 0;
+	for (;;) {
+		int d = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		assert_true(d >= 0);
+		if (d > top) {
+			close(d);
+			break;
+		}
+		assert_true(n_fill < FILL_MAX);
+		fill[n_fill++] = d;
+	}
+	struct rlimit lim = old;
+	lim.rlim_cur = (rlim_t)top + 2;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	assert_true(sp_url_addr(url, false, &sa, &salen));
+	int c = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(c, top + 1);
+	assert_int_equal(connect(c, (struct sockaddr *)&sa, salen), 0);
+	const uint8_t hello[8] = {0, 'S', 'P', 0, 0, SP_PROTO_REQ0, 0, 0};
+	assert_int_equal(send(c, hello, sizeof(hello), 0), sizeof(hello));
+
+	/* The server cannot accept it now; it must not spin trying. */
+	double cpu0 = process_cpu_s();
+	bool greeted = raw_greeted(c, 1000);
+	double cpu = process_cpu_s() - cpu0;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	for (int i = 0; i < n_fill; i++) {
+		close(fill[i]);
+	}
+	print_message("out of descriptors for 1 s: %.3f s of CPU\n", cpu);
+	assert_false(greeted);
+	assert_true(cpu < 0.25); /* spinning takes most of the second */
+
+	/* Descriptors free again: accepted and served. */
+	assert_true(raw_greeted(c, 5000));
+	raw_echo(c, 7);
+	close(c);
+	rpc_server_stop(srv);
+	svc_join(&s);
+}
+
+/* max_connections is checked like the other options. */
+static void test_rpc_max_connections_range(void **state)
+{
+	(void)state;
+	struct svc s;
+	svc_init(&s);
+	struct rpc_server *srv = NULL;
+	char err[STRATA_ERRMSG_SIZE];
+	struct rpc_server_opts so;
+	rpc_server_opts_default(&so);
+	assert_int_equal(so.max_connections, RPC_DEFAULT_MAX_CONNECTIONS);
+	so.own_tcp = true;
+	so.max_connections = 0;
+	assert_int_equal(rpc_server_start(&srv, "tcp://127.0.0.1:0", &so,
+	                                  handler, &s, err),
+	                 STRATA_EINVAL);
+	assert_non_null(strstr(err, "max_connections 0 out of range"));
+	so.max_connections = RPC_MAX_CONNECTIONS_LIMIT + 1;
+	assert_int_equal(rpc_server_start(&srv, "tcp://127.0.0.1:0", &so,
+	                                  handler, &s, err),
+	                 STRATA_EINVAL);
+	assert_null(srv);
+	svc_join(&s);
+}
+
 /* A reply body that is not the expected message gives EPROTO naming the
  * type; an empty body is a default message. */
 static void test_rpc_call_pb_unparsable_reply(void **state)
@@ -1493,6 +1712,14 @@ int main(void)
 	own_tcp = true;
 	rc |= cmocka_run_group_tests_name("rpc, own SP server", tests, NULL,
 	                                  NULL);
+	/* What only Strata's own SP listener does. */
+	const struct CMUnitTest sp_tests[] = {
+	        cmocka_unit_test(test_rpc_max_connections),
+	        cmocka_unit_test(test_rpc_accept_out_of_fds),
+	        cmocka_unit_test(test_rpc_max_connections_range),
+	};
+	rc |= cmocka_run_group_tests_name("rpc, own SP listener only", sp_tests,
+	                                  NULL, NULL);
 	/* NNG frees closed sockets' pipes and dialers on a reaper thread;
 	 * wait for it so the leak checker sees only our leaks. */
 	nng_fini();

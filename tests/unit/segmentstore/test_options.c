@@ -39,6 +39,7 @@ static const struct config_key schema[] = {
          .type = CONFIG_SIZE,
          .def = "64MiB",
          .help = "h"},
+        SS_KEY_LIMITS_CONNECTIONS,
         SS_KEY_FLUSH_BYTES,
         SS_KEY_FLUSH_AGE,
         {.name = "containers.count",
@@ -72,7 +73,8 @@ static void test_ss_options_keys_as_documented(void **state)
 {
 	(void)state;
 	static const struct config_key keys[] = {
-	        SS_KEY_LIMITS_MAX_EVENT, SS_KEY_FLUSH_BYTES, SS_KEY_FLUSH_AGE};
+	        SS_KEY_LIMITS_MAX_EVENT, SS_KEY_FLUSH_BYTES, SS_KEY_FLUSH_AGE,
+	        SS_KEY_LIMITS_CONNECTIONS};
 	assert_string_equal(keys[0].name, "limits.max_event");
 	assert_int_equal(keys[0].type, CONFIG_SIZE);
 	assert_string_equal(keys[0].def, "8MiB");
@@ -88,7 +90,12 @@ static void test_ss_options_keys_as_documented(void **state)
 	assert_string_equal(keys[2].def, "5s");
 	assert_string_equal(keys[2].min, "1ms");
 	assert_null(keys[2].max);
-	for (size_t i = 0; i < 3; i++) {
+	assert_string_equal(keys[3].name, "limits.connections");
+	assert_int_equal(keys[3].type, CONFIG_UINT);
+	assert_string_equal(keys[3].def, "4096");
+	assert_string_equal(keys[3].min, "1");
+	assert_string_equal(keys[3].max, "1048576");
+	for (size_t i = 0; i < 4; i++) {
 		assert_non_null(keys[i].help);
 		assert_int_equal(keys[i].flags, 0);
 	}
@@ -141,17 +148,19 @@ static void test_ss_options_read_fields(void **state)
 {
 	(void)state;
 	struct config cfg;
-	load(&cfg, "--limits.requests=7", "--flush.age=250ms", "--node.id=9");
+	load(&cfg, "--limits.requests=7", "--flush.age=250ms",
+	     "--limits.connections=9");
 	struct ss_service_config sc;
 	memset(&sc, 0, sizeof(sc));
 	sc.server.drain_ms = 123;
 	sc.cluster.tmpl.heartbeat_ms = 45;
 	ss_options_read(&cfg, &sc);
 	assert_int_equal(sc.server.n_contexts, 7);
+	assert_int_equal(sc.server.max_connections, 9);
 	assert_int_equal(sc.server.max_msg_bytes, 17u << 20);
 	assert_int_equal(sc.server.max_append_bytes, 16320u << 10);
 	assert_int_equal(sc.server.backend.container_count, 4);
-	assert_int_equal(sc.cluster.node_id, 9);
+	assert_int_equal(sc.cluster.node_id, 1);
 	const struct container_config *t = &sc.cluster.tmpl;
 	assert_int_equal(t->election_ms, 1000);
 	assert_int_equal(t->max_event_bytes, 8u << 20);
