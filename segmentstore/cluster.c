@@ -53,6 +53,10 @@
 #define CL_DEFAULT_LEASE_MS 3000
 #define CL_RETRY_MIN_MS 200
 #define CL_RETRY_MAX_MS 2000
+#define CL_RECOVER_MS 30000        /* first restart of a failed replica */
+#define CL_RECOVER_MAX_MS 600000   /* longest wait between restarts */
+#define CL_RECOVER_RESET_MS 600000 /* up this long: next wait is the first */
+#define CL_STANDALONE_TICK_MS 1000 /* standalone: how often to look */
 
 /* Method ids of proto/strata/v1/cluster.proto. */
 #define CL_REGISTER STRATA__V1__CLUSTER_METHOD__CLUSTER_REGISTER_STORE
@@ -75,6 +79,12 @@ struct slot {
 	bool here;                          /* this store is in replicas */
 	atomic_bool changing;               /* set_members in flight */
 	uint32_t id;                        /* container id */
+	/* Recovery of a replica whose Raft log failed (membership thread):
+	 * restart at retry_ms (0: none planned), after waiting wait_ms. */
+	uint64_t retry_ms;
+	uint64_t wait_ms;
+	uint64_t restarted_ms; /* last restart */
+	bool down;             /* stopped for a restart, not started again */
 };
 
 /* Metric callback argument: which container, which value. */
@@ -106,6 +116,7 @@ struct ss_cluster {
 	struct raft_host *host;
 	unsigned rpc_timeout_ms;
 	unsigned settle_ms;
+	unsigned recover_ms;
 	struct rpc_client *ctl; /* NULL: standalone */
 
 	pthread_rwlock_t lock;
@@ -371,6 +382,105 @@ static int start_standalone(struct ss_cluster *c, char *errmsg)
 	return 0;
 }
 
+/* ------------------------------------------------------------ recovery */
+
+static bool nap(struct ss_cluster *c, uint64_t ms);
+
+/* Restart, after a wait, the replicas whose Raft log failed: the restart
+ * reloads the log up to its last good write (nothing acknowledged is
+ * lost), so a disk that has space again, or a passing error, recovers
+ * without restarting the process. A replica that fails again, or does not
+ * start, waits twice as long next time, up to CL_RECOVER_MAX_MS.
+ * Standalone: started again here; with controllers, reconcile() starts it
+ * (its state is on disk) and leaves it alone while a retry is planned.
+ * Membership thread. */
+static void heal(struct ss_cluster *c, bool standalone)
+{
+	uint64_t now = mono_ms();
+	for (uint32_t id = 0; id < c->count; id++) {
+		struct slot *s = &c->slots[id];
+		bool running = false;
+		bool failed = false;
+		pthread_rwlock_rdlock(&c->lock);
+		bool assigned = standalone || s->here;
+		if (c->rep[id] != NULL) {
+			struct container_status st;
+			container_status(c->rep[id], &st);
+			running = true;
+			failed = st.log_failed;
+		}
+		pthread_rwlock_unlock(&c->lock);
+		if (!assigned) {
+			s->down = false;
+			s->retry_ms = 0;
+			continue;
+		}
+		if (s->down && running) {
+			s->down = false; /* started again */
+		}
+		if (!failed && !s->down) {
+			if (s->wait_ms != 0 &&
+			    now - s->restarted_ms >= CL_RECOVER_RESET_MS) {
+				s->wait_ms = 0; /* recovered for good */
+			}
+			continue;
+		}
+		if (s->retry_ms == 0) {
+			s->wait_ms = s->wait_ms == 0 ? c->recover_ms
+			             : 2 * s->wait_ms > CL_RECOVER_MAX_MS
+			                     ? CL_RECOVER_MAX_MS
+			                     : 2 * s->wait_ms;
+			s->retry_ms = now + s->wait_ms;
+			LOG_WARN("segmentstore",
+			         "container %" PRIu32
+			         ": %s; restarting it in %" PRIu64
+			         " s (it reloads its log from disk; nothing "
+			         "acknowledged is lost)",
+			         id,
+			         failed ? "its replica left the group because "
+			                  "its Raft log failed"
+			                : "its replica did not start",
+			         s->wait_ms / 1000);
+			continue;
+		}
+		if (now < s->retry_ms) {
+			continue;
+		}
+		s->retry_ms = 0;
+		s->restarted_ms = now;
+		LOG_INFO("segmentstore",
+		         "container %" PRIu32
+		         ": restarting its replica after a Raft log failure",
+		         id);
+		stop_replica(c, id);
+		s->down = true;
+		if (standalone) {
+			struct raft_group_peer self = {
+			        .id = c->node_id, .address = c->raft_address};
+			char why[STRATA_ERRMSG_SIZE];
+			int rc = start_replica(c, id, &self, 1, false, why);
+			if (rc != 0) {
+				LOG_ERROR("segmentstore",
+				          "container %" PRIu32
+				          ": replica did not start again: %s",
+				          id, why);
+			}
+		}
+	}
+}
+
+static void *standalone_main(void *arg)
+{
+	struct ss_cluster *c = arg;
+	for (;;) {
+		if (nap(c, CL_STANDALONE_TICK_MS)) {
+			break;
+		}
+		heal(c, true);
+	}
+	return NULL;
+}
+
 /* ------------------------------------------------------------ controller */
 
 /* Record a reply's assignment (lock held exclusively). */
@@ -448,7 +558,9 @@ static void reconcile(struct ss_cluster *c)
 		pthread_rwlock_wrlock(&c->lock);
 		struct slot *s = &c->slots[id];
 		bool running = c->rep[id] != NULL;
-		if (s->here && !running) {
+		/* A replica heal() restarts later is not started now. */
+		bool waiting = s->down && s->retry_ms != 0;
+		if (s->here && !running && !waiting) {
 			bool state = has_state(c, id);
 			if (state) {
 				start = true;
@@ -708,6 +820,7 @@ static void *membership_main(void *arg)
 			}
 			atomic_store(&c->registered, true);
 			backoff = CL_RETRY_MIN_MS;
+			heal(c, false);
 			reconcile(c);
 			sync_members(c);
 		} else {
@@ -921,6 +1034,7 @@ int ss_cluster_start(const struct ss_cluster_config *cfg,
 	c->rpc_timeout_ms =
 	        cfg->rpc_timeout_ms != 0 ? cfg->rpc_timeout_ms : 2000;
 	c->settle_ms = cfg->settle_ms != 0 ? cfg->settle_ms : 3000;
+	c->recover_ms = cfg->recover_ms != 0 ? cfg->recover_ms : CL_RECOVER_MS;
 	c->lease_ms = CL_DEFAULT_LEASE_MS;
 	copy_str(c->client_url, sizeof(c->client_url), cfg->client_url);
 	copy_str(c->raft_address, sizeof(c->raft_address), cfg->raft_address);
@@ -957,6 +1071,13 @@ int ss_cluster_start(const struct ss_cluster_config *cfg,
 		if (rc != 0) {
 			goto err_sync;
 		}
+		if (pthread_create(&c->thread, NULL, standalone_main, c) != 0) {
+			stop_all(c);
+			setmsg(errmsg, "segment store: cannot start a thread");
+			rc = STRATA_EIO;
+			goto err_sync;
+		}
+		c->thread_started = true;
 		LOG_INFO("segmentstore",
 		         "standalone: hosting all %" PRIu32
 		         " containers as single-replica groups",

@@ -31,8 +31,12 @@ struct ss_cluster_config {
 	struct raft_host *host;       /* borrowed until ss_cluster_stop */
 	struct metrics_registry *metrics; /* borrowed; NULL = none */
 	unsigned rpc_timeout_ms;          /* controller calls (default 2000) */
-	unsigned settle_ms; /* a new group is bootstrapped only after
-	                     * its assignment is this old (3000) */
+	unsigned settle_ms;  /* a new group is bootstrapped only after
+	                      * its assignment is this old (3000) */
+	unsigned recover_ms; /* a replica whose Raft log failed is restarted
+	                      * this long after (30000), then at doubling
+	                      * intervals up to 10 min while it keeps
+	                      * failing */
 };
 
 struct ss_cluster;
@@ -41,7 +45,11 @@ struct ss_cluster;
  * Start membership. Standalone: starts every container now (blocks while
  * each loads its log) and fails if one cannot start. With controllers:
  * starts a thread that registers (retrying until a controller answers)
- * and heartbeats; replicas start as assignments arrive. *out is freed by
+ * and heartbeats; replicas start as assignments arrive. Either way a
+ * thread restarts, after recover_ms, a replica that left its group
+ * because its Raft log failed (a full or failing disk): it reloads its log
+ * from disk, so a disk that has space again recovers without a process
+ * restart. *out is freed by
  * ss_cluster_stop. Errors: STRATA_EINVAL (bad config), STRATA_ENOMEM,
  * STRATA_EIO, a container_start() error; errmsg (STRATA_ERRMSG_SIZE)
  * says which.

@@ -121,6 +121,7 @@ static const struct config_key schema[] = {
          .max = "4096",
          .help = "Number of segment containers; fixed for the cluster's "
                  "life and equal on every process."},
+        SS_KEY_CONTAINERS_RECOVER_AFTER,
         {.name = "tier2.plugin",
          .type = CONFIG_STRING,
          .def = "local",

@@ -33,6 +33,8 @@ void ss_options_read(const struct config *cfg, struct ss_service_config *sc)
 	s->backend.container_count =
 	        (uint32_t)config_get_uint(cfg, "containers.count");
 	sc->cluster.node_id = config_get_uint(cfg, "node.id");
+	sc->cluster.recover_ms = (unsigned)config_get_duration_ms(
+	        cfg, "containers.recover_after");
 	struct container_config *t = &sc->cluster.tmpl;
 	t->election_ms =
 	        (unsigned)config_get_duration_ms(cfg, "raft.election_timeout");

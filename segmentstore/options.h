@@ -34,6 +34,14 @@
 		.help = "Client connections open at once; at the limit new " \
 		        "ones wait in the listen backlog until one closes."  \
 	}
+#define SS_KEY_CONTAINERS_RECOVER_AFTER                                      \
+	{                                                                    \
+		.name = "containers.recover_after", .type = CONFIG_DURATION, \
+		.def = "30s", .min = "1s", .max = "1h",                      \
+		.help = "Restart a container replica whose Raft log failed " \
+		        "(full or failing disk) this long after, then at "   \
+		        "doubling intervals up to 10m while it fails."       \
+	}
 #define SS_KEY_FLUSH_AGE                                                     \
 	{                                                                    \
 		.name = "flush.age", .type = CONFIG_DURATION, .def = "5s",   \

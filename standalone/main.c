@@ -101,6 +101,7 @@ static const struct config_key schema[] = {
          .max = "4096",
          .help = "Number of segment containers; fixed for the life of "
                  "the data directory."},
+        SS_KEY_CONTAINERS_RECOVER_AFTER,
         {.name = "store.listen",
          .type = CONFIG_STRING,
          .def = "tcp://127.0.0.1:12345",

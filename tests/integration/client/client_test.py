@@ -23,7 +23,10 @@ Scenarios:
             Exits 77 (skipped) where the log does not use KAIO.
   diskfull  the same with that store's disk full instead (no new Raft log
             segment gets its space: ENOSPC from posix_fallocate); the log
-            says "not enough space".
+            says "not enough space". Then the disk gets space again and the
+            store restarts those replicas itself (containers.recover_after,
+            30 s), without a process restart: they follow their groups
+            again and every event is still there once.
 usage: client_test.py SCENARIO --controller BIN --store BIN --tool BIN
                       --plugin-dir DIR [--faultyio SO]
 """
@@ -344,6 +347,9 @@ def scenario_diskfail(args, cluster):
     if m is None or float(m.group(1)) != left:
         raise RuntimeError("store%d log_failed_containers: %s" %
                            (victim, m and m.group(1)))
+    if full:
+        recover_in_process(args, cluster, victim, log, left, http, n)
+        return
     # The disk replaced, the store restarts on its data: it reloads its
     # logs up to their last good write and follows its groups again.
     cluster.kill("store%d" % victim)
@@ -364,6 +370,48 @@ def scenario_diskfail(args, cluster):
     tool(args, cluster, "verify", "it", args.scenario, n, 16)
     print("store%d restarted: follows all %d groups again" %
           (victim, CONTAINERS))
+
+
+def recover_in_process(args, cluster, victim, log, left, http, n):
+    """The full disk gets space again: the store restarts the replicas
+    whose log failed (containers.recover_after after the failure), they
+    reload their logs and follow their groups; no process restart."""
+    failed = set(re.findall(r"group (\d+): node \d+ left the group: a "
+                            r"write to its Raft log", log))
+    path = cluster.logs["store%d" % victim]
+    offset = os.path.getsize(path)
+    os.remove(cluster.arm_file(victim))
+    print("store%d: space again; waiting for it to restart group(s) %s" %
+          (victim, ",".join(sorted(failed))))
+    end = time.time() + 90
+    back = set()
+    body = ""
+    while time.time() < end:
+        time.sleep(1.0)
+        with open(path, errors="replace") as f:
+            f.seek(offset)
+            since = f.read()
+        back = set(re.findall(r"group (\d+): node \d+ sees leader", since))
+        try:
+            r = urllib.request.urlopen(http + "/health/ready", timeout=5)
+            body = r.read().decode()
+        except urllib.error.HTTPError as e:
+            body = e.read().decode()
+        if failed <= back and '"log_failed":0' in body:
+            break
+    if not failed <= back or '"log_failed":0' not in body:
+        raise RuntimeError("store%d did not recover group(s) %s in-process "
+                           "(following %s; health %s)" %
+                           (victim, ",".join(sorted(failed - back)),
+                            ",".join(sorted(back)), body))
+    restarts = len(re.findall(r"restarting its replica after a Raft log "
+                              r"failure", since))
+    if restarts < left or cluster.procs["store%d" % victim].poll() is not None:
+        raise RuntimeError("store%d: %d in-process restart(s) for %d failed "
+                           "group(s)" % (victim, restarts, left))
+    tool(args, cluster, "verify", "it", args.scenario, n, 16)
+    print("store%d recovered in-process: %d replica(s) restarted, all "
+          "groups followed, health %s" % (victim, restarts, body))
 
 
 def scenario_manage(args, cluster):

@@ -10,10 +10,11 @@
  * it fails creates FAULTYIO_ARM.failed. Nothing else is changed; without
  * both variables the library only forwards.
  *
- * With FAULTYIO_MODE=full the disk is full instead: once armed,
+ * With FAULTYIO_MODE=full the disk is full instead: while armed,
  * posix_fallocate(3) of a file under the path fails with ENOSPC (how
  * libraft gets the space of each new log segment; the segments it already
  * has keep taking writes, as on a real full disk), and writes complete.
+ * A full disk gets space again: removing FAULTYIO_ARM disarms this mode.
  *
  * Forwarding syscall(3) reads six arguments whatever the call passed: on
  * x86-64 and aarch64 the extra ones are whatever the registers hold, and
@@ -38,6 +39,8 @@ typedef long (*syscall_fn)(long, ...);
 
 static _Atomic int armed;
 
+static bool disk_full(void);
+
 static bool is_armed(void)
 {
 	if (atomic_load(&armed)) {
@@ -47,7 +50,9 @@ static bool is_armed(void)
 	if (arm == NULL || access(arm, F_OK) != 0) {
 		return false;
 	}
-	atomic_store(&armed, 1);
+	if (!disk_full()) {
+		atomic_store(&armed, 1); /* a failed disk stays failed */
+	}
 	return true;
 }
 

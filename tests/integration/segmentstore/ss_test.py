@@ -17,6 +17,12 @@ on 127.0.0.1, driven with ss_tool; kill -9 where the scenario says.
   connections   limits.connections=3 and 3 idle connections: a 4th client
                 waits (the store logs why) and is served, every event
                 acknowledged, once one of them closes.
+  diskfull      (needs --faultyio) a standalone store's disk fills up under
+                a writer: its one container leaves its group, the store
+                restarts it (containers.recover_after) and it fails again
+                while the disk is full; with space again the next restart
+                holds, without a process restart, and the writer ends with
+                every acknowledged event stored once.
   cluster       3 stores + 1 controller; writers append with known event
                 numbers; kill -9 the leader of a container mid-stream; the
                 reader sees every acknowledged event exactly once and in
@@ -86,6 +92,7 @@ class Store:
         self.extra = list(extra or [])
         self.proc = None
         self.ready_line = None
+        self.env = {}
 
     def start(self, timeout=30):
         cmd = [self.args.store,
@@ -97,7 +104,8 @@ class Store:
                "--raft.election-timeout=1s",
                "--log.file=%s" % os.path.join(self.dir, "store.log"),
                ] + self.extra
-        env = dict(os.environ, STRATA_PLUGIN_DIR=self.args.plugin_dir)
+        env = dict(os.environ, STRATA_PLUGIN_DIR=self.args.plugin_dir,
+                   **self.env)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, env=env,
                                      text=True)
@@ -482,6 +490,74 @@ def scenario_bad_input(args, base):
 SP_GREETING = b"\x00SP\x00\x00\x31\x00\x00"  # SP header, protocol rep0
 
 
+def scenario_diskfull(args, base):
+    if not args.faultyio:
+        raise Failure("diskfull needs --faultyio FILE (faultyio.so)")
+    data = os.path.join(base, "store1", "data")
+    arm = os.path.join(base, "disk-full")
+    st = Store(args, base, 1, ["--containers.count=1",
+                               "--containers.recover-after=2s",
+                               # Small log segments: new ones are needed
+                               # all the time (their floor is 2 x the
+                               # largest entry).
+                               "--limits.max_append=64KiB",
+                               "--limits.max_message=128KiB",
+                               "--limits.batch_bytes=64KiB",
+                               "--raft.segment_bytes=1MiB",
+                               "--tier2.options.fsync=false"])
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    st.env = {"LD_PRELOAD": args.faultyio, "FAULTYIO_PATH": data + "/",
+              "FAULTYIO_ARM": arm, "FAULTYIO_MODE": "full",
+              "ASAN_OPTIONS": (asan + ":" if asan else "")
+              + "verify_asan_link_order=0"}
+    st.start()
+    st.wait_ready()
+    seg = "sc/st/0.#epoch.0"
+    log_path = os.path.join(st.dir, "store.log")
+    w = tool_bg(args, "append", [st.url], [seg], "--create", "--events",
+                40000, "--rate", 2000, "--batch", 10, "--deadline-s", 90)
+    time.sleep(1.5)
+    open(arm, "w").close()
+    log("disk full")
+
+    def log_has(text, n=1, timeout=30):
+        end = time.time() + timeout
+        while time.time() < end:
+            with open(log_path, errors="replace") as f:
+                if f.read().count(text) >= n:
+                    return True
+            time.sleep(0.2)
+        return False
+    check(log_has("not enough space"), "the store never ran out of space")
+    # Restarted once while still full: it fails again (to start, or at
+    # its first new log segment), and the next try waits longer.
+    check(log_has("restarting its replica after a Raft log failure"),
+          "the failed replica was not restarted")
+    check(log_has("replica did not start again") or
+          log_has("left the group: a write to its Raft log", 2, 5),
+          "the replica restarted on a full disk did not fail again")
+    check(log_has("restarting it in 4 s"), "no longer wait after that")
+    os.remove(arm)
+    log("space again")
+    check(log_has("restarting its replica after a Raft log failure", 2),
+          "no restart after the disk got space")
+    out, err = w.communicate(timeout=120)
+    check(w.returncode == 0, "the writer failed: %s %s" % (out, err))
+    acks = parse_acks(out)
+    check(acks and all(a[2]["done"] == "1" for a in acks.values()),
+          "not every event acknowledged: %s" % out)
+    verify(args, [st.url], [seg], acks)
+    code, body = st.get("/health/ready")
+    check(code == 200 and '"log_failed":0' in body,
+          "store not healthy after recovering: %d %s" % (code, body))
+    check(st.proc.poll() is None, "the store process exited")
+    with open(log_path, errors="replace") as f:
+        text = f.read()
+    log("recovered in-process after %d restart(s)" %
+        text.count("restarting its replica after a Raft log failure"))
+    st.stop()
+
+
 def scenario_connections(args, base):
     """limits.connections: at the limit a new client waits (the store says
     why in its log) and is served once a connection closes; the store
@@ -640,11 +716,12 @@ def main():
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("scenario", choices=["restart", "tier2_outage",
                                          "bad_input", "connections",
-                                         "cluster"])
+                                         "diskfull", "cluster"])
     ap.add_argument("--store", required=True)
     ap.add_argument("--tool", required=True)
     ap.add_argument("--plugin-dir", required=True)
     ap.add_argument("--controller")
+    ap.add_argument("--faultyio", help="faultyio.so (diskfull)")
     ap.add_argument("--controller-arg", action="append")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory")

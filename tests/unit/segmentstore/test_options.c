@@ -40,6 +40,7 @@ static const struct config_key schema[] = {
          .def = "64MiB",
          .help = "h"},
         SS_KEY_LIMITS_CONNECTIONS,
+        SS_KEY_CONTAINERS_RECOVER_AFTER,
         SS_KEY_FLUSH_BYTES,
         SS_KEY_FLUSH_AGE,
         {.name = "containers.count",
@@ -161,6 +162,7 @@ static void test_ss_options_read_fields(void **state)
 	assert_int_equal(sc.server.max_append_bytes, 16320u << 10);
 	assert_int_equal(sc.server.backend.container_count, 4);
 	assert_int_equal(sc.cluster.node_id, 1);
+	assert_int_equal(sc.cluster.recover_ms, 30000);
 	const struct container_config *t = &sc.cluster.tmpl;
 	assert_int_equal(t->election_ms, 1000);
 	assert_int_equal(t->max_event_bytes, 8u << 20);
