@@ -159,6 +159,7 @@ struct raft_group {
 	/* Start/stop plumbing. */
 	struct raft_host_task ctl; /* start or stop task */
 	struct waiter *w;          /* caller waiting on ctl */
+	int start_rc;              /* start failed: the code to give */
 	char *errmsg;              /* caller's buffer during start */
 };
 
@@ -486,8 +487,11 @@ static void observe(struct raft_group *g)
 		          "group %" PRIu64 ": node %" PRIu64
 		          " left the group: a write to its Raft log in %s "
 		          "failed (%s); it stores nothing more and the other "
-		          "replicas carry on. Check the disk (dmesg, df), then "
-		          "restart the process: it reloads the log from disk",
+		          "replicas carry on. Check the disk (dmesg, df); a "
+		          "restart of the replica reloads the log from disk "
+		          "(a segment store restarts its containers' replicas "
+		          "itself, see containers.recover_after; else restart "
+		          "the process)",
 		          g->cfg.group_id, g->cfg.node_id, g->cfg.data_dir,
 		          g->log_errmsg[0] != '\0' ? g->log_errmsg
 		                                   : raft_errmsg(r));
@@ -1095,7 +1099,7 @@ static void start_failed_closed(struct raft *r)
 	struct raft_group *g = r->data;
 	raft_uv_close(&g->io);
 	raft_transport_close(&g->transport);
-	waiter_done(g->w, STRATA_EIO);
+	waiter_done(g->w, g->start_rc != 0 ? g->start_rc : STRATA_EIO);
 }
 
 static void start_task(struct raft_host_task *t)
@@ -1130,6 +1134,12 @@ static void start_task(struct raft_host_task *t)
 	}
 	raft_uv_set_segment_size(&g->io, (size_t)g->cfg.segment_bytes);
 	raft_uv_set_connect_retry_delay(&g->io, 50);
+	/* A damaged log segment makes the replica refuse to start, naming
+	 * the file. libraft's default auto-recovery renamed it corrupt-* and
+	 * started without its entries, acknowledged ones included. What a
+	 * crash leaves (a torn or missing last write) is not damage: the
+	 * loader stops before it and that is not an error. */
+	raft_uv_set_auto_recovery(&g->io, false);
 	if (g->cfg.raw_snapshots) {
 		raft_uv_set_snapshot_compression(&g->io, false);
 	}
@@ -1185,6 +1195,26 @@ static void start_task(struct raft_host_task *t)
 	raft_configuration_close(&conf);
 	if (rv == 0) {
 		rv = raft_start(&g->raft);
+	}
+	if (rv == RAFT_CORRUPT) {
+		LOG_ERROR(COMP,
+		          "group %" PRIu64 ": the Raft log in %s is damaged "
+		          "(%s); nothing was changed and this replica does "
+		          "not start. If the group has other replicas, move "
+		          "that directory away and start again: the replica "
+		          "rejoins empty and catches up from them. If it is "
+		          "the only replica, restore the directory from a "
+		          "backup, or move the named segment file and the "
+		          "later ones out of it to start with the entries "
+		          "before them (the others are lost)",
+		          g->cfg.group_id, g->cfg.data_dir,
+		          raft_errmsg(&g->raft));
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft group %" PRIu64 ": log in \"%s\" damaged: %s",
+		     g->cfg.group_id, g->cfg.data_dir, raft_errmsg(&g->raft));
+		g->start_rc = STRATA_ECORRUPT;
+		raft_close(&g->raft, start_failed_closed);
+		return;
 	}
 	if (rv != 0) {
 		msgf(errmsg, STRATA_ERRMSG_SIZE,

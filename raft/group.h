@@ -234,8 +234,10 @@ struct raft_group;
  * borrowed until raft_group_stop returns. *out is owned by the caller.
  * Any thread but h's loop; blocks while libraft loads the log (bounded by
  * snapshot_bytes + retain_bytes). Errors: STRATA_ECONFIG (bad config),
- * STRATA_EIO (data dir, disk), STRATA_EEXIST (group id already on h),
- * STRATA_ENOMEM, STRATA_ESHUTDOWN; errmsg says which and what to do.
+ * STRATA_EIO (data dir, disk), STRATA_ECORRUPT (a damaged log segment:
+ * nothing is changed on disk and the log line says how to recover),
+ * STRATA_EEXIST (group id already on h), STRATA_ENOMEM, STRATA_ESHUTDOWN;
+ * errmsg says which and what to do.
  */
 int raft_group_start(struct raft_host *h, const struct raft_group_config *cfg,
                      const struct raft_group_fsm *fsm, struct raft_group **out,

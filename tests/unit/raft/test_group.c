@@ -720,6 +720,93 @@ static void test_raft_group_odd_sizes_survive_restart(void **state)
 	rig_free(&r);
 }
 
+/* The names in dir, sorted, joined by spaces, into out. */
+static void dir_names(const char *dir, char *out, size_t size)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "ls -1 '%s' | sort | tr '\n' ' '", dir);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, size - 1, p);
+	out[n] = '\0';
+	assert_int_equal(pclose(p), 0);
+}
+
+/* A damaged closed log segment makes the replica refuse to start
+ * (STRATA_ECORRUPT, naming the segment) and changes nothing on disk:
+ * libraft's auto-recovery would have renamed it corrupt-* and started
+ * without its entries, acknowledged ones included. Undamaged again, the
+ * replica starts with every entry. */
+static void test_raft_group_damaged_log_refuses_start(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct raft_group_config c = {0};
+	rig_init(&r, 1, &c);
+	assert_int_equal(wait_leader(&r, 10000), 0);
+	struct counts cnt = {0};
+	apply_n(r.g[0], 41, 100, 9, &cnt);
+	assert_int_equal(atomic_load(&cnt.ok), 41);
+	uint64_t hash = atomic_load(&r.fsm[0].hash);
+	raft_group_stop(r.g[0]); /* finalizes the open segment: closed */
+	r.g[0] = NULL;
+
+	char dir[128], seg[256] = "", path[512];
+	snprintf(dir, sizeof(dir), "%s/node1/group1", r.base);
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *e;
+	unsigned long long a, b;
+	while ((e = readdir(d)) != NULL) {
+		if (sscanf(e->d_name, "%llu-%llu", &a, &b) == 2 && b >= 41) {
+			snprintf(seg, sizeof(seg), "%s", e->d_name);
+		}
+	}
+	closedir(d);
+	assert_true(seg[0] != '\0');
+	snprintf(path, sizeof(path), "%s/%s", dir, seg);
+	FILE *f = fopen(path, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	long mid = ftell(f) / 2;
+	assert_int_equal(fseek(f, mid, SEEK_SET), 0);
+	int orig = fgetc(f);
+	assert_int_equal(fseek(f, mid, SEEK_SET), 0);
+	fputc(orig ^ 0x5a, f);
+	assert_int_equal(fclose(f), 0);
+	char before[1024], after[1024];
+	dir_names(dir, before, sizeof(before));
+
+	struct raft_group_config gc = r.cfg;
+	gc.data_dir = dir;
+	gc.node_id = 1;
+	gc.peers = r.peers;
+	gc.n_peers = 1;
+	memset(&r.fsm[0], 0, sizeof(r.fsm[0]));
+	struct raft_group_fsm h = sf_hooks(&r.fsm[0]);
+	char errmsg[STRATA_ERRMSG_SIZE];
+	struct raft_group *g = NULL;
+	assert_int_equal(raft_group_start(r.host[0], &gc, &h, &g, errmsg),
+	                 STRATA_ECORRUPT);
+	assert_null(g);
+	print_message("%s\n", errmsg);
+	assert_non_null(strstr(errmsg, "damaged"));
+	assert_non_null(strstr(errmsg, seg));
+	dir_names(dir, after, sizeof(after));
+	assert_string_equal(before, after); /* nothing renamed or removed */
+
+	f = fopen(path, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, mid, SEEK_SET), 0);
+	fputc(orig, f);
+	assert_int_equal(fclose(f), 0);
+	rig_group(&r, 0);
+	assert_int_equal(wait_leader(&r, 10000), 0);
+	assert_true(wait_count(&r, 41, 5000));
+	assert_int_equal(atomic_load(&r.fsm[0].hash), hash);
+	rig_free(&r);
+}
+
 #ifdef STRATA_LIBRAFT_FAULTS
 /* A write to the log fails (EIO injected into the completion of the third
  * log write after arming, third_party/raft/PATCHES.md #12): the entries of
@@ -1386,6 +1473,7 @@ int main(void)
 	        cmocka_unit_test(test_raft_group_catch_up_by_snapshot),
 	        cmocka_unit_test(test_raft_group_slow_follower_holds),
 	        cmocka_unit_test(test_raft_group_odd_sizes_survive_restart),
+	        cmocka_unit_test(test_raft_group_damaged_log_refuses_start),
 #ifdef STRATA_LIBRAFT_FAULTS
 	        cmocka_unit_test(test_raft_group_log_write_failure),
 	        cmocka_unit_test(test_raft_group_leader_log_write_failure),

@@ -462,7 +462,9 @@ int uvSegmentLoadClosed(struct uv *uv,
         if (rv != 0) {
             ErrMsgWrapf(uv->io->errmsg, "entries batch %u starting at byte %zu",
                         i, offset);
-            goto err_after_read;
+            /* STRATA PATCH (PATCHES.md #14): free the entries array of the
+             * batches loaded before this one too. */
+            goto err_after_extend_entries;
         }
         rv = extendEntries(tmp_entries, tmp_n, entries, n);
         if (rv != 0) {
