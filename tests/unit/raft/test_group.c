@@ -301,6 +301,18 @@ static void apply_n(struct raft_group *g, int n, size_t len, unsigned seed,
 	free(buf);
 }
 
+/* A one-replica rig (default config) that leads and has applied n entries
+ * of len bytes (seed); their outcomes in *cnt. */
+static void rig_one_applied(struct rig *r, int n, size_t len, unsigned seed,
+                            struct counts *cnt)
+{
+	struct raft_group_config c = {0};
+	rig_init(r, 1, &c);
+	assert_int_equal(wait_leader(r, 10000), 0);
+	apply_n(r->g[0], n, len, seed, cnt);
+	assert_int_equal(atomic_load(&cnt->ok), n);
+}
+
 static bool wait_count(struct rig *r, uint64_t count, unsigned ms)
 {
 	for (unsigned t = 0; t < ms; t += 5) {
@@ -741,12 +753,8 @@ static void test_raft_group_damaged_log_refuses_start(void **state)
 {
 	(void)state;
 	struct rig r;
-	struct raft_group_config c = {0};
-	rig_init(&r, 1, &c);
-	assert_int_equal(wait_leader(&r, 10000), 0);
 	struct counts cnt = {0};
-	apply_n(r.g[0], 41, 100, 9, &cnt);
-	assert_int_equal(atomic_load(&cnt.ok), 41);
+	rig_one_applied(&r, 41, 100, 9, &cnt);
 	uint64_t hash = atomic_load(&r.fsm[0].hash);
 	raft_group_stop(r.g[0]); /* finalizes the open segment: closed */
 	r.g[0] = NULL;
@@ -818,12 +826,8 @@ static void test_raft_group_log_write_failure(void **state)
 {
 	(void)state;
 	struct rig r;
-	struct raft_group_config c = {0};
-	rig_init(&r, 1, &c);
-	assert_int_equal(wait_leader(&r, 10000), 0);
 	struct counts cnt = {0};
-	apply_n(r.g[0], 20, 100, 1, &cnt);
-	assert_int_equal(atomic_load(&cnt.ok), 20);
+	rig_one_applied(&r, 20, 100, 1, &cnt);
 
 	libraft_faults_fail_write(3);
 	apply_n(r.g[0], 300, 1000, 7, &cnt);
