@@ -431,16 +431,25 @@ static void heal(struct ss_cluster *c, bool standalone)
 			                     ? CL_RECOVER_MAX_MS
 			                     : 2 * s->wait_ms;
 			s->retry_ms = now + s->wait_ms;
-			LOG_WARN("segmentstore",
-			         "container %" PRIu32
-			         ": %s; restarting it in %" PRIu64
-			         " s (it reloads its log from disk; nothing "
-			         "acknowledged is lost)",
-			         id,
-			         failed ? "its replica left the group because "
-			                  "its Raft log failed"
-			                : "its replica did not start",
-			         s->wait_ms / 1000);
+			if (failed) {
+				LOG_WARN(
+				        "segmentstore",
+				        "container %" PRIu32
+				        ": its replica left the group because "
+				        "its Raft log failed; restarting it in "
+				        "%" PRIu64
+				        " s (it reloads its log from disk; "
+				        "nothing acknowledged is lost)",
+				        id, s->wait_ms / 1000);
+			} else {
+				LOG_WARN(
+				        "segmentstore",
+				        "container %" PRIu32
+				        ": its replica did not start (the "
+				        "error above); trying again in %" PRIu64
+				        " s",
+				        id, s->wait_ms / 1000);
+			}
 			continue;
 		}
 		if (now < s->retry_ms) {
@@ -560,8 +569,9 @@ static void reconcile(struct ss_cluster *c)
 		bool running = c->rep[id] != NULL;
 		/* A replica heal() restarts later is not started now. */
 		bool waiting = s->down && s->retry_ms != 0;
+		bool state = false;
 		if (s->here && !running && !waiting) {
-			bool state = has_state(c, id);
+			state = has_state(c, id);
 			if (state) {
 				start = true;
 			} else if (s->leader != 0 && s->leader != c->node_id) {
@@ -590,11 +600,18 @@ static void reconcile(struct ss_cluster *c)
 			char why[STRATA_ERRMSG_SIZE];
 			int rc = start_replica(c, id, peers, n, join, why);
 			if (rc != 0) {
+				/* A replica with state on disk that does not
+				 * start (a damaged log, a failing disk) is
+				 * retried by heal() at growing intervals; a new
+				 * one at the next heartbeat. */
 				LOG_ERROR("segmentstore",
 				          "container %" PRIu32
 				          ": replica did not start: %s; "
-				          "retrying at the next heartbeat",
-				          id, why);
+				          "retrying %s",
+				          id, why,
+				          state ? "after a wait"
+				                : "at the next heartbeat");
+				s->down = state;
 			}
 		}
 		if (stop) {

@@ -12,6 +12,11 @@
   groups     reader groups: create, describe, read --group twice (every
              event once, per-key order), checkpoint, delete (registered
              when stratactl is built with the group commands).
+  damaged_log  a byte of a container's Raft log flipped while
+             strata-standalone is down: that container does not start,
+             the log names the file once and the next try waits
+             (containers.recover_after), not every heartbeat; SIGTERM
+             still stops it; with the byte back every event is read.
   truncate_middle  truncate at a cut inside open segments (no segment
              deleted): the events before the cut are gone, the rest stay.
   bad_input  unknown stream, malformed or foreign stream cut, an event
@@ -319,6 +324,63 @@ def scenario_restart(args, base):
         sa.stop()
 
 
+def scenario_damaged_log(args, base):
+    sa = Standalone(args.standalone, base)
+    sa.start()
+    ctl = Ctl(args.stratactl, sa.url)
+    lines = "".join("k%d\tk%d:%d\n" % (i % 5, i % 5, i) for i in range(200))
+    ctl.run("write", "dl/s", "--create", "--key-separator", "\t",
+            stdin=lines)
+    sa.stop()  # SIGTERM: the open log segments are closed
+    sa.out.close()
+    # The biggest closed segment of any container holds the events.
+    best = None
+    for root, _, files in os.walk(os.path.join(sa.data, "segmentstore")):
+        for n in files:
+            if n.count("-") == 1 and n.replace("-", "").isdigit():
+                p = os.path.join(root, n)
+                if best is None or os.path.getsize(p) > os.path.getsize(best):
+                    best = p
+    check(best is not None, "no closed Raft log segment under %s" % sa.data)
+    mid = os.path.getsize(best) // 2
+    with open(best, "r+b") as f:
+        f.seek(mid)
+        orig = f.read(1)
+        f.seek(mid)
+        f.write(bytes([orig[0] ^ 0x5A]))
+    log("flipped a byte of %s" % best)
+    sa.out = open(os.path.join(sa.dir, "stdout"), "w+")
+    sa.proc = subprocess.Popen([sa.path] + sa.flags, stdout=sa.out,
+                               stderr=subprocess.STDOUT)
+    time.sleep(5)
+    check(sa.proc.poll() is None, "strata-standalone exited: %s"
+          % sa.tail())
+    with open(os.path.join(sa.dir, "log"), errors="replace") as f:
+        text = f.read()
+    name = os.path.basename(best)
+    check(text.count("is damaged") == 1 and name in text,
+          "the damaged segment %s is not named once: %s" % (name,
+                                                            text[-3000:]))
+    check(text.count("replica did not start:") == 1 and
+          text.count("trying again in 30 s") == 1,
+          "the failed start is not retried after a wait: %s" % text[-3000:])
+    log("the container did not start; its log names %s once, next try "
+        "in 30 s" % name)
+    sa.stop()
+    sa.out.close()
+    with open(best, "r+b") as f:
+        f.seek(mid)
+        f.write(orig)
+    sa.start()
+    try:
+        out, _ = ctl.run("read", "dl/s")
+        got = sorted(int(ln.split(":")[1]) for ln in out.splitlines())
+        check(got == list(range(200)), "after the repair: lost or "
+              "duplicated events")
+    finally:
+        sa.stop()
+
+
 def scenario_groups(args, base):
     """Reader groups: two successive group reads see every event once;
     a checkpoint with no reader online gives the cuts the group reached;
@@ -553,7 +615,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario",
                     choices=["basic", "bad_input", "restart", "groups",
-                             "truncate_middle"])
+                             "truncate_middle", "damaged_log"])
     ap.add_argument("--standalone", required=True)
     ap.add_argument("--stratactl", required=True)
     args = ap.parse_args()
@@ -564,7 +626,8 @@ def main():
          "bad_input": scenario_bad_input,
          "restart": scenario_restart,
          "groups": scenario_groups,
-         "truncate_middle": scenario_truncate_middle}[args.scenario](
+         "truncate_middle": scenario_truncate_middle,
+         "damaged_log": scenario_damaged_log}[args.scenario](
             args, base)
         ok = True
         log("PASS %s" % args.scenario)

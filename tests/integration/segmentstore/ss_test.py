@@ -17,6 +17,9 @@ on 127.0.0.1, driven with ss_tool; kill -9 where the scenario says.
   connections   limits.connections=3 and 3 idle connections: a 4th client
                 waits (the store logs why) and is served, every event
                 acknowledged, once one of them closes.
+  damaged_log   a byte of a closed Raft log segment flipped while the
+                store is down: it refuses to start naming the file and
+                changes nothing; with the byte back every event is there.
   diskfull      (needs --faultyio) a standalone store's disk fills up under
                 a writer: its one container leaves its group, the store
                 restarts it (containers.recover_after) and it fails again
@@ -35,6 +38,7 @@ Exit 0 on success, 1 with a reason on failure.
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -536,7 +540,8 @@ def scenario_diskfull(args, base):
     check(log_has("replica did not start again") or
           log_has("left the group: a write to its Raft log", 2, 5),
           "the replica restarted on a full disk did not fail again")
-    check(log_has("restarting it in 4 s"), "no longer wait after that")
+    check(log_has("again in 4 s") or log_has("restarting it in 4 s"),
+          "no longer wait after that")
     os.remove(arm)
     log("space again")
     check(log_has("restarting its replica after a Raft log failure", 2),
@@ -555,6 +560,59 @@ def scenario_diskfull(args, base):
         text = f.read()
     log("recovered in-process after %d restart(s)" %
         text.count("restarting its replica after a Raft log failure"))
+    st.stop()
+
+
+def scenario_damaged_log(args, base):
+    """A byte of a container's Raft log flipped while the store is down:
+    it refuses to start, names the file, changes nothing; with the byte
+    back it starts with every acknowledged event."""
+    st = Store(args, base, 1, ["--containers.count=1",
+                               "--tier2.options.fsync=false"])
+    st.start()
+    st.wait_ready()
+    seg = "sc/st/0.#epoch.0"
+    rc, out, err = tool(args, "append", [st.url], [seg], "--create",
+                        "--events", 2000, "--batch", 20, "--event-size", 200)
+    check(rc == 0, "append: %s %s" % (out, err))
+    acks = parse_acks(out)
+    st.stop()  # SIGTERM: the open log segment is closed
+    ldir = os.path.join(st.dir, "data", "container-0")
+    closed = [n for n in os.listdir(ldir)
+              if re.fullmatch(r"\d+-\d+", n)]
+    check(closed, "no closed log segment in %s: %s" % (ldir,
+                                                      os.listdir(ldir)))
+    name = max(closed, key=lambda n: os.path.getsize(os.path.join(ldir, n)))
+    path = os.path.join(ldir, name)
+    with open(path, "r+b") as f:
+        f.seek(os.path.getsize(path) // 2)
+        orig = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([orig[0] ^ 0x5A]))
+    before = sorted(os.listdir(ldir))
+    log("flipped a byte of %s" % name)
+    try:
+        st.start(timeout=20)
+        raise Failure("the store started on a damaged Raft log")
+    except Failure as e:
+        if "started on a damaged" in str(e):
+            raise
+    rc = st.proc.wait(timeout=20)
+    with open(os.path.join(st.dir, "store.log"), errors="replace") as f:
+        text = f.read()
+    check(rc != 0, "the store exited 0 on a damaged log")
+    check("is damaged" in text and name in text,
+          "the store's log does not name the damaged file %s" % name)
+    check(sorted(os.listdir(ldir)) == before,
+          "files changed in %s: %s -> %s" % (ldir, before,
+                                             sorted(os.listdir(ldir))))
+    log("refused to start (exit %d), naming %s; nothing changed" % (rc, name))
+    with open(path, "r+b") as f:
+        f.seek(os.path.getsize(path) // 2)
+        f.write(orig)
+    st.start()
+    st.wait_ready()
+    verify(args, [st.url], [seg], acks)
     st.stop()
 
 
@@ -716,7 +774,8 @@ def main():
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("scenario", choices=["restart", "tier2_outage",
                                          "bad_input", "connections",
-                                         "diskfull", "cluster"])
+                                         "damaged_log", "diskfull",
+                                         "cluster"])
     ap.add_argument("--store", required=True)
     ap.add_argument("--tool", required=True)
     ap.add_argument("--plugin-dir", required=True)
