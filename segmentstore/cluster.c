@@ -79,8 +79,9 @@ struct slot {
 	bool here;                          /* this store is in replicas */
 	atomic_bool changing;               /* set_members in flight */
 	uint32_t id;                        /* container id */
-	/* Recovery of a replica whose Raft log failed (membership thread):
-	 * restart at retry_ms (0: none planned), after waiting wait_ms. */
+	/* Recovery of a replica whose Raft log failed, or that has state on
+	 * disk and did not start (membership thread): (re)start it at
+	 * retry_ms (0: none planned), after waiting wait_ms. */
 	uint64_t retry_ms;
 	uint64_t wait_ms;
 	uint64_t restarted_ms; /* last restart */
@@ -457,10 +458,10 @@ static void heal(struct ss_cluster *c, bool standalone)
 		}
 		s->retry_ms = 0;
 		s->restarted_ms = now;
-		LOG_INFO("segmentstore",
-		         "container %" PRIu32
-		         ": restarting its replica after a Raft log failure",
-		         id);
+		LOG_INFO("segmentstore", "container %" PRIu32 ": %s", id,
+		         failed ? "restarting its replica after a Raft log "
+		                  "failure"
+		                : "starting its replica again");
 		stop_replica(c, id);
 		s->down = true;
 		if (standalone) {
