@@ -1224,6 +1224,19 @@ static void start_task(struct raft_host_task *t)
 		raft_close(&g->raft, start_failed_closed);
 		return;
 	}
+	const char *note = raft_uv_load_note(&g->io);
+	if (note[0] != '\0') {
+		/* Expected after a crash with two log writes in flight; if it
+		 * was not a crash, the segment is damaged there. */
+		LOG_WARN(
+		        COMP,
+		        "group %" PRIu64
+		        ": %s (after a crash: a log write that "
+		        "landed past one that did not, never acknowledged; "
+		        "without a crash: damage, and the entries after it are "
+		        "lost on this replica)",
+		        g->cfg.group_id, note);
+	}
 	g->started = true;
 	g->role = -1; /* force the first observe */
 	g->next = h->groups;

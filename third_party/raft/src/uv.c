@@ -475,6 +475,7 @@ static int uvLoad(struct raft_io *io,
     *voted_for = uv->metadata.voted_for;
     *snapshot = NULL;
 
+    uv->load_note[0] = '\0'; /* STRATA PATCH (PATCHES.md #15) */
     rv =
         uvLoadSnapshotAndEntries(uv, snapshot, start_index, entries, n_entries, 0);
     if (rv != 0) {
@@ -787,6 +788,13 @@ void raft_uv_set_auto_recovery(struct raft_io *io, bool flag)
     struct uv *uv;
     uv = io->impl;
     uv->auto_recovery = flag;
+}
+
+const char *raft_uv_load_note(struct raft_io *io)
+{
+    struct uv *uv;
+    uv = io->impl;
+    return uv->load_note;
 }
 
 #undef tracef

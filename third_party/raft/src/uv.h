@@ -66,6 +66,9 @@ struct uv
     /* STRATA PATCH (PATCHES.md #13): why, when known, for the appends
      * refused from then on. */
     char errored_msg[RAFT_ERRMSG_BUF_SIZE];
+    /* STRATA PATCH (PATCHES.md #15): an open segment cut short by the last
+     * load with data after the cut (raft_uv_load_note). */
+    char load_note[RAFT_ERRMSG_BUF_SIZE];
     bool direct_io;                      /* Whether direct I/O is supported */
     bool async_io;                       /* Whether async I/O is supported */
     size_t segment_size;                 /* Initial size of open segments. */

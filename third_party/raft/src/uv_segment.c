@@ -519,6 +519,28 @@ static bool uvContentHasOnlyTrailingZeros(const struct raft_buffer *buf,
     return true;
 }
 
+/* STRATA PATCH (PATCHES.md #15): remember, for raft_uv_load_note, that the
+ * open segment's entries end at @offset (batch @batch: @why) while data
+ * that is not zero follows: a write that reached the disk past one that
+ * did not (a crash with two writes in flight; never acknowledged), or
+ * damage, whose later entries are then dropped. Upstream only traced it. */
+static void uvNoteOpenCut(struct uv *uv,
+                          const struct uvSegmentInfo *info,
+                          const struct raft_buffer *buf,
+                          size_t offset,
+                          int batch,
+                          const char *why)
+{
+    if (uv->load_note[0] != '\0' || uvContentHasOnlyTrailingZeros(buf, offset)) {
+        return;
+    }
+    ErrMsgPrintf(uv->load_note,
+                 "open segment %s: entries end at byte %zu of %zu (batch "
+                 "%d: %.80s) with data after it that is not zero; it is "
+                 "dropped",
+                 info->filename, offset, buf->len, batch, why);
+}
+
 /* Load all entries contained in an open segment. */
 static int uvSegmentLoadOpen(struct uv *uv,
                              struct uvSegmentInfo *info,
@@ -590,6 +612,7 @@ static int uvSegmentLoadOpen(struct uv *uv,
             if (rv != 0) {
                 Tracef(uv->tracer, "truncate open segment %s at %zu: %s",
                        info->filename, offset, uv->io->errmsg);
+                uvNoteOpenCut(uv, info, &buf, offset, i, uv->io->errmsg);
                 break;
             }
             if (offset == buf.len) {
@@ -613,6 +636,7 @@ static int uvSegmentLoadOpen(struct uv *uv,
             all_zeros = uvContentHasOnlyTrailingZeros(&buf, offset);
             if (!all_zeros) {
                 tracef("%s has non-zero trail", info->filename);
+                uvNoteOpenCut(uv, info, &buf, offset, i, uv->io->errmsg);
             }
 
             Tracef(uv->tracer,

@@ -135,6 +135,14 @@ RAFT_API void raft_uv_set_auto_recovery(struct raft_io *io,
                                         bool flag);
 
 /**
+ * STRATA PATCH (PATCHES.md #15): after a load, a note when an open segment's
+ * entries were cut short at a batch that is torn or damaged while data that
+ * is not zero follows it (a crash with two writes in flight, or damage);
+ * empty otherwise. Valid until the next load or close.
+ */
+RAFT_API const char *raft_uv_load_note(struct raft_io *io);
+
+/**
  * Callback invoked by the transport implementation when a new incoming
  * connection has been established.
  *
