@@ -177,6 +177,14 @@ class Store:
         raise Failure("store %d not ready: %s" % (self.node_id, body))
 
 
+def ready_store(args, base, extra):
+    """Store 1 with the extra flags, started and ready."""
+    st = Store(args, base, 1, extra)
+    st.start()
+    st.wait_ready()
+    return st
+
+
 def tool(args, cmd, urls, segments, *opts, timeout=120):
     argv = [args.tool, cmd, "--url", ",".join(urls), "--segment",
             ",".join(segments)] + [str(o) for o in opts]
@@ -453,11 +461,9 @@ def scenario_tier2_outage(args, base):
 
 
 def scenario_bad_input(args, base):
-    st = Store(args, base, 1, ["--limits.max_append=64KiB",
-                               "--limits.max_message=256KiB",
-                               "--tier2.options.fsync=false"])
-    st.start()
-    st.wait_ready()
+    st = ready_store(args, base, ["--limits.max_append=64KiB",
+                                  "--limits.max_message=256KiB",
+                                  "--tier2.options.fsync=false"])
     good, sealed, other = ("sc/st/0.#epoch.0", "sc/st/1.#epoch.0",
                            "sc/st/2.#epoch.0")
     rc, out, err = tool(args, "append", [st.url], [sealed], "--create",
@@ -569,10 +575,8 @@ def scenario_damaged_log(args, base):
     """A byte of a container's Raft log flipped while the store is down:
     it refuses to start, names the file, changes nothing; with the byte
     back it starts with every acknowledged event."""
-    st = Store(args, base, 1, ["--containers.count=1",
-                               "--tier2.options.fsync=false"])
-    st.start()
-    st.wait_ready()
+    st = ready_store(args, base, ["--containers.count=1",
+                                  "--tier2.options.fsync=false"])
     seg = "sc/st/0.#epoch.0"
     rc, out, err = tool(args, "append", [st.url], [seg], "--create",
                         "--events", 2000, "--batch", 20, "--event-size", 200)
@@ -622,10 +626,8 @@ def scenario_connections(args, base):
     """limits.connections: at the limit a new client waits (the store says
     why in its log) and is served once a connection closes; the store
     keeps serving the connections it has meanwhile."""
-    st = Store(args, base, 1, ["--limits.connections=3",
-                               "--tier2.options.fsync=false"])
-    st.start()
-    st.wait_ready()
+    st = ready_store(args, base, ["--limits.connections=3",
+                                  "--tier2.options.fsync=false"])
     seg = "sc/st/0.#epoch.0"
     port = int(st.url.rsplit(":", 1)[1])
     held = []
