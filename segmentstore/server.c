@@ -200,8 +200,8 @@ static void redirect(struct ss_server *s, struct rpc_call *call,
 		snprintf(msg, sizeof(msg),
 		         "container %" PRIu32 "'s replica on this store "
 		         "stopped: a write to its Raft log failed (see the "
-		         "store's log); other replicas take over, else fix the "
-		         "disk and restart the store",
+		         "store's log); other replicas take over, else the "
+		         "store restarts it once the disk is fixed",
 		         container);
 	} else {
 		snprintf(msg, sizeof(msg),

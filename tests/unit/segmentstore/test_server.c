@@ -470,7 +470,8 @@ static void test_ss_server_redirects_to_leader(void **state)
 	        call(e->cli, SS_METHOD_GET_INFO, &r.base, NULL, NULL, err),
 	        STRATA_ENOTLEADER);
 	assert_non_null(strstr(err, "a write to its Raft log failed"));
-	assert_non_null(strstr(err, "restart the store"));
+	assert_non_null(
+	        strstr(err, "the store restarts it once the disk is fixed"));
 	e->f.hosted = false;
 	e->f.log_failed = false;
 	ss_server_stop(other);
