@@ -521,9 +521,10 @@ static bool uvContentHasOnlyTrailingZeros(const struct raft_buffer *buf,
 
 /* STRATA PATCH (PATCHES.md #15): remember, for raft_uv_load_note, that the
  * open segment's entries end at @offset (batch @batch: @why) while data
- * that is not zero follows: a write that reached the disk past one that
- * did not (a crash with two writes in flight; never acknowledged), or
- * damage, whose later entries are then dropped. Upstream only traced it. */
+ * that is not zero follows (the caller checked): a write that reached the
+ * disk past one that did not (a crash with two writes in flight; never
+ * acknowledged), or damage, whose later entries are then dropped.
+ * Upstream only traced it. The first such cut of a load is kept. */
 static void uvNoteOpenCut(struct uv *uv,
                           const struct uvSegmentInfo *info,
                           const struct raft_buffer *buf,
@@ -531,12 +532,12 @@ static void uvNoteOpenCut(struct uv *uv,
                           int batch,
                           const char *why)
 {
-    if (uv->load_note[0] != '\0' || uvContentHasOnlyTrailingZeros(buf, offset)) {
+    if (uv->load_note[0] != '\0') {
         return;
     }
     ErrMsgPrintf(uv->load_note,
-                 "open segment %s: entries end at byte %zu of %zu (batch "
-                 "%d: %.80s) with data after it that is not zero; it is "
+                 "open segment %.40s: entries end at byte %zu of %zu (batch "
+                 "%d: %.60s) with data after it that is not zero; it is "
                  "dropped",
                  info->filename, offset, buf->len, batch, why);
 }
@@ -612,7 +613,9 @@ static int uvSegmentLoadOpen(struct uv *uv,
             if (rv != 0) {
                 Tracef(uv->tracer, "truncate open segment %s at %zu: %s",
                        info->filename, offset, uv->io->errmsg);
-                uvNoteOpenCut(uv, info, &buf, offset, i, uv->io->errmsg);
+                if (!uvContentHasOnlyTrailingZeros(&buf, offset)) {
+                    uvNoteOpenCut(uv, info, &buf, offset, i, uv->io->errmsg);
+                }
                 break;
             }
             if (offset == buf.len) {
