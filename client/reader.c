@@ -9,6 +9,7 @@
 #include "client/client_int.h"
 #include "client/rg_state.h"
 #include "client/synchronizer.h"
+#include "common/clock.h"
 #include "common/alloc.h"
 #include "strata/readergroup.h"
 #include "strata/segment.h"
@@ -22,13 +23,6 @@
 /* Defaults for 0 in the configuration (as the controller's). */
 #define RG_DEFAULT_REFRESH_MS 3000
 #define RG_DEFAULT_OUTSTANDING 3
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(unsigned ms)
 {
@@ -163,7 +157,8 @@ static int seglog_open(struct seglog *l, struct strata_client *c,
 	l->c = c;
 	snprintf(stream, sizeof(stream), "_RG%s", group);
 	strata_segment_name(l->name, sizeof(l->name), scope, stream, 0);
-	uint64_t deadline = now_ms() + (uint64_t)c->cfg.operation_timeout_ms;
+	uint64_t deadline =
+	        clock_mono_ms() + (uint64_t)c->cfg.operation_timeout_ms;
 	unsigned delay = 20;
 	bool known = false;
 	for (;;) {
@@ -179,7 +174,7 @@ static int seglog_open(struct seglog *l, struct strata_client *c,
 			}
 			known = true;
 		}
-		if (now_ms() + delay >= deadline) {
+		if (clock_mono_ms() + delay >= deadline) {
 			client_err(errmsg,
 			           "reader group %s/%s: its state segment %s "
 			           "still does not exist after the operation "
@@ -552,14 +547,15 @@ int strata_reader_group_delete(struct strata_client *c, const char *scope,
 	snprintf(what, sizeof(what), "delete reader group %s/%s", scope, group);
 	/* EBUSY: the state stream is still being created (or busy with
 	 * another workflow); the controller changed nothing, so retry. */
-	uint64_t deadline = now_ms() + (uint64_t)c->cfg.operation_timeout_ms;
+	uint64_t deadline =
+	        clock_mono_ms() + (uint64_t)c->cfg.operation_timeout_ms;
 	unsigned delay = 50;
 	for (;;) {
 		rc = client_ctl_mutate(
 		        c,
 		        STRATA__V1__CONTROLLER_METHOD__CTL_DELETE_READER_GROUP,
 		        &q.base, STRATA_ENOENT, what, errmsg);
-		if (rc != STRATA_EBUSY || now_ms() + delay >= deadline) {
+		if (rc != STRATA_EBUSY || clock_mono_ms() + delay >= deadline) {
 			return rc;
 		}
 		sleep_ms(delay);
@@ -677,7 +673,7 @@ int strata_reader_group_initiate_checkpoint(struct strata_reader_group *rg,
 		return rc;
 	}
 	uint64_t deadline =
-	        now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	        clock_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
 	for (;;) {
 		const struct rg_checkpoint *cp =
 		        rg_state_checkpoint(&rg->st, name);
@@ -692,7 +688,7 @@ int strata_reader_group_initiate_checkpoint(struct strata_reader_group *rg,
 			return make_checkpoint(&rg->st, name, cp->pos,
 			                       cp->n_pos, out);
 		}
-		if (now_ms() >= deadline) {
+		if (clock_mono_ms() >= deadline) {
 			client_err(
 			        errmsg,
 			        "checkpoint %s of group %s: %u reader(s) did "
@@ -1241,7 +1237,7 @@ static int refresh(struct strata_reader *r, char *errmsg)
 		rc = reader_op(r, &a, errmsg);
 	}
 	r->next_refresh =
-	        now_ms() +
+	        clock_mono_ms() +
 	        (r->rg->st.refresh_ms > 0 ? r->rg->st.refresh_ms : 1000);
 	return rc;
 }
@@ -1250,11 +1246,12 @@ int strata_reader_next(struct strata_reader *r, int wait_ms,
                        struct strata_read *out, char *errmsg)
 {
 	memset(out, 0, sizeof(*out));
-	uint64_t deadline = now_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
+	uint64_t deadline =
+	        clock_mono_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
 	int rc;
 	for (;;) {
 		bool fresh = false;
-		if (now_ms() >= r->next_refresh) {
+		if (clock_mono_ms() >= r->next_refresh) {
 			if ((rc = refresh(r, errmsg)) != 0) {
 				return rc;
 			}
@@ -1324,8 +1321,9 @@ int strata_reader_next(struct strata_reader *r, int wait_ms,
 			size_t i = (r->rr + k) % r->n;
 			struct rseg *g = &r->segs[i];
 			struct strata_event ev;
-			uint64_t left =
-			        deadline > now_ms() ? deadline - now_ms() : 0;
+			uint64_t left = deadline > clock_mono_ms()
+			                        ? deadline - clock_mono_ms()
+			                        : 0;
 			uint32_t w =
 			        k + 1 == r->n
 			                ? (uint32_t)(left < 100 ? left : 100)
@@ -1357,7 +1355,7 @@ int strata_reader_next(struct strata_reader *r, int wait_ms,
 		for (size_t i = 0; i < r->n; i++) {
 			done_now = done_now || r->segs[i].done;
 		}
-		if (!done_now && now_ms() >= deadline) {
+		if (!done_now && clock_mono_ms() >= deadline) {
 			out->kind = STRATA_READ_NONE;
 			return 0;
 		}
@@ -1365,8 +1363,9 @@ int strata_reader_next(struct strata_reader *r, int wait_ms,
 			/* Nothing assigned: wait for a segment to free up
 			 * (seen at the next refresh, or in a state fetched
 			 * by a conflict). */
-			uint64_t left =
-			        deadline > now_ms() ? deadline - now_ms() : 0;
+			uint64_t left = deadline > clock_mono_ms()
+			                        ? deadline - clock_mono_ms()
+			                        : 0;
 			sleep_ms((unsigned)(left < 50 ? left : 50));
 		}
 	}

@@ -43,6 +43,7 @@
 
 #include <nng/nng.h>
 
+#include "common/clock.h"
 #include "common/alloc.h"
 #include "common/errmsg.h"
 #include "common/log.h"
@@ -125,13 +126,6 @@ static void wake(struct sp_server *sp)
 	(void)n; /* EAGAIN: already non-zero */
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* I/O thread: stop watching the listener until resume_ms (0: until a
  * connection closes), or watch it again. */
 static void listen_set(struct sp_server *sp, bool off, uint64_t resume_ms)
@@ -149,7 +143,7 @@ static void listen_set(struct sp_server *sp, bool off, uint64_t resume_ms)
 /* Whether a warning of kind k is due (at most one a minute). */
 static bool warn_due(struct sp_server *sp, int k)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = clock_mono_ms();
 	if (sp->warned_ms[k] != 0 &&
 	    now - sp->warned_ms[k] < SP_WARN_EVERY_MS) {
 		return false;
@@ -587,7 +581,8 @@ static void accept_all(struct rpc_server *srv)
 			/* Out of descriptors or memory (or anything else):
 			 * the listener stays readable, so stop watching it
 			 * for a while rather than spin on it. */
-			listen_set(sp, true, mono_ms() + SP_ACCEPT_PAUSE_MS);
+			listen_set(sp, true,
+			           clock_mono_ms() + SP_ACCEPT_PAUSE_MS);
 			if (warn_due(sp, 1)) {
 				struct rlimit rl = {0};
 				getrlimit(RLIMIT_NOFILE, &rl);
@@ -670,7 +665,7 @@ static void *io_main(void *arg)
 	for (;;) {
 		int timeout = -1;
 		if (sp->listen_off && sp->resume_ms != 0) {
-			uint64_t now = mono_ms();
+			uint64_t now = clock_mono_ms();
 			timeout = now >= sp->resume_ms
 			                  ? 0
 			                  : (int)(sp->resume_ms - now);
@@ -727,7 +722,7 @@ static void *io_main(void *arg)
 			resume_paused(srv);
 		}
 		if (sp->listen_off && sp->resume_ms != 0 &&
-		    mono_ms() >= sp->resume_ms) {
+		    clock_mono_ms() >= sp->resume_ms) {
 			listen_set(sp, false, 0);
 			accept_all(srv);
 		}

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/alloc.h"
 #include "common/errmsg.h"
 #include "common/log.h"
@@ -88,13 +89,6 @@ struct driver {
 	struct metrics_counter *calls;    /* segment-store calls made */
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ------------------------------------------------------------ clients -- */
 
 static struct client *client_find(struct driver *d, const char *url)
@@ -133,7 +127,7 @@ static void client_outcome(struct driver *d, const char *url, int rc)
 	if (c->down_delay_ms > d->backoff_max_ms) {
 		c->down_delay_ms = d->backoff_max_ms;
 	}
-	c->down_until_ms = mono_ms() + c->down_delay_ms;
+	c->down_until_ms = clock_mono_ms() + c->down_delay_ms;
 }
 
 static struct rpc_client *client_get(struct driver *d, const char *url,
@@ -181,7 +175,7 @@ static int store_call(struct driver *d, const char *url, uint32_t method,
 		*reply = NULL;
 	}
 	struct client *known = client_find(d, url);
-	if (known != NULL && mono_ms() < known->down_until_ms) {
+	if (known != NULL && clock_mono_ms() < known->down_until_ms) {
 		errmsg_set(errmsg,
 		           "segment store %.120s did not answer a moment ago; "
 		           "not calling it again for %u ms",
@@ -520,7 +514,7 @@ static bool run_group(struct driver *d, struct job **g, size_t n)
 {
 	char errmsg[STRATA_ERRMSG_SIZE];
 	struct backoff *b = backoff_find(d, &g[0]->a, false);
-	uint64_t now = mono_ms();
+	uint64_t now = clock_mono_ms();
 	if (b != NULL) {
 		b->seen = true;
 		if (now < b->next_ms) {
@@ -547,7 +541,7 @@ static bool run_group(struct driver *d, struct job **g, size_t n)
 			if (b->delay_ms > d->backoff_max_ms) {
 				b->delay_ms = d->backoff_max_ms;
 			}
-			b->next_ms = mono_ms() + b->delay_ms;
+			b->next_ms = clock_mono_ms() + b->delay_ms;
 		}
 		LOG_WARN(COMP,
 		         "%s %" PRIu64 " step %d: action %d on segment %" PRIu64

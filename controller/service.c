@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/alloc.h"
 #include "common/errmsg.h"
 #include "common/log.h"
@@ -79,13 +80,6 @@ uint64_t ctl_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
@@ -320,7 +314,7 @@ int ctl_service_wait(struct ctl_service *s, ctl_wait_pred pred,
 	w->pred = pred;
 	w->done = done;
 	w->arg = arg;
-	w->deadline_ms = mono_ms() + s->wait_ms;
+	w->deadline_ms = clock_mono_ms() + s->wait_ms;
 	pthread_mutex_lock(&s->lock);
 	if (s->stopping) {
 		pthread_mutex_unlock(&s->lock);
@@ -353,7 +347,7 @@ static void *timer_main(void *arg)
 		}
 		pthread_cond_timedwait(&s->timer_cond, &s->lock, &ts);
 		struct waiter *sat = NULL, *unsat = NULL;
-		waiters_collect(s, s->stopping, mono_ms(), &sat, &unsat);
+		waiters_collect(s, s->stopping, clock_mono_ms(), &sat, &unsat);
 		pthread_mutex_unlock(&s->lock);
 		waiters_finish(sat, unsat);
 		pthread_mutex_lock(&s->lock);

@@ -40,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -137,13 +138,6 @@ struct ss_cluster {
 
 	struct metric_arg *margs; /* (count + 1) * MK_COUNT */
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 __attribute__((format(printf, 2, 3))) static void setmsg(char *errmsg,
                                                          const char *fmt, ...)
@@ -397,7 +391,7 @@ static bool nap(struct ss_cluster *c, uint64_t ms);
  * Membership thread. */
 static void heal(struct ss_cluster *c, bool standalone)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = clock_mono_ms();
 	for (uint32_t id = 0; id < c->count; id++) {
 		struct slot *s = &c->slots[id];
 		bool running = false;
@@ -497,7 +491,7 @@ static void *standalone_main(void *arg)
 static int record_assignment(struct ss_cluster *c,
                              const Strata__V1__AssignmentReply *a)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = clock_mono_ms();
 	if (a->lease_ms != 0) {
 		c->lease_ms = a->lease_ms;
 	}
@@ -557,7 +551,7 @@ static int record_assignment(struct ss_cluster *c,
  * thread only (the only writer of rep[]). */
 static void reconcile(struct ss_cluster *c)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = clock_mono_ms();
 	for (uint32_t id = 0; id < c->count; id++) {
 		struct raft_group_peer peers[CL_MAX_REPLICAS];
 		char addrs[CL_MAX_REPLICAS][CL_ADDR_MAX];
@@ -1261,7 +1255,7 @@ enum http_readiness ss_cluster_ready(void *arg, struct buf *detail)
 
 bool ss_cluster_wait_leaders(struct ss_cluster *c, unsigned timeout_ms)
 {
-	uint64_t deadline = mono_ms() + timeout_ms;
+	uint64_t deadline = clock_mono_ms() + timeout_ms;
 	for (;;) {
 		bool all = true;
 		pthread_rwlock_rdlock(&c->lock);
@@ -1278,7 +1272,7 @@ bool ss_cluster_wait_leaders(struct ss_cluster *c, unsigned timeout_ms)
 		if (all) {
 			return true;
 		}
-		if (mono_ms() >= deadline) {
+		if (clock_mono_ms() >= deadline) {
 			return false;
 		}
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000000L};

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -208,20 +209,6 @@ struct container {
 };
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint32_t get32(const uint8_t *p)
 {
@@ -608,7 +595,7 @@ static void count_read(struct container *c, int rv, size_t n, uint64_t t0)
 	}
 	metrics_counter_add(m->read_bytes, n);
 	metrics_histogram_observe(m->read_seconds,
-	                          (double)(now_ns() - t0) / 1e9);
+	                          (double)(clock_mono_ns() - t0) / 1e9);
 }
 
 /*
@@ -670,7 +657,7 @@ static void *reader_main(void *arg)
 		pthread_mutex_unlock(&c->rlock);
 		j->rv = storage_writer_lock_chunk(c->sw, j->chunk);
 		if (j->rv == 0) {
-			uint64_t t0 = now_ns();
+			uint64_t t0 = clock_mono_ns();
 			j->rv = read_chunk(c, j);
 			storage_writer_unlock_chunk(c->sw, j->chunk);
 			count_read(c, j->rv, j->nread, t0);
@@ -741,7 +728,7 @@ static void do_read(struct container *c, struct creq *q)
 		read_reply(c, q, seg, NULL, 0, NULL);
 		return;
 	case READ_WAIT: {
-		uint64_t now = now_ms();
+		uint64_t now = clock_mono_ms();
 		if (q->deadline == 0) {
 			q->deadline = now + q->r.wait_ms;
 		}
@@ -1017,7 +1004,7 @@ static void complete_write(struct container *c, struct creq *q,
 			                    res->dedup ? 0 : q->r.len);
 			metrics_histogram_observe(
 			        c->m_append_s,
-			        (double)(now_ns() - q->t0_ns) / 1e9);
+			        (double)(clock_mono_ns() - q->t0_ns) / 1e9);
 		}
 		if (code == 0 && !res->dedup) {
 			reply.length = res->offset + q->r.len;
@@ -1577,7 +1564,7 @@ int container_submit(struct container *c, const struct container_request *req,
 	q->r = *req;
 	q->done = done;
 	q->arg = arg;
-	q->t0_ns = now_ns();
+	q->t0_ns = clock_mono_ns();
 	pthread_mutex_lock(&c->lock);
 	if (atomic_load(&c->stopping)) {
 		pthread_mutex_unlock(&c->lock);
@@ -1654,7 +1641,7 @@ static void sw_done(struct raft_host_task *t)
 	}
 	unsigned ops =
 	        storage_writer_complete(c->sw, job, c->ready ? c->owner_gen : 0,
-	                                &b->b, now_ms(), sw_failed, c);
+	                                &b->b, clock_mono_ms(), sw_failed, c);
 	if (ops > 0 && b->cap < ops) {
 		b->reqs = strata_calloc(ops, sizeof(*b->reqs));
 		b->cap = b->reqs != NULL ? ops : 0;
@@ -1687,7 +1674,7 @@ static void maybe_plan(struct container *c)
 	bool pressure = used >= c->cfg.unflushed_budget / 2;
 	c->plan_now = false;
 	(void)storage_writer_plan(c->sw, &c->fsm, c->term, c->owner_gen,
-	                          now_ms(), pressure);
+	                          clock_mono_ms(), pressure);
 }
 
 /* ---- Raft hooks (loop thread) ----------------------------------------- */
@@ -1773,7 +1760,7 @@ static int hook_apply(void *data, uint64_t index, const void *buf, size_t len,
 	        .results = c->results};
 	*result = &c->out;
 	publish(c); /* before any answer below */
-	uint64_t now = now_ms();
+	uint64_t now = clock_mono_ms();
 	for (uint32_t i = 0; i < n; i++) {
 		if (c->results[i].segment != 0) {
 			touch(c, c->results[i].segment, now);
@@ -1807,7 +1794,7 @@ static int hook_restore(void *data, const void *buf, size_t len)
 		return rv;
 	}
 	c->broken = false;
-	sweep(c, now_ms());
+	sweep(c, clock_mono_ms());
 	wake_all(c, 0);
 	publish(c);
 	return 0;
@@ -1848,7 +1835,7 @@ static void hook_role(void *data, const struct raft_group_status *st)
 		         " owns it in term %" PRIu64,
 		         c->cfg.id, c->cfg.node_id, c->term);
 		if (c->sw != NULL) {
-			storage_writer_sweep(c->sw, &c->fsm, now_ms());
+			storage_writer_sweep(c->sw, &c->fsm, clock_mono_ms());
 		}
 		c->plan_now = true;
 		maybe_plan(c);
@@ -1867,7 +1854,7 @@ static void tick_task(struct raft_host_task *t)
 	if (c->closing) {
 		return;
 	}
-	expire(c, now_ms());
+	expire(c, clock_mono_ms());
 	c->plan_now = true;
 	maybe_plan(c);
 	publish(c);

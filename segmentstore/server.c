@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -112,13 +113,6 @@ struct ss_call {
 	struct rpc_pb_arena arena;    /* msg's memory: space, then heap */
 	_Alignas(max_align_t) uint8_t space[];
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void count(struct metrics_counter *c, uint64_t n)
 {
@@ -320,11 +314,6 @@ static struct order_entry **order_find(struct order_shard *sh, uint64_t h,
 	return pp;
 }
 
-static uint64_t mono_ms(void)
-{
-	return now_ns() / 1000000u;
-}
-
 /* With the shard locked: submit the held appends that are now in order. */
 static void order_release(struct ss_server *s, struct order_entry *e)
 {
@@ -368,7 +357,7 @@ static void order_setup(struct ss_server *s, const char *segment,
 	}
 	if (e != NULL) {
 		e->expect = last < 0 ? 0 : last + 1;
-		e->touched_ms = mono_ms();
+		e->touched_ms = clock_mono_ms();
 		order_release(s, e);
 	}
 	pthread_mutex_unlock(&sh->mu);
@@ -389,7 +378,7 @@ static void order_append(struct ss_server *s, struct ss_call *c)
 			if (q->first_event_number == e->expect) {
 				e->expect = end;
 			}
-			e->touched_ms = mono_ms();
+			e->touched_ms = clock_mono_ms();
 		}
 		submit_now(s, c);
 		if (e != NULL) {
@@ -399,7 +388,7 @@ static void order_append(struct ss_server *s, struct ss_call *c)
 		return;
 	}
 	/* Ahead of its turn: hold it, sorted by first event number. */
-	c->held_until = mono_ms() + ORDER_HOLD_MS;
+	c->held_until = clock_mono_ms() + ORDER_HOLD_MS;
 	struct ss_call **pp = &e->held;
 	while (*pp != NULL &&
 	       (*pp)->req.first_event_number <= q->first_event_number) {
@@ -407,7 +396,7 @@ static void order_append(struct ss_server *s, struct ss_call *c)
 	}
 	c->held_next = *pp;
 	*pp = c;
-	e->touched_ms = mono_ms();
+	e->touched_ms = clock_mono_ms();
 	count(s->m_reordered, 1);
 	pthread_mutex_unlock(&sh->mu);
 }
@@ -416,7 +405,7 @@ static void order_append(struct ss_server *s, struct ss_call *c)
  * writers (when expire). */
 static void order_sweep(struct ss_server *s, bool force, bool expire)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = clock_mono_ms();
 	for (int i = 0; i < ORDER_SHARDS; i++) {
 		struct order_shard *sh = &s->order[i];
 		pthread_mutex_lock(&sh->mu);
@@ -567,7 +556,9 @@ static void on_done(void *arg, int code, const struct container_reply *r)
 			if (s->m_append_latency != NULL) {
 				metrics_histogram_observe(
 				        s->m_append_latency,
-				        (double)(now_ns() - c->start_ns) / 1e9);
+				        (double)(clock_mono_ns() -
+				                 c->start_ns) /
+				                1e9);
 			}
 		}
 		break;
@@ -891,7 +882,7 @@ static void handle(void *arg, struct rpc_call *call, uint32_t method,
 	c->s = s;
 	c->call = call;
 	c->method = method;
-	c->start_ns = now_ns();
+	c->start_ns = clock_mono_ns();
 	atomic_fetch_add(&s->refs, 1);
 	c->msg = rpc_pb_unpack_arena(desc, body, len, &c->arena);
 	if (c->msg == NULL && c->arena.oom) {
