@@ -59,7 +59,8 @@
 #define ENTRY_ALIGN 8
 
 #define SNAP_MAGIC "STRSNAP1"
-#define SNAP_HEADER 16 /* magic + u64 owner length */
+#define SNAP_HEADER 16          /* magic + u64 owner length */
+#define SNAP_FAIL_WARN_MS 60000 /* failed-snapshot warnings: once a minute */
 
 struct raft_host {
 	uv_loop_t loop;                /* the loop */
@@ -130,6 +131,8 @@ struct raft_group {
 	uint64_t bytes_since_snap;   /* applied bytes since snapshot */
 	uint64_t entries_since_snap; /* applied commands since snapshot */
 	bool snap_armed;             /* threshold lowered */
+	uint64_t snap_failed_ms;     /* last failed-snapshot warning, 0 none */
+	uint64_t snap_failures;      /* failures in a row */
 	uint64_t snap_start_ns;      /* snapshot hook entered */
 	void *snap_owner_buf;        /* owner's buffer in flight */
 	unsigned char snap_header[SNAP_HEADER]; /* header buffer */
@@ -622,6 +625,33 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 	return 0;
 }
 
+/* libraft could not store the snapshot just taken (patch 16): its log is
+ * not trimmed, so the log's files and the entries libraft keeps in memory
+ * grow until a later one is stored (the next after snapshot_bytes more).
+ * Warn at the first failure and then at most once a minute. */
+static void snapshot_failed(struct raft_group *g)
+{
+	g->mloop.snapshots_failed++;
+	g->snap_failures++;
+	uint64_t now = g->raft.io->time(g->raft.io);
+	if (g->snap_failed_ms != 0 &&
+	    now - g->snap_failed_ms < SNAP_FAIL_WARN_MS) {
+		return;
+	}
+	g->snap_failed_ms = now;
+	LOG_WARN(COMP,
+	         "group %" PRIu64
+	         ": could not store a snapshot (%s: %s; %" PRIu64
+	         " in a row); its log in %s is not trimmed, so it keeps "
+	         "growing on disk and in memory until one is stored: free "
+	         "space or fix that directory. Retrying after %" PRIu64
+	         " more bytes of log",
+	         g->cfg.group_id, raft_strerror(g->raft.snapshot_status),
+	         g->raft.snapshot_errmsg[0] != '\0' ? g->raft.snapshot_errmsg
+	                                            : "no detail",
+	         g->snap_failures, g->cfg.data_dir, g->cfg.snapshot_bytes);
+}
+
 static int fsm_snapshot_finalize(struct raft_fsm *fsm,
                                  struct raft_buffer *bufs[], unsigned *n_bufs)
 {
@@ -631,6 +661,25 @@ static int fsm_snapshot_finalize(struct raft_fsm *fsm,
 	g->snap_owner_buf = NULL;
 	*bufs = NULL;
 	*n_bufs = 0;
+	if (g->raft.snapshot_status == RAFT_CANCELED) {
+		LOG_DEBUG(COMP,
+		          "group %" PRIu64 ": snapshot canceled (stopping)",
+		          g->cfg.group_id);
+		return 0;
+	}
+	if (g->raft.snapshot_status != 0) {
+		snapshot_failed(g);
+		return 0;
+	}
+	if (g->snap_failures > 0) {
+		LOG_INFO(COMP,
+		         "group %" PRIu64
+		         ": snapshot stored again after %" PRIu64
+		         " failed; the log is trimmed",
+		         g->cfg.group_id, g->snap_failures);
+		g->snap_failures = 0;
+		g->snap_failed_ms = 0;
+	}
 	g->mloop.snapshots_taken++;
 	g->mloop.snapshot_last_us = us;
 	g->mloop.snapshot_total_us += us;

@@ -43,6 +43,7 @@ enum field {
 	F_INSTALL_LAST,
 	F_LAG_HOLDS,
 	F_SNAPS_RETAINED,
+	F_SNAPS_FAILED,
 	F_COUNT
 };
 
@@ -100,6 +101,10 @@ static const struct field_def fields[F_COUNT] = {
                               METRICS_COUNTER,
                               "Snapshots that kept extra log for a lagging "
                               "follower"},
+        [F_SNAPS_FAILED] = {"strata_raft_snapshot_failures_total",
+                            METRICS_COUNTER,
+                            "Snapshots that could not be stored (the log "
+                            "is not trimmed until one is)"},
 };
 
 struct slot;
@@ -243,6 +248,9 @@ static int value_fn(void *arg, double *value)
 		break;
 	case F_SNAPS_RETAINED:
 		v = (double)m.snapshots_retained;
+		break;
+	case F_SNAPS_FAILED:
+		v = (double)m.snapshots_failed;
 		break;
 	case F_COUNT:
 		return 1;

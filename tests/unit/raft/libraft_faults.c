@@ -2,6 +2,8 @@
 #include "tests/unit/raft/libraft_faults.h"
 #include "tests/lib/fdpath.h"
 
+#include <uv.h>
+
 #include <errno.h>
 #include <linux/aio_abi.h>
 #include <pthread.h>
@@ -144,4 +146,40 @@ int __wrap_UvOsFallocate(int fd, off_t offset, off_t len)
 		return -ENOSPC; /* libraft's convention: a negated errno */
 	}
 	return __real_UvOsFallocate(fd, offset, len);
+}
+
+/* libraft's wrapper of a synchronous file write (src/uv_os.c), through
+ * which it writes each snapshot and its metadata file (on its thread
+ * pool). */
+int __real_UvOsWrite(uv_file fd, const uv_buf_t bufs[], unsigned int nbufs,
+                     int64_t offset);
+int __wrap_UvOsWrite(uv_file fd, const uv_buf_t bufs[], unsigned int nbufs,
+                     int64_t offset);
+
+static bool snap_full;
+static unsigned snap_failed;
+
+unsigned libraft_faults_snapshot_full(bool on)
+{
+	pthread_mutex_lock(&mu);
+	snap_full = on;
+	unsigned n = snap_failed;
+	snap_failed = 0;
+	pthread_mutex_unlock(&mu);
+	return n;
+}
+
+int __wrap_UvOsWrite(uv_file fd, const uv_buf_t bufs[], unsigned int nbufs,
+                     int64_t offset)
+{
+	pthread_mutex_lock(&mu);
+	bool fail = snap_full && fd_path_contains(fd, "snapshot-");
+	if (fail) {
+		snap_failed++;
+	}
+	pthread_mutex_unlock(&mu);
+	if (fail) {
+		return UV_ENOSPC; /* what uv_fs_write returns for ENOSPC */
+	}
+	return __real_UvOsWrite(fd, bufs, nbufs, offset);
 }

@@ -34,4 +34,10 @@ void libraft_faults_get(struct libraft_faults_record *out);
  * Returns how many creations it failed since the last call. */
 unsigned libraft_faults_disk_full_in(const char *in, bool full);
 
+/* No space for snapshots, for tests also linked with -Wl,--wrap=UvOsWrite:
+ * while on, libraft's writes of snapshot files (and of their metadata)
+ * fail with ENOSPC; the log's own writes go on. Returns how many writes it
+ * failed since the last call. */
+unsigned libraft_faults_snapshot_full(bool on);
+
 #endif

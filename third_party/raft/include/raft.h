@@ -775,6 +775,13 @@ struct raft
     /* STRATA PATCH (PATCHES.md #13): the raft_io refused an append because
      * an earlier log operation failed; the next tick leaves the group. */
     bool io_failed;
+
+    /* STRATA PATCH (PATCHES.md #16): how the last snapshot this server
+     * took fared, set before fsm->snapshot_finalize runs: 0 stored (and
+     * the log trimmed behind it), else a RAFT_* code, with the reason in
+     * snapshot_errmsg. */
+    int snapshot_status;
+    char snapshot_errmsg[RAFT_ERRMSG_BUF_SIZE];
 };
 
 RAFT_API int raft_init(struct raft *r,

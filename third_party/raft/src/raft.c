@@ -81,6 +81,8 @@ int raft_init(struct raft *r,
     r->max_catch_up_rounds = DEFAULT_MAX_CATCH_UP_ROUNDS;
     r->max_catch_up_round_duration = DEFAULT_MAX_CATCH_UP_ROUND_DURATION;
     r->io_failed = false;
+    r->snapshot_status = 0; /* STRATA PATCH (PATCHES.md #16) */
+    r->snapshot_errmsg[0] = '\0';
     rv = r->io->init(r->io, r->id, r->address);
     if (rv != 0) {
         ErrMsgTransfer(r->io->errmsg, r->errmsg, "io");

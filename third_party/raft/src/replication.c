@@ -1474,9 +1474,15 @@ static void takeSnapshotCb(struct raft_io_snapshot_put *req, int status)
     r->snapshot.put.data = NULL;
     snapshot = &r->snapshot.pending;
 
+    /* STRATA PATCH (PATCHES.md #16): tell the FSM's finalize whether the
+     * snapshot was stored, and why not (the raft_io left the reason in
+     * io->errmsg); upstream only traced it. */
+    r->snapshot_status = status;
+    r->snapshot_errmsg[0] = '\0';
     if (status != 0) {
         tracef("snapshot %lld at term %lld: %s", snapshot->index,
                snapshot->term, raft_strerror(status));
+        ErrMsgPrintf(r->snapshot_errmsg, "%s", r->io->errmsg);
         goto out;
     }
 
@@ -1495,6 +1501,9 @@ static int putSnapshot(struct raft *r, struct raft_snapshot *snapshot,
     rv = r->io->snapshot_put(r->io, r->snapshot.trailing, &r->snapshot.put,
                              snapshot, cb);
     if (rv != 0) {
+        /* STRATA PATCH (PATCHES.md #16) */
+        r->snapshot_status = rv;
+        ErrMsgPrintf(r->snapshot_errmsg, "%s", r->io->errmsg);
         takeSnapshotClose(r, snapshot);
         r->snapshot.pending.term = 0;
         r->snapshot.put.data = NULL;

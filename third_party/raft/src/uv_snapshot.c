@@ -564,6 +564,11 @@ static void uvSnapshotPutFinish(struct uvSnapshotPut *put)
     int status = put->status;
     struct uv *uv = put->uv;
     assert(uv->snapshot_put_work.data == NULL);
+    /* STRATA PATCH (PATCHES.md #16): the callback reads why it failed
+     * from io->errmsg (put->errmsg is freed here). */
+    if (status != 0) {
+        ErrMsgPrintf(uv->io->errmsg, "%s", put->errmsg);
+    }
     RaftHeapFree(put->meta.bufs[1].base);
     RaftHeapFree(put);
     req->cb(req, status);
@@ -649,6 +654,7 @@ int UvSnapshotPut(struct raft_io *io,
     }
     put->uv = uv;
     put->req = req;
+    put->errmsg[0] = '\0'; /* STRATA PATCH (PATCHES.md #16) */
     put->snapshot = snapshot;
     put->meta.timestamp = uv_now(uv->loop);
     put->trailing = trailing;
