@@ -286,7 +286,7 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 		        "wrote %" PRIu64 " event%s (%" PRIu64 " bytes) to %s "
 		        "in %.2f s",
 		        acked, acked == 1 ? "" : "s", bytes, full, secs);
-		if (secs > 0.0 && acked > 0) {
+		if (secs >= CLI_RATE_MIN_SECS && acked > 0) {
 			fprintf(stderr, ", %.0f events/s",
 			        (double)acked / secs);
 		}
