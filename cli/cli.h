@@ -11,9 +11,10 @@
 #include "cli/args.h"
 #include "strata/client.h"
 
-#define CLI_MAX_URLS 16       /* controller URLs in --controller */
-#define CLI_RATE_MIN_SECS 0.1 /* shorter runs print no rate: it means little \
-	                       */
+#define CLI_MAX_URLS 16 /* controller URLs in --controller */
+#define CLI_RATE_MIN_SECS                                  \
+	0.1 /* shorter runs print no rate: it means little \
+	     */
 
 /* One stratactl invocation. */
 struct cli {

@@ -36,6 +36,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/errmsg.h"
 #include "common/log.h"
 #include "common/refbuf.h"
@@ -175,6 +176,7 @@ void rpc_pb_free(ProtobufCMessage *m)
 	}
 }
 
+#define RPC_WARN_EVERY_MS 60000 /* connection-limit warnings: once a minute */
 #define ARENA_ALIGN _Alignof(max_align_t)
 
 static size_t arena_round(size_t n)
@@ -928,6 +930,48 @@ static int server_opts_check(const struct rpc_server_opts *o, char *errmsg)
 	return 0;
 }
 
+/*
+ * NNG transport: bound the connections open at once. NNG has no such
+ * option, so a connection past the limit is closed as soon as its SP
+ * handshake is done (ADD_PRE: the socket never uses it); its client
+ * redials with backoff (libstrata: 50 ms doubling to 1 s) and is served
+ * once another closes. Every pipe that saw ADD_PRE also sees REM_POST
+ * (NNG's pipe.c), rejected ones included, so one counter balances.
+ */
+static void server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct rpc_server *srv = arg;
+	bool reject = false, warn = false;
+	unsigned n;
+	pthread_mutex_lock(&srv->mtx);
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		n = ++srv->n_pipes;
+		if (n > srv->opts.max_connections) {
+			reject = true;
+			uint64_t now = clock_mono_ms();
+			if (srv->pipes_warned_ms == 0 ||
+			    now - srv->pipes_warned_ms >= RPC_WARN_EVERY_MS) {
+				srv->pipes_warned_ms = now;
+				warn = true;
+			}
+		}
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		srv->n_pipes--;
+	}
+	pthread_mutex_unlock(&srv->mtx);
+	if (reject) {
+		nng_pipe_close(p);
+	}
+	if (warn) {
+		LOG_WARN("rpc",
+		         "%s: %u connections open, the most this server "
+		         "accepts (%s); new clients are turned away and retry "
+		         "until one closes. Raise the limit if that many "
+		         "clients are expected",
+		         srv->url, srv->opts.max_connections, srv->limit_key);
+	}
+}
+
 /* Replace the port of a tcp URL by the one actually bound. */
 static void server_bound_url(struct rpc_server *srv, nng_listener l,
                              const char *url)
@@ -1012,6 +1056,10 @@ int rpc_server_start(struct rpc_server **out, const char *url,
 	for (unsigned i = 0; i < srv->n_calls; i++) {
 		srv->calls[i].srv = srv;
 	}
+	snprintf(srv->limit_key, sizeof(srv->limit_key), "%s",
+	         o.max_connections_key != NULL ? o.max_connections_key
+	                                       : "max_connections");
+	srv->opts.max_connections_key = NULL; /* borrowed: copied above */
 	struct sockaddr_storage sa;
 	socklen_t salen;
 	if (o.own_tcp && sp_url_addr(url, true, &sa, &salen)) {
@@ -1045,6 +1093,18 @@ int rpc_server_start(struct rpc_server **out, const char *url,
 		rc = map_nng(rv);
 		errmsg_set(errmsg, "rpc server %s: set up %u contexts: %s", url,
 		           srv->n_calls, nng_strerror(rv));
+		goto err_close;
+	}
+	rv = nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_PRE, server_pipe_cb,
+	                     srv);
+	if (rv == 0) {
+		rv = nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST,
+		                     server_pipe_cb, srv);
+	}
+	if (rv != 0) {
+		rc = map_nng(rv);
+		errmsg_set(errmsg, "rpc server %s: pipe notifications: %s", url,
+		           nng_strerror(rv));
 		goto err_close;
 	}
 	nng_listener l;

@@ -43,6 +43,18 @@
 #define RPC_MAX_ENDPOINTS 64 /* configured + learned from redirects */
 #define RPC_MAX_URL_LEN 256  /* longest URL accepted (also redirects) */
 
+/* The schema entry (struct config_key initializer, common/config.h) of the
+ * connection bound every server binary declares: its value goes to
+ * rpc_server_opts.max_connections, its name to max_connections_key. */
+#define RPC_KEY_LIMITS_CONNECTIONS                                        \
+	{                                                                 \
+		.name = "limits.connections", .type = CONFIG_UINT,        \
+		.def = "4096", .min = "1", .max = "1048576",              \
+		.help = "Client connections open at once, per listener; " \
+		        "further clients wait (or are turned away and "   \
+		        "retry) until one closes."                        \
+	}
+
 /* ---------------------------------------------------------------- server */
 
 struct rpc_server;
@@ -66,12 +78,13 @@ struct rpc_server_opts {
 	 * does not read cannot grow the server's memory without bound
 	 * (64 KiB..4 GiB). */
 	size_t max_queued_bytes;
-	/* Own SP listener: connections open at once (1..2^20). At the
-	 * limit the listener stops accepting until one closes; further
-	 * clients wait in the kernel's listen backlog. When accept runs out
-	 * of file descriptors (or memory) the listener also pauses, for
-	 * 100 ms at a time, instead of spinning on a socket that stays
-	 * readable. */
+	/* Connections open at once (1..2^20). The own SP listener stops
+	 * accepting at the limit until one closes (further clients wait in
+	 * the kernel's listen backlog); when accept runs out of file
+	 * descriptors (or memory) it also pauses, for 100 ms at a time,
+	 * instead of spinning on a socket that stays readable. An NNG
+	 * socket closes a connection past the limit right after its
+	 * handshake; the client redials with backoff. */
 	unsigned max_connections;
 	/* The setting named in those warnings, e.g. "limits.connections";
 	 * borrowed for the call (copied), NULL = "max_connections". */

@@ -47,7 +47,13 @@ struct rpc_server {
 	bool closed;     /* socket closed: no NNG calls any more */
 	bool stop_done;  /* stop finished; late replies free the server */
 	unsigned n_busy; /* requests given to the handler, not finished */
-	unsigned late;   /* unanswered at close, still pointing here */
+	/* NNG transport: connections past the pipe handshake and not yet
+	 * removed (rejected ones included until NNG removes them), and when
+	 * the limit was last warned about (0 never); under mtx. */
+	unsigned n_pipes;
+	uint64_t pipes_warned_ms;
+	char limit_key[64]; /* opts.max_connections_key, copied */
+	unsigned late;      /* unanswered at close, still pointing here */
 	unsigned n_calls;
 	struct rpc_call calls[]; /* one per context */
 };

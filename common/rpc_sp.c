@@ -111,7 +111,6 @@ struct sp_server {
 	bool listen_off;    /* the listener is not watched */
 	uint64_t resume_ms; /* listen_off: watch again then; 0 = at a close */
 	uint64_t warned_ms[2]; /* last warning: at the limit, accept failing */
-	char limit_key[64];    /* max_connections_key, for those warnings */
 };
 
 static const uint8_t hello_rep0[8] = {0, 'S', 'P', 0, 0, SP_PROTO_REP0, 0, 0};
@@ -564,7 +563,7 @@ static void accept_all(struct rpc_server *srv)
 				        "wait until one closes. Raise the "
 				        "limit "
 				        "if that many clients are expected",
-				        srv->url, sp->n_conns, sp->limit_key);
+				        srv->url, sp->n_conns, srv->limit_key);
 			}
 			return;
 		}
@@ -596,7 +595,7 @@ static void accept_all(struct rpc_server *srv)
 				        "or lower %s",
 				        srv->url, strerror(err), sp->n_conns,
 				        (unsigned long long)rl.rlim_cur,
-				        SP_ACCEPT_PAUSE_MS, sp->limit_key);
+				        SP_ACCEPT_PAUSE_MS, srv->limit_key);
 			}
 			return;
 		}
@@ -748,10 +747,6 @@ int rpc_sp_start(struct rpc_server *srv, const char *url, const char *key,
 	sp->lfd = sp->epfd = sp->evfd = -1;
 	sp->max_queued = srv->opts.max_queued_bytes;
 	sp->max_conns = srv->opts.max_connections;
-	snprintf(sp->limit_key, sizeof(sp->limit_key), "%s",
-	         srv->opts.max_connections_key != NULL
-	                 ? srv->opts.max_connections_key
-	                 : "max_connections");
 	srv->sp = sp;
 	for (unsigned i = srv->n_calls; i-- > 0;) {
 		srv->calls[i].next_free = sp->free_calls;

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/process.h"
+#include "common/rpc.h"
 #include "controller/replica.h"
 
 #define COMP "controller"
@@ -32,6 +33,7 @@ static const struct config_key schema[] = {
          .def = "tcp://0.0.0.0:9090",
          .help = "NNG URL of the client API and of store registration "
                  "(port 0 picks a free port)."},
+        RPC_KEY_LIMITS_CONNECTIONS,
         {.name = "http.listen",
          .type = CONFIG_STRING,
          .def = "http://0.0.0.0:9091",
@@ -273,6 +275,8 @@ int main(int argc, char **argv)
 	        config_get_duration_ms(&cfg, "api.read_staleness");
 	rcfg.listen = config_get_string(&cfg, "listen");
 	rcfg.listen_key = "listen";
+	rcfg.max_connections =
+	        (unsigned)config_get_uint(&cfg, "limits.connections");
 	rcfg.rest.url = config_get_string(&cfg, "http.listen");
 	rcfg.rest.config_key = "http.listen";
 	rcfg.tick_ms = (unsigned)config_get_duration_ms(&cfg, "tick.interval");

@@ -62,6 +62,10 @@ static int start_parts(struct ctl_replica *r,
 	struct rpc_server_opts ro;
 	rpc_server_opts_default(&ro);
 	ro.config_key = cfg->listen_key;
+	if (cfg->max_connections != 0) {
+		ro.max_connections = cfg->max_connections;
+	}
+	ro.max_connections_key = "limits.connections";
 	rc = rpc_server_start(&r->rpc, cfg->listen, &ro, ctl_api_rpc_handler,
 	                      r->api, errmsg);
 	if (rc != 0) {

@@ -35,6 +35,8 @@ struct ctl_replica_config {
 	struct ctl_api_config api;   /* all but svc and metrics (set here) */
 	const char *listen;          /* NNG URL of the client API */
 	const char *listen_key;      /* its config key, e.g. "listen" */
+	unsigned max_connections;    /* its connection bound, 0 = default;
+	                              * named "limits.connections" */
 	struct rest_config rest;     /* url, config_key, forward timeout;
 	                              * svc, api, metrics are set here */
 	unsigned tick_ms;            /* clock tick period of the leader */

@@ -15,6 +15,7 @@
 #include "common/plugin.h"
 #include "common/process.h"
 #include "raft/metrics.h"
+#include "common/rpc.h"
 #include "segmentstore/options.h"
 #include "segmentstore/service.h"
 #include "strata/error.h"
@@ -176,7 +177,7 @@ static const struct config_key schema[] = {
          .max = "1024",
          .help = "Requests served at once (long-polling reads included); "
                  "memory is bounded by this times limits.max_message."},
-        SS_KEY_LIMITS_CONNECTIONS,
+        RPC_KEY_LIMITS_CONNECTIONS,
         SS_KEY_FLUSH_BYTES,
         SS_KEY_FLUSH_AGE,
         {.name = "flush.chunk_bytes",

@@ -27,13 +27,6 @@
 		.help = "Flush a segment to tier 2 once it has this many " \
 		        "unflushed bytes."                                 \
 	}
-#define SS_KEY_LIMITS_CONNECTIONS                                            \
-	{                                                                    \
-		.name = "limits.connections", .type = CONFIG_UINT,           \
-		.def = "4096", .min = "1", .max = "1048576",                 \
-		.help = "Client connections open at once; at the limit new " \
-		        "ones wait in the listen backlog until one closes."  \
-	}
 #define SS_KEY_CONTAINERS_RECOVER_AFTER                                      \
 	{                                                                    \
 		.name = "containers.recover_after", .type = CONFIG_DURATION, \

@@ -159,7 +159,7 @@ static const struct config_key schema[] = {
          .max = "1024",
          .help = "Segment store requests served at once (long-polling "
                  "reads included)."},
-        SS_KEY_LIMITS_CONNECTIONS,
+        RPC_KEY_LIMITS_CONNECTIONS,
         {.name = "limits.unflushed_budget",
          .type = CONFIG_SIZE,
          .def = "256MiB",
@@ -442,6 +442,8 @@ static int start_controller(struct app *a, const struct config *cfg,
 	        .api = {.store_lease_ms = 6000}, /* heartbeat every 2 s */
 	        .listen = config_get_string(cfg, "listen"),
 	        .listen_key = "listen",
+	        .max_connections =
+	                (unsigned)config_get_uint(cfg, "limits.connections"),
 	        .rest = {.url = config_get_string(cfg, "http.listen"),
 	                 .config_key = "http.listen"},
 	        .tick_ms = 1000,

@@ -19,6 +19,10 @@
              still stops it; with the byte back every event is read.
   truncate_middle  truncate at a cut inside open segments (no segment
              deleted): the events before the cut are gone, the rest stay.
+  connections  limits.connections=3 on the controller's listener, held by
+             idle connections: stratactl is turned away (exit 3, the log
+             says why) and served once one of them closes; those turned
+             away hold no place.
   bad_input  unknown stream, malformed or foreign stream cut, an event
              over the size limit, unknown option/command, bad names,
              deleting an unsealed stream, a controller that is not there:
@@ -324,6 +328,73 @@ def scenario_restart(args, base):
         sa.stop()
 
 
+SP_REQ0_HELLO = bytes([0, ord("S"), ord("P"), 0, 0, 0x30, 0, 0])
+
+
+def sp_hold(port):
+    """A raw SP req0 peer of the controller: the socket once the controller
+    answered a ping on it (so it counts the connection), None if it closed
+    the connection instead."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(SP_REQ0_HELLO)
+    # RpcRequest{method: 1 (ping)} = 08 01, after the 8-byte length and
+    # the request id (high bit set).
+    body = bytes([0x80, 0, 0, 1, 0x08, 0x01])
+    s.sendall(len(body).to_bytes(8, "big") + body)
+    got = b""
+    try:
+        while len(got) < 8 + 8 + 4:  # greeting, length, request id
+            chunk = s.recv(64)
+            if not chunk:
+                s.close()
+                return None
+            got += chunk
+    except (ConnectionResetError, socket.timeout):
+        s.close()
+        return None
+    return s
+
+
+def scenario_connections(args, base):
+    """The controller's client listener takes limits.connections at most."""
+    sa = Standalone(args.standalone, base)
+    sa.flags.append("--limits.connections=3")
+    sa.start()
+    ctl = Ctl(args.stratactl, sa.url)
+    port = int(sa.url.rsplit(":", 1)[1])
+    held = []
+    try:
+        ctl.run("scope", "create", "cn")
+        # Fill the listener (the embedded store may hold a place too).
+        for _ in range(4):
+            s = sp_hold(port)
+            if s is None:
+                break
+            held.append(s)
+        check(1 <= len(held) <= 3,
+              "%d idle connections held past limits.connections=3"
+              % len(held))
+        log("%d idle connections hold the controller's listener" % len(held))
+        for _ in range(5):  # turned away, holding no place
+            check(sp_hold(port) is None, "a connection past the limit kept")
+        _, err = ctl.run("scope", "list", "--timeout", "2s",
+                         "--connect-timeout", "2s", expect=EXIT_UNREACHABLE)
+        log("stratactl turned away: %s" % err.strip())
+        with open(os.path.join(sa.dir, "log")) as f:
+            text = f.read()
+        check("connections open, the most this server accepts "
+              "(limits.connections)" in text,
+              "the controller did not log why it turned clients away")
+        held.pop().close()
+        log("one held connection closed")
+        out, _ = ctl.run("scope", "list")
+        check("cn" in out.split(), "scope list after a place freed: %r" % out)
+    finally:
+        for s in held:
+            s.close()
+        sa.stop()
+
+
 def scenario_damaged_log(args, base):
     sa = Standalone(args.standalone, base)
     sa.start()
@@ -615,7 +686,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario",
                     choices=["basic", "bad_input", "restart", "groups",
-                             "truncate_middle", "damaged_log"])
+                             "truncate_middle", "damaged_log",
+                             "connections"])
     ap.add_argument("--standalone", required=True)
     ap.add_argument("--stratactl", required=True)
     args = ap.parse_args()
@@ -627,7 +699,8 @@ def main():
          "restart": scenario_restart,
          "groups": scenario_groups,
          "truncate_middle": scenario_truncate_middle,
-         "damaged_log": scenario_damaged_log}[args.scenario](
+         "damaged_log": scenario_damaged_log,
+         "connections": scenario_connections}[args.scenario](
             args, base)
         ok = True
         log("PASS %s" % args.scenario)

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "common/config.h"
+#include "common/rpc.h"
 #include "segmentstore/options.h"
 #include "strata/error.h"
 
@@ -39,7 +40,7 @@ static const struct config_key schema[] = {
          .type = CONFIG_SIZE,
          .def = "64MiB",
          .help = "h"},
-        SS_KEY_LIMITS_CONNECTIONS,
+        RPC_KEY_LIMITS_CONNECTIONS,
         SS_KEY_CONTAINERS_RECOVER_AFTER,
         SS_KEY_FLUSH_BYTES,
         SS_KEY_FLUSH_AGE,
@@ -75,7 +76,7 @@ static void test_ss_options_keys_as_documented(void **state)
 	(void)state;
 	static const struct config_key keys[] = {
 	        SS_KEY_LIMITS_MAX_EVENT, SS_KEY_FLUSH_BYTES, SS_KEY_FLUSH_AGE,
-	        SS_KEY_LIMITS_CONNECTIONS};
+	        RPC_KEY_LIMITS_CONNECTIONS};
 	assert_string_equal(keys[0].name, "limits.max_event");
 	assert_int_equal(keys[0].type, CONFIG_SIZE);
 	assert_string_equal(keys[0].def, "8MiB");
