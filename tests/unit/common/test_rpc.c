@@ -186,16 +186,23 @@ static void handler(void *arg, struct rpc_call *call, uint32_t method,
 	}
 }
 
-static void svc_init(struct svc *s)
+/* A service on the heap, freed by svc_join. Not on the test's stack: a
+ * failing test leaves its server running (cmocka jumps out of it), and the
+ * next test would reuse that stack under the server's threads and hang
+ * instead of running (seen). */
+static struct svc *svc_new(void)
 {
-	memset(s, 0, sizeof(*s));
+	struct svc *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
 	atomic_init(&s->calls, 0);
 	pthread_mutex_init(&s->mtx, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	assert_int_equal(pthread_create(&s->worker, NULL, worker_main, s), 0);
+	return s;
 }
 
-/* Stop the worker once its queue is empty; call after the servers stop. */
+/* Stop the worker once its queue is empty and free s; call after the
+ * servers stop. */
 static void svc_join(struct svc *s)
 {
 	pthread_mutex_lock(&s->mtx);
@@ -205,6 +212,7 @@ static void svc_join(struct svc *s)
 	pthread_join(s->worker, NULL);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mtx);
+	free(s);
 }
 
 /* Servers use Strata's own SP listener for tcp:// (the second run of the
@@ -248,12 +256,11 @@ static struct rpc_client *open1(const char *url, int timeout_ms, int retries)
 
 static void dead_url(char *buf, size_t size)
 {
-	struct svc s;
-	svc_init(&s);
-	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	struct svc *s = svc_new();
+	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", NULL);
 	snprintf(buf, size, "%s", rpc_server_url(srv));
 	rpc_server_stop(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 static void echo_ok(struct rpc_client *cli, const char *text)
@@ -466,9 +473,8 @@ static void test_rpc_envelope_decode_rejects_garbage(void **state)
 
 static void roundtrip(const char *url)
 {
-	struct svc s;
-	svc_init(&s);
-	struct rpc_server *srv = start(&s, url, NULL);
+	struct svc *s = svc_new();
+	struct rpc_server *srv = start(s, url, NULL);
 	struct rpc_client *cli = open1(rpc_server_url(srv), 2000, 1);
 	char err[STRATA_ERRMSG_SIZE];
 	uint8_t *rep;
@@ -509,11 +515,11 @@ static void roundtrip(const char *url)
 	        rpc_call(cli, M_ECHO, 0, bad, sizeof(bad), &rep, &n, err), 0);
 	assert_int_equal(n, sizeof(bad));
 	strata_free(rep);
-	assert_int_equal(s.calls, 6);
+	assert_int_equal(s->calls, 6);
 
 	rpc_client_close(cli);
 	rpc_server_stop(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 /* Echo, ping, service error, unknown method and pb calls over TCP. */
@@ -558,9 +564,8 @@ static void expect_pb_echo(struct rpc_client *cli, uint32_t method,
 static void test_rpc_reply_pb_sizes(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
-	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	struct svc *s = svc_new();
+	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", NULL);
 	struct rpc_client *cli = open1(rpc_server_url(srv), 2000, 0);
 	static uint8_t data[70000];
 	for (size_t i = 0; i < sizeof(data); i++) {
@@ -572,7 +577,7 @@ static void test_rpc_reply_pb_sizes(void **state)
 	}
 	rpc_client_close(cli);
 	rpc_server_stop(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 struct tail_pend {
@@ -614,9 +619,8 @@ static void tail_cb(void *arg, int code, const char *errmsg,
 static void test_rpc_reply_pb_tail(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
-	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	struct svc *s = svc_new();
+	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", NULL);
 	struct rpc_client *cli = open1(rpc_server_url(srv), 10000, 0);
 	char err[STRATA_ERRMSG_SIZE];
 	size_t max = 3u << 20;
@@ -650,7 +654,7 @@ static void test_rpc_reply_pb_tail(void **state)
 	free(data);
 	rpc_client_close(cli);
 	rpc_server_stop(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 #define UNREAD_N 256              /* requests of the client that reads late */
@@ -680,12 +684,11 @@ static int raw_sp_connect(const char *url)
 static void test_rpc_unread_replies_bounded(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
+	struct svc *s = svc_new();
 	struct rpc_server_opts o;
 	rpc_server_opts_default(&o);
 	o.max_queued_bytes = 1u << 20;
-	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", &o);
+	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", &o);
 	int fd = raw_sp_connect(rpc_server_url(srv));
 	assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK),
 	                 0);
@@ -730,7 +733,7 @@ static void test_rpc_unread_replies_bounded(void **state)
 		}
 		usleep(50 * 1000);
 	}
-	int calls = atomic_load(&s.calls);
+	int calls = atomic_load(&s->calls);
 	print_message("client held back after %d of %d requests; %d served\n",
 	              sent, UNREAD_N, calls);
 	assert_true(sent < UNREAD_N); /* the client was held back */
@@ -782,13 +785,13 @@ static void test_rpc_unread_replies_bounded(void **state)
 		}
 	}
 	assert_int_equal(got, UNREAD_N);
-	assert_int_equal(atomic_load(&s.calls), UNREAD_N);
+	assert_int_equal(atomic_load(&s->calls), UNREAD_N);
 	sp_rx_reset(&rx);
 	close(fd);
 	free(frame);
 	free(body);
 	rpc_server_stop(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 /* Whether the server greeted fd (its 8-byte SP rep0 header) within
@@ -908,12 +911,11 @@ static int raw_served(const char *url)
 static void test_rpc_max_connections(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
+	struct svc *s = svc_new();
 	struct rpc_server_opts o;
 	rpc_server_opts_default(&o);
 	o.max_connections = 2;
-	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", &o);
+	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", &o);
 	const char *url = rpc_server_url(srv);
 	int a = raw_sp_connect(url);
 	int b = raw_sp_connect(url);
@@ -946,7 +948,7 @@ static void test_rpc_max_connections(void **state)
 	close(b);
 	close(c);
 	rpc_server_stop(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 /* The highest descriptor number open in this process. */
@@ -984,9 +986,8 @@ static double process_cpu_s(void)
 static void test_rpc_accept_out_of_fds(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
-	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	struct svc *s = svc_new();
+	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", NULL);
 	const char *url = rpc_server_url(srv);
 	struct rlimit old;
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
@@ -1034,15 +1035,14 @@ static void test_rpc_accept_out_of_fds(void **state)
 	raw_echo(c, 7);
 	close(c);
 	rpc_server_stop(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 /* max_connections is checked like the other options. */
 static void test_rpc_max_connections_range(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
+	struct svc *s = svc_new();
 	struct rpc_server *srv = NULL;
 	char err[STRATA_ERRMSG_SIZE];
 	struct rpc_server_opts so;
@@ -1051,15 +1051,15 @@ static void test_rpc_max_connections_range(void **state)
 	so.own_tcp = true;
 	so.max_connections = 0;
 	assert_int_equal(rpc_server_start(&srv, "tcp://127.0.0.1:0", &so,
-	                                  handler, &s, err),
+	                                  handler, s, err),
 	                 STRATA_EINVAL);
 	assert_non_null(strstr(err, "max_connections 0 out of range"));
 	so.max_connections = RPC_MAX_CONNECTIONS_LIMIT + 1;
 	assert_int_equal(rpc_server_start(&srv, "tcp://127.0.0.1:0", &so,
-	                                  handler, &s, err),
+	                                  handler, s, err),
 	                 STRATA_EINVAL);
 	assert_null(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 /* A reply body that is not the expected message gives EPROTO naming the
@@ -1067,9 +1067,8 @@ static void test_rpc_max_connections_range(void **state)
 static void test_rpc_call_pb_unparsable_reply(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
-	struct rpc_server *srv = start(&s, "inproc://strata-test-pb", NULL);
+	struct svc *s = svc_new();
+	struct rpc_server *srv = start(s, "inproc://strata-test-pb", NULL);
 	struct rpc_client *cli = open1(rpc_server_url(srv), 2000, 0);
 	char err[STRATA_ERRMSG_SIZE];
 	/* An RpcReply echoed back and read as a Status: field 1 is a
@@ -1093,7 +1092,7 @@ static void test_rpc_call_pb_unparsable_reply(void **state)
 	rpc_pb_free(out);
 	rpc_client_close(cli);
 	rpc_server_stop(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 struct conc {
@@ -1190,9 +1189,8 @@ static void *conc_main(void *arg)
 static void test_rpc_concurrent_calls(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
-	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	struct svc *s = svc_new();
+	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", NULL);
 	struct rpc_client *cli = open1(rpc_server_url(srv), 5000, 0);
 	atomic_int errors;
 	atomic_init(&errors, 0);
@@ -1207,10 +1205,10 @@ static void test_rpc_concurrent_calls(void **state)
 		pthread_join(th[i], NULL);
 	}
 	assert_int_equal(atomic_load(&errors), 0);
-	assert_int_equal(atomic_load(&s.calls), 8 * 10 * 9);
+	assert_int_equal(atomic_load(&s->calls), 8 * 10 * 9);
 	rpc_client_close(cli);
 	rpc_server_stop(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 /* The handler returns without replying; another thread replies 20 ms
@@ -1218,9 +1216,8 @@ static void test_rpc_concurrent_calls(void **state)
 static void test_rpc_reply_later_from_thread(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
-	struct rpc_server *srv = start(&s, "inproc://strata-test-later", NULL);
+	struct svc *s = svc_new();
+	struct rpc_server *srv = start(s, "inproc://strata-test-later", NULL);
 	struct rpc_client *cli = open1(rpc_server_url(srv), 2000, 0);
 	uint8_t *rep;
 	size_t n;
@@ -1233,7 +1230,7 @@ static void test_rpc_reply_later_from_thread(void **state)
 	strata_free(rep);
 	rpc_client_close(cli);
 	rpc_server_stop(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 /* A handler that never replies: a non-idempotent call times out once
@@ -1242,12 +1239,11 @@ static void test_rpc_reply_later_from_thread(void **state)
 static void test_rpc_timeout_when_no_reply(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
+	struct svc *s = svc_new();
 	struct rpc_server_opts so;
 	rpc_server_opts_default(&so);
 	so.drain_ms = 50;
-	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", &so);
+	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", &so);
 	struct rpc_client *cli = open1(rpc_server_url(srv), 150, 2);
 	uint8_t *rep;
 	size_t n;
@@ -1259,22 +1255,22 @@ static void test_rpc_timeout_when_no_reply(void **state)
 	assert_true(dt >= 140 && dt < 1500);
 	assert_non_null(strstr(err, rpc_server_url(srv)));
 	assert_non_null(strstr(err, "no reply within 150 ms"));
-	assert_int_equal(atomic_load(&s.calls), 1);
+	assert_int_equal(atomic_load(&s->calls), 1);
 
 	assert_int_equal(
 	        rpc_call(cli, M_HOLD, RPC_IDEMPOTENT, NULL, 0, &rep, &n, err),
 	        STRATA_ETIMEDOUT);
-	assert_int_equal(atomic_load(&s.calls), 4);
+	assert_int_equal(atomic_load(&s->calls), 4);
 	rpc_client_close(cli);
 
 	rpc_server_stop(srv); /* 4 calls held: late after 50 ms drain */
-	pthread_mutex_lock(&s.mtx);
-	for (int i = 0; i < s.n_held; i++) {
-		assert_int_equal(rpc_reply(s.held[i], 0, NULL, NULL, 0),
+	pthread_mutex_lock(&s->mtx);
+	for (int i = 0; i < s->n_held; i++) {
+		assert_int_equal(rpc_reply(s->held[i], 0, NULL, NULL, 0),
 		                 STRATA_ECLOSED);
 	}
-	pthread_mutex_unlock(&s.mtx);
-	svc_join(&s);
+	pthread_mutex_unlock(&s->mtx);
+	svc_join(s);
 }
 
 /* No server at all: the call fails with EUNAVAIL naming the URL after its
@@ -1310,9 +1306,8 @@ static void test_rpc_failover_second_url(void **state)
 	(void)state;
 	char dead[128];
 	dead_url(dead, sizeof(dead));
-	struct svc s;
-	svc_init(&s);
-	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	struct svc *s = svc_new();
+	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", NULL);
 	const char *urls[] = {dead, rpc_server_url(srv)};
 	struct rpc_client_opts o;
 	rpc_client_opts_default(&o);
@@ -1330,10 +1325,10 @@ static void test_rpc_failover_second_url(void **state)
 	int64_t t0 = now_ms();
 	echo_ok(cli, "second");
 	assert_true(now_ms() - t0 < 100);
-	assert_int_equal(atomic_load(&s.calls), 2);
+	assert_int_equal(atomic_load(&s->calls), 2);
 	rpc_client_close(cli);
 	rpc_server_stop(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 /* Server A answers ENOTLEADER with a redirect to B (unknown to the
@@ -1342,12 +1337,11 @@ static void test_rpc_failover_second_url(void **state)
 static void test_rpc_redirect_followed(void **state)
 {
 	(void)state;
-	struct svc a, b;
-	svc_init(&a);
-	svc_init(&b);
-	struct rpc_server *sa = start(&a, "tcp://127.0.0.1:0", NULL);
-	struct rpc_server *sb = start(&b, "tcp://127.0.0.1:0", NULL);
-	a.redirect = rpc_server_url(sb);
+	struct svc *a = svc_new();
+	struct svc *b = svc_new();
+	struct rpc_server *sa = start(a, "tcp://127.0.0.1:0", NULL);
+	struct rpc_server *sb = start(b, "tcp://127.0.0.1:0", NULL);
+	a->redirect = rpc_server_url(sb);
 	struct rpc_client *cli = open1(rpc_server_url(sa), 2000, 0);
 	uint8_t *rep;
 	size_t n;
@@ -1357,29 +1351,29 @@ static void test_rpc_redirect_followed(void **state)
 	                 0);
 	assert_int_equal(n, 1);
 	strata_free(rep);
-	assert_int_equal(atomic_load(&a.calls), 1);
-	assert_int_equal(atomic_load(&b.calls), 1);
+	assert_int_equal(atomic_load(&a->calls), 1);
+	assert_int_equal(atomic_load(&b->calls), 1);
 	assert_int_equal(rpc_call(cli, M_REDIRECT, 0, NULL, 0, &rep, &n, err),
 	                 0);
-	assert_int_equal(atomic_load(&a.calls), 1);
-	assert_int_equal(atomic_load(&b.calls), 2);
+	assert_int_equal(atomic_load(&a->calls), 1);
+	assert_int_equal(atomic_load(&b->calls), 2);
 
 	/* A -> B -> A -> ...: bounded, ends with ENOTLEADER. */
-	b.redirect = rpc_server_url(sa);
+	b->redirect = rpc_server_url(sa);
 	assert_int_equal(rpc_call(cli, M_REDIRECT, 0, NULL, 0, &rep, &n, err),
 	                 STRATA_ENOTLEADER);
-	assert_int_equal(atomic_load(&a.calls) + atomic_load(&b.calls),
+	assert_int_equal(atomic_load(&a->calls) + atomic_load(&b->calls),
 	                 3 + 1 + RPC_DEFAULT_MAX_REDIRECTS);
 	/* A redirect to itself is returned as is. */
-	b.redirect = rpc_server_url(sb);
+	b->redirect = rpc_server_url(sb);
 	assert_int_equal(rpc_call(cli, M_REDIRECT, 0, NULL, 0, &rep, &n, err),
 	                 STRATA_ENOTLEADER);
 	assert_string_equal(err, "not the leader");
 	rpc_client_close(cli);
 	rpc_server_stop(sa);
 	rpc_server_stop(sb);
-	svc_join(&a);
-	svc_join(&b);
+	svc_join(a);
+	svc_join(b);
 }
 
 static int raw_exchange(nng_socket s, const void *buf, size_t len,
@@ -1400,9 +1394,8 @@ static int raw_exchange(nng_socket s, const void *buf, size_t len,
 static void test_rpc_malformed_envelope(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
-	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	struct svc *s = svc_new();
+	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", NULL);
 	nng_socket raw;
 	assert_int_equal(nng_req0_open(&raw), 0);
 	nng_socket_set_ms(raw, NNG_OPT_RECVTIMEO, 2000);
@@ -1417,13 +1410,13 @@ static void test_rpc_malformed_envelope(void **state)
 	assert_int_equal(rep.code, STRATA_EPROTO);
 	rpc_reply_release(&rep);
 	nng_close(raw);
-	assert_int_equal(atomic_load(&s.calls), 0);
+	assert_int_equal(atomic_load(&s->calls), 0);
 
 	struct rpc_client *cli = open1(rpc_server_url(srv), 2000, 0);
 	echo_ok(cli, "still serving");
 	rpc_client_close(cli);
 	rpc_server_stop(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 /* A request over the server's limit is dropped by NNG (the connection is
@@ -1432,12 +1425,11 @@ static void test_rpc_malformed_envelope(void **state)
 static void test_rpc_oversize_request(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
+	struct svc *s = svc_new();
 	struct rpc_server_opts so;
 	rpc_server_opts_default(&so);
 	so.max_msg_bytes = 1024;
-	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", &so);
+	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", &so);
 	struct rpc_client *cli = open1(rpc_server_url(srv), 300, 0);
 	static uint8_t big[4096];
 	uint8_t *rep;
@@ -1447,7 +1439,7 @@ static void test_rpc_oversize_request(void **state)
 	int rc = rpc_call(cli, M_ECHO, 0, big, sizeof(big), &rep, &n, err);
 	assert_true(rc == STRATA_ECLOSED || rc == STRATA_ETIMEDOUT);
 	assert_true(now_ms() - t0 < 1000);
-	assert_int_equal(atomic_load(&s.calls), 0);
+	assert_int_equal(atomic_load(&s->calls), 0);
 	echo_ok(cli, "small still works");
 	rpc_client_close(cli);
 
@@ -1462,7 +1454,7 @@ static void test_rpc_oversize_request(void **state)
 	assert_non_null(strstr(err, "exceeds the limit of 1024"));
 	rpc_client_close(cli);
 	rpc_server_stop(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 struct stop_cb_state {
@@ -1492,9 +1484,8 @@ static void stop_cb(void *arg, int code, const char *errmsg,
 static void test_rpc_stop_with_calls_in_flight(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
-	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	struct svc *s = svc_new();
+	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", NULL);
 	char url[128];
 	snprintf(url, sizeof(url), "%s", rpc_server_url(srv));
 	struct rpc_client *cli = open1(url, 2000, 0);
@@ -1507,7 +1498,7 @@ static void test_rpc_stop_with_calls_in_flight(void **state)
 		                                stop_cb, &st, NULL),
 		                 0);
 	}
-	while (atomic_load(&s.calls) < 8) {
+	while (atomic_load(&s->calls) < 8) {
 		usleep(1000);
 	}
 	rpc_server_stop(srv);
@@ -1530,26 +1521,25 @@ static void test_rpc_stop_with_calls_in_flight(void **state)
 	rpc_client_close(cli);
 	pthread_cond_destroy(&st.cv);
 	pthread_mutex_destroy(&st.mtx);
-	svc_join(&s);
+	svc_join(s);
 }
 
 /* Closing the client ends a call in flight with ECLOSED, once. */
 static void test_rpc_client_close_aborts_calls(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
+	struct svc *s = svc_new();
 	struct rpc_server_opts so;
 	rpc_server_opts_default(&so);
 	so.drain_ms = 10;
-	struct rpc_server *srv = start(&s, "inproc://strata-test-close", &so);
+	struct rpc_server *srv = start(s, "inproc://strata-test-close", &so);
 	struct rpc_client *cli = open1(rpc_server_url(srv), 5000, 0);
 	struct stop_cb_state st = {.done = 0, .ok = 0};
 	pthread_mutex_init(&st.mtx, NULL);
 	pthread_cond_init(&st.cv, NULL);
 	assert_int_equal(
 	        rpc_call_async(cli, M_HOLD, 0, NULL, 0, stop_cb, &st, NULL), 0);
-	while (atomic_load(&s.calls) < 1) {
+	while (atomic_load(&s->calls) < 1) {
 		usleep(1000);
 	}
 	int64_t t0 = now_ms();
@@ -1558,20 +1548,19 @@ static void test_rpc_client_close_aborts_calls(void **state)
 	assert_int_equal(st.done, 1);
 	assert_int_equal(st.ok, 0);
 	rpc_server_stop(srv);
-	assert_int_equal(rpc_reply(s.held[0], 0, NULL, NULL, 0),
+	assert_int_equal(rpc_reply(s->held[0], 0, NULL, NULL, 0),
 	                 STRATA_ECLOSED);
 	pthread_cond_destroy(&st.cv);
 	pthread_mutex_destroy(&st.mtx);
-	svc_join(&s);
+	svc_join(s);
 }
 
 /* A second server on the same address: EBUSY naming URL and config key. */
 static void test_rpc_server_address_in_use(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
-	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", NULL);
+	struct svc *s = svc_new();
+	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", NULL);
 	struct rpc_server_opts so;
 	rpc_server_opts_default(&so);
 	so.config_key = "controller.listen";
@@ -1579,21 +1568,21 @@ static void test_rpc_server_address_in_use(void **state)
 	char err[STRATA_ERRMSG_SIZE];
 	so.own_tcp = own_tcp;
 	assert_int_equal(rpc_server_start(&srv2, rpc_server_url(srv), &so,
-	                                  handler, &s, err),
+	                                  handler, s, err),
 	                 STRATA_EBUSY);
 	assert_non_null(strstr(err, rpc_server_url(srv)));
 	assert_non_null(strstr(err, "controller.listen"));
 	assert_int_equal(
-	        rpc_server_start(&srv2, "bogus://x", &so, handler, &s, err),
+	        rpc_server_start(&srv2, "bogus://x", &so, handler, s, err),
 	        STRATA_EINVAL);
 	assert_non_null(strstr(err, "bogus://x"));
 	so.max_queued_bytes = 1000; /* below 64 KiB */
 	assert_int_equal(rpc_server_start(&srv2, "tcp://127.0.0.1:0", &so,
-	                                  handler, &s, err),
+	                                  handler, s, err),
 	                 STRATA_EINVAL);
 	assert_non_null(strstr(err, "max_queued_bytes 1000 out of range"));
 	rpc_server_stop(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 /* Bad client arguments are refused with a message. */
@@ -1621,9 +1610,8 @@ static void test_rpc_client_open_rejects_bad_input(void **state)
 static void test_rpc_oom_sweep(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
-	struct rpc_server *srv = start(&s, "inproc://strata-test-oom", NULL);
+	struct svc *s = svc_new();
+	struct rpc_server *srv = start(s, "inproc://strata-test-oom", NULL);
 	const char *urls[] = {rpc_server_url(srv)};
 	char err[STRATA_ERRMSG_SIZE];
 	long k;
@@ -1661,7 +1649,7 @@ static void test_rpc_oom_sweep(void **state)
 	}
 	assert_true(k > 4 && k < 200); /* several points, and it ended */
 	rpc_server_stop(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 struct bp_done {
@@ -1685,13 +1673,12 @@ static void bp_cb(void *arg, int code, const char *errmsg,
 static void test_rpc_backpressure(void **state)
 {
 	(void)state;
-	struct svc s;
-	svc_init(&s);
+	struct svc *s = svc_new();
 	struct rpc_server_opts so;
 	rpc_server_opts_default(&so);
 	so.n_contexts = 2;
 	so.drain_ms = 50;
-	struct rpc_server *srv = start(&s, "tcp://127.0.0.1:0", &so);
+	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", &so);
 	struct rpc_client *cli = open1(rpc_server_url(srv), 5000, 0);
 	struct bp_done held = {0}, echo = {0};
 	for (int i = 0; i < 2; i++) {
@@ -1699,29 +1686,29 @@ static void test_rpc_backpressure(void **state)
 		                                &held, NULL),
 		                 0);
 	}
-	for (int i = 0; i < 400 && atomic_load(&s.calls) < 2; i++) {
+	for (int i = 0; i < 400 && atomic_load(&s->calls) < 2; i++) {
 		usleep(5000);
 	}
-	assert_int_equal(atomic_load(&s.calls), 2);
+	assert_int_equal(atomic_load(&s->calls), 2);
 	assert_int_equal(rpc_call_async(cli, M_ECHO, 0, (const uint8_t *)"x", 1,
 	                                bp_cb, &echo, NULL),
 	                 0);
 	usleep(200000);
 	assert_int_equal(atomic_load(&echo.n), 0); /* waits for a slot */
-	assert_int_equal(atomic_load(&s.calls), 2);
-	pthread_mutex_lock(&s.mtx);
-	struct rpc_call *first = s.held[0];
-	s.held[0] = s.held[--s.n_held];
-	pthread_mutex_unlock(&s.mtx);
+	assert_int_equal(atomic_load(&s->calls), 2);
+	pthread_mutex_lock(&s->mtx);
+	struct rpc_call *first = s->held[0];
+	s->held[0] = s->held[--s->n_held];
+	pthread_mutex_unlock(&s->mtx);
 	assert_int_equal(rpc_reply(first, 0, NULL, NULL, 0), 0);
 	for (int i = 0; i < 400 && atomic_load(&echo.n) < 1; i++) {
 		usleep(5000);
 	}
 	assert_int_equal(atomic_load(&echo.n), 1);
 	assert_int_equal(atomic_load(&echo.code), 0);
-	pthread_mutex_lock(&s.mtx);
-	struct rpc_call *second = s.held[--s.n_held];
-	pthread_mutex_unlock(&s.mtx);
+	pthread_mutex_lock(&s->mtx);
+	struct rpc_call *second = s->held[--s->n_held];
+	pthread_mutex_unlock(&s->mtx);
 	assert_int_equal(rpc_reply(second, 0, NULL, NULL, 0), 0);
 	for (int i = 0; i < 400 && atomic_load(&held.n) < 2; i++) {
 		usleep(5000);
@@ -1729,7 +1716,7 @@ static void test_rpc_backpressure(void **state)
 	assert_int_equal(atomic_load(&held.n), 2);
 	rpc_client_close(cli);
 	rpc_server_stop(srv);
-	svc_join(&s);
+	svc_join(s);
 }
 
 int main(void)
