@@ -472,6 +472,16 @@ static void restart_restores(struct rig *r, unsigned count, uint64_t hash)
 	assert_int_equal(atomic_load(&r->fsm[0].hash), hash);
 }
 
+/* One replica that snapshots every 256 KiB applied (32 KiB kept behind),
+ * leading. */
+static void rig_snapshots(struct rig *r)
+{
+	struct raft_group_config c = {.snapshot_bytes = 256 * 1024,
+	                              .trailing_bytes = 32 * 1024};
+	rig_init(r, 1, &c);
+	assert_int_equal(wait_leader(r, 10000), 0);
+}
+
 /* Snapshots follow applied bytes; after a restart on the same data the
  * group starts (bootstrap says "already set up"), restores the snapshot,
  * re-applies the tail and reaches the same checksum. */
@@ -479,10 +489,7 @@ static void test_raft_group_snapshot_by_bytes_and_restart(void **state)
 {
 	(void)state;
 	struct rig r;
-	struct raft_group_config c = {.snapshot_bytes = 256 * 1024,
-	                              .trailing_bytes = 32 * 1024};
-	rig_init(&r, 1, &c);
-	assert_int_equal(wait_leader(&r, 10000), 0);
+	rig_snapshots(&r);
 	struct counts cnt = {0};
 	struct raft_group_metrics m;
 	/* Rounds of 280 KiB: each crosses 256 KiB once (the remainder
@@ -868,6 +875,7 @@ static void test_raft_group_log_write_failure(void **state)
 	assert_int_equal(atomic_load(&after.ok), 10);
 	rig_free(&r);
 }
+
 /* No space for a snapshot (ENOSPC injected into libraft's snapshot file
  * writes, third_party/raft/PATCHES.md #16): the failure is counted and
  * logged with its reason instead of counted as a snapshot taken, the log
@@ -877,10 +885,7 @@ static void test_raft_group_snapshot_write_fails(void **state)
 {
 	(void)state;
 	struct rig r;
-	struct raft_group_config c = {.snapshot_bytes = 256 * 1024,
-	                              .trailing_bytes = 32 * 1024};
-	rig_init(&r, 1, &c);
-	assert_int_equal(wait_leader(&r, 10000), 0);
+	rig_snapshots(&r);
 	char logpath[256], errmsg[STRATA_ERRMSG_SIZE];
 	snprintf(logpath, sizeof(logpath), "%s/test.log", r.base);
 	assert_int_equal(log_open(logpath, errmsg), 0);
