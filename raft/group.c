@@ -469,10 +469,19 @@ unsigned raft_group_members(struct raft_group *g, struct raft_group_member *out,
 }
 
 /* Compare libraft's state with the last seen one; react to changes. */
+/* Snapshots from a leader that this replica could not store or restore
+ * (patch 16): counted. The replica then leaves the group (patch 17), which
+ * observe() logs with the reason. */
+static void observe_installs(struct raft_group *g)
+{
+	g->mloop.installs_failed = g->raft.snapshot_install_failures;
+}
+
 static void observe(struct raft_group *g)
 {
 	struct raft *r = &g->raft;
 	observe_members(g);
+	observe_installs(g);
 	int role = raft_state(r);
 	uint64_t term = r->current_term;
 	raft_id leader_id = 0;
@@ -484,12 +493,14 @@ static void observe(struct raft_group *g)
 	if (role == RAFT_UNAVAILABLE && g->role != RAFT_UNAVAILABLE &&
 	    g->started && !g->closing) {
 		/* libraft leaves the group for good when a write to this
-		 * server's log fails (third_party/raft/PATCHES.md #12). */
+		 * server's log fails, or a snapshot from the leader could not
+		 * be installed (third_party/raft/PATCHES.md #12, #17). */
 		g->log_failed = true;
 		LOG_ERROR(COMP,
 		          "group %" PRIu64 ": node %" PRIu64
-		          " left the group: a write to its Raft log in %s "
-		          "failed (%s); it stores nothing more and the other "
+		          " left the group: a write to its Raft log or "
+		          "snapshots in %s failed (%s); it stores nothing more "
+		          "and the other "
 		          "replicas carry on. Check the disk (dmesg, df); a "
 		          "restart of the replica reloads the log from disk "
 		          "(a segment store restarts its containers' replicas "
@@ -633,7 +644,7 @@ static void snapshot_failed(struct raft_group *g)
 {
 	g->mloop.snapshots_failed++;
 	g->snap_failures++;
-	uint64_t now = g->raft.io->time(g->raft.io);
+	uint64_t now = now_ms(g);
 	if (g->snap_failed_ms != 0 &&
 	    now - g->snap_failed_ms < SNAP_FAIL_WARN_MS) {
 		return;

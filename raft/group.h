@@ -217,6 +217,7 @@ struct raft_group_metrics {
 	uint64_t rejected_full;       /* applies refused: budget full */
 	uint64_t snapshots_taken;     /* snapshots stored */
 	uint64_t snapshots_failed;    /* snapshots that could not be stored */
+	uint64_t installs_failed;     /* leader's snapshots not installed */
 	uint64_t snapshot_last_us;    /* duration of the last one */
 	uint64_t snapshot_total_us;   /* sum of durations */
 	uint64_t snapshots_installed; /* snapshots installed from a leader */

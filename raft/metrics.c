@@ -44,6 +44,7 @@ enum field {
 	F_LAG_HOLDS,
 	F_SNAPS_RETAINED,
 	F_SNAPS_FAILED,
+	F_INSTALLS_FAILED,
 	F_COUNT
 };
 
@@ -105,6 +106,11 @@ static const struct field_def fields[F_COUNT] = {
                             METRICS_COUNTER,
                             "Snapshots that could not be stored (the log "
                             "is not trimmed until one is)"},
+        [F_INSTALLS_FAILED] = {"strata_raft_snapshot_install_failures_total",
+                               METRICS_COUNTER,
+                               "Snapshots from the leader that could not be "
+                               "stored or restored (this replica stays "
+                               "behind until one is)"},
 };
 
 struct slot;
@@ -251,6 +257,9 @@ static int value_fn(void *arg, double *value)
 		break;
 	case F_SNAPS_FAILED:
 		v = (double)m.snapshots_failed;
+		break;
+	case F_INSTALLS_FAILED:
+		v = (double)m.installs_failed;
 		break;
 	case F_COUNT:
 		return 1;

@@ -157,11 +157,14 @@ int __wrap_UvOsWrite(uv_file fd, const uv_buf_t bufs[], unsigned int nbufs,
                      int64_t offset);
 
 static bool snap_full;
+static char snap_full_in[256];
 static unsigned snap_failed;
 
-unsigned libraft_faults_snapshot_full(bool on)
+unsigned libraft_faults_snapshot_full_in(const char *in, bool on)
 {
 	pthread_mutex_lock(&mu);
+	snprintf(snap_full_in, sizeof(snap_full_in), "%s",
+	         in != NULL ? in : "");
 	snap_full = on;
 	unsigned n = snap_failed;
 	snap_failed = 0;
@@ -173,7 +176,9 @@ int __wrap_UvOsWrite(uv_file fd, const uv_buf_t bufs[], unsigned int nbufs,
                      int64_t offset)
 {
 	pthread_mutex_lock(&mu);
-	bool fail = snap_full && fd_path_contains(fd, "snapshot-");
+	bool fail =
+	        snap_full && fd_path_contains(fd, "snapshot-") &&
+	        (snap_full_in[0] == '\0' || fd_path_contains(fd, snap_full_in));
 	if (fail) {
 		snap_failed++;
 	}

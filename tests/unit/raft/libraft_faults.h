@@ -35,9 +35,10 @@ void libraft_faults_get(struct libraft_faults_record *out);
 unsigned libraft_faults_disk_full_in(const char *in, bool full);
 
 /* No space for snapshots, for tests also linked with -Wl,--wrap=UvOsWrite:
- * while on, libraft's writes of snapshot files (and of their metadata)
- * fail with ENOSPC; the log's own writes go on. Returns how many writes it
- * failed since the last call. */
-unsigned libraft_faults_snapshot_full(bool on);
+ * while on, libraft's writes of snapshot files (and of their metadata) in
+ * a directory whose path contains `in` (NULL: any) fail with ENOSPC,
+ * snapshots it takes and snapshots sent by a leader alike; the log's own
+ * writes go on. Returns how many writes it failed since the last call. */
+unsigned libraft_faults_snapshot_full_in(const char *in, bool on);
 
 #endif

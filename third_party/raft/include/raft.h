@@ -782,6 +782,11 @@ struct raft
      * snapshot_errmsg. */
     int snapshot_status;
     char snapshot_errmsg[RAFT_ERRMSG_BUF_SIZE];
+
+    /* STRATA PATCH (PATCHES.md #16): snapshots sent by a leader that this
+     * server could not store or restore, and why the last one failed. */
+    unsigned long long snapshot_install_failures;
+    char snapshot_install_errmsg[RAFT_ERRMSG_BUF_SIZE];
 };
 
 RAFT_API int raft_init(struct raft *r,

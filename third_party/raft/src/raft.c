@@ -83,6 +83,8 @@ int raft_init(struct raft *r,
     r->io_failed = false;
     r->snapshot_status = 0; /* STRATA PATCH (PATCHES.md #16) */
     r->snapshot_errmsg[0] = '\0';
+    r->snapshot_install_failures = 0;
+    r->snapshot_install_errmsg[0] = '\0';
     rv = r->io->init(r->io, r->id, r->address);
     if (rv != 0) {
         ErrMsgTransfer(r->io->errmsg, r->errmsg, "io");

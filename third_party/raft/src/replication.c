@@ -1209,6 +1209,24 @@ struct recvInstallSnapshot
     struct raft_snapshot snapshot;
 };
 
+/* STRATA PATCH (PATCHES.md #17): a snapshot sent by the leader was not
+ * installed. replicationInstallSnapshot already moved the in-memory log past
+ * it (logRestore) and the raft_io's next append index too (its barrier), so
+ * upstream went on taking the leader's next entries after a hole: it
+ * answered the next InstallSnapshot with "have more recent snapshot", stored
+ * the entries after the snapshot's index and never applied again, and could
+ * be elected with entries missing. Leave the group instead, as after a
+ * failed log write (#12): a restart reloads the log from disk (the segments
+ * before the snapshot are untouched when storing it failed; a snapshot that
+ * was stored is restored again) and asks the leader again. */
+static void installSnapshotFailed(struct raft *r)
+{
+    ErrMsgPrintf(r->errmsg, "io: %.200s", r->snapshot_install_errmsg);
+    if (r->state != RAFT_UNAVAILABLE) {
+        convertToUnavailable(r);
+    }
+}
+
 static void installSnapshotCb(struct raft_io_snapshot_put *req, int status)
 {
     struct recvInstallSnapshot *request = req->data;
@@ -1231,6 +1249,13 @@ static void installSnapshotCb(struct raft_io_snapshot_put *req, int status)
         result.rejected = snapshot->index;
         tracef("save snapshot %llu: %s", snapshot->index,
                raft_strerror(status));
+        /* STRATA PATCH (PATCHES.md #16): count it and keep why (the
+         * raft_io left the reason in io->errmsg). */
+        r->snapshot_install_failures++;
+        ErrMsgPrintf(r->snapshot_install_errmsg,
+                     "store snapshot %llu: %.200s", snapshot->index,
+                     r->io->errmsg);
+        installSnapshotFailed(r);
         goto discard;
     }
 
@@ -1245,6 +1270,12 @@ static void installSnapshotCb(struct raft_io_snapshot_put *req, int status)
         result.rejected = snapshot->index;
         tracef("restore snapshot %llu: %s", snapshot->index,
                raft_strerror(status));
+        /* STRATA PATCH (PATCHES.md #16) */
+        r->snapshot_install_failures++;
+        ErrMsgPrintf(r->snapshot_install_errmsg,
+                     "restore snapshot %llu: %s", snapshot->index,
+                     raft_strerror(rv));
+        installSnapshotFailed(r);
         goto discard;
     }
 
@@ -1258,6 +1289,7 @@ discard:
     /* In case of error we must also free the snapshot data buffer and free the
      * configuration. */
     raft_free(snapshot->bufs[0].base);
+    raft_free(snapshot->bufs); /* STRATA PATCH (PATCHES.md #17): leaked */
     raft_configuration_close(&snapshot->configuration);
 
 respond:
