@@ -2,8 +2,12 @@
 #ifndef COMMON_CLOCK_H
 #define COMMON_CLOCK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+
+/* How often a warning that keeps being true is repeated in the log. */
+#define CLOCK_WARN_EVERY_MS 60000
 
 /* CLOCK_MONOTONIC in nanoseconds. Any thread. */
 static inline uint64_t clock_mono_ns(void)
@@ -17,6 +21,19 @@ static inline uint64_t clock_mono_ns(void)
 static inline uint64_t clock_mono_ms(void)
 {
 	return clock_mono_ns() / 1000000u;
+}
+
+/* Rate limit: true, and *last_ms = now_ms, when nothing was let through
+ * yet (*last_ms == 0) or the last time is every_ms old. The caller
+ * serialises the calls on one *last_ms. */
+static inline bool clock_due(uint64_t *last_ms, uint64_t now_ms,
+                             uint64_t every_ms)
+{
+	if (*last_ms != 0 && now_ms - *last_ms < every_ms) {
+		return false;
+	}
+	*last_ms = now_ms;
+	return true;
 }
 
 #endif /* COMMON_CLOCK_H */

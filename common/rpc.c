@@ -176,7 +176,6 @@ void rpc_pb_free(ProtobufCMessage *m)
 	}
 }
 
-#define RPC_WARN_EVERY_MS 60000 /* connection-limit warnings: once a minute */
 #define ARENA_ALIGN _Alignof(max_align_t)
 
 static size_t arena_round(size_t n)
@@ -948,12 +947,8 @@ static void server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		n = ++srv->n_pipes;
 		if (n > srv->opts.max_connections) {
 			reject = true;
-			uint64_t now = clock_mono_ms();
-			if (srv->pipes_warned_ms == 0 ||
-			    now - srv->pipes_warned_ms >= RPC_WARN_EVERY_MS) {
-				srv->pipes_warned_ms = now;
-				warn = true;
-			}
+			warn = clock_due(&srv->pipes_warned_ms, clock_mono_ms(),
+			                 CLOCK_WARN_EVERY_MS);
 		}
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		srv->n_pipes--;

@@ -57,7 +57,6 @@
 #define SP_EVENTS 64
 #define SP_IOV 64              /* iovecs per sendmsg (up to three per reply) */
 #define SP_ACCEPT_PAUSE_MS 100 /* listener off after accept ran out */
-#define SP_WARN_EVERY_MS 60000 /* at most one warning per kind a minute */
 
 /* A reply not yet fully written: SP header, message, then the tail's
  * bytes (a read's data, written from where it lies). */
@@ -142,13 +141,8 @@ static void listen_set(struct sp_server *sp, bool off, uint64_t resume_ms)
 /* Whether a warning of kind k is due (at most one a minute). */
 static bool warn_due(struct sp_server *sp, int k)
 {
-	uint64_t now = clock_mono_ms();
-	if (sp->warned_ms[k] != 0 &&
-	    now - sp->warned_ms[k] < SP_WARN_EVERY_MS) {
-		return false;
-	}
-	sp->warned_ms[k] = now;
-	return true;
+	return clock_due(&sp->warned_ms[k], clock_mono_ms(),
+	                 CLOCK_WARN_EVERY_MS);
 }
 
 /* c->wmu held: watch c for what it waits for. */

@@ -43,6 +43,7 @@
 #include <raft/uv.h>
 
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "raft/metrics.h"
 #include "raft/retain.h"
@@ -59,8 +60,7 @@
 #define ENTRY_ALIGN 8
 
 #define SNAP_MAGIC "STRSNAP1"
-#define SNAP_HEADER 16          /* magic + u64 owner length */
-#define SNAP_FAIL_WARN_MS 60000 /* failed-snapshot warnings: once a minute */
+#define SNAP_HEADER 16 /* magic + u64 owner length */
 
 struct raft_host {
 	uv_loop_t loop;                /* the loop */
@@ -644,12 +644,9 @@ static void snapshot_failed(struct raft_group *g)
 {
 	g->mloop.snapshots_failed++;
 	g->snap_failures++;
-	uint64_t now = now_ms(g);
-	if (g->snap_failed_ms != 0 &&
-	    now - g->snap_failed_ms < SNAP_FAIL_WARN_MS) {
+	if (!clock_due(&g->snap_failed_ms, now_ms(g), CLOCK_WARN_EVERY_MS)) {
 		return;
 	}
-	g->snap_failed_ms = now;
 	LOG_WARN(COMP,
 	         "group %" PRIu64
 	         ": could not store a snapshot (%s: %s; %" PRIu64

@@ -36,11 +36,27 @@ static void test_clock_counts_a_sleep(void **state)
 	assert_true(clock_mono_ms() - t0 >= 20);
 }
 
+/* clock_due lets the first call through, then one per period. */
+static void test_clock_due_rate_limits(void **state)
+{
+	(void)state;
+	uint64_t last = 0;
+	assert_true(clock_due(&last, 5000, 1000));
+	assert_int_equal(last, 5000);
+	assert_false(clock_due(&last, 5999, 1000));
+	assert_int_equal(last, 5000);
+	assert_true(clock_due(&last, 6000, 1000));
+	assert_false(clock_due(&last, 6500, 1000));
+	assert_true(clock_due(&last, 100000, 1000));
+	assert_int_equal(last, 100000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_clock_monotonic_and_consistent),
 	        cmocka_unit_test(test_clock_counts_a_sleep),
+	        cmocka_unit_test(test_clock_due_rate_limits),
 	};
 	return cmocka_run_group_tests_name("clock", tests, NULL, NULL);
 }
