@@ -312,6 +312,9 @@ static void publish(struct raft_group *g)
 	l->applied_index = raft_last_applied(r);
 	l->last_index = raft_last_index(r);
 	l->snapshot_index = r->log.snapshot.last_index;
+	/* leader's snapshots not installed here (patch 16); the replica then
+	 * leaves the group (patch 17), which observe() logs */
+	l->installs_failed = r->snapshot_install_failures;
 	l->last_contact_ms = 0;
 	if (r->state == RAFT_FOLLOWER || r->state == RAFT_CANDIDATE) {
 		uint64_t now = now_ms(g);
@@ -469,19 +472,10 @@ unsigned raft_group_members(struct raft_group *g, struct raft_group_member *out,
 }
 
 /* Compare libraft's state with the last seen one; react to changes. */
-/* Snapshots from a leader that this replica could not store or restore
- * (patch 16): counted. The replica then leaves the group (patch 17), which
- * observe() logs with the reason. */
-static void observe_installs(struct raft_group *g)
-{
-	g->mloop.installs_failed = g->raft.snapshot_install_failures;
-}
-
 static void observe(struct raft_group *g)
 {
 	struct raft *r = &g->raft;
 	observe_members(g);
-	observe_installs(g);
 	int role = raft_state(r);
 	uint64_t term = r->current_term;
 	raft_id leader_id = 0;
