@@ -375,6 +375,9 @@ static void barrier_done(struct raft_barrier *req, int status)
 		issue_barrier(g); /* leader again in a newer term */
 		return;
 	}
+	if (status == RAFT_IOERR || status == RAFT_NOSPACE) {
+		return; /* its log write failed: it leaves the group */
+	}
 	if (status != 0) {
 		LOG_WARN(COMP,
 		         "group %" PRIu64
@@ -497,9 +500,9 @@ static void observe(struct raft_group *g)
 		          "and the other "
 		          "replicas carry on. Check the disk (dmesg, df); a "
 		          "restart of the replica reloads the log from disk "
-		          "(a segment store restarts its containers' replicas "
-		          "itself, see containers.recover_after; else restart "
-		          "the process)",
+		          "(the process restarts it itself after "
+		          "containers.recover_after in a segment store, "
+		          "raft.recover_after in a controller)",
 		          g->cfg.group_id, g->cfg.node_id, g->cfg.data_dir,
 		          g->log_errmsg[0] != '\0' ? g->log_errmsg
 		                                   : raft_errmsg(r));

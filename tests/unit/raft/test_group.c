@@ -911,6 +911,58 @@ static void test_raft_group_log_write_failure(void **state)
 	rig_free(&r);
 }
 
+/* The first write of a new leader is its barrier, and it fails (a
+ * restart on a disk that still fails): the replica leaves the group as
+ * after any failed log write (PATCHES.md #12), where upstream libraft
+ * looked the barrier up as a command and failed an assertion (#18); with
+ * the disk back, the next restart has every acknowledged entry. */
+static void test_raft_group_barrier_write_fails(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct counts cnt = {0};
+	rig_one_applied(&r, 20, 100, 1, &cnt);
+	uint64_t hash = atomic_load(&r.fsm[0].hash);
+	raft_group_stop(r.g[0]);
+	r.g[0] = NULL;
+	memset(&r.fsm[0], 0, sizeof(r.fsm[0]));
+
+	/* Only segment writes: libraft's start probes async I/O with a
+	 * write of its own (failing that one turns KAIO off). */
+	libraft_faults_fail_write_in("/open-", 1);
+	rig_group(&r, 0);
+	for (int t = 0; t < 1000 && atomic_load(&r.fsm[0].log_failed) == 0;
+	     t++) {
+		usleep(5000);
+	}
+	struct libraft_faults_record rec;
+	libraft_faults_get(&rec);
+	libraft_faults_fail_write(0);
+	if (rec.completed == 0) {
+		rig_free(&r);
+		print_message("no async I/O under /tmp: test not exercised\n");
+		skip();
+	}
+	assert_true(rec.failed);
+	assert_int_equal(atomic_load(&r.fsm[0].log_failed), 1);
+	assert_false(raft_group_is_ready(r.g[0]));
+	struct counts later = {0};
+	apply_n(r.g[0], 5, 100, 5, &later);
+	assert_int_equal(atomic_load(&later.ok), 0);
+
+	raft_group_stop(r.g[0]);
+	r.g[0] = NULL;
+	memset(&r.fsm[0], 0, sizeof(r.fsm[0]));
+	rig_group(&r, 0);
+	assert_int_equal(wait_leader(&r, 10000), 0);
+	assert_true(wait_count(&r, 20, 5000));
+	assert_int_equal(atomic_load(&r.fsm[0].hash), hash);
+	struct counts after = {0};
+	apply_n(r.g[0], 10, 100, 3, &after);
+	assert_int_equal(atomic_load(&after.ok), 10);
+	rig_free(&r);
+}
+
 /* No space for a snapshot (ENOSPC injected into libraft's snapshot file
  * writes, third_party/raft/PATCHES.md #16): the failure is counted and
  * logged with its reason instead of counted as a snapshot taken, the log
@@ -1595,6 +1647,7 @@ int main(void)
 	        cmocka_unit_test(test_raft_group_damaged_log_refuses_start),
 #ifdef STRATA_LIBRAFT_FAULTS
 	        cmocka_unit_test(test_raft_group_log_write_failure),
+	        cmocka_unit_test(test_raft_group_barrier_write_fails),
 	        cmocka_unit_test(test_raft_group_leader_log_write_failure),
 	        cmocka_unit_test(test_raft_group_leader_disk_full),
 	        cmocka_unit_test(test_raft_group_snapshot_write_fails),

@@ -461,6 +461,27 @@ static struct request *getRequest(struct raft *r,
     return NULL;
 }
 
+/* STRATA PATCH (PATCHES.md #18): the request at index whatever its type
+ * (removed from the queue), if any. */
+static struct request *getRequestAnyType(struct raft *r, const raft_index index)
+{
+    queue *head;
+    struct request *req;
+
+    if (r->state != RAFT_LEADER) {
+        return NULL;
+    }
+    QUEUE_FOREACH(head, &r->leader_state.requests)
+    {
+        req = QUEUE_DATA(head, struct request, queue);
+        if (req->index == index) {
+            QUEUE_REMOVE(head);
+            return req;
+        }
+    }
+    return NULL;
+}
+
 /* Invoked once a disk write request for new entries has been completed. */
 static void appendLeaderCb(struct raft_io_append *req, int status)
 {
@@ -476,13 +497,21 @@ static void appendLeaderCb(struct raft_io_append *req, int status)
      * entries in the first place, truncate our log too (since we have appended
      * these entries to it) and fire the request callback. */
     if (status != 0) {
-        struct raft_apply *apply;
         ErrMsgTransfer(r->io->errmsg, r->errmsg, "io");
-        apply =
-            (struct raft_apply *)getRequest(r, request->index, RAFT_COMMAND);
-        if (apply != NULL) {
+        /* STRATA PATCH (PATCHES.md #18): the first entry of the failed
+         * write may be a barrier (a new leader's first write is one):
+         * upstream looked it up as a command and failed the type
+         * assertion in getRequest. Fail whichever request it is. */
+        struct request *first = getRequestAnyType(r, request->index);
+        if (first != NULL && first->type == RAFT_COMMAND) {
+            struct raft_apply *apply = (struct raft_apply *)first;
             if (apply->cb != NULL) {
                 apply->cb(apply, status, NULL);
+            }
+        } else if (first != NULL && first->type == RAFT_BARRIER) {
+            struct raft_barrier *barrier = (struct raft_barrier *)first;
+            if (barrier->cb != NULL) {
+                barrier->cb(barrier, status);
             }
         }
         /* STRATA PATCH (PATCHES.md #12): the raft_io stores nothing more
@@ -863,7 +892,8 @@ static void appendFollowerCb(struct raft_io_append *req, int status)
         /* STRATA PATCH (PATCHES.md #12): as in appendLeaderCb, a server
          * whose log write failed leaves the group until restarted (upstream
          * rejected the entries and the leader sent them again, to a log
-         * that stores nothing more). */
+         * that stores nothing more). Its message, as the leader's. */
+        ErrMsgTransfer(r->io->errmsg, r->errmsg, "io");
         if (r->state != RAFT_UNAVAILABLE) {
             convertToUnavailable(r);
         }
