@@ -385,6 +385,10 @@ int client_call(struct strata_client *c, const char *url, uint32_t method,
 	return rc;
 }
 
+/* How every answer of a controller replica that cannot serve starts
+ * (controller/api.c), as opposed to a controller that cannot be reached. */
+#define CTL_ANSWER_PREFIX "controller node "
+
 /* Transient for a controller query: no answer, no leader, busy. */
 static bool ctl_transient(int rc)
 {
@@ -453,7 +457,12 @@ int client_ctl_query(struct strata_client *c, uint32_t method,
 		}
 		sleep_ms(d);
 	}
-	if (rc == STRATA_EUNAVAIL || rc == STRATA_ETIMEDOUT) {
+	if (rc == STRATA_EUNAVAIL &&
+	    strncmp(msg, CTL_ANSWER_PREFIX, strlen(CTL_ANSWER_PREFIX)) == 0) {
+		/* A controller answered that it cannot serve (no leader, its
+		 * log failed): its own words say why, not the URL hint. */
+		client_err(errmsg, "%s", msg);
+	} else if (rc == STRATA_EUNAVAIL || rc == STRATA_ETIMEDOUT) {
 		char urls[160];
 		ctl_urls_text(c, urls, sizeof(urls));
 		client_err(errmsg,

@@ -217,6 +217,28 @@ void ctl_req_finish(struct ctl_req *r, int code, const char *msg,
 	}
 }
 
+/* A replica out of its group because its Raft log failed: say so, and
+ * when it comes back (controller/service.c, heal). Like every answer of
+ * a replica that cannot serve, it starts "controller node N" (the client
+ * tells such answers from a controller it cannot reach by that). */
+static void failed_msg(const struct ctl_status *st, char *msg, size_t size)
+{
+	if (st->restarting) {
+		snprintf(msg, size,
+		         "controller node %" PRIu64
+		         " is restarting its Raft replica after a failed "
+		         "write to its log in %.120s; retry in a moment",
+		         st->node_id, st->data_dir);
+		return;
+	}
+	snprintf(msg, size,
+	         "controller node %" PRIu64
+	         " is out of its Raft group: a write to its log in %.120s "
+	         "failed (check the disk); it restarts its replica in %" PRIu64
+	         " s",
+	         st->node_id, st->data_dir, (st->restart_in_ms + 999) / 1000);
+}
+
 void ctl_req_not_leader(struct ctl_req *r)
 {
 	struct ctl_status st;
@@ -226,6 +248,11 @@ void ctl_req_not_leader(struct ctl_req *r)
 	bool known =
 	        st.leader_id != 0 && st.leader_id != st.node_id &&
 	        ctl_service_member_url(r->svc, st.leader_id, url, sizeof(url));
+	if (!known && st.log_failed) {
+		failed_msg(&st, msg, sizeof(msg));
+		ctl_req_finish_raw(r, STRATA_EUNAVAIL, msg, NULL, NULL, 0);
+		return;
+	}
 	if (!known) {
 		snprintf(msg, sizeof(msg),
 		         "controller node %" PRIu64
@@ -274,6 +301,11 @@ bool ctl_req_need_read(struct ctl_req *r)
 			return true;
 		}
 		ctl_req_not_leader(r);
+		return false;
+	}
+	if (st.log_failed) {
+		failed_msg(&st, msg, sizeof(msg));
+		ctl_req_finish_raw(r, STRATA_EUNAVAIL, msg, NULL, NULL, 0);
 		return false;
 	}
 	snprintf(msg, sizeof(msg),
@@ -405,6 +437,21 @@ static void proposed(void *arg, int status, const struct cfsm_result *res)
 	char msg[STRATA_ERRMSG_SIZE];
 	if (status == STRATA_ENOTLEADER) {
 		ctl_req_not_leader(r);
+		return;
+	}
+	if (status == STRATA_EIO) {
+		/* This replica's log write failed (it leaves its group); the
+		 * entry may still commit through the other replicas. */
+		struct ctl_status st;
+		ctl_service_status(r->svc, &st);
+		snprintf(msg, sizeof(msg),
+		         "%s: controller node %" PRIu64
+		         " could not write to its Raft log in %.100s (check "
+		         "the disk); the change may or may not have been made: "
+		         "read it back before retrying",
+		         ctl_api_method_name(r->method), st.node_id,
+		         st.data_dir);
+		finish_write(r, status, msg);
 		return;
 	}
 	if (status != 0) {

@@ -71,6 +71,16 @@ static const struct config_key schema[] = {
          .max = "1GiB",
          .help = "Take a snapshot after this many applied log bytes, so "
                  "the log stays bounded."},
+        {.name = "raft.recover_after",
+         .type = CONFIG_DURATION,
+         .def = "30s",
+         .min = "100ms",
+         .max = "1h",
+         .help = "A replica that left its Raft group because a write to "
+                 "its log failed (full or failing disk) is restarted "
+                 "in-process this long after, then at doubling intervals "
+                 "up to 10m while it keeps failing; the restart reloads "
+                 "the log from disk."},
         {.name = "containers.count",
          .type = CONFIG_UINT,
          .def = "4",
@@ -267,6 +277,8 @@ int main(int argc, char **argv)
 	sc->heartbeat_ms =
 	        (unsigned)config_get_duration_ms(&cfg, "raft.heartbeat");
 	sc->snapshot_bytes = config_get_size(&cfg, "raft.snapshot_bytes");
+	sc->recover_ms =
+	        (unsigned)config_get_duration_ms(&cfg, "raft.recover_after");
 	sc->wait_ms =
 	        (unsigned)config_get_duration_ms(&cfg, "api.wait_timeout");
 	sc->join = config_get_bool(&cfg, "raft.join");

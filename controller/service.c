@@ -17,6 +17,14 @@
  * retried) instead of diverging from the other replicas; a snapshot that
  * does not restore fails the install; stop fails pending proposals with
  * STRATA_ESHUTDOWN and tells every waiter "not satisfied".
+ *
+ * Recovery: a replica whose Raft log write failed leaves the group
+ * (raft/group.c, libraft patches 12 and 17). The timer thread restarts it
+ * recover_ms later, then at doubling intervals up to HEAL_MAX_MS while it
+ * keeps failing (heal): the old group is stopped, the FSM emptied and a
+ * new group started on the same Raft port, which reloads the snapshot and
+ * the log up to its last good write, as a process restart would. While
+ * that happens s->group is NULL (group_lock): calls answer "unavailable".
  */
 #include "controller/service.h"
 
@@ -35,7 +43,10 @@
 #include "raft/group.h"
 
 #define COMP "controller"
-#define TIMER_MS 100 /* waiter expiry period */
+#define TIMER_MS 100         /* waiter expiry period */
+#define HEAL_MS 30000        /* default first restart of a failed replica */
+#define HEAL_MAX_MS 600000   /* longest wait between restarts */
+#define HEAL_RESET_MS 600000 /* up this long: next wait is the first */
 
 /*
  * Entry framing: [u32 LE command length][u32 0][packed ControllerCommand]
@@ -61,13 +72,26 @@ struct ctl_service {
 	uint64_t node_id;                           /* this replica */
 	unsigned wait_ms;                           /* waiter bound */
 	struct raft_host *host;                     /* Raft port + loop */
-	struct raft_group *group;                   /* the replica */
+	pthread_rwlock_t group_lock; /* guards the group pointer (heal) */
+	struct raft_group *group;    /* the replica, NULL while restarting */
+	/* What heal() starts the group again with (pointers into these). */
+	struct raft_group_config gcfg;                 /* as at start */
+	struct raft_group_peer peers[CTL_MAX_MEMBERS]; /* gcfg.peers */
+	char dir[4096];                                /* gcfg.data_dir */
+	uint32_t container_count;                      /* for a fresh FSM */
+	/* Timer thread only: the restart of a failed replica. */
+	unsigned recover_ms;         /* first wait */
+	uint64_t heal_wait_ms;       /* current wait, 0 = none yet */
+	uint64_t heal_at_ms;         /* planned restart, 0 = none planned */
+	uint64_t healed_ms;          /* last restart */
+	uint64_t heal_restarts;      /* restarts so far (metric) */
 	pthread_mutex_t lock;        /* guards everything below */
 	pthread_cond_t changed;      /* signalled on change_seq++ */
 	struct cfsm fsm;             /* the state machine */
 	uint64_t applied_index;      /* last applied entry */
 	uint64_t change_seq;         /* applies + restores + role changes */
 	struct raft_group_status st; /* last role report */
+	uint64_t restart_at_ms;      /* planned restart, 0 = none (status) */
 	struct waiter *waiters;      /* pending waiters */
 	bool stopping;               /* no new waiters; timer exits */
 	pthread_cond_t timer_cond;   /* wakes the timer early at stop */
@@ -333,6 +357,8 @@ int ctl_service_wait(struct ctl_service *s, ctl_wait_pred pred,
 	return 0;
 }
 
+static void heal(struct ctl_service *s);
+
 static void *timer_main(void *arg)
 {
 	struct ctl_service *s = arg;
@@ -348,8 +374,12 @@ static void *timer_main(void *arg)
 		pthread_cond_timedwait(&s->timer_cond, &s->lock, &ts);
 		struct waiter *sat = NULL, *unsat = NULL;
 		waiters_collect(s, s->stopping, clock_mono_ms(), &sat, &unsat);
+		bool stopping = s->stopping;
 		pthread_mutex_unlock(&s->lock);
 		waiters_finish(sat, unsat);
+		if (!stopping) {
+			heal(s);
+		}
 		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -474,6 +504,142 @@ static void hook_role(void *data, const struct raft_group_status *st)
 
 /* ---------------------------------------------------------- lifecycle -- */
 
+/* Start s->group from s->gcfg (the Raft log loads: may take a while). */
+static int group_start(struct ctl_service *s, struct raft_group **out,
+                       char *errmsg)
+{
+	struct raft_group_fsm hooks = {.data = s,
+	                               .apply = hook_apply,
+	                               .snapshot = hook_snapshot,
+	                               .restore = hook_restore,
+	                               .role_changed = hook_role};
+	return raft_group_start(s->host, &s->gcfg, &hooks, out, errmsg);
+}
+
+/* The group for one call (read side of group_lock; NULL while heal()
+ * restarts it); group_put() after the call. */
+static struct raft_group *group_get(struct ctl_service *s)
+{
+	pthread_rwlock_rdlock(&s->group_lock);
+	return s->group;
+}
+
+static void group_put(struct ctl_service *s)
+{
+	pthread_rwlock_unlock(&s->group_lock);
+}
+
+/* Stop the failed group, empty the FSM (the new group replays the
+ * snapshot and log into it) and start a new group. False if it did not
+ * start (heal() tries again later). Timer thread. */
+static bool restart_group(struct ctl_service *s)
+{
+	char errmsg[STRATA_ERRMSG_SIZE];
+	struct cfsm fresh;
+	if (cfsm_init(&fresh, s->container_count, errmsg) != 0) {
+		LOG_ERROR(COMP, "node %" PRIu64 ": restart the replica: %s",
+		          s->node_id, errmsg);
+		return false;
+	}
+	pthread_rwlock_wrlock(&s->group_lock);
+	struct raft_group *old = s->group;
+	s->group = NULL;
+	pthread_rwlock_unlock(&s->group_lock);
+	if (old != NULL) {
+		raft_group_stop(old); /* its proposals fail: ESHUTDOWN */
+	}
+	struct waiter *sat = NULL, *unsat = NULL;
+	pthread_mutex_lock(&s->lock);
+	cfsm_close(&s->fsm);
+	s->fsm = fresh;
+	s->applied_index = 0;
+	memset(&s->st, 0, sizeof(s->st)); /* unavailable until it reports */
+	changed_locked(s);
+	waiters_collect(s, false, 0, &sat, &unsat);
+	pthread_mutex_unlock(&s->lock);
+	waiters_finish(sat, unsat);
+	struct raft_group *g = NULL;
+	int rc = group_start(s, &g, errmsg);
+	if (rc != 0) {
+		LOG_ERROR(COMP,
+		          "node %" PRIu64 ": its Raft replica did not start "
+		          "again: %s",
+		          s->node_id, errmsg);
+		return false;
+	}
+	pthread_rwlock_wrlock(&s->group_lock);
+	s->group = g;
+	pthread_rwlock_unlock(&s->group_lock);
+	return true;
+}
+
+/* Restart, after a wait, a replica that left its group because its Raft
+ * log failed (or that did not start again): like the segment store's
+ * containers (segmentstore/cluster.c, heal), a passing error or a disk
+ * that has space again recovers without restarting the process; a replica
+ * that keeps failing waits twice as long each time, up to HEAL_MAX_MS.
+ * Timer thread. */
+static void heal(struct ctl_service *s)
+{
+	uint64_t now = clock_mono_ms();
+	pthread_mutex_lock(&s->lock);
+	bool failed = s->st.log_failed;
+	pthread_mutex_unlock(&s->lock);
+	pthread_rwlock_rdlock(&s->group_lock);
+	failed = failed || s->group == NULL;
+	pthread_rwlock_unlock(&s->group_lock);
+	if (!failed) {
+		if (s->heal_wait_ms != 0 &&
+		    now - s->healed_ms >= HEAL_RESET_MS) {
+			s->heal_wait_ms = 0; /* recovered for good */
+		}
+		return;
+	}
+	if (s->heal_at_ms == 0) {
+		s->heal_wait_ms = s->heal_wait_ms == 0 ? s->recover_ms
+		                  : 2 * s->heal_wait_ms > HEAL_MAX_MS
+		                          ? HEAL_MAX_MS
+		                          : 2 * s->heal_wait_ms;
+		s->heal_at_ms = now + s->heal_wait_ms;
+		pthread_mutex_lock(&s->lock);
+		s->restart_at_ms = s->heal_at_ms;
+		changed_locked(s);
+		pthread_mutex_unlock(&s->lock);
+		LOG_WARN(COMP,
+		         "node %" PRIu64 ": its controller replica is out of "
+		         "the Raft group (%s); restarting it in %" PRIu64
+		         " s (it reloads its log from %s; nothing acknowledged "
+		         "is lost)",
+		         s->node_id,
+		         s->heal_restarts == 0 || s->group != NULL
+		                 ? "a write to its Raft log failed"
+		                 : "it did not start again",
+		         (s->heal_wait_ms + 999) / 1000, s->dir);
+		return;
+	}
+	if (now < s->heal_at_ms) {
+		return;
+	}
+	s->heal_at_ms = 0;
+	s->healed_ms = now;
+	s->heal_restarts++;
+	LOG_INFO(COMP,
+	         "node %" PRIu64 ": restarting its controller replica after "
+	         "a Raft log failure",
+	         s->node_id);
+	bool ok = restart_group(s);
+	pthread_mutex_lock(&s->lock);
+	s->restart_at_ms = 0;
+	changed_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	if (ok) {
+		LOG_INFO(COMP,
+		         "node %" PRIu64 ": controller replica started again "
+		         "(restart %" PRIu64 ")",
+		         s->node_id, s->heal_restarts);
+	}
+}
+
 int ctl_service_start(const struct ctl_service_config *cfg,
                       struct ctl_service **out, char *errmsg)
 {
@@ -505,6 +671,9 @@ int ctl_service_start(const struct ctl_service_config *cfg,
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->changed, NULL);
 	pthread_cond_init(&s->timer_cond, NULL);
+	pthread_rwlock_init(&s->group_lock, NULL);
+	s->container_count = cfg->container_count;
+	s->recover_ms = cfg->recover_ms ? cfg->recover_ms : HEAL_MS;
 	rc = cfsm_init(&s->fsm, cfg->container_count, errmsg);
 	if (rc != 0) {
 		goto err_free;
@@ -514,24 +683,22 @@ int ctl_service_start(const struct ctl_service_config *cfg,
 	if (rc != 0) {
 		goto err_fsm;
 	}
-	struct raft_group_peer peers[CTL_MAX_MEMBERS];
 	for (unsigned i = 0; i < s->n_members; i++) {
-		peers[i].id = s->members[i].id;
-		peers[i].address = s->members[i].raft_address;
+		s->peers[i].id = s->members[i].id;
+		s->peers[i].address = s->members[i].raft_address;
 	}
-	char dir[4096];
-	int dl = snprintf(dir, sizeof(dir), "%s/raft", cfg->data_dir);
-	if (dl < 0 || (size_t)dl >= sizeof(dir)) {
+	int dl = snprintf(s->dir, sizeof(s->dir), "%s/raft", cfg->data_dir);
+	if (dl < 0 || (size_t)dl >= sizeof(s->dir)) {
 		errmsg_set(errmsg, "data_dir \"%.80s...\" is too long",
 		           cfg->data_dir);
 		rc = STRATA_ECONFIG;
 		goto err_host;
 	}
-	struct raft_group_config gc = {
+	s->gcfg = (struct raft_group_config){
 	        .group_id = CTL_RAFT_GROUP_ID,
 	        .node_id = cfg->node_id,
-	        .data_dir = dir,
-	        .peers = peers,
+	        .data_dir = s->dir,
+	        .peers = s->peers,
 	        .n_peers = s->n_members,
 	        .election_ms = cfg->election_ms,
 	        .heartbeat_ms = cfg->heartbeat_ms,
@@ -541,12 +708,7 @@ int ctl_service_start(const struct ctl_service_config *cfg,
 	                ctl_member_find(s->members, s->n_members, cfg->node_id)
 	                        ->raft_address,
 	};
-	struct raft_group_fsm hooks = {.data = s,
-	                               .apply = hook_apply,
-	                               .snapshot = hook_snapshot,
-	                               .restore = hook_restore,
-	                               .role_changed = hook_role};
-	rc = raft_group_start(s->host, &gc, &hooks, &s->group, errmsg);
+	rc = group_start(s, &s->group, errmsg);
 	if (rc != 0) {
 		goto err_host;
 	}
@@ -560,7 +722,7 @@ int ctl_service_start(const struct ctl_service_config *cfg,
 	         "node %" PRIu64 " started: %u members, %u containers, Raft "
 	         "port %u, data in %s",
 	         s->node_id, s->n_members, cfg->container_count,
-	         raft_host_port(s->host), dir);
+	         raft_host_port(s->host), s->dir);
 	*out = s;
 	return 0;
 
@@ -571,6 +733,7 @@ err_host:
 err_fsm:
 	cfsm_close(&s->fsm);
 err_free:
+	pthread_rwlock_destroy(&s->group_lock);
 	pthread_cond_destroy(&s->timer_cond);
 	pthread_cond_destroy(&s->changed);
 	pthread_mutex_destroy(&s->lock);
@@ -584,8 +747,7 @@ void ctl_service_stop(struct ctl_service *s)
 	if (s == NULL) {
 		return;
 	}
-	raft_group_stop(s->group);
-	raft_host_free(s->host);
+	/* The timer first: it may be restarting the group (heal). */
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
 	pthread_cond_broadcast(&s->timer_cond);
@@ -594,6 +756,8 @@ void ctl_service_stop(struct ctl_service *s)
 	if (s->timer_started) {
 		pthread_join(s->timer, NULL);
 	}
+	raft_group_stop(s->group);
+	raft_host_free(s->host);
 	/* The timer failed every waiter on its way out; catch late ones. */
 	struct waiter *sat = NULL, *unsat = NULL;
 	pthread_mutex_lock(&s->lock);
@@ -601,6 +765,7 @@ void ctl_service_stop(struct ctl_service *s)
 	pthread_mutex_unlock(&s->lock);
 	waiters_finish(sat, unsat);
 	cfsm_close(&s->fsm);
+	pthread_rwlock_destroy(&s->group_lock);
 	pthread_cond_destroy(&s->timer_cond);
 	pthread_cond_destroy(&s->changed);
 	pthread_mutex_destroy(&s->lock);
@@ -629,7 +794,12 @@ uint64_t ctl_service_applied_locked(const struct ctl_service *s)
 void ctl_service_status(struct ctl_service *s, struct ctl_status *out)
 {
 	struct raft_group_metrics m;
-	raft_group_metrics(s->group, &m);
+	memset(&m, 0, sizeof(m));
+	struct raft_group *g = group_get(s);
+	if (g != NULL) {
+		raft_group_metrics(g, &m);
+	}
+	group_put(s);
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&s->lock);
 	out->role = s->st.role;
@@ -637,7 +807,13 @@ void ctl_service_status(struct ctl_service *s, struct ctl_status *out)
 	out->term = s->st.term;
 	out->leader_id = s->st.leader_id;
 	out->applied_index = s->applied_index;
+	out->log_failed = s->st.log_failed || g == NULL;
+	uint64_t at = s->restart_at_ms;
 	pthread_mutex_unlock(&s->lock);
+	uint64_t now = clock_mono_ms();
+	out->restart_in_ms = at > now ? at - now : 0;
+	out->restarting = g == NULL;
+	out->data_dir = s->dir;
 	out->node_id = s->node_id;
 	out->commit_index = m.commit_index;
 	out->last_index = m.last_index;
@@ -647,7 +823,10 @@ void ctl_service_status(struct ctl_service *s, struct ctl_status *out)
 
 bool ctl_service_is_ready(struct ctl_service *s)
 {
-	return raft_group_is_ready(s->group);
+	struct raft_group *g = group_get(s);
+	bool ready = g != NULL && raft_group_is_ready(g);
+	group_put(s);
+	return ready;
 }
 
 const struct ctl_member *ctl_member_find(const struct ctl_member *members,
@@ -691,14 +870,26 @@ unsigned ctl_service_raft_members(struct ctl_service *s,
                                   struct raft_group_member *out, unsigned max,
                                   bool *committed)
 {
-	return raft_group_members(s->group, out, max, committed);
+	struct raft_group *g = group_get(s);
+	unsigned n = 0;
+	if (g != NULL) {
+		n = raft_group_members(g, out, max, committed);
+	} else if (committed != NULL) {
+		*committed = false;
+	}
+	group_put(s);
+	return n;
 }
 
 int ctl_service_set_voters(struct ctl_service *s,
                            const struct raft_group_peer *voters, unsigned n,
                            raft_group_change_cb cb, void *arg)
 {
-	return raft_group_set_members(s->group, voters, n, cb, arg);
+	struct raft_group *g = group_get(s);
+	int rc = g != NULL ? raft_group_set_members(g, voters, n, cb, arg)
+	                   : STRATA_EUNAVAIL;
+	group_put(s);
+	return rc;
 }
 
 const struct ctl_member *ctl_service_members(const struct ctl_service *s,
@@ -746,7 +937,10 @@ int ctl_service_propose(struct ctl_service *s,
 	protobuf_c_message_pack(&cmd->base, buf + ENTRY_HEADER);
 	p->cb = cb;
 	p->arg = arg;
-	int rc = raft_group_apply(s->group, buf, framed, prop_done, p);
+	struct raft_group *g = group_get(s);
+	int rc = g != NULL ? raft_group_apply(g, buf, framed, prop_done, p)
+	                   : STRATA_EUNAVAIL;
+	group_put(s);
 	strata_free(buf);
 	if (rc != 0) {
 		strata_free(p);

@@ -55,6 +55,10 @@ struct ctl_service_config {
 	unsigned heartbeat_ms;            /* 0 = raft default */
 	uint64_t snapshot_bytes;          /* 0 = raft default */
 	unsigned wait_ms;                 /* longest ctl_service_wait */
+	/* A replica whose Raft log failed (it left the group) is restarted
+	 * in-process this long after, then at doubling intervals up to 10
+	 * minutes while it keeps failing. 0 = 30 s. */
+	unsigned recover_ms;
 	bool join; /* new replica of a running cluster: never bootstrap;
 	              the leader adds it (CTL_ADD_CONTROLLER) */
 };
@@ -92,6 +96,10 @@ struct ctl_status {
 	uint64_t last_index;      /* last index in the log */
 	uint64_t snapshot_index;  /* index of the last snapshot */
 	uint64_t applied_entries; /* entries applied since start */
+	bool log_failed;          /* out of the group: its log failed */
+	bool restarting;          /* the replica is being started again */
+	uint64_t restart_in_ms;   /* planned restart, 0 = none planned */
+	const char *data_dir;     /* its Raft log (the service's life) */
 };
 void ctl_service_status(struct ctl_service *s, struct ctl_status *out);
 

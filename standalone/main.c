@@ -438,6 +438,9 @@ static int start_controller(struct app *a, const struct config *cfg,
 	                                        cfg, "raft.heartbeat"),
 	                        .snapshot_bytes = 8u << 20,
 	                        .wait_ms = 3000,
+	                        /* as the containers' replicas */
+	                        .recover_ms = (unsigned)config_get_duration_ms(
+	                                cfg, "containers.recover_after"),
 	                },
 	        .api = {.store_lease_ms = 6000}, /* heartbeat every 2 s */
 	        .listen = config_get_string(cfg, "listen"),

@@ -23,6 +23,17 @@
              idle connections: stratactl is turned away (exit 3, the log
              says why) and served once one of them closes; those turned
              away hold no place.
+  controller_diskfail  the disk under the embedded controller's Raft log
+             fails for a while (faultyio.so, FAULTYIO_MODE=flaky): its
+             replica leaves the group and stratactl says why and when it
+             comes back (not "unreachable"); restarted while the disk
+             still fails, it fails again and waits twice as long (the
+             process stays up); once the disk works again the
+             controller restarts its replica in-process
+             (containers.recover_after), every scope is still there and
+             new ones can be created, the events written before are
+             read back. Exits 77 (skipped) where the log
+             does not use KAIO.
   bad_input  unknown stream, malformed or foreign stream cut, an event
              over the size limit, unknown option/command, bad names,
              deleting an unsealed stream, a controller that is not there:
@@ -31,6 +42,7 @@
              by another process.
 
 Usage: cli_test.py SCENARIO --standalone PATH --stratactl PATH
+                   [--faultyio SO]
 Exit 0 on success, 1 with a reason on failure.
 """
 import argparse
@@ -452,6 +464,127 @@ def scenario_damaged_log(args, base):
         sa.stop()
 
 
+def scenario_controller_diskfail(args, base):
+    check(args.faultyio and os.path.isfile(args.faultyio),
+          "controller_diskfail needs --faultyio FILE, got %r" % args.faultyio)
+    sa = Standalone(args.standalone, base)
+    arm = os.path.join(sa.dir, "arm")
+    sa.flags.append("--containers.recover_after=2s")
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    env = dict(os.environ,
+               LD_PRELOAD=args.faultyio,
+               FAULTYIO_PATH=os.path.join(sa.data, "controller") + "/",
+               FAULTYIO_ARM=arm, FAULTYIO_MODE="flaky",
+               # ASan wants its runtime first; the shim needs none.
+               ASAN_OPTIONS=(asan + ":" if asan else "")
+               + "verify_asan_link_order=0")
+    sa.out = open(os.path.join(sa.dir, "stdout"), "w+")
+    sa.proc = subprocess.Popen([sa.path] + sa.flags, stdout=sa.out,
+                               stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 60
+    while "strata-standalone ready " not in open(
+            os.path.join(sa.dir, "stdout")).read():
+        check(sa.proc.poll() is None and time.monotonic() < deadline,
+              "strata-standalone did not start: %s" % sa.tail())
+        time.sleep(0.1)
+    try:
+        ctl = Ctl(args.stratactl, sa.url)
+        ctl.run("scope", "create", "before")
+        ctl.run("write", "before/s", "--create", stdin="a\nb\n")
+        open(arm, "w").close()
+        # The next change of the controller's state is a log write.
+        _, err = ctl.run("--timeout=5s", "scope", "create", "during",
+                         expect=None)
+        if not os.path.exists(arm + ".failed"):
+            os.remove(arm)
+            print("SKIP controller_diskfail: no Raft log write of the "
+                  "controller went through KAIO (no async direct I/O "
+                  "under %s)" % base)
+            sa.stop()
+            sys.exit(77)
+        log("scope create while the disk fails: %s" % err.strip())
+        check("could not write to its Raft log" in err,
+              "scope create while the disk fails: %s" % err)
+        # Out of its group: stratactl says why and when it comes back.
+        deadline = time.monotonic() + 10
+        while True:
+            p = subprocess.run([args.stratactl, "--controller", sa.url,
+                                "--timeout=1s", "scope", "list"],
+                               capture_output=True, timeout=60)
+            err = p.stderr.decode(errors="replace")
+            if "out of its Raft group" in err:
+                break
+            check(time.monotonic() < deadline,
+                  "scope list while the controller's log fails: exit %d: "
+                  "%s" % (p.returncode, err))
+            time.sleep(0.2)
+        check(p.returncode != EXIT_OK and "restarts its replica in" in err
+              and os.path.join(sa.data, "controller") in err
+              and "unreachable" not in err,
+              "scope list while the controller's log fails: exit %d: %s"
+              % (p.returncode, err))
+        log("scope list: exit %d: %s" % (p.returncode, err.strip()))
+        with open(os.path.join(sa.dir, "log"), errors="replace") as f:
+            text = f.read()
+        check("left the group: a write to its Raft log" in text and
+              "Input/output error" in text and
+              "its controller replica is out of the Raft group" in text,
+              "the log does not say the controller's log failed: %s"
+              % text[-3000:])
+        # Restarted on a disk that still fails, its first write (the
+        # leader's barrier) fails too: it leaves again, waits twice as
+        # long, and the process stays up (libraft patch 18).
+        deadline = time.monotonic() + 30
+        while True:
+            with open(os.path.join(sa.dir, "log"), errors="replace") as f:
+                text = f.read()
+            if text.count("its controller replica is out of the Raft "
+                          "group") >= 2:
+                break
+            check(check_alive(sa) and time.monotonic() < deadline,
+                  "no second failure after a restart on the failing "
+                  "disk: %s" % sa.tail())
+            time.sleep(0.2)
+        check("restarting it in 4 s" in text and check_alive(sa),
+              "the second wait is not twice the first: %s" % text[-3000:])
+        log("restarted on the failing disk: failed again, next try in 4 s")
+        # The disk works again: restarted in-process, nothing lost.
+        os.remove(arm)
+        deadline = time.monotonic() + 60
+        while True:
+            p = subprocess.run([args.stratactl, "--controller", sa.url,
+                                "scope", "create", "after",
+                                "--if-not-exists"], capture_output=True,
+                               timeout=60)
+            if p.returncode == EXIT_OK:
+                break
+            check(time.monotonic() < deadline,
+                  "the controller did not come back: %s %s"
+                  % (p.stderr.decode(errors="replace"), sa.tail()))
+            time.sleep(0.5)
+        out, _ = ctl.run("scope", "list")
+        scopes = out.split()
+        check("before" in scopes and "after" in scopes,
+              "scopes after the restart: %r" % scopes)
+        out, _ = ctl.run("read", "before/s")
+        check(sorted(out.split()) == ["a", "b"],
+              "events after the restart: %r" % out)
+        with open(os.path.join(sa.dir, "log"), errors="replace") as f:
+            text = f.read()
+        check("restarting its controller replica after a Raft log "
+              "failure" in text and check_alive(sa),
+              "no in-process restart: %s" % text[-3000:])
+        log("controller replica restarted in-process; scopes %s" % scopes)
+    finally:
+        if os.path.exists(arm):
+            os.remove(arm)
+        sa.stop()
+
+
+def check_alive(sa):
+    return sa.proc.poll() is None
+
+
 def scenario_groups(args, base):
     """Reader groups: two successive group reads see every event once;
     a checkpoint with no reader online gives the cuts the group reached;
@@ -687,9 +820,10 @@ def main():
     ap.add_argument("scenario",
                     choices=["basic", "bad_input", "restart", "groups",
                              "truncate_middle", "damaged_log",
-                             "connections"])
+                             "connections", "controller_diskfail"])
     ap.add_argument("--standalone", required=True)
     ap.add_argument("--stratactl", required=True)
+    ap.add_argument("--faultyio", help="faultyio.so (controller_diskfail)")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="strata-cli-", dir="/tmp")
     ok = False
@@ -700,7 +834,8 @@ def main():
          "groups": scenario_groups,
          "truncate_middle": scenario_truncate_middle,
          "damaged_log": scenario_damaged_log,
-         "connections": scenario_connections}[args.scenario](
+         "connections": scenario_connections,
+         "controller_diskfail": scenario_controller_diskfail}[args.scenario](
             args, base)
         ok = True
         log("PASS %s" % args.scenario)

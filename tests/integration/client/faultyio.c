@@ -16,6 +16,10 @@
  * has keep taking writes, as on a real full disk), and writes complete.
  * A full disk gets space again: removing FAULTYIO_ARM disarms this mode.
  *
+ * With FAULTYIO_MODE=flaky writes fail with EIO as in the default mode,
+ * but only while FAULTYIO_ARM exists: a passing error (a path that fails
+ * over, a controller reset), for tests of a replica that heals itself.
+ *
  * Forwarding syscall(3) reads six arguments whatever the call passed: on
  * x86-64 and aarch64 the extra ones are whatever the registers hold, and
  * the kernel ignores them. Test use only. */
@@ -40,6 +44,7 @@ typedef long (*syscall_fn)(long, ...);
 static _Atomic int armed;
 
 static bool disk_full(void);
+static bool flaky(void);
 
 static bool is_armed(void)
 {
@@ -50,7 +55,7 @@ static bool is_armed(void)
 	if (arm == NULL || access(arm, F_OK) != 0) {
 		return false;
 	}
-	if (!disk_full()) {
+	if (!disk_full() && !flaky()) {
 		atomic_store(&armed, 1); /* a failed disk stays failed */
 	}
 	return true;
@@ -73,10 +78,20 @@ static void note_failed(void)
 	}
 }
 
-static bool disk_full(void)
+static bool mode_is(const char *want)
 {
 	const char *mode = getenv("FAULTYIO_MODE");
-	return mode != NULL && strcmp(mode, "full") == 0;
+	return mode != NULL && strcmp(mode, want) == 0;
+}
+
+static bool disk_full(void)
+{
+	return mode_is("full");
+}
+
+static bool flaky(void)
+{
+	return mode_is("flaky");
 }
 
 static void fail_writes(struct io_event *ev, long n)

@@ -77,6 +77,7 @@ void fx_start(struct fx *f, unsigned i)
 	        .heartbeat_ms = 50,
 	        .snapshot_bytes = f->snapshot_bytes,
 	        .wait_ms = f->wait_ms,
+	        .recover_ms = f->recover_ms,
 	};
 	int rc = ctl_service_start(&c, &f->svc[i], err);
 	if (rc != 0) {

@@ -30,6 +30,7 @@ struct fx {
 	unsigned join_from; /* replicas from this index join (default n) */
 	bool no_ticker;     /* no leader ticks: the state stays still */
 	uint64_t read_staleness_ms; /* api setting, 0 = default */
+	unsigned recover_ms;        /* service setting, 0 = default */
 };
 
 /* A free TCP port on 127.0.0.1 (bind 0, read, close). */

@@ -1,5 +1,6 @@
 /* Unit tests for controller/service.c: member lists, the Raft-hosted FSM,
- * proposals, waiters, restart and snapshots. */
+ * proposals, waiters, restart and snapshots, the restart of a replica
+ * whose Raft log failed. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,6 +15,9 @@
 #include "common/alloc.h"
 #include "raft/group.h"
 #include "tests/unit/controller/svc_fixture.h"
+#ifdef STRATA_LIBRAFT_FAULTS
+#include "tests/unit/raft/libraft_faults.h"
+#endif
 
 /* A full member list parses, with and without HTTP URLs and spaces. */
 static void test_ctl_members_parse_ok(void **state)
@@ -291,6 +295,109 @@ static void test_ctl_service_wait_change(void **state)
 	fx_close(&f);
 }
 
+#ifdef STRATA_LIBRAFT_FAULTS
+struct failed_arg {
+	struct ctl_service *svc;
+	bool want; /* log_failed wanted */
+};
+
+static bool log_failed_is(void *arg)
+{
+	struct failed_arg *a = arg;
+	struct ctl_status st;
+	ctl_service_status(a->svc, &st);
+	return st.log_failed == a->want &&
+	       (a->want || st.role == RAFT_GROUP_FOLLOWER);
+}
+
+struct caught_arg {
+	struct ctl_service *svc;
+	size_t scopes;
+};
+
+static bool caught_up(void *arg)
+{
+	struct caught_arg *a = arg;
+	return scope_count(a->svc) == a->scopes;
+}
+
+/* A follower whose Raft log write fails leaves the group (libraft patch
+ * 12); the others go on. It answers reads with why it cannot and when it
+ * comes back, restarts itself recover_ms later without a process
+ * restart, reloads its log and catches up with what it missed. */
+static void test_ctl_service_heals_failed_log(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, 3);
+	f.recover_ms = 500;
+	for (unsigned i = 0; i < 3; i++) {
+		fx_start(&f, i);
+	}
+	unsigned l = fx_wait_leader(&f, 10000);
+	unsigned v = (l + 1) % 3; /* the follower whose disk fails */
+	char in[32];
+	snprintf(in, sizeof(in), "/n%u/", v + 1);
+	assert_int_equal(
+	        ctl_service_propose_sync(f.svc[l], scope_cmd("before"), NULL),
+	        0);
+	libraft_faults_fail_write_in(in, 1);
+	char name[32];
+	size_t scopes = 1;
+	struct libraft_faults_record rec = {0};
+	for (int i = 0; i < 200 && !rec.failed; i++) {
+		snprintf(name, sizeof(name), "during-%d", i);
+		assert_int_equal(ctl_service_propose_sync(
+		                         f.svc[l], scope_cmd(name), NULL),
+		                 0); /* the other two are a majority */
+		scopes++;
+		libraft_faults_get(&rec);
+	}
+	libraft_faults_fail_write(0);
+	if (rec.completed == 0) {
+		fx_close(&f);
+		print_message("no async I/O under /tmp: test not exercised\n");
+		skip();
+	}
+	assert_true(rec.failed);
+	struct failed_arg fa = {.svc = f.svc[v], .want = true};
+	assert_true(fx_eventually(log_failed_is, &fa, 5000));
+
+	/* Out of the group: reads say why, and when it comes back. */
+	struct ctl_status st;
+	ctl_service_status(f.svc[v], &st);
+	assert_true(st.log_failed);
+	Strata__V1__ListScopesRequest sq =
+	        STRATA__V1__LIST_SCOPES_REQUEST__INIT;
+	struct fx_reply r;
+	fx_call(f.api[v], STRATA__V1__CONTROLLER_METHOD__CTL_LIST_SCOPES,
+	        &sq.base, &r);
+	assert_int_equal(r.code, STRATA_EUNAVAIL);
+	if (strstr(r.msg, "is out of its Raft group") == NULL &&
+	    strstr(r.msg, "is restarting its Raft replica") == NULL) {
+		fail_msg("unexpected message: %s", r.msg);
+	}
+	assert_non_null(strstr(r.msg, f.dir));
+	fx_reply_free(&r);
+
+	/* The others take writes meanwhile. */
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "meanwhile-%d", i);
+		assert_int_equal(ctl_service_propose_sync(
+		                         f.svc[l], scope_cmd(name), NULL),
+		                 0);
+		scopes++;
+	}
+	/* Restarted in-process: back in the group with every scope. */
+	fa.want = false;
+	assert_true(fx_eventually(log_failed_is, &fa, 10000));
+	struct caught_arg ca = {.svc = f.svc[v], .scopes = scopes};
+	assert_true(fx_eventually(caught_up, &ca, 10000));
+	assert_int_equal(scope_count(f.svc[l]), scopes);
+	fx_close(&f);
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +408,9 @@ int main(void)
 	        cmocka_unit_test(test_ctl_service_wait),
 	        cmocka_unit_test(test_ctl_service_restart_and_snapshots),
 	        cmocka_unit_test(test_ctl_service_wait_change),
+#ifdef STRATA_LIBRAFT_FAULTS
+	        cmocka_unit_test(test_ctl_service_heals_failed_log),
+#endif
 	};
 	return cmocka_run_group_tests_name("controller_service", tests, NULL,
 	                                   NULL);
