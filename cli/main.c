@@ -294,6 +294,15 @@ static int ping(struct cli *c)
 	if (cli_exit_code(code) == CLI_EXIT_UNREACHABLE) {
 		code = STRATA_EUNAVAIL;
 	}
+	if (strstr(err, "right after accepting it") != NULL) {
+		/* Reached, but turned away (common/rpc.c says why). */
+		return cli_fail(c, code,
+		                "controller unreachable at %s: it closed the "
+		                "connection right after accepting it: at its "
+		                "connection limit (limits.connections) until "
+		                "others close, see its log",
+		                urls);
+	}
 	return cli_fail(c, code,
 	                "controller unreachable at %s (no answer within "
 	                "%llu ms: %s); check --controller or "

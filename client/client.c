@@ -462,6 +462,16 @@ int client_ctl_query(struct strata_client *c, uint32_t method,
 		/* A controller answered that it cannot serve (no leader, its
 		 * log failed): its own words say why, not the URL hint. */
 		client_err(errmsg, "%s", msg);
+	} else if (strstr(msg, "right after accepting it") != NULL) {
+		/* Reached, but turned away (common/rpc.c). */
+		char urls[160];
+		ctl_urls_text(c, urls, sizeof(urls));
+		client_err(errmsg,
+		           "controller unreachable (%s): it closed the "
+		           "connection right after accepting it: at its "
+		           "connection limit (limits.connections) until others "
+		           "close? see its log",
+		           urls);
 	} else if (rc == STRATA_EUNAVAIL || rc == STRATA_ETIMEDOUT) {
 		char urls[160];
 		ctl_urls_text(c, urls, sizeof(urls));

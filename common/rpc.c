@@ -1199,7 +1199,14 @@ struct rpc_endpoint {
 	bool started;      /* dialer started (under cli->mtx) */
 	atomic_int npipes; /* connections up (pipe notifications) */
 	atomic_bool down;  /* a connect wait expired; cleared on connect */
+	/* Connections the server closed right after the handshake (within
+	 * RPC_CLOSED_AT_ONCE_MS), as one at its connection limit does
+	 * (server_pipe_cb): the "no connection" message says so. */
+	_Atomic uint64_t added_ms;  /* last pipe up (monotonic) */
+	atomic_uint closed_at_once; /* since the last lasting connection */
 };
+
+#define RPC_CLOSED_AT_ONCE_MS 100
 
 enum op_state {
 	OP_WAIT, /* start, connection wait or backoff: a sleep */
@@ -1262,10 +1269,17 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)p;
 	struct rpc_endpoint *ep = arg;
 	if (ev == NNG_PIPE_EV_ADD_POST) {
+		atomic_store(&ep->added_ms, clock_mono_ms());
 		atomic_fetch_add(&ep->npipes, 1);
 		atomic_store(&ep->down, false);
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		atomic_fetch_sub(&ep->npipes, 1);
+		if (clock_mono_ms() - atomic_load(&ep->added_ms) <
+		    RPC_CLOSED_AT_ONCE_MS) {
+			atomic_fetch_add(&ep->closed_at_once, 1);
+		} else {
+			atomic_store(&ep->closed_at_once, 0);
+		}
 	}
 }
 
@@ -1293,6 +1307,8 @@ static int endpoint_open(const struct rpc_client_opts *o, const char *url,
 	}
 	snprintf(ep->url, sizeof(ep->url), "%s", url);
 	atomic_init(&ep->npipes, 0);
+	atomic_init(&ep->added_ms, 0);
+	atomic_init(&ep->closed_at_once, 0);
 	atomic_init(&ep->down, false);
 	int rv = nng_req0_open(&ep->sock);
 	if (rv != 0) {
@@ -1544,6 +1560,17 @@ static const char *op_url(struct rpc_op *op)
 
 /* An attempt failed with code (errmsg set). sent: the request may have
  * reached the server. Retries on the next endpoint when allowed. */
+/* Whether op's connection was lost within RPC_CLOSED_AT_ONCE_MS of
+ * coming up: as a server at its connection limit closes it. */
+static bool closed_at_once(struct rpc_op *op)
+{
+	pthread_mutex_lock(&op->cli->mtx);
+	struct rpc_endpoint *ep = op->cli->eps[op->ep];
+	uint64_t added = atomic_load(&ep->added_ms);
+	pthread_mutex_unlock(&op->cli->mtx);
+	return added != 0 && clock_mono_ms() - added < RPC_CLOSED_AT_ONCE_MS;
+}
+
 static void op_failed(struct rpc_op *op, int code, bool sent)
 {
 	struct rpc_client *cli = op->cli;
@@ -1644,13 +1671,26 @@ static void op_attempt(struct rpc_op *op)
 		    waited >= cli->opts.connect_timeout_ms) {
 			atomic_store(&ep->down, true);
 			pthread_mutex_unlock(&cli->mtx);
-			errmsg_set(
-			        op->errmsg,
-			        "RPC method %u: no connection to %s within %d "
-			        "ms: is the server running and reachable "
-			        "there?",
-			        op->method, ep->url,
-			        cli->opts.connect_timeout_ms);
+			unsigned closed = atomic_load(&ep->closed_at_once);
+			if (closed > 0) {
+				errmsg_set(op->errmsg,
+				           "RPC method %u: no connection to %s "
+				           "within %d ms: the server closed "
+				           "each of %u connections right after "
+				           "accepting it (at its connection "
+				           "limit? see its log)",
+				           op->method, ep->url,
+				           cli->opts.connect_timeout_ms,
+				           closed);
+			} else {
+				errmsg_set(
+				        op->errmsg,
+				        "RPC method %u: no connection to %s "
+				        "within %d ms: is the server running "
+				        "and reachable there?",
+				        op->method, ep->url,
+				        cli->opts.connect_timeout_ms);
+			}
 			op_failed(op, STRATA_EUNAVAIL, false);
 			return;
 		}
@@ -1881,8 +1921,13 @@ static void op_io_cb(void *arg)
 			        "RPC method %u to %s: connection lost before "
 			        "the "
 			        "reply (%s); the request may have been "
-			        "executed",
-			        op->method, op_url(op), nng_strerror(rv));
+			        "executed%s",
+			        op->method, op_url(op), nng_strerror(rv),
+			        closed_at_once(op)
+			                ? "; the server closed it right after "
+			                  "accepting it (at its connection "
+			                  "limit? see its log)"
+			                : "");
 			op_failed(op, map_nng(rv), true);
 			return;
 		}

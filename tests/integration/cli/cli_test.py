@@ -392,6 +392,10 @@ def scenario_connections(args, base):
         _, err = ctl.run("scope", "list", "--timeout", "2s",
                          "--connect-timeout", "2s", expect=EXIT_UNREACHABLE)
         log("stratactl turned away: %s" % err.strip())
+        check("right after accepting it" in err and
+              "limits.connections" in err,
+              "stratactl does not say the server closed its connections "
+              "at once: %s" % err)
         with open(os.path.join(sa.dir, "log")) as f:
             text = f.read()
         check("connections open, the most this server accepts "
