@@ -1146,6 +1146,14 @@ static int m_leader(void *arg, double *v)
 	return 0;
 }
 
+static int m_log_failed(void *arg, double *v)
+{
+	struct ctl_status st;
+	ctl_service_status(((struct rest *)arg)->svc, &st);
+	*v = st.log_failed ? 1.0 : 0.0;
+	return 0;
+}
+
 static int m_leader_id(void *arg, double *v)
 {
 	struct ctl_status st;
@@ -1218,6 +1226,11 @@ static int register_metrics(struct rest *r, struct metrics_registry *reg,
 	        {"strata_controller_raft_leader_id",
 	         "Node id of the known leader, 0 if none.", m_leader_id,
 	         METRICS_GAUGE},
+	        {"strata_controller_raft_log_failed",
+	         "1 while this replica is out of its group because a write "
+	         "to its Raft log failed (restarted after "
+	         "raft.recover_after).",
+	         m_log_failed, METRICS_GAUGE},
 	        {"strata_controller_stores_alive",
 	         "Segment stores whose lease is current.", m_stores_alive,
 	         METRICS_GAUGE},

@@ -55,6 +55,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -528,6 +530,20 @@ def scenario_controller_diskfail(args, base):
               "scope list while the controller's log fails: exit %d: %s"
               % (p.returncode, err))
         log("scope list: exit %d: %s" % (p.returncode, err.strip()))
+        http = [f for f in sa.flags if f.startswith("--http.listen=")][0]
+        http = http.split("=", 1)[1]
+        try:
+            urllib.request.urlopen(http + "/health/ready", timeout=5)
+            check(False, "controller /health/ready is 200 while its log "
+                  "fails")
+        except urllib.error.HTTPError as e:
+            body = e.read().decode()
+            check(e.code == 503 and '"log_failed":true' in body,
+                  "controller /health/ready: %d %s" % (e.code, body))
+        metrics = urllib.request.urlopen(http + "/metrics",
+                                         timeout=5).read().decode()
+        check("strata_controller_raft_log_failed 1" in metrics,
+              "strata_controller_raft_log_failed is not 1")
         with open(os.path.join(sa.dir, "log"), errors="replace") as f:
             text = f.read()
         check("left the group: a write to its Raft log" in text and
