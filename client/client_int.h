@@ -16,6 +16,7 @@
 #include "client/loop.h"
 #include "common/rpc.h"
 #include "strata/client.h"
+#include "strata/v1/controller.pb-c.h"
 #include "strata/segment.h"
 
 /* Segment store method ids (proto/strata/v1/segmentstore.proto). */
@@ -161,6 +162,26 @@ int client_ctl_query(struct strata_client *c, uint32_t method,
 int client_ctl_mutate(struct strata_client *c, uint32_t method,
                       const ProtobufCMessage *req, int already_done,
                       const char *what, char *errmsg);
+
+/* The same, also handing over the controller's reply (*out, may stay
+ * NULL after an "already done"; free with rpc_pb_free). */
+int client_ctl_mutate_reply(struct strata_client *c, uint32_t method,
+                            const ProtobufCMessage *req, int already_done,
+                            const char *what, Strata__V1__ControllerReply **out,
+                            char *errmsg);
+
+struct strata_writer;
+struct strata_writer_config;
+
+/* A writer on transaction txn_id's shadows of the segments in segs
+ * (borrowed): as strata_writer_new, without asking the controller, and
+ * without moving to successors (a sealed shadow fails its events). */
+int client_writer_new_txn(struct strata_client *c, const char *scope,
+                          const char *stream,
+                          const struct strata_writer_config *cfg,
+                          uint64_t txn_id,
+                          const Strata__V1__SegmentsReply *segs,
+                          struct strata_writer **out, char *errmsg);
 
 /* --------------------------------------------------- segment operations */
 

@@ -123,6 +123,18 @@ int client_ctl_mutate(struct strata_client *c, uint32_t method,
                       const ProtobufCMessage *req, int already_done,
                       const char *what, char *errmsg)
 {
+	return client_ctl_mutate_reply(c, method, req, already_done, what, NULL,
+	                               errmsg);
+}
+
+int client_ctl_mutate_reply(struct strata_client *c, uint32_t method,
+                            const ProtobufCMessage *req, int already_done,
+                            const char *what, Strata__V1__ControllerReply **out,
+                            char *errmsg)
+{
+	if (out != NULL) {
+		*out = NULL;
+	}
 	int rc = client_check_blocking(c, what, errmsg);
 	if (rc != 0) {
 		return rc;
@@ -170,7 +182,11 @@ int client_ctl_mutate(struct strata_client *c, uint32_t method,
 	}
 	uint64_t wf = rep->workflow_id;
 	bool done = rep->done;
-	rpc_pb_free(&rep->base);
+	if (out != NULL) {
+		*out = rep;
+	} else {
+		rpc_pb_free(&rep->base);
+	}
 	if (wf != 0 && !done) {
 		return wait_workflow(c, wf, deadline, what, errmsg);
 	}

@@ -36,6 +36,7 @@
 #include "client/frame.h"
 #include "common/alloc.h"
 #include "common/log.h"
+#include "common/segname.h"
 #include "strata/v1/controller.pb-c.h"
 #include "strata/v1/segmentstore.pb-c.h"
 #include "strata/writer.h"
@@ -118,7 +119,8 @@ struct strata_writer {
 	int last_err;
 	char last_msg[STRATA_ERRMSG_SIZE];
 	bool closing;
-	bool destroyed; /* the I/O thread let go */
+	bool destroyed;  /* the I/O thread let go */
+	uint64_t txn_id; /* a transaction's writer (client/txn.c), else 0 */
 	struct strata_writer_stats stats;
 	/* I/O thread only: */
 	struct loop_task pump_task;
@@ -278,6 +280,12 @@ static struct segw *sw_new(struct strata_writer *w, uint64_t id, double low,
 		return NULL;
 	}
 	strata_segment_name(name, sizeof(name), w->scope, w->stream, id);
+	if (w->txn_id != 0) {
+		/* The transaction's shadow of that segment. */
+		char parent[sizeof(name)];
+		memcpy(parent, name, sizeof(parent));
+		segname_format_txn(name, sizeof(name), parent, w->txn_id);
+	}
 	sw->name = strata_strdup(name);
 	if (sw->name == NULL) {
 		strata_free(sw);
@@ -640,11 +648,20 @@ static void sw_after(struct segw *sw)
 	}
 	if (sw->dead && sw->inflight == 0) {
 		char msg[STRATA_ERRMSG_SIZE];
-		client_err(
-		        msg,
-		        "stream %s/%s is sealed: segment %.200s takes no more "
-		        "events",
-		        w->scope, w->stream, sw->name);
+		if (w->txn_id != 0) {
+			client_err(
+			        msg,
+			        "transaction %" PRIu64
+			        " of %s/%s is no longer open (committing, "
+			        "committed or aborted): segment %.200s takes "
+			        "no more events",
+			        w->txn_id, w->scope, w->stream, sw->name);
+		} else {
+			client_err(msg,
+			           "stream %s/%s is sealed: segment %.200s "
+			           "takes no more events",
+			           w->scope, w->stream, sw->name);
+		}
 		sw_fail_all(sw, STRATA_ESEALED, msg);
 		return;
 	}
@@ -689,7 +706,13 @@ static void sw_block_done(struct creq *r)
 		char msg[STRATA_ERRMSG_SIZE];
 		client_err(msg, "segment %.200s: %s", sw->name, r->errmsg);
 		sw->ready = false;
-		if (code == STRATA_ESEALED) {
+		if (code == STRATA_ESEALED && w->txn_id != 0) {
+			/* A shadow is sealed when its transaction commits
+			 * or aborts: no successors to move to. */
+			sw->sealed = true;
+			sw->dead = true;
+			sw->fail_since = 0;
+		} else if (code == STRATA_ESEALED) {
 			sw->sealed = true;
 			sw->fail_since = 0;
 			writer_refresh(w);
@@ -1006,6 +1029,66 @@ static int check_config(const struct strata_writer_config *cfg, char *errmsg)
 	return 0;
 }
 
+/* A writer for scope/stream on the segments in segs (borrowed); txn_id
+ * non-zero: on that transaction's shadows of them. */
+static int writer_create(struct strata_client *c, const char *scope,
+                         const char *stream,
+                         const struct strata_writer_config *cfg,
+                         uint64_t txn_id, const Strata__V1__SegmentsReply *segs,
+                         struct strata_writer **out, char *errmsg)
+{
+	struct strata_writer *w = strata_calloc(1, sizeof(*w));
+	if (w == NULL ||
+	    (w->ring = strata_calloc(cfg->max_inflight_events, 1)) == NULL) {
+		strata_free(w);
+		client_err(errmsg, "out of memory");
+		return STRATA_ENOMEM;
+	}
+	w->c = c;
+	snprintf(w->scope, sizeof(w->scope), "%s", scope);
+	snprintf(w->stream, sizeof(w->stream), "%s", stream);
+	w->cfg = *cfg;
+	w->txn_id = txn_id;
+	client_random(w->id, sizeof(w->id));
+	client_random(&w->rng, sizeof(w->rng));
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	loop_task_init(&w->pump_task, writer_pump_task, w);
+	loop_task_init(&w->kick_task, writer_kick_task, w);
+	loop_timer_init(&w->refresh_timer, writer_refresh_timer, w);
+	w->force_seq = 0;
+	/* Install the table on the I/O thread's terms: nothing runs there
+	 * for this writer yet, so doing it here is race-free; setups start
+	 * through the loop (seg_op_start posts). */
+	bool same;
+	int rc = writer_install(w, segs, &same);
+	if (rc != 0) {
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		strata_free(w->ring);
+		strata_free(w);
+		client_err(errmsg, "out of memory");
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+static int writer_check_args(struct strata_client *c, const char *scope,
+                             const char *stream,
+                             const struct strata_writer_config *cfg,
+                             const char *fn, char *errmsg)
+{
+	int rc = client_check_name(scope, "scope", errmsg);
+	if (rc != 0 ||
+	    (rc = client_check_name(stream, "stream", errmsg)) != 0 ||
+	    (rc = check_config(cfg, errmsg)) != 0 ||
+	    (rc = client_check_blocking(c, fn, errmsg)) != 0) {
+		return rc;
+	}
+	return 0;
+}
+
 int strata_writer_new(struct strata_client *c, const char *scope,
                       const char *stream,
                       const struct strata_writer_config *cfg,
@@ -1016,11 +1099,9 @@ int strata_writer_new(struct strata_client *c, const char *scope,
 		strata_writer_config_default(&def);
 		cfg = &def;
 	}
-	int rc = client_check_name(scope, "scope", errmsg);
-	if (rc != 0 ||
-	    (rc = client_check_name(stream, "stream", errmsg)) != 0 ||
-	    (rc = check_config(cfg, errmsg)) != 0 ||
-	    (rc = client_check_blocking(c, "strata_writer_new", errmsg)) != 0) {
+	int rc = writer_check_args(c, scope, stream, cfg, "strata_writer_new",
+	                           errmsg);
+	if (rc != 0) {
 		return rc;
 	}
 	Strata__V1__GetSegmentsRequest q =
@@ -1037,42 +1118,29 @@ int strata_writer_new(struct strata_client *c, const char *scope,
 		client_err(errmsg, "writer for %s/%s: %s", scope, stream, msg);
 		return rc;
 	}
-	struct strata_writer *w = strata_calloc(1, sizeof(*w));
-	if (w == NULL ||
-	    (w->ring = strata_calloc(cfg->max_inflight_events, 1)) == NULL) {
-		strata_free(w);
-		rpc_pb_free(&segs->base);
-		client_err(errmsg, "out of memory");
-		return STRATA_ENOMEM;
-	}
-	w->c = c;
-	snprintf(w->scope, sizeof(w->scope), "%s", scope);
-	snprintf(w->stream, sizeof(w->stream), "%s", stream);
-	w->cfg = *cfg;
-	client_random(w->id, sizeof(w->id));
-	client_random(&w->rng, sizeof(w->rng));
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
-	loop_task_init(&w->pump_task, writer_pump_task, w);
-	loop_task_init(&w->kick_task, writer_kick_task, w);
-	loop_timer_init(&w->refresh_timer, writer_refresh_timer, w);
-	w->force_seq = 0;
-	/* Install the table on the I/O thread's terms: nothing runs there
-	 * for this writer yet, so doing it here is race-free; setups start
-	 * through the loop (seg_op_start posts). */
-	bool same;
-	rc = writer_install(w, segs, &same);
+	rc = writer_create(c, scope, stream, cfg, 0, segs, out, errmsg);
 	rpc_pb_free(&segs->base);
+	return rc;
+}
+
+int client_writer_new_txn(struct strata_client *c, const char *scope,
+                          const char *stream,
+                          const struct strata_writer_config *cfg,
+                          uint64_t txn_id,
+                          const Strata__V1__SegmentsReply *segs,
+                          struct strata_writer **out, char *errmsg)
+{
+	struct strata_writer_config def;
+	if (cfg == NULL) {
+		strata_writer_config_default(&def);
+		cfg = &def;
+	}
+	int rc = writer_check_args(c, scope, stream, cfg, "strata_txn_begin",
+	                           errmsg);
 	if (rc != 0) {
-		pthread_cond_destroy(&w->cv);
-		pthread_mutex_destroy(&w->mu);
-		strata_free(w->ring);
-		strata_free(w);
-		client_err(errmsg, "out of memory");
 		return rc;
 	}
-	*out = w;
-	return 0;
+	return writer_create(c, scope, stream, cfg, txn_id, segs, out, errmsg);
 }
 
 /* Queue one event. hand_over: post the pump when the queue was empty (a

@@ -13,6 +13,10 @@ Scenarios:
             writer, successors, batch ranges, truncate, seal, delete).
   segments  revisioned segment (conditional appends from two handles), the
             iterator's long poll at the tail, attributes, truncation.
+  txn       transactions: flushed events invisible until the commit,
+            then all there in per-key order; an aborted one and one whose
+            lease ran out leave nothing; a commit after the lease is
+            refused (ECONFLICT); bad input.
   badinput  unknown stream, malformed stream cut, event over the size
             limit, bad names: clear messages and codes.
   diskfail  under a writer, the disk of the store leading the stream's
@@ -419,6 +423,11 @@ def scenario_manage(args, cluster):
     tool(args, cluster, "manage", "it", "managed")
 
 
+def scenario_txn(args, cluster):
+    setup_stream(args, cluster, "it", "txn", 2)
+    tool(args, cluster, "txn", "it", "txn")
+
+
 def scenario_segments(args, cluster):
     setup_stream(args, cluster, "it", "sync", 1)
     tool(args, cluster, "segments", "it", "sync")
@@ -433,7 +442,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario",
                     choices=["failover", "failover_twice", "scale",
-                             "manage", "segments", "badinput",
+                             "manage", "segments", "badinput", "txn",
                              "diskfail", "diskfull"])
     ap.add_argument("--controller", required=True)
     ap.add_argument("--store", required=True)
@@ -451,6 +460,7 @@ def main():
          "manage": scenario_manage,
          "segments": scenario_segments,
          "badinput": scenario_badinput,
+         "txn": scenario_txn,
          "diskfail": scenario_diskfail,
          "diskfull": scenario_diskfail}[args.scenario](args, cluster)
         ok = True

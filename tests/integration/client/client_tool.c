@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "strata/batch.h"
+#include "strata/txn.h"
 #include "strata/writer.h"
 
 static struct strata_client *cli;
@@ -215,6 +216,113 @@ static int cmd_verify(const char *scope, const char *stream,
 	free(c.count);
 	free(c.cap);
 	return bad == 0 && total == expect_n ? 0 : 1;
+}
+
+/* Events k<key>:<seq>: for keys [0, keys), seqs [from, to) each, into a
+ * transaction. */
+static void txn_fill(struct strata_txn *t, unsigned keys, unsigned long from,
+                     unsigned long to)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	char key[16], ev[64];
+	for (unsigned long s = from; s < to; s++) {
+		for (unsigned k = 0; k < keys; k++) {
+			snprintf(key, sizeof(key), "k%u", k);
+			int n = snprintf(ev, sizeof(ev), "k%u:%lu:txn", k, s);
+			CHECK(strata_txn_write(t, key, strlen(key), ev,
+			                       (size_t)n, err),
+			      "txn write");
+		}
+	}
+}
+
+static struct strata_txn *txn_open(const char *scope, const char *stream,
+                                   uint64_t lease_ms)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_txn_config tc;
+	strata_txn_config_default(&tc);
+	tc.lease_ms = lease_ms;
+	struct strata_txn *t = NULL;
+	CHECK(strata_txn_begin(cli, scope, stream, &tc, &t, err), "txn begin");
+	printf("txn %llu open\n", (unsigned long long)strata_txn_id(t));
+	return t;
+}
+
+/* Transactions: nothing visible before the commit, everything after;
+ * an abort leaves nothing; a lease that ran out aborts; bad input. */
+static int cmd_txn(const char *scope, const char *stream)
+{
+	enum { KEYS = 6 };
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_txn *a = txn_open(scope, stream, 30000);
+	txn_fill(a, KEYS, 0, 50);
+	CHECK(strata_txn_flush(a, err), "txn flush");
+	if (cmd_verify(scope, stream, 0, KEYS) != 0) {
+		fprintf(stderr, "flushed transaction events are visible\n");
+		return 1;
+	}
+	uint64_t a_id = strata_txn_id(a);
+	CHECK(strata_txn_commit(a, err), "txn commit");
+	expect(strata_txn_write(a, "k0", 2, "x", 1, err), STRATA_EINVAL,
+	       "write after commit", err);
+	strata_txn_free(a);
+	if (cmd_verify(scope, stream, 50 * KEYS, KEYS) != 0) {
+		fprintf(stderr, "committed events missing\n");
+		return 1;
+	}
+	enum strata_txn_state st;
+	CHECK(strata_txn_status(cli, scope, stream, a_id, &st, err), "status");
+	expect(st == STRATA_TXN_COMMITTED ? 0 : 1, 0, "status committed", "");
+
+	/* Aborted: none of it is ever read (seqs that would break the
+	 * per-key order if they leaked). */
+	struct strata_txn *b = txn_open(scope, stream, 30000);
+	txn_fill(b, KEYS, 50, 70);
+	CHECK(strata_txn_flush(b, err), "txn flush");
+	CHECK(strata_txn_abort(b, err), "txn abort");
+	strata_txn_free(b);
+
+	/* Its lease runs out: the controller aborts it. */
+	struct strata_txn *c = txn_open(scope, stream, 1500);
+	txn_fill(c, KEYS, 50, 60);
+	CHECK(strata_txn_flush(c, err), "txn flush");
+	uint64_t c_id = strata_txn_id(c);
+	for (int i = 0; i < 100; i++) {
+		CHECK(strata_txn_status(cli, scope, stream, c_id, &st, err),
+		      "status");
+		if (st == STRATA_TXN_ABORTED) {
+			break;
+		}
+		usleep(100000);
+	}
+	expect(st == STRATA_TXN_ABORTED ? 0 : 1, 0, "lease ran out: aborted",
+	       "");
+	expect(strata_txn_commit(c, err), STRATA_ECONFLICT,
+	       "commit after the lease ran out", err);
+	strata_txn_free(c);
+
+	/* A second committed transaction continues every key's order. */
+	struct strata_txn *d = txn_open(scope, stream, 30000);
+	txn_fill(d, KEYS, 50, 100);
+	CHECK(strata_txn_commit(d, err), "txn commit");
+	strata_txn_free(d);
+
+	struct strata_txn *x = NULL;
+	expect(strata_txn_begin(cli, scope, "no-such-stream", NULL, &x, err),
+	       STRATA_ENOENT, "begin on an unknown stream", err);
+	struct strata_txn_config bad;
+	strata_txn_config_default(&bad);
+	bad.lease_ms = 0;
+	expect(strata_txn_begin(cli, scope, stream, &bad, &x, err),
+	       STRATA_EINVAL, "lease 0", err);
+	if (cmd_verify(scope, stream, 100 * KEYS, KEYS) != 0) {
+		fprintf(stderr, "events of the aborted transactions leaked, "
+		                "or committed ones are missing\n");
+		return 1;
+	}
+	printf("txn: committed twice, aborted, expired: ok\n");
+	return 0;
 }
 
 /* Bad input gives a clear message and code. */
@@ -510,7 +618,7 @@ int main(int argc, char **argv)
 		        "RATE\n"
 		        "  verify SCOPE STREAM N KEYS | badinput SCOPE STREAM "
 		        "| "
-		        "manage SCOPE STREAM\n");
+		        "manage SCOPE STREAM | txn SCOPE STREAM\n");
 		return 2;
 	}
 	struct strata_client_config cfg;
@@ -540,6 +648,8 @@ int main(int argc, char **argv)
 		rc = cmd_segments(argv[3], argv[4]);
 	} else if (strcmp(cmd, "manage") == 0 && argc == 5) {
 		rc = cmd_manage(argv[3], argv[4]);
+	} else if (strcmp(cmd, "txn") == 0 && argc == 5) {
+		rc = cmd_txn(argv[3], argv[4]);
 	} else {
 		fprintf(stderr, "bad command line\n");
 	}

@@ -1,0 +1,478 @@
+/* libstrata transactions (strata/txn.h): a controller record, a writer on
+ * the transaction's shadow segments, and a commit that merges them.
+ *
+ * Happy path: CTL_CREATE_TXN (the controller records it OPEN on the
+ * current epoch and creates one shadow per segment of that epoch) ->
+ * CTL_GET_TXN until segments_created -> CTL_GET_CURRENT_SEGMENTS, which
+ * must be of the transaction's epoch (else the stream scaled meanwhile:
+ * abort, and begin again, a few times) -> a writer on the shadows
+ * (client_writer_new_txn: the same exactly-once appends as any writer) ->
+ * writes, each renewing the lease (CTL_PING_TXN) once a third of it has
+ * passed -> commit: flush, CTL_COMMIT_TXN, CTL_GET_TXN until COMMITTED.
+ *
+ * Failure modes: an event that failed makes the commit abort instead; a
+ * lease that ran out (the controller aborted it) shows as STRATA_ECONFLICT
+ * on ping or commit; a commit whose outcome is unknown is repeated (the
+ * controller takes a repeated end in the same direction as done). Not
+ * thread-safe: one thread uses a handle at a time.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/client_int.h"
+#include "common/alloc.h"
+#include "strata/txn.h"
+
+#define TXN_BEGIN_TRIES 5 /* begins retried when the stream scaled */
+#define TXN_POLL_MS 20    /* first CTL_GET_TXN poll interval, doubling */
+#define TXN_POLL_MAX_MS 500
+
+struct strata_txn {
+	struct strata_client *c;
+	char scope[STRATA_NAME_MAX + 1];
+	char stream[STRATA_NAME_MAX + 1];
+	uint64_t id;
+	uint64_t lease_ms;
+	uint64_t pinged_ms;      /* last lease renewal (monotonic) */
+	struct strata_writer *w; /* NULL once ended */
+	bool ended;              /* committed or aborted through it */
+};
+
+void strata_txn_config_default(struct strata_txn_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->lease_ms = 30000;
+	strata_writer_config_default(&cfg->writer);
+}
+
+uint64_t strata_txn_id(const struct strata_txn *t)
+{
+	return t->id;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000,
+	                      .tv_nsec = (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static Strata__V1__Txn *get_txn(struct strata_client *c, const char *scope,
+                                const char *stream, uint64_t id, int *rc,
+                                char *errmsg)
+{
+	Strata__V1__GetTxnRequest q = STRATA__V1__GET_TXN_REQUEST__INIT;
+	q.scope = (char *)scope;
+	q.stream = (char *)stream;
+	q.txn_id = id;
+	Strata__V1__Txn *t = NULL;
+	*rc = client_ctl_query(c, STRATA__V1__CONTROLLER_METHOD__CTL_GET_TXN,
+	                       &q.base, &strata__v1__txn__descriptor,
+	                       (ProtobufCMessage **)&t, errmsg);
+	return *rc == 0 ? t : NULL;
+}
+
+/* Poll transaction id until done(t) or the operation timeout. */
+static int wait_txn(struct strata_client *c, const char *scope,
+                    const char *stream, uint64_t id,
+                    bool (*done)(const Strata__V1__Txn *t), int *state,
+                    char *errmsg)
+{
+	uint64_t deadline = mono_ms() + (uint64_t)c->cfg.operation_timeout_ms;
+	unsigned d = TXN_POLL_MS;
+	for (;;) {
+		int rc;
+		Strata__V1__Txn *t = get_txn(c, scope, stream, id, &rc, errmsg);
+		if (t == NULL) {
+			return rc;
+		}
+		bool ok = done(t);
+		*state = (int)t->state;
+		rpc_pb_free(&t->base);
+		if (ok) {
+			return 0;
+		}
+		if (mono_ms() + d >= deadline) {
+			client_err(
+			        errmsg,
+			        "transaction %" PRIu64 " of %s/%s: still %s "
+			        "after %d ms (it completes in the background; "
+			        "check with strata_txn_status)",
+			        id, scope, stream,
+			        *state == STRATA_TXN_COMMITTING ? "committing"
+			        : *state == STRATA_TXN_ABORTING ? "aborting"
+			                                        : "preparing",
+			        c->cfg.operation_timeout_ms);
+			return STRATA_ETIMEDOUT;
+		}
+		sleep_ms(d);
+		d = d * 2 > TXN_POLL_MAX_MS ? TXN_POLL_MAX_MS : d * 2;
+	}
+}
+
+static bool segments_ready(const Strata__V1__Txn *t)
+{
+	return t->segments_created || (int)t->state != STRATA_TXN_OPEN;
+}
+
+static bool ended(const Strata__V1__Txn *t)
+{
+	return (int)t->state == STRATA_TXN_COMMITTED ||
+	       (int)t->state == STRATA_TXN_ABORTED;
+}
+
+/* Commit or abort id on the controller and wait until it completed. */
+static int end_txn(struct strata_client *c, const char *scope,
+                   const char *stream, uint64_t id, bool commit, char *errmsg)
+{
+	char what[600];
+	snprintf(what, sizeof(what), "%s transaction %" PRIu64 " of %s/%s",
+	         commit ? "commit" : "abort", id, scope, stream);
+	Strata__V1__EndTxnRequest q = STRATA__V1__END_TXN_REQUEST__INIT;
+	q.scope = (char *)scope;
+	q.stream = (char *)stream;
+	q.txn_id = id;
+	q.commit = commit;
+	uint32_t method = commit ? STRATA__V1__CONTROLLER_METHOD__CTL_COMMIT_TXN
+	                         : STRATA__V1__CONTROLLER_METHOD__CTL_ABORT_TXN;
+	/* EBUSY: shadows not created yet, or a scale runs: retried. */
+	uint64_t deadline = mono_ms() + (uint64_t)c->cfg.operation_timeout_ms;
+	int rc;
+	for (unsigned d = TXN_POLL_MS;;
+	     d = d * 2 > TXN_POLL_MAX_MS ? TXN_POLL_MAX_MS : d * 2) {
+		rc = client_ctl_mutate(c, method, &q.base, 0, what, errmsg);
+		if (rc != STRATA_EBUSY || mono_ms() + d >= deadline) {
+			break;
+		}
+		sleep_ms(d);
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	int state = 0;
+	rc = wait_txn(c, scope, stream, id, ended, &state, errmsg);
+	if (rc == 0 &&
+	    state != (commit ? STRATA_TXN_COMMITTED : STRATA_TXN_ABORTED)) {
+		client_err(errmsg, "%s: it was %s instead", what,
+		           commit ? "aborted" : "committed");
+		return STRATA_ECONFLICT;
+	}
+	return rc;
+}
+
+/* The current segments, if they are those of epoch; else *rc = 0 and
+ * NULL (the stream scaled). */
+static Strata__V1__SegmentsReply *
+epoch_segments(struct strata_client *c, const char *scope, const char *stream,
+               uint32_t epoch, int *rc, char *errmsg)
+{
+	Strata__V1__GetSegmentsRequest q =
+	        STRATA__V1__GET_SEGMENTS_REQUEST__INIT;
+	q.scope = (char *)scope;
+	q.stream = (char *)stream;
+	Strata__V1__SegmentsReply *segs = NULL;
+	*rc = client_ctl_query(
+	        c, STRATA__V1__CONTROLLER_METHOD__CTL_GET_CURRENT_SEGMENTS,
+	        &q.base, &strata__v1__segments_reply__descriptor,
+	        (ProtobufCMessage **)&segs, errmsg);
+	if (*rc != 0) {
+		return NULL;
+	}
+	bool same = segs->n_segments > 0;
+	for (size_t i = 0; i < segs->n_segments && same; i++) {
+		const Strata__V1__Segment *s = segs->segments[i]->segment;
+		same = s != NULL && (uint32_t)(s->id >> 32) == epoch;
+	}
+	if (!same) {
+		rpc_pb_free(&segs->base);
+		return NULL;
+	}
+	return segs;
+}
+
+/* One try of begin: *scaled when the stream scaled meanwhile (the
+ * transaction was aborted: try again). */
+static int begin_once(struct strata_txn *t, const struct strata_txn_config *cfg,
+                      bool *scaled, char *errmsg)
+{
+	struct strata_client *c = t->c;
+	*scaled = false;
+	char what[600];
+	snprintf(what, sizeof(what), "begin a transaction on %s/%s", t->scope,
+	         t->stream);
+	Strata__V1__CreateTxnRequest q = STRATA__V1__CREATE_TXN_REQUEST__INIT;
+	q.scope = t->scope;
+	q.stream = t->stream;
+	q.lease_ms = cfg->lease_ms;
+	Strata__V1__ControllerReply *rep = NULL;
+	int rc = client_ctl_mutate_reply(
+	        c, STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_TXN, &q.base, 0,
+	        what, &rep, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	if (rep == NULL || rep->txn_id == 0) {
+		if (rep != NULL) {
+			rpc_pb_free(&rep->base);
+		}
+		client_err(errmsg, "%s: the controller named no transaction",
+		           what);
+		return STRATA_EPROTO;
+	}
+	t->id = rep->txn_id;
+	rpc_pb_free(&rep->base);
+	t->pinged_ms = mono_ms();
+	int state = 0;
+	rc = wait_txn(c, t->scope, t->stream, t->id, segments_ready, &state,
+	              errmsg);
+	if (rc == 0 && state != STRATA_TXN_OPEN) {
+		client_err(errmsg,
+		           "%s: transaction %" PRIu64 " ended before its "
+		           "segments were ready (the stream was sealed?)",
+		           what, t->id);
+		rc = STRATA_ECONFLICT;
+	}
+	Strata__V1__Txn *rec = NULL;
+	if (rc == 0) {
+		rec = get_txn(c, t->scope, t->stream, t->id, &rc, errmsg);
+	}
+	Strata__V1__SegmentsReply *segs = NULL;
+	if (rec != NULL) {
+		segs = epoch_segments(c, t->scope, t->stream, rec->epoch, &rc,
+		                      errmsg);
+		rpc_pb_free(&rec->base);
+		if (rc == 0 && segs == NULL) {
+			*scaled = true;
+		}
+	}
+	if (segs != NULL) {
+		rc = client_writer_new_txn(c, t->scope, t->stream, &cfg->writer,
+		                           t->id, segs, &t->w, errmsg);
+		rpc_pb_free(&segs->base);
+	}
+	if (rc != 0 || *scaled) {
+		char ignored[STRATA_ERRMSG_SIZE];
+		end_txn(c, t->scope, t->stream, t->id, false, ignored);
+	}
+	return rc;
+}
+
+int strata_txn_begin(struct strata_client *c, const char *scope,
+                     const char *stream, const struct strata_txn_config *cfg,
+                     struct strata_txn **out, char *errmsg)
+{
+	struct strata_txn_config def;
+	if (cfg == NULL) {
+		strata_txn_config_default(&def);
+		cfg = &def;
+	}
+	int rc = client_check_name(scope, "scope", errmsg);
+	if (rc != 0 ||
+	    (rc = client_check_name(stream, "stream", errmsg)) != 0 ||
+	    (rc = client_check_blocking(c, "strata_txn_begin", errmsg)) != 0) {
+		return rc;
+	}
+	if (cfg->lease_ms == 0 || cfg->lease_ms > 600000) {
+		client_err(errmsg,
+		           "transaction lease_ms %" PRIu64
+		           " is out of range: use 1..600000 (default 30000)",
+		           cfg->lease_ms);
+		return STRATA_EINVAL;
+	}
+	struct strata_txn *t = strata_calloc(1, sizeof(*t));
+	if (t == NULL) {
+		client_err(errmsg, "out of memory");
+		return STRATA_ENOMEM;
+	}
+	t->c = c;
+	snprintf(t->scope, sizeof(t->scope), "%s", scope);
+	snprintf(t->stream, sizeof(t->stream), "%s", stream);
+	t->lease_ms = cfg->lease_ms;
+	bool scaled = false;
+	for (int i = 0; i < TXN_BEGIN_TRIES; i++) {
+		rc = begin_once(t, cfg, &scaled, errmsg);
+		if (rc != 0 || !scaled) {
+			break;
+		}
+	}
+	if (rc == 0 && scaled) {
+		client_err(errmsg,
+		           "begin a transaction on %s/%s: the stream kept "
+		           "scaling (%d tries); retry later",
+		           scope, stream, TXN_BEGIN_TRIES);
+		rc = STRATA_EBUSY;
+	}
+	if (rc != 0) {
+		strata_free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+static int ping(struct strata_txn *t, char *errmsg)
+{
+	char what[600];
+	snprintf(what, sizeof(what),
+	         "renew the lease of transaction %" PRIu64 " of %s/%s", t->id,
+	         t->scope, t->stream);
+	Strata__V1__PingTxnRequest q = STRATA__V1__PING_TXN_REQUEST__INIT;
+	q.scope = t->scope;
+	q.stream = t->stream;
+	q.txn_id = t->id;
+	q.lease_ms = t->lease_ms;
+	uint64_t now = mono_ms();
+	int rc = client_ctl_mutate(t->c,
+	                           STRATA__V1__CONTROLLER_METHOD__CTL_PING_TXN,
+	                           &q.base, 0, what, errmsg);
+	if (rc == 0) {
+		t->pinged_ms = now;
+	}
+	return rc;
+}
+
+/* Renew the lease when a third of it has passed. */
+static int maybe_ping(struct strata_txn *t, char *errmsg)
+{
+	if (mono_ms() - t->pinged_ms < t->lease_ms / 3) {
+		return 0;
+	}
+	return ping(t, errmsg);
+}
+
+static int check_open(const struct strata_txn *t, const char *fn, char *errmsg)
+{
+	if (t->ended) {
+		client_err(errmsg,
+		           "%s: transaction %" PRIu64 " of %s/%s was already "
+		           "committed or aborted through this handle",
+		           fn, t->id, t->scope, t->stream);
+		return STRATA_EINVAL;
+	}
+	return 0;
+}
+
+int strata_txn_write(struct strata_txn *t, const void *key, size_t keylen,
+                     const void *data, size_t len, char *errmsg)
+{
+	int rc = check_open(t, "strata_txn_write", errmsg);
+	if (rc == 0) {
+		rc = maybe_ping(t, errmsg);
+	}
+	if (rc == 0) {
+		rc = strata_writer_write(t->w, key, keylen, data, len, NULL,
+		                         NULL, errmsg);
+	}
+	return rc;
+}
+
+int strata_txn_flush(struct strata_txn *t, char *errmsg)
+{
+	int rc = check_open(t, "strata_txn_flush", errmsg);
+	if (rc == 0) {
+		rc = strata_writer_flush(t->w, errmsg);
+	}
+	if (rc == 0) {
+		rc = maybe_ping(t, errmsg);
+	}
+	return rc;
+}
+
+int strata_txn_ping(struct strata_txn *t, char *errmsg)
+{
+	int rc = check_open(t, "strata_txn_ping", errmsg);
+	return rc != 0 ? rc : ping(t, errmsg);
+}
+
+/* Close the writer (every event resolved); its result. */
+static int close_writer(struct strata_txn *t, char *errmsg)
+{
+	int rc = strata_writer_close(t->w, errmsg);
+	t->w = NULL;
+	t->ended = true;
+	return rc;
+}
+
+int strata_txn_commit(struct strata_txn *t, char *errmsg)
+{
+	int rc = check_open(t, "strata_txn_commit", errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	char werr[STRATA_ERRMSG_SIZE];
+	rc = close_writer(t, werr);
+	if (rc != 0) {
+		/* An event is not in its shadow: all or nothing. */
+		char ignored[STRATA_ERRMSG_SIZE];
+		end_txn(t->c, t->scope, t->stream, t->id, false, ignored);
+		client_err(errmsg,
+		           "commit transaction %" PRIu64 " of %s/%s: an event "
+		           "could not be written, so it was aborted: %s",
+		           t->id, t->scope, t->stream, werr);
+		return rc;
+	}
+	rc = end_txn(t->c, t->scope, t->stream, t->id, true, errmsg);
+	if (rc == STRATA_ENOTSUP) {
+		char ignored[STRATA_ERRMSG_SIZE];
+		end_txn(t->c, t->scope, t->stream, t->id, false, ignored);
+	}
+	return rc;
+}
+
+int strata_txn_abort(struct strata_txn *t, char *errmsg)
+{
+	int rc = check_open(t, "strata_txn_abort", errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	char ignored[STRATA_ERRMSG_SIZE];
+	close_writer(t, ignored); /* its events' outcome no longer matters */
+	return end_txn(t->c, t->scope, t->stream, t->id, false, errmsg);
+}
+
+int strata_txn_status(struct strata_client *c, const char *scope,
+                      const char *stream, uint64_t txn_id,
+                      enum strata_txn_state *state, char *errmsg)
+{
+	int rc = client_check_name(scope, "scope", errmsg);
+	if (rc != 0 ||
+	    (rc = client_check_name(stream, "stream", errmsg)) != 0 ||
+	    (rc = client_check_blocking(c, "strata_txn_status", errmsg)) != 0) {
+		return rc;
+	}
+	char msg[STRATA_ERRMSG_SIZE];
+	Strata__V1__Txn *t = get_txn(c, scope, stream, txn_id, &rc, msg);
+	if (t == NULL) {
+		if (rc == STRATA_ENOENT) {
+			*state = STRATA_TXN_UNKNOWN;
+			return 0;
+		}
+		client_err(errmsg, "transaction %" PRIu64 " of %s/%s: %s",
+		           txn_id, scope, stream, msg);
+		return rc;
+	}
+	*state = (enum strata_txn_state)t->state;
+	rpc_pb_free(&t->base);
+	return 0;
+}
+
+void strata_txn_free(struct strata_txn *t)
+{
+	if (t == NULL) {
+		return;
+	}
+	if (!t->ended) {
+		char ignored[STRATA_ERRMSG_SIZE];
+		strata_txn_abort(t, ignored);
+	}
+	strata_free(t);
+}

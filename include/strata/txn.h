@@ -1,0 +1,110 @@
+/* libstrata public API: transactions (events visible all at once, or
+ * never), for exactly-once pipelines. */
+#ifndef STRATA_TXN_H
+#define STRATA_TXN_H
+
+#include "strata/client.h"
+#include "strata/writer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * A transaction on one stream: its events go to shadow segments (one per
+ * segment of the stream's current epoch) that no reader sees; a commit
+ * merges every shadow into its segment at once, an abort deletes them.
+ * An event keeps its routing key's segment and, per key, its order.
+ * docs/client.md, "Transactions". Like Pravega's transactional writer,
+ * with two differences: no rolling transactions (a commit after the
+ * stream scaled fails, STRATA_ENOTSUP: abort and write it again in a new
+ * transaction) and the lease is renewed by the calls on the transaction
+ * (strata_txn_write, _flush, _ping), not by a thread of its own.
+ */
+struct strata_txn;
+
+struct strata_txn_config {
+	/* The controller aborts the transaction when no call renewed its
+	 * lease for this long (default 30000; 1..600000). Renewed by write
+	 * and flush when a third of it has passed, and by strata_txn_ping. */
+	uint64_t lease_ms;
+	struct strata_writer_config writer; /* the events' writer */
+};
+
+/* Fill cfg with the defaults. */
+STRATA_API void strata_txn_config_default(struct strata_txn_config *cfg);
+
+/*
+ * Open a transaction on scope/stream (cfg NULL = defaults): the
+ * controller records it and creates its shadow segments; returns once
+ * they exist. Errors: STRATA_ENOENT (no such stream), STRATA_ESEALED
+ * (stream sealed), STRATA_EBUSY (too many open transactions),
+ * STRATA_EUNAVAIL, STRATA_ETIMEDOUT, STRATA_EINVAL, STRATA_ENOMEM.
+ */
+STRATA_API int strata_txn_begin(struct strata_client *c, const char *scope,
+                                const char *stream,
+                                const struct strata_txn_config *cfg,
+                                struct strata_txn **out, char *errmsg);
+
+/* Its id (unique in the cluster). */
+STRATA_API uint64_t strata_txn_id(const struct strata_txn *t);
+
+/*
+ * Queue one event (copied) in the transaction, as strata_writer_write
+ * (key NULL/0 = none). Errors of the event itself are reported by
+ * strata_txn_flush and strata_txn_commit. STRATA_EINVAL once the
+ * transaction was committed or aborted through this handle.
+ */
+STRATA_API int strata_txn_write(struct strata_txn *t, const void *key,
+                                size_t keylen, const void *data, size_t len,
+                                char *errmsg);
+
+/* Wait until every event written so far is durable in the shadows; 0 or
+ * the error of the last event that failed. */
+STRATA_API int strata_txn_flush(struct strata_txn *t, char *errmsg);
+
+/* Renew the lease now (for a transaction idle longer than lease_ms / 3).
+ * STRATA_ECONFLICT: it is no longer open (the lease ran out: aborted). */
+STRATA_API int strata_txn_ping(struct strata_txn *t, char *errmsg);
+
+/*
+ * Flush, then commit: returns 0 once every event is in the stream
+ * (readers see them all from then on). When an event failed, aborts
+ * instead and returns its error. Errors: STRATA_ECONFLICT (already
+ * aborted, e.g. its lease ran out), STRATA_ENOTSUP (the stream scaled
+ * since the transaction began: aborted; write it again in a new one),
+ * STRATA_ETIMEDOUT (the commit is recorded and will complete: check with
+ * strata_txn_status), STRATA_EUNAVAIL.
+ */
+STRATA_API int strata_txn_commit(struct strata_txn *t, char *errmsg);
+
+/* Abort: none of its events will ever be read. Returns once the
+ * controller recorded it (the shadows are deleted in the background).
+ * STRATA_ECONFLICT: it was already committed. */
+STRATA_API int strata_txn_abort(struct strata_txn *t, char *errmsg);
+
+/* States of a transaction (strata_txn_status). */
+enum strata_txn_state {
+	STRATA_TXN_UNKNOWN = 0, /* forgotten (completed long ago) or none */
+	STRATA_TXN_OPEN = 1,
+	STRATA_TXN_COMMITTING = 2,
+	STRATA_TXN_COMMITTED = 3,
+	STRATA_TXN_ABORTING = 4,
+	STRATA_TXN_ABORTED = 5,
+};
+
+/* The state of transaction txn_id of scope/stream (any handle, any
+ * process: a pipeline that restarts checks what became of one). */
+STRATA_API int strata_txn_status(struct strata_client *c, const char *scope,
+                                 const char *stream, uint64_t txn_id,
+                                 enum strata_txn_state *state, char *errmsg);
+
+/* Free the handle. A transaction neither committed nor aborted through
+ * it is aborted first (best effort; else its lease runs out). */
+STRATA_API void strata_txn_free(struct strata_txn *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* STRATA_TXN_H */
