@@ -3,9 +3,10 @@
  *
  * Happy path: CTL_CREATE_TXN (the controller records it OPEN on the
  * current epoch and creates one shadow per segment of that epoch) ->
- * CTL_GET_TXN until segments_created -> CTL_GET_CURRENT_SEGMENTS, which
- * must be of the transaction's epoch (else the stream scaled meanwhile:
- * abort, and begin again, a few times) -> a writer on the shadows
+ * CTL_GET_TXN until segments_created -> CTL_GET_CURRENT_SEGMENTS between
+ * two CTL_GET_STREAM that both name the transaction's epoch (else the
+ * stream scaled meanwhile: abort, and begin again, a few times) -> a
+ * writer on the shadows
  * (client_writer_new_txn: the same exactly-once appends as any writer) ->
  * writes, each renewing the lease (CTL_PING_TXN) once a third of it has
  * passed -> commit: flush, CTL_COMMIT_TXN, CTL_GET_TXN until COMMITTED.
@@ -169,12 +170,38 @@ static int end_txn(struct strata_client *c, const char *scope,
 	return rc;
 }
 
-/* The current segments, if they are those of epoch; else *rc = 0 and
- * NULL (the stream scaled). */
+/* The stream's current epoch. */
+static int stream_epoch(struct strata_client *c, const char *scope,
+                        const char *stream, uint32_t *epoch, char *errmsg)
+{
+	Strata__V1__GetStreamRequest q = STRATA__V1__GET_STREAM_REQUEST__INIT;
+	q.scope = (char *)scope;
+	q.stream = (char *)stream;
+	Strata__V1__StreamInfo *si = NULL;
+	int rc = client_ctl_query(c,
+	                          STRATA__V1__CONTROLLER_METHOD__CTL_GET_STREAM,
+	                          &q.base, &strata__v1__stream_info__descriptor,
+	                          (ProtobufCMessage **)&si, errmsg);
+	if (rc == 0) {
+		*epoch = si->current_epoch;
+		rpc_pb_free(&si->base);
+	}
+	return rc;
+}
+
+/* The current segments, if they are those of epoch (the stream's epoch
+ * before and after reading them; a segment's id names the epoch that
+ * created it, not every epoch it belongs to); else *rc = 0 and NULL (the
+ * stream scaled). */
 static Strata__V1__SegmentsReply *
 epoch_segments(struct strata_client *c, const char *scope, const char *stream,
                uint32_t epoch, int *rc, char *errmsg)
 {
+	uint32_t before = 0, after = 0;
+	*rc = stream_epoch(c, scope, stream, &before, errmsg);
+	if (*rc != 0 || before != epoch) {
+		return NULL;
+	}
 	Strata__V1__GetSegmentsRequest q =
 	        STRATA__V1__GET_SEGMENTS_REQUEST__INIT;
 	q.scope = (char *)scope;
@@ -187,12 +214,8 @@ epoch_segments(struct strata_client *c, const char *scope, const char *stream,
 	if (*rc != 0) {
 		return NULL;
 	}
-	bool same = segs->n_segments > 0;
-	for (size_t i = 0; i < segs->n_segments && same; i++) {
-		const Strata__V1__Segment *s = segs->segments[i]->segment;
-		same = s != NULL && (uint32_t)(s->id >> 32) == epoch;
-	}
-	if (!same) {
+	*rc = stream_epoch(c, scope, stream, &after, errmsg);
+	if (*rc != 0 || after != epoch || segs->n_segments == 0) {
 		rpc_pb_free(&segs->base);
 		return NULL;
 	}
@@ -423,7 +446,12 @@ int strata_txn_commit(struct strata_txn *t, char *errmsg)
 	rc = end_txn(t->c, t->scope, t->stream, t->id, true, errmsg);
 	if (rc == STRATA_ENOTSUP) {
 		char ignored[STRATA_ERRMSG_SIZE];
-		end_txn(t->c, t->scope, t->stream, t->id, false, ignored);
+		int arc = end_txn(t->c, t->scope, t->stream, t->id, false,
+		                  ignored);
+		size_t n = strlen(errmsg);
+		snprintf(errmsg + n, STRATA_ERRMSG_SIZE - n, " (%s)",
+		         arc == 0 ? "it is aborted"
+		                  : "aborting it failed: its lease ends it");
 	}
 	return rc;
 }

@@ -16,7 +16,9 @@ Scenarios:
   txn       transactions: flushed events invisible until the commit,
             then all there in per-key order; an aborted one and one whose
             lease ran out leave nothing; a commit after the lease is
-            refused (ECONFLICT); bad input.
+            refused (ECONFLICT), one after a scale too (ENOTSUP: no
+            rolling transactions) and the next runs on the new epoch;
+            bad input.
   badinput  unknown stream, malformed stream cut, event over the size
             limit, bad names: clear messages and codes.
   diskfail  under a writer, the disk of the store leading the stream's

@@ -218,6 +218,8 @@ static int cmd_verify(const char *scope, const char *stream,
 	return bad == 0 && total == expect_n ? 0 : 1;
 }
 
+static int cmd_scale(const char *scope, const char *stream);
+
 /* Events k<key>:<seq>: for keys [0, keys), seqs [from, to) each, into a
  * transaction. */
 static void txn_fill(struct strata_txn *t, unsigned keys, unsigned long from,
@@ -308,6 +310,23 @@ static int cmd_txn(const char *scope, const char *stream)
 	CHECK(strata_txn_commit(d, err), "txn commit");
 	strata_txn_free(d);
 
+	/* The stream scales under an open transaction: its commit is
+	 * refused (no rolling transactions) and it is aborted; a new one
+	 * runs on the new epoch, whose segments carry mixed epochs. */
+	struct strata_txn *e = txn_open(scope, stream, 30000);
+	txn_fill(e, KEYS, 100, 110);
+	CHECK(strata_txn_flush(e, err), "txn flush");
+	if (cmd_scale(scope, stream) != 0) {
+		return 1;
+	}
+	expect(strata_txn_commit(e, err), STRATA_ENOTSUP,
+	       "commit after a scale", err);
+	strata_txn_free(e);
+	struct strata_txn *g = txn_open(scope, stream, 30000);
+	txn_fill(g, KEYS, 100, 120);
+	CHECK(strata_txn_commit(g, err), "txn commit after the scale");
+	strata_txn_free(g);
+
 	struct strata_txn *x = NULL;
 	expect(strata_txn_begin(cli, scope, "no-such-stream", NULL, &x, err),
 	       STRATA_ENOENT, "begin on an unknown stream", err);
@@ -316,12 +335,12 @@ static int cmd_txn(const char *scope, const char *stream)
 	bad.lease_ms = 0;
 	expect(strata_txn_begin(cli, scope, stream, &bad, &x, err),
 	       STRATA_EINVAL, "lease 0", err);
-	if (cmd_verify(scope, stream, 100 * KEYS, KEYS) != 0) {
+	if (cmd_verify(scope, stream, 120 * KEYS, KEYS) != 0) {
 		fprintf(stderr, "events of the aborted transactions leaked, "
 		                "or committed ones are missing\n");
 		return 1;
 	}
-	printf("txn: committed twice, aborted, expired: ok\n");
+	printf("txn: committed, aborted, expired, across a scale: ok\n");
 	return 0;
 }
 

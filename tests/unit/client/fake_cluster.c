@@ -36,6 +36,15 @@ struct fake_seg {
 	bool internal; /* a reader group's state segment (not in sc/st) */
 };
 
+#define FAKE_MAX_TXNS 16
+
+/* A transaction (controller side) whose shadows are fake segments. */
+struct fake_txn {
+	uint64_t id;
+	uint32_t epoch;
+	int state; /* Strata__V1__TxnState */
+};
+
 struct fake_call {
 	struct fake_call *next;
 	bool to_store;
@@ -66,6 +75,8 @@ struct fake_cluster {
 	unsigned beyond;    /* reads past a segment's length (ERANGE) */
 	unsigned appends;
 	unsigned dups;
+	struct fake_txn txns[FAKE_MAX_TXNS];
+	size_t n_txns;
 };
 
 static struct fake_seg *seg_by_name(struct fake_cluster *f, const char *name)
@@ -190,6 +201,153 @@ static int serve_rg(struct fake_cluster *f, struct fake_call *c, uint8_t **out,
 		return 0;
 	}
 	}
+}
+
+static struct fake_txn *txn_find(struct fake_cluster *f, uint64_t id)
+{
+	for (size_t i = 0; i < f->n_txns; i++) {
+		if (f->txns[i].id == id) {
+			return &f->txns[i];
+		}
+	}
+	return NULL;
+}
+
+/* End t's shadows: merged into their parents (commit) or dropped. */
+static void txn_finish(struct fake_cluster *f, struct fake_txn *t, bool commit)
+{
+	size_t n = f->n;
+	for (size_t i = 0; i < n; i++) {
+		struct fake_seg *shadow = &f->segs[i];
+		struct segname_parts parts;
+		if (shadow->name[0] == '\0' ||
+		    segname_parse(shadow->name, &parts, NULL) != 0 ||
+		    !parts.is_txn || parts.txn_id != t->id) {
+			continue;
+		}
+		struct fake_seg *parent = seg_by_id(f, parts.segment_id);
+		if (commit && parent != NULL && shadow->len > 0) {
+			if (parent->len + shadow->len > parent->cap) {
+				parent->cap = (parent->len + shadow->len) * 2;
+				parent->data =
+				        realloc(parent->data, parent->cap);
+			}
+			memcpy(parent->data + parent->len, shadow->data,
+			       shadow->len);
+			parent->len += shadow->len;
+		}
+		shadow->name[0] = '\0'; /* gone */
+	}
+	t->state = commit ? STRATA__V1__TXN_STATE__TXN_STATE_COMMITTED
+	                  : STRATA__V1__TXN_STATE__TXN_STATE_ABORTED;
+}
+
+/* Transactions: create (shadows of the current segments, at once), get,
+ * ping, commit (merge), abort (drop). */
+static int serve_txn(struct fake_cluster *f, struct fake_call *c, uint8_t **out,
+                     size_t *out_len, char *msg)
+{
+	Strata__V1__ControllerReply rep = STRATA__V1__CONTROLLER_REPLY__INIT;
+	rep.done = true;
+	if (c->method == STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_TXN) {
+		Strata__V1__CreateTxnRequest *q =
+		        strata__v1__create_txn_request__unpack(NULL, c->len,
+		                                               c->req);
+		bool ok = q != NULL && strcmp(q->stream, "st") == 0;
+		strata__v1__create_txn_request__free_unpacked(q, NULL);
+		if (!ok) {
+			snprintf(msg, STRATA_ERRMSG_SIZE, "no such stream");
+			return STRATA_ENOENT;
+		}
+		struct fake_txn *t = &f->txns[f->n_txns++];
+		t->id = f->n_txns;
+		t->epoch = f->epoch;
+		t->state = STRATA__V1__TXN_STATE__TXN_STATE_OPEN;
+		size_t n = f->n;
+		for (size_t i = 0; i < n; i++) {
+			if (!f->segs[i].current || f->segs[i].internal) {
+				continue;
+			}
+			struct fake_seg *sh = &f->segs[f->n++];
+			memset(sh, 0, sizeof(*sh));
+			sh->internal = true;
+			segname_format_txn(sh->name, sizeof(sh->name),
+			                   f->segs[i].name, t->id);
+		}
+		rep.txn_id = t->id;
+		*out = pack(&rep.base, out_len);
+		return 0;
+	}
+	uint64_t id = 0;
+	if (c->method == STRATA__V1__CONTROLLER_METHOD__CTL_PING_TXN) {
+		Strata__V1__PingTxnRequest *q =
+		        strata__v1__ping_txn_request__unpack(NULL, c->len,
+		                                             c->req);
+		id = q != NULL ? q->txn_id : 0;
+		strata__v1__ping_txn_request__free_unpacked(q, NULL);
+	} else if (c->method == STRATA__V1__CONTROLLER_METHOD__CTL_GET_TXN) {
+		Strata__V1__GetTxnRequest *q =
+		        strata__v1__get_txn_request__unpack(NULL, c->len,
+		                                            c->req);
+		id = q != NULL ? q->txn_id : 0;
+		strata__v1__get_txn_request__free_unpacked(q, NULL);
+	} else {
+		Strata__V1__EndTxnRequest *q =
+		        strata__v1__end_txn_request__unpack(NULL, c->len,
+		                                            c->req);
+		id = q != NULL ? q->txn_id : 0;
+		strata__v1__end_txn_request__free_unpacked(q, NULL);
+	}
+	struct fake_txn *t = txn_find(f, id);
+	if (t == NULL) {
+		snprintf(msg, STRATA_ERRMSG_SIZE, "no such transaction");
+		return STRATA_ENOENT;
+	}
+	bool open = t->state == STRATA__V1__TXN_STATE__TXN_STATE_OPEN;
+	switch (c->method) {
+	case STRATA__V1__CONTROLLER_METHOD__CTL_GET_TXN: {
+		Strata__V1__Txn r = STRATA__V1__TXN__INIT;
+		r.id = t->id;
+		r.state = t->state;
+		r.epoch = t->epoch;
+		r.segments_created = true;
+		*out = pack(&r.base, out_len);
+		return 0;
+	}
+	case STRATA__V1__CONTROLLER_METHOD__CTL_PING_TXN:
+		if (!open) {
+			snprintf(msg, STRATA_ERRMSG_SIZE, "not open");
+			return STRATA_ECONFLICT;
+		}
+		break;
+	case STRATA__V1__CONTROLLER_METHOD__CTL_COMMIT_TXN:
+		if (t->state == STRATA__V1__TXN_STATE__TXN_STATE_COMMITTED) {
+			break;
+		}
+		if (!open) {
+			snprintf(msg, STRATA_ERRMSG_SIZE, "fake: aborted");
+			return STRATA_ECONFLICT;
+		}
+		if (t->epoch != f->epoch) {
+			snprintf(msg, STRATA_ERRMSG_SIZE, "fake: scaled");
+			return STRATA_ENOTSUP;
+		}
+		txn_finish(f, t, true);
+		break;
+	default: /* abort */
+		if (t->state == STRATA__V1__TXN_STATE__TXN_STATE_ABORTED) {
+			break;
+		}
+		if (!open) {
+			snprintf(msg, STRATA_ERRMSG_SIZE, "fake: committed");
+			return STRATA_ECONFLICT;
+		}
+		txn_finish(f, t, false);
+		break;
+	}
+	rep.txn_id = t->id;
+	*out = pack(&rep.base, out_len);
+	return 0;
 }
 
 /* Serve one controller call; returns the code, fills *out. */
@@ -342,6 +500,20 @@ static int serve_ctl(struct fake_cluster *f, struct fake_call *c, uint8_t **out,
 	case STRATA__V1__CONTROLLER_METHOD__CTL_GET_READER_GROUP:
 	case STRATA__V1__CONTROLLER_METHOD__CTL_DELETE_READER_GROUP:
 		return serve_rg(f, c, out, out_len, msg);
+	case STRATA__V1__CONTROLLER_METHOD__CTL_GET_STREAM: {
+		Strata__V1__StreamInfo rep = STRATA__V1__STREAM_INFO__INIT;
+		rep.scope = (char *)"sc";
+		rep.stream = (char *)"st";
+		rep.current_epoch = f->epoch;
+		*out = pack(&rep.base, out_len);
+		return 0;
+	}
+	case STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_TXN:
+	case STRATA__V1__CONTROLLER_METHOD__CTL_GET_TXN:
+	case STRATA__V1__CONTROLLER_METHOD__CTL_PING_TXN:
+	case STRATA__V1__CONTROLLER_METHOD__CTL_COMMIT_TXN:
+	case STRATA__V1__CONTROLLER_METHOD__CTL_ABORT_TXN:
+		return serve_txn(f, c, out, out_len, msg);
 	default:
 		snprintf(msg, STRATA_ERRMSG_SIZE, "fake: method %u unknown",
 		         c->method);
@@ -794,4 +966,30 @@ unsigned fake_duplicates(struct fake_cluster *f)
 	unsigned n = f->dups;
 	pthread_mutex_unlock(&f->mu);
 	return n;
+}
+
+void fake_expire_txn(struct fake_cluster *f, uint64_t id)
+{
+	pthread_mutex_lock(&f->mu);
+	struct fake_txn *t = txn_find(f, id);
+	if (t != NULL && t->state == STRATA__V1__TXN_STATE__TXN_STATE_OPEN) {
+		txn_finish(f, t, false);
+	}
+	pthread_mutex_unlock(&f->mu);
+}
+
+size_t fake_live_segments(struct fake_cluster *f)
+{
+	pthread_mutex_lock(&f->mu);
+	size_t n = 0;
+	for (size_t i = 0; i < f->n; i++) {
+		n += f->segs[i].name[0] != '\0';
+	}
+	pthread_mutex_unlock(&f->mu);
+	return n;
+}
+
+bool fake_segment_internal(struct fake_cluster *f, size_t i)
+{
+	return f->segs[i].internal;
 }

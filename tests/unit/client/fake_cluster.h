@@ -45,6 +45,17 @@ size_t fake_n_segments(struct fake_cluster *f);
 uint64_t fake_segment_id(struct fake_cluster *f, size_t i);
 const uint8_t *fake_segment_data(struct fake_cluster *f, size_t i, size_t *len);
 
+/* Abort open transaction id as a lease that ran out does (its shadows
+ * are dropped). */
+void fake_expire_txn(struct fake_cluster *f, uint64_t id);
+
+/* Whether segment i is not one of sc/st's (a reader group's state, a
+ * transaction's shadow). */
+bool fake_segment_internal(struct fake_cluster *f, size_t i);
+
+/* Segments that exist (shadows of open transactions included). */
+size_t fake_live_segments(struct fake_cluster *f);
+
 /* Counters. */
 unsigned fake_appends(struct fake_cluster *f);      /* append requests */
 unsigned fake_duplicates(struct fake_cluster *f);   /* deduplicated */

@@ -1,0 +1,281 @@
+/* Unit tests for client/txn.c against the in-process fake cluster: all or
+ * nothing, exactly once inside a transaction, expired leases, a stream
+ * that scaled, bad input. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+
+#include <cmocka.h>
+
+#include "client/client_int.h"
+#include "fake_cluster.h"
+#include "strata/txn.h"
+
+#define KEYS 6
+
+struct fixture {
+	struct fake_cluster *f;
+	struct strata_client *c;
+};
+
+static struct fixture *fixture_new(unsigned segments)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	struct strata_client_config cfg;
+	const char *urls[1] = {"tcp://127.0.0.1:1"};
+	char err[STRATA_ERRMSG_SIZE];
+	strata_client_config_default(&cfg);
+	cfg.controller_urls = urls;
+	cfg.n_controller_urls = 1;
+	cfg.operation_timeout_ms = 5000;
+	fx->f = fake_new(segments);
+	assert_int_equal(
+	        client_new_with_transport(&cfg, &fake_ops, fx->f, &fx->c, err),
+	        0);
+	return fx;
+}
+
+static void fixture_free(struct fixture *fx)
+{
+	strata_client_free(fx->c);
+	fake_free(fx->f);
+	free(fx);
+}
+
+static struct strata_txn *begin(struct fixture *fx)
+{
+	struct strata_txn *t = NULL;
+	char err[STRATA_ERRMSG_SIZE];
+	if (strata_txn_begin(fx->c, "sc", "st", NULL, &t, err) != 0) {
+		fail_msg("strata_txn_begin: %s", err);
+	}
+	return t;
+}
+
+/* Events "k<key>:<seq>" for seqs [from, to) of every key. */
+static void fill(struct strata_txn *t, unsigned from, unsigned to)
+{
+	char err[STRATA_ERRMSG_SIZE];
+	for (unsigned s = from; s < to; s++) {
+		for (unsigned k = 0; k < KEYS; k++) {
+			char key[8], ev[32];
+			snprintf(key, sizeof(key), "k%u", k);
+			int n = snprintf(ev, sizeof(ev), "k%u:%u", k, s);
+			if (strata_txn_write(t, key, strlen(key), ev, (size_t)n,
+			                     err) != 0) {
+				fail_msg("strata_txn_write: %s", err);
+			}
+		}
+	}
+}
+
+/* Events in the stream's segments (not the shadows); checks every key's
+ * seqs are 0, 1, 2, ... with none twice. */
+static unsigned stream_events(struct fixture *fx)
+{
+	unsigned next[KEYS] = {0};
+	unsigned total = 0;
+	for (size_t i = 0; i < fake_n_segments(fx->f); i++) {
+		if (fake_segment_internal(fx->f, i)) {
+			continue;
+		}
+		size_t len;
+		const uint8_t *p = fake_segment_data(fx->f, i, &len);
+		size_t off = 0;
+		while (off + 4 <= len) {
+			uint32_t n = (uint32_t)p[off] |
+			             (uint32_t)p[off + 1] << 8 |
+			             (uint32_t)p[off + 2] << 16 |
+			             (uint32_t)p[off + 3] << 24;
+			assert_true(off + 4 + n <= len);
+			char ev[32] = "";
+			memcpy(ev, p + off + 4, n < 31 ? n : 31);
+			unsigned k, s;
+			assert_int_equal(sscanf(ev, "k%u:%u", &k, &s), 2);
+			assert_true(k < KEYS);
+			assert_int_equal(s, next[k]);
+			next[k]++;
+			total++;
+			off += 4 + n;
+		}
+	}
+	return total;
+}
+
+/* Nothing before the commit, everything after, each key in order. */
+static void test_txn_commit_all_at_once(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(3);
+	size_t before = fake_live_segments(fx->f);
+	struct strata_txn *t = begin(fx);
+	assert_int_equal(fake_live_segments(fx->f), before + 3); /* shadows */
+	fill(t, 0, 40);
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(strata_txn_flush(t, err), 0);
+	assert_int_equal(stream_events(fx), 0);
+	uint64_t id = strata_txn_id(t);
+	assert_int_equal(strata_txn_commit(t, err), 0);
+	assert_int_equal(stream_events(fx), 40 * KEYS);
+	assert_int_equal(fake_live_segments(fx->f), before);
+	enum strata_txn_state st;
+	assert_int_equal(strata_txn_status(fx->c, "sc", "st", id, &st, err), 0);
+	assert_int_equal(st, STRATA_TXN_COMMITTED);
+	/* The handle is spent. */
+	assert_int_equal(strata_txn_write(t, "k", 1, "x", 1, err),
+	                 STRATA_EINVAL);
+	assert_non_null(strstr(err, "already committed or aborted"));
+	assert_int_equal(strata_txn_commit(t, err), STRATA_EINVAL);
+	strata_txn_free(t);
+	/* A second one continues every key. */
+	t = begin(fx);
+	fill(t, 40, 50);
+	assert_int_equal(strata_txn_commit(t, err), 0);
+	strata_txn_free(t);
+	assert_int_equal(stream_events(fx), 50 * KEYS);
+	fixture_free(fx);
+}
+
+/* Aborted, or freed without a commit: none of it ever reaches the
+ * stream. */
+static void test_txn_abort_leaves_nothing(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(2);
+	size_t before = fake_live_segments(fx->f);
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_txn *t = begin(fx);
+	fill(t, 0, 20);
+	assert_int_equal(strata_txn_abort(t, err), 0);
+	assert_int_equal(strata_txn_abort(t, err), STRATA_EINVAL);
+	uint64_t id = strata_txn_id(t);
+	strata_txn_free(t);
+	enum strata_txn_state st;
+	assert_int_equal(strata_txn_status(fx->c, "sc", "st", id, &st, err), 0);
+	assert_int_equal(st, STRATA_TXN_ABORTED);
+	t = begin(fx);
+	fill(t, 0, 5);
+	id = strata_txn_id(t);
+	strata_txn_free(t); /* aborts */
+	assert_int_equal(strata_txn_status(fx->c, "sc", "st", id, &st, err), 0);
+	assert_int_equal(st, STRATA_TXN_ABORTED);
+	assert_int_equal(stream_events(fx), 0);
+	assert_int_equal(fake_live_segments(fx->f), before);
+	assert_int_equal(strata_txn_status(fx->c, "sc", "st", 999, &st, err),
+	                 0);
+	assert_int_equal(st, STRATA_TXN_UNKNOWN);
+	fixture_free(fx);
+}
+
+/* Lost acknowledgements and failed appends inside a transaction are
+ * retried by the writer without duplicates. */
+static void test_txn_exactly_once_inside(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(2);
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_txn *t = begin(fx);
+	fake_lose_acks(fx->f, 3);
+	fill(t, 0, 30);
+	fake_fail_appends(fx->f, 2, STRATA_EUNAVAIL);
+	fill(t, 30, 60);
+	assert_int_equal(strata_txn_commit(t, err), 0);
+	strata_txn_free(t);
+	assert_int_equal(stream_events(fx), 60 * KEYS);
+	fixture_free(fx);
+}
+
+/* Its lease ran out (the controller aborted it): ping and commit say so,
+ * nothing reaches the stream. */
+static void test_txn_lease_ran_out(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(2);
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_txn *t = begin(fx);
+	fill(t, 0, 10);
+	assert_int_equal(strata_txn_flush(t, err), 0);
+	fake_expire_txn(fx->f, strata_txn_id(t));
+	assert_int_equal(strata_txn_ping(t, err), STRATA_ECONFLICT);
+	assert_int_equal(strata_txn_commit(t, err), STRATA_ECONFLICT);
+	strata_txn_free(t);
+	assert_int_equal(stream_events(fx), 0);
+	fixture_free(fx);
+}
+
+/* The stream scaled after the begin: the commit is refused (no rolling
+ * transactions) and the transaction aborted. */
+static void test_txn_stream_scaled(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(2);
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_txn *t = begin(fx);
+	fill(t, 0, 10);
+	assert_int_equal(strata_txn_flush(t, err), 0);
+	uint64_t id = strata_txn_id(t);
+	fake_split(fx->f, fake_segment_id(fx->f, 0));
+	assert_int_equal(strata_txn_commit(t, err), STRATA_ENOTSUP);
+	strata_txn_free(t);
+	enum strata_txn_state st;
+	assert_int_equal(strata_txn_status(fx->c, "sc", "st", id, &st, err), 0);
+	assert_int_equal(st, STRATA_TXN_ABORTED);
+	assert_int_equal(stream_events(fx), 0);
+	/* A new one is on the new epoch's segments. */
+	t = begin(fx);
+	fill(t, 0, 10);
+	assert_int_equal(strata_txn_commit(t, err), 0);
+	strata_txn_free(t);
+	assert_int_equal(stream_events(fx), 10 * KEYS);
+	fixture_free(fx);
+}
+
+/* Bad input: clear errors, nothing created. */
+static void test_txn_bad_input(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(1);
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_txn *t = NULL;
+	assert_int_equal(strata_txn_begin(fx->c, "sc", "nope", NULL, &t, err),
+	                 STRATA_ENOENT);
+	assert_null(t);
+	assert_int_equal(
+	        strata_txn_begin(fx->c, "sc", "bad name", NULL, &t, err),
+	        STRATA_EBADNAME);
+	struct strata_txn_config cfg;
+	strata_txn_config_default(&cfg);
+	cfg.lease_ms = 600001;
+	assert_int_equal(strata_txn_begin(fx->c, "sc", "st", &cfg, &t, err),
+	                 STRATA_EINVAL);
+	assert_non_null(strstr(err, "lease_ms 600001"));
+	cfg.lease_ms = 1000;
+	cfg.writer.max_event_bytes = 16;
+	assert_int_equal(strata_txn_begin(fx->c, "sc", "st", &cfg, &t, err), 0);
+	char big[64] = {0};
+	assert_int_equal(strata_txn_write(t, NULL, 0, big, sizeof(big), err),
+	                 STRATA_ETOOBIG);
+	assert_int_equal(strata_txn_commit(t, err), 0); /* empty: fine */
+	strata_txn_free(t);
+	strata_txn_free(NULL);
+	assert_int_equal(stream_events(fx), 0);
+	fixture_free(fx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_txn_commit_all_at_once),
+	        cmocka_unit_test(test_txn_abort_leaves_nothing),
+	        cmocka_unit_test(test_txn_exactly_once_inside),
+	        cmocka_unit_test(test_txn_lease_ran_out),
+	        cmocka_unit_test(test_txn_stream_scaled),
+	        cmocka_unit_test(test_txn_bad_input),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
