@@ -221,22 +221,23 @@ void ctl_req_finish(struct ctl_req *r, int code, const char *msg,
  * when it comes back (controller/service.c, heal). Like every answer of
  * a replica that cannot serve, it starts "controller node N" (the client
  * tells such answers from a controller it cannot reach by that). */
-static void failed_msg(const struct ctl_status *st, char *msg, size_t size)
+static void failed_msg(const struct ctl_status *st, char *msg)
 {
 	if (st->restarting) {
-		snprintf(msg, size,
-		         "controller node %" PRIu64
-		         " is restarting its Raft replica after a failed "
-		         "write to its log in %.120s; retry in a moment",
-		         st->node_id, st->data_dir);
+		errmsg_set(msg,
+		           "controller node %" PRIu64
+		           " is restarting its Raft replica after a failed "
+		           "write to its log in %.120s; retry in a moment",
+		           st->node_id, st->data_dir);
 		return;
 	}
-	snprintf(msg, size,
-	         "controller node %" PRIu64
-	         " is out of its Raft group: a write to its log in %.120s "
-	         "failed (check the disk); it restarts its replica in %" PRIu64
-	         " s",
-	         st->node_id, st->data_dir, (st->restart_in_ms + 999) / 1000);
+	errmsg_set(
+	        msg,
+	        "controller node %" PRIu64
+	        " is out of its Raft group: a write to its log in %.120s "
+	        "failed (check the disk); it restarts its replica in %" PRIu64
+	        " s",
+	        st->node_id, st->data_dir, (st->restart_in_ms + 999) / 1000);
 }
 
 void ctl_req_not_leader(struct ctl_req *r)
@@ -249,7 +250,7 @@ void ctl_req_not_leader(struct ctl_req *r)
 	        st.leader_id != 0 && st.leader_id != st.node_id &&
 	        ctl_service_member_url(r->svc, st.leader_id, url, sizeof(url));
 	if (!known && st.log_failed) {
-		failed_msg(&st, msg, sizeof(msg));
+		failed_msg(&st, msg);
 		ctl_req_finish_raw(r, STRATA_EUNAVAIL, msg, NULL, NULL, 0);
 		return;
 	}
@@ -304,7 +305,7 @@ bool ctl_req_need_read(struct ctl_req *r)
 		return false;
 	}
 	if (st.log_failed) {
-		failed_msg(&st, msg, sizeof(msg));
+		failed_msg(&st, msg);
 		ctl_req_finish_raw(r, STRATA_EUNAVAIL, msg, NULL, NULL, 0);
 		return false;
 	}
@@ -444,13 +445,13 @@ static void proposed(void *arg, int status, const struct cfsm_result *res)
 		 * entry may still commit through the other replicas. */
 		struct ctl_status st;
 		ctl_service_status(r->svc, &st);
-		snprintf(msg, sizeof(msg),
-		         "%s: controller node %" PRIu64
-		         " could not write to its Raft log in %.100s (check "
-		         "the disk); the change may or may not have been made: "
-		         "read it back before retrying",
-		         ctl_api_method_name(r->method), st.node_id,
-		         st.data_dir);
+		errmsg_set(msg,
+		           "%s: controller node %" PRIu64
+		           " could not write to its Raft log in %.100s (check "
+		           "the disk); the change may or may not have been "
+		           "made: read it back before retrying",
+		           ctl_api_method_name(r->method), st.node_id,
+		           st.data_dir);
 		finish_write(r, status, msg);
 		return;
 	}
