@@ -11,7 +11,9 @@
 #include "cli/cut.h"
 #include "common/alloc.h"
 #include "common/config.h"
+#include "common/errmsg.h"
 #include "strata/batch.h"
+#include "strata/txn.h"
 #include "strata/writer.h"
 
 /* --------------------------------------------------------------- write */
@@ -27,6 +29,10 @@ static const struct cli_opt write_opts[] = {
         {"segments", true, "N", "with --create: segments of a new stream"},
         {"max-event", true, "SIZE",
          "largest event accepted (8MiB, the stores' default)"},
+        {"transaction", false, NULL,
+         "all of stdin in one transaction: readers see every event at "
+         "once after the commit at the end, or none (a bad record or an "
+         "error aborts it)"},
 };
 
 /* Outcomes reported by the writer's callbacks (I/O thread). */
@@ -182,7 +188,16 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 	wc.max_event_bytes = o.max_event;
 	wc.retry_timeout_ms = (int)c->timeout_ms;
 	struct strata_writer *w = NULL;
-	int rc = strata_writer_new(cl, scope, stream, &wc, &w, err);
+	struct strata_txn *txn = NULL;
+	int rc;
+	if (cli_args_has(a, "transaction")) {
+		struct strata_txn_config tc;
+		strata_txn_config_default(&tc);
+		tc.writer = wc;
+		rc = strata_txn_begin(cl, scope, stream, &tc, &txn, err);
+	} else {
+		rc = strata_writer_new(cl, scope, stream, &wc, &w, err);
+	}
 	if (rc == STRATA_ENOENT) {
 		return cli_fail(c, rc, "%s (or pass --create)", err);
 	}
@@ -233,8 +248,11 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 				keylen = 0;
 			}
 		}
-		rc = strata_writer_write(w, key, keylen, data, len, write_done,
-		                         &st, err);
+		rc = txn != NULL
+		             ? strata_txn_write(txn, key, keylen, data, len,
+		                                err)
+		             : strata_writer_write(w, key, keylen, data, len,
+		                                   write_done, &st, err);
 		if (rc != 0) {
 			in_rc = rc;
 			in_ex = cli_fail(c, rc, "record %" PRIu64 ": %s%s",
@@ -261,10 +279,40 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 	if (shown) {
 		fputs("\r\033[K", stderr);
 	}
-	cli_progress_begin(c, "waiting for acknowledgements");
-	char cerr[STRATA_ERRMSG_SIZE];
-	int close_rc = strata_writer_close(w, cerr);
-	cli_progress_end(c);
+	char cerr[STRATA_ERRMSG_SIZE] = "";
+	int close_rc;
+	if (txn != NULL) {
+		/* All or nothing: a bad record aborts what came before it. */
+		uint64_t id = strata_txn_id(txn);
+		cli_progress_begin(c, in_ex != 0
+		                              ? "aborting the transaction"
+		                              : "committing the transaction");
+		close_rc = in_ex != 0 ? strata_txn_abort(txn, cerr)
+		                      : strata_txn_commit(txn, cerr);
+		cli_progress_end(c);
+		strata_txn_free(txn);
+		if (in_ex != 0) {
+			cli_note(c,
+			         "transaction %" PRIu64 " aborted: none of its "
+			         "%" PRIu64 " events were written",
+			         id, events);
+			return in_ex;
+		}
+		pthread_mutex_lock(&st.mu);
+		if (close_rc == 0) {
+			st.acked = events;
+		} else {
+			st.failed = events;
+			st.first_code = close_rc;
+			errmsg_set(st.first_err, "transaction %" PRIu64 ": %s",
+			           id, cerr);
+		}
+		pthread_mutex_unlock(&st.mu);
+	} else {
+		cli_progress_begin(c, "waiting for acknowledgements");
+		close_rc = strata_writer_close(w, cerr);
+		cli_progress_end(c);
+	}
 	double secs = (double)(cli_now_ms() - t0) / 1000.0;
 	pthread_mutex_lock(&st.mu);
 	uint64_t acked = st.acked, failed = st.failed;

@@ -23,6 +23,9 @@
              idle connections: stratactl is turned away (exit 3, the log
              says why) and served once one of them closes; those turned
              away hold no place.
+  transaction  write --transaction: 200 keyed events read back at once
+             in per-key order; a transaction with an oversize record
+             aborts and writes nothing, not even the records before it.
   controller_diskfail  the disk under the embedded controller's Raft log
              fails for a while (faultyio.so, FAULTYIO_MODE=flaky): its
              replica leaves the group and stratactl says why and when it
@@ -470,6 +473,39 @@ def scenario_damaged_log(args, base):
         sa.stop()
 
 
+def scenario_transaction(args, base):
+    """write --transaction: all of stdin at once, or nothing."""
+    sa = Standalone(args.standalone, base)
+    sa.start()
+    try:
+        ctl = Ctl(args.stratactl, sa.url)
+        lines = "".join("k%d\tk%d:%d\n" % (i % 4, i % 4, i)
+                        for i in range(200))
+        _, err = ctl.run("write", "tx/s", "--create", "--segments", "2",
+                         "--transaction", "--key-separator", "\\t",
+                         stdin=lines)
+        check("wrote 200 events" in err, "transaction write: %s" % err)
+        out, _ = ctl.run("read", "tx/s")
+        per = events_by_key(out.split())
+        check(sum(len(v) for v in per.values()) == 200 and
+              all(v == sorted(v) for v in per.values()),
+              "transaction events read back: %r" % per)
+        # A bad record aborts the whole transaction: nothing of it is
+        # written, not even the records before it.
+        _, err = ctl.run("write", "tx/s", "--transaction", "--max-event",
+                         "1KiB", stdin="k0\tk0:200\n" + "y" * 2000 + "\n",
+                         expect=EXIT_USAGE)
+        check("over the limit of 1024 bytes" in err and "aborted" in err,
+              "oversize record in a transaction: %s" % err)
+        out, _ = ctl.run("read", "tx/s")
+        check(len(out.split()) == 200,
+              "an aborted transaction wrote events: %d" % len(out.split()))
+        log("write --transaction: 200 events at once; an aborted one "
+            "wrote nothing")
+    finally:
+        sa.stop()
+
+
 def scenario_controller_diskfail(args, base):
     check(args.faultyio and os.path.isfile(args.faultyio),
           "controller_diskfail needs --faultyio FILE, got %r" % args.faultyio)
@@ -840,7 +876,8 @@ def main():
     ap.add_argument("scenario",
                     choices=["basic", "bad_input", "restart", "groups",
                              "truncate_middle", "damaged_log",
-                             "connections", "controller_diskfail"])
+                             "connections", "controller_diskfail",
+                             "transaction"])
     ap.add_argument("--standalone", required=True)
     ap.add_argument("--stratactl", required=True)
     ap.add_argument("--faultyio", help="faultyio.so (controller_diskfail)")
@@ -855,7 +892,8 @@ def main():
          "truncate_middle": scenario_truncate_middle,
          "damaged_log": scenario_damaged_log,
          "connections": scenario_connections,
-         "controller_diskfail": scenario_controller_diskfail}[args.scenario](
+         "controller_diskfail": scenario_controller_diskfail,
+         "transaction": scenario_transaction}[args.scenario](
             args, base)
         ok = True
         log("PASS %s" % args.scenario)
