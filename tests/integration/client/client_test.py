@@ -19,6 +19,9 @@ Scenarios:
             refused (ECONFLICT), one after a scale too (ENOTSUP: no
             rolling transactions) and the next runs on the new epoch;
             bad input.
+  txn_failover  the failover scenario with the events written in
+            transactions of 700 (one open at the kill): every transaction
+            commits, every event once, in order per key.
   badinput  unknown stream, malformed stream cut, event over the size
             limit, bad names: clear messages and codes.
   diskfail  under a writer, the disk of the store leading the stream's
@@ -231,7 +234,8 @@ def setup_stream(args, cluster, scope, stream, nseg, deadline_s=60):
         time.sleep(1)
 
 
-def run_failover(args, cluster, n, plan, stream="failover", rate=600):
+def run_failover(args, cluster, n, plan, stream="failover", rate=600,
+                 per_txn=0):
     """A writer of n events while plan [(written, "kill"|"restart"|
     "scale")] is carried out: kill -9 the store leading the stream's
     containers, restart the last victim, or split the widest segment.
@@ -241,6 +245,9 @@ def run_failover(args, cluster, n, plan, stream="failover", rate=600):
     keys = 16
     full = [args.tool, cluster.ctl_url, "write", scope, stream, n, keys,
             rate]
+    if per_txn:
+        full = [args.tool, cluster.ctl_url, "txnwrite", scope, stream, n,
+                keys, rate, per_txn]
     w = subprocess.Popen([str(c) for c in full], stdout=subprocess.PIPE,
                          text=True)
     victim = None
@@ -287,6 +294,16 @@ def run_failover(args, cluster, n, plan, stream="failover", rate=600):
 def scenario_failover(args, cluster):
     """kill -9 the leading store under a writer (issue 6, (d))."""
     run_failover(args, cluster, 6000, [(1500, "kill")])
+
+
+def scenario_txn_failover(args, cluster):
+    """kill -9 the leading store under a writer of transactions of 700
+    events, one of them open (600 events in its shadows at the kill):
+    every transaction commits, every event once, in order per key
+    (shadows fail over with their containers, merged by the new
+    leaders)."""
+    run_failover(args, cluster, 6000, [(1500, "kill")], stream="txnfo",
+                 per_txn=700)
 
 
 def scenario_scale(args, cluster):
@@ -445,6 +462,7 @@ def main():
     ap.add_argument("scenario",
                     choices=["failover", "failover_twice", "scale",
                              "manage", "segments", "badinput", "txn",
+                             "txn_failover",
                              "diskfail", "diskfull"])
     ap.add_argument("--controller", required=True)
     ap.add_argument("--store", required=True)
@@ -463,6 +481,7 @@ def main():
          "segments": scenario_segments,
          "badinput": scenario_badinput,
          "txn": scenario_txn,
+         "txn_failover": scenario_txn_failover,
          "diskfail": scenario_diskfail,
          "diskfull": scenario_diskfail}[args.scenario](args, cluster)
         ok = True

@@ -125,6 +125,67 @@ static int cmd_write(const char *scope, const char *stream, unsigned long n,
 	               : 1;
 }
 
+/* As cmd_write, in transactions of per_txn events, each committed before
+ * the next begins; "acked" counts the events of committed ones. */
+static int cmd_txnwrite(const char *scope, const char *stream, unsigned long n,
+                        unsigned keys, unsigned rate, unsigned long per_txn)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_txn_config cfg;
+	strata_txn_config_default(&cfg);
+	cfg.writer.max_batch_bytes = 16 * 1024;
+	cfg.writer.retry_timeout_ms = 90000;
+	unsigned long *seq = calloc(keys, sizeof(*seq));
+	unsigned long committed = 0, txns = 0;
+	char pad[200];
+	memset(pad, 'x', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	struct strata_txn *t = NULL;
+	for (unsigned long i = 0; i < n; i++) {
+		if (t == NULL) {
+			CHECK(strata_txn_begin(cli, scope, stream, &cfg, &t,
+			                       err),
+			      "txn begin");
+		}
+		unsigned k = (unsigned)(i % keys);
+		char key[32];
+		char ev[300];
+		snprintf(key, sizeof(key), "key-%u", k);
+		int len = snprintf(ev, sizeof(ev), "k%u:%lu:%s", k, seq[k]++,
+		                   pad + (i % 150));
+		CHECK(strata_txn_write(t, key, strlen(key), ev, (size_t)len,
+		                       err),
+		      "txn write");
+		if ((i + 1) % per_txn == 0 || i + 1 == n) {
+			uint64_t id = strata_txn_id(t);
+			int rc = strata_txn_commit(t, err);
+			strata_txn_free(t);
+			t = NULL;
+			if (rc != 0) {
+				fprintf(stderr,
+				        "commit transaction %llu: %s: %s\n",
+				        (unsigned long long)id,
+				        strata_error_name(rc), err);
+				break;
+			}
+			committed = i + 1;
+			txns++;
+		}
+		if (i % 1000 == 999) {
+			printf("written %lu acked %lu\n", i + 1, committed);
+			fflush(stdout);
+		}
+		if (rate > 0) {
+			sleep_us(1000000L / rate);
+		}
+	}
+	printf("done written=%lu acked=%lu failed=%lu transactions=%lu\n", n,
+	       committed, n - committed, txns);
+	fflush(stdout);
+	free(seq);
+	return committed == n ? 0 : 1;
+}
+
 /* Events collected per range, for the order check. */
 struct coll {
 	pthread_mutex_t mu;
@@ -637,7 +698,8 @@ int main(int argc, char **argv)
 		        "RATE\n"
 		        "  verify SCOPE STREAM N KEYS | badinput SCOPE STREAM "
 		        "| "
-		        "manage SCOPE STREAM | txn SCOPE STREAM\n");
+		        "manage SCOPE STREAM | txn SCOPE STREAM\n"
+		        "  txnwrite SCOPE STREAM N KEYS RATE PER_TXN\n");
 		return 2;
 	}
 	struct strata_client_config cfg;
@@ -667,6 +729,11 @@ int main(int argc, char **argv)
 		rc = cmd_segments(argv[3], argv[4]);
 	} else if (strcmp(cmd, "manage") == 0 && argc == 5) {
 		rc = cmd_manage(argv[3], argv[4]);
+	} else if (strcmp(cmd, "txnwrite") == 0 && argc == 9) {
+		rc = cmd_txnwrite(argv[3], argv[4], strtoul(argv[5], NULL, 10),
+		                  (unsigned)atoi(argv[6]),
+		                  (unsigned)atoi(argv[7]),
+		                  strtoul(argv[8], NULL, 10));
 	} else if (strcmp(cmd, "txn") == 0 && argc == 5) {
 		rc = cmd_txn(argv[3], argv[4]);
 	} else {
