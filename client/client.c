@@ -19,6 +19,7 @@
 
 #include "client/client_int.h"
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "common/segname.h"
 #include "strata/v1/controller.pb-c.h"
 
@@ -398,13 +399,6 @@ static bool ctl_transient(int rc)
 	       rc == STRATA_ELEADERLOST;
 }
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000,
-	                      .tv_nsec = (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 /* Backoff before retry n (1-based): 50 ms doubling, capped at 1 s,
  * jittered to [d/2, d]. */
 static unsigned backoff_ms(unsigned n)
@@ -455,7 +449,7 @@ int client_ctl_query(struct strata_client *c, uint32_t method,
 		if (loop_now_ms() + d >= deadline) {
 			break;
 		}
-		sleep_ms(d);
+		clock_sleep_ms(d);
 	}
 	if (rc == STRATA_EUNAVAIL &&
 	    strncmp(msg, CTL_ANSWER_PREFIX, strlen(CTL_ANSWER_PREFIX)) == 0) {

@@ -17,6 +17,7 @@
 
 #include "client/client_int.h"
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "strata/segment.h"
 #include "strata/v1/controller.pb-c.h"
 #include "strata/v1/segmentstore.pb-c.h"
@@ -52,13 +53,6 @@ static void what_fmt(char *buf, size_t size, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, size, fmt, ap);
 	va_end(ap);
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000,
-	                      .tv_nsec = (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
 }
 
 static bool not_executed(int rc)
@@ -111,7 +105,7 @@ static int wait_workflow(struct strata_client *c, uint64_t id,
 			           what, id);
 			return STRATA_ETIMEDOUT;
 		}
-		sleep_ms(delay);
+		clock_sleep_ms(delay);
 		if (delay < 500) {
 			delay *= 2;
 		}
@@ -163,7 +157,7 @@ int client_ctl_mutate_reply(struct strata_client *c, uint32_t method,
 		if (loop_now_ms() + d >= deadline) {
 			break;
 		}
-		sleep_ms(d);
+		clock_sleep_ms(d);
 	}
 	if (rc != 0) {
 		if (rc == STRATA_EUNAVAIL || rc == STRATA_ETIMEDOUT) {
@@ -437,7 +431,7 @@ int strata_stream_create(struct strata_client *c, const char *scope,
 			        what);
 			return STRATA_ETIMEDOUT;
 		}
-		sleep_ms(delay);
+		clock_sleep_ms(delay);
 		if (delay < 500) {
 			delay *= 2;
 		}

@@ -24,12 +24,6 @@
 #define RG_DEFAULT_REFRESH_MS 3000
 #define RG_DEFAULT_OUTSTANDING 3
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 /* ------------------------------------------ the log: a real segment -- */
 
 struct seglog {
@@ -183,7 +177,7 @@ static int seglog_open(struct seglog *l, struct strata_client *c,
 			           scope, group, l->name);
 			return STRATA_ETIMEDOUT;
 		}
-		sleep_ms(delay);
+		clock_sleep_ms(delay);
 		if (delay < 500) {
 			delay *= 2;
 		}
@@ -558,7 +552,7 @@ int strata_reader_group_delete(struct strata_client *c, const char *scope,
 		if (rc != STRATA_EBUSY || clock_mono_ms() + delay >= deadline) {
 			return rc;
 		}
-		sleep_ms(delay);
+		clock_sleep_ms(delay);
 		if (delay < 1000) {
 			delay *= 2;
 		}
@@ -697,7 +691,7 @@ int strata_reader_group_initiate_checkpoint(struct strata_reader_group *rg,
 			        name, rg->group, cp->n_waiting, timeout_ms);
 			return STRATA_ETIMEDOUT;
 		}
-		sleep_ms(RG_POLL_MS);
+		clock_sleep_ms(RG_POLL_MS);
 		if ((rc = sync_fetch(&rg->sync, errmsg)) != 0) {
 			return rc;
 		}
@@ -1366,7 +1360,7 @@ int strata_reader_next(struct strata_reader *r, int wait_ms,
 			uint64_t left = deadline > clock_mono_ms()
 			                        ? deadline - clock_mono_ms()
 			                        : 0;
-			sleep_ms((unsigned)(left < 50 ? left : 50));
+			clock_sleep_ms((unsigned)(left < 50 ? left : 50));
 		}
 	}
 }

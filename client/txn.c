@@ -24,6 +24,7 @@
 
 #include "client/client_int.h"
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "strata/txn.h"
 
 #define TXN_BEGIN_TRIES 5 /* begins retried when the stream scaled */
@@ -53,20 +54,6 @@ uint64_t strata_txn_id(const struct strata_txn *t)
 	return t->id;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000,
-	                      .tv_nsec = (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 static Strata__V1__Txn *get_txn(struct strata_client *c, const char *scope,
                                 const char *stream, uint64_t id, int *rc,
                                 char *errmsg)
@@ -88,7 +75,8 @@ static int wait_txn(struct strata_client *c, const char *scope,
                     bool (*done)(const Strata__V1__Txn *t), int *state,
                     char *errmsg)
 {
-	uint64_t deadline = mono_ms() + (uint64_t)c->cfg.operation_timeout_ms;
+	uint64_t deadline =
+	        clock_mono_ms() + (uint64_t)c->cfg.operation_timeout_ms;
 	unsigned d = TXN_POLL_MS;
 	for (;;) {
 		int rc;
@@ -102,7 +90,7 @@ static int wait_txn(struct strata_client *c, const char *scope,
 		if (ok) {
 			return 0;
 		}
-		if (mono_ms() + d >= deadline) {
+		if (clock_mono_ms() + d >= deadline) {
 			client_err(
 			        errmsg,
 			        "transaction %" PRIu64 " of %s/%s: still %s "
@@ -115,7 +103,7 @@ static int wait_txn(struct strata_client *c, const char *scope,
 			        c->cfg.operation_timeout_ms);
 			return STRATA_ETIMEDOUT;
 		}
-		sleep_ms(d);
+		clock_sleep_ms(d);
 		d = d * 2 > TXN_POLL_MAX_MS ? TXN_POLL_MAX_MS : d * 2;
 	}
 }
@@ -146,15 +134,16 @@ static int end_txn(struct strata_client *c, const char *scope,
 	uint32_t method = commit ? STRATA__V1__CONTROLLER_METHOD__CTL_COMMIT_TXN
 	                         : STRATA__V1__CONTROLLER_METHOD__CTL_ABORT_TXN;
 	/* EBUSY: shadows not created yet, or a scale runs: retried. */
-	uint64_t deadline = mono_ms() + (uint64_t)c->cfg.operation_timeout_ms;
+	uint64_t deadline =
+	        clock_mono_ms() + (uint64_t)c->cfg.operation_timeout_ms;
 	int rc;
 	for (unsigned d = TXN_POLL_MS;;
 	     d = d * 2 > TXN_POLL_MAX_MS ? TXN_POLL_MAX_MS : d * 2) {
 		rc = client_ctl_mutate(c, method, &q.base, 0, what, errmsg);
-		if (rc != STRATA_EBUSY || mono_ms() + d >= deadline) {
+		if (rc != STRATA_EBUSY || clock_mono_ms() + d >= deadline) {
 			break;
 		}
-		sleep_ms(d);
+		clock_sleep_ms(d);
 	}
 	if (rc != 0) {
 		return rc;
@@ -253,7 +242,7 @@ static int begin_once(struct strata_txn *t, const struct strata_txn_config *cfg,
 	}
 	t->id = rep->txn_id;
 	rpc_pb_free(&rep->base);
-	t->pinged_ms = mono_ms();
+	t->pinged_ms = clock_mono_ms();
 	int state = 0;
 	rc = wait_txn(c, t->scope, t->stream, t->id, segments_ready, &state,
 	              errmsg);
@@ -353,7 +342,7 @@ static int ping(struct strata_txn *t, char *errmsg)
 	q.stream = t->stream;
 	q.txn_id = t->id;
 	q.lease_ms = t->lease_ms;
-	uint64_t now = mono_ms();
+	uint64_t now = clock_mono_ms();
 	int rc = client_ctl_mutate(t->c,
 	                           STRATA__V1__CONTROLLER_METHOD__CTL_PING_TXN,
 	                           &q.base, 0, what, errmsg);
@@ -366,7 +355,7 @@ static int ping(struct strata_txn *t, char *errmsg)
 /* Renew the lease when a third of it has passed. */
 static int maybe_ping(struct strata_txn *t, char *errmsg)
 {
-	if (mono_ms() - t->pinged_ms < t->lease_ms / 3) {
+	if (clock_mono_ms() - t->pinged_ms < t->lease_ms / 3) {
 		return 0;
 	}
 	return ping(t, errmsg);

@@ -23,6 +23,14 @@ static inline uint64_t clock_mono_ms(void)
 	return clock_mono_ns() / 1000000u;
 }
 
+/* Sleep ms milliseconds (a signal may end it early). Any thread. */
+static inline void clock_sleep_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000,
+	                      .tv_nsec = (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
 /* Rate limit: true, and *last_ms = now_ms, when nothing was let through
  * yet (*last_ms == 0) or the last time is every_ms old. The caller
  * serialises the calls on one *last_ms. */

@@ -993,3 +993,21 @@ bool fake_segment_internal(struct fake_cluster *f, size_t i)
 {
 	return f->segs[i].internal;
 }
+
+struct strata_client *fake_client(struct fake_cluster *f,
+                                  int operation_timeout_ms)
+{
+	struct strata_client_config cfg;
+	const char *urls[1] = {"tcp://127.0.0.1:1"};
+	strata_client_config_default(&cfg);
+	cfg.controller_urls = urls;
+	cfg.n_controller_urls = 1;
+	cfg.operation_timeout_ms = operation_timeout_ms;
+	struct strata_client *c = NULL;
+	char err[STRATA_ERRMSG_SIZE];
+	if (client_new_with_transport(&cfg, &fake_ops, f, &c, err) != 0) {
+		fprintf(stderr, "fake_client: %s\n", err);
+		return NULL;
+	}
+	return c;
+}

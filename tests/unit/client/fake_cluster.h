@@ -21,6 +21,11 @@ extern const struct ct_ops fake_ops;
 
 void fake_free(struct fake_cluster *f);
 
+/* A client on the fake (controller URL only for messages); NULL, with
+ * the reason on stderr, if it cannot be made. Free it before the fake. */
+struct strata_client *fake_client(struct fake_cluster *f,
+                                  int operation_timeout_ms);
+
 /* The next n appends fail with code, nothing applied. */
 void fake_fail_appends(struct fake_cluster *f, unsigned n, int code);
 

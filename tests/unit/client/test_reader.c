@@ -31,16 +31,9 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	struct strata_client_config cfg;
-	const char *urls[1] = {"tcp://127.0.0.1:1"};
-	strata_client_config_default(&cfg);
-	cfg.controller_urls = urls;
-	cfg.n_controller_urls = 1;
-	cfg.operation_timeout_ms = 3000;
 	fx->f = fake_new(2);
-	assert_int_equal(
-	        client_new_with_transport(&cfg, &fake_ops, fx->f, &fx->c, NULL),
-	        0);
+	fx->c = fake_client(fx->f, 3000);
+	assert_non_null(fx->c);
 	*state = fx;
 	return 0;
 }

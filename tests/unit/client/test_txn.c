@@ -26,17 +26,9 @@ struct fixture {
 static struct fixture *fixture_new(unsigned segments)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	struct strata_client_config cfg;
-	const char *urls[1] = {"tcp://127.0.0.1:1"};
-	char err[STRATA_ERRMSG_SIZE];
-	strata_client_config_default(&cfg);
-	cfg.controller_urls = urls;
-	cfg.n_controller_urls = 1;
-	cfg.operation_timeout_ms = 5000;
 	fx->f = fake_new(segments);
-	assert_int_equal(
-	        client_new_with_transport(&cfg, &fake_ops, fx->f, &fx->c, err),
-	        0);
+	fx->c = fake_client(fx->f, 5000);
+	assert_non_null(fx->c);
 	return fx;
 }
 
