@@ -8,8 +8,9 @@
  * stream scaled meanwhile: abort, and begin again, a few times) -> a
  * writer on the shadows
  * (client_writer_new_txn: the same exactly-once appends as any writer) ->
- * writes, each renewing the lease (CTL_PING_TXN) once a third of it has
- * passed -> commit: flush, CTL_COMMIT_TXN, CTL_GET_TXN until COMMITTED.
+ * writes, while a timer on the client's I/O thread renews the lease
+ * (CTL_PING_TXN) every third of it -> commit: flush, stop renewing,
+ * CTL_COMMIT_TXN, CTL_GET_TXN until COMMITTED.
  *
  * Failure modes: an event that failed makes the commit abort instead; a
  * lease that ran out (the controller aborted it) shows as STRATA_ECONFLICT
@@ -18,6 +19,7 @@
  * thread-safe: one thread uses a handle at a time.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -37,10 +39,22 @@ struct strata_txn {
 	char stream[STRATA_NAME_MAX + 1];
 	uint64_t id;
 	uint64_t lease_ms;
-	uint64_t pinged_ms;      /* last lease renewal (monotonic) */
 	struct strata_writer *w; /* NULL once ended */
 	bool ended;              /* committed or aborted through it */
+	/* Lease renewal on the client's I/O thread (renew_*), lease/3
+	 * apart, from begin until commit, abort or free. */
+	pthread_mutex_t mu;  /* guards the three flags below */
+	pthread_cond_t cv;   /* signalled when they change */
+	bool renew_stop;     /* no new renewal starts */
+	bool renew_stopped;  /* the timer is disarmed for good */
+	bool renew_inflight; /* a CTL_PING_TXN is out */
+	struct loop_timer renew_timer;
+	struct loop_task renew_start_task;
+	struct loop_task renew_stop_task;
+	struct creq renew_rq;
 };
+
+static void renew_start(struct strata_txn *t);
 
 void strata_txn_config_default(struct strata_txn_config *cfg)
 {
@@ -242,7 +256,6 @@ static int begin_once(struct strata_txn *t, const struct strata_txn_config *cfg,
 	}
 	t->id = rep->txn_id;
 	rpc_pb_free(&rep->base);
-	t->pinged_ms = clock_mono_ms();
 	int state = 0;
 	rc = wait_txn(c, t->scope, t->stream, t->id, segments_ready, &state,
 	              errmsg);
@@ -306,6 +319,8 @@ int strata_txn_begin(struct strata_client *c, const char *scope,
 		return STRATA_ENOMEM;
 	}
 	t->c = c;
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->cv, NULL);
 	snprintf(t->scope, sizeof(t->scope), "%s", scope);
 	snprintf(t->stream, sizeof(t->stream), "%s", stream);
 	t->lease_ms = cfg->lease_ms;
@@ -324,11 +339,24 @@ int strata_txn_begin(struct strata_client *c, const char *scope,
 		rc = STRATA_EBUSY;
 	}
 	if (rc != 0) {
+		pthread_cond_destroy(&t->cv);
+		pthread_mutex_destroy(&t->mu);
 		strata_free(t);
 		return rc;
 	}
+	renew_start(t);
 	*out = t;
 	return 0;
+}
+
+static void renew_fill(struct strata_txn *t, Strata__V1__PingTxnRequest *q)
+{
+	Strata__V1__PingTxnRequest init = STRATA__V1__PING_TXN_REQUEST__INIT;
+	*q = init;
+	q->scope = t->scope;
+	q->stream = t->stream;
+	q->txn_id = t->id;
+	q->lease_ms = t->lease_ms;
 }
 
 static int ping(struct strata_txn *t, char *errmsg)
@@ -337,28 +365,104 @@ static int ping(struct strata_txn *t, char *errmsg)
 	snprintf(what, sizeof(what),
 	         "renew the lease of transaction %" PRIu64 " of %s/%s", t->id,
 	         t->scope, t->stream);
-	Strata__V1__PingTxnRequest q = STRATA__V1__PING_TXN_REQUEST__INIT;
-	q.scope = t->scope;
-	q.stream = t->stream;
-	q.txn_id = t->id;
-	q.lease_ms = t->lease_ms;
-	uint64_t now = clock_mono_ms();
-	int rc = client_ctl_mutate(t->c,
-	                           STRATA__V1__CONTROLLER_METHOD__CTL_PING_TXN,
-	                           &q.base, 0, what, errmsg);
-	if (rc == 0) {
-		t->pinged_ms = now;
-	}
-	return rc;
+	Strata__V1__PingTxnRequest q;
+	renew_fill(t, &q);
+	return client_ctl_mutate(t->c,
+	                         STRATA__V1__CONTROLLER_METHOD__CTL_PING_TXN,
+	                         &q.base, 0, what, errmsg);
 }
 
-/* Renew the lease when a third of it has passed. */
-static int maybe_ping(struct strata_txn *t, char *errmsg)
+/* ---------------------------------------- lease renewal (I/O thread) -- */
+
+#define RENEW_RETRY_MS 1000 /* after a failed renewal */
+
+static void renew_done(struct creq *r)
 {
-	if (clock_mono_ms() - t->pinged_ms < t->lease_ms / 3) {
-		return 0;
+	struct strata_txn *t = r->owner;
+	int code = r->code;
+	creq_reset(r);
+	pthread_mutex_lock(&t->mu);
+	t->renew_inflight = false;
+	/* Not open any more (ended elsewhere, or its lease ran out): the
+	 * commit says so; nothing to renew. */
+	bool over = code == STRATA_ECONFLICT || code == STRATA_ENOENT;
+	if (!t->renew_stop && !over) {
+		loop_timer_arm(t->c->loop, &t->renew_timer,
+		               code == 0 ? t->lease_ms / 3 : RENEW_RETRY_MS);
 	}
-	return ping(t, errmsg);
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void renew_timer_fn(void *arg)
+{
+	struct strata_txn *t = arg;
+	pthread_mutex_lock(&t->mu);
+	if (t->renew_stop || t->renew_inflight) {
+		pthread_mutex_unlock(&t->mu);
+		return;
+	}
+	t->renew_inflight = true;
+	pthread_mutex_unlock(&t->mu);
+	Strata__V1__PingTxnRequest q;
+	renew_fill(t, &q);
+	char msg[STRATA_ERRMSG_SIZE];
+	int rc = creq_start(t->c, &t->renew_rq, NULL,
+	                    STRATA__V1__CONTROLLER_METHOD__CTL_PING_TXN,
+	                    RPC_IDEMPOTENT, &q.base, renew_done, t, msg);
+	if (rc != 0) {
+		pthread_mutex_lock(&t->mu);
+		t->renew_inflight = false;
+		if (!t->renew_stop) {
+			loop_timer_arm(t->c->loop, &t->renew_timer,
+			               RENEW_RETRY_MS);
+		}
+		pthread_cond_broadcast(&t->cv);
+		pthread_mutex_unlock(&t->mu);
+	}
+}
+
+static void renew_start_fn(void *arg)
+{
+	struct strata_txn *t = arg;
+	loop_timer_arm(t->c->loop, &t->renew_timer, t->lease_ms / 3);
+}
+
+static void renew_stop_fn(void *arg)
+{
+	struct strata_txn *t = arg;
+	loop_timer_cancel(t->c->loop, &t->renew_timer);
+	pthread_mutex_lock(&t->mu);
+	t->renew_stopped = true;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* Start renewing the lease (once begin succeeded). */
+static void renew_start(struct strata_txn *t)
+{
+	loop_task_init(&t->renew_start_task, renew_start_fn, t);
+	loop_task_init(&t->renew_stop_task, renew_stop_fn, t);
+	loop_timer_init(&t->renew_timer, renew_timer_fn, t);
+	loop_post(t->c->loop, &t->renew_start_task);
+}
+
+/* Stop renewing and wait until nothing of it is pending (then t may be
+ * freed). Not on the I/O thread; idempotent. */
+static void renew_stop(struct strata_txn *t)
+{
+	pthread_mutex_lock(&t->mu);
+	bool first = !t->renew_stop;
+	t->renew_stop = true;
+	pthread_mutex_unlock(&t->mu);
+	if (first) {
+		loop_post(t->c->loop, &t->renew_stop_task);
+	}
+	pthread_mutex_lock(&t->mu);
+	while (!t->renew_stopped || t->renew_inflight) {
+		pthread_cond_wait(&t->cv, &t->mu);
+	}
+	pthread_mutex_unlock(&t->mu);
 }
 
 static int check_open(const struct strata_txn *t, const char *fn, char *errmsg)
@@ -378,9 +482,6 @@ int strata_txn_write(struct strata_txn *t, const void *key, size_t keylen,
 {
 	int rc = check_open(t, "strata_txn_write", errmsg);
 	if (rc == 0) {
-		rc = maybe_ping(t, errmsg);
-	}
-	if (rc == 0) {
 		rc = strata_writer_write(t->w, key, keylen, data, len, NULL,
 		                         NULL, errmsg);
 	}
@@ -392,9 +493,6 @@ int strata_txn_flush(struct strata_txn *t, char *errmsg)
 	int rc = check_open(t, "strata_txn_flush", errmsg);
 	if (rc == 0) {
 		rc = strata_writer_flush(t->w, errmsg);
-	}
-	if (rc == 0) {
-		rc = maybe_ping(t, errmsg);
 	}
 	return rc;
 }
@@ -409,6 +507,7 @@ int strata_txn_ping(struct strata_txn *t, char *errmsg)
 static int close_writer(struct strata_txn *t, char *errmsg)
 {
 	int rc = strata_writer_close(t->w, errmsg);
+	renew_stop(t); /* the flush is over: commit or abort next */
 	t->w = NULL;
 	t->ended = true;
 	return rc;
@@ -491,5 +590,7 @@ void strata_txn_free(struct strata_txn *t)
 		char ignored[STRATA_ERRMSG_SIZE];
 		strata_txn_abort(t, ignored);
 	}
+	pthread_cond_destroy(&t->cv);
+	pthread_mutex_destroy(&t->mu);
 	strata_free(t);
 }

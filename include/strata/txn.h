@@ -16,17 +16,19 @@ extern "C" {
  * merges every shadow into its segment at once, an abort deletes them.
  * An event keeps its routing key's segment and, per key, its order.
  * docs/client.md, "Transactions". Like Pravega's transactional writer,
- * with two differences: no rolling transactions (a commit after the
- * stream scaled fails, STRATA_ENOTSUP: abort and write it again in a new
- * transaction) and the lease is renewed by the calls on the transaction
- * (strata_txn_write, _flush, _ping), not by a thread of its own.
+ * with one difference: no rolling transactions (a commit after the
+ * stream scaled fails, STRATA_ENOTSUP: it is aborted; write it again in a
+ * new transaction). The lease is renewed by the client's I/O thread
+ * every third of it, from begin until commit, abort or free, so an idle
+ * transaction stays open while its process lives, and a process that
+ * dies leaves it to expire.
  */
 struct strata_txn;
 
 struct strata_txn_config {
-	/* The controller aborts the transaction when no call renewed its
-	 * lease for this long (default 30000; 1..600000). Renewed by write
-	 * and flush when a third of it has passed, and by strata_txn_ping. */
+	/* The controller aborts the transaction when its lease was not
+	 * renewed for this long (default 30000; 1..600000). Renewed in the
+	 * background every third of it (and by strata_txn_ping). */
 	uint64_t lease_ms;
 	struct strata_writer_config writer; /* the events' writer */
 };
@@ -63,7 +65,7 @@ STRATA_API int strata_txn_write(struct strata_txn *t, const void *key,
  * the error of the last event that failed. */
 STRATA_API int strata_txn_flush(struct strata_txn *t, char *errmsg);
 
-/* Renew the lease now (for a transaction idle longer than lease_ms / 3).
+/* Renew the lease now (the background renewal does it anyway).
  * STRATA_ECONFLICT: it is no longer open (the lease ran out: aborted). */
 STRATA_API int strata_txn_ping(struct strata_txn *t, char *errmsg);
 

@@ -14,11 +14,12 @@ Scenarios:
   segments  revisioned segment (conditional appends from two handles), the
             iterator's long poll at the tail, attributes, truncation.
   txn       transactions: flushed events invisible until the commit,
-            then all there in per-key order; an aborted one and one whose
-            lease ran out leave nothing; a commit after the lease is
-            refused (ECONFLICT), one after a scale too (ENOTSUP: no
-            rolling transactions) and the next runs on the new epoch;
-            bad input.
+            then all there in per-key order; an aborted one leaves
+            nothing; one idle for twice its lease stays open (renewed in
+            the background) and commits; one after a scale is refused
+            (ENOTSUP: no rolling transactions) and the next runs on the
+            new epoch; one whose process died expires and leaves
+            nothing; bad input.
   txn_failover  the failover scenario with the events written in
             transactions of 700 (one open at the kill): every transaction
             commits, every event once, in order per key.
@@ -445,6 +446,12 @@ def scenario_manage(args, cluster):
 def scenario_txn(args, cluster):
     setup_stream(args, cluster, "it", "txn", 2)
     tool(args, cluster, "txn", "it", "txn")
+    # Its process dies: nothing renews the lease, the controller aborts
+    # it and none of its events is ever read.
+    out = tool(args, cluster, "txnorphan", "it", "txn").stdout
+    txn_id = re.search(r"orphan (\d+)", out).group(1)
+    tool(args, cluster, "txnaborted", "it", "txn", txn_id)
+    tool(args, cluster, "verify", "it", "txn", 120 * 6, 6)
 
 
 def scenario_segments(args, cluster):

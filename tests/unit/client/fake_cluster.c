@@ -77,6 +77,7 @@ struct fake_cluster {
 	unsigned dups;
 	struct fake_txn txns[FAKE_MAX_TXNS];
 	size_t n_txns;
+	unsigned txn_pings;
 };
 
 static struct fake_seg *seg_by_name(struct fake_cluster *f, const char *name)
@@ -315,6 +316,7 @@ static int serve_txn(struct fake_cluster *f, struct fake_call *c, uint8_t **out,
 		return 0;
 	}
 	case STRATA__V1__CONTROLLER_METHOD__CTL_PING_TXN:
+		f->txn_pings++;
 		if (!open) {
 			snprintf(msg, STRATA_ERRMSG_SIZE, "not open");
 			return STRATA_ECONFLICT;
@@ -1010,4 +1012,12 @@ struct strata_client *fake_client(struct fake_cluster *f,
 		return NULL;
 	}
 	return c;
+}
+
+unsigned fake_txn_pings(struct fake_cluster *f)
+{
+	pthread_mutex_lock(&f->mu);
+	unsigned n = f->txn_pings;
+	pthread_mutex_unlock(&f->mu);
+	return n;
 }

@@ -58,6 +58,9 @@ void fake_expire_txn(struct fake_cluster *f, uint64_t id);
  * transaction's shadow). */
 bool fake_segment_internal(struct fake_cluster *f, size_t i);
 
+/* CTL_PING_TXN calls served. */
+unsigned fake_txn_pings(struct fake_cluster *f);
+
 /* Segments that exist (shadows of open transactions included). */
 size_t fake_live_segments(struct fake_cluster *f);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 
@@ -200,6 +201,31 @@ static void test_txn_lease_ran_out(void **state)
 	fixture_free(fx);
 }
 
+/* The lease is renewed in the background every third of it while the
+ * handle is open, not after the commit. */
+static void test_txn_lease_renewed(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(1);
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_txn_config cfg;
+	strata_txn_config_default(&cfg);
+	cfg.lease_ms = 300;
+	struct strata_txn *t = NULL;
+	assert_int_equal(strata_txn_begin(fx->c, "sc", "st", &cfg, &t, err), 0);
+	fill(t, 0, 5);
+	usleep(750 * 1000); /* idle: renewed at 100, 200, ... ms */
+	unsigned pings = fake_txn_pings(fx->f);
+	assert_true(pings >= 3);
+	assert_int_equal(strata_txn_commit(t, err), 0);
+	unsigned after = fake_txn_pings(fx->f);
+	usleep(300 * 1000);
+	assert_int_equal(fake_txn_pings(fx->f), after); /* stopped */
+	strata_txn_free(t);
+	assert_int_equal(stream_events(fx), 5 * KEYS);
+	fixture_free(fx);
+}
+
 /* The stream scaled after the begin: the commit is refused (no rolling
  * transactions) and the transaction aborted. */
 static void test_txn_stream_scaled(void **state)
@@ -266,6 +292,7 @@ int main(void)
 	        cmocka_unit_test(test_txn_abort_leaves_nothing),
 	        cmocka_unit_test(test_txn_exactly_once_inside),
 	        cmocka_unit_test(test_txn_lease_ran_out),
+	        cmocka_unit_test(test_txn_lease_renewed),
 	        cmocka_unit_test(test_txn_stream_scaled),
 	        cmocka_unit_test(test_txn_bad_input),
 	};
