@@ -170,6 +170,13 @@ int client_ctl_mutate_reply(struct strata_client *c, uint32_t method,
                             const char *what, Strata__V1__ControllerReply **out,
                             char *errmsg);
 
+/* client_ctl_mutate, repeated while the controller answers
+ * STRATA_EBUSY (it changed nothing: a workflow or a step it waits for is
+ * still running), 50 ms doubling to 1 s, until the operation timeout. */
+int client_ctl_mutate_busy(struct strata_client *c, uint32_t method,
+                           const ProtobufCMessage *req, int already_done,
+                           const char *what, char *errmsg);
+
 struct strata_writer;
 struct strata_writer_config;
 

@@ -187,6 +187,26 @@ int client_ctl_mutate_reply(struct strata_client *c, uint32_t method,
 	return 0;
 }
 
+int client_ctl_mutate_busy(struct strata_client *c, uint32_t method,
+                           const ProtobufCMessage *req, int already_done,
+                           const char *what, char *errmsg)
+{
+	uint64_t deadline =
+	        clock_mono_ms() + (uint64_t)c->cfg.operation_timeout_ms;
+	unsigned delay = 50;
+	for (;;) {
+		int rc = client_ctl_mutate(c, method, req, already_done, what,
+		                           errmsg);
+		if (rc != STRATA_EBUSY || clock_mono_ms() + delay >= deadline) {
+			return rc;
+		}
+		clock_sleep_ms(delay);
+		if (delay < 1000) {
+			delay *= 2;
+		}
+	}
+}
+
 int strata_scope_create(struct strata_client *c, const char *scope,
                         char *errmsg)
 {

@@ -540,23 +540,10 @@ int strata_reader_group_delete(struct strata_client *c, const char *scope,
 	char what[2 * STRATA_NAME_MAX + 32];
 	snprintf(what, sizeof(what), "delete reader group %s/%s", scope, group);
 	/* EBUSY: the state stream is still being created (or busy with
-	 * another workflow); the controller changed nothing, so retry. */
-	uint64_t deadline =
-	        clock_mono_ms() + (uint64_t)c->cfg.operation_timeout_ms;
-	unsigned delay = 50;
-	for (;;) {
-		rc = client_ctl_mutate(
-		        c,
-		        STRATA__V1__CONTROLLER_METHOD__CTL_DELETE_READER_GROUP,
-		        &q.base, STRATA_ENOENT, what, errmsg);
-		if (rc != STRATA_EBUSY || clock_mono_ms() + delay >= deadline) {
-			return rc;
-		}
-		clock_sleep_ms(delay);
-		if (delay < 1000) {
-			delay *= 2;
-		}
-	}
+	 * another workflow). */
+	return client_ctl_mutate_busy(
+	        c, STRATA__V1__CONTROLLER_METHOD__CTL_DELETE_READER_GROUP,
+	        &q.base, STRATA_ENOENT, what, errmsg);
 }
 
 /* A checkpoint's positions as one stream cut per stream. */

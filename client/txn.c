@@ -147,18 +147,8 @@ static int end_txn(struct strata_client *c, const char *scope,
 	q.commit = commit;
 	uint32_t method = commit ? STRATA__V1__CONTROLLER_METHOD__CTL_COMMIT_TXN
 	                         : STRATA__V1__CONTROLLER_METHOD__CTL_ABORT_TXN;
-	/* EBUSY: shadows not created yet, or a scale runs: retried. */
-	uint64_t deadline =
-	        clock_mono_ms() + (uint64_t)c->cfg.operation_timeout_ms;
-	int rc;
-	for (unsigned d = TXN_POLL_MS;;
-	     d = d * 2 > TXN_POLL_MAX_MS ? TXN_POLL_MAX_MS : d * 2) {
-		rc = client_ctl_mutate(c, method, &q.base, 0, what, errmsg);
-		if (rc != STRATA_EBUSY || clock_mono_ms() + d >= deadline) {
-			break;
-		}
-		clock_sleep_ms(d);
-	}
+	/* EBUSY: shadows not created yet, or a scale runs. */
+	int rc = client_ctl_mutate_busy(c, method, &q.base, 0, what, errmsg);
 	if (rc != 0) {
 		return rc;
 	}
