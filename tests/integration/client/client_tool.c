@@ -74,6 +74,23 @@ static void sleep_us(long us)
 }
 
 /* Write n events over `keys` keys, "k<key>:<seq>:<pad>", rate events/s. */
+/* Event i of a load over keys keys: key "key-<k>" (key[32]) and payload
+ * "k<k>:<seq>:" padded to 50-200 bytes (ev[300]); seq[k] counts. */
+static int load_event(unsigned long i, unsigned keys, unsigned long *seq,
+                      char *key, char *ev)
+{
+	static const char pad[] = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	                          "xxxxxxxxxxxxxxxxxxxxx"
+	                          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	                          "xxxxxxxxxxxxxxxxxxxxx"
+	                          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	                          "xxxxxxxxxxxxxxxxxxxxx"
+	                          "xxxx";
+	unsigned k = (unsigned)(i % keys);
+	snprintf(key, 32, "key-%u", k);
+	return snprintf(ev, 300, "k%u:%lu:%s", k, seq[k]++, pad + (i % 150));
+}
+
 static int cmd_write(const char *scope, const char *stream, unsigned long n,
                      unsigned keys, unsigned rate)
 {
@@ -86,16 +103,10 @@ static int cmd_write(const char *scope, const char *stream, unsigned long n,
 	CHECK(strata_writer_new(cli, scope, stream, &cfg, &w, err),
 	      "writer new");
 	unsigned long *seq = calloc(keys, sizeof(*seq));
-	char pad[200];
-	memset(pad, 'x', sizeof(pad) - 1);
-	pad[sizeof(pad) - 1] = '\0';
 	for (unsigned long i = 0; i < n; i++) {
-		unsigned k = (unsigned)(i % keys);
 		char key[32];
 		char ev[300];
-		snprintf(key, sizeof(key), "key-%u", k);
-		int len = snprintf(ev, sizeof(ev), "k%u:%lu:%s", k, seq[k]++,
-		                   pad + (i % 150));
+		int len = load_event(i, keys, seq, key, ev);
 		CHECK(strata_writer_write(w, key, strlen(key), ev, (size_t)len,
 		                          write_cb, NULL, err),
 		      "write");
@@ -137,9 +148,6 @@ static int cmd_txnwrite(const char *scope, const char *stream, unsigned long n,
 	cfg.writer.retry_timeout_ms = 90000;
 	unsigned long *seq = calloc(keys, sizeof(*seq));
 	unsigned long committed = 0, txns = 0;
-	char pad[200];
-	memset(pad, 'x', sizeof(pad) - 1);
-	pad[sizeof(pad) - 1] = '\0';
 	struct strata_txn *t = NULL;
 	for (unsigned long i = 0; i < n; i++) {
 		if (t == NULL) {
@@ -147,12 +155,9 @@ static int cmd_txnwrite(const char *scope, const char *stream, unsigned long n,
 			                       err),
 			      "txn begin");
 		}
-		unsigned k = (unsigned)(i % keys);
 		char key[32];
 		char ev[300];
-		snprintf(key, sizeof(key), "key-%u", k);
-		int len = snprintf(ev, sizeof(ev), "k%u:%lu:%s", k, seq[k]++,
-		                   pad + (i % 150));
+		int len = load_event(i, keys, seq, key, ev);
 		CHECK(strata_txn_write(t, key, strlen(key), ev, (size_t)len,
 		                       err),
 		      "txn write");
