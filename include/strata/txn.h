@@ -39,7 +39,11 @@ STRATA_API void strata_txn_config_default(struct strata_txn_config *cfg);
 /*
  * Open a transaction on scope/stream (cfg NULL = defaults): the
  * controller records it and creates its shadow segments; returns once
- * they exist. Errors: STRATA_ENOENT (no such stream), STRATA_ESEALED
+ * they exist. *out is the caller's until strata_txn_free (also after a
+ * commit or an abort). A handle is used by one thread at a time; every
+ * call blocks, so none is made from a libstrata callback (the client's
+ * I/O thread: STRATA_EINVAL). errmsg: STRATA_ERRMSG_SIZE bytes, filled on
+ * an error. Errors: STRATA_ENOENT (no such stream), STRATA_ESEALED
  * (stream sealed), STRATA_EBUSY (too many open transactions),
  * STRATA_EUNAVAIL, STRATA_ETIMEDOUT, STRATA_EINVAL, STRATA_ENOMEM.
  */
