@@ -526,12 +526,11 @@ static int record_assignment(struct ss_cluster *c,
 			s->n = n;
 			s->since_ms = now;
 			if (c->rep[cr->container] != NULL && here) {
-				LOG_WARN("segmentstore",
+				LOG_INFO("segmentstore",
 				         "container %" PRIu32
 				         ": replica set changed to %zu "
-				         "stores; the running Raft group "
-				         "keeps its own voters (membership "
-				         "changes are not supported yet)",
+				         "stores; its leader moves the Raft "
+				         "voters there",
 				         cr->container, n);
 			}
 		}

@@ -773,13 +773,103 @@ def scenario_cluster(args, base):
         ctl.stop()
 
 
+def voters_by_container(stores, count):
+    """container -> voters in the configuration its leader follows."""
+    out = {}
+    for c in range(count):
+        st = container_leader(None, stores, c)
+        if st is not None:
+            v = st.metric('strata_raft_voters{container="%d"}' % c)
+            out[c] = int(v) if v is not None else None
+    return out
+
+
+def wait_voters(stores, count, want, timeout=40):
+    """Every container led, and its leader's configuration has want
+    voters."""
+    deadline = time.time() + timeout
+    seen = {}
+    while time.time() < deadline:
+        seen = voters_by_container(stores, count)
+        if len(seen) == count and all(v == want for v in seen.values()):
+            log("every container has %d voters" % want)
+            return
+        time.sleep(0.3)
+    raise Failure("containers did not reach %d voters in %ds: %s" % (
+        want, timeout, seen))
+
+
+def scenario_membership(args, base):
+    """Raft voters follow the controller's assignment: a store that
+    registers after the groups formed is added to them, a dead one is
+    removed, a new one takes its place; every acknowledged event stays."""
+    check(args.controller is not None, "--controller is required")
+    count = 4
+    ctl = Controller(args, base)
+    ctl.start(args.controller_arg or [])
+    extra = ["--controller=%s" % ctl.url, "--cluster.settle=1s",
+             "--containers.count=%d" % count,
+             "--tier2.options.root=%s" % os.path.join(base, "tier2"),
+             "--tier2.options.fsync=false"]
+    stores = [Store(args, base, i, extra) for i in (1, 2, 3, 4)]
+    segs = ["mb/st/%d.#epoch.0" % i for i in range(count)]
+    acks = {}
+
+    def live():
+        return [st for st in stores
+                if st.proc is not None and st.proc.poll() is None]
+
+    def append(writer0, events):
+        urls = [st.url for st in live()]
+        rc, out, err = tool(args, "append", urls, segs, "--writers", 4,
+                            "--writer0", writer0, "--events", events,
+                            "--deadline-s", 60)
+        check(rc == 0, "appends: %s %s" % (out, err))
+        acks.update(parse_acks(out))
+        verify(args, urls, segs, acks)
+
+    try:
+        for st in stores[:2]:
+            st.start()
+        for st in stores[:2]:
+            st.wait_ready(timeout=60)
+        wait_voters(stores, count, 2)
+        rc, out, err = tool(args, "create", [st.url for st in live()], segs)
+        check(rc == 0, out + err)
+        append(0, 400)
+        # A third store registers late: the leaders add it.
+        stores[2].start()
+        stores[2].wait_ready(timeout=60)
+        wait_voters(stores, count, 3)
+        append(10, 400)
+        # Store 1 dies for good: once its lease ends the controller drops
+        # it and the leaders remove it; two voters of two keep serving.
+        stores[0].kill9()
+        wait_voters(stores, count, 2)
+        append(20, 400)
+        # Store 4 takes its place.
+        stores[3].start()
+        stores[3].wait_ready(timeout=60)
+        wait_voters(stores, count, 3)
+        # With three voters again, one more loss keeps a majority: kill the
+        # leader of the first container under no load, then write and read.
+        victim = container_leader(args, stores, container_of(segs[0], count))
+        check(victim is not None, "no leader found for %s" % segs[0])
+        victim.kill9()
+        append(30, 400)
+    finally:
+        for st in stores:
+            st.kill9()
+        ctl.stop()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("scenario", choices=["restart", "tier2_outage",
                                          "bad_input", "connections",
                                          "damaged_log", "diskfull",
-                                         "cluster"])
+                                         "cluster", "membership"])
     ap.add_argument("--store", required=True)
     ap.add_argument("--tool", required=True)
     ap.add_argument("--plugin-dir", required=True)
