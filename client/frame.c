@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "strata/codec.h"
 #include "strata/error.h"
 
 void frame_header(uint8_t hdr[4], uint32_t len)
@@ -175,7 +176,8 @@ static int next_from_carry(struct frame_asm *fa, const uint8_t **p, size_t *len,
 	if (have < 4) {
 		return STRATA_EAGAIN;
 	}
-	uint32_t l = frame_len(c->data + fa->cpos);
+	uint32_t w = frame_len(c->data + fa->cpos);
+	uint32_t l = w & ~STRATA_FRAME_ENCODED;
 	if (l > fa->max_event) {
 		return STRATA_ECORRUPT;
 	}
@@ -193,6 +195,7 @@ static int next_from_carry(struct frame_asm *fa, const uint8_t **p, size_t *len,
 	fa->off += frame;
 	fa->last = frame;
 	fa->last_carry = true;
+	fa->last_encoded = (w & STRATA_FRAME_ENCODED) != 0;
 	return 0;
 }
 
@@ -208,7 +211,8 @@ int frame_asm_next(struct frame_asm *fa, const uint8_t **p, size_t *len,
 		return STRATA_EAGAIN;
 	}
 	const uint8_t *h = fa->cur + fa->pos;
-	uint32_t l = frame_len(h);
+	uint32_t w = frame_len(h);
+	uint32_t l = w & ~STRATA_FRAME_ENCODED;
 	if (l > fa->max_event) {
 		return STRATA_ECORRUPT;
 	}
@@ -222,6 +226,7 @@ int frame_asm_next(struct frame_asm *fa, const uint8_t **p, size_t *len,
 	fa->off += 4 + (size_t)l;
 	fa->last = 4 + (size_t)l;
 	fa->last_carry = false;
+	fa->last_encoded = (w & STRATA_FRAME_ENCODED) != 0;
 	return 0;
 }
 

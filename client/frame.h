@@ -1,5 +1,6 @@
-/* Event framing: a 4-byte little-endian length before each payload; the
- * assembler turns reads that may end inside an event back into events. */
+/* Event framing: a 4-byte little-endian length before each payload (its
+ * high bit marks an encoded event, strata/codec.h); the assembler turns
+ * reads that may end inside an event back into events. */
 #ifndef CLIENT_FRAME_H
 #define CLIENT_FRAME_H
 
@@ -39,16 +40,17 @@ size_t append_request_tail(uint8_t *out, int64_t expected_offset);
  * until the next frame_asm_next, frame_asm_feed* or frame_asm_close.
  */
 struct frame_asm {
-	uint8_t *cur;     /* the chunk being served (owned), or NULL */
-	size_t cur_len;   /* its bytes */
-	void *cur_msg;    /* the message cur lies in (rpc_body), or NULL */
-	size_t pos;       /* first unconsumed byte of cur */
-	struct buf carry; /* bytes left over from earlier chunks */
-	size_t cpos;      /* first unconsumed byte of carry */
-	uint64_t off;     /* segment offset of the next event */
-	size_t last;      /* frame bytes of the last event returned */
-	bool last_carry;  /* ... and whether it came from carry */
-	size_t max_event; /* larger frame lengths are corrupt */
+	uint8_t *cur;      /* the chunk being served (owned), or NULL */
+	size_t cur_len;    /* its bytes */
+	void *cur_msg;     /* the message cur lies in (rpc_body), or NULL */
+	size_t pos;        /* first unconsumed byte of cur */
+	struct buf carry;  /* bytes left over from earlier chunks */
+	size_t cpos;       /* first unconsumed byte of carry */
+	uint64_t off;      /* segment offset of the next event */
+	size_t last;       /* frame bytes of the last event returned */
+	bool last_carry;   /* ... and whether it came from carry */
+	bool last_encoded; /* ... and whether its frame is marked encoded */
+	size_t max_event;  /* larger frame lengths are corrupt */
 };
 
 /* Start at segment offset (an event boundary). */
@@ -70,9 +72,11 @@ int frame_asm_feed(struct frame_asm *fa, const uint8_t *data, size_t len);
 
 /*
  * Take the next whole event: 0 with *p, *len (payload) and *off (offset of
- * its header); STRATA_EAGAIN when more bytes are needed; STRATA_ECORRUPT
- * when the frame length exceeds max_event (nothing consumed); STRATA_ENOMEM
- * when assembling a split event fails (nothing consumed).
+ * its header), and fa->last_encoded telling whether the payload is an
+ * encoded event (codec header first, strata/codec.h); STRATA_EAGAIN when more
+ * bytes are needed; STRATA_ECORRUPT when the frame length exceeds max_event
+ * (nothing consumed); STRATA_ENOMEM when assembling a split event fails
+ * (nothing consumed).
  */
 int frame_asm_next(struct frame_asm *fa, const uint8_t **p, size_t *len,
                    uint64_t *off);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "client/client_int.h"
+#include "client/codec.h"
 #include "client/frame.h"
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -333,7 +334,8 @@ struct strata_event_iter {
 	uint64_t end;        /* end offset (UINT64_MAX = none) */
 	uint32_t read_bytes; /* per read */
 	struct frame_asm fa;
-	bool eos; /* the store said end of segment at frame_asm_end */
+	bool eos;       /* the store said end of segment at frame_asm_end */
+	struct buf dec; /* the last encoded event, decoded */
 	struct iter_ahead ahead;
 };
 
@@ -496,6 +498,7 @@ int event_iter_new(struct strata_client *c, const char *segment,
 	it->end = end_offset;
 	it->read_bytes = read_bytes != 0 ? read_bytes : ITER_READ_BYTES;
 	frame_asm_init(&it->fa, start_offset, ITER_MAX_EVENT);
+	buf_init(&it->dec, 0);
 	pthread_mutex_init(&it->ahead.mu, NULL);
 	pthread_cond_init(&it->ahead.cv, NULL);
 	it->ahead.c = c;
@@ -530,6 +533,7 @@ void strata_event_iter_free(struct strata_event_iter *it)
 	pthread_cond_destroy(&it->ahead.cv);
 	pthread_mutex_destroy(&it->ahead.mu);
 	frame_asm_close(&it->fa);
+	buf_close(&it->dec);
 	strata_free(it->name);
 	strata_free(it);
 }
@@ -567,8 +571,24 @@ int strata_event_iter_next(struct strata_event_iter *it, uint32_t wait_ms,
 				frame_asm_unget(&it->fa);
 				return STRATA_ECORRUPT;
 			}
-			ev->data = p;
-			ev->len = len;
+			if (it->fa.last_encoded) {
+				char why[STRATA_ERRMSG_SIZE];
+				rc = codec_event_decode(p, len, ITER_MAX_EVENT,
+				                        &it->dec, why);
+				if (rc != 0) {
+					client_err(errmsg,
+					           "segment %.200s: event at "
+					           "%" PRIu64 ": %s",
+					           it->name, off, why);
+					frame_asm_unget(&it->fa);
+					return rc;
+				}
+				ev->data = it->dec.data;
+				ev->len = it->dec.len;
+			} else {
+				ev->data = p;
+				ev->len = len;
+			}
 			ev->offset = off;
 			ev->next_offset = off + 4 + len;
 			return 0;

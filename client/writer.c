@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "client/client_int.h"
+#include "client/codec.h"
 #include "client/frame.h"
 #include "common/alloc.h"
 #include "common/log.h"
@@ -121,6 +122,8 @@ struct strata_writer {
 	bool closing;
 	bool destroyed;  /* the I/O thread let go */
 	uint64_t txn_id; /* a transaction's writer (client/txn.c), else 0 */
+	const struct strata_codec_ops *codec; /* NULL: events go plain */
+	int codec_level;                      /* its level */
 	struct strata_writer_stats stats;
 	/* I/O thread only: */
 	struct loop_task pump_task;
@@ -1019,12 +1022,36 @@ static int check_config(const struct strata_writer_config *cfg, char *errmsg)
 		                   "retry_timeout_ms must all be > 0");
 		return STRATA_EINVAL;
 	}
-	if (cfg->max_event_bytes > UINT32_MAX - 4 ||
+	if (cfg->max_event_bytes > STRATA_FRAME_ENCODED - 4 ||
 	    cfg->max_inflight_events > (1u << 24)) {
 		client_err(errmsg,
-		           "writer config: max_event_bytes must be < 4 GiB and "
+		           "writer config: max_event_bytes must be < 2 GiB and "
 		           "max_inflight_events <= 16777216");
 		return STRATA_EINVAL;
+	}
+	return 0;
+}
+
+/* The writer's codec, or NULL for none; 0 or the lookup/level error
+ * (errmsg names the codec and the fix). */
+static int writer_codec(const struct strata_writer_config *cfg,
+                        const struct strata_codec_ops **ops, int *level,
+                        char *errmsg)
+{
+	*ops = NULL;
+	*level = 0;
+	if (cfg->codec == NULL || cfg->codec[0] == '\0') {
+		return 0;
+	}
+	char why[STRATA_ERRMSG_SIZE];
+	int rc = codec_by_name(cfg->codec, ops, why);
+	if (rc == 0) {
+		rc = codec_level(*ops, cfg->codec_level, level, why);
+	}
+	if (rc != 0) {
+		*ops = NULL;
+		client_err(errmsg, "writer config: %s", why);
+		return rc == STRATA_ENOENT ? STRATA_EINVAL : rc;
 	}
 	return 0;
 }
@@ -1048,6 +1075,13 @@ static int writer_create(struct strata_client *c, const char *scope,
 	snprintf(w->scope, sizeof(w->scope), "%s", scope);
 	snprintf(w->stream, sizeof(w->stream), "%s", stream);
 	w->cfg = *cfg;
+	w->cfg.codec = NULL; /* borrowed: resolved into w->codec */
+	int rc = writer_codec(cfg, &w->codec, &w->codec_level, errmsg);
+	if (rc != 0) {
+		strata_free(w->ring);
+		strata_free(w);
+		return rc;
+	}
 	w->txn_id = txn_id;
 	client_random(w->id, sizeof(w->id));
 	client_random(&w->rng, sizeof(w->rng));
@@ -1061,7 +1095,7 @@ static int writer_create(struct strata_client *c, const char *scope,
 	 * for this writer yet, so doing it here is race-free; setups start
 	 * through the loop (seg_op_start posts). */
 	bool same;
-	int rc = writer_install(w, segs, &same);
+	rc = writer_install(w, segs, &same);
 	if (rc != 0) {
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mu);
@@ -1086,7 +1120,9 @@ static int writer_check_args(struct strata_client *c, const char *scope,
 	    (rc = client_check_blocking(c, fn, errmsg)) != 0) {
 		return rc;
 	}
-	return 0;
+	const struct strata_codec_ops *ops;
+	int level;
+	return writer_codec(cfg, &ops, &level, errmsg);
 }
 
 int strata_writer_new(struct strata_client *c, const char *scope,
@@ -1164,7 +1200,9 @@ static int writer_enqueue(struct strata_writer *w, const void *key,
 		           w->stream);
 		return STRATA_EINVAL;
 	}
-	struct wevent *ev = strata_malloc(sizeof(*ev) + len + 4);
+	size_t fcap =
+	        w->codec != NULL ? codec_frame_bound(w->codec, len) : len + 4;
+	struct wevent *ev = strata_malloc(sizeof(*ev) + fcap);
 	if (ev == NULL) {
 		client_err(errmsg,
 		           "out of memory queueing an event of %zu "
@@ -1173,16 +1211,34 @@ static int writer_enqueue(struct strata_writer *w, const void *key,
 		return STRATA_ENOMEM;
 	}
 	memset(ev, 0, sizeof(*ev));
+	if (w->codec != NULL) {
+		/* Encoded on the caller's thread, off the I/O thread. */
+		char why[STRATA_ERRMSG_SIZE];
+		int rc = codec_frame_encode(w->codec, w->codec_level, data, len,
+		                            ev->data, &ev->flen, why);
+		if (rc != 0) {
+			strata_free(ev);
+			client_err(errmsg, "writer %s/%s: codec %s: %s",
+			           w->scope, w->stream, w->codec->name, why);
+			return rc;
+		}
+		if (ev->flen + 64 < fcap) { /* give back what it saved */
+			struct wevent *small =
+			        strata_realloc(ev, sizeof(*ev) + ev->flen);
+			ev = small != NULL ? small : ev;
+		}
+	} else {
+		ev->flen = len + 4;
+		frame_header(ev->data, (uint32_t)len);
+		if (len > 0) {
+			memcpy(ev->data + 4, data, len);
+		}
+	}
 	ev->pos = key != NULL && keylen > 0
 	                  ? strata_routing_key_position(key, keylen)
 	                  : -1.0;
 	ev->cb = cb;
 	ev->arg = arg;
-	ev->flen = len + 4;
-	frame_header(ev->data, (uint32_t)len);
-	if (len > 0) {
-		memcpy(ev->data + 4, data, len);
-	}
 	bool on_loop = loop_on_thread(w->c->loop);
 	size_t cap = w->cfg.max_inflight_events;
 	pthread_mutex_lock(&w->mu);
@@ -1220,6 +1276,8 @@ static int writer_enqueue(struct strata_writer *w, const void *key,
 	ev->seq = w->next_seq++;
 	w->inflight_bytes += ev->flen;
 	w->stats.events_written++;
+	w->stats.payload_bytes += len;
+	w->stats.stored_bytes += ev->flen;
 	bool was_empty = w->in_head == NULL;
 	if (w->in_tail != NULL) {
 		w->in_tail->next = ev;

@@ -51,6 +51,7 @@
 #include "segmentstore/idmap.h"
 #include "segmentstore/read_index.h"
 #include "segmentstore/storage_writer.h"
+#include "strata/codec.h"
 #include "strata/error.h"
 
 #define COMP "container"
@@ -1321,7 +1322,8 @@ static int check_events(struct container *c, const struct creq *q, char *msg,
 			         r->segment, events, off, r->len);
 			return STRATA_EPROTO;
 		}
-		uint32_t l = get32(r->data + off);
+		uint32_t w = get32(r->data + off);
+		uint32_t l = w & ~STRATA_FRAME_ENCODED;
 		off += 4;
 		if (l > c->cfg.max_event_bytes) {
 			snprintf(msg, n,
@@ -1337,6 +1339,16 @@ static int check_events(struct container *c, const struct creq *q, char *msg,
 			         "append to \"%s\": event %" PRIu32
 			         " says %" PRIu32 " bytes but only %zu follow",
 			         r->segment, events, l, r->len - off);
+			return STRATA_EPROTO;
+		}
+		if ((w & STRATA_FRAME_ENCODED) != 0 &&
+		    (l < STRATA_CODEC_HEADER ||
+		     r->data[off] != STRATA_CODEC_PROTOCOL)) {
+			snprintf(msg, n,
+			         "append to \"%s\": event %" PRIu32
+			         " is marked encoded but has no codec header "
+			         "of protocol %d (strata/codec.h)",
+			         r->segment, events, STRATA_CODEC_PROTOCOL);
 			return STRATA_EPROTO;
 		}
 		off += l;

@@ -38,6 +38,15 @@ struct strata_writer_config {
 	                         120000) */
 	bool block_when_full; /* write waits for room in the window
 	                         (default true); false: STRATA_EAGAIN */
+	const char *codec;    /* compress each event with this codec plugin:
+	                         "zstd", "lz4" or "gzip" (codec-<name>.so in
+	                         $STRATA_PLUGIN_DIR); NULL or "" = none
+	                         (default). Borrowed for strata_writer_new.
+	                         Readers decode transparently; an event the
+	                         codec does not shrink is stored plain. */
+	int codec_level;      /* 0 = the codec's default (zstd 3, lz4 0 =
+	                         fast, gzip 6); else within its range (zstd
+	                         1..19, lz4 0..12, gzip 1..9) */
 };
 
 /* Fill cfg with the defaults above. */
@@ -134,6 +143,9 @@ struct strata_writer_stats {
 	uint64_t resyncs;        /* SETUP_APPEND after a failure */
 	uint64_t reroutes;       /* events moved to successor segments */
 	uint64_t duplicates;     /* blocks the store had already applied */
+	uint64_t payload_bytes;  /* payload bytes accepted */
+	uint64_t stored_bytes;   /* their frames as sent (4-byte header and,
+	                            with a codec, after encoding) */
 };
 STRATA_API void strata_writer_get_stats(struct strata_writer *w,
                                         struct strata_writer_stats *out);

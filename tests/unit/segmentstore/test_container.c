@@ -26,6 +26,7 @@
 #include "raft/metrics.h"
 #include "segmentstore/container.h"
 #include "segmentstore/storage_writer.h"
+#include "strata/codec.h"
 #include "strata/error.h"
 
 /* ---- synchronous calls ------------------------------------------------ */
@@ -409,12 +410,39 @@ static void test_append_validation(void **state)
 	a.event_count = 1;
 	assert_int_equal(run(r->ct, &a, &c), STRATA_ETOOBIG);
 	call_free(&c);
-	n = frame(buf, "e", 0, 1);
+	/* Encoded events (strata/codec.h): the marked length counts against
+	 * the limit without its flag bit; a codec header is required. */
+	memset(buf, 0, 64);
+	buf[0] = 20;
+	buf[3] = 0x80; /* 20 bytes, encoded */
+	buf[4] = STRATA_CODEC_PROTOCOL;
+	buf[5] = STRATA_CODEC_ID_ZSTD;
+	a.len = 24;
+	a.event_count = 1;
+	a.first_event_number = 0;
+	assert_int_equal(run(r->ct, &a, &c), 0);
+	assert_false(c.reply.duplicate);
+	call_free(&c);
+	a.first_event_number = 1;
+	buf[4] = 2; /* not protocol 1 */
+	assert_int_equal(run(r->ct, &a, &c), STRATA_EPROTO);
+	assert_non_null(strstr(c.message, "marked encoded"));
+	call_free(&c);
+	buf[0] = 5; /* shorter than a codec header */
+	buf[4] = STRATA_CODEC_PROTOCOL;
+	a.len = 9;
+	assert_int_equal(run(r->ct, &a, &c), STRATA_EPROTO);
+	call_free(&c);
+	buf[0] = 200; /* encoded, 200 bytes > 100 */
+	a.len = 204;
+	assert_int_equal(run(r->ct, &a, &c), STRATA_ETOOBIG);
+	call_free(&c);
+	n = frame(buf, "e", 1, 1);
 	a.len = n;
 	a.first_event_number = -1;
 	assert_int_equal(run(r->ct, &a, &c), STRATA_EINVAL);
 	call_free(&c);
-	a.first_event_number = 0;
+	a.first_event_number = 1;
 	a.segment = "nope";
 	assert_int_equal(run(r->ct, &a, &c), STRATA_ENOENT);
 	assert_non_null(strstr(c.message, "nope"));
@@ -428,8 +456,8 @@ static void test_append_validation(void **state)
 	assert_int_equal(run(r->ct, &a, &c), 0);
 	assert_true(c.reply.duplicate);
 	call_free(&c);
-	n = frame(buf, "e", 1, 1);
-	a.first_event_number = 1;
+	n = frame(buf, "e", 2, 1);
+	a.first_event_number = 2;
 	a.len = n;
 	assert_int_equal(run(r->ct, &a, &c), STRATA_ESEALED);
 	call_free(&c);
