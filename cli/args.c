@@ -525,7 +525,7 @@ static int next_line(struct cli_reader *r, const uint8_t **data, size_t *len,
 	size_t n = 0;
 	uint64_t rec = r->record + 1;
 	for (;;) {
-		int c = getc(r->in);
+		int c = getc_unlocked(r->in); /* one reader thread */
 		if (c == EOF) {
 			if (ferror(r->in)) {
 				errf(err, "reading line %" PRIu64 ": %s", rec,

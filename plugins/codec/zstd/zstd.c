@@ -1,11 +1,58 @@
 /* codec-zstd.so: Zstandard, one frame per event (with its content size,
- * checked against the length the event records). */
+ * checked against the length the event records). Each thread keeps one
+ * compression and one decompression context: creating them per event
+ * cost 40 us of a 660-byte event's 45 (measured with stratactl write). */
+#include <pthread.h>
 #include <stdio.h>
 
 #include <zstd.h>
 #include <zstd_errors.h>
 
 #include "strata/codec.h"
+
+static pthread_key_t cctx_key, dctx_key;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void free_cctx(void *p)
+{
+	ZSTD_freeCCtx(p);
+}
+
+static void free_dctx(void *p)
+{
+	ZSTD_freeDCtx(p);
+}
+
+static void make_keys(void)
+{
+	(void)pthread_key_create(&cctx_key, free_cctx);
+	(void)pthread_key_create(&dctx_key, free_dctx);
+}
+
+/* This thread's compression context, or NULL (out of memory). */
+static ZSTD_CCtx *cctx(void)
+{
+	pthread_once(&once, make_keys);
+	ZSTD_CCtx *c = pthread_getspecific(cctx_key);
+	if (c == NULL && (c = ZSTD_createCCtx()) != NULL &&
+	    pthread_setspecific(cctx_key, c) != 0) {
+		ZSTD_freeCCtx(c);
+		c = NULL;
+	}
+	return c;
+}
+
+static ZSTD_DCtx *dctx(void)
+{
+	pthread_once(&once, make_keys);
+	ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+	if (d == NULL && (d = ZSTD_createDCtx()) != NULL &&
+	    pthread_setspecific(dctx_key, d) != 0) {
+		ZSTD_freeDCtx(d);
+		d = NULL;
+	}
+	return d;
+}
 
 static size_t bound(size_t len)
 {
@@ -20,7 +67,13 @@ static int encode(int level, const void *in, size_t len, void *out, size_t cap,
 		         "zstd: level %d is outside 1..19", level);
 		return STRATA_EINVAL;
 	}
-	size_t n = ZSTD_compress(out, cap, in, len, level);
+	ZSTD_CCtx *c = cctx();
+	if (c == NULL) {
+		snprintf(errmsg, STRATA_ERRMSG_SIZE,
+		         "zstd: encode: out of memory");
+		return STRATA_ENOMEM;
+	}
+	size_t n = ZSTD_compressCCtx(c, out, cap, in, len, level);
 	if (ZSTD_isError(n)) {
 		snprintf(errmsg, STRATA_ERRMSG_SIZE, "zstd: encode: %s",
 		         ZSTD_getErrorName(n));
@@ -51,7 +104,13 @@ static int decode(const void *in, size_t len, void *out, size_t out_len,
 		         "frame)");
 		return STRATA_ECORRUPT;
 	}
-	size_t n = ZSTD_decompress(out, out_len, in, len);
+	ZSTD_DCtx *d = dctx();
+	if (d == NULL) {
+		snprintf(errmsg, STRATA_ERRMSG_SIZE,
+		         "zstd: decode: out of memory");
+		return STRATA_ENOMEM;
+	}
+	size_t n = ZSTD_decompressDCtx(d, out, out_len, in, len);
 	if (ZSTD_isError(n)) {
 		snprintf(errmsg, STRATA_ERRMSG_SIZE,
 		         "zstd: decode: corrupt input (%s)",
