@@ -356,8 +356,14 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 		printf("{\"stream\":");
 		cli_json_string(stdout, full, strlen(full));
 		printf(",\"events\":%" PRIu64 ",\"bytes\":%" PRIu64
-		       ",\"failed\":%" PRIu64 ",\"seconds\":%.3f}\n",
+		       ",\"failed\":%" PRIu64 ",\"seconds\":%.3f",
 		       acked, bytes, failed, secs);
+		if (o.codec != NULL && stored > 0) {
+			printf(",\"codec\":");
+			cli_json_string(stdout, o.codec, strlen(o.codec));
+			printf(",\"stored_bytes\":%" PRIu64, stored);
+		}
+		printf("}\n");
 	}
 	if (!c->quiet) {
 		fprintf(stderr,

@@ -1,5 +1,6 @@
 /* libFuzzer harness: the client's event framing reassembler (client/
- * frame.c) on arbitrary segment bytes. Byte 0 picks the largest event
+ * frame.c) on arbitrary segment bytes (a length word's high bit marks an
+ * encoded event and is reported, not counted). Byte 0 picks the largest event
  * length accepted, byte 1 how the rest is cut into reads; the events
  * returned must be exactly the frames of the byte stream, in order, at
  * their offsets, whatever the read boundaries. Some reads are fed before
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "client/frame.h"
+#include "strata/codec.h"
 #include "strata/error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -21,6 +23,12 @@ static uint32_t le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 	       (uint32_t)p[3] << 24;
+}
+
+/* A frame's payload length: the length word without the encoded flag. */
+static uint32_t flen(const uint8_t *p)
+{
+	return le32(p) & ~STRATA_FRAME_ENCODED;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -47,7 +55,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc == 0) {
 			/* The frame at next, whole, within what was fed. */
 			if (off != BASE + next || next + 4 > fed ||
-			    le32(s + next) != len || len > max_event ||
+			    flen(s + next) != len || len > max_event ||
+			    fa.last_encoded != ((le32(s + next) &
+			                         STRATA_FRAME_ENCODED) != 0) ||
 			    next + 4 + len > fed ||
 			    memcmp(p, s + next + 4, len) != 0) {
 				abort();
@@ -78,8 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		} else if (rc == STRATA_EAGAIN) {
 			/* Really incomplete. */
-			if (next + 4 <= fed && le32(s + next) <= max_event &&
-			    next + 4 + le32(s + next) <= fed) {
+			if (next + 4 <= fed && flen(s + next) <= max_event &&
+			    next + 4 + flen(s + next) <= fed) {
 				abort();
 			}
 			if (fed == n) {
@@ -95,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			fed += chunk;
 		} else if (rc == STRATA_ECORRUPT) {
-			if (next + 4 > fed || le32(s + next) <= max_event ||
+			if (next + 4 > fed || flen(s + next) <= max_event ||
 			    frame_asm_position(&fa) != BASE + next) {
 				abort();
 			}

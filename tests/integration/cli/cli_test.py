@@ -536,10 +536,16 @@ def scenario_codec(args, base):
         plain, stored = int(m.group(1)), int(m.group(2))
         check(stored * 2 < plain, "zstd stored %d of %d bytes" % (stored,
                                                                 plain))
-        ctl.run("write", "cd/s", "--codec", "lz4", stdin=lines("lz4", 500))
+        js = json.loads(ctl.run("write", "cd/s", "--codec", "lz4", "--json",
+                                stdin=lines("lz4", 500))[0])
+        check(js["events"] == 500 and js["codec"] == "lz4" and
+              0 < js["stored_bytes"] < js["bytes"], "--json: %r" % js)
         ctl.run("write", "cd/s", "--codec", "gzip", "--codec-level", "9",
                 stdin=lines("gzip", 500))
         ctl.run("write", "cd/s", stdin=lines("plain", 100))
+        _, err = ctl.run("write", "cd/s", "--transaction", "--codec", "zstd",
+                         stdin=lines("txn", 300))
+        check("wrote 300 events" in err, "transaction with zstd: %s" % err)
         out, _ = ctl.run("read", "cd/s")
         check(out.splitlines() == want,
               "read back %d lines, wrote %d (first difference at %s)" % (
@@ -567,7 +573,8 @@ def scenario_codec(args, base):
               "read without codec plugins: %s" % err)
         out, _ = ctl.run("read", "cd/s")
         check(out.splitlines() == want, "events changed after bad input")
-        log("write --codec: 3100 events in zstd, lz4, gzip and plain, read "
+        log("write --codec: 3400 events in zstd, lz4, gzip, plain and a "
+            "zstd transaction, read "
             "back as written; zstd stored %d of %d bytes" % (stored, plain))
     finally:
         sa.stop()
