@@ -328,6 +328,7 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 		pthread_mutex_lock(&st.mu);
 		if (close_rc == 0) {
 			st.acked = events;
+			cli_note(c, "transaction %" PRIu64 " committed", id);
 		} else {
 			st.failed = events;
 			st.first_code = close_rc;
@@ -636,6 +637,103 @@ static int cmd_read(struct cli *c, const struct cli_args *a)
 	return 0;
 }
 
+/* ------------------------------------------------------------ txn ... */
+
+static const char *txn_state_name(enum strata_txn_state st)
+{
+	switch (st) {
+	case STRATA_TXN_OPEN:
+		return "OPEN";
+	case STRATA_TXN_COMMITTING:
+		return "COMMITTING";
+	case STRATA_TXN_COMMITTED:
+		return "COMMITTED";
+	case STRATA_TXN_ABORTING:
+		return "ABORTING";
+	case STRATA_TXN_ABORTED:
+		return "ABORTED";
+	default:
+		return "UNKNOWN";
+	}
+}
+
+/* SCOPE/STREAM and ID of a txn command; 0 or the exit code. */
+static int txn_args(struct cli *c, const struct cli_args *a, char *scope,
+                    char *stream, uint64_t *id, struct strata_client **cl)
+{
+	char err[STRATA_ERRMSG_SIZE];
+	if (cli_split_stream(a->pos[0], scope, stream, err) != 0) {
+		return cli_fail(c, STRATA_EINVAL, "%s", err);
+	}
+	if (config_parse_uint(a->pos[1], id) != 0 || *id == 0) {
+		return cli_fail(c, STRATA_EINVAL,
+		                "'%s' is not a transaction id (a number >= 1, "
+		                "as 'write --transaction' and libstrata's "
+		                "strata_txn_id give it)",
+		                a->pos[1]);
+	}
+	return cli_client(c, cl);
+}
+
+static int cmd_txn_status(struct cli *c, const struct cli_args *a)
+{
+	char scope[STRATA_NAME_MAX + 1], stream[STRATA_NAME_MAX + 1];
+	char err[STRATA_ERRMSG_SIZE];
+	uint64_t id;
+	struct strata_client *cl;
+	int ex = txn_args(c, a, scope, stream, &id, &cl);
+	if (ex != 0) {
+		return ex;
+	}
+	enum strata_txn_state st;
+	int rc = strata_txn_status(cl, scope, stream, id, &st, err);
+	if (rc != 0) {
+		return cli_fail_op(c, rc, a->pos[0], err);
+	}
+	if (c->json) {
+		printf("{\"id\":%" PRIu64 ",\"state\":\"%s\"}\n", id,
+		       txn_state_name(st));
+	} else {
+		printf("%s%s\n", txn_state_name(st),
+		       st == STRATA_TXN_UNKNOWN
+		               ? " (never begun, or completed over an hour ago)"
+		               : "");
+	}
+	return 0;
+}
+
+static int txn_end(struct cli *c, const struct cli_args *a, bool commit)
+{
+	char scope[STRATA_NAME_MAX + 1], stream[STRATA_NAME_MAX + 1];
+	char err[STRATA_ERRMSG_SIZE];
+	uint64_t id;
+	struct strata_client *cl;
+	int ex = txn_args(c, a, scope, stream, &id, &cl);
+	if (ex != 0) {
+		return ex;
+	}
+	cli_progress_begin(c, commit ? "committing" : "aborting");
+	int rc = commit ? strata_txn_commit_id(cl, scope, stream, id, err)
+	                : strata_txn_abort_id(cl, scope, stream, id, err);
+	cli_progress_end(c);
+	if (rc != 0) {
+		return cli_fail_op(c, rc, a->pos[0], err);
+	}
+	cli_note(c, "transaction %" PRIu64 " of %s %s", id, a->pos[0],
+	         commit ? "committed" : "aborted");
+	return 0;
+}
+
+static int cmd_txn_commit(struct cli *c, const struct cli_args *a)
+{
+	return txn_end(c, a, true);
+}
+
+static int cmd_txn_abort(struct cli *c, const struct cli_args *a)
+{
+	return txn_end(c, a, false);
+}
+
 /* ---------------------------------------------------------------- table */
 
 #define OPTS(x) x, sizeof(x) / sizeof(*(x))
@@ -663,5 +761,21 @@ const struct cli_cmd cli_io_cmds[] = {
          "the group is, and stops after\n2 s without an event (unless "
          "--follow); SCOPE/STREAM may be left out then.\n",
          OPTS(read_opts), 0, 1, cmd_read},
+        {"txn", "status", "SCOPE/STREAM ID",
+         "Show a transaction's state (OPEN, COMMITTED, ...)",
+         "UNKNOWN: never begun, or completed over an hour ago.\n", NULL, 0, 2,
+         2, cmd_txn_status},
+        {"txn", "commit", "SCOPE/STREAM ID",
+         "Commit a transaction by its id (two-phase commit recovery)",
+         "What a pipeline restoring from a checkpoint does with a "
+         "transaction it\nflushed but did not commit: idempotent (exit 0 "
+         "when already committed);\nwaits until its events are in the "
+         "stream. Exit 1 when it was aborted\n(its lease ran out) or the "
+         "stream scaled since it began (then it is\naborted).\n",
+         NULL, 0, 2, 2, cmd_txn_commit},
+        {"txn", "abort", "SCOPE/STREAM ID",
+         "Abort a transaction by its id: none of its events is ever read",
+         "Idempotent; exit 1 when it was committed.\n", NULL, 0, 2, 2,
+         cmd_txn_abort},
         {NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL},
 };

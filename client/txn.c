@@ -503,6 +503,37 @@ static int close_writer(struct strata_txn *t, char *errmsg)
 	return rc;
 }
 
+/* Commit id; one the controller refuses because the stream scaled since
+ * it began can never commit, so it is aborted (errmsg says so). */
+static int commit_or_abort(struct strata_client *c, const char *scope,
+                           const char *stream, uint64_t id, char *errmsg)
+{
+	int rc = end_txn(c, scope, stream, id, true, errmsg);
+	if (rc == STRATA_ENOTSUP) {
+		char ignored[STRATA_ERRMSG_SIZE];
+		int arc = end_txn(c, scope, stream, id, false, ignored);
+		size_t n = strlen(errmsg);
+		snprintf(errmsg + n, STRATA_ERRMSG_SIZE - n, " (%s)",
+		         arc == 0 ? "it is aborted"
+		                  : "aborting it failed: its lease ends it");
+	}
+	return rc;
+}
+
+/* Arguments of the by-id calls; 0 or STRATA_EINVAL. */
+static int check_id_args(struct strata_client *c, const char *scope,
+                         const char *stream, const char *fn, char *errmsg)
+{
+	int rc = client_check_name(scope, "scope", errmsg);
+	if (rc == 0) {
+		rc = client_check_name(stream, "stream", errmsg);
+	}
+	if (rc == 0) {
+		rc = client_check_blocking(c, fn, errmsg);
+	}
+	return rc;
+}
+
 int strata_txn_commit(struct strata_txn *t, char *errmsg)
 {
 	int rc = check_open(t, "strata_txn_commit", errmsg);
@@ -521,17 +552,22 @@ int strata_txn_commit(struct strata_txn *t, char *errmsg)
 		           t->id, t->scope, t->stream, werr);
 		return rc;
 	}
-	rc = end_txn(t->c, t->scope, t->stream, t->id, true, errmsg);
-	if (rc == STRATA_ENOTSUP) {
-		char ignored[STRATA_ERRMSG_SIZE];
-		int arc = end_txn(t->c, t->scope, t->stream, t->id, false,
-		                  ignored);
-		size_t n = strlen(errmsg);
-		snprintf(errmsg + n, STRATA_ERRMSG_SIZE - n, " (%s)",
-		         arc == 0 ? "it is aborted"
-		                  : "aborting it failed: its lease ends it");
-	}
-	return rc;
+	return commit_or_abort(t->c, t->scope, t->stream, t->id, errmsg);
+}
+
+int strata_txn_commit_id(struct strata_client *c, const char *scope,
+                         const char *stream, uint64_t txn_id, char *errmsg)
+{
+	int rc =
+	        check_id_args(c, scope, stream, "strata_txn_commit_id", errmsg);
+	return rc != 0 ? rc : commit_or_abort(c, scope, stream, txn_id, errmsg);
+}
+
+int strata_txn_abort_id(struct strata_client *c, const char *scope,
+                        const char *stream, uint64_t txn_id, char *errmsg)
+{
+	int rc = check_id_args(c, scope, stream, "strata_txn_abort_id", errmsg);
+	return rc != 0 ? rc : end_txn(c, scope, stream, txn_id, false, errmsg);
 }
 
 int strata_txn_abort(struct strata_txn *t, char *errmsg)
@@ -549,10 +585,8 @@ int strata_txn_status(struct strata_client *c, const char *scope,
                       const char *stream, uint64_t txn_id,
                       enum strata_txn_state *state, char *errmsg)
 {
-	int rc = client_check_name(scope, "scope", errmsg);
-	if (rc != 0 ||
-	    (rc = client_check_name(stream, "stream", errmsg)) != 0 ||
-	    (rc = client_check_blocking(c, "strata_txn_status", errmsg)) != 0) {
+	int rc = check_id_args(c, scope, stream, "strata_txn_status", errmsg);
+	if (rc != 0) {
 		return rc;
 	}
 	char msg[STRATA_ERRMSG_SIZE];

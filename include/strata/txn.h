@@ -21,7 +21,8 @@ extern "C" {
  * new transaction). The lease is renewed by the client's I/O thread
  * every third of it, from begin until commit, abort or free, so an idle
  * transaction stays open while its process lives, and a process that
- * dies leaves it to expire.
+ * dies leaves it to expire, unless another process commits or aborts it
+ * by id first (strata_txn_commit_id: two-phase commit recovery).
  */
 struct strata_txn;
 
@@ -88,6 +89,30 @@ STRATA_API int strata_txn_commit(struct strata_txn *t, char *errmsg);
  * controller recorded it (the shadows are deleted in the background).
  * STRATA_ECONFLICT: it was already committed. */
 STRATA_API int strata_txn_abort(struct strata_txn *t, char *errmsg);
+
+/*
+ * Commit, or abort, transaction txn_id of scope/stream by its id, from
+ * any process and without a handle: what a pipeline restoring from a
+ * checkpoint does with the transaction it flushed (pre-committed) and
+ * recorded in that checkpoint but had not committed when it stopped
+ * (docs/client.md, "Two-phase commit"). Idempotent: 0 when it already is
+ * in that state; a commit waits until the events are in the stream. The
+ * transaction holds what was flushed before the process stopped. Its
+ * lease is not renewed after the process that began it stops, so choose
+ * a lease longer than a restore takes. Errors: STRATA_ENOENT (no such
+ * transaction: never begun, or forgotten an hour after it completed),
+ * STRATA_ECONFLICT (commit: it was aborted, e.g. its lease ran out;
+ * abort: it was committed), STRATA_ENOTSUP (commit: the stream scaled
+ * since it began; it is aborted), STRATA_ETIMEDOUT (recorded, completes
+ * in the background), STRATA_EUNAVAIL, STRATA_EBADNAME (a bad scope or
+ * stream name), STRATA_EINVAL (called from a callback).
+ */
+STRATA_API int strata_txn_commit_id(struct strata_client *c, const char *scope,
+                                    const char *stream, uint64_t txn_id,
+                                    char *errmsg);
+STRATA_API int strata_txn_abort_id(struct strata_client *c, const char *scope,
+                                   const char *stream, uint64_t txn_id,
+                                   char *errmsg);
 
 /* States of a transaction (strata_txn_status). */
 enum strata_txn_state {

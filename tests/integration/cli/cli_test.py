@@ -487,6 +487,24 @@ def scenario_transaction(args, base):
                          "--transaction", "--key-separator", "\\t",
                          stdin=lines)
         check("wrote 200 events" in err, "transaction write: %s" % err)
+        m = re.search(r"transaction (\d+) committed", err)
+        check(m is not None, "no transaction id in: %s" % err)
+        tid = m.group(1)
+        out, _ = ctl.run("txn", "status", "tx/s", tid)
+        check(out.strip() == "COMMITTED", "txn status: %r" % out)
+        st = json.loads(ctl.run("txn", "status", "tx/s", tid, "--json")[0])
+        check(st == {"id": int(tid), "state": "COMMITTED"}, "%r" % st)
+        # By id: a repeated commit is fine, an abort conflicts (exit 1).
+        ctl.run("txn", "commit", "tx/s", tid)
+        _, err = ctl.run("txn", "abort", "tx/s", tid, expect=EXIT_FAILED)
+        check("COMMITTED" in err and tid in err, "abort committed: %s" % err)
+        out, _ = ctl.run("txn", "status", "tx/s", "987654")
+        check(out.startswith("UNKNOWN"), "unknown txn: %r" % out)
+        _, err = ctl.run("txn", "commit", "tx/s", "987654",
+                         expect=EXIT_FAILED)
+        check("987654" in err, "commit unknown: %s" % err)
+        _, err = ctl.run("txn", "commit", "tx/s", "x1", expect=EXIT_USAGE)
+        check("'x1' is not a transaction id" in err, err)
         out, _ = ctl.run("read", "tx/s")
         per = events_by_key(out.split())
         check(sum(len(v) for v in per.values()) == 200 and

@@ -457,6 +457,14 @@ def scenario_txn(args, cluster):
     txn_id = re.search(r"orphan (\d+)", out).group(1)
     tool(args, cluster, "txnaborted", "it", "txn", txn_id)
     tool(args, cluster, "verify", "it", "txn", 120 * 6, 6)
+    # Two-phase commit across processes: one flushes a transaction and
+    # dies after "the checkpoint"; another (the restored pipeline)
+    # commits it by id, twice; its events are there once.
+    setup_stream(args, cluster, "it", "twophase", 2)
+    out = tool(args, cluster, "txnprepare", "it", "twophase", 0, 300).stdout
+    txn_id = re.search(r"prepared (\d+)", out).group(1)
+    tool(args, cluster, "txncommit", "it", "twophase", txn_id)
+    tool(args, cluster, "verify", "it", "twophase", 300 * 2, 2)
 
 
 def scenario_segments(args, cluster):

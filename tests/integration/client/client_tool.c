@@ -418,6 +418,42 @@ static int cmd_txnorphan(const char *scope, const char *stream)
 	_exit(0); /* as a crash: no commit, no abort, no renewal */
 }
 
+/* The first phase of a two-phase commit, then a crash: begin (lease
+ * 20 s), write seqs [from, to) of 2 keys, flush (pre-commit), print the
+ * id (what a pipeline records in its checkpoint) and leave. */
+static int cmd_txnprepare(const char *scope, const char *stream,
+                          unsigned long from, unsigned long to)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_txn *t = txn_open(scope, stream, 20000);
+	txn_fill(t, 2, from, to);
+	CHECK(strata_txn_flush(t, err), "txn flush");
+	printf("prepared %llu\n", (unsigned long long)strata_txn_id(t));
+	fflush(stdout);
+	_exit(0); /* as a crash after the checkpoint */
+}
+
+/* The second phase from another process: commit id by its id, twice
+ * (a restore may repeat it), then abort must conflict. */
+static int cmd_txncommit(const char *scope, const char *stream, uint64_t id)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	CHECK(strata_txn_commit_id(cli, scope, stream, id, err), "commit id");
+	CHECK(strata_txn_commit_id(cli, scope, stream, id, err),
+	      "commit id again");
+	expect(strata_txn_abort_id(cli, scope, stream, id, err),
+	       STRATA_ECONFLICT, "abort after commit", err);
+	enum strata_txn_state st = STRATA_TXN_UNKNOWN;
+	CHECK(strata_txn_status(cli, scope, stream, id, &st, err), "status");
+	if (st != STRATA_TXN_COMMITTED) {
+		fprintf(stderr, "transaction %llu is %d, not COMMITTED\n",
+		        (unsigned long long)id, (int)st);
+		return 1;
+	}
+	printf("transaction %llu committed by id\n", (unsigned long long)id);
+	return 0;
+}
+
 /* Wait up to 20 s for transaction id to be ABORTED. */
 static int cmd_txnaborted(const char *scope, const char *stream, uint64_t id)
 {
@@ -732,7 +768,9 @@ int main(int argc, char **argv)
 		        "  verify SCOPE STREAM N KEYS | badinput SCOPE STREAM "
 		        "| "
 		        "manage SCOPE STREAM | txn SCOPE STREAM\n"
-		        "  txnwrite SCOPE STREAM N KEYS RATE PER_TXN\n");
+		        "  txnwrite SCOPE STREAM N KEYS RATE PER_TXN\n"
+		        "  txnprepare SCOPE STREAM FROM TO | txncommit SCOPE "
+		        "STREAM ID\n");
 		return 2;
 	}
 	struct strata_client_config cfg;
@@ -772,6 +810,13 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "txnaborted") == 0 && argc == 6) {
 		rc = cmd_txnaborted(argv[3], argv[4],
 		                    strtoull(argv[5], NULL, 10));
+	} else if (strcmp(cmd, "txnprepare") == 0 && argc == 7) {
+		rc = cmd_txnprepare(argv[3], argv[4],
+		                    strtoul(argv[5], NULL, 10),
+		                    strtoul(argv[6], NULL, 10));
+	} else if (strcmp(cmd, "txncommit") == 0 && argc == 6) {
+		rc = cmd_txncommit(argv[3], argv[4],
+		                   strtoull(argv[5], NULL, 10));
 	} else if (strcmp(cmd, "txn") == 0 && argc == 5) {
 		rc = cmd_txn(argv[3], argv[4]);
 	} else {

@@ -253,6 +253,70 @@ static void test_txn_stream_scaled(void **state)
 	fixture_free(fx);
 }
 
+/* Two-phase commit: a transaction flushed through one handle is
+ * committed by its id from another client (a restored pipeline), which
+ * may repeat it; by-id abort and commit conflict with the other outcome;
+ * unknown ids are ENOENT. */
+static void test_txn_by_id(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(2);
+	struct strata_client *other = fake_client(fx->f, 5000);
+	assert_non_null(other);
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_txn *t = begin(fx);
+	fill(t, 0, 25);
+	assert_int_equal(strata_txn_flush(t, err), 0);
+	uint64_t id = strata_txn_id(t);
+	assert_int_equal(stream_events(fx), 0);
+	assert_int_equal(strata_txn_commit_id(other, "sc", "st", id, err), 0);
+	assert_int_equal(stream_events(fx), 25 * KEYS);
+	assert_int_equal(strata_txn_commit_id(other, "sc", "st", id, err), 0);
+	assert_int_equal(strata_txn_abort_id(other, "sc", "st", id, err),
+	                 STRATA_ECONFLICT);
+	assert_non_null(strstr(err, "committed"));
+	/* The old handle: its commit is refused (the controller says it
+	 * is committed already) and freeing it changes nothing. */
+	strata_txn_free(t);
+	assert_int_equal(stream_events(fx), 25 * KEYS);
+
+	/* Abort by id; a commit by id then conflicts. */
+	t = begin(fx);
+	fill(t, 25, 30);
+	assert_int_equal(strata_txn_flush(t, err), 0);
+	id = strata_txn_id(t);
+	assert_int_equal(strata_txn_abort_id(other, "sc", "st", id, err), 0);
+	assert_int_equal(strata_txn_abort_id(other, "sc", "st", id, err), 0);
+	assert_int_equal(strata_txn_commit_id(other, "sc", "st", id, err),
+	                 STRATA_ECONFLICT);
+	assert_non_null(strstr(err, "aborted"));
+	strata_txn_free(t);
+	assert_int_equal(stream_events(fx), 25 * KEYS);
+
+	/* After a scale a commit by id is refused and the transaction
+	 * aborted, as through a handle. */
+	t = begin(fx);
+	fill(t, 25, 30);
+	assert_int_equal(strata_txn_flush(t, err), 0);
+	id = strata_txn_id(t);
+	fake_split(fx->f, fake_segment_id(fx->f, 0));
+	assert_int_equal(strata_txn_commit_id(other, "sc", "st", id, err),
+	                 STRATA_ENOTSUP);
+	assert_non_null(strstr(err, "it is aborted"));
+	strata_txn_free(t);
+	enum strata_txn_state st;
+	assert_int_equal(strata_txn_status(other, "sc", "st", id, &st, err), 0);
+	assert_int_equal(st, STRATA_TXN_ABORTED);
+
+	assert_int_equal(strata_txn_commit_id(other, "sc", "st", 4242, err),
+	                 STRATA_ENOENT);
+	assert_non_null(strstr(err, "4242"));
+	assert_int_equal(strata_txn_commit_id(other, "sc", "", 1, err),
+	                 STRATA_EBADNAME);
+	strata_client_free(other);
+	fixture_free(fx);
+}
+
 /* Bad input: clear errors, nothing created. */
 static void test_txn_bad_input(void **state)
 {
@@ -294,6 +358,7 @@ int main(void)
 	        cmocka_unit_test(test_txn_lease_ran_out),
 	        cmocka_unit_test(test_txn_lease_renewed),
 	        cmocka_unit_test(test_txn_stream_scaled),
+	        cmocka_unit_test(test_txn_by_id),
 	        cmocka_unit_test(test_txn_bad_input),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
