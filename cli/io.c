@@ -675,7 +675,9 @@ static int txn_args(struct cli *c, const struct cli_args *a, char *scope,
 	return cli_client(c, cl);
 }
 
-static int cmd_txn_status(struct cli *c, const struct cli_args *a)
+enum txn_op { TXN_STATUS, TXN_COMMIT, TXN_ABORT };
+
+static int txn_run(struct cli *c, const struct cli_args *a, enum txn_op op)
 {
 	char scope[STRATA_NAME_MAX + 1], stream[STRATA_NAME_MAX + 1];
 	char err[STRATA_ERRMSG_SIZE];
@@ -685,53 +687,47 @@ static int cmd_txn_status(struct cli *c, const struct cli_args *a)
 	if (ex != 0) {
 		return ex;
 	}
-	enum strata_txn_state st;
-	int rc = strata_txn_status(cl, scope, stream, id, &st, err);
-	if (rc != 0) {
-		return cli_fail_op(c, rc, a->pos[0], err);
-	}
-	if (c->json) {
-		printf("{\"id\":%" PRIu64 ",\"state\":\"%s\"}\n", id,
-		       txn_state_name(st));
+	int rc;
+	if (op == TXN_STATUS) {
+		enum strata_txn_state st;
+		rc = strata_txn_status(cl, scope, stream, id, &st, err);
+		if (rc == 0 && c->json) {
+			printf("{\"id\":%" PRIu64 ",\"state\":\"%s\"}\n", id,
+			       txn_state_name(st));
+		} else if (rc == 0) {
+			printf("%s%s\n", txn_state_name(st),
+			       st == STRATA_TXN_UNKNOWN
+			               ? " (never begun, or completed over an "
+			                 "hour ago)"
+			               : "");
+		}
 	} else {
-		printf("%s%s\n", txn_state_name(st),
-		       st == STRATA_TXN_UNKNOWN
-		               ? " (never begun, or completed over an hour ago)"
-		               : "");
+		bool commit = op == TXN_COMMIT;
+		cli_progress_begin(c, commit ? "committing" : "aborting");
+		rc = commit ? strata_txn_commit_id(cl, scope, stream, id, err)
+		            : strata_txn_abort_id(cl, scope, stream, id, err);
+		cli_progress_end(c);
+		if (rc == 0) {
+			cli_note(c, "transaction %" PRIu64 " of %s %s", id,
+			         a->pos[0], commit ? "committed" : "aborted");
+		}
 	}
-	return 0;
+	return rc != 0 ? cli_fail_op(c, rc, a->pos[0], err) : 0;
 }
 
-static int txn_end(struct cli *c, const struct cli_args *a, bool commit)
+static int cmd_txn_status(struct cli *c, const struct cli_args *a)
 {
-	char scope[STRATA_NAME_MAX + 1], stream[STRATA_NAME_MAX + 1];
-	char err[STRATA_ERRMSG_SIZE];
-	uint64_t id;
-	struct strata_client *cl;
-	int ex = txn_args(c, a, scope, stream, &id, &cl);
-	if (ex != 0) {
-		return ex;
-	}
-	cli_progress_begin(c, commit ? "committing" : "aborting");
-	int rc = commit ? strata_txn_commit_id(cl, scope, stream, id, err)
-	                : strata_txn_abort_id(cl, scope, stream, id, err);
-	cli_progress_end(c);
-	if (rc != 0) {
-		return cli_fail_op(c, rc, a->pos[0], err);
-	}
-	cli_note(c, "transaction %" PRIu64 " of %s %s", id, a->pos[0],
-	         commit ? "committed" : "aborted");
-	return 0;
+	return txn_run(c, a, TXN_STATUS);
 }
 
 static int cmd_txn_commit(struct cli *c, const struct cli_args *a)
 {
-	return txn_end(c, a, true);
+	return txn_run(c, a, TXN_COMMIT);
 }
 
 static int cmd_txn_abort(struct cli *c, const struct cli_args *a)
 {
-	return txn_end(c, a, false);
+	return txn_run(c, a, TXN_ABORT);
 }
 
 /* ---------------------------------------------------------------- table */

@@ -1014,6 +1014,29 @@ struct strata_client *fake_client(struct fake_cluster *f,
 	return c;
 }
 
+struct fake_fixture *fake_fixture_new(unsigned n_segments)
+{
+	struct fake_fixture *fx = calloc(1, sizeof(*fx));
+	if (fx == NULL || (fx->f = fake_new(n_segments)) == NULL ||
+	    (fx->c = fake_client(fx->f, 3000)) == NULL) {
+		fake_fixture_free(fx);
+		return NULL;
+	}
+	return fx;
+}
+
+void fake_fixture_free(struct fake_fixture *fx)
+{
+	if (fx == NULL) {
+		return;
+	}
+	strata_client_free(fx->c);
+	if (fx->f != NULL) {
+		fake_free(fx->f);
+	}
+	free(fx);
+}
+
 unsigned fake_txn_pings(struct fake_cluster *f)
 {
 	pthread_mutex_lock(&f->mu);

@@ -26,6 +26,15 @@ void fake_free(struct fake_cluster *f);
 struct strata_client *fake_client(struct fake_cluster *f,
                                   int operation_timeout_ms);
 
+/* A test fixture: a fake of n segments and a client on it (3 s
+ * operation timeout); NULL when it cannot be made. */
+struct fake_fixture {
+	struct fake_cluster *f;
+	struct strata_client *c;
+};
+struct fake_fixture *fake_fixture_new(unsigned n_segments);
+void fake_fixture_free(struct fake_fixture *fx); /* NULL: no-op */
+
 /* The next n appends fail with code, nothing applied. */
 void fake_fail_appends(struct fake_cluster *f, unsigned n, int code);
 

@@ -19,27 +19,15 @@
 
 #define N_EVENTS 400
 
-struct fixture {
-	struct fake_cluster *f;
-	struct strata_client *c;
-};
-
 static int setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
-	fx->f = fake_new(2);
-	fx->c = fake_client(fx->f, 3000);
-	assert_non_null(fx->c);
-	*state = fx;
-	return 0;
+	*state = fake_fixture_new(2);
+	return *state != NULL ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *fx = *state;
-	strata_client_free(fx->c);
-	fake_free(fx->f);
-	free(fx);
+	fake_fixture_free(*state);
 	return 0;
 }
 
@@ -89,7 +77,7 @@ static int seen_cb(void *arg, const struct strata_segment_range *r,
  * successors; reading every range in parallel yields each event once. */
 static void test_batch_list_ranges_across_scale(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	struct strata_writer *w;
 	assert_int_equal(strata_writer_new(fx->c, "sc", "st", NULL, &w, err),
@@ -121,7 +109,7 @@ static void test_batch_list_ranges_across_scale(void **state)
  * another stream and an end before the start are refused. */
 static void test_batch_list_ranges_between_cuts(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	struct strata_writer *w;
 	assert_int_equal(strata_writer_new(fx->c, "sc", "st", NULL, &w, err),
@@ -185,7 +173,7 @@ static int stop_cb(void *arg, const struct strata_segment_range *r,
 /* A callback's non-zero return stops the read and is returned. */
 static void test_batch_read_stops(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	struct strata_writer *w;
 	assert_int_equal(strata_writer_new(fx->c, "sc", "st", NULL, &w, err),

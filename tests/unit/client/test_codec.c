@@ -220,27 +220,15 @@ static void test_decode_errors(void **state)
 	buf_close(&dec);
 }
 
-struct fixture {
-	struct fake_cluster *f;
-	struct strata_client *c;
-};
-
 static int setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
-	fx->f = fake_new(1);
-	fx->c = fake_client(fx->f, 3000);
-	assert_non_null(fx->c);
-	*state = fx;
-	return 0;
+	*state = fake_fixture_new(1);
+	return *state != NULL ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *fx = *state;
-	strata_client_free(fx->c);
-	fake_free(fx->f);
-	free(fx);
+	fake_fixture_free(*state);
 	return 0;
 }
 
@@ -249,7 +237,7 @@ static int teardown(void **state)
  * segment holds fewer bytes than the payloads. */
 static void test_write_read_mixed(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	enum { PER = 50, EV = 2000 };
 	uint8_t ev[EV];
@@ -336,7 +324,7 @@ static void test_write_read_mixed(void **state)
 /* A bad codec name or level fails strata_writer_new, naming it. */
 static void test_writer_bad_codec(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	struct strata_writer_config wc;
 	strata_writer_config_default(&wc);
@@ -357,7 +345,7 @@ static void test_writer_bad_codec(void **state)
  * message naming the segment and the offset, and stays there. */
 static void test_iter_corrupt_event(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	struct strata_writer_config wc;
 	strata_writer_config_default(&wc);

@@ -23,27 +23,15 @@
 #define N_EVENTS 200
 #define N_KEYS 8
 
-struct fixture {
-	struct fake_cluster *f;
-	struct strata_client *c;
-};
-
 static int setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
-	fx->f = fake_new(2);
-	fx->c = fake_client(fx->f, 3000);
-	assert_non_null(fx->c);
-	*state = fx;
-	return 0;
+	*state = fake_fixture_new(2);
+	return *state != NULL ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *fx = *state;
-	strata_client_free(fx->c);
-	fake_free(fx->f);
-	free(fx);
+	fake_fixture_free(*state);
 	return 0;
 }
 
@@ -55,7 +43,7 @@ static uint64_t now_ms(void)
 }
 
 /* Write events "i" for i in [from, to), key k<i % N_KEYS>, flushed. */
-static void write_range(struct fixture *fx, int from, int to)
+static void write_range(struct fake_fixture *fx, int from, int to)
 {
 	char err[STRATA_ERRMSG_SIZE];
 	struct strata_writer *w;
@@ -75,7 +63,7 @@ static void write_range(struct fixture *fx, int from, int to)
 }
 
 /* Create group g over sc/st from its head, refreshing every 20 ms. */
-static void create_group(struct fixture *fx, const char *g)
+static void create_group(struct fake_fixture *fx, const char *g)
 {
 	char err[STRATA_ERRMSG_SIZE];
 	struct strata_stream_cut head = STRATA_STREAM_CUT_INIT;
@@ -153,7 +141,7 @@ static void check_log(const struct log *lg, int n)
  * and deleted groups are ENOENT. */
 static void test_reader_group_create_names(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	char longname[300];
 	memset(longname, 'g', 253);
@@ -192,7 +180,7 @@ static void test_reader_group_create_names(void **state)
  * every event exactly once, in order per key. */
 static void test_reader_next_shares_segments(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	create_group(fx, "g");
 	struct strata_reader *r[2];
@@ -225,7 +213,7 @@ static void test_reader_next_shares_segments(void **state)
  * complete (per-key order across readers); a sealed stream ends. */
 static void test_reader_next_successors_in_order(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	write_range(fx, 0, N_EVENTS / 2);
 	fake_split(fx->f, fake_segment_id(fx->f, 0));
@@ -276,7 +264,7 @@ static void *cp_main(void *arg)
  * offsets right after the events the reader returned before it. */
 static void test_checkpoint_positions(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	write_range(fx, 0, N_EVENTS);
 	create_group(fx, "g");
@@ -342,7 +330,7 @@ static void test_checkpoint_positions(void **state)
  * exactly what followed the checkpoint. */
 static void test_reader_group_reset(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	write_range(fx, 0, N_EVENTS);
 	create_group(fx, "g");
@@ -410,7 +398,7 @@ static void test_reader_group_reset(void **state)
 /* A reader declared offline gets ENOENT; its segments go to the others. */
 static void test_reader_group_reader_offline(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	write_range(fx, 0, N_EVENTS);
 	create_group(fx, "g");

@@ -19,32 +19,20 @@
 
 #define SEG0 "sc/st/0.#epoch.0"
 
-struct fixture {
-	struct fake_cluster *f;
-	struct strata_client *c;
-};
-
 static int setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
-	fx->f = fake_new(1);
-	fx->c = fake_client(fx->f, 3000);
-	assert_non_null(fx->c);
-	*state = fx;
-	return 0;
+	*state = fake_fixture_new(1);
+	return *state != NULL ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *fx = *state;
-	strata_client_free(fx->c);
-	fake_free(fx->f);
-	free(fx);
+	fake_fixture_free(*state);
 	return 0;
 }
 
 /* Write n events "e<i>" (one key) and wait. */
-static void write_n(struct fixture *fx, int n)
+static void write_n(struct fake_fixture *fx, int n)
 {
 	struct strata_writer *w;
 	char err[STRATA_ERRMSG_SIZE];
@@ -65,7 +53,7 @@ static void write_n(struct fixture *fx, int n)
  * an iterator freed with a read ahead in flight waits for it. */
 static void test_event_iter_read_ahead_sees_new_data(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	struct strata_event_iter *it;
 	struct strata_event ev;
@@ -104,7 +92,7 @@ static void test_event_iter_read_ahead_sees_new_data(void **state)
  * and still returns every event once, in order. */
 static void test_event_iter_next_fills_short_read_gaps(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	struct strata_event_iter *it;
 	struct strata_event ev;
@@ -135,7 +123,7 @@ static void test_event_iter_next_fills_short_read_gaps(void **state)
  * carries that length. */
 static void test_event_iter_reads_ahead_within_length(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	struct strata_event_iter *it;
 	struct strata_event ev;
@@ -167,7 +155,7 @@ static void test_event_iter_reads_ahead_within_length(void **state)
  * at the tail of an open segment and "end" once it is sealed. */
 static void test_event_iter_next_reassembles(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	struct strata_event_iter *it;
 	struct strata_event ev;
@@ -198,7 +186,7 @@ static void test_event_iter_next_reassembles(void **state)
 /* A bounded iterator stops at its end offset. */
 static void test_event_iter_next_bounded(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	struct strata_event_iter *it;
 	struct strata_event ev;
@@ -221,7 +209,7 @@ static void test_event_iter_next_bounded(void **state)
 /* Raw reads return bytes, at_tail, and ETRUNCATED with the start. */
 static void test_segment_read_truncated(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	struct strata_read_result r;
 	struct strata_segment_stat st;
@@ -267,7 +255,7 @@ static void async_cb(void *arg, int code, const char *errmsg,
 /* An async read completes once with the data. */
 static void test_segment_read_async_completes(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	struct async_wait a = {.done = false};
 	pthread_mutex_init(&a.mu, NULL);
@@ -291,7 +279,7 @@ static void test_segment_read_async_completes(void **state)
  * current one; a lost acknowledgement is retried exactly once. */
 static void test_rsegment_append_conditional(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	struct strata_rsegment *a;
 	struct strata_rsegment *b;
@@ -326,7 +314,7 @@ static void test_rsegment_append_conditional(void **state)
 /* A name that is not a qualified segment name is refused locally. */
 static void test_rsegment_open_bad_name(void **state)
 {
-	struct fixture *fx = *state;
+	struct fake_fixture *fx = *state;
 	char err[STRATA_ERRMSG_SIZE];
 	struct strata_rsegment *a = NULL;
 	assert_int_equal(strata_rsegment_open(fx->c, "sc/st", &a, err),
