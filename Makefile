@@ -14,6 +14,7 @@
 #   make e2e          docker-compose cluster + end-to-end test (docs/deploy.md)
 #   make fuzz         libFuzzer run of every harness (FUZZ_SECONDS each, 60)
 #   make chaos        long kill -9 / soak tests (ctest label chaos)
+#   make tsan         ThreadSanitizer build of the client and codec tests
 #   make clean        remove build trees
 
 BUILD      ?= build
@@ -21,7 +22,7 @@ TEST_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all run test deps build format format-check bench bench-quick bench-raft chart-check e2e fuzz chaos clean
+.PHONY: all run test deps build format format-check bench bench-quick bench-raft chart-check e2e fuzz chaos tsan clean
 
 all: build
 
@@ -92,5 +93,20 @@ chaos: deps
 	cmake --build build-chaos -j $(JOBS)
 	cd build-chaos && ctest -L chaos --output-on-failure
 
+# ThreadSanitizer: the client library's unit tests (its I/O thread, writers,
+# readers, reader groups, transactions) and the codec plugins' per-thread
+# contexts. The Raft tests are not in it: several libuv loops in one
+# process reuse descriptors that uninstrumented libuv closes, which TSan
+# reports as races; run test_raft_group here by hand and read past those
+# (docs/raft.md, item 12, is what such a run found).
+TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
+tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="$(TSAN_FLAGS)" \
+		-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread \
+		-DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=thread $(CMAKE_ARGS)
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) \
+		-R '^(test_client_|test_rg_state$$|test_synchronizer$$|test_codec$$)'
+
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD) build-fuzz build-chaos
+	rm -rf $(BUILD) $(TEST_BUILD) build-fuzz build-chaos build-tsan

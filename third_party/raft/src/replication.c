@@ -711,10 +711,16 @@ int replicationUpdate(struct raft *r,
 {
     bool is_being_promoted;
     raft_index last_index;
+    raft_id server_id;
     unsigned i;
     int rv;
 
-    i = configurationIndexOf(&r->configuration, server->id);
+    /* STRATA PATCH (PATCHES.md #19): server points into
+     * r->configuration.servers, which a promotion below, or a membership
+     * change started from a change callback run by replicationApply(),
+     * frees and replaces; use its id, never the pointer, after those. */
+    server_id = server->id;
+    i = configurationIndexOf(&r->configuration, server_id);
 
     assert(r->state == RAFT_LEADER);
     assert(i < r->configuration.n);
@@ -736,7 +742,7 @@ int replicationUpdate(struct raft *r,
                                        result->last_log_index);
         if (retry) {
             /* Retry, ignoring errors. */
-            tracef("log mismatch -> send old entries to %llu", server->id);
+            tracef("log mismatch -> send old entries to %llu", server_id);
             replicationProgress(r, i);
         }
         return 0;
@@ -778,7 +784,7 @@ int replicationUpdate(struct raft *r,
      * update the information about the current catch-up round, and possibly
      * proceed with the promotion. */
     is_being_promoted = r->leader_state.promotee_id != 0 &&
-                        r->leader_state.promotee_id == server->id;
+                        r->leader_state.promotee_id == server_id;
     if (is_being_promoted) {
         bool is_up_to_date = membershipUpdateCatchUpRound(r);
         if (is_up_to_date) {
@@ -808,13 +814,13 @@ int replicationUpdate(struct raft *r,
 
     /* Get again the server index since it might have been removed from the
      * configuration. */
-    i = configurationIndexOf(&r->configuration, server->id);
+    i = configurationIndexOf(&r->configuration, server_id);
 
     if (i < r->configuration.n) {
         /* If we are transferring leadership to this follower, check if its log
          * is now up-to-date and, if so, send it a TimeoutNow RPC (unless we
          * already did). */
-        if (r->transfer != NULL && r->transfer->id == server->id) {
+        if (r->transfer != NULL && r->transfer->id == server_id) {
             if (progressIsUpToDate(r, i) && r->transfer->send.data == NULL) {
                 rv = membershipLeadershipTransferStart(r);
                 if (rv != 0) {
