@@ -20,6 +20,22 @@
 
 #define SEG0 "sc/st/0.#epoch.0"
 
+/* The codec ABI's table layout (append-only; strata/codec.h). */
+_Static_assert(offsetof(struct strata_codec_ops, abi_version) == 0, "abi");
+_Static_assert(offsetof(struct strata_codec_ops, reserved) == 4, "reserved");
+_Static_assert(offsetof(struct strata_codec_ops, name) == 8, "name");
+_Static_assert(offsetof(struct strata_codec_ops, encoding_id) == 16, "id");
+_Static_assert(offsetof(struct strata_codec_ops, level_min) == 20, "min");
+_Static_assert(offsetof(struct strata_codec_ops, level_max) == 24, "max");
+_Static_assert(offsetof(struct strata_codec_ops, level_default) == 28,
+               "default");
+_Static_assert(offsetof(struct strata_codec_ops, bound) == 32, "bound");
+_Static_assert(offsetof(struct strata_codec_ops, encode) == 40, "encode");
+_Static_assert(offsetof(struct strata_codec_ops, decode) == 48, "decode");
+_Static_assert(sizeof(struct strata_codec_ops) == 56, "size (ABI 1)");
+_Static_assert(STRATA_CODEC_HEADER == 9 && STRATA_FRAME_ENCODED == 1u << 31,
+               "frame format");
+
 static const char *const names[] = {"zstd", "lz4", "gzip"};
 
 /* Text that compresses well, n bytes. */
