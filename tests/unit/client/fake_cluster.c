@@ -1014,6 +1014,38 @@ struct strata_client *fake_client(struct fake_cluster *f,
 	return c;
 }
 
+struct drain {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+};
+
+static void drain_fn(void *arg)
+{
+	struct drain *d = arg;
+	pthread_mutex_lock(&d->mu);
+	d->done = true;
+	pthread_cond_signal(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+}
+
+void fake_loop_drain(struct strata_client *c)
+{
+	struct drain d = {.done = false};
+	pthread_mutex_init(&d.mu, NULL);
+	pthread_cond_init(&d.cv, NULL);
+	struct loop_task t;
+	loop_task_init(&t, drain_fn, &d);
+	loop_post(c->loop, &t);
+	pthread_mutex_lock(&d.mu);
+	while (!d.done) {
+		pthread_cond_wait(&d.cv, &d.mu);
+	}
+	pthread_mutex_unlock(&d.mu);
+	pthread_cond_destroy(&d.cv);
+	pthread_mutex_destroy(&d.mu);
+}
+
 struct fake_fixture *fake_fixture_new(unsigned n_segments)
 {
 	struct fake_fixture *fx = calloc(1, sizeof(*fx));

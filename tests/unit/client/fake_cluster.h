@@ -35,6 +35,10 @@ struct fake_fixture {
 struct fake_fixture *fake_fixture_new(unsigned n_segments);
 void fake_fixture_free(struct fake_fixture *fx); /* NULL: no-op */
 
+/* Wait until the client's I/O thread ran every task queued before this
+ * call (tasks run in order): e.g. a writer's pump a flush posted. */
+void fake_loop_drain(struct strata_client *c);
+
 /* The next n appends fail with code, nothing applied. */
 void fake_fail_appends(struct fake_cluster *f, unsigned n, int code);
 
