@@ -1747,6 +1747,14 @@ static void test_rpc_backpressure(void **state)
 
 int main(void)
 {
+	/* ctest runs this file twice (tests/unit/common/CMakeLists.txt):
+	 * TEST_RPC_PART=churn runs the tests in which server connections die
+	 * or are turned away while requests are queued, where NNG 1.5.2 can
+	 * leak a request message (tests/lsan.supp), under make test's
+	 * suppression; the rest run without it, so that a leak of our own
+	 * request messages fails them. */
+	const char *part = getenv("TEST_RPC_PART");
+	bool churn = part != NULL && strcmp(part, "churn") == 0;
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_rpc_envelope_roundtrip),
 	        cmocka_unit_test(test_rpc_reply_decode_in_place),
@@ -1763,30 +1771,35 @@ int main(void)
 	        cmocka_unit_test(test_rpc_reply_later_from_thread),
 	        cmocka_unit_test(test_rpc_timeout_when_no_reply),
 	        cmocka_unit_test(test_rpc_no_server_fails_bounded),
-	        cmocka_unit_test(test_rpc_failover_second_url),
 	        cmocka_unit_test(test_rpc_redirect_followed),
 	        cmocka_unit_test(test_rpc_malformed_envelope),
 	        cmocka_unit_test(test_rpc_oversize_request),
-	        cmocka_unit_test(test_rpc_stop_with_calls_in_flight),
 	        cmocka_unit_test(test_rpc_client_close_aborts_calls),
 	        cmocka_unit_test(test_rpc_server_address_in_use),
 	        cmocka_unit_test(test_rpc_client_open_rejects_bad_input),
 	        cmocka_unit_test(test_rpc_oom_sweep),
 	        cmocka_unit_test(test_rpc_backpressure),
+	};
+	const struct CMUnitTest churn_tests[] = {
+	        cmocka_unit_test(test_rpc_failover_second_url),
+	        cmocka_unit_test(test_rpc_stop_with_calls_in_flight),
 	        cmocka_unit_test(test_rpc_max_connections),
 	};
-	int rc = cmocka_run_group_tests_name("rpc, NNG server", tests, NULL,
-	                                     NULL);
+	const struct CMUnitTest *run = churn ? churn_tests : tests;
+	size_t n = churn ? sizeof(churn_tests) / sizeof(churn_tests[0])
+	                 : sizeof(tests) / sizeof(tests[0]);
+	int rc = _cmocka_run_group_tests("rpc, NNG server", run, n, NULL, NULL);
 	own_tcp = true;
-	rc |= cmocka_run_group_tests_name("rpc, own SP server", tests, NULL,
-	                                  NULL);
+	rc |= _cmocka_run_group_tests("rpc, own SP server", run, n, NULL, NULL);
 	/* What only Strata's own SP listener does. */
 	const struct CMUnitTest sp_tests[] = {
 	        cmocka_unit_test(test_rpc_accept_out_of_fds),
 	        cmocka_unit_test(test_rpc_max_connections_range),
 	};
-	rc |= cmocka_run_group_tests_name("rpc, own SP listener only", sp_tests,
-	                                  NULL, NULL);
+	if (!churn) {
+		rc |= cmocka_run_group_tests_name("rpc, own SP listener only",
+		                                  sp_tests, NULL, NULL);
+	}
 	/* NNG frees closed sockets' pipes and dialers on a reaper thread;
 	 * wait for it so the leak checker sees only our leaks. */
 	nng_fini();
