@@ -180,6 +180,12 @@ int client_ctl_mutate_busy(struct strata_client *c, uint32_t method,
 struct strata_writer;
 struct strata_writer_config;
 
+/* 0 when cfg is a valid writer config (sizes, codec name and level; the
+ * codec plugin is loaded), else STRATA_EINVAL (or the plugin's load
+ * error) with errmsg naming the field. */
+int client_writer_check_config(const struct strata_writer_config *cfg,
+                               char *errmsg);
+
 /* A writer on transaction txn_id's shadows of the segments in segs
  * (borrowed): as strata_writer_new, without asking the controller, and
  * without moving to successors (a sealed shadow fails its events). */

@@ -303,6 +303,11 @@ int strata_txn_begin(struct strata_client *c, const char *scope,
 		           cfg->lease_ms);
 		return STRATA_EINVAL;
 	}
+	/* Before the controller records anything: a bad writer config
+	 * would otherwise fail only once the shadows exist. */
+	if ((rc = client_writer_check_config(&cfg->writer, errmsg)) != 0) {
+		return rc;
+	}
 	struct strata_txn *t = strata_calloc(1, sizeof(*t));
 	if (t == NULL) {
 		client_err(errmsg, "out of memory");

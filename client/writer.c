@@ -1116,8 +1116,18 @@ static int writer_check_args(struct strata_client *c, const char *scope,
 	int rc = client_check_name(scope, "scope", errmsg);
 	if (rc != 0 ||
 	    (rc = client_check_name(stream, "stream", errmsg)) != 0 ||
-	    (rc = check_config(cfg, errmsg)) != 0 ||
+	    (rc = client_writer_check_config(cfg, errmsg)) != 0 ||
 	    (rc = client_check_blocking(c, fn, errmsg)) != 0) {
+		return rc;
+	}
+	return 0;
+}
+
+int client_writer_check_config(const struct strata_writer_config *cfg,
+                               char *errmsg)
+{
+	int rc = check_config(cfg, errmsg);
+	if (rc != 0) {
 		return rc;
 	}
 	const struct strata_codec_ops *ops;

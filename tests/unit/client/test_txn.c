@@ -67,6 +67,18 @@ static void fill(struct strata_txn *t, unsigned from, unsigned to)
 	}
 }
 
+/* Begin, write seqs [from, to), flush (pre-commit): the handle, *id. */
+static struct strata_txn *prepared(struct fixture *fx, unsigned from,
+                                   unsigned to, uint64_t *id)
+{
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_txn *t = begin(fx);
+	fill(t, from, to);
+	assert_int_equal(strata_txn_flush(t, err), 0);
+	*id = strata_txn_id(t);
+	return t;
+}
+
 /* Events in the stream's segments (not the shadows); checks every key's
  * seqs are 0, 1, 2, ... with none twice. */
 static unsigned stream_events(struct fixture *fx)
@@ -190,10 +202,9 @@ static void test_txn_lease_ran_out(void **state)
 	(void)state;
 	struct fixture *fx = fixture_new(2);
 	char err[STRATA_ERRMSG_SIZE];
-	struct strata_txn *t = begin(fx);
-	fill(t, 0, 10);
-	assert_int_equal(strata_txn_flush(t, err), 0);
-	fake_expire_txn(fx->f, strata_txn_id(t));
+	uint64_t id;
+	struct strata_txn *t = prepared(fx, 0, 10, &id);
+	fake_expire_txn(fx->f, id);
 	assert_int_equal(strata_txn_ping(t, err), STRATA_ECONFLICT);
 	assert_int_equal(strata_txn_commit(t, err), STRATA_ECONFLICT);
 	strata_txn_free(t);
@@ -233,10 +244,8 @@ static void test_txn_stream_scaled(void **state)
 	(void)state;
 	struct fixture *fx = fixture_new(2);
 	char err[STRATA_ERRMSG_SIZE];
-	struct strata_txn *t = begin(fx);
-	fill(t, 0, 10);
-	assert_int_equal(strata_txn_flush(t, err), 0);
-	uint64_t id = strata_txn_id(t);
+	uint64_t id;
+	struct strata_txn *t = prepared(fx, 0, 10, &id);
 	fake_split(fx->f, fake_segment_id(fx->f, 0));
 	assert_int_equal(strata_txn_commit(t, err), STRATA_ENOTSUP);
 	strata_txn_free(t);
@@ -251,18 +260,6 @@ static void test_txn_stream_scaled(void **state)
 	strata_txn_free(t);
 	assert_int_equal(stream_events(fx), 10 * KEYS);
 	fixture_free(fx);
-}
-
-/* Begin, write seqs [from, to), flush (pre-commit): the handle, *id. */
-static struct strata_txn *prepared(struct fixture *fx, unsigned from,
-                                   unsigned to, uint64_t *id)
-{
-	char err[STRATA_ERRMSG_SIZE];
-	struct strata_txn *t = begin(fx);
-	fill(t, from, to);
-	assert_int_equal(strata_txn_flush(t, err), 0);
-	*id = strata_txn_id(t);
-	return t;
 }
 
 /* Two-phase commit: a transaction flushed through one handle is
@@ -340,7 +337,16 @@ static void test_txn_bad_input(void **state)
 	assert_int_equal(strata_txn_begin(fx->c, "sc", "st", &cfg, &t, err),
 	                 STRATA_EINVAL);
 	assert_non_null(strstr(err, "lease_ms 600001"));
+	/* A bad writer config is refused before anything is created. */
+	size_t live = fake_live_segments(fx->f);
 	cfg.lease_ms = 1000;
+	cfg.writer.codec = "snappy";
+	assert_int_equal(strata_txn_begin(fx->c, "sc", "st", &cfg, &t, err),
+	                 STRATA_EINVAL);
+	assert_non_null(strstr(err, "unknown codec 'snappy'"));
+	assert_null(t);
+	assert_int_equal(fake_live_segments(fx->f), live);
+	cfg.writer.codec = NULL;
 	cfg.writer.max_event_bytes = 16;
 	assert_int_equal(strata_txn_begin(fx->c, "sc", "st", &cfg, &t, err), 0);
 	char big[64] = {0};
