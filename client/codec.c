@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/errmsg.h"
 #include "common/log.h"
@@ -46,21 +44,8 @@ static const char *plugin_dir(char *buf, size_t size, bool *from_env)
 	if (*from_env) {
 		return env;
 	}
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			snprintf(buf, size, "%.4000s/../plugins", exe);
-			struct stat st;
-			if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode)) {
-				return buf;
-			}
-		}
-	}
-	return tier2_default_plugin_dir();
+	const char *d = plugin_dir_beside_exe(buf, size);
+	return d != NULL ? d : tier2_default_plugin_dir();
 }
 
 /* Load codec k (mu held); 0 and loaded[k] filled. */

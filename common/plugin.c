@@ -2,12 +2,15 @@
 #include "common/plugin.h"
 
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/errmsg.h"
@@ -60,6 +63,24 @@ static size_t ops_size_for_version(uint32_t v)
 const char *tier2_default_plugin_dir(void)
 {
 	return STRATA_PLUGIN_INSTALL_DIR;
+}
+
+const char *plugin_dir_beside_exe(char *buf, size_t size)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0) {
+		return NULL;
+	}
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (slash == NULL) {
+		return NULL;
+	}
+	*slash = '\0';
+	snprintf(buf, size, "%.4000s/../plugins", exe);
+	struct stat st;
+	return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? buf : NULL;
 }
 
 void tier2_set_counter_hook(tier2_counter_hook_fn fn)

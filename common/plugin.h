@@ -31,6 +31,11 @@ struct tier2;        /* an open instance */
 /* Default plugin directory (the install dir chosen at build time). */
 const char *tier2_default_plugin_dir(void);
 
+/* <directory of the running program>/../plugins, written into buf, when
+ * that directory exists (the build tree: binaries run uninstalled find
+ * their plugins), else NULL. */
+const char *plugin_dir_beside_exe(char *buf, size_t size);
+
 /*
  * Load a tier-2 plugin. plugin (borrowed) is a name such as "local", found
  * as <dir>/tier2-<name>.so, or a path (anything containing '/'). dir is

@@ -39,6 +39,7 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/plugin.h"
 #include "common/process.h"
 #include "common/rpc.h"
 #include "controller/replica.h"
@@ -380,20 +381,7 @@ static const char *plugin_dir(const struct config *cfg, char *buf, size_t size)
 	if (env != NULL && env[0] != '\0') {
 		return env;
 	}
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0) {
-		return NULL;
-	}
-	exe[n] = '\0';
-	char *slash = strrchr(exe, '/');
-	if (slash == NULL) {
-		return NULL;
-	}
-	*slash = '\0';
-	snprintf(buf, size, "%.4000s/../plugins", exe);
-	struct stat st;
-	return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? buf : NULL;
+	return plugin_dir_beside_exe(buf, size);
 }
 
 /* ----------------------------------------------------------- process */
