@@ -89,6 +89,18 @@ STRATA_API int strata_reader_group_initiate_checkpoint(
         struct strata_checkpoint **out, char *errmsg);
 
 /*
+ * Checkpoint name of the group as it is now, without waiting: 0 and *out
+ * once every reader passed it (what initiate_checkpoint returns), or
+ * STRATA_EAGAIN while some have not (initiate it with timeout_ms 0, then
+ * poll here: a coordinator that must stay responsive does that),
+ * STRATA_ENOENT (unknown: never taken, or dropped after newer ones
+ * completed), transport errors.
+ */
+STRATA_API int strata_reader_group_get_checkpoint(
+        struct strata_reader_group *rg, const char *name,
+        struct strata_checkpoint **out, char *errmsg);
+
+/*
  * Rewrite the group's state so that reading resumes exactly at the
  * positions of checkpoint cp (a completed checkpoint of this group):
  * every reader is removed (running readers fail with STRATA_ENOENT and

@@ -138,6 +138,26 @@ static int cmd_checkpoint(const char *scope, const char *group,
 		        strata_error_name(rc));
 		return 1;
 	}
+	/* The completed checkpoint is there to look up, with the same
+	 * cuts; an unknown name is ENOENT. */
+	CHECK(strata_reader_group_get_checkpoint(rg, name, &again, err),
+	      "get checkpoint");
+	for (size_t i = 0; i < cp->n; i++) {
+		char a[65536], b[65536];
+		strata_stream_cut_format(&cp->cuts[i], a, sizeof(a));
+		strata_stream_cut_format(&again->cuts[i], b, sizeof(b));
+		if (again->n != cp->n || strcmp(a, b) != 0) {
+			fprintf(stderr, "get checkpoint: %s, want %s\n", b, a);
+			return 1;
+		}
+	}
+	strata_checkpoint_free(again);
+	rc = strata_reader_group_get_checkpoint(rg, "no-such-cp", &again, err);
+	if (rc != STRATA_ENOENT) {
+		fprintf(stderr, "get unknown checkpoint: got %s, want ENOENT\n",
+		        strata_error_name(rc));
+		return 1;
+	}
 	strata_checkpoint_free(cp);
 	strata_reader_group_close(rg);
 	return 0;
