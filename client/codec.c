@@ -36,36 +36,17 @@ static size_t ops_size_for_version(uint32_t v)
 	return sizeof(struct strata_codec_ops);
 }
 
-/* The plugin directory (see codec.h); buf holds it when computed. */
-static const char *plugin_dir(char *buf, size_t size, bool *from_env)
-{
-	const char *env = getenv("STRATA_PLUGIN_DIR");
-	*from_env = env != NULL && env[0] != '\0';
-	if (*from_env) {
-		return env;
-	}
-	const char *d = plugin_dir_beside_exe(buf, size);
-	return d != NULL ? d : tier2_default_plugin_dir();
-}
-
 /* Load codec k (mu held); 0 and loaded[k] filled. */
 static int load(size_t k, char *errmsg)
 {
 	char dbuf[PATH_MAX];
 	bool from_env;
-	const char *dir = plugin_dir(dbuf, sizeof(dbuf), &from_env);
+	const char *dir = plugin_dir_lookup(dbuf, sizeof(dbuf), &from_env);
 	char path[PATH_MAX + 32];
 	snprintf(path, sizeof(path), "%.4000s/codec-%s.so", dir, known[k].name);
-	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	const char *why = NULL;
+	void *h = plugin_dlopen(path, &why);
 	if (h == NULL) {
-		const char *why = dlerror();
-		size_t plen = strlen(path);
-		if (why == NULL) {
-			why = "unknown dlopen error";
-		} else if (strncmp(why, path, plen) == 0 &&
-		           strncmp(why + plen, ": ", 2) == 0) {
-			why += plen + 2; /* dlerror() repeats the path */
-		}
 		errmsg_set(errmsg,
 		           "cannot load codec plugin %s (%s): set "
 		           "STRATA_PLUGIN_DIR to the directory holding "

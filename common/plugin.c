@@ -83,6 +83,34 @@ const char *plugin_dir_beside_exe(char *buf, size_t size)
 	return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? buf : NULL;
 }
 
+const char *plugin_dir_lookup(char *buf, size_t size, bool *from_env)
+{
+	const char *env = getenv("STRATA_PLUGIN_DIR");
+	*from_env = env != NULL && env[0] != '\0';
+	if (*from_env) {
+		return env;
+	}
+	const char *d = plugin_dir_beside_exe(buf, size);
+	return d != NULL ? d : tier2_default_plugin_dir();
+}
+
+void *plugin_dlopen(const char *path, const char **why)
+{
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) {
+		const char *w = dlerror();
+		size_t plen = strlen(path);
+		if (w == NULL) {
+			w = "unknown dlopen error";
+		} else if (strncmp(w, path, plen) == 0 &&
+		           strncmp(w + plen, ": ", 2) == 0) {
+			w += plen + 2; /* dlerror() repeats the path */
+		}
+		*why = w;
+	}
+	return h;
+}
+
 void tier2_set_counter_hook(tier2_counter_hook_fn fn)
 {
 	atomic_store(&counter_hook, fn);
@@ -300,16 +328,9 @@ int tier2_load(const char *plugin, const char *plugin_dir,
 		goto err_free_dir;
 	}
 
-	p->handle = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
+	const char *why = NULL;
+	p->handle = plugin_dlopen(p->path, &why);
 	if (p->handle == NULL) {
-		const char *why = dlerror();
-		size_t plen = strlen(p->path);
-		if (why == NULL) {
-			why = "unknown dlopen error";
-		} else if (strncmp(why, p->path, plen) == 0 &&
-		           strncmp(why + plen, ": ", 2) == 0) {
-			why += plen + 2; /* dlerror() repeats the path */
-		}
 		fix_hint(plugin, dir, from_env, hint, sizeof(hint));
 		errmsg_set(errmsg, "load tier-2 plugin %s: %s (%s)", p->path,
 		           why, hint);

@@ -31,6 +31,15 @@ struct tier2;        /* an open instance */
 /* Default plugin directory (the install dir chosen at build time). */
 const char *tier2_default_plugin_dir(void);
 
+/* The directory codec and connector plugins are looked up in:
+ * $STRATA_PLUGIN_DIR when set and non-empty (*from_env = true), else
+ * plugin_dir_beside_exe() (written into buf), else the install dir. */
+const char *plugin_dir_lookup(char *buf, size_t size, bool *from_env);
+
+/* dlopen(path, RTLD_NOW | RTLD_LOCAL); NULL with *why set to dlerror()'s
+ * reason (without the path it repeats) on failure. */
+void *plugin_dlopen(const char *path, const char **why);
+
 /* <directory of the running program>/../plugins, written into buf, when
  * that directory exists (the build tree: binaries run uninstalled find
  * their plugins), else NULL. */
