@@ -1,0 +1,56 @@
+/* strata-connect: one pipeline between Strata and a connector endpoint. */
+#ifndef CONNECT_CONNECT_H
+#define CONNECT_CONNECT_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "connect/connector.h"
+#include "strata/client.h"
+
+/* What to do with a prepared transaction the controller no longer knows
+ * (it forgets completed ones after an hour). */
+enum connect_unknown_txn {
+	CONNECT_UNKNOWN_FAIL = 0,      /* stop and say so (default) */
+	CONNECT_UNKNOWN_COMMITTED = 1, /* assume it committed */
+	CONNECT_UNKNOWN_ABORTED = 2,   /* assume it aborted: read it again */
+};
+
+/* A pipeline's settings (docs/connect.md); strings borrowed. */
+struct connect_config {
+	const char *controller;    /* controller URL */
+	char scope[256];           /* the stream's scope */
+	char stream[256];          /* and name */
+	const char *state_file;    /* checkpoint file */
+	uint64_t interval_ms;      /* checkpoint interval */
+	bool exactly_once;         /* else at least once */
+	uint64_t txn_lease_ms;     /* import: transaction lease */
+	const char *codec;         /* import: writer codec ("" none) */
+	int codec_level;           /* and its level (0 default) */
+	size_t max_event;          /* import: largest record */
+	const char *plugin_config; /* connector options (key=value lines) */
+	const char *group;         /* export: reader group */
+	const char *start;         /* export: "head", "tail" or a cut */
+	enum connect_unknown_txn unknown_txn; /* import recovery */
+	bool exit_at_end;                     /* stop when the input ends */
+	uint64_t retry_ms; /* keep retrying an unavailable cluster */
+};
+
+/* Set by SIGINT/SIGTERM: take a last checkpoint and stop. */
+extern volatile sig_atomic_t connect_stop;
+
+/* Run an import (source -> stream) until the source ends (exit_at_end)
+ * or connect_stop. 0, or the error that stopped it with errmsg. */
+int connect_import(const struct connect_config *cfg, struct connector *conn,
+                   struct strata_client *c, char *errmsg);
+
+/* Run an export (stream -> sink) likewise. */
+int connect_export(const struct connect_config *cfg, struct connector *conn,
+                   struct strata_client *c, char *errmsg);
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+uint64_t connect_now_ms(void);
+
+#endif /* CONNECT_CONNECT_H */

@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""strata-connect against a real strata-standalone process on 127.0.0.1.
+
+  exactly_once  a file grows while one strata-connect imports it into a
+             stream (follow=true, 200 ms checkpoints) and another
+             exports that stream into a second file; each is killed
+             with SIGKILL five times and restarted. The import stops on
+             SIGTERM once caught up: every line is in the stream once,
+             in order. The stream is sealed and the export ends (exit
+             0): its file is the input, byte for byte; a rerun changes
+             nothing.
+  stdio      at least once through stdin and stdout: lines piped in are
+             read back on stdout.
+  bad_input  missing and unknown keys, an unknown connector, exactly
+             once with a source or sink that cannot do it, a stream
+             that does not exist, a damaged checkpoint file, another
+             pipeline's checkpoint file, a line over limits.max_event:
+             each a clear message and exit code 1 or 2, and nothing
+             written.
+
+Usage: connect_test.py SCENARIO --standalone PATH --stratactl PATH
+                       --connect PATH
+Exit 0 on success, 1 with a reason on failure.
+"""
+import argparse
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "cli"))
+from cli_test import Ctl, Failure, Standalone, check, log  # noqa: E402
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+class Connect:
+    """Runs strata-connect with common flags against one standalone."""
+
+    def __init__(self, path, url, base):
+        self.path, self.url, self.base = path, url, base
+        self.n = 0
+
+    def cmd(self, *flags):
+        return [self.path, "--controller=%s" % self.url] + list(flags)
+
+    def start(self, *flags):
+        self.n += 1
+        out = open(os.path.join(self.base, "connect-%d.log" % self.n), "w+")
+        p = subprocess.Popen(self.cmd(*flags), stdout=out,
+                             stderr=subprocess.STDOUT)
+        p.logfile = out
+        return p
+
+    def run(self, *flags, expect=EXIT_OK, stdin=None, timeout=120):
+        p = subprocess.run(self.cmd(*flags), input=stdin,
+                           capture_output=True, timeout=timeout)
+        out = p.stdout.decode(errors="replace")
+        err = p.stderr.decode(errors="replace")
+        if expect is not None and p.returncode != expect:
+            raise Failure("strata-connect %s: exit %d, expected %d\n"
+                          "stdout: %s\nstderr: %s"
+                          % (" ".join(flags), p.returncode, expect,
+                             out[:2000], err[-3000:]))
+        return out, err
+
+
+def tail(p):
+    p.logfile.seek(0)
+    return p.logfile.read()[-3000:]
+
+
+def committed_token(path):
+    """The committed source token of an import checkpoint file, or -1."""
+    try:
+        with open(path) as f:
+            for ln in f:
+                if ln.startswith("committed="):
+                    return int(ln.split("=", 1)[1])
+    except OSError:
+        pass
+    return -1
+
+
+def scenario_exactly_once(args, base):
+    sa = Standalone(args.standalone, base)
+    sa.start()
+    try:
+        ctl = Ctl(args.stratactl, sa.url)
+        ctl.run("scope", "create", "ct")
+        ctl.run("stream", "create", "ct/lines", "--segments", "3")
+        con = Connect(args.connect, sa.url, base)
+        src = os.path.join(base, "in.log")
+        ckpt = os.path.join(base, "import.ckpt")
+        total = 60000
+        open(src, "w").close()
+
+        def grow():
+            with open(src, "a") as f:
+                for i in range(total):
+                    f.write("line-%06d %s\n" % (i, "x" * (i % 50)))
+                    if i % 500 == 499:
+                        f.flush()
+                        time.sleep(0.05)
+
+        writer = threading.Thread(target=grow)
+        writer.start()
+        flags = ["--mode=import", "--stream=ct/lines",
+                 "--connector.plugin=file",
+                 "--connector.options.path=%s" % src,
+                 "--connector.options.follow=true",
+                 "--checkpoint.file=%s" % ckpt,
+                 "--checkpoint.interval=200ms", "--txn.lease=1m"]
+        dst = os.path.join(base, "out.log")
+        eckpt = os.path.join(base, "export.ckpt")
+        eflags = ["--mode=export", "--stream=ct/lines",
+                  "--connector.plugin=file",
+                  "--connector.options.path=%s" % dst,
+                  "--checkpoint.file=%s" % eckpt,
+                  "--checkpoint.interval=200ms"]
+
+        def out_size():
+            return os.path.getsize(dst) if os.path.exists(dst) else 0
+
+        # Import and export run at once; each is killed five times.
+        rng = random.Random(7)
+        p = con.start(*flags)
+        e = con.start(*eflags)
+        ikills = ekills = 0
+        while ikills < 5 or ekills < 5:
+            time.sleep(rng.uniform(0.3, 0.9))
+            check(p.poll() is None, "import exited %s: %s"
+                  % (p.returncode, tail(p)))
+            check(e.poll() is None, "export exited %s: %s"
+                  % (e.returncode, tail(e)))
+            if ikills <= ekills:
+                p.kill()
+                p.wait()
+                ikills += 1
+                log("import killed (%d), committed at %d"
+                    % (ikills, committed_token(ckpt)))
+                p = con.start(*flags)
+            else:
+                e.kill()
+                e.wait()
+                ekills += 1
+                log("export killed (%d), output %d bytes"
+                    % (ekills, out_size()))
+                e = con.start(*eflags)
+        writer.join()
+        size = os.path.getsize(src)
+        deadline = time.monotonic() + 60
+        while committed_token(ckpt) != size:
+            check(time.monotonic() < deadline and p.poll() is None,
+                  "import did not catch up (%d of %d): %s"
+                  % (committed_token(ckpt), size, tail(p)))
+            time.sleep(0.1)
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(60)
+        check(rc == 0, "import exit %d on SIGTERM: %s" % (rc, tail(p)))
+        check("imported" in tail(p), "no summary: %s" % tail(p))
+
+        with open(src) as f:
+            want = f.read()
+        out, _ = ctl.run("read", "ct/lines", "--to", "tail", timeout=300)
+        check(out == want,
+              "stream differs from the input: %d vs %d lines, first "
+              "difference at line %d"
+              % (out.count("\n"), want.count("\n"),
+                 next((i for i, (a, b) in enumerate(
+                     zip(out.splitlines(), want.splitlines())) if a != b),
+                      min(out.count("\n"), want.count("\n")))))
+        log("import: %d lines once each, in order, across %d SIGKILLs"
+            % (total, ikills))
+
+        # Sealed, the stream ends: the export finishes (exit 0).
+        ctl.run("stream", "seal", "ct/lines")
+        rc = e.wait(120)
+        check(rc == 0, "export exit %d: %s" % (rc, tail(e)))
+        check("exported" in tail(e), "no summary: %s" % tail(e))
+        with open(dst) as f:
+            got = f.read()
+        check(got == want, "export output differs: %d vs %d bytes"
+              % (len(got), len(want)))
+        log("export: the file is the input byte for byte across %d "
+            "SIGKILLs" % ekills)
+        # A rerun after the end changes nothing.
+        con.run(*eflags)
+        with open(dst) as f:
+            check(f.read() == want, "rerun changed the output")
+    finally:
+        sa.stop()
+
+
+def scenario_stdio(args, base):
+    sa = Standalone(args.standalone, base)
+    sa.start()
+    try:
+        ctl = Ctl(args.stratactl, sa.url)
+        ctl.run("scope", "create", "ct")
+        ctl.run("stream", "create", "ct/pipe")
+        con = Connect(args.connect, sa.url, base)
+        lines = "".join("event %d\n" % i for i in range(5000))
+        out, _ = con.run("--mode=import", "--stream=ct/pipe",
+                         "--connector.plugin=stdio",
+                         "--connector.options.key=k",
+                         "--guarantee=at-least-once",
+                         "--checkpoint.file=%s" % os.path.join(base, "i"),
+                         stdin=lines.encode())
+        check("imported 5000 records" in out, "import: %s" % out)
+        ctl.run("stream", "seal", "ct/pipe")
+        out, _ = con.run("--mode=export", "--stream=ct/pipe",
+                         "--connector.plugin=stdio",
+                         "--guarantee=at-least-once",
+                         "--checkpoint.file=%s" % os.path.join(base, "e"))
+        check(out.startswith(lines), "stdout: %r" % out[:200])
+        check("exported 5000 events" in out[len(lines):],
+              "summary: %r" % out[len(lines):])
+    finally:
+        sa.stop()
+
+
+def scenario_bad_input(args, base):
+    sa = Standalone(args.standalone, base)
+    sa.start()
+    try:
+        ctl = Ctl(args.stratactl, sa.url)
+        ctl.run("scope", "create", "ct")
+        ctl.run("stream", "create", "ct/s")
+        con = Connect(args.connect, sa.url, base)
+        src = os.path.join(base, "in.log")
+        with open(src, "w") as f:
+            f.write("a\nbb\n")
+        ck = os.path.join(base, "c.ckpt")
+        common = ["--stream=ct/s", "--checkpoint.file=%s" % ck]
+        fileflags = ["--connector.plugin=file",
+                     "--connector.options.path=%s" % src]
+
+        _, err = con.run("--stream=ct/s", expect=EXIT_CONFIG)
+        check("mode" in err, "missing mode: %s" % err)
+        _, err = con.run("--mode=import", "--stream=ct/s",
+                         "--connector.plugin=file", expect=EXIT_CONFIG)
+        check("checkpoint.file" in err, "missing checkpoint.file: %s" % err)
+        _, err = con.run("--mode=sideways", *common, *fileflags,
+                         expect=EXIT_CONFIG)
+        check("import" in err and "export" in err, "bad mode: %s" % err)
+        _, err = con.run("--mode=import", "--stream=nostream", *fileflags,
+                         "--checkpoint.file=%s" % ck, expect=EXIT_CONFIG)
+        check("SCOPE/STREAM" in err, "bad stream: %s" % err)
+        _, err = con.run("--mode=import", *common,
+                         "--connector.plugin=nosuch", expect=EXIT_CONFIG)
+        check("connector-nosuch.so" in err, "unknown plugin: %s" % err)
+        _, err = con.run("--mode=import", *common, *fileflags,
+                         "--connector.options.colour=red",
+                         expect=EXIT_CONFIG)
+        check("colour" in err, "unknown option: %s" % err)
+        _, err = con.run("--mode=import", *common, "--connector.plugin=stdio",
+                         expect=EXIT_CONFIG, stdin=b"x\n")
+        check("at-least-once" in err, "stdio exactly once: %s" % err)
+        _, err = con.run("--mode=export", *common, "--connector.plugin=stdio",
+                         expect=EXIT_CONFIG)
+        check("at-least-once" in err, "stdout exactly once: %s" % err)
+        check(not os.path.exists(ck), "a refused run wrote %s" % ck)
+
+        _, err = con.run("--mode=import", "--stream=ct/none",
+                         "--checkpoint.file=%s" % ck, *fileflags,
+                         expect=EXIT_FAILED)
+        check("ct/none" in err, "no such stream: %s" % err)
+
+        big = os.path.join(base, "big.log")
+        with open(big, "w") as f:
+            f.write("ok\n" + "y" * 5000 + "\n")
+        _, err = con.run("--mode=import", *common, "--connector.plugin=file",
+                         "--connector.options.path=%s" % big,
+                         "--limits.max_event=1KiB", expect=EXIT_FAILED)
+        check("big.log" in err, "oversize line: %s" % err)
+
+        # A checkpoint file damaged on disk.
+        con.run("--mode=import", *common, *fileflags)
+        with open(ck, "r+") as f:
+            data = f.read()
+            f.seek(0)
+            f.write(data.replace("committed=5", "committed=3"))
+        _, err = con.run("--mode=import", *common, *fileflags,
+                         expect=EXIT_FAILED)
+        check("corrupt" in err and ck in err, "damaged file: %s" % err)
+        # Another pipeline's checkpoint file.
+        ctl.run("stream", "create", "ct/other")
+        ck2 = os.path.join(base, "ok.ckpt")
+        con.run("--mode=import", "--stream=ct/other",
+                "--checkpoint.file=%s" % ck2, *fileflags)
+        _, err = con.run("--mode=import", "--stream=ct/s",
+                         "--checkpoint.file=%s" % ck2, *fileflags,
+                         expect=EXIT_FAILED)
+        check("belongs to" in err, "foreign file: %s" % err)
+        out, _ = ctl.run("read", "ct/other", "--to", "tail")
+        check(out == "a\nbb\n", "ct/other: %r" % out)
+    finally:
+        sa.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario", choices=["exactly_once", "stdio",
+                                         "bad_input"])
+    ap.add_argument("--standalone", required=True)
+    ap.add_argument("--stratactl", required=True)
+    ap.add_argument("--connect", required=True)
+    args = ap.parse_args()
+    base = tempfile.mkdtemp(prefix="strata-connect-", dir="/tmp")
+    ok = False
+    try:
+        {"exactly_once": scenario_exactly_once,
+         "stdio": scenario_stdio,
+         "bad_input": scenario_bad_input}[args.scenario](args, base)
+        ok = True
+        log("PASS %s" % args.scenario)
+    except Failure as e:
+        log("FAIL %s: %s" % (args.scenario, e))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
