@@ -415,21 +415,26 @@ const struct strata_tier2_ops *tier2_plugin_ops(const struct tier2_plugin *p)
 
 /* ---- host services ---- */
 
-__attribute__((format(printf, 3, 4))) static void
-host_log(const struct strata_host *host, int level, const char *fmt, ...)
+void plugin_host_vlog(const char *component, int level, const char *fmt,
+                      va_list ap)
 {
-	const struct tier2 *t = host->host_data;
 	if (level < STRATA_LOG_DEBUG) {
 		level = STRATA_LOG_DEBUG;
 	} else if (level > STRATA_LOG_ERROR) {
 		level = STRATA_LOG_ERROR;
 	}
-	if (!log_enabled(level)) {
-		return;
+	if (log_enabled(level)) {
+		log_vwrite(level, component, fmt, ap);
 	}
+}
+
+__attribute__((format(printf, 3, 4))) static void
+host_log(const struct strata_host *host, int level, const char *fmt, ...)
+{
+	const struct tier2 *t = host->host_data;
 	va_list ap;
 	va_start(ap, fmt);
-	log_vwrite(level, t->component, fmt, ap);
+	plugin_host_vlog(t->component, level, fmt, ap);
 	va_end(ap);
 }
 

@@ -2,6 +2,7 @@
 #ifndef COMMON_PLUGIN_H
 #define COMMON_PLUGIN_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +36,11 @@ const char *tier2_default_plugin_dir(void);
  * $STRATA_PLUGIN_DIR when set and non-empty (*from_env = true), else
  * plugin_dir_beside_exe() (written into buf), else the install dir. */
 const char *plugin_dir_lookup(char *buf, size_t size, bool *from_env);
+
+/* A plugin's host->log line: level clamped to DEBUG..ERROR, written under
+ * component when enabled. What every host's log service does. */
+void plugin_host_vlog(const char *component, int level, const char *fmt,
+                      va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* dlopen(path, RTLD_NOW | RTLD_LOCAL); NULL with *why set to dlerror()'s
  * reason (without the path it repeats) on failure. */

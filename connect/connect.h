@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "connect/connector.h"
+#include "strata/error.h"
 #include "strata/client.h"
 
 /* What to do with a prepared transaction the controller no longer knows
@@ -52,5 +53,14 @@ int connect_export(const struct connect_config *cfg, struct connector *conn,
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t connect_now_ms(void);
+
+/* True for the errors worth retrying (for retry_ms) while the cluster
+ * recovers: unavailable, timed out, busy, leader lost, refused. */
+static inline bool connect_transient(int rc)
+{
+	return rc == STRATA_EUNAVAIL || rc == STRATA_ETIMEDOUT ||
+	       rc == STRATA_EBUSY || rc == STRATA_ELEADERLOST ||
+	       rc == STRATA_ECONNREFUSED;
+}
 
 #endif /* CONNECT_CONNECT_H */

@@ -23,17 +23,9 @@ __attribute__((format(printf, 3, 4))) static void
 host_log(const struct strata_host *host, int level, const char *fmt, ...)
 {
 	const struct connector *c = host->host_data;
-	if (level < STRATA_LOG_DEBUG) {
-		level = STRATA_LOG_DEBUG;
-	} else if (level > STRATA_LOG_ERROR) {
-		level = STRATA_LOG_ERROR;
-	}
-	if (!log_enabled(level)) {
-		return;
-	}
 	va_list ap;
 	va_start(ap, fmt);
-	log_vwrite(level, c->component, fmt, ap);
+	plugin_host_vlog(c->component, level, fmt, ap);
 	va_end(ap);
 }
 

@@ -283,13 +283,6 @@ static int take_done(struct export *ex, char *errmsg)
 	return rc;
 }
 
-static bool transient(int rc)
-{
-	return rc == STRATA_EUNAVAIL || rc == STRATA_ETIMEDOUT ||
-	       rc == STRATA_EBUSY || rc == STRATA_ELEADERLOST ||
-	       rc == STRATA_ECONNREFUSED;
-}
-
 static int read_loop(struct export *ex, char *errmsg)
 {
 	const struct strata_connector_ops *o = &ex->conn->ops;
@@ -299,7 +292,7 @@ static int read_loop(struct export *ex, char *errmsg)
 		struct strata_read rd;
 		char err[STRATA_ERRMSG_SIZE] = "";
 		int rc = strata_reader_next(ex->r, READ_WAIT_MS, &rd, err);
-		if (rc != 0 && transient(rc)) {
+		if (rc != 0 && connect_transient(rc)) {
 			uint64_t now = connect_now_ms();
 			if (retry_until == 0) {
 				retry_until = now + ex->cfg->retry_ms;

@@ -56,14 +56,6 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-/* True for errors worth retrying while the cluster recovers. */
-static bool transient(int rc)
-{
-	return rc == STRATA_EUNAVAIL || rc == STRATA_ETIMEDOUT ||
-	       rc == STRATA_EBUSY || rc == STRATA_ELEADERLOST ||
-	       rc == STRATA_ECONNREFUSED;
-}
-
 static int save(struct import *im, char *errmsg)
 {
 	im->st.seq++;
@@ -111,7 +103,7 @@ static int settle_prepared(struct import *im, char *errmsg)
 			         id, err);
 			break;
 		}
-		if (transient(rc) && connect_now_ms() < deadline &&
+		if (connect_transient(rc) && connect_now_ms() < deadline &&
 		    !connect_stop) {
 			sleep_ms(RETRY_SLEEP_MS);
 			continue;
@@ -298,7 +290,7 @@ static int checkpoint_txn(struct import *im, char *errmsg)
 		int src = save(im, errmsg);
 		return src != 0 ? src : redo_interval(im, err, errmsg);
 	}
-	if (rc != 0 && transient(rc)) {
+	if (rc != 0 && connect_transient(rc)) {
 		LOG_WARN("connect",
 		         "commit of transaction %" PRIu64 " unsure (%s): "
 		         "settling it by id",

@@ -2,6 +2,7 @@
 #include "lines.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -117,7 +118,8 @@ int conn_errno_code(int err)
 }
 
 int out_init(struct out *o, const struct strata_host *host, const char *name,
-             int fd, bool lines, bool seekable, uint64_t length, char *errmsg)
+             int fd, bool lines, bool seekable, bool sync_each, uint64_t length,
+             char *errmsg)
 {
 	memset(o, 0, sizeof(*o));
 	o->host = host;
@@ -125,6 +127,7 @@ int out_init(struct out *o, const struct strata_host *host, const char *name,
 	o->fd = fd;
 	o->lines = lines;
 	o->seekable = seekable;
+	o->sync = sync_each;
 	o->length = length;
 	o->cap = LINES_MIN_CAP * 16;
 	o->buf = host->malloc(o->cap);
@@ -228,4 +231,26 @@ int out_write(struct out *o, const struct strata_connector_record *recs,
 		o->length += need;
 	}
 	return 0;
+}
+
+int out_sink_write(void *state, const struct strata_connector_record *recs,
+                   size_t n, char *errmsg)
+{
+	return out_write(state, recs, n, errmsg);
+}
+
+int out_sink_prepare(void *state, char *token, size_t size, char *errmsg)
+{
+	struct out *o = state;
+	int rc = out_flush(o, errmsg);
+	if (rc == 0 && o->sync && fdatasync(o->fd) != 0) {
+		int e = errno;
+		snprintf(errmsg, STRATA_ERRMSG_SIZE, "sync %.120s: %s", o->name,
+		         strerror(e));
+		rc = conn_errno_code(e);
+	}
+	if (rc == 0) {
+		snprintf(token, size, "%" PRIu64, o->length);
+	}
+	return rc;
 }

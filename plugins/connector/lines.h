@@ -69,6 +69,7 @@ struct out {
 	int fd;
 	bool lines;    /* append '\n' to each record */
 	bool seekable; /* pwrite at length (a file) or write (a pipe) */
+	bool sync;     /* fdatasync at every prepare */
 	uint8_t *buf;
 	size_t cap;
 	size_t used;
@@ -76,11 +77,19 @@ struct out {
 };
 
 int out_init(struct out *o, const struct strata_host *host, const char *name,
-             int fd, bool lines, bool seekable, uint64_t length, char *errmsg);
+             int fd, bool lines, bool seekable, bool sync_each, uint64_t length,
+             char *errmsg);
 void out_free(struct out *o);
 int out_write(struct out *o, const struct strata_connector_record *recs,
               size_t n, char *errmsg);
 /* Write the buffer out. */
 int out_flush(struct out *o, char *errmsg);
+
+/* sink_write and sink_prepare for a sink state whose FIRST member is its
+ * struct out: prepare writes the buffer out, syncs when o->sync and
+ * gives the output's length as the token. */
+int out_sink_write(void *state, const struct strata_connector_record *recs,
+                   size_t n, char *errmsg);
+int out_sink_prepare(void *state, char *token, size_t size, char *errmsg);
 
 #endif /* PLUGINS_CONNECTOR_LINES_H */

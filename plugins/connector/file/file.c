@@ -273,10 +273,10 @@ static void src_close(void *state)
 /* ------------------------------------------------------------- sink */
 
 struct fsnk {
+	struct out out; /* first: out_sink_write/prepare take the state */
 	const struct strata_host *host;
 	struct opts o;
 	int fd;
-	struct out out;
 };
 
 static int snk_open(const struct strata_host *host, const char *config,
@@ -332,7 +332,7 @@ static int snk_open(const struct strata_host *host, const char *config,
 	}
 	if (rc == 0) {
 		rc = out_init(&s->out, host, s->o.path, s->fd, !s->o.raw, true,
-		              length, errmsg);
+		              s->o.fsync, length, errmsg);
 	}
 	if (rc != 0) {
 		if (s->fd >= 0) {
@@ -343,26 +343,6 @@ static int snk_open(const struct strata_host *host, const char *config,
 	}
 	*state = s;
 	return 0;
-}
-
-static int snk_write(void *state, const struct strata_connector_record *recs,
-                     size_t n, char *errmsg)
-{
-	struct fsnk *s = state;
-	return out_write(&s->out, recs, n, errmsg);
-}
-
-static int snk_prepare(void *state, char *token, size_t size, char *errmsg)
-{
-	struct fsnk *s = state;
-	int rc = out_flush(&s->out, errmsg);
-	if (rc == 0 && s->o.fsync && fdatasync(s->fd) != 0) {
-		rc = sys_fail(errmsg, "sync", s->o.path);
-	}
-	if (rc == 0) {
-		snprintf(token, size, "%" PRIu64, s->out.length);
-	}
-	return rc;
 }
 
 static void snk_close(void *state)
@@ -385,8 +365,8 @@ static const struct strata_connector_ops ops = {
         .source_close = src_close,
         .sink_flags = STRATA_CONNECTOR_SINK_EXACTLY_ONCE,
         .sink_open = snk_open,
-        .sink_write = snk_write,
-        .sink_prepare = snk_prepare,
+        .sink_write = out_sink_write,
+        .sink_prepare = out_sink_prepare,
         .sink_commit = NULL,
         .sink_close = snk_close,
 };

@@ -161,8 +161,8 @@ static void src_close(void *state)
 /* ------------------------------------------------------------- sink */
 
 struct ssnk {
+	struct out out; /* first: out_sink_write/prepare take the state */
 	const struct strata_host *host;
-	struct out out;
 };
 
 static int snk_open(const struct strata_host *host, const char *config,
@@ -182,30 +182,14 @@ static int snk_open(const struct strata_host *host, const char *config,
 		return STRATA_ENOMEM;
 	}
 	s->host = host;
-	rc = out_init(&s->out, host, "stdout", 1, !raw, false, 0, errmsg);
+	rc = out_init(&s->out, host, "stdout", 1, !raw, false, false, 0,
+	              errmsg);
 	if (rc != 0) {
 		host->free(s);
 		return rc;
 	}
 	*state = s;
 	return 0;
-}
-
-static int snk_write(void *state, const struct strata_connector_record *recs,
-                     size_t n, char *errmsg)
-{
-	struct ssnk *s = state;
-	return out_write(&s->out, recs, n, errmsg);
-}
-
-static int snk_prepare(void *state, char *token, size_t size, char *errmsg)
-{
-	struct ssnk *s = state;
-	int rc = out_flush(&s->out, errmsg);
-	if (rc == 0) {
-		snprintf(token, size, "%" PRIu64, s->out.length);
-	}
-	return rc;
 }
 
 static void snk_close(void *state)
@@ -227,8 +211,8 @@ static const struct strata_connector_ops ops = {
         .source_close = src_close,
         .sink_flags = 0,
         .sink_open = snk_open,
-        .sink_write = snk_write,
-        .sink_prepare = snk_prepare,
+        .sink_write = out_sink_write,
+        .sink_prepare = out_sink_prepare,
         .sink_commit = NULL,
         .sink_close = snk_close,
 };
