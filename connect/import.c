@@ -150,7 +150,12 @@ static int open_source(struct import *im, char *errmsg)
 		im->src = NULL;
 	}
 	char perr[STRATA_ERRMSG_SIZE] = "";
-	const char *at = im->st.have_committed ? im->st.committed : NULL;
+	/* A source that cannot go back starts where it is (stdin): at
+	 * least once, as the guarantee check allowed. */
+	bool replay =
+	        (o->source_flags & STRATA_CONNECTOR_SOURCE_REPLAYABLE) != 0;
+	const char *at =
+	        im->st.have_committed && replay ? im->st.committed : NULL;
 	int rc = o->source_open(&im->conn->host, im->cfg->plugin_config, at,
 	                        &im->src, perr);
 	if (rc != 0) {

@@ -214,13 +214,22 @@ def scenario_stdio(args, base):
                          "--checkpoint.file=%s" % os.path.join(base, "i"),
                          stdin=lines.encode())
         check("imported 5000 records" in out, "import: %s" % out)
+        # Again with the same checkpoint file: stdin starts where it is.
+        out, _ = con.run("--mode=import", "--stream=ct/pipe",
+                         "--connector.plugin=stdio",
+                         "--connector.options.key=k",
+                         "--guarantee=at-least-once",
+                         "--checkpoint.file=%s" % os.path.join(base, "i"),
+                         stdin=b"one more\n")
+        check("imported 1 records" in out, "second import: %s" % out)
+        lines += "one more\n"
         ctl.run("stream", "seal", "ct/pipe")
         out, _ = con.run("--mode=export", "--stream=ct/pipe",
                          "--connector.plugin=stdio",
                          "--guarantee=at-least-once",
                          "--checkpoint.file=%s" % os.path.join(base, "e"))
         check(out.startswith(lines), "stdout: %r" % out[:200])
-        check("exported 5000 events" in out[len(lines):],
+        check("exported 5001 events" in out[len(lines):],
               "summary: %r" % out[len(lines):])
     finally:
         sa.stop()
