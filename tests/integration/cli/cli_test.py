@@ -98,6 +98,13 @@ class Standalone:
         self.dir = os.path.join(base, name)
         os.makedirs(self.dir, exist_ok=True)
         self.data = os.path.join(self.dir, "data")
+        self.pick_ports()
+        self.proc = None
+        self.out = None
+        self.started = False
+
+    def pick_ports(self):
+        extra = self.flags[8:] if hasattr(self, "flags") else []
         p = free_ports(6)
         self.url = "tcp://127.0.0.1:%d" % p[0]
         self.flags = ["--data-dir=%s" % self.data,
@@ -108,23 +115,43 @@ class Standalone:
                       "--store.raft.listen=127.0.0.1:%d" % p[4],
                       "--store.http.listen=http://127.0.0.1:%d" % p[5],
                       "--log.file=%s" % os.path.join(self.dir, "log")]
-        self.proc = None
-        self.out = None
+        self.flags += extra
 
     def start(self, timeout=60):
+        # free_ports() releases its ports before the server binds them:
+        # a test running beside this one may take one first. A first
+        # start (no data yet, so no address recorded) picks others.
+        for attempt in range(3):
+            if self.try_start(timeout, retry=not self.started
+                              and attempt < 2):
+                self.started = True
+                return
+            shutil.rmtree(self.data, ignore_errors=True)
+            for f in ("stdout", "log"):
+                try:
+                    os.unlink(os.path.join(self.dir, f))
+                except OSError:
+                    pass
+            self.pick_ports()
+            log("ports taken meanwhile; trying others")
+
+    def try_start(self, timeout, retry):
         self.out = open(os.path.join(self.dir, "stdout"), "w+")
         self.proc = subprocess.Popen([self.path] + self.flags,
                                      stdout=self.out,
                                      stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if (retry and self.proc.poll() is not None
+                    and "address already in use" in self.tail()):
+                return False
             check(self.proc.poll() is None,
                   "strata-standalone exited at start (%s): %s"
                   % (self.proc.returncode, self.tail()))
             self.out.seek(0)
             if "strata-standalone ready " in self.out.read():
                 log("standalone ready at %s" % self.url)
-                return
+                return True
             time.sleep(0.1)
         raise Failure("strata-standalone not ready in %ds: %s"
                       % (timeout, self.tail()))
