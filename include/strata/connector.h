@@ -54,14 +54,23 @@ extern "C" {
  *
  * Threads: the runtime calls a source's ops from one thread and a sink's
  * ops from one thread (never two ops of one instance at once). Ops may
- * block (that is their point: files, sockets); poll honours wait_ms.
+ * block (that is their point: files, sockets); poll honours wait_ms
+ * (>= 0), gets max >= 1 and the same max_len on every call of an
+ * instance. After an op of an instance fails the host calls only its
+ * close (an exactly-once sink that failed a write cannot know what
+ * reached its output; the next run restores it from the last token).
+ *
+ * Tokens (source positions, sink tokens) are 1..STRATA_CONNECTOR_TOKEN_MAX
+ * - 1 bytes of printable ASCII (0x20..0x7e): the host stores them in its
+ * line-based checkpoint file and refuses others.
  * Errors: 0 or a positive STRATA_E* code and, on error, a message of at
  * most STRATA_ERRMSG_SIZE bytes (NUL included) in errmsg naming the input
  * and the cause ("read /var/log/app.log: Input/output error"); the host
  * prefixes the plugin's name. Config is "key=value" lines
  * (strata/plugin_config.h); an unknown key is STRATA_ECONFIG naming it.
- * host is the tier-2 host table (log, allocator, counters), valid while
- * the instance is open.
+ * host is the host table every plugin kind shares (struct strata_host,
+ * strata/plugin.h: log, allocator, counters; a connector has no use for
+ * its open_tier2), valid while the instance is open.
  */
 
 #define STRATA_CONNECTOR_ABI_VERSION 1 /* bumped on EVERY append */
@@ -69,14 +78,11 @@ extern "C" {
 #define STRATA_CONNECTOR_ENTRY "strata_connector_plugin"
 #define STRATA_CONNECTOR_TOKEN_MAX 1024 /* position / sink token, NUL incl. */
 
-/* Source flags. */
-#define STRATA_CONNECTOR_SOURCE_REPLAYABLE \
-	0x1u /* open at any token it       \
-	        returned */
-/* Sink flags. */
-#define STRATA_CONNECTOR_SINK_EXACTLY_ONCE \
-	0x1u /* open(token) restores the   \
-	        output of that prepare */
+/* Source flag: source_open at any token the source returned goes on
+ * right after it. */
+#define STRATA_CONNECTOR_SOURCE_REPLAYABLE 0x1u
+/* Sink flag: sink_open(token) restores the output of that prepare. */
+#define STRATA_CONNECTOR_SINK_EXACTLY_ONCE 0x1u
 
 /* One record: an event's routing key (sources only; NULL/0 = none) and
  * payload. Memory is the plugin's (source) or the host's (sink), valid

@@ -1,4 +1,5 @@
-/* Line reader shared by the file and stdio connectors (see lines.h). */
+/* Line reader, buffered writer and helpers of the file and stdio
+ * connectors (see lines.h). */
 #include "lines.h"
 
 #include <errno.h>
@@ -7,7 +8,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
+
+/* ------------------------------------------------------------ reader */
 
 void lines_init(struct lines *l, const struct strata_host *host,
                 uint64_t offset)
@@ -24,29 +28,47 @@ void lines_free(struct lines *l)
 	l->cap = l->len = l->start = 0;
 }
 
+size_t lines_limit(size_t max_len)
+{
+	if (max_len >= SIZE_MAX - 1) {
+		return SIZE_MAX; /* no limit from the host: never reached */
+	}
+	return max_len + 1 > LINES_MIN_CAP ? max_len + 1 : LINES_MIN_CAP;
+}
+
 int lines_fill(struct lines *l, int fd, size_t max_len)
 {
-	size_t want = max_len + 1 > LINES_MIN_CAP ? max_len + 1 : LINES_MIN_CAP;
 	if (l->start > 0) {
 		memmove(l->buf, l->buf + l->start, l->len - l->start);
 		l->len -= l->start;
 		l->start = 0;
 	}
-	if (l->cap < want) {
-		uint8_t *nb = l->host->realloc(l->buf, want);
+	if (l->len == l->cap) {
+		/* Full of one unfinished line: grow, never beyond the limit
+		 * (lines_next reports a line over max_len before that). */
+		size_t limit = lines_limit(max_len);
+		if (l->cap >= limit) {
+			return ENOBUFS;
+		}
+		size_t cap = l->cap == 0 ? LINES_MIN_CAP : l->cap;
+		if (l->cap > 0) {
+			cap = cap > limit / 2 ? limit : cap * 2;
+		}
+		uint8_t *nb = l->host->realloc(l->buf, cap);
 		if (nb == NULL) {
 			return ENOMEM;
 		}
 		l->buf = nb;
-		l->cap = want;
-	}
-	if (l->len == l->cap) {
-		return ENOBUFS;
+		l->cap = cap;
 	}
 	for (;;) {
 		ssize_t r = read(fd, l->buf + l->len, l->cap - l->len);
 		if (r < 0 && errno == EINTR) {
 			continue;
+		}
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			l->eof = false; /* a non-blocking descriptor: not yet */
+			return 0;
 		}
 		if (r < 0) {
 			return errno;
@@ -62,14 +84,17 @@ bool lines_next(struct lines *l, size_t max_len, bool take_partial,
 {
 	*too_long = false;
 	size_t avail = l->len - l->start;
-	const uint8_t *p = l->buf != NULL ? l->buf + l->start : NULL;
-	const uint8_t *nl = avail > 0 ? memchr(p, '\n', avail) : NULL;
+	if (avail == 0) {
+		return false;
+	}
+	const uint8_t *p = l->buf + l->start;
+	const uint8_t *nl = memchr(p, '\n', avail);
 	size_t n = nl != NULL ? (size_t)(nl - p) : avail;
 	if (n > max_len) {
 		*too_long = true;
 		return false;
 	}
-	if (nl == NULL && (!take_partial || avail == 0)) {
+	if (nl == NULL && !take_partial) {
 		return false;
 	}
 	memset(rec, 0, sizeof(*rec));
@@ -81,11 +106,162 @@ bool lines_next(struct lines *l, size_t max_len, bool take_partial,
 	return true;
 }
 
+/* ------------------------------------------------------------ writer */
+
+int out_init(struct out *o, const struct strata_host *host, const char *name,
+             int fd, bool lines, bool seekable, uint64_t written, char *errmsg)
+{
+	memset(o, 0, sizeof(*o));
+	o->host = host;
+	o->name = name;
+	o->fd = fd;
+	o->lines = lines;
+	o->seekable = seekable;
+	o->written = written;
+	o->buf = host->malloc(OUT_CAP);
+	if (o->buf == NULL) {
+		snprintf(errmsg, STRATA_ERRMSG_SIZE,
+		         "open %.200s: out of memory (%u bytes of buffer)",
+		         name, OUT_CAP);
+		return STRATA_ENOMEM;
+	}
+	return 0;
+}
+
+void out_free(struct out *o)
+{
+	o->host->free(o->buf);
+	o->buf = NULL;
+	o->used = 0;
+}
+
+/* The error of a writer that failed earlier, for every later call. */
+static int out_broken(const struct out *o, char *errmsg)
+{
+	snprintf(errmsg, STRATA_ERRMSG_SIZE,
+	         "write %.120s: an earlier write failed (%s): the output is "
+	         "unknown; reopen the sink",
+	         o->name, strerror(o->failed));
+	return conn_errno_code(o->failed);
+}
+
+/* Write iov[cnt] (consumed as it goes) fully after o->written. A failure
+ * breaks the writer (part of iov may be out). */
+static int out_writev(struct out *o, struct iovec *iov, int cnt, char *errmsg)
+{
+	while (cnt > 0) {
+		ssize_t w = o->seekable ? pwritev(o->fd, iov, cnt,
+		                                  (off_t)o->written)
+		                        : writev(o->fd, iov, cnt);
+		if (w < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w < 0) {
+			o->failed = errno;
+			return conn_sys_fail(errmsg, "write", o->name, errno);
+		}
+		o->written += (uint64_t)w;
+		size_t left = (size_t)w;
+		while (cnt > 0 && left >= iov[0].iov_len) {
+			left -= iov[0].iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov[0].iov_base = (uint8_t *)iov[0].iov_base + left;
+			iov[0].iov_len -= left;
+		}
+	}
+	return 0;
+}
+
+int out_flush(struct out *o, char *errmsg)
+{
+	if (o->failed != 0) {
+		return out_broken(o, errmsg);
+	}
+	if (o->used == 0) {
+		return 0;
+	}
+	struct iovec iov = {o->buf, o->used};
+	o->used = 0; /* written, or the writer is broken */
+	return out_writev(o, &iov, 1, errmsg);
+}
+
+int out_write(struct out *o, const struct strata_connector_record *recs,
+              size_t n, char *errmsg)
+{
+	static const char nl = '\n';
+	if (o->failed != 0) {
+		return out_broken(o, errmsg);
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t need = recs[i].len + (o->lines ? 1 : 0);
+		if (need > OUT_CAP - o->used) {
+			int rc = out_flush(o, errmsg);
+			if (rc != 0) {
+				return rc;
+			}
+		}
+		if (need > OUT_CAP) {
+			struct iovec iov[2] = {
+			        {(void *)recs[i].data, recs[i].len},
+			        {(void *)&nl, 1}};
+			int rc = out_writev(o, iov, o->lines ? 2 : 1, errmsg);
+			if (rc != 0) {
+				return rc;
+			}
+			continue;
+		}
+		if (recs[i].len > 0) {
+			memcpy(o->buf + o->used, recs[i].data, recs[i].len);
+		}
+		if (o->lines) {
+			o->buf[o->used + recs[i].len] = '\n';
+		}
+		o->used += need;
+	}
+	return 0;
+}
+
+int out_sink_write(void *state, const struct strata_connector_record *recs,
+                   size_t n, char *errmsg)
+{
+	return out_write(state, recs, n, errmsg);
+}
+
+int out_sink_prepare(void *state, char *token, size_t size, char *errmsg)
+{
+	struct out *o = state;
+	int rc = out_flush(o, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	if (o->sync && fdatasync(o->fd) != 0 &&
+	    !(o->sync_soft && (errno == EINVAL || errno == EROFS))) {
+		/* A failed sync may have dropped written pages: the output
+		 * is unknown from here on. */
+		o->failed = errno;
+		return conn_sys_fail(errmsg, "sync", o->name, errno);
+	}
+	int w = snprintf(token, size, "%" PRIu64, o->written);
+	if (w < 0 || (size_t)w >= size) {
+		snprintf(errmsg, STRATA_ERRMSG_SIZE,
+		         "prepare %.120s: a token buffer of %zu bytes is too "
+		         "small",
+		         o->name, size);
+		return STRATA_ERANGE;
+	}
+	return 0;
+}
+
+/* ----------------------------------------------------------- helpers */
+
 bool conn_bool(const char *v, size_t n, bool *out)
 {
 	static const char *const yes[] = {"true", "yes", "on", "1"};
 	static const char *const no[] = {"false", "no", "off", "0"};
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
 		if (strlen(yes[i]) == n && strncasecmp(v, yes[i], n) == 0) {
 			*out = true;
 			return true;
@@ -96,6 +272,26 @@ bool conn_bool(const char *v, size_t n, bool *out)
 		}
 	}
 	return false;
+}
+
+bool conn_u64(const char *t, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (*t == '\0') {
+		return false;
+	}
+	for (const char *p = t; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9') {
+			return false;
+		}
+		uint64_t d = (uint64_t)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10) {
+			return false;
+		}
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
 }
 
 int conn_errno_code(int err)
@@ -117,140 +313,16 @@ int conn_errno_code(int err)
 	}
 }
 
-int out_init(struct out *o, const struct strata_host *host, const char *name,
-             int fd, bool lines, bool seekable, bool sync_each, uint64_t length,
-             char *errmsg)
+int conn_sys_fail(char *errmsg, const char *what, const char *name, int err)
 {
-	memset(o, 0, sizeof(*o));
-	o->host = host;
-	o->name = name;
-	o->fd = fd;
-	o->lines = lines;
-	o->seekable = seekable;
-	o->sync = sync_each;
-	o->length = length;
-	o->cap = LINES_MIN_CAP * 16;
-	o->buf = host->malloc(o->cap);
-	if (o->buf == NULL) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE, "out of memory");
-		return STRATA_ENOMEM;
-	}
-	return 0;
+	snprintf(errmsg, STRATA_ERRMSG_SIZE, "%s %.200s: %s", what, name,
+	         strerror(err));
+	return conn_errno_code(err);
 }
 
-void out_free(struct out *o)
+uint64_t conn_now_ms(void)
 {
-	o->host->free(o->buf);
-	o->buf = NULL;
-}
-
-/* Write iov fully at the offset the unbuffered bytes end at. */
-static int out_writev(struct out *o, struct iovec *iov, int cnt, char *errmsg)
-{
-	size_t total = 0;
-	for (int i = 0; i < cnt; i++) {
-		total += iov[i].iov_len;
-	}
-	uint64_t at = o->length - o->used - total; /* where they go */
-	if (!o->seekable) {
-		at = 0;
-	}
-	while (cnt > 0) {
-		ssize_t w = o->seekable ? pwritev(o->fd, iov, cnt, (off_t)at)
-		                        : writev(o->fd, iov, cnt);
-		if (w < 0 && errno == EINTR) {
-			continue;
-		}
-		if (w < 0) {
-			int e = errno;
-			snprintf(errmsg, STRATA_ERRMSG_SIZE, "write %.120s: %s",
-			         o->name, strerror(e));
-			return conn_errno_code(e);
-		}
-		at += (uint64_t)w;
-		size_t left = (size_t)w;
-		while (cnt > 0 && left >= iov[0].iov_len) {
-			left -= iov[0].iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov[0].iov_base = (uint8_t *)iov[0].iov_base + left;
-			iov[0].iov_len -= left;
-		}
-	}
-	return 0;
-}
-
-int out_flush(struct out *o, char *errmsg)
-{
-	if (o->used == 0) {
-		return 0;
-	}
-	struct iovec iov = {o->buf, o->used};
-	size_t n = o->used;
-	o->used = 0; /* out_writev places it just before o->length */
-	int rc = out_writev(o, &iov, 1, errmsg);
-	if (rc != 0) {
-		o->length -= n; /* not written: the buffer is dropped */
-	}
-	return rc;
-}
-
-int out_write(struct out *o, const struct strata_connector_record *recs,
-              size_t n, char *errmsg)
-{
-	static const char nl = '\n';
-	for (size_t i = 0; i < n; i++) {
-		size_t need = recs[i].len + (o->lines ? 1 : 0);
-		if (o->used + need > o->cap) {
-			int rc = out_flush(o, errmsg);
-			if (rc != 0) {
-				return rc;
-			}
-		}
-		if (need > o->cap) {
-			struct iovec iov[2] = {
-			        {(void *)recs[i].data, recs[i].len},
-			        {(void *)&nl, 1}};
-			o->length += need;
-			int rc = out_writev(o, iov, o->lines ? 2 : 1, errmsg);
-			if (rc != 0) {
-				o->length -= need;
-				return rc;
-			}
-			continue;
-		}
-		if (recs[i].len > 0) {
-			memcpy(o->buf + o->used, recs[i].data, recs[i].len);
-		}
-		if (o->lines) {
-			o->buf[o->used + recs[i].len] = '\n';
-		}
-		o->used += need;
-		o->length += need;
-	}
-	return 0;
-}
-
-int out_sink_write(void *state, const struct strata_connector_record *recs,
-                   size_t n, char *errmsg)
-{
-	return out_write(state, recs, n, errmsg);
-}
-
-int out_sink_prepare(void *state, char *token, size_t size, char *errmsg)
-{
-	struct out *o = state;
-	int rc = out_flush(o, errmsg);
-	if (rc == 0 && o->sync && fdatasync(o->fd) != 0) {
-		int e = errno;
-		snprintf(errmsg, STRATA_ERRMSG_SIZE, "sync %.120s: %s", o->name,
-		         strerror(e));
-		rc = conn_errno_code(e);
-	}
-	if (rc == 0) {
-		snprintf(token, size, "%" PRIu64, o->length);
-	}
-	return rc;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }

@@ -1,5 +1,6 @@
-/* Line reader shared by the file and stdio connectors: splits what a
- * descriptor delivers into newline-terminated records, in bounded memory. */
+/* Helpers compiled into the file and stdio connectors: a line reader that
+ * splits what a descriptor delivers into records in bounded memory, the
+ * buffered writer behind both sinks, and option/errno helpers. */
 #ifndef PLUGINS_CONNECTOR_LINES_H
 #define PLUGINS_CONNECTOR_LINES_H
 
@@ -9,87 +10,128 @@
 
 #include "strata/connector.h"
 
+#define LINES_MIN_CAP (64u * 1024) /* reader buffer to start with */
+#define OUT_CAP (1024u * 1024)     /* writer buffer; larger records bypass */
+
+/* ------------------------------------------------------------ reader */
+
 /*
- * The buffer holds bytes read but not yet returned: [start, len). Records
- * point into it and stay valid until the next lines_fill or lines_next
- * that moves data (the caller returns them before reading more). It grows
- * to at most max(LINES_MIN_CAP, max_len + 1) bytes: a line longer than
- * max_len is an error, never a bigger buffer.
+ * Bytes read from a descriptor and not yet returned as records. Records
+ * point into buf: they stay valid until the next lines_fill (which moves
+ * data) or lines_free. buf starts at LINES_MIN_CAP bytes and doubles only
+ * while one line does not fit, up to lines_limit(max_len): a line longer
+ * than max_len is an error, never a bigger buffer.
  */
 struct lines {
-	const struct strata_host *host;
-	uint8_t *buf;
-	size_t cap;
-	size_t start;    /* first byte not yet returned */
-	size_t len;      /* bytes in buf */
-	uint64_t offset; /* stream offset of buf[start] */
-	bool eof;        /* the descriptor said end of file */
+	const struct strata_host *host; /* allocator; borrowed */
+	uint8_t *buf;    /* host->malloc'ed; NULL before the first fill */
+	size_t cap;      /* bytes allocated at buf */
+	size_t start;    /* first byte of buf not yet returned */
+	size_t len;      /* bytes of buf holding data */
+	uint64_t offset; /* input offset of buf[start]: the position token */
+	bool eof;        /* the last read returned 0 (end of input for now) */
 };
 
-#define LINES_MIN_CAP (64u * 1024)
-
+/* Set up an empty reader whose first byte is at input offset. */
 void lines_init(struct lines *l, const struct strata_host *host,
                 uint64_t offset);
+
+/* Free the buffer (records from it become invalid). */
 void lines_free(struct lines *l);
 
+/* Bytes the buffer may grow to for lines of at most max_len bytes:
+ * max(LINES_MIN_CAP, max_len + 1), the '\n' included. */
+size_t lines_limit(size_t max_len);
+
 /*
- * Read once from fd into the buffer (moving unreturned bytes to its
- * front first) for records of at most max_len bytes. 0 (l->eof set when
- * read returned 0), or errno of the read, or ENOMEM; ENOBUFS when the
- * buffer is full of one line longer than max_len.
+ * Read once from fd into the buffer, after moving the bytes not yet
+ * returned to its front (records returned before become invalid); grows
+ * the buffer when it is full, up to lines_limit(max_len). Returns 0 (with
+ * l->eof set when read returned 0; EAGAIN reads nothing and is not an
+ * error), the errno of the read, ENOMEM, or ENOBUFS when the buffer is at
+ * its limit and full (a line longer than max_len: lines_next says so
+ * first).
  */
 int lines_fill(struct lines *l, int fd, size_t max_len);
 
 /*
- * The next complete line as a record (data without its '\n'); with
- * take_partial, a last line without '\n' too (end of input). false when
- * there is none. *too_long is set when the line in the buffer exceeds
- * max_len (its offset is l->offset).
+ * Take the next line as a record (data without its '\n', key unset);
+ * with take_partial, also a last line that has no '\n' (end of input).
+ * false when there is none; then *too_long says whether the line at
+ * l->offset is (or, unterminated, already is) longer than max_len.
  */
 bool lines_next(struct lines *l, size_t max_len, bool take_partial,
                 struct strata_connector_record *rec, bool *too_long);
 
-/* ---- helpers both connectors use ---- */
-
-/* Parse a bool option value (true/false, yes/no, on/off, 1/0). */
-bool conn_bool(const char *v, size_t n, bool *out);
-
-/* Map errno to a STRATA_E* code (ENOSPC, ENOENT, EACCES, else EIO). */
-int conn_errno_code(int err);
+/* ------------------------------------------------------------ writer */
 
 /*
- * The sink side both connectors share: records appended to fd at
- * offset length through a user-space buffer of LINES_MIN_CAP * 16
- * bytes, one '\n' after each when lines. Larger records go straight
- * out. name is for messages.
+ * The sink side of both connectors: records appended to fd through an
+ * OUT_CAP buffer, each followed by '\n' when lines. A record larger than
+ * the buffer goes straight out with writev. A failed write leaves the
+ * output unknown (part of it may be out): the writer then refuses every
+ * later write and prepare with the same error, until closed.
  */
 struct out {
-	const struct strata_host *host;
-	const char *name;
-	int fd;
-	bool lines;    /* append '\n' to each record */
-	bool seekable; /* pwrite at length (a file) or write (a pipe) */
-	bool sync;     /* fdatasync at every prepare */
-	uint8_t *buf;
-	size_t cap;
-	size_t used;
-	uint64_t length; /* bytes written or buffered so far */
+	const struct strata_host *host; /* allocator and log; borrowed */
+	const char *name; /* "stdout" or the path, for messages; borrowed */
+	int fd;           /* the output; not owned */
+	bool lines;       /* append '\n' after each record (format=lines) */
+	bool seekable;    /* a file: pwritev at written; else write in order */
+	bool sync;        /* fdatasync at every prepare */
+	bool sync_soft;   /* ignore fdatasync EINVAL/EROFS (pipes, ttys) */
+	int failed;       /* 0, or errno of the write that broke the output */
+	uint8_t *buf;     /* OUT_CAP bytes, host->malloc'ed */
+	size_t used;      /* bytes buffered in buf */
+	uint64_t written; /* bytes out in fd (a file: its length) */
 };
 
+/*
+ * Set up a writer for fd whose output already holds written bytes; name
+ * is borrowed for the writer's life. 0 or STRATA_ENOMEM with errmsg.
+ */
 int out_init(struct out *o, const struct strata_host *host, const char *name,
-             int fd, bool lines, bool seekable, bool sync_each, uint64_t length,
-             char *errmsg);
+             int fd, bool lines, bool seekable, uint64_t written, char *errmsg);
+
+/* Free the buffer; what is still in it is dropped (never written). */
 void out_free(struct out *o);
+
+/* Append n records (borrowed for the call); 0 or a STRATA_E* code with
+ * errmsg naming o->name and the cause. */
 int out_write(struct out *o, const struct strata_connector_record *recs,
               size_t n, char *errmsg);
-/* Write the buffer out. */
+
+/* Write the buffer out (short writes and EINTR retried); 0 or a code. */
 int out_flush(struct out *o, char *errmsg);
 
-/* sink_write and sink_prepare for a sink state whose FIRST member is its
- * struct out: prepare writes the buffer out, syncs when o->sync and
- * gives the output's length as the token. */
+/*
+ * sink_write and sink_prepare for a sink state whose FIRST member is its
+ * struct out. Prepare flushes, fdatasyncs when o->sync and puts the
+ * output's length (decimal) in token[size].
+ */
 int out_sink_write(void *state, const struct strata_connector_record *recs,
                    size_t n, char *errmsg);
 int out_sink_prepare(void *state, char *token, size_t size, char *errmsg);
+
+/* ----------------------------------------------------------- helpers */
+
+/* Parse an option's bool value: true/false, yes/no, on/off, 1/0 (any
+ * case). false when it is none of them. */
+bool conn_bool(const char *v, size_t n, bool *out);
+
+/* Parse a token as a decimal uint64: digits only (at least one), no sign,
+ * no spaces, no overflow. false otherwise. */
+bool conn_u64(const char *t, uint64_t *out);
+
+/* Map an errno to a STRATA_E* code: ENOSPC/EDQUOT -> STRATA_ENOSPC,
+ * ENOENT -> STRATA_ENOENT, EACCES/EPERM/EROFS -> STRATA_EPERM, ENOMEM ->
+ * STRATA_ENOMEM, anything else -> STRATA_EIO. */
+int conn_errno_code(int err);
+
+/* Put "<what> <name>: <strerror(err)>" in errmsg; the code for err. */
+int conn_sys_fail(char *errmsg, const char *what, const char *name, int err);
+
+/* Milliseconds on the monotonic clock (poll deadlines). */
+uint64_t conn_now_ms(void);
 
 #endif /* PLUGINS_CONNECTOR_LINES_H */

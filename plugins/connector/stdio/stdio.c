@@ -1,8 +1,17 @@
 /*
- * Connector "stdio": a source reading stdin line by line and a sink
- * writing to stdout. Neither can go back (a pipe is read once, output
- * once written stays written), so both are at least once
+ * Connector "stdio": a source reading stdin (fd 0) line by line and a
+ * sink writing to stdout (fd 1). Neither can go back (what was read from
+ * a pipe is gone, what went out stays out), so both are at least once
  * (docs/connect.md, "Connectors shipped").
+ *
+ * Source: the file connector's line rules (one record per line, '\n'
+ * removed, empty lines are records of length 0, a last line without '\n'
+ * is a record at the end of input); it ends when stdin does. The
+ * position token is the count of bytes consumed, for information only:
+ * a restore is refused. Sink: format=lines (each record then '\n') or
+ * raw; prepare writes everything out (and fdatasyncs when stdout is a
+ * file; pipes and ttys cannot be synced); its token is the count of bytes
+ * written by this instance. A restore token is accepted and ignored.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,37 +23,59 @@
 #include "lines.h"
 #include "strata/plugin_config.h"
 
-/* Parse config: key (source), format (sink). */
-static int parse_opts(const char *config, bool source, char *key,
-                      size_t key_size, bool *have_key, bool *raw, char *errmsg)
+#define KEY_CAP 4096 /* longest key + 1 */
+
+/*
+ * Parse config (borrowed): key= for the source (into key[KEY_CAP]; empty
+ * or absent = no key), format= for the sink (*raw). 0, or STRATA_ECONFIG
+ * with errmsg naming the key (unknown ones with the valid ones listed).
+ */
+static int parse_opts(const char *config, bool source, char *key, bool *raw,
+                      char *errmsg)
 {
+	const char *side = source ? "source (stdin)" : "sink (stdout)";
 	const char *cur = config;
 	struct strata_config_item it;
-	*have_key = false;
-	*raw = false;
 	while (strata_config_next(&cur, &it)) {
-		bool ok = it.value != NULL;
-		if (ok && source && strata_config_key_is(&it, "key")) {
-			ok = strata_config_value_copy(&it, key, key_size) == 0;
-			*have_key = it.value_len > 0;
-		} else if (ok && !source &&
-		           strata_config_key_is(&it, "format")) {
-			*raw = it.value_len == 3 &&
-			       memcmp(it.value, "raw", 3) == 0;
-			ok = *raw || (it.value_len == 5 &&
-			              memcmp(it.value, "lines", 5) == 0);
-		} else {
+		const char *want = NULL; /* what a bad value should be */
+		if (it.value == NULL) {
 			snprintf(errmsg, STRATA_ERRMSG_SIZE,
-			         "unknown %s option '%.*s' (valid: %s)",
-			         source ? "source" : "sink", (int)it.key_len,
-			         it.key, source ? "key" : "format");
+			         "option line '%.*s' of the stdio %s is not "
+			         "key=value",
+			         it.line_len > 100 ? 100 : it.line_len, it.line,
+			         side);
+			return STRATA_ECONFIG;
+		} else if (source && strata_config_key_is(&it, "key")) {
+			if (strata_config_value_copy(&it, key, KEY_CAP) != 0) {
+				want = "at most 4095 bytes";
+			}
+		} else if (!source && strata_config_key_is(&it, "format")) {
+			if (it.value_len == 5 &&
+			    memcmp(it.value, "lines", 5) == 0) {
+				*raw = false;
+			} else if (it.value_len == 3 &&
+			           memcmp(it.value, "raw", 3) == 0) {
+				*raw = true;
+			} else {
+				want = "lines or raw";
+			}
+		} else {
+			snprintf(
+			        errmsg, STRATA_ERRMSG_SIZE,
+			        "unknown option '%.*s' of the stdio %s (valid: "
+			        "%s)",
+			        it.key_len > 100 ? 100 : (int)it.key_len,
+			        it.key, side, source ? "key" : "format");
 			return STRATA_ECONFIG;
 		}
-		if (!ok) {
-			snprintf(errmsg, STRATA_ERRMSG_SIZE,
-			         "bad value in option '%.*s' (format: lines or "
-			         "raw)",
-			         it.line_len, it.line);
+		if (want != NULL) {
+			snprintf(
+			        errmsg, STRATA_ERRMSG_SIZE,
+			        "option %.*s of the stdio %s: '%.*s' is not %s",
+			        it.key_len > 60 ? 60 : (int)it.key_len, it.key,
+			        side,
+			        it.value_len > 100 ? 100 : (int)it.value_len,
+			        it.value, want);
 			return STRATA_ECONFIG;
 		}
 	}
@@ -53,154 +84,194 @@ static int parse_opts(const char *config, bool source, char *key,
 
 /* ----------------------------------------------------------- source */
 
-struct ssrc {
-	const struct strata_host *host;
-	char key[1024];
-	bool have_key;
-	struct lines l;
+/* An open stdin source. */
+struct src {
+	const struct strata_host *host; /* borrowed until close */
+	size_t keylen;                  /* bytes of key; 0 = no key */
+	struct lines in;                /* read, not yet returned */
+	char key[KEY_CAP];              /* every record's routing key */
 };
 
+/* source_open: see connector.h; a restore token is STRATA_EINVAL. */
 static int src_open(const struct strata_host *host, const char *config,
                     const char *restore, void **state, char *errmsg)
 {
+	char key[KEY_CAP] = "";
+	bool raw = false;
+	int rc = parse_opts(config, true, key, &raw, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
 	if (restore != NULL) {
 		snprintf(errmsg, STRATA_ERRMSG_SIZE,
 		         "stdin cannot be replayed: it cannot resume at "
-		         "position %.64s (use guarantee=at-least-once and a "
-		         "new checkpoint file per run)",
+		         "position '%.64s' (run with guarantee=at-least-once: "
+		         "each run reads stdin from where it is)",
 		         restore);
 		return STRATA_EINVAL;
 	}
-	struct ssrc *s = host->malloc(sizeof(*s));
+	struct src *s = host->malloc(sizeof(*s));
 	if (s == NULL) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE, "out of memory");
+		snprintf(errmsg, STRATA_ERRMSG_SIZE,
+		         "open the stdio source: out of memory");
 		return STRATA_ENOMEM;
 	}
 	memset(s, 0, sizeof(*s));
 	s->host = host;
-	bool raw;
-	int rc = parse_opts(config, true, s->key, sizeof(s->key), &s->have_key,
-	                    &raw, errmsg);
-	if (rc != 0) {
-		host->free(s);
-		return rc;
-	}
-	lines_init(&s->l, host, 0);
+	memcpy(s->key, key, sizeof(s->key));
+	s->keylen = strlen(s->key);
+	lines_init(&s->in, host, 0);
 	*state = s;
 	return 0;
 }
 
+/* source_poll: see connector.h. Waits with poll(2) on stdin until a line
+ * is complete, stdin ends or wait_ms pass. */
 static int src_poll(void *state, int wait_ms, size_t max_len,
                     struct strata_connector_record *recs, size_t max, size_t *n,
                     bool *end, char *errmsg)
 {
-	struct ssrc *s = state;
+	struct src *s = state;
+	uint64_t deadline =
+	        conn_now_ms() + (wait_ms > 0 ? (uint64_t)wait_ms : 0);
 	*n = 0;
 	*end = false;
-	bool waited = false;
+	if (max == 0) {
+		return 0; /* no room: nothing read, nothing skipped */
+	}
 	for (;;) {
+		bool last = s->in.eof;
 		bool too_long = false;
-		while (*n < max && lines_next(&s->l, max_len, s->l.eof,
-		                              &recs[*n], &too_long)) {
-			recs[*n].key = s->have_key ? s->key : NULL;
-			recs[*n].keylen = s->have_key ? strlen(s->key) : 0;
+		while (*n < max && lines_next(&s->in, max_len, last, &recs[*n],
+		                              &too_long)) {
+			recs[*n].key = s->keylen > 0 ? s->key : NULL;
+			recs[*n].keylen = s->keylen;
 			(*n)++;
 		}
 		if (too_long && *n == 0) {
 			snprintf(errmsg, STRATA_ERRMSG_SIZE,
-			         "stdin: line at byte %" PRIu64 " is longer "
-			         "than %zu bytes (limits.max_event)",
-			         s->l.offset, max_len);
+			         "stdin: the line at byte %" PRIu64
+			         " is longer "
+			         "than %zu bytes",
+			         s->in.offset, max_len);
 			return STRATA_ETOOBIG;
 		}
 		if (*n > 0 || too_long) {
-			return 0;
+			*end = last && s->in.start == s->in.len;
+			return 0; /* a long line is reported next time */
 		}
-		if (s->l.eof) {
+		if (last) {
 			*end = true;
 			return 0;
 		}
-		if (waited) {
-			return 0;
-		}
+		uint64_t now = conn_now_ms();
+		uint64_t left = deadline > now ? deadline - now : 0;
 		struct pollfd p = {.fd = 0, .events = POLLIN};
-		int pr = poll(&p, 1, wait_ms);
-		if (pr < 0 && errno != EINTR) {
-			snprintf(errmsg, STRATA_ERRMSG_SIZE, "poll stdin: %s",
-			         strerror(errno));
+		int pr = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (pr < 0 && errno == EINTR) {
+			continue;
+		}
+		if (pr < 0) {
+			return conn_sys_fail(errmsg, "poll", "stdin", errno);
+		}
+		if (pr == 0) {
+			return 0; /* nothing complete within wait_ms */
+		}
+		if (p.revents & POLLNVAL) {
+			snprintf(errmsg, STRATA_ERRMSG_SIZE,
+			         "poll stdin: it is not open");
 			return STRATA_EIO;
 		}
-		if (pr <= 0) {
-			return 0;
+		int e = lines_fill(&s->in, 0, max_len);
+		if (e == ENOBUFS) {
+			continue; /* lines_next reports the long line */
 		}
-		waited = true;
-		int e = lines_fill(&s->l, 0, max_len);
 		if (e != 0) {
-			snprintf(errmsg, STRATA_ERRMSG_SIZE, "read stdin: %s",
-			         strerror(e));
-			return conn_errno_code(e);
+			return conn_sys_fail(errmsg, "read", "stdin", e);
 		}
 	}
 }
 
+/* source_position: bytes of stdin consumed (informational). */
 static int src_position(void *state, char *token, size_t size, char *errmsg)
 {
-	struct ssrc *s = state;
-	(void)errmsg;
-	snprintf(token, size, "%" PRIu64, s->l.offset);
+	struct src *s = state;
+	int w = snprintf(token, size, "%" PRIu64, s->in.offset);
+	if (w < 0 || (size_t)w >= size) {
+		snprintf(
+		        errmsg, STRATA_ERRMSG_SIZE,
+		        "position of stdin: a token buffer of %zu bytes is too "
+		        "small",
+		        size);
+		return STRATA_ERANGE;
+	}
 	return 0;
 }
 
+/* source_close: stdin itself stays open (it is not ours). */
 static void src_close(void *state)
 {
-	struct ssrc *s = state;
-	lines_free(&s->l);
+	struct src *s = state;
+	lines_free(&s->in);
 	s->host->free(s);
 }
 
 /* ------------------------------------------------------------- sink */
 
-struct ssnk {
+/* An open stdout sink. */
+struct snk {
 	struct out out; /* first: out_sink_write/prepare take the state */
-	const struct strata_host *host;
+	const struct strata_host *host; /* borrowed until close */
 };
 
+/* sink_open: see connector.h; restore is accepted and ignored (what went
+ * out cannot be taken back: at least once). */
 static int snk_open(const struct strata_host *host, const char *config,
                     const char *restore, void **state, char *errmsg)
 {
-	(void)restore; /* what went out stays out: at least once */
-	char key[8];
-	bool have_key, raw;
-	int rc = parse_opts(config, false, key, sizeof(key), &have_key, &raw,
-	                    errmsg);
+	bool raw = false;
+	int rc = parse_opts(config, false, NULL, &raw, errmsg);
 	if (rc != 0) {
 		return rc;
 	}
-	struct ssnk *s = host->malloc(sizeof(*s));
+	if (restore != NULL) {
+		host->log(host, STRATA_LOG_DEBUG,
+		          "stdout: restore token %.64s ignored (at least once)",
+		          restore);
+	}
+	struct snk *s = host->malloc(sizeof(*s));
 	if (s == NULL) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE, "out of memory");
+		snprintf(errmsg, STRATA_ERRMSG_SIZE,
+		         "open the stdio sink: out of memory");
 		return STRATA_ENOMEM;
 	}
+	memset(s, 0, sizeof(*s));
 	s->host = host;
-	rc = out_init(&s->out, host, "stdout", 1, !raw, false, false, 0,
-	              errmsg);
+	rc = out_init(&s->out, host, "stdout", 1, !raw, false, 0, errmsg);
 	if (rc != 0) {
 		host->free(s);
 		return rc;
 	}
+	s->out.sync = true; /* stdout may be a file (> out.log) */
+	s->out.sync_soft = true;
 	*state = s;
 	return 0;
 }
 
+/* sink_close: what is buffered still goes out (at least once: a restart
+ * sends it again anyway, and output cut short helps no reader). */
 static void snk_close(void *state)
 {
-	struct ssnk *s = state;
+	struct snk *s = state;
 	char err[STRATA_ERRMSG_SIZE];
-	out_flush(&s->out, err);
+	if (out_flush(&s->out, err) != 0) {
+		s->host->log(s->host, STRATA_LOG_WARN, "%s", err);
+	}
 	out_free(&s->out);
 	s->host->free(s);
 }
 
+/* The table strata-connect loads (connector.h). */
 static const struct strata_connector_ops ops = {
         .abi_version = STRATA_CONNECTOR_ABI_VERSION,
         .name = "stdio",
@@ -213,10 +284,11 @@ static const struct strata_connector_ops ops = {
         .sink_open = snk_open,
         .sink_write = out_sink_write,
         .sink_prepare = out_sink_prepare,
-        .sink_commit = NULL,
+        .sink_commit = NULL, /* written data is visible already */
         .sink_close = snk_close,
 };
 
+/* The connector's one exported symbol (STRATA_CONNECTOR_ENTRY). */
 STRATA_PLUGIN_EXPORT const struct strata_connector_ops *
 strata_connector_plugin(void)
 {
