@@ -2,7 +2,7 @@
 #ifndef CONNECT_CONNECT_H
 #define CONNECT_CONNECT_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,14 +35,14 @@ struct connect_config {
 	const char *group;         /* export: reader group */
 	const char *start;         /* export: "head", "tail" or a cut */
 	enum connect_unknown_txn unknown_txn; /* import recovery */
-	bool exit_at_end;                     /* stop when the input ends */
 	uint64_t retry_ms; /* keep retrying an unavailable cluster */
 };
 
-/* Set by SIGINT/SIGTERM: take a last checkpoint and stop. */
-extern volatile sig_atomic_t connect_stop;
+/* Set by the signal thread on SIGINT/SIGTERM (read by every thread):
+ * take a last checkpoint and stop. */
+extern atomic_bool connect_stop;
 
-/* Run an import (source -> stream) until the source ends (exit_at_end)
+/* Run an import (source -> stream) until the source ends
  * or connect_stop. 0, or the error that stopped it with errmsg. */
 int connect_import(const struct connect_config *cfg, struct connector *conn,
                    struct strata_client *c, char *errmsg);

@@ -135,7 +135,7 @@ static void *checkpoint_main(void *arg)
 		if (ex->finished) {
 			break;
 		}
-		last = connect_stop != 0;
+		last = connect_stop;
 		char name[64];
 		snprintf(name, sizeof(name), "connect-%" PRIu64, ++ex->cp_seq);
 		char err[STRATA_ERRMSG_SIZE] = "";

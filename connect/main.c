@@ -18,7 +18,7 @@
 #define EXIT_RUNTIME 1 /* the pipeline stopped on an error */
 #define EXIT_CONFIG 2  /* bad configuration */
 
-volatile sig_atomic_t connect_stop;
+atomic_bool connect_stop;
 
 uint64_t connect_now_ms(void)
 {
@@ -176,7 +176,7 @@ static void *signal_main(void *arg)
 	}
 	LOG_INFO("connect", "%s: taking a last checkpoint, then stopping",
 	         sig == SIGINT ? "SIGINT" : "SIGTERM");
-	connect_stop = 1;
+	connect_stop = true;
 	return NULL;
 }
 
