@@ -560,6 +560,25 @@ int strata_txn_commit(struct strata_txn *t, char *errmsg)
 	return commit_or_abort(t->c, t->scope, t->stream, t->id, errmsg);
 }
 
+int strata_txn_release(struct strata_txn *t, char *errmsg)
+{
+	int rc = check_open(t, "strata_txn_release", errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	char werr[STRATA_ERRMSG_SIZE];
+	rc = close_writer(t, werr); /* flushed, lease no longer renewed */
+	if (rc != 0) {
+		char ignored[STRATA_ERRMSG_SIZE];
+		end_txn(t->c, t->scope, t->stream, t->id, false, ignored);
+		client_err(errmsg,
+		           "release transaction %" PRIu64 " of %s/%s: an event "
+		           "could not be written, so it was aborted: %s",
+		           t->id, t->scope, t->stream, werr);
+	}
+	return rc;
+}
+
 int strata_txn_commit_id(struct strata_client *c, const char *scope,
                          const char *stream, uint64_t txn_id, char *errmsg)
 {

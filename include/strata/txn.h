@@ -91,6 +91,18 @@ STRATA_API int strata_txn_commit(struct strata_txn *t, char *errmsg);
 STRATA_API int strata_txn_abort(struct strata_txn *t, char *errmsg);
 
 /*
+ * Flush, then hand the transaction over to whoever commits or aborts it
+ * by id (strata_txn_commit_id / _abort_id): the events are durable in
+ * the shadows, the lease is no longer renewed, and strata_txn_free will
+ * not abort it. For a two-phase-commit participant that records the id
+ * and leaves the decision to its coordinator (strata-connect's strata
+ * sink); the commit must come within the lease. Only strata_txn_free is
+ * valid on the handle afterwards. When an event failed the transaction
+ * is aborted and its error returned.
+ */
+STRATA_API int strata_txn_release(struct strata_txn *t, char *errmsg);
+
+/*
  * Commit, or abort, transaction txn_id of scope/stream by its id, from
  * any process and without a handle: what a pipeline restoring from a
  * checkpoint does with the transaction it flushed (pre-committed) and

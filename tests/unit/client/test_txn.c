@@ -359,6 +359,30 @@ static void test_txn_bad_input(void **state)
 	fixture_free(fx);
 }
 
+/* Released: the handle is freed without aborting; the transaction
+ * stays open until committed by id; the handle takes nothing more. */
+static void test_txn_release(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(2);
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_txn *t = begin(fx);
+	fill(t, 0, 20);
+	uint64_t id = strata_txn_id(t);
+	assert_int_equal(strata_txn_release(t, err), 0);
+	assert_int_equal(strata_txn_write(t, NULL, 0, "x", 1, err),
+	                 STRATA_EINVAL);
+	assert_int_equal(strata_txn_release(t, err), STRATA_EINVAL);
+	strata_txn_free(t);
+	enum strata_txn_state st;
+	assert_int_equal(strata_txn_status(fx->c, "sc", "st", id, &st, err), 0);
+	assert_int_equal(st, STRATA_TXN_OPEN);
+	assert_int_equal(stream_events(fx), 0);
+	assert_int_equal(strata_txn_commit_id(fx->c, "sc", "st", id, err), 0);
+	assert_int_equal(stream_events(fx), 20 * KEYS);
+	fixture_free(fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -369,6 +393,7 @@ int main(void)
 	        cmocka_unit_test(test_txn_lease_renewed),
 	        cmocka_unit_test(test_txn_stream_scaled),
 	        cmocka_unit_test(test_txn_by_id),
+	        cmocka_unit_test(test_txn_release),
 	        cmocka_unit_test(test_txn_bad_input),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
