@@ -9,6 +9,10 @@
              in order. The stream is sealed and the export ends (exit
              0): its file is the input, byte for byte; a rerun changes
              nothing.
+  mirror     the same, but the export's sink is the strata connector
+             writing into a stream of a second strata-standalone (one
+             transaction per checkpoint, committed by id): the mirror
+             stream holds the input once, in order.
   stdio      at least once through stdin and stdout: lines piped in are
              read back on stdout.
   bad_input  missing and unknown keys, an unknown connector, exactly
@@ -88,9 +92,16 @@ def committed_token(path):
     return -1
 
 
-def scenario_exactly_once(args, base):
+def scenario_exactly_once(args, base, mirror=False):
     sa = Standalone(args.standalone, base)
     sa.start()
+    sb = None
+    if mirror:
+        sb = Standalone(args.standalone, base, name="sb")
+        sb.start()
+        ctlb = Ctl(args.stratactl, sb.url)
+        ctlb.run("scope", "create", "mirror")
+        ctlb.run("stream", "create", "mirror/lines", "--segments", "2")
     try:
         ctl = Ctl(args.stratactl, sa.url)
         ctl.run("scope", "create", "ct")
@@ -120,13 +131,34 @@ def scenario_exactly_once(args, base):
         dst = os.path.join(base, "out.log")
         eckpt = os.path.join(base, "export.ckpt")
         eflags = ["--mode=export", "--stream=ct/lines",
-                  "--connector.plugin=file",
-                  "--connector.options.path=%s" % dst,
                   "--checkpoint.file=%s" % eckpt,
                   "--checkpoint.interval=200ms"]
+        if mirror:
+            eflags += ["--connector.plugin=strata",
+                       "--connector.options.controller=%s" % sb.url,
+                       "--connector.options.stream=mirror/lines",
+                       "--connector.options.lease_ms=60000"]
+        else:
+            eflags += ["--connector.plugin=file",
+                       "--connector.options.path=%s" % dst]
 
         def out_size():
-            return os.path.getsize(dst) if os.path.exists(dst) else 0
+            if mirror:  # what the checkpoint last recorded
+                try:
+                    with open(eckpt) as f:
+                        return [ln.strip() for ln in f
+                                if ln.startswith("sink=")][0]
+                except (OSError, IndexError):
+                    return "-"
+            return "%d bytes" % (os.path.getsize(dst)
+                                 if os.path.exists(dst) else 0)
+
+        def output():
+            if mirror:
+                return ctlb.run("read", "mirror/lines", "--to", "tail",
+                                timeout=300)[0]
+            with open(dst) as f:
+                return f.read()
 
         # Import and export run at once; each is killed five times.
         rng = random.Random(7)
@@ -150,7 +182,7 @@ def scenario_exactly_once(args, base):
                 e.kill()
                 e.wait()
                 ekills += 1
-                log("export killed (%d), output %d bytes"
+                log("export killed (%d), output %s"
                     % (ekills, out_size()))
                 e = con.start(*eflags)
         writer.join()
@@ -184,18 +216,22 @@ def scenario_exactly_once(args, base):
         rc = e.wait(120)
         check(rc == 0, "export exit %d: %s" % (rc, tail(e)))
         check("exported" in tail(e), "no summary: %s" % tail(e))
-        with open(dst) as f:
-            got = f.read()
+        got = output()
         check(got == want, "export output differs: %d vs %d bytes"
               % (len(got), len(want)))
-        log("export: the file is the input byte for byte across %d "
-            "SIGKILLs" % ekills)
+        log("export: %s is the input byte for byte across %d SIGKILLs"
+            % ("the mirror stream" if mirror else "the file", ekills))
         # A rerun after the end changes nothing.
         con.run(*eflags)
-        with open(dst) as f:
-            check(f.read() == want, "rerun changed the output")
+        check(output() == want, "rerun changed the output")
     finally:
         sa.stop()
+        if sb is not None:
+            sb.stop()
+
+
+def scenario_mirror(args, base):
+    scenario_exactly_once(args, base, mirror=True)
 
 
 def scenario_stdio(args, base):
@@ -316,7 +352,7 @@ def scenario_bad_input(args, base):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("scenario", choices=["exactly_once", "stdio",
+    ap.add_argument("scenario", choices=["exactly_once", "mirror", "stdio",
                                          "bad_input"])
     ap.add_argument("--standalone", required=True)
     ap.add_argument("--stratactl", required=True)
@@ -326,6 +362,7 @@ def main():
     ok = False
     try:
         {"exactly_once": scenario_exactly_once,
+         "mirror": scenario_mirror,
          "stdio": scenario_stdio,
          "bad_input": scenario_bad_input}[args.scenario](args, base)
         ok = True
