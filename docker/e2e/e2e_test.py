@@ -7,6 +7,8 @@ container halfway (Docker API over the mounted socket), writes more, waits
 until tier 2 (S3) holds data, reads the stream back and checks that every
 acknowledged event is there exactly once, that events of one routing key
 come in write order, and that the cluster took writes again after the kill.
+Then strata-connect from the image: a file imported into a stream, the
+sealed stream mirrored into another through the strata connector.
 Exit 0 = pass. Every wait is bounded.
 
 Environment: E2E_CONTROLLER (controller URLs), E2E_PROJECT (compose
@@ -208,6 +210,43 @@ def check_order(events):
     return bad
 
 
+def connect_check():
+    """strata-connect in the image: a file imported into a stream, the
+    sealed stream mirrored into another through the strata connector
+    (libstrata.so and the plugins in place); [] or the problems."""
+    lines = "".join(f"line {i}\n" for i in range(2000))
+    with open("/tmp/connect-in.txt", "w") as f:
+        f.write(lines)
+    base = ["strata-connect", f"--controller={CONTROLLER}",
+            "--checkpoint.interval=200ms"]
+    for stream in ("connect-src", "connect-mirror"):
+        retry(f"create {stream}", STRATACTL + [
+            "stream", "create", f"{SCOPE}/{stream}", "--if-not-exists"], 60)
+    steps = [
+        ("import", base + ["--mode=import", f"--stream={SCOPE}/connect-src",
+                           "--connector.plugin=file",
+                           "--connector.options.path=/tmp/connect-in.txt",
+                           "--checkpoint.file=/tmp/connect-import.ckpt"]),
+        ("seal", STRATACTL + ["stream", "seal", f"{SCOPE}/connect-src"]),
+        ("mirror", base + ["--mode=export", f"--stream={SCOPE}/connect-src",
+                           "--connector.plugin=strata",
+                           f"--connector.options.controller={CONTROLLER}",
+                           f"--connector.options.stream={SCOPE}/connect-mirror",
+                           "--checkpoint.file=/tmp/connect-export.ckpt"]),
+    ]
+    for what, cmd in steps:
+        rc, _, err = run(cmd, timeout=180)
+        if rc != 0:
+            return [f"strata-connect {what}: exit {rc}: {err.strip()[-500:]}"]
+    rc, out, err = run(STRATACTL + ["read", f"{SCOPE}/connect-mirror",
+                                    "--to", "tail"])
+    if rc != 0 or out != lines:
+        return [f"mirror stream: exit {rc}, {out.count(chr(10))} of 2000 "
+                f"lines: {err.strip()[-300:]}"]
+    log("strata-connect: file -> stream -> mirror stream, 2000 lines once")
+    return []
+
+
 def main():
     t0 = time.monotonic()
     log(f"waiting for a healthy cluster ({CONTROLLER})")
@@ -265,6 +304,7 @@ def main():
     rc, out, _ = run(STRATACTL_DESCRIBE, timeout=90)
     if rc == 0:
         print(out, end="", flush=True)
+    problems += connect_check()
     if problems:
         for p in problems:
             log("FAIL: " + p)

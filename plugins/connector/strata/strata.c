@@ -26,6 +26,7 @@
 #include "strata/plugin_config.h"
 #include "strata/txn.h"
 
+#define MAX_URLS 16                  /* controller URLs of the target */
 #define MAX_PENDING 32               /* released, uncommitted transactions */
 #define DEFAULT_KEY "strata-connect" /* one key: the target keeps order */
 #define DEFAULT_LEASE_MS 600000      /* the most a transaction may have */
@@ -43,7 +44,8 @@ __attribute__((format(printf, 2, 3))) static void set_err(char *errmsg,
 
 /* The sink's options. */
 struct opts {
-	char controller[1024]; /* target controller URL (required) */
+	char controller[1024]; /* target controller URLs, comma separated
+	                          (required; split in place at open) */
 	char scope[STRATA_NAME_MAX + 1];
 	char stream[STRATA_NAME_MAX + 1];
 	char key[1024]; /* routing key of every event */
@@ -211,11 +213,19 @@ static int snk_open(const struct strata_host *host, const char *config,
 		rc = parse_token(restore, ids, &n, errmsg);
 	}
 	if (rc == 0) {
-		const char *urls[] = {s->o.controller};
+		/* controller is a comma-separated list, as strata-connect's. */
+		const char *urls[MAX_URLS];
+		size_t n_urls = 0;
+		char *save = NULL;
+		for (char *u = strtok_r(s->o.controller, ",", &save);
+		     u != NULL && n_urls < MAX_URLS;
+		     u = strtok_r(NULL, ",", &save)) {
+			urls[n_urls++] = u;
+		}
 		struct strata_client_config cc;
 		strata_client_config_default(&cc);
 		cc.controller_urls = urls;
-		cc.n_controller_urls = 1;
+		cc.n_controller_urls = n_urls;
 		char err[STRATA_ERRMSG_SIZE] = "";
 		rc = strata_client_new(&cc, &s->c, err);
 		if (rc != 0) {

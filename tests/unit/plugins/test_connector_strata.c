@@ -91,6 +91,13 @@ static void test_strata_sink_tokens(void **unused)
 	assert_string_equal(tok, "none"); /* nothing written */
 	assert_int_equal(ops->sink_commit(s, "none", err), 0);
 	ops->sink_close(s);
+	/* Several controller URLs, as everywhere else. */
+	assert_int_equal(ops->sink_open(&test_connector_host,
+	                                "controller=tcp://127.0.0.1:1,"
+	                                "tcp://127.0.0.1:2\nstream=a/b\n",
+	                                NULL, &s, err),
+	                 0);
+	ops->sink_close(s);
 }
 
 int main(void)
