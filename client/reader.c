@@ -731,7 +731,9 @@ static int cp_positions(struct strata_reader_group *rg,
 		if (*pos == NULL) {
 			return STRATA_ENOMEM;
 		}
-		memcpy(*pos, k->pos, k->n_pos * sizeof(**pos));
+		if (k->n_pos > 0) { /* a checkpoint at the end has none */
+			memcpy(*pos, k->pos, k->n_pos * sizeof(**pos));
+		}
 		*n = k->n_pos;
 		return 0;
 	}

@@ -59,6 +59,7 @@ struct export
 	bool last_recorded; /* the checkpoint asked for by a stop is in */
 	/* reader thread -> checkpoint thread (mu) */
 	bool finished;   /* reader thread done: checkpoint thread exits */
+	bool at_end;     /* the group reached its end: a last checkpoint */
 	uint64_t cp_seq; /* names connect-<seq> */
 
 	/* reader thread only */
@@ -75,7 +76,7 @@ struct export
 static void wait_ms(struct export *ex, uint64_t ms, bool stop_too)
 {
 	uint64_t until = connect_now_ms() + ms;
-	while (!ex->finished && !(stop_too && connect_stop) &&
+	while (!ex->finished && !(stop_too && (connect_stop || ex->at_end)) &&
 	       connect_now_ms() < until) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -135,7 +136,7 @@ static void *checkpoint_main(void *arg)
 		if (ex->finished) {
 			break;
 		}
-		last = connect_stop;
+		last = connect_stop || ex->at_end;
 		char name[64];
 		snprintf(name, sizeof(name), "connect-%" PRIu64, ++ex->cp_seq);
 		char err[STRATA_ERRMSG_SIZE] = "";
@@ -327,25 +328,29 @@ static int read_loop(struct export *ex, char *errmsg)
 			snprintf(ex->marker, sizeof(ex->marker), "%s",
 			         rd.checkpoint);
 		} else if (rd.kind == STRATA_READ_END) {
-			/* Everything is read: make it durable and visible.
-			 * The file keeps the last checkpoint: a rerun
-			 * writes the events since it again, once. */
-			char token[STRATA_CONNECTOR_TOKEN_MAX];
-			rc = sink_prepare(ex, token, errmsg);
-			if (rc == 0) {
-				rc = sink_commit(ex, token, errmsg);
+			/* Everything is read. What was written since the
+			 * last checkpoint is made visible only by a
+			 * recorded one (a rerun then starts at it), never
+			 * by committing unrecorded output: ask for a last
+			 * checkpoint and wind down as on a stop. */
+			if (!ex->at_end) {
+				LOG_INFO("connect",
+				         "group %s reached its end: taking a "
+				         "last checkpoint",
+				         ex->cfg->group);
 			}
-			ex->total += ex->pending;
-			ex->pending = 0;
-			LOG_INFO("connect", "group %s reached its end",
-			         ex->cfg->group);
-			return rc;
+			pthread_mutex_lock(&ex->mu);
+			ex->at_end = true;
+			pthread_cond_broadcast(&ex->cv);
+			pthread_mutex_unlock(&ex->mu);
+			struct timespec ts = {0, 20 * 1000000L};
+			nanosleep(&ts, NULL); /* END comes back at once */
 		}
 		rc = take_done(ex, errmsg);
 		if (rc != 0) {
 			return rc;
 		}
-		if (connect_stop) {
+		if (connect_stop || ex->at_end) {
 			uint64_t now = connect_now_ms();
 			if (stop_deadline == 0) {
 				stop_deadline = now + STOP_GRACE_MS;
