@@ -53,6 +53,10 @@ import time
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+from ports import free_ports  # noqa: E402
+
 CONTAINERS = 4
 
 
@@ -63,26 +67,19 @@ def fnv1a(text):
     return h
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Cluster:
     def __init__(self, args, n_stores):
         self.args = args
         self.dir = tempfile.mkdtemp(prefix="strata-client-")
         self.procs = {}
         self.logs = {}
-        self.ctl_port = free_port()
+        self.ctl_port = free_ports(1)[0]
         self.ctl_url = "tcp://127.0.0.1:%d" % self.ctl_port
         self.stores = {}
         self.start_controller()
         for i in range(1, n_stores + 1):
-            self.stores[i] = {"port": free_port(), "raft": free_port()}
+            p = free_ports(2)
+            self.stores[i] = {"port": p[0], "raft": p[1]}
             self.start_store(i)
 
     def spawn(self, name, cmd, env=None):
@@ -95,7 +92,7 @@ class Cluster:
                                             env=e)
 
     def start_controller(self):
-        raft = free_port()
+        raft = free_ports(1)[0]
         self.spawn("controller", [
             self.args.controller,
             "--node.id=1",
