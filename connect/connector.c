@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,8 +16,8 @@
 /* Bytes of the table a plugin of version v declares. */
 static size_t ops_size_for_version(uint32_t v)
 {
-	(void)v; /* version 1 is the whole table so far */
-	return sizeof(struct strata_connector_ops);
+	return v < 2 ? offsetof(struct strata_connector_ops, check)
+	             : sizeof(struct strata_connector_ops);
 }
 
 __attribute__((format(printf, 3, 4))) static void

@@ -132,6 +132,13 @@ static const struct config_key schema[] = {
          .max = "1h",
          .help = "Keep retrying an unavailable cluster this long before "
                  "stopping with the error."},
+        {.name = "check_config",
+         .type = CONFIG_BOOL,
+         .def = "false",
+         .help = "Only check the configuration and the connector's "
+                 "options (nothing is created, nothing contacted): print "
+                 "\"configuration OK\" and exit 0, or the error and "
+                 "exit 2."},
         LOG_KEY_LEVEL,
         LOG_KEY_FILE,
 };
@@ -198,6 +205,31 @@ static int split_stream(const char *s, struct connect_config *cfg, char *err)
 	cfg->scope[slash - s] = '\0';
 	snprintf(cfg->stream, sizeof(cfg->stream), "%s", slash + 1);
 	return 0;
+}
+
+/* --check-config: the connector has the side the mode needs and takes
+ * the options (its check op, ABI 2; an older plugin is only loaded). */
+static int check_only(const struct connector *conn, bool import,
+                      const char *options, char *err)
+{
+	const struct strata_connector_ops *o = &conn->ops;
+	if (import ? o->source_open == NULL : o->sink_open == NULL) {
+		errmsg_set(err, "connector %s has no %s: it cannot %s", o->name,
+		           import ? "source" : "sink",
+		           import ? "import" : "export");
+		return STRATA_ECONFIG;
+	}
+	if (o->check == NULL) {
+		printf("connector %s has no check: its options are checked "
+		       "when it opens\n",
+		       o->name);
+		return 0;
+	}
+	char perr[STRATA_ERRMSG_SIZE] = "";
+	int rc = o->check(&conn->host, options, import, perr);
+	return rc != 0 ? connector_fail(conn, import ? "source" : "sink", rc,
+	                                perr, err)
+	               : 0;
 }
 
 /* The client for the controller URL list (commas). */
@@ -300,6 +332,20 @@ int main(int argc, char **argv)
 			        config_get_string(&cfg, "connector.plugin"),
 			        config_get_string(&cfg, "connector.plugin_dir"),
 			        &conn, err);
+		}
+		if (rc == 0 && config_get_bool(&cfg, "check_config")) {
+			rc = check_only(conn, import, options, err);
+			if (rc == 0) {
+				printf("configuration OK\n");
+			}
+			connector_unload(conn);
+			conn = NULL;
+			strata_free(options);
+			config_close(&cfg);
+			if (rc != 0) {
+				fprintf(stderr, PROG ": %s\n", err);
+			}
+			return rc == 0 ? 0 : EXIT_CONFIG;
 		}
 		if (rc != 0) {
 			fprintf(stderr, PROG ": %s\n", err);

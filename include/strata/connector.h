@@ -73,7 +73,7 @@ extern "C" {
  * its open_tier2), valid while the instance is open.
  */
 
-#define STRATA_CONNECTOR_ABI_VERSION 1 /* bumped on EVERY append */
+#define STRATA_CONNECTOR_ABI_VERSION 2 /* bumped on EVERY append */
 #define STRATA_CONNECTOR_ABI_MIN 1     /* oldest version the host loads */
 #define STRATA_CONNECTOR_ENTRY "strata_connector_plugin"
 #define STRATA_CONNECTOR_TOKEN_MAX 1024 /* position / sink token, NUL incl. */
@@ -150,6 +150,16 @@ struct strata_connector_ops {
 	 * the restored token may happen: must be idempotent. */
 	int (*sink_commit)(void *state, const char *token, char *errmsg);
 	void (*sink_close)(void *state);
+
+	/* ------------------------------------------- ABI 2 (optional) */
+	/*
+	 * Check config for the source (source true) or the sink as open
+	 * would, without side effects: no file created, no connection
+	 * made (strata-connect --check-config). 0 or the error open would
+	 * give for it (usually STRATA_ECONFIG naming the key).
+	 */
+	int (*check)(const struct strata_host *host, const char *config,
+	             bool source, char *errmsg);
 };
 
 typedef const struct strata_connector_ops *(*strata_connector_entry_fn)(void);

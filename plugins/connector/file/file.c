@@ -475,6 +475,20 @@ static void snk_close(void *state)
 }
 
 /* The table strata-connect loads (connector.h). */
+/* Options checked as open would; a source's file must be readable.
+ * Nothing is created or opened. */
+static int check(const struct strata_host *host, const char *config,
+                 bool source, char *errmsg)
+{
+	(void)host;
+	struct opts o;
+	int rc = parse_opts(config, source, &o, errmsg);
+	if (rc == 0 && source && access(o.path, R_OK) != 0) {
+		rc = conn_sys_fail(errmsg, "open", o.path, errno);
+	}
+	return rc;
+}
+
 static const struct strata_connector_ops ops = {
         .abi_version = STRATA_CONNECTOR_ABI_VERSION,
         .name = "file",
@@ -489,6 +503,7 @@ static const struct strata_connector_ops ops = {
         .sink_prepare = out_sink_prepare,
         .sink_commit = NULL, /* written data is visible already */
         .sink_close = snk_close,
+        .check = check,
 };
 
 /* The connector's one exported symbol (STRATA_CONNECTOR_ENTRY). */

@@ -272,6 +272,16 @@ static void snk_close(void *state)
 }
 
 /* The table strata-connect loads (connector.h). */
+/* Options checked as open would. */
+static int check(const struct strata_host *host, const char *config,
+                 bool source, char *errmsg)
+{
+	(void)host;
+	char key[KEY_CAP];
+	bool raw;
+	return parse_opts(config, source, source ? key : NULL, &raw, errmsg);
+}
+
 static const struct strata_connector_ops ops = {
         .abi_version = STRATA_CONNECTOR_ABI_VERSION,
         .name = "stdio",
@@ -286,6 +296,7 @@ static const struct strata_connector_ops ops = {
         .sink_prepare = out_sink_prepare,
         .sink_commit = NULL, /* written data is visible already */
         .sink_close = snk_close,
+        .check = check,
 };
 
 /* The connector's one exported symbol (STRATA_CONNECTOR_ENTRY). */

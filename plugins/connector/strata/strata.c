@@ -326,6 +326,19 @@ static void snk_close(void *state)
 	snk_free(state);
 }
 
+/* Options checked as open would, without connecting. */
+static int check(const struct strata_host *host, const char *config,
+                 bool source, char *errmsg)
+{
+	(void)host;
+	if (source) {
+		set_err(errmsg, "the strata connector has no source");
+		return STRATA_ENOTSUP;
+	}
+	struct opts o;
+	return parse_opts(config, &o, errmsg);
+}
+
 static const struct strata_connector_ops ops = {
         .abi_version = STRATA_CONNECTOR_ABI_VERSION,
         .name = "strata",
@@ -335,6 +348,7 @@ static const struct strata_connector_ops ops = {
         .sink_prepare = snk_prepare,
         .sink_commit = snk_commit,
         .sink_close = snk_close,
+        .check = check,
 };
 
 STRATA_PLUGIN_EXPORT const struct strata_connector_ops *

@@ -311,6 +311,22 @@ def scenario_bad_input(args, base):
         _, err = con.run("--mode=export", *common, "--connector.plugin=stdio",
                          expect=EXIT_CONFIG)
         check("at-least-once" in err, "stdout exactly once: %s" % err)
+        # --check-config: options checked, nothing created or contacted.
+        dst = os.path.join(base, "never.log")
+        out, _ = con.run("--mode=export", *common, "--check-config",
+                         "--connector.plugin=file",
+                         "--connector.options.path=%s" % dst)
+        check("configuration OK" in out, "check-config: %s" % out)
+        _, err = con.run("--mode=export", *common, "--check-config",
+                         "--connector.plugin=file",
+                         "--connector.options.path=%s" % dst,
+                         "--connector.options.format=xml",
+                         expect=EXIT_CONFIG)
+        check("format" in err, "check-config bad option: %s" % err)
+        _, err = con.run("--mode=import", *common, "--check-config",
+                         "--connector.plugin=strata", expect=EXIT_CONFIG)
+        check("no source" in err, "check-config no source: %s" % err)
+        check(not os.path.exists(dst), "--check-config created %s" % dst)
         check(not os.path.exists(ck), "a refused run wrote %s" % ck)
 
         _, err = con.run("--mode=import", "--stream=ct/none",

@@ -1,7 +1,10 @@
-/* Broken connector plugins for test_connect_connector: built twice, as
- * connector-badabi.so (BAD_ABI: an ABI from the future) and
- * connector-halfsink.so (a sink without prepare). */
+/* Connector plugins for test_connect_connector, one source built three
+ * times: connector-badabi.so (BAD_ABI: an ABI from the future),
+ * connector-halfsink.so (a sink without prepare) and connector-v1.so
+ * (V1: a whole sink built for ABI 1, whose table has a check the host
+ * must not see: ABI 1 tables end before it). */
 #include <stddef.h>
+#include <stdio.h>
 
 #include "strata/connector.h"
 
@@ -31,8 +34,33 @@ static void sink_close(void *state)
 	(void)state;
 }
 
+#ifdef V1
+static int sink_prepare(void *state, char *token, size_t size, char *errmsg)
+{
+	(void)state;
+	(void)errmsg;
+	snprintf(token, size, "0");
+	return 0;
+}
+
+static int check(const struct strata_host *host, const char *config,
+                 bool source, char *errmsg)
+{
+	(void)host;
+	(void)config;
+	(void)source;
+	(void)errmsg;
+	return STRATA_EINTERNAL; /* never called */
+}
+#endif
+
 static const struct strata_connector_ops ops = {
-#ifdef BAD_ABI
+#if defined(V1)
+        .abi_version = 1,
+        .name = "v1",
+        .sink_prepare = sink_prepare,
+        .check = check,
+#elif defined(BAD_ABI)
         .abi_version = STRATA_CONNECTOR_ABI_VERSION + 98,
         .name = "badabi",
 #else

@@ -24,6 +24,7 @@ static void test_connector_load_file(void **unused)
 	assert_string_equal(c->ops.name, "file");
 	assert_non_null(c->ops.source_open);
 	assert_non_null(c->ops.sink_prepare);
+	assert_non_null(c->ops.check); /* ABI 2 */
 	assert_true(c->ops.source_flags & STRATA_CONNECTOR_SOURCE_REPLAYABLE);
 	assert_true(c->ops.sink_flags & STRATA_CONNECTOR_SINK_EXACTLY_ONCE);
 	assert_ptr_equal(c->host.host_data, c);
@@ -99,6 +100,19 @@ static void test_connector_load_incomplete_sink(void **unused)
 	assert_non_null(strstr(err, "prepare"));
 }
 
+/* A plugin built for ABI 1 loads; fields after its table (check) read
+ * as NULL whatever its memory holds there. */
+static void test_connector_load_abi1(void **unused)
+{
+	(void)unused;
+	struct connector *c = NULL;
+	char err[STRATA_ERRMSG_SIZE] = "";
+	assert_int_equal(connector_load("v1", BAD_PLUGIN_DIR, &c, err), 0);
+	assert_non_null(c->ops.sink_prepare);
+	assert_null(c->ops.check);
+	connector_unload(c);
+}
+
 static void test_connector_fail_prefixes(void **unused)
 {
 	(void)unused;
@@ -124,6 +138,7 @@ int main(void)
 	        cmocka_unit_test(test_connector_load_not_a_connector),
 	        cmocka_unit_test(test_connector_load_bad_abi),
 	        cmocka_unit_test(test_connector_load_incomplete_sink),
+	        cmocka_unit_test(test_connector_load_abi1),
 	        cmocka_unit_test(test_connector_fail_prefixes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

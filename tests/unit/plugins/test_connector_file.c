@@ -919,6 +919,33 @@ static void test_sink_out_of_memory(void **state)
 	test_alloc_fail_at = 0;
 }
 
+/* check: the options as open takes them, with nothing created. */
+static void test_check_options(void **unused)
+{
+	(void)unused;
+	char config[512];
+	put(in_path, "w", "a\n");
+	snprintf(config, sizeof(config), "path=%s\nfollow=true\n", in_path);
+	assert_int_equal(ops->check(&test_connector_host, config, true, err),
+	                 0);
+	snprintf(config, sizeof(config), "path=%s\n", out_path);
+	assert_int_equal(ops->check(&test_connector_host, config, false, err),
+	                 0);
+	struct stat sb;
+	assert_int_not_equal(stat(out_path, &sb), 0); /* not created */
+	assert_int_equal(ops->check(&test_connector_host, config, true, err),
+	                 STRATA_ENOENT); /* a source's file must exist */
+	assert_contains(err, out_path);
+	snprintf(config, sizeof(config), "path=%s\nfsync=maybe\n", out_path);
+	assert_int_equal(ops->check(&test_connector_host, config, false, err),
+	                 STRATA_ECONFIG);
+	assert_contains(err, "fsync");
+	assert_int_equal(
+	        ops->check(&test_connector_host, "follow=true\n", true, err),
+	        STRATA_ECONFIG);
+	assert_contains(err, "path");
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, make_dir, remove_dir)
@@ -947,6 +974,7 @@ int main(void)
 	        T(test_sink_open_config_errors),
 	        T(test_sink_prepare_disk_full),
 	        T(test_sink_out_of_memory),
+	        T(test_check_options),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, load_plugin, unload_plugin);
