@@ -15,6 +15,32 @@
 #include "connect/connector.h"
 #include "strata/error.h"
 
+/* The ABI's layout (x86-64 / LP64): appending moves nothing here. */
+#define AT(f, off)                                                        \
+	_Static_assert(offsetof(struct strata_connector_ops, f) == (off), \
+	               "connector ABI moved " #f)
+AT(abi_version, 0);
+AT(reserved, 4);
+AT(name, 8);
+AT(source_flags, 16);
+AT(source_open, 24);
+AT(source_poll, 32);
+AT(source_position, 40);
+AT(source_close, 48);
+AT(sink_flags, 56);
+AT(sink_open, 64);
+AT(sink_write, 72);
+AT(sink_prepare, 80);
+AT(sink_commit, 88);
+AT(sink_close, 96);
+AT(check, 104); /* ABI 2 */
+#undef AT
+_Static_assert(sizeof(struct strata_connector_ops) == 112,
+               "connector ABI 2 size");
+_Static_assert(offsetof(struct strata_connector_record, data) == 16 &&
+                       sizeof(struct strata_connector_record) == 32,
+               "connector record layout");
+
 static void test_connector_load_file(void **unused)
 {
 	(void)unused;
