@@ -108,6 +108,37 @@ bool lines_next(struct lines *l, size_t max_len, bool take_partial,
 
 /* ------------------------------------------------------------ writer */
 
+int lines_take(struct lines *l, size_t max_len, bool last, const char *name,
+               const char *key, size_t keylen,
+               struct strata_connector_record *recs, size_t max, size_t *n,
+               bool *end, char *errmsg)
+{
+	bool too_long = false;
+	while (*n < max && lines_next(l, max_len, last, &recs[*n], &too_long)) {
+		recs[*n].key = keylen > 0 ? key : NULL;
+		recs[*n].keylen = keylen;
+		(*n)++;
+	}
+	if (too_long && *n == 0) {
+		snprintf(errmsg, STRATA_ERRMSG_SIZE,
+		         "%.150s: the line at byte %" PRIu64 " is longer than "
+		         "%zu bytes",
+		         name, l->offset, max_len);
+		return STRATA_ETOOBIG;
+	}
+	if (*n > 0 || too_long) {
+		/* The end is known once the last bytes are out; a long line
+		 * is reported by the next poll. */
+		*end = last && l->start == l->len;
+		return LINES_RETURN;
+	}
+	if (last) {
+		*end = true;
+		return LINES_RETURN;
+	}
+	return 0;
+}
+
 int out_init(struct out *o, const struct strata_host *host, const char *name,
              int fd, bool lines, bool seekable, uint64_t written, char *errmsg)
 {

@@ -63,6 +63,22 @@ int lines_fill(struct lines *l, int fd, size_t max_len);
 bool lines_next(struct lines *l, size_t max_len, bool take_partial,
                 struct strata_connector_record *rec, bool *too_long);
 
+/*
+ * The record-taking step both line sources' polls share: take lines from
+ * l into recs[*n..max) (with key/keylen; NULL when keylen is 0), an
+ * unterminated last one too when last (the input ended). Returns
+ * LINES_RETURN when the poll should return 0 now (records taken, or a
+ * line too long to report on the next poll; *end set once last and all
+ * is out), 0 when the caller must read more, or STRATA_ETOOBIG with
+ * errmsg naming name and the line's offset when nothing was taken
+ * before a line longer than max_len.
+ */
+#define LINES_RETURN (-1)
+int lines_take(struct lines *l, size_t max_len, bool last, const char *name,
+               const char *key, size_t keylen,
+               struct strata_connector_record *recs, size_t max, size_t *n,
+               bool *end, char *errmsg);
+
 /* ------------------------------------------------------------ writer */
 
 /*

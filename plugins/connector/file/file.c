@@ -293,30 +293,11 @@ static int src_poll(void *state, int wait_ms, size_t max_len,
 		return 0; /* no room: nothing read, nothing skipped */
 	}
 	for (;;) {
-		bool last = !s->follow && s->in.eof;
-		bool too_long = false;
-		while (*n < max && lines_next(&s->in, max_len, last, &recs[*n],
-		                              &too_long)) {
-			recs[*n].key = s->key;
-			recs[*n].keylen = s->keylen;
-			(*n)++;
-		}
-		if (too_long && *n == 0) {
-			snprintf(errmsg, STRATA_ERRMSG_SIZE,
-			         "%.150s: the line at byte %" PRIu64
-			         " is longer "
-			         "than %zu bytes",
-			         s->o.path, s->in.offset, max_len);
-			return STRATA_ETOOBIG;
-		}
-		if (*n > 0 || too_long) {
-			/* The end is known once the last bytes are out. */
-			*end = last && s->in.start == s->in.len;
-			return 0; /* a long line is reported next time */
-		}
-		if (last) {
-			*end = true;
-			return 0;
+		int rc = lines_take(&s->in, max_len, !s->follow && s->in.eof,
+		                    s->o.path, s->key, s->keylen, recs, max, n,
+		                    end, errmsg);
+		if (rc != 0) {
+			return rc == LINES_RETURN ? 0 : rc;
 		}
 		int e = lines_fill(&s->in, s->fd, max_len);
 		if (e == ENOBUFS) {
@@ -326,7 +307,7 @@ static int src_poll(void *state, int wait_ms, size_t max_len,
 			return conn_sys_fail(errmsg, "read", s->o.path, e);
 		}
 		if (s->in.eof && s->follow) {
-			int rc = src_check_shrunk(s, errmsg);
+			rc = src_check_shrunk(s, errmsg);
 			if (rc != 0) {
 				return rc;
 			}

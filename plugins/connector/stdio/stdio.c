@@ -140,29 +140,10 @@ static int src_poll(void *state, int wait_ms, size_t max_len,
 		return 0; /* no room: nothing read, nothing skipped */
 	}
 	for (;;) {
-		bool last = s->in.eof;
-		bool too_long = false;
-		while (*n < max && lines_next(&s->in, max_len, last, &recs[*n],
-		                              &too_long)) {
-			recs[*n].key = s->keylen > 0 ? s->key : NULL;
-			recs[*n].keylen = s->keylen;
-			(*n)++;
-		}
-		if (too_long && *n == 0) {
-			snprintf(errmsg, STRATA_ERRMSG_SIZE,
-			         "stdin: the line at byte %" PRIu64
-			         " is longer "
-			         "than %zu bytes",
-			         s->in.offset, max_len);
-			return STRATA_ETOOBIG;
-		}
-		if (*n > 0 || too_long) {
-			*end = last && s->in.start == s->in.len;
-			return 0; /* a long line is reported next time */
-		}
-		if (last) {
-			*end = true;
-			return 0;
+		int rc = lines_take(&s->in, max_len, s->in.eof, "stdin", s->key,
+		                    s->keylen, recs, max, n, end, errmsg);
+		if (rc != 0) {
+			return rc == LINES_RETURN ? 0 : rc;
 		}
 		uint64_t now = conn_now_ms();
 		uint64_t left = deadline > now ? deadline - now : 0;
