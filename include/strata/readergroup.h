@@ -94,7 +94,10 @@ STRATA_API int strata_reader_group_initiate_checkpoint(
  * STRATA_EAGAIN while some have not (initiate it with timeout_ms 0, then
  * poll here: a coordinator that must stay responsive does that),
  * STRATA_ENOENT (unknown: never taken, or dropped after newer ones
- * completed), transport errors.
+ * completed), transport errors. *out is the caller's: free it with
+ * strata_checkpoint_free. Fetches the group's state (one controller
+ * round trip); callable from any thread but a libstrata callback, one
+ * call per rg at a time, like initiate_checkpoint.
  */
 STRATA_API int strata_reader_group_get_checkpoint(
         struct strata_reader_group *rg, const char *name,
