@@ -56,22 +56,33 @@ const struct strata_host test_connector_host = {
         .counter_add = t_counter,
 };
 
-const struct strata_connector_ops *test_connector_load(const char *name,
-                                                       void **dl)
+static void *loaded; /* the handle test_connector_load opened */
+
+const struct strata_connector_ops *test_connector_load(const char *name)
 {
 	char path[4096];
 	const char *pd = getenv("STRATA_PLUGIN_DIR");
 	snprintf(path, sizeof(path), "%s/connector-%s.so",
 	         pd != NULL ? pd : ".", name);
-	*dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (*dl == NULL) {
+	loaded = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (loaded == NULL) {
 		fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
 		return NULL;
 	}
-	void *sym = dlsym(*dl, STRATA_CONNECTOR_ENTRY);
+	void *sym = dlsym(loaded, STRATA_CONNECTOR_ENTRY);
 	if (sym == NULL) {
 		fprintf(stderr, "%s: no %s\n", path, STRATA_CONNECTOR_ENTRY);
 		return NULL;
 	}
 	return ((strata_connector_entry_fn)sym)();
+}
+
+int test_connector_unload(void **state)
+{
+	(void)state;
+	if (loaded != NULL) {
+		dlclose(loaded);
+		loaded = NULL;
+	}
+	return 0;
 }

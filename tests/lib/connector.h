@@ -15,9 +15,12 @@ extern long test_alloc_fail_at; /* > 0: that call (1 = next) and later fail */
 extern long test_alloc_calls;   /* mallocs and reallocs since armed */
 extern size_t test_alloc_max;   /* largest reallocation asked for */
 
-/* dlopen $STRATA_PLUGIN_DIR/connector-<name>.so into *dl and return its
- * table; NULL (why on stderr) when it cannot. */
-const struct strata_connector_ops *test_connector_load(const char *name,
-                                                       void **dl);
+/* dlopen $STRATA_PLUGIN_DIR/connector-<name>.so (kept for
+ * test_connector_unload) and return its table; NULL (why on stderr) when
+ * it cannot. */
+const struct strata_connector_ops *test_connector_load(const char *name);
+
+/* A cmocka group teardown: dlclose what test_connector_load opened. */
+int test_connector_unload(void **state);
 
 #endif /* TESTS_LIB_CONNECTOR_H */

@@ -24,7 +24,6 @@
 
 #define MAX_LEN 1024 /* max_len of most polls */
 
-static void *dl;                               /* connector-file.so */
 static const struct strata_connector_ops *ops; /* its table */
 static char dir[64];                           /* this test's temp dir */
 static char in_path[128];                      /* the source's file */
@@ -35,18 +34,8 @@ static char err[STRATA_ERRMSG_SIZE];           /* the last op's message */
 static int load_plugin(void **state)
 {
 	(void)state;
-	ops = test_connector_load("file", &dl);
+	ops = test_connector_load("file");
 	return ops != NULL ? 0 : -1;
-}
-
-/* Group teardown: unload the plugin. */
-static int unload_plugin(void **state)
-{
-	(void)state;
-	if (dl != NULL) {
-		dlclose(dl);
-	}
-	return 0;
 }
 
 /* Per test: a fresh temp dir holding (maybe) in.log and out.log. */
@@ -977,5 +966,6 @@ int main(void)
 	        T(test_check_options),
 	};
 #undef T
-	return cmocka_run_group_tests(tests, load_plugin, unload_plugin);
+	return cmocka_run_group_tests(tests, load_plugin,
+	                              test_connector_unload);
 }

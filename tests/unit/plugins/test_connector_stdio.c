@@ -23,7 +23,6 @@
 
 #define MAX_LEN 1024 /* max_len of the polls */
 
-static void *dl;                               /* connector-stdio.so */
 static const struct strata_connector_ops *ops; /* its table */
 static char err[STRATA_ERRMSG_SIZE];           /* the last op's message */
 static int saved_in = -1;  /* the real fd 0 while a test replaced it */
@@ -33,18 +32,8 @@ static int saved_out = -1; /* the real fd 1 while a test replaced it */
 static int load_plugin(void **state)
 {
 	(void)state;
-	ops = test_connector_load("stdio", &dl);
+	ops = test_connector_load("stdio");
 	return ops != NULL ? 0 : -1;
-}
-
-/* Group teardown: unload the plugin. */
-static int unload_plugin(void **state)
-{
-	(void)state;
-	if (dl != NULL) {
-		dlclose(dl);
-	}
-	return 0;
 }
 
 /* Per test: put back fd 0 and fd 1 if the test replaced them (also when
@@ -415,5 +404,6 @@ int main(void)
 	        T(test_sink_open_config_errors),
 	};
 #undef T
-	return cmocka_run_group_tests(tests, load_plugin, unload_plugin);
+	return cmocka_run_group_tests(tests, load_plugin,
+	                              test_connector_unload);
 }

@@ -15,13 +15,12 @@
 #include "tests/lib/check.h"
 #include "tests/lib/connector.h"
 
-static void *dl;
 static const struct strata_connector_ops *ops;
 
 static int load_plugin(void **state)
 {
 	(void)state;
-	ops = test_connector_load("strata", &dl);
+	ops = test_connector_load("strata");
 	return ops != NULL ? 0 : -1;
 }
 
@@ -107,5 +106,6 @@ int main(void)
 	        cmocka_unit_test(test_strata_sink_options),
 	        cmocka_unit_test(test_strata_sink_tokens),
 	};
-	return cmocka_run_group_tests(tests, load_plugin, NULL);
+	return cmocka_run_group_tests(tests, load_plugin,
+	                              test_connector_unload);
 }
