@@ -36,30 +36,42 @@ size_t lines_limit(size_t max_len)
 	return max_len + 1 > LINES_MIN_CAP ? max_len + 1 : LINES_MIN_CAP;
 }
 
-int lines_fill(struct lines *l, int fd, size_t max_len)
+int lines_reserve(struct lines *l, size_t want, size_t limit)
 {
 	if (l->start > 0) {
 		memmove(l->buf, l->buf + l->start, l->len - l->start);
 		l->len -= l->start;
 		l->start = 0;
 	}
-	if (l->len == l->cap) {
-		/* Full of one unfinished line: grow, never beyond the limit
-		 * (lines_next reports a line over max_len before that). */
-		size_t limit = lines_limit(max_len);
-		if (l->cap >= limit) {
-			return ENOBUFS;
-		}
-		size_t cap = l->cap == 0 ? LINES_MIN_CAP : l->cap;
-		if (l->cap > 0) {
-			cap = cap > limit / 2 ? limit : cap * 2;
-		}
-		uint8_t *nb = l->host->realloc(l->buf, cap);
-		if (nb == NULL) {
-			return ENOMEM;
-		}
-		l->buf = nb;
-		l->cap = cap;
+	if (l->cap - l->len >= want) {
+		return 0;
+	}
+	/* Grow by doubling, never beyond the limit (lines_next reports a
+	 * line over max_len before a fill needs more). */
+	if (limit - l->len < want) {
+		return ENOBUFS;
+	}
+	size_t cap = l->cap == 0 ? LINES_MIN_CAP : l->cap;
+	while (cap - l->len < want) {
+		cap = cap > limit / 2 ? limit : cap * 2;
+	}
+	if (cap > limit) {
+		cap = limit;
+	}
+	uint8_t *nb = l->host->realloc(l->buf, cap);
+	if (nb == NULL) {
+		return ENOMEM;
+	}
+	l->buf = nb;
+	l->cap = cap;
+	return 0;
+}
+
+int lines_fill(struct lines *l, int fd, size_t max_len)
+{
+	int rc = lines_reserve(l, 1, lines_limit(max_len));
+	if (rc != 0) {
+		return rc;
 	}
 	for (;;) {
 		ssize_t r = read(fd, l->buf + l->len, l->cap - l->len);

@@ -1,6 +1,7 @@
-/* Helpers compiled into the file and stdio connectors: a line reader that
- * splits what a descriptor delivers into records in bounded memory, the
- * buffered writer behind both sinks, and option/errno helpers. */
+/* Helpers compiled into the line-based connectors (file, stdio, http): a
+ * line reader that splits what a descriptor (or a libcurl transfer)
+ * delivers into records in bounded memory, the buffered writer behind the
+ * file and stdio sinks, and option/errno helpers. */
 #ifndef PLUGINS_CONNECTOR_LINES_H
 #define PLUGINS_CONNECTOR_LINES_H
 
@@ -42,6 +43,14 @@ void lines_free(struct lines *l);
 /* Bytes the buffer may grow to for lines of at most max_len bytes:
  * max(LINES_MIN_CAP, max_len + 1), the '\n' included. */
 size_t lines_limit(size_t max_len);
+
+/*
+ * Make room for want more bytes at buf + len: move the bytes not yet
+ * returned to the front (records returned before become invalid), then
+ * grow by doubling up to limit bytes. 0, ENOMEM, or ENOBUFS when limit
+ * bytes cannot hold them.
+ */
+int lines_reserve(struct lines *l, size_t want, size_t limit);
 
 /*
  * Read once from fd into the buffer, after moving the bytes not yet

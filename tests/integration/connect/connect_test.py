@@ -15,6 +15,13 @@
              stream holds the input once, in order.
   stdio      at least once through stdin and stdout: lines piped in are
              read back on stdout.
+  http       the http connector against a real HTTP server process
+             (tests/integration/lib/http_test_server.py): a document
+             growing on the server is imported with ranged GETs
+             (follow=true) across three SIGKILLs: the stream holds every
+             line once, in order. The stream is exported to the server
+             by POST (at least once) across three SIGKILLs: every line
+             arrives, in order once duplicates are dropped.
   bad_input  missing and unknown keys, an unknown connector, exactly
              once with a source or sink that cannot do it, a stream
              that does not exist, a damaged checkpoint file, another
@@ -271,6 +278,133 @@ def scenario_stdio(args, base):
         sa.stop()
 
 
+class HttpServer:
+    """tests/integration/lib/http_test_server.py on a free port."""
+
+    def __init__(self, base):
+        self.dir = os.path.join(base, "www")
+        os.makedirs(self.dir, exist_ok=True)
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                              "..", "lib", "http_test_server.py")
+        pf = os.path.join(base, "http.port")
+        self.proc = subprocess.Popen(
+            [sys.executable, script, "--dir", self.dir, "--port-file", pf],
+            stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(pf):
+            check(time.monotonic() < deadline and self.proc.poll() is None,
+                  "http test server did not start")
+            time.sleep(0.05)
+        with open(pf) as f:
+            self.url = "http://127.0.0.1:%d" % int(f.read())
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def scenario_http(args, base):
+    sa = Standalone(args.standalone, base)
+    sa.start()
+    web = HttpServer(base)
+    try:
+        ctl = Ctl(args.stratactl, sa.url)
+        ctl.run("scope", "create", "ct")
+        ctl.run("stream", "create", "ct/web", "--segments", "2")
+        con = Connect(args.connect, sa.url, base)
+        src = web.path("in.log")
+        total = 30000
+        open(src, "w").close()
+
+        def grow():
+            with open(src, "a") as f:
+                for i in range(total):
+                    f.write("web-%06d %s\n" % (i, "y" * (i % 40)))
+                    if i % 500 == 499:
+                        f.flush()
+                        time.sleep(0.05)
+
+        writer = threading.Thread(target=grow)
+        writer.start()
+        ckpt = os.path.join(base, "http-import.ckpt")
+        flags = ["--mode=import", "--stream=ct/web",
+                 "--connector.plugin=http",
+                 "--connector.options.url=%s/doc/in.log" % web.url,
+                 "--connector.options.follow=true",
+                 "--connector.options.poll_ms=50",
+                 "--checkpoint.file=%s" % ckpt,
+                 "--checkpoint.interval=200ms", "--txn.lease=1m"]
+        dst = web.path("out.log")
+        eflags = ["--mode=export", "--stream=ct/web",
+                  "--connector.plugin=http",
+                  "--connector.options.url=%s/sink/out.log" % web.url,
+                  "--connector.options.batch_bytes=65536",
+                  "--guarantee=at-least-once",
+                  "--checkpoint.file=%s" % os.path.join(base, "http-e.ckpt"),
+                  "--checkpoint.interval=200ms"]
+        # Import and export run at once; each is killed three times.
+        rng = random.Random(11)
+        p = con.start(*flags)
+        e = con.start(*eflags)
+        for k in range(6):
+            time.sleep(rng.uniform(0.2, 0.6))
+            check(p.poll() is None, "import exited %s: %s"
+                  % (p.returncode, tail(p)))
+            check(e.poll() is None, "export exited %s: %s"
+                  % (e.returncode, tail(e)))
+            if k % 2 == 0:
+                p.kill()
+                p.wait()
+                log("import killed, committed at %d" % committed_token(ckpt))
+                p = con.start(*flags)
+            else:
+                e.kill()
+                e.wait()
+                log("export killed, %d bytes posted"
+                    % (os.path.getsize(dst) if os.path.exists(dst) else 0))
+                e = con.start(*eflags)
+        writer.join()
+        size = os.path.getsize(src)
+        deadline = time.monotonic() + 60
+        while committed_token(ckpt) != size:
+            check(time.monotonic() < deadline and p.poll() is None,
+                  "import did not catch up (%d of %d): %s"
+                  % (committed_token(ckpt), size, tail(p)))
+            time.sleep(0.1)
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(60)
+        check(rc == 0, "import exit %d on SIGTERM: %s" % (rc, tail(p)))
+        with open(src) as f:
+            want = f.read()
+        out, _ = ctl.run("read", "ct/web", "--to", "tail", timeout=300)
+        check(out == want, "stream differs from the document: %d vs %d "
+              "lines" % (out.count("\n"), want.count("\n")))
+        log("http import: %d lines once each, in order, across 3 "
+            "SIGKILLs" % total)
+
+        ctl.run("stream", "seal", "ct/web")
+        rc = e.wait(120)
+        check(rc == 0, "export exit %d: %s" % (rc, tail(e)))
+        with open(dst) as f:
+            got = f.read().splitlines()
+        seen, firsts = set(), []
+        for ln in got:
+            if ln not in seen:
+                seen.add(ln)
+                firsts.append(ln)
+        check(firsts == want.splitlines(),
+              "posted lines, duplicates dropped, differ from the stream "
+              "(%d distinct of %d)" % (len(firsts), total))
+        log("http export: every line POSTed, in order; %d duplicates "
+            "from 3 SIGKILLs (at least once)" % (len(got) - len(firsts)))
+    finally:
+        web.stop()
+        sa.stop()
+
+
 def scenario_bad_input(args, base):
     sa = Standalone(args.standalone, base)
     sa.start()
@@ -369,6 +503,7 @@ def scenario_bad_input(args, base):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario", choices=["exactly_once", "mirror", "stdio",
+                                         "http",
                                          "bad_input"])
     ap.add_argument("--standalone", required=True)
     ap.add_argument("--stratactl", required=True)
@@ -380,6 +515,7 @@ def main():
         {"exactly_once": scenario_exactly_once,
          "mirror": scenario_mirror,
          "stdio": scenario_stdio,
+         "http": scenario_http,
          "bad_input": scenario_bad_input}[args.scenario](args, base)
         ok = True
         log("PASS %s" % args.scenario)
