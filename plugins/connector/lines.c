@@ -298,6 +298,62 @@ int out_sink_prepare(void *state, char *token, size_t size, char *errmsg)
 	return 0;
 }
 
+/* ----------------------------------------------------------- options */
+
+int conn_opt_not_kv(char *errmsg, const char *what,
+                    const struct strata_config_item *it)
+{
+	snprintf(errmsg, STRATA_ERRMSG_SIZE,
+	         "option line '%.*s' of the %.40s is not key=value",
+	         it->line_len > 100 ? 100 : it->line_len, it->line, what);
+	return STRATA_ECONFIG;
+}
+
+int conn_opt_unknown(char *errmsg, const char *what,
+                     const struct strata_config_item *it, const char *valid)
+{
+	snprintf(errmsg, STRATA_ERRMSG_SIZE,
+	         "unknown option '%.*s' of the %.40s (valid: %.100s)",
+	         it->key_len > 60 ? 60 : (int)it->key_len, it->key, what,
+	         valid);
+	return STRATA_ECONFIG;
+}
+
+int conn_opt_bad(char *errmsg, const char *what,
+                 const struct strata_config_item *it, const char *want)
+{
+	snprintf(errmsg, STRATA_ERRMSG_SIZE,
+	         "option %.*s of the %.40s: '%.*s' is not %.80s",
+	         it->key_len > 40 ? 40 : (int)it->key_len, it->key, what,
+	         it->value_len > 60 ? 60 : (int)it->value_len, it->value, want);
+	return STRATA_ECONFIG;
+}
+
+bool conn_opt_string(const struct strata_config_item *it, char *buf,
+                     size_t size, bool nonempty)
+{
+	return strata_config_value_copy(it, buf, size) == 0 &&
+	       (!nonempty || it->value_len > 0);
+}
+
+bool conn_opt_value_is(const struct strata_config_item *it, const char *s)
+{
+	size_t n = strlen(s);
+	return it->value != NULL && it->value_len == n &&
+	       memcmp(it->value, s, n) == 0;
+}
+
+bool conn_opt_u64(const struct strata_config_item *it, uint64_t min,
+                  uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (strata_config_value_u64(it, &v) != 0 || v < min || v > max) {
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
 /* ----------------------------------------------------------- helpers */
 
 bool conn_bool(const char *v, size_t n, bool *out)

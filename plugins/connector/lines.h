@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "strata/connector.h"
+#include "strata/plugin_config.h"
 
 #define LINES_MIN_CAP (64u * 1024) /* reader buffer to start with */
 #define OUT_CAP (1024u * 1024)     /* writer buffer; larger records bypass */
@@ -137,6 +138,35 @@ int out_flush(struct out *o, char *errmsg);
 int out_sink_write(void *state, const struct strata_connector_record *recs,
                    size_t n, char *errmsg);
 int out_sink_prepare(void *state, char *token, size_t size, char *errmsg);
+
+/* ----------------------------------------------------------- options */
+
+/*
+ * The option errors every connector reports, naming the connector and its
+ * side in what ("file source", "stdio sink (stdout)"): a line that is not
+ * key=value, an unknown key (valid lists the known ones), a bad value
+ * (want says what it should be). Each puts the message in errmsg and
+ * returns STRATA_ECONFIG.
+ */
+int conn_opt_not_kv(char *errmsg, const char *what,
+                    const struct strata_config_item *it);
+int conn_opt_unknown(char *errmsg, const char *what,
+                     const struct strata_config_item *it, const char *valid);
+int conn_opt_bad(char *errmsg, const char *what,
+                 const struct strata_config_item *it, const char *want);
+
+/* Copy the value of it into buf[size]; false when it does not fit or,
+ * with nonempty, is empty. */
+bool conn_opt_string(const struct strata_config_item *it, char *buf,
+                     size_t size, bool nonempty);
+
+/* The value of it is exactly s. */
+bool conn_opt_value_is(const struct strata_config_item *it, const char *s);
+
+/* Parse the value of it as a decimal (strata_config_value_u64: units
+ * such as 64KiB allowed) in [min, max] into *out. */
+bool conn_opt_u64(const struct strata_config_item *it, uint64_t min,
+                  uint64_t max, uint64_t *out);
 
 /* ----------------------------------------------------------- helpers */
 

@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 #include "lines.h"
-#include "strata/plugin_config.h"
 
 #define PATH_CAP 4096     /* longest path + 1 */
 #define KEY_CAP 4096      /* longest key + 1 */
@@ -52,14 +51,6 @@ struct opts {
 	bool fsync;          /* fsync=: fdatasync at every prepare */
 };
 
-/* Copy the value of it into buf[size] (not empty when nonempty). */
-static bool opt_string(const struct strata_config_item *it, char *buf,
-                       size_t size, bool nonempty)
-{
-	return strata_config_value_copy(it, buf, size) == 0 &&
-	       (!nonempty || it->value_len > 0);
-}
-
 /*
  * Parse config (borrowed) for the source or the sink into *o. 0, or
  * STRATA_ECONFIG with errmsg naming the key: unknown (the valid ones
@@ -68,7 +59,7 @@ static bool opt_string(const struct strata_config_item *it, char *buf,
 static int parse_opts(const char *config, bool source, struct opts *o,
                       char *errmsg)
 {
-	const char *side = source ? "source" : "sink";
+	const char *what = source ? "file source" : "file sink";
 	const char *valid =
 	        source ? "path, key, follow" : "path, format, fsync";
 	bool have_path = false;
@@ -79,19 +70,15 @@ static int parse_opts(const char *config, bool source, struct opts *o,
 	while (strata_config_next(&cur, &it)) {
 		const char *want = NULL; /* what a bad value should be */
 		if (it.value == NULL) {
-			snprintf(errmsg, STRATA_ERRMSG_SIZE,
-			         "option line '%.*s' of the file %s is not "
-			         "key=value",
-			         it.line_len > 100 ? 100 : it.line_len, it.line,
-			         side);
-			return STRATA_ECONFIG;
+			return conn_opt_not_kv(errmsg, what, &it);
 		} else if (strata_config_key_is(&it, "path")) {
-			have_path =
-			        opt_string(&it, o->path, sizeof(o->path), true);
+			have_path = conn_opt_string(&it, o->path,
+			                            sizeof(o->path), true);
 			want = have_path ? NULL : "a path of 1 to 4095 bytes";
 		} else if (source && strata_config_key_is(&it, "key")) {
 			o->have_key = true;
-			if (!opt_string(&it, o->key, sizeof(o->key), false)) {
+			if (!conn_opt_string(&it, o->key, sizeof(o->key),
+			                     false)) {
 				want = "at most 4095 bytes";
 			}
 		} else if (source && strata_config_key_is(&it, "follow")) {
@@ -103,38 +90,21 @@ static int parse_opts(const char *config, bool source, struct opts *o,
 				want = "true or false";
 			}
 		} else if (!source && strata_config_key_is(&it, "format")) {
-			if (it.value_len == 5 &&
-			    memcmp(it.value, "lines", 5) == 0) {
-				o->raw = false;
-			} else if (it.value_len == 3 &&
-			           memcmp(it.value, "raw", 3) == 0) {
-				o->raw = true;
-			} else {
+			o->raw = conn_opt_value_is(&it, "raw");
+			if (!o->raw && !conn_opt_value_is(&it, "lines")) {
 				want = "lines or raw";
 			}
 		} else {
-			snprintf(errmsg, STRATA_ERRMSG_SIZE,
-			         "unknown option '%.*s' of the file %s (valid: "
-			         "%s)",
-			         it.key_len > 100 ? 100 : (int)it.key_len,
-			         it.key, side, valid);
-			return STRATA_ECONFIG;
+			return conn_opt_unknown(errmsg, what, &it, valid);
 		}
 		if (want != NULL) {
-			snprintf(errmsg, STRATA_ERRMSG_SIZE,
-			         "option %.*s of the file %s: '%.*s' is not %s",
-			         it.key_len > 60 ? 60 : (int)it.key_len, it.key,
-			         side,
-			         it.value_len > 100 ? 100 : (int)it.value_len,
-			         it.value, want);
-			return STRATA_ECONFIG;
+			return conn_opt_bad(errmsg, what, &it, want);
 		}
 	}
 	if (!have_path) {
 		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "option path of the file %s is required (the file to "
-		         "%s)",
-		         side, source ? "read" : "write");
+		         "option path of the %s is required (the file to %s)",
+		         what, source ? "read" : "write");
 		return STRATA_ECONFIG;
 	}
 	return 0;

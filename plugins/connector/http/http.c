@@ -40,7 +40,6 @@
 #include <time.h>
 
 #include "lines.h"
-#include "strata/plugin_config.h"
 
 #define URL_CAP 4096          /* longest url + 1 */
 #define KEY_CAP 4096          /* longest key + 1 */
@@ -155,32 +154,6 @@ struct opts {
 	uint32_t retries;             /* retries=: attempts after the first */
 	struct curl_slist *headers;   /* header= and header_file= lines */
 };
-
-/* Copy the value of it into buf[size] (not empty when nonempty). */
-static bool opt_string(const struct strata_config_item *it, char *buf,
-                       size_t size, bool nonempty)
-{
-	return strata_config_value_copy(it, buf, size) == 0 &&
-	       (!nonempty || it->value_len > 0);
-}
-
-/* Parse a decimal option value into [min, max]. */
-static bool opt_u64(const struct strata_config_item *it, uint64_t min,
-                    uint64_t max, uint64_t *out)
-{
-	char buf[24];
-	uint64_t v = 0;
-	if (it->value_len == 0 || it->value_len >= sizeof(buf)) {
-		return false;
-	}
-	memcpy(buf, it->value, it->value_len);
-	buf[it->value_len] = '\0';
-	if (!conn_u64(buf, &v) || v < min || v > max) {
-		return false;
-	}
-	*out = v;
-	return true;
-}
 
 /* A header name: an RFC 9110 token. */
 static bool header_name_ok(const char *n, size_t len)
@@ -315,7 +288,7 @@ static void opts_free(struct opts *o)
 static int parse_opts(const char *config, bool source, struct opts *o,
                       char *errmsg)
 {
-	const char *side = source ? "source" : "sink";
+	const char *what = source ? "http source" : "http sink";
 	const char *valid =
 	        source ? "url, key, follow, poll_ms, connect_timeout_ms, "
 	                 "retries, header, header_file"
@@ -334,16 +307,11 @@ static int parse_opts(const char *config, bool source, struct opts *o,
 		const char *want = NULL; /* what a bad value should be */
 		uint64_t v = 0;
 		if (it.value == NULL) {
-			snprintf(errmsg, STRATA_ERRMSG_SIZE,
-			         "option line '%.*s' of the http %s is not "
-			         "key=value",
-			         it.line_len > 100 ? 100 : it.line_len, it.line,
-			         side);
-			return STRATA_ECONFIG;
+			return conn_opt_not_kv(errmsg, what, &it);
 		} else if (strata_config_key_is(&it, "url")) {
-			have_url =
-			        opt_string(&it, o->url, sizeof(o->url), true) &&
-			        url_ok(o->url);
+			have_url = conn_opt_string(&it, o->url, sizeof(o->url),
+			                           true) &&
+			           url_ok(o->url);
 			want = have_url ? NULL
 			                : "an http:// or https:// URL of at "
 			                  "most "
@@ -352,7 +320,7 @@ static int parse_opts(const char *config, bool source, struct opts *o,
 			want = add_header(o, it.value, it.value_len);
 		} else if (strata_config_key_is(&it, "header_file")) {
 			char path[URL_CAP];
-			if (!opt_string(&it, path, sizeof(path), true)) {
+			if (!conn_opt_string(&it, path, sizeof(path), true)) {
 				want = "a path of 1 to 4095 bytes";
 			} else {
 				int rc = add_header_file(o, path, errmsg);
@@ -361,14 +329,17 @@ static int parse_opts(const char *config, bool source, struct opts *o,
 				}
 			}
 		} else if (strata_config_key_is(&it, "connect_timeout_ms")) {
-			want = opt_u64(&it, 1, 600000, &v) ? NULL : "1..600000";
+			want = conn_opt_u64(&it, 1, 600000, &v) ? NULL
+			                                        : "1..600000";
 			o->connect_timeout_ms = (uint32_t)v;
 		} else if (strata_config_key_is(&it, "retries")) {
-			want = opt_u64(&it, 0, 1000, &v) ? NULL : "0..1000";
+			want = conn_opt_u64(&it, 0, 1000, &v) ? NULL
+			                                      : "0..1000";
 			o->retries = (uint32_t)v;
 		} else if (source && strata_config_key_is(&it, "key")) {
 			o->have_key = true;
-			if (!opt_string(&it, o->key, sizeof(o->key), false)) {
+			if (!conn_opt_string(&it, o->key, sizeof(o->key),
+			                     false)) {
 				want = "at most 4095 bytes";
 			}
 		} else if (source && strata_config_key_is(&it, "follow")) {
@@ -376,57 +347,41 @@ static int parse_opts(const char *config, bool source, struct opts *o,
 				want = "true or false";
 			}
 		} else if (source && strata_config_key_is(&it, "poll_ms")) {
-			want = opt_u64(&it, 1, 3600000, &v) ? NULL
-			                                    : "1..3600000";
+			want = conn_opt_u64(&it, 1, 3600000, &v) ? NULL
+			                                         : "1..3600000";
 			o->poll_ms = (uint32_t)v;
 		} else if (!source && strata_config_key_is(&it, "mode")) {
-			if (it.value_len == 5 &&
-			    memcmp(it.value, "lines", 5) == 0) {
-				o->each = false;
-			} else if (it.value_len == 4 &&
-			           memcmp(it.value, "each", 4) == 0) {
-				o->each = true;
-			} else {
+			o->each = conn_opt_value_is(&it, "each");
+			if (!o->each && !conn_opt_value_is(&it, "lines")) {
 				want = "lines or each";
 			}
 		} else if (!source &&
 		           strata_config_key_is(&it, "batch_bytes")) {
-			want = opt_u64(&it, 1, 256u * 1024 * 1024, &v)
+			want = conn_opt_u64(&it, 1, 256u * 1024 * 1024, &v)
 			               ? NULL
 			               : "1..268435456";
 			o->batch_bytes = (size_t)v;
 		} else if (!source &&
 		           strata_config_key_is(&it, "content_type")) {
-			if (!opt_string(&it, o->content_type,
-			                sizeof(o->content_type), true) ||
+			if (!conn_opt_string(&it, o->content_type,
+			                     sizeof(o->content_type), true) ||
 			    strpbrk(o->content_type, "\r\n") != NULL) {
 				want = "a media type of 1 to 255 bytes";
 			}
 		} else if (!source && strata_config_key_is(&it, "timeout_ms")) {
-			want = opt_u64(&it, 1, 3600000, &v) ? NULL
-			                                    : "1..3600000";
+			want = conn_opt_u64(&it, 1, 3600000, &v) ? NULL
+			                                         : "1..3600000";
 			o->timeout_ms = (uint32_t)v;
 		} else {
-			snprintf(errmsg, STRATA_ERRMSG_SIZE,
-			         "unknown option '%.*s' of the http %s (valid: "
-			         "%s)",
-			         it.key_len > 100 ? 100 : (int)it.key_len,
-			         it.key, side, valid);
-			return STRATA_ECONFIG;
+			return conn_opt_unknown(errmsg, what, &it, valid);
 		}
 		if (want != NULL) {
-			snprintf(errmsg, STRATA_ERRMSG_SIZE,
-			         "option %.*s of the http %s: '%.*s' is not %s",
-			         it.key_len > 60 ? 60 : (int)it.key_len, it.key,
-			         side,
-			         it.value_len > 100 ? 100 : (int)it.value_len,
-			         it.value, want);
-			return STRATA_ECONFIG;
+			return conn_opt_bad(errmsg, what, &it, want);
 		}
 	}
 	if (!have_url) {
 		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "option url of the http %s is required (the %s)", side,
+		         "option url of the %s is required (the %s)", what,
 		         source ? "document to read" : "endpoint to POST to");
 		return STRATA_ECONFIG;
 	}

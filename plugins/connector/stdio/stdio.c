@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #include "lines.h"
-#include "strata/plugin_config.h"
 
 #define KEY_CAP 4096 /* longest key + 1 */
 
@@ -33,50 +32,29 @@
 static int parse_opts(const char *config, bool source, char *key, bool *raw,
                       char *errmsg)
 {
-	const char *side = source ? "source (stdin)" : "sink (stdout)";
+	const char *what =
+	        source ? "stdio source (stdin)" : "stdio sink (stdout)";
 	const char *cur = config;
 	struct strata_config_item it;
 	while (strata_config_next(&cur, &it)) {
 		const char *want = NULL; /* what a bad value should be */
 		if (it.value == NULL) {
-			snprintf(errmsg, STRATA_ERRMSG_SIZE,
-			         "option line '%.*s' of the stdio %s is not "
-			         "key=value",
-			         it.line_len > 100 ? 100 : it.line_len, it.line,
-			         side);
-			return STRATA_ECONFIG;
+			return conn_opt_not_kv(errmsg, what, &it);
 		} else if (source && strata_config_key_is(&it, "key")) {
-			if (strata_config_value_copy(&it, key, KEY_CAP) != 0) {
+			if (!conn_opt_string(&it, key, KEY_CAP, false)) {
 				want = "at most 4095 bytes";
 			}
 		} else if (!source && strata_config_key_is(&it, "format")) {
-			if (it.value_len == 5 &&
-			    memcmp(it.value, "lines", 5) == 0) {
-				*raw = false;
-			} else if (it.value_len == 3 &&
-			           memcmp(it.value, "raw", 3) == 0) {
-				*raw = true;
-			} else {
+			*raw = conn_opt_value_is(&it, "raw");
+			if (!*raw && !conn_opt_value_is(&it, "lines")) {
 				want = "lines or raw";
 			}
 		} else {
-			snprintf(
-			        errmsg, STRATA_ERRMSG_SIZE,
-			        "unknown option '%.*s' of the stdio %s (valid: "
-			        "%s)",
-			        it.key_len > 100 ? 100 : (int)it.key_len,
-			        it.key, side, source ? "key" : "format");
-			return STRATA_ECONFIG;
+			return conn_opt_unknown(errmsg, what, &it,
+			                        source ? "key" : "format");
 		}
 		if (want != NULL) {
-			snprintf(
-			        errmsg, STRATA_ERRMSG_SIZE,
-			        "option %.*s of the stdio %s: '%.*s' is not %s",
-			        it.key_len > 60 ? 60 : (int)it.key_len, it.key,
-			        side,
-			        it.value_len > 100 ? 100 : (int)it.value_len,
-			        it.value, want);
-			return STRATA_ECONFIG;
+			return conn_opt_bad(errmsg, what, &it, want);
 		}
 	}
 	return 0;
