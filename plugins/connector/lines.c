@@ -313,7 +313,7 @@ int conn_opt_unknown(char *errmsg, const char *what,
                      const struct strata_config_item *it, const char *valid)
 {
 	snprintf(errmsg, STRATA_ERRMSG_SIZE,
-	         "unknown option '%.*s' of the %.40s (valid: %.100s)",
+	         "unknown option '%.*s' of the %.40s (valid: %.160s)",
 	         it->key_len > 60 ? 60 : (int)it->key_len, it->key, what,
 	         valid);
 	return STRATA_ECONFIG;

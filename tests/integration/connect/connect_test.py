@@ -22,6 +22,18 @@
              line once, in order. The stream is exported to the server
              by POST (at least once) across three SIGKILLs: every line
              arrives, in order once duplicates are dropped.
+  mqtt_import  a mosquitto broker (Debian package mosquitto) and four
+             mosquitto_pub (mosquitto-clients) publishing 1500 messages
+             each on their own topic at QoS 1 while strata-connect
+             imports dev/# (a persistent session); the import is stopped
+             with SIGTERM half way and started again while they publish:
+             the stream holds every message, in order per topic. Also a
+             bad option, exactly once and a broker that is not there:
+             each refused with a clear message.
+  mqtt_export  a stream filled from a growing file is exported to an
+             MQTT topic (QoS 1, at least once) while mosquitto_sub
+             collects it; the export is SIGKILLed twice and restarted:
+             every event arrives, each run in order, duplicates counted.
   bad_input  missing and unknown keys, an unknown connector, exactly
              once with a source or sink that cannot do it, a stream
              that does not exist, a damaged checkpoint file, another
@@ -38,6 +50,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,7 +59,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "cli"))
-from cli_test import Ctl, Failure, Standalone, check, log  # noqa: E402
+from cli_test import (Ctl, Failure, Standalone, check,  # noqa: E402
+                      events_by_key, log)
+from ports import free_ports  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -405,6 +420,329 @@ def scenario_http(args, base):
         sa.stop()
 
 
+def find_tool(name, package):
+    """The path of a Debian tool, or a Failure naming its package."""
+    path = shutil.which(name)
+    if path is None and os.access("/usr/sbin/" + name, os.X_OK):
+        path = "/usr/sbin/" + name  # Debian's broker, off a user's PATH
+    check(path is not None,
+          "%s not found: install Debian's %s package (apt-get install "
+          "%s; scripts/deps.txt)" % (name, package, package))
+    return path
+
+
+class Mosquitto:
+    """A mosquitto broker on a free 127.0.0.1 port (other ports when one
+    was taken meanwhile), persistence in its own directory."""
+
+    def __init__(self, base):
+        binary = find_tool("mosquitto", "mosquitto")
+        self.dir = os.path.join(base, "mqtt")
+        os.makedirs(self.dir, exist_ok=True)
+        self.logfile = os.path.join(self.dir, "broker.log")
+        conf = os.path.join(self.dir, "mosquitto.conf")
+        for _ in range(5):
+            self.port = free_ports(1)[0]
+            with open(conf, "w") as f:
+                f.write("listener %d 127.0.0.1\nallow_anonymous true\n"
+                        "persistence true\npersistence_location %s/\n"
+                        # keep every message for a stopped client (the
+                        # default keeps 1000 and drops the rest)
+                        "max_queued_messages 1000000\n"
+                        % (self.port, self.dir))
+                if os.geteuid() == 0:
+                    f.write("user root\n")  # else it drops to mosquitto
+            out = open(self.logfile, "a")
+            self.proc = subprocess.Popen([binary, "-c", conf], stdout=out,
+                                         stderr=subprocess.STDOUT)
+            out.close()
+            deadline = time.monotonic() + 10
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port),
+                                             0.2).close()
+                    self.url = "mqtt://127.0.0.1:%d" % self.port
+                    log("mosquitto ready at %s" % self.url)
+                    return
+                except OSError:
+                    time.sleep(0.05)
+            self.stop()
+            log("mosquitto did not listen on %d; trying another port"
+                % self.port)
+        with open(self.logfile) as f:
+            raise Failure("mosquitto did not start: %s" % f.read()[-2000:])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def wait_log(p, text, seconds):
+    """Wait (bounded) until strata-connect p logged text."""
+    deadline = time.monotonic() + seconds
+    while True:
+        p.logfile.seek(0)
+        if text in p.logfile.read():
+            return
+        check(p.poll() is None and time.monotonic() < deadline,
+              "strata-connect did not log %r in %ds: %s"
+              % (text, seconds, tail(p)))
+        time.sleep(0.05)
+
+
+def scenario_mqtt_import(args, base):
+    pub = find_tool("mosquitto_pub", "mosquitto-clients")
+    broker = Mosquitto(base)
+    sa = None
+    pubs = []  # publishers and strata-connects, killed if still running
+    try:
+        sa = Standalone(args.standalone, base)
+        sa.start()
+        ctl = Ctl(args.stratactl, sa.url)
+        ctl.run("scope", "create", "ct")
+        ctl.run("stream", "create", "ct/mqtt", "--segments", "3")
+        con = Connect(args.connect, sa.url, base)
+        ck = os.path.join(base, "mqtt-import.ckpt")
+        opts = ["--connector.plugin=mqtt",
+                "--connector.options.topic=dev/#",
+                "--connector.options.client_id=strata-import"]
+        common = ["--mode=import", "--stream=ct/mqtt", "--checkpoint.file=%s"
+                  % ck, "--checkpoint.interval=200ms"] + opts
+        flags = common + ["--connector.options.broker=%s" % broker.url,
+                          "--guarantee=at-least-once"]
+
+        # Refused before anything runs: a bad option (check-config), an
+        # exactly-once import (a subscription cannot be replayed), a
+        # broker that is not there (named, exit 1).
+        _, err = con.run(*flags, "--connector.options.qos=3",
+                         "--check-config", expect=EXIT_CONFIG)
+        check("qos" in err and "0, 1 or 2" in err, "bad qos: %s" % err)
+        _, err = con.run(*common, "--connector.options.broker=%s"
+                         % broker.url, expect=EXIT_CONFIG)
+        check("at-least-once" in err, "exactly once: %s" % err)
+        dead = "mqtt://127.0.0.1:%d" % free_ports(1)[0]
+        _, err = con.run(*common, "--connector.options.broker=%s" % dead,
+                         "--guarantee=at-least-once", expect=EXIT_FAILED)
+        check(dead in err and "broker is running" in err,
+              "broker down: %s" % err)
+        check(not os.path.exists(ck), "a refused run wrote %s" % ck)
+
+        # Four publishers (QoS 1), one topic each, at once; the import is
+        # stopped (SIGTERM) half way and started again while they go on:
+        # the broker keeps the session's messages meanwhile.
+        topics, per = 4, 1500
+        p = con.start(*flags)
+        pubs.append(p)
+        wait_log(p, "subscribed to 'dev/#'", 30)
+        procs = [subprocess.Popen([pub, "-h", "127.0.0.1", "-p",
+                                   str(broker.port), "-q", "1", "-t",
+                                   "dev/t%d" % t, "-i", "pub-%d" % t, "-l"],
+                                  stdin=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL)
+                 for t in range(topics)]
+        pubs.extend(procs)
+
+        def feed(t):
+            w = procs[t].stdin
+            for i in range(per):
+                w.write(b"t%d:%d\n" % (t, i))
+                if i % 50 == 49:
+                    w.flush()
+                    time.sleep(0.05)
+            w.close()
+
+        feeders = [threading.Thread(target=feed, args=(t,))
+                   for t in range(topics)]
+        for f in feeders:
+            f.start()
+        time.sleep(0.6)
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(60)
+        check(rc == 0, "import exit %d on SIGTERM: %s" % (rc, tail(p)))
+        log("import stopped; restarting while the publishers go on")
+        time.sleep(0.3)
+        p = con.start(*flags)
+        pubs.append(p)
+        for f in feeders:
+            f.join(60)
+        for q in procs:
+            check(q.wait(30) == 0, "mosquitto_pub failed")
+        total = topics * per
+        deadline = time.monotonic() + 60
+        while True:
+            out, _ = ctl.run("read", "ct/mqtt", "--to", "tail", timeout=120)
+            lines = out.splitlines()
+            if len(set(lines)) >= total:
+                break
+            check(time.monotonic() < deadline and p.poll() is None,
+                  "the stream holds %d of %d messages: %s"
+                  % (len(set(lines)), total, tail(p)))
+            time.sleep(0.5)
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(60)
+        check(rc == 0, "import exit %d on SIGTERM: %s" % (rc, tail(p)))
+        check("imported" in tail(p), "no summary: %s" % tail(p))
+        out, _ = ctl.run("read", "ct/mqtt", "--to", "tail", timeout=120)
+        per_topic = events_by_key(out.splitlines())
+        dups = 0
+        for t in range(topics):
+            got = per_topic.get("t%d" % t, [])
+            firsts, seen = [], set()
+            for n in got:
+                if n not in seen:
+                    seen.add(n)
+                    firsts.append(n)
+            dups += len(got) - len(firsts)
+            check(firsts == list(range(per)),
+                  "topic dev/t%d: %d distinct of %d, or out of order"
+                  % (t, len(firsts), per))
+        log("mqtt import: %d messages on %d topics, every one in the "
+            "stream, in order per topic, across a stop; %d duplicates"
+            % (total, topics, dups))
+    finally:
+        for q in pubs:
+            if q.poll() is None:
+                q.kill()
+                q.wait()
+        if sa is not None:
+            sa.stop()
+        broker.stop()
+
+
+def scenario_mqtt_export(args, base):
+    subbin = find_tool("mosquitto_sub", "mosquitto-clients")
+    broker = Mosquitto(base)
+    sa = sub = None
+    started = []  # strata-connects, killed if still running
+    try:
+        sa = Standalone(args.standalone, base)
+        sa.start()
+        ctl = Ctl(args.stratactl, sa.url)
+        ctl.run("scope", "create", "ct")
+        ctl.run("stream", "create", "ct/out", "--segments", "2")
+        con = Connect(args.connect, sa.url, base)
+        # The stream fills from a growing file (one key: one order).
+        src = os.path.join(base, "events.log")
+        total = 20000
+        open(src, "w").close()
+
+        def grow():
+            with open(src, "a") as f:
+                for i in range(total):
+                    f.write("ev-%06d\n" % i)
+                    if i % 1000 == 999:
+                        f.flush()
+                        time.sleep(0.1)
+
+        writer = threading.Thread(target=grow)
+        writer.start()
+        ick = os.path.join(base, "file-import.ckpt")
+        p = con.start("--mode=import", "--stream=ct/out",
+                      "--connector.plugin=file",
+                      "--connector.options.path=%s" % src,
+                      "--connector.options.follow=true",
+                      "--checkpoint.file=%s" % ick,
+                      "--checkpoint.interval=200ms")
+        started.append(p)
+        # An independent subscriber (QoS 1) collects what is published.
+        got_path = os.path.join(base, "received.txt")
+        got_file = open(got_path, "w")
+        # stdbuf: line-buffered, so what it printed is in the file.
+        sub = subprocess.Popen(["stdbuf", "-oL", subbin, "-h", "127.0.0.1",
+                                "-p",
+                                str(broker.port), "-q", "1", "-t",
+                                "out/events", "-i", "collector", "-d"],
+                               stdout=got_file, stderr=subprocess.STDOUT)
+        got_file.close()
+
+        def received():
+            with open(got_path) as f:
+                return [int(ln[3:]) for ln in f.read().splitlines()
+                        if ln.startswith("ev-")]
+
+        deadline = time.monotonic() + 20
+        while True:
+            with open(got_path) as f:
+                if "SUBACK" in f.read():
+                    break
+            check(sub.poll() is None and time.monotonic() < deadline,
+                  "mosquitto_sub did not subscribe")
+            time.sleep(0.05)
+        eflags = ["--mode=export", "--stream=ct/out",
+                  "--connector.plugin=mqtt",
+                  "--connector.options.broker=%s" % broker.url,
+                  "--connector.options.topic=out/events",
+                  "--guarantee=at-least-once",
+                  "--checkpoint.file=%s" % os.path.join(base, "mqtt-e.ckpt"),
+                  "--checkpoint.interval=200ms"]
+        e = con.start(*eflags)
+        started.append(e)
+        kills = 0
+        for wait_for in (total // 5, total // 2):
+            deadline = time.monotonic() + 30
+            while len(received()) < wait_for:
+                check(e.poll() is None and time.monotonic() < deadline,
+                      "export stalled at %d received: %s"
+                      % (len(received()), tail(e)))
+                time.sleep(0.05)
+            e.kill()
+            e.wait()
+            kills += 1
+            log("export SIGKILLed with %d received" % len(received()))
+            e = con.start(*eflags)
+            started.append(e)
+        writer.join()
+        size = os.path.getsize(src)
+        deadline = time.monotonic() + 60
+        while committed_token(ick) != size:
+            check(time.monotonic() < deadline and p.poll() is None,
+                  "import did not catch up: %s" % tail(p))
+            time.sleep(0.1)
+        p.send_signal(signal.SIGTERM)
+        check(p.wait(60) == 0, "import exit: %s" % tail(p))
+        ctl.run("stream", "seal", "ct/out")
+        rc = e.wait(120)
+        check(rc == 0, "export exit %d: %s" % (rc, tail(e)))
+        check("exported" in tail(e), "no summary: %s" % tail(e))
+        # Every event was acknowledged by the broker before the export
+        # ended; give the subscriber a bounded moment to have them all.
+        deadline = time.monotonic() + 20
+        while len(set(received())) < total and time.monotonic() < deadline:
+            time.sleep(0.1)
+        got = received()
+        missing = sorted(set(range(total)) - set(got))
+        check(not missing, "%d events never arrived, first %s"
+              % (len(missing), missing[:5]))
+        # In order per run: each run of the export is consecutive; a
+        # restart goes back (to its checkpoint), never forward past a gap.
+        runs = 1
+        for a, b in zip(got, got[1:]):
+            if b != a + 1:
+                check(b <= a, "gap: %d after %d" % (b, a))
+                runs += 1
+        check(runs <= kills + 1, "%d runs out of order for %d kills"
+              % (runs, kills))
+        log("mqtt export: %d events, every one received, in order per run "
+            "(%d runs), across %d SIGKILLs; %d duplicates (at least once)"
+            % (total, runs, kills, len(got) - total))
+    finally:
+        for q in started:
+            if q.poll() is None:
+                q.kill()
+                q.wait()
+        if sub is not None and sub.poll() is None:
+            sub.terminate()
+            sub.wait(10)
+        if sa is not None:
+            sa.stop()
+        broker.stop()
+
+
 def scenario_bad_input(args, base):
     sa = Standalone(args.standalone, base)
     sa.start()
@@ -503,7 +841,8 @@ def scenario_bad_input(args, base):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario", choices=["exactly_once", "mirror", "stdio",
-                                         "http",
+                                         "http", "mqtt_import",
+                                         "mqtt_export",
                                          "bad_input"])
     ap.add_argument("--standalone", required=True)
     ap.add_argument("--stratactl", required=True)
@@ -516,6 +855,8 @@ def main():
          "mirror": scenario_mirror,
          "stdio": scenario_stdio,
          "http": scenario_http,
+         "mqtt_import": scenario_mqtt_import,
+         "mqtt_export": scenario_mqtt_export,
          "bad_input": scenario_bad_input}[args.scenario](args, base)
         ok = True
         log("PASS %s" % args.scenario)
