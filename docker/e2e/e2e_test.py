@@ -8,7 +8,8 @@ until tier 2 (S3) holds data, reads the stream back and checks that every
 acknowledged event is there exactly once, that events of one routing key
 come in write order, and that the cluster took writes again after the kill.
 Then strata-connect from the image: a file imported into a stream, the
-sealed stream mirrored into another through the strata connector.
+sealed stream mirrored into another through the strata connector, and
+the http and mqtt connectors loaded (--check-config).
 Exit 0 = pass. Every wait is bounded.
 
 Environment: E2E_CONTROLLER (controller URLs), E2E_PROJECT (compose
@@ -213,7 +214,8 @@ def check_order(events):
 def connect_check():
     """strata-connect in the image: a file imported into a stream, the
     sealed stream mirrored into another through the strata connector
-    (libstrata.so and the plugins in place); [] or the problems."""
+    (libstrata.so and the plugins in place), the http and mqtt connectors
+    loaded; [] or the problems."""
     lines = "".join(f"line {i}\n" for i in range(2000))
     with open("/tmp/connect-in.txt", "w") as f:
         f.write(lines)
@@ -234,6 +236,20 @@ def connect_check():
                            f"--connector.options.stream={SCOPE}/connect-mirror",
                            "--checkpoint.file=/tmp/connect-export.ckpt"]),
     ]
+    # The network connectors load in the image (their libraries are in
+    # the runtime stage) and accept their options; nothing is contacted.
+    check = base + ["--mode=import", f"--stream={SCOPE}/connect-src",
+                    "--checkpoint.file=/tmp/connect-check.ckpt",
+                    "--check-config"]
+    steps += [
+        ("check http", check + [
+            "--connector.plugin=http",
+            "--connector.options.url=http://127.0.0.1:1/doc"]),
+        ("check mqtt", check + [
+            "--connector.plugin=mqtt", "--guarantee=at-least-once",
+            "--connector.options.topic=sensors/#",
+            "--connector.options.client_id=e2e"]),
+    ]
     for what, cmd in steps:
         rc, _, err = run(cmd, timeout=180)
         if rc != 0:
@@ -243,7 +259,8 @@ def connect_check():
     if rc != 0 or out != lines:
         return [f"mirror stream: exit {rc}, {out.count(chr(10))} of 2000 "
                 f"lines: {err.strip()[-300:]}"]
-    log("strata-connect: file -> stream -> mirror stream, 2000 lines once")
+    log("strata-connect: file -> stream -> mirror stream, 2000 lines once; "
+        "http and mqtt connectors load")
     return []
 
 
