@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -287,15 +288,8 @@ int out_sink_prepare(void *state, char *token, size_t size, char *errmsg)
 		o->failed = errno;
 		return conn_sys_fail(errmsg, "sync", o->name, errno);
 	}
-	int w = snprintf(token, size, "%" PRIu64, o->written);
-	if (w < 0 || (size_t)w >= size) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "prepare %.120s: a token buffer of %zu bytes is too "
-		         "small",
-		         o->name, size);
-		return STRATA_ERANGE;
-	}
-	return 0;
+	return conn_token(token, size, "", o->written, "prepare", o->name,
+	                  errmsg);
 }
 
 /* ----------------------------------------------------------- options */
@@ -417,6 +411,27 @@ int conn_sys_fail(char *errmsg, const char *what, const char *name, int err)
 	snprintf(errmsg, STRATA_ERRMSG_SIZE, "%s %.200s: %s", what, name,
 	         strerror(err));
 	return conn_errno_code(err);
+}
+
+void conn_err(char *errmsg, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errmsg, STRATA_ERRMSG_SIZE, fmt, ap);
+	va_end(ap);
+}
+
+int conn_token(char *token, size_t size, const char *prefix, uint64_t v,
+               const char *op, const char *name, char *errmsg)
+{
+	int w = snprintf(token, size, "%s%" PRIu64, prefix, v);
+	if (w < 0 || (size_t)w >= size) {
+		conn_err(errmsg,
+		         "%s %s: a token buffer of %zu bytes is too small", op,
+		         name, size);
+		return STRATA_ERANGE;
+	}
+	return 0;
 }
 
 uint64_t conn_now_ms(void)

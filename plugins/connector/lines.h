@@ -186,6 +186,18 @@ int conn_errno_code(int err);
 /* Put "<what> <name>: <strerror(err)>" in errmsg; the code for err. */
 int conn_sys_fail(char *errmsg, const char *what, const char *name, int err);
 
+/* Format errmsg (STRATA_ERRMSG_SIZE bytes, truncated). */
+void conn_err(char *errmsg, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+/*
+ * Put prefix and v in decimal ("n=42") into token[size] (a position or
+ * prepare token): 0, or STRATA_ERANGE with errmsg "<op> <name>: a token
+ * buffer of <size> bytes is too small".
+ */
+int conn_token(char *token, size_t size, const char *prefix, uint64_t v,
+               const char *op, const char *name, char *errmsg);
+
 /* Milliseconds on the monotonic clock (poll deadlines). */
 uint64_t conn_now_ms(void);
 

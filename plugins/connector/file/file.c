@@ -296,15 +296,8 @@ static int src_poll(void *state, int wait_ms, size_t max_len,
 static int src_position(void *state, char *token, size_t size, char *errmsg)
 {
 	struct src *s = state;
-	int w = snprintf(token, size, "%" PRIu64, s->in.offset);
-	if (w < 0 || (size_t)w >= size) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "position of %.150s: a token buffer of %zu bytes is "
-		         "too small",
-		         s->o.path, size);
-		return STRATA_ERANGE;
-	}
-	return 0;
+	return conn_token(token, size, "", s->in.offset, "position of",
+	                  s->o.path, errmsg);
 }
 
 /* source_close: the records polled last become invalid. */

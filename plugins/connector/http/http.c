@@ -929,15 +929,8 @@ static int src_poll(void *state, int wait_ms, size_t max_len,
 static int src_position(void *state, char *token, size_t size, char *errmsg)
 {
 	struct src *s = state;
-	int w = snprintf(token, size, "%" PRIu64, s->in.offset);
-	if (w < 0 || (size_t)w >= size) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "position of %.150s: a token buffer of %zu bytes is "
-		         "too small",
-		         s->o.url, size);
-		return STRATA_ERANGE;
-	}
-	return 0;
+	return conn_token(token, size, "", s->in.offset, "position of",
+	                  s->o.url, errmsg);
 }
 
 static void src_close(void *state)
@@ -1101,15 +1094,8 @@ static int snk_prepare(void *state, char *token, size_t size, char *errmsg)
 	if (rc != 0) {
 		return rc;
 	}
-	int w = snprintf(token, size, "%" PRIu64, s->delivered);
-	if (w < 0 || (size_t)w >= size) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "prepare %.150s: a token buffer of %zu bytes is too "
-		         "small",
-		         s->o.url, size);
-		return STRATA_ERANGE;
-	}
-	return 0;
+	return conn_token(token, size, "", s->delivered, "prepare", s->o.url,
+	                  errmsg);
 }
 
 static void snk_free(struct snk *s)

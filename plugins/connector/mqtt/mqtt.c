@@ -39,7 +39,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -54,16 +53,6 @@
 #define ID_CAP 256     /* longest client_id / username / password + 1 */
 #define STEP_MS 100    /* longest single wait on the socket */
 #define MQTT_PAYLOAD_MAX 268435455u /* MQTT's largest payload */
-
-/* Format a message into errmsg (STRATA_ERRMSG_SIZE bytes), truncated. */
-__attribute__((format(printf, 2, 3))) static void set_err(char *errmsg,
-                                                          const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(errmsg, STRATA_ERRMSG_SIZE, fmt, ap);
-	va_end(ap);
-}
 
 /* ---------------------------------------------------------- options */
 
@@ -218,11 +207,11 @@ static int parse_opts(const char *config, bool source, struct opts *o,
 			if (!conn_opt_string(&it, o->password,
 			                     sizeof(o->password), false)) {
 				/* Never echo a password. */
-				set_err(errmsg,
-				        "option password of the %s: longer "
-				        "than "
-				        "255 bytes",
-				        what);
+				conn_err(errmsg,
+				         "option password of the %s: longer "
+				         "than "
+				         "255 bytes",
+				         what);
 				return STRATA_ECONFIG;
 			}
 			o->have_password = true;
@@ -256,24 +245,25 @@ static int parse_opts(const char *config, bool source, struct opts *o,
 		}
 	}
 	if (o->topic[0] == '\0') {
-		set_err(errmsg, "option topic of the %s is required (%s)", what,
-		        source ? "a topic filter, e.g. sensors/#"
-		               : "the topic to publish to, e.g. events/out");
+		conn_err(errmsg, "option topic of the %s is required (%s)",
+		         what,
+		         source ? "a topic filter, e.g. sensors/#"
+		                : "the topic to publish to, e.g. events/out");
 		return STRATA_ECONFIG;
 	}
 	if (!o->clean_session && o->client_id[0] == '\0') {
-		set_err(errmsg,
-		        "option client_id of the %s is required with "
-		        "clean_session=false%s: the broker keeps the session "
-		        "under it (or set clean_session=true)",
-		        what, have_clean ? "" : " (the source's default)");
+		conn_err(errmsg,
+		         "option client_id of the %s is required with "
+		         "clean_session=false%s: the broker keeps the session "
+		         "under it (or set clean_session=true)",
+		         what, have_clean ? "" : " (the source's default)");
 		return STRATA_ECONFIG;
 	}
 	if (o->have_password && o->username[0] == '\0') {
-		set_err(errmsg,
-		        "option password of the %s needs username (MQTT 3.1.1 "
-		        "sends no password alone)",
-		        what);
+		conn_err(errmsg,
+		         "option password of the %s needs username (MQTT 3.1.1 "
+		         "sends no password alone)",
+		         what);
 		return STRATA_ECONFIG;
 	}
 	return 0;
@@ -509,12 +499,12 @@ static int session_connect(struct mq *q, char *errmsg)
 	while (q->connack < 0 && !q->lost) {
 		uint64_t now = conn_now_ms();
 		if (now >= deadline) {
-			set_err(errmsg,
-			        "connect to broker %s: no answer within "
-			        "%" PRIu64
-			        " ms: check that an MQTT broker is running "
-			        "there and reachable (option broker)",
-			        o->broker, o->connect_timeout_ms);
+			conn_err(errmsg,
+			         "connect to broker %s: no answer within "
+			         "%" PRIu64
+			         " ms: check that an MQTT broker is running "
+			         "there and reachable (option broker)",
+			         o->broker, o->connect_timeout_ms);
 			return STRATA_ETIMEDOUT;
 		}
 		uint64_t left = deadline - now;
@@ -526,21 +516,21 @@ static int session_connect(struct mq *q, char *errmsg)
 		    q->lost_errno == ECONNREFUSED) {
 			code = STRATA_ECONNREFUSED;
 		}
-		set_err(errmsg,
-		        "connect to broker %s: %s: check that an MQTT broker "
-		        "is running there (option broker)",
-		        o->broker,
-		        q->lost_rc == MOSQ_ERR_EAI ? "unknown host"
-		                                   : lost_why(q));
+		conn_err(errmsg,
+		         "connect to broker %s: %s: check that an MQTT broker "
+		         "is running there (option broker)",
+		         o->broker,
+		         q->lost_rc == MOSQ_ERR_EAI ? "unknown host"
+		                                    : lost_why(q));
 		return code;
 	}
 	if (q->connack != 0) {
-		set_err(errmsg, "broker %s refused the connection: %s%s",
-		        o->broker, mosquitto_connack_string(q->connack),
-		        q->connack == 4 || q->connack == 5
-		                ? " (options username, password)"
-		                : (q->connack == 2 ? " (option client_id)"
-		                                   : ""));
+		conn_err(errmsg, "broker %s refused the connection: %s%s",
+		         o->broker, mosquitto_connack_string(q->connack),
+		         q->connack == 4 || q->connack == 5
+		                 ? " (options username, password)"
+		                 : (q->connack == 2 ? " (option client_id)"
+		                                    : ""));
 		return q->connack == 4 || q->connack == 5 ? STRATA_EPERM
 		                                          : STRATA_ECONNREFUSED;
 	}
@@ -587,8 +577,8 @@ static int mq_open(const struct strata_host *host, const char *config,
 {
 	struct mq *q = host->malloc(sizeof(*q));
 	if (q == NULL) {
-		set_err(errmsg, "open the mqtt %s: out of memory",
-		        source ? "source" : "sink");
+		conn_err(errmsg, "open the mqtt %s: out of memory",
+		         source ? "source" : "sink");
 		return STRATA_ENOMEM;
 	}
 	memset(q, 0, sizeof(*q));
@@ -603,7 +593,7 @@ static int mq_open(const struct strata_host *host, const char *config,
 	}
 	const struct opts *o = &q->o;
 	if (mosquitto_lib_init() != MOSQ_ERR_SUCCESS) {
-		set_err(errmsg, "libmosquitto failed to initialise");
+		conn_err(errmsg, "libmosquitto failed to initialise");
 		mq_free(q);
 		return STRATA_EINTERNAL;
 	}
@@ -612,8 +602,8 @@ static int mq_open(const struct strata_host *host, const char *config,
 	                     o->clean_session, q);
 	if (q->m == NULL) {
 		int err = errno;
-		set_err(errmsg, "create an MQTT client for %s: %s", o->broker,
-		        strerror(err));
+		conn_err(errmsg, "create an MQTT client for %s: %s", o->broker,
+		         strerror(err));
 		mq_free(q);
 		return err == ENOMEM ? STRATA_ENOMEM : STRATA_EINVAL;
 	}
@@ -629,8 +619,8 @@ static int mq_open(const struct strata_host *host, const char *config,
 	    mosquitto_username_pw_set(q->m, o->username,
 	                              o->have_password ? o->password : NULL) !=
 	            MOSQ_ERR_SUCCESS) {
-		set_err(errmsg, "set the credentials for %s: out of memory",
-		        o->broker);
+		conn_err(errmsg, "set the credentials for %s: out of memory",
+		         o->broker);
 		mq_free(q);
 		return STRATA_ENOMEM;
 	}
@@ -651,11 +641,11 @@ static int src_open(const struct strata_host *host, const char *config,
                     const char *restore, void **state, char *errmsg)
 {
 	if (restore != NULL) {
-		set_err(errmsg,
-		        "an MQTT subscription cannot be replayed: it cannot "
-		        "resume at position '%.64s' (run with "
-		        "guarantee=at-least-once)",
-		        restore);
+		conn_err(errmsg,
+		         "an MQTT subscription cannot be replayed: it cannot "
+		         "resume at position '%.64s' (run with "
+		         "guarantee=at-least-once)",
+		         restore);
 		return STRATA_EINVAL;
 	}
 	struct mq *q = NULL;
@@ -676,8 +666,8 @@ static int src_open(const struct strata_host *host, const char *config,
 	 * SUBACK is read by the polls, which report a refusal. */
 	rc = mosquitto_subscribe(q->m, &q->sub_mid, o->topic, o->qos);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		set_err(errmsg, "subscribe to '%.200s' on %s: %s", o->topic,
-		        o->broker, mosquitto_strerror(rc));
+		conn_err(errmsg, "subscribe to '%.200s' on %s: %s", o->topic,
+		         o->broker, mosquitto_strerror(rc));
 		mq_free(q);
 		return STRATA_EIO;
 	}
@@ -698,7 +688,8 @@ static int take(struct mq *q, size_t max_len,
 			if (*n > 0) {
 				return 0; /* reported by the next poll */
 			}
-			set_err(errmsg,
+			conn_err(
+			        errmsg,
 			        "a message of %zu bytes on topic '%.*s' is "
 			        "longer than %zu bytes (limits.max_event); the "
 			        "broker has its acknowledgement: it is not "
@@ -730,25 +721,25 @@ static int src_broken(struct mq *q, char *errmsg)
 {
 	const struct opts *o = &q->o;
 	if (q->failed == STRATA_ENOMEM) {
-		set_err(errmsg,
-		        "out of memory for a message from %s: a message "
-		        "acknowledged to the broker was lost",
-		        o->broker);
+		conn_err(errmsg,
+		         "out of memory for a message from %s: a message "
+		         "acknowledged to the broker was lost",
+		         o->broker);
 		return q->failed;
 	}
 	if (q->suback == 0x80) {
-		set_err(errmsg,
-		        "broker %s refused the subscription to '%.200s' "
-		        "(not allowed for this client?)",
-		        o->broker, o->topic);
+		conn_err(errmsg,
+		         "broker %s refused the subscription to '%.200s' "
+		         "(not allowed for this client?)",
+		         o->broker, o->topic);
 		return STRATA_EPERM;
 	}
 	if (q->lost) {
-		set_err(errmsg,
-		        "connection to broker %s lost: %s; run again to go on "
-		        "(with clean_session=false the broker keeps what is "
-		        "published meanwhile)",
-		        o->broker, lost_why(q));
+		conn_err(errmsg,
+		         "connection to broker %s lost: %s; run again to go on "
+		         "(with clean_session=false the broker keeps what is "
+		         "published meanwhile)",
+		         o->broker, lost_why(q));
 		return q->lost_rc == MOSQ_ERR_ERRNO &&
 		                       q->lost_errno == ECONNREFUSED
 		               ? STRATA_ECONNREFUSED
@@ -814,15 +805,8 @@ static int src_poll(void *state, int wait_ms, size_t max_len,
 static int src_position(void *state, char *token, size_t size, char *errmsg)
 {
 	struct mq *q = state;
-	int w = snprintf(token, size, "n=%" PRIu64, q->polled);
-	if (w < 0 || (size_t)w >= size) {
-		set_err(errmsg,
-		        "position of the mqtt source: a token buffer of %zu "
-		        "bytes is too small",
-		        size);
-		return STRATA_ERANGE;
-	}
-	return 0;
+	return conn_token(token, size, "n=", q->polled, "position of",
+	                  "the mqtt source", errmsg);
 }
 
 /* source_close: messages read but never returned were acknowledged to
@@ -883,11 +867,11 @@ static int snk_recover(struct mq *q, char *errmsg)
 		int rc = session_connect(q, errmsg);
 		return rc != 0 ? snk_fail(q, rc, errmsg) : 0;
 	}
-	set_err(errmsg,
-	        "connection to broker %s lost with %" PRIu64
-	        " messages unacknowledged: %s; they are published again from "
-	        "the last checkpoint when the export runs again",
-	        q->o.broker, inflight, lost_why(q));
+	conn_err(errmsg,
+	         "connection to broker %s lost with %" PRIu64
+	         " messages unacknowledged: %s; they are published again from "
+	         "the last checkpoint when the export runs again",
+	         q->o.broker, inflight, lost_why(q));
 	return snk_fail(q,
 	                q->lost_rc == MOSQ_ERR_ERRNO &&
 	                                q->lost_errno == ECONNREFUSED
@@ -907,12 +891,12 @@ static int snk_wait_acks(struct mq *q, uint64_t limit, char *errmsg)
 		}
 		uint64_t now = conn_now_ms();
 		if (now >= deadline) {
-			set_err(errmsg,
-			        "%" PRIu64 " messages on '%.200s' not "
-			        "acknowledged by broker %s within %" PRIu64
-			        " ms (option ack_timeout_ms)",
-			        q->published - q->acked, q->o.topic,
-			        q->o.broker, q->o.ack_timeout_ms);
+			conn_err(errmsg,
+			         "%" PRIu64 " messages on '%.200s' not "
+			         "acknowledged by broker %s within %" PRIu64
+			         " ms (option ack_timeout_ms)",
+			         q->published - q->acked, q->o.topic,
+			         q->o.broker, q->o.ack_timeout_ms);
 			return snk_fail(q, STRATA_ETIMEDOUT, errmsg);
 		}
 		uint64_t left = deadline - now;
@@ -924,8 +908,9 @@ static int snk_wait_acks(struct mq *q, uint64_t limit, char *errmsg)
 /* The sticky error of a failed sink, for every later op. */
 static int snk_broken(const struct mq *q, char *errmsg)
 {
-	set_err(errmsg, "an earlier operation failed (%.300s); reopen the sink",
-	        q->failmsg);
+	conn_err(errmsg,
+	         "an earlier operation failed (%.300s); reopen the sink",
+	         q->failmsg);
 	return q->failed;
 }
 
@@ -956,10 +941,10 @@ static int snk_write(void *state, const struct strata_connector_record *recs,
 			break;
 		}
 		if (recs[i].len > MQTT_PAYLOAD_MAX) {
-			set_err(errmsg,
-			        "a record of %zu bytes is longer than an MQTT "
-			        "message may be (%u bytes): topic '%.200s'",
-			        recs[i].len, MQTT_PAYLOAD_MAX, q->o.topic);
+			conn_err(errmsg,
+			         "a record of %zu bytes is longer than an MQTT "
+			         "message may be (%u bytes): topic '%.200s'",
+			         recs[i].len, MQTT_PAYLOAD_MAX, q->o.topic);
 			return snk_fail(q, STRATA_ETOOBIG, errmsg);
 		}
 		errno = 0;
@@ -974,9 +959,9 @@ static int snk_write(void *state, const struct strata_connector_record *recs,
 			q->published++; /* in flight, fate unknown */
 			rc = snk_recover(q, errmsg);
 		} else {
-			set_err(errmsg, "publish to '%.200s' on %s: %s",
-			        q->o.topic, q->o.broker,
-			        mosquitto_strerror(mr));
+			conn_err(errmsg, "publish to '%.200s' on %s: %s",
+			         q->o.topic, q->o.broker,
+			         mosquitto_strerror(mr));
 			rc = snk_fail(q,
 			              mr == MOSQ_ERR_NOMEM ? STRATA_ENOMEM
 			                                   : STRATA_EIO,
@@ -998,15 +983,8 @@ static int snk_prepare(void *state, char *token, size_t size, char *errmsg)
 	if (rc != 0) {
 		return rc;
 	}
-	int w = snprintf(token, size, "n=%" PRIu64, q->acked);
-	if (w < 0 || (size_t)w >= size) {
-		set_err(errmsg,
-		        "prepare the mqtt sink: a token buffer of %zu bytes "
-		        "is too small",
-		        size);
-		return STRATA_ERANGE;
-	}
-	return 0;
+	return conn_token(token, size, "n=", q->acked, "prepare",
+	                  "the mqtt sink", errmsg);
 }
 
 /* sink_close: disconnect; messages still unacknowledged are the

@@ -155,16 +155,8 @@ static int src_poll(void *state, int wait_ms, size_t max_len,
 static int src_position(void *state, char *token, size_t size, char *errmsg)
 {
 	struct src *s = state;
-	int w = snprintf(token, size, "%" PRIu64, s->in.offset);
-	if (w < 0 || (size_t)w >= size) {
-		snprintf(
-		        errmsg, STRATA_ERRMSG_SIZE,
-		        "position of stdin: a token buffer of %zu bytes is too "
-		        "small",
-		        size);
-		return STRATA_ERANGE;
-	}
-	return 0;
+	return conn_token(token, size, "", s->in.offset, "position of", "stdin",
+	                  errmsg);
 }
 
 /* source_close: stdin itself stays open (it is not ours). */

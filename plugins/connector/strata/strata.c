@@ -17,7 +17,6 @@
  * never sees strata-connect's.
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,17 +29,6 @@
 #define MAX_PENDING 32               /* released, uncommitted transactions */
 #define DEFAULT_KEY "strata-connect" /* one key: the target keeps order */
 #define DEFAULT_LEASE_MS 600000      /* the most a transaction may have */
-
-/* Format a message into errmsg (STRATA_ERRMSG_SIZE bytes), truncated:
- * names and the client's messages are long enough to need it. */
-__attribute__((format(printf, 2, 3))) static void set_err(char *errmsg,
-                                                          const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(errmsg, STRATA_ERRMSG_SIZE, fmt, ap);
-	va_end(ap);
-}
 
 /* The sink's options. */
 struct opts {
@@ -91,18 +79,18 @@ static int parse_opts(const char *config, struct opts *o, char *errmsg)
 			ok = strata_config_value_u64(&it, &o->lease_ms) == 0 &&
 			     o->lease_ms >= 1000 && o->lease_ms <= 600000;
 		} else {
-			set_err(errmsg,
-			        "unknown sink option '%.*s' (valid: "
-			        "controller, "
-			        "stream, key, codec, lease_ms)",
-			        (int)it.key_len, it.key);
+			conn_err(errmsg,
+			         "unknown sink option '%.*s' (valid: "
+			         "controller, "
+			         "stream, key, codec, lease_ms)",
+			         (int)it.key_len, it.key);
 			return STRATA_ECONFIG;
 		}
 		if (!ok) {
-			set_err(errmsg,
-			        "bad value in option '%.*s' (lease_ms: 1000.."
-			        "600000)",
-			        it.line_len, it.line);
+			conn_err(errmsg,
+			         "bad value in option '%.*s' (lease_ms: 1000.."
+			         "600000)",
+			         it.line_len, it.line);
 			return STRATA_ECONFIG;
 		}
 	}
@@ -110,9 +98,9 @@ static int parse_opts(const char *config, struct opts *o, char *errmsg)
 	if (o->controller[0] == '\0' || slash == NULL || slash == stream ||
 	    slash[1] == '\0' || (size_t)(slash - stream) > STRATA_NAME_MAX ||
 	    strlen(slash + 1) > STRATA_NAME_MAX) {
-		set_err(errmsg,
-		        "options controller (the target cluster's URL) and "
-		        "stream (SCOPE/STREAM there) are required");
+		conn_err(errmsg,
+		         "options controller (the target cluster's URL) and "
+		         "stream (SCOPE/STREAM there) are required");
 		return STRATA_ECONFIG;
 	}
 	memcpy(o->scope, stream, (size_t)(slash - stream));
@@ -150,10 +138,10 @@ static int parse_token(const char *token, uint64_t *ids, size_t *n,
 		}
 		p += len + 1;
 	}
-	set_err(errmsg,
-	        "token '%.64s' is not \"none\" nor \"txn=ID[,ID...]\" (at "
-	        "most %d ids)",
-	        token, MAX_PENDING);
+	conn_err(errmsg,
+	         "token '%.64s' is not \"none\" nor \"txn=ID[,ID...]\" (at "
+	         "most %d ids)",
+	         token, MAX_PENDING);
 	return STRATA_EINVAL;
 }
 
@@ -166,14 +154,14 @@ static int commit_ids(struct snk *s, const uint64_t *ids, size_t n,
 		int rc = strata_txn_commit_id(s->c, s->o.scope, s->o.stream,
 		                              ids[i], err);
 		if (rc != 0) {
-			set_err(errmsg,
-			        "commit transaction %" PRIu64 " of %.64s/%.64s"
-			        "%s: %.120s",
-			        ids[i], s->o.scope, s->o.stream,
-			        rc == STRATA_ECONFLICT
-			                ? " (aborted: restart within lease_ms)"
-			                : "",
-			        err);
+			conn_err(errmsg,
+			         "commit transaction %" PRIu64 " of %.64s/%.64s"
+			         "%s: %.120s",
+			         ids[i], s->o.scope, s->o.stream,
+			         rc == STRATA_ECONFLICT
+			                 ? " (aborted: restart within lease_ms)"
+			                 : "",
+			         err);
 			return rc;
 		}
 		/* Committed: no longer pending. */
@@ -201,7 +189,7 @@ static int snk_open(const struct strata_host *host, const char *config,
 {
 	struct snk *s = host->malloc(sizeof(*s));
 	if (s == NULL) {
-		set_err(errmsg, "out of memory");
+		conn_err(errmsg, "out of memory");
 		return STRATA_ENOMEM;
 	}
 	memset(s, 0, sizeof(*s));
@@ -230,8 +218,8 @@ static int snk_open(const struct strata_host *host, const char *config,
 		rc = strata_client_new(&cc, &s->c, err);
 		if (rc != 0) {
 			s->c = NULL;
-			set_err(errmsg, "client for %.120s: %.120s",
-			        s->o.controller, err);
+			conn_err(errmsg, "client for %.120s: %.120s",
+			         s->o.controller, err);
 		}
 	}
 	if (rc == 0) {
@@ -259,9 +247,9 @@ static int snk_write(void *state, const struct strata_connector_record *recs,
 		                          &s->txn, err);
 		if (rc != 0) {
 			s->txn = NULL;
-			set_err(errmsg,
-			        "begin a transaction on %.64s/%.64s: %.120s",
-			        s->o.scope, s->o.stream, err);
+			conn_err(errmsg,
+			         "begin a transaction on %.64s/%.64s: %.120s",
+			         s->o.scope, s->o.stream, err);
 			return rc;
 		}
 	}
@@ -269,8 +257,8 @@ static int snk_write(void *state, const struct strata_connector_record *recs,
 		int rc = strata_txn_write(s->txn, s->o.key, strlen(s->o.key),
 		                          recs[i].data, recs[i].len, err);
 		if (rc != 0) {
-			set_err(errmsg, "write to %.64s/%.64s: %.120s",
-			        s->o.scope, s->o.stream, err);
+			conn_err(errmsg, "write to %.64s/%.64s: %.120s",
+			         s->o.scope, s->o.stream, err);
 			return rc;
 		}
 	}
@@ -282,10 +270,10 @@ static int snk_prepare(void *state, char *token, size_t size, char *errmsg)
 	struct snk *s = state;
 	if (s->txn != NULL) {
 		if (s->n_pending == MAX_PENDING) {
-			set_err(errmsg,
-			        "%d transactions prepared and none committed: "
-			        "checkpoints are not completing",
-			        MAX_PENDING);
+			conn_err(errmsg,
+			         "%d transactions prepared and none committed: "
+			         "checkpoints are not completing",
+			         MAX_PENDING);
 			return STRATA_EBUSY;
 		}
 		char err[STRATA_ERRMSG_SIZE] = "";
@@ -294,8 +282,8 @@ static int snk_prepare(void *state, char *token, size_t size, char *errmsg)
 		strata_txn_free(s->txn);
 		s->txn = NULL;
 		if (rc != 0) {
-			set_err(errmsg, "flush to %.64s/%.64s: %.120s",
-			        s->o.scope, s->o.stream, err);
+			conn_err(errmsg, "flush to %.64s/%.64s: %.120s",
+			         s->o.scope, s->o.stream, err);
 			return rc;
 		}
 		s->pending[s->n_pending++] = id;
@@ -332,7 +320,7 @@ static int check(const struct strata_host *host, const char *config,
 {
 	(void)host;
 	if (source) {
-		set_err(errmsg, "the strata connector has no source");
+		conn_err(errmsg, "the strata connector has no source");
 		return STRATA_ENOTSUP;
 	}
 	struct opts o;
