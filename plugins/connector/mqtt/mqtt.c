@@ -43,36 +43,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <mosquitto.h>
-
-#include "lines.h"
-
-#define DEFAULT_PORT 1883
-#define HOST_CAP 256   /* longest broker host + 1 */
-#define TOPIC_CAP 4096 /* longest topic (filter) + 1 */
-#define ID_CAP 256     /* longest client_id / username / password + 1 */
-#define STEP_MS 100    /* longest single wait on the socket */
-#define MQTT_PAYLOAD_MAX 268435455u /* MQTT's largest payload */
+#include "mqtt.h"
 
 /* ---------------------------------------------------------- options */
-
-/* One side's options, parsed. */
-struct opts {
-	char broker[HOST_CAP + 32];  /* "mqtt://host:port", for messages */
-	char host[HOST_CAP];         /* broker host (no brackets) */
-	int port;                    /* broker port */
-	char topic[TOPIC_CAP];       /* sink: topic; source: topic filter */
-	int qos;                     /* 0, 1 or 2 */
-	char client_id[ID_CAP];      /* "" = a random one (clean sessions) */
-	bool clean_session;          /* false: the broker keeps the session */
-	char username[ID_CAP];       /* "" = none */
-	char password[ID_CAP];       /* "" = none */
-	bool have_password;          /* password= given */
-	int keepalive_s;             /* MQTT keep alive, seconds */
-	uint64_t connect_timeout_ms; /* CONNACK within this */
-	uint64_t ack_timeout_ms;     /* sink: acknowledgements within this */
-	int max_inflight;            /* sink: unacknowledged messages at most */
-};
 
 /* Parse "mqtt://HOST[:PORT]" (HOST may be [IPv6]) into o. */
 static bool parse_broker(const char *v, size_t n, struct opts *o)
@@ -271,41 +244,6 @@ static int parse_opts(const char *config, bool source, struct opts *o,
 
 /* ------------------------------------------------------- connection */
 
-/* A message read and not yet returned (or returned by the last poll). */
-struct msg {
-	struct msg *next; /* FIFO */
-	size_t topic_len; /* bytes of topic at bytes[0] */
-	size_t len;       /* bytes of payload after it */
-	uint8_t bytes[];  /* topic, then payload */
-};
-
-/* One open source or sink: a libmosquitto client and what its callbacks
- * saw. */
-struct mq {
-	const struct strata_host *host; /* borrowed until close */
-	bool source;                    /* source or sink */
-	struct opts o;                  /* parsed options */
-	struct mosquitto *m;            /* the client; NULL before open */
-	bool lib_ref;   /* took a mosquitto_lib_init reference */
-	int connack;    /* CONNACK code; -1 while waiting */
-	bool session;   /* CONNACK said the broker had our session */
-	bool lost;      /* the connection is gone (on_disconnect) */
-	int lost_rc;    /* why: a MOSQ_ERR_* code */
-	int lost_errno; /* and errno for MOSQ_ERR_ERRNO */
-	int failed;     /* sticky STRATA_E* once an op failed */
-	char failmsg[STRATA_ERRMSG_SIZE]; /* and its message */
-	uint64_t published; /* sink: messages handed to libmosquitto */
-	uint64_t acked;     /* sink: of them, acknowledged (on_publish) */
-	int sub_mid;        /* source: message id of our SUBSCRIBE */
-	int suback;         /* source: granted QoS; -1 before SUBACK */
-	bool sub_logged;    /* source: the SUBACK was logged */
-	struct msg *head;   /* source: read, not yet returned */
-	struct msg *tail;   /* last of them */
-	size_t queued;      /* how many */
-	struct msg *lent;   /* returned by the last poll; freed by the next */
-	uint64_t polled;    /* records returned */
-};
-
 /* libmosquitto's lines go to the host log: errors and warnings as
  * warnings, notices as debug; its per-packet debug lines are dropped
  * (one per message). */
@@ -395,7 +333,7 @@ static void on_message(struct mosquitto *m, void *obj,
 }
 
 /* Mark the connection lost (if it is not already) for rc and errno. */
-static void set_lost(struct mq *q, int rc, int err)
+void mqtt_set_lost(struct mq *q, int rc, int err)
 {
 	if (!q->lost) {
 		q->lost = true;
@@ -405,7 +343,7 @@ static void set_lost(struct mq *q, int rc, int err)
 }
 
 /* Why the connection was lost, as text. */
-static const char *lost_why(const struct mq *q)
+const char *mqtt_lost_why(const struct mq *q)
 {
 	if (q->lost_rc == MOSQ_ERR_ERRNO && q->lost_errno != 0) {
 		return strerror(q->lost_errno);
@@ -424,11 +362,11 @@ static const char *lost_why(const struct mq *q)
  * calls it only while it has room). Problems mark the connection lost
  * (q->lost); nothing else fails. Returns whether the socket was readable.
  */
-static bool pump(struct mq *q, int wait_ms)
+bool mqtt_pump(struct mq *q, int wait_ms)
 {
 	int fd = mosquitto_socket(q->m);
 	if (fd < 0) {
-		set_lost(q, MOSQ_ERR_NO_CONN, 0);
+		mqtt_set_lost(q, MOSQ_ERR_NO_CONN, 0);
 		return false;
 	}
 	struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -438,7 +376,7 @@ static bool pump(struct mq *q, int wait_ms)
 	int pr = poll(&p, 1, wait_ms);
 	if (pr < 0) {
 		if (errno != EINTR) {
-			set_lost(q, MOSQ_ERR_ERRNO, errno);
+			mqtt_set_lost(q, MOSQ_ERR_ERRNO, errno);
 		}
 		return false;
 	}
@@ -450,7 +388,7 @@ static bool pump(struct mq *q, int wait_ms)
 		socklen_t el = sizeof(err);
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 &&
 		    err != 0) {
-			set_lost(q, MOSQ_ERR_ERRNO, err);
+			mqtt_set_lost(q, MOSQ_ERR_ERRNO, err);
 			return false;
 		}
 	}
@@ -471,7 +409,7 @@ static bool pump(struct mq *q, int wait_ms)
 		rc = mosquitto_loop_misc(q->m);
 	}
 	if (rc != MOSQ_ERR_SUCCESS) {
-		set_lost(q, rc, errno);
+		mqtt_set_lost(q, rc, errno);
 	}
 	return readable;
 }
@@ -482,7 +420,7 @@ static bool pump(struct mq *q, int wait_ms)
  * the broker refused us), STRATA_EPERM (credentials), STRATA_ETIMEDOUT
  * or STRATA_EUNAVAIL with errmsg naming the broker.
  */
-static int session_connect(struct mq *q, char *errmsg)
+int mqtt_session_connect(struct mq *q, char *errmsg)
 {
 	const struct opts *o = &q->o;
 	q->connack = -1;
@@ -493,7 +431,7 @@ static int session_connect(struct mq *q, char *errmsg)
 	int rc =
 	        mosquitto_connect_async(q->m, o->host, o->port, o->keepalive_s);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		set_lost(q, rc, errno);
+		mqtt_set_lost(q, rc, errno);
 	}
 	uint64_t deadline = conn_now_ms() + o->connect_timeout_ms;
 	while (q->connack < 0 && !q->lost) {
@@ -508,7 +446,7 @@ static int session_connect(struct mq *q, char *errmsg)
 			return STRATA_ETIMEDOUT;
 		}
 		uint64_t left = deadline - now;
-		pump(q, left > STEP_MS ? STEP_MS : (int)left);
+		mqtt_pump(q, left > STEP_MS ? STEP_MS : (int)left);
 	}
 	if (q->connack < 0) {
 		int code = STRATA_EUNAVAIL;
@@ -521,7 +459,7 @@ static int session_connect(struct mq *q, char *errmsg)
 		         "is running there (option broker)",
 		         o->broker,
 		         q->lost_rc == MOSQ_ERR_EAI ? "unknown host"
-		                                    : lost_why(q));
+		                                    : mqtt_lost_why(q));
 		return code;
 	}
 	if (q->connack != 0) {
@@ -554,7 +492,7 @@ static void drop_msgs(struct mq *q)
 }
 
 /* Disconnect (politely when connected) and free everything. */
-static void mq_free(struct mq *q)
+void mqtt_mq_free(struct mq *q)
 {
 	if (q->m != NULL) {
 		if (!q->lost && q->connack == 0) {
@@ -572,8 +510,8 @@ static void mq_free(struct mq *q)
 
 /* Parse, create the client and connect: the part of open both sides
  * share. *out on success. */
-static int mq_open(const struct strata_host *host, const char *config,
-                   bool source, struct mq **out, char *errmsg)
+int mqtt_mq_open(const struct strata_host *host, const char *config,
+                 bool source, struct mq **out, char *errmsg)
 {
 	struct mq *q = host->malloc(sizeof(*q));
 	if (q == NULL) {
@@ -588,13 +526,13 @@ static int mq_open(const struct strata_host *host, const char *config,
 	q->suback = -1;
 	int rc = parse_opts(config, source, &q->o, errmsg);
 	if (rc != 0) {
-		mq_free(q);
+		mqtt_mq_free(q);
 		return rc;
 	}
 	const struct opts *o = &q->o;
 	if (mosquitto_lib_init() != MOSQ_ERR_SUCCESS) {
 		conn_err(errmsg, "libmosquitto failed to initialise");
-		mq_free(q);
+		mqtt_mq_free(q);
 		return STRATA_EINTERNAL;
 	}
 	q->lib_ref = true;
@@ -604,7 +542,7 @@ static int mq_open(const struct strata_host *host, const char *config,
 		int err = errno;
 		conn_err(errmsg, "create an MQTT client for %s: %s", o->broker,
 		         strerror(err));
-		mq_free(q);
+		mqtt_mq_free(q);
 		return err == ENOMEM ? STRATA_ENOMEM : STRATA_EINVAL;
 	}
 	mosquitto_log_callback_set(q->m, on_log);
@@ -621,377 +559,16 @@ static int mq_open(const struct strata_host *host, const char *config,
 	            MOSQ_ERR_SUCCESS) {
 		conn_err(errmsg, "set the credentials for %s: out of memory",
 		         o->broker);
-		mq_free(q);
+		mqtt_mq_free(q);
 		return STRATA_ENOMEM;
 	}
-	rc = session_connect(q, errmsg);
+	rc = mqtt_session_connect(q, errmsg);
 	if (rc != 0) {
-		mq_free(q);
+		mqtt_mq_free(q);
 		return rc;
 	}
 	*out = q;
 	return 0;
-}
-
-/* ----------------------------------------------------------- source */
-
-/* source_open: see connector.h; a restore token is STRATA_EINVAL (the
- * runtime never passes one to a source that is not replayable). */
-static int src_open(const struct strata_host *host, const char *config,
-                    const char *restore, void **state, char *errmsg)
-{
-	if (restore != NULL) {
-		conn_err(errmsg,
-		         "an MQTT subscription cannot be replayed: it cannot "
-		         "resume at position '%.64s' (run with "
-		         "guarantee=at-least-once)",
-		         restore);
-		return STRATA_EINVAL;
-	}
-	struct mq *q = NULL;
-	int rc = mq_open(host, config, true, &q, errmsg);
-	if (rc != 0) {
-		return rc;
-	}
-	const struct opts *o = &q->o;
-	if (!o->clean_session) {
-		host->log(host, STRATA_LOG_INFO,
-		          "mqtt: %s session '%.255s' on %s",
-		          q->session ? "resuming the"
-		                     : "no stored session: "
-		                       "starting",
-		          o->client_id, o->broker);
-	}
-	/* Subscribe again even in a resumed session (idempotent); the
-	 * SUBACK is read by the polls, which report a refusal. */
-	rc = mosquitto_subscribe(q->m, &q->sub_mid, o->topic, o->qos);
-	if (rc != MOSQ_ERR_SUCCESS) {
-		conn_err(errmsg, "subscribe to '%.200s' on %s: %s", o->topic,
-		         o->broker, mosquitto_strerror(rc));
-		mq_free(q);
-		return STRATA_EIO;
-	}
-	*state = q;
-	return 0;
-}
-
-/* Move up to max - *n queued messages into recs, stopping before one
- * longer than max_len: STRATA_ETOOBIG naming its topic when it is the
- * first. */
-static int take(struct mq *q, size_t max_len,
-                struct strata_connector_record *recs, size_t max, size_t *n,
-                char *errmsg)
-{
-	while (*n < max && q->head != NULL) {
-		struct msg *e = q->head;
-		if (e->len > max_len) {
-			if (*n > 0) {
-				return 0; /* reported by the next poll */
-			}
-			conn_err(
-			        errmsg,
-			        "a message of %zu bytes on topic '%.*s' is "
-			        "longer than %zu bytes (limits.max_event); the "
-			        "broker has its acknowledgement: it is not "
-			        "imported",
-			        e->len,
-			        e->topic_len > 200 ? 200 : (int)e->topic_len,
-			        (const char *)e->bytes, max_len);
-			return STRATA_ETOOBIG;
-		}
-		q->head = e->next;
-		if (q->head == NULL) {
-			q->tail = NULL;
-		}
-		q->queued--;
-		e->next = q->lent;
-		q->lent = e;
-		recs[*n].key = e->bytes;
-		recs[*n].keylen = e->topic_len;
-		recs[*n].data = e->bytes + e->topic_len;
-		recs[*n].len = e->len;
-		(*n)++;
-	}
-	return 0;
-}
-
-/* Why no more records will come: a sticky error, a refused
- * subscription or a lost connection (0 when none). */
-static int src_broken(struct mq *q, char *errmsg)
-{
-	const struct opts *o = &q->o;
-	if (q->failed == STRATA_ENOMEM) {
-		conn_err(errmsg,
-		         "out of memory for a message from %s: a message "
-		         "acknowledged to the broker was lost",
-		         o->broker);
-		return q->failed;
-	}
-	if (q->suback == 0x80) {
-		conn_err(errmsg,
-		         "broker %s refused the subscription to '%.200s' "
-		         "(not allowed for this client?)",
-		         o->broker, o->topic);
-		return STRATA_EPERM;
-	}
-	if (q->lost) {
-		conn_err(errmsg,
-		         "connection to broker %s lost: %s; run again to go on "
-		         "(with clean_session=false the broker keeps what is "
-		         "published meanwhile)",
-		         o->broker, lost_why(q));
-		return q->lost_rc == MOSQ_ERR_ERRNO &&
-		                       q->lost_errno == ECONNREFUSED
-		               ? STRATA_ECONNREFUSED
-		               : STRATA_EUNAVAIL;
-	}
-	return 0;
-}
-
-/*
- * source_poll: see connector.h. Reads from the socket only while fewer
- * than max messages are queued (one read hands over one message, or with
- * qos=2 the few the broker has in flight), so the queue never holds much
- * more than a poll takes; then returns what is queued. Waits at most
- * wait_ms when nothing is.
- */
-static int src_poll(void *state, int wait_ms, size_t max_len,
-                    struct strata_connector_record *recs, size_t max, size_t *n,
-                    bool *end, char *errmsg)
-{
-	struct mq *q = state;
-	*n = 0;
-	*end = false; /* a subscription never ends */
-	for (struct msg *e = q->lent, *nx; e != NULL; e = nx) {
-		nx = e->next;
-		q->host->free(e);
-	}
-	q->lent = NULL;
-	if (max == 0) {
-		return 0;
-	}
-	uint64_t deadline =
-	        conn_now_ms() + (wait_ms > 0 ? (uint64_t)wait_ms : 0);
-	for (;;) {
-		/* What is ready now, without waiting. */
-		while (!q->lost && q->queued < max && pump(q, 0)) {
-		}
-		if (q->suback >= 0 && q->suback <= 2 && !q->sub_logged) {
-			q->sub_logged = true;
-			q->host->log(
-			        q->host, STRATA_LOG_INFO,
-			        "mqtt: subscribed to '%.200s' (QoS %d) on %s",
-			        q->o.topic, q->suback, q->o.broker);
-		}
-		int rc = take(q, max_len, recs, max, n, errmsg);
-		if (rc != 0 || *n > 0) {
-			q->polled += *n;
-			return rc;
-		}
-		rc = src_broken(q, errmsg);
-		if (rc != 0) {
-			return rc;
-		}
-		uint64_t now = conn_now_ms();
-		if (now >= deadline) {
-			return 0;
-		}
-		uint64_t left = deadline - now;
-		pump(q, left > STEP_MS ? STEP_MS : (int)left);
-	}
-}
-
-/* source_position: "n=<records polled>" (informational). */
-static int src_position(void *state, char *token, size_t size, char *errmsg)
-{
-	struct mq *q = state;
-	return conn_token(token, size, "n=", q->polled, "position of",
-	                  "the mqtt source", errmsg);
-}
-
-/* source_close: messages read but never returned were acknowledged to
- * the broker already: say how many are lost. */
-static void src_close(void *state)
-{
-	struct mq *q = state;
-	if (q->queued > 0) {
-		q->host->log(q->host, STRATA_LOG_WARN,
-		             "mqtt: %zu messages from %s read (and "
-		             "acknowledged) but not imported: they are lost",
-		             q->queued, q->o.broker);
-	}
-	mq_free(q);
-}
-
-/* ------------------------------------------------------------- sink */
-
-/* sink_open: see connector.h; restore is accepted and ignored (what was
- * published cannot be taken back: at least once). */
-static int snk_open(const struct strata_host *host, const char *config,
-                    const char *restore, void **state, char *errmsg)
-{
-	struct mq *q = NULL;
-	int rc = mq_open(host, config, false, &q, errmsg);
-	if (rc != 0) {
-		return rc;
-	}
-	if (restore != NULL) {
-		host->log(host, STRATA_LOG_DEBUG,
-		          "mqtt: restore token %.64s ignored (at least once)",
-		          restore);
-	}
-	*state = q;
-	return 0;
-}
-
-/* Fail the sink for good with rc and errmsg (the host calls only close
- * after; the message is kept for any later op). */
-static int snk_fail(struct mq *q, int rc, const char *errmsg)
-{
-	q->failed = rc;
-	snprintf(q->failmsg, sizeof(q->failmsg), "%s", errmsg);
-	return rc;
-}
-
-/* The sink's connection is gone: reconnect when nothing was in flight
- * (nothing can be lost: an idle export the broker timed out), else fail
- * naming how many messages lack an acknowledgement. */
-static int snk_recover(struct mq *q, char *errmsg)
-{
-	uint64_t inflight = q->published - q->acked;
-	if (inflight == 0) {
-		q->host->log(q->host, STRATA_LOG_INFO,
-		             "mqtt: connection to %s lost while idle (%s): "
-		             "reconnecting",
-		             q->o.broker, lost_why(q));
-		int rc = session_connect(q, errmsg);
-		return rc != 0 ? snk_fail(q, rc, errmsg) : 0;
-	}
-	conn_err(errmsg,
-	         "connection to broker %s lost with %" PRIu64
-	         " messages unacknowledged: %s; they are published again from "
-	         "the last checkpoint when the export runs again",
-	         q->o.broker, inflight, lost_why(q));
-	return snk_fail(q,
-	                q->lost_rc == MOSQ_ERR_ERRNO &&
-	                                q->lost_errno == ECONNREFUSED
-	                        ? STRATA_ECONNREFUSED
-	                        : STRATA_EUNAVAIL,
-	                errmsg);
-}
-
-/* Wait until at most limit messages are unacknowledged, at most
- * ack_timeout_ms; 0 or an error with the sink failed. */
-static int snk_wait_acks(struct mq *q, uint64_t limit, char *errmsg)
-{
-	uint64_t deadline = conn_now_ms() + q->o.ack_timeout_ms;
-	while (q->published - q->acked > limit) {
-		if (q->lost) {
-			return snk_recover(q, errmsg);
-		}
-		uint64_t now = conn_now_ms();
-		if (now >= deadline) {
-			conn_err(errmsg,
-			         "%" PRIu64 " messages on '%.200s' not "
-			         "acknowledged by broker %s within %" PRIu64
-			         " ms (option ack_timeout_ms)",
-			         q->published - q->acked, q->o.topic,
-			         q->o.broker, q->o.ack_timeout_ms);
-			return snk_fail(q, STRATA_ETIMEDOUT, errmsg);
-		}
-		uint64_t left = deadline - now;
-		pump(q, left > STEP_MS ? STEP_MS : (int)left);
-	}
-	return 0;
-}
-
-/* The sticky error of a failed sink, for every later op. */
-static int snk_broken(const struct mq *q, char *errmsg)
-{
-	conn_err(errmsg,
-	         "an earlier operation failed (%.300s); reopen the sink",
-	         q->failmsg);
-	return q->failed;
-}
-
-/* Before an op: a sticky error, or the connection (reopened if it was
- * lost while idle). Also reads what acknowledgements arrived. */
-static int snk_ready(struct mq *q, char *errmsg)
-{
-	if (q->failed != 0) {
-		return snk_broken(q, errmsg);
-	}
-	if (!q->lost) {
-		while (pump(q, 0) && !q->lost) {
-		}
-	}
-	return q->lost ? snk_recover(q, errmsg) : 0;
-}
-
-/* sink_write: publish each record, blocking while max_inflight are
- * unacknowledged. */
-static int snk_write(void *state, const struct strata_connector_record *recs,
-                     size_t n, char *errmsg)
-{
-	struct mq *q = state;
-	int rc = snk_ready(q, errmsg);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		rc = snk_wait_acks(q, (uint64_t)q->o.max_inflight - 1, errmsg);
-		if (rc != 0) {
-			break;
-		}
-		if (recs[i].len > MQTT_PAYLOAD_MAX) {
-			conn_err(errmsg,
-			         "a record of %zu bytes is longer than an MQTT "
-			         "message may be (%u bytes): topic '%.200s'",
-			         recs[i].len, MQTT_PAYLOAD_MAX, q->o.topic);
-			return snk_fail(q, STRATA_ETOOBIG, errmsg);
-		}
-		errno = 0;
-		int mr = mosquitto_publish(q->m, NULL, q->o.topic,
-		                           (int)recs[i].len, recs[i].data,
-		                           q->o.qos, false);
-		if (mr == MOSQ_ERR_SUCCESS) {
-			q->published++;
-		} else if (mr == MOSQ_ERR_NO_CONN || mr == MOSQ_ERR_CONN_LOST ||
-		           mr == MOSQ_ERR_ERRNO) {
-			set_lost(q, mr, errno);
-			q->published++; /* in flight, fate unknown */
-			rc = snk_recover(q, errmsg);
-		} else {
-			conn_err(errmsg, "publish to '%.200s' on %s: %s",
-			         q->o.topic, q->o.broker,
-			         mosquitto_strerror(mr));
-			rc = snk_fail(q,
-			              mr == MOSQ_ERR_NOMEM ? STRATA_ENOMEM
-			                                   : STRATA_EIO,
-			              errmsg);
-		}
-	}
-	return rc;
-}
-
-/* sink_prepare: every message published so far acknowledged; the token
- * is "n=<acknowledged so far>" (informational). */
-static int snk_prepare(void *state, char *token, size_t size, char *errmsg)
-{
-	struct mq *q = state;
-	int rc = snk_ready(q, errmsg);
-	if (rc == 0) {
-		rc = snk_wait_acks(q, 0, errmsg);
-	}
-	if (rc != 0) {
-		return rc;
-	}
-	return conn_token(token, size, "n=", q->acked, "prepare",
-	                  "the mqtt sink", errmsg);
-}
-
-/* sink_close: disconnect; messages still unacknowledged are the
- * runtime's to publish again (it restarts from its last checkpoint). */
-static void snk_close(void *state)
-{
-	mq_free(state);
 }
 
 /* ------------------------------------------------------------ table */
@@ -1012,16 +589,16 @@ static const struct strata_connector_ops ops = {
         .abi_version = STRATA_CONNECTOR_ABI_VERSION,
         .name = "mqtt",
         .source_flags = 0, /* not replayable */
-        .source_open = src_open,
-        .source_poll = src_poll,
-        .source_position = src_position,
-        .source_close = src_close,
+        .source_open = mqtt_src_open,
+        .source_poll = mqtt_src_poll,
+        .source_position = mqtt_src_position,
+        .source_close = mqtt_src_close,
         .sink_flags = 0, /* at least once */
-        .sink_open = snk_open,
-        .sink_write = snk_write,
-        .sink_prepare = snk_prepare,
+        .sink_open = mqtt_snk_open,
+        .sink_write = mqtt_snk_write,
+        .sink_prepare = mqtt_snk_prepare,
         .sink_commit = NULL, /* published messages are visible */
-        .sink_close = snk_close,
+        .sink_close = mqtt_snk_close,
         .check = check,
 };
 
