@@ -1919,6 +1919,10 @@ static void transfer_done(struct raft_transfer *t)
 	if (c == NULL) {
 		return;
 	}
+	/* Step down in our own state (ready, role) before the caller hears
+	 * the transfer succeeded: raft_group_is_ready() on this node must
+	 * not still say yes once the new leader has taken over. */
+	observe(g);
 	raft_id leader = 0;
 	const char *addr = NULL;
 	raft_leader(&g->raft, &leader, &addr);
