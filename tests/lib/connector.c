@@ -6,6 +6,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+
+#include <cmocka.h>
 
 long test_alloc_fail_at;
 long test_alloc_calls;
@@ -85,4 +90,28 @@ int test_connector_unload(void **state)
 		loaded = NULL;
 	}
 	return 0;
+}
+
+void test_connector_assert_table(const struct strata_connector_ops *ops,
+                                 const char *name, bool source,
+                                 uint32_t source_flags, bool sink,
+                                 uint32_t sink_flags, bool commit)
+{
+	assert_int_equal(ops->abi_version, STRATA_CONNECTOR_ABI_VERSION);
+	assert_int_equal(ops->reserved, 0);
+	assert_int_equal(ops->reserved2, 0);
+	assert_int_equal(ops->reserved3, 0);
+	assert_string_equal(ops->name, name);
+	assert_int_equal(ops->source_flags, source ? source_flags : 0);
+	assert_int_equal(ops->source_open != NULL, source);
+	assert_int_equal(ops->source_poll != NULL, source);
+	assert_int_equal(ops->source_position != NULL, source);
+	assert_int_equal(ops->source_close != NULL, source);
+	assert_int_equal(ops->sink_flags, sink ? sink_flags : 0);
+	assert_int_equal(ops->sink_open != NULL, sink);
+	assert_int_equal(ops->sink_write != NULL, sink);
+	assert_int_equal(ops->sink_prepare != NULL, sink);
+	assert_int_equal(ops->sink_commit != NULL, sink && commit);
+	assert_int_equal(ops->sink_close != NULL, sink);
+	assert_non_null(ops->check);
 }

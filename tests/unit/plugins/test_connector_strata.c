@@ -26,13 +26,12 @@ static int load_plugin(void **state)
 
 #define OK_CONFIG "controller=tcp://127.0.0.1:1\nstream=sc/st\n"
 
+/* The table: a sink only, exactly once, two-phase (commit). */
 static void test_strata_table(void **unused)
 {
 	(void)unused;
-	assert_string_equal(ops->name, "strata");
-	assert_null(ops->source_open); /* a sink only */
-	assert_true(ops->sink_flags & STRATA_CONNECTOR_SINK_EXACTLY_ONCE);
-	assert_non_null(ops->sink_commit); /* two-phase */
+	test_connector_assert_table(ops, "strata", false, 0, true,
+	                            STRATA_CONNECTOR_SINK_EXACTLY_ONCE, true);
 }
 
 static void test_strata_sink_options(void **unused)
