@@ -114,6 +114,40 @@ def committed_token(path):
     return -1
 
 
+def grow_file(path, total, line, every=500, pause=0.05):
+    """Start a thread that creates path and appends total lines, line(i)
+    each, flushing every `every` lines and pausing `pause` s after each
+    flush; join it."""
+    open(path, "w").close()
+
+    def grow():
+        with open(path, "a") as f:
+            for i in range(total):
+                f.write(line(i))
+                if i % every == every - 1:
+                    f.flush()
+                    time.sleep(pause)
+
+    t = threading.Thread(target=grow)
+    t.start()
+    return t
+
+
+def stop_caught_up(p, ckpt, path):
+    """Wait (60 s at most) until import p has committed all of path (its
+    checkpoint file ckpt says so), then SIGTERM it: exit 0 required."""
+    size = os.path.getsize(path)
+    deadline = time.monotonic() + 60
+    while committed_token(ckpt) != size:
+        check(time.monotonic() < deadline and p.poll() is None,
+              "import did not catch up (%d of %d): %s"
+              % (committed_token(ckpt), size, tail(p)))
+        time.sleep(0.1)
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(60)
+    check(rc == 0, "import exit %d on SIGTERM: %s" % (rc, tail(p)))
+
+
 def scenario_exactly_once(args, base, mirror=False):
     sa = Standalone(args.standalone, base)
     sa.start()
@@ -132,18 +166,8 @@ def scenario_exactly_once(args, base, mirror=False):
         src = os.path.join(base, "in.log")
         ckpt = os.path.join(base, "import.ckpt")
         total = 60000
-        open(src, "w").close()
-
-        def grow():
-            with open(src, "a") as f:
-                for i in range(total):
-                    f.write("line-%06d %s\n" % (i, "x" * (i % 50)))
-                    if i % 500 == 499:
-                        f.flush()
-                        time.sleep(0.05)
-
-        writer = threading.Thread(target=grow)
-        writer.start()
+        writer = grow_file(src, total,
+                           lambda i: "line-%06d %s\n" % (i, "x" * (i % 50)))
         flags = ["--mode=import", "--stream=ct/lines",
                  "--connector.plugin=file",
                  "--connector.options.path=%s" % src,
@@ -208,16 +232,7 @@ def scenario_exactly_once(args, base, mirror=False):
                     % (ekills, out_size()))
                 e = con.start(*eflags)
         writer.join()
-        size = os.path.getsize(src)
-        deadline = time.monotonic() + 60
-        while committed_token(ckpt) != size:
-            check(time.monotonic() < deadline and p.poll() is None,
-                  "import did not catch up (%d of %d): %s"
-                  % (committed_token(ckpt), size, tail(p)))
-            time.sleep(0.1)
-        p.send_signal(signal.SIGTERM)
-        rc = p.wait(60)
-        check(rc == 0, "import exit %d on SIGTERM: %s" % (rc, tail(p)))
+        stop_caught_up(p, ckpt, src)
         check("imported" in tail(p), "no summary: %s" % tail(p))
 
         with open(src) as f:
@@ -332,18 +347,8 @@ def scenario_http(args, base):
         con = Connect(args.connect, sa.url, base)
         src = web.path("in.log")
         total = 30000
-        open(src, "w").close()
-
-        def grow():
-            with open(src, "a") as f:
-                for i in range(total):
-                    f.write("web-%06d %s\n" % (i, "y" * (i % 40)))
-                    if i % 500 == 499:
-                        f.flush()
-                        time.sleep(0.05)
-
-        writer = threading.Thread(target=grow)
-        writer.start()
+        writer = grow_file(src, total,
+                           lambda i: "web-%06d %s\n" % (i, "y" * (i % 40)))
         ckpt = os.path.join(base, "http-import.ckpt")
         flags = ["--mode=import", "--stream=ct/web",
                  "--connector.plugin=http",
@@ -382,16 +387,7 @@ def scenario_http(args, base):
                     % (os.path.getsize(dst) if os.path.exists(dst) else 0))
                 e = con.start(*eflags)
         writer.join()
-        size = os.path.getsize(src)
-        deadline = time.monotonic() + 60
-        while committed_token(ckpt) != size:
-            check(time.monotonic() < deadline and p.poll() is None,
-                  "import did not catch up (%d of %d): %s"
-                  % (committed_token(ckpt), size, tail(p)))
-            time.sleep(0.1)
-        p.send_signal(signal.SIGTERM)
-        rc = p.wait(60)
-        check(rc == 0, "import exit %d on SIGTERM: %s" % (rc, tail(p)))
+        stop_caught_up(p, ckpt, src)
         with open(src) as f:
             want = f.read()
         out, _ = ctl.run("read", "ct/web", "--to", "tail", timeout=300)
@@ -629,18 +625,8 @@ def scenario_mqtt_export(args, base):
         # The stream fills from a growing file (one key: one order).
         src = os.path.join(base, "events.log")
         total = 20000
-        open(src, "w").close()
-
-        def grow():
-            with open(src, "a") as f:
-                for i in range(total):
-                    f.write("ev-%06d\n" % i)
-                    if i % 1000 == 999:
-                        f.flush()
-                        time.sleep(0.1)
-
-        writer = threading.Thread(target=grow)
-        writer.start()
+        writer = grow_file(src, total, lambda i: "ev-%06d\n" % i,
+                           every=1000, pause=0.1)
         ick = os.path.join(base, "file-import.ckpt")
         p = con.start("--mode=import", "--stream=ct/out",
                       "--connector.plugin=file",
@@ -697,14 +683,7 @@ def scenario_mqtt_export(args, base):
             e = con.start(*eflags)
             started.append(e)
         writer.join()
-        size = os.path.getsize(src)
-        deadline = time.monotonic() + 60
-        while committed_token(ick) != size:
-            check(time.monotonic() < deadline and p.poll() is None,
-                  "import did not catch up: %s" % tail(p))
-            time.sleep(0.1)
-        p.send_signal(signal.SIGTERM)
-        check(p.wait(60) == 0, "import exit: %s" % tail(p))
+        stop_caught_up(p, ick, src)
         ctl.run("stream", "seal", "ct/out")
         rc = e.wait(120)
         check(rc == 0, "export exit %d: %s" % (rc, tail(e)))
