@@ -632,9 +632,11 @@ int strata_stream_scale(struct strata_client *c, const char *scope,
 	q.seal_segments = (uint64_t *)seal_ids;
 	q.n_new_ranges = nr;
 	q.new_ranges = ptrs;
-	rc = client_ctl_mutate(c,
-	                       STRATA__V1__CONTROLLER_METHOD__CTL_SCALE_STREAM,
-	                       &q.base, 0, what, errmsg);
+	/* EBUSY: a workflow (scale, truncation, rolling commit) or a
+	 * commit runs on the stream; nothing changed, so retry. */
+	rc = client_ctl_mutate_busy(
+	        c, STRATA__V1__CONTROLLER_METHOD__CTL_SCALE_STREAM, &q.base, 0,
+	        what, errmsg);
 	strata_free(ranges);
 	strata_free(ptrs);
 	return rc;

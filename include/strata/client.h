@@ -237,7 +237,10 @@ STRATA_API int strata_stream_truncate(struct strata_client *c,
 
 /* Manual scale: seal the adjacent segments seal_ids[0..n_seal) of the
  * current epoch and replace them by the ranges [bounds[i], bounds[i+1])
- * for i < n_bounds - 1, which must cover exactly their union. */
+ * for i < n_bounds - 1, which must cover exactly their union. While
+ * another workflow or a transaction commit runs on the stream the call
+ * waits and retries (up to the operation timeout, then STRATA_EBUSY);
+ * segments no longer current by then are STRATA_EINVAL. */
 STRATA_API int strata_stream_scale(struct strata_client *c, const char *scope,
                                    const char *stream, const uint64_t *seal_ids,
                                    size_t n_seal, const double *bounds,
