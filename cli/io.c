@@ -766,8 +766,9 @@ const struct cli_cmd cli_io_cmds[] = {
          "What a pipeline restoring from a checkpoint does with a "
          "transaction it\nflushed but did not commit: idempotent (exit 0 "
          "when already committed);\nwaits until its events are in the "
-         "stream. Exit 1 when it was aborted\n(its lease ran out) or the "
-         "stream scaled since it began (then it is\naborted).\n",
+         "stream (a stream that scaled since it\nbegan is fine: the "
+         "controller rolls it into new epochs). Exit 1 when it\nwas "
+         "aborted (its lease ran out).\n",
          NULL, 0, 2, 2, cmd_txn_commit},
         {"txn", "abort", "SCOPE/STREAM ID",
          "Abort a transaction by its id: none of its events is ever read",

@@ -508,13 +508,15 @@ static int close_writer(struct strata_txn *t, char *errmsg)
 	return rc;
 }
 
-/* Commit id; one the controller refuses because the stream scaled since
- * it began can never commit, so it is aborted (errmsg says so). */
+/* Commit id. A commit the controller refuses for good is aborted
+ * (errmsg says so): the stream scaled since the begin and the controller
+ * cannot roll it (ENOSPC: the stream ran out of segment numbers; ENOTSUP:
+ * a controller older than rolling transactions). */
 static int commit_or_abort(struct strata_client *c, const char *scope,
                            const char *stream, uint64_t id, char *errmsg)
 {
 	int rc = end_txn(c, scope, stream, id, true, errmsg);
-	if (rc == STRATA_ENOTSUP) {
+	if (rc == STRATA_ENOTSUP || rc == STRATA_ENOSPC) {
 		char ignored[STRATA_ERRMSG_SIZE];
 		int arc = end_txn(c, scope, stream, id, false, ignored);
 		size_t n = strlen(errmsg);

@@ -12,9 +12,10 @@
  * failure modes: the process dies anywhere -> the next run commits the
  * prepared transaction by id (idempotent) or learns it was aborted and
  * reads its records again from the committed token: every record lands
- * once. A transaction aborted under us (lease ran out, the stream
- * scaled: STRATA_ECONFLICT / STRATA_ENOTSUP) -> reopen the source at the
- * committed token and write the interval again. The cluster unavailable
+ * once. A transaction aborted under us (lease ran out: STRATA_ECONFLICT;
+ * a scale the controller could not roll it across: STRATA_ENOSPC /
+ * STRATA_ENOTSUP) -> reopen the source at the committed token and write
+ * the interval again. The cluster unavailable
  * -> retry for retry_ms, then stop with the error (state file intact).
  * At least once (no transactions): a writer; the committed token is
  * recorded after a flush, so a crash between the two repeats records.
@@ -56,6 +57,13 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
+/* A commit outcome that means the transaction is aborted for good. */
+static bool txn_was_aborted(int rc)
+{
+	return rc == STRATA_ECONFLICT || rc == STRATA_ENOSPC ||
+	       rc == STRATA_ENOTSUP;
+}
+
 static int save(struct import *im, char *errmsg)
 {
 	im->st.seq++;
@@ -95,7 +103,7 @@ static int settle_prepared(struct import *im, char *errmsg)
 			committed = true;
 			break;
 		}
-		if (rc == STRATA_ECONFLICT || rc == STRATA_ENOTSUP) {
+		if (txn_was_aborted(rc)) {
 			LOG_WARN("connect",
 			         "prepared transaction %" PRIu64 " was aborted "
 			         "(%s): its records are read again from the "
@@ -289,7 +297,7 @@ static int checkpoint_txn(struct import *im, char *errmsg)
 	rc = strata_txn_commit(im->txn, err);
 	strata_txn_free(im->txn);
 	im->txn = NULL;
-	if (rc == STRATA_ECONFLICT || rc == STRATA_ENOTSUP) {
+	if (txn_was_aborted(rc)) {
 		im->st.txn = 0;
 		im->st.prepared[0] = '\0';
 		int src = save(im, errmsg);

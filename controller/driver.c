@@ -292,6 +292,22 @@ static int do_commit(struct driver *d, const char *url, const char *parent,
 	return rc == STRATA_ENOENT ? 0 : rc;
 }
 
+/* Merge the shadow of the copy's original (source_id) into the copy
+ * (name) and seal the copy, reading its size; every step may repeat. */
+static int do_roll(struct driver *d, struct job *j, const char *name,
+                   char *errmsg)
+{
+	char parent[NAME_MAX_LEN], shadow[NAME_MAX_LEN];
+	cfsm_segment_name(parent, sizeof(parent), j->scope, j->stream,
+	                  j->a.source_id);
+	segname_format_txn(shadow, sizeof(shadow), parent, j->a.txn_id);
+	int rc = do_commit(d, j->url, name, shadow, errmsg);
+	if (rc == 0) {
+		rc = do_seal(d, j->url, name, &j->size, errmsg);
+	}
+	return rc;
+}
+
 static int run_job(struct driver *d, struct job *j, char *errmsg)
 {
 	char name[NAME_MAX_LEN], shadow[NAME_MAX_LEN];
@@ -322,6 +338,8 @@ static int run_job(struct driver *d, struct job *j, char *errmsg)
 		return do_commit(d, j->url, name, shadow, errmsg);
 	case CFSM_ACTION_ABORT_TXN_SEGMENT:
 		return do_delete(d, j->url, shadow, errmsg);
+	case CFSM_ACTION_ROLL_TXN_SEGMENT:
+		return do_roll(d, j, name, errmsg);
 	}
 	errmsg_set(errmsg, "unknown action kind %d", (int)a->kind);
 	return STRATA_EINTERNAL;
@@ -452,7 +470,9 @@ static int report(struct driver *d, struct job **g, size_t n)
 	if (a->workflow_id != 0) {
 		w.workflow_id = a->workflow_id;
 		w.step = (Strata__V1__WorkflowStep)a->step;
-		if (a->kind == CFSM_ACTION_SEAL_SEGMENT) {
+		w.now_ms = ctl_now_ms();
+		if (a->kind == CFSM_ACTION_SEAL_SEGMENT ||
+		    a->kind == CFSM_ACTION_ROLL_TXN_SEGMENT) {
 			sizes = strata_calloc(n, sizeof(*sizes));
 			sp = strata_calloc(n, sizeof(*sp));
 			if (sizes == NULL || sp == NULL) {

@@ -498,9 +498,14 @@ static int state_check(const Strata__V1__ControllerState *st, char *errmsg)
 		        (w->kind == WK_TRUNCATE) ==
 		                (w->params_case ==
 		                 STRATA__V1__WORKFLOW__PARAMS_TRUNCATE) &&
-		        (w->kind != WK_TRUNCATE || w->truncate->cut != NULL);
+		        (w->kind != WK_TRUNCATE || w->truncate->cut != NULL) &&
+		        (w->kind == WK_ROLL) ==
+		                (w->params_case ==
+		                 STRATA__V1__WORKFLOW__PARAMS_ROLL) &&
+		        (w->kind != WK_ROLL ||
+		         w->roll->n_parents == w->roll->n_txn_copies);
 		if (s == NULL || s->workflow_id != w->id || !params_ok ||
-		    w->kind < WK_CREATE || w->kind > WK_REMOVE ||
+		    w->kind < WK_CREATE || w->kind > WK_ROLL ||
 		    w->id >= st->next_workflow_id) {
 			snprintf(r.message, sizeof(r.message),
 			         "workflow %llu is inconsistent with its "
@@ -590,6 +595,42 @@ static int push_wf(const struct cfsm *f, struct cfsm_action **acts, size_t *n,
 	return fsm_push_action(acts, n, cap, &a);
 }
 
+/* Actions of a ROLL workflow's current step. */
+static int roll_actions(const struct cfsm *f, struct cfsm_action **acts,
+                        size_t *n, size_t *cap, const Strata__V1__Workflow *w)
+{
+	const Strata__V1__RollParams *p = w->roll;
+	int rc = 0;
+	if (w->step == WS_CREATE) {
+		for (size_t i = 0; i < p->n_txn_copies && rc == 0; i++) {
+			rc = push_wf(f, acts, n, cap, w,
+			             CFSM_ACTION_CREATE_SEGMENT,
+			             p->txn_copies[i]->id, 0);
+		}
+		for (size_t i = 0; i < p->n_successors && rc == 0; i++) {
+			rc = push_wf(f, acts, n, cap, w,
+			             CFSM_ACTION_CREATE_SEGMENT,
+			             p->successors[i]->id, 0);
+		}
+	} else if (w->step == WS_MERGE) {
+		for (size_t i = 0; i < p->n_txn_copies && rc == 0; i++) {
+			rc = push_wf(f, acts, n, cap, w,
+			             CFSM_ACTION_ROLL_TXN_SEGMENT,
+			             p->txn_copies[i]->id, 0);
+			if (rc == 0) {
+				(*acts)[*n - 1].source_id = p->parents[i];
+				(*acts)[*n - 1].txn_id = p->txn_id;
+			}
+		}
+	} else {
+		for (size_t i = 0; i < p->n_seal && rc == 0; i++) {
+			rc = push_wf(f, acts, n, cap, w,
+			             CFSM_ACTION_SEAL_SEGMENT, p->seal[i], 0);
+		}
+	}
+	return rc;
+}
+
 /* Append the actions of running workflows to *acts (capacity *cap). */
 static int workflow_actions(const struct cfsm *f, struct cfsm_action **acts,
                             size_t *n, size_t *cap)
@@ -628,6 +669,11 @@ static int workflow_actions(const struct cfsm *f, struct cfsm_action **acts,
 				             CFSM_ACTION_SEAL_SEGMENT,
 				             w->scale->seal[i], 0);
 			}
+			break;
+		case WK_ROLL * 16 + WS_CREATE:
+		case WK_ROLL * 16 + WS_MERGE:
+		case WK_ROLL * 16 + WS_SEAL:
+			rc = roll_actions(f, acts, n, cap, w);
 			break;
 		case WK_SEAL * 16 + WS_SEAL:
 		case WK_REMOVE * 16 + WS_SEAL:

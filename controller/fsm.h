@@ -56,6 +56,9 @@ enum cfsm_action_kind {
 	CFSM_ACTION_CREATE_TXN_SEGMENT, /* create txn_id's shadow of it */
 	CFSM_ACTION_COMMIT_TXN_SEGMENT, /* merge the shadow into segment_id */
 	CFSM_ACTION_ABORT_TXN_SEGMENT,  /* delete the shadow of segment_id */
+	CFSM_ACTION_ROLL_TXN_SEGMENT,   /* merge txn_id's shadow of source_id
+	                                   into segment_id, seal it, report
+	                                   its size */
 };
 
 struct cfsm_action {
@@ -63,6 +66,7 @@ struct cfsm_action {
 	const char *scope;    /* borrowed until the next apply/restore/close */
 	const char *stream;   /* borrowed likewise */
 	uint64_t segment_id;  /* the (parent) segment acted on */
+	uint64_t source_id;   /* ROLL: the parent whose shadow merges in */
 	uint32_t container;   /* container hosting segment_id */
 	int64_t offset;       /* TRUNCATE: new head offset; else 0 */
 	uint64_t txn_id;      /* txn actions: the transaction; else 0 */

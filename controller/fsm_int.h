@@ -34,12 +34,14 @@ static inline void fsm_sort(void *base, size_t n, size_t size,
 #define WK_TRUNCATE STRATA__V1__WORKFLOW_KIND__WORKFLOW_KIND_TRUNCATE
 #define WK_DELETE STRATA__V1__WORKFLOW_KIND__WORKFLOW_KIND_DELETE
 #define WK_REMOVE STRATA__V1__WORKFLOW_KIND__WORKFLOW_KIND_REMOVE_STREAM
+#define WK_ROLL STRATA__V1__WORKFLOW_KIND__WORKFLOW_KIND_ROLL_TXN
 
 #define WS_DONE STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_DONE
 #define WS_CREATE STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_CREATE_SEGMENTS
 #define WS_SEAL STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_SEAL_SEGMENTS
 #define WS_TRUNCATE STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_TRUNCATE_SEGMENTS
 #define WS_DELETE STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_DELETE_SEGMENTS
+#define WS_MERGE STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_MERGE_TXN
 
 #define TS_OPEN STRATA__V1__TXN_STATE__TXN_STATE_OPEN
 #define TS_COMMITTING STRATA__V1__TXN_STATE__TXN_STATE_COMMITTING
@@ -184,6 +186,13 @@ int workflows_create_internal(struct cfsm *f, const char *scope,
  * workflow id. Nothing changes on error. */
 int workflows_remove(struct cfsm *f, const char *scope, const char *stream,
                      struct cfsm_result *res);
+
+/* Start the rolling commit of t (OPEN, of an epoch before the current
+ * one): ROLL workflow, stream SCALING. The caller moves t to COMMITTING.
+ * STRATA_EBUSY while another workflow or commit runs on the stream. */
+int workflows_roll(struct cfsm *f, Strata__V1__StreamRecord *s,
+                   const char *scope, const Strata__V1__Txn *t, uint64_t now_ms,
+                   struct cfsm_result *res);
 
 int txns_create(struct cfsm *f, const Strata__V1__CreateTxnCmd *c,
                 struct cfsm_result *res);

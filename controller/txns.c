@@ -4,6 +4,9 @@
  * creates its shadow segments and applies TxnStepDone(SEGMENTS_CREATED);
  * pings renew the lease; EndTxn(commit) moves it to COMMITTING, the leader
  * merges each shadow into its parent and applies TxnStepDone(COMMITTED).
+ * A commit after the stream scaled starts a ROLL workflow instead
+ * (workflows.c), which merges the shadows into copies of their parents in
+ * a new epoch and marks the txn COMMITTED when it finishes.
  * failure modes: a lease that runs out (TickCmd with the leader's time) or
  * EndTxn(abort) moves it to ABORTING, the leader deletes the shadows and
  * applies TxnStepDone(ABORTED); a new leader resumes from the state. Every
@@ -212,15 +215,13 @@ int txns_end(struct cfsm *f, const Strata__V1__EndTxnCmd *c,
 			                t->id, r->scope, r->stream);
 		}
 		if (t->epoch != fsm_current_epoch(s)->epoch) {
-			return fsm_fail(
-			        res, STRATA_ENOTSUP,
-			        "transaction %" PRIu64 " of %s/%s was "
-			        "opened in epoch %u but the stream has "
-			        "scaled to epoch %u; rolling transactions "
-			        "are not supported yet: abort it and "
-			        "write in a new transaction",
-			        t->id, r->scope, r->stream, t->epoch,
-			        fsm_current_epoch(s)->epoch);
+			/* The stream scaled since the begin: roll the
+			 * transaction into new epochs (a workflow). */
+			rc = workflows_roll(f, s, r->scope, t, c->now_ms, res);
+			if (rc != 0) {
+				return rc;
+			}
+			res->txn_id = t->id;
 		}
 	}
 	t->state = going;
@@ -331,7 +332,11 @@ int txns_actions(const struct cfsm *f, struct cfsm_action **acts, size_t *n,
 				    !t->segments_created) {
 					a.kind = CFSM_ACTION_CREATE_TXN_SEGMENT;
 					a.step = TXS_CREATED;
-				} else if (t->state == TS_COMMITTING) {
+				} else if (t->state == TS_COMMITTING &&
+				           t->epoch == fsm_current_epoch(s)
+				                               ->epoch) {
+					/* (a COMMITTING txn of an older epoch
+					 * is rolled by its ROLL workflow) */
 					a.kind = CFSM_ACTION_COMMIT_TXN_SEGMENT;
 					a.step = TXS_COMMITTED;
 				} else if (t->state == TS_ABORTING) {

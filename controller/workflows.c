@@ -430,6 +430,145 @@ out:
 	return rc;
 }
 
+/* ---------------------------------------------------------------- roll -- */
+
+/* Most segment numbers tried for a copy that must land in one container:
+ * each number hits it with probability 1/containers. */
+#define ROLL_TRIES_PER_CONTAINER 64u
+
+/* The first number n >= *next whose segment SEG_ID(epoch, n) lands in
+ * container want; *next moves past it (the numbers passed over stay
+ * unused). STRATA_ENOSPC when none is found. */
+static int roll_number(const struct cfsm *f, const char *scope,
+                       const char *stream, uint32_t epoch, uint32_t want,
+                       uint32_t *next, uint32_t *out)
+{
+	uint64_t tries =
+	        (uint64_t)f->st->container_count * ROLL_TRIES_PER_CONTAINER;
+	for (uint64_t i = 0; i < tries; i++) {
+		uint64_t n = (uint64_t)*next + i;
+		if (n > UINT32_MAX) {
+			break;
+		}
+		if (cfsm_segment_container(f, scope, stream,
+		                           SEG_ID(epoch, n)) == want) {
+			*out = (uint32_t)n;
+			*next = (uint32_t)n + 1;
+			return 0;
+		}
+	}
+	return STRATA_ENOSPC;
+}
+
+/* Copies of ep's segments as new segments of epoch; with parents set,
+ * each copy goes to its original's container (parents[i] = its id). */
+static int roll_copies(const struct cfsm *f, const char *scope,
+                       const char *stream, const Strata__V1__Epoch *ep,
+                       uint32_t epoch, uint32_t *next,
+                       Strata__V1__Segment ***out, size_t *n_out,
+                       uint64_t **parents, size_t *n_parents)
+{
+	if (pb_reserve(out, 0, ep->n_segments, sizeof(**out)) != 0 ||
+	    (parents != NULL &&
+	     pb_reserve(parents, 0, ep->n_segments, sizeof(**parents)) != 0)) {
+		return STRATA_ENOMEM;
+	}
+	for (size_t i = 0; i < ep->n_segments; i++) {
+		const Strata__V1__Segment *g = ep->segments[i];
+		uint32_t number = *next;
+		if (parents != NULL) {
+			uint32_t want =
+			        cfsm_segment_container(f, scope, stream, g->id);
+			int rc = roll_number(f, scope, stream, epoch, want,
+			                     next, &number);
+			if (rc != 0) {
+				return rc;
+			}
+			(*parents)[(*n_parents)++] = g->id;
+		} else if (*next == UINT32_MAX) {
+			return STRATA_ENOSPC;
+		} else {
+			(*next)++;
+		}
+		Strata__V1__Segment *c =
+		        seg_new(SEG_ID(epoch, number), g->low, g->high);
+		if (c == NULL) {
+			return STRATA_ENOMEM;
+		}
+		(*out)[(*n_out)++] = c;
+	}
+	return 0;
+}
+
+int workflows_roll(struct cfsm *f, Strata__V1__StreamRecord *s,
+                   const char *scope, const Strata__V1__Txn *t, uint64_t now_ms,
+                   struct cfsm_result *res)
+{
+	Strata__V1__ControllerState *st = f->st;
+	int rc = check_idle(s, scope, res);
+	if (rc != 0) {
+		return rc;
+	}
+	if (txns_count(s, TS_COMMITTING) > 0) {
+		return fsm_fail(res, STRATA_EBUSY,
+		                "stream %s/%s is committing other "
+		                "transactions; retry the commit of %" PRIu64
+		                " when they complete",
+		                scope, s->name, t->id);
+	}
+	const Strata__V1__Epoch *cur = fsm_current_epoch(s);
+	if (t->epoch >= cur->epoch || cur->epoch > UINT32_MAX - 2) {
+		return fsm_fail(res, STRATA_EINTERNAL,
+		                "transaction %" PRIu64 " of %s/%s: epoch %u "
+		                "cannot roll into epoch %u",
+		                t->id, scope, s->name, t->epoch, cur->epoch);
+	}
+	Strata__V1__Workflow *w =
+	        wf_new(st, WK_ROLL, scope, s->name, WS_CREATE, now_ms);
+	Strata__V1__RollParams *p =
+	        pb_new(&strata__v1__roll_params__descriptor);
+	if (w == NULL || p == NULL ||
+	    pb_reserve(&st->workflows, st->n_workflows, 1,
+	               sizeof(*st->workflows)) != 0 ||
+	    pb_reserve(&p->seal, 0, cur->n_segments, sizeof(*p->seal)) != 0) {
+		rc = STRATA_ENOMEM;
+		goto err;
+	}
+	p->txn_id = t->id;
+	uint32_t next = s->next_segment_number;
+	rc = roll_copies(f, scope, s->name, s->epochs[t->epoch], cur->epoch + 1,
+	                 &next, &p->txn_copies, &p->n_txn_copies, &p->parents,
+	                 &p->n_parents);
+	if (rc == 0) {
+		rc = roll_copies(f, scope, s->name, cur, cur->epoch + 2, &next,
+		                 &p->successors, &p->n_successors, NULL, NULL);
+	}
+	if (rc != 0) {
+		goto err;
+	}
+	for (size_t i = 0; i < cur->n_segments; i++) {
+		p->seal[p->n_seal++] = cur->segments[i]->id;
+	}
+	fsm_sort(p->seal, p->n_seal, sizeof(*p->seal), cmp_u64);
+	w->params_case = STRATA__V1__WORKFLOW__PARAMS_ROLL;
+	w->roll = p;
+	s->next_segment_number = next;
+	s->state = SS_SCALING;
+	wf_link(st, w, s, res);
+	return 0;
+
+err:
+	pb_free(p); /* never linked into w on this path */
+	pb_free(w);
+	if (rc == STRATA_ENOSPC) {
+		return fsm_fail(res, STRATA_ENOSPC,
+		                "stream %s/%s has no segment number left for "
+		                "rolling transaction %" PRIu64 "; abort it",
+		                scope, s->name, t->id);
+	}
+	return oom(res, "rolling a transaction of", scope, s->name);
+}
+
 /* ---------------------------------------------------------------- seal -- */
 
 int workflows_seal(struct cfsm *f, const Strata__V1__SealStreamCmd *c,
@@ -697,6 +836,11 @@ static int step_index(int kind, int step)
 		return step == WS_DELETE ? 0 : -1;
 	case WK_REMOVE:
 		return step == WS_SEAL ? 0 : step == WS_DELETE ? 1 : -1;
+	case WK_ROLL:
+		return step == WS_CREATE  ? 0
+		       : step == WS_MERGE ? 1
+		       : step == WS_SEAL  ? 2
+		                          : -1;
 	default:
 		return -1;
 	}
@@ -853,38 +997,133 @@ static void delete_finish(Strata__V1__ControllerState *st,
 	pb_free(s);
 }
 
-/* Sealed-size step of SCALE or SEAL. */
-static int seal_done(Strata__V1__ControllerState *st,
-                     Strata__V1__StreamRecord *s, Strata__V1__Workflow *w,
-                     const Strata__V1__WorkflowStepDone *c,
-                     struct cfsm_result *res)
+/* Check that c reports one size per segment of ids[0..n) and record the
+ * sizes in s; on error s is unchanged. */
+static int record_sizes(Strata__V1__StreamRecord *s,
+                        const Strata__V1__Workflow *w,
+                        const Strata__V1__WorkflowStepDone *c,
+                        const uint64_t *ids, size_t n, struct cfsm_result *res)
 {
-	const Strata__V1__Epoch *cur = fsm_current_epoch(s);
-	size_t n = w->kind == WK_SCALE ? w->scale->n_seal : cur->n_segments;
-	uint64_t *ids = strata_calloc(n + 1, sizeof(*ids));
 	Strata__V1__SegmentSize **fresh = NULL;
-	if (ids == NULL) {
-		return oom(res, "sealing", w->scope, w->stream);
-	}
-	for (size_t i = 0; i < n; i++) {
-		ids[i] = w->kind == WK_SCALE ? w->scale->seal[i]
-		                             : cur->segments[i]->id;
-	}
 	int rc = check_sizes(c, ids, n, res);
 	if (rc == 0 && alloc_sizes(s, n, &fresh) != 0) {
 		rc = oom(res, "sealing", w->scope, w->stream);
 	}
 	if (rc == 0) {
 		add_sizes(s, c, fresh);
-		if (w->kind == WK_REMOVE) {
-			s->state = SS_DELETING; /* sealed; now delete */
-			w->step = WS_DELETE;
-		} else {
-			s->state = w->kind == WK_SCALE ? SS_ACTIVE : SS_SEALED;
-			wf_finish(st, w, s);
-		}
 	}
 	free_sizes(fresh, n, rc == 0);
+	return rc;
+}
+
+/* ROLL's last step done: the transaction is committed. */
+static void roll_commit(Strata__V1__StreamRecord *s,
+                        const Strata__V1__Workflow *w, uint64_t now_ms)
+{
+	for (size_t i = 0; i < s->n_txns; i++) {
+		Strata__V1__Txn *t = s->txns[i];
+		if (t->id == w->roll->txn_id && t->state == TS_COMMITTING) {
+			t->state = TS_COMMITTED;
+			t->completed_ms = now_ms != 0 ? now_ms : w->started_ms;
+		}
+	}
+}
+
+/* Sealed-size step of SCALE, SEAL, REMOVE or ROLL. */
+static int seal_done(Strata__V1__ControllerState *st,
+                     Strata__V1__StreamRecord *s, Strata__V1__Workflow *w,
+                     const Strata__V1__WorkflowStepDone *c,
+                     struct cfsm_result *res)
+{
+	const Strata__V1__Epoch *cur = fsm_current_epoch(s);
+	size_t n = w->kind == WK_SCALE  ? w->scale->n_seal
+	           : w->kind == WK_ROLL ? w->roll->n_seal
+	                                : cur->n_segments;
+	uint64_t *ids = strata_calloc(n + 1, sizeof(*ids));
+	if (ids == NULL) {
+		return oom(res, "sealing", w->scope, w->stream);
+	}
+	for (size_t i = 0; i < n; i++) {
+		ids[i] = w->kind == WK_SCALE  ? w->scale->seal[i]
+		         : w->kind == WK_ROLL ? w->roll->seal[i]
+		                              : cur->segments[i]->id;
+	}
+	int rc = record_sizes(s, w, c, ids, n, res);
+	strata_free(ids);
+	if (rc != 0) {
+		return rc;
+	}
+	if (w->kind == WK_REMOVE) {
+		s->state = SS_DELETING; /* sealed; now delete */
+		w->step = WS_DELETE;
+		return 0;
+	}
+	if (w->kind == WK_ROLL) {
+		roll_commit(s, w, c->now_ms);
+	}
+	s->state = w->kind == WK_SEAL ? SS_SEALED : SS_ACTIVE;
+	wf_finish(st, w, s);
+	return 0;
+}
+
+/* A new epoch number holding copies of segs[0..n) (sorted by low);
+ * NULL on OOM. */
+static Strata__V1__Epoch *epoch_of(Strata__V1__Segment *const *segs, size_t n,
+                                   uint32_t number, uint64_t created_ms)
+{
+	Strata__V1__Epoch *ep = pb_new(&strata__v1__epoch__descriptor);
+	if (ep == NULL ||
+	    pb_reserve(&ep->segments, 0, n, sizeof(*ep->segments)) != 0) {
+		pb_free(ep);
+		return NULL;
+	}
+	ep->epoch = number;
+	ep->created_ms = created_ms;
+	for (size_t i = 0; i < n; i++) {
+		if ((ep->segments[ep->n_segments] = pb_clone(segs[i])) ==
+		    NULL) {
+			pb_free(ep);
+			return NULL;
+		}
+		ep->n_segments++;
+	}
+	return ep;
+}
+
+/* ROLL's MERGE_TXN done: record the copies' sizes and publish both
+ * epochs (E+1: the transaction's sealed copies; E+2: the new current
+ * segments). Writers move to E+2 once E is sealed (the next step);
+ * readers pass through E+1 on the way. */
+static int roll_merged(Strata__V1__StreamRecord *s, Strata__V1__Workflow *w,
+                       const Strata__V1__WorkflowStepDone *c,
+                       struct cfsm_result *res)
+{
+	const Strata__V1__RollParams *p = w->roll;
+	uint32_t e = fsm_current_epoch(s)->epoch;
+	Strata__V1__Epoch *copies =
+	        epoch_of(p->txn_copies, p->n_txn_copies, e + 1, w->started_ms);
+	Strata__V1__Epoch *next =
+	        epoch_of(p->successors, p->n_successors, e + 2, w->started_ms);
+	uint64_t *ids = strata_calloc(p->n_txn_copies + 1, sizeof(*ids));
+	int rc = 0;
+	if (copies == NULL || next == NULL || ids == NULL ||
+	    pb_reserve(&s->epochs, s->n_epochs, 2, sizeof(*s->epochs)) != 0) {
+		rc = oom(res, "rolling a transaction of", w->scope, w->stream);
+		goto out;
+	}
+	for (size_t i = 0; i < p->n_txn_copies; i++) {
+		ids[i] = p->txn_copies[i]->id;
+	}
+	rc = record_sizes(s, w, c, ids, p->n_txn_copies, res);
+	if (rc == 0) {
+		s->epochs[s->n_epochs++] = copies;
+		s->epochs[s->n_epochs++] = next;
+		copies = next = NULL;
+		w->step = WS_SEAL;
+	}
+out:
+	pb_free(copies);
+	pb_free(next);
 	strata_free(ids);
 	return rc;
 }
@@ -963,6 +1202,15 @@ int workflows_step_done(struct cfsm *f, const Strata__V1__WorkflowStepDone *c,
 		delete_finish(st, w);
 		wf_finish(st, w, NULL);
 		return 0;
+	case WK_ROLL:
+		if (w->step == WS_CREATE) {
+			w->step = WS_MERGE;
+			return 0;
+		}
+		if (w->step == WS_MERGE) {
+			return roll_merged(s, w, c, res);
+		}
+		return seal_done(st, s, w, c, res);
 	default:
 		return fsm_fail(res, STRATA_EINTERNAL,
 		                "workflow %" PRIu64 " has unknown kind %d",

@@ -773,8 +773,8 @@ static int build_request(struct ss_server *s, struct ss_call *c)
 	            c->container) {
 		fail(s, call, STRATA_EINVAL,
 		     "SS_MERGE: source %.200s and target %.200s are in "
-		     "different containers; only a transaction segment can be "
-		     "merged into its parent",
+		     "different containers; a transaction segment merges "
+		     "only into its parent or its parent's rolled copy",
 		     q->source, q->segment);
 		return STRATA_EINVAL;
 	}

@@ -16,9 +16,10 @@ Scenarios:
   txn       transactions: flushed events invisible until the commit,
             then all there in per-key order; an aborted one leaves
             nothing; one idle for twice its lease stays open (renewed in
-            the background) and commits; one after a scale is refused
-            (ENOTSUP: no rolling transactions) and the next runs on the
-            new epoch; one whose process died expires and leaves
+            the background) and commits; one open across a scale
+            commits (rolled into new epochs) between the events a writer
+            wrote before and after the commit; one whose process died
+            expires and leaves
             nothing; bad input.
   txn_failover  the failover scenario with the events written in
             transactions of 700 (one open at the kill): every transaction
@@ -453,7 +454,9 @@ def scenario_txn(args, cluster):
     out = tool(args, cluster, "txnorphan", "it", "txn").stdout
     txn_id = re.search(r"orphan (\d+)", out).group(1)
     tool(args, cluster, "txnaborted", "it", "txn", txn_id)
-    tool(args, cluster, "verify", "it", "txn", 120 * 6, 6)
+    tool(args, cluster, "verify", "it", "txn", 130 * 6, 6)
+    # A reader group meets the rolled epochs as successors, in order.
+    tool(args, cluster, "rgverify", "it", "txn", 130 * 6, 6)
     # Two-phase commit across processes: one flushes a transaction and
     # dies after "the checkpoint"; another (the restored pipeline)
     # commits it by id, twice; its events are there once.
@@ -462,6 +465,14 @@ def scenario_txn(args, cluster):
     txn_id = re.search(r"prepared (\d+)", out).group(1)
     tool(args, cluster, "txncommit", "it", "twophase", txn_id)
     tool(args, cluster, "verify", "it", "twophase", 300 * 2, 2)
+    # The same with a scale between the checkpoint and the restore: the
+    # commit by id rolls the transaction into new epochs.
+    out = tool(args, cluster, "txnprepare", "it", "twophase", 300,
+               500).stdout
+    txn_id = re.search(r"prepared (\d+)", out).group(1)
+    tool(args, cluster, "scale", "it", "twophase")
+    tool(args, cluster, "txncommit", "it", "twophase", txn_id)
+    tool(args, cluster, "verify", "it", "twophase", 500 * 2, 2)
 
 
 def scenario_segments(args, cluster):

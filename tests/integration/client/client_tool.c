@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "strata/batch.h"
+#include "strata/readergroup.h"
 #include "strata/txn.h"
 #include "strata/writer.h"
 
@@ -285,6 +286,69 @@ static int cmd_verify(const char *scope, const char *stream,
 }
 
 static int cmd_scale(const char *scope, const char *stream);
+static uint64_t now_ms(void);
+
+/* Read the stream from the head through a new reader group with one
+ * reader (successors as a pipeline meets them): expect_n events, each
+ * key's seqs 0, 1, 2... in order; the group is deleted after. */
+static int cmd_rgverify(const char *scope, const char *stream,
+                        unsigned long expect_n, unsigned keys)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	char group[64];
+	snprintf(group, sizeof(group), "verify-%ld", (long)getpid());
+	struct strata_stream_cut head = STRATA_STREAM_CUT_INIT;
+	snprintf(head.scope, sizeof(head.scope), "%s", scope);
+	snprintf(head.stream, sizeof(head.stream), "%s", stream);
+	struct strata_reader_group_stream rs = {.start = &head, .end = NULL};
+	struct strata_reader_group_config cfg;
+	strata_reader_group_config_default(&cfg);
+	cfg.streams = &rs;
+	cfg.n_streams = 1;
+	cfg.group_refresh_ms = 200;
+	CHECK(strata_reader_group_create(cli, scope, group, &cfg, err),
+	      "reader group create");
+	struct strata_reader *r = NULL;
+	CHECK(strata_reader_new(cli, scope, group, "r1", &r, err),
+	      "reader new");
+	unsigned long *next = calloc(keys, sizeof(*next));
+	unsigned long total = 0;
+	int bad = 0;
+	uint64_t deadline = now_ms() + 60000;
+	while (total < expect_n && now_ms() < deadline) {
+		struct strata_read ev;
+		CHECK(strata_reader_next(r, 500, &ev, err), "reader next");
+		if (ev.kind != STRATA_READ_EVENT) {
+			continue;
+		}
+		char text[64];
+		unsigned k;
+		unsigned long seq;
+		snprintf(text, sizeof(text), "%.*s",
+		         (int)(ev.len < 63 ? ev.len : 63),
+		         (const char *)ev.data);
+		if (sscanf(text, "k%u:%lu:", &k, &seq) != 2 || k >= keys ||
+		    seq != next[k]) {
+			if (bad++ < 10) {
+				fprintf(stderr,
+				        "reader: event \"%s\" out of order "
+				        "(segment %llu offset %llu)\n",
+				        text, (unsigned long long)ev.segment_id,
+				        (unsigned long long)ev.offset);
+			}
+			continue;
+		}
+		next[k] = seq + 1;
+		total++;
+	}
+	CHECK(strata_reader_close(r, err), "reader close");
+	CHECK(strata_reader_group_delete(cli, scope, group, err),
+	      "reader group delete");
+	free(next);
+	printf("reader group verified total=%lu expected=%lu bad=%d\n", total,
+	       expect_n, bad);
+	return bad == 0 && total == expect_n ? 0 : 1;
+}
 
 /* Events k<key>:<seq>: for keys [0, keys), seqs [from, to) each, into a
  * transaction. */
@@ -302,6 +366,33 @@ static void txn_fill(struct strata_txn *t, unsigned keys, unsigned long from,
 			      "txn write");
 		}
 	}
+}
+
+static struct strata_writer *plain_writer(const char *scope, const char *stream)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_writer *w = NULL;
+	CHECK(strata_writer_new(cli, scope, stream, NULL, &w, err),
+	      "writer new");
+	return w;
+}
+
+/* Events k<key>:<seq>:w as txn_fill, through writer w, flushed. */
+static void plain_fill(struct strata_writer *w, unsigned keys,
+                       unsigned long from, unsigned long to)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	char key[16], ev[64];
+	for (unsigned long s = from; s < to; s++) {
+		for (unsigned k = 0; k < keys; k++) {
+			snprintf(key, sizeof(key), "k%u", k);
+			int n = snprintf(ev, sizeof(ev), "k%u:%lu:w", k, s);
+			CHECK(strata_writer_write(w, key, strlen(key), ev,
+			                          (size_t)n, NULL, NULL, err),
+			      "write");
+		}
+	}
+	CHECK(strata_writer_flush(w, err), "writer flush");
 }
 
 static struct strata_txn *txn_open(const char *scope, const char *stream,
@@ -370,21 +461,25 @@ static int cmd_txn(const char *scope, const char *stream)
 	CHECK(strata_txn_commit(d, err), "txn commit");
 	strata_txn_free(d);
 
-	/* The stream scales under an open transaction: its commit is
-	 * refused (no rolling transactions) and it is aborted; a new one
-	 * runs on the new epoch, whose segments carry mixed epochs. */
+	/* The stream scales under an open transaction; its commit rolls it
+	 * into new epochs. Per key: the events a writer wrote before the
+	 * commit, then the transaction's, then what that writer (open all
+	 * along) and a new transaction write after it. */
 	struct strata_txn *e = txn_open(scope, stream, 30000);
-	txn_fill(e, KEYS, 100, 110);
+	txn_fill(e, KEYS, 105, 115);
 	CHECK(strata_txn_flush(e, err), "txn flush");
 	if (cmd_scale(scope, stream) != 0) {
 		return 1;
 	}
-	expect(strata_txn_commit(e, err), STRATA_ENOTSUP,
-	       "commit after a scale", err);
+	struct strata_writer *w = plain_writer(scope, stream);
+	plain_fill(w, KEYS, 100, 105);
+	CHECK(strata_txn_commit(e, err), "commit of a rolled transaction");
 	strata_txn_free(e);
+	plain_fill(w, KEYS, 115, 120);
+	CHECK(strata_writer_close(w, err), "writer close");
 	struct strata_txn *g = txn_open(scope, stream, 30000);
-	txn_fill(g, KEYS, 100, 120);
-	CHECK(strata_txn_commit(g, err), "txn commit after the scale");
+	txn_fill(g, KEYS, 120, 130);
+	CHECK(strata_txn_commit(g, err), "txn commit after the roll");
 	strata_txn_free(g);
 
 	struct strata_txn *x = NULL;
@@ -395,12 +490,12 @@ static int cmd_txn(const char *scope, const char *stream)
 	bad.lease_ms = 0;
 	expect(strata_txn_begin(cli, scope, stream, &bad, &x, err),
 	       STRATA_EINVAL, "lease 0", err);
-	if (cmd_verify(scope, stream, 120 * KEYS, KEYS) != 0) {
+	if (cmd_verify(scope, stream, 130 * KEYS, KEYS) != 0) {
 		fprintf(stderr, "events of the aborted transactions leaked, "
 		                "or committed ones are missing\n");
 		return 1;
 	}
-	printf("txn: committed, aborted, idle, across a scale: ok\n");
+	printf("txn: committed, aborted, idle, rolled across a scale: ok\n");
 	return 0;
 }
 
@@ -765,7 +860,9 @@ int main(int argc, char **argv)
 		        "[args]\n"
 		        "  setup SCOPE STREAM NSEG | write SCOPE STREAM N KEYS "
 		        "RATE\n"
-		        "  verify SCOPE STREAM N KEYS | badinput SCOPE STREAM "
+		        "  verify SCOPE STREAM N KEYS | rgverify SCOPE STREAM "
+		        "N KEYS\n"
+		        "  | badinput SCOPE STREAM "
 		        "| "
 		        "manage SCOPE STREAM | txn SCOPE STREAM\n"
 		        "  txnwrite SCOPE STREAM N KEYS RATE PER_TXN\n"
@@ -794,6 +891,9 @@ int main(int argc, char **argv)
 		                (unsigned)atoi(argv[6]));
 	} else if (strcmp(cmd, "badinput") == 0 && argc == 5) {
 		rc = cmd_badinput(argv[3], argv[4]);
+	} else if (strcmp(cmd, "rgverify") == 0 && argc == 7) {
+		rc = cmd_rgverify(argv[3], argv[4], strtoul(argv[5], NULL, 10),
+		                  (unsigned)atoi(argv[6]));
 	} else if (strcmp(cmd, "scale") == 0 && argc == 5) {
 		rc = cmd_scale(argv[3], argv[4]);
 	} else if (strcmp(cmd, "segments") == 0 && argc == 5) {

@@ -46,6 +46,7 @@ Usage: connect_test.py SCENARIO --standalone PATH --stratactl PATH
 Exit 0 on success, 1 with a reason on failure.
 """
 import argparse
+import json
 import os
 import random
 import shutil
@@ -206,7 +207,18 @@ def scenario_exactly_once(args, base, mirror=False):
             with open(dst) as f:
                 return f.read()
 
-        # Import and export run at once; each is killed five times.
+        def scale():
+            # Split the first current segment: open transactions of the
+            # import then commit across the scale (rolled).
+            d = json.loads(ctl.run("stream", "describe", "ct/lines",
+                                   "--json")[0])
+            seg = d["segments"][0]["id"]
+            ctl.run("stream", "scale", "ct/lines", "--split", seg)
+            log("stream scaled to epoch %d (split %s)"
+                % (d["epoch"] + 1, seg))
+
+        # Import and export run at once; each is killed five times, and
+        # the stream scales twice under them.
         rng = random.Random(7)
         p = con.start(*flags)
         e = con.start(*eflags)
@@ -224,6 +236,8 @@ def scenario_exactly_once(args, base, mirror=False):
                 log("import killed (%d), committed at %d"
                     % (ikills, committed_token(ckpt)))
                 p = con.start(*flags)
+                if ikills in (1, 3):
+                    scale()
             else:
                 e.kill()
                 e.wait()

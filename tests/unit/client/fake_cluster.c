@@ -331,8 +331,11 @@ static int serve_txn(struct fake_cluster *f, struct fake_call *c, uint8_t **out,
 			return STRATA_ECONFLICT;
 		}
 		if (t->epoch != f->epoch) {
-			snprintf(msg, STRATA_ERRMSG_SIZE, "fake: scaled");
-			return STRATA_ENOTSUP;
+			/* As a controller that cannot roll it (no segment
+			 * number left): refused for good. */
+			snprintf(msg, STRATA_ERRMSG_SIZE,
+			         "fake: scaled, cannot roll");
+			return STRATA_ENOSPC;
 		}
 		txn_finish(f, t, true);
 		break;

@@ -237,8 +237,8 @@ static void test_txn_lease_renewed(void **state)
 	fixture_free(fx);
 }
 
-/* The stream scaled after the begin: the commit is refused (no rolling
- * transactions) and the transaction aborted. */
+/* The stream scaled after the begin and the controller refuses the
+ * commit for good (it cannot roll it: ENOSPC): the client aborts it. */
 static void test_txn_stream_scaled(void **state)
 {
 	(void)state;
@@ -247,7 +247,7 @@ static void test_txn_stream_scaled(void **state)
 	uint64_t id;
 	struct strata_txn *t = prepared(fx, 0, 10, &id);
 	fake_split(fx->f, fake_segment_id(fx->f, 0));
-	assert_int_equal(strata_txn_commit(t, err), STRATA_ENOTSUP);
+	assert_int_equal(strata_txn_commit(t, err), STRATA_ENOSPC);
 	strata_txn_free(t);
 	enum strata_txn_state st;
 	assert_int_equal(strata_txn_status(fx->c, "sc", "st", id, &st, err), 0);
@@ -297,12 +297,12 @@ static void test_txn_by_id(void **state)
 	strata_txn_free(t);
 	assert_int_equal(stream_events(fx), 25 * KEYS);
 
-	/* After a scale a commit by id is refused and the transaction
-	 * aborted, as through a handle. */
+	/* After a scale a commit by id the controller refuses for good
+	 * aborts the transaction, as through a handle. */
 	t = prepared(fx, 25, 30, &id);
 	fake_split(fx->f, fake_segment_id(fx->f, 0));
 	assert_int_equal(strata_txn_commit_id(other, "sc", "st", id, err),
-	                 STRATA_ENOTSUP);
+	                 STRATA_ENOSPC);
 	assert_non_null(strstr(err, "it is aborted"));
 	strata_txn_free(t);
 	enum strata_txn_state st;

@@ -189,7 +189,8 @@ int h_step(struct cfsm *f, uint64_t id)
 	Strata__V1__SegmentSize sz[256], *szp[256];
 	d.workflow_id = id;
 	d.step = w->step;
-	if (w->step == STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_SEAL_SEGMENTS) {
+	if (w->step == STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_SEAL_SEGMENTS ||
+	    w->step == STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_MERGE_TXN) {
 		struct cfsm_action *acts;
 		size_t n;
 		if (cfsm_pending_actions(f, &acts, &n) != 0) {
@@ -197,7 +198,8 @@ int h_step(struct cfsm *f, uint64_t id)
 		}
 		for (size_t i = 0; i < n; i++) {
 			if (acts[i].workflow_id != id ||
-			    acts[i].kind != CFSM_ACTION_SEAL_SEGMENT ||
+			    (acts[i].kind != CFSM_ACTION_SEAL_SEGMENT &&
+			     acts[i].kind != CFSM_ACTION_ROLL_TXN_SEGMENT) ||
 			    d.n_sealed_sizes >= 256) {
 				continue;
 			}

@@ -39,7 +39,7 @@ int h_truncate_only(struct cfsm *f, const char *scope, const char *stream,
                     const uint64_t *ids, const int64_t *offsets, size_t n);
 
 /* Report the current step of workflow id done, with sizes = 1000 + segment
- * number for sealed segments. */
+ * number for sealed segments (and a roll's sealed copies). */
 int h_step(struct cfsm *f, uint64_t id);
 /* Report steps until workflow id is finished. */
 int h_finish(struct cfsm *f, uint64_t id);

@@ -171,19 +171,13 @@ static void test_txns_lease_expiry_and_rejections(void **state)
 	                 STRATA__V1__TXN_STATE__TXN_STATE_ABORTED);
 }
 
-/* Seal aborts open txns; commit after a scale is refused (rolling txns
- * are not supported) and a sealed stream takes no new txns. */
+/* Seal aborts open txns; a sealed stream takes no new txns. */
 static void test_txns_seal_and_scale_interplay(void **state)
 {
 	struct cfsm *f = *state;
-	assert_int_equal(create(f, 0, 10000), 0);
-	uint64_t old = h_res.txn_id;
-	assert_int_equal(step(f, old, T_CREATED, 1), 0);
 	uint64_t seal[] = {E(0, 0)};
 	double lo[] = {0, 0.25}, hi[] = {0.25, 0.5};
 	assert_int_equal(h_scale(f, "sc", "s", seal, 1, lo, hi, 2), 0);
-	assert_int_equal(end(f, old, true), STRATA_ENOTSUP);
-	assert_non_null(strstr(h_res.message, "rolling"));
 	assert_int_equal(create(f, 0, 10000), 0);
 	uint64_t fresh = h_res.txn_id;
 	assert_int_equal(actions_of(f, fresh, CFSM_ACTION_CREATE_TXN_SEGMENT),
@@ -192,6 +186,151 @@ static void test_txns_seal_and_scale_interplay(void **state)
 	assert_int_equal(cfsm_find_txn(f, "sc", "s", fresh)->state,
 	                 STRATA__V1__TXN_STATE__TXN_STATE_ABORTING);
 	assert_int_equal(create(f, 0, 10000), STRATA_ESEALED);
+}
+
+/* The pending actions of workflow wf of one kind, copied into out. */
+static size_t wf_actions(struct cfsm *f, uint64_t wf, int kind,
+                         struct cfsm_action *out, size_t max)
+{
+	struct cfsm_action *a;
+	size_t n, k = 0;
+	assert_int_equal(cfsm_pending_actions(f, &a, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		if (a[i].workflow_id == wf && (int)a[i].kind == kind &&
+		    k < max) {
+			out[k++] = a[i];
+		}
+	}
+	strata_free(a);
+	return k;
+}
+
+static uint32_t container_of(struct cfsm *f, uint64_t id)
+{
+	return cfsm_segment_container(f, "sc", "s", id);
+}
+
+/* A commit after a scale rolls the transaction: copies of its epoch's
+ * segments in the same containers take the shadows and are sealed (epoch
+ * 2), copies of the current epoch follow (epoch 3), the old current
+ * segments are sealed, and the txn is COMMITTED. Snapshots taken half-way
+ * restore; replays are no-ops. */
+static void test_txns_rolling_commit(void **state)
+{
+	struct cfsm *f = *state;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(create(f, 0, 10000), 0);
+	uint64_t old = h_res.txn_id;
+	assert_int_equal(step(f, old, T_CREATED, 1), 0);
+	uint64_t seal[] = {E(0, 0)};
+	double lo[] = {0, 0.25}, hi[] = {0.25, 0.5};
+	assert_int_equal(h_scale(f, "sc", "s", seal, 1, lo, hi, 2), 0);
+
+	/* A txn of the current epoch committing holds the roll off. */
+	assert_int_equal(create(f, 0, 10000), 0);
+	uint64_t cur = h_res.txn_id;
+	assert_int_equal(step(f, cur, T_CREATED, 1), 0);
+	assert_int_equal(end(f, cur, true), 0);
+	assert_int_equal(end(f, old, true), STRATA_EBUSY);
+	assert_int_equal(cfsm_find_txn(f, "sc", "s", old)->state,
+	                 STRATA__V1__TXN_STATE__TXN_STATE_OPEN);
+	assert_int_equal(step(f, cur, T_COMMITTED, 2), 0);
+
+	/* Epoch 1 = {0.#1 [0.5,1) from epoch 0, 2 [0,.25), 3 [.25,.5)}. */
+	assert_int_equal(end(f, old, true), 0);
+	uint64_t wf = h_res.workflow_id;
+	assert_true(wf != 0);
+	assert_int_equal(end(f, old, true), 0); /* retry */
+	const Strata__V1__StreamRecord *s = cfsm_find_stream(f, "sc", "s");
+	assert_int_equal(s->state,
+	                 STRATA__V1__STREAM_STATE__STREAM_STATE_SCALING);
+	assert_int_equal(cfsm_find_txn(f, "sc", "s", old)->state,
+	                 STRATA__V1__TXN_STATE__TXN_STATE_COMMITTING);
+	assert_int_equal(actions_of(f, old, CFSM_ACTION_COMMIT_TXN_SEGMENT), 0);
+	assert_int_equal(create(f, 0, 10000), STRATA_EBUSY);
+
+	struct cfsm_action a[8];
+	assert_int_equal(wf_actions(f, wf, CFSM_ACTION_CREATE_SEGMENT, a, 8),
+	                 5);
+	const Strata__V1__Workflow *w = cfsm_find_workflow(f, wf);
+	const Strata__V1__RollParams *p = w->roll;
+	assert_int_equal(p->txn_id, old);
+	assert_int_equal(p->n_txn_copies, 2);
+	assert_int_equal(p->n_successors, 3);
+	for (size_t i = 0; i < p->n_txn_copies; i++) {
+		assert_int_equal(p->txn_copies[i]->id >> 32, 2);
+		assert_int_equal(p->parents[i], E(0, i));
+		assert_int_equal(container_of(f, p->txn_copies[i]->id),
+		                 container_of(f, p->parents[i]));
+		assert_true(p->txn_copies[i]->low == 0.5 * (double)i);
+	}
+	for (size_t i = 0; i < p->n_successors; i++) {
+		assert_int_equal(p->successors[i]->id >> 32, 3);
+	}
+	size_t len;
+	uint8_t *snap = h_snap(f, &len);
+	struct cfsm g;
+	assert_int_equal(cfsm_init(&g, 16, err), 0);
+	assert_int_equal(cfsm_restore(&g, snap, len, err), 0);
+	assert_true(h_same(&g, snap, len));
+	cfsm_close(&g);
+	strata_free(snap);
+
+	assert_int_equal(h_step(f, wf), 0); /* segments created */
+	assert_int_equal(wf_actions(f, wf, CFSM_ACTION_ROLL_TXN_SEGMENT, a, 8),
+	                 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(a[i].txn_id, old);
+		assert_int_equal(a[i].source_id, E(0, i));
+		assert_int_equal(a[i].container, container_of(f, E(0, i)));
+	}
+	/* Sizes must name exactly the copies. */
+	Strata__V1__WorkflowStepDone d = STRATA__V1__WORKFLOW_STEP_DONE__INIT;
+	d.workflow_id = wf;
+	d.step = STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_MERGE_TXN;
+	Strata__V1__ControllerCommand cmd =
+	        STRATA__V1__CONTROLLER_COMMAND__INIT;
+	cmd.command_case =
+	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_WORKFLOW_STEP_DONE;
+	cmd.workflow_step_done = &d;
+	snap = h_snap(f, &len);
+	assert_int_equal(h_apply(f, &cmd), STRATA_EINVAL);
+	assert_true(h_same(f, snap, len));
+	strata_free(snap);
+
+	assert_int_equal(h_step(f, wf), 0); /* merged: epochs 2 and 3 */
+	s = cfsm_find_stream(f, "sc", "s");
+	assert_int_equal(s->n_epochs, 4);
+	assert_int_equal(s->epochs[3]->n_segments, 3);
+	Strata__V1__SuccessorsReply *sr = NULL;
+	assert_int_equal(cfsm_successors(f, "sc", "s", E(1, 2), &sr, err), 0);
+	assert_int_equal(sr->n_successors, 1);
+	assert_int_equal(sr->successors[0]->segment->id, p->txn_copies[0]->id);
+	cfsm_msg_free(sr);
+	assert_int_equal(
+	        cfsm_successors(f, "sc", "s", p->txn_copies[1]->id, &sr, err),
+	        0);
+	assert_int_equal(sr->n_successors, 1);
+	assert_true(sr->successors[0]->segment->low == 0.5);
+	assert_int_equal(sr->successors[0]->segment->id >> 32, 3);
+	cfsm_msg_free(sr);
+	assert_int_equal(wf_actions(f, wf, CFSM_ACTION_SEAL_SEGMENT, a, 8), 3);
+
+	assert_int_equal(h_step(f, wf), 0); /* epoch 1 sealed */
+	assert_null(cfsm_find_workflow(f, wf));
+	s = cfsm_find_stream(f, "sc", "s");
+	assert_int_equal(s->state,
+	                 STRATA__V1__STREAM_STATE__STREAM_STATE_ACTIVE);
+	assert_int_equal(cfsm_find_txn(f, "sc", "s", old)->state,
+	                 STRATA__V1__TXN_STATE__TXN_STATE_COMMITTED);
+	assert_int_equal(end(f, old, true), 0); /* a retry */
+	snap = h_snap(f, &len);
+	d.step = STRATA__V1__WORKFLOW_STEP__WORKFLOW_STEP_SEAL_SEGMENTS;
+	assert_int_equal(h_apply(f, &cmd), 0); /* replay */
+	assert_true(h_same(f, snap, len));
+	strata_free(snap);
+	assert_int_equal(create(f, 0, 10000), 0); /* on epoch 3 */
+	assert_int_equal(cfsm_find_txn(f, "sc", "s", h_res.txn_id)->epoch, 3);
 }
 
 int main(void)
@@ -203,6 +342,8 @@ int main(void)
 	                test_txns_lease_expiry_and_rejections, setup, teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_txns_seal_and_scale_interplay, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_txns_rolling_commit, setup,
+	                                        teardown),
 	};
 	return cmocka_run_group_tests_name("controller_txns", tests, NULL,
 	                                   NULL);
