@@ -2,7 +2,8 @@
  * and two test stand-in stores on 127.0.0.1. Creates scopes and streams
  * through the client API, kills -9 the leader in the middle of a scale
  * workflow, checks that a new leader finishes it and that the three
- * replicas hold identical state, restarts every replica and checks that
+ * replicas hold identical state, does the same in the merge step of a
+ * rolling transaction commit, restarts every replica and checks that
  * every scope, stream and epoch is kept, and checks that --help and
  * docs/configuration.md document every config key.
  *
@@ -736,6 +737,152 @@ static void scale_and_kill_leader(void)
 	wait_identical(60000, N_CTL);
 }
 
+/* State of transaction id of scope/stream (0 when unknown). */
+static int txn_state(const char *scope, const char *stream, uint64_t id)
+{
+	Strata__V1__GetTxnRequest q = STRATA__V1__GET_TXN_REQUEST__INIT;
+	Strata__V1__Txn *t = NULL;
+	char err[STRATA_ERRMSG_SIZE];
+	q.scope = (char *)scope;
+	q.stream = (char *)stream;
+	q.txn_id = id;
+	int rc = call(all, STRATA__V1__CONTROLLER_METHOD__CTL_GET_TXN, &q.base,
+	              &strata__v1__txn__descriptor, (void **)&t, err);
+	int state = rc == 0 && t != NULL ? (int)t->state : 0;
+	rpc_pb_free(t != NULL ? &t->base : NULL);
+	return state;
+}
+
+/* A transaction opened before a scale commits after it: the controller
+ * rolls it (copies of epoch 0 as epoch 2, of epoch 1 as epoch 3). The
+ * leader is killed while the merge step seals the shadow; the new leader
+ * finishes the roll: the transaction is COMMITTED, each copy was created
+ * once and each shadow merged into its parent's copy. */
+static void roll_and_kill_leader(void)
+{
+	char path[300], err[STRATA_ERRMSG_SIZE];
+	create_stream("sc", "tx", 2);
+	Strata__V1__CreateTxnRequest cq = STRATA__V1__CREATE_TXN_REQUEST__INIT;
+	cq.scope = "sc";
+	cq.stream = "tx";
+	cq.lease_ms = 120000;
+	Strata__V1__ControllerReply *rep = NULL;
+	int rc = call(all, STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_TXN,
+	              &cq.base, NULL, (void **)&rep, err);
+	CHECK(rc == 0 && rep != NULL && rep->txn_id != 0, "create txn: %s (%s)",
+	      strata_error_name(rc), err);
+	uint64_t id = rep->txn_id;
+	rpc_pb_free(&rep->base);
+
+	Strata__V1__ScaleStreamRequest q =
+	        STRATA__V1__SCALE_STREAM_REQUEST__INIT;
+	Strata__V1__KeyRange r0 = STRATA__V1__KEY_RANGE__INIT;
+	Strata__V1__KeyRange r1 = STRATA__V1__KEY_RANGE__INIT;
+	Strata__V1__KeyRange *rs[2] = {&r0, &r1};
+	uint64_t seal[1] = {0};
+	r0.high = 0.25;
+	r1.low = 0.25;
+	r1.high = 0.5;
+	q.scope = "sc";
+	q.stream = "tx";
+	q.seal_segments = seal;
+	q.n_seal_segments = 1;
+	q.new_ranges = rs;
+	q.n_new_ranges = 2;
+	rc = call(all, STRATA__V1__CONTROLLER_METHOD__CTL_SCALE_STREAM, &q.base,
+	          NULL, NULL, err);
+	CHECK(rc == 0, "scale tx: %s (%s)", strata_error_name(rc), err);
+	wait_stream("sc", "tx", STRATA__V1__STREAM_STATE__STREAM_STATE_ACTIVE,
+	            1, 60000);
+
+	snprintf(path, sizeof(path), "%s/delay_seal", dir);
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL, "create %s", path);
+	fprintf(f, "4000\n");
+	fclose(f);
+	Strata__V1__EndTxnRequest eq = STRATA__V1__END_TXN_REQUEST__INIT;
+	eq.scope = "sc";
+	eq.stream = "tx";
+	eq.txn_id = id;
+	eq.commit = true;
+	uint64_t end = mono_ms() + 60000;
+	do { /* EBUSY until the shadows exist */
+		rc = call(all, STRATA__V1__CONTROLLER_METHOD__CTL_COMMIT_TXN,
+		          &eq.base, NULL, NULL, err);
+		if (rc == STRATA_EBUSY) {
+			sleep_ms(50);
+		}
+	} while (rc == STRATA_EBUSY && mono_ms() < end);
+	CHECK(rc == 0, "commit after the scale: %s (%s)", strata_error_name(rc),
+	      err);
+	char shadow[200];
+	snprintf(shadow, sizeof(shadow),
+	         "SEAL_BEGIN sc/tx/0.#epoch.0#transaction.%" PRIu64, id);
+	while (count_lines(shadow) == 0) {
+		CHECK(mono_ms() < end, "the merge step never started");
+		sleep_ms(20);
+	}
+	int leader = find_leader();
+	CHECK(leader >= 0, "no leader during the roll");
+	printf("killing leader node %d in the middle of the roll's merge\n",
+	       leader + 1);
+	kill_ctl(leader);
+
+	wait_stream("sc", "tx", STRATA__V1__STREAM_STATE__STREAM_STATE_ACTIVE,
+	            3, 60000);
+	end = mono_ms() + 60000;
+	while (txn_state("sc", "tx", id) !=
+	       STRATA__V1__TXN_STATE__TXN_STATE_COMMITTED) {
+		CHECK(mono_ms() < end,
+		      "the rolled transaction never committed");
+		sleep_ms(100);
+	}
+	unlink(path);
+	/* Each copy created once; both shadows merged into epoch-2 copies
+	 * (the merge of a shadow is recorded once: a replay finds it gone). */
+	/* Created new: 2 of epoch 0, their 2 shadows, 2 successors of the
+	 * scale, 2 copies of epoch 0 and 3 of epoch 1. */
+	int created = 0;
+	for (int e = 0; e <= 3; e++) {
+		for (int n = 0; n < 64; n++) {
+			char line[200];
+			snprintf(line, sizeof(line),
+			         "CREATE sc/tx/%d.#epoch.%d new", n, e);
+			int c = count_lines(line);
+			CHECK(c <= 1, "roll: %s created %d times", line + 7, c);
+			created += c;
+			snprintf(
+			        line, sizeof(line),
+			        "CREATE sc/tx/%d.#epoch.%d#transaction.%" PRIu64
+			        " new",
+			        n, e, id);
+			created += count_lines(line);
+		}
+	}
+	CHECK(created == 2 + 2 + 2 + 2 + 3,
+	      "roll: %d segments and shadows created, expected 11", created);
+	CHECK(count_prefix("MERGE sc/tx/") == 2, "roll: %d merges, expected 2",
+	      count_prefix("MERGE sc/tx/"));
+	Strata__V1__GetSegmentsRequest gq =
+	        STRATA__V1__GET_SEGMENTS_REQUEST__INIT;
+	Strata__V1__SegmentsReply *sr;
+	gq.scope = "sc";
+	gq.stream = "tx";
+	rc = call(all, STRATA__V1__CONTROLLER_METHOD__CTL_GET_CURRENT_SEGMENTS,
+	          &gq.base, &strata__v1__segments_reply__descriptor,
+	          (void **)&sr, err);
+	CHECK(rc == 0 && sr->n_segments == 3 &&
+	              (sr->segments[0]->segment->id >> 32) == 3,
+	      "after the roll the current epoch is not 3 segments of "
+	      "epoch 3: %s",
+	      err);
+	rpc_pb_free(&sr->base);
+	printf("node %d finished the roll: transaction %" PRIu64 " committed\n",
+	       wait_leader(60000) + 1, id);
+	start_ctl(leader);
+	wait_identical(60000, N_CTL);
+}
+
 static void check_segments_created_once(void)
 {
 	static const char *const names[] = {
@@ -940,6 +1087,7 @@ int main(int argc, char **argv)
 	       mono_ms() - t0);
 	seal_and_delete();
 	check_segments_created_once();
+	roll_and_kill_leader();
 
 	/* Restart every replica: everything stays. Replica 1 dies with
 	 * kill -9, the others stop with SIGTERM and must exit 0 (a clean
