@@ -176,6 +176,12 @@ int client_ctl_mutate_reply(struct strata_client *c, uint32_t method,
 int client_ctl_mutate_busy(struct strata_client *c, uint32_t method,
                            const ProtobufCMessage *req, int already_done,
                            const char *what, char *errmsg);
+/* client_ctl_mutate_reply, repeated likewise. */
+int client_ctl_mutate_reply_busy(struct strata_client *c, uint32_t method,
+                                 const ProtobufCMessage *req, int already_done,
+                                 const char *what,
+                                 Strata__V1__ControllerReply **out,
+                                 char *errmsg);
 
 struct strata_writer;
 struct strata_writer_config;

@@ -187,16 +187,18 @@ int client_ctl_mutate_reply(struct strata_client *c, uint32_t method,
 	return 0;
 }
 
-int client_ctl_mutate_busy(struct strata_client *c, uint32_t method,
-                           const ProtobufCMessage *req, int already_done,
-                           const char *what, char *errmsg)
+int client_ctl_mutate_reply_busy(struct strata_client *c, uint32_t method,
+                                 const ProtobufCMessage *req, int already_done,
+                                 const char *what,
+                                 Strata__V1__ControllerReply **out,
+                                 char *errmsg)
 {
 	uint64_t deadline =
 	        clock_mono_ms() + (uint64_t)c->cfg.operation_timeout_ms;
 	unsigned delay = 50;
 	for (;;) {
-		int rc = client_ctl_mutate(c, method, req, already_done, what,
-		                           errmsg);
+		int rc = client_ctl_mutate_reply(c, method, req, already_done,
+		                                 what, out, errmsg);
 		if (rc != STRATA_EBUSY || clock_mono_ms() + delay >= deadline) {
 			return rc;
 		}
@@ -205,6 +207,14 @@ int client_ctl_mutate_busy(struct strata_client *c, uint32_t method,
 			delay *= 2;
 		}
 	}
+}
+
+int client_ctl_mutate_busy(struct strata_client *c, uint32_t method,
+                           const ProtobufCMessage *req, int already_done,
+                           const char *what, char *errmsg)
+{
+	return client_ctl_mutate_reply_busy(c, method, req, already_done, what,
+	                                    NULL, errmsg);
 }
 
 int strata_scope_create(struct strata_client *c, const char *scope,

@@ -230,7 +230,9 @@ static int begin_once(struct strata_txn *t, const struct strata_txn_config *cfg,
 	q.stream = t->stream;
 	q.lease_ms = cfg->lease_ms;
 	Strata__V1__ControllerReply *rep = NULL;
-	int rc = client_ctl_mutate_reply(
+	/* EBUSY: the stream is scaling (or a commit rolls a transaction):
+	 * nothing was recorded, so wait and retry. */
+	int rc = client_ctl_mutate_reply_busy(
 	        c, STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_TXN, &q.base, 0,
 	        what, &rep, errmsg);
 	if (rc != 0) {

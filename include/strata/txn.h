@@ -45,7 +45,9 @@ STRATA_API void strata_txn_config_default(struct strata_txn_config *cfg);
  * call blocks, so none is made from a libstrata callback (the client's
  * I/O thread: STRATA_EINVAL). errmsg: STRATA_ERRMSG_SIZE bytes, filled on
  * an error. Errors: STRATA_ENOENT (no such stream), STRATA_ESEALED
- * (stream sealed), STRATA_EBUSY (too many open transactions),
+ * (stream sealed), STRATA_EBUSY (too many open transactions, or the
+ * stream kept scaling for the whole operation timeout: a begin while a
+ * scale or a rolling commit runs waits and retries),
  * STRATA_EUNAVAIL, STRATA_ETIMEDOUT, STRATA_EINVAL, STRATA_ENOMEM.
  */
 STRATA_API int strata_txn_begin(struct strata_client *c, const char *scope,

@@ -78,6 +78,7 @@ struct fake_cluster {
 	struct fake_txn txns[FAKE_MAX_TXNS];
 	size_t n_txns;
 	unsigned txn_pings;
+	unsigned busy_creates; /* CTL_CREATE_TXN calls to refuse (EBUSY) */
 };
 
 static struct fake_seg *seg_by_name(struct fake_cluster *f, const char *name)
@@ -259,6 +260,11 @@ static int serve_txn(struct fake_cluster *f, struct fake_call *c, uint8_t **out,
 		if (!ok) {
 			snprintf(msg, STRATA_ERRMSG_SIZE, "no such stream");
 			return STRATA_ENOENT;
+		}
+		if (f->busy_creates > 0) {
+			f->busy_creates--;
+			snprintf(msg, STRATA_ERRMSG_SIZE, "fake: scaling");
+			return STRATA_EBUSY;
 		}
 		struct fake_txn *t = &f->txns[f->n_txns++];
 		t->id = f->n_txns;
@@ -971,6 +977,13 @@ unsigned fake_duplicates(struct fake_cluster *f)
 	unsigned n = f->dups;
 	pthread_mutex_unlock(&f->mu);
 	return n;
+}
+
+void fake_busy_creates(struct fake_cluster *f, unsigned n)
+{
+	pthread_mutex_lock(&f->mu);
+	f->busy_creates = n;
+	pthread_mutex_unlock(&f->mu);
 }
 
 void fake_expire_txn(struct fake_cluster *f, uint64_t id)

@@ -63,6 +63,10 @@ size_t fake_n_segments(struct fake_cluster *f);
 uint64_t fake_segment_id(struct fake_cluster *f, size_t i);
 const uint8_t *fake_segment_data(struct fake_cluster *f, size_t i, size_t *len);
 
+/* Refuse the next n transaction begins with STRATA_EBUSY, as the
+ * controller does while the stream scales or a commit rolls. */
+void fake_busy_creates(struct fake_cluster *f, unsigned n);
+
 /* Abort open transaction id as a lease that ran out does (its shadows
  * are dropped). */
 void fake_expire_txn(struct fake_cluster *f, uint64_t id);

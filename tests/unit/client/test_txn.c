@@ -237,6 +237,33 @@ static void test_txn_lease_renewed(void **state)
 	fixture_free(fx);
 }
 
+/* A begin while the stream scales (or a commit rolls) is refused with
+ * EBUSY: the client waits and retries within its operation timeout. */
+static void test_txn_begin_waits_while_busy(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(2);
+	char err[STRATA_ERRMSG_SIZE];
+	fake_busy_creates(fx->f, 3);
+	struct strata_txn *t = begin(fx);
+	fill(t, 0, 5);
+	assert_int_equal(strata_txn_commit(t, err), 0);
+	strata_txn_free(t);
+	assert_int_equal(stream_events(fx), 5 * KEYS);
+	/* Busy for longer than the operation timeout (here 500 ms): the
+	 * begin gives up with EBUSY. */
+	struct strata_client *quick = fake_client(fx->f, 500);
+	assert_non_null(quick);
+	fake_busy_creates(fx->f, 1000);
+	t = NULL;
+	assert_int_equal(strata_txn_begin(quick, "sc", "st", NULL, &t, err),
+	                 STRATA_EBUSY);
+	assert_null(t);
+	assert_non_null(strstr(err, "scaling"));
+	strata_client_free(quick);
+	fixture_free(fx);
+}
+
 /* The stream scaled after the begin and the controller refuses the
  * commit for good (it cannot roll it: ENOSPC): the client aborts it. */
 static void test_txn_stream_scaled(void **state)
@@ -391,6 +418,7 @@ int main(void)
 	        cmocka_unit_test(test_txn_exactly_once_inside),
 	        cmocka_unit_test(test_txn_lease_ran_out),
 	        cmocka_unit_test(test_txn_lease_renewed),
+	        cmocka_unit_test(test_txn_begin_waits_while_busy),
 	        cmocka_unit_test(test_txn_stream_scaled),
 	        cmocka_unit_test(test_txn_by_id),
 	        cmocka_unit_test(test_txn_release),
