@@ -293,7 +293,9 @@ static int do_commit(struct driver *d, const char *url, const char *parent,
 }
 
 /* Merge the shadow of the copy's original (source_id) into the copy
- * (name) and seal the copy, reading its size; every step may repeat. */
+ * (name); after the copy's last merge, seal it and read its size. Every
+ * step may repeat (a shadow already merged is gone; a sealed copy reports
+ * its size again). */
 static int do_roll(struct driver *d, struct job *j, const char *name,
                    char *errmsg)
 {
@@ -302,7 +304,7 @@ static int do_roll(struct driver *d, struct job *j, const char *name,
 	                  j->a.source_id);
 	segname_format_txn(shadow, sizeof(shadow), parent, j->a.txn_id);
 	int rc = do_commit(d, j->url, name, shadow, errmsg);
-	if (rc == 0) {
+	if (rc == 0 && j->a.seal) {
 		rc = do_seal(d, j->url, name, &j->size, errmsg);
 	}
 	return rc;
@@ -480,16 +482,23 @@ static int report(struct driver *d, struct job **g, size_t n)
 				strata_free(sp);
 				return STRATA_ENOMEM;
 			}
+			size_t k = 0;
 			for (size_t i = 0; i < n; i++) {
+				if (a->kind == CFSM_ACTION_ROLL_TXN_SEGMENT &&
+				    !g[i]->a.seal) {
+					continue; /* not the copy's last merge
+					           */
+				}
 				Strata__V1__SegmentSize init =
 				        STRATA__V1__SEGMENT_SIZE__INIT;
-				sizes[i] = init;
-				sizes[i].segment_id = g[i]->a.segment_id;
-				sizes[i].size = g[i]->size;
-				sp[i] = &sizes[i];
+				sizes[k] = init;
+				sizes[k].segment_id = g[i]->a.segment_id;
+				sizes[k].size = g[i]->size;
+				sp[k] = &sizes[k];
+				k++;
 			}
 			w.sealed_sizes = sp;
-			w.n_sealed_sizes = n;
+			w.n_sealed_sizes = k;
 		}
 		cmd.command_case =
 		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_WORKFLOW_STEP_DONE;

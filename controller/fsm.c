@@ -613,13 +613,20 @@ static int roll_actions(const struct cfsm *f, struct cfsm_action **acts,
 			             p->successors[i]->id, 0);
 		}
 	} else if (w->step == WS_MERGE) {
+		/* Copy by copy, every rolled txn's shadow, then the seal. */
 		for (size_t i = 0; i < p->n_txn_copies && rc == 0; i++) {
-			rc = push_wf(f, acts, n, cap, w,
-			             CFSM_ACTION_ROLL_TXN_SEGMENT,
-			             p->txn_copies[i]->id, 0);
-			if (rc == 0) {
-				(*acts)[*n - 1].source_id = p->parents[i];
-				(*acts)[*n - 1].txn_id = p->txn_id;
+			for (size_t k = 0; k <= p->n_joined && rc == 0; k++) {
+				rc = push_wf(f, acts, n, cap, w,
+				             CFSM_ACTION_ROLL_TXN_SEGMENT,
+				             p->txn_copies[i]->id, 0);
+				if (rc == 0) {
+					struct cfsm_action *a =
+					        &(*acts)[*n - 1];
+					a->source_id = p->parents[i];
+					a->txn_id = k == 0 ? p->txn_id
+					                   : p->joined[k - 1];
+					a->seal = k == p->n_joined;
+				}
 			}
 		}
 	} else {

@@ -2,6 +2,7 @@
 #ifndef CONTROLLER_FSM_H
 #define CONTROLLER_FSM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,8 +58,8 @@ enum cfsm_action_kind {
 	CFSM_ACTION_COMMIT_TXN_SEGMENT, /* merge the shadow into segment_id */
 	CFSM_ACTION_ABORT_TXN_SEGMENT,  /* delete the shadow of segment_id */
 	CFSM_ACTION_ROLL_TXN_SEGMENT,   /* merge txn_id's shadow of source_id
-	                                   into segment_id, seal it, report
-	                                   its size */
+	                                   into segment_id; with seal, then
+	                                   seal it and report its size */
 };
 
 struct cfsm_action {
@@ -67,6 +68,7 @@ struct cfsm_action {
 	const char *stream;   /* borrowed likewise */
 	uint64_t segment_id;  /* the (parent) segment acted on */
 	uint64_t source_id;   /* ROLL: the parent whose shadow merges in */
+	bool seal;            /* ROLL: the copy's last merge: seal it after */
 	uint32_t container;   /* container hosting segment_id */
 	int64_t offset;       /* TRUNCATE: new head offset; else 0 */
 	uint64_t txn_id;      /* txn actions: the transaction; else 0 */

@@ -188,7 +188,8 @@ int workflows_remove(struct cfsm *f, const char *scope, const char *stream,
                      struct cfsm_result *res);
 
 /* Start the rolling commit of t (OPEN, of an epoch before the current
- * one): ROLL workflow, stream SCALING. The caller moves t to COMMITTING.
+ * one): ROLL workflow, stream SCALING; or join the roll of t's epoch that
+ * is still creating its copies. The caller moves t to COMMITTING.
  * STRATA_EBUSY while another workflow or commit runs on the stream. */
 int workflows_roll(struct cfsm *f, Strata__V1__StreamRecord *s,
                    const char *scope, const Strata__V1__Txn *t, uint64_t now_ms,

@@ -207,16 +207,20 @@ int txns_end(struct cfsm *f, const Strata__V1__EndTxnCmd *c,
 		        r->commit ? "committed" : "aborted");
 	}
 	if (r->commit) {
-		if (!t->segments_created || s->state == SS_SCALING) {
+		bool stale = t->epoch != fsm_current_epoch(s)->epoch;
+		if (!t->segments_created ||
+		    (!stale && s->state == SS_SCALING)) {
 			return fsm_fail(res, STRATA_EBUSY,
 			                "transaction %" PRIu64 " of %s/%s is "
 			                "not ready to commit (segments being "
 			                "created or stream scaling); retry",
 			                t->id, r->scope, r->stream);
 		}
-		if (t->epoch != fsm_current_epoch(s)->epoch) {
+		if (stale) {
 			/* The stream scaled since the begin: roll the
-			 * transaction into new epochs (a workflow). */
+			 * transaction into new epochs (a workflow, which
+			 * is busy while another one runs, unless it is a
+			 * roll of the same epoch that t can join). */
 			rc = workflows_roll(f, s, r->scope, t, c->now_ms, res);
 			if (rc != 0) {
 				return rc;

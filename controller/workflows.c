@@ -500,12 +500,42 @@ static int roll_copies(const struct cfsm *f, const char *scope,
 	return 0;
 }
 
+/* Join t to the roll running on s when it rolls the same epoch and is
+ * still creating its copies (Pravega rolls every committing transaction
+ * of an epoch at once): 0 when joined, STRATA_EAGAIN when not. */
+static int roll_join(struct cfsm *f, Strata__V1__StreamRecord *s,
+                     const Strata__V1__Txn *t, struct cfsm_result *res)
+{
+	Strata__V1__Workflow *w = NULL;
+	for (size_t i = 0; s->workflow_id != 0 && i < f->st->n_workflows; i++) {
+		if (f->st->workflows[i]->id == s->workflow_id) {
+			w = f->st->workflows[i];
+		}
+	}
+	if (w == NULL || w->kind != WK_ROLL || w->step != WS_CREATE ||
+	    w->roll->txn_epoch != t->epoch) {
+		return STRATA_EAGAIN;
+	}
+	Strata__V1__RollParams *p = w->roll;
+	if (pb_reserve(&p->joined, p->n_joined, 1, sizeof(*p->joined)) != 0) {
+		return oom(res, "rolling a transaction of", w->scope,
+		           w->stream);
+	}
+	p->joined[p->n_joined++] = t->id;
+	res->workflow_id = w->id;
+	return 0;
+}
+
 int workflows_roll(struct cfsm *f, Strata__V1__StreamRecord *s,
                    const char *scope, const Strata__V1__Txn *t, uint64_t now_ms,
                    struct cfsm_result *res)
 {
 	Strata__V1__ControllerState *st = f->st;
-	int rc = check_idle(s, scope, res);
+	int rc = roll_join(f, s, t, res);
+	if (rc != STRATA_EAGAIN) {
+		return rc;
+	}
+	rc = check_idle(s, scope, res);
 	if (rc != 0) {
 		return rc;
 	}
@@ -535,6 +565,7 @@ int workflows_roll(struct cfsm *f, Strata__V1__StreamRecord *s,
 		goto err;
 	}
 	p->txn_id = t->id;
+	p->txn_epoch = t->epoch;
 	uint32_t next = s->next_segment_number;
 	rc = roll_copies(f, scope, s->name, s->epochs[t->epoch], cur->epoch + 1,
 	                 &next, &p->txn_copies, &p->n_txn_copies, &p->parents,
@@ -1016,13 +1047,17 @@ static int record_sizes(Strata__V1__StreamRecord *s,
 	return rc;
 }
 
-/* ROLL's last step done: the transaction is committed. */
+/* ROLL's last step done: its transactions are committed. */
 static void roll_commit(Strata__V1__StreamRecord *s,
                         const Strata__V1__Workflow *w, uint64_t now_ms)
 {
 	for (size_t i = 0; i < s->n_txns; i++) {
 		Strata__V1__Txn *t = s->txns[i];
-		if (t->id == w->roll->txn_id && t->state == TS_COMMITTING) {
+		bool rolled = t->id == w->roll->txn_id;
+		for (size_t k = 0; k < w->roll->n_joined; k++) {
+			rolled |= t->id == w->roll->joined[k];
+		}
+		if (rolled && t->state == TS_COMMITTING) {
 			t->state = TS_COMMITTED;
 			t->completed_ms = now_ms != 0 ? now_ms : w->started_ms;
 		}

@@ -3,6 +3,7 @@
  * for client_test.py. Every command prints what it checked; exit 0 = ok. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,15 +351,15 @@ static int cmd_rgverify(const char *scope, const char *stream,
 	return bad == 0 && total == expect_n ? 0 : 1;
 }
 
-/* Events k<key>:<seq>: for keys [0, keys), seqs [from, to) each, into a
+/* Events k<key>:<seq>: for keys [k0, k1), seqs [from, to) each, into a
  * transaction. */
-static void txn_fill(struct strata_txn *t, unsigned keys, unsigned long from,
-                     unsigned long to)
+static void txn_fill_keys(struct strata_txn *t, unsigned k0, unsigned k1,
+                          unsigned long from, unsigned long to)
 {
 	char err[STRATA_ERRMSG_SIZE] = "";
 	char key[16], ev[64];
 	for (unsigned long s = from; s < to; s++) {
-		for (unsigned k = 0; k < keys; k++) {
+		for (unsigned k = k0; k < k1; k++) {
 			snprintf(key, sizeof(key), "k%u", k);
 			int n = snprintf(ev, sizeof(ev), "k%u:%lu:txn", k, s);
 			CHECK(strata_txn_write(t, key, strlen(key), ev,
@@ -366,6 +367,23 @@ static void txn_fill(struct strata_txn *t, unsigned keys, unsigned long from,
 			      "txn write");
 		}
 	}
+}
+
+static void txn_fill(struct strata_txn *t, unsigned keys, unsigned long from,
+                     unsigned long to)
+{
+	txn_fill_keys(t, 0, keys, from, to);
+}
+
+/* Commit transaction arg; the result code as the thread's result. */
+static void *commit_thread(void *arg)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	int rc = strata_txn_commit(arg, err);
+	if (rc != 0) {
+		fprintf(stderr, "commit: %s: %s\n", strata_error_name(rc), err);
+	}
+	return (void *)(intptr_t)rc;
 }
 
 static struct strata_writer *plain_writer(const char *scope, const char *stream)
@@ -465,16 +483,31 @@ static int cmd_txn(const char *scope, const char *stream)
 	 * into new epochs. Per key: the events a writer wrote before the
 	 * commit, then the transaction's, then what that writer (open all
 	 * along) and a new transaction write after it. */
-	struct strata_txn *e = txn_open(scope, stream, 30000);
-	txn_fill(e, KEYS, 105, 115);
-	CHECK(strata_txn_flush(e, err), "txn flush");
+	/* Two such transactions (half the keys each) commit at once, as a
+	 * pipeline's parallel writers do: one roll takes both, or they
+	 * roll one after the other. */
+	struct strata_txn *e[2];
+	for (int i = 0; i < 2; i++) {
+		e[i] = txn_open(scope, stream, 30000);
+		txn_fill_keys(e[i], i * KEYS / 2, (i + 1) * KEYS / 2, 105, 115);
+		CHECK(strata_txn_flush(e[i], err), "txn flush");
+	}
 	if (cmd_scale(scope, stream) != 0) {
 		return 1;
 	}
 	struct strata_writer *w = plain_writer(scope, stream);
 	plain_fill(w, KEYS, 100, 105);
-	CHECK(strata_txn_commit(e, err), "commit of a rolled transaction");
-	strata_txn_free(e);
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++) {
+		CHECK(pthread_create(&th[i], NULL, commit_thread, e[i]),
+		      "commit thread");
+	}
+	for (int i = 0; i < 2; i++) {
+		void *rc = NULL;
+		pthread_join(th[i], &rc);
+		CHECK((int)(intptr_t)rc, "commit of a rolled transaction");
+		strata_txn_free(e[i]);
+	}
 	plain_fill(w, KEYS, 115, 120);
 	CHECK(strata_writer_close(w, err), "writer close");
 	struct strata_txn *g = txn_open(scope, stream, 30000);

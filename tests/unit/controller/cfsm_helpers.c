@@ -197,9 +197,11 @@ int h_step(struct cfsm *f, uint64_t id)
 			return -1;
 		}
 		for (size_t i = 0; i < n; i++) {
-			if (acts[i].workflow_id != id ||
-			    (acts[i].kind != CFSM_ACTION_SEAL_SEGMENT &&
-			     acts[i].kind != CFSM_ACTION_ROLL_TXN_SEGMENT) ||
+			bool sealed =
+			        acts[i].kind == CFSM_ACTION_SEAL_SEGMENT ||
+			        (acts[i].kind == CFSM_ACTION_ROLL_TXN_SEGMENT &&
+			         acts[i].seal);
+			if (acts[i].workflow_id != id || !sealed ||
 			    d.n_sealed_sizes >= 256) {
 				continue;
 			}

@@ -333,6 +333,57 @@ static void test_txns_rolling_commit(void **state)
 	assert_int_equal(cfsm_find_txn(f, "sc", "s", h_res.txn_id)->epoch, 3);
 }
 
+/* Commits of transactions of the same epoch that arrive while a roll
+ * creates its copies join it: one pair of epochs for all, each copy takes
+ * every shadow and is sealed after the last; all end COMMITTED. A commit
+ * of another epoch, or one after the copies exist, waits (EBUSY). */
+static void test_txns_rolls_join(void **state)
+{
+	struct cfsm *f = *state;
+	uint64_t id[3];
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(create(f, 0, 10000), 0);
+		id[i] = h_res.txn_id;
+		assert_int_equal(step(f, id[i], T_CREATED, 1), 0);
+	}
+	uint64_t seal[] = {E(0, 0)};
+	double lo[] = {0, 0.25}, hi[] = {0.25, 0.5};
+	assert_int_equal(h_scale(f, "sc", "s", seal, 1, lo, hi, 2), 0);
+	assert_int_equal(create(f, 0, 10000), 0); /* on epoch 1 */
+	uint64_t other = h_res.txn_id;
+	assert_int_equal(step(f, other, T_CREATED, 1), 0);
+
+	assert_int_equal(end(f, id[0], true), 0);
+	uint64_t wf = h_res.workflow_id;
+	assert_int_equal(end(f, id[1], true), 0);
+	assert_int_equal(h_res.workflow_id, wf);
+	assert_int_equal(end(f, other, true), STRATA_EBUSY); /* epoch 1 */
+	assert_int_equal(h_step(f, wf), 0); /* copies created */
+	assert_int_equal(end(f, id[2], true), STRATA_EBUSY); /* too late */
+
+	struct cfsm_action a[8];
+	assert_int_equal(wf_actions(f, wf, CFSM_ACTION_ROLL_TXN_SEGMENT, a, 8),
+	                 4);
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(a[i].txn_id, id[i % 2]);
+		assert_int_equal(a[i].source_id, E(0, i / 2));
+		assert_true(a[i].seal == (i % 2 == 1));
+	}
+	assert_int_equal(h_finish(f, wf), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(cfsm_find_txn(f, "sc", "s", id[i])->state,
+		                 STRATA__V1__TXN_STATE__TXN_STATE_COMMITTED);
+	}
+	assert_int_equal(cfsm_find_stream(f, "sc", "s")->n_epochs, 4);
+	/* The third rolls on its own now (epochs 4 and 5). */
+	assert_int_equal(end(f, id[2], true), 0);
+	assert_true(h_res.workflow_id > wf);
+	assert_int_equal(h_finish(f, h_res.workflow_id), 0);
+	assert_int_equal(cfsm_find_txn(f, "sc", "s", id[2])->state,
+	                 STRATA__V1__TXN_STATE__TXN_STATE_COMMITTED);
+	assert_int_equal(cfsm_find_stream(f, "sc", "s")->n_epochs, 6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +394,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(
 	                test_txns_seal_and_scale_interplay, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_txns_rolling_commit, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_txns_rolls_join, setup,
 	                                        teardown),
 	};
 	return cmocka_run_group_tests_name("controller_txns", tests, NULL,
