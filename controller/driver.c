@@ -82,6 +82,8 @@ struct driver {
 	struct client clients[MAX_CLIENTS]; /* connection cache */
 	struct backoff backoffs[MAX_BACKOFF];
 	size_t n_backoffs;
+	unsigned retention_ms;            /* retention pass interval */
+	uint64_t next_retention_ms;       /* next pass (monotonic) */
 	uint64_t round;                   /* rounds run */
 	struct cfsm_result *res;          /* propose_sync target */
 	struct metrics_counter *steps;    /* completions applied */
@@ -621,6 +623,197 @@ static void run_round(struct driver *d)
 	backoff_prune(d);
 }
 
+/* ---------------------------------------------------------- retention -- */
+
+/* A stream whose tail the retention pass records. */
+struct rstream {
+	char *scope, *stream; /* owned */
+	size_t n;             /* current segments */
+	uint64_t *ids;        /* owned, n */
+	char **urls;          /* owned, n; NULL entries: no store */
+};
+
+static void rstreams_free(struct rstream *r, size_t n)
+{
+	for (size_t i = 0; r != NULL && i < n; i++) {
+		for (size_t k = 0; r[i].urls != NULL && k < r[i].n; k++) {
+			strata_free(r[i].urls[k]);
+		}
+		strata_free(r[i].urls);
+		strata_free(r[i].ids);
+		strata_free(r[i].scope);
+		strata_free(r[i].stream);
+	}
+	strata_free(r);
+}
+
+static bool has_retention(const Strata__V1__StreamRecord *s)
+{
+	const Strata__V1__RetentionPolicy *p =
+	        s->config != NULL ? s->config->retention : NULL;
+	return p != NULL &&
+	       p->policy_case !=
+	               STRATA__V1__RETENTION_POLICY__POLICY__NOT_SET &&
+	       (s->state == STRATA__V1__STREAM_STATE__STREAM_STATE_ACTIVE ||
+	        s->state == STRATA__V1__STREAM_STATE__STREAM_STATE_TRUNCATING);
+}
+
+/* Copy the current segments of every stream with a retention policy. */
+static int retention_collect(struct driver *d, struct rstream **out,
+                             size_t *n_out)
+{
+	const struct cfsm *f = ctl_service_lock(d->svc);
+	const Strata__V1__ControllerState *st = cfsm_state(f);
+	struct rstream *r = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < st->n_scopes; i++) {
+		const Strata__V1__ScopeRecord *sc = st->scopes[i];
+		for (size_t j = 0; rc == 0 && j < sc->n_streams; j++) {
+			const Strata__V1__StreamRecord *s = sc->streams[j];
+			if (!has_retention(s) || s->n_epochs == 0) {
+				continue;
+			}
+			const Strata__V1__Epoch *ep =
+			        s->epochs[s->n_epochs - 1];
+			if (n == cap) {
+				size_t nc = cap == 0 ? 8 : cap * 2;
+				struct rstream *g =
+				        strata_realloc(r, nc * sizeof(*r));
+				if (g == NULL) {
+					rc = STRATA_ENOMEM;
+					break;
+				}
+				r = g;
+				cap = nc;
+			}
+			struct rstream *x = &r[n++];
+			memset(x, 0, sizeof(*x));
+			x->scope = strata_strdup(sc->name);
+			x->stream = strata_strdup(s->name);
+			x->n = ep->n_segments;
+			x->ids = strata_calloc(x->n + 1, sizeof(*x->ids));
+			x->urls = strata_calloc(x->n + 1, sizeof(*x->urls));
+			if (x->scope == NULL || x->stream == NULL ||
+			    x->ids == NULL || x->urls == NULL) {
+				rc = STRATA_ENOMEM;
+				break;
+			}
+			for (size_t k = 0; k < x->n; k++) {
+				x->ids[k] = ep->segments[k]->id;
+				const char *u = target_url(
+				        f, cfsm_segment_container(f, sc->name,
+				                                  s->name,
+				                                  x->ids[k]));
+				x->urls[k] =
+				        u != NULL ? strata_strdup(u) : NULL;
+			}
+		}
+	}
+	ctl_service_unlock(d->svc);
+	if (rc != 0) {
+		rstreams_free(r, n);
+		return rc;
+	}
+	*out = r;
+	*n_out = n;
+	return 0;
+}
+
+/* Read one stream's tail and record it (the FSM may truncate). */
+static void retention_stream(struct driver *d, const struct rstream *x)
+{
+	char errmsg[STRATA_ERRMSG_SIZE], name[NAME_MAX_LEN];
+	Strata__V1__SegmentOffset *pos = strata_calloc(x->n + 1, sizeof(*pos));
+	Strata__V1__SegmentOffset **pp = strata_calloc(x->n + 1, sizeof(*pp));
+	int rc = pos == NULL || pp == NULL ? STRATA_ENOMEM : 0;
+	for (size_t k = 0; rc == 0 && k < x->n; k++) {
+		if (x->urls[k] == NULL) {
+			rc = STRATA_EUNAVAIL;
+			errmsg_set(errmsg, "no segment store hosts it");
+			break;
+		}
+		cfsm_segment_name(name, sizeof(name), x->scope, x->stream,
+		                  x->ids[k]);
+		Strata__V1__SegmentRequest q =
+		        STRATA__V1__SEGMENT_REQUEST__INIT;
+		ProtobufCMessage *rep = NULL;
+		q.segment = name;
+		rc = store_call(d, x->urls[k],
+		                STRATA__V1__SEGMENT_STORE_METHOD__SS_GET_INFO,
+		                &q.base,
+		                &strata__v1__segment_info_reply__descriptor,
+		                &rep, errmsg);
+		if (rc == 0) {
+			Strata__V1__SegmentOffset init =
+			        STRATA__V1__SEGMENT_OFFSET__INIT;
+			pos[k] = init;
+			pos[k].segment_id = x->ids[k];
+			pos[k].offset =
+			        (int64_t)((Strata__V1__SegmentInfoReply *)rep)
+			                ->length;
+			pp[k] = &pos[k];
+		}
+		rpc_pb_free(rep);
+	}
+	if (rc == 0) {
+		Strata__V1__StreamCut cut = STRATA__V1__STREAM_CUT__INIT;
+		Strata__V1__RecordRetentionCutCmd r =
+		        STRATA__V1__RECORD_RETENTION_CUT_CMD__INIT;
+		Strata__V1__ControllerCommand cmd =
+		        STRATA__V1__CONTROLLER_COMMAND__INIT;
+		cut.positions = pp;
+		cut.n_positions = x->n;
+		r.scope = x->scope;
+		r.stream = x->stream;
+		r.cut = &cut;
+		r.now_ms = ctl_now_ms();
+		cmd.command_case =
+		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_RECORD_RETENTION_CUT;
+		cmd.record_retention_cut = &r;
+		rc = ctl_service_propose_sync(d->svc, &cmd, d->res);
+		if (rc == 0 && d->res->workflow_id != 0) {
+			LOG_INFO(
+			        COMP,
+			        "retention: truncating %s/%s (workflow %" PRIu64
+			        ")",
+			        x->scope, x->stream, d->res->workflow_id);
+		} else if (rc != 0) {
+			errmsg_set(errmsg, "%s",
+			           d->res->message[0] != '\0'
+			                   ? d->res->message
+			                   : strata_strerror(rc));
+		}
+	}
+	if (rc != 0) {
+		/* The stream scaled or was sealed meanwhile, or a store is
+		 * away: the next pass records it. */
+		LOG_DEBUG(COMP, "retention: %s/%s not recorded this time: %s",
+		          x->scope, x->stream, errmsg);
+	}
+	strata_free(pos);
+	strata_free(pp);
+}
+
+/* Record the tail of every stream with a retention policy. */
+static void retention_round(struct driver *d)
+{
+	struct rstream *r = NULL;
+	size_t n = 0;
+	if (retention_collect(d, &r, &n) != 0) {
+		LOG_WARN(COMP, "retention: out of memory listing streams; "
+		               "retrying at the next pass");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (atomic_load(&d->stop) || !ctl_service_is_ready(d->svc)) {
+			break;
+		}
+		retention_stream(d, &r[i]);
+	}
+	rstreams_free(r, n);
+}
+
 static void *driver_main(void *arg)
 {
 	struct driver *d = arg;
@@ -632,6 +825,11 @@ static void *driver_main(void *arg)
 		}
 		if (ctl_service_is_ready(d->svc)) {
 			run_round(d);
+			uint64_t now = clock_mono_ms();
+			if (now >= d->next_retention_ms) {
+				d->next_retention_ms = now + d->retention_ms;
+				retention_round(d);
+			}
 		}
 	}
 	return NULL;
@@ -650,6 +848,10 @@ int driver_start(const struct driver_config *cfg, struct driver **out,
 	d->timeout_ms = cfg->rpc_timeout_ms ? cfg->rpc_timeout_ms : 5000;
 	d->backoff_min_ms = cfg->backoff_min_ms ? cfg->backoff_min_ms : 100;
 	d->backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms : 5000;
+	d->retention_ms = cfg->retention_ms ? cfg->retention_ms : 60000;
+	/* The first pass one interval after the start, then one per
+	 * interval while this replica is the ready leader. */
+	d->next_retention_ms = clock_mono_ms() + d->retention_ms;
 	if (d->backoff_max_ms < d->backoff_min_ms) {
 		d->backoff_max_ms = d->backoff_min_ms;
 	}

@@ -15,6 +15,8 @@ struct driver_config {
 	unsigned rpc_timeout_ms;          /* per segment-store call (5000) */
 	unsigned backoff_min_ms;          /* first retry delay (100) */
 	unsigned backoff_max_ms;          /* longest retry delay (5000) */
+	unsigned retention_ms; /* how often streams with a retention policy
+	                          get their tail recorded (60000) */
 };
 
 struct driver;

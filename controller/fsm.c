@@ -290,6 +290,9 @@ int cfsm_apply_command(struct cfsm *fsm,
 	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_DELETE_STREAM:
 		NEED(cmd->delete_stream->request);
 		return workflows_delete(fsm, cmd->delete_stream, res);
+	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_RECORD_RETENTION_CUT:
+		NEED(cmd->record_retention_cut->cut);
+		return retention_record(fsm, cmd->record_retention_cut, res);
 	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_WORKFLOW_STEP_DONE:
 		return workflows_step_done(fsm, cmd->workflow_step_done, res);
 	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_CREATE_TXN:

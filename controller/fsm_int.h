@@ -122,6 +122,12 @@ bool fsm_segment_deleted(const Strata__V1__StreamRecord *s, uint64_t id);
 int fsm_check_cut(const Strata__V1__StreamRecord *s, const char *scope,
                   const Strata__V1__StreamCut *cut, struct cfsm_result *res);
 
+/* Is segment g wholly before the cut (older than every overlapping cut
+ * segment)? The cut must have passed fsm_check_cut. */
+bool fsm_before_cut(const Strata__V1__StreamRecord *s,
+                    const Strata__V1__StreamCut *cut,
+                    const Strata__V1__Segment *g);
+
 /* --- names.c --- */
 
 /* Validate a scope, stream or reader-group name; what = "scope" etc.
@@ -194,6 +200,10 @@ int workflows_remove(struct cfsm *f, const char *scope, const char *stream,
 int workflows_roll(struct cfsm *f, Strata__V1__StreamRecord *s,
                    const char *scope, const Strata__V1__Txn *t, uint64_t now_ms,
                    struct cfsm_result *res);
+
+/* --- retention.c --- */
+int retention_record(struct cfsm *f, const Strata__V1__RecordRetentionCutCmd *c,
+                     struct cfsm_result *res);
 
 int txns_create(struct cfsm *f, const Strata__V1__CreateTxnCmd *c,
                 struct cfsm_result *res);

@@ -130,6 +130,14 @@ static const struct config_key schema[] = {
          .max = "5m",
          .help = "Longest delay between retries of a failed workflow "
                  "step (starts at 100ms, doubles)."},
+        {.name = "retention.interval",
+         .type = CONFIG_DURATION,
+         .def = "1m",
+         .min = "100ms",
+         .max = "1d",
+         .help = "How often the leader records the tail of each stream "
+                 "with a retention policy and truncates what the policy "
+                 "lets go of."},
         {.name = "check_config",
          .type = CONFIG_BOOL,
          .def = "false",
@@ -296,6 +304,8 @@ int main(int argc, char **argv)
 	        (unsigned)config_get_duration_ms(&cfg, "driver.rpc_timeout");
 	rcfg.driver.backoff_max_ms =
 	        (unsigned)config_get_duration_ms(&cfg, "driver.backoff_max");
+	rcfg.driver.retention_ms =
+	        (unsigned)config_get_duration_ms(&cfg, "retention.interval");
 	if (ctl_replica_start(&rcfg, &rep, err) != 0) {
 		fprintf(stderr, "strata-controller: %s\n", err);
 		goto out;

@@ -688,11 +688,9 @@ static int truncate_not_back(const Strata__V1__StreamRecord *s,
 	return 0;
 }
 
-/* Is segment g wholly before the cut (older than every overlapping cut
- * segment)? */
-static bool before_cut(const Strata__V1__StreamRecord *s,
-                       const Strata__V1__StreamCut *cut,
-                       const Strata__V1__Segment *g)
+bool fsm_before_cut(const Strata__V1__StreamRecord *s,
+                    const Strata__V1__StreamCut *cut,
+                    const Strata__V1__Segment *g)
 {
 	for (size_t i = 0; i < cut->n_positions; i++) {
 		const Strata__V1__Segment *c = cut_segment(s, cut, i);
@@ -738,7 +736,7 @@ int workflows_truncate(struct cfsm *f, const Strata__V1__TruncateStreamCmd *c,
 			const Strata__V1__Segment *g = ep->segments[i];
 			if (SEG_EPOCH(g->id) != ep->epoch ||
 			    fsm_segment_deleted(s, g->id) ||
-			    !before_cut(s, r->cut, g)) {
+			    !fsm_before_cut(s, r->cut, g)) {
 				continue;
 			}
 			if (pb_reserve(&p->delete_segments,

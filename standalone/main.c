@@ -124,6 +124,14 @@ static const struct config_key schema[] = {
          .def = "http://127.0.0.1:12346",
          .help = "Segment store /metrics, /health/live and "
                  "/health/ready."},
+        {.name = "retention.interval",
+         .type = CONFIG_DURATION,
+         .def = "1m",
+         .min = "100ms",
+         .max = "1d",
+         .help = "How often the controller records the tail of each "
+                 "stream with a retention policy and truncates what the "
+                 "policy lets go of."},
         {.name = "tier2.plugin",
          .type = CONFIG_STRING,
          .def = "local",
@@ -438,7 +446,10 @@ static int start_controller(struct app *a, const struct config *cfg,
 	        .rest = {.url = config_get_string(cfg, "http.listen"),
 	                 .config_key = "http.listen"},
 	        .tick_ms = 1000,
-	        .driver = {.rpc_timeout_ms = 5000, .backoff_max_ms = 2000},
+	        .driver = {.rpc_timeout_ms = 5000,
+	                   .backoff_max_ms = 2000,
+	                   .retention_ms = (unsigned)config_get_duration_ms(
+	                           cfg, "retention.interval")},
 	};
 	int rc = ctl_replica_start(&rcfg, &a->ctl, err);
 	if (rc != 0) {

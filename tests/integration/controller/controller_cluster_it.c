@@ -541,6 +541,7 @@ static void check_help(void)
 	        "api.read_staleness",
 	        "driver.rpc_timeout",
 	        "driver.backoff_max",
+	        "retention.interval",
 	        "log.level",
 	        "log.file",
 	        "check_config",

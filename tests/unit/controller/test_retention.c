@@ -1,0 +1,250 @@
+/* Unit tests for controller/retention.c: recorded tail cuts, their sizes,
+ * the truncation a retention policy allows, bounds and bad input. */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <setjmp.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "tests/unit/controller/cfsm_helpers.h"
+
+#define E(epoch, n) (((uint64_t)(epoch) << 32) | (n))
+#define BY_TIME STRATA__V1__RETENTION_POLICY__POLICY_BY_TIME
+#define BY_SIZE STRATA__V1__RETENTION_POLICY__POLICY_BY_SIZE
+
+static int setup(void **state)
+{
+	static struct cfsm f;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(cfsm_init(&f, 4, err), 0);
+	assert_int_equal(h_create_scope(&f, "sc"), 0);
+	assert_int_equal(h_create_stream(&f, "sc", "s", 2), 0);
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	cfsm_close(*state);
+	return 0;
+}
+
+/* Give sc/s (fixed 2) a retention policy: kind, min, max. */
+static void set_policy(struct cfsm *f, int kind, uint64_t min, uint64_t max)
+{
+	Strata__V1__FixedScaling fx = STRATA__V1__FIXED_SCALING__INIT;
+	Strata__V1__ScalingPolicy sp = STRATA__V1__SCALING_POLICY__INIT;
+	Strata__V1__RetentionBound b = STRATA__V1__RETENTION_BOUND__INIT;
+	Strata__V1__RetentionPolicy rp = STRATA__V1__RETENTION_POLICY__INIT;
+	Strata__V1__StreamConfig cfg = STRATA__V1__STREAM_CONFIG__INIT;
+	Strata__V1__UpdateStreamRequest r =
+	        STRATA__V1__UPDATE_STREAM_REQUEST__INIT;
+	Strata__V1__UpdateStreamCmd c = STRATA__V1__UPDATE_STREAM_CMD__INIT;
+	fx.min_segments = 2;
+	sp.policy_case = STRATA__V1__SCALING_POLICY__POLICY_FIXED;
+	sp.fixed = &fx;
+	b.min = min;
+	b.max = max;
+	rp.policy_case = kind;
+	if (kind == BY_TIME) {
+		rp.by_time = &b;
+	} else {
+		rp.by_size = &b;
+	}
+	cfg.scaling = &sp;
+	cfg.retention = &rp;
+	r.scope = "sc";
+	r.stream = "s";
+	r.config = &cfg;
+	c.request = &r;
+	Strata__V1__ControllerCommand cmd =
+	        STRATA__V1__CONTROLLER_COMMAND__INIT;
+	cmd.command_case =
+	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_UPDATE_STREAM;
+	cmd.update_stream = &c;
+	assert_int_equal(h_apply(f, &cmd), 0);
+}
+
+/* Record the cut ids/offsets[0..n) at now. */
+static int record(struct cfsm *f, uint64_t now, const uint64_t *ids,
+                  const int64_t *offsets, size_t n)
+{
+	Strata__V1__SegmentOffset so[8], *sp[8];
+	Strata__V1__StreamCut cut = STRATA__V1__STREAM_CUT__INIT;
+	for (size_t i = 0; i < n; i++) {
+		Strata__V1__SegmentOffset init =
+		        STRATA__V1__SEGMENT_OFFSET__INIT;
+		so[i] = init;
+		so[i].segment_id = ids[i];
+		so[i].offset = offsets[i];
+		sp[i] = &so[i];
+	}
+	cut.positions = sp;
+	cut.n_positions = n;
+	Strata__V1__RecordRetentionCutCmd c =
+	        STRATA__V1__RECORD_RETENTION_CUT_CMD__INIT;
+	c.scope = "sc";
+	c.stream = "s";
+	c.cut = &cut;
+	c.now_ms = now;
+	Strata__V1__ControllerCommand cmd =
+	        STRATA__V1__CONTROLLER_COMMAND__INIT;
+	cmd.command_case =
+	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_RECORD_RETENTION_CUT;
+	cmd.record_retention_cut = &c;
+	return h_apply(f, &cmd);
+}
+
+/* Record both epoch-0 segments at offset off. */
+static int record2(struct cfsm *f, uint64_t now, int64_t off)
+{
+	uint64_t ids[] = {E(0, 0), E(0, 1)};
+	int64_t offs[] = {off, off};
+	return record(f, now, ids, offs, 2);
+}
+
+static const Strata__V1__StreamRecord *stream(struct cfsm *f)
+{
+	return cfsm_find_stream(f, "sc", "s");
+}
+
+/* by_size: the newest cut with at least min bytes after it (judged at
+ * the newest record) is truncated at; the cuts up to it are dropped. */
+static void test_retention_by_size(void **state)
+{
+	struct cfsm *f = *state;
+	set_policy(f, BY_SIZE, 1000, 0);
+	assert_int_equal(record2(f, 1000, 100), 0); /* size 200 */
+	assert_int_equal(h_res.workflow_id, 0);
+	assert_int_equal(record2(f, 2000, 500), 0); /* 1000: 800 after #1 */
+	assert_int_equal(h_res.workflow_id, 0);
+	assert_int_equal(stream(f)->retention_cuts[1]->size, 1000);
+	assert_int_equal(record2(f, 3000, 1100), 0); /* 2200: 1200 after #2 */
+	uint64_t wf = h_res.workflow_id;
+	assert_true(wf != 0);
+	assert_int_equal(stream(f)->n_retention_cuts, 1);
+	assert_int_equal(stream(f)->state,
+	                 STRATA__V1__STREAM_STATE__STREAM_STATE_TRUNCATING);
+	/* Busy: the record is kept, no second truncation. */
+	assert_int_equal(record2(f, 4000, 2200), 0);
+	assert_int_equal(h_res.workflow_id, 0);
+	assert_int_equal(stream(f)->n_retention_cuts, 2);
+	assert_int_equal(h_finish(f, wf), 0);
+	const Strata__V1__StreamCut *t = stream(f)->truncation;
+	assert_non_null(t);
+	assert_int_equal(t->n_positions, 2);
+	assert_int_equal(t->positions[0]->offset, 500);
+	/* Idle again: the next record truncates at the newest cut with
+	 * 1000 bytes after it: size 2200 (tail 4400). */
+	assert_int_equal(record2(f, 5000, 2200), 0);
+	assert_true(h_res.workflow_id != 0);
+	assert_int_equal(h_finish(f, h_res.workflow_id), 0);
+	assert_int_equal(stream(f)->truncation->positions[0]->offset, 1100);
+}
+
+/* by_time: the newest cut at least min old; with min 0 the max counts;
+ * clocks that go back are clamped. */
+static void test_retention_by_time(void **state)
+{
+	struct cfsm *f = *state;
+	set_policy(f, BY_TIME, 5000, 0);
+	assert_int_equal(record2(f, 1000, 10), 0);
+	assert_int_equal(record2(f, 3000, 20), 0);
+	assert_int_equal(record2(f, 2000, 30), 0); /* behind: as 3000 */
+	assert_int_equal(stream(f)->retention_cuts[2]->time_ms, 3000);
+	assert_int_equal(h_res.workflow_id, 0);
+	assert_int_equal(record2(f, 7000, 40), 0); /* 1000 is 6000 old */
+	assert_true(h_res.workflow_id != 0);
+	assert_int_equal(h_finish(f, h_res.workflow_id), 0);
+	assert_int_equal(stream(f)->truncation->positions[0]->offset, 10);
+	assert_int_equal(stream(f)->n_retention_cuts, 3);
+
+	set_policy(f, BY_TIME, 0, 2000); /* keep about 2 s */
+	assert_int_equal(record2(f, 8000, 50), 0);
+	assert_true(h_res.workflow_id != 0); /* the newer cut of 3000 */
+	assert_int_equal(h_finish(f, h_res.workflow_id), 0);
+	assert_int_equal(stream(f)->truncation->positions[0]->offset, 30);
+}
+
+/* Sizes count sealed segments wholly before the cut; many records are
+ * thinned to a bound, keeping the oldest and newest. */
+static void test_retention_sizes_and_bound(void **state)
+{
+	struct cfsm *f = *state;
+	set_policy(f, BY_TIME, 1000000, 0);
+	uint64_t seal[] = {E(0, 0)};
+	double lo[] = {0, 0.25}, hi[] = {0.25, 0.5};
+	assert_int_equal(h_scale(f, "sc", "s", seal, 1, lo, hi, 2), 0);
+	/* h_step sealed segment 0 at 1000 + its number = 1000 bytes. */
+	uint64_t ids[] = {E(1, 2), E(1, 3), E(0, 1)};
+	int64_t offs[] = {5, 6, 7};
+	assert_int_equal(record(f, 100, ids, offs, 3), 0);
+	assert_int_equal(stream(f)->retention_cuts[0]->size, 1000 + 18);
+	for (uint64_t t = 200; t < 200 + 300 * 10; t += 10) {
+		assert_int_equal(record(f, t, ids, offs, 3), 0);
+	}
+	const Strata__V1__StreamRecord *s = stream(f);
+	assert_true(s->n_retention_cuts <= 128);
+	assert_int_equal(s->retention_cuts[0]->time_ms, 100);
+	assert_int_equal(s->retention_cuts[s->n_retention_cuts - 1]->time_ms,
+	                 200 + 299 * 10);
+	for (size_t i = 1; i < s->n_retention_cuts; i++) {
+		assert_true(s->retention_cuts[i - 1]->time_ms <
+		            s->retention_cuts[i]->time_ms);
+	}
+	/* A snapshot with the cuts restores equal. */
+	size_t len;
+	uint8_t *snap = h_snap(f, &len);
+	struct cfsm g;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(cfsm_init(&g, 4, err), 0);
+	assert_int_equal(cfsm_restore(&g, snap, len, err), 0);
+	assert_true(h_same(&g, snap, len));
+	cfsm_close(&g);
+	strata_free(snap);
+}
+
+/* Bad input changes nothing: no policy, a cut that does not cover the
+ * key space or names an unknown segment, an unknown stream. */
+static void test_retention_bad_input(void **state)
+{
+	struct cfsm *f = *state;
+	size_t len;
+	uint8_t *snap = h_snap(f, &len);
+	assert_int_equal(record2(f, 1000, 10), STRATA_EINVAL);
+	assert_non_null(strstr(h_res.message, "no retention policy"));
+	assert_true(h_same(f, snap, len));
+	strata_free(snap);
+	set_policy(f, BY_SIZE, 10, 0);
+	snap = h_snap(f, &len);
+	uint64_t one[] = {E(0, 0)};
+	int64_t off[] = {5, 5};
+	assert_int_equal(record(f, 1000, one, off, 1), STRATA_EINVAL);
+	uint64_t unknown[] = {E(0, 0), E(0, 9)};
+	assert_int_equal(record(f, 1000, unknown, off, 2), STRATA_EINVAL);
+	assert_true(h_same(f, snap, len));
+	strata_free(snap);
+	assert_int_equal(h_seal(f, "sc", "s"), 0);
+	assert_int_equal(record2(f, 2000, 10), STRATA_ESEALED);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_retention_by_size, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_retention_by_time, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_retention_sizes_and_bound,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_retention_bad_input, setup,
+	                                        teardown),
+	};
+	return cmocka_run_group_tests_name("controller_retention", tests, NULL,
+	                                   NULL);
+}
