@@ -323,6 +323,7 @@ static void fill_info(struct container *c, uint64_t seg,
 		reply->length = info.length;
 		reply->start_offset = info.start_offset;
 		reply->flushed_length = info.flushed_length;
+		reply->events = info.events;
 		reply->sealed = info.sealed;
 	}
 }

@@ -91,6 +91,7 @@ struct container_reply {
 	uint64_t length;       /* segment length (INFO, SEAL, APPEND: after) */
 	uint64_t start_offset; /* INFO/TRUNCATE */
 	uint64_t flushed_length;   /* INFO */
+	uint64_t events;           /* INFO: appended since loaded */
 	int64_t last_event_number; /* APPEND/SETUP_APPEND: writer's last */
 	bool duplicate;            /* APPEND: already appended, not written */
 	bool sealed;               /* INFO/READ */

@@ -145,6 +145,7 @@ static void op_append(struct container_fsm *f, const struct entry_op *op,
 	}
 	int64_t new_last = op->first_event + (int64_t)(op->event_count - 1);
 	segment_attr_set(s, op->uuid, new_last);
+	s->events += op->event_count;
 	f->unflushed += op->data_len;
 	res->value = new_last;
 }
@@ -421,6 +422,7 @@ int container_fsm_segment_info(const struct container_fsm *f, uint64_t id,
 	        .length = s->length,
 	        .start_offset = s->start_offset,
 	        .flushed_length = segment_flushed_length(s),
+	        .events = s->events,
 	        .unflushed = s->unflushed,
 	        .sealed = s->sealed,
 	        .attributes = s->n_attrs,

@@ -105,6 +105,8 @@ struct container_segment_info {
 	uint64_t length;         /* bytes appended, incl. merged */
 	uint64_t start_offset;   /* truncation point */
 	uint64_t flushed_length; /* first byte not in tier 2 */
+	uint64_t events;         /* events appended since loaded (a rate
+	                            counter; restarts from 0) */
 	uint64_t unflushed;      /* bytes held in memory */
 	bool sealed;             /* no more appends */
 	size_t attributes;       /* attributes set (writers included) */

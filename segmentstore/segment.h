@@ -47,6 +47,9 @@ struct segment {
 	uint64_t id;            /* container-unique, never reused */
 	char *name;             /* qualified name, NUL-terminated (owned) */
 	uint64_t length;        /* bytes ever appended (incl. merged) */
+	uint64_t events;        /* events appended since this replica loaded
+	                           the segment: a counter for rates, not
+	                           replicated state (restarts from 0) */
 	uint64_t start_offset;  /* reads below fail: truncation point */
 	bool sealed;            /* no more appends */
 	struct extent *extents; /* n_extents used of cap_extents */

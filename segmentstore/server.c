@@ -252,6 +252,7 @@ static void fill_info(Strata__V1__SegmentInfoReply *info, const char *segment,
 	info->length = r->length;
 	info->sealed = r->sealed;
 	info->flushed_length = r->flushed_length;
+	info->events = r->events;
 }
 
 static void on_done(void *arg, int code, const struct container_reply *r);

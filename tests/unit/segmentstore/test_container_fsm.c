@@ -188,6 +188,10 @@ static void test_cond_append_expected_offset(void **state)
 	char *t = seg_text(f, s);
 	assert_string_equal(t, "abcd");
 	free(t);
+	/* The rate counter counts the events written, not duplicates. */
+	struct container_segment_info info;
+	assert_int_equal(container_fsm_segment_info(f, s, &info), 0);
+	assert_int_equal(info.events, 2);
 }
 
 /* Seal is idempotent and reports the final length. */
