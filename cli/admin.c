@@ -277,14 +277,6 @@ static int stream_create(struct cli *c, const struct cli_args *a)
 		return cli_fail_op(c, rc, a->pos[0], err);
 	}
 	print_done(c, "created", "stream", a->pos[0], false);
-	if (cfg.scaling != STRATA_SCALING_FIXED) {
-		/* Say so rather than let the policy look active. */
-		fprintf(stderr,
-		        "note: rate scaling is recorded, but this version does "
-		        "not scale by itself yet; split or merge segments "
-		        "with 'stratactl stream scale %s'\n",
-		        a->pos[0]);
-	}
 	return 0;
 }
 

@@ -21,6 +21,7 @@
  * repeats the step); a completion rejected by the FSM is logged.
  */
 #include "controller/driver.h"
+#include "controller/autoscale.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -84,6 +85,9 @@ struct driver {
 	size_t n_backoffs;
 	unsigned retention_ms;            /* retention pass interval */
 	uint64_t next_retention_ms;       /* next pass (monotonic) */
+	unsigned scaling_ms;              /* auto-scaling pass interval */
+	uint64_t next_scaling_ms;         /* next pass (monotonic) */
+	struct autoscale *scaler;         /* rate averages (leader only) */
 	uint64_t round;                   /* rounds run */
 	struct cfsm_result *res;          /* propose_sync target */
 	struct metrics_counter *steps;    /* completions applied */
@@ -623,14 +627,19 @@ static void run_round(struct driver *d)
 	backoff_prune(d);
 }
 
-/* ---------------------------------------------------------- retention -- */
+/* ------------------------------------------- stream tails (retention,
+ * auto-scaling) -- */
 
-/* A stream whose tail the retention pass records. */
+/* A stream whose current segments a pass reads. */
 struct rstream {
 	char *scope, *stream; /* owned */
 	size_t n;             /* current segments */
 	uint64_t *ids;        /* owned, n */
+	double *lows, *highs; /* owned, n: key ranges */
 	char **urls;          /* owned, n; NULL entries: no store */
+	const Strata__V1__RateScaling *rate; /* in policy (copied) */
+	Strata__V1__RateScaling rate_copy;
+	bool by_data; /* rate policy counts bytes */
 };
 
 static void rstreams_free(struct rstream *r, size_t n)
@@ -641,26 +650,51 @@ static void rstreams_free(struct rstream *r, size_t n)
 		}
 		strata_free(r[i].urls);
 		strata_free(r[i].ids);
+		strata_free(r[i].lows);
+		strata_free(r[i].highs);
 		strata_free(r[i].scope);
 		strata_free(r[i].stream);
 	}
 	strata_free(r);
 }
 
+static bool is_active(const Strata__V1__StreamRecord *s)
+{
+	return s->state == STRATA__V1__STREAM_STATE__STREAM_STATE_ACTIVE ||
+	       s->state == STRATA__V1__STREAM_STATE__STREAM_STATE_TRUNCATING;
+}
+
 static bool has_retention(const Strata__V1__StreamRecord *s)
 {
 	const Strata__V1__RetentionPolicy *p =
 	        s->config != NULL ? s->config->retention : NULL;
-	return p != NULL &&
-	       p->policy_case !=
-	               STRATA__V1__RETENTION_POLICY__POLICY__NOT_SET &&
-	       (s->state == STRATA__V1__STREAM_STATE__STREAM_STATE_ACTIVE ||
-	        s->state == STRATA__V1__STREAM_STATE__STREAM_STATE_TRUNCATING);
+	return is_active(s) && p != NULL &&
+	       p->policy_case != STRATA__V1__RETENTION_POLICY__POLICY__NOT_SET;
 }
 
-/* Copy the current segments of every stream with a retention policy. */
-static int retention_collect(struct driver *d, struct rstream **out,
-                             size_t *n_out)
+/* The stream's rate policy when it has one and is ACTIVE; else NULL. */
+static const Strata__V1__RateScaling *
+rate_policy(const Strata__V1__StreamRecord *s, bool *by_data)
+{
+	const Strata__V1__ScalingPolicy *p =
+	        s->config != NULL ? s->config->scaling : NULL;
+	if (p == NULL ||
+	    s->state != STRATA__V1__STREAM_STATE__STREAM_STATE_ACTIVE) {
+		return NULL;
+	}
+	*by_data = p->policy_case ==
+	           STRATA__V1__SCALING_POLICY__POLICY_BY_DATA_RATE;
+	return p->policy_case ==
+	                       STRATA__V1__SCALING_POLICY__POLICY_BY_EVENT_RATE
+	               ? p->by_event_rate
+	       : *by_data ? p->by_data_rate
+	                  : NULL;
+}
+
+/* Copy the current segments of every stream `want` selects. */
+static int tails_collect(struct driver *d,
+                         bool (*want)(const Strata__V1__StreamRecord *),
+                         struct rstream **out, size_t *n_out)
 {
 	const struct cfsm *f = ctl_service_lock(d->svc);
 	const Strata__V1__ControllerState *st = cfsm_state(f);
@@ -671,7 +705,7 @@ static int retention_collect(struct driver *d, struct rstream **out,
 		const Strata__V1__ScopeRecord *sc = st->scopes[i];
 		for (size_t j = 0; rc == 0 && j < sc->n_streams; j++) {
 			const Strata__V1__StreamRecord *s = sc->streams[j];
-			if (!has_retention(s) || s->n_epochs == 0) {
+			if (!want(s) || s->n_epochs == 0) {
 				continue;
 			}
 			const Strata__V1__Epoch *ep =
@@ -689,18 +723,29 @@ static int retention_collect(struct driver *d, struct rstream **out,
 			}
 			struct rstream *x = &r[n++];
 			memset(x, 0, sizeof(*x));
+			const Strata__V1__RateScaling *rp =
+			        rate_policy(s, &x->by_data);
+			if (rp != NULL) {
+				x->rate_copy = *rp;
+				x->rate = &x->rate_copy;
+			}
 			x->scope = strata_strdup(sc->name);
 			x->stream = strata_strdup(s->name);
 			x->n = ep->n_segments;
 			x->ids = strata_calloc(x->n + 1, sizeof(*x->ids));
+			x->lows = strata_calloc(x->n + 1, sizeof(*x->lows));
+			x->highs = strata_calloc(x->n + 1, sizeof(*x->highs));
 			x->urls = strata_calloc(x->n + 1, sizeof(*x->urls));
 			if (x->scope == NULL || x->stream == NULL ||
-			    x->ids == NULL || x->urls == NULL) {
+			    x->ids == NULL || x->lows == NULL ||
+			    x->highs == NULL || x->urls == NULL) {
 				rc = STRATA_ENOMEM;
 				break;
 			}
 			for (size_t k = 0; k < x->n; k++) {
 				x->ids[k] = ep->segments[k]->id;
+				x->lows[k] = ep->segments[k]->low;
+				x->highs[k] = ep->segments[k]->high;
 				const char *u = target_url(
 				        f, cfsm_segment_container(f, sc->name,
 				                                  s->name,
@@ -720,43 +765,76 @@ static int retention_collect(struct driver *d, struct rstream **out,
 	return 0;
 }
 
-/* Read one stream's tail and record it (the FSM may truncate). */
-static void retention_stream(struct driver *d, const struct rstream *x)
+/* Read every current segment's info of x into infos[0..x->n) (freed by
+ * the caller with rpc_pb_free). 0, or the first error (errmsg set). */
+static int tails_read(struct driver *d, const struct rstream *x,
+                      Strata__V1__SegmentInfoReply **infos, char *errmsg)
 {
-	char errmsg[STRATA_ERRMSG_SIZE], name[NAME_MAX_LEN];
-	Strata__V1__SegmentOffset *pos = strata_calloc(x->n + 1, sizeof(*pos));
-	Strata__V1__SegmentOffset **pp = strata_calloc(x->n + 1, sizeof(*pp));
-	int rc = pos == NULL || pp == NULL ? STRATA_ENOMEM : 0;
-	for (size_t k = 0; rc == 0 && k < x->n; k++) {
+	char name[NAME_MAX_LEN];
+	for (size_t k = 0; k < x->n; k++) {
 		if (x->urls[k] == NULL) {
-			rc = STRATA_EUNAVAIL;
 			errmsg_set(errmsg, "no segment store hosts it");
-			break;
+			return STRATA_EUNAVAIL;
 		}
 		cfsm_segment_name(name, sizeof(name), x->scope, x->stream,
 		                  x->ids[k]);
 		Strata__V1__SegmentRequest q =
 		        STRATA__V1__SEGMENT_REQUEST__INIT;
-		ProtobufCMessage *rep = NULL;
 		q.segment = name;
-		rc = store_call(d, x->urls[k],
-		                STRATA__V1__SEGMENT_STORE_METHOD__SS_GET_INFO,
-		                &q.base,
-		                &strata__v1__segment_info_reply__descriptor,
-		                &rep, errmsg);
-		if (rc == 0) {
+		int rc = store_call(
+		        d, x->urls[k],
+		        STRATA__V1__SEGMENT_STORE_METHOD__SS_GET_INFO, &q.base,
+		        &strata__v1__segment_info_reply__descriptor,
+		        (ProtobufCMessage **)&infos[k], errmsg);
+		if (rc != 0) {
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void infos_free(Strata__V1__SegmentInfoReply **infos, size_t n)
+{
+	for (size_t k = 0; infos != NULL && k < n; k++) {
+		rpc_pb_free(infos[k] != NULL ? &infos[k]->base : NULL);
+	}
+	strata_free(infos);
+}
+
+/* Propose cmd; its error message (or the code's name) into errmsg. */
+static int propose(struct driver *d, Strata__V1__ControllerCommand *cmd,
+                   char *errmsg)
+{
+	int rc = ctl_service_propose_sync(d->svc, cmd, d->res);
+	if (rc != 0) {
+		errmsg_set(errmsg, "%s",
+		           d->res->message[0] != '\0' ? d->res->message
+		                                      : strata_strerror(rc));
+	}
+	return rc;
+}
+
+/* Read one stream's tail and record it (the FSM may truncate). */
+static void retention_stream(struct driver *d, const struct rstream *x)
+{
+	char errmsg[STRATA_ERRMSG_SIZE] = "";
+	Strata__V1__SegmentInfoReply **infos =
+	        strata_calloc(x->n + 1, sizeof(*infos));
+	Strata__V1__SegmentOffset *pos = strata_calloc(x->n + 1, sizeof(*pos));
+	Strata__V1__SegmentOffset **pp = strata_calloc(x->n + 1, sizeof(*pp));
+	int rc = infos == NULL || pos == NULL || pp == NULL ? STRATA_ENOMEM : 0;
+	if (rc == 0) {
+		rc = tails_read(d, x, infos, errmsg);
+	}
+	if (rc == 0) {
+		for (size_t k = 0; k < x->n; k++) {
 			Strata__V1__SegmentOffset init =
 			        STRATA__V1__SEGMENT_OFFSET__INIT;
 			pos[k] = init;
 			pos[k].segment_id = x->ids[k];
-			pos[k].offset =
-			        (int64_t)((Strata__V1__SegmentInfoReply *)rep)
-			                ->length;
+			pos[k].offset = (int64_t)infos[k]->length;
 			pp[k] = &pos[k];
 		}
-		rpc_pb_free(rep);
-	}
-	if (rc == 0) {
 		Strata__V1__StreamCut cut = STRATA__V1__STREAM_CUT__INIT;
 		Strata__V1__RecordRetentionCutCmd r =
 		        STRATA__V1__RECORD_RETENTION_CUT_CMD__INIT;
@@ -771,18 +849,13 @@ static void retention_stream(struct driver *d, const struct rstream *x)
 		cmd.command_case =
 		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_RECORD_RETENTION_CUT;
 		cmd.record_retention_cut = &r;
-		rc = ctl_service_propose_sync(d->svc, &cmd, d->res);
+		rc = propose(d, &cmd, errmsg);
 		if (rc == 0 && d->res->workflow_id != 0) {
 			LOG_INFO(
 			        COMP,
 			        "retention: truncating %s/%s (workflow %" PRIu64
 			        ")",
 			        x->scope, x->stream, d->res->workflow_id);
-		} else if (rc != 0) {
-			errmsg_set(errmsg, "%s",
-			           d->res->message[0] != '\0'
-			                   ? d->res->message
-			                   : strata_strerror(rc));
 		}
 	}
 	if (rc != 0) {
@@ -791,25 +864,115 @@ static void retention_stream(struct driver *d, const struct rstream *x)
 		LOG_DEBUG(COMP, "retention: %s/%s not recorded this time: %s",
 		          x->scope, x->stream, errmsg);
 	}
+	infos_free(infos, x->n);
 	strata_free(pos);
 	strata_free(pp);
 }
 
-/* Record the tail of every stream with a retention policy. */
-static void retention_round(struct driver *d)
+/* Sample one rate-scaled stream and propose the scale its policy asks. */
+static void autoscale_stream(struct driver *d, const struct rstream *x)
+{
+	char errmsg[STRATA_ERRMSG_SIZE] = "";
+	Strata__V1__SegmentInfoReply **infos =
+	        strata_calloc(x->n + 1, sizeof(*infos));
+	struct autoscale_segment *segs = strata_calloc(x->n + 1, sizeof(*segs));
+	int rc = infos == NULL || segs == NULL ? STRATA_ENOMEM : 0;
+	if (rc == 0) {
+		rc = tails_read(d, x, infos, errmsg);
+	}
+	struct autoscale_scale sc;
+	bool scale = false;
+	if (rc == 0) {
+		for (size_t k = 0; k < x->n; k++) {
+			segs[k].id = x->ids[k];
+			segs[k].low = x->lows[k];
+			segs[k].high = x->highs[k];
+			segs[k].count = x->by_data ? infos[k]->length
+			                           : infos[k]->events;
+		}
+		double target =
+		        (double)x->rate->target * (x->by_data ? 1024.0 : 1.0);
+		scale = autoscale_pass(d->scaler, x->scope, x->stream, segs,
+		                       x->n, target, x->rate->scale_factor,
+		                       x->rate->min_segments, clock_mono_ms(),
+		                       &sc);
+	}
+	if (scale) {
+		Strata__V1__KeyRange kr[64], *krp[64];
+		size_t nr = sc.n_bounds - 1;
+		for (size_t i = 0; i < nr; i++) {
+			Strata__V1__KeyRange init = STRATA__V1__KEY_RANGE__INIT;
+			kr[i] = init;
+			kr[i].low = sc.bounds[i];
+			kr[i].high = sc.bounds[i + 1];
+			krp[i] = &kr[i];
+		}
+		Strata__V1__ScaleStreamRequest q =
+		        STRATA__V1__SCALE_STREAM_REQUEST__INIT;
+		Strata__V1__ScaleStreamCmd c =
+		        STRATA__V1__SCALE_STREAM_CMD__INIT;
+		Strata__V1__ControllerCommand cmd =
+		        STRATA__V1__CONTROLLER_COMMAND__INIT;
+		q.scope = x->scope;
+		q.stream = x->stream;
+		q.seal_segments = sc.seal;
+		q.n_seal_segments = sc.n_seal;
+		q.new_ranges = krp;
+		q.n_new_ranges = nr;
+		c.request = &q;
+		c.now_ms = ctl_now_ms();
+		cmd.command_case =
+		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_SCALE_STREAM;
+		cmd.scale_stream = &c;
+		rc = propose(d, &cmd, errmsg);
+		if (rc == 0) {
+			LOG_INFO(COMP,
+			         "auto-scaling: %s %s/%s (%s %.1f/s against a "
+			         "target of %u%s per segment; workflow %" PRIu64
+			         ")",
+			         sc.n_seal == 1 ? "splitting a segment of"
+			                        : "merging two segments of",
+			         x->scope, x->stream,
+			         x->by_data ? "bytes" : "events", sc.rate,
+			         x->rate->target, x->by_data ? " KiB/s" : "/s",
+			         d->res->workflow_id);
+		}
+	}
+	if (rc != 0) {
+		/* Busy with another workflow, a store away: next pass. */
+		LOG_DEBUG(COMP, "auto-scaling: %s/%s skipped this time: %s",
+		          x->scope, x->stream, errmsg);
+	}
+	infos_free(infos, x->n);
+	strata_free(segs);
+}
+
+static bool wants_scaling(const Strata__V1__StreamRecord *s)
+{
+	bool by_data;
+	return rate_policy(s, &by_data) != NULL;
+}
+
+/* Run fn on every stream `want` selects. */
+static void tails_round(struct driver *d,
+                        bool (*want)(const Strata__V1__StreamRecord *),
+                        void (*fn)(struct driver *, const struct rstream *),
+                        const char *what)
 {
 	struct rstream *r = NULL;
 	size_t n = 0;
-	if (retention_collect(d, &r, &n) != 0) {
-		LOG_WARN(COMP, "retention: out of memory listing streams; "
-		               "retrying at the next pass");
+	if (tails_collect(d, want, &r, &n) != 0) {
+		LOG_WARN(COMP,
+		         "%s: out of memory listing streams; retrying at "
+		         "the next pass",
+		         what);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (atomic_load(&d->stop) || !ctl_service_is_ready(d->svc)) {
 			break;
 		}
-		retention_stream(d, &r[i]);
+		fn(d, &r[i]);
 	}
 	rstreams_free(r, n);
 }
@@ -828,7 +991,15 @@ static void *driver_main(void *arg)
 			uint64_t now = clock_mono_ms();
 			if (now >= d->next_retention_ms) {
 				d->next_retention_ms = now + d->retention_ms;
-				retention_round(d);
+				tails_round(d, has_retention, retention_stream,
+				            "retention");
+			}
+			if (now >= d->next_scaling_ms) {
+				d->next_scaling_ms = now + d->scaling_ms;
+				tails_round(d, wants_scaling, autoscale_stream,
+				            "auto-scaling");
+				autoscale_prune(d->scaler, now,
+				                10 * (uint64_t)d->scaling_ms);
 			}
 		}
 	}
@@ -849,6 +1020,14 @@ int driver_start(const struct driver_config *cfg, struct driver **out,
 	d->backoff_min_ms = cfg->backoff_min_ms ? cfg->backoff_min_ms : 100;
 	d->backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms : 5000;
 	d->retention_ms = cfg->retention_ms ? cfg->retention_ms : 60000;
+	d->scaling_ms = cfg->scaling_ms ? cfg->scaling_ms : 10000;
+	d->next_scaling_ms = clock_mono_ms() + d->scaling_ms;
+	struct autoscale_config ac = {.unit_ms = cfg->scaling_unit_ms,
+	                              .cooldown_ms = cfg->scaling_cooldown_ms};
+	if ((d->scaler = autoscale_new(&ac)) == NULL) {
+		errmsg_set(errmsg, "out of memory");
+		goto err;
+	}
 	/* The first pass one interval after the start, then one per
 	 * interval while this replica is the ready leader. */
 	d->next_retention_ms = clock_mono_ms() + d->retention_ms;
@@ -891,6 +1070,7 @@ int driver_start(const struct driver_config *cfg, struct driver **out,
 err:
 	if (d != NULL) {
 		strata_free(d->res);
+		autoscale_free(d->scaler);
 	}
 	strata_free(d);
 	return rc;
@@ -909,5 +1089,6 @@ void driver_stop(struct driver *d)
 		}
 	}
 	strata_free(d->res);
+	autoscale_free(d->scaler);
 	strata_free(d);
 }

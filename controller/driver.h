@@ -15,8 +15,14 @@ struct driver_config {
 	unsigned rpc_timeout_ms;          /* per segment-store call (5000) */
 	unsigned backoff_min_ms;          /* first retry delay (100) */
 	unsigned backoff_max_ms;          /* longest retry delay (5000) */
-	unsigned retention_ms; /* how often streams with a retention policy
-	                          get their tail recorded (60000) */
+	unsigned retention_ms;    /* how often streams with a retention policy
+	                             get their tail recorded (60000) */
+	unsigned scaling_ms;      /* how often rate-scaled streams are sampled
+	                             (10000) */
+	uint64_t scaling_unit_ms; /* auto-scaling averages span 2, 5, 10
+	                             and 20 of these (60000) */
+	uint64_t scaling_cooldown_ms; /* between auto-scales of a stream
+	                                 (600000) */
 };
 
 struct driver;

@@ -124,6 +124,27 @@ static const struct config_key schema[] = {
          .def = "http://127.0.0.1:12346",
          .help = "Segment store /metrics, /health/live and "
                  "/health/ready."},
+        {.name = "scaling.interval",
+         .type = CONFIG_DURATION,
+         .def = "10s",
+         .min = "100ms",
+         .max = "1h",
+         .help = "How often the leader samples the segments of streams "
+                 "with a rate scaling policy (auto-scaling)."},
+        {.name = "scaling.unit",
+         .type = CONFIG_DURATION,
+         .def = "1m",
+         .min = "100ms",
+         .max = "1h",
+         .help = "Auto-scaling rate averages span 2, 5, 10 and 20 of "
+                 "these."},
+        {.name = "scaling.cooldown",
+         .type = CONFIG_DURATION,
+         .def = "10m",
+         .min = "0s",
+         .max = "1d",
+         .help = "No auto-scale of a stream this soon after its last "
+                 "one."},
         {.name = "retention.interval",
          .type = CONFIG_DURATION,
          .def = "1m",
@@ -449,7 +470,13 @@ static int start_controller(struct app *a, const struct config *cfg,
 	        .driver = {.rpc_timeout_ms = 5000,
 	                   .backoff_max_ms = 2000,
 	                   .retention_ms = (unsigned)config_get_duration_ms(
-	                           cfg, "retention.interval")},
+	                           cfg, "retention.interval"),
+	                   .scaling_ms = (unsigned)config_get_duration_ms(
+	                           cfg, "scaling.interval"),
+	                   .scaling_unit_ms =
+	                           config_get_duration_ms(cfg, "scaling.unit"),
+	                   .scaling_cooldown_ms = config_get_duration_ms(
+	                           cfg, "scaling.cooldown")},
 	};
 	int rc = ctl_replica_start(&rcfg, &a->ctl, err);
 	if (rc != 0) {

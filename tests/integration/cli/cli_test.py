@@ -903,6 +903,66 @@ def scenario_retention(args, base):
         sa.stop()
 
 
+def scenario_autoscale(args, base):
+    """A stream with an event-rate policy splits under load and merges
+    back when idle (short scaling.unit and cooldown); every event is read
+    back once, in order per key, across the scales."""
+    sa = Standalone(args.standalone, base)
+    sa.flags += ["--scaling.interval=100ms", "--scaling.unit=100ms",
+                 "--scaling.cooldown=500ms"]
+    sa.start()
+    try:
+        ctl = Ctl(args.stratactl, sa.url)
+        ctl.run("scope", "create", "as")
+        ctl.run("stream", "create", "as/s", "--scaling",
+                         "event-rate", "--target-rate", "20",
+                         "--scale-factor", "2")
+
+        def segments():
+            d = json.loads(ctl.run("stream", "describe", "as/s",
+                                   "--json")[0])
+            return d["epoch"], len(d["segments"])
+
+        n, most = 0, 1
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            ctl.run("write", "as/s", "--key-separator", "\\t",
+                    stdin="".join("k%d\tk%d:%d\n" % (i % 8, i % 8, i)
+                                  for i in range(n, n + 200)))
+            n += 200
+            epoch, count = segments()
+            most = max(most, count)
+            if most >= 3:
+                break
+        check(most >= 3, "the stream never split under load (%d events, "
+              "epoch %d, %d segments)" % (n, epoch, count))
+        log("split under load: %d segments after %d events" % (most, n))
+        deadline = time.time() + 120
+        while segments()[1] > 1:
+            check(time.time() < deadline,
+                  "the idle stream never merged back: %d segments"
+                  % segments()[1])
+            time.sleep(0.5)
+        epoch, count = segments()
+        log("merged back when idle: epoch %d, %d segment" % (epoch, count))
+        out, _ = ctl.run("read", "as/s")
+        per = events_by_key(out.split())
+        check(sum(len(v) for v in per.values()) == n and
+              all(v == sorted(v) and len(set(v)) == len(v)
+                  for v in per.values()),
+              "events lost, duplicated or out of order across the scales")
+        with open(os.path.join(sa.dir, "log")) as f:
+            text = f.read()
+        for ln in text.splitlines():
+            if "auto-scaling" in ln:
+                log(ln.strip())
+        check("auto-scaling: splitting a segment of as/s" in text and
+              "auto-scaling: merging two segments of as/s" in text,
+              "the controller log does not name the scales")
+    finally:
+        sa.stop()
+
+
 def scenario_bad_input(args, base):
     sa = Standalone(args.standalone, base)
     sa.start()
@@ -1033,7 +1093,8 @@ def main():
                     choices=["basic", "bad_input", "restart", "groups",
                              "truncate_middle", "damaged_log",
                              "connections", "controller_diskfail",
-                             "transaction", "codec", "retention"])
+                             "transaction", "codec", "retention",
+                             "autoscale"])
     ap.add_argument("--standalone", required=True)
     ap.add_argument("--stratactl", required=True)
     ap.add_argument("--faultyio", help="faultyio.so (controller_diskfail)")
@@ -1047,6 +1108,7 @@ def main():
          "groups": scenario_groups,
          "truncate_middle": scenario_truncate_middle,
          "retention": scenario_retention,
+         "autoscale": scenario_autoscale,
          "damaged_log": scenario_damaged_log,
          "connections": scenario_connections,
          "controller_diskfail": scenario_controller_diskfail,
