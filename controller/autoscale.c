@@ -263,11 +263,18 @@ bool autoscale_pass(struct autoscale *a, const char *scope, const char *stream,
 	    now_ms - st->last_scale_ms < a->cfg.cooldown_ms) {
 		return false;
 	}
-	if (!decide(st, segs, n, target, factor, min_segments, out)) {
-		return false;
+	return decide(st, segs, n, target, factor, min_segments, out);
+}
+
+void autoscale_scaled(struct autoscale *a, const char *scope,
+                      const char *stream, uint64_t now_ms)
+{
+	char key[STREAM_KEY_MAX];
+	snprintf(key, sizeof(key), "%s/%s", scope, stream);
+	struct stream_state *st = stream_get(a, key);
+	if (st != NULL) {
+		st->last_scale_ms = now_ms;
 	}
-	st->last_scale_ms = now_ms;
-	return true;
 }
 
 void autoscale_prune(struct autoscale *a, uint64_t now_ms, uint64_t keep_ms)

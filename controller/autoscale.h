@@ -44,14 +44,21 @@ void autoscale_free(struct autoscale *a);
  * rate per second (events, or bytes for a data-rate policy: pass KiB/s x
  * 1024); factor: most segments one split makes (>= 1, 2 at least is
  * used); min_segments: never merge below. Returns true with *out filled
- * when the stream should scale now (the cooldown starts then), false
- * otherwise. The stream key is scope/stream; state of segments no longer
- * current is dropped here. OOM only loses history (no decision).
+ * when the stream should scale now, false otherwise (also within the
+ * cooldown after autoscale_scaled). The stream key is scope/stream; state of
+ * segments no longer current is dropped here. OOM only loses history (no
+ * decision).
  */
 bool autoscale_pass(struct autoscale *a, const char *scope, const char *stream,
                     const struct autoscale_segment *segs, size_t n,
                     double target, uint32_t factor, uint32_t min_segments,
                     uint64_t now_ms, struct autoscale_scale *out);
+
+/* The scale autoscale_pass asked for was made at now_ms: the stream's
+ * cooldown starts. (A scale that could not be made, say because another
+ * workflow runs, is asked for again at the next pass.) */
+void autoscale_scaled(struct autoscale *a, const char *scope,
+                      const char *stream, uint64_t now_ms);
 
 /* Forget streams not passed since before now_ms - keep_ms (deleted,
  * scaled to fixed, or another replica leads). */

@@ -926,6 +926,8 @@ static void autoscale_stream(struct driver *d, const struct rstream *x)
 		cmd.scale_stream = &c;
 		rc = propose(d, &cmd, errmsg);
 		if (rc == 0) {
+			autoscale_scaled(d->scaler, x->scope, x->stream,
+			                 clock_mono_ms());
 			LOG_INFO(COMP,
 			         "auto-scaling: %s %s/%s (%s %.1f/s against a "
 			         "target of %u%s per segment; workflow %" PRIu64

@@ -130,35 +130,7 @@ static const struct config_key schema[] = {
          .max = "5m",
          .help = "Longest delay between retries of a failed workflow "
                  "step (starts at 100ms, doubles)."},
-        {.name = "scaling.interval",
-         .type = CONFIG_DURATION,
-         .def = "10s",
-         .min = "100ms",
-         .max = "1h",
-         .help = "How often the leader samples the segments of streams "
-                 "with a rate scaling policy (auto-scaling)."},
-        {.name = "scaling.unit",
-         .type = CONFIG_DURATION,
-         .def = "1m",
-         .min = "100ms",
-         .max = "1h",
-         .help = "Auto-scaling rate averages span 2, 5, 10 and 20 of "
-                 "these."},
-        {.name = "scaling.cooldown",
-         .type = CONFIG_DURATION,
-         .def = "10m",
-         .min = "0s",
-         .max = "1d",
-         .help = "No auto-scale of a stream this soon after its last "
-                 "one."},
-        {.name = "retention.interval",
-         .type = CONFIG_DURATION,
-         .def = "1m",
-         .min = "100ms",
-         .max = "1d",
-         .help = "How often the leader records the tail of each stream "
-                 "with a retention policy and truncates what the policy "
-                 "lets go of."},
+        CTL_KEYS_STREAM_JOBS,
         {.name = "check_config",
          .type = CONFIG_BOOL,
          .def = "false",
@@ -325,14 +297,7 @@ int main(int argc, char **argv)
 	        (unsigned)config_get_duration_ms(&cfg, "driver.rpc_timeout");
 	rcfg.driver.backoff_max_ms =
 	        (unsigned)config_get_duration_ms(&cfg, "driver.backoff_max");
-	rcfg.driver.retention_ms =
-	        (unsigned)config_get_duration_ms(&cfg, "retention.interval");
-	rcfg.driver.scaling_ms =
-	        (unsigned)config_get_duration_ms(&cfg, "scaling.interval");
-	rcfg.driver.scaling_unit_ms =
-	        config_get_duration_ms(&cfg, "scaling.unit");
-	rcfg.driver.scaling_cooldown_ms =
-	        config_get_duration_ms(&cfg, "scaling.cooldown");
+	ctl_stream_jobs_config(&cfg, &rcfg.driver);
 	if (ctl_replica_start(&rcfg, &rep, err) != 0) {
 		fprintf(stderr, "strata-controller: %s\n", err);
 		goto out;

@@ -144,3 +144,14 @@ int ctl_replica_rest_port(const struct ctl_replica *r)
 {
 	return rest_port(r->rest);
 }
+
+void ctl_stream_jobs_config(const struct config *cfg, struct driver_config *d)
+{
+	d->retention_ms =
+	        (unsigned)config_get_duration_ms(cfg, "retention.interval");
+	d->scaling_ms =
+	        (unsigned)config_get_duration_ms(cfg, "scaling.interval");
+	d->scaling_unit_ms = config_get_duration_ms(cfg, "scaling.unit");
+	d->scaling_cooldown_ms =
+	        config_get_duration_ms(cfg, "scaling.cooldown");
+}

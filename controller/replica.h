@@ -26,6 +26,47 @@ struct metrics_registry;
 		.help = "Raft heartbeat interval; below the election timeout." \
 	}
 
+/* The leader's stream jobs (docs/controller.md, "Auto-scaling" and
+ * "Retention"): keys strata-controller and strata-standalone declare
+ * alike. */
+#define CTL_KEY_SCALING_INTERVAL                                             \
+	{                                                                    \
+		.name = "scaling.interval", .type = CONFIG_DURATION,         \
+		.def = "10s", .min = "100ms", .max = "1h",                   \
+		.help = "How often the leader samples the segments of "      \
+		        "streams with a rate scaling policy (auto-scaling)." \
+	}
+#define CTL_KEY_SCALING_UNIT                                                  \
+	{                                                                     \
+		.name = "scaling.unit", .type = CONFIG_DURATION, .def = "1m", \
+		.min = "100ms", .max = "1h",                                  \
+		.help = "Auto-scaling rate averages span 2, 5, 10 and 20 "    \
+		        "of these."                                           \
+	}
+#define CTL_KEY_SCALING_COOLDOWN                                         \
+	{                                                                \
+		.name = "scaling.cooldown", .type = CONFIG_DURATION,     \
+		.def = "10m", .min = "0s", .max = "1d",                  \
+		.help = "No auto-scale of a stream this soon after its " \
+		        "last one."                                      \
+	}
+#define CTL_KEY_RETENTION_INTERVAL                                       \
+	{                                                                \
+		.name = "retention.interval", .type = CONFIG_DURATION,   \
+		.def = "1m", .min = "100ms", .max = "1d",                \
+		.help = "How often the leader records the tail of each " \
+		        "stream with a retention policy and truncates "  \
+		        "what the policy lets go of."                    \
+	}
+#define CTL_KEYS_STREAM_JOBS                            \
+	CTL_KEY_SCALING_INTERVAL, CTL_KEY_SCALING_UNIT, \
+	        CTL_KEY_SCALING_COOLDOWN, CTL_KEY_RETENTION_INTERVAL
+
+struct config;
+
+/* Fill the stream-job fields of d from those keys of cfg. */
+void ctl_stream_jobs_config(const struct config *cfg, struct driver_config *d);
+
 /* What to start. Strings are borrowed for the duration of
  * ctl_replica_start only. */
 struct ctl_replica_config {

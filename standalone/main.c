@@ -124,35 +124,7 @@ static const struct config_key schema[] = {
          .def = "http://127.0.0.1:12346",
          .help = "Segment store /metrics, /health/live and "
                  "/health/ready."},
-        {.name = "scaling.interval",
-         .type = CONFIG_DURATION,
-         .def = "10s",
-         .min = "100ms",
-         .max = "1h",
-         .help = "How often the leader samples the segments of streams "
-                 "with a rate scaling policy (auto-scaling)."},
-        {.name = "scaling.unit",
-         .type = CONFIG_DURATION,
-         .def = "1m",
-         .min = "100ms",
-         .max = "1h",
-         .help = "Auto-scaling rate averages span 2, 5, 10 and 20 of "
-                 "these."},
-        {.name = "scaling.cooldown",
-         .type = CONFIG_DURATION,
-         .def = "10m",
-         .min = "0s",
-         .max = "1d",
-         .help = "No auto-scale of a stream this soon after its last "
-                 "one."},
-        {.name = "retention.interval",
-         .type = CONFIG_DURATION,
-         .def = "1m",
-         .min = "100ms",
-         .max = "1d",
-         .help = "How often the controller records the tail of each "
-                 "stream with a retention policy and truncates what the "
-                 "policy lets go of."},
+        CTL_KEYS_STREAM_JOBS,
         {.name = "tier2.plugin",
          .type = CONFIG_STRING,
          .def = "local",
@@ -467,17 +439,9 @@ static int start_controller(struct app *a, const struct config *cfg,
 	        .rest = {.url = config_get_string(cfg, "http.listen"),
 	                 .config_key = "http.listen"},
 	        .tick_ms = 1000,
-	        .driver = {.rpc_timeout_ms = 5000,
-	                   .backoff_max_ms = 2000,
-	                   .retention_ms = (unsigned)config_get_duration_ms(
-	                           cfg, "retention.interval"),
-	                   .scaling_ms = (unsigned)config_get_duration_ms(
-	                           cfg, "scaling.interval"),
-	                   .scaling_unit_ms =
-	                           config_get_duration_ms(cfg, "scaling.unit"),
-	                   .scaling_cooldown_ms = config_get_duration_ms(
-	                           cfg, "scaling.cooldown")},
+	        .driver = {.rpc_timeout_ms = 5000, .backoff_max_ms = 2000},
 	};
+	ctl_stream_jobs_config(cfg, &rcfg.driver);
 	int rc = ctl_replica_start(&rcfg, &a->ctl, err);
 	if (rc != 0) {
 		return rc;

@@ -30,6 +30,7 @@ static bool run(struct autoscale *a, struct autoscale_segment *segs, size_t n,
 		}
 		if (autoscale_pass(a, "sc", "s", segs, n, 10.0, factor, min, *t,
 		                   out)) {
+			autoscale_scaled(a, "sc", "s", *t);
 			return true;
 		}
 	}
@@ -66,6 +67,20 @@ static void test_autoscale_split(void **state)
 	assert_false(run(a, next, 4, 1000, &t, 3000 + 5000, 4, 1, &sc));
 	assert_true(run(a, next, 4, 1000, &t, 3000 + 6000, 4, 1, &sc));
 	assert_int_equal(t, 3000 + 5000); /* the cooldown's end */
+	autoscale_free(a);
+
+	/* A scale that could not be made (not reported with
+	 * autoscale_scaled) is asked for again at the next pass. */
+	a = autoscale_new(&cfg);
+	struct autoscale_segment hot = {.id = 9, .low = 0, .high = 1};
+	for (t = 0; t <= 2000; t += 100) {
+		hot.count += 100;
+		bool want = autoscale_pass(a, "sc", "s", &hot, 1, 10.0, 2, 1, t,
+		                           &sc);
+		assert_true(want == (t >= 2000));
+	}
+	hot.count += 100;
+	assert_true(autoscale_pass(a, "sc", "s", &hot, 1, 10.0, 2, 1, t, &sc));
 	autoscale_free(a);
 }
 
