@@ -636,28 +636,33 @@ static void open_clients(void)
 	}
 }
 
-static void scale_and_kill_leader(void)
+/* Delay every seal of the stand-in store by 4 s (its delay_seal file);
+ * path receives the file's name, for unlink. */
+static void delay_seals(char *path, size_t size)
 {
-	char path[300], err[STRATA_ERRMSG_SIZE];
-	snprintf(path, sizeof(path), "%s/delay_seal", dir);
+	snprintf(path, size, "%s/delay_seal", dir);
 	FILE *f = fopen(path, "w");
 	CHECK(f != NULL, "create %s", path);
 	fprintf(f, "4000\n");
 	fclose(f);
+}
 
-	int leader = wait_leader(60000);
+/* Start a scale of sc/stream splitting segment 0 ([0, 0.5)) in two; the
+ * controller's reply (rpc_pb_free it). */
+static Strata__V1__ControllerReply *split_first(const char *stream)
+{
+	char err[STRATA_ERRMSG_SIZE];
 	Strata__V1__ScaleStreamRequest q =
 	        STRATA__V1__SCALE_STREAM_REQUEST__INIT;
 	Strata__V1__KeyRange r0 = STRATA__V1__KEY_RANGE__INIT;
 	Strata__V1__KeyRange r1 = STRATA__V1__KEY_RANGE__INIT;
 	Strata__V1__KeyRange *rs[2] = {&r0, &r1};
 	uint64_t seal[1] = {0};
-	r0.low = 0.0;
 	r0.high = 0.25;
 	r1.low = 0.25;
 	r1.high = 0.5;
 	q.scope = "sc";
-	q.stream = "st";
+	q.stream = (char *)stream;
 	q.seal_segments = seal;
 	q.n_seal_segments = 1;
 	q.new_ranges = rs;
@@ -666,8 +671,17 @@ static void scale_and_kill_leader(void)
 	int rc = call(all, STRATA__V1__CONTROLLER_METHOD__CTL_SCALE_STREAM,
 	              &q.base, &strata__v1__controller_reply__descriptor,
 	              (void **)&rep, err);
-	CHECK(rc == 0 && rep != NULL, "scale: %s (%s)", strata_error_name(rc),
-	      err);
+	CHECK(rc == 0 && rep != NULL, "scale sc/%s: %s (%s)", stream,
+	      strata_error_name(rc), err);
+	return rep;
+}
+
+static void scale_and_kill_leader(void)
+{
+	char path[300], err[STRATA_ERRMSG_SIZE];
+	delay_seals(path, sizeof(path));
+	int leader = wait_leader(60000);
+	Strata__V1__ControllerReply *rep = split_first("st");
 	CHECK(rep->n_segment_ids == 2 &&
 	              rep->segment_ids[0] == ((1ull << 32) | 2) &&
 	              rep->segment_ids[1] == ((1ull << 32) | 3),
@@ -712,9 +726,10 @@ static void scale_and_kill_leader(void)
 	Strata__V1__SegmentsReply *sr;
 	gq.scope = "sc";
 	gq.stream = "st";
-	rc = call(all, STRATA__V1__CONTROLLER_METHOD__CTL_GET_CURRENT_SEGMENTS,
-	          &gq.base, &strata__v1__segments_reply__descriptor,
-	          (void **)&sr, err);
+	int rc = call(all,
+	              STRATA__V1__CONTROLLER_METHOD__CTL_GET_CURRENT_SEGMENTS,
+	              &gq.base, &strata__v1__segments_reply__descriptor,
+	              (void **)&sr, err);
 	CHECK(rc == 0 && sr->n_segments == 3, "current segments: %s", err);
 	CHECK(sr->segments[0]->segment->id == ((1ull << 32) | 2) &&
 	              sr->segments[1]->segment->id == ((1ull << 32) | 3) &&
@@ -778,32 +793,11 @@ static void roll_and_kill_leader(void)
 	uint64_t id = rep->txn_id;
 	rpc_pb_free(&rep->base);
 
-	Strata__V1__ScaleStreamRequest q =
-	        STRATA__V1__SCALE_STREAM_REQUEST__INIT;
-	Strata__V1__KeyRange r0 = STRATA__V1__KEY_RANGE__INIT;
-	Strata__V1__KeyRange r1 = STRATA__V1__KEY_RANGE__INIT;
-	Strata__V1__KeyRange *rs[2] = {&r0, &r1};
-	uint64_t seal[1] = {0};
-	r0.high = 0.25;
-	r1.low = 0.25;
-	r1.high = 0.5;
-	q.scope = "sc";
-	q.stream = "tx";
-	q.seal_segments = seal;
-	q.n_seal_segments = 1;
-	q.new_ranges = rs;
-	q.n_new_ranges = 2;
-	rc = call(all, STRATA__V1__CONTROLLER_METHOD__CTL_SCALE_STREAM, &q.base,
-	          NULL, NULL, err);
-	CHECK(rc == 0, "scale tx: %s (%s)", strata_error_name(rc), err);
+	rpc_pb_free(&split_first("tx")->base);
 	wait_stream("sc", "tx", STRATA__V1__STREAM_STATE__STREAM_STATE_ACTIVE,
 	            1, 60000);
 
-	snprintf(path, sizeof(path), "%s/delay_seal", dir);
-	FILE *f = fopen(path, "w");
-	CHECK(f != NULL, "create %s", path);
-	fprintf(f, "4000\n");
-	fclose(f);
+	delay_seals(path, sizeof(path));
 	Strata__V1__EndTxnRequest eq = STRATA__V1__END_TXN_REQUEST__INIT;
 	eq.scope = "sc";
 	eq.stream = "tx";
