@@ -83,16 +83,19 @@ struct driver {
 	struct client clients[MAX_CLIENTS]; /* connection cache */
 	struct backoff backoffs[MAX_BACKOFF];
 	size_t n_backoffs;
-	unsigned retention_ms;            /* retention pass interval */
-	uint64_t next_retention_ms;       /* next pass (monotonic) */
-	unsigned scaling_ms;              /* auto-scaling pass interval */
-	uint64_t next_scaling_ms;         /* next pass (monotonic) */
-	struct autoscale *scaler;         /* rate averages (leader only) */
-	uint64_t round;                   /* rounds run */
-	struct cfsm_result *res;          /* propose_sync target */
-	struct metrics_counter *steps;    /* completions applied */
-	struct metrics_counter *failures; /* segment-store calls failed */
-	struct metrics_counter *calls;    /* segment-store calls made */
+	unsigned retention_ms;               /* retention pass interval */
+	uint64_t next_retention_ms;          /* next pass (monotonic) */
+	unsigned scaling_ms;                 /* auto-scaling pass interval */
+	uint64_t next_scaling_ms;            /* next pass (monotonic) */
+	struct autoscale *scaler;            /* rate averages (leader only) */
+	uint64_t round;                      /* rounds run */
+	struct cfsm_result *res;             /* propose_sync target */
+	struct metrics_counter *steps;       /* completions applied */
+	struct metrics_counter *failures;    /* segment-store calls failed */
+	struct metrics_counter *splits;      /* auto-scaling splits proposed */
+	struct metrics_counter *merges;      /* auto-scaling merges proposed */
+	struct metrics_counter *truncations; /* retention truncations */
+	struct metrics_counter *calls;       /* segment-store calls made */
 };
 
 /* ------------------------------------------------------------ clients -- */
@@ -851,6 +854,9 @@ static void retention_stream(struct driver *d, const struct rstream *x)
 		cmd.record_retention_cut = &r;
 		rc = propose(d, &cmd, errmsg);
 		if (rc == 0 && d->res->workflow_id != 0) {
+			if (d->truncations != NULL) {
+				metrics_counter_inc(d->truncations);
+			}
 			LOG_INFO(
 			        COMP,
 			        "retention: truncating %s/%s (workflow %" PRIu64
@@ -928,6 +934,11 @@ static void autoscale_stream(struct driver *d, const struct rstream *x)
 		if (rc == 0) {
 			autoscale_scaled(d->scaler, x->scope, x->stream,
 			                 clock_mono_ms());
+			struct metrics_counter *m =
+			        sc.n_seal == 1 ? d->splits : d->merges;
+			if (m != NULL) {
+				metrics_counter_inc(m);
+			}
 			LOG_INFO(COMP,
 			         "auto-scaling: %s %s/%s (%s %.1f/s against a "
 			         "target of %u%s per segment; workflow %" PRIu64
@@ -1057,6 +1068,30 @@ int driver_start(const struct driver_config *cfg, struct driver **out,
 			        "Segment-store calls of the workflow driver "
 			        "that failed (retried with backoff).",
 			        NULL, 0, &d->failures, errmsg);
+		}
+		if (rc == 0) {
+			rc = metrics_counter_register(
+			        cfg->metrics,
+			        "strata_controller_autoscale_splits_total",
+			        "Segment splits the auto-scaler proposed "
+			        "(leader).",
+			        NULL, 0, &d->splits, errmsg);
+		}
+		if (rc == 0) {
+			rc = metrics_counter_register(
+			        cfg->metrics,
+			        "strata_controller_autoscale_merges_total",
+			        "Segment merges the auto-scaler proposed "
+			        "(leader).",
+			        NULL, 0, &d->merges, errmsg);
+		}
+		if (rc == 0) {
+			rc = metrics_counter_register(
+			        cfg->metrics,
+			        "strata_controller_retention_truncations_total",
+			        "Truncations a retention policy started "
+			        "(leader).",
+			        NULL, 0, &d->truncations, errmsg);
 		}
 		if (rc != 0) {
 			goto err;

@@ -35,7 +35,7 @@
 #define COMP "controller.rest"
 #define NAME_MAX_LEN 256  /* scope/stream names and tags (+NUL) */
 #define JSON_MAX_DEPTH 32 /* nesting accepted in request bodies */
-#define N_KINDS 5         /* workflow kinds 1..5 */
+#define N_KINDS 7         /* workflow kinds 1..7 */
 
 struct kind_arg {
 	struct rest *r; /* owner */
@@ -1238,7 +1238,8 @@ static int register_metrics(struct rest *r, struct metrics_registry *reg,
 	         m_streams, METRICS_GAUGE},
 	};
 	static const char *const kinds[N_KINDS] = {
-	        "create_stream", "scale", "seal", "truncate", "delete"};
+	        "create_stream", "scale",         "seal",    "truncate",
+	        "delete",        "remove_stream", "roll_txn"};
 	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < sizeof(gauges) / sizeof(gauges[0]);
 	     i++) {

@@ -196,6 +196,17 @@ class Ctl:
         return out, err
 
 
+def metric(sa, name):
+    """The value of an unlabelled metric on sa's controller /metrics."""
+    http = [f for f in sa.flags if f.startswith("--http.listen=")][0]
+    text = urllib.request.urlopen(http.split("=", 1)[1] + "/metrics",
+                                  timeout=5).read().decode()
+    for ln in text.splitlines():
+        if ln.startswith(name + " "):
+            return float(ln.split()[1])
+    raise Failure("no metric %s on /metrics" % name)
+
+
 def events_by_key(lines):
     """Parse 'key:n' payloads into {key: [n...]} in read order."""
     per = {}
@@ -898,6 +909,8 @@ def scenario_retention(args, base):
         with open(os.path.join(sa.dir, "log")) as f:
             check("retention: truncating rt/s" in f.read(),
                   "the controller log does not name the truncation")
+        check(metric(sa, "strata_controller_retention_truncations_total")
+              >= 1, "the retention counter did not count the truncation")
         log("retention kept %d of 300 events (policy 4 KiB)" % len(got))
     finally:
         sa.stop()
@@ -959,6 +972,9 @@ def scenario_autoscale(args, base):
         check("auto-scaling: splitting a segment of as/s" in text and
               "auto-scaling: merging two segments of as/s" in text,
               "the controller log does not name the scales")
+        check(metric(sa, "strata_controller_autoscale_splits_total") >= 2
+              and metric(sa, "strata_controller_autoscale_merges_total")
+              >= 2, "the auto-scaling counters did not count the scales")
     finally:
         sa.stop()
 

@@ -279,6 +279,8 @@ static void test_rest_resources(void **state)
 	assert_non_null(strstr(b, "strata_controller_workflows_running{kind="
 	                          "\"create_stream\"} 1"));
 	assert_non_null(strstr(b, "strata_controller_streams 1"));
+	assert_non_null(strstr(b, "strata_controller_workflows_running{kind="
+	                          "\"roll_txn\"} 0"));
 	rest_env_stop(&e, 1);
 }
 
