@@ -89,8 +89,40 @@ class Store:
         self.proc = None
         self.ready_line = None
         self.env = {}
+        self.started = False
+        self.fixed_ports = ports is not None
 
     def start(self, timeout=30):
+        # Ports are picked when the Store is made and used when it first
+        # starts, perhaps seconds later: another test may have bound one
+        # meanwhile. A first start that fails to bind picks new ones (a
+        # restart keeps its ports: the Raft address is recorded).
+        for attempt in range(3):
+            try:
+                self.try_start(timeout)
+                self.started = True
+                return
+            except Failure:
+                if (self.started or self.fixed_ports or attempt == 2 or
+                        not self._bind_failed()):
+                    raise
+                log("store %d: a port was taken meanwhile; new ports"
+                    % self.node_id)
+                self.ports = free_ports(3)
+                self.url = "tcp://127.0.0.1:%d" % self.ports[0]
+                self.http = "http://127.0.0.1:%d" % self.ports[2]
+
+    def _bind_failed(self):
+        text = "".join(self.output)
+        try:
+            with open(os.path.join(self.dir, "store.log"),
+                      errors="replace") as f:
+                text += f.read()
+        except OSError:
+            pass
+        return "in use" in text.lower() or "eaddrinuse" in text.lower()
+
+    def try_start(self, timeout):
         cmd = [self.args.store,
                "--node.id=%d" % self.node_id,
                "--data-dir=%s" % os.path.join(self.dir, "data"),
@@ -106,10 +138,12 @@ class Store:
                                      stderr=subprocess.STDOUT, env=env,
                                      text=True)
         deadline = time.time() + timeout
+        self.output = []
         while time.time() < deadline:
             line = self.proc.stdout.readline()
             if not line:
                 break
+            self.output.append(line)
             if line.startswith("strata-segmentstore ready"):
                 self.ready_line = line.strip()
                 threading.Thread(target=self._drain, daemon=True).start()
