@@ -635,14 +635,14 @@ static void run_round(struct driver *d)
 
 /* A stream whose current segments a pass reads. */
 struct rstream {
-	char *scope, *stream; /* owned */
-	size_t n;             /* current segments */
-	uint64_t *ids;        /* owned, n */
-	double *lows, *highs; /* owned, n: key ranges */
-	char **urls;          /* owned, n; NULL entries: no store */
-	const Strata__V1__RateScaling *rate; /* in policy (copied) */
-	Strata__V1__RateScaling rate_copy;
-	bool by_data; /* rate policy counts bytes */
+	char *scope, *stream;         /* owned */
+	size_t n;                     /* current segments */
+	uint64_t *ids;                /* owned, n */
+	double *lows, *highs;         /* owned, n: key ranges */
+	char **urls;                  /* owned, n; NULL entries: no store */
+	Strata__V1__RateScaling rate; /* the rate policy, copied (by value:
+	                                 the array of these is realloc'ed) */
+	bool by_data;                 /* rate policy counts bytes */
 };
 
 static void rstreams_free(struct rstream *r, size_t n)
@@ -729,8 +729,7 @@ static int tails_collect(struct driver *d,
 			const Strata__V1__RateScaling *rp =
 			        rate_policy(s, &x->by_data);
 			if (rp != NULL) {
-				x->rate_copy = *rp;
-				x->rate = &x->rate_copy;
+				x->rate = *rp;
 			}
 			x->scope = strata_strdup(sc->name);
 			x->stream = strata_strdup(s->name);
@@ -897,10 +896,10 @@ static void autoscale_stream(struct driver *d, const struct rstream *x)
 			                           : infos[k]->events;
 		}
 		double target =
-		        (double)x->rate->target * (x->by_data ? 1024.0 : 1.0);
+		        (double)x->rate.target * (x->by_data ? 1024.0 : 1.0);
 		scale = autoscale_pass(d->scaler, x->scope, x->stream, segs,
-		                       x->n, target, x->rate->scale_factor,
-		                       x->rate->min_segments, clock_mono_ms(),
+		                       x->n, target, x->rate.scale_factor,
+		                       x->rate.min_segments, clock_mono_ms(),
 		                       &sc);
 	}
 	if (scale) {
@@ -947,7 +946,7 @@ static void autoscale_stream(struct driver *d, const struct rstream *x)
 			                        : "merging two segments of",
 			         x->scope, x->stream,
 			         x->by_data ? "bytes" : "events", sc.rate,
-			         x->rate->target, x->by_data ? " KiB/s" : "/s",
+			         x->rate.target, x->by_data ? " KiB/s" : "/s",
 			         d->res->workflow_id);
 		}
 	}
