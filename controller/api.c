@@ -80,6 +80,9 @@ static const struct method_def methods[] = {
          "remove_controller"},
         {STRATA__V1__CONTROLLER_METHOD__CTL_LIST_CONTROLLERS,
          "list_controllers"},
+        {STRATA__V1__CONTROLLER_METHOD__CTL_NOTE_TIME, "note_time"},
+        {STRATA__V1__CONTROLLER_METHOD__CTL_REMOVE_WRITER, "remove_writer"},
+        {STRATA__V1__CONTROLLER_METHOD__CTL_GET_WATERMARKS, "get_watermarks"},
         {STRATA__V1__CLUSTER_METHOD__CLUSTER_REGISTER_STORE, "register_store"},
         {STRATA__V1__CLUSTER_METHOD__CLUSTER_HEARTBEAT, "store_heartbeat"},
         {STRATA__V1__CLUSTER_METHOD__CLUSTER_UNREGISTER_STORE,
@@ -573,6 +576,9 @@ static const struct write_def write_defs[] = {
         WRITE(UPDATE_READER_GROUP, update_reader_group, 0, CTL_WAIT_NONE),
         WRITE(DELETE_READER_GROUP, delete_reader_group, 0, CTL_WAIT_WORKFLOW),
         WRITE(PING_TXN, ping_txn, W_NOW_MS, CTL_WAIT_NONE),
+        WRITE(NOTE_TIME, note_time, W_REFUSE_INTERNAL | W_NOW_MS,
+              CTL_WAIT_NONE),
+        WRITE(REMOVE_WRITER, remove_writer, W_REFUSE_INTERNAL, CTL_WAIT_NONE),
 };
 #define N_WRITES (sizeof(write_defs) / sizeof(write_defs[0]))
 
@@ -591,6 +597,8 @@ union write_cmd {
 	Strata__V1__UpdateReaderGroupCmd update_reader_group;
 	Strata__V1__DeleteReaderGroupCmd delete_reader_group;
 	Strata__V1__PingTxnCmd ping_txn;
+	Strata__V1__NoteTimeCmd note_time;
+	Strata__V1__RemoveWriterCmd remove_writer;
 };
 
 /* Singular (proto3, no presence flag) field name of desc when it has
@@ -987,6 +995,9 @@ static bool serve_read(struct ctl_req *r, const uint8_t *body, size_t len)
 	case STRATA__V1__CONTROLLER_METHOD__CTL_GET_STATE_DIGEST:
 		d = &strata__v1__state_digest_request__descriptor;
 		break;
+	case STRATA__V1__CONTROLLER_METHOD__CTL_GET_WATERMARKS:
+		d = &strata__v1__get_watermarks_request__descriptor;
+		break;
 	default:
 		return false;
 	}
@@ -1065,6 +1076,12 @@ static bool serve_read(struct ctl_req *r, const uint8_t *body, size_t len)
 		rc = cfsm_list_reader_groups(
 		        f, q->scope, (Strata__V1__ListReaderGroupsReply **)&out,
 		        err);
+		break;
+	}
+	case STRATA__V1__CONTROLLER_METHOD__CTL_GET_WATERMARKS: {
+		Strata__V1__GetWatermarksRequest *q = (void *)r->msg;
+		rc = cfsm_watermarks(f, q->scope, q->stream, q->after_index,
+		                     (Strata__V1__WatermarksReply **)&out, err);
 		break;
 	}
 	default:

@@ -85,6 +85,9 @@ struct driver {
 	size_t n_backoffs;
 	unsigned retention_ms;               /* retention pass interval */
 	uint64_t next_retention_ms;          /* next pass (monotonic) */
+	unsigned watermark_ms;               /* watermark round interval */
+	uint64_t next_watermark_ms;          /* next round (monotonic) */
+	uint64_t writer_timeout_ms;          /* marks older than this go */
 	unsigned scaling_ms;                 /* auto-scaling pass interval */
 	uint64_t next_scaling_ms;            /* next pass (monotonic) */
 	struct autoscale *scaler;            /* rate averages (leader only) */
@@ -989,6 +992,62 @@ static void tails_round(struct driver *d,
 	rstreams_free(r, n);
 }
 
+/* The watermark round: ComputeWatermarkCmd for every stream with
+ * writers' marks (the FSM drops stale marks and records a watermark when
+ * the lower bound moved). */
+static void watermark_round(struct driver *d)
+{
+	enum { MAX_ROUND = 4096 }; /* streams per round; the rest next time */
+	struct cfsm_stream_name *names =
+	        strata_calloc(MAX_ROUND, sizeof(*names));
+	char **copies = strata_calloc(2 * MAX_ROUND, sizeof(*copies));
+	size_t n = 0;
+	bool oom = names == NULL || copies == NULL;
+	if (!oom) {
+		const struct cfsm *f = ctl_service_lock(d->svc);
+		n = cfsm_streams_with_marks(f, names, MAX_ROUND);
+		n = n < MAX_ROUND ? n : MAX_ROUND;
+		for (size_t i = 0; i < n; i++) {
+			copies[2 * i] = strata_strdup(names[i].scope);
+			copies[2 * i + 1] = strata_strdup(names[i].stream);
+			oom |= copies[2 * i] == NULL ||
+			       copies[2 * i + 1] == NULL;
+		}
+		ctl_service_unlock(d->svc);
+	}
+	for (size_t i = 0; !oom && i < n; i++) {
+		if (atomic_load(&d->stop) || !ctl_service_is_ready(d->svc)) {
+			break;
+		}
+		char errmsg[STRATA_ERRMSG_SIZE] = "";
+		Strata__V1__ComputeWatermarkCmd c =
+		        STRATA__V1__COMPUTE_WATERMARK_CMD__INIT;
+		Strata__V1__ControllerCommand cmd =
+		        STRATA__V1__CONTROLLER_COMMAND__INIT;
+		c.scope = copies[2 * i];
+		c.stream = copies[2 * i + 1];
+		c.now_ms = ctl_now_ms();
+		c.writer_timeout_ms = d->writer_timeout_ms;
+		cmd.command_case =
+		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_COMPUTE_WATERMARK;
+		cmd.compute_watermark = &c;
+		if (propose(d, &cmd, errmsg) != 0) {
+			LOG_DEBUG(COMP,
+			          "watermarks: %s/%s skipped this time: %s",
+			          c.scope, c.stream, errmsg);
+		}
+	}
+	if (oom) {
+		LOG_WARN(COMP, "watermarks: out of memory listing streams; "
+		               "retrying at the next round");
+	}
+	for (size_t i = 0; copies != NULL && i < 2 * n; i++) {
+		strata_free(copies[i]);
+	}
+	strata_free(copies);
+	strata_free(names);
+}
+
 static void *driver_main(void *arg)
 {
 	struct driver *d = arg;
@@ -1012,6 +1071,10 @@ static void *driver_main(void *arg)
 				            "auto-scaling");
 				autoscale_prune(d->scaler, now,
 				                10 * (uint64_t)d->scaling_ms);
+			}
+			if (now >= d->next_watermark_ms) {
+				d->next_watermark_ms = now + d->watermark_ms;
+				watermark_round(d);
 			}
 		}
 	}
@@ -1043,6 +1106,10 @@ int driver_start(const struct driver_config *cfg, struct driver **out,
 	/* The first pass one interval after the start, then one per
 	 * interval while this replica is the ready leader. */
 	d->next_retention_ms = clock_mono_ms() + d->retention_ms;
+	d->watermark_ms = cfg->watermark_ms ? cfg->watermark_ms : 10000;
+	d->writer_timeout_ms =
+	        cfg->writer_timeout_ms ? cfg->writer_timeout_ms : 60000;
+	d->next_watermark_ms = clock_mono_ms() + d->watermark_ms;
 	if (d->backoff_max_ms < d->backoff_min_ms) {
 		d->backoff_max_ms = d->backoff_min_ms;
 	}

@@ -23,6 +23,10 @@ struct driver_config {
 	                             and 20 of these (60000) */
 	uint64_t scaling_cooldown_ms; /* between auto-scales of a stream
 	                                 (600000) */
+	unsigned watermark_ms;        /* how often streams whose writers note
+	                                 time get a watermark (10000) */
+	uint64_t writer_timeout_ms;   /* a writer silent this long no longer
+	                                 holds watermarks back (60000) */
 };
 
 struct driver;

@@ -293,6 +293,14 @@ int cfsm_apply_command(struct cfsm *fsm,
 	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_RECORD_RETENTION_CUT:
 		NEED(cmd->record_retention_cut->cut);
 		return retention_record(fsm, cmd->record_retention_cut, res);
+	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_NOTE_TIME:
+		NEED(cmd->note_time->request);
+		return watermarks_note(fsm, cmd->note_time, res);
+	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_REMOVE_WRITER:
+		NEED(cmd->remove_writer->request);
+		return watermarks_remove_writer(fsm, cmd->remove_writer, res);
+	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_COMPUTE_WATERMARK:
+		return watermarks_compute(fsm, cmd->compute_watermark, res);
 	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_WORKFLOW_STEP_DONE:
 		return workflows_step_done(fsm, cmd->workflow_step_done, res);
 	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_CREATE_TXN:

@@ -166,6 +166,23 @@ int cfsm_successors(const struct cfsm *fsm, const char *scope,
                     const char *stream, uint64_t segment_id,
                     Strata__V1__SuccessorsReply **out, char *errmsg);
 
+/* The kept watermarks of a stream with index > after_index, oldest first
+ * (controller/watermarks.c). */
+int cfsm_watermarks(const struct cfsm *fsm, const char *scope,
+                    const char *stream, uint64_t after_index,
+                    Strata__V1__WatermarksReply **out, char *errmsg);
+
+/* A stream's name, borrowed until the next apply/restore/close. */
+struct cfsm_stream_name {
+	const char *scope;
+	const char *stream;
+};
+
+/* Streams with writers' time marks: fills out[0..max) and returns how
+ * many there are (possibly more than max). */
+size_t cfsm_streams_with_marks(const struct cfsm *fsm,
+                               struct cfsm_stream_name *out, size_t max);
+
 /* Container hosting a segment: FNV-1a 64 of the qualified name modulo the
  * container count. Pure; also valid for unknown segments. */
 uint32_t cfsm_segment_container(const struct cfsm *fsm, const char *scope,

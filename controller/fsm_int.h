@@ -205,6 +205,15 @@ int workflows_roll(struct cfsm *f, Strata__V1__StreamRecord *s,
 int retention_record(struct cfsm *f, const Strata__V1__RecordRetentionCutCmd *c,
                      struct cfsm_result *res);
 
+/* --- watermarks.c --- */
+int watermarks_note(struct cfsm *f, const Strata__V1__NoteTimeCmd *c,
+                    struct cfsm_result *res);
+int watermarks_remove_writer(struct cfsm *f,
+                             const Strata__V1__RemoveWriterCmd *c,
+                             struct cfsm_result *res);
+int watermarks_compute(struct cfsm *f, const Strata__V1__ComputeWatermarkCmd *c,
+                       struct cfsm_result *res);
+
 int txns_create(struct cfsm *f, const Strata__V1__CreateTxnCmd *c,
                 struct cfsm_result *res);
 int txns_ping(struct cfsm *f, const Strata__V1__PingTxnCmd *c,

@@ -154,4 +154,8 @@ void ctl_stream_jobs_config(const struct config *cfg, struct driver_config *d)
 	d->scaling_unit_ms = config_get_duration_ms(cfg, "scaling.unit");
 	d->scaling_cooldown_ms =
 	        config_get_duration_ms(cfg, "scaling.cooldown");
+	d->watermark_ms =
+	        (unsigned)config_get_duration_ms(cfg, "watermark.interval");
+	d->writer_timeout_ms =
+	        config_get_duration_ms(cfg, "watermark.writer_timeout");
 }

@@ -58,9 +58,24 @@ struct metrics_registry;
 		        "stream with a retention policy and truncates "  \
 		        "what the policy lets go of."                    \
 	}
-#define CTL_KEYS_STREAM_JOBS                            \
-	CTL_KEY_SCALING_INTERVAL, CTL_KEY_SCALING_UNIT, \
-	        CTL_KEY_SCALING_COOLDOWN, CTL_KEY_RETENTION_INTERVAL
+#define CTL_KEY_WATERMARK_INTERVAL                                      \
+	{                                                               \
+		.name = "watermark.interval", .type = CONFIG_DURATION,  \
+		.def = "10s", .min = "100ms", .max = "1h",              \
+		.help = "How often the leader turns the times writers " \
+		        "noted into a watermark of each stream."        \
+	}
+#define CTL_KEY_WATERMARK_WRITER_TIMEOUT                                     \
+	{                                                                    \
+		.name = "watermark.writer_timeout", .type = CONFIG_DURATION, \
+		.def = "1m", .min = "100ms", .max = "7d",                    \
+		.help = "A writer that noted no time for this long no "      \
+		        "longer holds a stream's watermarks back."           \
+	}
+#define CTL_KEYS_STREAM_JOBS                                          \
+	CTL_KEY_SCALING_INTERVAL, CTL_KEY_SCALING_UNIT,               \
+	        CTL_KEY_SCALING_COOLDOWN, CTL_KEY_RETENTION_INTERVAL, \
+	        CTL_KEY_WATERMARK_INTERVAL, CTL_KEY_WATERMARK_WRITER_TIMEOUT
 
 struct config;
 
