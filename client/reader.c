@@ -9,6 +9,7 @@
 #include "client/client_int.h"
 #include "client/rg_state.h"
 #include "client/synchronizer.h"
+#include "client/watermark.h"
 #include "common/clock.h"
 #include "common/alloc.h"
 #include "strata/readergroup.h"
@@ -26,6 +27,10 @@
  * segments of which 1 had data). New data in a quiet segment waits at
  * most this long. */
 #define READER_QUIET_MS 10
+/* A reader asks the controller for new watermarks at most this often. */
+#define WM_REFRESH_MS 200
+/* Watermarks a reader keeps per stream (the controller keeps 1,024). */
+#define WM_KEEP 1024
 /* Defaults for 0 in the configuration (as the controller's). */
 #define RG_DEFAULT_REFRESH_MS 3000
 #define RG_DEFAULT_OUTSTANDING 3
@@ -972,6 +977,12 @@ struct strata_reader {
 	size_t rr; /* round-robin cursor */
 	uint64_t next_refresh;
 	char cp_name[RG_MAX_NAME + 1]; /* last checkpoint returned */
+	/* watermarks of one stream (strata_reader_time_window), oldest
+	 * first; another stream's call starts over */
+	uint32_t wm_stream; /* index into the group's streams */
+	struct strata_watermark *wms;
+	size_t n_wms;
+	uint64_t wm_fetched; /* monotonic ms of the last fetch, 0 = never */
 };
 
 static void rseg_drop(struct strata_reader *r, size_t i)
@@ -1415,7 +1426,120 @@ int strata_reader_close(struct strata_reader *r, char *errmsg)
 		rseg_drop(r, r->n - 1);
 	}
 	strata_free(r->segs);
+	strata_watermarks_free(r->wms, r->n_wms);
 	strata_reader_group_close(r->rg);
 	strata_free(r);
 	return rc;
+}
+
+/* Fetch the watermarks of stream si newer than the ones kept. */
+static int wm_refresh(struct strata_reader *r, uint32_t si, char *errmsg)
+{
+	const struct rg_stream *st = &r->rg->st.streams[si];
+	if (si != r->wm_stream) {
+		strata_watermarks_free(r->wms, r->n_wms);
+		r->wms = NULL;
+		r->n_wms = 0;
+		r->wm_stream = si;
+	}
+	uint64_t after = r->n_wms > 0 ? r->wms[r->n_wms - 1].index : 0;
+	struct strata_watermark *fresh;
+	size_t n;
+	int rc = strata_stream_watermarks(r->rg->c, st->scope, st->name, after,
+	                                  &fresh, &n, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	size_t keep = r->n_wms + n > WM_KEEP ? WM_KEEP : r->n_wms + n;
+	struct strata_watermark *all = strata_calloc(keep + 1, sizeof(*all));
+	if (all == NULL) {
+		strata_watermarks_free(fresh, n);
+		client_err(errmsg, "time window: out of memory");
+		return STRATA_ENOMEM;
+	}
+	/* Oldest go first when more than WM_KEEP. */
+	size_t drop = r->n_wms + n - keep, k = 0;
+	for (size_t i = 0; i < r->n_wms + n; i++) {
+		struct strata_watermark *w =
+		        i < r->n_wms ? &r->wms[i] : &fresh[i - r->n_wms];
+		if (i < drop) {
+			strata_free(w->positions);
+		} else {
+			all[k++] = *w;
+		}
+	}
+	strata_free(r->wms);
+	strata_free(fresh);
+	r->wms = all;
+	r->n_wms = keep;
+	r->wm_fetched = clock_mono_ms();
+	return 0;
+}
+
+int strata_reader_time_window(struct strata_reader *r, const char *scope,
+                              const char *stream,
+                              struct strata_time_window *out, char *errmsg)
+{
+	memset(out, 0, sizeof(*out));
+	const struct rg_state *st = &r->rg->st;
+	uint32_t si = 0;
+	while (si < st->n_streams &&
+	       (strcmp(st->streams[si].scope, scope != NULL ? scope : "") !=
+	                0 ||
+	        strcmp(st->streams[si].name, stream != NULL ? stream : "") !=
+	                0)) {
+		si++;
+	}
+	if (si == st->n_streams) {
+		client_err(errmsg,
+		           "time window: reader group %s/%s does not read "
+		           "stream %s/%s; ask for one of its streams",
+		           r->rg->scope, r->rg->group,
+		           scope != NULL ? scope : "(null)",
+		           stream != NULL ? stream : "(null)");
+		return STRATA_EINVAL;
+	}
+	if (si != r->wm_stream || r->wm_fetched == 0 ||
+	    clock_mono_ms() >= r->wm_fetched + WM_REFRESH_MS) {
+		int rc = wm_refresh(r, si, errmsg);
+		if (rc != 0) {
+			return rc;
+		}
+	}
+	/* Every segment the group reads or will read: this reader's where
+	 * it is, the others' where the group last recorded them (never
+	 * ahead of their readers), the waiting successors at 0. A segment
+	 * another reader holds may come to this one at that position. */
+	struct wm_owned *owned = strata_calloc(
+	        r->n + st->n_segs + st->n_futures + 1, sizeof(*owned));
+	if (owned == NULL) {
+		client_err(errmsg, "time window: out of memory");
+		return STRATA_ENOMEM;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct rg_pos *p = &r->segs[i].pos;
+		if (p->stream == si) {
+			owned[n++] = (struct wm_owned){p->id, p->offset, p->low,
+			                               p->high};
+		}
+	}
+	size_t mine = n;
+	for (size_t i = 0; i < st->n_segs + st->n_futures; i++) {
+		const struct rg_pos *p =
+		        i < st->n_segs ? &st->segs[i].pos
+		                       : &st->futures[i - st->n_segs].pos;
+		bool have = p->stream != si;
+		for (size_t k = 0; !have && k < mine; k++) {
+			have = owned[k].id == p->id;
+		}
+		if (!have) {
+			owned[n++] = (struct wm_owned){
+			        p->id, i < st->n_segs ? p->offset : 0, p->low,
+			        p->high};
+		}
+	}
+	wm_window(owned, n, r->wms, r->n_wms, out);
+	strata_free(owned);
+	return 0;
 }

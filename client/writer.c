@@ -87,6 +87,7 @@ struct segw {
 	struct segw **deps;        /* segments this one blocks, oldest first */
 	size_t n_deps;
 	int64_t next_num;      /* next event number to assign */
+	uint64_t acked_len;    /* segment length after our last append */
 	struct wevent *q_head; /* every unresolved event, in order */
 	struct wevent *q_tail;
 	struct wevent *unsent; /* first event not in a block */
@@ -122,6 +123,7 @@ struct strata_writer {
 	bool closing;
 	bool destroyed;  /* the I/O thread let go */
 	uint64_t txn_id; /* a transaction's writer (client/txn.c), else 0 */
+	bool noted;      /* noted time: close removes its mark */
 	const struct strata_codec_ops *codec; /* NULL: events go plain */
 	int codec_level;                      /* its level */
 	struct strata_writer_stats stats;
@@ -697,6 +699,9 @@ static void sw_block_done(struct creq *r)
 				stat_add(w, &w->stats.duplicates, 1);
 			}
 			int64_t last = rep->last_event_number;
+			if (rep->length > sw->acked_len) {
+				sw->acked_len = rep->length;
+			}
 			rpc_pb_free(&rep->base);
 			/* The store applies a writer's numbers in order:
 			 * everything up to last is in. */
@@ -1418,6 +1423,136 @@ int strata_writer_flush(struct strata_writer *w, char *errmsg)
 	return rc;
 }
 
+/* ------------------------------------------------------------ time -- */
+
+/* Where a writer has written to, gathered on the I/O thread. */
+struct positions {
+	struct strata_writer *w;
+	struct loop_task task;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	size_t n;
+	Strata__V1__SegmentOffset *pos; /* n of them, or NULL (out of memory) */
+};
+
+static void positions_task(void *arg)
+{
+	struct positions *p = arg;
+	size_t cap = 0;
+	for (struct segw *sw = p->w->all; sw != NULL; sw = sw->next_all) {
+		cap += sw->acked_len > 0;
+	}
+	p->pos = strata_calloc(cap + 1, sizeof(*p->pos));
+	for (struct segw *sw = p->w->all; p->pos != NULL && sw != NULL;
+	     sw = sw->next_all) {
+		if (sw->acked_len > 0) {
+			Strata__V1__SegmentOffset init =
+			        STRATA__V1__SEGMENT_OFFSET__INIT;
+			p->pos[p->n] = init;
+			p->pos[p->n].segment_id = sw->id;
+			p->pos[p->n].offset = (int64_t)sw->acked_len;
+			p->n++;
+		}
+	}
+	pthread_mutex_lock(&p->mu);
+	p->done = true;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+int strata_writer_note_time(struct strata_writer *w, int64_t time, char *errmsg)
+{
+	if (w->txn_id != 0) {
+		client_err(errmsg,
+		           "note time: a transaction's writer does not note "
+		           "time; note it with the stream's event writer");
+		return STRATA_EINVAL;
+	}
+	/* Everything written before the note is acknowledged first, so the
+	 * positions cover it. */
+	int rc = strata_writer_flush(w, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	struct positions p = {.w = w};
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.cv, NULL);
+	loop_task_init(&p.task, positions_task, &p);
+	loop_post(w->c->loop, &p.task);
+	pthread_mutex_lock(&p.mu);
+	while (!p.done) {
+		pthread_cond_wait(&p.cv, &p.mu);
+	}
+	pthread_mutex_unlock(&p.mu);
+	pthread_cond_destroy(&p.cv);
+	pthread_mutex_destroy(&p.mu);
+	if (p.pos == NULL) {
+		client_err(errmsg, "note time on %s/%s: out of memory",
+		           w->scope, w->stream);
+		return STRATA_ENOMEM;
+	}
+	if (p.n == 0) {
+		strata_free(p.pos);
+		client_err(errmsg,
+		           "note time on %s/%s: this writer has no "
+		           "acknowledged event yet; note time after writing",
+		           w->scope, w->stream);
+		return STRATA_EINVAL;
+	}
+	Strata__V1__SegmentOffset **pp = strata_calloc(p.n, sizeof(*pp));
+	if (pp == NULL) {
+		strata_free(p.pos);
+		client_err(errmsg, "note time on %s/%s: out of memory",
+		           w->scope, w->stream);
+		return STRATA_ENOMEM;
+	}
+	for (size_t i = 0; i < p.n; i++) {
+		pp[i] = &p.pos[i];
+	}
+	Strata__V1__NoteTimeRequest q = STRATA__V1__NOTE_TIME_REQUEST__INIT;
+	q.scope = w->scope;
+	q.stream = w->stream;
+	q.writer_id.data = w->id;
+	q.writer_id.len = sizeof(w->id);
+	q.time = time;
+	q.positions = pp;
+	q.n_positions = p.n;
+	char what[STRATA_NAME_MAX * 2 + 32];
+	snprintf(what, sizeof(what), "note time on %s/%s", w->scope, w->stream);
+	rc = client_ctl_mutate(w->c,
+	                       STRATA__V1__CONTROLLER_METHOD__CTL_NOTE_TIME,
+	                       &q.base, 0, what, errmsg);
+	strata_free(pp);
+	strata_free(p.pos);
+	if (rc == 0) {
+		w->noted = true;
+	}
+	return rc;
+}
+
+/* Close: this writer's mark no longer holds watermarks back. Best
+ * effort: a mark left behind times out (watermark.writer_timeout). */
+static void writer_remove_mark(struct strata_writer *w)
+{
+	Strata__V1__RemoveWriterRequest q =
+	        STRATA__V1__REMOVE_WRITER_REQUEST__INIT;
+	q.scope = w->scope;
+	q.stream = w->stream;
+	q.writer_id.data = w->id;
+	q.writer_id.len = sizeof(w->id);
+	char what[STRATA_NAME_MAX * 2 + 40];
+	char msg[STRATA_ERRMSG_SIZE];
+	snprintf(what, sizeof(what), "remove writer of %s/%s", w->scope,
+	         w->stream);
+	if (client_ctl_mutate(w->c,
+	                      STRATA__V1__CONTROLLER_METHOD__CTL_REMOVE_WRITER,
+	                      &q.base, 0, what, msg) != 0) {
+		LOG_WARN("client.writer",
+		         "%s; its time mark stays until it times out", msg);
+	}
+}
+
 /* Count of things in flight on the I/O thread for w. */
 static bool writer_busy(const struct strata_writer *w)
 {
@@ -1480,6 +1615,9 @@ int strata_writer_close(struct strata_writer *w, char *errmsg)
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	rc = strata_writer_flush(w, errmsg);
+	if (w->noted) {
+		writer_remove_mark(w);
+	}
 	/* Stop the I/O side and wait until nothing of w is in flight. */
 	loop_task_init(&w->close_task, writer_close_task, w);
 	loop_post(w->c->loop, &w->close_task);

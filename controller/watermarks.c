@@ -85,11 +85,10 @@ static int check_id(const ProtobufCBinaryData *id, const char *scope,
                     const char *stream, struct cfsm_result *res)
 {
 	if (id->len != WM_ID_LEN) {
-		return fsm_fail(
-		        res, STRATA_EINVAL,
-		        "note time on %s/%s: writer id of %zu bytes; it "
-		        "is the writer's 16-byte id",
-		        scope, stream, id->len);
+		return fsm_fail(res, STRATA_EINVAL,
+		                "writer id of %zu bytes for %s/%s; it is the "
+		                "writer's 16-byte id",
+		                id->len, scope, stream);
 	}
 	return 0;
 }
@@ -106,9 +105,9 @@ int watermarks_note(struct cfsm *f, const Strata__V1__NoteTimeCmd *c,
 	}
 	if (q->n_positions == 0 || q->n_positions > WM_MAX_POSITIONS) {
 		return fsm_fail(res, STRATA_EINVAL,
-		                "note time on %s/%s: %zu positions; send 1..%d "
-		                "(the segments the writer wrote to)",
-		                q->scope, q->stream, q->n_positions,
+		                "%zu positions noted on %s/%s; send 1..%d (the "
+		                "segments the writer wrote to)",
+		                q->n_positions, q->scope, q->stream,
 		                WM_MAX_POSITIONS);
 	}
 	for (size_t i = 0; i < q->n_positions; i++) {
@@ -116,36 +115,35 @@ int watermarks_note(struct cfsm *f, const Strata__V1__NoteTimeCmd *c,
 		if (p == NULL || fsm_find_segment(s, p->segment_id) == NULL) {
 			return fsm_fail(
 			        res, STRATA_EINVAL,
-			        "note time on %s/%s: position %zu names "
-			        "segment %" PRIu64 ", not a segment of "
-			        "the stream",
-			        q->scope, q->stream, i,
-			        p != NULL ? p->segment_id : 0);
+			        "noted position %zu names segment %" PRIu64
+			        ", not a segment of %s/%s",
+			        i, p != NULL ? p->segment_id : 0, q->scope,
+			        q->stream);
 		}
 		if (p->offset < 0) {
 			return fsm_fail(res, STRATA_EINVAL,
-			                "note time on %s/%s: offset %" PRId64
-			                " of segment %" PRIu64 " is negative",
-			                q->scope, q->stream, p->offset,
-			                p->segment_id);
+			                "noted offset %" PRId64 " of segment "
+			                "%" PRIu64 " of %s/%s is negative",
+			                p->offset, p->segment_id, q->scope,
+			                q->stream);
 		}
 	}
 	bool found;
 	size_t at = mark_index(s, &q->writer_id, &found);
 	if (found && q->time < s->writer_marks[at]->time) {
 		return fsm_fail(res, STRATA_EINVAL,
-		                "note time on %s/%s: time %" PRId64
-		                " is before this writer's last note (%" PRId64
-		                "); times must not go back",
-		                q->scope, q->stream, q->time,
+		                "time %" PRId64 " is before this writer's last "
+		                "note on %s/%s (%" PRId64 "); times must not "
+		                "go back",
+		                q->time, q->scope, q->stream,
 		                s->writer_marks[at]->time);
 	}
 	if (!found && s->n_writer_marks >= WM_MAX_WRITERS) {
 		return fsm_fail(res, STRATA_ENOSPC,
-		                "note time on %s/%s: %d writers already note "
-		                "time on this stream; close writers (their "
-		                "marks go) or let idle ones time out",
-		                q->scope, q->stream, WM_MAX_WRITERS);
+		                "%d writers already note time on %s/%s; close "
+		                "writers (their marks go) or let idle ones "
+		                "time out",
+		                WM_MAX_WRITERS, q->scope, q->stream);
 	}
 	/* Build the new mark before touching the record. */
 	Strata__V1__WriterMark *m =

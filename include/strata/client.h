@@ -268,6 +268,38 @@ STRATA_API int strata_stream_get_info(struct strata_client *c,
                                       char *errmsg);
 STRATA_API void strata_stream_info_free(struct strata_stream_info *info);
 
+/* ----------------------------------------------------------- watermarks */
+
+/* A watermark's position in one segment, with the segment's key range. */
+struct strata_watermark_position {
+	uint64_t segment_id;
+	int64_t offset;
+	double low, high;
+};
+
+/* A watermark the controller computed from the writers' notes
+ * (strata_writer_note_time; docs/client.md, "Watermarks"): events after
+ * the positions were written after every counted writer noted a time >=
+ * lower_time; those before them, before notes <= upper_time. */
+struct strata_watermark {
+	uint64_t index; /* 1, 2, ... per stream */
+	int64_t lower_time;
+	int64_t upper_time;
+	uint64_t created_ms; /* controller time, ms since the epoch */
+	size_t n_positions;
+	struct strata_watermark_position *positions;
+};
+
+/* The kept watermarks of scope/stream with index > after_index, oldest
+ * first (the controller keeps the last 1,024 per stream). Free *out with
+ * strata_watermarks_free. */
+STRATA_API int strata_stream_watermarks(struct strata_client *c,
+                                        const char *scope, const char *stream,
+                                        uint64_t after_index,
+                                        struct strata_watermark **out,
+                                        size_t *n, char *errmsg);
+STRATA_API void strata_watermarks_free(struct strata_watermark *ws, size_t n);
+
 /* ------------------------------------------------------------- segments */
 
 /* One segment of a stream, as the controller describes it. */

@@ -167,6 +167,31 @@ struct strata_read {
 STRATA_API int strata_reader_next(struct strata_reader *r, int wait_ms,
                                   struct strata_read *out, char *errmsg);
 
+/* Where a reader stands in a stream's time (docs/client.md, "Watermarks"),
+ * judged on the group's positions: this reader's segments where it is,
+ * the group's other segments where the group last recorded them (a
+ * segment another reader holds may come to this one), waiting successors
+ * at their start. has_lower: every event this reader returns from now on
+ * was written after each of the stream's (counted) writers noted a time
+ * >= lower: Flink's watermark. has_upper: the events before the next
+ * watermark's positions were written before notes <= upper. */
+struct strata_time_window {
+	bool has_lower;
+	int64_t lower;
+	bool has_upper;
+	int64_t upper;
+};
+
+/* The reader's time window in scope/stream (one the group reads), from
+ * the watermarks the controller keeps (fetched at most every 200 ms).
+ * Neither bound when the stream's writers note no time or the group has
+ * no segment of the stream left to read. Errors: STRATA_EINVAL (a stream the
+ * group does not read), the controller's. */
+STRATA_API int strata_reader_time_window(struct strata_reader *r,
+                                         const char *scope, const char *stream,
+                                         struct strata_time_window *out,
+                                         char *errmsg);
+
 /* Leave the group, handing its segments back at the current positions,
  * and free the reader (freed also on error). */
 STRATA_API int strata_reader_close(struct strata_reader *r, char *errmsg);

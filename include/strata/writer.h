@@ -127,6 +127,22 @@ STRATA_API int strata_writer_write_sync(struct strata_writer *w,
  */
 STRATA_API int strata_writer_flush(struct strata_writer *w, char *errmsg);
 
+/*
+ * Note the application's time `time` (any int64 that rises: event time,
+ * ingest time, a file number) at this writer's position: flushes, then
+ * tells the controller the time and, per segment written to, the end of
+ * the writer's last acknowledged append. The controller turns the notes of
+ * a stream's writers into watermarks (docs/client.md, "Watermarks");
+ * readers see them through strata_reader_time_window. Call it every so
+ * often (each Flink watermark, each second); a writer silent for the
+ * controller's watermark.writer_timeout stops holding watermarks back,
+ * and closing the writer removes its note. Errors: STRATA_EINVAL (time
+ * below this writer's last note, nothing written yet, a transaction's
+ * writer), the flush's errors, the controller's. Not from a callback.
+ */
+STRATA_API int strata_writer_note_time(struct strata_writer *w, int64_t time,
+                                       char *errmsg);
+
 /* Flush, then free the writer; returns the flush's result. The writer is
  * freed in every case. Must not be called from a callback. */
 STRATA_API int strata_writer_close(struct strata_writer *w, char *errmsg);

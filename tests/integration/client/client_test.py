@@ -105,6 +105,8 @@ class Cluster:
             "--store.lease=3s",
             "--tick.interval=200ms",
             "--raft.election-timeout=500ms",
+            "--watermark.interval=200ms",
+            "--watermark.writer_timeout=3s",
         ])
 
     def arm_file(self, i):

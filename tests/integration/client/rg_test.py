@@ -19,6 +19,12 @@ Scenarios:
               resume exactly at the checkpoint's positions (what the old
               readers read before the checkpoint plus what the new ones
               read is every event exactly once).
+  watermark   two writers note time while a reader of a 2-segment stream
+              asks for its time window after every event: every event read
+              after a window has a time >= its lower bound; the lower bound
+              never falls, stays at the slower writer's last note while
+              both count, and moves to the faster one's once the slower
+              writer's mark times out (3 s) though it is still open.
 usage: rg_test.py SCENARIO --controller BIN --store BIN --tool BIN
                   --rg-tool BIN --plugin-dir DIR
 """
@@ -304,9 +310,100 @@ def scenario_checkpoint(args, cluster):
     check_exactly_once(before + after, n, "checkpoint + reset")
 
 
+def timed_writer(args, cluster, stream, name, n, note_every, hold_ms):
+    cmd = [args.rg_tool, cluster.ctl_url, "timed-write", SCOPE, stream, name,
+           n, note_every, hold_ms]
+    return subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE,
+                            text=True)
+
+
+def scenario_watermark(args, cluster):
+    """Watermarks: writers' notes -> controller -> reader windows."""
+    na, nb = 2000, 1000
+    client_test.setup_stream(args, cluster, SCOPE, "rgw", 2)
+    rg(args, cluster, "group", SCOPE, "rgw", "gw", 300)
+    stop = os.path.join(cluster.dir, "stop-rw")
+    cmd = [args.rg_tool, cluster.ctl_url, "read-windows", SCOPE, "gw", "rw",
+           "rgw", na + nb, stop, 90]
+    reader = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE,
+                              text=True)
+    lines = []
+    seen = threading.Event()  # the final lower bound was shown
+
+    def collect():
+        for line in reader.stdout:
+            lines.append(line)
+            if line.startswith("win ") and line.split()[2] == str(10 * na):
+                seen.set()
+    t = threading.Thread(target=collect, daemon=True)
+    t.start()
+    # A notes up to 20000, B up to 10000; both then hold without noting
+    # for 8 s (B's mark times out after 3 s).
+    wa = timed_writer(args, cluster, "rgw", "A", na, 100, 8000)
+    wb = timed_writer(args, cluster, "rgw", "B", nb, 100, 8000)
+    if not seen.wait(60):
+        reader.kill()
+        raise RuntimeError("the reader never saw lower bound %d:\n%s" %
+                           (10 * na, "".join(lines[-20:])))
+    open(stop, "w").close()
+    for p, name in ((reader, "reader"), (wa, "writer A"), (wb, "writer B")):
+        out, _ = p.communicate(timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError("%s failed (%d): %s" % (name, p.returncode,
+                                                       out))
+        if p is not reader:
+            sys.stdout.write("%s: %s\n" % (name, out.strip().splitlines()[-3]))
+    t.join(timeout=5)
+    events, windows = [], []  # (time, payload), (ts, lower, upper)
+    for line in lines:
+        parts = line.split()
+        if parts[0] == "ev":
+            events.append((int(parts[4].split(":")[2]), parts[4]))
+            windows.append((int(parts[1]), parts[5], parts[6]))
+        elif parts[0] == "win":
+            windows.append((int(parts[1]), parts[2], parts[3]))
+    check_exactly_once([(i, 0, 0, p) for i, (_, p) in enumerate(events)],
+                       na + nb, "watermark")
+    # The guarantee: after a window with lower L, every event read has a
+    # time >= L.
+    low = None
+    for i, (tm, payload) in enumerate(events):
+        if low is not None and tm < low:
+            raise RuntimeError("event %s (time %d) read after the lower "
+                               "bound reached %d" % (payload, tm, low))
+        if windows[i][1] != "-":
+            low = int(windows[i][1])
+    # Lower bounds never fall; upper >= lower.
+    prev = None
+    for ts, lo, up in windows:
+        if lo == "-":
+            if prev is not None:
+                raise RuntimeError("the lower bound went away")
+            continue
+        if prev is not None and int(lo) < prev:
+            raise RuntimeError("lower bound fell from %d to %s" % (prev, lo))
+        if up != "-" and int(up) < int(lo):
+            raise RuntimeError("window [%s, %s]" % (lo, up))
+        prev = int(lo)
+    # Held at B's last note while B counted, for a while; then A's.
+    held = [ts for ts, lo, up in windows if lo == str(10 * nb)]
+    final = [ts for ts, lo, up in windows if lo == str(10 * na)]
+    if not held:
+        raise RuntimeError("the lower bound never stood at writer B's "
+                           "last note %d" % (10 * nb))
+    span = (final[0] - held[0]) / 1e9
+    print("lower bound %d (writer B's last note) for %.1f s, then %d "
+          "after B's mark timed out; %d windows, %d events" %
+          (10 * nb, span, 10 * na, len(windows), len(events)))
+    if span < 1.0:
+        raise RuntimeError("writer B's note held the watermark back only "
+                           "%.1f s (timeout 3 s)" % span)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("scenario", choices=["group", "scale", "checkpoint"])
+    ap.add_argument("scenario", choices=["group", "scale", "checkpoint",
+                                         "watermark"])
     ap.add_argument("--controller", required=True)
     ap.add_argument("--store", required=True)
     ap.add_argument("--tool", required=True)
@@ -319,7 +416,8 @@ def main():
     try:
         {"group": scenario_group,
          "scale": scenario_scale,
-         "checkpoint": scenario_checkpoint}[args.scenario](args, cluster)
+         "checkpoint": scenario_checkpoint,
+         "watermark": scenario_watermark}[args.scenario](args, cluster)
         ok = True
     finally:
         if not ok:

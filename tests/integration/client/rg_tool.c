@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "strata/readergroup.h"
+#include "strata/writer.h"
 
 static struct strata_client *cli;
 
@@ -276,6 +277,133 @@ static int cmd_scale(const char *scope, const char *stream, const char *how)
 	return 0;
 }
 
+/*
+ * Writer `name` writes n events to scope/stream: event i has key
+ * name<i % 4>, payload "name<i % 4>:<i / 4>:<time>" with time = 10 i; after
+ * every note_every events it notes time 10 (i + 1) (every later event's
+ * time is >= it), prints "noted T" and sleeps 50 ms. Then it checks that a
+ * time going back is refused, prints "holding", waits hold_ms without
+ * noting (the controller's writer timeout may drop its mark meanwhile)
+ * and closes.
+ */
+static int cmd_timed_write(const char *scope, const char *stream,
+                           const char *name, long n, long note_every,
+                           long hold_ms)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_writer *w;
+	struct strata_writer_config cfg;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	strata_writer_config_default(&cfg);
+	CHECK(strata_writer_new(cli, scope, stream, &cfg, &w, err),
+	      "writer new");
+	int64_t last = -1;
+	for (long i = 0; i < n; i++) {
+		char key[64], data[128];
+		int kl = snprintf(key, sizeof(key), "%s%ld", name, i % 4);
+		int dl = snprintf(data, sizeof(data), "%s:%ld:%ld", key, i / 4,
+		                  10 * i);
+		CHECK(strata_writer_write(w, key, (size_t)kl, data, (size_t)dl,
+		                          NULL, NULL, err),
+		      "write");
+		if ((i + 1) % note_every == 0) {
+			last = 10 * (i + 1);
+			CHECK(strata_writer_note_time(w, last, err),
+			      "note time");
+			printf("noted %lld\n", (long long)last);
+			sleep_us(50000);
+		}
+	}
+	int rc = strata_writer_note_time(w, last - 1, err);
+	if (rc != STRATA_EINVAL) {
+		fprintf(stderr, "note time going back: got %s, want EINVAL\n",
+		        strata_error_name(rc));
+		return 1;
+	}
+	printf("going back refused: %s\n", err);
+	printf("holding\n");
+	sleep_us(hold_ms * 1000);
+	CHECK(strata_writer_close(w, err), "writer close");
+	printf("closed\n");
+	return 0;
+}
+
+/* "-" or the bound. */
+static const char *bound(bool has, int64_t v, char *buf, size_t size)
+{
+	if (!has) {
+		return "-";
+	}
+	snprintf(buf, size, "%lld", (long long)v);
+	return buf;
+}
+
+/*
+ * Join group as reader of scope/stream and read n events, printing after
+ * each its time window: "ev <ns> <segment> <offset> <payload> <lower>
+ * <upper>" ("-" = unknown); then print "win <ns> <lower> <upper>" each time
+ * the window changes until the stop file exists or limit_s pass. Also
+ * checks that a stream the group does not read is refused.
+ */
+static int cmd_read_windows(const char *scope, const char *group,
+                            const char *reader, const char *stream, long n,
+                            const char *stop, unsigned limit_s)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_reader *r;
+	struct strata_time_window win;
+	char lo[32], up[32];
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	CHECK(strata_reader_new(cli, scope, group, reader, &r, err),
+	      "reader new");
+	int rc = strata_reader_time_window(r, scope, "not-read", &win, err);
+	if (rc != STRATA_EINVAL) {
+		fprintf(stderr, "window of another stream: got %s\n",
+		        strata_error_name(rc));
+		return 1;
+	}
+	printf("joined %s\n", reader);
+	uint64_t end = now_ns() + (uint64_t)limit_s * 1000000000u;
+	long got = 0;
+	while (got < n) {
+		if (now_ns() > end) {
+			fprintf(stderr, "reader %s: %ld of %ld events in %us\n",
+			        reader, got, n, limit_s);
+			return 1;
+		}
+		struct strata_read ev;
+		CHECK(strata_reader_next(r, 200, &ev, err), "reader next");
+		if (ev.kind != STRATA_READ_EVENT) {
+			continue;
+		}
+		got++;
+		CHECK(strata_reader_time_window(r, scope, stream, &win, err),
+		      "time window");
+		printf("ev %llu %llu %llu %.*s %s %s\n",
+		       (unsigned long long)now_ns(),
+		       (unsigned long long)ev.segment_id,
+		       (unsigned long long)ev.offset, (int)ev.len,
+		       (const char *)ev.data,
+		       bound(win.has_lower, win.lower, lo, sizeof(lo)),
+		       bound(win.has_upper, win.upper, up, sizeof(up)));
+	}
+	struct strata_time_window prev = win;
+	while (access(stop, F_OK) != 0 && now_ns() < end) {
+		sleep_us(100000);
+		CHECK(strata_reader_time_window(r, scope, stream, &win, err),
+		      "time window");
+		if (memcmp(&win, &prev, sizeof(win)) != 0) {
+			printf("win %llu %s %s\n", (unsigned long long)now_ns(),
+			       bound(win.has_lower, win.lower, lo, sizeof(lo)),
+			       bound(win.has_upper, win.upper, up, sizeof(up)));
+			prev = win;
+		}
+	}
+	CHECK(strata_reader_close(r, err), "reader close");
+	printf("closed %s\n", reader);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
@@ -287,7 +415,10 @@ int main(int argc, char **argv)
 		        "  reset SCOPE GROUP NAME | offline SCOPE GROUP "
 		        "READER\n"
 		        "  delete SCOPE GROUP | scale SCOPE STREAM "
-		        "split3|merge\n");
+		        "split3|merge\n"
+		        "  timed-write SCOPE STREAM NAME N NOTE_EVERY HOLD_MS\n"
+		        "  read-windows SCOPE GROUP READER STREAM N STOPFILE "
+		        "LIMIT_S\n");
 		return 2;
 	}
 	struct strata_client_config cfg;
@@ -315,6 +446,13 @@ int main(int argc, char **argv)
 		rc = cmd_delete(argv[3], argv[4]);
 	} else if (strcmp(cmd, "scale") == 0 && argc == 6) {
 		rc = cmd_scale(argv[3], argv[4], argv[5]);
+	} else if (strcmp(cmd, "timed-write") == 0 && argc == 9) {
+		rc = cmd_timed_write(argv[3], argv[4], argv[5], atol(argv[6]),
+		                     atol(argv[7]), atol(argv[8]));
+	} else if (strcmp(cmd, "read-windows") == 0 && argc == 10) {
+		rc = cmd_read_windows(argv[3], argv[4], argv[5], argv[6],
+		                      atol(argv[7]), argv[8],
+		                      (unsigned)atoi(argv[9]));
 	} else {
 		fprintf(stderr, "bad command line\n");
 	}
