@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "cli/cut.h"
@@ -966,6 +967,105 @@ static int cluster_status(struct cli *c, const struct cli_args *a)
 	return why[0] == '\0' ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 }
 
+/* ----------------------------------------------------------- watermarks */
+
+static const struct cli_opt stream_watermarks_opts[] = {
+        {"last", true, "N", "only the newest N (default: every kept one)"},
+};
+
+/* "NUMBER.EPOCH=OFFSET,..." of a watermark (caller frees). */
+static char *wm_positions_text(const struct strata_watermark *w)
+{
+	size_t cap = 48 * w->n_positions + 1;
+	char *s = strata_malloc(cap);
+	if (s == NULL) {
+		return NULL;
+	}
+	size_t off = 0;
+	s[0] = '\0';
+	for (size_t i = 0; i < w->n_positions; i++) {
+		const struct strata_watermark_position *p = &w->positions[i];
+		off += (size_t)snprintf(
+		        s + off, cap - off,
+		        "%s%" PRIu32 ".%" PRIu32 "=%" PRId64, i > 0 ? "," : "",
+		        (uint32_t)(p->segment_id & 0xffffffffu),
+		        (uint32_t)(p->segment_id >> 32), p->offset);
+	}
+	return s;
+}
+
+static int stream_watermarks(struct cli *c, const struct cli_args *a)
+{
+	char scope[STRATA_NAME_MAX + 1], stream[STRATA_NAME_MAX + 1];
+	uint32_t last = 0;
+	int ex = stream_arg(c, a->pos[0], scope, stream);
+	if (ex == 0) {
+		ex = uint_opt(c, a, "last", 1, 1u << 20, &last);
+	}
+	struct strata_client *cl;
+	if (ex == 0) {
+		ex = cli_client(c, &cl);
+	}
+	if (ex != 0) {
+		return ex;
+	}
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_watermark *ws = NULL;
+	size_t n = 0;
+	int rc = strata_stream_watermarks(cl, scope, stream, 0, &ws, &n, err);
+	if (rc != 0) {
+		return cli_fail_op(c, rc, a->pos[0], err);
+	}
+	size_t from = last > 0 && n > last ? n - last : 0;
+	if (c->json) {
+		printf("[");
+	} else if (n == 0) {
+		cli_note(c,
+		         "%s has no watermarks: its writers note no time "
+		         "(strata_writer_note_time), or the controller has not "
+		         "run its round yet (watermark.interval)",
+		         a->pos[0]);
+	} else {
+		printf("%-8s %-20s %-20s %-24s %s\n", "INDEX", "LOWER", "UPPER",
+		       "CREATED", "POSITIONS");
+	}
+	for (size_t i = from; i < n; i++) {
+		const struct strata_watermark *w = &ws[i];
+		char *pos = wm_positions_text(w);
+		if (pos == NULL) {
+			strata_watermarks_free(ws, n);
+			return cli_fail(c, STRATA_ENOMEM, "out of memory");
+		}
+		if (c->json) {
+			printf("%s{\"index\":%" PRIu64 ",\"lower\":%" PRId64
+			       ",\"upper\":%" PRId64 ",\"created_ms\":%" PRIu64
+			       ",\"positions\":",
+			       i > from ? "," : "", w->index, w->lower_time,
+			       w->upper_time, w->created_ms);
+			cli_json_string(stdout, pos, strlen(pos));
+			printf("}");
+		} else {
+			char when[32] = "-";
+			time_t t = (time_t)(w->created_ms / 1000);
+			struct tm tm;
+			if (gmtime_r(&t, &tm) != NULL) {
+				strftime(when, sizeof(when),
+				         "%Y-%m-%dT%H:%M:%SZ", &tm);
+			}
+			printf("%-8" PRIu64 " %-20" PRId64 " %-20" PRId64
+			       " %-24s %s\n",
+			       w->index, w->lower_time, w->upper_time, when,
+			       pos);
+		}
+		strata_free(pos);
+	}
+	if (c->json) {
+		printf("]\n");
+	}
+	strata_watermarks_free(ws, n);
+	return CLI_EXIT_OK;
+}
+
 /* ---------------------------------------------------------------- table */
 
 #define OPTS(x) x, sizeof(x) / sizeof(*(x))
@@ -1012,6 +1112,14 @@ const struct cli_cmd cli_admin_cmds[] = {
         {"stream", "delete", "SCOPE/STREAM",
          "Delete a sealed stream and its data", NULL, OPTS(stream_delete_opts),
          1, 1, stream_delete},
+        {"stream", "watermarks", "SCOPE/STREAM",
+         "List a stream's watermarks (from its writers' noted times)",
+         "Each watermark: events after its positions were written after "
+         "every counted\nwriter noted a time >= LOWER; those before "
+         "them, before notes <= UPPER.\nPOSITIONS are NUMBER.EPOCH=OFFSET "
+         "per segment. The controller keeps the\nlast 1,024 per stream "
+         "(docs/client.md, \"Watermarks\").\n",
+         OPTS(stream_watermarks_opts), 1, 1, stream_watermarks},
         {"cluster", "status", "",
          "Show controllers, segment stores and containers",
          "Exit code 0 when healthy (a controller leader, a live store, "

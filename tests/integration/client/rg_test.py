@@ -26,9 +26,10 @@ Scenarios:
               both count, and moves to the faster one's once the slower
               writer's mark times out (3 s) though it is still open.
 usage: rg_test.py SCENARIO --controller BIN --store BIN --tool BIN
-                  --rg-tool BIN --plugin-dir DIR
+                  --rg-tool BIN --stratactl BIN --plugin-dir DIR
 """
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -398,6 +399,29 @@ def scenario_watermark(args, cluster):
     if span < 1.0:
         raise RuntimeError("writer B's note held the watermark back only "
                            "%.1f s (timeout 3 s)" % span)
+    # stratactl lists them; the newest is A's.
+    ctl = [args.stratactl, "--controller", cluster.ctl_url, "stream",
+           "watermarks", SCOPE + "/rgw"]
+    r = subprocess.run(ctl, capture_output=True, text=True, timeout=60)
+    sys.stdout.write(r.stdout[-600:])
+    rows = r.stdout.splitlines()
+    if r.returncode != 0 or not rows[0].startswith("INDEX") or \
+            rows[-1].split()[1] != str(10 * na):
+        raise RuntimeError("stratactl stream watermarks: exit %d, %s" %
+                           (r.returncode, r.stderr))
+    r = subprocess.run(ctl + ["--json", "--last", "1"], capture_output=True,
+                       text=True, timeout=60)
+    last = json.loads(r.stdout)
+    if len(last) != 1 or last[0]["lower"] != 10 * na or \
+            last[0]["index"] != len(rows) - 1:
+        raise RuntimeError("stratactl --json --last 1: %s" % r.stdout)
+    r = subprocess.run(ctl[:-1] + [SCOPE + "/nope"], capture_output=True,
+                       text=True, timeout=60)
+    if r.returncode == 0 or "nope" not in r.stderr:
+        raise RuntimeError("watermarks of an unknown stream: exit %d, %s" %
+                           (r.returncode, r.stderr))
+    print("stratactl: %d watermarks, newest lower %d; unknown stream: %s" %
+          (len(rows) - 1, last[0]["lower"], r.stderr.strip()))
 
 
 def main():
@@ -409,6 +433,7 @@ def main():
     ap.add_argument("--tool", required=True)
     ap.add_argument("--rg-tool", required=True)
     ap.add_argument("--plugin-dir", required=True)
+    ap.add_argument("--stratactl", required=True)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     cluster = client_test.Cluster(args, 3)
