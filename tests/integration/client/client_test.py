@@ -106,7 +106,7 @@ class Cluster:
             "--tick.interval=200ms",
             "--raft.election-timeout=500ms",
             "--watermark.interval=200ms",
-            "--watermark.writer_timeout=3s",
+            "--watermark.writer-timeout=3s",
         ])
 
     def arm_file(self, i):

@@ -19,7 +19,8 @@ Scenarios:
               resume exactly at the checkpoint's positions (what the old
               readers read before the checkpoint plus what the new ones
               read is every event exactly once).
-  watermark   two writers note time while a reader of a 2-segment stream
+  watermark   two writers (both counted: each notes time 0 before the
+              test goes on) note time while a reader of a 2-segment stream
               asks for its time window after every event: every event read
               after a window has a time >= its lower bound; the lower bound
               never falls, stays at the slower writer's last note while
@@ -311,11 +312,18 @@ def scenario_checkpoint(args, cluster):
     check_exactly_once(before + after, n, "checkpoint + reset")
 
 
-def timed_writer(args, cluster, stream, name, n, note_every, hold_ms):
+def timed_writer(args, cluster, stream, name, n, note_every, hold_ms, go):
+    """Start rg_tool timed-write; return once it noted its first time
+    (it then waits for the file go)."""
     cmd = [args.rg_tool, cluster.ctl_url, "timed-write", SCOPE, stream, name,
-           n, note_every, hold_ms]
-    return subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE,
-                            text=True)
+           n, note_every, hold_ms, go]
+    p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE,
+                         text=True)
+    line = p.stdout.readline()
+    if line.strip() != "ready":
+        p.kill()
+        raise RuntimeError("writer %s did not start: %r" % (name, line))
+    return p
 
 
 def scenario_watermark(args, cluster):
@@ -325,7 +333,7 @@ def scenario_watermark(args, cluster):
     rg(args, cluster, "group", SCOPE, "rgw", "gw", 300)
     stop = os.path.join(cluster.dir, "stop-rw")
     cmd = [args.rg_tool, cluster.ctl_url, "read-windows", SCOPE, "gw", "rw",
-           "rgw", na + nb, stop, 90]
+           "rgw", na + nb + 2, stop, 90]
     reader = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE,
                               text=True)
     lines = []
@@ -338,10 +346,13 @@ def scenario_watermark(args, cluster):
                 seen.set()
     t = threading.Thread(target=collect, daemon=True)
     t.start()
+    # Both note time 0 first (a writer counts from its first note), then
     # A notes up to 20000, B up to 10000; both then hold without noting
     # for 8 s (B's mark times out after 3 s).
-    wa = timed_writer(args, cluster, "rgw", "A", na, 100, 8000)
-    wb = timed_writer(args, cluster, "rgw", "B", nb, 100, 8000)
+    go = os.path.join(cluster.dir, "go-writers")
+    wa = timed_writer(args, cluster, "rgw", "A", na, 100, 8000, go)
+    wb = timed_writer(args, cluster, "rgw", "B", nb, 100, 8000, go)
+    open(go, "w").close()
     if not seen.wait(60):
         reader.kill()
         raise RuntimeError("the reader never saw lower bound %d:\n%s" %
@@ -359,20 +370,32 @@ def scenario_watermark(args, cluster):
     for line in lines:
         parts = line.split()
         if parts[0] == "ev":
-            events.append((int(parts[4].split(":")[2]), parts[4]))
+            events.append((int(parts[4].split(":")[2]), parts[4],
+                           int(parts[2]), int(parts[3])))
             windows.append((int(parts[1]), parts[5], parts[6]))
         elif parts[0] == "win":
             windows.append((int(parts[1]), parts[2], parts[3]))
-    check_exactly_once([(i, 0, 0, p) for i, (_, p) in enumerate(events)],
-                       na + nb, "watermark")
+    check_exactly_once([(i, 0, 0, e[1]) for i, e in enumerate(events)],
+                       na + nb + 2, "watermark")
     # The guarantee: after a window with lower L, every event read has a
     # time >= L.
-    low = None
-    for i, (tm, payload) in enumerate(events):
+    low, since = None, None
+    for i, (tm, payload, seg, off) in enumerate(events):
         if low is not None and tm < low:
-            raise RuntimeError("event %s (time %d) read after the lower "
-                               "bound reached %d" % (payload, tm, low))
+            wm = subprocess.run([args.stratactl, "--controller",
+                                 cluster.ctl_url, "stream", "watermarks",
+                                 SCOPE + "/rgw"], capture_output=True,
+                                text=True, timeout=60)
+            raise RuntimeError(
+                "event %d %s (time %d, segment %d.%d @%d) read after the "
+                "lower bound reached %d at event %d %s (segment %d.%d "
+                "@%d); watermarks:\n%s" %
+                (i, payload, tm, seg & 0xffffffff, seg >> 32, off, low,
+                 since, events[since][1], events[since][2] & 0xffffffff,
+                 events[since][2] >> 32, events[since][3], wm.stdout))
         if windows[i][1] != "-":
+            if low is None or int(windows[i][1]) > low:
+                since = i
             low = int(windows[i][1])
     # Lower bounds never fall; upper >= lower.
     prev = None

@@ -278,7 +278,10 @@ static int cmd_scale(const char *scope, const char *stream, const char *how)
 }
 
 /*
- * Writer `name` writes n events to scope/stream: event i has key
+ * Writer `name` first writes event "<name>W:0:0" (time 0), notes time 0,
+ * prints "ready" and waits until the file go exists (so that every writer
+ * counts before any writes more: a writer's events before its first note
+ * are not covered). Then it writes n events to scope/stream: event i has key
  * name<i % 4>, payload "name<i % 4>:<i / 4>:<time>" with time = 10 i; after
  * every note_every events it notes time 10 (i + 1) (every later event's
  * time is >= it), prints "noted T" and sleeps 50 ms. Then it checks that a
@@ -288,7 +291,7 @@ static int cmd_scale(const char *scope, const char *stream, const char *how)
  */
 static int cmd_timed_write(const char *scope, const char *stream,
                            const char *name, long n, long note_every,
-                           long hold_ms)
+                           long hold_ms, const char *go)
 {
 	char err[STRATA_ERRMSG_SIZE] = "";
 	struct strata_writer *w;
@@ -297,6 +300,16 @@ static int cmd_timed_write(const char *scope, const char *stream,
 	strata_writer_config_default(&cfg);
 	CHECK(strata_writer_new(cli, scope, stream, &cfg, &w, err),
 	      "writer new");
+	char first[80];
+	int fl = snprintf(first, sizeof(first), "%sW:0:0", name);
+	CHECK(strata_writer_write(w, first, strlen(name) + 1, first, (size_t)fl,
+	                          NULL, NULL, err),
+	      "write");
+	CHECK(strata_writer_note_time(w, 0, err), "note time");
+	printf("ready\n");
+	while (access(go, F_OK) != 0) {
+		sleep_us(10000);
+	}
 	int64_t last = -1;
 	for (long i = 0; i < n; i++) {
 		char key[64], data[128];
@@ -416,7 +429,8 @@ int main(int argc, char **argv)
 		        "READER\n"
 		        "  delete SCOPE GROUP | scale SCOPE STREAM "
 		        "split3|merge\n"
-		        "  timed-write SCOPE STREAM NAME N NOTE_EVERY HOLD_MS\n"
+		        "  timed-write SCOPE STREAM NAME N NOTE_EVERY HOLD_MS "
+		        "GOFILE\n"
 		        "  read-windows SCOPE GROUP READER STREAM N STOPFILE "
 		        "LIMIT_S\n");
 		return 2;
@@ -446,9 +460,9 @@ int main(int argc, char **argv)
 		rc = cmd_delete(argv[3], argv[4]);
 	} else if (strcmp(cmd, "scale") == 0 && argc == 6) {
 		rc = cmd_scale(argv[3], argv[4], argv[5]);
-	} else if (strcmp(cmd, "timed-write") == 0 && argc == 9) {
+	} else if (strcmp(cmd, "timed-write") == 0 && argc == 10) {
 		rc = cmd_timed_write(argv[3], argv[4], argv[5], atol(argv[6]),
-		                     atol(argv[7]), atol(argv[8]));
+		                     atol(argv[7]), atol(argv[8]), argv[9]);
 	} else if (strcmp(cmd, "read-windows") == 0 && argc == 10) {
 		rc = cmd_read_windows(argv[3], argv[4], argv[5], argv[6],
 		                      atol(argv[7]), argv[8],

@@ -545,6 +545,8 @@ static void check_help(void)
 	        "scaling.interval",
 	        "scaling.unit",
 	        "scaling.cooldown",
+	        "watermark.interval",
+	        "watermark.writer_timeout",
 	        "log.level",
 	        "log.file",
 	        "check_config",
