@@ -992,9 +992,9 @@ static void tails_round(struct driver *d,
 	rstreams_free(r, n);
 }
 
-/* The watermark round: ComputeWatermarkCmd for every stream with
- * writers' marks (the FSM drops stale marks and records a watermark when
- * the lower bound moved). */
+/* The watermark round: ComputeWatermarkCmd for every stream where it
+ * changes something (the FSM drops stale marks and records a watermark
+ * when the lower bound moved). */
 static void watermark_round(struct driver *d)
 {
 	enum { MAX_ROUND = 4096 }; /* streams per round; the rest next time */
@@ -1005,7 +1005,8 @@ static void watermark_round(struct driver *d)
 	bool oom = names == NULL || copies == NULL;
 	if (!oom) {
 		const struct cfsm *f = ctl_service_lock(d->svc);
-		n = cfsm_streams_with_marks(f, names, MAX_ROUND);
+		n = cfsm_watermark_due(f, ctl_now_ms(), d->writer_timeout_ms,
+		                       names, MAX_ROUND);
 		n = n < MAX_ROUND ? n : MAX_ROUND;
 		for (size_t i = 0; i < n; i++) {
 			copies[2 * i] = strata_strdup(names[i].scope);

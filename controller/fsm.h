@@ -178,10 +178,14 @@ struct cfsm_stream_name {
 	const char *stream;
 };
 
-/* Streams with writers' time marks: fills out[0..max) and returns how
- * many there are (possibly more than max). */
-size_t cfsm_streams_with_marks(const struct cfsm *fsm,
-                               struct cfsm_stream_name *out, size_t max);
+/* Streams where a watermark round at now_ms would change something (a
+ * watermark to record, a mark older than writer_timeout_ms to drop):
+ * fills out[0..max) and returns how many there are (possibly more than
+ * max). Streams whose writers noted nothing new are left out, so an idle
+ * cluster writes no Raft entries for watermarks. */
+size_t cfsm_watermark_due(const struct cfsm *fsm, uint64_t now_ms,
+                          uint64_t writer_timeout_ms,
+                          struct cfsm_stream_name *out, size_t max);
 
 /* Container hosting a segment: FNV-1a 64 of the qualified name modulo the
  * container count. Pure; also valid for unknown segments. */

@@ -271,6 +271,42 @@ static void expire_marks(Strata__V1__StreamRecord *s, uint64_t cutoff)
 	s->n_writer_marks = k;
 }
 
+/* What a round at cutoff (marks noted before it go) would do to s: the
+ * bounds of the marks that count, whether to record a watermark, whether
+ * a mark expires, and how many positions the candidates may hold. */
+struct round {
+	bool record;
+	bool expire;
+	int64_t lower, upper;
+	size_t cap;
+};
+
+static struct round round_of(const Strata__V1__StreamRecord *s, uint64_t cutoff)
+{
+	const Strata__V1__Watermark *prev =
+	        s->n_watermarks > 0 ? s->watermarks[s->n_watermarks - 1] : NULL;
+	struct round r = {.cap = prev != NULL ? prev->n_positions : 0};
+	bool any = false;
+	for (size_t i = 0; i < s->n_writer_marks; i++) {
+		const Strata__V1__WriterMark *m = s->writer_marks[i];
+		if (m->noted_ms < cutoff) {
+			r.expire = true;
+			continue;
+		}
+		r.cap += m->n_positions;
+		r.lower = !any || m->time < r.lower ? m->time : r.lower;
+		r.upper = !any || m->time > r.upper ? m->time : r.upper;
+		any = true;
+	}
+	r.record = any && (prev == NULL || r.lower > prev->lower_time);
+	return r;
+}
+
+static uint64_t cutoff_of(uint64_t now_ms, uint64_t timeout_ms)
+{
+	return now_ms > timeout_ms ? now_ms - timeout_ms : 0;
+}
+
 int watermarks_compute(struct cfsm *f, const Strata__V1__ComputeWatermarkCmd *c,
                        struct cfsm_result *res)
 {
@@ -285,31 +321,16 @@ int watermarks_compute(struct cfsm *f, const Strata__V1__ComputeWatermarkCmd *c,
 		                "the leader sends watermark.writer_timeout",
 		                c->scope, c->stream);
 	}
-	uint64_t cutoff = c->now_ms > c->writer_timeout_ms
-	                          ? c->now_ms - c->writer_timeout_ms
-	                          : 0;
+	uint64_t cutoff = cutoff_of(c->now_ms, c->writer_timeout_ms);
 	const Strata__V1__Watermark *prev =
 	        s->n_watermarks > 0 ? s->watermarks[s->n_watermarks - 1] : NULL;
-	size_t cap = prev != NULL ? prev->n_positions : 0;
-	bool any = false;
-	int64_t lower = 0, upper = 0;
-	for (size_t i = 0; i < s->n_writer_marks; i++) {
-		const Strata__V1__WriterMark *m = s->writer_marks[i];
-		if (m->noted_ms < cutoff) {
-			continue;
-		}
-		cap += m->n_positions;
-		lower = !any || m->time < lower ? m->time : lower;
-		upper = !any || m->time > upper ? m->time : upper;
-		any = true;
-	}
-	bool record = any && (prev == NULL || lower > prev->lower_time);
-	if (!record) {
+	struct round r = round_of(s, cutoff);
+	if (!r.record) {
 		expire_marks(s, cutoff);
 		return 0;
 	}
 	/* Everything that can fail first. */
-	struct cand *cs = strata_calloc(cap + 1, sizeof(*cs));
+	struct cand *cs = strata_calloc(r.cap + 1, sizeof(*cs));
 	Strata__V1__Watermark *w = pb_new(&strata__v1__watermark__descriptor);
 	if (cs == NULL || w == NULL ||
 	    pb_reserve(&s->watermarks, s->n_watermarks, 1,
@@ -349,8 +370,8 @@ int watermarks_compute(struct cfsm *f, const Strata__V1__ComputeWatermarkCmd *c,
 		w->positions[w->n_positions++] = p;
 	}
 	strata_free(cs);
-	w->lower_time = lower;
-	w->upper_time = upper;
+	w->lower_time = r.lower;
+	w->upper_time = r.upper;
 	w->created_ms = c->now_ms;
 	w->index = ++s->next_watermark_index;
 	if (s->n_watermarks >= WM_MAX_KEPT) {
@@ -407,15 +428,22 @@ oom:
 	return STRATA_ENOMEM;
 }
 
-size_t cfsm_streams_with_marks(const struct cfsm *fsm,
-                               struct cfsm_stream_name *out, size_t max)
+size_t cfsm_watermark_due(const struct cfsm *fsm, uint64_t now_ms,
+                          uint64_t writer_timeout_ms,
+                          struct cfsm_stream_name *out, size_t max)
 {
 	size_t n = 0;
 	const Strata__V1__ControllerState *st = fsm->st;
+	uint64_t cutoff = cutoff_of(now_ms, writer_timeout_ms);
 	for (size_t i = 0; i < st->n_scopes; i++) {
 		const Strata__V1__ScopeRecord *sc = st->scopes[i];
 		for (size_t k = 0; k < sc->n_streams; k++) {
-			if (sc->streams[k]->n_writer_marks == 0) {
+			const Strata__V1__StreamRecord *s = sc->streams[k];
+			if (s->n_writer_marks == 0) {
+				continue;
+			}
+			struct round r = round_of(s, cutoff);
+			if (!r.record && !r.expire) {
 				continue;
 			}
 			if (n < max) {

@@ -257,6 +257,38 @@ static void test_watermarks_across_a_scale(void **state)
 	assert_int_equal(offset_of(w, E(1, 3)), 8);
 }
 
+/* Streams a round at now would change. */
+static size_t due(const struct cfsm *f, uint64_t now)
+{
+	struct cfsm_stream_name names[4];
+	size_t n = cfsm_watermark_due(f, now, TIMEOUT, names, 4);
+	if (n > 0) {
+		assert_string_equal(names[0].scope, "sc");
+		assert_string_equal(names[0].stream, "s");
+	}
+	return n;
+}
+
+static void test_watermarks_round_only_when_due(void **state)
+{
+	struct cfsm *f = *state;
+	assert_int_equal(due(f, 1000), 0); /* no marks */
+	assert_int_equal(note1(f, 0xa1, 100, 1000, E(0, 0), 10), 0);
+	assert_int_equal(due(f, 1000), 1); /* a first watermark */
+	assert_int_equal(compute(f, 1000), 0);
+	assert_int_equal(due(f, 2000), 0); /* nothing new: no entry */
+	assert_int_equal(note1(f, 0xa1, 100, 2000, E(0, 0), 20), 0);
+	assert_int_equal(due(f, 2000), 0); /* same time: nothing to record */
+	assert_int_equal(note1(f, 0xa1, 150, 3000, E(0, 0), 30), 0);
+	assert_int_equal(due(f, 3000), 1);
+	assert_int_equal(compute(f, 3000), 0);
+	assert_int_equal(due(f, 3000 + TIMEOUT), 0);
+	assert_int_equal(due(f, 3000 + TIMEOUT + 1), 1); /* a mark expires */
+	assert_int_equal(compute(f, 3000 + TIMEOUT + 1), 0);
+	assert_int_equal(due(f, 3000 + TIMEOUT + 1), 0);
+	assert_int_equal(rec(f)->n_writer_marks, 0);
+}
+
 static void test_watermarks_bound_and_snapshot(void **state)
 {
 	struct cfsm *f = *state;
@@ -356,6 +388,8 @@ int main(void)
 	                teardown),
 	        cmocka_unit_test_setup_teardown(test_watermarks_across_a_scale,
 	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_watermarks_round_only_when_due, setup, teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_watermarks_bound_and_snapshot, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_watermarks_bad_input,
