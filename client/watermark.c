@@ -76,6 +76,96 @@ void strata_watermarks_free(struct strata_watermark *ws, size_t n)
 	strata_free(ws);
 }
 
+/* Scope and stream names, or the error. */
+static int check_names(const char *scope, const char *stream, char *errmsg)
+{
+	int rc = client_check_name(scope, "scope", errmsg);
+	return rc != 0 ? rc : client_check_name(stream, "stream", errmsg);
+}
+
+int strata_stream_note_time(struct strata_client *c, const char *scope,
+                            const char *stream, const uint8_t writer_id[16],
+                            int64_t time, char *errmsg)
+{
+	int rc = check_names(scope, stream, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	if (writer_id == NULL) {
+		client_err(errmsg, "note time on %s/%s: writer_id is NULL",
+		           scope, stream);
+		return STRATA_EINVAL;
+	}
+	struct strata_stream_info *in = NULL;
+	rc = strata_stream_get_info(c, scope, stream, &in, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	size_t n = in->tail.n;
+	Strata__V1__SegmentOffset *pos = strata_calloc(n + 1, sizeof(*pos));
+	Strata__V1__SegmentOffset **pp = strata_calloc(n + 1, sizeof(*pp));
+	if (pos == NULL || pp == NULL) {
+		strata_free(pos);
+		strata_free(pp);
+		strata_stream_info_free(in);
+		client_err(errmsg, "note time on %s/%s: out of memory", scope,
+		           stream);
+		return STRATA_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		Strata__V1__SegmentOffset init =
+		        STRATA__V1__SEGMENT_OFFSET__INIT;
+		pos[i] = init;
+		pos[i].segment_id = in->tail.positions[i].segment_id;
+		pos[i].offset = in->tail.positions[i].offset;
+		pp[i] = &pos[i];
+	}
+	strata_stream_info_free(in);
+	Strata__V1__NoteTimeRequest q = STRATA__V1__NOTE_TIME_REQUEST__INIT;
+	q.scope = (char *)scope;
+	q.stream = (char *)stream;
+	q.writer_id.data = (uint8_t *)writer_id;
+	q.writer_id.len = 16;
+	q.time = time;
+	q.positions = pp;
+	q.n_positions = n;
+	char what[STRATA_NAME_MAX * 2 + 32];
+	snprintf(what, sizeof(what), "note time on %s/%s", scope, stream);
+	rc = client_ctl_mutate(c, STRATA__V1__CONTROLLER_METHOD__CTL_NOTE_TIME,
+	                       &q.base, 0, what, errmsg);
+	strata_free(pp);
+	strata_free(pos);
+	return rc;
+}
+
+int strata_stream_remove_time_mark(struct strata_client *c, const char *scope,
+                                   const char *stream,
+                                   const uint8_t writer_id[16], char *errmsg)
+{
+	int rc = check_names(scope, stream, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	if (writer_id == NULL) {
+		client_err(errmsg,
+		           "remove time mark on %s/%s: writer_id is NULL",
+		           scope, stream);
+		return STRATA_EINVAL;
+	}
+	Strata__V1__RemoveWriterRequest q =
+	        STRATA__V1__REMOVE_WRITER_REQUEST__INIT;
+	q.scope = (char *)scope;
+	q.stream = (char *)stream;
+	q.writer_id.data = (uint8_t *)writer_id;
+	q.writer_id.len = 16;
+	char what[STRATA_NAME_MAX * 2 + 40];
+	snprintf(what, sizeof(what), "remove time mark on %s/%s", scope,
+	         stream);
+	return client_ctl_mutate(
+	        c, STRATA__V1__CONTROLLER_METHOD__CTL_REMOVE_WRITER, &q.base, 0,
+	        what, errmsg);
+}
+
 int strata_stream_watermarks(struct strata_client *c, const char *scope,
                              const char *stream, uint64_t after_index,
                              struct strata_watermark **out, size_t *n,
@@ -83,10 +173,7 @@ int strata_stream_watermarks(struct strata_client *c, const char *scope,
 {
 	*out = NULL;
 	*n = 0;
-	int rc = client_check_name(scope, "scope", errmsg);
-	if (rc == 0) {
-		rc = client_check_name(stream, "stream", errmsg);
-	}
+	int rc = check_names(scope, stream, errmsg);
 	if (rc != 0) {
 		return rc;
 	}

@@ -1535,19 +1535,9 @@ int strata_writer_note_time(struct strata_writer *w, int64_t time, char *errmsg)
  * effort: a mark left behind times out (watermark.writer_timeout). */
 static void writer_remove_mark(struct strata_writer *w)
 {
-	Strata__V1__RemoveWriterRequest q =
-	        STRATA__V1__REMOVE_WRITER_REQUEST__INIT;
-	q.scope = w->scope;
-	q.stream = w->stream;
-	q.writer_id.data = w->id;
-	q.writer_id.len = sizeof(w->id);
-	char what[STRATA_NAME_MAX * 2 + 40];
 	char msg[STRATA_ERRMSG_SIZE];
-	snprintf(what, sizeof(what), "remove writer of %s/%s", w->scope,
-	         w->stream);
-	if (client_ctl_mutate(w->c,
-	                      STRATA__V1__CONTROLLER_METHOD__CTL_REMOVE_WRITER,
-	                      &q.base, 0, what, msg) != 0) {
+	if (strata_stream_remove_time_mark(w->c, w->scope, w->stream, w->id,
+	                                   msg) != 0) {
 		LOG_WARN("client.writer",
 		         "%s; its time mark stays until it times out", msg);
 	}

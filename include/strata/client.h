@@ -300,6 +300,30 @@ STRATA_API int strata_stream_watermarks(struct strata_client *c,
                                         size_t *n, char *errmsg);
 STRATA_API void strata_watermarks_free(struct strata_watermark *ws, size_t n);
 
+/*
+ * Note time `time` for a producer that is not an event writer: writer_id
+ * (16 bytes the caller keeps stable, e.g. derived from a job and subtask)
+ * at the stream's tail now (its current segments at their lengths). For
+ * a transactional sink: commit the transaction, then note the time its
+ * events were up to (Pravega's commit(timestamp)); for an idle source: keep
+ * noting the clock. Events this producer adds later lie after that tail.
+ * Same rules as strata_writer_note_time (time never goes back; the mark
+ * times out after watermark.writer_timeout). Errors: STRATA_EINVAL,
+ * STRATA_ENOENT, STRATA_ESEALED, the controller's and the stores'.
+ */
+STRATA_API int strata_stream_note_time(struct strata_client *c,
+                                       const char *scope, const char *stream,
+                                       const uint8_t writer_id[16],
+                                       int64_t time, char *errmsg);
+
+/* Forget writer_id's time mark on scope/stream (a producer that is done):
+ * it no longer holds watermarks back. An unknown id is not an error. */
+STRATA_API int strata_stream_remove_time_mark(struct strata_client *c,
+                                              const char *scope,
+                                              const char *stream,
+                                              const uint8_t writer_id[16],
+                                              char *errmsg);
+
 /* ------------------------------------------------------------- segments */
 
 /* One segment of a stream, as the controller describes it. */

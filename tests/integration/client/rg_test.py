@@ -445,6 +445,24 @@ def scenario_watermark(args, cluster):
                            (r.returncode, r.stderr))
     print("stratactl: %d watermarks, newest lower %d; unknown stream: %s" %
           (len(rows) - 1, last[0]["lower"], r.stderr.strip()))
+    # A transactional producer notes time at the tail after its commit
+    # (A and B are closed: their marks are gone): the next watermark is
+    # its time.
+    rg(args, cluster, "txn-note", SCOPE, "rgw", 10, 30000, "note")
+    end = time.time() + 20
+    while True:
+        r = subprocess.run(ctl + ["--json", "--last", "1"],
+                           capture_output=True, text=True, timeout=60)
+        last = json.loads(r.stdout)
+        if last and last[0]["lower"] == 30010:
+            break
+        if time.time() > end:
+            raise RuntimeError("no watermark at the transactional "
+                               "producer's time 30010: %s" % r.stdout)
+        time.sleep(0.2)
+    rg(args, cluster, "txn-note", SCOPE, "rgw", 0, 0, "remove")
+    print("strata_stream_note_time after a commit: watermark %d at %s" %
+          (last[0]["lower"], last[0]["positions"]))
 
 
 def main():

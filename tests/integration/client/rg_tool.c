@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "strata/readergroup.h"
+#include "strata/txn.h"
 #include "strata/writer.h"
 
 static struct strata_client *cli;
@@ -341,6 +342,55 @@ static int cmd_timed_write(const char *scope, const char *stream,
 	return 0;
 }
 
+/*
+ * A transactional producer "C": n events "C<i % 4>:<i / 4>:<t0 + i>" in
+ * one transaction, committed, then time t0 + n noted for id 16 x 'C' with
+ * strata_stream_note_time (the stream's tail); prints "noted T". With
+ * remove, it then removes the mark (and an unknown id's, which is no
+ * error) instead.
+ */
+static int cmd_txn_note(const char *scope, const char *stream, long n, long t0,
+                        const char *what)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	uint8_t id[16];
+	memset(id, 'C', sizeof(id));
+	if (strcmp(what, "remove") == 0) {
+		CHECK(strata_stream_remove_time_mark(cli, scope, stream, id,
+		                                     err),
+		      "remove time mark");
+		memset(id, 'Z', sizeof(id));
+		CHECK(strata_stream_remove_time_mark(cli, scope, stream, id,
+		                                     err),
+		      "remove an unknown time mark");
+		printf("removed\n");
+		return 0;
+	}
+	struct strata_txn *t;
+	CHECK(strata_txn_begin(cli, scope, stream, NULL, &t, err), "begin");
+	for (long i = 0; i < n; i++) {
+		char key[16], data[64];
+		int kl = snprintf(key, sizeof(key), "C%ld", i % 4);
+		int dl = snprintf(data, sizeof(data), "%s:%ld:%ld", key, i / 4,
+		                  t0 + i);
+		CHECK(strata_txn_write(t, key, (size_t)kl, data, (size_t)dl,
+		                       err),
+		      "txn write");
+	}
+	CHECK(strata_txn_commit(t, err), "commit");
+	strata_txn_free(t);
+	CHECK(strata_stream_note_time(cli, scope, stream, id, t0 + n, err),
+	      "stream note time");
+	int rc = strata_stream_note_time(cli, scope, stream, id, t0, err);
+	if (rc != STRATA_EINVAL) {
+		fprintf(stderr, "stream note time going back: got %s\n",
+		        strata_error_name(rc));
+		return 1;
+	}
+	printf("noted %ld\n", t0 + n);
+	return 0;
+}
+
 /* "-" or the bound. */
 static const char *bound(bool has, int64_t v, char *buf, size_t size)
 {
@@ -432,7 +482,8 @@ int main(int argc, char **argv)
 		        "  timed-write SCOPE STREAM NAME N NOTE_EVERY HOLD_MS "
 		        "GOFILE\n"
 		        "  read-windows SCOPE GROUP READER STREAM N STOPFILE "
-		        "LIMIT_S\n");
+		        "LIMIT_S\n"
+		        "  txn-note SCOPE STREAM N T0 note|remove\n");
 		return 2;
 	}
 	struct strata_client_config cfg;
@@ -463,6 +514,9 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "timed-write") == 0 && argc == 10) {
 		rc = cmd_timed_write(argv[3], argv[4], argv[5], atol(argv[6]),
 		                     atol(argv[7]), atol(argv[8]), argv[9]);
+	} else if (strcmp(cmd, "txn-note") == 0 && argc == 8) {
+		rc = cmd_txn_note(argv[3], argv[4], atol(argv[5]),
+		                  atol(argv[6]), argv[7]);
 	} else if (strcmp(cmd, "read-windows") == 0 && argc == 10) {
 		rc = cmd_read_windows(argv[3], argv[4], argv[5], argv[6],
 		                      atol(argv[7]), argv[8],
