@@ -123,7 +123,7 @@ struct strata_writer {
 	bool closing;
 	bool destroyed;  /* the I/O thread let go */
 	uint64_t txn_id; /* a transaction's writer (client/txn.c), else 0 */
-	bool noted;      /* noted time: close removes its mark */
+	bool noted;      /* noted time: close removes its mark (under mu) */
 	const struct strata_codec_ops *codec; /* NULL: events go plain */
 	int codec_level;                      /* its level */
 	struct strata_writer_stats stats;
@@ -1526,7 +1526,9 @@ int strata_writer_note_time(struct strata_writer *w, int64_t time, char *errmsg)
 	strata_free(pp);
 	strata_free(p.pos);
 	if (rc == 0) {
+		pthread_mutex_lock(&w->mu);
 		w->noted = true;
+		pthread_mutex_unlock(&w->mu);
 	}
 	return rc;
 }
@@ -1605,7 +1607,10 @@ int strata_writer_close(struct strata_writer *w, char *errmsg)
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	rc = strata_writer_flush(w, errmsg);
-	if (w->noted) {
+	pthread_mutex_lock(&w->mu);
+	bool noted = w->noted;
+	pthread_mutex_unlock(&w->mu);
+	if (noted) {
 		writer_remove_mark(w);
 	}
 	/* Stop the I/O side and wait until nothing of w is in flight. */
