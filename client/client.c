@@ -82,6 +82,12 @@ int client_check_blocking(struct strata_client *c, const char *what,
 	return 0;
 }
 
+int client_check_stream(const char *scope, const char *stream, char *errmsg)
+{
+	int rc = client_check_name(scope, "scope", errmsg);
+	return rc != 0 ? rc : client_check_name(stream, "stream", errmsg);
+}
+
 int client_check_name(const char *name, const char *what, char *errmsg)
 {
 	if (name == NULL || name[0] == '\0') {

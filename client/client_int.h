@@ -101,6 +101,9 @@ int client_check_blocking(struct strata_client *c, const char *what,
  * 0 or STRATA_EBADNAME. */
 int client_check_name(const char *name, const char *what, char *errmsg);
 
+/* Both names of scope/stream: 0 or STRATA_EBADNAME. */
+int client_check_stream(const char *scope, const char *stream, char *errmsg);
+
 /* ---------------------------------------------------- async requests -- */
 
 /* One call whose completion runs on the I/O thread. */

@@ -399,19 +399,13 @@ static int config_to_pb(const struct strata_stream_config *in,
 	return 0;
 }
 
-static int check_stream(const char *scope, const char *stream, char *errmsg)
-{
-	int rc = client_check_name(scope, "scope", errmsg);
-	return rc != 0 ? rc : client_check_name(stream, "stream", errmsg);
-}
-
 int strata_stream_create(struct strata_client *c, const char *scope,
                          const char *stream,
                          const struct strata_stream_config *cfg, char *errmsg)
 {
 	char what[600];
 	struct pb_config pb;
-	int rc = check_stream(scope, stream, errmsg);
+	int rc = client_check_stream(scope, stream, errmsg);
 	if (rc != 0 || (rc = config_to_pb(cfg, &pb, errmsg)) != 0) {
 		return rc;
 	}
@@ -474,7 +468,7 @@ int strata_stream_update(struct strata_client *c, const char *scope,
 {
 	char what[600];
 	struct pb_config pb;
-	int rc = check_stream(scope, stream, errmsg);
+	int rc = client_check_stream(scope, stream, errmsg);
 	if (rc != 0 || (rc = config_to_pb(cfg, &pb, errmsg)) != 0) {
 		return rc;
 	}
@@ -493,7 +487,7 @@ int strata_stream_seal(struct strata_client *c, const char *scope,
                        const char *stream, char *errmsg)
 {
 	char what[600];
-	int rc = check_stream(scope, stream, errmsg);
+	int rc = client_check_stream(scope, stream, errmsg);
 	if (rc != 0) {
 		return rc;
 	}
@@ -510,7 +504,7 @@ int strata_stream_delete(struct strata_client *c, const char *scope,
                          const char *stream, char *errmsg)
 {
 	char what[600];
-	int rc = check_stream(scope, stream, errmsg);
+	int rc = client_check_stream(scope, stream, errmsg);
 	if (rc != 0) {
 		return rc;
 	}
@@ -571,7 +565,7 @@ int strata_stream_truncate(struct strata_client *c,
 		client_err(errmsg, "truncate: the stream cut is NULL");
 		return STRATA_EINVAL;
 	}
-	int rc = check_stream(cut->scope, cut->stream, errmsg);
+	int rc = client_check_stream(cut->scope, cut->stream, errmsg);
 	if (rc != 0) {
 		return rc;
 	}
@@ -607,7 +601,7 @@ int strata_stream_scale(struct strata_client *c, const char *scope,
                         char *errmsg)
 {
 	char what[600];
-	int rc = check_stream(scope, stream, errmsg);
+	int rc = client_check_stream(scope, stream, errmsg);
 	if (rc != 0) {
 		return rc;
 	}
@@ -728,7 +722,7 @@ int strata_stream_current_segments(struct strata_client *c, const char *scope,
                                    struct strata_segment_list **out,
                                    char *errmsg)
 {
-	int rc = check_stream(scope, stream, errmsg);
+	int rc = client_check_stream(scope, stream, errmsg);
 	if (rc != 0 ||
 	    (rc = client_check_blocking(c, "strata_stream_current_segments",
 	                                errmsg)) != 0) {
@@ -760,7 +754,7 @@ int strata_stream_segments_at_cut(struct strata_client *c,
 		client_err(errmsg, "segments at cut: the cut is NULL");
 		return STRATA_EINVAL;
 	}
-	int rc = check_stream(cut->scope, cut->stream, errmsg);
+	int rc = client_check_stream(cut->scope, cut->stream, errmsg);
 	if (rc != 0 ||
 	    (rc = client_check_blocking(c, "strata_stream_segments_at_cut",
 	                                errmsg)) != 0) {
@@ -794,7 +788,7 @@ int strata_stream_successors(struct strata_client *c, const char *scope,
                              const char *stream, uint64_t segment_id,
                              struct strata_segment_list **out, char *errmsg)
 {
-	int rc = check_stream(scope, stream, errmsg);
+	int rc = client_check_stream(scope, stream, errmsg);
 	if (rc != 0 || (rc = client_check_blocking(
 	                        c, "strata_stream_successors", errmsg)) != 0) {
 		return rc;
@@ -956,7 +950,7 @@ int strata_stream_get_info(struct strata_client *c, const char *scope,
                            const char *stream, struct strata_stream_info **out,
                            char *errmsg)
 {
-	int rc = check_stream(scope, stream, errmsg);
+	int rc = client_check_stream(scope, stream, errmsg);
 	if (rc != 0 || (rc = client_check_blocking(c, "strata_stream_get_info",
 	                                           errmsg)) != 0) {
 		return rc;

@@ -76,18 +76,20 @@ void strata_watermarks_free(struct strata_watermark *ws, size_t n)
 	strata_free(ws);
 }
 
-/* Scope and stream names, or the error. */
-static int check_names(const char *scope, const char *stream, char *errmsg)
+/* Names valid and a blocking call allowed (not from a callback). */
+static int check_call(struct strata_client *c, const char *scope,
+                      const char *stream, const char *what, char *errmsg)
 {
-	int rc = client_check_name(scope, "scope", errmsg);
-	return rc != 0 ? rc : client_check_name(stream, "stream", errmsg);
+	int rc = client_check_stream(scope, stream, errmsg);
+	return rc != 0 ? rc : client_check_blocking(c, what, errmsg);
 }
 
 int strata_stream_note_time(struct strata_client *c, const char *scope,
                             const char *stream, const uint8_t writer_id[16],
                             int64_t time, char *errmsg)
 {
-	int rc = check_names(scope, stream, errmsg);
+	int rc =
+	        check_call(c, scope, stream, "strata_stream_note_time", errmsg);
 	if (rc != 0) {
 		return rc;
 	}
@@ -142,7 +144,8 @@ int strata_stream_remove_time_mark(struct strata_client *c, const char *scope,
                                    const char *stream,
                                    const uint8_t writer_id[16], char *errmsg)
 {
-	int rc = check_names(scope, stream, errmsg);
+	int rc = check_call(c, scope, stream, "strata_stream_remove_time_mark",
+	                    errmsg);
 	if (rc != 0) {
 		return rc;
 	}
@@ -173,7 +176,8 @@ int strata_stream_watermarks(struct strata_client *c, const char *scope,
 {
 	*out = NULL;
 	*n = 0;
-	int rc = check_names(scope, stream, errmsg);
+	int rc = check_call(c, scope, stream, "strata_stream_watermarks",
+	                    errmsg);
 	if (rc != 0) {
 		return rc;
 	}
