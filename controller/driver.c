@@ -633,8 +633,8 @@ static void run_round(struct driver *d)
 	backoff_prune(d);
 }
 
-/* ------------------------------------------- stream tails (retention,
- * auto-scaling) -- */
+/* ------------------------------------------- stream jobs (retention,
+ * auto-scaling, watermarks) -- */
 
 /* A stream whose current segments a pass reads. */
 struct rstream {
@@ -670,8 +670,10 @@ static bool is_active(const Strata__V1__StreamRecord *s)
 	       s->state == STRATA__V1__STREAM_STATE__STREAM_STATE_TRUNCATING;
 }
 
-static bool has_retention(const Strata__V1__StreamRecord *s)
+static bool has_retention(const struct driver *d,
+                          const Strata__V1__StreamRecord *s)
 {
+	(void)d;
 	const Strata__V1__RetentionPolicy *p =
 	        s->config != NULL ? s->config->retention : NULL;
 	return is_active(s) && p != NULL &&
@@ -699,7 +701,8 @@ rate_policy(const Strata__V1__StreamRecord *s, bool *by_data)
 
 /* Copy the current segments of every stream `want` selects. */
 static int tails_collect(struct driver *d,
-                         bool (*want)(const Strata__V1__StreamRecord *),
+                         bool (*want)(const struct driver *,
+                                      const Strata__V1__StreamRecord *),
                          struct rstream **out, size_t *n_out)
 {
 	const struct cfsm *f = ctl_service_lock(d->svc);
@@ -711,7 +714,7 @@ static int tails_collect(struct driver *d,
 		const Strata__V1__ScopeRecord *sc = st->scopes[i];
 		for (size_t j = 0; rc == 0 && j < sc->n_streams; j++) {
 			const Strata__V1__StreamRecord *s = sc->streams[j];
-			if (!want(s) || s->n_epochs == 0) {
+			if (!want(d, s) || s->n_epochs == 0) {
 				continue;
 			}
 			const Strata__V1__Epoch *ep =
@@ -962,15 +965,18 @@ static void autoscale_stream(struct driver *d, const struct rstream *x)
 	strata_free(segs);
 }
 
-static bool wants_scaling(const Strata__V1__StreamRecord *s)
+static bool wants_scaling(const struct driver *d,
+                          const Strata__V1__StreamRecord *s)
 {
+	(void)d;
 	bool by_data;
 	return rate_policy(s, &by_data) != NULL;
 }
 
 /* Run fn on every stream `want` selects. */
 static void tails_round(struct driver *d,
-                        bool (*want)(const Strata__V1__StreamRecord *),
+                        bool (*want)(const struct driver *,
+                                     const Strata__V1__StreamRecord *),
                         void (*fn)(struct driver *, const struct rstream *),
                         const char *what)
 {
@@ -992,61 +998,34 @@ static void tails_round(struct driver *d,
 	rstreams_free(r, n);
 }
 
-/* The watermark round: ComputeWatermarkCmd for every stream where it
- * changes something (the FSM drops stale marks and records a watermark
- * when the lower bound moved). */
-static void watermark_round(struct driver *d)
+/* Streams where a watermark round changes something (a lower bound to
+ * record, a mark past the writer timeout): idle ones cost no entry. */
+static bool watermark_due(const struct driver *d,
+                          const Strata__V1__StreamRecord *s)
 {
-	enum { MAX_ROUND = 4096 }; /* streams per round; the rest next time */
-	struct cfsm_stream_name *names =
-	        strata_calloc(MAX_ROUND, sizeof(*names));
-	char **copies = strata_calloc(2 * MAX_ROUND, sizeof(*copies));
-	size_t n = 0;
-	bool oom = names == NULL || copies == NULL;
-	if (!oom) {
-		const struct cfsm *f = ctl_service_lock(d->svc);
-		n = cfsm_watermark_due(f, ctl_now_ms(), d->writer_timeout_ms,
-		                       names, MAX_ROUND);
-		n = n < MAX_ROUND ? n : MAX_ROUND;
-		for (size_t i = 0; i < n; i++) {
-			copies[2 * i] = strata_strdup(names[i].scope);
-			copies[2 * i + 1] = strata_strdup(names[i].stream);
-			oom |= copies[2 * i] == NULL ||
-			       copies[2 * i + 1] == NULL;
-		}
-		ctl_service_unlock(d->svc);
+	return cfsm_watermark_due(s, ctl_now_ms(), d->writer_timeout_ms);
+}
+
+/* One stream's watermark round (the FSM drops stale marks and records a
+ * watermark when the lower bound moved). */
+static void watermark_stream(struct driver *d, const struct rstream *x)
+{
+	char errmsg[STRATA_ERRMSG_SIZE] = "";
+	Strata__V1__ComputeWatermarkCmd c =
+	        STRATA__V1__COMPUTE_WATERMARK_CMD__INIT;
+	Strata__V1__ControllerCommand cmd =
+	        STRATA__V1__CONTROLLER_COMMAND__INIT;
+	c.scope = x->scope;
+	c.stream = x->stream;
+	c.now_ms = ctl_now_ms();
+	c.writer_timeout_ms = d->writer_timeout_ms;
+	cmd.command_case =
+	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_COMPUTE_WATERMARK;
+	cmd.compute_watermark = &c;
+	if (propose(d, &cmd, errmsg) != 0) {
+		LOG_DEBUG(COMP, "watermarks: %s/%s skipped this time: %s",
+		          x->scope, x->stream, errmsg);
 	}
-	for (size_t i = 0; !oom && i < n; i++) {
-		if (atomic_load(&d->stop) || !ctl_service_is_ready(d->svc)) {
-			break;
-		}
-		char errmsg[STRATA_ERRMSG_SIZE] = "";
-		Strata__V1__ComputeWatermarkCmd c =
-		        STRATA__V1__COMPUTE_WATERMARK_CMD__INIT;
-		Strata__V1__ControllerCommand cmd =
-		        STRATA__V1__CONTROLLER_COMMAND__INIT;
-		c.scope = copies[2 * i];
-		c.stream = copies[2 * i + 1];
-		c.now_ms = ctl_now_ms();
-		c.writer_timeout_ms = d->writer_timeout_ms;
-		cmd.command_case =
-		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_COMPUTE_WATERMARK;
-		cmd.compute_watermark = &c;
-		if (propose(d, &cmd, errmsg) != 0) {
-			LOG_DEBUG(COMP,
-			          "watermarks: %s/%s skipped this time: %s",
-			          c.scope, c.stream, errmsg);
-		}
-	}
-	if (oom) {
-		LOG_WARN(COMP, "watermarks: out of memory listing streams; "
-		               "retrying at the next round");
-	}
-	for (size_t i = 0; copies != NULL && i < 2 * n; i++) {
-		strata_free(copies[i]);
-	}
-	strata_free(copies);
-	strata_free(names);
 }
 
 static void *driver_main(void *arg)
@@ -1075,7 +1054,8 @@ static void *driver_main(void *arg)
 			}
 			if (now >= d->next_watermark_ms) {
 				d->next_watermark_ms = now + d->watermark_ms;
-				watermark_round(d);
+				tails_round(d, watermark_due, watermark_stream,
+				            "watermarks");
 			}
 		}
 	}

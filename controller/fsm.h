@@ -172,20 +172,12 @@ int cfsm_watermarks(const struct cfsm *fsm, const char *scope,
                     const char *stream, uint64_t after_index,
                     Strata__V1__WatermarksReply **out, char *errmsg);
 
-/* A stream's name, borrowed until the next apply/restore/close. */
-struct cfsm_stream_name {
-	const char *scope;
-	const char *stream;
-};
-
-/* Streams where a watermark round at now_ms would change something (a
- * watermark to record, a mark older than writer_timeout_ms to drop):
- * fills out[0..max) and returns how many there are (possibly more than
- * max). Streams whose writers noted nothing new are left out, so an idle
- * cluster writes no Raft entries for watermarks. */
-size_t cfsm_watermark_due(const struct cfsm *fsm, uint64_t now_ms,
-                          uint64_t writer_timeout_ms,
-                          struct cfsm_stream_name *out, size_t max);
+/* Would a watermark round at now_ms change s (a watermark to record, a
+ * mark older than writer_timeout_ms to drop)? False for streams whose
+ * writers noted nothing new, so an idle cluster writes no Raft entries
+ * for watermarks (controller/watermarks.c). */
+bool cfsm_watermark_due(const Strata__V1__StreamRecord *s, uint64_t now_ms,
+                        uint64_t writer_timeout_ms);
 
 /* Container hosting a segment: FNV-1a 64 of the qualified name modulo the
  * container count. Pure; also valid for unknown segments. */

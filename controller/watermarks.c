@@ -428,30 +428,12 @@ oom:
 	return STRATA_ENOMEM;
 }
 
-size_t cfsm_watermark_due(const struct cfsm *fsm, uint64_t now_ms,
-                          uint64_t writer_timeout_ms,
-                          struct cfsm_stream_name *out, size_t max)
+bool cfsm_watermark_due(const Strata__V1__StreamRecord *s, uint64_t now_ms,
+                        uint64_t writer_timeout_ms)
 {
-	size_t n = 0;
-	const Strata__V1__ControllerState *st = fsm->st;
-	uint64_t cutoff = cutoff_of(now_ms, writer_timeout_ms);
-	for (size_t i = 0; i < st->n_scopes; i++) {
-		const Strata__V1__ScopeRecord *sc = st->scopes[i];
-		for (size_t k = 0; k < sc->n_streams; k++) {
-			const Strata__V1__StreamRecord *s = sc->streams[k];
-			if (s->n_writer_marks == 0) {
-				continue;
-			}
-			struct round r = round_of(s, cutoff);
-			if (!r.record && !r.expire) {
-				continue;
-			}
-			if (n < max) {
-				out[n].scope = sc->name;
-				out[n].stream = sc->streams[k]->name;
-			}
-			n++;
-		}
+	if (s->n_writer_marks == 0) {
+		return false;
 	}
-	return n;
+	struct round r = round_of(s, cutoff_of(now_ms, writer_timeout_ms));
+	return r.record || r.expire;
 }
