@@ -279,3 +279,25 @@ int h_same(const struct cfsm *f, const uint8_t *buf, size_t len)
 	strata_free(now);
 	return same;
 }
+
+int h_setup_sc_s(void **state)
+{
+	static struct cfsm f;
+	char err[STRATA_ERRMSG_SIZE];
+	if (cfsm_init(&f, 4, err) != 0) {
+		return -1;
+	}
+	if (h_create_scope(&f, "sc") != 0 ||
+	    h_create_stream(&f, "sc", "s", 2) != 0) {
+		cfsm_close(&f);
+		return -1;
+	}
+	*state = &f;
+	return 0;
+}
+
+int h_teardown(void **state)
+{
+	cfsm_close(*state);
+	return 0;
+}

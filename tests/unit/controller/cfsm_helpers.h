@@ -50,6 +50,12 @@ int h_heartbeat(struct cfsm *f, const char *node, uint64_t now_ms,
                 uint64_t lease_ms);
 int h_tick(struct cfsm *f, uint64_t now_ms);
 
+/* cmocka group setup/teardown: *state = a 4-container FSM (static: one
+ * test at a time) with scope "sc" and stream "sc/s" of 2 segments, ACTIVE;
+ * non-zero when that fails. */
+int h_setup_sc_s(void **state);
+int h_teardown(void **state);
+
 /* Snapshot bytes (strata_free them). */
 uint8_t *h_snap(const struct cfsm *f, size_t *len);
 /* True when the FSM's snapshot equals buf/len. */

@@ -17,23 +17,6 @@
 #define BY_TIME STRATA__V1__RETENTION_POLICY__POLICY_BY_TIME
 #define BY_SIZE STRATA__V1__RETENTION_POLICY__POLICY_BY_SIZE
 
-static int setup(void **state)
-{
-	static struct cfsm f;
-	char err[STRATA_ERRMSG_SIZE];
-	assert_int_equal(cfsm_init(&f, 4, err), 0);
-	assert_int_equal(h_create_scope(&f, "sc"), 0);
-	assert_int_equal(h_create_stream(&f, "sc", "s", 2), 0);
-	*state = &f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	cfsm_close(*state);
-	return 0;
-}
-
 /* Give sc/s (fixed 2) a retention policy: kind, min, max. */
 static void set_policy(struct cfsm *f, int kind, uint64_t min, uint64_t max)
 {
@@ -236,14 +219,14 @@ static void test_retention_bad_input(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test_setup_teardown(test_retention_by_size, setup,
-	                                        teardown),
-	        cmocka_unit_test_setup_teardown(test_retention_by_time, setup,
-	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_retention_by_size,
+	                                        h_setup_sc_s, h_teardown),
+	        cmocka_unit_test_setup_teardown(test_retention_by_time,
+	                                        h_setup_sc_s, h_teardown),
 	        cmocka_unit_test_setup_teardown(test_retention_sizes_and_bound,
-	                                        setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_retention_bad_input, setup,
-	                                        teardown),
+	                                        h_setup_sc_s, h_teardown),
+	        cmocka_unit_test_setup_teardown(test_retention_bad_input,
+	                                        h_setup_sc_s, h_teardown),
 	};
 	return cmocka_run_group_tests_name("controller_retention", tests, NULL,
 	                                   NULL);

@@ -17,23 +17,6 @@
 #define E(epoch, n) (((uint64_t)(epoch) << 32) | (n))
 #define TIMEOUT 60000
 
-static int setup(void **state)
-{
-	static struct cfsm f;
-	char err[STRATA_ERRMSG_SIZE];
-	assert_int_equal(cfsm_init(&f, 4, err), 0);
-	assert_int_equal(h_create_scope(&f, "sc"), 0);
-	assert_int_equal(h_create_stream(&f, "sc", "s", 2), 0);
-	*state = &f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	cfsm_close(*state);
-	return 0;
-}
-
 /* Writer `who` (its id is 16 times that byte) notes time t at now with
  * the positions ids/offsets[0..n). */
 static int note(struct cfsm *f, uint8_t who, int64_t t, uint64_t now,
@@ -373,21 +356,23 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_watermarks_from_marks,
-	                                        setup, teardown),
+	                                        h_setup_sc_s, h_teardown),
 	        cmocka_unit_test_setup_teardown(
-	                test_watermarks_positions_never_go_back, setup,
-	                teardown),
+	                test_watermarks_positions_never_go_back, h_setup_sc_s,
+	                h_teardown),
 	        cmocka_unit_test_setup_teardown(
-	                test_watermarks_writer_timeout_and_removal, setup,
-	                teardown),
+	                test_watermarks_writer_timeout_and_removal,
+	                h_setup_sc_s, h_teardown),
 	        cmocka_unit_test_setup_teardown(test_watermarks_across_a_scale,
-	                                        setup, teardown),
+	                                        h_setup_sc_s, h_teardown),
 	        cmocka_unit_test_setup_teardown(
-	                test_watermarks_round_only_when_due, setup, teardown),
+	                test_watermarks_round_only_when_due, h_setup_sc_s,
+	                h_teardown),
 	        cmocka_unit_test_setup_teardown(
-	                test_watermarks_bound_and_snapshot, setup, teardown),
+	                test_watermarks_bound_and_snapshot, h_setup_sc_s,
+	                h_teardown),
 	        cmocka_unit_test_setup_teardown(test_watermarks_bad_input,
-	                                        setup, teardown),
+	                                        h_setup_sc_s, h_teardown),
 	};
 	return cmocka_run_group_tests_name("controller_watermarks", tests, NULL,
 	                                   NULL);
