@@ -751,15 +751,8 @@ static int cp_positions(struct strata_reader_group *rg,
 		return STRATA_ENOMEM;
 	}
 	for (size_t i = 0; i < cp->n; i++) {
-		uint32_t s = UINT32_MAX;
-		for (size_t j = 0; j < rg->st.n_streams; j++) {
-			if (strcmp(rg->st.streams[j].scope,
-			           cp->cuts[i].scope) == 0 &&
-			    strcmp(rg->st.streams[j].name,
-			           cp->cuts[i].stream) == 0) {
-				s = (uint32_t)j;
-			}
-		}
+		uint32_t s = rg_state_stream(&rg->st, cp->cuts[i].scope,
+		                             cp->cuts[i].stream);
 		struct strata_segment_list *l;
 		int rc = s == UINT32_MAX
 		                 ? STRATA_EINVAL
@@ -1482,15 +1475,8 @@ int strata_reader_time_window(struct strata_reader *r, const char *scope,
 {
 	memset(out, 0, sizeof(*out));
 	const struct rg_state *st = &r->rg->st;
-	uint32_t si = 0;
-	while (si < st->n_streams &&
-	       (strcmp(st->streams[si].scope, scope != NULL ? scope : "") !=
-	                0 ||
-	        strcmp(st->streams[si].name, stream != NULL ? stream : "") !=
-	                0)) {
-		si++;
-	}
-	if (si == st->n_streams) {
+	uint32_t si = rg_state_stream(st, scope, stream);
+	if (si == UINT32_MAX) {
 		client_err(errmsg,
 		           "time window: reader group %s/%s does not read "
 		           "stream %s/%s; ask for one of its streams",
@@ -1506,40 +1492,31 @@ int strata_reader_time_window(struct strata_reader *r, const char *scope,
 			return rc;
 		}
 	}
-	/* Every segment the group reads or will read: this reader's where
-	 * it is, the others' where the group last recorded them (never
-	 * ahead of their readers), the waiting successors at 0. A segment
-	 * another reader holds may come to this one at that position. */
-	struct wm_owned *owned = strata_calloc(
-	        r->n + st->n_segs + st->n_futures + 1, sizeof(*owned));
-	if (owned == NULL) {
+	/* The group's positions (rg_state_positions: where the group last
+	 * recorded each segment, never ahead of its reader; completed
+	 * predecessors of waiting successors at their ends), this reader's
+	 * own segments where it is. A segment another reader holds may
+	 * come to this one at its recorded position. */
+	struct rg_pos *pos;
+	size_t n_all, n = 0;
+	if (rg_state_positions(st, &pos, &n_all) != 0) {
 		client_err(errmsg, "time window: out of memory");
 		return STRATA_ENOMEM;
 	}
-	size_t n = 0;
-	for (size_t i = 0; i < r->n; i++) {
-		const struct rg_pos *p = &r->segs[i].pos;
-		if (p->stream == si) {
-			owned[n++] = (struct wm_owned){p->id, p->offset, p->low,
-			                               p->high};
+	for (size_t i = 0; i < n_all; i++) {
+		if (pos[i].stream != si) {
+			continue;
 		}
+		pos[n] = pos[i];
+		for (size_t k = 0; k < r->n; k++) {
+			if (r->segs[k].pos.stream == si &&
+			    r->segs[k].pos.id == pos[n].id) {
+				pos[n].offset = r->segs[k].pos.offset;
+			}
+		}
+		n++;
 	}
-	size_t mine = n;
-	for (size_t i = 0; i < st->n_segs + st->n_futures; i++) {
-		const struct rg_pos *p =
-		        i < st->n_segs ? &st->segs[i].pos
-		                       : &st->futures[i - st->n_segs].pos;
-		bool have = p->stream != si;
-		for (size_t k = 0; !have && k < mine; k++) {
-			have = owned[k].id == p->id;
-		}
-		if (!have) {
-			owned[n++] = (struct wm_owned){
-			        p->id, i < st->n_segs ? p->offset : 0, p->low,
-			        p->high};
-		}
-	}
-	wm_window(owned, n, r->wms, r->n_wms, out);
-	strata_free(owned);
+	wm_window(pos, n, r->wms, r->n_wms, out);
+	strata_free(pos);
 	return 0;
 }

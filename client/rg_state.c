@@ -289,6 +289,19 @@ const struct rg_reader *rg_state_reader(const struct rg_state *st,
 	return found ? &st->readers[at] : NULL;
 }
 
+uint32_t rg_state_stream(const struct rg_state *st, const char *scope,
+                         const char *name)
+{
+	for (size_t i = 0; scope != NULL && name != NULL && i < st->n_streams;
+	     i++) {
+		if (strcmp(st->streams[i].scope, scope) == 0 &&
+		    strcmp(st->streams[i].name, name) == 0) {
+			return (uint32_t)i;
+		}
+	}
+	return UINT32_MAX;
+}
+
 const struct rg_seg *rg_state_seg(const struct rg_state *st, uint32_t stream,
                                   uint64_t id)
 {

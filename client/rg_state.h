@@ -214,6 +214,11 @@ int rg_rec_cp_reader(struct buf *b, const char *name, const char *reader,
 const struct rg_reader *rg_state_reader(const struct rg_state *st,
                                         const char *name);
 
+/* Index of stream scope/name among st->streams, or UINT32_MAX when the
+ * group does not read it (NULL names match nothing). */
+uint32_t rg_state_stream(const struct rg_state *st, const char *scope,
+                         const char *name);
+
 /* The active segment (stream, id), or NULL. */
 const struct rg_seg *rg_state_seg(const struct rg_state *st, uint32_t stream,
                                   uint64_t id);

@@ -18,14 +18,14 @@
 
 #define SEG_EPOCH(id) ((uint32_t)((id) >> 32))
 
-bool wm_passed(const struct wm_owned *owned, size_t n,
+bool wm_passed(const struct rg_pos *pos, size_t n,
                const struct strata_watermark *w)
 {
 	if (n == 0) {
 		return false;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const struct wm_owned *o = &owned[i];
+		const struct rg_pos *o = &pos[i];
 		for (size_t k = 0; k < w->n_positions; k++) {
 			const struct strata_watermark_position *p =
 			        &w->positions[k];
@@ -46,7 +46,7 @@ bool wm_passed(const struct wm_owned *owned, size_t n,
 	return true;
 }
 
-void wm_window(const struct wm_owned *owned, size_t n,
+void wm_window(const struct rg_pos *pos, size_t n,
                const struct strata_watermark *ws, size_t nw,
                struct strata_time_window *out)
 {
@@ -55,7 +55,7 @@ void wm_window(const struct wm_owned *owned, size_t n,
 		return; /* nothing left to read: no window */
 	}
 	size_t i = nw;
-	while (i > 0 && !wm_passed(owned, n, &ws[i - 1])) {
+	while (i > 0 && !wm_passed(pos, n, &ws[i - 1])) {
 		i--;
 	}
 	if (i > 0) {

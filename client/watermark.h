@@ -6,26 +6,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client/rg_state.h"
 #include "strata/client.h"
 #include "strata/readergroup.h"
 
-/* A segment a reader owns, at the offset of its next event. */
-struct wm_owned {
-	uint64_t id; /* epoch << 32 | number */
-	uint64_t offset;
-	double low, high;
-};
-
-/* Has a reader at owned[0..n) passed w: for each owned segment, every
- * watermark position overlapping its range is the same segment at an
- * offset <= the reader's, or an older epoch's? n == 0: false. */
-bool wm_passed(const struct wm_owned *owned, size_t n,
+/* Has a reader at pos[0..n) (segments of one stream, each at the offset
+ * of its next event) passed w: for each, every watermark position
+ * overlapping its key range is the same segment at an offset <= the
+ * reader's, or an older epoch's? n == 0: false. */
+bool wm_passed(const struct rg_pos *pos, size_t n,
                const struct strata_watermark *w);
 
-/* The window of a reader at owned[0..n) among ws[0..nw) (oldest first):
+/* The window of a reader at pos[0..n) among ws[0..nw) (oldest first):
  * lower = the newest passed watermark's lower time, upper = the upper
  * time of the first one after it. Neither when n == 0. */
-void wm_window(const struct wm_owned *owned, size_t n,
+void wm_window(const struct rg_pos *pos, size_t n,
                const struct strata_watermark *ws, size_t nw,
                struct strata_time_window *out);
 

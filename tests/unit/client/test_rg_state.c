@@ -633,9 +633,26 @@ static void test_rg_state_apply_oom(void **state)
 	rg_state_close(&st);
 }
 
+/* rg_state_stream finds a stream by scope and name. */
+static void test_rg_state_stream_index(void **state)
+{
+	(void)state;
+	struct rg_state st;
+	make_state(&st, 1);
+	uint32_t idx;
+	assert_int_equal(rg_state_add_stream(&st, "sc", "other", NULL, 0, &idx),
+	                 0);
+	assert_int_equal(rg_state_stream(&st, "sc", "st"), 0);
+	assert_int_equal(rg_state_stream(&st, "sc", "other"), idx);
+	assert_int_equal(rg_state_stream(&st, "xx", "st"), UINT32_MAX);
+	assert_int_equal(rg_state_stream(&st, NULL, "st"), UINT32_MAX);
+	rg_state_close(&st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_rg_state_stream_index),
 	        cmocka_unit_test(test_rg_state_encode_apply_roundtrip),
 	        cmocka_unit_test(test_rg_state_apply_rejects_malformed),
 	        cmocka_unit_test(test_rg_state_acquire_fair_share),

@@ -37,21 +37,21 @@ static struct strata_watermark ws[] = {
 static void test_passed(void **state)
 {
 	(void)state;
-	struct wm_owned both[] = {{E(0, 0), 100, 0.0, 0.5},
-	                          {E(0, 1), 199, 0.5, 1.0}};
+	struct rg_pos both[] = {{0, E(0, 0), 100, 0.0, 0.5},
+	                        {0, E(0, 1), 199, 0.5, 1.0}};
 	assert_false(wm_passed(both, 2, &ws[0])); /* one segment short */
 	both[1].offset = 200;
 	assert_true(wm_passed(both, 2, &ws[0]));
 	assert_false(wm_passed(both, 2, &ws[1]));
 	assert_false(wm_passed(both, 0, &ws[0])); /* owns nothing */
 	/* A reader of the left half only: the right half does not count. */
-	struct wm_owned left[] = {{E(0, 0), 300, 0.0, 0.5}};
+	struct rg_pos left[] = {{0, E(0, 0), 300, 0.0, 0.5}};
 	assert_true(wm_passed(left, 1, &ws[1]));
 	/* Still in the sealed predecessor: not past the successors. */
 	assert_false(wm_passed(left, 1, &ws[2]));
 	/* In a successor: past the predecessor's positions, judged on its
 	 * own. */
-	struct wm_owned succ[] = {{E(1, 2), 10, 0.0, 0.25}};
+	struct rg_pos succ[] = {{0, E(1, 2), 10, 0.0, 0.25}};
 	assert_true(wm_passed(succ, 1, &ws[1]));
 	assert_true(wm_passed(succ, 1, &ws[2]));
 	succ[0].offset = 9;
@@ -62,7 +62,8 @@ static void test_window(void **state)
 {
 	(void)state;
 	struct strata_time_window w;
-	struct wm_owned r[] = {{E(0, 0), 0, 0.0, 0.5}, {E(0, 1), 0, 0.5, 1.0}};
+	struct rg_pos r[] = {{0, E(0, 0), 0, 0.0, 0.5},
+	                     {0, E(0, 1), 0, 0.5, 1.0}};
 	wm_window(r, 2, ws, 3, &w);
 	assert_false(w.has_lower);
 	assert_true(w.has_upper);
@@ -74,9 +75,9 @@ static void test_window(void **state)
 	assert_int_equal(w.lower, 1000);
 	assert_int_equal(w.upper, 2100);
 	/* Past the newest: no upper bound yet. */
-	struct wm_owned late[] = {{E(0, 1), 600, 0.5, 1.0},
-	                          {E(1, 2), 50, 0.0, 0.25},
-	                          {E(1, 3), 50, 0.25, 0.5}};
+	struct rg_pos late[] = {{0, E(0, 1), 600, 0.5, 1.0},
+	                        {0, E(1, 2), 50, 0.0, 0.25},
+	                        {0, E(1, 3), 50, 0.25, 0.5}};
 	wm_window(late, 3, ws, 3, &w);
 	assert_true(w.has_lower);
 	assert_int_equal(w.lower, 3000);
