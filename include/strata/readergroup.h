@@ -170,9 +170,10 @@ STRATA_API int strata_reader_next(struct strata_reader *r, int wait_ms,
 /* Where a reader stands in a stream's time (docs/client.md, "Watermarks"),
  * judged on the group's positions: this reader's segments where it is,
  * the group's other segments where the group last recorded them (a
- * segment another reader holds may come to this one), waiting successors
- * at their start. has_lower: every event this reader returns from now on
- * was written after each of the stream's (counted) writers noted a time
+ * segment another reader holds may come to this one), finished
+ * predecessors of waiting successors at their ends. has_lower: every event this
+ * reader returns from now on was written after each of the stream's (counted)
+ * writers noted a time
  * >= lower: Flink's watermark. has_upper: the events before the next
  * watermark's positions were written before notes <= upper. */
 struct strata_time_window {
