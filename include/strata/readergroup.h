@@ -171,11 +171,11 @@ STRATA_API int strata_reader_next(struct strata_reader *r, int wait_ms,
  * judged on the group's positions: this reader's segments where it is,
  * the group's other segments where the group last recorded them (a
  * segment another reader holds may come to this one), finished
- * predecessors of waiting successors at their ends. has_lower: every event this
- * reader returns from now on was written after each of the stream's (counted)
- * writers noted a time
- * >= lower: Flink's watermark. has_upper: the events before the next
- * watermark's positions were written before notes <= upper. */
+ * predecessors of waiting successors at their ends. has_lower: every
+ * event this reader returns from now on was written after each counted
+ * writer of the stream noted a time of at least lower (Flink's
+ * watermark). has_upper: the events before the next watermark's
+ * positions were written before notes of at most upper. */
 struct strata_time_window {
 	bool has_lower;
 	int64_t lower;
