@@ -291,8 +291,10 @@ struct strata_watermark {
 };
 
 /* The kept watermarks of scope/stream with index > after_index, oldest
- * first (the controller keeps the last 1,024 per stream). Free *out with
- * strata_watermarks_free. */
+ * first (the controller keeps the last 1,024 per stream). *out (n of
+ * them, each owning its positions) belongs to the caller: free it with
+ * strata_watermarks_free (NULL is fine). Blocks on the controller: not
+ * from a callback (STRATA_EINVAL). */
 STRATA_API int strata_stream_watermarks(struct strata_client *c,
                                         const char *scope, const char *stream,
                                         uint64_t after_index,
@@ -308,7 +310,9 @@ STRATA_API void strata_watermarks_free(struct strata_watermark *ws, size_t n);
  * events were up to (Pravega's commit(timestamp)); for an idle source: keep
  * noting the clock. Events this producer adds later lie after that tail.
  * Same rules as strata_writer_note_time (time never goes back; the mark
- * times out after watermark.writer_timeout). Errors: STRATA_EINVAL,
+ * times out after watermark.writer_timeout). writer_id is read during
+ * the call only. Blocks on the controller and the stores: not from a
+ * callback (STRATA_EINVAL). Errors: STRATA_EINVAL,
  * STRATA_ENOENT, STRATA_ESEALED, the controller's and the stores'.
  */
 STRATA_API int strata_stream_note_time(struct strata_client *c,
@@ -317,7 +321,8 @@ STRATA_API int strata_stream_note_time(struct strata_client *c,
                                        int64_t time, char *errmsg);
 
 /* Forget writer_id's time mark on scope/stream (a producer that is done):
- * it no longer holds watermarks back. An unknown id is not an error. */
+ * it no longer holds watermarks back. An unknown id is not an error.
+ * writer_id is read during the call only; not from a callback. */
 STRATA_API int strata_stream_remove_time_mark(struct strata_client *c,
                                               const char *scope,
                                               const char *stream,

@@ -186,8 +186,10 @@ struct strata_time_window {
 /* The reader's time window in scope/stream (one the group reads), from
  * the watermarks the controller keeps (fetched at most every 200 ms).
  * Neither bound when the stream's writers note no time or the group has
- * no segment of the stream left to read. Errors: STRATA_EINVAL (a stream the
- * group does not read), the controller's. */
+ * no segment of the stream left to read. *out is the caller's; names are
+ * read during the call only. Same thread rules as strata_reader_next.
+ * Errors: STRATA_EINVAL (a stream the group does not read), the
+ * controller's. */
 STRATA_API int strata_reader_time_window(struct strata_reader *r,
                                          const char *scope, const char *stream,
                                          struct strata_time_window *out,
