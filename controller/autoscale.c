@@ -281,7 +281,10 @@ void autoscale_prune(struct autoscale *a, uint64_t now_ms, uint64_t keep_ms)
 {
 	size_t out = 0;
 	for (size_t i = 0; i < a->n; i++) {
-		if (now_ms - a->streams[i].last_pass_ms > keep_ms) {
+		/* A pass after now_ms (the caller read its clock before the
+		 * passes) is recent, not 2^64 ms old. */
+		uint64_t last = a->streams[i].last_pass_ms;
+		if (now_ms > last && now_ms - last > keep_ms) {
 			strata_free(a->streams[i].segs);
 			continue;
 		}

@@ -61,7 +61,8 @@ void autoscale_scaled(struct autoscale *a, const char *scope,
                       const char *stream, uint64_t now_ms);
 
 /* Forget streams not passed since before now_ms - keep_ms (deleted,
- * scaled to fixed, or another replica leads). */
+ * scaled to fixed, or another replica leads). A stream passed after
+ * now_ms is kept. */
 void autoscale_prune(struct autoscale *a, uint64_t now_ms, uint64_t keep_ms);
 
 #endif /* CONTROLLER_AUTOSCALE_H */

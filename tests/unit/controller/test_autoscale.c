@@ -162,6 +162,27 @@ static void test_autoscale_counter_reset_and_prune(void **state)
 	autoscale_free(a);
 }
 
+/* The driver reads its clock, runs the passes (a little later), then
+ * prunes with that clock: a stream just passed must keep its history, or
+ * no segment ever warms up and nothing is decided. */
+static void test_autoscale_prune_after_a_later_pass(void **state)
+{
+	(void)state;
+	struct autoscale *a = autoscale_new(&cfg);
+	struct autoscale_segment seg = {.id = 1, .low = 0, .high = 1};
+	struct autoscale_scale sc;
+	bool split = false;
+	for (uint64_t now = 0; now < 5000 && !split; now += 100) {
+		seg.count += 100; /* 1,000 events/s against a target of 10 */
+		split = autoscale_pass(a, "sc", "s", &seg, 1, 10, 2, 1, now + 7,
+		                       &sc);
+		autoscale_prune(a, now, 1000);
+	}
+	assert_true(split);
+	assert_int_equal(sc.n_seal, 1);
+	autoscale_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -169,6 +190,7 @@ int main(void)
 	        cmocka_unit_test(test_autoscale_thresholds),
 	        cmocka_unit_test(test_autoscale_merge),
 	        cmocka_unit_test(test_autoscale_counter_reset_and_prune),
+	        cmocka_unit_test(test_autoscale_prune_after_a_later_pass),
 	};
 	return cmocka_run_group_tests_name("controller_autoscale", tests, NULL,
 	                                   NULL);
