@@ -117,6 +117,12 @@ struct bench_backend_ops {
 	 * from there; called before the restart catch-up. NULL = nothing
 	 * to wait for. */
 	int (*settle)(void *state, int timeout_ms, char *errmsg);
+	/* Non-zero: writer_send may also be called from inside the ack
+	 * callback, and an event sent there is handed over without a poll
+	 * (the client library's completion context chains the next write,
+	 * as an async producer does). The harness then refills each writer's
+	 * window from its acks instead of waking its thread per ack. */
+	int send_from_ack;
 };
 
 /* The backends (each compiled in when its client library is found). */

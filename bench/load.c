@@ -18,10 +18,13 @@
 /*
  * happy path: main starts N writer threads; each opens its own writer and
  * keeps `window` events in flight (send while fewer are outstanding, then
- * poll for acks). The main thread moves a shared phase through warm-up
- * (-1), windows 0..runs-1 and stop (runs), sampling the server at each
- * edge; an ack is attributed to the phase current when it arrives. On stop
- * each writer waits (bounded) for its outstanding acks, closes and exits.
+ * poll for acks; with a send_from_ack backend the thread fills the window
+ * once and each ack sends the next event from the library's callback, as
+ * an async producer chains writes, unless --refill thread). The main
+ * thread moves a shared phase through warm-up (-1), windows 0..runs-1 and
+ * stop (runs), sampling the server at each edge; an ack is attributed to
+ * the phase current when it arrives. On stop each writer waits (bounded)
+ * for its outstanding acks, closes and exits.
  * failure modes: a writer that cannot connect or whose poll fails records
  * its error and exits; main notices (all writers gone, or the error after
  * join) and reports the first error. Every loop is bounded in events and
@@ -41,6 +44,18 @@
 #define CONNECT_MS 10000
 
 static atomic_int interrupted;
+static atomic_int thread_refill;
+
+void load_set_thread_refill(int on)
+{
+	atomic_store(&thread_refill, on);
+}
+
+/* Whether a case's acks refill its windows. */
+static int refill_from_ack(const struct bench_backend_ops *ops)
+{
+	return ops->send_from_ack && !atomic_load(&thread_refill);
+}
 
 void load_interrupt(void)
 {
@@ -108,22 +123,25 @@ struct shared {
 	atomic_int phase;     /* -1 warm-up, 0..runs-1 window, runs stop */
 	atomic_uint opened;   /* writers that finished writer_open */
 	atomic_uint finished; /* writer threads done */
-	uint64_t deadline_ns; /* hard end of the whole loop */
+	_Atomic uint64_t deadline_ns; /* hard end of the whole loop */
+	int from_ack; /* the acks refill the windows (send_from_ack) */
 };
 
 struct wctx {
-	struct shared *sh;      /* common state */
-	pthread_t thread;       /* this writer's thread */
-	unsigned id;            /* writer id (seq high bits) */
-	void *w;                /* backend writer */
-	uint64_t limit;         /* events to send at most */
-	uint64_t next;          /* next n to send */
-	unsigned mask;          /* slot ring size - 1 */
-	_Atomic uint64_t *slot; /* seq+1 of the in-flight event, 0 = free */
-	uint64_t *sent_ns;      /* its send time */
-	atomic_uint inflight;   /* events sent and not yet acked */
-	uint64_t rng;           /* payload offsets */
-	unsigned char *buf;     /* payload being built */
+	struct shared *sh;       /* common state */
+	pthread_t thread;        /* this writer's thread */
+	unsigned id;             /* writer id (seq high bits) */
+	void *w;                 /* backend writer */
+	uint64_t limit;          /* events to send at most */
+	uint64_t next;           /* next n to send */
+	unsigned mask;           /* slot ring size - 1 */
+	_Atomic uint64_t *slot;  /* seq+1 of the in-flight event, 0 = free */
+	uint64_t *sent_ns;       /* its send time */
+	atomic_uint inflight;    /* events sent and not yet acked */
+	uint64_t rng;            /* payload offsets */
+	pthread_mutex_t send_mu; /* from_ack: one sender at a time */
+	int stop_sending;        /* from_ack: no refills (send_mu) */
+	unsigned char *buf;      /* payload being built */
 	/* written by the ack callback only (one at a time per writer) */
 	struct hist *hist;               /* [runs] latency per window */
 	uint64_t *events;                /* [runs] acks per window */
@@ -134,6 +152,8 @@ struct wctx {
 	int rc;                          /* first error of this writer */
 	char errmsg[STRATA_ERRMSG_SIZE]; /* its message */
 };
+
+static int fill(struct wctx *c);
 
 static void on_ack(void *arg, uint64_t seq, int status)
 {
@@ -161,6 +181,12 @@ static void on_ack(void *arg, uint64_t seq, int status)
 		}
 	}
 	atomic_fetch_sub_explicit(&c->inflight, 1, memory_order_release);
+	if (c->sh->from_ack && ph < (int)c->sh->runs) {
+		pthread_mutex_lock(&c->send_mu);
+		if (!c->stop_sending)
+			(void)fill(c);
+		pthread_mutex_unlock(&c->send_mu);
+	}
 }
 
 static int send_one(struct wctx *c)
@@ -186,6 +212,54 @@ static int send_one(struct wctx *c)
 	return 0;
 }
 
+/* Send while fewer than `window` events are in flight and the writer has
+ * events left. A failed send is recorded in c->rc (the first one) and
+ * stops further sends; returns it. */
+static int fill(struct wctx *c)
+{
+	struct shared *sh = c->sh;
+	if (c->rc != 0)
+		return c->rc;
+	while (c->next < c->limit &&
+	       atomic_load_explicit(&c->inflight, memory_order_acquire) <
+	               sh->window) {
+		int rc = send_one(c);
+		if (rc == STRATA_EAGAIN)
+			break;
+		if (rc != 0) {
+			c->rc = rc;
+			snprintf(c->errmsg, sizeof(c->errmsg),
+			         "%s: writer %u: send failed: %s",
+			         sh->ops->name, c->id, strata_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* from_ack: the writer thread fills the window (at the start, and
+ * whenever the acks left room, e.g. after a failed event) and hands the
+ * burst over; the acks refill it. *send_rc = the writer's send error,
+ * *sent_all = every event of its limit was sent. */
+static int fill_and_hand_over(struct wctx *c, int *send_rc, int *sent_all)
+{
+	pthread_mutex_lock(&c->send_mu);
+	int rc = fill(c);
+	*send_rc = rc;
+	*sent_all = c->next >= c->limit;
+	if (rc == 0)
+		rc = c->sh->ops->writer_poll(c->w, 0);
+	pthread_mutex_unlock(&c->send_mu);
+	return rc;
+}
+
+static void stop_sending(struct wctx *c)
+{
+	pthread_mutex_lock(&c->send_mu);
+	c->stop_sending = 1;
+	pthread_mutex_unlock(&c->send_mu);
+}
+
 static void *writer_main(void *arg)
 {
 	struct wctx *c = arg;
@@ -199,25 +273,24 @@ static void *writer_main(void *arg)
 		if (atomic_load(&sh->phase) >= (int)sh->runs ||
 		    load_interrupted() || load_now_ns() > sh->deadline_ns)
 			break;
-		while (c->next < c->limit &&
-		       atomic_load_explicit(&c->inflight,
-		                            memory_order_acquire) <
-		               sh->window) {
-			int rc = send_one(c);
-			if (rc == STRATA_EAGAIN)
-				break;
-			if (rc != 0) {
-				c->rc = rc;
-				snprintf(c->errmsg, sizeof(c->errmsg),
-				         "%s: writer %u: send failed: %s",
-				         sh->ops->name, c->id,
-				         strata_strerror(rc));
-				goto close;
-			}
+		int rc, send_rc, sent_all;
+		if (sh->from_ack) {
+			rc = fill_and_hand_over(c, &send_rc, &sent_all);
+		} else {
+			send_rc = fill(c);
+			sent_all = c->next >= c->limit;
+			rc = 0;
 		}
-		if (c->next >= c->limit && atomic_load(&c->inflight) == 0)
+		if (send_rc != 0)
+			goto close;
+		if (sent_all && atomic_load(&c->inflight) == 0)
 			break;
-		int rc = sh->ops->writer_poll(c->w, POLL_MS);
+		if (rc == 0 && sh->from_ack) {
+			struct timespec ts = {.tv_nsec = POLL_MS * 1000000L};
+			nanosleep(&ts, NULL);
+		} else if (rc == 0) {
+			rc = sh->ops->writer_poll(c->w, POLL_MS);
+		}
 		if (rc != 0) {
 			c->rc = rc;
 			snprintf(
@@ -229,12 +302,14 @@ static void *writer_main(void *arg)
 		}
 	}
 	/* Drain: collect the acks still outstanding, bounded in time. */
+	stop_sending(c);
 	uint64_t until = load_now_ns() + (uint64_t)DRAIN_MS * 1000000u;
 	while (atomic_load(&c->inflight) > 0 && load_now_ns() < until) {
 		if (sh->ops->writer_poll(c->w, POLL_MS) != 0)
 			break;
 	}
 close:
+	stop_sending(c);
 	sh->ops->writer_close(c->w);
 	c->w = NULL;
 out:
@@ -244,6 +319,7 @@ out:
 
 static void wctx_free(struct wctx *c)
 {
+	pthread_mutex_destroy(&c->send_mu);
 	strata_free((void *)c->slot);
 	strata_free(c->sent_ns);
 	strata_free(c->buf);
@@ -260,6 +336,7 @@ static int wctx_init(struct wctx *c, struct shared *sh, unsigned id,
 	c->id = id;
 	c->limit = limit;
 	c->rng = UINT64_C(0x2545F4914F6CDD1D) * (id + 1);
+	pthread_mutex_init(&c->send_mu, NULL);
 	unsigned ring = 1;
 	while (ring < 4 * sh->window)
 		ring <<= 1;
@@ -415,7 +492,8 @@ int load_measure(const struct bench_backend_ops *ops, void *state,
 	                    .state = state,
 	                    .payload = lc->payload,
 	                    .window = lc->window,
-	                    .runs = o->runs};
+	                    .runs = o->runs,
+	                    .from_ack = refill_from_ack(ops)};
 	atomic_init(&sh.phase, -1);
 	double total = o->warmup_s + o->run_s * o->runs;
 	sh.deadline_ns =
@@ -433,8 +511,8 @@ int load_measure(const struct bench_backend_ops *ops, void *state,
 		struct timespec ts = {.tv_nsec = 10000000};
 		nanosleep(&ts, NULL);
 	}
-	sh.deadline_ns = load_now_ns() + (uint64_t)(total * 1e9) +
-	                 (uint64_t)CONNECT_MS * 1000000u;
+	atomic_store(&sh.deadline_ns, load_now_ns() + (uint64_t)(total * 1e9) +
+	                                      (uint64_t)CONNECT_MS * 1000000u);
 	uint64_t edge = load_now_ns() + (uint64_t)(o->warmup_s * 1e9);
 	int cut = sleep_until(&sh, lc->writers, edge);
 	unsigned done = 0;
@@ -486,7 +564,8 @@ int load_fill(const struct bench_backend_ops *ops, void *state,
 	                    .state = state,
 	                    .payload = lc->payload,
 	                    .window = lc->window,
-	                    .runs = 1};
+	                    .runs = 1,
+	                    .from_ack = refill_from_ack(ops)};
 	atomic_init(&sh.phase, 0);
 	uint64_t start = load_now_ns();
 	sh.deadline_ns = start + (uint64_t)(max_s * 1e9);

@@ -82,6 +82,11 @@ int load_read_all(const struct bench_backend_ops *ops, void *state,
 /* Monotonic clock in ns. */
 uint64_t load_now_ns(void);
 
+/* on != 0: every writer refills its window from its own thread after
+ * waking for acks, also with backends that could send from the ack
+ * callback (send_from_ack); for comparing the two (--refill thread). */
+void load_set_thread_refill(int on);
+
 /* Ask every running load loop to stop soon (signal-safe). */
 void load_interrupt(void);
 

@@ -77,6 +77,7 @@ struct report {
 	double warmup_s, run_s;  /* timing */
 	unsigned runs;           /* runs per case */
 	int quick;               /* bench-quick */
+	int thread_refill;       /* --refill thread */
 	double total_s;          /* wall time of the whole run */
 	unsigned nsystems, ncases;
 	struct report_system systems[REPORT_MAX_SYSTEMS];

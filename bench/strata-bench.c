@@ -109,6 +109,7 @@ struct opts {
 	int quick;                 /* bench-quick defaults and file name */
 	int allow_tmpfs;           /* measure on tmpfs anyway */
 	int keep_data;             /* leave server data behind */
+	int thread_refill;         /* --refill thread */
 };
 
 static void usage(FILE *f)
@@ -150,6 +151,14 @@ static void usage(FILE *f)
 	        "  --allow-tmpfs    accept a tmpfs data directory (numbers "
 	        "then mean nothing)\n"
 	        "  --keep-data      leave the servers' data directories\n"
+	        "  --refill MODE    ack (default): a Strata writer sends its "
+	        "next event from\n"
+	        "                   the ack callback (the client's I/O "
+	        "thread), as an async\n"
+	        "                   producer chains writes; thread: every "
+	        "writer's own thread\n"
+	        "                   wakes for acks and refills its window "
+	        "(as NATS's do)\n"
 	        "  --quick          CI smoke: 1 run of 3 s per case, 1 s "
 	        "warm-up, backlog\n"
 	        "                   100000,50000, disk 0.5 s; file "
@@ -213,6 +222,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		i++;
 		if (strcmp(a, "--systems") == 0) {
 			snprintf(o->systems, sizeof(o->systems), "%s", v);
+		} else if (strcmp(a, "--refill") == 0) {
+			if (strcmp(v, "ack") != 0 && strcmp(v, "thread") != 0) {
+				fprintf(stderr,
+				        "strata-bench: --refill %s: expected "
+				        "ack or thread\n",
+				        v);
+				return STRATA_EINVAL;
+			}
+			o->thread_refill = strcmp(v, "thread") == 0;
 		} else if (strcmp(a, "--cases") == 0) {
 			snprintf(o->cases, sizeof(o->cases), "%s", v);
 		} else if (strcmp(a, "--duration") == 0) {
@@ -809,6 +827,8 @@ int main(int argc, char **argv)
 	r->run_s = o.duration;
 	r->runs = o.runs;
 	r->quick = o.quick;
+	r->thread_refill = o.thread_refill;
+	load_set_thread_refill(o.thread_refill);
 	uint64_t t_start = load_now_ns();
 	double est = (o.warmup + o.duration * o.runs) * r->ncases * npicked;
 	LOG_INFO("bench",
