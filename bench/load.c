@@ -38,7 +38,7 @@
 
 #define SEQ_BITS 48
 #define SEQ_MASK ((UINT64_C(1) << SEQ_BITS) - 1)
-#define POOL_SIZE (4u << 20)
+#define MAX_PAYLOAD (2u << 20)
 #define POLL_MS 50
 #define DRAIN_MS 10000
 #define CONNECT_MS 10000
@@ -74,10 +74,6 @@ uint64_t load_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Incompressible bytes: payloads are windows at random offsets of it. */
-static unsigned char *pool;
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-
 static uint64_t xorshift(uint64_t *s)
 {
 	uint64_t x = *s;
@@ -88,13 +84,20 @@ static uint64_t xorshift(uint64_t *s)
 	return x;
 }
 
-static void pool_init(void)
+/* A writer's pool of incompressible bytes: its payloads are windows at
+ * random offsets of it, each stamped with its seq while it is sent. At
+ * least 1 MiB (L2-sized, so that cutting a payload is not a trip to memory
+ * for the sending thread) and 4 payloads. */
+static size_t pool_size(size_t payload)
 {
-	pool = strata_malloc(POOL_SIZE);
-	if (pool == NULL)
-		return;
-	uint64_t s = UINT64_C(0x9e3779b97f4a7c15);
-	for (size_t i = 0; i < POOL_SIZE; i += 8) {
+	size_t n = (size_t)1 << 20;
+	return n > 4 * payload ? n : 4 * payload;
+}
+
+static void pool_fill(unsigned char *pool, size_t n, uint64_t seed)
+{
+	uint64_t s = UINT64_C(0x9e3779b97f4a7c15) ^ seed;
+	for (size_t i = 0; i + 8 <= n; i += 8) {
 		uint64_t v = xorshift(&s);
 		memcpy(pool + i, &v, 8);
 	}
@@ -141,7 +144,8 @@ struct wctx {
 	uint64_t rng;            /* payload offsets */
 	pthread_mutex_t send_mu; /* from_ack: one sender at a time */
 	int stop_sending;        /* from_ack: no refills (send_mu) */
-	unsigned char *buf;      /* payload being built */
+	unsigned char *pool;     /* random bytes payloads are cut from */
+	size_t pool_len;         /* its size */
 	/* written by the ack callback only (one at a time per writer) */
 	struct hist *hist;               /* [runs] latency per window */
 	uint64_t *events;                /* [runs] acks per window */
@@ -196,13 +200,15 @@ static int send_one(struct wctx *c)
 	if (atomic_load_explicit(&c->slot[i], memory_order_acquire) != 0)
 		return STRATA_EAGAIN; /* an old event still holds the slot */
 	uint64_t seq = ((uint64_t)c->id << SEQ_BITS) | c->next;
-	size_t off = (size_t)(xorshift(&c->rng) % (POOL_SIZE - sh->payload));
-	memcpy(c->buf, pool + off, sh->payload);
-	put_le64(c->buf, seq);
+	size_t off = (size_t)(xorshift(&c->rng) % (c->pool_len - sh->payload));
+	unsigned char *payload = c->pool + off, saved[8];
+	memcpy(saved, payload, 8);
+	put_le64(payload, seq);
 	c->sent_ns[i] = load_now_ns();
 	atomic_store_explicit(&c->slot[i], seq + 1, memory_order_release);
 	atomic_fetch_add_explicit(&c->inflight, 1, memory_order_acq_rel);
-	int rc = sh->ops->writer_send(c->w, seq, c->buf, sh->payload);
+	int rc = sh->ops->writer_send(c->w, seq, payload, sh->payload);
+	memcpy(payload, saved, 8); /* sent or copied: the pool stays random */
 	if (rc != 0) {
 		atomic_store(&c->slot[i], 0);
 		atomic_fetch_sub(&c->inflight, 1);
@@ -322,7 +328,7 @@ static void wctx_free(struct wctx *c)
 	pthread_mutex_destroy(&c->send_mu);
 	strata_free((void *)c->slot);
 	strata_free(c->sent_ns);
-	strata_free(c->buf);
+	strata_free(c->pool);
 	strata_free(c->hist);
 	strata_free(c->events);
 	strata_free(c->errors);
@@ -343,11 +349,14 @@ static int wctx_init(struct wctx *c, struct shared *sh, unsigned id,
 	c->mask = ring - 1;
 	c->slot = strata_calloc(ring, sizeof(*c->slot));
 	c->sent_ns = strata_calloc(ring, sizeof(*c->sent_ns));
-	c->buf = strata_malloc(sh->payload);
+	c->pool_len = pool_size(sh->payload);
+	c->pool = strata_malloc(c->pool_len);
+	if (c->pool != NULL)
+		pool_fill(c->pool, c->pool_len, id);
 	c->hist = strata_calloc(sh->runs, sizeof(*c->hist));
 	c->events = strata_calloc(sh->runs, sizeof(*c->events));
 	c->errors = strata_calloc(sh->runs, sizeof(*c->errors));
-	if (!c->slot || !c->sent_ns || !c->buf || !c->hist || !c->events ||
+	if (!c->slot || !c->sent_ns || !c->pool || !c->hist || !c->events ||
 	    !c->errors) {
 		wctx_free(c);
 		return STRATA_ENOMEM;
@@ -361,18 +370,13 @@ static int wctx_init(struct wctx *c, struct shared *sh, unsigned id,
 static int start_writers(struct shared *sh, const struct load_case *lc,
                          uint64_t per_writer, struct wctx **out, char *errmsg)
 {
-	pthread_once(&pool_once, pool_init);
-	if (pool == NULL) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE, "out of memory");
-		return STRATA_ENOMEM;
-	}
-	if (lc->payload < 8 || lc->payload > POOL_SIZE / 2 ||
-	    lc->writers == 0 || lc->writers > LOAD_MAX_WRITERS ||
-	    lc->window == 0 || lc->window > 65536) {
+	if (lc->payload < 8 || lc->payload > MAX_PAYLOAD || lc->writers == 0 ||
+	    lc->writers > LOAD_MAX_WRITERS || lc->window == 0 ||
+	    lc->window > 65536) {
 		snprintf(errmsg, STRATA_ERRMSG_SIZE,
 		         "case %zu B %ux%u: payload must be 8..%u bytes, "
 		         "writers 1..%d, in-flight 1..65536",
-		         lc->payload, lc->writers, lc->window, POOL_SIZE / 2,
+		         lc->payload, lc->writers, lc->window, MAX_PAYLOAD,
 		         LOAD_MAX_WRITERS);
 		return STRATA_EINVAL;
 	}
