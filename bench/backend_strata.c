@@ -327,13 +327,19 @@ static int strata_writer_send(void *writer, uint64_t seq, const void *payload,
 		/* From the ack callback: one write, on the I/O thread, where
 		 * the pump that runs after the reply's callbacks sends every
 		 * event they wrote in one append. Never blocks there (the
-		 * writer's window is larger than the harness's). */
+		 * writer's window is larger than the harness's). A burst the
+		 * writer's thread has not handed over yet goes first, to keep
+		 * the order (the harness hands it over before it lets acks
+		 * send, so this is a safeguard). */
+		int rc = burst_flush(w);
+		if (rc != 0)
+			return rc;
 		struct strata_slot *slot = &w->ring[w->n & w->mask];
 		slot->w = w;
 		slot->seq = seq;
 		char err[STRATA_ERRMSG_SIZE];
-		int rc = strata_writer_write(w->wr, w->key, w->keylen, payload,
-		                             len, on_write, slot, err);
+		rc = strata_writer_write(w->wr, w->key, w->keylen, payload, len,
+		                         on_write, slot, err);
 		if (rc != 0) {
 			LOG_WARN("bench.strata", "write: %s", err);
 			return rc;
