@@ -44,17 +44,17 @@
 #define CONNECT_MS 10000
 
 static atomic_int interrupted;
-static atomic_int thread_refill;
+static int thread_refill; /* set before any writer thread starts */
 
 void load_set_thread_refill(int on)
 {
-	atomic_store(&thread_refill, on);
+	thread_refill = on;
 }
 
 /* Whether a case's acks refill its windows. */
 static int refill_from_ack(const struct bench_backend_ops *ops)
 {
-	return ops->send_from_ack && !atomic_load(&thread_refill);
+	return ops->send_from_ack && !thread_refill;
 }
 
 void load_interrupt(void)
@@ -243,26 +243,50 @@ static int fill(struct wctx *c)
 	return 0;
 }
 
-/* from_ack: the writer thread fills the window (at the start, and
- * whenever the acks left room, e.g. after a failed event) and hands the
- * burst over; the acks refill it. *send_rc = the writer's send error,
- * *sent_all = every event of its limit was sent. */
-static int fill_and_hand_over(struct wctx *c, int *send_rc, int *sent_all)
+/* One turn of a writer's thread: fill the window. With from_ack the acks
+ * send too, so the turn holds send_mu and hands its burst over at once
+ * (writer_poll without waiting) before an ack may send after it. Returns
+ * the send error (in c->rc) or the hand-over's; *sent_all = every event
+ * of the writer's limit was sent. */
+static int writer_turn(struct wctx *c, int *sent_all)
 {
-	pthread_mutex_lock(&c->send_mu);
+	struct shared *sh = c->sh;
+	if (sh->from_ack)
+		pthread_mutex_lock(&c->send_mu);
 	int rc = fill(c);
-	*send_rc = rc;
 	*sent_all = c->next >= c->limit;
-	if (rc == 0)
-		rc = c->sh->ops->writer_poll(c->w, 0);
-	pthread_mutex_unlock(&c->send_mu);
+	if (rc == 0 && sh->from_ack)
+		rc = sh->ops->writer_poll(c->w, 0);
+	if (sh->from_ack)
+		pthread_mutex_unlock(&c->send_mu);
 	return rc;
 }
 
-static void stop_sending(struct wctx *c)
+/* Wait for acks: poll for them, or with from_ack (the acks refill the
+ * window themselves) only watch the clock. */
+static int writer_wait(struct wctx *c)
+{
+	if (!c->sh->from_ack)
+		return c->sh->ops->writer_poll(c->w, POLL_MS);
+	struct timespec ts = {.tv_nsec = POLL_MS * 1000000L};
+	nanosleep(&ts, NULL);
+	return 0;
+}
+
+/* No more sends from the acks; rc != 0 also records the writer's first
+ * error (a failed send recorded its own in fill), under send_mu where
+ * the acks' sends read and record theirs. */
+static void stop_sending(struct wctx *c, int rc)
 {
 	pthread_mutex_lock(&c->send_mu);
 	c->stop_sending = 1;
+	if (rc != 0 && c->rc == 0) {
+		c->rc = rc;
+		snprintf(c->errmsg, sizeof(c->errmsg),
+		         "%s: writer %u: connection failed: %s; see the server "
+		         "log",
+		         c->sh->ops->name, c->id, strata_strerror(rc));
+	}
 	pthread_mutex_unlock(&c->send_mu);
 }
 
@@ -275,47 +299,28 @@ static void *writer_main(void *arg)
 	atomic_fetch_add(&sh->opened, 1);
 	if (c->rc != 0)
 		goto out;
+	int rc = 0;
 	for (;;) {
 		if (atomic_load(&sh->phase) >= (int)sh->runs ||
 		    load_interrupted() || load_now_ns() > sh->deadline_ns)
 			break;
-		int rc, send_rc, sent_all;
-		if (sh->from_ack) {
-			rc = fill_and_hand_over(c, &send_rc, &sent_all);
-		} else {
-			send_rc = fill(c);
-			sent_all = c->next >= c->limit;
-			rc = 0;
-		}
-		if (send_rc != 0)
-			goto close;
-		if (sent_all && atomic_load(&c->inflight) == 0)
+		int sent_all;
+		rc = writer_turn(c, &sent_all);
+		if (rc == 0 && sent_all && atomic_load(&c->inflight) == 0)
 			break;
-		if (rc == 0 && sh->from_ack) {
-			struct timespec ts = {.tv_nsec = POLL_MS * 1000000L};
-			nanosleep(&ts, NULL);
-		} else if (rc == 0) {
-			rc = sh->ops->writer_poll(c->w, POLL_MS);
-		}
-		if (rc != 0) {
-			c->rc = rc;
-			snprintf(
-			        c->errmsg, sizeof(c->errmsg),
-			        "%s: writer %u: connection failed: %s; see the "
-			        "server log",
-			        sh->ops->name, c->id, strata_strerror(rc));
-			goto close;
-		}
+		if (rc == 0)
+			rc = writer_wait(c);
+		if (rc != 0)
+			break;
 	}
+	stop_sending(c, rc);
 	/* Drain: collect the acks still outstanding, bounded in time. */
-	stop_sending(c);
 	uint64_t until = load_now_ns() + (uint64_t)DRAIN_MS * 1000000u;
-	while (atomic_load(&c->inflight) > 0 && load_now_ns() < until) {
+	while (rc == 0 && atomic_load(&c->inflight) > 0 &&
+	       load_now_ns() < until) {
 		if (sh->ops->writer_poll(c->w, POLL_MS) != 0)
 			break;
 	}
-close:
-	stop_sending(c);
 	sh->ops->writer_close(c->w);
 	c->w = NULL;
 out:

@@ -84,7 +84,8 @@ uint64_t load_now_ns(void);
 
 /* on != 0: every writer refills its window from its own thread after
  * waking for acks, also with backends that could send from the ack
- * callback (send_from_ack); for comparing the two (--refill thread). */
+ * callback (send_from_ack); for comparing the two (--refill thread). Set
+ * it before load_measure or load_fill start writers. */
 void load_set_thread_refill(int on);
 
 /* Ask every running load loop to stop soon (signal-safe). */
