@@ -17,11 +17,15 @@
  * One NATS connection and JetStream context per writer. writer_send is
  * js_PublishAsync; the library delivers each PubAck on its own thread to
  * ack_handler, which reads the seq back from the message's first 8 bytes,
- * calls the harness callback (serialised per writer by w->mu) and wakes
- * writer_poll. The stream uses file storage with one replica; nats-server
- * 2.9 acknowledges once the message is in the store's write buffer, with no
- * fsync per ack (it syncs every 2 minutes by default): the report says so.
- * Catch-up reads use an ordered push consumer (flow-controlled, no acks).
+ * calls the harness callback (serialised per writer by w->cb_mu; it may
+ * publish the next event: send_from_ack) and wakes writer_poll. The
+ * library counts a message as pending until its ack handler returns, so
+ * MaxPending is the window + 1: the publish from inside the handler must
+ * not stall on the ack being handled. The stream uses file storage with one
+ * replica; nats-server 2.9 acknowledges once the message is in the store's
+ * write buffer, with no fsync per ack (it syncs every 2 minutes by default):
+ * the report says so. Catch-up reads use an ordered push consumer
+ * (flow-controlled, no acks).
  */
 
 #define NATS_ADMIN_TIMEOUT_MS 10000
@@ -35,16 +39,17 @@ struct nats_state {
 };
 
 struct nats_writer {
-	natsConnection *nc; /* this writer's connection */
-	jsCtx *js;          /* with the async-publish ack handler */
-	const char *subj;   /* borrowed from the state */
-	bench_ack_cb cb;    /* harness callback */
-	void *arg;          /* its argument */
-	pthread_mutex_t mu; /* guards the fields below and cb calls */
-	pthread_cond_t cv;  /* signalled on every ack */
-	uint64_t acks;      /* acks since the last poll */
-	int closed;         /* writer_close started: drop acks */
-	int warned;         /* an error ack was logged already */
+	natsConnection *nc;    /* this writer's connection */
+	jsCtx *js;             /* with the async-publish ack handler */
+	const char *subj;      /* borrowed from the state */
+	bench_ack_cb cb;       /* harness callback */
+	void *arg;             /* its argument */
+	pthread_mutex_t mu;    /* guards acks */
+	pthread_cond_t cv;     /* signalled on every ack */
+	uint64_t acks;         /* acks since the last poll */
+	pthread_mutex_t cb_mu; /* serialises cb calls; guards the two below */
+	int closed;            /* writer_close started: drop acks */
+	int warned;            /* an error ack was logged already */
 };
 
 static int nats_err(char *errmsg, const char *what, const char *name,
@@ -177,18 +182,23 @@ static void ack_handler(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
 			seq = (seq << 8) | d[i];
 	}
 	int status = (pa != NULL && pae == NULL) ? 0 : STRATA_EIO;
-	pthread_mutex_lock(&w->mu);
+	pthread_mutex_lock(&w->cb_mu);
 	if (status != 0 && !w->warned) {
 		LOG_WARN("bench.nats", "publish to %s: %s", w->subj,
 		         pae ? pae->ErrText : "no ack");
 		w->warned = 1;
 	}
 	if (!w->closed) {
+		/* Not under w->mu: the callback may send the next event, and
+		 * a writer thread handing over its window holds the harness's
+		 * send lock while it polls (w->mu). */
 		w->cb(w->arg, seq, status);
+		pthread_mutex_lock(&w->mu);
 		w->acks++;
 		pthread_cond_signal(&w->cv);
+		pthread_mutex_unlock(&w->mu);
 	}
-	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_unlock(&w->cb_mu);
 	natsMsg_Destroy(msg);
 }
 
@@ -205,6 +215,7 @@ static int nats_writer_open(void *state, unsigned window, bench_ack_cb cb,
 	w->cb = cb;
 	w->arg = arg;
 	pthread_mutex_init(&w->mu, NULL);
+	pthread_mutex_init(&w->cb_mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	natsStatus st = connect_url(s->url, window == 1, &w->nc);
 	if (st != NATS_OK) {
@@ -213,7 +224,7 @@ static int nats_writer_open(void *state, unsigned window, bench_ack_cb cb,
 	}
 	jsOptions jo;
 	jsOptions_Init(&jo);
-	jo.PublishAsync.MaxPending = window;
+	jo.PublishAsync.MaxPending = window + 1;
 	jo.PublishAsync.AckHandler = ack_handler;
 	jo.PublishAsync.AckHandlerClosure = w;
 	st = natsConnection_JetStream(&w->js, w->nc, &jo);
@@ -228,6 +239,7 @@ err_conn:
 err_free:
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
+	pthread_mutex_destroy(&w->cb_mu);
 	strata_free(w);
 	return STRATA_ECONNREFUSED;
 }
@@ -268,14 +280,15 @@ static int nats_writer_poll(void *writer, int timeout_ms)
 static void nats_writer_close(void *writer)
 {
 	struct nats_writer *w = writer;
-	pthread_mutex_lock(&w->mu);
+	pthread_mutex_lock(&w->cb_mu);
 	w->closed = 1;
-	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_unlock(&w->cb_mu);
 	natsConnection_Close(w->nc);
 	jsCtx_Destroy(w->js);
 	natsConnection_Destroy(w->nc);
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
+	pthread_mutex_destroy(&w->cb_mu);
 	strata_free(w);
 }
 
@@ -336,6 +349,7 @@ static void nats_cleanup(void)
 
 const struct bench_backend_ops bench_backend_nats = {
         .name = "nats",
+        .send_from_ack = 1,
         .open = nats_open,
         .writer_open = nats_writer_open,
         .writer_send = nats_writer_send,

@@ -118,14 +118,14 @@ static void print_writes(FILE *f, const struct report *r)
 	fprintf(f,
 	        "Each writer has its own connection (Strata: its own client) "
 	        "and keeps its events in flight: Redis's writer thread "
-	        "pipelines XADDs and reads the replies itself; NATS's waits "
-	        "for its acks and refills; %s\n\n",
+	        "pipelines XADDs and reads the replies itself; %s\n\n",
 	        r->thread_refill
-	                ? "Strata's does the same (`--refill thread`)."
-	                : "Strata's writes its next event from the ack "
-	                  "callback, on the client's I/O thread, as an "
-	                  "async producer chains writes (`--refill thread` "
-	                  "wakes the writer's thread instead).");
+	                ? "NATS's and Strata's writer threads wake for their "
+	                  "acks and refill (`--refill thread`)."
+	                : "NATS's and Strata's write their next event from "
+	                  "the ack callback, on the client library's thread, "
+	                  "as an async producer chains writes (`--refill "
+	                  "thread` wakes the writer's thread instead).");
 	fprintf(f, "| system | case | events/s | MB/s | p50 ms | p95 ms | "
 	           "p99 ms | server CPU %% | server RSS MB | vs Redis | "
 	           "spread |\n");
