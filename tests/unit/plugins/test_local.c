@@ -46,6 +46,12 @@ static long n_fdatasync;                 /* calls seen */
 static long n_fsync;                     /* calls seen */
 static long n_dontneed;                  /* posix_fadvise DONTNEED seen */
 static off_t dontneed_off, dontneed_len; /* the last one's range */
+#define MAX_SFR 8
+static int n_sfr;              /* sync_file_range calls recorded */
+static off_t sfr_off[MAX_SFR]; /* their ranges, in call order */
+static off_t sfr_len[MAX_SFR];
+static unsigned sfr_flags[MAX_SFR];
+static long sfr_fdatasyncs[MAX_SFR]; /* n_fdatasync at the call */
 
 static void *next_sym(const char *name)
 {
@@ -119,6 +125,23 @@ INTERPOSE int posix_fadvise(int fd, off_t off, off_t len, int advice)
 		dontneed_len = len;
 	}
 	return real(fd, off, len, advice);
+}
+
+INTERPOSE int sync_file_range(int fd, off_t off, off_t len, unsigned flags)
+{
+	static int (*real)(int, off_t, off_t, unsigned);
+	if (real == NULL) {
+		real = (int (*)(int, off_t, off_t, unsigned))next_sym(
+		        "sync_file_range");
+	}
+	if (n_sfr < MAX_SFR) {
+		sfr_off[n_sfr] = off;
+		sfr_len[n_sfr] = len;
+		sfr_flags[n_sfr] = flags;
+		sfr_fdatasyncs[n_sfr] = n_fdatasync;
+	}
+	n_sfr++;
+	return real(fd, off, len, flags);
 }
 
 INTERPOSE int fsync(int fd)
@@ -1081,6 +1104,41 @@ static void test_fsync_on_off(void **state)
 	expect_pat(f, "n/off", 20, 0, 15);
 }
 
+/* A synced write longer than 1 MiB starts the writeback of each piece
+ * of records (at most 1 MiB of payload) before it copies the next, with
+ * sync_file_range(WRITE), and the fdatasync comes after the last piece;
+ * not for the last piece (the fdatasync follows at once), not for a
+ * short write, not with fsync=false. The data reads back. */
+static void test_writeback_in_pieces(void **state)
+{
+	struct fx *f = *state;
+	check(tier2_create(f->t, "w", f->err), 0, f, "create");
+	n_sfr = 0;
+	put_pat(f, "w", 40, 0, 100);
+	assert_int_equal(n_sfr, 0);
+	/* 2.5 MiB: records of 1 MiB, 1 MiB and 0.5 MiB, one piece each */
+	size_t big = (5u << 20) / 2;
+	long d0 = n_fdatasync;
+	put_pat(f, "w", 40, 100, big);
+	assert_int_equal(n_fdatasync - d0, 1);
+	assert_int_equal(n_sfr, 2);
+	off_t at = HDR + 100;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(sfr_off[i], at);
+		assert_int_equal(sfr_len[i], HDR + (1u << 20));
+		assert_int_equal(sfr_flags[i], SYNC_FILE_RANGE_WRITE);
+		assert_int_equal(sfr_fdatasyncs[i], d0); /* before the sync */
+		at += HDR + (1u << 20);
+	}
+	expect_pat(f, "w", 40, 0, 100 + big);
+
+	fx_reopen(f, "fsync=false");
+	n_sfr = 0;
+	put_pat(f, "w", 40, 100 + big, big);
+	assert_int_equal(n_sfr, 0);
+	expect_pat(f, "w", 40, 0, 100 + 2 * big);
+}
+
 /* drop_cache (default true): after each synced write the plugin drops
  * exactly the file range it appended from the page cache; not with
  * drop_cache=false, and not with fsync=false (dirty pages would only be
@@ -1543,6 +1601,7 @@ int main(void)
 	        T(test_errno_mapping),
 	        T(test_enospc_write_rolls_back),
 	        T(test_fsync_on_off),
+	        T(test_writeback_in_pieces),
 	        T(test_drop_cache),
 	        T(test_kill9_mid_write),
 	        T(test_threads_small_cache),
