@@ -66,7 +66,8 @@ static int append_records(struct local *l, struct chunk *c, const void *buf,
 	uint64_t off = c->length;
 	uint64_t pos = c->end_pos;
 	size_t left = len;
-	bool step = sync && l->fsync; /* pieces of WRITEBACK_STEP */
+	/* fdatasync'ed at the end, so written in WRITEBACK_STEP pieces */
+	bool durable = sync && l->fsync;
 	int e = 0;
 	while (left > 0) {
 		int n = 0;
@@ -75,7 +76,7 @@ static int append_records(struct local *l, struct chunk *c, const void *buf,
 		while (left > 0 && n < (int)BATCH_RECORDS) {
 			size_t m = left < LOCAL_RECORD_MAX ? left
 			                                   : LOCAL_RECORD_MAX;
-			if (step && n > 0 && piece + m > WRITEBACK_STEP) {
+			if (durable && n > 0 && piece + m > WRITEBACK_STEP) {
 				break;
 			}
 			piece += m;
@@ -101,7 +102,7 @@ static int append_records(struct local *l, struct chunk *c, const void *buf,
 		if (e != 0) {
 			goto err_cut;
 		}
-		if (step && left > 0) {
+		if (durable && left > 0) {
 			/* Only starts the writeback: errors, if any, are the
 			 * fdatasync's to report. */
 			(void)sync_file_range(c->fd, (off_t)bpos,
@@ -109,11 +110,11 @@ static int append_records(struct local *l, struct chunk *c, const void *buf,
 			                      SYNC_FILE_RANGE_WRITE);
 		}
 	}
-	if (sync && l->fsync && fdatasync(c->fd) != 0) {
+	if (durable && fdatasync(c->fd) != 0) {
 		e = errno;
 		goto err_cut;
 	}
-	if (sync && l->fsync && l->drop_cache) {
+	if (durable && l->drop_cache) {
 		/* Durable now, so the pages are clean: dropping them costs
 		 * nothing, and the page cache is not filled with data read
 		 * back rarely (on a VM whose memory the host backs lazily,
