@@ -8,18 +8,27 @@
 # `npm install --prefix <dir> s3rver@3.7.1` unless <dir> already holds that
 # version. Safe to run concurrently: a lock file serialises installs.
 #
-# Then it patches one bug of s3rver 3.7.1: its filesystem store answers a
-# PUT before the object file is written out (putObject resolves on the
-# hashing stream's "finish", not the file's), so a LIST right after a PUT
-# can see the old or a zero size. S3 (and Strata's s3 plugin, see
-# docs/tier2.md) assume read-after-write consistency, so the patch makes
-# putObject wait for the file stream's "close".
+# Then it patches two bugs of s3rver 3.7.1's filesystem store:
+# - it answers a PUT before the object file is written out (putObject
+#   resolves on the hashing stream's "finish", not the file's), so a LIST
+#   right after a PUT can see the old or a zero size. S3 (and Strata's s3
+#   plugin, see docs/tier2.md) assume read-after-write consistency, so the
+#   patch makes putObject wait for the file stream's "close";
+# - a PUT is not atomic: it writes "<key>._S3rver_object" in place, then
+#   its .md5 and metadata JSON, so a SIGKILL mid-PUT (the tier-2 outage
+#   tests do that) could leave a partial object, or a truncated metadata
+#   file after which every LIST of the prefix fails with HTTP 500
+#   ("Unexpected end of JSON input"), states no S3 can be in. The patch
+#   writes each file to "<name>.tmp-<random>" and renames it into place;
+#   listings only see names ending in "._S3rver_object". (A kill between
+#   the renames can still pair a new object with its old .md5: a stale
+#   ETag in listings, which Strata does not use.)
 set -eu
 
 dir=${1:?usage: setup-s3rver.sh <install dir>}
 version=3.7.1
 bin="$dir/node_modules/.bin/s3rver"
-stamp="$dir/.s3rver-$version-patched1"
+stamp="$dir/.s3rver-$version-patched2"
 
 mkdir -p "$dir"
 exec 9>"$dir/.lock"
@@ -64,6 +73,25 @@ const edits = [
           .on('error', reject)
           .on('close', () => resolve([object.content.length, digest]));
         writeStream.end(object.content);`],
+  [`      const writeStream = fs.createWriteStream(objectPath);`,
+   `      const writeStream = fs.createWriteStream(tmpPath);`],
+  [`    const [size, md5] = await new Promise((resolve, reject) => {`,
+   `    const tmpPath = objectPath + '.tmp-' + crypto.randomBytes(8).toString('hex');
+    const [size, md5] = await new Promise((resolve, reject) => {`],
+  [`    await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+    return { size, md5 };`,
+   `    await fs.rename(tmpPath, objectPath);
+    await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+    return { size, md5 };`],
+  [`    if (md5) await fs.writeFile(md5Path, md5);
+    await fs.writeFile(metadataPath, JSON.stringify(json, null, 2));`,
+   `    const put = async (file, data) => {
+      const tmp = file + '.tmp-' + crypto.randomBytes(8).toString('hex');
+      await fs.writeFile(tmp, data);
+      await fs.rename(tmp, file);
+    };
+    if (md5) await put(md5Path, md5);
+    await put(metadataPath, JSON.stringify(json, null, 2));`],
   [`          .on('error', reject)
           .on('finish', () => resolve([totalLength, md5Context.digest('hex')]))
           .pipe(writeStream);`,
@@ -81,7 +109,7 @@ for (const [from, to] of edits) {
   src = src.replace(from, to);
 }
 fs.writeFileSync(file, src);
-console.error('setup-s3rver: patched putObject to answer after the write');
+console.error('setup-s3rver: patched putObject to answer after the write, atomically');
 JS
 touch "$stamp"
 echo "$bin"
