@@ -67,6 +67,8 @@ static const struct method_def methods[] = {
          "delete_reader_group"},
         {STRATA__V1__CONTROLLER_METHOD__CTL_LIST_READER_GROUPS,
          "list_reader_groups"},
+        {STRATA__V1__CONTROLLER_METHOD__CTL_UPDATE_RETENTION_CUT,
+         "update_retention_cut"},
         {STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_TXN, "create_txn"},
         {STRATA__V1__CONTROLLER_METHOD__CTL_PING_TXN, "ping_txn"},
         {STRATA__V1__CONTROLLER_METHOD__CTL_COMMIT_TXN, "commit_txn"},
@@ -575,6 +577,8 @@ static const struct write_def write_defs[] = {
               CTL_WAIT_WORKFLOW),
         WRITE(UPDATE_READER_GROUP, update_reader_group, 0, CTL_WAIT_NONE),
         WRITE(DELETE_READER_GROUP, delete_reader_group, 0, CTL_WAIT_WORKFLOW),
+        WRITE(UPDATE_RETENTION_CUT, update_retention_cut, W_NOW_MS,
+              CTL_WAIT_NONE),
         WRITE(PING_TXN, ping_txn, W_NOW_MS, CTL_WAIT_NONE),
         WRITE(NOTE_TIME, note_time, W_REFUSE_INTERNAL | W_NOW_MS,
               CTL_WAIT_NONE),
@@ -596,6 +600,7 @@ union write_cmd {
 	Strata__V1__CreateReaderGroupCmd create_reader_group;
 	Strata__V1__UpdateReaderGroupCmd update_reader_group;
 	Strata__V1__DeleteReaderGroupCmd delete_reader_group;
+	Strata__V1__UpdateRetentionCutCmd update_retention_cut;
 	Strata__V1__PingTxnCmd ping_txn;
 	Strata__V1__NoteTimeCmd note_time;
 	Strata__V1__RemoveWriterCmd remove_writer;

@@ -325,6 +325,9 @@ int cfsm_apply_command(struct cfsm *fsm,
 	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_DELETE_READER_GROUP:
 		NEED(cmd->delete_reader_group->request);
 		return rg_delete(fsm, cmd->delete_reader_group, res);
+	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_UPDATE_RETENTION_CUT:
+		NEED(cmd->update_retention_cut->request);
+		return rg_release(fsm, cmd->update_retention_cut, res);
 	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_REGISTER_STORE:
 		return nodes_register(fsm, cmd->register_store, res);
 	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_HEARTBEAT:

@@ -128,6 +128,13 @@ bool fsm_before_cut(const Strata__V1__StreamRecord *s,
                     const Strata__V1__StreamCut *cut,
                     const Strata__V1__Segment *g);
 
+/* Is cut a before cut b at some key (a segment both name at a lower
+ * offset in a, or an overlapping segment of an older epoch)? *seg (may be
+ * NULL) gets a's segment there. Both must have passed fsm_check_cut. */
+bool fsm_cut_behind(const Strata__V1__StreamRecord *s,
+                    const Strata__V1__StreamCut *a,
+                    const Strata__V1__StreamCut *b, uint64_t *seg);
+
 /* --- names.c --- */
 
 /* Validate a scope, stream or reader-group name; what = "scope" etc.
@@ -237,6 +244,9 @@ int rg_update(struct cfsm *f, const Strata__V1__UpdateReaderGroupCmd *c,
               struct cfsm_result *res);
 int rg_delete(struct cfsm *f, const Strata__V1__DeleteReaderGroupCmd *c,
               struct cfsm_result *res);
+/* A group's consumption-based retention: where it released its streams. */
+int rg_release(struct cfsm *f, const Strata__V1__UpdateRetentionCutCmd *c,
+               struct cfsm_result *res);
 
 int nodes_register(struct cfsm *f, const Strata__V1__RegisterStoreCmd *c,
                    struct cfsm_result *res);

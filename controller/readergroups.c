@@ -104,7 +104,10 @@ static Strata__V1__ReaderGroupConfig *
 rg_copy(const char *scope, const Strata__V1__ReaderGroupConfig *cfg,
         uint64_t generation)
 {
-	Strata__V1__ReaderGroupConfig *c = pb_clone(cfg);
+	Strata__V1__ReaderGroupConfig plain = *cfg;
+	plain.n_released = 0; /* the controller's, never the caller's */
+	plain.released = NULL;
+	Strata__V1__ReaderGroupConfig *c = pb_clone(&plain);
 	if (c == NULL) {
 		return NULL;
 	}
@@ -129,6 +132,33 @@ rg_copy(const char *scope, const Strata__V1__ReaderGroupConfig *cfg,
 		c->max_outstanding_checkpoints = RG_DEFAULT_MAX_OUTSTANDING;
 	}
 	c->generation = generation;
+	if (c->retention !=
+	    STRATA__V1__READER_GROUP_RETENTION__READER_GROUP_RETENTION_NONE) {
+		/* Released up to the start (empty: the head) until the group
+		 * says more. */
+		c->released = strata_calloc(c->n_streams, sizeof(*c->released));
+		if (c->released == NULL) {
+			pb_free(c);
+			return NULL;
+		}
+		for (size_t i = 0; i < c->n_streams; i++) {
+			const Strata__V1__ReaderGroupStream *rs = c->streams[i];
+			Strata__V1__ReleasedCut *r =
+			        pb_new(&strata__v1__released_cut__descriptor);
+			if (r == NULL) {
+				pb_free(c);
+				return NULL;
+			}
+			c->released[c->n_released++] = r;
+			if (pb_strdup(&r->scope, rs->scope) != 0 ||
+			    pb_strdup(&r->stream, rs->stream) != 0 ||
+			    (rs->start != NULL && rs->start->n_positions > 0 &&
+			     (r->cut = pb_clone(rs->start)) == NULL)) {
+				pb_free(c);
+				return NULL;
+			}
+		}
+	}
 	return c;
 }
 
@@ -281,6 +311,130 @@ int rg_delete(struct cfsm *f, const Strata__V1__DeleteReaderGroupCmd *c,
 	pb_remove_at((void **)sc->reader_groups, &sc->n_reader_groups, at);
 	pb_free(old);
 	return 0;
+}
+
+/* The released cut of group g for scope/stream; NULL when g does not
+ * read it. */
+static Strata__V1__ReleasedCut *
+rg_released(const Strata__V1__ReaderGroupConfig *g, const char *scope,
+            const char *stream)
+{
+	for (size_t i = 0; i < g->n_released; i++) {
+		Strata__V1__ReleasedCut *r = g->released[i];
+		if (strcmp(r->scope, scope) == 0 &&
+		    strcmp(r->stream, stream) == 0) {
+			return r;
+		}
+	}
+	return NULL;
+}
+
+int rg_release(struct cfsm *f, const Strata__V1__UpdateRetentionCutCmd *c,
+               struct cfsm_result *res)
+{
+	const Strata__V1__UpdateRetentionCutRequest *r = c->request;
+	Strata__V1__ScopeRecord *sc;
+	int rc = scope_get(f->st, r->scope, &sc, res);
+	if (rc != 0) {
+		return rc;
+	}
+	bool found;
+	size_t at = fsm_rg_index(sc, r->group, &found);
+	if (!found) {
+		return fsm_fail(
+		        res, STRATA_ENOENT,
+		        "reader group %.64s/%.64s does not exist; check "
+		        "the name",
+		        r->scope, r->group);
+	}
+	Strata__V1__ReaderGroupConfig *g = sc->reader_groups[at];
+	if (g->retention ==
+	    STRATA__V1__READER_GROUP_RETENTION__READER_GROUP_RETENTION_NONE) {
+		return fsm_fail(
+		        res, STRATA_EINVAL,
+		        "reader group %s/%s has retention NONE, so it "
+		        "holds back no stream; create it with MANUAL or "
+		        "AUTO_CHECKPOINT retention to release cuts",
+		        r->scope, g->name);
+	}
+	if (r->generation != g->generation) {
+		return fsm_fail(res, STRATA_ECONFLICT,
+		                "reader group %s/%s is at generation %" PRIu64
+		                ", the release is based on %" PRIu64
+		                "; read the group again and retry",
+		                r->scope, g->name, g->generation,
+		                r->generation);
+	}
+	if (r->n_cuts == 0 || r->n_cuts > g->n_released) {
+		return fsm_fail(res, STRATA_EINVAL,
+		                "release of reader group %s/%s gives %zu cuts; "
+		                "give 1..%zu, one per stream it reads",
+		                r->scope, g->name, r->n_cuts, g->n_released);
+	}
+	/* Check every cut, then copy them, then swap: all or nothing. */
+	Strata__V1__StreamCut **copies =
+	        strata_calloc(r->n_cuts, sizeof(*copies));
+	if (copies == NULL) {
+		goto err_oom;
+	}
+	for (size_t i = 0; i < r->n_cuts; i++) {
+		const Strata__V1__ReleasedCut *x = r->cuts[i];
+		const char *scope = x->scope[0] != '\0' ? x->scope : r->scope;
+		Strata__V1__StreamRecord *s;
+		if (rg_released(g, scope, x->stream) == NULL) {
+			rc = fsm_fail(res, STRATA_EINVAL,
+			              "reader group %s/%s does not read stream "
+			              "%.64s/%.64s; release only its streams",
+			              r->scope, g->name, scope, x->stream);
+			goto out;
+		}
+		for (size_t j = 0; j < i; j++) {
+			const Strata__V1__ReleasedCut *y = r->cuts[j];
+			const char *ys =
+			        y->scope[0] != '\0' ? y->scope : r->scope;
+			if (strcmp(ys, scope) == 0 &&
+			    strcmp(y->stream, x->stream) == 0) {
+				rc = fsm_fail(res, STRATA_EINVAL,
+				              "release of reader group %s/%s "
+				              "names stream %s/%s twice; give "
+				              "one cut per stream",
+				              r->scope, g->name, scope,
+				              x->stream);
+				goto out;
+			}
+		}
+		if ((rc = fsm_stream_get(f->st, scope, x->stream, &s, res)) !=
+		            0 ||
+		    (rc = fsm_check_cut(s, scope, x->cut, res)) != 0) {
+			goto out;
+		}
+		if ((copies[i] = pb_clone(x->cut)) == NULL) {
+			goto err_oom;
+		}
+	}
+	for (size_t i = 0; i < r->n_cuts; i++) {
+		const Strata__V1__ReleasedCut *x = r->cuts[i];
+		Strata__V1__ReleasedCut *held = rg_released(
+		        g, x->scope[0] != '\0' ? x->scope : r->scope,
+		        x->stream);
+		pb_free(held->cut);
+		held->cut = copies[i];
+		held->updated_ms = c->now_ms;
+		copies[i] = NULL;
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; copies != NULL && i < r->n_cuts; i++) {
+		pb_free(copies[i]);
+	}
+	strata_free(copies);
+	return rc;
+
+err_oom:
+	rc = fsm_fail(res, STRATA_ENOMEM,
+	              "out of memory releasing cuts of reader group %s/%s",
+	              r->scope, g->name);
+	goto out;
 }
 
 int cfsm_get_reader_group(const struct cfsm *fsm, const char *scope,

@@ -6,7 +6,9 @@
  * applies RecordRetentionCutCmd; the cut is kept with its time and the
  * bytes before it; the newest kept cut that leaves the policy's amount
  * (time or bytes) after it becomes a TRUNCATE workflow, and kept cuts up
- * to it are dropped.
+ * to it are dropped. Reader groups with consumption-based retention
+ * (subscribers, readergroups.c) hold the truncation at the cuts they
+ * released, down to the policy's max.
  * failure modes: a cut that does not match the stream (unknown or deleted
  * segments, not covering [0,1)) is EINVAL and changes nothing; a stream
  * busy with a workflow keeps the cut and truncates at a later record;
@@ -61,26 +63,89 @@ static uint64_t keep_limit(const Strata__V1__RetentionBound *b)
 	return b == NULL ? 0 : b->min != 0 ? b->min : b->max;
 }
 
-/* Index of the newest kept cut that leaves the policy's amount after it,
- * judged at cuts[newest]; -1 when none. */
-static long truncation_point(const Strata__V1__StreamRecord *s, uint64_t now)
+/* The reader groups with consumption-based retention that read scope/s
+ * (subscribers): how many, and in *all (when cut is given) whether every
+ * one of them released the stream at least up to cut. A group that has
+ * released nothing yet holds the stream at its head. */
+static size_t subscribers(const Strata__V1__ControllerState *st,
+                          const char *scope, const Strata__V1__StreamRecord *s,
+                          const Strata__V1__StreamCut *cut, bool *all)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < st->n_scopes; i++) {
+		const Strata__V1__ScopeRecord *sc = st->scopes[i];
+		for (size_t j = 0; j < sc->n_reader_groups; j++) {
+			const Strata__V1__ReaderGroupConfig *g =
+			        sc->reader_groups[j];
+			for (size_t k = 0; k < g->n_released; k++) {
+				const Strata__V1__ReleasedCut *r =
+				        g->released[k];
+				if (strcmp(r->scope, scope) != 0 ||
+				    strcmp(r->stream, s->name) != 0) {
+					continue;
+				}
+				n++;
+				if (cut != NULL &&
+				    (r->cut == NULL ||
+				     r->cut->n_positions == 0 ||
+				     fsm_cut_behind(s, r->cut, cut, NULL))) {
+					*all = false;
+				}
+			}
+		}
+	}
+	return n;
+}
+
+/* Index of the newest kept cut retention may truncate at, judged at
+ * cuts[newest]; -1 when none. Without subscribers: the newest cut that
+ * leaves the policy's amount after it. With them (Pravega's
+ * consumption-based retention): the newest cut every subscriber has
+ * released that still leaves min after it, or, when that is older, the
+ * newest cut that leaves max (max > 0): max bounds what a slow group
+ * holds back. */
+static long truncation_point(const Strata__V1__ControllerState *st,
+                             const char *scope,
+                             const Strata__V1__StreamRecord *s, uint64_t now)
 {
 	const Strata__V1__RetentionPolicy *p = s->config->retention;
 	bool by_time =
 	        p->policy_case == STRATA__V1__RETENTION_POLICY__POLICY_BY_TIME;
-	uint64_t limit = keep_limit(by_time ? p->by_time : p->by_size);
-	if (limit == 0 || s->n_retention_cuts == 0) {
+	const Strata__V1__RetentionBound *b = by_time ? p->by_time : p->by_size;
+	if (b == NULL || s->n_retention_cuts == 0) {
 		return -1;
 	}
 	uint64_t tail = s->retention_cuts[s->n_retention_cuts - 1]->size;
+	bool subs = subscribers(st, scope, s, NULL, NULL) > 0;
+	uint64_t limit = subs ? b->min : keep_limit(b);
+	if (!subs && limit == 0) {
+		return -1;
+	}
+	long sub = -1, cap = -1;
 	for (size_t i = s->n_retention_cuts; i-- > 0;) {
 		const Strata__V1__RetentionCut *c = s->retention_cuts[i];
 		uint64_t kept = by_time ? now - c->time_ms : tail - c->size;
-		if (kept >= limit) {
-			return (long)i;
+		if (!subs) {
+			if (kept >= limit) {
+				return (long)i;
+			}
+			continue;
+		}
+		if (cap < 0 && b->max != 0 && kept >= b->max) {
+			cap = (long)i;
+		}
+		bool all = true;
+		if (sub < 0 && kept >= limit) {
+			(void)subscribers(st, scope, s, c->cut, &all);
+			if (all) {
+				sub = (long)i;
+			}
+		}
+		if (sub >= 0 && (cap >= 0 || b->max == 0)) {
+			break;
 		}
 	}
-	return -1;
+	return sub > cap ? sub : cap;
 }
 
 /* Drop cuts[0..n) (moved out by the caller or freed here). */
@@ -158,7 +223,9 @@ int retention_record(struct cfsm *f, const Strata__V1__RecordRetentionCutCmd *c,
 	rec->size = size_before(s, rec->cut);
 	s->retention_cuts[s->n_retention_cuts++] = rec;
 
-	long at = s->workflow_id == 0 ? truncation_point(s, now) : -1;
+	long at = s->workflow_id == 0
+	                  ? truncation_point(f->st, c->scope, s, now)
+	                  : -1;
 	if (at >= 0) {
 		Strata__V1__TruncateStreamRequest q =
 		        STRATA__V1__TRUNCATE_STREAM_REQUEST__INIT;

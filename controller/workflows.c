@@ -657,33 +657,49 @@ static bool seg_overlap(const Strata__V1__Segment *a,
 	return a->low < b->high && b->low < a->high;
 }
 
+bool fsm_cut_behind(const Strata__V1__StreamRecord *s,
+                    const Strata__V1__StreamCut *a,
+                    const Strata__V1__StreamCut *b, uint64_t *seg)
+{
+	for (size_t i = 0; i < b->n_positions; i++) {
+		const Strata__V1__Segment *y = cut_segment(s, b, i);
+		for (size_t j = 0; y != NULL && j < a->n_positions; j++) {
+			const Strata__V1__Segment *x = cut_segment(s, a, j);
+			bool back = false;
+			if (x == NULL) {
+				continue;
+			}
+			if (x->id == y->id) {
+				back = a->positions[j]->offset <
+				       b->positions[i]->offset;
+			} else if (seg_overlap(x, y)) {
+				back = SEG_EPOCH(x->id) < SEG_EPOCH(y->id);
+			}
+			if (back) {
+				if (seg != NULL) {
+					*seg = x->id;
+				}
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
 /* The new cut must not be before the current truncation point. */
 static int truncate_not_back(const Strata__V1__StreamRecord *s,
                              const char *scope,
                              const Strata__V1__StreamCut *cut,
                              struct cfsm_result *res)
 {
-	const Strata__V1__StreamCut *old = s->truncation;
-	for (size_t i = 0; old != NULL && i < old->n_positions; i++) {
-		const Strata__V1__Segment *b = cut_segment(s, old, i);
-		for (size_t j = 0; b != NULL && j < cut->n_positions; j++) {
-			const Strata__V1__Segment *a = cut_segment(s, cut, j);
-			bool back = false;
-			if (a->id == b->id) {
-				back = cut->positions[j]->offset <
-				       old->positions[i]->offset;
-			} else if (seg_overlap(a, b)) {
-				back = SEG_EPOCH(a->id) < SEG_EPOCH(b->id);
-			}
-			if (back) {
-				return fsm_fail(
-				        res, STRATA_EINVAL,
-				        "stream cut for %s/%s is before its "
-				        "truncation point at segment %" PRIu64
-				        "; truncate only forward",
-				        scope, s->name, a->id);
-			}
-		}
+	uint64_t at = 0;
+	if (s->truncation != NULL &&
+	    fsm_cut_behind(s, cut, s->truncation, &at)) {
+		return fsm_fail(res, STRATA_EINVAL,
+		                "stream cut for %s/%s is before its "
+		                "truncation point at segment %" PRIu64
+		                "; truncate only forward",
+		                scope, s->name, at);
 	}
 	return 0;
 }

@@ -414,6 +414,8 @@ static void test_api_write_refusal_messages(void **state)
 	         false},
 	        {M(DELETE_READER_GROUP), "strata.v1.DeleteReaderGroupRequest",
 	         false},
+	        {M(UPDATE_RETENTION_CUT), "strata.v1.UpdateRetentionCutRequest",
+	         false},
 	        {M(CREATE_TXN), "strata.v1.CreateTxnRequest", false},
 	        {M(PING_TXN), "strata.v1.PingTxnRequest", false},
 	        {M(COMMIT_TXN), "strata.v1.EndTxnRequest", false},

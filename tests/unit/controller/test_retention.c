@@ -96,6 +96,102 @@ static const Strata__V1__StreamRecord *stream(struct cfsm *f)
 	return cfsm_find_stream(f, "sc", "s");
 }
 
+#define RG_AUTO \
+	STRATA__V1__READER_GROUP_RETENTION__READER_GROUP_RETENTION_AUTO_CHECKPOINT
+#define RG_NONE STRATA__V1__READER_GROUP_RETENTION__READER_GROUP_RETENTION_NONE
+
+/* Create reader group name in sc reading sc/s with retention kind. */
+static int group(struct cfsm *f, const char *name, int kind)
+{
+	Strata__V1__ReaderGroupStream rs =
+	        STRATA__V1__READER_GROUP_STREAM__INIT;
+	Strata__V1__ReaderGroupStream *rsp = &rs;
+	rs.stream = "s";
+	Strata__V1__ReaderGroupConfig cfg =
+	        STRATA__V1__READER_GROUP_CONFIG__INIT;
+	cfg.name = (char *)name;
+	cfg.streams = &rsp;
+	cfg.n_streams = 1;
+	cfg.retention = kind;
+	Strata__V1__CreateReaderGroupRequest r =
+	        STRATA__V1__CREATE_READER_GROUP_REQUEST__INIT;
+	Strata__V1__CreateReaderGroupCmd c =
+	        STRATA__V1__CREATE_READER_GROUP_CMD__INIT;
+	r.scope = "sc";
+	r.config = &cfg;
+	c.request = &r;
+	Strata__V1__ControllerCommand cmd =
+	        STRATA__V1__CONTROLLER_COMMAND__INIT;
+	cmd.command_case =
+	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_CREATE_READER_GROUP;
+	cmd.create_reader_group = &c;
+	return h_apply(f, &cmd);
+}
+
+static int group_delete(struct cfsm *f, const char *name)
+{
+	Strata__V1__DeleteReaderGroupRequest r =
+	        STRATA__V1__DELETE_READER_GROUP_REQUEST__INIT;
+	Strata__V1__DeleteReaderGroupCmd c =
+	        STRATA__V1__DELETE_READER_GROUP_CMD__INIT;
+	r.scope = "sc";
+	r.name = (char *)name;
+	c.request = &r;
+	Strata__V1__ControllerCommand cmd =
+	        STRATA__V1__CONTROLLER_COMMAND__INIT;
+	cmd.command_case =
+	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_DELETE_READER_GROUP;
+	cmd.delete_reader_group = &c;
+	return h_apply(f, &cmd);
+}
+
+/* Group name releases stream (in sc) at ids/offsets[0..n), generation gen. */
+static int release(struct cfsm *f, const char *name, const char *stream,
+                   uint64_t gen, const uint64_t *ids, const int64_t *offsets,
+                   size_t n)
+{
+	Strata__V1__SegmentOffset so[8], *sp[8];
+	Strata__V1__StreamCut cut = STRATA__V1__STREAM_CUT__INIT;
+	for (size_t i = 0; i < n; i++) {
+		Strata__V1__SegmentOffset init =
+		        STRATA__V1__SEGMENT_OFFSET__INIT;
+		so[i] = init;
+		so[i].segment_id = ids[i];
+		so[i].offset = offsets[i];
+		sp[i] = &so[i];
+	}
+	cut.positions = sp;
+	cut.n_positions = n;
+	Strata__V1__ReleasedCut rc = STRATA__V1__RELEASED_CUT__INIT;
+	Strata__V1__ReleasedCut *rcp = &rc;
+	rc.stream = (char *)stream;
+	rc.cut = &cut;
+	Strata__V1__UpdateRetentionCutRequest r =
+	        STRATA__V1__UPDATE_RETENTION_CUT_REQUEST__INIT;
+	Strata__V1__UpdateRetentionCutCmd c =
+	        STRATA__V1__UPDATE_RETENTION_CUT_CMD__INIT;
+	r.scope = "sc";
+	r.group = (char *)name;
+	r.generation = gen;
+	r.cuts = &rcp;
+	r.n_cuts = 1;
+	c.request = &r;
+	c.now_ms = 4242;
+	Strata__V1__ControllerCommand cmd =
+	        STRATA__V1__CONTROLLER_COMMAND__INIT;
+	cmd.command_case =
+	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_UPDATE_RETENTION_CUT;
+	cmd.update_retention_cut = &c;
+	return h_apply(f, &cmd);
+}
+
+static int release2(struct cfsm *f, const char *name, int64_t off)
+{
+	uint64_t ids[] = {E(0, 0), E(0, 1)};
+	int64_t offs[] = {off, off};
+	return release(f, name, "s", 0, ids, offs, 2);
+}
+
 /* by_size: the newest cut with at least min bytes after it (judged at
  * the newest record) is truncated at; the cuts up to it are dropped. */
 static void test_retention_by_size(void **state)
@@ -216,6 +312,117 @@ static void test_retention_bad_input(void **state)
 	assert_int_equal(record2(f, 2000, 10), STRATA_ESEALED);
 }
 
+/* A group with consumption-based retention holds truncation at the cut
+ * it released (nothing before it releases anything), within min; once
+ * it is deleted, the policy alone decides again. */
+static void test_retention_subscriber_holds(void **state)
+{
+	struct cfsm *f = *state;
+	set_policy(f, BY_SIZE, 1000, 0);
+	assert_int_equal(group(f, "g", RG_AUTO), 0);
+	assert_int_equal(group(f, "plain", RG_NONE), 0); /* not counted */
+	assert_int_equal(record2(f, 1000, 100), 0);      /* size 200 */
+	assert_int_equal(record2(f, 2000, 500), 0);      /* 1000 */
+	assert_int_equal(record2(f, 3000, 1100), 0);     /* 2200 */
+	assert_int_equal(record2(f, 4000, 2200), 0);     /* 4400 */
+	assert_int_equal(h_res.workflow_id, 0);          /* held at the head */
+	assert_int_equal(stream(f)->n_retention_cuts, 4);
+
+	/* Released at 600: the newest kept cut at or before it is 500. */
+	assert_int_equal(release2(f, "g", 600), 0);
+	Strata__V1__ReaderGroupConfig *g = NULL;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(cfsm_get_reader_group(f, "sc", "g", &g, err), 0);
+	assert_int_equal(g->n_released, 1);
+	assert_string_equal(g->released[0]->stream, "s");
+	assert_int_equal(g->released[0]->updated_ms, 4242);
+	assert_int_equal(g->released[0]->cut->positions[0]->offset, 600);
+	cfsm_msg_free(g);
+	assert_int_equal(record2(f, 5000, 2300), 0);
+	uint64_t wf = h_res.workflow_id;
+	assert_true(wf != 0);
+	assert_int_equal(h_finish(f, wf), 0);
+	assert_int_equal(stream(f)->truncation->positions[0]->offset, 500);
+
+	/* Released at the tail: min still keeps 1000 bytes. */
+	assert_int_equal(release2(f, "g", 2300), 0);
+	assert_int_equal(record2(f, 6000, 2400), 0); /* size 4800 */
+	wf = h_res.workflow_id;
+	assert_true(wf != 0);
+	assert_int_equal(h_finish(f, wf), 0);
+	assert_int_equal(stream(f)->truncation->positions[0]->offset, 1100);
+
+	/* A second group that released nothing holds it again. */
+	assert_int_equal(group(f, "h", RG_AUTO), 0);
+	uint64_t created = h_res.workflow_id; /* its state stream */
+	assert_int_equal(record2(f, 7000, 4000), 0);
+	assert_int_equal(h_res.workflow_id, 0);
+	assert_int_equal(h_finish(f, created), 0);
+	assert_int_equal(group_delete(f, "h"), 0);
+	assert_int_equal(record2(f, 8000, 4100), 0);
+	assert_true(h_res.workflow_id != 0); /* g released up to 2300 */
+	assert_int_equal(h_finish(f, h_res.workflow_id), 0);
+	assert_int_equal(stream(f)->truncation->positions[0]->offset, 2300);
+
+	/* A snapshot with released cuts restores equal. */
+	size_t len;
+	uint8_t *snap = h_snap(f, &len);
+	struct cfsm c2;
+	assert_int_equal(cfsm_init(&c2, 4, err), 0);
+	assert_int_equal(cfsm_restore(&c2, snap, len, err), 0);
+	assert_true(h_same(&c2, snap, len));
+	cfsm_close(&c2);
+	strata_free(snap);
+}
+
+/* max bounds what a group that never releases holds back. */
+static void test_retention_subscriber_max(void **state)
+{
+	struct cfsm *f = *state;
+	set_policy(f, BY_SIZE, 0, 3000);
+	assert_int_equal(group(f, "g", RG_AUTO), 0);
+	assert_int_equal(record2(f, 1000, 100), 0);  /* 200 */
+	assert_int_equal(record2(f, 2000, 1000), 0); /* 2000 */
+	assert_int_equal(h_res.workflow_id, 0);
+	assert_int_equal(record2(f, 3000, 2000), 0); /* 4000: 3800 after #1 */
+	assert_true(h_res.workflow_id != 0);
+	assert_int_equal(h_finish(f, h_res.workflow_id), 0);
+	assert_int_equal(stream(f)->truncation->positions[0]->offset, 100);
+	/* min 0 and everything released: up to the newest cut. */
+	assert_int_equal(release2(f, "g", 2500), 0);
+	assert_int_equal(record2(f, 4000, 2500), 0);
+	assert_true(h_res.workflow_id != 0);
+	assert_int_equal(h_finish(f, h_res.workflow_id), 0);
+	assert_int_equal(stream(f)->truncation->positions[0]->offset, 2500);
+}
+
+/* A release that is wrong changes nothing and names the problem. */
+static void test_retention_release_bad_input(void **state)
+{
+	struct cfsm *f = *state;
+	assert_int_equal(h_create_stream(f, "sc", "t", 1), 0);
+	assert_int_equal(group(f, "g", RG_AUTO), 0);
+	assert_int_equal(group(f, "plain", RG_NONE), 0);
+	size_t len;
+	uint8_t *snap = h_snap(f, &len);
+	assert_int_equal(release2(f, "nope", 5), STRATA_ENOENT);
+	assert_int_equal(release2(f, "plain", 5), STRATA_EINVAL);
+	assert_non_null(strstr(h_res.message, "retention NONE"));
+	uint64_t ids[] = {E(0, 0), E(0, 1)};
+	int64_t offs[] = {5, 5};
+	assert_int_equal(release(f, "g", "s", 3, ids, offs, 2),
+	                 STRATA_ECONFLICT);
+	assert_non_null(strstr(h_res.message, "generation"));
+	uint64_t t0[] = {E(0, 0)};
+	assert_int_equal(release(f, "g", "t", 0, t0, offs, 1), STRATA_EINVAL);
+	assert_non_null(strstr(h_res.message, "does not read"));
+	assert_int_equal(release(f, "g", "s", 0, ids, offs, 1), STRATA_EINVAL);
+	int64_t neg[] = {5, -1};
+	assert_int_equal(release(f, "g", "s", 0, ids, neg, 2), STRATA_EINVAL);
+	assert_true(h_same(f, snap, len));
+	strata_free(snap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,6 +434,13 @@ int main(void)
 	                                        h_setup_sc_s, h_teardown),
 	        cmocka_unit_test_setup_teardown(test_retention_bad_input,
 	                                        h_setup_sc_s, h_teardown),
+	        cmocka_unit_test_setup_teardown(test_retention_subscriber_holds,
+	                                        h_setup_sc_s, h_teardown),
+	        cmocka_unit_test_setup_teardown(test_retention_subscriber_max,
+	                                        h_setup_sc_s, h_teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_retention_release_bad_input, h_setup_sc_s,
+	                h_teardown),
 	};
 	return cmocka_run_group_tests_name("controller_retention", tests, NULL,
 	                                   NULL);
