@@ -72,9 +72,46 @@ static const struct cli_opt group_create_opts[] = {
          "where reading starts: all streams, or one cut per stream"},
         {"to", true, "tail|CUT",
          "where reading ends (default: no end); tail or cuts"},
+        {"retention", true, "none|manual|auto-checkpoint",
+         "hold back the streams' retention until the group released "
+         "them: at each completed checkpoint (auto-checkpoint) or by "
+         "'group release' (manual); default none"},
         {"if-not-exists", false, NULL,
          "succeed (exit 0) when the group already exists"},
 };
+
+/* --retention's value; 0 or the exit code. */
+static int retention_arg(struct cli *c, const char *v,
+                         enum strata_rg_retention *out)
+{
+	if (v == NULL || strcmp(v, "none") == 0) {
+		*out = STRATA_RG_RETENTION_NONE;
+	} else if (strcmp(v, "manual") == 0) {
+		*out = STRATA_RG_RETENTION_MANUAL;
+	} else if (strcmp(v, "auto-checkpoint") == 0) {
+		*out = STRATA_RG_RETENTION_AUTO_CHECKPOINT;
+	} else {
+		return cli_fail(c, STRATA_EINVAL,
+		                "--retention '%s': use none, manual or "
+		                "auto-checkpoint",
+		                v);
+	}
+	return 0;
+}
+
+static const char *retention_name(int r)
+{
+	switch (r) {
+	case STRATA_RG_RETENTION_NONE:
+		return "none";
+	case STRATA_RG_RETENTION_MANUAL:
+		return "manual";
+	case STRATA_RG_RETENTION_AUTO_CHECKPOINT:
+		return "auto-checkpoint";
+	default:
+		return "unknown";
+	}
+}
 
 /* Apply --from or --to (values[0..n)) to the cuts of the group's
  * streams: "head" (from only), "tail", or cuts naming their stream (the
@@ -153,7 +190,11 @@ static int group_create(struct cli *c, const struct cli_args *a)
 {
 	char scope[STRATA_NAME_MAX + 1], group[STRATA_NAME_MAX + 1];
 	char err[STRATA_ERRMSG_SIZE];
+	enum strata_rg_retention retention = STRATA_RG_RETENTION_NONE;
 	int ex = group_arg(c, a->pos[0], scope, group);
+	if (ex == 0) {
+		ex = retention_arg(c, cli_args_get(a, "retention"), &retention);
+	}
 	if (ex != 0) {
 		return ex;
 	}
@@ -213,6 +254,7 @@ static int group_create(struct cli *c, const struct cli_args *a)
 		}
 		cfg.streams = gs;
 		cfg.n_streams = ns;
+		cfg.retention = retention;
 		cli_progress_begin(c, "creating the reader group");
 		int rc =
 		        strata_reader_group_create(cl, scope, group, &cfg, err);
@@ -268,6 +310,37 @@ static char *pb_cut_text(const char *scope, const char *stream,
 	return t;
 }
 
+/* The group's configuration, as the controller keeps it (*out: free with
+ * rpc_pb_free); 0 or the exit code. what names the group in errors. */
+static int group_config(struct cli *c, const char *scope, const char *group,
+                        const char *what, Strata__V1__ReaderGroupConfig **out)
+{
+	char err[STRATA_ERRMSG_SIZE];
+	struct rpc_client_opts o;
+	rpc_client_opts_default(&o);
+	o.connect_timeout_ms = (int)c->connect_timeout_ms;
+	o.retries = (int)c->n_urls;
+	struct rpc_client *rc = NULL;
+	int code = rpc_client_open(&rc, c->urls, c->n_urls, &o, err);
+	if (code != 0) {
+		return cli_fail(c, code, "--controller: %s", err);
+	}
+	Strata__V1__GetReaderGroupRequest req =
+	        STRATA__V1__GET_READER_GROUP_REQUEST__INIT;
+	req.scope = (char *)scope;
+	req.name = (char *)group;
+	ProtobufCMessage *m = NULL;
+	code = rpc_call_pb(
+	        rc, GET_READER_GROUP_METHOD, RPC_IDEMPOTENT, &req.base,
+	        &strata__v1__reader_group_config__descriptor, &m, err);
+	rpc_client_close(rc);
+	if (code != 0) {
+		return cli_fail_op(c, code, what, err);
+	}
+	*out = (Strata__V1__ReaderGroupConfig *)m;
+	return 0;
+}
+
 static int group_describe(struct cli *c, const struct cli_args *a)
 {
 	char scope[STRATA_NAME_MAX + 1], group[STRATA_NAME_MAX + 1];
@@ -280,29 +353,13 @@ static int group_describe(struct cli *c, const struct cli_args *a)
 	if (ex != 0) {
 		return ex;
 	}
-	/* The group's configuration, as the controller keeps it. */
-	struct rpc_client_opts o;
-	rpc_client_opts_default(&o);
-	o.connect_timeout_ms = (int)c->connect_timeout_ms;
-	o.retries = (int)c->n_urls;
-	struct rpc_client *rc = NULL;
-	int code = rpc_client_open(&rc, c->urls, c->n_urls, &o, err);
-	if (code != 0) {
-		return cli_fail(c, code, "--controller: %s", err);
+	Strata__V1__ReaderGroupConfig *g = NULL;
+	ex = group_config(c, scope, group, a->pos[0], &g);
+	if (ex != 0) {
+		return ex;
 	}
-	Strata__V1__GetReaderGroupRequest req =
-	        STRATA__V1__GET_READER_GROUP_REQUEST__INIT;
-	req.scope = scope;
-	req.name = group;
-	ProtobufCMessage *m = NULL;
-	code = rpc_call_pb(
-	        rc, GET_READER_GROUP_METHOD, RPC_IDEMPOTENT, &req.base,
-	        &strata__v1__reader_group_config__descriptor, &m, err);
-	rpc_client_close(rc);
-	if (code != 0) {
-		return cli_fail_op(c, code, a->pos[0], err);
-	}
-	const Strata__V1__ReaderGroupConfig *g = (const void *)m;
+	ProtobufCMessage *m = &g->base;
+	int code;
 
 	/* Its online readers, from the group's state. */
 	struct strata_reader_group *rg = NULL;
@@ -319,12 +376,14 @@ static int group_describe(struct cli *c, const struct cli_args *a)
 	if (c->json) {
 		printf("{\"group\":");
 		cli_json_string(stdout, a->pos[0], strlen(a->pos[0]));
-		printf(",\"generation\":%" PRIu64 ",\"streams\":[",
-		       g->generation);
+		printf(",\"generation\":%" PRIu64
+		       ",\"retention\":\"%s\",\"streams\":[",
+		       g->generation, retention_name((int)g->retention));
 	} else {
 		printf("Reader group: %s\nGeneration:   %" PRIu64
-		       "\nStreams:\n",
-		       a->pos[0], g->generation);
+		       "\nRetention:    %s\nStreams:\n",
+		       a->pos[0], g->generation,
+		       retention_name((int)g->retention));
 	}
 	for (size_t i = 0; i < g->n_streams; i++) {
 		const Strata__V1__ReaderGroupStream *s = g->streams[i];
@@ -332,6 +391,17 @@ static int group_describe(struct cli *c, const struct cli_args *a)
 		char *to = pb_cut_text(s->scope, s->stream, s->end);
 		bool from_head = s->start == NULL || s->start->n_positions == 0;
 		bool no_end = s->end == NULL || s->end->n_positions == 0;
+		const Strata__V1__StreamCut *rel = NULL;
+		bool holds = false;
+		for (size_t k = 0; k < g->n_released; k++) {
+			if (strcmp(g->released[k]->scope, s->scope) == 0 &&
+			    strcmp(g->released[k]->stream, s->stream) == 0) {
+				rel = g->released[k]->cut;
+				holds = true;
+			}
+		}
+		bool rel_head = rel == NULL || rel->n_positions == 0;
+		char *released = pb_cut_text(s->scope, s->stream, rel);
 		if (c->json) {
 			char name[2 * STRATA_NAME_MAX + 2];
 			snprintf(name, sizeof(name), "%s/%s", s->scope,
@@ -347,14 +417,28 @@ static int group_describe(struct cli *c, const struct cli_args *a)
 			} else {
 				cli_json_string(stdout, to, strlen(to));
 			}
+			if (holds) {
+				const char *t = rel_head || released == NULL
+				                        ? "head"
+				                        : released;
+				printf(",\"released\":");
+				cli_json_string(stdout, t, strlen(t));
+			}
 			printf("}");
 		} else {
 			printf("  %s/%s\n    from: %s\n    to:   %s\n",
 			       s->scope, s->stream, from_head ? "head" : from,
 			       no_end ? "(no end)" : to);
+			if (holds) {
+				printf("    released: %s\n",
+				       rel_head || released == NULL
+				               ? "nothing (holds from the head)"
+				               : released);
+			}
 		}
 		strata_free(from);
 		strata_free(to);
+		strata_free(released);
 	}
 	if (c->json) {
 		printf("],\"readers\":[");
@@ -426,6 +510,87 @@ static int group_checkpoint(struct cli *c, const struct cli_args *a)
 	print_checkpoint(c, a->pos[0], cp);
 	strata_checkpoint_free(cp);
 	return 0;
+}
+
+/* --------------------------------------------------------- release */
+
+static const struct cli_opt group_release_opts[] = {
+        {"at", true, "tail|CUT",
+         "where to release: tail for every stream, or one cut per "
+         "stream (repeatable)"},
+};
+
+static int group_release(struct cli *c, const struct cli_args *a)
+{
+	char scope[STRATA_NAME_MAX + 1], group[STRATA_NAME_MAX + 1];
+	char err[STRATA_ERRMSG_SIZE];
+	int ex = group_arg(c, a->pos[0], scope, group);
+	const char *vals[MAX_GROUP_STREAMS];
+	size_t nv = cli_args_all(a, "at", vals, MAX_GROUP_STREAMS);
+	if (ex == 0 && (nv == 0 || nv > MAX_GROUP_STREAMS)) {
+		ex = cli_fail(c, STRATA_EINVAL,
+		              "give --at tail or 1..%d --at CUT", 64);
+	}
+	struct strata_client *cl;
+	if (ex == 0) {
+		ex = cli_client(c, &cl);
+	}
+	if (ex != 0) {
+		return ex;
+	}
+	Strata__V1__ReaderGroupConfig *g = NULL;
+	ex = group_config(c, scope, group, a->pos[0], &g);
+	if (ex != 0) {
+		return ex;
+	}
+	static char scopes[MAX_GROUP_STREAMS][STRATA_NAME_MAX + 1];
+	static char streams[MAX_GROUP_STREAMS][STRATA_NAME_MAX + 1];
+	struct strata_stream_cut cuts[MAX_GROUP_STREAMS];
+	bool set[MAX_GROUP_STREAMS] = {false};
+	size_t ns = g->n_streams < MAX_GROUP_STREAMS ? g->n_streams
+	                                             : MAX_GROUP_STREAMS;
+	memset(cuts, 0, sizeof(cuts));
+	for (size_t i = 0; i < ns; i++) {
+		snprintf(scopes[i], sizeof(scopes[i]), "%s",
+		         g->streams[i]->scope);
+		snprintf(streams[i], sizeof(streams[i]), "%s",
+		         g->streams[i]->stream);
+		snprintf(cuts[i].scope, sizeof(cuts[i].scope), "%s", scopes[i]);
+		snprintf(cuts[i].stream, sizeof(cuts[i].stream), "%s",
+		         streams[i]);
+	}
+	rpc_pb_free(&g->base);
+	ex = group_cuts(c, cl, "at", vals, nv, scopes, streams, ns, cuts, set);
+	struct strata_stream_cut chosen[MAX_GROUP_STREAMS];
+	size_t n = 0;
+	for (size_t i = 0; ex == 0 && i < ns; i++) {
+		if (set[i]) {
+			chosen[n++] = cuts[i];
+		}
+	}
+	if (ex == 0) {
+		struct strata_reader_group *rg = NULL;
+		int rc = strata_reader_group_open(cl, scope, group, &rg, err);
+		if (rc == 0) {
+			rc = strata_reader_group_update_retention_cut(
+			        rg, chosen, n, err);
+			strata_reader_group_close(rg);
+		}
+		if (rc != 0) {
+			ex = cli_fail_op(c, rc, a->pos[0], err);
+		} else if (c->json) {
+			printf("{\"group\":");
+			cli_json_string(stdout, a->pos[0], strlen(a->pos[0]));
+			printf(",\"released\":%zu}\n", n);
+		} else {
+			printf("reader group %s released %zu stream%s\n",
+			       a->pos[0], n, n == 1 ? "" : "s");
+		}
+	}
+	for (size_t i = 0; i < ns; i++) {
+		strata_stream_cut_clear(&cuts[i]);
+	}
+	return ex;
 }
 
 static int group_delete(struct cli *c, const struct cli_args *a)
@@ -613,6 +778,15 @@ const struct cli_cmd cli_group_cmds[] = {
          "are where the group's readers were: give them to\n'read "
          "--from' or 'stream truncate --at'.\n",
          OPTS(group_checkpoint_opts), 1, 1, group_checkpoint},
+        {"group", "release", "SCOPE/GROUP",
+         "Release a group's streams to retention up to a cut",
+         "For a group created with --retention manual (or "
+         "auto-checkpoint): a stream's\nretention policy truncates it "
+         "only up to where every such group released it\n(and keeps at "
+         "least the policy's minimum; its maximum still applies).\n--at "
+         "tail releases everything written so far; cuts come from "
+         "'group\ncheckpoint' or 'stream describe'.\n",
+         OPTS(group_release_opts), 1, 1, group_release},
         {"group", "delete", "SCOPE/GROUP", "Delete a reader group", NULL, NULL,
          0, 1, 1, group_delete},
         {NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL},

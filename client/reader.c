@@ -12,6 +12,7 @@
 #include "client/watermark.h"
 #include "common/clock.h"
 #include "common/alloc.h"
+#include "common/log.h"
 #include "strata/readergroup.h"
 #include "strata/segment.h"
 #include "strata/v1/controller.pb-c.h"
@@ -122,10 +123,12 @@ static const struct rlog_ops seglog_ops = {
         .bounds = sl_bounds,
 };
 
-/* Whether the controller knows reader group scope/group: 0 (yes),
- * STRATA_ENOENT (no, errmsg says so), or the query's error. */
-static int ctl_group_exists(struct strata_client *c, const char *scope,
-                            const char *group, char *errmsg)
+/* The configuration of reader group scope/group as the controller keeps
+ * it (*out: free with rpc_pb_free): 0, STRATA_ENOENT (errmsg says so), or
+ * the query's error. */
+static int ctl_group_config(struct strata_client *c, const char *scope,
+                            const char *group,
+                            Strata__V1__ReaderGroupConfig **out, char *errmsg)
 {
 	Strata__V1__GetReaderGroupRequest q =
 	        STRATA__V1__GET_READER_GROUP_REQUEST__INIT;
@@ -136,14 +139,29 @@ static int ctl_group_exists(struct strata_client *c, const char *scope,
 	        c, STRATA__V1__CONTROLLER_METHOD__CTL_GET_READER_GROUP, &q.base,
 	        &strata__v1__reader_group_config__descriptor,
 	        (ProtobufCMessage **)&rep, errmsg);
-	if (rep != NULL) {
+	if (rc != 0 && rep != NULL) {
 		rpc_pb_free(&rep->base);
+		rep = NULL;
 	}
 	if (rc == STRATA_ENOENT) {
 		client_err(errmsg,
 		           "reader group %s/%s does not exist; create it with "
 		           "strata_reader_group_create",
 		           scope, group);
+	}
+	*out = rep;
+	return rc;
+}
+
+/* Whether the controller knows reader group scope/group: 0 (yes),
+ * STRATA_ENOENT (no, errmsg says so), or the query's error. */
+static int ctl_group_exists(struct strata_client *c, const char *scope,
+                            const char *group, char *errmsg)
+{
+	Strata__V1__ReaderGroupConfig *rep = NULL;
+	int rc = ctl_group_config(c, scope, group, &rep, errmsg);
+	if (rep != NULL) {
+		rpc_pb_free(&rep->base);
 	}
 	return rc;
 }
@@ -381,6 +399,7 @@ static int ctl_create_group(struct strata_client *c, const char *scope,
 	pc.n_streams = n;
 	pc.group_refresh_ms = cfg->group_refresh_ms;
 	pc.max_outstanding_checkpoints = cfg->max_outstanding_checkpoints;
+	pc.retention = (Strata__V1__ReaderGroupRetention)cfg->retention;
 	Strata__V1__CreateReaderGroupRequest q =
 	        STRATA__V1__CREATE_READER_GROUP_REQUEST__INIT;
 	q.scope = (char *)scope;
@@ -485,6 +504,15 @@ int strata_reader_group_create(struct strata_client *c, const char *scope,
 		           "reader group %s: give 1..%d streams and at most "
 		           "%d outstanding checkpoints",
 		           group, RG_MAX_STREAMS, RG_MAX_CHECKPOINTS / 2);
+		return STRATA_EINVAL;
+	}
+	if ((unsigned)cfg->retention >
+	    (unsigned)STRATA_RG_RETENTION_AUTO_CHECKPOINT) {
+		client_err(errmsg,
+		           "reader group %s: retention %d is unknown; use "
+		           "STRATA_RG_RETENTION_NONE, _MANUAL or "
+		           "_AUTO_CHECKPOINT",
+		           group, (int)cfg->retention);
 		return STRATA_EINVAL;
 	}
 	for (size_t i = 0; i < cfg->n_streams; i++) {
@@ -616,6 +644,9 @@ void strata_checkpoint_free(struct strata_checkpoint *cp)
 	strata_free(cp);
 }
 
+static void release_checkpoint(struct strata_reader_group *rg,
+                               const struct rg_state *st, const char *name);
+
 struct cp_arg {
 	const char *name;
 	int refused; /* STRATA_EEXIST / STRATA_EBUSY */
@@ -677,8 +708,12 @@ int strata_reader_group_initiate_checkpoint(struct strata_reader_group *rg,
 			return STRATA_ENOENT;
 		}
 		if (cp->n_waiting == 0) {
-			return make_checkpoint(&rg->st, name, cp->pos,
-			                       cp->n_pos, out);
+			rc = make_checkpoint(&rg->st, name, cp->pos, cp->n_pos,
+			                     out);
+			if (rc == 0) {
+				release_checkpoint(rg, &rg->st, name);
+			}
+			return rc;
 		}
 		if (clock_mono_ms() >= deadline) {
 			client_err(
@@ -721,7 +756,155 @@ int strata_reader_group_get_checkpoint(struct strata_reader_group *rg,
 		           name, rg->group, cp->n_waiting);
 		return STRATA_EAGAIN;
 	}
-	return make_checkpoint(&rg->st, name, cp->pos, cp->n_pos, out);
+	rc = make_checkpoint(&rg->st, name, cp->pos, cp->n_pos, out);
+	if (rc == 0) {
+		release_checkpoint(rg, &rg->st, name);
+	}
+	return rc;
+}
+
+/* Release cuts[0..n) of rg's group to retention (cuts without positions
+ * are left out). only_auto: only when the group's retention is
+ * AUTO_CHECKPOINT (0 otherwise). */
+static int release_cuts(struct strata_reader_group *rg,
+                        const struct strata_stream_cut *cuts, size_t n,
+                        bool only_auto, char *errmsg)
+{
+	Strata__V1__ReaderGroupConfig *g = NULL;
+	int rc = ctl_group_config(rg->c, rg->scope, rg->group, &g, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	uint64_t generation = g->generation;
+	bool is_auto =
+	        g->retention ==
+	        STRATA__V1__READER_GROUP_RETENTION__READER_GROUP_RETENTION_AUTO_CHECKPOINT;
+	rpc_pb_free(&g->base);
+	if (only_auto && !is_auto) {
+		return 0;
+	}
+	size_t npos = 0, used = 0, k = 0;
+	for (size_t i = 0; i < n; i++) {
+		npos += cuts[i].n;
+	}
+	Strata__V1__ReleasedCut *rc_ = strata_calloc(n + 1, sizeof(*rc_));
+	Strata__V1__ReleasedCut **rcp = strata_calloc(n + 1, sizeof(*rcp));
+	Strata__V1__StreamCut *pcs = strata_calloc(n + 1, sizeof(*pcs));
+	Strata__V1__SegmentOffset *pp = strata_calloc(npos + 1, sizeof(*pp));
+	Strata__V1__SegmentOffset **ppp = strata_calloc(npos + 1, sizeof(*ppp));
+	rc = STRATA_ENOMEM;
+	if (rc_ == NULL || rcp == NULL || pcs == NULL || pp == NULL ||
+	    ppp == NULL) {
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (cuts[i].n == 0) {
+			continue;
+		}
+		Strata__V1__ReleasedCut x = STRATA__V1__RELEASED_CUT__INIT;
+		Strata__V1__StreamCut ci = STRATA__V1__STREAM_CUT__INIT;
+		pcs[k] = ci;
+		pb_cut(&pcs[k], pp + used, ppp + used, &cuts[i]);
+		used += cuts[i].n;
+		x.scope = (char *)cuts[i].scope;
+		x.stream = (char *)cuts[i].stream;
+		x.cut = &pcs[k];
+		rc_[k] = x;
+		rcp[k] = &rc_[k];
+		k++;
+	}
+	rc = 0;
+	if (k > 0) {
+		Strata__V1__UpdateRetentionCutRequest q =
+		        STRATA__V1__UPDATE_RETENTION_CUT_REQUEST__INIT;
+		q.scope = rg->scope;
+		q.group = rg->group;
+		q.generation = generation;
+		q.cuts = rcp;
+		q.n_cuts = k;
+		char what[2 * STRATA_NAME_MAX + 48];
+		snprintf(what, sizeof(what), "release retention of group %s/%s",
+		         rg->scope, rg->group);
+		rc = client_ctl_mutate(
+		        rg->c,
+		        STRATA__V1__CONTROLLER_METHOD__CTL_UPDATE_RETENTION_CUT,
+		        &q.base, 0, what, errmsg);
+	}
+out:
+	strata_free(rc_);
+	strata_free(rcp);
+	strata_free(pcs);
+	strata_free(pp);
+	strata_free(ppp);
+	return rc;
+}
+
+int strata_reader_group_update_retention_cut(
+        struct strata_reader_group *rg, const struct strata_stream_cut *cuts,
+        size_t n, char *errmsg)
+{
+	if (cuts == NULL || n == 0 || n > RG_MAX_STREAMS) {
+		client_err(errmsg,
+		           "reader group %s: give 1..%d cuts to release, one "
+		           "per stream",
+		           rg->group, RG_MAX_STREAMS);
+		return STRATA_EINVAL;
+	}
+	size_t given = 0;
+	for (size_t i = 0; i < n; i++) {
+		given += cuts[i].n > 0;
+	}
+	if (given == 0) {
+		client_err(errmsg,
+		           "reader group %s: the cuts to release have no "
+		           "positions; give one offset per segment",
+		           rg->group);
+		return STRATA_EINVAL;
+	}
+	int rc = client_check_blocking(rg->c, "release retention", errmsg);
+	return rc != 0 ? rc : release_cuts(rg, cuts, n, false, errmsg);
+}
+
+/* Release positions pos[0..n) of st (checkpoint name's) to retention
+ * when the group releases at checkpoints. A failure is logged, not
+ * returned: the checkpoint (or reset) stands, and retention holds at the
+ * previous release until the next one. */
+static void release_positions(struct strata_reader_group *rg,
+                              const struct rg_state *st, const char *name,
+                              const struct rg_pos *pos, size_t n)
+{
+	struct strata_checkpoint *out = NULL;
+	char err[STRATA_ERRMSG_SIZE] = "";
+	int rc = make_checkpoint(st, name, pos, n, &out);
+	if (rc == 0) {
+		rc = release_cuts(rg, out->cuts, out->n, true, err);
+	}
+	strata_checkpoint_free(out);
+	if (rc != 0) {
+		LOG_WARN("client.readergroup",
+		         "reader group %s/%s: the positions of checkpoint %s "
+		         "could not be released to retention (%s: %s); "
+		         "retention holds at the previous release until the "
+		         "next checkpoint",
+		         rg->scope, rg->group, name, strata_strerror(rc),
+		         err[0] != '\0' ? err : "out of memory");
+	}
+}
+
+/* Checkpoint name of st just completed: when it is the group's newest
+ * completed one, release its positions (release_positions). */
+static void release_checkpoint(struct strata_reader_group *rg,
+                               const struct rg_state *st, const char *name)
+{
+	const struct rg_checkpoint *cp = NULL;
+	for (size_t i = st->n_cps; i-- > 0 && cp == NULL;) {
+		if (st->cps[i].n_waiting == 0) {
+			cp = &st->cps[i];
+		}
+	}
+	if (cp != NULL && strcmp(cp->name, name) == 0) {
+		release_positions(rg, st, name, cp->pos, cp->n_pos);
+	} /* else a newer one completed: it releases */
 }
 
 /* Positions of cp as rg positions: the state's copy when it still has the
@@ -872,7 +1055,6 @@ int strata_reader_group_reset(struct strata_reader_group *rg,
 	if (rc == 0) {
 		rc = reset_complete_done(rg, &ns, pos, n, errmsg);
 	}
-	strata_free(pos);
 	if (rc == 0) {
 		/* The epoch must move on from the state we write over. */
 		struct gen_full_arg a = {&ns, false, 0};
@@ -882,6 +1064,11 @@ int strata_reader_group_reset(struct strata_reader_group *rg,
 	if (rc == 0) {
 		rc = sync_compact(&rg->sync, errmsg);
 	}
+	if (rc == 0) {
+		/* Reading resumes there: retention must keep it. */
+		release_positions(rg, &rg->st, cp->name, pos, n);
+	}
+	strata_free(pos);
 	rg_state_close(&ns);
 	return rc;
 }
@@ -1295,6 +1482,13 @@ int strata_reader_next(struct strata_reader *r, int wait_ms,
 			}
 			if (r->cp_name[0] == '\0') {
 				continue; /* it went away meanwhile */
+			}
+			const struct rg_checkpoint *done =
+			        rg_state_checkpoint(&r->rg->st, r->cp_name);
+			if (done != NULL && done->n_waiting == 0) {
+				/* This reader was the last to pass it. */
+				release_checkpoint(r->rg, &r->rg->st,
+				                   r->cp_name);
 			}
 			out->kind = STRATA_READ_CHECKPOINT;
 			out->checkpoint = r->cp_name;

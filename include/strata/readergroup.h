@@ -25,12 +25,31 @@ struct strata_reader_group_stream {
 	const struct strata_stream_cut *end;   /* borrowed; NULL = none */
 };
 
+/*
+ * Whether the group holds back its streams' retention (Pravega's
+ * consumption-based retention). A stream with a retention policy is then
+ * truncated only up to where every such group released it, and at most
+ * down to the policy's minimum; the policy's maximum (when set) still
+ * applies to a group that lags. Until it releases anything, a group holds
+ * its streams at its start cuts. docs/client.md, "Consumption-based
+ * retention".
+ */
+enum strata_rg_retention {
+	STRATA_RG_RETENTION_NONE = 0, /* the group holds nothing back */
+	STRATA_RG_RETENTION_MANUAL =
+	        1,                               /* released by
+	                                            strata_reader_group_update_retention_cut */
+	STRATA_RG_RETENTION_AUTO_CHECKPOINT = 2, /* released at each completed
+	                                            checkpoint */
+};
+
 struct strata_reader_group_config {
 	const struct strata_reader_group_stream *streams; /* borrowed */
 	size_t n_streams;                                 /* 1..64 */
 	uint32_t group_refresh_ms;            /* readers fetch the state this
 	                                         often (default 3000) */
 	uint32_t max_outstanding_checkpoints; /* default 3 */
+	enum strata_rg_retention retention;   /* default NONE */
 };
 
 /* Fill cfg with the defaults above and no stream. */
@@ -112,6 +131,23 @@ STRATA_API int strata_reader_group_get_checkpoint(
 STRATA_API int strata_reader_group_reset(struct strata_reader_group *rg,
                                          const struct strata_checkpoint *cp,
                                          char *errmsg);
+
+/*
+ * Release the group's streams up to cuts[0..n) (one per stream, each a
+ * stream the group reads; others, and cuts without positions, keep their
+ * last release): retention may truncate them up to there. For groups with
+ * retention MANUAL (or AUTO_CHECKPOINT, to move ahead of the next
+ * checkpoint); a checkpoint's cuts fit as they are. Two controller round
+ * trips; it reads only rg's names, so it may run beside another call on
+ * the same rg. Errors: STRATA_EINVAL (retention NONE, a stream the group
+ * does not read, a cut that does not fit its stream, no positions at
+ * all), STRATA_ECONFLICT (the group's configuration changed meanwhile:
+ * retry), STRATA_ENOENT, transport errors.
+ */
+STRATA_API int
+strata_reader_group_update_retention_cut(struct strata_reader_group *rg,
+                                         const struct strata_stream_cut *cuts,
+                                         size_t n, char *errmsg);
 
 /*
  * Declare reader offline (its process died): its segments go back to the

@@ -916,6 +916,98 @@ def scenario_retention(args, base):
         sa.stop()
 
 
+def scenario_retention_group(args, base):
+    """Consumption-based retention: a stream's size policy truncates only
+    what every reader group with retention has released. An
+    auto-checkpoint group releases at its checkpoints, a manual one with
+    'group release'; what a group has not read stays; deleting a group
+    lets the policy alone decide again."""
+    sa = Standalone(args.standalone, base)
+    sa.flags.append("--retention.interval=300ms")
+    sa.start()
+    try:
+        ctl = Ctl(args.stratactl, sa.url)
+
+        def events():
+            return [e for e in ctl.run("read", "rg/s")[0].split()
+                    if not e.startswith("x")]
+
+        ctl.run("scope", "create", "rg")
+        ctl.run("stream", "create", "rg/s", "--segments", "2",
+                "--retention-size", "4KiB")
+        ctl.run("group", "create", "rg/auto", "--stream", "rg/s",
+                "--retention", "auto-checkpoint")
+        ctl.run("group", "create", "rg/man", "--stream", "rg/s",
+                "--retention", "manual")
+        ctl.run("group", "create", "rg/x", "--stream", "rg/s",
+                "--retention", "sometimes", expect=EXIT_USAGE)
+        d = json.loads(ctl.run("group", "describe", "rg/auto",
+                               "--json")[0])
+        check(d["retention"] == "auto-checkpoint" and
+              d["streams"][0]["released"] == "head", "describe: %s" % d)
+        written = []
+        for b in range(6):
+            batch = ["b%d-%03d" % (b, i) for i in range(50)]
+            written += batch
+            ctl.run("write", "rg/s", stdin="".join(
+                "%s %s\n" % (e, "x" * 80) for e in batch))
+            time.sleep(0.4)
+        time.sleep(1.5)  # several retention passes: both groups hold
+        check(sorted(events()) == sorted(written),
+              "the groups did not hold retention back")
+
+        first = ctl.run("read", "--group", "rg/auto", "--max-events",
+                        "150")[0].split()
+        first = [e for e in first if not e.startswith("x")]
+        check(len(first) == 150, "group read: %d events" % len(first))
+        ctl.run("group", "checkpoint", "rg/auto", "--name", "c1")
+        d = json.loads(ctl.run("group", "describe", "rg/auto",
+                               "--json")[0])
+        check(d["streams"][0]["released"] not in ("head", ""),
+              "the checkpoint released nothing: %s" % d)
+        time.sleep(1.5)
+        check(sorted(events()) == sorted(written),
+              "truncated while the manual group held the stream")
+
+        out, _ = ctl.run("group", "release", "rg/man", "--at", "tail")
+        check("released 1 stream" in out, "release: %s" % out)
+        ctl.run("group", "release", "rg/nope", "--at", "tail",
+                expect=EXIT_FAILED)
+        unread = set(written) - set(first)
+        deadline = time.time() + 30
+        while True:
+            got = events()
+            if len(got) < len(written):
+                break
+            check(time.time() < deadline,
+                  "retention never truncated after both groups released")
+            time.sleep(0.3)
+        time.sleep(1.0)  # more passes: never past what auto released
+        got = set(events())
+        check(unread <= got, "retention dropped %d events the auto group "
+              "had not read" % len(unread - got))
+        log("both groups released: %d of 300 events kept, %d unread by "
+            "the auto group" % (len(got), len(unread)))
+
+        ctl.run("group", "delete", "rg/auto")
+        deadline = time.time() + 30
+        while True:
+            got = events()
+            if not any(e.startswith("b3-") for e in got):
+                break
+            check(time.time() < deadline,
+                  "retention still held after the group was deleted "
+                  "(%d events)" % len(got))
+            time.sleep(0.3)
+        last = [e for e in got if e.startswith("b5-")]
+        check(len(last) == 50, "the newest batch lost events: %d of 50"
+              % len(last))
+        check(len(got) * 88 >= 4096,
+              "fewer bytes than the policy keeps: %d events" % len(got))
+    finally:
+        sa.stop()
+
+
 def scenario_autoscale(args, base):
     """A stream with an event-rate policy splits under load and merges
     back when idle (short scaling.unit and cooldown); every event is read
@@ -1110,7 +1202,7 @@ def main():
                              "truncate_middle", "damaged_log",
                              "connections", "controller_diskfail",
                              "transaction", "codec", "retention",
-                             "autoscale"])
+                             "retention_group", "autoscale"])
     ap.add_argument("--standalone", required=True)
     ap.add_argument("--stratactl", required=True)
     ap.add_argument("--faultyio", help="faultyio.so (controller_diskfail)")
@@ -1124,6 +1216,7 @@ def main():
          "groups": scenario_groups,
          "truncate_middle": scenario_truncate_middle,
          "retention": scenario_retention,
+         "retention_group": scenario_retention_group,
          "autoscale": scenario_autoscale,
          "damaged_log": scenario_damaged_log,
          "connections": scenario_connections,

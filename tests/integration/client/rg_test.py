@@ -312,6 +312,63 @@ def scenario_checkpoint(args, cluster):
     check_exactly_once(before + after, n, "checkpoint + reset")
 
 
+def scenario_retention(args, cluster):
+    """Consumption-based retention (AUTO_CHECKPOINT): a checkpoint taken
+    while readers read completes in the reader that passes it last, which
+    releases the checkpoint's positions to the controller: the group's
+    released cut is exactly where its readers stood."""
+    n = 3000
+    client_test.setup_stream(args, cluster, SCOPE, "rgr", 3)
+    w = write(args, cluster, "rgr", n, 0)
+    wait_writer(w, n)
+    rg(args, cluster, "group", SCOPE, "rgr", "gr", 300, "auto")
+
+    def released():
+        out = subprocess.run([args.stratactl, "--controller",
+                              cluster.ctl_url, "group", "describe",
+                              SCOPE + "/gr", "--json"],
+                             capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            raise RuntimeError("group describe: %s" % out.stderr)
+        return json.loads(out.stdout)["streams"][0]["released"]
+
+    if released() != "head":
+        raise RuntimeError("a new group released %s" % released())
+    old = start_readers(args, cluster, "gr", ["r1", "r2", "r3"],
+                        delay_us=2000)
+    wait_count(old, 600, 60, "retention: before")
+    r = rg(args, cluster, "cp-start", SCOPE, "gr", "cp1")
+    if "pending" not in r.stdout:
+        raise RuntimeError("the checkpoint did not wait for the readers")
+    deadline = time.time() + 60
+    while not all("cp1" in o.cp for o in old):
+        if time.time() > deadline:
+            raise RuntimeError("the readers did not pass cp1")
+        time.sleep(0.05)
+    deadline = time.time() + 30
+    while released() == "head":
+        if time.time() > deadline:
+            raise RuntimeError("no reader released cp1's positions")
+        time.sleep(0.1)
+    cut = parse_cut("cut " + released())
+    for o in old:
+        o.finish()
+    for o in old:
+        for i, (ts, seg, off, payload) in enumerate(o.events):
+            if seg not in cut:
+                continue
+            if i < o.cp["cp1"] and off >= cut[seg]:
+                raise RuntimeError("event @%d of segment %d read before "
+                                   "cp1 lies past the released %d"
+                                   % (off, seg, cut[seg]))
+            if i >= o.cp["cp1"] and off < cut[seg]:
+                raise RuntimeError("event @%d of segment %d read after "
+                                   "cp1 lies before the released %d"
+                                   % (off, seg, cut[seg]))
+    print("released cut of cp1: %s" % released())
+    rg(args, cluster, "delete", SCOPE, "gr")
+
+
 def timed_writer(args, cluster, stream, name, n, note_every, hold_ms, go):
     """Start rg_tool timed-write; return once it noted its first time
     (it then waits for the file go)."""
@@ -468,7 +525,7 @@ def scenario_watermark(args, cluster):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario", choices=["group", "scale", "checkpoint",
-                                         "watermark"])
+                                         "watermark", "retention"])
     ap.add_argument("--controller", required=True)
     ap.add_argument("--store", required=True)
     ap.add_argument("--tool", required=True)
@@ -483,7 +540,8 @@ def main():
         {"group": scenario_group,
          "scale": scenario_scale,
          "checkpoint": scenario_checkpoint,
-         "watermark": scenario_watermark}[args.scenario](args, cluster)
+         "watermark": scenario_watermark,
+         "retention": scenario_retention}[args.scenario](args, cluster)
         ok = True
     finally:
         if not ok:

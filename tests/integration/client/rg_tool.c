@@ -37,9 +37,10 @@ static void sleep_us(long us)
 	nanosleep(&ts, NULL);
 }
 
-/* Create group reading scope/stream from its head; refresh_ms as given. */
+/* Create group reading scope/stream from its head; refresh_ms as given;
+ * retention "auto" = AUTO_CHECKPOINT, NULL = none. */
 static int cmd_group(const char *scope, const char *stream, const char *group,
-                     unsigned refresh_ms)
+                     unsigned refresh_ms, const char *retention)
 {
 	char err[STRATA_ERRMSG_SIZE] = "";
 	struct strata_stream_cut head = STRATA_STREAM_CUT_INIT;
@@ -51,6 +52,9 @@ static int cmd_group(const char *scope, const char *stream, const char *group,
 	cfg.streams = &s;
 	cfg.n_streams = 1;
 	cfg.group_refresh_ms = refresh_ms;
+	if (retention != NULL && strcmp(retention, "auto") == 0) {
+		cfg.retention = STRATA_RG_RETENTION_AUTO_CHECKPOINT;
+	}
 	CHECK(strata_reader_group_create(cli, scope, group, &cfg, err),
 	      "create group");
 	int rc = strata_reader_group_create(cli, scope, group, &cfg, err);
@@ -162,6 +166,27 @@ static int cmd_checkpoint(const char *scope, const char *group,
 	}
 	strata_checkpoint_free(cp);
 	strata_reader_group_close(rg);
+	return 0;
+}
+
+/* Start checkpoint name without waiting: prints "pending" (readers have
+ * yet to pass it) or "complete". */
+static int cmd_cp_start(const char *scope, const char *group, const char *name)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct strata_reader_group *rg;
+	struct strata_checkpoint *cp = NULL;
+	CHECK(strata_reader_group_open(cli, scope, group, &rg, err),
+	      "open group");
+	int rc = strata_reader_group_initiate_checkpoint(rg, name, 0, &cp, err);
+	strata_reader_group_close(rg);
+	if (rc != 0 && rc != STRATA_ETIMEDOUT) {
+		fprintf(stderr, "checkpoint: %s: %s\n", strata_error_name(rc),
+		        err);
+		return 1;
+	}
+	printf("%s\n", rc == 0 ? "complete" : "pending");
+	strata_checkpoint_free(cp);
 	return 0;
 }
 
@@ -472,7 +497,8 @@ int main(int argc, char **argv)
 	if (argc < 5) {
 		fprintf(stderr,
 		        "usage: rg_tool CONTROLLER_URL CMD SCOPE ARGS...\n"
-		        "  group SCOPE STREAM GROUP REFRESH_MS\n"
+		        "  group SCOPE STREAM GROUP REFRESH_MS [auto]\n"
+		        "  cp-start SCOPE GROUP NAME\n"
 		        "  read SCOPE GROUP READER STOPFILE DELAY_US LIMIT_S\n"
 		        "  checkpoint SCOPE GROUP NAME TIMEOUT_MS\n"
 		        "  reset SCOPE GROUP NAME | offline SCOPE GROUP "
@@ -495,9 +521,12 @@ int main(int argc, char **argv)
 	CHECK(strata_client_new(&cfg, &cli, err), "client");
 	const char *cmd = argv[2];
 	int rc = 2;
-	if (strcmp(cmd, "group") == 0 && argc == 7) {
+	if (strcmp(cmd, "group") == 0 && (argc == 7 || argc == 8)) {
 		rc = cmd_group(argv[3], argv[4], argv[5],
-		               (unsigned)atoi(argv[6]));
+		               (unsigned)atoi(argv[6]),
+		               argc == 8 ? argv[7] : NULL);
+	} else if (strcmp(cmd, "cp-start") == 0 && argc == 6) {
+		rc = cmd_cp_start(argv[3], argv[4], argv[5]);
 	} else if (strcmp(cmd, "read") == 0 && argc == 9) {
 		rc = cmd_read(argv[3], argv[4], argv[5], argv[6], atol(argv[7]),
 		              (unsigned)atoi(argv[8]));
