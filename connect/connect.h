@@ -34,6 +34,8 @@ struct connect_config {
 	const char *plugin_config; /* connector options (key=value lines) */
 	const char *group;         /* export: reader group */
 	const char *start;         /* export: "head", "tail" or a cut */
+	bool hold_retention;       /* export: the group holds retention
+	                              back until the sink committed */
 	enum connect_unknown_txn unknown_txn; /* import recovery */
 	uint64_t retry_ms; /* keep retrying an unavailable cluster */
 };

@@ -260,6 +260,20 @@ static int record(struct export *ex, const struct strata_checkpoint *cp,
 		         cp->name, ex->pending, ex->total, ex->token);
 		ex->pending = 0;
 	}
+	if (rc == 0 && ex->cfg->hold_retention) {
+		/* Exported and committed: retention may drop what is before
+		 * it. A failure only holds more back until the next one. */
+		char err[STRATA_ERRMSG_SIZE] = "";
+		int r2 = strata_reader_group_update_retention_cut(
+		        ex->rg, cp->cuts, cp->n, err);
+		if (r2 != 0) {
+			LOG_WARN("connect",
+			         "checkpoint %s: could not release its cuts to "
+			         "retention (%s); retention holds at the "
+			         "previous one until the next checkpoint",
+			         cp->name, err);
+		}
+	}
 	return rc;
 }
 
@@ -440,6 +454,10 @@ static int create_group(struct export *ex, bool replace, char *errmsg)
 	strata_reader_group_config_default(&gc);
 	gc.streams = &s;
 	gc.n_streams = 1;
+	if (cfg->hold_retention) {
+		/* Released in record(), after the sink commit. */
+		gc.retention = STRATA_RG_RETENTION_MANUAL;
+	}
 	/* The reader sees a checkpoint when it fetches the group's state:
 	 * twice per interval, so one completes well inside it. */
 	uint64_t refresh = cfg->interval_ms / 2;

@@ -93,6 +93,14 @@ static const struct config_key schema[] = {
          .def = "head",
          .help = "Export, first run: where the group starts: head, tail "
                  "or a stream cut (stratactl stream cut)."},
+        {.name = "hold_retention",
+         .type = CONFIG_BOOL,
+         .def = "false",
+         .help = "Export, first run: create the group with manual "
+                 "consumption-based retention and release each "
+                 "checkpoint's cuts once the sink committed it: the "
+                 "stream's retention policy then never drops events not "
+                 "yet exported (down to the policy's max)."},
         {.name = "txn.lease",
          .type = CONFIG_DURATION,
          .def = "2m",
@@ -309,6 +317,7 @@ int main(int argc, char **argv)
 		cc.plugin_config = options;
 		cc.group = group;
 		cc.start = config_get_string(&cfg, "start");
+		cc.hold_retention = config_get_bool(&cfg, "hold_retention");
 		cc.unknown_txn = (enum connect_unknown_txn)config_get_enum(
 		        &cfg, "recovery.unknown_txn");
 		cc.retry_ms = config_get_duration_ms(&cfg, "retry.timeout");

@@ -285,6 +285,92 @@ def scenario_mirror(args, base):
     scenario_exactly_once(args, base, mirror=True)
 
 
+def scenario_hold_retention(args, base):
+    """Export with hold_retention: the group is created with manual
+    consumption-based retention and releases each checkpoint once the sink
+    committed it, so the stream's size policy (4 KiB, checked every 300
+    ms) truncates what was exported and nothing else: the export's file
+    gets every event exactly once across a SIGKILL, and the stream is
+    truncated behind it."""
+    sa = Standalone(args.standalone, base)
+    sa.flags.append("--retention.interval=300ms")
+    sa.start()
+    try:
+        ctl = Ctl(args.stratactl, sa.url)
+        ctl.run("scope", "create", "ct")
+        ctl.run("stream", "create", "ct/held", "--segments", "2",
+                "--retention-size", "4KiB")
+        con = Connect(args.connect, sa.url, base)
+        dst = os.path.join(base, "held.out")
+        eflags = ["--mode=export", "--stream=ct/held",
+                  "--checkpoint.file=%s" % os.path.join(base, "held.ckpt"),
+                  "--checkpoint.interval=200ms", "--hold_retention=true",
+                  "--connector.plugin=file",
+                  "--connector.options.path=%s" % dst]
+        e = con.start(*eflags)
+        deadline = time.monotonic() + 30
+        while True:
+            out, _ = ctl.run("group", "describe", "ct/connect-held",
+                             "--json", expect=None)
+            if out.strip():
+                d = json.loads(out)
+                break
+            check(time.monotonic() < deadline and e.poll() is None,
+                  "the export did not create its group: %s" % tail(e))
+            time.sleep(0.1)
+        check(d["retention"] == "manual", "group: %s" % d)
+
+        def exported():
+            if not os.path.exists(dst):
+                return []
+            with open(dst) as f:
+                return f.read().split()
+
+        written = []
+        for b in range(20):
+            batch = ["h%02d-%03d" % (b, i) for i in range(50)]
+            written += batch
+            ctl.run("write", "ct/held", stdin="".join(
+                "%s %s\n" % (ev, "x" * 60) for ev in batch))
+            time.sleep(0.2)
+            if b == 9:
+                e.kill()
+                e.wait()
+                log("export killed after %d events were written"
+                    % len(written))
+                e = con.start(*eflags)
+        deadline = time.monotonic() + 60
+        while len([t for t in exported() if not t.startswith("x")]) < \
+                len(written):
+            check(time.monotonic() < deadline and e.poll() is None,
+                  "the export did not catch up: %s" % tail(e))
+            time.sleep(0.2)
+        deadline = time.monotonic() + 30
+        while True:
+            left = [t for t in ctl.run("read", "ct/held")[0].split()
+                    if not t.startswith("x")]
+            if len(left) < len(written):
+                break
+            check(time.monotonic() < deadline,
+                  "retention never truncated behind the export")
+            time.sleep(0.3)
+        d = json.loads(ctl.run("group", "describe", "ct/connect-held",
+                               "--json")[0])
+        check(d["streams"][0]["released"] != "head",
+              "the export released nothing: %s" % d)
+        ctl.run("stream", "seal", "ct/held")
+        rc = e.wait(120)
+        check(rc == 0, "export exit %d: %s" % (rc, tail(e)))
+        got = sorted(t for t in exported() if not t.startswith("x"))
+        check(got == sorted(written),
+              "export output: %d events for %d written (%d distinct)"
+              % (len(got), len(written), len(set(got))))
+        log("exported %d events once each; retention left %d in the "
+            "stream" % (len(got), len(left)))
+    finally:
+        sa.stop()
+
+
 def scenario_stdio(args, base):
     sa = Standalone(args.standalone, base)
     sa.start()
@@ -834,6 +920,7 @@ def scenario_bad_input(args, base):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario", choices=["exactly_once", "mirror", "stdio",
+                                         "hold_retention",
                                          "http", "mqtt_import",
                                          "mqtt_export",
                                          "bad_input"])
@@ -847,6 +934,7 @@ def main():
         {"exactly_once": scenario_exactly_once,
          "mirror": scenario_mirror,
          "stdio": scenario_stdio,
+         "hold_retention": scenario_hold_retention,
          "http": scenario_http,
          "mqtt_import": scenario_mqtt_import,
          "mqtt_export": scenario_mqtt_export,
