@@ -76,6 +76,10 @@ static const struct cli_opt group_create_opts[] = {
          "hold back the streams' retention until the group released "
          "them: at each completed checkpoint (auto-checkpoint) or by "
          "'group release' (manual); default none"},
+        {"checkpoint-interval", true, "DURATION",
+         "readers take an automatic checkpoint this often (e.g. 30s; "
+         "at least 100ms; default off); with --retention "
+         "auto-checkpoint each one releases what was read"},
         {"if-not-exists", false, NULL,
          "succeed (exit 0) when the group already exists"},
 };
@@ -195,6 +199,16 @@ static int group_create(struct cli *c, const struct cli_args *a)
 	if (ex == 0) {
 		ex = retention_arg(c, cli_args_get(a, "retention"), &retention);
 	}
+	uint64_t interval = 0;
+	const char *iv = cli_args_get(a, "checkpoint-interval");
+	if (ex == 0 && iv != NULL &&
+	    (config_parse_duration_ms(iv, &interval) != 0 || interval < 100 ||
+	     interval > UINT32_MAX)) {
+		ex = cli_fail(c, STRATA_EINVAL,
+		              "--checkpoint-interval '%s': give a duration "
+		              "of at least 100ms, e.g. 30s",
+		              iv);
+	}
 	if (ex != 0) {
 		return ex;
 	}
@@ -255,6 +269,7 @@ static int group_create(struct cli *c, const struct cli_args *a)
 		cfg.streams = gs;
 		cfg.n_streams = ns;
 		cfg.retention = retention;
+		cfg.checkpoint_interval_ms = (uint32_t)interval;
 		cli_progress_begin(c, "creating the reader group");
 		int rc =
 		        strata_reader_group_create(cl, scope, group, &cfg, err);
@@ -377,13 +392,23 @@ static int group_describe(struct cli *c, const struct cli_args *a)
 		printf("{\"group\":");
 		cli_json_string(stdout, a->pos[0], strlen(a->pos[0]));
 		printf(",\"generation\":%" PRIu64
-		       ",\"retention\":\"%s\",\"streams\":[",
-		       g->generation, retention_name((int)g->retention));
+		       ",\"retention\":\"%s\",\"checkpoint_interval_ms\":"
+		       "%" PRIu64 ",\"streams\":[",
+		       g->generation, retention_name((int)g->retention),
+		       g->checkpoint_interval_ms);
 	} else {
 		printf("Reader group: %s\nGeneration:   %" PRIu64
-		       "\nRetention:    %s\nStreams:\n",
+		       "\nRetention:    %s\n",
 		       a->pos[0], g->generation,
 		       retention_name((int)g->retention));
+		if (g->checkpoint_interval_ms > 0) {
+			printf("Checkpoints:  automatic, every %" PRIu64
+			       " ms\n",
+			       g->checkpoint_interval_ms);
+		} else {
+			printf("Checkpoints:  on request\n");
+		}
+		printf("Streams:\n");
 	}
 	for (size_t i = 0; i < g->n_streams; i++) {
 		const Strata__V1__ReaderGroupStream *s = g->streams[i];

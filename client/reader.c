@@ -3,6 +3,7 @@
  * `_RG<group>` segment. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -35,6 +36,8 @@
 /* Defaults for 0 in the configuration (as the controller's). */
 #define RG_DEFAULT_REFRESH_MS 3000
 #define RG_DEFAULT_OUTSTANDING 3
+/* Shortest automatic checkpoint interval. */
+#define RG_MIN_AUTO_MS 100
 
 /* ------------------------------------------ the log: a real segment -- */
 
@@ -400,6 +403,7 @@ static int ctl_create_group(struct strata_client *c, const char *scope,
 	pc.group_refresh_ms = cfg->group_refresh_ms;
 	pc.max_outstanding_checkpoints = cfg->max_outstanding_checkpoints;
 	pc.retention = (Strata__V1__ReaderGroupRetention)cfg->retention;
+	pc.checkpoint_interval_ms = cfg->checkpoint_interval_ms;
 	Strata__V1__CreateReaderGroupRequest q =
 	        STRATA__V1__CREATE_READER_GROUP_REQUEST__INIT;
 	q.scope = (char *)scope;
@@ -506,6 +510,15 @@ int strata_reader_group_create(struct strata_client *c, const char *scope,
 		           group, RG_MAX_STREAMS, RG_MAX_CHECKPOINTS / 2);
 		return STRATA_EINVAL;
 	}
+	if (cfg->checkpoint_interval_ms != 0 &&
+	    cfg->checkpoint_interval_ms < RG_MIN_AUTO_MS) {
+		client_err(errmsg,
+		           "reader group %s: checkpoint_interval_ms %" PRIu32
+		           " is below %d; give 0 (off) or at least %d",
+		           group, cfg->checkpoint_interval_ms, RG_MIN_AUTO_MS,
+		           RG_MIN_AUTO_MS);
+		return STRATA_EINVAL;
+	}
 	if ((unsigned)cfg->retention >
 	    (unsigned)STRATA_RG_RETENTION_AUTO_CHECKPOINT) {
 		client_err(errmsg,
@@ -542,6 +555,7 @@ int strata_reader_group_create(struct strata_client *c, const char *scope,
 	init.max_outstanding = cfg->max_outstanding_checkpoints > 0
 	                               ? cfg->max_outstanding_checkpoints
 	                               : RG_DEFAULT_OUTSTANDING;
+	init.checkpoint_ms = cfg->checkpoint_interval_ms;
 	for (size_t i = 0; rc == 0 && i < cfg->n_streams; i++) {
 		rc = init_stream(c, &init, &cfg->streams[i], errmsg);
 	}
@@ -678,6 +692,13 @@ int strata_reader_group_initiate_checkpoint(struct strata_reader_group *rg,
 	if (name == NULL || name[0] == '\0' || strlen(name) > RG_MAX_NAME) {
 		client_err(errmsg, "checkpoint name must be 1..%d bytes",
 		           RG_MAX_NAME);
+		return STRATA_EINVAL;
+	}
+	if (name[0] == '_') {
+		client_err(errmsg,
+		           "checkpoint name \"%.100s\" starts with '_', which "
+		           "marks automatic checkpoints; pick another name",
+		           name);
 		return STRATA_EINVAL;
 	}
 	struct cp_arg a = {name, 0};
@@ -1429,6 +1450,59 @@ static int measure_unread(struct strata_reader *r, char *errmsg)
 }
 
 /* Periodic work: fetch, compact now and then, record progress. */
+/* Automatic checkpoints (checkpoint_interval_ms) are named
+ * _auto-<wall-clock ms>; readers pass them without returning them. */
+#define RG_AUTO_PREFIX "_auto-"
+
+static bool auto_checkpoint_name(const char *name)
+{
+	return strncmp(name, RG_AUTO_PREFIX, sizeof(RG_AUTO_PREFIX) - 1) == 0;
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+struct auto_arg {
+	char name[64]; /* the checkpoint started, "" = none */
+};
+
+/* Start an automatic checkpoint when one is due: none pending and the
+ * group's newest automatic one at least checkpoint_ms old. */
+static int gen_auto_cp(void *arg, const void *state, struct buf *out,
+                       char *errmsg)
+{
+	struct auto_arg *a = arg;
+	const struct rg_state *st = state;
+	(void)errmsg;
+	a->name[0] = '\0';
+	if (st->checkpoint_ms == 0 || rg_state_pending_checkpoints(st) > 0) {
+		return 0;
+	}
+	uint64_t last = 0;
+	for (size_t i = st->n_cps; i-- > 0 && last == 0;) {
+		if (auto_checkpoint_name(st->cps[i].name)) {
+			last = strtoull(st->cps[i].name +
+			                        sizeof(RG_AUTO_PREFIX) - 1,
+			                NULL, 10);
+		}
+	}
+	uint64_t now = wall_ms();
+	if (last != 0 && now < last + st->checkpoint_ms) {
+		return 0;
+	}
+	char name[64];
+	snprintf(name, sizeof(name), RG_AUTO_PREFIX "%" PRIu64, now);
+	if (rg_state_checkpoint(st, name) != NULL) {
+		return 0;
+	}
+	memcpy(a->name, name, sizeof(name));
+	return rg_rec_cp_create(out, name);
+}
+
 static int refresh(struct strata_reader *r, char *errmsg)
 {
 	struct synchronizer *s = &r->rg->sync;
@@ -1446,6 +1520,10 @@ static int refresh(struct strata_reader *r, char *errmsg)
 		struct rd_arg a = {0};
 		a.what = RG_REC_PROGRESS;
 		rc = reader_op(r, &a, errmsg);
+	}
+	if (rc == 0 && r->rg->st.checkpoint_ms > 0) {
+		struct auto_arg a;
+		rc = sync_update(s, gen_auto_cp, &a, NULL, errmsg);
 	}
 	r->next_refresh =
 	        clock_mono_ms() +
@@ -1489,6 +1567,9 @@ int strata_reader_next(struct strata_reader *r, int wait_ms,
 				/* This reader was the last to pass it. */
 				release_checkpoint(r->rg, &r->rg->st,
 				                   r->cp_name);
+			}
+			if (auto_checkpoint_name(r->cp_name)) {
+				continue; /* automatic: passed silently */
 			}
 			out->kind = STRATA_READ_CHECKPOINT;
 			out->checkpoint = r->cp_name;

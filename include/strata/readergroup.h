@@ -50,6 +50,9 @@ struct strata_reader_group_config {
 	                                         often (default 3000) */
 	uint32_t max_outstanding_checkpoints; /* default 3 */
 	enum strata_rg_retention retention;   /* default NONE */
+	uint32_t checkpoint_interval_ms;      /* automatic checkpoints this
+	                                         often, 0 = off (default);
+	                                         at least 100 */
 };
 
 /* Fill cfg with the defaults above and no stream. */
@@ -95,7 +98,19 @@ struct strata_checkpoint {
 STRATA_API void strata_checkpoint_free(struct strata_checkpoint *cp);
 
 /*
- * Start checkpoint name (1..255 bytes, unique in the group) and wait up to
+ * Automatic checkpoints (checkpoint_interval_ms > 0): at a refresh, a
+ * reader that finds no checkpoint pending and the group's last automatic
+ * one at least that old starts checkpoint `_auto-<wall-clock ms>`
+ * (conditional append: one reader wins). Readers pass them like any
+ * checkpoint but strata_reader_next does not return them; with retention
+ * AUTO_CHECKPOINT their positions are released when they complete, so
+ * retention follows the readers without the application checkpointing.
+ * They count among the completed checkpoints the group keeps (8).
+ */
+
+/*
+ * Start checkpoint name (1..255 bytes, unique in the group, not starting
+ * with '_', which marks automatic checkpoints) and wait up to
  * timeout_ms until every online reader has passed it (each returns a
  * STRATA_READ_CHECKPOINT event from strata_reader_next and records its
  * positions). *out gets the checkpoint. Errors: STRATA_EEXIST (name

@@ -941,6 +941,10 @@ def scenario_retention_group(args, base):
                 "--retention", "manual")
         ctl.run("group", "create", "rg/x", "--stream", "rg/s",
                 "--retention", "sometimes", expect=EXIT_USAGE)
+        ctl.run("group", "create", "rg/x", "--stream", "rg/s",
+                "--checkpoint-interval", "10ms", expect=EXIT_USAGE)
+        ctl.run("group", "checkpoint", "rg/auto", "--name", "_mine",
+                expect=EXIT_USAGE)
         d = json.loads(ctl.run("group", "describe", "rg/auto",
                                "--json")[0])
         check(d["retention"] == "auto-checkpoint" and

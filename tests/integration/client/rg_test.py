@@ -316,21 +316,25 @@ def scenario_retention(args, cluster):
     """Consumption-based retention (AUTO_CHECKPOINT): a checkpoint taken
     while readers read completes in the reader that passes it last, which
     releases the checkpoint's positions to the controller: the group's
-    released cut is exactly where its readers stood."""
+    released cut is exactly where its readers stood. Then automatic
+    checkpoints: silent for the readers, and the release follows them."""
     n = 3000
     client_test.setup_stream(args, cluster, SCOPE, "rgr", 3)
     w = write(args, cluster, "rgr", n, 0)
     wait_writer(w, n)
     rg(args, cluster, "group", SCOPE, "rgr", "gr", 300, "auto")
 
-    def released():
+    def released_of(group):
         out = subprocess.run([args.stratactl, "--controller",
                               cluster.ctl_url, "group", "describe",
-                              SCOPE + "/gr", "--json"],
+                              SCOPE + "/" + group, "--json"],
                              capture_output=True, text=True, timeout=60)
         if out.returncode != 0:
             raise RuntimeError("group describe: %s" % out.stderr)
         return json.loads(out.stdout)["streams"][0]["released"]
+
+    def released():
+        return released_of("gr")
 
     if released() != "head":
         raise RuntimeError("a new group released %s" % released())
@@ -367,6 +371,39 @@ def scenario_retention(args, cluster):
                                    % (off, seg, cut[seg]))
     print("released cut of cp1: %s" % released())
     rg(args, cluster, "delete", SCOPE, "gr")
+
+    # Automatic checkpoints every 400 ms: readers pass them without
+    # returning them, and each one releases where the readers were, so
+    # the release follows the reading with no checkpoint asked for.
+    rg(args, cluster, "group", SCOPE, "rgr", "ga", 200, "auto", 400)
+    readers = start_readers(args, cluster, "ga", ["a1", "a2"],
+                            delay_us=1000)
+    seen = []
+    deadline = time.time() + 90
+    while sum(o.count() for o in readers) < n:
+        rel = released_of("ga")
+        if rel != "head" and (not seen or seen[-1] != rel):
+            seen.append(rel)
+        if time.time() > deadline:
+            raise RuntimeError("automatic checkpoints: the readers "
+                               "did not finish")
+        time.sleep(0.2)
+    for o in readers:
+        o.finish()
+    check_exactly_once([e for o in readers for e in o.events], n,
+                       "automatic checkpoints")
+    if any(o.cp for o in readers):
+        raise RuntimeError("a reader returned an automatic checkpoint: "
+                           "%s" % [o.cp for o in readers])
+    if len(seen) < 2:
+        raise RuntimeError("the release did not follow the readers: %s"
+                           % seen)
+    totals = [sum(parse_cut("cut " + c).values()) for c in seen]
+    if totals != sorted(totals):
+        raise RuntimeError("the release went back: %s" % seen)
+    print("automatic checkpoints released %d times, last %s"
+          % (len(seen), seen[-1]))
+    rg(args, cluster, "delete", SCOPE, "ga")
 
 
 def timed_writer(args, cluster, stream, name, n, note_every, hold_ms, go):

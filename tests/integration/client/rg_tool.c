@@ -38,9 +38,10 @@ static void sleep_us(long us)
 }
 
 /* Create group reading scope/stream from its head; refresh_ms as given;
- * retention "auto" = AUTO_CHECKPOINT, NULL = none. */
+ * retention "auto" = AUTO_CHECKPOINT, NULL = none; automatic checkpoints
+ * every cp_ms (0 = off). */
 static int cmd_group(const char *scope, const char *stream, const char *group,
-                     unsigned refresh_ms, const char *retention)
+                     unsigned refresh_ms, const char *retention, unsigned cp_ms)
 {
 	char err[STRATA_ERRMSG_SIZE] = "";
 	struct strata_stream_cut head = STRATA_STREAM_CUT_INIT;
@@ -55,6 +56,7 @@ static int cmd_group(const char *scope, const char *stream, const char *group,
 	if (retention != NULL && strcmp(retention, "auto") == 0) {
 		cfg.retention = STRATA_RG_RETENTION_AUTO_CHECKPOINT;
 	}
+	cfg.checkpoint_interval_ms = cp_ms;
 	CHECK(strata_reader_group_create(cli, scope, group, &cfg, err),
 	      "create group");
 	int rc = strata_reader_group_create(cli, scope, group, &cfg, err);
@@ -497,7 +499,8 @@ int main(int argc, char **argv)
 	if (argc < 5) {
 		fprintf(stderr,
 		        "usage: rg_tool CONTROLLER_URL CMD SCOPE ARGS...\n"
-		        "  group SCOPE STREAM GROUP REFRESH_MS [auto]\n"
+		        "  group SCOPE STREAM GROUP REFRESH_MS [auto|none "
+		        "[CP_MS]]\n"
 		        "  cp-start SCOPE GROUP NAME\n"
 		        "  read SCOPE GROUP READER STOPFILE DELAY_US LIMIT_S\n"
 		        "  checkpoint SCOPE GROUP NAME TIMEOUT_MS\n"
@@ -521,10 +524,11 @@ int main(int argc, char **argv)
 	CHECK(strata_client_new(&cfg, &cli, err), "client");
 	const char *cmd = argv[2];
 	int rc = 2;
-	if (strcmp(cmd, "group") == 0 && (argc == 7 || argc == 8)) {
+	if (strcmp(cmd, "group") == 0 && argc >= 7 && argc <= 9) {
 		rc = cmd_group(argv[3], argv[4], argv[5],
 		               (unsigned)atoi(argv[6]),
-		               argc == 8 ? argv[7] : NULL);
+		               argc >= 8 ? argv[7] : NULL,
+		               argc == 9 ? (unsigned)atoi(argv[8]) : 0);
 	} else if (strcmp(cmd, "cp-start") == 0 && argc == 6) {
 		rc = cmd_cp_start(argv[3], argv[4], argv[5]);
 	} else if (strcmp(cmd, "read") == 0 && argc == 9) {
