@@ -190,7 +190,37 @@ static int group_cuts(struct cli *c, struct strata_client *cl, const char *opt,
 	return 0;
 }
 
-static int group_create(struct cli *c, const struct cli_args *a)
+/* group update: replace the configuration of scope/group by cfg. */
+static int put_update(struct cli *c, struct strata_client *cl, const char *what,
+                      const char *scope, const char *group,
+                      const struct strata_reader_group_config *cfg, size_t ns)
+{
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_reader_group *rg = NULL;
+	cli_progress_begin(c, "updating the reader group");
+	int rc = strata_reader_group_open(cl, scope, group, &rg, err);
+	if (rc == 0) {
+		rc = strata_reader_group_update(rg, cfg, err);
+		strata_reader_group_close(rg);
+	}
+	cli_progress_end(c);
+	if (rc != 0) {
+		return cli_fail_op(c, rc, what, err);
+	}
+	if (c->json) {
+		printf("{\"group\":");
+		cli_json_string(stdout, what, strlen(what));
+		printf(",\"updated\":true}\n");
+	} else {
+		printf("updated reader group %s: reads %zu stream%s from the "
+		       "start again\n",
+		       what, ns, ns == 1 ? "" : "s");
+	}
+	return 0;
+}
+
+/* group create, or group update (update: replace the configuration). */
+static int group_put(struct cli *c, const struct cli_args *a, bool update)
 {
 	char scope[STRATA_NAME_MAX + 1], group[STRATA_NAME_MAX + 1];
 	char err[STRATA_ERRMSG_SIZE];
@@ -270,6 +300,11 @@ static int group_create(struct cli *c, const struct cli_args *a)
 		cfg.n_streams = ns;
 		cfg.retention = retention;
 		cfg.checkpoint_interval_ms = (uint32_t)interval;
+		if (update) {
+			ex = put_update(c, cl, a->pos[0], scope, group, &cfg,
+			                ns);
+			goto done;
+		}
 		cli_progress_begin(c, "creating the reader group");
 		int rc =
 		        strata_reader_group_create(cl, scope, group, &cfg, err);
@@ -290,11 +325,22 @@ static int group_create(struct cli *c, const struct cli_args *a)
 			       a->pos[0], ns, ns == 1 ? "" : "s");
 		}
 	}
+done:
 	for (size_t i = 0; i < ns; i++) {
 		strata_stream_cut_clear(&start[i]);
 		strata_stream_cut_clear(&end[i]);
 	}
 	return ex;
+}
+
+static int group_create(struct cli *c, const struct cli_args *a)
+{
+	return group_put(c, a, false);
+}
+
+static int group_update(struct cli *c, const struct cli_args *a)
+{
+	return group_put(c, a, true);
 }
 
 /* -------------------------------------------------------- describe */
@@ -780,7 +826,8 @@ int cli_read_group(struct cli *c, const struct cli_args *a,
 
 /* ---------------------------------------------------------------- table */
 
-#define OPTS(x) x, sizeof(x) / sizeof(*(x))
+#define OPTS_N(x) (sizeof(x) / sizeof(*(x)))
+#define OPTS(x) x, OPTS_N(x)
 
 const struct cli_cmd cli_group_cmds[] = {
         {"group", "create", "SCOPE/GROUP",
@@ -791,6 +838,16 @@ const struct cli_cmd cli_group_cmds[] = {
          "head or tail for every stream, or one cut per\nstream "
          "(SCOPE/STREAM:NUMBER.EPOCH=OFFSET,...).\n",
          OPTS(group_create_opts), 1, 1, group_create},
+        {"group", "update", "SCOPE/GROUP",
+         "Replace a reader group's configuration and start it over",
+         "Takes the same options as 'group create' (except "
+         "--if-not-exists) and replaces\nthe group's streams, cuts, "
+         "retention and checkpoint interval: its readers\nare removed "
+         "(running ones stop with an error and must be started again),\n"
+         "its checkpoints dropped, and reading starts over at the new "
+         "--from cuts\n(default: each stream's head).\n",
+         /* create's options but the last, --if-not-exists */
+         group_create_opts, OPTS_N(group_create_opts) - 1, 1, 1, group_update},
         {"group", "describe", "SCOPE/GROUP",
          "Show a reader group's streams and online readers", NULL, NULL, 0, 1,
          1, group_describe},

@@ -350,12 +350,13 @@ static void pb_cut(Strata__V1__StreamCut *pc, Strata__V1__SegmentOffset *pp,
 	pc->positions = ppp;
 }
 
-/* Record the group's configuration in the controller (which creates the
- * `_RG<group>` stream) and wait for its state segment. */
-static int ctl_create_group(struct strata_client *c, const char *scope,
-                            const char *group,
-                            const struct strata_reader_group_config *cfg,
-                            char *errmsg)
+/* Record the group's configuration in the controller: create (which
+ * creates the `_RG<group>` stream and waits for its state segment) or
+ * update (at generation). */
+static int ctl_put_group(struct strata_client *c, const char *scope,
+                         const char *group,
+                         const struct strata_reader_group_config *cfg,
+                         bool update, uint64_t generation, char *errmsg)
 {
 	size_t n = cfg->n_streams;
 	int rc = STRATA_ENOMEM;
@@ -404,15 +405,29 @@ static int ctl_create_group(struct strata_client *c, const char *scope,
 	pc.max_outstanding_checkpoints = cfg->max_outstanding_checkpoints;
 	pc.retention = (Strata__V1__ReaderGroupRetention)cfg->retention;
 	pc.checkpoint_interval_ms = cfg->checkpoint_interval_ms;
-	Strata__V1__CreateReaderGroupRequest q =
-	        STRATA__V1__CREATE_READER_GROUP_REQUEST__INIT;
-	q.scope = (char *)scope;
-	q.config = &pc;
+	pc.generation = generation;
 	char what[2 * STRATA_NAME_MAX + 32];
-	snprintf(what, sizeof(what), "create reader group %s/%s", scope, group);
-	rc = client_ctl_mutate(
-	        c, STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_READER_GROUP,
-	        &q.base, STRATA_EEXIST, what, errmsg);
+	snprintf(what, sizeof(what), "%s reader group %s/%s",
+	         update ? "update" : "create", scope, group);
+	if (update) {
+		Strata__V1__UpdateReaderGroupRequest q =
+		        STRATA__V1__UPDATE_READER_GROUP_REQUEST__INIT;
+		q.scope = (char *)scope;
+		q.config = &pc;
+		rc = client_ctl_mutate(
+		        c,
+		        STRATA__V1__CONTROLLER_METHOD__CTL_UPDATE_READER_GROUP,
+		        &q.base, 0, what, errmsg);
+	} else {
+		Strata__V1__CreateReaderGroupRequest q =
+		        STRATA__V1__CREATE_READER_GROUP_REQUEST__INIT;
+		q.scope = (char *)scope;
+		q.config = &pc;
+		rc = client_ctl_mutate(
+		        c,
+		        STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_READER_GROUP,
+		        &q.base, STRATA_EEXIST, what, errmsg);
+	}
 out:
 	strata_free(rs);
 	strata_free(rsp);
@@ -475,9 +490,12 @@ static int init_stream(struct strata_client *c, struct rg_state *st,
 }
 
 struct gen_full_arg {
-	const struct rg_state *full;
+	struct rg_state *full;
 	bool only_if_empty; /* creation: nothing may be there yet */
 	int found;          /* set when the log already had a state */
+	bool next_epoch;    /* a reset: full's epoch = the current one + 1,
+	                       so that every reader of the state it replaces
+	                       must join again */
 };
 
 static int gen_full(void *arg, const void *state, struct buf *out, char *errmsg)
@@ -489,18 +507,18 @@ static int gen_full(void *arg, const void *state, struct buf *out, char *errmsg)
 		a->found = 1;
 		return 0;
 	}
+	if (a->next_epoch) {
+		a->full->epoch = cur->epoch + 1;
+	}
 	return rg_state_encode(a->full, out);
 }
 
-int strata_reader_group_create(struct strata_client *c, const char *scope,
-                               const char *group,
-                               const struct strata_reader_group_config *cfg,
-                               char *errmsg)
+/* 0 when cfg is a valid group configuration for group, else
+ * STRATA_EINVAL with errmsg naming the field. */
+static int check_config(const char *group,
+                        const struct strata_reader_group_config *cfg,
+                        char *errmsg)
 {
-	int rc = check_group(scope, group, errmsg);
-	if (rc != 0) {
-		return rc;
-	}
 	if (cfg == NULL || cfg->n_streams == 0 ||
 	    cfg->n_streams > RG_MAX_STREAMS ||
 	    cfg->max_outstanding_checkpoints > RG_MAX_CHECKPOINTS / 2) {
@@ -537,9 +555,43 @@ int strata_reader_group_create(struct strata_client *c, const char *scope,
 			return STRATA_EINVAL;
 		}
 	}
-	rc = client_check_blocking(c, "create reader group", errmsg);
+	return 0;
+}
+
+/* The state a group of configuration cfg starts from (*st initialised
+ * here; close it also on error). */
+static int build_state(struct strata_client *c,
+                       const struct strata_reader_group_config *cfg,
+                       struct rg_state *st, char *errmsg)
+{
+	rg_state_init(st);
+	st->refresh_ms = cfg->group_refresh_ms > 0 ? cfg->group_refresh_ms
+	                                           : RG_DEFAULT_REFRESH_MS;
+	st->max_outstanding = cfg->max_outstanding_checkpoints > 0
+	                              ? cfg->max_outstanding_checkpoints
+	                              : RG_DEFAULT_OUTSTANDING;
+	st->checkpoint_ms = cfg->checkpoint_interval_ms;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < cfg->n_streams; i++) {
+		rc = init_stream(c, st, &cfg->streams[i], errmsg);
+	}
+	return rc;
+}
+
+int strata_reader_group_create(struct strata_client *c, const char *scope,
+                               const char *group,
+                               const struct strata_reader_group_config *cfg,
+                               char *errmsg)
+{
+	int rc = check_group(scope, group, errmsg);
 	if (rc == 0) {
-		rc = ctl_create_group(c, scope, group, cfg, errmsg);
+		rc = check_config(group, cfg, errmsg);
+	}
+	if (rc == 0) {
+		rc = client_check_blocking(c, "create reader group", errmsg);
+	}
+	if (rc == 0) {
+		rc = ctl_put_group(c, scope, group, cfg, false, 0, errmsg);
 	}
 	/* EEXIST: the controller knows the group. Its state is written
 	 * below only if the log is still empty (a creator that died between
@@ -547,24 +599,14 @@ int strata_reader_group_create(struct strata_client *c, const char *scope,
 	if (rc != 0 && rc != STRATA_EEXIST) {
 		return rc;
 	}
-	rc = 0;
 	struct rg_state init;
-	rg_state_init(&init);
-	init.refresh_ms = cfg->group_refresh_ms > 0 ? cfg->group_refresh_ms
-	                                            : RG_DEFAULT_REFRESH_MS;
-	init.max_outstanding = cfg->max_outstanding_checkpoints > 0
-	                               ? cfg->max_outstanding_checkpoints
-	                               : RG_DEFAULT_OUTSTANDING;
-	init.checkpoint_ms = cfg->checkpoint_interval_ms;
-	for (size_t i = 0; rc == 0 && i < cfg->n_streams; i++) {
-		rc = init_stream(c, &init, &cfg->streams[i], errmsg);
-	}
+	rc = build_state(c, cfg, &init, errmsg);
 	struct strata_reader_group *rg = NULL;
 	if (rc == 0) {
 		rc = group_open(c, scope, group, &rg, errmsg);
 	}
 	if (rc == 0) {
-		struct gen_full_arg a = {&init, true, 0};
+		struct gen_full_arg a = {&init, true, 0, false};
 		rc = sync_update(&rg->sync, gen_full, &a, NULL, errmsg);
 		if (rc == 0 && a.found) {
 			client_err(errmsg,
@@ -576,6 +618,45 @@ int strata_reader_group_create(struct strata_client *c, const char *scope,
 	}
 	strata_reader_group_close(rg);
 	rg_state_close(&init);
+	return rc;
+}
+
+int strata_reader_group_update(struct strata_reader_group *rg,
+                               const struct strata_reader_group_config *cfg,
+                               char *errmsg)
+{
+	int rc = check_config(rg->group, cfg, errmsg);
+	if (rc == 0) {
+		rc = client_check_blocking(rg->c, "update reader group",
+		                           errmsg);
+	}
+	Strata__V1__ReaderGroupConfig *g = NULL;
+	if (rc == 0) {
+		rc = ctl_group_config(rg->c, rg->scope, rg->group, &g, errmsg);
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	uint64_t generation = g->generation;
+	rpc_pb_free(&g->base);
+	/* The new state is built (segments at the start cuts) before the
+	 * controller takes the configuration and written after it: a
+	 * failure in between leaves the old state under the new
+	 * configuration, which the next update (or a retry) replaces. */
+	struct rg_state ns;
+	rc = build_state(rg->c, cfg, &ns, errmsg);
+	if (rc == 0) {
+		rc = ctl_put_group(rg->c, rg->scope, rg->group, cfg, true,
+		                   generation, errmsg);
+	}
+	if (rc == 0) {
+		struct gen_full_arg a = {&ns, false, 0, true};
+		rc = sync_update(&rg->sync, gen_full, &a, NULL, errmsg);
+	}
+	if (rc == 0) {
+		rc = sync_compact(&rg->sync, errmsg);
+	}
+	rg_state_close(&ns);
 	return rc;
 }
 
@@ -1078,8 +1159,7 @@ int strata_reader_group_reset(struct strata_reader_group *rg,
 	}
 	if (rc == 0) {
 		/* The epoch must move on from the state we write over. */
-		struct gen_full_arg a = {&ns, false, 0};
-		ns.epoch = rg->st.epoch + 1;
+		struct gen_full_arg a = {&ns, false, 0, true};
 		rc = sync_update(&rg->sync, gen_full, &a, NULL, errmsg);
 	}
 	if (rc == 0) {
@@ -1250,7 +1330,8 @@ static int check_online(struct strata_reader *r, char *errmsg)
 	if (st->epoch != r->epoch || rg_state_reader(st, r->name) == NULL) {
 		client_err(errmsg,
 		           "reader %s is no longer in group %s/%s (declared "
-		           "offline, or the group was reset); create it again",
+		           "offline, or the group was reset or updated); "
+		           "create it again",
 		           r->name, r->rg->scope, r->rg->group);
 		return STRATA_ENOENT;
 	}

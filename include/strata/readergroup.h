@@ -165,6 +165,24 @@ strata_reader_group_update_retention_cut(struct strata_reader_group *rg,
                                          size_t n, char *errmsg);
 
 /*
+ * Replace the group's configuration (Pravega's resetReaderGroup(config)):
+ * cfg's streams, start and end cuts, refresh, checkpoint and retention
+ * settings. The controller bumps the group's generation and resets its
+ * released cuts to the new start cuts; the group's state is rewritten as
+ * at creation in a new epoch: every reader is removed (running readers
+ * fail with STRATA_ENOENT and must be recreated), checkpoints are
+ * dropped, and reading starts over at the new start cuts. Errors: as
+ * strata_reader_group_create (STRATA_ENOENT for a stream that does not
+ * exist), STRATA_ECONFLICT (another update won: call again). A failure
+ * after the controller took the configuration leaves the old state under
+ * it: call again.
+ */
+STRATA_API int
+strata_reader_group_update(struct strata_reader_group *rg,
+                           const struct strata_reader_group_config *cfg,
+                           char *errmsg);
+
+/*
  * Declare reader offline (its process died): its segments go back to the
  * group at the positions it last recorded (its last checkpoint or
  * progress report: events after them are read again by another reader).

@@ -842,6 +842,41 @@ def scenario_groups(args, base):
                 expect=EXIT_USAGE)
         ctl.run("group", "create", "g/rg2", "--stream", "g/s", "--from",
                 "other/x:0.0=0", expect=EXIT_USAGE)
+
+        # Update: a running reader is removed (it stops with an error),
+        # and the group reads the new stream from its head.
+        ctl.run("write", "g/t", "--create", stdin="".join(
+            "t:%d\n" % i for i in range(20)))
+        fol = subprocess.Popen([args.stratactl, "--controller", sa.url,
+                                "read", "--group", "g/rg", "--follow",
+                                "--reader", "r2"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 30
+            while json.loads(ctl.run("group", "describe", "g/rg",
+                                     "--json")[0])["readers"] != ["r2"]:
+                check(time.monotonic() < deadline and fol.poll() is None,
+                      "reader r2 never came online")
+                time.sleep(0.2)
+            ctl.run("group", "update", "g/rg", "--stream", "g/nope",
+                    expect=EXIT_FAILED)
+            out, _ = ctl.run("group", "update", "g/rg", "--stream", "g/t")
+            check("updated reader group g/rg" in out, "update: %s" % out)
+            out, err = fol.communicate(timeout=30)
+        finally:
+            if fol.poll() is None:
+                fol.kill()
+                fol.wait()
+        check(fol.returncode != 0, "reader r2 went on after the update")
+        log("reader of the old configuration: %s"
+            % err.decode().strip().splitlines()[-1][:200])
+        d = json.loads(ctl.run("group", "describe", "g/rg", "--json")[0])
+        check(d["generation"] == 1 and
+              [x["stream"] for x in d["streams"]] == ["g/t"] and
+              d["readers"] == [], "after update: %s" % d)
+        out, _ = ctl.run("read", "--group", "g/rg")
+        check(sorted(out.split()) == sorted("t:%d" % i for i in range(20)),
+              "group read after update: %r" % out[:200])
         ctl.run("group", "delete", "g/rg")
         ctl.run("group", "describe", "g/rg", expect=EXIT_FAILED)
     finally:
