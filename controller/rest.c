@@ -785,6 +785,123 @@ static int get_stream(struct rest *r, const char *scope, const char *stream,
 	return rc;
 }
 
+/* A stream cut as stratactl writes its positions ("NUMBER.EPOCH=OFFSET,
+ * ..."), a JSON string; none = empty_as (a JSON literal). */
+static int render_cut(struct buf *b, const Strata__V1__StreamCut *c,
+                      const char *empty_as)
+{
+	if (c == NULL || c->n_positions == 0) {
+		return buf_printf(b, "%s", empty_as);
+	}
+	int rc = buf_append(b, "\"", 1);
+	for (size_t i = 0; rc == 0 && i < c->n_positions; i++) {
+		uint64_t id = c->positions[i]->segment_id;
+		rc = buf_printf(b, "%s%" PRIu32 ".%" PRIu32 "=%" PRId64,
+		                i ? "," : "", (uint32_t)(id & 0xffffffffu),
+		                (uint32_t)(id >> 32), c->positions[i]->offset);
+	}
+	return rc == 0 ? buf_append(b, "\"", 1) : rc;
+}
+
+/* One reader group's configuration, and where it released its streams
+ * (consumption-based retention). */
+static int render_group(struct buf *b, const Strata__V1__ReaderGroupConfig *g)
+{
+	int rc = buf_printf(b, "{\"name\":");
+	rc = rc == 0 ? json_str(b, g->name) : rc;
+	rc = rc == 0 ? buf_printf(
+	                       b,
+	                       ",\"generation\":%" PRIu64
+	                       ",\"refresh_ms\":%" PRIu64
+	                       ",\"checkpoint_interval_ms\":%" PRIu64
+	                       ",\"max_outstanding_checkpoints\":%" PRIu32
+	                       ",\"retention\":\"%s\",\"streams\":[",
+	                       g->generation, g->group_refresh_ms,
+	                       g->checkpoint_interval_ms,
+	                       g->max_outstanding_checkpoints,
+	                       enum_name(
+	                               &strata__v1__reader_group_retention__descriptor,
+	                               g->retention, 23))
+	             : rc;
+	for (size_t i = 0; rc == 0 && i < g->n_streams; i++) {
+		const Strata__V1__ReaderGroupStream *x = g->streams[i];
+		rc = buf_printf(b, "%s{\"scope\":", i ? "," : "");
+		rc = rc == 0 ? json_str(b, x->scope) : rc;
+		rc = rc == 0 ? buf_printf(b, ",\"stream\":") : rc;
+		rc = rc == 0 ? json_str(b, x->stream) : rc;
+		rc = rc == 0 ? buf_printf(b, ",\"from\":") : rc;
+		rc = rc == 0 ? render_cut(b, x->start, "\"head\"") : rc;
+		rc = rc == 0 ? buf_printf(b, ",\"to\":") : rc;
+		rc = rc == 0 ? render_cut(b, x->end, "null") : rc;
+		for (size_t k = 0; rc == 0 && k < g->n_released; k++) {
+			const Strata__V1__ReleasedCut *r = g->released[k];
+			if (strcmp(r->scope, x->scope) != 0 ||
+			    strcmp(r->stream, x->stream) != 0) {
+				continue;
+			}
+			rc = buf_printf(b, ",\"released\":");
+			rc = rc == 0 ? render_cut(b, r->cut, "\"head\"") : rc;
+			rc = rc == 0 ? buf_printf(b,
+			                          ",\"released_ms\":%" PRIu64,
+			                          r->updated_ms)
+			             : rc;
+		}
+		rc = rc == 0 ? buf_append(b, "}", 1) : rc;
+	}
+	return rc == 0 ? buf_append(b, "]}", 2) : rc;
+}
+
+static int list_groups(struct rest *r, const char *scope,
+                       struct http_response *res)
+{
+	char msg[STRATA_ERRMSG_SIZE];
+	Strata__V1__ListReaderGroupsRequest q =
+	        STRATA__V1__LIST_READER_GROUPS_REQUEST__INIT;
+	ProtobufCMessage *rep;
+	q.scope = (char *)scope;
+	int code = call_api(
+	        r, STRATA__V1__CONTROLLER_METHOD__CTL_LIST_READER_GROUPS,
+	        &q.base, &strata__v1__list_reader_groups_reply__descriptor,
+	        &rep, msg);
+	if (code != 0) {
+		rpc_pb_free(rep);
+		return respond_error(res, code, msg);
+	}
+	Strata__V1__ListReaderGroupsReply *l = (void *)rep;
+	json_type(res, 200);
+	int rc = buf_printf(&res->body, "{\"reader_groups\":[");
+	for (size_t i = 0; rc == 0 && i < l->n_groups; i++) {
+		rc = i ? buf_append(&res->body, ",", 1) : 0;
+		rc = rc == 0 ? render_group(&res->body, l->groups[i]) : rc;
+	}
+	rc = rc == 0 ? buf_printf(&res->body, "]}\n") : rc;
+	rpc_pb_free(rep);
+	return rc;
+}
+
+static int get_group(struct rest *r, const char *scope, const char *name,
+                     struct http_response *res)
+{
+	char msg[STRATA_ERRMSG_SIZE];
+	Strata__V1__GetReaderGroupRequest q =
+	        STRATA__V1__GET_READER_GROUP_REQUEST__INIT;
+	ProtobufCMessage *rep;
+	q.scope = (char *)scope;
+	q.name = (char *)name;
+	int code = call_api(
+	        r, STRATA__V1__CONTROLLER_METHOD__CTL_GET_READER_GROUP, &q.base,
+	        &strata__v1__reader_group_config__descriptor, &rep, msg);
+	if (code != 0) {
+		rpc_pb_free(rep);
+		return respond_error(res, code, msg);
+	}
+	json_type(res, 200);
+	int rc = render_group(&res->body, (void *)rep);
+	rc = rc == 0 ? buf_append(&res->body, "\n", 1) : rc;
+	rpc_pb_free(rep);
+	return rc;
+}
+
 /* Everything a stream config body may carry; strings owned by the tag
  * list. */
 struct cfg_build {
@@ -1048,6 +1165,17 @@ static int rest_handle(void *arg, const struct http_request *req,
 	           tail) == 3 &&
 	    strcmp(tail, "state") == 0) {
 		return put_state(r, s, t, req, res);
+	}
+	if (n >= 2 && strcmp(parts[1], "readergroups") == 0) {
+		if (!get) {
+			res->status = 405;
+			return buf_printf(&res->body,
+			                  "reader groups are read-only here "
+			                  "(GET); manage them with stratactl "
+			                  "group or libstrata\n");
+		}
+		return n == 2 ? list_groups(r, parts[0], res)
+		              : get_group(r, parts[0], parts[2], res);
 	}
 	if (n < 0 || (n >= 2 && strcmp(parts[1], "streams") != 0)) {
 		res->status = 404;

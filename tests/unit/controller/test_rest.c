@@ -236,6 +236,47 @@ static void test_rest_resources(void **state)
 	assert_non_null(strstr(b, "\"type\":\"fixed\",\"min_segments\":2"));
 	assert_non_null(strstr(b, "\"type\":\"by_time\",\"min\":60000"));
 	assert_non_null(strstr(b, "\"name\":\"sc/st/1.#epoch.0\""));
+	/* Reader groups: listed and shown, with what they released. */
+	Strata__V1__ReaderGroupStream rs =
+	        STRATA__V1__READER_GROUP_STREAM__INIT;
+	Strata__V1__ReaderGroupStream *rsp[] = {&rs};
+	Strata__V1__ReaderGroupConfig rg =
+	        STRATA__V1__READER_GROUP_CONFIG__INIT;
+	Strata__V1__CreateReaderGroupRequest rq =
+	        STRATA__V1__CREATE_READER_GROUP_REQUEST__INIT;
+	rs.stream = "st";
+	rg.name = "g1";
+	rg.streams = rsp;
+	rg.n_streams = 1;
+	rg.retention =
+	        STRATA__V1__READER_GROUP_RETENTION__READER_GROUP_RETENTION_AUTO_CHECKPOINT;
+	rg.checkpoint_interval_ms = 30000;
+	rq.scope = "sc";
+	rq.config = &rg;
+	struct fx_reply fr;
+	fx_call(e.f.api[0],
+	        STRATA__V1__CONTROLLER_METHOD__CTL_CREATE_READER_GROUP,
+	        &rq.base, &fr);
+	assert_int_equal(fr.code, 0);
+	fx_reply_free(&fr);
+	assert_int_equal(http(port, "GET", "/v1/scopes/sc/readergroups", NULL,
+	                      b, sizeof(b)),
+	                 200);
+	assert_non_null(strstr(b, "{\"reader_groups\":[{\"name\":\"g1\""));
+	assert_non_null(strstr(b, "\"retention\":\"AUTO_CHECKPOINT\""));
+	assert_non_null(strstr(b, "\"stream\":\"st\",\"from\":\"head\","
+	                          "\"to\":null,\"released\":\"head\""));
+	assert_int_equal(http(port, "GET", "/v1/scopes/sc/readergroups/g1",
+	                      NULL, b, sizeof(b)),
+	                 200);
+	assert_non_null(strstr(b, "\"checkpoint_interval_ms\":30000"));
+	assert_int_equal(http(port, "GET", "/v1/scopes/sc/readergroups/nope",
+	                      NULL, b, sizeof(b)),
+	                 404);
+	assert_int_equal(http(port, "POST", "/v1/scopes/sc/readergroups", "{}",
+	                      b, sizeof(b)),
+	                 405);
+
 	/* The create workflow holds the stream: updates and seals wait. */
 	assert_int_equal(http(port, "PUT", "/v1/scopes/sc/streams/st",
 	                      "{\"min_segments\":3}", b, sizeof(b)),
@@ -276,9 +317,10 @@ static void test_rest_resources(void **state)
 	                 200);
 	assert_non_null(strstr(b, "strata_controller_raft_term 1"));
 	assert_non_null(strstr(b, "strata_controller_raft_leader 1"));
+	/* st's creation and that of g1's state stream _RGg1. */
 	assert_non_null(strstr(b, "strata_controller_workflows_running{kind="
-	                          "\"create_stream\"} 1"));
-	assert_non_null(strstr(b, "strata_controller_streams 1"));
+	                          "\"create_stream\"} 2"));
+	assert_non_null(strstr(b, "strata_controller_streams 2"));
 	assert_non_null(strstr(b, "strata_controller_workflows_running{kind="
 	                          "\"roll_txn\"} 0"));
 	rest_env_stop(&e, 1);
