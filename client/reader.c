@@ -1199,11 +1199,38 @@ static int gen_reader(void *arg, const void *state, struct buf *out,
 	              : 0;
 }
 
+/* The checkpoint reader still owes (as far as st knows) into buf ("" =
+ * none): leaving counts as passing it, which may complete it. */
+static void owed_checkpoint(const struct rg_state *st, const char *reader,
+                            char *buf, size_t size)
+{
+	const struct rg_checkpoint *cp =
+	        rg_state_checkpoint_for_reader(st, reader);
+	snprintf(buf, size, "%s", cp != NULL ? cp->name : "");
+}
+
+/* A reader left: if that completed checkpoint name, release it. */
+static void release_if_completed(struct strata_reader_group *rg,
+                                 const char *name)
+{
+	const struct rg_checkpoint *cp =
+	        name[0] != '\0' ? rg_state_checkpoint(&rg->st, name) : NULL;
+	if (cp != NULL && cp->n_waiting == 0) {
+		release_checkpoint(rg, &rg->st, name);
+	}
+}
+
 int strata_reader_group_reader_offline(struct strata_reader_group *rg,
                                        const char *reader, char *errmsg)
 {
+	char owed[RG_MAX_NAME + 1];
+	owed_checkpoint(&rg->st, reader, owed, sizeof(owed));
 	struct name_arg a = {reader, false, NULL, 0, false, 0};
-	return sync_update(&rg->sync, gen_reader, &a, NULL, errmsg);
+	int rc = sync_update(&rg->sync, gen_reader, &a, NULL, errmsg);
+	if (rc == 0) {
+		release_if_completed(rg, owed);
+	}
+	return rc;
 }
 
 int strata_reader_group_online_readers(struct strata_reader_group *rg,
@@ -1766,10 +1793,15 @@ int strata_reader_close(struct strata_reader *r, char *errmsg)
 	struct rg_pos *pos = strata_calloc(r->n + 1, sizeof(*pos));
 	int rc = STRATA_ENOMEM;
 	if (pos != NULL) {
+		char owed[RG_MAX_NAME + 1];
+		owed_checkpoint(&r->rg->st, r->name, owed, sizeof(owed));
 		positions_of(r, pos);
 		struct name_arg a = {r->name, true, pos, r->n, false, 0};
 		rc = sync_update(&r->rg->sync, gen_reader, &a, NULL, errmsg);
 		strata_free(pos);
+		if (rc == 0) {
+			release_if_completed(r->rg, owed);
+		}
 	}
 	while (r->n > 0) {
 		rseg_drop(r, r->n - 1);
