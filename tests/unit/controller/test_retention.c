@@ -53,12 +53,11 @@ static void set_policy(struct cfsm *f, int kind, uint64_t min, uint64_t max)
 	assert_int_equal(h_apply(f, &cmd), 0);
 }
 
-/* Record the cut ids/offsets[0..n) at now. */
-static int record(struct cfsm *f, uint64_t now, const uint64_t *ids,
-                  const int64_t *offsets, size_t n)
+/* cut = ids/offsets[0..n) (n <= 8) in so/sp. */
+static void fill_cut(Strata__V1__StreamCut *cut, Strata__V1__SegmentOffset *so,
+                     Strata__V1__SegmentOffset **sp, const uint64_t *ids,
+                     const int64_t *offsets, size_t n)
 {
-	Strata__V1__SegmentOffset so[8], *sp[8];
-	Strata__V1__StreamCut cut = STRATA__V1__STREAM_CUT__INIT;
 	for (size_t i = 0; i < n; i++) {
 		Strata__V1__SegmentOffset init =
 		        STRATA__V1__SEGMENT_OFFSET__INIT;
@@ -67,8 +66,17 @@ static int record(struct cfsm *f, uint64_t now, const uint64_t *ids,
 		so[i].offset = offsets[i];
 		sp[i] = &so[i];
 	}
-	cut.positions = sp;
-	cut.n_positions = n;
+	cut->positions = sp;
+	cut->n_positions = n;
+}
+
+/* Record the cut ids/offsets[0..n) at now. */
+static int record(struct cfsm *f, uint64_t now, const uint64_t *ids,
+                  const int64_t *offsets, size_t n)
+{
+	Strata__V1__SegmentOffset so[8], *sp[8];
+	Strata__V1__StreamCut cut = STRATA__V1__STREAM_CUT__INIT;
+	fill_cut(&cut, so, sp, ids, offsets, n);
 	Strata__V1__RecordRetentionCutCmd c =
 	        STRATA__V1__RECORD_RETENTION_CUT_CMD__INIT;
 	c.scope = "sc";
@@ -152,16 +160,7 @@ static int release(struct cfsm *f, const char *name, const char *stream,
 {
 	Strata__V1__SegmentOffset so[8], *sp[8];
 	Strata__V1__StreamCut cut = STRATA__V1__STREAM_CUT__INIT;
-	for (size_t i = 0; i < n; i++) {
-		Strata__V1__SegmentOffset init =
-		        STRATA__V1__SEGMENT_OFFSET__INIT;
-		so[i] = init;
-		so[i].segment_id = ids[i];
-		so[i].offset = offsets[i];
-		sp[i] = &so[i];
-	}
-	cut.positions = sp;
-	cut.n_positions = n;
+	fill_cut(&cut, so, sp, ids, offsets, n);
 	Strata__V1__ReleasedCut rc = STRATA__V1__RELEASED_CUT__INIT;
 	Strata__V1__ReleasedCut *rcp = &rc;
 	rc.stream = (char *)stream;
