@@ -2,6 +2,7 @@
  * (client/rg_state.h) kept in a state synchronizer on the group's
  * `_RG<group>` segment. */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +234,10 @@ struct strata_reader_group {
 	struct seglog log;
 	struct rg_state st;
 	struct synchronizer sync;
+	/* The group's retention was seen not to be AUTO_CHECKPOINT:
+	 * completed checkpoints need no release (and no controller query).
+	 * Only an update changes that, and it replaces every reader. */
+	atomic_bool not_auto;
 };
 
 void strata_reader_group_config_default(struct strata_reader_group_config *cfg)
@@ -650,6 +655,7 @@ int strata_reader_group_update(struct strata_reader_group *rg,
 		                   generation, errmsg);
 	}
 	if (rc == 0) {
+		atomic_store(&rg->not_auto, false);
 		struct gen_full_arg a = {&ns, false, 0, true};
 		rc = sync_update(&rg->sync, gen_full, &a, NULL, errmsg);
 	}
@@ -872,6 +878,9 @@ static int release_cuts(struct strata_reader_group *rg,
                         const struct strata_stream_cut *cuts, size_t n,
                         bool only_auto, char *errmsg)
 {
+	if (only_auto && atomic_load(&rg->not_auto)) {
+		return 0;
+	}
 	Strata__V1__ReaderGroupConfig *g = NULL;
 	int rc = ctl_group_config(rg->c, rg->scope, rg->group, &g, errmsg);
 	if (rc != 0) {
@@ -882,6 +891,7 @@ static int release_cuts(struct strata_reader_group *rg,
 	        g->retention ==
 	        STRATA__V1__READER_GROUP_RETENTION__READER_GROUP_RETENTION_AUTO_CHECKPOINT;
 	rpc_pb_free(&g->base);
+	atomic_store(&rg->not_auto, !is_auto);
 	if (only_auto && !is_auto) {
 		return 0;
 	}
