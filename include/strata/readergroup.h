@@ -175,7 +175,9 @@ strata_reader_group_update_retention_cut(struct strata_reader_group *rg,
  * strata_reader_group_create (STRATA_ENOENT for a stream that does not
  * exist), STRATA_ECONFLICT (another update won: call again). A failure
  * after the controller took the configuration leaves the old state under
- * it: call again.
+ * it: call again. cfg is read during the call only. Blocking (several
+ * controller and store round trips): not from a libstrata callback, one
+ * call per rg at a time, like initiate_checkpoint.
  */
 STRATA_API int
 strata_reader_group_update(struct strata_reader_group *rg,
