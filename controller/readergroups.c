@@ -176,6 +176,43 @@ static int scope_get(const Strata__V1__ControllerState *st, const char *scope,
 	return 0;
 }
 
+/* Reader group scope/name: its scope record and index, or ENOENT naming
+ * it (res set). */
+static int rg_find(const Strata__V1__ControllerState *st, const char *scope,
+                   const char *name, Strata__V1__ScopeRecord **sc, size_t *at,
+                   struct cfsm_result *res)
+{
+	int rc = scope_get(st, scope, sc, res);
+	if (rc != 0) {
+		return rc;
+	}
+	bool found;
+	*at = fsm_rg_index(*sc, name, &found);
+	if (!found) {
+		return fsm_fail(
+		        res, STRATA_ENOENT,
+		        "reader group %.64s/%.64s does not exist; check "
+		        "the name or create it first",
+		        scope, name);
+	}
+	return 0;
+}
+
+/* A change of g based on generation gen: ECONFLICT unless current. */
+static int rg_at_generation(const Strata__V1__ReaderGroupConfig *g,
+                            const char *scope, uint64_t gen, const char *what,
+                            struct cfsm_result *res)
+{
+	if (gen == g->generation) {
+		return 0;
+	}
+	return fsm_fail(res, STRATA_ECONFLICT,
+	                "reader group %s/%s is at generation %" PRIu64
+	                ", the %s is based on %" PRIu64
+	                "; read the group again and retry",
+	                scope, g->name, g->generation, what, gen);
+}
+
 int rg_create(struct cfsm *f, const Strata__V1__CreateReaderGroupCmd *c,
               struct cfsm_result *res)
 {
@@ -238,27 +275,16 @@ int rg_update(struct cfsm *f, const Strata__V1__UpdateReaderGroupCmd *c,
 {
 	const Strata__V1__UpdateReaderGroupRequest *r = c->request;
 	Strata__V1__ScopeRecord *sc;
-	int rc = scope_get(f->st, r->scope, &sc, res);
+	size_t at;
+	int rc = rg_find(f->st, r->scope, r->config->name, &sc, &at, res);
 	if (rc != 0) {
 		return rc;
 	}
-	bool found;
-	size_t at = fsm_rg_index(sc, r->config->name, &found);
-	if (!found) {
-		return fsm_fail(
-		        res, STRATA_ENOENT,
-		        "reader group %.64s/%.64s does not exist; create "
-		        "it first",
-		        r->scope, r->config->name);
-	}
 	Strata__V1__ReaderGroupConfig *old = sc->reader_groups[at];
-	if (r->config->generation != old->generation) {
-		return fsm_fail(res, STRATA_ECONFLICT,
-		                "reader group %s/%s is at generation %" PRIu64
-		                ", the update is based on %" PRIu64
-		                "; read it again and retry",
-		                r->scope, old->name, old->generation,
-		                r->config->generation);
+	rc = rg_at_generation(old, r->scope, r->config->generation, "update",
+	                      res);
+	if (rc != 0) {
+		return rc;
 	}
 	rc = rg_check(f->st, r->scope, r->config, true, res);
 	if (rc != 0) {
@@ -281,18 +307,10 @@ int rg_delete(struct cfsm *f, const Strata__V1__DeleteReaderGroupCmd *c,
 {
 	const Strata__V1__DeleteReaderGroupRequest *r = c->request;
 	Strata__V1__ScopeRecord *sc;
-	int rc = scope_get(f->st, r->scope, &sc, res);
+	size_t at;
+	int rc = rg_find(f->st, r->scope, r->name, &sc, &at, res);
 	if (rc != 0) {
 		return rc;
-	}
-	bool found;
-	size_t at = fsm_rg_index(sc, r->name, &found);
-	if (!found) {
-		return fsm_fail(
-		        res, STRATA_ENOENT,
-		        "reader group %.64s/%.64s does not exist; check "
-		        "the name",
-		        r->scope, r->name);
 	}
 	char stream[RG_NAME_MAX + 4];
 	Strata__V1__ReaderGroupConfig *old = sc->reader_groups[at];
@@ -334,18 +352,10 @@ int rg_release(struct cfsm *f, const Strata__V1__UpdateRetentionCutCmd *c,
 {
 	const Strata__V1__UpdateRetentionCutRequest *r = c->request;
 	Strata__V1__ScopeRecord *sc;
-	int rc = scope_get(f->st, r->scope, &sc, res);
+	size_t at;
+	int rc = rg_find(f->st, r->scope, r->group, &sc, &at, res);
 	if (rc != 0) {
 		return rc;
-	}
-	bool found;
-	size_t at = fsm_rg_index(sc, r->group, &found);
-	if (!found) {
-		return fsm_fail(
-		        res, STRATA_ENOENT,
-		        "reader group %.64s/%.64s does not exist; check "
-		        "the name",
-		        r->scope, r->group);
 	}
 	Strata__V1__ReaderGroupConfig *g = sc->reader_groups[at];
 	if (g->retention ==
@@ -357,13 +367,9 @@ int rg_release(struct cfsm *f, const Strata__V1__UpdateRetentionCutCmd *c,
 		        "AUTO_CHECKPOINT retention to release cuts",
 		        r->scope, g->name);
 	}
-	if (r->generation != g->generation) {
-		return fsm_fail(res, STRATA_ECONFLICT,
-		                "reader group %s/%s is at generation %" PRIu64
-		                ", the release is based on %" PRIu64
-		                "; read the group again and retry",
-		                r->scope, g->name, g->generation,
-		                r->generation);
+	if ((rc = rg_at_generation(g, r->scope, r->generation, "release",
+	                           res)) != 0) {
+		return rc;
 	}
 	if (r->n_cuts == 0 || r->n_cuts > g->n_released) {
 		return fsm_fail(res, STRATA_EINVAL,
