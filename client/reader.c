@@ -1577,13 +1577,6 @@ static bool auto_checkpoint_name(const char *name)
 	return strncmp(name, RG_AUTO_PREFIX, sizeof(RG_AUTO_PREFIX) - 1) == 0;
 }
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 struct auto_arg {
 	char name[64]; /* the checkpoint started, "" = none */
 };
@@ -1608,7 +1601,7 @@ static int gen_auto_cp(void *arg, const void *state, struct buf *out,
 			                NULL, 10);
 		}
 	}
-	uint64_t now = wall_ms();
+	uint64_t now = clock_wall_ms();
 	if (last != 0 && now < last + st->checkpoint_ms) {
 		return 0;
 	}

@@ -1,4 +1,5 @@
-/* The monotonic clock in the units Strata's timeouts and metrics use. */
+/* The monotonic clock in the units Strata's timeouts and metrics use,
+ * and the wall clock where times are shared between processes. */
 #ifndef COMMON_CLOCK_H
 #define COMMON_CLOCK_H
 
@@ -21,6 +22,15 @@ static inline uint64_t clock_mono_ns(void)
 static inline uint64_t clock_mono_ms(void)
 {
 	return clock_mono_ns() / 1000000u;
+}
+
+/* CLOCK_REALTIME (wall clock: may jump) in milliseconds since the epoch.
+ * Any thread. For times shared between processes, never for timeouts. */
+static inline uint64_t clock_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* Sleep ms milliseconds (a signal may end it early). Any thread. */

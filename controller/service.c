@@ -102,9 +102,7 @@ struct ctl_service {
 
 uint64_t ctl_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return clock_wall_ms();
 }
 
 /* ------------------------------------------------------------ members -- */
