@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/cut.h"
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/rpc.h"
 #include "strata/readergroup.h"
@@ -30,6 +31,15 @@ static int group_arg(struct cli *c, const char *text, char *scope, char *group)
 		                text);
 	}
 	return 0;
+}
+
+/* The group named by the first argument and a client: 0 or the exit
+ * code. */
+static int group_target(struct cli *c, const struct cli_args *a, char *scope,
+                        char *group, struct strata_client **cl)
+{
+	int ex = group_arg(c, a->pos[0], scope, group);
+	return ex != 0 ? ex : cli_client(c, cl);
 }
 
 /* Print one checkpoint as text or JSON. */
@@ -406,11 +416,8 @@ static int group_describe(struct cli *c, const struct cli_args *a)
 {
 	char scope[STRATA_NAME_MAX + 1], group[STRATA_NAME_MAX + 1];
 	char err[STRATA_ERRMSG_SIZE];
-	int ex = group_arg(c, a->pos[0], scope, group);
 	struct strata_client *cl;
-	if (ex == 0) {
-		ex = cli_client(c, &cl);
-	}
+	int ex = group_target(c, a, scope, group, &cl);
 	if (ex != 0) {
 		return ex;
 	}
@@ -546,21 +553,15 @@ static int group_checkpoint(struct cli *c, const struct cli_args *a)
 {
 	char scope[STRATA_NAME_MAX + 1], group[STRATA_NAME_MAX + 1];
 	char err[STRATA_ERRMSG_SIZE];
-	int ex = group_arg(c, a->pos[0], scope, group);
 	struct strata_client *cl;
-	if (ex == 0) {
-		ex = cli_client(c, &cl);
-	}
+	int ex = group_target(c, a, scope, group, &cl);
 	if (ex != 0) {
 		return ex;
 	}
 	char name[64];
 	const char *n = cli_args_get(a, "name");
 	if (n == NULL) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		snprintf(name, sizeof(name), "cp-%lld%03ld",
-		         (long long)ts.tv_sec, ts.tv_nsec / 1000000L);
+		snprintf(name, sizeof(name), "cp-%" PRIu64, clock_wall_ms());
 		n = name;
 	}
 	struct strata_reader_group *rg = NULL;
@@ -595,17 +596,15 @@ static int group_release(struct cli *c, const struct cli_args *a)
 {
 	char scope[STRATA_NAME_MAX + 1], group[STRATA_NAME_MAX + 1];
 	char err[STRATA_ERRMSG_SIZE];
-	int ex = group_arg(c, a->pos[0], scope, group);
 	const char *vals[MAX_GROUP_STREAMS];
 	size_t nv = cli_args_all(a, "at", vals, MAX_GROUP_STREAMS);
-	if (ex == 0 && (nv == 0 || nv > MAX_GROUP_STREAMS)) {
-		ex = cli_fail(c, STRATA_EINVAL,
-		              "give --at tail or 1..%d --at CUT", 64);
+	if (nv == 0 || nv > MAX_GROUP_STREAMS) {
+		return cli_fail(c, STRATA_EINVAL,
+		                "give --at tail or 1..%d --at CUT",
+		                MAX_GROUP_STREAMS);
 	}
 	struct strata_client *cl;
-	if (ex == 0) {
-		ex = cli_client(c, &cl);
-	}
+	int ex = group_target(c, a, scope, group, &cl);
 	if (ex != 0) {
 		return ex;
 	}
@@ -668,11 +667,8 @@ static int group_delete(struct cli *c, const struct cli_args *a)
 {
 	char scope[STRATA_NAME_MAX + 1], group[STRATA_NAME_MAX + 1];
 	char err[STRATA_ERRMSG_SIZE];
-	int ex = group_arg(c, a->pos[0], scope, group);
 	struct strata_client *cl;
-	if (ex == 0) {
-		ex = cli_client(c, &cl);
-	}
+	int ex = group_target(c, a, scope, group, &cl);
 	if (ex != 0) {
 		return ex;
 	}
