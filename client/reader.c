@@ -1577,40 +1577,39 @@ static bool auto_checkpoint_name(const char *name)
 	return strncmp(name, RG_AUTO_PREFIX, sizeof(RG_AUTO_PREFIX) - 1) == 0;
 }
 
-struct auto_arg {
-	char name[64]; /* the checkpoint started, "" = none */
-};
+/* Whether an automatic checkpoint is due in st at wall time now: they
+ * are on, none is pending, and the group's newest automatic one is at
+ * least checkpoint_ms old. */
+static bool auto_checkpoint_due(const struct rg_state *st, uint64_t now)
+{
+	if (st->checkpoint_ms == 0 || rg_state_pending_checkpoints(st) > 0) {
+		return false;
+	}
+	for (size_t i = st->n_cps; i-- > 0;) {
+		if (auto_checkpoint_name(st->cps[i].name)) {
+			uint64_t last = strtoull(
+			        st->cps[i].name + sizeof(RG_AUTO_PREFIX) - 1,
+			        NULL, 10);
+			return now >= last + st->checkpoint_ms;
+		}
+	}
+	return true;
+}
 
-/* Start an automatic checkpoint when one is due: none pending and the
- * group's newest automatic one at least checkpoint_ms old. */
+/* Start an automatic checkpoint if one is (still) due. */
 static int gen_auto_cp(void *arg, const void *state, struct buf *out,
                        char *errmsg)
 {
-	struct auto_arg *a = arg;
 	const struct rg_state *st = state;
+	(void)arg;
 	(void)errmsg;
-	a->name[0] = '\0';
-	if (st->checkpoint_ms == 0 || rg_state_pending_checkpoints(st) > 0) {
-		return 0;
-	}
-	uint64_t last = 0;
-	for (size_t i = st->n_cps; i-- > 0 && last == 0;) {
-		if (auto_checkpoint_name(st->cps[i].name)) {
-			last = strtoull(st->cps[i].name +
-			                        sizeof(RG_AUTO_PREFIX) - 1,
-			                NULL, 10);
-		}
-	}
 	uint64_t now = clock_wall_ms();
-	if (last != 0 && now < last + st->checkpoint_ms) {
-		return 0;
-	}
 	char name[64];
 	snprintf(name, sizeof(name), RG_AUTO_PREFIX "%" PRIu64, now);
-	if (rg_state_checkpoint(st, name) != NULL) {
+	if (!auto_checkpoint_due(st, now) ||
+	    rg_state_checkpoint(st, name) != NULL) {
 		return 0;
 	}
-	memcpy(a->name, name, sizeof(name));
 	return rg_rec_cp_create(out, name);
 }
 
@@ -1632,9 +1631,10 @@ static int refresh(struct strata_reader *r, char *errmsg)
 		a.what = RG_REC_PROGRESS;
 		rc = reader_op(r, &a, errmsg);
 	}
-	if (rc == 0 && r->rg->st.checkpoint_ms > 0) {
-		struct auto_arg a;
-		rc = sync_update(s, gen_auto_cp, &a, NULL, errmsg);
+	/* Judged on the state just fetched: the conditional append (its
+	 * own fetch) only when one is due. */
+	if (rc == 0 && auto_checkpoint_due(&r->rg->st, clock_wall_ms())) {
+		rc = sync_update(s, gen_auto_cp, NULL, NULL, errmsg);
 	}
 	r->next_refresh =
 	        clock_mono_ms() +
