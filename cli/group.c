@@ -478,6 +478,9 @@ static int group_describe(struct cli *c, const struct cli_args *a)
 				holds = true;
 			}
 		}
+		bool subscribed =
+		        g->retention !=
+		        STRATA__V1__READER_GROUP_RETENTION__READER_GROUP_RETENTION_NONE;
 		bool rel_head = rel == NULL || rel->n_positions == 0;
 		char *released = pb_cut_text(s->scope, s->stream, rel);
 		if (c->json) {
@@ -495,8 +498,9 @@ static int group_describe(struct cli *c, const struct cli_args *a)
 			} else {
 				cli_json_string(stdout, to, strlen(to));
 			}
-			if (holds) {
-				const char *t = rel_head || released == NULL
+			if (holds || subscribed) {
+				const char *t = !holds ? "deleted"
+				                : rel_head || released == NULL
 				                        ? "head"
 				                        : released;
 				printf(",\"released\":");
@@ -512,6 +516,10 @@ static int group_describe(struct cli *c, const struct cli_args *a)
 				       rel_head || released == NULL
 				               ? "nothing (holds from the head)"
 				               : released);
+			} else if (subscribed) {
+				printf("    released: none held (the stream "
+				       "was deleted since; update the group "
+				       "to hold it again)\n");
 			}
 		}
 		strata_free(from);

@@ -247,6 +247,11 @@ int rg_delete(struct cfsm *f, const Strata__V1__DeleteReaderGroupCmd *c,
 /* A group's consumption-based retention: where it released its streams. */
 int rg_release(struct cfsm *f, const Strata__V1__UpdateRetentionCutCmd *c,
                struct cfsm_result *res);
+/* A deleted stream: no group holds scope/stream back any more (a stream
+ * created again under its name starts with no subscribers, as in
+ * Pravega, where the subscriber list is the stream's). */
+void rg_forget_stream(Strata__V1__ControllerState *st, const char *scope,
+                      const char *stream);
 
 int nodes_register(struct cfsm *f, const Strata__V1__RegisterStoreCmd *c,
                    struct cfsm_result *res);

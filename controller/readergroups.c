@@ -347,6 +347,40 @@ rg_released(const Strata__V1__ReaderGroupConfig *g, const char *scope,
 	return NULL;
 }
 
+/* Whether g's configuration names scope/stream. */
+static bool rg_reads(const Strata__V1__ReaderGroupConfig *g, const char *scope,
+                     const char *stream)
+{
+	for (size_t i = 0; i < g->n_streams; i++) {
+		const Strata__V1__ReaderGroupStream *rs = g->streams[i];
+		if (strcmp(rs->scope, scope) == 0 &&
+		    strcmp(rs->stream, stream) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+void rg_forget_stream(Strata__V1__ControllerState *st, const char *scope,
+                      const char *stream)
+{
+	for (size_t i = 0; i < st->n_scopes; i++) {
+		Strata__V1__ScopeRecord *sc = st->scopes[i];
+		for (size_t j = 0; j < sc->n_reader_groups; j++) {
+			Strata__V1__ReaderGroupConfig *g = sc->reader_groups[j];
+			for (size_t k = g->n_released; k-- > 0;) {
+				Strata__V1__ReleasedCut *r = g->released[k];
+				if (strcmp(r->scope, scope) == 0 &&
+				    strcmp(r->stream, stream) == 0) {
+					pb_remove_at((void **)g->released,
+					             &g->n_released, k);
+					pb_free(r);
+				}
+			}
+		}
+	}
+}
+
 int rg_release(struct cfsm *f, const Strata__V1__UpdateRetentionCutCmd *c,
                struct cfsm_result *res)
 {
@@ -371,13 +405,14 @@ int rg_release(struct cfsm *f, const Strata__V1__UpdateRetentionCutCmd *c,
 	                           res)) != 0) {
 		return rc;
 	}
-	if (r->n_cuts == 0 || r->n_cuts > g->n_released) {
+	if (r->n_cuts == 0 || r->n_cuts > g->n_streams) {
 		return fsm_fail(res, STRATA_EINVAL,
 		                "release of reader group %s/%s gives %zu cuts; "
 		                "give 1..%zu, one per stream it reads",
-		                r->scope, g->name, r->n_cuts, g->n_released);
+		                r->scope, g->name, r->n_cuts, g->n_streams);
 	}
 	/* Check every cut, then copy them, then swap: all or nothing. */
+	size_t n_gone = 0; /* cuts of streams deleted since */
 	Strata__V1__StreamCut **copies =
 	        strata_calloc(r->n_cuts, sizeof(*copies));
 	if (copies == NULL) {
@@ -387,7 +422,8 @@ int rg_release(struct cfsm *f, const Strata__V1__UpdateRetentionCutCmd *c,
 		const Strata__V1__ReleasedCut *x = r->cuts[i];
 		const char *scope = x->scope[0] != '\0' ? x->scope : r->scope;
 		Strata__V1__StreamRecord *s;
-		if (rg_released(g, scope, x->stream) == NULL) {
+		bool gone = rg_released(g, scope, x->stream) == NULL;
+		if (gone && !rg_reads(g, scope, x->stream)) {
 			rc = fsm_fail(res, STRATA_EINVAL,
 			              "reader group %s/%s does not read stream "
 			              "%.64s/%.64s; release only its streams",
@@ -409,6 +445,21 @@ int rg_release(struct cfsm *f, const Strata__V1__UpdateRetentionCutCmd *c,
 				goto out;
 			}
 		}
+		if (gone) {
+			/* Deleted since the group was set up: it holds
+			 * nothing there to release (rg_forget_stream). */
+			if (++n_gone == r->n_cuts) {
+				rc = fsm_fail(
+				        res, STRATA_ENOENT,
+				        "stream %.64s/%.64s was deleted after "
+				        "reader group %s/%s was set up, so the "
+				        "group holds it back no more; update "
+				        "the group to read the stream again",
+				        scope, x->stream, r->scope, g->name);
+				goto out;
+			}
+			continue;
+		}
 		if ((rc = fsm_stream_get(f->st, scope, x->stream, &s, res)) !=
 		            0 ||
 		    (rc = fsm_check_cut(s, scope, x->cut, res)) != 0) {
@@ -423,6 +474,9 @@ int rg_release(struct cfsm *f, const Strata__V1__UpdateRetentionCutCmd *c,
 		Strata__V1__ReleasedCut *held = rg_released(
 		        g, x->scope[0] != '\0' ? x->scope : r->scope,
 		        x->stream);
+		if (held == NULL) {
+			continue; /* deleted: skipped above */
+		}
 		pb_free(held->cut);
 		held->cut = copies[i];
 		held->updated_ms = c->now_ms;

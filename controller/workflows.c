@@ -1040,6 +1040,7 @@ static void delete_finish(Strata__V1__ControllerState *st,
 	Strata__V1__StreamRecord *s = sc->streams[at];
 	pb_remove_at((void **)sc->streams, &sc->n_streams, at);
 	pb_free(s);
+	rg_forget_stream(st, w->scope, w->stream);
 }
 
 /* Check that c reports one size per segment of ids[0..n) and record the

@@ -1043,6 +1043,29 @@ def scenario_retention_group(args, base):
               % len(last))
         check(len(got) * 88 >= 4096,
               "fewer bytes than the policy keeps: %d events" % len(got))
+
+        # Deleted and created again: the manual group no longer holds
+        # the new stream (its subscription went with the old one) until
+        # it is updated to read it.
+        ctl.run("stream", "seal", "rg/s")
+        ctl.run("stream", "delete", "rg/s")
+        d = json.loads(ctl.run("group", "describe", "rg/man",
+                               "--json")[0])
+        check(d["streams"][0]["released"] == "deleted",
+              "describe after the delete: %s" % d)
+        ctl.run("stream", "create", "rg/s", "--segments", "2",
+                "--retention-size", "4KiB")
+        ctl.run("group", "release", "rg/man", "--at", "tail",
+                expect=EXIT_FAILED)
+        for b in range(4):
+            ctl.run("write", "rg/s", stdin="".join(
+                "n%d-%03d %s\n" % (b, i, "x" * 80) for i in range(50)))
+            time.sleep(0.4)
+        deadline = time.time() + 30
+        while len(events()) >= 200:
+            check(time.time() < deadline, "the old group still holds "
+                  "the stream created again under its name")
+            time.sleep(0.3)
     finally:
         sa.stop()
 

@@ -107,19 +107,27 @@ static const Strata__V1__StreamRecord *stream(struct cfsm *f)
 #define RG_AUTO \
 	STRATA__V1__READER_GROUP_RETENTION__READER_GROUP_RETENTION_AUTO_CHECKPOINT
 #define RG_NONE STRATA__V1__READER_GROUP_RETENTION__READER_GROUP_RETENTION_NONE
+#define RG_MANUAL \
+	STRATA__V1__READER_GROUP_RETENTION__READER_GROUP_RETENTION_MANUAL
 
-/* Create reader group name in sc reading sc/s with retention kind. */
-static int group(struct cfsm *f, const char *name, int kind)
+/* Create reader group name in sc reading streams[0..n) (n <= 4) of sc
+ * with retention kind. */
+static int group_of(struct cfsm *f, const char *name, int kind,
+                    const char **streams, size_t n)
 {
-	Strata__V1__ReaderGroupStream rs =
-	        STRATA__V1__READER_GROUP_STREAM__INIT;
-	Strata__V1__ReaderGroupStream *rsp = &rs;
-	rs.stream = "s";
+	Strata__V1__ReaderGroupStream rs[4], *rsp[4];
+	for (size_t i = 0; i < n; i++) {
+		Strata__V1__ReaderGroupStream init =
+		        STRATA__V1__READER_GROUP_STREAM__INIT;
+		rs[i] = init;
+		rs[i].stream = (char *)streams[i];
+		rsp[i] = &rs[i];
+	}
 	Strata__V1__ReaderGroupConfig cfg =
 	        STRATA__V1__READER_GROUP_CONFIG__INIT;
 	cfg.name = (char *)name;
-	cfg.streams = &rsp;
-	cfg.n_streams = 1;
+	cfg.streams = rsp;
+	cfg.n_streams = n;
 	cfg.retention = kind;
 	Strata__V1__CreateReaderGroupRequest r =
 	        STRATA__V1__CREATE_READER_GROUP_REQUEST__INIT;
@@ -134,6 +142,13 @@ static int group(struct cfsm *f, const char *name, int kind)
 	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_CREATE_READER_GROUP;
 	cmd.create_reader_group = &c;
 	return h_apply(f, &cmd);
+}
+
+/* Create reader group name in sc reading sc/s with retention kind. */
+static int group(struct cfsm *f, const char *name, int kind)
+{
+	const char *s[] = {"s"};
+	return group_of(f, name, kind, s, 1);
 }
 
 static int group_delete(struct cfsm *f, const char *name)
@@ -176,6 +191,40 @@ static int release(struct cfsm *f, const char *name, const char *stream,
 	r.n_cuts = 1;
 	c.request = &r;
 	c.now_ms = 4242;
+	Strata__V1__ControllerCommand cmd =
+	        STRATA__V1__CONTROLLER_COMMAND__INIT;
+	cmd.command_case =
+	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_UPDATE_RETENTION_CUT;
+	cmd.update_retention_cut = &c;
+	return h_apply(f, &cmd);
+}
+
+/* Group name releases sc/s and sc/t, both at (0, 0)/(0, 1) offset off. */
+static int release_st(struct cfsm *f, const char *name, int64_t off)
+{
+	Strata__V1__SegmentOffset so[2][2], *sp[2][2];
+	Strata__V1__StreamCut cut[2] = {STRATA__V1__STREAM_CUT__INIT,
+	                                STRATA__V1__STREAM_CUT__INIT};
+	Strata__V1__ReleasedCut rc[2] = {STRATA__V1__RELEASED_CUT__INIT,
+	                                 STRATA__V1__RELEASED_CUT__INIT};
+	Strata__V1__ReleasedCut *rcp[2] = {&rc[0], &rc[1]};
+	uint64_t ids[] = {E(0, 0), E(0, 1)};
+	int64_t offs[] = {off, off};
+	for (int i = 0; i < 2; i++) {
+		fill_cut(&cut[i], so[i], sp[i], ids, offs, 2);
+		rc[i].stream = i == 0 ? "s" : "t";
+		rc[i].cut = &cut[i];
+	}
+	Strata__V1__UpdateRetentionCutRequest r =
+	        STRATA__V1__UPDATE_RETENTION_CUT_REQUEST__INIT;
+	Strata__V1__UpdateRetentionCutCmd c =
+	        STRATA__V1__UPDATE_RETENTION_CUT_CMD__INIT;
+	r.scope = "sc";
+	r.group = (char *)name;
+	r.cuts = rcp;
+	r.n_cuts = 2;
+	c.request = &r;
+	c.now_ms = 4343;
 	Strata__V1__ControllerCommand cmd =
 	        STRATA__V1__CONTROLLER_COMMAND__INIT;
 	cmd.command_case =
@@ -395,6 +444,53 @@ static void test_retention_subscriber_max(void **state)
 	assert_int_equal(stream(f)->truncation->positions[0]->offset, 2500);
 }
 
+/* A deleted stream leaves its subscribers: one created again under the
+ * same name is not held back by the old groups. */
+static void test_retention_subscriber_stream_recreated(void **state)
+{
+	struct cfsm *f = *state;
+	set_policy(f, BY_SIZE, 1000, 0);
+	assert_int_equal(h_create_stream(f, "sc", "t", 2), 0);
+	const char *st[] = {"s", "t"};
+	assert_int_equal(group(f, "g", RG_AUTO), 0);
+	assert_int_equal(group_of(f, "two", RG_MANUAL, st, 2), 0);
+	assert_int_equal(record2(f, 1000, 100), 0);
+	assert_int_equal(record2(f, 2000, 1100), 0);
+	assert_int_equal(h_res.workflow_id, 0); /* held */
+	assert_int_equal(h_seal(f, "sc", "s"), 0);
+	assert_int_equal(h_delete(f, "sc", "s"), 0);
+	Strata__V1__ReaderGroupConfig *g = NULL;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(cfsm_get_reader_group(f, "sc", "g", &g, err), 0);
+	assert_int_equal(g->n_streams, 1); /* the configuration stays */
+	assert_int_equal(g->n_released, 0);
+	cfsm_msg_free(g);
+
+	/* Releasing only deleted streams is refused and changes nothing;
+	 * a release that also names a live stream moves that one on. */
+	size_t len;
+	uint8_t *snap = h_snap(f, &len);
+	assert_int_equal(release2(f, "g", 100), STRATA_ENOENT);
+	assert_non_null(strstr(h_res.message, "was deleted"));
+	assert_true(h_same(f, snap, len));
+	strata_free(snap);
+	assert_int_equal(release_st(f, "two", 7), 0);
+	assert_int_equal(cfsm_get_reader_group(f, "sc", "two", &g, err), 0);
+	assert_int_equal(g->n_released, 1);
+	assert_string_equal(g->released[0]->stream, "t");
+	assert_int_equal(g->released[0]->cut->positions[0]->offset, 7);
+	cfsm_msg_free(g);
+
+	/* s created again: the plain policy, no group holds it. */
+	assert_int_equal(h_create_stream(f, "sc", "s", 2), 0);
+	set_policy(f, BY_SIZE, 1000, 0);
+	assert_int_equal(record2(f, 3000, 100), 0);  /* size 200 */
+	assert_int_equal(record2(f, 4000, 1100), 0); /* 2200 */
+	assert_true(h_res.workflow_id != 0);
+	assert_int_equal(h_finish(f, h_res.workflow_id), 0);
+	assert_int_equal(stream(f)->truncation->positions[0]->offset, 100);
+}
+
 /* A release that is wrong changes nothing and names the problem. */
 static void test_retention_release_bad_input(void **state)
 {
@@ -440,6 +536,9 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(
 	                test_retention_release_bad_input, h_setup_sc_s,
 	                h_teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_retention_subscriber_stream_recreated,
+	                h_setup_sc_s, h_teardown),
 	};
 	return cmocka_run_group_tests_name("controller_retention", tests, NULL,
 	                                   NULL);
