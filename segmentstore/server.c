@@ -825,7 +825,7 @@ static void container_status_call(struct ss_server *s, struct rpc_call *call,
 	rpc_reply_pb(call, 0, NULL, &rep.base);
 }
 
-static const ProtobufCMessageDescriptor *request_desc(uint32_t method)
+const ProtobufCMessageDescriptor *ss_request_descriptor(uint32_t method)
 {
 	switch (method) {
 	case SS_METHOD_CREATE_SEGMENT:
@@ -848,6 +848,8 @@ static const ProtobufCMessageDescriptor *request_desc(uint32_t method)
 		return &strata__v1__attribute_request__descriptor;
 	case SS_METHOD_UPDATE_ATTRIBUTE:
 		return &strata__v1__update_attribute_request__descriptor;
+	case SS_METHOD_CONTAINER_STATUS:
+		return &strata__v1__container_status_request__descriptor;
 	default:
 		return NULL;
 	}
@@ -862,7 +864,7 @@ static void handle(void *arg, struct rpc_call *call, uint32_t method,
 		container_status_call(s, call, body, len);
 		return;
 	}
-	const ProtobufCMessageDescriptor *desc = request_desc(method);
+	const ProtobufCMessageDescriptor *desc = ss_request_descriptor(method);
 	if (desc == NULL) {
 		count(s->m_errors, 1);
 		count(s->m_bad, 1);

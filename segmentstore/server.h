@@ -26,6 +26,12 @@ struct rpc_server;
 #define SS_METHOD_DELETE 211u
 #define SS_METHOD_CONTAINER_STATUS 212u
 
+struct ProtobufCMessageDescriptor;
+
+/* The request message of method (SS_METHOD_*); NULL for an unknown one.
+ * The server decodes with it; the request fuzzer builds bodies with it. */
+const struct ProtobufCMessageDescriptor *ss_request_descriptor(uint32_t method);
+
 /*
  * How the server reaches the containers: segmentstore/cluster.c in the
  * binary, fakes in tests. Every function is called from RPC threads,

@@ -233,36 +233,6 @@ static void start(void)
 	}
 }
 
-static const ProtobufCMessageDescriptor *desc_of(uint32_t method)
-{
-	switch (method) {
-	case SS_METHOD_CREATE_SEGMENT:
-		return &strata__v1__create_segment_request__descriptor;
-	case SS_METHOD_SETUP_APPEND:
-		return &strata__v1__setup_append_request__descriptor;
-	case SS_METHOD_APPEND:
-		return &strata__v1__append_request__descriptor;
-	case SS_METHOD_READ:
-		return &strata__v1__read_request__descriptor;
-	case SS_METHOD_GET_INFO:
-	case SS_METHOD_SEAL:
-	case SS_METHOD_DELETE:
-		return &strata__v1__segment_request__descriptor;
-	case SS_METHOD_TRUNCATE:
-		return &strata__v1__truncate_request__descriptor;
-	case SS_METHOD_MERGE:
-		return &strata__v1__merge_request__descriptor;
-	case SS_METHOD_GET_ATTRIBUTE:
-		return &strata__v1__attribute_request__descriptor;
-	case SS_METHOD_UPDATE_ATTRIBUTE:
-		return &strata__v1__update_attribute_request__descriptor;
-	case SS_METHOD_CONTAINER_STATUS:
-		return &strata__v1__container_status_request__descriptor;
-	default:
-		return NULL;
-	}
-}
-
 static void one(uint32_t method, uint8_t mode, const uint8_t *body, size_t len)
 {
 	pthread_mutex_lock(&mu);
@@ -277,7 +247,7 @@ static void one(uint32_t method, uint8_t mode, const uint8_t *body, size_t len)
 	    rc == STRATA_EUNAVAIL) {
 		abort(); /* the server hung or died */
 	}
-	const ProtobufCMessageDescriptor *d = desc_of(method);
+	const ProtobufCMessageDescriptor *d = ss_request_descriptor(method);
 	if (d == NULL) {
 		if (rc != STRATA_ENOTSUP) {
 			abort();
