@@ -1095,50 +1095,34 @@ int driver_start(const struct driver_config *cfg, struct driver **out,
 		d->backoff_max_ms = d->backoff_min_ms;
 	}
 	atomic_init(&d->stop, false);
+	const struct {
+		struct metrics_counter **c;
+		const char *name, *help;
+	} counters[] = {
+	        {&d->steps, "strata_controller_workflow_steps_total",
+	         "Workflow and transaction steps the driver completed."},
+	        {&d->calls, "strata_controller_store_calls_total",
+	         "Segment-store calls made by the workflow driver."},
+	        {&d->failures, "strata_controller_store_call_failures_total",
+	         "Segment-store calls of the workflow driver that failed "
+	         "(retried with backoff)."},
+	        {&d->splits, "strata_controller_autoscale_splits_total",
+	         "Segment splits the auto-scaler proposed (leader)."},
+	        {&d->merges, "strata_controller_autoscale_merges_total",
+	         "Segment merges the auto-scaler proposed (leader)."},
+	        {&d->truncations,
+	         "strata_controller_retention_truncations_total",
+	         "Truncations a retention policy started (leader)."},
+	};
 	if (cfg->metrics != NULL) {
-		rc = metrics_counter_register(
-		        cfg->metrics, "strata_controller_workflow_steps_total",
-		        "Workflow and transaction steps the driver completed.",
-		        NULL, 0, &d->steps, errmsg);
-		if (rc == 0) {
-			rc = metrics_counter_register(
-			        cfg->metrics,
-			        "strata_controller_store_calls_total",
-			        "Segment-store calls made by the workflow "
-			        "driver.",
-			        NULL, 0, &d->calls, errmsg);
-		}
-		if (rc == 0) {
-			rc = metrics_counter_register(
-			        cfg->metrics,
-			        "strata_controller_store_call_failures_total",
-			        "Segment-store calls of the workflow driver "
-			        "that failed (retried with backoff).",
-			        NULL, 0, &d->failures, errmsg);
-		}
-		if (rc == 0) {
-			rc = metrics_counter_register(
-			        cfg->metrics,
-			        "strata_controller_autoscale_splits_total",
-			        "Segment splits the auto-scaler proposed "
-			        "(leader).",
-			        NULL, 0, &d->splits, errmsg);
-		}
-		if (rc == 0) {
-			rc = metrics_counter_register(
-			        cfg->metrics,
-			        "strata_controller_autoscale_merges_total",
-			        "Segment merges the auto-scaler proposed "
-			        "(leader).",
-			        NULL, 0, &d->merges, errmsg);
-		}
-		if (rc == 0) {
-			rc = metrics_counter_register(
-			        cfg->metrics,
-			        "strata_controller_retention_truncations_total",
-			        "Truncations a retention policy started "
-			        "(leader).",
-			        NULL, 0, &d->truncations, errmsg);
+		rc = 0;
+		for (size_t i = 0;
+		     rc == 0 && i < sizeof(counters) / sizeof(counters[0]);
+		     i++) {
+			rc = metrics_counter_register(cfg->metrics,
+			                              counters[i].name,
+			                              counters[i].help, NULL, 0,
+			                              counters[i].c, errmsg);
 		}
 		if (rc != 0) {
 			goto err;
