@@ -1,14 +1,17 @@
 /* strata-connect: runs one pipeline between a Strata stream and a connector
  * endpoint, exactly once (docs/connect.md). */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/config.h"
 #include "common/errmsg.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "common/process.h"
 #include "connect/connect.h"
@@ -265,6 +268,38 @@ static int make_client(const char *urls, struct strata_client **out, char *err)
 	return rc;
 }
 
+/* One run per pipeline: an exclusive lock on <checkpoint.file>.lock for
+ * the run's life (the checkpoint file itself is replaced by a rename at
+ * every checkpoint, so it cannot carry the lock). Two runs of one
+ * pipeline would each write what the source gives them: its records
+ * twice. 0, or STRATA_EBUSY / STRATA_EIO with err. */
+static int lock_pipeline(const char *state_file, int *fd, char *err)
+{
+	char path[4096 + 8], holder[32];
+	if (strlen(state_file) > 4096) {
+		errmsg_set(err, "checkpoint.file: longer than 4096 bytes");
+		return STRATA_EIO;
+	}
+	snprintf(path, sizeof(path), "%s.lock", state_file);
+	int e = files_lock(path, fd, holder, sizeof(holder));
+	if (e == EWOULDBLOCK) {
+		errmsg_set(err,
+		           "checkpoint.file %.120s is in use by another "
+		           "strata-connect (pid %s); a pipeline runs once at "
+		           "a time: stop that run first",
+		           state_file, holder[0] != '\0' ? holder : "unknown");
+		return STRATA_EBUSY;
+	}
+	if (e != 0) {
+		errmsg_set(err,
+		           "checkpoint.file: cannot open its lock file "
+		           "%.120s: %s; give a file in a writable directory",
+		           path, strerror(e));
+		return STRATA_EIO;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char err[STRATA_ERRMSG_SIZE] = "";
@@ -362,6 +397,14 @@ int main(int argc, char **argv)
 			config_close(&cfg);
 			return EXIT_CONFIG;
 		}
+		int lock_fd = -1;
+		if (lock_pipeline(cc.state_file, &lock_fd, err) != 0) {
+			fprintf(stderr, PROG ": %s\n", err);
+			connector_unload(conn);
+			strata_free(options);
+			config_close(&cfg);
+			return EXIT_RUNTIME;
+		}
 		/* Signals are taken by one thread (sigwait), so no other
 		 * thread's system call is ever interrupted by them. */
 		sigset_t sigs;
@@ -380,6 +423,7 @@ int main(int argc, char **argv)
 		}
 		strata_client_free(client);
 		connector_unload(conn);
+		close(lock_fd);
 		if (rc != 0) {
 			fprintf(stderr, PROG ": %s\n", err);
 		}

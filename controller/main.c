@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/config.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/process.h"
@@ -255,7 +257,13 @@ int main(int argc, char **argv)
 
 	struct metrics_registry *reg = NULL;
 	struct ctl_replica *rep = NULL;
+	int lock_fd = -1;
 
+	if (files_lock_data_dir(config_get_string(&cfg, "data_dir"), &lock_fd,
+	                        err) != 0) {
+		fprintf(stderr, "strata-controller: %s\n", err);
+		goto out;
+	}
 	if (metrics_registry_new(&reg) != 0) {
 		fprintf(stderr, "strata-controller: out of memory\n");
 		goto out;
@@ -321,5 +329,8 @@ out:
 	metrics_registry_free(reg);
 	config_close(&cfg);
 	log_close();
+	if (lock_fd >= 0) {
+		close(lock_fd);
+	}
 	return status;
 }

@@ -37,13 +37,13 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <raft.h>
 #include <raft/uv.h>
 
 #include "common/alloc.h"
 #include "common/clock.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "raft/metrics.h"
 #include "raft/retain.h"
@@ -260,41 +260,27 @@ static uint64_t get64(const unsigned char *p)
 /* mkdir -p path. */
 static int mkdir_p(const char *path, char *errmsg)
 {
-	char buf[PATH_MAX];
-	size_t n = strlen(path);
-	if (n == 0 || n >= sizeof(buf)) {
+	char failed[PATH_MAX];
+	int e = files_mkdir_p(path, failed, sizeof(failed));
+	if (e == ENAMETOOLONG) {
 		msgf(errmsg, STRATA_ERRMSG_SIZE,
 		     "raft data dir \"%s\": empty or too long", path);
 		return STRATA_ECONFIG;
 	}
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/') {
-			continue;
-		}
-		*p = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-			goto fail;
-		}
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-		goto fail;
-	}
-	struct stat st;
-	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+	if (e == ENOTDIR && strcmp(failed, path) == 0) {
 		msgf(errmsg, STRATA_ERRMSG_SIZE,
 		     "raft data dir \"%s\" exists but is not a directory",
 		     path);
 		return STRATA_EIO;
 	}
+	if (e != 0) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "create raft data dir \"%s\": %s; check permissions "
+		     "and free space",
+		     failed, strerror(e));
+		return STRATA_EIO;
+	}
 	return 0;
-fail:
-	msgf(errmsg, STRATA_ERRMSG_SIZE,
-	     "create raft data dir \"%s\": %s; check permissions and "
-	     "free space",
-	     buf, strerror(errno));
-	return STRATA_EIO;
 }
 
 /* ---- metrics ---------------------------------------------------------- */

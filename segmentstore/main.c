@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/config.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/plugin.h"
@@ -327,6 +329,12 @@ int main(int argc, char **argv)
 	struct metrics_registry *metrics = NULL;
 	struct ss_service *svc = NULL;
 	char *opts = NULL;
+	int lock_fd = -1;
+	if (files_lock_data_dir(config_get_string(&cfg, "data_dir"), &lock_fd,
+	                        err) != 0) {
+		fprintf(stderr, "strata-segmentstore: %s\n", err);
+		goto out_cfg;
+	}
 	if (metrics_registry_new(&metrics) != 0) {
 		fprintf(stderr, "strata-segmentstore: out of memory\n");
 		goto out_cfg;
@@ -413,5 +421,8 @@ out_cfg:
 		LOG_INFO("segmentstore", "stopped cleanly");
 	}
 	log_close();
+	if (lock_fd >= 0) {
+		close(lock_fd);
+	}
 	return status;
 }

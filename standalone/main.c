@@ -29,13 +29,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/config.h"
+#include "common/files.h"
 #include "common/http.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -299,73 +299,6 @@ static int validate(const struct config *cfg, char *err)
 }
 
 /* --------------------------------------------------------- data dir */
-
-/* mkdir -p path (mode 0755). 0 or STRATA_EIO with err. */
-static int mkdir_p(const char *path, char *err)
-{
-	char buf[PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/') {
-			continue;
-		}
-		*p = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-			goto fail;
-		}
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-		goto fail;
-	}
-	return 0;
-fail:
-	errf(err,
-	     "data_dir: cannot create '%s': %s; choose a writable "
-	     "directory with --data-dir",
-	     buf, strerror(errno));
-	return STRATA_EIO;
-}
-
-/* Create data_dir and hold an exclusive lock on data_dir/LOCK for the
- * process's life (*fd). 0 or STRATA_EIO / STRATA_EBUSY with err. */
-static int lock_data_dir(const char *dir, int *fd, char *err)
-{
-	int rc = mkdir_p(dir, err);
-	if (rc != 0) {
-		return rc;
-	}
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/LOCK", dir);
-	int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (f < 0) {
-		errf(err,
-		     "data_dir: cannot open '%s': %s; choose a writable "
-		     "directory with --data-dir",
-		     path, strerror(errno));
-		return STRATA_EIO;
-	}
-	if (flock(f, LOCK_EX | LOCK_NB) != 0) {
-		char pid[32] = "";
-		ssize_t n = pread(f, pid, sizeof(pid) - 1, 0);
-		pid[n > 0 ? n : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
-		errf(err,
-		     "data_dir '%s' is in use by another process (pid "
-		     "%s); stop it or choose another --data-dir",
-		     dir, pid[0] != '\0' ? pid : "unknown");
-		close(f);
-		return STRATA_EBUSY;
-	}
-	char pid[32];
-	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)len, 0) != len) {
-		LOG_WARN(COMP, "cannot write the pid into %s: %s", path,
-		         strerror(errno));
-	}
-	*fd = f;
-	return 0;
-}
 
 /* -------------------------------------------------------- tier 2 */
 
@@ -757,7 +690,7 @@ int main(int argc, char **argv)
 	const char *data_dir = config_get_string(&cfg, "data_dir");
 	char ctl_url[RPC_MAX_URL_LEN];
 
-	if (lock_data_dir(data_dir, &app.lock_fd, err) != 0) {
+	if (files_lock_data_dir(data_dir, &app.lock_fd, err) != 0) {
 		fprintf(stderr, PROG ": %s\n", err);
 		goto out;
 	}

@@ -485,6 +485,29 @@ def scenario_segments(args, cluster):
 def scenario_badinput(args, cluster):
     setup_stream(args, cluster, "it", "bad", 1)
     tool(args, cluster, "badinput", "it", "bad")
+    # A second controller or store on a running one's data directory
+    # refuses to start (it would write the same Raft log).
+    ports = free_ports(3)
+    for name, cmd in (
+            ("controller", [args.controller, "--node.id=1",
+                            "--data-dir=" + os.path.join(cluster.dir,
+                                                         "controller"),
+                            "--listen=tcp://127.0.0.1:%d" % ports[0],
+                            "--raft.listen=127.0.0.1:%d" % ports[1],
+                            "--http.listen=http://127.0.0.1:%d"
+                            % ports[2]]),
+            ("store1", [args.store, "--node.id=1",
+                        "--data-dir=" + os.path.join(cluster.dir, "store1"),
+                        "--listen=tcp://127.0.0.1:%d" % ports[0],
+                        "--raft.listen=127.0.0.1:%d" % ports[1],
+                        "--http.listen=http://127.0.0.1:%d" % ports[2],
+                        "--controller=" + cluster.ctl_url,
+                        "--tier2.plugin_dir=" + args.plugin_dir])):
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        want = "in use by another process (pid %d)" % cluster.procs[name].pid
+        if p.returncode != 1 or want not in p.stderr:
+            raise RuntimeError("a second %s on one data dir: exit %d %s"
+                               % (name, p.returncode, p.stderr))
 
 
 def main():

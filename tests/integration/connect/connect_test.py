@@ -222,6 +222,16 @@ def scenario_exactly_once(args, base, mirror=False):
         rng = random.Random(7)
         p = con.start(*flags)
         e = con.start(*eflags)
+        # A second run of the same pipeline (its checkpoint file held)
+        # is refused: both would write the same records.
+        deadline = time.monotonic() + 30
+        while committed_token(ckpt) < 0:
+            check(time.monotonic() < deadline and p.poll() is None,
+                  "import never checkpointed: %s" % tail(p))
+            time.sleep(0.05)
+        _, err = con.run(*flags, expect=EXIT_FAILED)
+        check("in use by another strata-connect (pid %d)" % p.pid in err,
+              "second run of a pipeline: %s" % err)
         ikills = ekills = 0
         while ikills < 5 or ekills < 5:
             time.sleep(rng.uniform(0.3, 0.9))

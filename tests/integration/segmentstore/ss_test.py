@@ -520,6 +520,20 @@ def scenario_bad_input(args, base):
     bad = st.metric("strata_segmentstore_bad_requests_total")
     log("bad requests counted: %s" % bad)
     check(bad and bad >= 4, "bad requests not counted: %s" % bad)
+    # A second store on the same data directory refuses to start.
+    ports = free_ports(3)
+    p = subprocess.run(
+        [args.store, "--node.id=2",
+         "--data-dir=%s" % os.path.join(st.dir, "data"),
+         "--listen=tcp://127.0.0.1:%d" % ports[0],
+         "--raft.listen=127.0.0.1:%d" % ports[1],
+         "--http.listen=http://127.0.0.1:%d" % ports[2]],
+        capture_output=True, text=True, timeout=30,
+        env=dict(os.environ, STRATA_PLUGIN_DIR=args.plugin_dir))
+    check(p.returncode == 1 and "is in use by another process (pid %d)"
+          % st.proc.pid in p.stderr,
+          "a second store on one data dir: exit %d %s"
+          % (p.returncode, p.stderr))
     st.stop()
 
 
