@@ -123,6 +123,7 @@ struct read_job {
 	uint64_t offset;                 /* segment offset */
 	char *chunk;                     /* chunk name (owned) */
 	uint64_t chunk_offset;           /* where in the chunk */
+	uint64_t chunk_end;              /* bytes of it FLUSHes committed */
 	size_t len;                      /* bytes wanted */
 	struct refbuf *buf;              /* bytes read (one reference) */
 	size_t nread;                    /* bytes in buf */
@@ -541,6 +542,21 @@ static void read_job_free(struct read_job *j)
 	strata_free(j);
 }
 
+/* The end of what segment s's FLUSHes committed to chunk: the chunk
+ * holds at least this much (the FLUSH committed after its write). */
+static uint64_t chunk_end(const struct segment *s, const char *chunk)
+{
+	uint64_t end = 0;
+	for (size_t i = 0; s != NULL && i < s->n_extents; i++) {
+		const struct extent *e = &s->extents[i];
+		if (e->kind == EXTENT_CHUNK && strcmp(e->chunk, chunk) == 0 &&
+		    e->chunk_offset + e->length > end) {
+			end = e->chunk_offset + e->length;
+		}
+	}
+	return end;
+}
+
 /* A tier-2 read is back on the loop. */
 static void read_done(struct raft_host_task *t)
 {
@@ -572,6 +588,27 @@ static void read_done(struct raft_host_task *t)
 			         " recorded (offset %" PRIu64 ")",
 			         j->chunk, c->cfg.id, j->chunk_offset);
 			j->rv = STRATA_EIO;
+		} else if (chunk_end(container_fsm_segment(&c->fsm, j->seg),
+		                     j->chunk) == 0) {
+			/* Merged or truncated away meanwhile: read anew. */
+			snprintf(msg, sizeof(msg),
+			         "tier-2 chunk %s of container %" PRIu32
+			         " changed while being read; retry",
+			         j->chunk, c->cfg.id);
+			j->rv = STRATA_EAGAIN;
+		} else if (j->rv == STRATA_ECORRUPT || j->rv == STRATA_ETORN ||
+		           j->rv == STRATA_ENOENT) {
+			/* Flushed data tier 2 no longer holds whole: no retry
+			 * brings it back. Not ENOENT: the segment exists. */
+			snprintf(msg, sizeof(msg),
+			         "tier-2 chunk %s of container %" PRIu32
+			         " is %s, so flushed bytes cannot be read: "
+			         "restore the chunk from a backup (%s)",
+			         j->chunk, c->cfg.id,
+			         j->rv == STRATA_ENOENT ? "missing" : "damaged",
+			         j->errmsg);
+			LOG_ERROR(COMP, "%s", msg);
+			j->rv = STRATA_ECORRUPT;
 		} else {
 			snprintf(msg, sizeof(msg),
 			         "read tier-2 chunk %s of container %" PRIu32
@@ -605,9 +642,12 @@ static void count_read(struct container *c, int rv, size_t n, uint64_t t0)
  * whose last write was cut by a crash reports STRATA_ETORN on every
  * access, even though its records up to the last good length are sound
  * and are all a FLUSH ever referenced (a FLUSH commits only after its
- * write returned). When the wanted range lies within the good length,
- * cut the torn tail off (the repair the plugin contract names: truncate
- * to the last good length drops no record) and read again.
+ * write returned). When the good length holds every byte the FLUSHes
+ * committed to the chunk (j->chunk_end), cut the torn tail off (the
+ * repair the plugin contract names: truncate to the last good length
+ * drops no record) and read again. Damage below that is not a torn
+ * write but data lost after it was acknowledged: never cut (that would
+ * drop sound records after the damage too); read_done reports it.
  */
 static int read_chunk(struct container *c, struct read_job *j)
 {
@@ -622,6 +662,13 @@ static int read_chunk(struct container *c, struct read_job *j)
 	if ((srv != 0 && srv != STRATA_ETORN) ||
 	    info.length < j->chunk_offset + j->len) {
 		return rv; /* the wanted bytes are not all intact */
+	}
+	if (info.length < j->chunk_end) {
+		snprintf(j->errmsg, sizeof(j->errmsg),
+		         "damaged at byte %" PRIu64 ", below the %" PRIu64
+		         " bytes flushed to it",
+		         info.length, j->chunk_end);
+		return STRATA_ECORRUPT;
 	}
 	srv = tier2_truncate(c->cfg.tier2, j->chunk, info.length, msg);
 	if (srv != 0) {
@@ -774,6 +821,7 @@ static void do_read(struct container *c, struct creq *q)
 	j->seg = seg;
 	j->offset = q->r.offset;
 	j->chunk_offset = rr.chunk_offset;
+	j->chunk_end = chunk_end(container_fsm_segment(&c->fsm, seg), rr.chunk);
 	j->len = rr.len;
 	reader_queue(c, j);
 }

@@ -42,6 +42,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -403,6 +404,47 @@ def scenario_restart(args, base):
         cut = f.read().count("had a torn tail")
     check(cut >= 1, "no torn tail was cut (expected up to %d)" % len(torn))
     log("torn tails cut by the store: %d" % cut)
+    # Damage below what was flushed is not a torn write: the store must
+    # not cut it off (that drops acknowledged records), nor call it
+    # transient. It answers that the chunk is damaged, changes nothing,
+    # and once the chunk is restored every event reads back.
+    st.stop()
+    names = chunk_gens(tier2)[min(chunk_gens(tier2))]
+    victim = os.path.join(tier2, max(sorted(names), key=lambda n: names[n]))
+    with open(victim, "rb") as f:
+        saved = f.read()
+    heads, pos = [], 0
+    while pos + 36 <= len(saved):
+        heads.append(pos)
+        pos += 36 + struct.unpack_from("<I", saved, pos + 4)[0]
+    check(pos == len(saved) and heads, "%s: records do not tile the file"
+          % victim)
+    with open(victim, "r+b") as f:  # the magic of its last record
+        f.seek(heads[-1])
+        f.write(b"XXXX")
+    log("damaged record %d of %d of %s (flushed)"
+        % (len(heads), len(heads), victim))
+    st.start()
+    damaged = 0
+    for seg in segs:
+        rc, out, err = tool(args, "verify", [st.url], [seg], "--expect",
+                            ",".join("%d:%d" % (w, a[1]) for w, a in
+                                     sorted(acks.items()) if a[0] == seg))
+        if rc != 0:
+            check("is damaged" in out + err and
+                  "restore the chunk" in out + err,
+                  "a damaged chunk: %s %s" % (out, err))
+            damaged += 1
+    check(damaged >= 1, "no read failed on the damaged chunk")
+    check(os.path.getsize(victim) == len(saved),
+          "the store cut a chunk below its flushed bytes: %d -> %d bytes"
+          % (len(saved), os.path.getsize(victim)))
+    st.stop()
+    with open(victim, "wb") as f:
+        f.write(saved)
+    st.start()
+    verify(args, [st.url], segs, acks)
+    log("damaged chunk refused, not cut; restored, all events read back")
     st.stop()
 
 
