@@ -237,6 +237,77 @@ static int find_key(const char *body, size_t len, const char *key,
 	}
 }
 
+int rest_json_keys(const char *body, size_t len, const char *const *known,
+                   size_t n, char *msg)
+{
+	const char *e = body + len;
+	const char *p = ws(body, e);
+	char k[NAME_MAX_LEN];
+	bool seen[16] = {false};
+	if (p >= e || *p != '{' || n > sizeof(seen) / sizeof(seen[0])) {
+		return STRATA_EPROTO;
+	}
+	p = ws(p + 1, e);
+	if (p < e && *p == '}') {
+		return 0;
+	}
+	for (;;) {
+		const char *q = parse_str(ws(p, e), e, k, sizeof(k));
+		bool too_long = false;
+		if (q == NULL) {
+			/* Longer than any known key: unknown. */
+			q = parse_str(ws(p, e), e, NULL, 0);
+			too_long = q != NULL;
+			snprintf(k, sizeof(k), "%s", "(a very long name)");
+		}
+		size_t i = 0;
+		while (q != NULL && !too_long && i < n &&
+		       strcmp(k, known[i]) != 0) {
+			i++;
+		}
+		if (q != NULL && !too_long && i < n && seen[i]) {
+			snprintf(msg, STRATA_ERRMSG_SIZE,
+			         "field \"%.64s\" is given twice; give it once",
+			         k);
+			return STRATA_EINVAL;
+		}
+		if (q == NULL) {
+			return STRATA_EPROTO;
+		}
+		if (too_long || i == n) {
+			int w = snprintf(msg, STRATA_ERRMSG_SIZE,
+			                 "unknown field \"%.64s\"; the fields "
+			                 "are",
+			                 k);
+			for (size_t j = 0;
+			     j < n && w > 0 && (size_t)w < STRATA_ERRMSG_SIZE;
+			     j++) {
+				w += snprintf(
+				        msg + w, STRATA_ERRMSG_SIZE - (size_t)w,
+				        "%s %s", j > 0 ? "," : "", known[j]);
+			}
+			return STRATA_EINVAL;
+		}
+		seen[i] = true;
+		q = ws(q, e);
+		if (q >= e || *q != ':') {
+			return STRATA_EPROTO;
+		}
+		q = skip_value(ws(q + 1, e), e, 1);
+		q = q != NULL ? ws(q, e) : NULL;
+		if (q == NULL || q >= e) {
+			return STRATA_EPROTO;
+		}
+		if (*q == '}') {
+			return 0;
+		}
+		if (*q != ',') {
+			return STRATA_EPROTO;
+		}
+		p = q + 1;
+	}
+}
+
 int rest_json_string(const char *body, size_t len, const char *key, char *out,
                      size_t size)
 {
@@ -643,13 +714,39 @@ static int respond_write(struct http_response *res, int code, const char *msg,
 	return rc;
 }
 
+/* The fields of the JSON bodies (rest_json_keys). */
+static const char *const scope_keys[] = {"scope"};
+static const char *const stream_keys[] = {
+        "stream",    "scaling",       "min_segments",  "target", "scale_factor",
+        "retention", "retention_min", "retention_max", "tags"};
+static const char *const state_keys[] = {"state"};
+#define N_KEYS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* 400 for a body with a field not in known[0..n) (or one given twice);
+ * 0 to go on (a body that is no object is left to the handler). */
+static int unknown_fields(const struct http_request *req,
+                          const char *const *known, size_t n,
+                          struct http_response *res, bool *answered)
+{
+	char msg[STRATA_ERRMSG_SIZE];
+	*answered = rest_json_keys((const char *)req->body, req->body_len,
+	                           known, n, msg) == STRATA_EINVAL;
+	return *answered ? respond_error(res, STRATA_EINVAL, msg) : 0;
+}
+
 static int post_scope(struct rest *r, const struct http_request *req,
                       struct http_response *res)
 {
 	char name[NAME_MAX_LEN], msg[STRATA_ERRMSG_SIZE],
 	        what[2 * NAME_MAX_LEN];
-	int rc = rest_json_string((const char *)req->body, req->body_len,
-	                          "scope", name, sizeof(name));
+	bool answered;
+	int rc = unknown_fields(req, scope_keys, N_KEYS(scope_keys), res,
+	                        &answered);
+	if (answered) {
+		return rc;
+	}
+	rc = rest_json_string((const char *)req->body, req->body_len, "scope",
+	                      name, sizeof(name));
 	if (rc != 0) {
 		return respond_error(res, STRATA_EINVAL,
 		                     "POST /v1/scopes needs a JSON body "
@@ -1059,6 +1156,12 @@ static int post_stream(struct rest *r, const char *scope,
 	char name[NAME_MAX_LEN], msg[STRATA_ERRMSG_SIZE],
 	        what[3 * NAME_MAX_LEN];
 	const char *body = (const char *)req->body;
+	bool answered;
+	int rc = unknown_fields(req, stream_keys, N_KEYS(stream_keys), res,
+	                        &answered);
+	if (answered) {
+		return rc;
+	}
 	if (rest_json_string(body, req->body_len, "stream", name,
 	                     sizeof(name)) != 0) {
 		return respond_error(res, STRATA_EINVAL,
@@ -1090,6 +1193,13 @@ static int put_stream(struct rest *r, const char *scope, const char *stream,
                       const struct http_request *req, struct http_response *res)
 {
 	char msg[STRATA_ERRMSG_SIZE], what[3 * NAME_MAX_LEN];
+	bool answered;
+	/* Every field but the name, which the path gives. */
+	int rc = unknown_fields(req, stream_keys + 1, N_KEYS(stream_keys) - 1,
+	                        res, &answered);
+	if (answered) {
+		return rc;
+	}
 	struct cfg_build c;
 	if (cfg_parse((const char *)req->body, req->body_len, &c, msg) != 0) {
 		cfg_close(&c);
@@ -1114,6 +1224,12 @@ static int put_state(struct rest *r, const char *scope, const char *stream,
                      const struct http_request *req, struct http_response *res)
 {
 	char st[32], msg[STRATA_ERRMSG_SIZE], what[3 * NAME_MAX_LEN];
+	bool answered;
+	int rc = unknown_fields(req, state_keys, N_KEYS(state_keys), res,
+	                        &answered);
+	if (answered) {
+		return rc;
+	}
 	if (rest_json_string((const char *)req->body, req->body_len, "state",
 	                     st, sizeof(st)) != 0 ||
 	    strcmp(st, "SEALED") != 0) {

@@ -66,4 +66,12 @@ int rest_json_uint(const char *body, size_t len, const char *key,
 int rest_json_strings(const char *body, size_t len, const char *key,
                       void (*fn)(void *arg, const char *s), void *arg);
 
+/* Check that the JSON object body[0..len) names only keys of known[0..n),
+ * each at most once: 0; STRATA_EINVAL with msg (STRATA_ERRMSG_SIZE)
+ * naming the unknown or repeated key and the known ones (a typo must not
+ * leave a setting at its default); STRATA_EPROTO when it is not an
+ * object. */
+int rest_json_keys(const char *body, size_t len, const char *const *known,
+                   size_t n, char *msg);
+
 #endif /* CONTROLLER_REST_H */

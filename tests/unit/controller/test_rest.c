@@ -101,6 +101,32 @@ static void test_rest_json_helpers(void **state)
 	deep[k] = '\0';
 	assert_int_equal(rest_json_string(deep, k, "scope", out, sizeof(out)),
 	                 STRATA_EPROTO);
+
+	/* Only known keys, each once: a typo is refused, naming it. */
+	const char *known[] = {"stream", "min_segments", "tags"};
+	char msg[STRATA_ERRMSG_SIZE];
+	const char *ok =
+	        "{\"stream\":\"s\",\"tags\":[\"a\"],\"min_segments\":3}";
+	assert_int_equal(rest_json_keys(ok, strlen(ok), known, 3, msg), 0);
+	assert_int_equal(rest_json_keys("{}", 2, known, 3, msg), 0);
+	const char *typo = "{\"stream\":\"s\",\"min_segment\":5}";
+	assert_int_equal(rest_json_keys(typo, strlen(typo), known, 3, msg),
+	                 STRATA_EINVAL);
+	assert_non_null(strstr(msg, "unknown field \"min_segment\""));
+	assert_non_null(strstr(msg, "min_segments"));
+	const char *twice = "{\"stream\":\"a\",\"stream\":\"b\"}";
+	assert_int_equal(rest_json_keys(twice, strlen(twice), known, 3, msg),
+	                 STRATA_EINVAL);
+	assert_non_null(strstr(msg, "given twice"));
+	char lng[600];
+	int m = snprintf(lng, sizeof(lng), "{\"%0400d\":1}", 7);
+	assert_int_equal(rest_json_keys(lng, (size_t)m, known, 3, msg),
+	                 STRATA_EINVAL);
+	assert_non_null(strstr(msg, "very long"));
+	assert_int_equal(rest_json_keys("[1]", 3, known, 3, msg),
+	                 STRATA_EPROTO);
+	assert_int_equal(rest_json_keys("{\"stream\" 1}", 12, known, 3, msg),
+	                 STRATA_EPROTO);
 }
 
 /* ------------------------------------------------------------- HTTP -- */
@@ -218,6 +244,16 @@ static void test_rest_resources(void **state)
 	                      sizeof(b)),
 	                 400);
 	assert_non_null(strstr(b, "weird"));
+	/* A typo is refused rather than left at its default. */
+	assert_int_equal(http(port, "POST", "/v1/scopes/sc/streams",
+	                      "{\"stream\":\"x\",\"min_segment\":5}", b,
+	                      sizeof(b)),
+	                 400);
+	assert_non_null(strstr(b, "unknown field \\\"min_segment\\\""));
+	assert_int_equal(http(port, "PUT", "/v1/scopes/sc/streams/st",
+	                      "{\"stream\":\"other\"}", b, sizeof(b)),
+	                 400);
+	assert_non_null(strstr(b, "unknown field"));
 	assert_int_equal(http(port, "GET", "/v1/scopes/sc/streams?tag=t1", NULL,
 	                      b, sizeof(b)),
 	                 200);
