@@ -119,6 +119,30 @@ static int check_cut_stream(const struct strata_stream_cut *cut,
 	return 0;
 }
 
+/*
+ * Put r's ranges in an order that reads every segment after its
+ * predecessors: by the epoch that created the segment, stably. The walk
+ * visits a successor after its first predecessor, which for a merge of
+ * segments from different epochs is before the other one (3.1 and 5.2
+ * merged into 6.3 gave 3.1, 6.3, 5.2). Two segments whose key ranges
+ * overlap never live in one epoch, so the one created in the earlier
+ * epoch was sealed before the other began: epoch order keeps each
+ * key's events in the order they were written.
+ */
+static void order_by_epoch(struct strata_segment_ranges *r)
+{
+	for (size_t i = 1; i < r->n; i++) {
+		struct strata_segment_range x = r->ranges[i];
+		size_t j = i;
+		while (j > 0 && (r->ranges[j - 1].segment_id >> 32) >
+		                        (x.segment_id >> 32)) {
+			r->ranges[j] = r->ranges[j - 1];
+			j--;
+		}
+		r->ranges[j] = x;
+	}
+}
+
 int strata_batch_list_ranges(struct strata_client *c, const char *scope,
                              const char *stream,
                              const struct strata_stream_cut *from,
@@ -254,6 +278,7 @@ int strata_batch_list_ranges(struct strata_client *c, const char *scope,
 		}
 		strata_segment_list_free(succ);
 	}
+	order_by_epoch(res);
 	*out = res;
 	res = NULL;
 	rc = 0;

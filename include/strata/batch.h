@@ -22,8 +22,9 @@ struct strata_segment_range {
 /* A list of ranges; free with strata_segment_ranges_free. */
 struct strata_segment_ranges {
 	size_t n;
-	struct strata_segment_range *ranges; /* predecessors before
-	                                        successors */
+	struct strata_segment_range *ranges; /* by the epoch that created
+	                                        each segment: every segment
+	                                        after all its predecessors */
 };
 STRATA_API void strata_segment_ranges_free(struct strata_segment_ranges *r);
 

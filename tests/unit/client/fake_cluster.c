@@ -928,6 +928,27 @@ void fake_split(struct fake_cluster *f, uint64_t id)
 	pthread_mutex_unlock(&f->mu);
 }
 
+void fake_merge(struct fake_cluster *f, uint64_t a, uint64_t b)
+{
+	pthread_mutex_lock(&f->mu);
+	struct fake_seg *x = seg_by_id(f, a);
+	struct fake_seg *y = seg_by_id(f, b);
+	if (x != NULL && y != NULL && x->current && y->current &&
+	    (x->high == y->low || y->high == x->low)) {
+		f->epoch++;
+		double low = x->low < y->low ? x->low : y->low;
+		double high = x->high > y->high ? x->high : y->high;
+		x->current = false;
+		y->current = false;
+		struct fake_seg *m = add_seg(f, f->epoch, low, high);
+		m->preds[m->n_preds++] = a;
+		m->preds[m->n_preds++] = b;
+		seg_by_id(f, a)->sealed = true;
+		seg_by_id(f, b)->sealed = true;
+	}
+	pthread_mutex_unlock(&f->mu);
+}
+
 void fake_seal_stream(struct fake_cluster *f)
 {
 	pthread_mutex_lock(&f->mu);

@@ -54,6 +54,10 @@ void fake_clip_reads(struct fake_cluster *f, uint64_t every);
  * (new epoch). Returns the number of the first successor. */
 void fake_split(struct fake_cluster *f, uint64_t id);
 
+/* Seal the adjacent current segments a and b and replace them by one
+ * successor covering both ranges (new epoch). */
+void fake_merge(struct fake_cluster *f, uint64_t a, uint64_t b);
+
 /* Seal every current segment (a sealed stream). */
 void fake_seal_stream(struct fake_cluster *f);
 

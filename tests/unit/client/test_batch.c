@@ -105,6 +105,76 @@ static void test_batch_list_ranges_across_scale(void **state)
 	pthread_mutex_destroy(&s.mu);
 }
 
+/* A merge of segments from different epochs: the merged segment is
+ * listed after both predecessors (the walk meets it through the older
+ * one first), so reading the ranges in order keeps every key's order. */
+static void test_batch_list_ranges_merge_across_epochs(void **state)
+{
+	struct fake_fixture *fx = *state;
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_writer *w;
+	assert_int_equal(strata_writer_new(fx->c, "sc", "st", NULL, &w, err),
+	                 0);
+	uint64_t s0 = fake_segment_id(fx->f, 0); /* [0, .5) */
+	uint64_t s1 = fake_segment_id(fx->f, 1); /* [.5, 1) */
+	write_range(w, 0, 100);
+	fake_split(fx->f, s1); /* 2.1 [.5, .75), 3.1 */
+	write_range(w, 100, 200);
+	fake_split(fx->f, fake_segment_id(fx->f, 2)); /* 4.2 [.5, .625) */
+	write_range(w, 200, 300);
+	fake_merge(fx->f, s0, fake_segment_id(fx->f, 4)); /* 6.3 */
+	write_range(w, 300, N_EVENTS);
+	assert_int_equal(strata_writer_close(w, err), 0);
+	assert_int_equal(fake_n_segments(fx->f), 7);
+	struct strata_segment_ranges *rg;
+	assert_int_equal(strata_batch_list_ranges(fx->c, "sc", "st", NULL, NULL,
+	                                          &rg, err),
+	                 0);
+	size_t at_pred = rg->n, at_merged = rg->n;
+	for (size_t i = 0; i < rg->n; i++) {
+		if (i > 0) {
+			assert_true(rg->ranges[i - 1].segment_id >> 32 <=
+			            rg->ranges[i].segment_id >> 32);
+		}
+		if (rg->ranges[i].segment_id == fake_segment_id(fx->f, 4)) {
+			at_pred = i;
+		}
+		if (rg->ranges[i].segment_id == fake_segment_id(fx->f, 6)) {
+			at_merged = i;
+		}
+	}
+	assert_true(at_pred < at_merged && at_merged < rg->n);
+	/* Read in order: each key's events rise. */
+	int last[16];
+	memset(last, -1, sizeof(last));
+	unsigned total = 0;
+	for (size_t i = 0; i < rg->n; i++) {
+		struct strata_event_iter *it;
+		assert_int_equal(strata_batch_range_iter(fx->c, &rg->ranges[i],
+		                                         &it, err),
+		                 0);
+		struct strata_event ev;
+		for (;;) {
+			assert_int_equal(
+			        strata_event_iter_next(it, 1000, &ev, err), 0);
+			if (ev.end) {
+				break;
+			}
+			assert_non_null(ev.data);
+			char buf[32];
+			memcpy(buf, ev.data, ev.len);
+			buf[ev.len] = '\0';
+			int n = atoi(buf);
+			assert_true(n > last[n % 16]);
+			last[n % 16] = n;
+			total++;
+		}
+		strata_event_iter_free(it);
+	}
+	assert_int_equal(total, N_EVENTS);
+	strata_segment_ranges_free(rg);
+}
+
 /* Between two cuts only the bytes between them are listed; a cut of
  * another stream and an end before the start are refused. */
 static void test_batch_list_ranges_between_cuts(void **state)
@@ -196,6 +266,9 @@ int main(void)
 	                test_batch_list_ranges_across_scale, setup, teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_batch_list_ranges_between_cuts, setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_batch_list_ranges_merge_across_epochs, setup,
+	                teardown),
 	        cmocka_unit_test_setup_teardown(test_batch_read_stops, setup,
 	                                        teardown),
 	};
