@@ -263,8 +263,8 @@ int strata_batch_list_ranges(struct strata_client *c, const char *scope,
 			goto nomem;
 		}
 		struct strata_segment_list *succ = NULL;
-		rc = strata_stream_successors(c, scope, stream, it.id, &succ,
-		                              errmsg);
+		rc = strata_stream_successors_of_sealed(c, scope, stream, it.id,
+		                                        &succ, errmsg);
 		if (rc != 0) {
 			goto out;
 		}

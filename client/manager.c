@@ -784,15 +784,13 @@ int strata_stream_segments_at_cut(struct strata_client *c,
 	return rc;
 }
 
-int strata_stream_successors(struct strata_client *c, const char *scope,
-                             const char *stream, uint64_t segment_id,
-                             struct strata_segment_list **out, char *errmsg)
+/* One successor query; *open: the answering replica sees segment_id
+ * current in an unsealed stream (SuccessorsReply.open). */
+static int successors_query(struct strata_client *c, const char *scope,
+                            const char *stream, uint64_t segment_id, bool *open,
+                            struct strata_segment_list **out, char *errmsg)
 {
-	int rc = client_check_stream(scope, stream, errmsg);
-	if (rc != 0 || (rc = client_check_blocking(
-	                        c, "strata_stream_successors", errmsg)) != 0) {
-		return rc;
-	}
+	int rc;
 	Strata__V1__GetSuccessorsRequest q =
 	        STRATA__V1__GET_SUCCESSORS_REQUEST__INIT;
 	q.scope = (char *)scope;
@@ -806,6 +804,7 @@ int strata_stream_successors(struct strata_client *c, const char *scope,
 	if (rc != 0) {
 		return rc;
 	}
+	*open = rep->open;
 	struct strata_segment_list *l = list_new(rep->n_successors);
 	if (l == NULL) {
 		goto nomem;
@@ -844,6 +843,65 @@ nomem:
 	strata_segment_list_free(l);
 	client_err(errmsg, "out of memory");
 	return STRATA_ENOMEM;
+}
+
+int strata_stream_successors(struct strata_client *c, const char *scope,
+                             const char *stream, uint64_t segment_id,
+                             struct strata_segment_list **out, char *errmsg)
+{
+	bool open;
+	int rc = client_check_stream(scope, stream, errmsg);
+	if (rc != 0 || (rc = client_check_blocking(
+	                        c, "strata_stream_successors", errmsg)) != 0) {
+		return rc;
+	}
+	return successors_query(c, scope, stream, segment_id, &open, out,
+	                        errmsg);
+}
+
+int strata_stream_successors_of_sealed(struct strata_client *c,
+                                       const char *scope, const char *stream,
+                                       uint64_t segment_id,
+                                       struct strata_segment_list **out,
+                                       char *errmsg)
+{
+	int rc = client_check_stream(scope, stream, errmsg);
+	if (rc != 0 ||
+	    (rc = client_check_blocking(c, "strata_stream_successors_of_sealed",
+	                                errmsg)) != 0) {
+		return rc;
+	}
+	/* A follower may answer from a state that has not applied the
+	 * scale (or the seal) the store already carried out: ask again
+	 * until the answer knows the segment is sealed. */
+	uint64_t deadline =
+	        loop_now_ms() + (uint64_t)c->cfg.operation_timeout_ms;
+	unsigned delay = 10;
+	for (;;) {
+		bool open = false;
+		rc = successors_query(c, scope, stream, segment_id, &open, out,
+		                      errmsg);
+		if (rc != 0 || !open) {
+			return rc;
+		}
+		strata_segment_list_free(*out);
+		*out = NULL;
+		if (loop_now_ms() + delay >= deadline) {
+			client_err(errmsg,
+			           "segment %" PRIu32 ".%" PRIu32
+			           " of %s/%s is sealed, but the controller "
+			           "still shows it open after the operation "
+			           "timeout (a replica far behind its "
+			           "leader?); retry",
+			           (uint32_t)segment_id,
+			           (uint32_t)(segment_id >> 32), scope, stream);
+			return STRATA_ETIMEDOUT;
+		}
+		clock_sleep_ms(delay);
+		if (delay < 500) {
+			delay *= 2;
+		}
+	}
 }
 
 /* ---------------------------------------------------------- stream info */

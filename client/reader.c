@@ -1117,7 +1117,7 @@ static int reset_complete_done(struct strata_reader_group *rg,
 		struct strata_segment_list *l = NULL;
 		int rc = s->end != RG_NO_END
 		                 ? 0
-		                 : strata_stream_successors(
+		                 : strata_stream_successors_of_sealed(
 		                           rg->c, str->scope, str->name,
 		                           pos[i].id, &l, errmsg);
 		if (rc != 0) {
@@ -1514,8 +1514,8 @@ static int complete_seg(struct strata_reader *r, size_t i, char *errmsg)
 	struct strata_segment_list *l = NULL;
 	int rc = 0;
 	if (g->end == RG_NO_END) {
-		rc = strata_stream_successors(r->rg->c, str->scope, str->name,
-		                              g->pos.id, &l, errmsg);
+		rc = strata_stream_successors_of_sealed(
+		        r->rg->c, str->scope, str->name, g->pos.id, &l, errmsg);
 		if (rc != 0) {
 			return rc;
 		}

@@ -590,6 +590,7 @@ int cfsm_successors(const struct cfsm *fsm, const char *scope,
 			}
 		}
 	}
+	r->open = last + 1 == s->n_epochs && s->state != SS_SEALED;
 	*out = r;
 	return 0;
 

@@ -374,6 +374,16 @@ STRATA_API int strata_stream_successors(struct strata_client *c,
                                         struct strata_segment_list **out,
                                         char *errmsg);
 
+/* The same for a segment the caller knows is sealed (it read to its end,
+ * or the store said so): a controller replica that answers reads may not
+ * have applied the scale yet and see the segment still open; this asks
+ * again (within the operation timeout) until the answer knows it is
+ * sealed, so an empty list means the stream ended there. Readers of
+ * successors use this one. STRATA_ETIMEDOUT when no answer does. */
+STRATA_API int strata_stream_successors_of_sealed(
+        struct strata_client *c, const char *scope, const char *stream,
+        uint64_t segment_id, struct strata_segment_list **out, char *errmsg);
+
 /* Write the qualified name of segment id of scope/stream into buf (size
  * bytes, NUL-terminated when size > 0); returns the length it needs. */
 STRATA_API size_t strata_segment_name(char *buf, size_t size, const char *scope,

@@ -71,8 +71,9 @@ struct fake_cluster {
 	unsigned fail_n;
 	int fail_code;
 	unsigned lose_n;
-	uint64_t read_clip; /* reads end at multiples of it; 0 = none */
-	unsigned beyond;    /* reads past a segment's length (ERANGE) */
+	uint64_t read_clip;  /* reads end at multiples of it; 0 = none */
+	unsigned beyond;     /* reads past a segment's length (ERANGE) */
+	unsigned stale_succ; /* successor queries still to answer "open" */
 	unsigned appends;
 	unsigned dups;
 	struct fake_txn txns[FAKE_MAX_TXNS];
@@ -469,6 +470,15 @@ static int serve_ctl(struct fake_cluster *f, struct fake_call *c, uint8_t **out,
 		strata__v1__get_successors_request__free_unpacked(q, NULL);
 		Strata__V1__SuccessorsReply rep =
 		        STRATA__V1__SUCCESSORS_REPLY__INIT;
+		const struct fake_seg *of = seg_by_id(f, id);
+		rep.open = of != NULL && of->current && !of->sealed;
+		if (f->stale_succ > 0) {
+			/* A replica that has not applied the scale. */
+			f->stale_succ--;
+			rep.open = true;
+			*out = pack(&rep.base, out_len);
+			return 0;
+		}
 		Strata__V1__Successor succ[FAKE_MAX_SEGS];
 		Strata__V1__Successor *sp[FAKE_MAX_SEGS];
 		Strata__V1__Segment segs[FAKE_MAX_SEGS];
@@ -898,6 +908,21 @@ void fake_lose_acks(struct fake_cluster *f, unsigned n)
 	pthread_mutex_lock(&f->mu);
 	f->lose_n = n;
 	pthread_mutex_unlock(&f->mu);
+}
+
+void fake_stale_successors(struct fake_cluster *f, unsigned n)
+{
+	pthread_mutex_lock(&f->mu);
+	f->stale_succ = n;
+	pthread_mutex_unlock(&f->mu);
+}
+
+unsigned fake_stale_successors_left(struct fake_cluster *f)
+{
+	pthread_mutex_lock(&f->mu);
+	unsigned n = f->stale_succ;
+	pthread_mutex_unlock(&f->mu);
+	return n;
 }
 
 void fake_clip_reads(struct fake_cluster *f, uint64_t every)

@@ -50,6 +50,12 @@ void fake_lose_acks(struct fake_cluster *f, unsigned n);
  * at extent ends); 0 turns it off. */
 void fake_clip_reads(struct fake_cluster *f, uint64_t every);
 
+/* The next n successor queries answer as a controller replica that has
+ * not applied the scale yet: no successors, the segment still open.
+ * _left: how many of them are still to come. */
+void fake_stale_successors(struct fake_cluster *f, unsigned n);
+unsigned fake_stale_successors_left(struct fake_cluster *f);
+
 /* Seal segment id and replace it by two successors splitting its range
  * (new epoch). Returns the number of the first successor. */
 void fake_split(struct fake_cluster *f, uint64_t id);

@@ -220,6 +220,9 @@ static void test_reader_next_successors_in_order(void **state)
 	fake_split(fx->f, fake_segment_id(fx->f, 1));
 	write_range(fx, N_EVENTS / 2, N_EVENTS);
 	fake_seal_stream(fx->f);
+	/* The first answers come from a replica behind the scale: a
+	 * sealed segment must not look like the end of the stream. */
+	fake_stale_successors(fx->f, 3);
 	create_group(fx, "g");
 	struct strata_reader *r[2];
 	assert_int_equal(strata_reader_new(fx->c, "sc", "g", "a", &r[0], err),
@@ -240,6 +243,7 @@ static void test_reader_next_successors_in_order(void **state)
 	}
 	assert_true(ended[0] && ended[1]);
 	check_log(&lg, N_EVENTS);
+	assert_int_equal(fake_stale_successors_left(fx->f), 0);
 	assert_int_equal(strata_reader_close(r[0], err), 0);
 	assert_int_equal(strata_reader_close(r[1], err), 0);
 }

@@ -157,6 +157,7 @@ static void test_workflows_scale_1_3_2(void **state)
 	Strata__V1__SuccessorsReply *sr;
 	assert_int_equal(cfsm_successors(f, "sc", "s", E(0, 0), &sr, err), 0);
 	assert_int_equal(sr->n_successors, 3);
+	assert_false(sr->open);
 	for (size_t i = 0; i < 3; i++) {
 		assert_int_equal(sr->successors[i]->n_predecessors, 1);
 		assert_true(sr->successors[i]->predecessors[0] == E(0, 0));
@@ -171,6 +172,7 @@ static void test_workflows_scale_1_3_2(void **state)
 	cfsm_msg_free(sr);
 	assert_int_equal(cfsm_successors(f, "sc", "s", E(1, 1), &sr, err), 0);
 	assert_int_equal(sr->n_successors, 0); /* still current */
+	assert_true(sr->open);
 	cfsm_msg_free(sr);
 	assert_int_equal(cfsm_successors(f, "sc", "s", E(5, 5), &sr, err),
 	                 STRATA_ENOENT);
@@ -227,6 +229,13 @@ static void test_workflows_scale_rejections_change_nothing(void **state)
 	strata_free(snap);
 	assert_int_equal(h_finish(f, 2), 0); /* the running scale */
 	assert_int_equal(h_seal(f, "sc", "s"), 0);
+	/* Sealed with the stream: no successors, and final. */
+	Strata__V1__SuccessorsReply *sr;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(cfsm_successors(f, "sc", "s", E(1, 3), &sr, err), 0);
+	assert_int_equal(sr->n_successors, 0);
+	assert_false(sr->open);
+	cfsm_msg_free(sr);
 	snap = h_snap(f, &len);
 	uint64_t cur[] = {E(1, 3)};
 	assert_int_equal(h_scale_only(f, "sc", "s", cur, 1, lo, hi, 1),
