@@ -694,6 +694,64 @@ static int group_delete(struct cli *c, const struct cli_args *a)
 	return 0;
 }
 
+/* Declare readers offline: their segments go back to the group at
+ * their last recorded positions. Only online readers may be named (a
+ * typo must not pass silently). */
+static int group_offline(struct cli *c, const struct cli_args *a)
+{
+	char scope[STRATA_NAME_MAX + 1], group[STRATA_NAME_MAX + 1];
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_client *cl;
+	int ex = group_target(c, a, scope, group, &cl);
+	if (ex != 0) {
+		return ex;
+	}
+	struct strata_reader_group *rg = NULL;
+	struct strata_names *online = NULL;
+	int rc = strata_reader_group_open(cl, scope, group, &rg, err);
+	if (rc == 0) {
+		rc = strata_reader_group_online_readers(rg, &online, err);
+	}
+	for (size_t i = 1; rc == 0 && i < a->n_pos; i++) {
+		bool found = false;
+		for (size_t k = 0; k < online->n && !found; k++) {
+			found = strcmp(online->names[k], a->pos[i]) == 0;
+		}
+		if (!found) {
+			ex = cli_fail(c, STRATA_ENOENT,
+			              "reader '%s' is not online in group %s "
+			              "(online: %zu reader%s; see 'group "
+			              "describe')",
+			              a->pos[i], a->pos[0], online->n,
+			              online->n == 1 ? "" : "s");
+			break;
+		}
+	}
+	size_t done = 0;
+	for (size_t i = 1; rc == 0 && ex == 0 && i < a->n_pos; i++) {
+		rc = strata_reader_group_reader_offline(rg, a->pos[i], err);
+		done += rc == 0;
+	}
+	strata_names_free(online);
+	strata_reader_group_close(rg);
+	if (rc != 0) {
+		return cli_fail_op(c, rc, a->pos[0], err);
+	}
+	if (ex != 0) {
+		return ex;
+	}
+	if (c->json) {
+		printf("{\"group\":");
+		cli_json_string(stdout, a->pos[0], strlen(a->pos[0]));
+		printf(",\"offline\":%zu}\n", done);
+	} else {
+		printf("reader group %s: %zu reader%s declared offline; "
+		       "their segments are free again\n",
+		       a->pos[0], done, done == 1 ? "" : "s");
+	}
+	return 0;
+}
+
 /* ---------------------------------------------------- read --group */
 
 /* SIGINT/SIGTERM while reading in a group: leave the group cleanly. */
@@ -873,6 +931,17 @@ const struct cli_cmd cli_group_cmds[] = {
          "tail releases everything written so far; cuts come from "
          "'group\ncheckpoint' or 'stream describe'.\n",
          OPTS(group_release_opts), 1, 1, group_release},
+        {"group", "offline", "SCOPE/GROUP READER...",
+         "Declare readers whose process died offline",
+         "A reader that stops without closing (kill -9, a lost machine) "
+         "keeps its\nsegments, and the group's other readers wait for "
+         "them. This gives them back\nto the group at the positions the "
+         "reader last recorded (its last checkpoint\nor progress "
+         "report): another reader goes on from there, so events after\n"
+         "them are read again. Name only readers whose process is gone: "
+         "one still\nrunning fails at its next call, and what it returned "
+         "since its last\nposition is read again by others.\n",
+         NULL, 0, 2, CLI_MAX_POS, group_offline},
         {"group", "delete", "SCOPE/GROUP", "Delete a reader group", NULL, NULL,
          0, 1, 1, group_delete},
         {NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL},

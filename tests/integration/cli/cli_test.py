@@ -838,6 +838,32 @@ def scenario_groups(args, base):
         d = json.loads(ctl.run("group", "describe", "g/rg", "--json")[0])
         check(d["readers"] == [], "reader still online after SIGTERM: %s"
               % d)
+        # A reader killed -9 keeps its segments until it is declared
+        # offline; then another reader goes on from its last position.
+        dead = subprocess.Popen([args.stratactl, "--controller", sa.url,
+                                 "read", "--group", "g/rg", "--follow",
+                                 "--reader", "r3"],
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while json.loads(ctl.run("group", "describe", "g/rg",
+                                 "--json")[0])["readers"] != ["r3"]:
+            check(time.monotonic() < deadline and dead.poll() is None,
+                  "reader r3 never came online")
+            time.sleep(0.2)
+        dead.kill()
+        dead.wait()
+        ctl.run("write", "g/s", "--key", "k8", stdin="k8:200\nk8:201\n")
+        _, err = ctl.run("group", "offline", "g/rg", "nobody",
+                         expect=EXIT_FAILED)
+        check("'nobody' is not online" in err, "offline nobody: %s" % err)
+        out, _ = ctl.run("group", "offline", "g/rg", "r3")
+        check("1 reader declared offline" in out, "offline: %s" % out)
+        d = json.loads(ctl.run("group", "describe", "g/rg", "--json")[0])
+        check(d["readers"] == [], "r3 still online: %s" % d)
+        out, _ = ctl.run("read", "--group", "g/rg", "--reader", "r4")
+        check(out.split()[-2:] == ["k8:200", "k8:201"],
+              "after the offline reader: %r" % out)
         ctl.run("read", "--group", "g/rg", "--from", "head",
                 expect=EXIT_USAGE)
         ctl.run("group", "create", "g/rg2", "--stream", "g/s", "--from",
