@@ -798,6 +798,42 @@ static const char *role_name(int32_t role)
 	}
 }
 
+/* Each controller asked itself (its client URL, a short timeout):
+ * whether it answered. The replica that answered the status only knows
+ * its own role and the leader's, so a dead follower would show as a
+ * follower. */
+static void probe_controllers(const Strata__V1__ClusterStatusReply *r, bool *up)
+{
+	for (size_t i = 0; i < r->n_controllers; i++) {
+		const char *url = r->controllers[i]->client_url;
+		up[i] = true;
+		if (url[0] == '\0') {
+			continue; /* no URL known: cannot tell */
+		}
+		struct rpc_client_opts o;
+		rpc_client_opts_default(&o);
+		o.connect_timeout_ms = 1000;
+		o.timeout_ms = 2000;
+		o.retries = 0;
+		struct rpc_client *rc = NULL;
+		char err[STRATA_ERRMSG_SIZE];
+		Strata__V1__ClusterStatusRequest req =
+		        STRATA__V1__CLUSTER_STATUS_REQUEST__INIT;
+		ProtobufCMessage *m = NULL;
+		int code = rpc_client_open(&rc, &url, 1, &o, err);
+		if (code == 0) {
+			code = rpc_call_pb(
+			        rc, CLUSTER_STATUS_METHOD, RPC_IDEMPOTENT,
+			        &req.base,
+			        &strata__v1__cluster_status_reply__descriptor,
+			        &m, err);
+			rpc_client_close(rc);
+		}
+		rpc_pb_free(m);
+		up[i] = code == 0;
+	}
+}
+
 /* Why the cluster is not healthy ("" when it is), into buf. */
 static void health(const Strata__V1__ClusterStatusReply *r, char *buf,
                    size_t size)
@@ -831,7 +867,7 @@ static void health(const Strata__V1__ClusterStatusReply *r, char *buf,
 }
 
 static void status_json(const Strata__V1__ClusterStatusReply *r,
-                        const char *why)
+                        const char *why, const bool *up)
 {
 	printf("{\"healthy\":%s,\"problem\":",
 	       why[0] == '\0' ? "true" : "false");
@@ -845,8 +881,11 @@ static void status_json(const Strata__V1__ClusterStatusReply *r,
 	       r->leader_id, r->term, r->commit_index);
 	for (size_t i = 0; i < r->n_controllers; i++) {
 		const Strata__V1__ControllerMember *m = r->controllers[i];
-		printf("%s{\"id\":%" PRIu64 ",\"role\":\"%s\",\"raft\":",
-		       i > 0 ? "," : "", m->id, role_name(m->role));
+		printf("%s{\"id\":%" PRIu64 ",\"role\":\"%s\","
+		       "\"reachable\":%s,\"raft\":",
+		       i > 0 ? "," : "", m->id,
+		       up[i] ? role_name(m->role) : "unreachable",
+		       up[i] ? "true" : "false");
 		cli_json_string(stdout, m->raft_address,
 		                strlen(m->raft_address));
 		printf(",\"client_url\":");
@@ -881,7 +920,7 @@ static void status_json(const Strata__V1__ClusterStatusReply *r,
 }
 
 static void status_text(const Strata__V1__ClusterStatusReply *r,
-                        const char *why)
+                        const char *why, const bool *up)
 {
 	printf("Controllers (leader %" PRIu64 ", term %" PRIu64
 	       ", commit index %" PRIu64 "):\n",
@@ -890,7 +929,8 @@ static void status_text(const Strata__V1__ClusterStatusReply *r,
 	for (size_t i = 0; i < r->n_controllers; i++) {
 		const Strata__V1__ControllerMember *m = r->controllers[i];
 		printf("  %-4" PRIu64 " %-12s %-22s %s\n", m->id,
-		       role_name(m->role), m->raft_address, m->client_url);
+		       up[i] ? role_name(m->role) : "UNREACHABLE",
+		       m->raft_address, m->client_url);
 	}
 	printf("Segment stores:\n  %-4s %-6s %-28s %s\n", "ID", "ALIVE",
 	       "CLIENT", "HTTP");
@@ -922,8 +962,18 @@ static void status_text(const Strata__V1__ClusterStatusReply *r,
 		}
 		printf("%s\n", cr->n_replicas == 0 ? "-" : "");
 	}
-	printf("Status: %s%s\n",
+	size_t down = 0;
+	for (size_t i = 0; i < r->n_controllers; i++) {
+		down += !up[i];
+	}
+	printf("Status: %s%s",
 	       why[0] == '\0' ? "healthy" : "NOT HEALTHY: ", why);
+	if (down > 0) {
+		printf("%s%zu of %zu controllers unreachable",
+		       why[0] == '\0' ? ", but " : "; ", down,
+		       r->n_controllers);
+	}
+	printf("\n");
 }
 
 static int cluster_status(struct cli *c, const struct cli_args *a)
@@ -958,11 +1008,18 @@ static int cluster_status(struct cli *c, const struct cli_args *a)
 	const Strata__V1__ClusterStatusReply *r = (const void *)m;
 	char why[128];
 	health(r, why, sizeof(why));
-	if (c->json) {
-		status_json(r, why);
-	} else {
-		status_text(r, why);
+	bool *up = strata_calloc(r->n_controllers + 1, sizeof(*up));
+	if (up == NULL) {
+		rpc_pb_free(m);
+		return cli_fail(c, STRATA_ENOMEM, "out of memory");
 	}
+	probe_controllers(r, up);
+	if (c->json) {
+		status_json(r, why, up);
+	} else {
+		status_text(r, why, up);
+	}
+	strata_free(up);
 	rpc_pb_free(m);
 	return why[0] == '\0' ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 }

@@ -40,7 +40,7 @@
 #define N_STORES 1 /* the stand-in does not replicate: one store */
 #define CONTAINERS 4
 
-static const char *ctl_bin, *store_bin, *src_dir;
+static const char *ctl_bin, *store_bin, *src_dir, *stratactl_bin;
 static char dir[256];
 static pid_t ctl_pid[MAX_CTL], store_pid[N_STORES];
 static int ctl_port[MAX_CTL], http_port[MAX_CTL], raft_port[MAX_CTL];
@@ -236,6 +236,31 @@ static void kill_ctl(int i)
 	kill(ctl_pid[i], SIGKILL);
 	waitpid(ctl_pid[i], NULL, 0);
 	ctl_pid[i] = 0;
+}
+
+/* stratactl cluster status shows dead replica i as unreachable (the
+ * replica answering knows only its own role and the leader's). */
+static void check_status_unreachable(int i)
+{
+	if (stratactl_bin == NULL) {
+		return;
+	}
+	char cmd[1024], out[8192], want[64];
+	snprintf(cmd, sizeof(cmd),
+	         "%s --controller %s,%s,%s cluster status --json 2>&1",
+	         stratactl_bin, ctl_url[0], ctl_url[1], ctl_url[2]);
+	FILE *p = popen(cmd, "r");
+	CHECK(p != NULL, "popen stratactl: %s", strerror(errno));
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	pclose(p);
+	snprintf(want, sizeof(want),
+	         "{\"id\":%d,\"role\":\"unreachable\",\"reachable\":false",
+	         i + 1);
+	CHECK(strstr(out, want) != NULL,
+	      "cluster status does not show node %d unreachable: %s", i + 1,
+	      out);
+	printf("cluster status shows the dead node %d unreachable\n", i + 1);
 }
 
 /* ------------------------------------------------------------ calls -- */
@@ -718,6 +743,7 @@ static void scale_and_kill_leader(void)
 	int nl = wait_leader(60000);
 	CHECK(nl != leader, "old leader still leads");
 	printf("node %d finished the scale\n", nl + 1);
+	check_status_unreachable(leader);
 	CHECK(count_prefix("SEAL sc/st/0.#epoch.0 ") >= 1,
 	      "predecessor never sealed");
 	unlink(path);
@@ -1042,16 +1068,17 @@ static void join_and_remove(void)
 int main(int argc, char **argv)
 {
 	char err[STRATA_ERRMSG_SIZE];
-	if (argc != 4) {
+	if (argc != 4 && argc != 5) {
 		fprintf(stderr,
 		        "usage: %s CONTROLLER_BIN TEST_STORE_BIN "
-		        "SOURCE_DIR\n",
+		        "SOURCE_DIR [STRATACTL_BIN]\n",
 		        argv[0]);
 		return 2;
 	}
 	ctl_bin = argv[1];
 	store_bin = argv[2];
 	src_dir = argv[3];
+	stratactl_bin = argc == 5 ? argv[4] : NULL;
 	strata_process_init(err);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	snprintf(dir, sizeof(dir), "/tmp/strata-ctl-it-XXXXXX");
