@@ -45,6 +45,7 @@
 #include "common/clock.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "raft/marker.h"
 #include "raft/metrics.h"
 #include "raft/retain.h"
 #include "raft/transport.h"
@@ -92,6 +93,8 @@ struct waiter {
 };
 
 /* One apply in flight. */
+#define RAFT_MARKER_EVERY_MS 1000 /* marker rewrites, at most */
+
 struct apply_req {
 	struct raft_host_task task; /* queue link (first: cast) */
 	struct apply_req *held;     /* next in g->held_head (loop) */
@@ -138,6 +141,9 @@ struct raft_group {
 	unsigned char snap_header[SNAP_HEADER]; /* header buffer */
 	struct raft_buffer snap_bufs[2];        /* header + owner */
 	struct raft_group_metrics mloop;        /* loop-side counters */
+	char marker[4096 + 8];                  /* DIR.marker (raft/marker.h) */
+	uint64_t marker_index;         /* loop: index it holds (0: none yet) */
+	uint64_t marker_ms;            /* loop: when it was last looked at */
 	uint64_t conf_index;           /* configuration_index last published */
 	uint64_t conf_uncommitted;     /* its uncommitted index then */
 	unsigned conf_n;               /* its member count then */
@@ -717,6 +723,39 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 /* ---- host loop ------------------------------------------------------------
  */
 
+/* Rewrite the marker (raft/marker.h) when the index committed and
+ * stored here grew, at most once a second unless now. Loop thread. */
+static void mark_stored(struct raft_group *g, bool now)
+{
+	struct raft *r = &g->raft;
+	uint64_t ms = clock_mono_ms();
+	if (g->marker[0] == '\0' || g->log_failed ||
+	    (!now && ms < g->marker_ms + RAFT_MARKER_EVERY_MS)) {
+		return;
+	}
+	g->marker_ms = ms;
+	uint64_t idx = r->commit_index < r->last_stored ? r->commit_index
+	                                                : r->last_stored;
+	if (idx <= g->marker_index) {
+		return;
+	}
+	struct raft_marker m = {g->cfg.group_id, g->cfg.node_id, idx};
+	int e = raft_marker_write(g->marker, &m);
+	if (e != 0) {
+		/* Only the check at the next start is weaker: say so once
+		 * a minute at most. */
+		g->marker_ms = ms + 60000;
+		LOG_WARN(COMP,
+		         "group %" PRIu64 ": could not write %s: %s; the check "
+		         "that its log is whole at the next start stays at "
+		         "index %" PRIu64,
+		         g->cfg.group_id, g->marker, strerror(e),
+		         g->marker_index);
+		return;
+	}
+	g->marker_index = idx;
+}
+
 /* Append t to the task list head/tail. */
 static void task_append(struct raft_host_task **head,
                         struct raft_host_task **tail, struct raft_host_task *t)
@@ -773,6 +812,7 @@ static void on_tick(uv_timer_t *timer)
 		observe(g);
 		release_held(g);
 		publish(g);
+		mark_stored(g, false);
 	}
 }
 
@@ -1241,12 +1281,14 @@ static void start_task(struct raft_host_task *t)
 		          "group %" PRIu64 ": the Raft log in %s is damaged "
 		          "(%s); nothing was changed and this replica does "
 		          "not start. If the group has other replicas, move "
-		          "that directory away and start again: the replica "
+		          "that directory and its .marker away and start "
+		          "again: the replica "
 		          "rejoins empty and catches up from them. If it is "
 		          "the only replica, restore the directory from a "
 		          "backup, or move the named segment file and the "
-		          "later ones out of it to start with the entries "
-		          "before them (the others are lost)",
+		          "later ones out of it, and delete its .marker, to "
+		          "start with the entries before them (the others are "
+		          "lost)",
 		          g->cfg.group_id, g->cfg.data_dir,
 		          raft_errmsg(&g->raft));
 		msgf(errmsg, STRATA_ERRMSG_SIZE,
@@ -1261,6 +1303,31 @@ static void start_task(struct raft_host_task *t)
 		     "raft group %" PRIu64 ": start in \"%s\": %s (%s)",
 		     g->cfg.group_id, g->cfg.data_dir, raft_strerror(rv),
 		     raft_errmsg(&g->raft));
+		raft_close(&g->raft, start_failed_closed);
+		return;
+	}
+	raft_index last = raft_last_index(&g->raft);
+	if (g->marker_index > last) {
+		LOG_ERROR(
+		        COMP,
+		        "group %" PRIu64 ": the Raft log in %s ends at index "
+		        "%" PRIu64 ", but this replica had committed and "
+		        "stored index %" PRIu64 " (%s): log files were lost. "
+		        "Nothing was changed and this replica does not start. "
+		        "With other replicas (a cluster), move the directory "
+		        "and the marker away and start again: the replica "
+		        "rejoins empty and catches up from them. A single "
+		        "replica: restore the directory from a backup; "
+		        "deleting the marker starts it without the lost "
+		        "entries",
+		        g->cfg.group_id, g->cfg.data_dir, (uint64_t)last,
+		        g->marker_index, g->marker);
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft group %" PRIu64 ": log in \"%s\" ends at %" PRIu64
+		     ", below the %" PRIu64 " it had stored (%s): files lost",
+		     g->cfg.group_id, g->cfg.data_dir, (uint64_t)last,
+		     g->marker_index, g->marker);
+		g->start_rc = STRATA_ECORRUPT;
 		raft_close(&g->raft, start_failed_closed);
 		return;
 	}
@@ -1309,6 +1376,22 @@ int raft_group_start(struct raft_host *h, const struct raft_group_config *cfg,
 		     "raft_group_start blocks: call it off the loop thread");
 		return STRATA_EINVAL;
 	}
+	/* Before mkdir_p: a directory that is gone stays gone. */
+	uint64_t marked = 0;
+	rv = raft_marker_check(c.data_dir, c.group_id, c.node_id, &marked,
+	                       errmsg);
+	if (rv != 0) {
+		LOG_ERROR(COMP,
+		          "%s. Nothing was changed and this replica does not "
+		          "start. With other replicas (a cluster), move the "
+		          "directory and %s.marker away and start again: the "
+		          "replica rejoins empty and catches up from them. A "
+		          "single replica's entries are in that directory "
+		          "only: restore it from a backup; deleting the marker "
+		          "starts it without them",
+		          errmsg, c.data_dir);
+		return rv;
+	}
 	rv = mkdir_p(c.data_dir, errmsg);
 	if (rv != 0) {
 		return rv;
@@ -1317,6 +1400,10 @@ int raft_group_start(struct raft_host *h, const struct raft_group_config *cfg,
 	if (g == NULL) {
 		msgf(errmsg, STRATA_ERRMSG_SIZE, "out of memory");
 		return STRATA_ENOMEM;
+	}
+	g->marker_index = marked;
+	if (!raft_marker_path(c.data_dir, g->marker, sizeof(g->marker))) {
+		g->marker[0] = '\0';
 	}
 	pthread_mutex_init(&g->mlock, NULL);
 	g->host = h;
@@ -1402,6 +1489,9 @@ static void stop_task(struct raft_host_task *t)
 			*pp = g->next;
 			break;
 		}
+	}
+	if (g->started) {
+		mark_stored(g, true);
 	}
 	g->started = false;
 	release_held(g); /* not started: each fails with ESHUTDOWN */

@@ -39,12 +39,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/rpc.h"
+#include "raft/marker.h"
 #include "strata/error.h"
 #include "strata/v1/cluster.pb-c.h"
 
@@ -308,6 +310,21 @@ static bool has_state(const struct ss_cluster *c, uint32_t id)
 	return any;
 }
 
+/* A replica ran here: its directory holds state, or its marker says it
+ * had (raft/marker.h; a directory that lost its files refuses to start,
+ * and is then retried like any replica with state, at growing
+ * intervals). */
+static bool had_replica(const struct ss_cluster *c, uint32_t id)
+{
+	char dir[4096], marker[4096 + 8];
+	replica_dir(c, id, dir, sizeof(dir));
+	if (has_state(c, id)) {
+		return true;
+	}
+	return raft_marker_path(dir, marker, sizeof(marker)) &&
+	       access(marker, F_OK) == 0;
+}
+
 /* Start the replica of container id with the given voters; on success it
  * is published in the table. Runs without the lock. */
 static int start_replica(struct ss_cluster *c, uint32_t id,
@@ -565,7 +582,7 @@ static void reconcile(struct ss_cluster *c)
 		bool waiting = s->down && s->retry_ms != 0;
 		bool state = false;
 		if (s->here && !running && !waiting) {
-			state = has_state(c, id);
+			state = had_replica(c, id);
 			if (state) {
 				start = true;
 			} else if (s->leader != 0 && s->leader != c->node_id) {
@@ -1218,10 +1235,13 @@ enum http_readiness ss_cluster_ready(void *arg, struct buf *detail)
 {
 	struct ss_cluster *c = arg;
 	unsigned hosted = 0, led = 0, leaderless = 0, degraded = 0;
-	unsigned log_failed = 0;
+	unsigned log_failed = 0, down = 0;
 	pthread_rwlock_rdlock(&c->lock);
 	for (uint32_t id = 0; id < c->count; id++) {
 		if (c->rep[id] == NULL) {
+			/* Assigned here, with state, and not running: its
+			 * replica did not start (a damaged or lost log). */
+			down += c->slots[id].here && c->slots[id].down;
 			continue;
 		}
 		struct container_status st;
@@ -1238,9 +1258,9 @@ enum http_readiness ss_cluster_ready(void *arg, struct buf *detail)
 	snprintf(text, sizeof(text),
 	         "{\"node\":%" PRIu64 ",\"containers\":%u,\"led\":%u,"
 	         "\"without_leader\":%u,\"tier2_degraded\":%u,"
-	         "\"log_failed\":%u,\"registered\":%s}",
+	         "\"log_failed\":%u,\"down\":%u,\"registered\":%s}",
 	         c->node_id, hosted, led, leaderless, degraded, log_failed,
-	         registered ? "true" : "false");
+	         down, registered ? "true" : "false");
 	if (detail != NULL) {
 		(void)buf_append(detail, text, strlen(text));
 	}
@@ -1249,7 +1269,8 @@ enum http_readiness ss_cluster_ready(void *arg, struct buf *detail)
 	}
 	/* A replica whose log failed: the others lead that container, this
 	 * store still serves the rest (and without them, no leader above). */
-	return degraded != 0 || log_failed != 0 ? HTTP_DEGRADED : HTTP_READY;
+	return degraded != 0 || log_failed != 0 || down != 0 ? HTTP_DEGRADED
+	                                                     : HTTP_READY;
 }
 
 bool ss_cluster_wait_leaders(struct ss_cluster *c, unsigned timeout_ms)

@@ -373,6 +373,58 @@ def scenario_restart(args, base):
         ctl.run("write", "rs/s", "--key", "k0", stdin="k0:300\n")
         out, _ = ctl.run("read", "rs/s")
         check(len(out.splitlines()) == 301, "write after restart")
+
+        # Raft logs lost while it was down: the controller's refuses to
+        # start (no new empty catalogue), a container's stays down (no
+        # silently empty segments); put back, everything reads again.
+        sa.stop()
+        time.sleep(1.2)  # at least one marker rewrite happened before
+        craft = os.path.join(sa.data, "controller", "raft")
+        os.rename(craft, craft + ".away")
+        p = subprocess.run([args.standalone] + sa.flags,
+                           capture_output=True, text=True, timeout=60)
+        check(p.returncode == 1 and "is empty, but this replica had "
+              "stored its log" in p.stderr,
+              "controller log lost: exit %d %s" % (p.returncode,
+                                                   p.stderr[-500:]))
+        check(not os.path.exists(craft), "the lost log dir was made again")
+        os.rename(craft + ".away", craft)
+        stores = os.path.join(sa.data, "segmentstore")
+        conts = sorted(d for d in os.listdir(stores)
+                       if d.startswith("container-") and
+                       not d.endswith(".marker"))
+        for d in conts:
+            os.rename(os.path.join(stores, d),
+                      os.path.join(sa.dir, d + ".away"))
+        logf = os.path.join(sa.dir, "log")
+        os.unlink(logf)
+        p = subprocess.Popen([args.standalone] + sa.flags,
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            lost = 0
+            while lost < len(conts):
+                check(time.monotonic() < deadline and p.poll() is None,
+                      "containers with lost logs: %d of %d refused"
+                      % (lost, len(conts)))
+                time.sleep(0.2)
+                with open(logf, errors="replace") as f:
+                    lost = f.read().count("the log was lost")
+            for d in conts:
+                check(not os.path.exists(os.path.join(stores, d)),
+                      "%s was made again" % d)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(30)
+        for d in conts:
+            os.rename(os.path.join(sa.dir, d + ".away"),
+                      os.path.join(stores, d))
+        sa.out.close()
+        sa.start()
+        out, _ = ctl.run("read", "rs/s")
+        check(len(out.splitlines()) == 301, "after the logs came back: %d"
+              % len(out.splitlines()))
     finally:
         sa.stop()
 

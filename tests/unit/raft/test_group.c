@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -858,6 +859,79 @@ static void test_raft_group_damaged_log_refuses_start(void **state)
 	rig_free(&r);
 }
 
+/* Start group 1 of node 1 again on r's data dir; the result. */
+static int restart_one(struct rig *r, char *errmsg)
+{
+	char dir[128];
+	snprintf(dir, sizeof(dir), "%s/node1/group1", r->base);
+	struct raft_group_config gc = r->cfg;
+	gc.data_dir = dir;
+	gc.node_id = 1;
+	gc.peers = r->peers;
+	gc.n_peers = 1;
+	memset(&r->fsm[0], 0, sizeof(r->fsm[0]));
+	struct raft_group_fsm h = sf_hooks(&r->fsm[0]);
+	int rc = raft_group_start(r->host[0], &gc, &h, &r->g[0], errmsg);
+	if (rc != 0) {
+		r->g[0] = NULL;
+	}
+	return rc;
+}
+
+/* Log files lost while the replica was down (an emptied directory, the
+ * newest segment gone) make it refuse to start (raft/marker.h) instead of
+ * bootstrapping or starting short; put back, it starts with everything. */
+static void test_raft_group_lost_log_refuses_start(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct counts cnt = {0};
+	rig_one_applied(&r, 41, 100, 9, &cnt);
+	uint64_t hash = atomic_load(&r.fsm[0].hash);
+	raft_group_stop(r.g[0]); /* writes the marker */
+	r.g[0] = NULL;
+	char dir[128], away[160], err[STRATA_ERRMSG_SIZE];
+	snprintf(dir, sizeof(dir), "%s/node1/group1", r.base);
+	snprintf(away, sizeof(away), "%s/away", r.base);
+
+	/* The whole directory gone: refused, nothing bootstrapped. */
+	assert_int_equal(rename(dir, away), 0);
+	assert_int_equal(restart_one(&r, err), STRATA_ECORRUPT);
+	print_message("%s\n", err);
+	assert_non_null(strstr(err, "is empty"));
+	struct stat st;
+	assert_int_equal(stat(dir, &st), -1); /* not made again */
+	assert_int_equal(rename(away, dir), 0);
+
+	/* The segment holding the newest entries gone: refused. */
+	char seg[256] = "", from[512], to[512];
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *e;
+	unsigned long long a, b, top = 0;
+	while ((e = readdir(d)) != NULL) {
+		if (sscanf(e->d_name, "%llu-%llu", &a, &b) == 2 && b >= top) {
+			top = b;
+			snprintf(seg, sizeof(seg), "%s", e->d_name);
+		}
+	}
+	closedir(d);
+	assert_true(seg[0] != '\0');
+	snprintf(from, sizeof(from), "%s/%s", dir, seg);
+	snprintf(to, sizeof(to), "%s/%s", r.base, seg);
+	assert_int_equal(rename(from, to), 0);
+	assert_int_equal(restart_one(&r, err), STRATA_ECORRUPT);
+	print_message("%s\n", err);
+	assert_non_null(strstr(err, "files lost"));
+	assert_int_equal(rename(to, from), 0);
+
+	assert_int_equal(restart_one(&r, err), 0);
+	assert_int_equal(wait_leader(&r, 10000), 0);
+	assert_true(wait_count(&r, 41, 5000));
+	assert_int_equal(atomic_load(&r.fsm[0].hash), hash);
+	rig_free(&r);
+}
+
 #ifdef STRATA_LIBRAFT_FAULTS
 /* A write to the log fails (EIO injected into the completion of the third
  * log write after arming, third_party/raft/PATCHES.md #12): the entries of
@@ -1636,6 +1710,7 @@ int main(void)
 	        cmocka_unit_test(test_raft_host_submit_runs_on_loop),
 	        cmocka_unit_test(test_raft_host_defer_runs_after_callbacks),
 	        cmocka_unit_test(test_raft_group_config_errors),
+	        cmocka_unit_test(test_raft_group_lost_log_refuses_start),
 	        cmocka_unit_test(test_raft_group_three_replicas_apply),
 	        cmocka_unit_test(test_raft_group_host_name_addresses),
 	        cmocka_unit_test(test_raft_group_budget_backpressure),
