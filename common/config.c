@@ -1715,6 +1715,142 @@ int config_check_duration_below(const struct config *cfg, const char *lo,
 	return STRATA_ECONFIG;
 }
 
+/* "HOST:PORT" or "[V6]:PORT" at s (len bytes): host into h (size hs),
+ * the port into *port. False when malformed or the port is not 0..65535. */
+static bool split_hostport(const char *s, size_t len, char *h, size_t hs,
+                           unsigned *port)
+{
+	const char *colon = NULL;
+	if (len > 0 && s[0] == '[') {
+		const char *close = memchr(s, ']', len);
+		if (close == NULL || close + 1 >= s + len || close[1] != ':') {
+			return false;
+		}
+		colon = close + 1;
+	} else {
+		for (size_t i = len; i-- > 0;) {
+			if (s[i] == ':') {
+				colon = s + i;
+				break;
+			}
+		}
+	}
+	size_t hl = colon != NULL ? (size_t)(colon - s) : 0;
+	size_t pl = colon != NULL ? len - hl - 1 : 0;
+	if (colon == NULL || hl == 0 || hl >= hs || pl == 0 || pl > 5) {
+		return false;
+	}
+	unsigned v = 0;
+	for (size_t i = 0; i < pl; i++) {
+		if (colon[1 + i] < '0' || colon[1 + i] > '9') {
+			return false;
+		}
+		v = v * 10 + (unsigned)(colon[1 + i] - '0');
+	}
+	if (v > 65535) {
+		return false;
+	}
+	memcpy(h, s, hl);
+	h[hl] = '\0';
+	*port = v;
+	return true;
+}
+
+/* One URL or address of form at s (len bytes); host/port when it has
+ * them (*port = 0 and host "" otherwise). */
+static bool addr_ok(enum config_addr_form form, const char *s, size_t len,
+                    char *host, size_t hs, unsigned *port)
+{
+	host[0] = '\0';
+	*port = 0;
+	const char *prefix = form == CONFIG_ADDR_HTTP ? "http://" : "tcp://";
+	size_t pn = strlen(prefix);
+	if (form == CONFIG_ADDR_HOSTPORT) {
+		return split_hostport(s, len, host, hs, port);
+	}
+	if (form != CONFIG_ADDR_HTTP) {
+		if (len > 6 && strncmp(s, "ipc://", 6) == 0) {
+			return true;
+		}
+		if (len > 9 && strncmp(s, "inproc://", 9) == 0) {
+			return true;
+		}
+	}
+	if (len <= pn || strncmp(s, prefix, pn) != 0) {
+		return false;
+	}
+	if (form == CONFIG_ADDR_HTTP && s[len - 1] == '/') {
+		len--;
+	}
+	return split_hostport(s + pn, len - pn, host, hs, port);
+}
+
+static bool wildcard(const char *h)
+{
+	return h[0] == '\0' || strcmp(h, "0.0.0.0") == 0 ||
+	       strcmp(h, "[::]") == 0 || strcmp(h, "*") == 0;
+}
+
+int config_check_addresses(const struct config *cfg,
+                           const struct config_addr *keys, size_t n,
+                           char *errmsg)
+{
+	static const char *const want[] = {
+	        [CONFIG_ADDR_RPC] = "tcp://HOST:PORT",
+	        [CONFIG_ADDR_HTTP] = "http://HOST:PORT",
+	        [CONFIG_ADDR_HOSTPORT] = "HOST:PORT",
+	        [CONFIG_ADDR_RPC_LIST] = "tcp://HOST:PORT[,tcp://...]",
+	};
+	char hosts[16][256];
+	unsigned ports[16];
+	for (size_t i = 0; i < n && i < 16; i++) {
+		const char *v = config_get_string(cfg, keys[i].key);
+		ports[i] = 0;
+		hosts[i][0] = '\0';
+		enum config_addr_form f = keys[i].form == CONFIG_ADDR_RPC_LIST
+		                                  ? CONFIG_ADDR_RPC
+		                                  : keys[i].form;
+		const char *p = v;
+		while (*p != '\0') {
+			size_t len = keys[i].form == CONFIG_ADDR_RPC_LIST
+			                     ? strcspn(p, ",")
+			                     : strlen(p);
+			if (!addr_ok(f, p, len, hosts[i], sizeof(hosts[i]),
+			             &ports[i])) {
+				snprintf(errmsg, STRATA_ERRMSG_SIZE,
+				         "%s (%s): '%.80s' is not %s with a "
+				         "port "
+				         "of 0..65535; e.g. %s",
+				         keys[i].key,
+				         config_source(cfg, keys[i].key), v,
+				         want[keys[i].form],
+				         f == CONFIG_ADDR_HTTP
+				                 ? "http://0.0.0.0:9091"
+				         : f == CONFIG_ADDR_HOSTPORT
+				                 ? "0.0.0.0:9190"
+				                 : "tcp://127.0.0.1:9090");
+				return STRATA_ECONFIG;
+			}
+			p += len;
+			p += *p == ',';
+		}
+		for (size_t j = 0; keys[i].listen && ports[i] != 0 && j < i;
+		     j++) {
+			if (keys[j].listen && ports[j] == ports[i] &&
+			    (strcmp(hosts[i], hosts[j]) == 0 ||
+			     wildcard(hosts[i]) || wildcard(hosts[j]))) {
+				snprintf(errmsg, STRATA_ERRMSG_SIZE,
+				         "%s and %s both listen on port %u; "
+				         "give "
+				         "each its own port",
+				         keys[j].key, keys[i].key, ports[i]);
+				return STRATA_ECONFIG;
+			}
+		}
+	}
+	return 0;
+}
+
 bool config_is_set(const struct config *cfg, const char *key)
 {
 	size_t i = key != NULL ? find_key(cfg, key) : NONE;

@@ -164,6 +164,30 @@ uint64_t config_get_size(const struct config *cfg, const char *key);
 int config_check_duration_below(const struct config *cfg, const char *lo,
                                 const char *hi, char *errmsg);
 
+/* What an address key holds (config_check_addresses). */
+enum config_addr_form {
+	CONFIG_ADDR_RPC,      /* tcp://HOST:PORT (or NNG's ipc://, inproc://) */
+	CONFIG_ADDR_HTTP,     /* http://HOST:PORT */
+	CONFIG_ADDR_HOSTPORT, /* HOST:PORT ([v6]:PORT) */
+	CONFIG_ADDR_RPC_LIST, /* comma-separated CONFIG_ADDR_RPC URLs */
+};
+struct config_addr {
+	const char *key;            /* a CONFIG_STRING key; "" is accepted */
+	enum config_addr_form form; /* what it must look like */
+	bool listen;                /* bound by this process */
+};
+
+/*
+ * Cross-key rule for addresses: each key of keys[0..n) has its form, with
+ * a port of 0..65535, and no two listen keys bind the same non-zero port
+ * on the same (or a wildcard) host, so that --check-config finds what
+ * would otherwise fail only at start. 0, or STRATA_ECONFIG with errmsg
+ * naming the key(s), where the value came from and the fix.
+ */
+int config_check_addresses(const struct config *cfg,
+                           const struct config_addr *keys, size_t n,
+                           char *errmsg);
+
 /* True when a file, variable or flag set key (a schema key; aborts
  * otherwise). For a section: when it has at least one leaf. */
 bool config_is_set(const struct config *cfg, const char *key);

@@ -225,7 +225,14 @@ int main(int argc, char **argv)
 		config_close(&cfg);
 		return bad_config_status(argc, argv);
 	}
-	if (ctl_replica_check_raft(&cfg, err) != 0) {
+	static const struct config_addr addrs[] = {
+	        {"listen", CONFIG_ADDR_RPC, true},
+	        {"http.listen", CONFIG_ADDR_HTTP, true},
+	        {"raft.listen", CONFIG_ADDR_HOSTPORT, true},
+	};
+	if (ctl_replica_check_raft(&cfg, err) != 0 ||
+	    config_check_addresses(&cfg, addrs, sizeof(addrs) / sizeof(*addrs),
+	                           err) != 0) {
 		fprintf(stderr, "strata-controller: %s\n", err);
 		config_close(&cfg);
 		return bad_config_status(argc, argv);

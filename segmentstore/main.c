@@ -228,7 +228,21 @@ static int config_status(int argc, char **argv)
  * errmsg. */
 static int check_rules(const struct config *cfg, char *errmsg)
 {
+	static const struct config_addr addrs[] = {
+	        {"listen", CONFIG_ADDR_RPC, true},
+	        {"http.listen", CONFIG_ADDR_HTTP, true},
+	        {"raft.listen", CONFIG_ADDR_HOSTPORT, true},
+	        {"advertise", CONFIG_ADDR_RPC, false},
+	        {"http.advertise", CONFIG_ADDR_HTTP, false},
+	        {"raft.advertise", CONFIG_ADDR_HOSTPORT, false},
+	        {"controller", CONFIG_ADDR_RPC_LIST, false},
+	};
 	int rc = ss_options_check(cfg, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	rc = config_check_addresses(cfg, addrs, sizeof(addrs) / sizeof(*addrs),
+	                            errmsg);
 	if (rc != 0) {
 		return rc;
 	}

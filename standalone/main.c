@@ -265,6 +265,19 @@ static int validate(const struct config *cfg, char *err)
 			return STRATA_ECONFIG;
 		}
 	}
+	static const struct config_addr addrs[] = {
+	        {"listen", CONFIG_ADDR_RPC, true},
+	        {"http.listen", CONFIG_ADDR_HTTP, true},
+	        {"raft.listen", CONFIG_ADDR_HOSTPORT, true},
+	        {"store.listen", CONFIG_ADDR_RPC, true},
+	        {"store.http.listen", CONFIG_ADDR_HTTP, true},
+	        {"store.raft.listen", CONFIG_ADDR_HOSTPORT, true},
+	        {"store.advertise", CONFIG_ADDR_RPC, false},
+	};
+	if (config_check_addresses(cfg, addrs, sizeof(addrs) / sizeof(*addrs),
+	                           err) != 0) {
+		return STRATA_ECONFIG;
+	}
 	if (ss_url_port(config_get_string(cfg, "listen")) == 0) {
 		errf(err, "listen: port 0 is not supported (the controller "
 		          "advertises its client URL); give a port such as "

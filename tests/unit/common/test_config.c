@@ -317,6 +317,68 @@ static void test_config_check_duration_below(void **state)
 }
 
 /* Every type is read from the file, nested or dotted, quoted or not. */
+/* Address keys: their form and port range, and no two listeners on one
+ * port; the message names the key, where the value came from, the fix. */
+static void test_config_check_addresses(void **state)
+{
+	(void)state;
+	const struct config_addr a[] = {
+	        {"node.name", CONFIG_ADDR_RPC, true},
+	        {"tier2.plugin", CONFIG_ADDR_HTTP, true},
+	        {"auth.token", CONFIG_ADDR_RPC_LIST, false},
+	};
+	const struct config_addr hp[] = {
+	        {"node.name", CONFIG_ADDR_HOSTPORT, true}};
+	struct config cfg;
+	char err[STRATA_ERRMSG_SIZE] = "";
+	struct {
+		const char *rpc, *http, *list;
+		int rc;
+		const char *says;
+	} cases[] = {
+	        {"--node.name=tcp://0.0.0.0:9090",
+	         "--tier2.plugin=http://127.0.0.1:9091/",
+	         "--auth.token=tcp://a:1,tcp://[::1]:2", 0, NULL},
+	        {"--node.name=ipc:///tmp/x", "--tier2.plugin=http://h:0",
+	         "--auth.token=", 0, NULL},
+	        {"--node.name=foo://bar", "--tier2.plugin=http://h:1",
+	         "--auth.token=", STRATA_ECONFIG,
+	         "node.name (flag --node.name)"},
+	        {"--node.name=tcp://h:99999", "--tier2.plugin=http://h:1",
+	         "--auth.token=", STRATA_ECONFIG, "0..65535"},
+	        {"--node.name=tcp://h:1", "--tier2.plugin=h:2",
+	         "--auth.token=", STRATA_ECONFIG, "http://HOST:PORT"},
+	        {"--node.name=tcp://h:1", "--tier2.plugin=http://h:2",
+	         "--auth.token=tcp://a:1,garbage", STRATA_ECONFIG,
+	         "auth.token"},
+	        {"--node.name=tcp://0.0.0.0:7", "--tier2.plugin=http://h:7",
+	         "--auth.token=", STRATA_ECONFIG,
+	         "node.name and tier2.plugin both listen on port 7"},
+	        {"--node.name=tcp://a:7", "--tier2.plugin=http://b:7",
+	         "--auth.token=", 0, NULL},
+	};
+	for (size_t i = 0; i < N(cases); i++) {
+		assert_int_equal(load(&cfg, NULL, NULL, cases[i].rpc,
+		                      cases[i].http, cases[i].list, NULL),
+		                 0);
+		assert_int_equal(config_check_addresses(&cfg, a, N(a), err),
+		                 cases[i].rc);
+		if (cases[i].says != NULL) {
+			print_message("%s\n", err);
+			assert_non_null(strstr(err, cases[i].says));
+		}
+		config_close(&cfg);
+	}
+	assert_int_equal(load(&cfg, NULL, NULL, "--node.name=h:65535", NULL),
+	                 0);
+	assert_int_equal(config_check_addresses(&cfg, hp, 1, err), 0);
+	config_close(&cfg);
+	assert_int_equal(load(&cfg, NULL, NULL, "--node.name=:80", NULL), 0);
+	assert_int_equal(config_check_addresses(&cfg, hp, 1, err),
+	                 STRATA_ECONFIG);
+	config_close(&cfg);
+}
+
 static void test_config_load_file_every_type(void **state)
 {
 	(void)state;
@@ -1080,6 +1142,7 @@ int main(void)
 	        cmocka_unit_test(test_config_parse_duration_units),
 	        cmocka_unit_test(test_config_parse_size_units),
 	        cmocka_unit_test(test_config_load_defaults),
+	        cmocka_unit_test(test_config_check_addresses),
 	        cmocka_unit_test(test_config_load_file_every_type),
 	        cmocka_unit_test(test_config_load_empty_file),
 	        cmocka_unit_test(test_config_load_bad_values),
