@@ -283,6 +283,8 @@ static int stream_create(struct cli *c, const struct cli_args *a)
 
 static const struct cli_opt stream_list_opts[] = {
         {"tag", true, "TAG", "only streams with this tag"},
+        {"all", false, NULL,
+         "also the internal streams ('_' names: reader-group state)"},
 };
 
 static int stream_list(struct cli *c, const struct cli_args *a)
@@ -298,6 +300,17 @@ static int stream_list(struct cli *c, const struct cli_args *a)
 	                            err);
 	if (rc != 0) {
 		return cli_fail_op(c, rc, a->pos[0], err);
+	}
+	if (!cli_args_has(a, "all")) {
+		size_t k = 0;
+		for (size_t i = 0; i < n->n; i++) {
+			if (n->names[i][0] == '_') {
+				strata_free(n->names[i]);
+			} else {
+				n->names[k++] = n->names[i];
+			}
+		}
+		n->n = k;
 	}
 	print_names(c, n);
 	strata_names_free(n);

@@ -88,6 +88,20 @@ int client_check_stream(const char *scope, const char *stream, char *errmsg)
 	return rc != 0 ? rc : client_check_name(stream, "stream", errmsg);
 }
 
+int client_check_user_stream(const char *stream, char *errmsg)
+{
+	if (stream != NULL && stream[0] == '_') {
+		client_err(errmsg,
+		           "stream \"%.64s\" is internal (names starting "
+		           "with '_' hold Strata's own state, such as a reader "
+		           "group's); writing to it would damage that state: "
+		           "write to your own streams",
+		           stream);
+		return STRATA_EBADNAME;
+	}
+	return 0;
+}
+
 int client_check_name(const char *name, const char *what, char *errmsg)
 {
 	if (name == NULL || name[0] == '\0') {

@@ -97,6 +97,11 @@ void client_err(char *errmsg, const char *fmt, ...)
 int client_check_blocking(struct strata_client *c, const char *what,
                           char *errmsg);
 
+/* STRATA_EBADNAME naming stream when it is internal ('_' prefix): the
+ * writers refuse those (a reader group's state stream, written to, is
+ * destroyed). */
+int client_check_user_stream(const char *stream, char *errmsg);
+
 /* Validate a scope or stream name ("what" names it in the message):
  * 0 or STRATA_EBADNAME. */
 int client_check_name(const char *name, const char *what, char *errmsg);

@@ -295,6 +295,7 @@ int strata_txn_begin(struct strata_client *c, const char *scope,
 	int rc = client_check_name(scope, "scope", errmsg);
 	if (rc != 0 ||
 	    (rc = client_check_name(stream, "stream", errmsg)) != 0 ||
+	    (rc = client_check_user_stream(stream, errmsg)) != 0 ||
 	    (rc = client_check_blocking(c, "strata_txn_begin", errmsg)) != 0) {
 		return rc;
 	}

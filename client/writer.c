@@ -1121,6 +1121,7 @@ static int writer_check_args(struct strata_client *c, const char *scope,
 	int rc = client_check_name(scope, "scope", errmsg);
 	if (rc != 0 ||
 	    (rc = client_check_name(stream, "stream", errmsg)) != 0 ||
+	    (rc = client_check_user_stream(stream, errmsg)) != 0 ||
 	    (rc = client_writer_check_config(cfg, errmsg)) != 0 ||
 	    (rc = client_check_blocking(c, fn, errmsg)) != 0) {
 		return rc;

@@ -831,6 +831,15 @@ def scenario_groups(args, base):
         check("created reader group g/rg" in out, "create: %s" % out)
         ctl.run("group", "create", "g/rg", "--stream", "g/s",
                 expect=EXIT_FAILED)
+        # Its state stream is internal: listed with --all only, and
+        # never written (that destroyed the group).
+        out, _ = ctl.run("stream", "list", "g")
+        check(out.split() == ["s"], "stream list: %r" % out)
+        out, _ = ctl.run("stream", "list", "g", "--all")
+        check("_RGrg" in out.split(), "stream list --all: %r" % out)
+        _, err = ctl.run("write", "g/_RGrg", stdin="junk\n",
+                         expect=EXIT_USAGE)
+        check("internal" in err, "write to _RGrg: %s" % err)
         d = json.loads(ctl.run("group", "describe", "g/rg", "--json")[0])
         check(d["streams"][0]["stream"] == "g/s" and
               d["streams"][0]["from"] == "head" and d["readers"] == [],
