@@ -135,11 +135,13 @@ static int write_parse(struct cli *c, const struct cli_args *a,
 	}
 	o->max_event = STRATA_DEFAULT_MAX_EVENT_BYTES;
 	const char *me = cli_args_get(a, "max-event");
-	if (me != NULL && (config_parse_size(me, &o->max_event) != 0 ||
-	                   o->max_event == 0 || o->max_event > (1u << 30))) {
+	if (me != NULL &&
+	    (config_parse_size(me, &o->max_event) != 0 || o->max_event == 0 ||
+	     o->max_event > STRATA_MAX_EVENT_BYTES)) {
 		return cli_fail(c, STRATA_EINVAL,
 		                "--max-event '%s' is not a size between 1 and "
-		                "1GiB; e.g. 8MiB",
+		                "64MiB (the largest event readers take); e.g. "
+		                "8MiB",
 		                me);
 	}
 	o->codec = cli_args_get(a, "codec");

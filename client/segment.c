@@ -16,7 +16,7 @@
 
 /* Frames longer than this are corruption (the stores' limits.max_event
  * cannot exceed it). */
-#define ITER_MAX_EVENT (64u * 1024 * 1024)
+#define ITER_MAX_EVENT STRATA_MAX_EVENT_BYTES
 #define ITER_READ_BYTES (1024u * 1024)
 
 static int stat_from(const Strata__V1__SegmentInfoReply *r,

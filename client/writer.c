@@ -75,16 +75,19 @@ struct segw {
 	char *name;
 	char url[RPC_MAX_URL_LEN]; /* store answering SETUP_APPEND */
 	bool ready;                /* event numbers valid; may send */
-	bool setup_inflight;       /* op running */
-	struct seg_op op;          /* SETUP_APPEND */
-	bool sealed;               /* the store said so */
-	bool retiring;             /* no longer a current segment */
-	bool dead;                 /* stream sealed: fail what comes here */
-	bool finished;             /* retired and rerouted */
-	bool prefetch;             /* set up even with nothing queued */
-	uint64_t backoff_until;    /* no resync before (monotonic ms) */
-	unsigned blocked_by;       /* unfinished predecessors */
-	struct segw **deps;        /* segments this one blocks, oldest first */
+	uint64_t max_append;       /* store's limits.max_append (0: unknown) */
+	bool msg_kept;       /* last_msg says why events failed for good: kept
+	                        until the setup that resolves them */
+	bool setup_inflight; /* op running */
+	struct seg_op op;    /* SETUP_APPEND */
+	bool sealed;         /* the store said so */
+	bool retiring;       /* no longer a current segment */
+	bool dead;           /* stream sealed: fail what comes here */
+	bool finished;       /* retired and rerouted */
+	bool prefetch;       /* set up even with nothing queued */
+	uint64_t backoff_until; /* no resync before (monotonic ms) */
+	unsigned blocked_by;    /* unfinished predecessors */
+	struct segw **deps;     /* segments this one blocks, oldest first */
 	size_t n_deps;
 	int64_t next_num;      /* next event number to assign */
 	uint64_t acked_len;    /* segment length after our last append */
@@ -333,7 +336,9 @@ static void sw_note_failure(struct segw *sw, int code, const char *msg)
 		sw->backoff_until = now + (50u << (n < 4 ? n : 4));
 	}
 	sw->last_code = code;
-	client_err(sw->last_msg, "%s", msg);
+	if (!sw->msg_kept) {
+		client_err(sw->last_msg, "%s", msg);
+	}
 }
 
 static void sw_setup_done(struct seg_op *op, int code, const char *errmsg)
@@ -351,13 +356,15 @@ static void sw_setup_done(struct seg_op *op, int code, const char *errmsg)
 			errmsg = "SETUP_APPEND reply does not parse";
 		} else {
 			int64_t last = r->last_event_number;
+			sw->max_append = r->max_append;
 			rpc_pb_free(&r->base);
 			snprintf(sw->url, sizeof(sw->url), "%s", op->url);
 			sw_ack_upto(sw, last);
-			/* Events of blocks that failed for good. */
+			/* Events of blocks that failed for good, and every
+			 * event queued after them (fail_from). */
 			struct wevent **pp = &sw->q_head;
 			struct wevent *prev = NULL;
-			while (*pp != NULL && *pp != sw->unsent) {
+			while (*pp != NULL) {
 				struct wevent *ev = *pp;
 				if (ev->fail_code != 0) {
 					*pp = ev->next;
@@ -371,6 +378,7 @@ static void sw_setup_done(struct seg_op *op, int code, const char *errmsg)
 				prev = ev;
 				pp = &ev->next;
 			}
+			sw->msg_kept = false;
 			sw->next_num = last + 1;
 			sw_unsend_all(sw);
 			sw->ready = true;
@@ -427,11 +435,38 @@ static bool sw_can_send(const struct segw *sw)
 
 static void sw_block_done(struct creq *r);
 
+/* Mark ev and every event queued after it on sw failed for good (code):
+ * the next setup resolves them (never sent again). An event that can
+ * never be written fails the ones behind it too, as their keys' order
+ * would have a hole. */
+static void fail_from(struct wevent *ev, int code)
+{
+	for (; ev != NULL; ev = ev->next) {
+		ev->fail_code = code;
+	}
+}
+
 /* Send one block from sw->unsent. */
 static void sw_send_block(struct segw *sw)
 {
 	struct strata_writer *w = sw->w;
 	size_t max = w->cfg.max_batch_bytes;
+	if (sw->max_append != 0 && sw->unsent->flen > sw->max_append) {
+		/* The store cannot take it: fail it now (the request would
+		 * be dropped, and retried until the retry timeout). */
+		client_err(sw->last_msg,
+		           "writer %s/%s: event of %zu bytes framed is over "
+		           "the segment store's limits.max_append (%" PRIu64
+		           "); split it or raise that limit",
+		           w->scope, w->stream, sw->unsent->flen,
+		           sw->max_append);
+		fail_from(sw->unsent, STRATA_ETOOBIG);
+		sw->msg_kept = true;
+		/* A setup resolves them (sw_after, from the timer). */
+		sw->ready = false;
+		loop_timer_arm(w->c->loop, &sw->timer, 1);
+		return;
+	}
 	size_t bytes = 0;
 	uint32_t count = 0;
 	for (struct wevent *ev = sw->unsent; ev != NULL; ev = ev->next) {
@@ -726,14 +761,21 @@ static void sw_block_done(struct creq *r)
 			writer_refresh(w);
 		} else if (code == STRATA_ETOOBIG || code == STRATA_EPROTO ||
 		           code == STRATA_EINVAL) {
-			/* These events can never be written. */
-			for (struct wevent *ev = sw->q_head;
-			     ev != NULL && ev != sw->unsent; ev = ev->next) {
-				if (ev->num >= b->first && ev->num <= b->last) {
-					ev->fail_code = code;
-				}
+			/* These events can never be written, and the ones
+			 * after them must not be (a key's order). */
+			struct wevent *ev = sw->q_head;
+			bool earlier = false; /* an earlier failure's message */
+			while (ev != NULL && ev != sw->unsent &&
+			       ev->num < b->first) {
+				earlier = earlier || ev->fail_code != 0;
+				ev = ev->next;
 			}
-			client_err(sw->last_msg, "%s", msg);
+			earlier = earlier || (ev != NULL && ev->fail_code != 0);
+			fail_from(ev, code);
+			if (!earlier) {
+				client_err(sw->last_msg, "%s", msg);
+				sw->msg_kept = true;
+			}
 		} else {
 			sw_note_failure(sw, code, msg);
 		}
@@ -1027,10 +1069,11 @@ static int check_config(const struct strata_writer_config *cfg, char *errmsg)
 		                   "retry_timeout_ms must all be > 0");
 		return STRATA_EINVAL;
 	}
-	if (cfg->max_event_bytes > STRATA_FRAME_ENCODED - 4 ||
+	if (cfg->max_event_bytes > STRATA_MAX_EVENT_BYTES ||
 	    cfg->max_inflight_events > (1u << 24)) {
 		client_err(errmsg,
-		           "writer config: max_event_bytes must be < 2 GiB and "
+		           "writer config: max_event_bytes must be at most "
+		           "64 MiB (what readers assemble and decode) and "
 		           "max_inflight_events <= 16777216");
 		return STRATA_EINVAL;
 	}

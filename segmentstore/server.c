@@ -529,6 +529,7 @@ static void on_done(void *arg, int code, const struct container_reply *r)
 			        r->last_event_number < 0 ? -1
 			                                 : r->last_event_number;
 			setup.length = r->length;
+			setup.max_append = s->max_append_bytes;
 			out = &setup.base;
 			order_setup(s, c->req.segment, c->req.writer_id,
 			            setup.last_event_number);

@@ -36,6 +36,9 @@ extern "C" {
 #define STRATA_NAME_MAX 255
 /* Largest event payload the stores accept by default (limits.max_event). */
 #define STRATA_DEFAULT_MAX_EVENT_BYTES (8u * 1024 * 1024)
+/* The largest event readers assemble and decode (64 MiB): writers refuse
+ * larger ones, compressed or not, which no reader could return. */
+#define STRATA_MAX_EVENT_BYTES (64u * 1024 * 1024)
 
 /* ---------------------------------------------------------------- client */
 

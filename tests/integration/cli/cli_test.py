@@ -54,6 +54,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -1268,6 +1269,25 @@ def scenario_bad_input(args, base):
         out, _ = ctl.run("read", "bad/s")
         check(out == "ok\n", "only the event before the bad one: %r"
               % out[:200])
+        # Over the store's limits (the client's raised): the store
+        # refuses it, or it is over the store's largest request; either
+        # way at once, and nothing after it is written (a key's order).
+        def recs(*rs):
+            return b"".join(struct.pack("<I", len(r)) + r for r in rs)
+        for size, says in ((9 << 20, "exceeds the event limit"),
+                           (20 << 20, "limits.max_append")):
+            t0 = time.monotonic()
+            _, err = ctl.run("write", "bad/s", "--length-prefixed",
+                             "--max-event", "30MiB", "--key", "K",
+                             stdin=recs(b"e1", b"x" * size, b"e3"),
+                             binary=True, expect=EXIT_USAGE, timeout=60)
+            check(says in err and time.monotonic() - t0 < 30,
+                  "%d-byte event over the store's limits: %s"
+                  % (size, err))
+        out, _ = ctl.run("read", "bad/s")
+        check(out == "ok\ne1\ne1\n", "after refused events: %r" % out[:200])
+        ctl.run("write", "bad/s", "--max-event", "65MiB", stdin="x\n",
+                expect=EXIT_USAGE)
 
         # Usage errors: exit 2.
         _, err = ctl.run("stream", "create", "bad/t", "--segmnts", "2",

@@ -279,6 +279,53 @@ static void test_writer_write_too_big(void **state)
 	fixture_free(fx);
 }
 
+/* A block the store refuses for good (STRATA_ETOOBIG) fails its events
+ * and every event queued after them, so no key's order gets a hole; the
+ * writer then goes on with new events. */
+static void test_writer_refused_block_fails_the_rest(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(1);
+	struct strata_writer_config cfg;
+	char err[STRATA_ERRMSG_SIZE];
+	strata_writer_config_default(&cfg);
+	cfg.max_batch_bytes = 16; /* a block per event or two */
+	struct strata_writer *w = open_writer(fx, &cfg);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(strata_writer_write(w, "k", 1, "ok", 2,
+		                                     count_cb, fx, err),
+		                 0);
+	}
+	assert_int_equal(strata_writer_flush(w, err), 0);
+	assert_int_equal(atomic_load(&fx->acked), 5);
+	fake_fail_appends(fx->f, 1, STRATA_ETOOBIG);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(strata_writer_write(w, "k", 1, "no", 2,
+		                                     count_cb, fx, err),
+		                 0);
+	}
+	assert_int_not_equal(strata_writer_flush(w, err), 0);
+	assert_int_equal(atomic_load(&fx->acked), 5);
+	assert_int_equal(atomic_load(&fx->failed), 6);
+	assert_int_equal(atomic_load(&fx->last_code), STRATA_ETOOBIG);
+	/* Later events go through. */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(strata_writer_write(w, "k", 1, "ok", 2,
+		                                     count_cb, fx, err),
+		                 0);
+	}
+	assert_int_equal(strata_writer_flush(w, err), 0);
+	assert_int_equal(atomic_load(&fx->acked), 8);
+	size_t len;
+	const uint8_t *d = fake_segment_data(fx->f, 0, &len);
+	assert_int_equal(len, 8 * 6); /* 8 framed events of 2 bytes */
+	for (size_t off = 0; off < len; off += 6) {
+		assert_memory_equal(d + off + 4, "ok", 2);
+	}
+	assert_int_equal(strata_writer_close(w, err), 0);
+	fixture_free(fx);
+}
+
 /* A full window answers STRATA_EAGAIN when blocking is off; the events
  * go through once the store accepts again. */
 static void test_writer_write_window_full(void **state)
@@ -470,6 +517,7 @@ int main(void)
 	        cmocka_unit_test(test_writer_write_follows_successors),
 	        cmocka_unit_test(test_writer_write_sealed_stream),
 	        cmocka_unit_test(test_writer_write_too_big),
+	        cmocka_unit_test(test_writer_refused_block_fails_the_rest),
 	        cmocka_unit_test(test_writer_write_window_full),
 	        cmocka_unit_test(test_writer_write_linger_batches),
 	        cmocka_unit_test(test_writer_write_batch_one_append),
