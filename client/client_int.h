@@ -159,6 +159,13 @@ int client_ctl_query(struct strata_client *c, uint32_t method,
                      const ProtobufCMessageDescriptor *reply_desc,
                      ProtobufCMessage **reply, char *errmsg);
 
+/* STRATA_EINVAL (errmsg starting with what) when a position of cut lies
+ * past its segment's end (asked from the stores; a segment that is gone
+ * is left to the controller), 0 otherwise; the transport errors. */
+int client_cut_within(struct strata_client *c,
+                      const struct strata_stream_cut *cut, const char *what,
+                      char *errmsg);
+
 /*
  * Blocking controller mutation (req borrowed): retries failures where the
  * request surely did not run; after an unknown outcome repeats it and

@@ -557,6 +557,41 @@ static void cut_pb_free(struct pb_cut *pb)
 	strata_free(pb->ptrs);
 }
 
+int client_cut_within(struct strata_client *c,
+                      const struct strata_stream_cut *cut, const char *what,
+                      char *errmsg)
+{
+	for (size_t i = 0; i < cut->n; i++) {
+		const struct strata_segment_position *p = &cut->positions[i];
+		if (p->offset <= 0) {
+			continue;
+		}
+		char name[600];
+		struct strata_segment_stat st;
+		strata_segment_name(name, sizeof(name), cut->scope, cut->stream,
+		                    p->segment_id);
+		int rc = strata_segment_get_stat(c, name, &st, errmsg);
+		if (rc == STRATA_ENOENT) {
+			continue; /* gone: the controller judges the cut */
+		}
+		if (rc != 0) {
+			return rc;
+		}
+		if ((uint64_t)p->offset > st.length) {
+			client_err(
+			        errmsg,
+			        "%s: offset %" PRId64 " of segment %" PRIu32
+			        ".%" PRIu32 " is past its end (%" PRIu64
+			        " bytes); take a cut from 'stream describe', "
+			        "a checkpoint or a read position",
+			        what, p->offset, (uint32_t)p->segment_id,
+			        (uint32_t)(p->segment_id >> 32), st.length);
+			return STRATA_EINVAL;
+		}
+	}
+	return 0;
+}
+
 int strata_stream_truncate(struct strata_client *c,
                            const struct strata_stream_cut *cut, char *errmsg)
 {
@@ -576,13 +611,20 @@ int strata_stream_truncate(struct strata_client *c,
 		           cut->scope, cut->stream);
 		return STRATA_EINVAL;
 	}
+	what_fmt(what, sizeof(what), "truncate stream %s/%s", cut->scope,
+	         cut->stream);
+	/* A position past a segment's end would be waited for by the
+	 * store for ever (the workflow retries): refuse it here. */
+	if ((rc = client_check_blocking(c, "strata_stream_truncate", errmsg)) !=
+	            0 ||
+	    (rc = client_cut_within(c, cut, what, errmsg)) != 0) {
+		return rc;
+	}
 	struct pb_cut pc;
 	if (cut_to_pb(cut, &pc) != 0) {
 		client_err(errmsg, "out of memory");
 		return STRATA_ENOMEM;
 	}
-	what_fmt(what, sizeof(what), "truncate stream %s/%s", cut->scope,
-	         cut->stream);
 	Strata__V1__TruncateStreamRequest q =
 	        STRATA__V1__TRUNCATE_STREAM_REQUEST__INIT;
 	q.scope = (char *)cut->scope;

@@ -583,6 +583,25 @@ static int build_state(struct strata_client *c,
 	return rc;
 }
 
+/* Every start cut of cfg lies within its segments (a start past a
+ * segment's end is waited for, or fails every read). */
+static int starts_within(struct strata_client *c, const char *group,
+                         const struct strata_reader_group_config *cfg,
+                         char *errmsg)
+{
+	for (size_t i = 0; i < cfg->n_streams; i++) {
+		char what[128];
+		snprintf(what, sizeof(what), "reader group %.64s: start cut",
+		         group);
+		int rc = client_cut_within(c, cfg->streams[i].start, what,
+		                           errmsg);
+		if (rc != 0) {
+			return rc;
+		}
+	}
+	return 0;
+}
+
 int strata_reader_group_create(struct strata_client *c, const char *scope,
                                const char *group,
                                const struct strata_reader_group_config *cfg,
@@ -594,6 +613,9 @@ int strata_reader_group_create(struct strata_client *c, const char *scope,
 	}
 	if (rc == 0) {
 		rc = client_check_blocking(c, "create reader group", errmsg);
+	}
+	if (rc == 0) {
+		rc = starts_within(c, group, cfg, errmsg);
 	}
 	if (rc == 0) {
 		rc = ctl_put_group(c, scope, group, cfg, false, 0, errmsg);
@@ -634,6 +656,9 @@ int strata_reader_group_update(struct strata_reader_group *rg,
 	if (rc == 0) {
 		rc = client_check_blocking(rg->c, "update reader group",
 		                           errmsg);
+	}
+	if (rc == 0) {
+		rc = starts_within(rg->c, rg->group, cfg, errmsg);
 	}
 	Strata__V1__ReaderGroupConfig *g = NULL;
 	if (rc == 0) {

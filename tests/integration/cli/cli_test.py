@@ -1254,6 +1254,17 @@ def scenario_bad_input(args, base):
         ctl.run("stream", "truncate", "bad/s", "--at", "head",
                 expect=EXIT_USAGE)
         ctl.run("stream", "truncate", "bad/s", expect=EXIT_USAGE)
+        # Past a segment's end: refused at once, nothing started (the
+        # stream was left truncating for ever, retrying).
+        _, err = ctl.run("stream", "truncate", "bad/s", "--at",
+                         "bad/s:0.0=1000000", expect=EXIT_USAGE)
+        check("past its end" in err, "truncate past the end: %s" % err)
+        _, err = ctl.run("group", "create", "bad/g", "--stream", "bad/s",
+                         "--from", "bad/s:0.0=1000000", expect=EXIT_USAGE)
+        check("past its end" in err, "group from past the end: %s" % err)
+        d = json.loads(ctl.run("stream", "describe", "bad/s",
+                               "--json")[0])
+        check(d["state"] == "active", "after refused cuts: %s" % d["state"])
 
         # Events over the limit: exit 2, nothing after it written.
         _, err = ctl.run("write", "bad/s", "--max-event", "1KiB",
