@@ -692,7 +692,13 @@ static int txn_run(struct cli *c, const struct cli_args *a, enum txn_op op)
 	int rc;
 	if (op == TXN_STATUS) {
 		enum strata_txn_state st;
-		rc = strata_txn_status(cl, scope, stream, id, &st, err);
+		/* UNKNOWN must not hide a stream that is not there. */
+		struct strata_stream_info *info = NULL;
+		rc = strata_stream_get_info(cl, scope, stream, &info, err);
+		strata_stream_info_free(info);
+		if (rc == 0) {
+			rc = strata_txn_status(cl, scope, stream, id, &st, err);
+		}
 		if (rc == 0 && c->json) {
 			printf("{\"id\":%" PRIu64 ",\"state\":\"%s\"}\n", id,
 			       txn_state_name(st));
@@ -709,9 +715,12 @@ static int txn_run(struct cli *c, const struct cli_args *a, enum txn_op op)
 		rc = commit ? strata_txn_commit_id(cl, scope, stream, id, err)
 		            : strata_txn_abort_id(cl, scope, stream, id, err);
 		cli_progress_end(c);
-		if (rc == 0) {
-			cli_note(c, "transaction %" PRIu64 " of %s %s", id,
-			         a->pos[0], commit ? "committed" : "aborted");
+		if (rc == 0 && c->json) {
+			printf("{\"id\":%" PRIu64 ",\"state\":\"%s\"}\n", id,
+			       commit ? "COMMITTED" : "ABORTED");
+		} else if (rc == 0) {
+			printf("transaction %" PRIu64 " of %s %s\n", id,
+			       a->pos[0], commit ? "committed" : "aborted");
 		}
 	}
 	return rc != 0 ? cli_fail_op(c, rc, a->pos[0], err) : 0;

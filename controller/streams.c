@@ -235,12 +235,34 @@ int streams_delete_scope(struct cfsm *f, const Strata__V1__DeleteScopeCmd *c,
 	}
 	Strata__V1__ScopeRecord *sc = st->scopes[at];
 	if (sc->n_streams > 0 || sc->n_reader_groups > 0) {
+		/* Name what is left: user streams (internal ones go with
+		 * their reader group), then groups. */
+		size_t users = 0;
+		const char *first = NULL;
+		for (size_t i = 0; i < sc->n_streams; i++) {
+			if (sc->streams[i]->name[0] != '_') {
+				first = first != NULL ? first
+				                      : sc->streams[i]->name;
+				users++;
+			}
+		}
+		const char *group = sc->n_reader_groups > 0
+		                            ? sc->reader_groups[0]->name
+		                            : NULL;
 		return fsm_fail(
 		        res, STRATA_ENOTEMPTY,
-		        "scope \"%s\" still holds %zu streams and %zu "
-		        "reader groups; seal and delete the streams and "
-		        "delete the reader groups first",
-		        name, sc->n_streams, sc->n_reader_groups);
+		        "scope \"%s\" still holds %zu stream%s%s%.64s%s and "
+		        "%zu reader group%s%s%.64s%s; seal and delete the "
+		        "streams and delete the reader groups first",
+		        name, users, users == 1 ? "" : "s",
+		        first != NULL ? " (" : "", first != NULL ? first : "",
+		        first != NULL ? (users > 1 ? ", ...)" : ")") : "",
+		        sc->n_reader_groups,
+		        sc->n_reader_groups == 1 ? "" : "s",
+		        group != NULL ? " (" : "", group != NULL ? group : "",
+		        group != NULL
+		                ? (sc->n_reader_groups > 1 ? ", ...)" : ")")
+		                : "");
 	}
 	pb_remove_at((void **)st->scopes, &st->n_scopes, at);
 	pb_free(sc);

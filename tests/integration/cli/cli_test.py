@@ -578,7 +578,14 @@ def scenario_transaction(args, base):
         st = json.loads(ctl.run("txn", "status", "tx/s", tid, "--json")[0])
         check(st == {"id": int(tid), "state": "COMMITTED"}, "%r" % st)
         # By id: a repeated commit is fine, an abort conflicts (exit 1).
-        ctl.run("txn", "commit", "tx/s", tid)
+        out, _ = ctl.run("txn", "commit", "tx/s", tid)
+        check(out.strip() == "transaction %s of tx/s committed" % tid,
+              "txn commit: %r" % out)
+        st = json.loads(ctl.run("txn", "commit", "tx/s", tid, "--json")[0])
+        check(st == {"id": int(tid), "state": "COMMITTED"}, "%r" % st)
+        _, err = ctl.run("txn", "status", "tx/nostream", tid,
+                         expect=EXIT_FAILED)
+        check("nostream" in err, "txn status of no stream: %s" % err)
         _, err = ctl.run("txn", "abort", "tx/s", tid, expect=EXIT_FAILED)
         check("COMMITTED" in err and tid in err, "abort committed: %s" % err)
         out, _ = ctl.run("txn", "status", "tx/s", "987654")

@@ -425,6 +425,9 @@ static void test_readergroups_rejections_change_nothing(void **state)
 	assert_int_equal(rg(f, "x", one, 1, 0), STRATA_ENOENT);
 	assert_int_equal(rg_del(f, "x"), STRATA_ENOENT);
 	assert_int_equal(h_delete_scope(f, "sc"), STRATA_ENOTEMPTY);
+	/* What is left is named; the group's state stream is not counted. */
+	assert_non_null(strstr(h_res.message, "2 streams (s, ...)"));
+	assert_non_null(strstr(h_res.message, "1 reader group (g)"));
 	assert_true(h_same(f, snap, len));
 	strata_free(snap);
 }
