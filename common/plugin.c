@@ -100,7 +100,9 @@ void *plugin_dlopen(const char *path, const char **why)
 	if (h == NULL) {
 		const char *w = dlerror();
 		size_t plen = strlen(path);
-		if (w == NULL) {
+		if (access(path, F_OK) != 0) {
+			w = "no such file"; /* dlerror()'s says it at length */
+		} else if (w == NULL) {
 			w = "unknown dlopen error";
 		} else if (strncmp(w, path, plen) == 0 &&
 		           strncmp(w + plen, ": ", 2) == 0) {

@@ -677,8 +677,11 @@ int ctl_service_start(const struct ctl_service_config *cfg,
 		goto err_free;
 	}
 	struct raft_host_config hc = {.bind_address = cfg->raft_listen};
-	rc = raft_host_new(&hc, &s->host, errmsg);
+	char herr[STRATA_ERRMSG_SIZE];
+	rc = raft_host_new(&hc, &s->host, herr);
 	if (rc != 0) {
+		/* Name the key to change (raft.listen in every binary). */
+		errmsg_set(errmsg, "raft.listen: %.230s", herr);
 		goto err_fsm;
 	}
 	for (unsigned i = 0; i < s->n_members; i++) {

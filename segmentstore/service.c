@@ -211,10 +211,8 @@ int ss_check_tier2(const struct config *cfg, const char *plugin_dir,
 	struct tier2_plugin *p = NULL;
 	int rc = tier2_load(name, plugin_dir, &p, err);
 	if (rc != 0) {
-		snprintf(errmsg, STRATA_ERRMSG_SIZE,
-		         "tier2.plugin '%.64s': %.117s; check tier2.plugin and "
-		         "tier2.plugin_dir",
-		         name, err);
+		/* The loader's message names the file and the keys. */
+		snprintf(errmsg, STRATA_ERRMSG_SIZE, "%s", err);
 		return rc;
 	}
 	char *opts = NULL;
@@ -256,6 +254,11 @@ static int start_rest(struct ss_service *s, const struct ss_service_config *cfg,
 	char err[STRATA_ERRMSG_SIZE]; /* a part's error, wrapped into errmsg */
 	int rc = tier2_load_open(cfg->tier2_plugin, cfg->tier2_plugin_dir,
 	                         cfg->tier2_options, &s->tier2, err);
+	if (rc == STRATA_EPLUGIN) {
+		/* The loader's message names the file and the keys. */
+		snprintf(errmsg, STRATA_ERRMSG_SIZE, "%s", err);
+		return rc;
+	}
 	if (rc != 0) {
 		snprintf(errmsg, STRATA_ERRMSG_SIZE,
 		         "tier2.plugin '%.64s': %.117s; check tier2.plugin, "
