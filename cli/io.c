@@ -310,9 +310,11 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 	char cerr[STRATA_ERRMSG_SIZE] = "";
 	int close_rc;
 	uint64_t stored = 0; /* frame bytes sent (plain writer only) */
+	uint64_t txn_id = 0;
 	if (txn != NULL) {
 		/* All or nothing: a bad record aborts what came before it. */
 		uint64_t id = strata_txn_id(txn);
+		txn_id = id;
 		cli_progress_begin(c, in_ex != 0
 		                              ? "aborting the transaction"
 		                              : "committing the transaction");
@@ -361,6 +363,9 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 		printf(",\"events\":%" PRIu64 ",\"bytes\":%" PRIu64
 		       ",\"failed\":%" PRIu64 ",\"seconds\":%.3f",
 		       acked, bytes, failed, secs);
+		if (txn_id != 0) {
+			printf(",\"transaction\":%" PRIu64, txn_id);
+		}
 		if (o.codec != NULL && stored > 0) {
 			printf(",\"codec\":");
 			cli_json_string(stdout, o.codec, strlen(o.codec));
@@ -369,10 +374,14 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 		printf("}\n");
 	}
 	if (!c->quiet) {
+		/* bytes: what was read from stdin; all of it when every
+		 * event was written. */
 		fprintf(stderr,
-		        "wrote %" PRIu64 " event%s (%" PRIu64 " bytes) to %s "
+		        "wrote %" PRIu64 " event%s (%" PRIu64 " bytes%s) to %s "
 		        "in %.2f s",
-		        acked, acked == 1 ? "" : "s", bytes, full, secs);
+		        acked, acked == 1 ? "" : "s", bytes,
+		        failed > 0 || acked < events ? " read" : "", full,
+		        secs);
 		if (o.codec != NULL && stored > 0 && failed == 0) {
 			fprintf(stderr, ", stored as %" PRIu64 " bytes with %s",
 			        stored, o.codec);

@@ -112,6 +112,10 @@ struct strata_writer {
 	/* guarded by mu: */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	/* An event failed for good (STRATA_ETOOBIG, EPROTO, EINVAL): every
+	 * later one fails too, as a key's order would have a hole. */
+	int broken;
+	char broken_msg[STRATA_ERRMSG_SIZE];
 	struct wevent *in_head; /* admitted, not yet routed */
 	struct wevent *in_tail;
 	uint64_t next_seq;
@@ -439,11 +443,21 @@ static void sw_block_done(struct creq *r);
  * the next setup resolves them (never sent again). An event that can
  * never be written fails the ones behind it too, as their keys' order
  * would have a hole. */
-static void fail_from(struct wevent *ev, int code)
+static void fail_from(struct strata_writer *w, struct wevent *ev, int code,
+                      const char *msg)
 {
 	for (; ev != NULL; ev = ev->next) {
 		ev->fail_code = code;
 	}
+	pthread_mutex_lock(&w->mu);
+	if (w->broken == 0) {
+		w->broken = code;
+		client_err(w->broken_msg,
+		           "%.180s; the writer takes no more events (a key's "
+		           "order would have a hole): create a new one",
+		           msg);
+	}
+	pthread_mutex_unlock(&w->mu);
 }
 
 /* Send one block from sw->unsent. */
@@ -460,7 +474,7 @@ static void sw_send_block(struct segw *sw)
 		           "); split it or raise that limit",
 		           w->scope, w->stream, sw->unsent->flen,
 		           sw->max_append);
-		fail_from(sw->unsent, STRATA_ETOOBIG);
+		fail_from(w, sw->unsent, STRATA_ETOOBIG, sw->last_msg);
 		sw->msg_kept = true;
 		/* A setup resolves them (sw_after, from the timer). */
 		sw->ready = false;
@@ -771,7 +785,7 @@ static void sw_block_done(struct creq *r)
 				ev = ev->next;
 			}
 			earlier = earlier || (ev != NULL && ev->fail_code != 0);
-			fail_from(ev, code);
+			fail_from(w, ev, code, msg);
 			if (!earlier) {
 				client_err(sw->last_msg, "%s", msg);
 				sw->msg_kept = true;
@@ -1038,7 +1052,14 @@ static void writer_pump_task(void *arg)
 			ev->pos = next_random(w);
 		}
 		ev->t_ms = now;
-		if (w->n_table == 0) {
+		pthread_mutex_lock(&w->mu);
+		int broken = w->broken;
+		char bmsg[STRATA_ERRMSG_SIZE];
+		memcpy(bmsg, w->broken_msg, sizeof(bmsg));
+		pthread_mutex_unlock(&w->mu);
+		if (broken != 0) {
+			ev_resolve(w, ev, broken, bmsg);
+		} else if (w->n_table == 0) {
 			char msg[STRATA_ERRMSG_SIZE];
 			client_err(msg, "stream %s/%s has no open segment",
 			           w->scope, w->stream);
@@ -1253,6 +1274,16 @@ static int writer_enqueue(struct strata_writer *w, const void *key,
 		           "(the stores' limits.max_event too)",
 		           w->scope, w->stream, len, w->cfg.max_event_bytes);
 		return STRATA_ETOOBIG;
+	}
+	pthread_mutex_lock(&w->mu);
+	int broken = w->broken;
+	if (broken != 0) {
+		client_err(errmsg, "writer %s/%s: %s", w->scope, w->stream,
+		           w->broken_msg);
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (broken != 0) {
+		return broken;
 	}
 	if (len > 0 && data == NULL) {
 		client_err(errmsg, "writer %s/%s: data is NULL", w->scope,

@@ -280,8 +280,8 @@ static void test_writer_write_too_big(void **state)
 }
 
 /* A block the store refuses for good (STRATA_ETOOBIG) fails its events
- * and every event queued after them, so no key's order gets a hole; the
- * writer then goes on with new events. */
+ * and every event after them, so no key's order gets a hole: the writer
+ * takes no more, and a new writer goes on. */
 static void test_writer_refused_block_fails_the_rest(void **state)
 {
 	(void)state;
@@ -308,7 +308,13 @@ static void test_writer_refused_block_fails_the_rest(void **state)
 	assert_int_equal(atomic_load(&fx->acked), 5);
 	assert_int_equal(atomic_load(&fx->failed), 6);
 	assert_int_equal(atomic_load(&fx->last_code), STRATA_ETOOBIG);
-	/* Later events go through. */
+	/* This writer refuses later events; a new one takes them. */
+	assert_int_equal(
+	        strata_writer_write(w, "k", 1, "no", 2, count_cb, fx, err),
+	        STRATA_ETOOBIG);
+	assert_non_null(strstr(err, "create a new one"));
+	assert_int_equal(strata_writer_close(w, err), 0);
+	w = open_writer(fx, &cfg);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(strata_writer_write(w, "k", 1, "ok", 2,
 		                                     count_cb, fx, err),
