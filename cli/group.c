@@ -787,6 +787,36 @@ int cli_read_group(struct cli *c, const struct cli_args *a,
 	}
 	char reader[STRATA_NAME_MAX + 1];
 	const char *rn = cli_args_get(a, "reader");
+	if (rn != NULL && strlen(rn) > STRATA_NAME_MAX) {
+		return cli_fail(c, STRATA_EINVAL,
+		                "--reader: the name is %zu bytes; give 1..%d",
+		                strlen(rn), STRATA_NAME_MAX);
+	}
+	if (default_scope != NULL && a->n_pos > 0) {
+		/* SCOPE/STREAM given too: it must be one the group reads. */
+		const char *slash = strchr(a->pos[0], '/');
+		const char *sname = slash != NULL ? slash + 1 : a->pos[0];
+		Strata__V1__ReaderGroupConfig *gc = NULL;
+		int ex = group_config(c, scope, group, g, &gc);
+		if (ex != 0) {
+			return ex;
+		}
+		bool reads = false;
+		for (size_t i = 0; i < gc->n_streams && !reads; i++) {
+			reads = strcmp(gc->streams[i]->scope, default_scope) ==
+			                0 &&
+			        strcmp(gc->streams[i]->stream, sname) == 0;
+		}
+		rpc_pb_free(&gc->base);
+		if (!reads) {
+			return cli_fail(
+			        c, STRATA_EINVAL,
+			        "reader group %s/%s does not read %s; "
+			        "leave the stream out or name one it reads "
+			        "('group describe')",
+			        scope, group, a->pos[0]);
+		}
+	}
 	if (rn != NULL) {
 		snprintf(reader, sizeof(reader), "%s", rn);
 	} else {

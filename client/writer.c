@@ -29,6 +29,7 @@
  *   events fail with STRATA_ESEALED.
  */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -114,7 +115,7 @@ struct strata_writer {
 	pthread_cond_t cv;
 	/* An event failed for good (STRATA_ETOOBIG, EPROTO, EINVAL): every
 	 * later one fails too, as a key's order would have a hole. */
-	int broken;
+	atomic_int broken; /* read without mu on the fast paths */
 	char broken_msg[STRATA_ERRMSG_SIZE];
 	struct wevent *in_head; /* admitted, not yet routed */
 	struct wevent *in_tail;
@@ -450,12 +451,12 @@ static void fail_from(struct strata_writer *w, struct wevent *ev, int code,
 		ev->fail_code = code;
 	}
 	pthread_mutex_lock(&w->mu);
-	if (w->broken == 0) {
-		w->broken = code;
+	if (atomic_load(&w->broken) == 0) {
 		client_err(w->broken_msg,
 		           "%.180s; the writer takes no more events (a key's "
 		           "order would have a hole): create a new one",
 		           msg);
+		atomic_store(&w->broken, code);
 	}
 	pthread_mutex_unlock(&w->mu);
 }
@@ -1052,12 +1053,12 @@ static void writer_pump_task(void *arg)
 			ev->pos = next_random(w);
 		}
 		ev->t_ms = now;
-		pthread_mutex_lock(&w->mu);
-		int broken = w->broken;
-		char bmsg[STRATA_ERRMSG_SIZE];
-		memcpy(bmsg, w->broken_msg, sizeof(bmsg));
-		pthread_mutex_unlock(&w->mu);
+		int broken = atomic_load(&w->broken);
 		if (broken != 0) {
+			char bmsg[STRATA_ERRMSG_SIZE];
+			pthread_mutex_lock(&w->mu);
+			memcpy(bmsg, w->broken_msg, sizeof(bmsg));
+			pthread_mutex_unlock(&w->mu);
 			ev_resolve(w, ev, broken, bmsg);
 		} else if (w->n_table == 0) {
 			char msg[STRATA_ERRMSG_SIZE];
@@ -1275,14 +1276,12 @@ static int writer_enqueue(struct strata_writer *w, const void *key,
 		           w->scope, w->stream, len, w->cfg.max_event_bytes);
 		return STRATA_ETOOBIG;
 	}
-	pthread_mutex_lock(&w->mu);
-	int broken = w->broken;
+	int broken = atomic_load(&w->broken);
 	if (broken != 0) {
+		pthread_mutex_lock(&w->mu);
 		client_err(errmsg, "writer %s/%s: %s", w->scope, w->stream,
 		           w->broken_msg);
-	}
-	pthread_mutex_unlock(&w->mu);
-	if (broken != 0) {
+		pthread_mutex_unlock(&w->mu);
 		return broken;
 	}
 	if (len > 0 && data == NULL) {

@@ -972,6 +972,11 @@ def scenario_groups(args, base):
         out, _ = ctl.run("read", "--group", "g/rg")
         check(sorted(out.split()) == sorted("t:%d" % i for i in range(20)),
               "group read after update: %r" % out[:200])
+        _, err = ctl.run("read", "g/s", "--group", "rg", expect=EXIT_USAGE)
+        check("does not read g/s" in err, "stream the group lacks: %s" % err)
+        _, err = ctl.run("read", "--group", "g/rg", "--reader", "r" * 300,
+                         expect=EXIT_USAGE)
+        check("300 bytes" in err, "long reader name: %s" % err)
         ctl.run("group", "delete", "g/rg")
         ctl.run("group", "describe", "g/rg", expect=EXIT_FAILED)
     finally:
