@@ -440,10 +440,11 @@ static bool sw_can_send(const struct segw *sw)
 
 static void sw_block_done(struct creq *r);
 
-/* Mark ev and every event queued after it on sw failed for good (code):
+/* Mark ev and every event queued after it on its segment failed for good:
  * the next setup resolves them (never sent again). An event that can
  * never be written fails the ones behind it too, as their keys' order
- * would have a hole. */
+ * would have a hole, and the writer takes no more (w->broken: events
+ * routed later fail at once, strata_writer_write returns the error). */
 static void fail_from(struct strata_writer *w, struct wevent *ev, int code,
                       const char *msg)
 {

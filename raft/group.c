@@ -92,9 +92,9 @@ struct waiter {
 	int rv;               /* its result */
 };
 
-/* One apply in flight. */
 #define RAFT_MARKER_EVERY_MS 1000 /* marker rewrites, at most */
 
+/* One apply in flight. */
 struct apply_req {
 	struct raft_host_task task; /* queue link (first: cast) */
 	struct apply_req *held;     /* next in g->held_head (loop) */
