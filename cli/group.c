@@ -189,6 +189,12 @@ static int group_cuts(struct cli *c, struct strata_client *cl, const char *opt,
 				        opt, t);
 			}
 		}
+		if (set[i]) {
+			return cli_fail(c, STRATA_EINVAL,
+			                "--%s names %s/%s twice; give one cut "
+			                "per stream",
+			                opt, scopes[i], streams[i]);
+		}
 		strata_stream_cut_clear(&cuts[i]);
 		int ex = cli_cut_resolve(c, cl, scopes[i], streams[i], opt, t,
 		                         from, &cuts[i]);

@@ -552,12 +552,40 @@ static int check_config(const char *group,
 		return STRATA_EINVAL;
 	}
 	for (size_t i = 0; i < cfg->n_streams; i++) {
-		if (cfg->streams[i].start == NULL) {
+		const struct strata_stream_cut *from = cfg->streams[i].start;
+		const struct strata_stream_cut *to = cfg->streams[i].end;
+		if (from == NULL) {
 			client_err(errmsg,
 			           "reader group %s: stream %zu has no start "
 			           "cut (use an empty cut for the head)",
 			           group, i);
 			return STRATA_EINVAL;
+		}
+		/* An end before the start in a segment both name: nothing
+		 * there could ever be read (the iterator refuses it). */
+		for (size_t a = 0; to != NULL && a < from->n; a++) {
+			for (size_t b = 0; b < to->n; b++) {
+				const struct strata_segment_position *p =
+				        &from->positions[a];
+				const struct strata_segment_position *q =
+				        &to->positions[b];
+				if (p->segment_id == q->segment_id &&
+				    q->offset < p->offset) {
+					client_err(
+					        errmsg,
+					        "reader group %s: the end cut "
+					        "of "
+					        "%s/%s is before its start in "
+					        "segment %" PRIu32 ".%" PRIu32
+					        " (%" PRId64 " < %" PRId64 ")",
+					        group, from->scope,
+					        from->stream,
+					        (uint32_t)p->segment_id,
+					        (uint32_t)(p->segment_id >> 32),
+					        q->offset, p->offset);
+					return STRATA_EINVAL;
+				}
+			}
 		}
 	}
 	return 0;

@@ -1309,6 +1309,16 @@ def scenario_bad_input(args, base):
                   % (size, err))
         out, _ = ctl.run("read", "bad/s")
         check(out == "ok\ne1\ne1\n", "after refused events: %r" % out[:200])
+        # Group cuts that could never be read: refused, nothing created.
+        _, err = ctl.run("group", "create", "bad/g2", "--stream", "bad/s",
+                         "--from", "tail", "--to", "bad/s:0.0=0",
+                         expect=EXIT_USAGE)
+        check("before its start" in err, "end before start: %s" % err)
+        _, err = ctl.run("group", "create", "bad/g2", "--stream", "bad/s",
+                         "--from", "bad/s:0.0=0", "--from", "bad/s:0.0=0",
+                         expect=EXIT_USAGE)
+        check("twice" in err, "two --from for one stream: %s" % err)
+        ctl.run("group", "describe", "bad/g2", expect=EXIT_FAILED)
         ctl.run("write", "bad/s", "--max-event", "65MiB", stdin="x\n",
                 expect=EXIT_USAGE)
 
