@@ -168,6 +168,29 @@ static int group_delete(struct cfsm *f, const char *name)
 	return h_apply(f, &cmd);
 }
 
+/* Group name (in sc) releases cuts[0..n), generation gen, at 4242 ms. */
+static int release_cuts(struct cfsm *f, const char *name, uint64_t gen,
+                        Strata__V1__ReleasedCut **cuts, size_t n)
+{
+	Strata__V1__UpdateRetentionCutRequest r =
+	        STRATA__V1__UPDATE_RETENTION_CUT_REQUEST__INIT;
+	Strata__V1__UpdateRetentionCutCmd c =
+	        STRATA__V1__UPDATE_RETENTION_CUT_CMD__INIT;
+	r.scope = "sc";
+	r.group = (char *)name;
+	r.generation = gen;
+	r.cuts = cuts;
+	r.n_cuts = n;
+	c.request = &r;
+	c.now_ms = 4242;
+	Strata__V1__ControllerCommand cmd =
+	        STRATA__V1__CONTROLLER_COMMAND__INIT;
+	cmd.command_case =
+	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_UPDATE_RETENTION_CUT;
+	cmd.update_retention_cut = &c;
+	return h_apply(f, &cmd);
+}
+
 /* Group name releases stream (in sc) at ids/offsets[0..n), generation gen. */
 static int release(struct cfsm *f, const char *name, const char *stream,
                    uint64_t gen, const uint64_t *ids, const int64_t *offsets,
@@ -180,23 +203,7 @@ static int release(struct cfsm *f, const char *name, const char *stream,
 	Strata__V1__ReleasedCut *rcp = &rc;
 	rc.stream = (char *)stream;
 	rc.cut = &cut;
-	Strata__V1__UpdateRetentionCutRequest r =
-	        STRATA__V1__UPDATE_RETENTION_CUT_REQUEST__INIT;
-	Strata__V1__UpdateRetentionCutCmd c =
-	        STRATA__V1__UPDATE_RETENTION_CUT_CMD__INIT;
-	r.scope = "sc";
-	r.group = (char *)name;
-	r.generation = gen;
-	r.cuts = &rcp;
-	r.n_cuts = 1;
-	c.request = &r;
-	c.now_ms = 4242;
-	Strata__V1__ControllerCommand cmd =
-	        STRATA__V1__CONTROLLER_COMMAND__INIT;
-	cmd.command_case =
-	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_UPDATE_RETENTION_CUT;
-	cmd.update_retention_cut = &c;
-	return h_apply(f, &cmd);
+	return release_cuts(f, name, gen, &rcp, 1);
 }
 
 /* Group name releases sc/s and sc/t, both at (0, 0)/(0, 1) offset off. */
@@ -215,22 +222,7 @@ static int release_st(struct cfsm *f, const char *name, int64_t off)
 		rc[i].stream = i == 0 ? "s" : "t";
 		rc[i].cut = &cut[i];
 	}
-	Strata__V1__UpdateRetentionCutRequest r =
-	        STRATA__V1__UPDATE_RETENTION_CUT_REQUEST__INIT;
-	Strata__V1__UpdateRetentionCutCmd c =
-	        STRATA__V1__UPDATE_RETENTION_CUT_CMD__INIT;
-	r.scope = "sc";
-	r.group = (char *)name;
-	r.cuts = rcp;
-	r.n_cuts = 2;
-	c.request = &r;
-	c.now_ms = 4343;
-	Strata__V1__ControllerCommand cmd =
-	        STRATA__V1__CONTROLLER_COMMAND__INIT;
-	cmd.command_case =
-	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_UPDATE_RETENTION_CUT;
-	cmd.update_retention_cut = &c;
-	return h_apply(f, &cmd);
+	return release_cuts(f, name, 0, rcp, 2);
 }
 
 static int release2(struct cfsm *f, const char *name, int64_t off)
