@@ -720,6 +720,21 @@ bool fsm_before_cut(const Strata__V1__StreamRecord *s,
 	return true;
 }
 
+static int truncate_finish(Strata__V1__StreamRecord *s,
+                           Strata__V1__Workflow *w);
+
+/* Whether a truncation's workflow would have no action (the FSM's
+ * workflow_actions): no segment to delete and every offset 0. */
+static bool truncate_is_noop(const Strata__V1__TruncateParams *p)
+{
+	for (size_t i = 0; i < p->cut->n_positions; i++) {
+		if (p->cut->positions[i]->offset > 0) {
+			return false;
+		}
+	}
+	return p->n_delete_segments == 0;
+}
+
 int workflows_truncate(struct cfsm *f, const Strata__V1__TruncateStreamCmd *c,
                        struct cfsm_result *res)
 {
@@ -767,6 +782,18 @@ int workflows_truncate(struct cfsm *f, const Strata__V1__TruncateStreamCmd *c,
 	         sizeof(*p->delete_segments), cmp_u64);
 	w->params_case = STRATA__V1__WORKFLOW__PARAMS_TRUNCATE;
 	w->truncate = p;
+	if (truncate_is_noop(p)) {
+		/* No store has anything to do (every offset 0, nothing
+		 * before the cut): a workflow would have no action to
+		 * complete it and hold the stream for ever. Done now. */
+		if (truncate_finish(s, w) != 0) {
+			pb_free(w);
+			return oom(res, "truncating", r->scope, r->stream);
+		}
+		pb_free(w);
+		res->workflow_id = 0;
+		return 0;
+	}
 	if (s->state == SS_ACTIVE) {
 		s->state = SS_TRUNCATING;
 	}

@@ -412,6 +412,42 @@ static void test_workflows_truncate_deletes_none(void **state)
 	assert_int_equal(s->truncation->n_positions, 2);
 }
 
+/* A truncation no store has work for (at the head of a new stream, or at
+ * the start of segments whose predecessors are gone) is done at once: as
+ * a workflow it had no action to complete it, so it held the stream in
+ * TRUNCATING for ever (retention recorded a cut of an empty stream). */
+static void test_workflows_truncate_noop_done_at_once(void **state)
+{
+	struct cfsm *f = *state;
+	assert_int_equal(h_create_stream(f, "sc", "s", 2), 0);
+	uint64_t ids[] = {E(0, 0), E(0, 1)};
+	int64_t zero[] = {0, 0};
+	assert_int_equal(h_truncate_only(f, "sc", "s", ids, zero, 2), 0);
+	assert_int_equal(h_res.workflow_id, 0);
+	const Strata__V1__StreamRecord *s = cfsm_find_stream(f, "sc", "s");
+	assert_int_equal(s->state,
+	                 STRATA__V1__STREAM_STATE__STREAM_STATE_ACTIVE);
+	assert_int_equal(s->workflow_id, 0);
+	assert_int_equal(s->truncation->n_positions, 2);
+	/* Scaled, the old segments truncated away, then a cut at the
+	 * start of the successors: nothing to do either. */
+	uint64_t seal[] = {E(0, 0)};
+	double lo[] = {0, 0.25}, hi[] = {0.25, 0.5};
+	assert_int_equal(h_scale(f, "sc", "s", seal, 1, lo, hi, 2), 0);
+	uint64_t ids1[] = {E(1, 2), E(1, 3), E(0, 1)};
+	int64_t offs[] = {0, 0, 0};
+	assert_int_equal(h_truncate_only(f, "sc", "s", ids1, offs, 3), 0);
+	uint64_t wf = h_res.workflow_id;
+	assert_true(wf != 0); /* E(0, 0) is deleted */
+	assert_int_equal(h_finish(f, wf), 0);
+	assert_int_equal(h_truncate_only(f, "sc", "s", ids1, offs, 3), 0);
+	assert_int_equal(h_res.workflow_id, 0);
+	s = cfsm_find_stream(f, "sc", "s");
+	assert_int_equal(s->state,
+	                 STRATA__V1__STREAM_STATE__STREAM_STATE_ACTIVE);
+	assert_int_equal(s->n_deleted_segments, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -431,6 +467,9 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_workflows_truncate_deletes_none, setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_workflows_truncate_noop_done_at_once, setup,
+	                teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_workflows_new_leader_resumes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(
