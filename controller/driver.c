@@ -646,6 +646,8 @@ struct rstream {
 	Strata__V1__RateScaling rate; /* the rate policy, copied (by value:
 	                                 the array of these is realloc'ed) */
 	bool by_data;                 /* rate policy counts bytes */
+	uint64_t created_ms;          /* the stream's, to tell it from one
+	                                 created again under its name */
 };
 
 static void rstreams_free(struct rstream *r, size_t n)
@@ -739,6 +741,7 @@ static int tails_collect(struct driver *d,
 			}
 			x->scope = strata_strdup(sc->name);
 			x->stream = strata_strdup(s->name);
+			x->created_ms = s->created_ms;
 			x->n = ep->n_segments;
 			x->ids = strata_calloc(x->n + 1, sizeof(*x->ids));
 			x->lows = strata_calloc(x->n + 1, sizeof(*x->lows));
@@ -854,6 +857,7 @@ static void retention_stream(struct driver *d, const struct rstream *x)
 		r.stream = x->stream;
 		r.cut = &cut;
 		r.now_ms = ctl_now_ms();
+		r.stream_created_ms = x->created_ms;
 		cmd.command_case =
 		        STRATA__V1__CONTROLLER_COMMAND__COMMAND_RECORD_RETENTION_CUT;
 		cmd.record_retention_cut = &r;

@@ -10,7 +10,9 @@
  * (subscribers, readergroups.c) hold the truncation at the cuts they
  * released, down to the policy's max.
  * failure modes: a cut that does not match the stream (unknown or deleted
- * segments, not covering [0,1)) is EINVAL and changes nothing; a stream
+ * segments, not covering [0,1)), or read from a stream of the same name
+ * that was deleted since (created_ms differs), is EINVAL and changes
+ * nothing; a stream
  * busy with a workflow keeps the cut and truncates at a later record;
  * clocks of a new leader that run behind are clamped to the last record.
  * The kept cuts are bounded (RETENTION_MAX_CUTS): when full, the one whose
@@ -197,6 +199,14 @@ int retention_record(struct cfsm *f, const Strata__V1__RecordRetentionCutCmd *c,
 		return fsm_fail(res, STRATA_ESEALED,
 		                "stream %s/%s is not active; retention "
 		                "applies to active streams",
+		                c->scope, c->stream);
+	}
+	if (c->stream_created_ms != 0 &&
+	    c->stream_created_ms != s->created_ms) {
+		return fsm_fail(res, STRATA_EINVAL,
+		                "stream %s/%s was deleted and created again "
+		                "since this tail was read; the next pass "
+		                "records the new one",
 		                c->scope, c->stream);
 	}
 	if ((rc = fsm_check_cut(s, c->scope, c->cut, res)) != 0) {

@@ -70,9 +70,10 @@ static void fill_cut(Strata__V1__StreamCut *cut, Strata__V1__SegmentOffset *so,
 	cut->n_positions = n;
 }
 
-/* Record the cut ids/offsets[0..n) at now. */
-static int record(struct cfsm *f, uint64_t now, const uint64_t *ids,
-                  const int64_t *offsets, size_t n)
+/* Record the cut ids/offsets[0..n) at now, read from the stream created
+ * at created_ms (0: not checked). */
+static int record_of(struct cfsm *f, uint64_t now, const uint64_t *ids,
+                     const int64_t *offsets, size_t n, uint64_t created_ms)
 {
 	Strata__V1__SegmentOffset so[8], *sp[8];
 	Strata__V1__StreamCut cut = STRATA__V1__STREAM_CUT__INIT;
@@ -83,12 +84,19 @@ static int record(struct cfsm *f, uint64_t now, const uint64_t *ids,
 	c.stream = "s";
 	c.cut = &cut;
 	c.now_ms = now;
+	c.stream_created_ms = created_ms;
 	Strata__V1__ControllerCommand cmd =
 	        STRATA__V1__CONTROLLER_COMMAND__INIT;
 	cmd.command_case =
 	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_RECORD_RETENTION_CUT;
 	cmd.record_retention_cut = &c;
 	return h_apply(f, &cmd);
+}
+
+static int record(struct cfsm *f, uint64_t now, const uint64_t *ids,
+                  const int64_t *offsets, size_t n)
+{
+	return record_of(f, now, ids, offsets, n, 0);
 }
 
 /* Record both epoch-0 segments at offset off. */
@@ -346,7 +354,15 @@ static void test_retention_bad_input(void **state)
 	assert_int_equal(record(f, 1000, one, off, 1), STRATA_EINVAL);
 	uint64_t unknown[] = {E(0, 0), E(0, 9)};
 	assert_int_equal(record(f, 1000, unknown, off, 2), STRATA_EINVAL);
+	/* A tail read before the stream was deleted and created again
+	 * has the same segment ids but not the same stream. */
+	uint64_t both[] = {E(0, 0), E(0, 1)};
+	uint64_t created = stream(f)->created_ms;
+	assert_int_equal(record_of(f, 1000, both, off, 2, created + 1),
+	                 STRATA_EINVAL);
+	assert_non_null(strstr(h_res.message, "created again"));
 	assert_true(h_same(f, snap, len));
+	assert_int_equal(record_of(f, 1000, both, off, 2, created), 0);
 	strata_free(snap);
 	assert_int_equal(h_seal(f, "sc", "s"), 0);
 	assert_int_equal(record2(f, 2000, 10), STRATA_ESEALED);
