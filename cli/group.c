@@ -864,6 +864,13 @@ int cli_read_group(struct cli *c, const struct cli_args *a,
 			break; /* before next: a returned event is printed */
 		}
 		rc = strata_reader_next(r, 1000, &rd, err);
+		if (rc == STRATA_ETRUNCATED) {
+			/* Retention went past us; the reader goes on. */
+			fflush(stdout);
+			fprintf(stderr, "stratactl read: %s\n", err);
+			rc = 0;
+			continue;
+		}
 		if (rc != 0 || rd.kind == STRATA_READ_END) {
 			break;
 		}

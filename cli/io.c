@@ -431,7 +431,9 @@ struct read_state {
 	uint64_t max;    /* 0 = no limit */
 	uint64_t events; /* printed */
 	uint64_t bytes;
-	int out_errno; /* stdout error, 0 if none */
+	int out_errno;       /* stdout error, 0 if none */
+	bool skip_truncated; /* reading from the head: follow it */
+	uint64_t skipped;    /* bytes truncated before they were read */
 };
 
 bool cli_print_event(const struct cli *c, bool prefixed, uint64_t segment_id,
@@ -478,6 +480,23 @@ static int read_event(void *arg, const struct strata_segment_range *r,
 	return 0;
 }
 
+/* Retention (or a truncate) dropped part of a segment before we read it.
+ * Reading from the head follows the head, so that is not an error, but
+ * it is said; bytes, not events: what was dropped is not read. */
+static int read_truncated(void *arg, const struct strata_segment_range *r,
+                          uint64_t from, uint64_t to)
+{
+	struct read_state *st = arg;
+	st->skipped += to - from;
+	fflush(stdout);
+	fprintf(stderr,
+	        "stratactl read: %s: bytes %" PRIu64 "..%" PRIu64
+	        " were truncated before they were read; going on from "
+	        "%" PRIu64 "\n",
+	        r->segment, from, to, to);
+	return 0;
+}
+
 /* Read every event between from and to (NULL = tail now); returns the
  * batch result (0, READ_STOP, READ_OUTERR or an error with err). */
 static int read_between(struct strata_client *cl, const char *scope,
@@ -492,7 +511,10 @@ static int read_between(struct strata_client *cl, const char *scope,
 	if (rc != 0) {
 		return rc;
 	}
-	rc = strata_batch_read(cl, rs, 1, read_event, st, err);
+	struct strata_batch_read_opts o = {
+	        .parallelism = 1,
+	        .on_truncated = st->skip_truncated ? read_truncated : NULL};
+	rc = strata_batch_read_with(cl, rs, &o, read_event, st, err);
 	strata_segment_ranges_free(rs);
 	return rc;
 }
@@ -586,6 +608,10 @@ static int cmd_read(struct cli *c, const struct cli_args *a)
 		strata_stream_cut_clear(&from);
 		return ex;
 	}
+	/* From the head, the head is what is read: when retention moves it
+	 * during the read, go on from where it is. From a cut the user
+	 * named, data that is gone is an error. */
+	st.skip_truncated = from_s == NULL || strcmp(from_s, "head") == 0;
 	uint64_t t0 = cli_now_ms();
 	if (!follow) {
 		rc = read_between(cl, scope, stream, &from,
@@ -639,11 +665,18 @@ static int cmd_read(struct cli *c, const struct cli_args *a)
 	}
 	if (!c->quiet && !c->json) {
 		fflush(stdout);
+		char skipped[96] = "";
+		if (st.skipped > 0) {
+			snprintf(skipped, sizeof(skipped),
+			         "; %" PRIu64 " bytes truncated before they "
+			         "were read",
+			         st.skipped);
+		}
 		fprintf(stderr,
 		        "read %" PRIu64 " event%s (%" PRIu64 " bytes) from %s "
-		        "in %.2f s\n",
+		        "in %.2f s%s\n",
 		        st.events, st.events == 1 ? "" : "s", st.bytes, full,
-		        secs);
+		        secs, skipped);
 	}
 	return 0;
 }

@@ -307,6 +307,7 @@ struct batch_read {
 	struct strata_client *c;
 	const struct strata_segment_ranges *ranges;
 	strata_batch_event_cb cb;
+	strata_batch_truncated_cb on_truncated;
 	void *arg;
 	atomic_size_t next; /* next range to take */
 	atomic_bool stop;
@@ -341,6 +342,39 @@ static void batch_one(struct batch_read *b,
 	while (!atomic_load(&b->stop)) {
 		struct strata_event ev;
 		rc = strata_event_iter_next(it, 1000, &ev, msg);
+		if (rc == STRATA_ENOENT &&
+		    client_truncated_away(b->c, r->segment)) {
+			/* The whole rest of the range went. */
+			rc = STRATA_ETRUNCATED;
+			ev.offset = strata_event_iter_position(it);
+			ev.next_offset = r->end_offset;
+			client_err(msg,
+			           "segment %.200s was truncated away from "
+			           "%" PRIu64 " before it was read",
+			           r->segment, ev.offset);
+		}
+		if (rc == STRATA_ETRUNCATED && b->on_truncated != NULL) {
+			if (ev.next_offset > r->end_offset) {
+				ev.next_offset = r->end_offset; /* ours only */
+			}
+			if (ev.offset >= ev.next_offset) {
+				break; /* all of it was read */
+			}
+			int stop = b->on_truncated(b->arg, r, ev.offset,
+			                           ev.next_offset);
+			if (stop == 0 && ev.next_offset >= r->end_offset) {
+				break; /* nothing of the range is left */
+			}
+			if (stop == 0) {
+				continue; /* the iterator is at the new start */
+			}
+			client_err(msg,
+			           "the truncation callback stopped the read "
+			           "(%d)",
+			           stop);
+			batch_fail(b, stop, msg);
+			break;
+		}
 		if (rc != 0) {
 			batch_fail(b, rc, msg);
 			break;
@@ -390,15 +424,25 @@ int strata_batch_read(struct strata_client *c,
                       unsigned parallelism, strata_batch_event_cb cb, void *arg,
                       char *errmsg)
 {
+	struct strata_batch_read_opts o = {.parallelism = parallelism};
+	return strata_batch_read_with(c, ranges, &o, cb, arg, errmsg);
+}
+
+int strata_batch_read_with(struct strata_client *c,
+                           const struct strata_segment_ranges *ranges,
+                           const struct strata_batch_read_opts *o,
+                           strata_batch_event_cb cb, void *arg, char *errmsg)
+{
 	int rc = client_check_blocking(c, "strata_batch_read", errmsg);
 	if (rc != 0) {
 		return rc;
 	}
-	if (ranges == NULL || cb == NULL) {
-		client_err(errmsg, "strata_batch_read: ranges and cb are "
-		                   "required");
+	if (ranges == NULL || cb == NULL || o == NULL) {
+		client_err(errmsg, "strata_batch_read: ranges, options and cb "
+		                   "are required");
 		return STRATA_EINVAL;
 	}
+	unsigned parallelism = o->parallelism;
 	if (ranges->n == 0) {
 		return 0;
 	}
@@ -408,7 +452,11 @@ int strata_batch_read(struct strata_client *c,
 	if (parallelism > 64) {
 		parallelism = 64;
 	}
-	struct batch_read b = {.c = c, .ranges = ranges, .cb = cb, .arg = arg};
+	struct batch_read b = {.c = c,
+	                       .ranges = ranges,
+	                       .cb = cb,
+	                       .on_truncated = o->on_truncated,
+	                       .arg = arg};
 	atomic_init(&b.next, 0);
 	atomic_init(&b.stop, false);
 	pthread_mutex_init(&b.mu, NULL);

@@ -166,6 +166,11 @@ int client_cut_within(struct strata_client *c,
                       const struct strata_stream_cut *cut, const char *what,
                       char *errmsg);
 
+/* Whether segment (a qualified name), which its store says it does not
+ * have, was deleted by a truncation of its live stream (asks the
+ * controller; false when that cannot be told). */
+bool client_truncated_away(struct strata_client *c, const char *segment);
+
 /*
  * Blocking controller mutation (req borrowed): retries failures where the
  * request surely did not run; after an unknown outcome repeats it and

@@ -18,6 +18,7 @@
 #include "client/client_int.h"
 #include "common/alloc.h"
 #include "common/clock.h"
+#include "common/segname.h"
 #include "strata/segment.h"
 #include "strata/v1/controller.pb-c.h"
 #include "strata/v1/segmentstore.pb-c.h"
@@ -555,6 +556,33 @@ static void cut_pb_free(struct pb_cut *pb)
 {
 	strata_free(pb->items);
 	strata_free(pb->ptrs);
+}
+
+/* Whether segment (qualified name), which its store no longer has, was
+ * deleted by a truncation of its stream: the stream is still there (only
+ * truncation deletes the segments of a live stream), the segment is not
+ * in the head cut, and an older epoch than the head's newest segment
+ * created it (a segment wholly before a cut always is). */
+bool client_truncated_away(struct strata_client *c, const char *segment)
+{
+	struct segname_parts p;
+	struct strata_stream_info *in = NULL;
+	char ignored[STRATA_ERRMSG_SIZE];
+	if (segname_parse(segment, &p, NULL) != 0 || p.is_txn ||
+	    strata_stream_get_info(c, p.scope, p.stream, &in, ignored) != 0) {
+		return false;
+	}
+	bool in_head = false;
+	uint32_t newest = 0;
+	for (size_t i = 0; i < in->head.n; i++) {
+		uint64_t id = in->head.positions[i].segment_id;
+		in_head = in_head || id == p.segment_id;
+		if (SEGNAME_EPOCH(id) > newest) {
+			newest = SEGNAME_EPOCH(id);
+		}
+	}
+	strata_stream_info_free(in);
+	return !in_head && SEGNAME_EPOCH(p.segment_id) < newest;
 }
 
 int client_cut_within(struct strata_client *c,

@@ -1608,6 +1608,11 @@ static int measure_unread(struct strata_reader *r, char *errmsg)
 		struct strata_segment_stat st;
 		int rc =
 		        strata_segment_get_stat(r->rg->c, g->name, &st, errmsg);
+		if (rc == STRATA_ENOENT &&
+		    client_truncated_away(r->rg->c, g->name)) {
+			g->unread = 0; /* the next read finds out */
+			continue;
+		}
 		if (rc != 0) {
 			return rc;
 		}
@@ -1796,6 +1801,27 @@ int strata_reader_next(struct strata_reader *r, int wait_ms,
 				continue;
 			}
 			rc = strata_event_iter_next(g->it, w, &ev, errmsg);
+			if (rc == STRATA_ETRUNCATED) {
+				/* Said once; the iterator is at the new start
+				 * and so is the position a checkpoint keeps. */
+				g->pos.offset = ev.next_offset;
+				return rc;
+			}
+			if (rc == STRATA_ENOENT &&
+			    client_truncated_away(r->rg->c, g->name)) {
+				/* All of it went: on to its successors. */
+				client_err(
+				        errmsg,
+				        "segment %.200s was deleted by a "
+				        "truncation of its stream while this "
+				        "reader was at %" PRIu64
+				        " (what followed there, if anything, "
+				        "was not read); reading goes on with "
+				        "its successors",
+				        g->name, g->pos.offset);
+				g->done = true;
+				return STRATA_ETRUNCATED;
+			}
 			if (rc != 0) {
 				return rc;
 			}

@@ -647,6 +647,21 @@ int strata_event_iter_next(struct strata_event_iter *it, uint32_t wait_ms,
 			it->ahead.known_len = r.length;
 		}
 		pthread_mutex_unlock(&it->ahead.mu);
+		if (rc == STRATA_ETRUNCATED && r.start_offset > pos) {
+			/* The head moved past us: go on from the new start
+			 * at the next call, and say what was lost now. */
+			uint64_t start = r.start_offset;
+			strata_read_result_release(&r);
+			frame_asm_reset(&it->fa, start);
+			client_err(errmsg,
+			           "segment %.200s: bytes %" PRIu64 "..%" PRIu64
+			           " were truncated before they were read; "
+			           "reading goes on from %" PRIu64,
+			           it->name, pos, start, start);
+			ev->offset = pos;
+			ev->next_offset = start;
+			return rc;
+		}
 		if (rc != 0) {
 			strata_read_result_release(&r);
 			return rc;

@@ -307,6 +307,12 @@ static int read_loop(struct export *ex, char *errmsg)
 		struct strata_read rd;
 		char err[STRATA_ERRMSG_SIZE] = "";
 		int rc = strata_reader_next(ex->r, READ_WAIT_MS, &rd, err);
+		if (rc == STRATA_ETRUNCATED) {
+			/* The stream's retention went past the group (its
+			 * max bound): what it dropped cannot be exported. */
+			LOG_WARN("connect", "read %s: %s", ex->stream, err);
+			continue;
+		}
 		if (rc != 0 && connect_transient(rc)) {
 			uint64_t now = connect_now_ms();
 			if (retry_until == 0) {

@@ -73,6 +73,31 @@ STRATA_API int strata_batch_read(struct strata_client *c,
                                  unsigned parallelism, strata_batch_event_cb cb,
                                  void *arg, char *errmsg);
 
+/*
+ * Called when the head of a range's segment was truncated (retention,
+ * strata_stream_truncate) before the read got there: bytes [from, to) of
+ * range->segment are gone. Return 0 to go on from `to`, anything else to
+ * stop the whole read (that value is returned). Same threads as the
+ * event callback.
+ */
+typedef int (*strata_batch_truncated_cb)(
+        void *arg, const struct strata_segment_range *range, uint64_t from,
+        uint64_t to);
+
+struct strata_batch_read_opts {
+	unsigned parallelism; /* as for strata_batch_read */
+	/* NULL: a truncated range fails the read with STRATA_ETRUNCATED
+	 * (what strata_batch_read does) */
+	strata_batch_truncated_cb on_truncated;
+};
+
+/* strata_batch_read with options (o is required). */
+STRATA_API int
+strata_batch_read_with(struct strata_client *c,
+                       const struct strata_segment_ranges *ranges,
+                       const struct strata_batch_read_opts *o,
+                       strata_batch_event_cb cb, void *arg, char *errmsg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -233,7 +233,10 @@ struct strata_read {
  * Next event, checkpoint marker or nothing within wait_ms. Not
  * thread-safe (one thread per reader). Errors: STRATA_ENOENT (the reader
  * was declared offline or the group reset: create it again), STRATA_ECORRUPT,
- * and the transport errors.
+ * and the transport errors. STRATA_ETRUNCATED says that part of a segment
+ * was truncated (retention, strata_stream_truncate) before this reader
+ * read it (errmsg names the segment and bytes); the reader has moved to
+ * the new start, so the next call goes on from there.
  */
 STRATA_API int strata_reader_next(struct strata_reader *r, int wait_ms,
                                   struct strata_read *out, char *errmsg);

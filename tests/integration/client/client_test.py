@@ -446,6 +446,9 @@ def recover_in_process(args, cluster, victim, log, left, http, n):
 def scenario_manage(args, cluster):
     setup_stream(args, cluster, "it", "managed", 2)
     tool(args, cluster, "manage", "it", "managed")
+    # Readers that retention or a truncate overtook go on past it.
+    setup_stream(args, cluster, "it", "overtaken", 1)
+    tool(args, cluster, "truncread", "it", "overtaken")
 
 
 def scenario_txn(args, cluster):

@@ -765,6 +765,193 @@ static int cmd_manage(const char *scope, const char *stream)
 	return 0;
 }
 
+/* What a read across a truncation saw. */
+struct trunc_seen {
+	uint64_t bytes;       /* reported truncated */
+	unsigned calls;       /* truncation callbacks */
+	unsigned long events; /* events read */
+	unsigned long late;   /* of them, written after the cut */
+};
+
+static int trunc_cb(void *arg, const struct strata_segment_range *r,
+                    uint64_t from, uint64_t to)
+{
+	struct trunc_seen *t = arg;
+	t->bytes += to - from;
+	t->calls++;
+	printf("truncated %s [%llu, %llu)\n", r->segment,
+	       (unsigned long long)from, (unsigned long long)to);
+	return 0;
+}
+
+/* Events "k<key>:<seq>:w": seq >= 8 were written after the cut. */
+static bool trunc_late(const uint8_t *data, size_t len)
+{
+	char text[64];
+	unsigned k;
+	unsigned long seq;
+	snprintf(text, sizeof(text), "%.*s", (int)(len < 63 ? len : 63),
+	         (const char *)data);
+	return sscanf(text, "k%u:%lu:", &k, &seq) == 2 && seq >= 8;
+}
+
+static int trunc_event(void *arg, const struct strata_segment_range *r,
+                       const uint8_t *data, size_t len, uint64_t offset)
+{
+	(void)r;
+	(void)offset;
+	struct trunc_seen *t = arg;
+	t->events++;
+	t->late += trunc_late(data, len);
+	return 0;
+}
+
+/* Readers that a truncation overtook. A group reader is in the middle of
+ * the first segment and batch ranges are listed; the segment is scaled
+ * and the stream truncated at a cut in its successors (the segment is
+ * deleted, its successors lose their heads). A plain batch read fails
+ * with STRATA_ETRUNCATED; one with on_truncated is told of every dropped
+ * byte and reads just the events after the cut; the group reader gets
+ * STRATA_ETRUNCATED and goes on with every event after the cut, once, in
+ * order per key. */
+static int cmd_truncread(const char *scope, const char *stream)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	enum { KEYS = 16 };
+	struct strata_writer *w = plain_writer(scope, stream);
+	plain_fill(w, KEYS, 0, 4);
+
+	struct strata_stream_cut head = STRATA_STREAM_CUT_INIT;
+	snprintf(head.scope, sizeof(head.scope), "%s", scope);
+	snprintf(head.stream, sizeof(head.stream), "%s", stream);
+	struct strata_reader_group_stream rs = {.start = &head, .end = NULL};
+	struct strata_reader_group_config gc;
+	strata_reader_group_config_default(&gc);
+	gc.streams = &rs;
+	gc.n_streams = 1;
+	gc.group_refresh_ms = 200;
+	CHECK(strata_reader_group_create(cli, scope, "overtaken", &gc, err),
+	      "reader group create");
+	struct strata_reader *r = NULL;
+	CHECK(strata_reader_new(cli, scope, "overtaken", "r1", &r, err),
+	      "reader new");
+	unsigned long early = 0;
+	uint64_t deadline = now_ms() + 30000;
+	while (early < 5 && now_ms() < deadline) {
+		struct strata_read ev;
+		CHECK(strata_reader_next(r, 500, &ev, err), "reader next");
+		early += ev.kind == STRATA_READ_EVENT;
+	}
+
+	struct strata_segment_list *cur;
+	CHECK(strata_stream_current_segments(cli, scope, stream, &cur, err),
+	      "segments");
+	uint64_t seal = cur->segments[0].id;
+	double bounds[3] = {0, 0.5, 1};
+	strata_segment_list_free(cur);
+	CHECK(strata_stream_scale(cli, scope, stream, &seal, 1, bounds, 3, err),
+	      "scale");
+	plain_fill(w, KEYS, 4, 8);
+	struct strata_stream_info *info;
+	CHECK(strata_stream_get_info(cli, scope, stream, &info, err), "info");
+	struct strata_stream_cut cut = STRATA_STREAM_CUT_INIT;
+	CHECK(strata_stream_cut_copy(&cut, &info->tail), "copy");
+	strata_stream_info_free(info);
+	plain_fill(w, KEYS, 8, 11);
+	strata_writer_close(w, err);
+	struct strata_segment_ranges *rg;
+	CHECK(strata_batch_list_ranges(cli, scope, stream, NULL, NULL, &rg,
+	                               err),
+	      "ranges");
+	uint64_t before = 0; /* bytes before the cut */
+	for (size_t i = 0; i < rg->n; i++) {
+		const struct strata_segment_range *x = &rg->ranges[i];
+		uint64_t end = x->end_offset;
+		for (size_t j = 0; j < cut.n; j++) {
+			if (cut.positions[j].segment_id == x->segment_id) {
+				end = (uint64_t)cut.positions[j].offset;
+			}
+		}
+		before += end - x->start_offset;
+	}
+	CHECK(strata_stream_truncate(cli, &cut, err), "truncate");
+	strata_stream_cut_clear(&cut);
+
+	struct trunc_seen strict = {0};
+	expect(strata_batch_read(cli, rg, 1, trunc_event, &strict, err),
+	       STRATA_ETRUNCATED, "batch read of ranges truncated since", err);
+	struct trunc_seen t = {0};
+	struct strata_batch_read_opts o = {.parallelism = 2,
+	                                   .on_truncated = trunc_cb};
+	CHECK(strata_batch_read_with(cli, rg, &o, trunc_event, &t, err),
+	      "batch read following the head");
+	strata_segment_ranges_free(rg);
+	printf("batch: %lu events (%lu after the cut), %u truncations of "
+	       "%llu bytes (%llu before the cut)\n",
+	       t.events, t.late, t.calls, (unsigned long long)t.bytes,
+	       (unsigned long long)before);
+	if (t.events != KEYS * 3 || t.late != t.events || t.bytes != before) {
+		fprintf(stderr, "the batch read did not skip exactly the "
+		                "truncated part\n");
+		return 1;
+	}
+
+	unsigned long next[KEYS] = {0};
+	unsigned long late = 0, stale = 0;
+	unsigned truncations = 0;
+	int bad = 0;
+	deadline = now_ms() + 60000;
+	while (late < KEYS * 3 && now_ms() < deadline) {
+		struct strata_read ev;
+		int rc = strata_reader_next(r, 500, &ev, err);
+		if (rc == STRATA_ETRUNCATED) {
+			printf("reader: %s\n", err);
+			truncations++;
+			continue;
+		}
+		CHECK(rc, "reader next");
+		if (ev.kind != STRATA_READ_EVENT) {
+			continue;
+		}
+		unsigned k;
+		unsigned long seq;
+		char text[64];
+		snprintf(text, sizeof(text), "%.*s",
+		         (int)(ev.len < 63 ? ev.len : 63),
+		         (const char *)ev.data);
+		if (sscanf(text, "k%u:%lu:", &k, &seq) != 2 || k >= KEYS ||
+		    seq < next[k]) {
+			bad++;
+			fprintf(stderr, "reader: \"%s\" out of order\n", text);
+			continue;
+		}
+		next[k] = seq + 1;
+		if (seq >= 8) {
+			late++;
+		} else {
+			stale++; /* read ahead before the truncation */
+		}
+	}
+	CHECK(strata_reader_close(r, err), "reader close");
+	printf("reader: %lu events after the cut, %lu from before, %u "
+	       "truncations\n",
+	       late, stale, truncations);
+	if (bad != 0 || late != KEYS * 3 || truncations == 0) {
+		fprintf(stderr, "the reader did not go on past the "
+		                "truncation\n");
+		return 1;
+	}
+	for (unsigned k = 0; k < KEYS; k++) {
+		if (next[k] != 11) {
+			fprintf(stderr, "key %u: last seq %lu, want 10\n", k,
+			        next[k] - 1);
+			return 1;
+		}
+	}
+	printf("truncread ok\n");
+	return 0;
+}
+
 /* Split the current segment with the widest range in two. */
 static int cmd_scale(const char *scope, const char *stream)
 {
@@ -897,7 +1084,8 @@ int main(int argc, char **argv)
 		        "N KEYS\n"
 		        "  | badinput SCOPE STREAM "
 		        "| "
-		        "manage SCOPE STREAM | txn SCOPE STREAM\n"
+		        "manage SCOPE STREAM | truncread SCOPE STREAM | "
+		        "txn SCOPE STREAM\n"
 		        "  txnwrite SCOPE STREAM N KEYS RATE PER_TXN\n"
 		        "  txnprepare SCOPE STREAM FROM TO | txncommit SCOPE "
 		        "STREAM ID\n");
@@ -933,6 +1121,8 @@ int main(int argc, char **argv)
 		rc = cmd_segments(argv[3], argv[4]);
 	} else if (strcmp(cmd, "manage") == 0 && argc == 5) {
 		rc = cmd_manage(argv[3], argv[4]);
+	} else if (strcmp(cmd, "truncread") == 0 && argc == 5) {
+		rc = cmd_truncread(argv[3], argv[4]);
 	} else if (strcmp(cmd, "txnwrite") == 0 && argc == 9) {
 		rc = cmd_txnwrite(argv[3], argv[4], strtoul(argv[5], NULL, 10),
 		                  (unsigned)atoi(argv[6]),

@@ -230,6 +230,33 @@ static void test_segment_read_truncated(void **state)
 	strata_read_result_release(&r);
 }
 
+/* An iterator overtaken by a truncation says what it lost once and goes
+ * on from the new start. */
+static void test_event_iter_overtaken_by_truncation(void **state)
+{
+	struct fake_fixture *fx = *state;
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_event_iter *it;
+	struct strata_event ev;
+	write_n(fx, 4); /* 6 bytes each */
+	assert_int_equal(
+	        strata_event_iter_new(fx->c, SEG0, 0, UINT64_MAX, 0, &it, err),
+	        0);
+	assert_int_equal(strata_segment_truncate(fx->c, SEG0, 12, err), 0);
+	assert_int_equal(strata_event_iter_next(it, 0, &ev, err),
+	                 STRATA_ETRUNCATED);
+	assert_int_equal(ev.offset, 0);
+	assert_int_equal(ev.next_offset, 12);
+	assert_non_null(strstr(err, "bytes 0..12 were truncated"));
+	assert_int_equal(strata_event_iter_position(it), 12);
+	assert_int_equal(strata_event_iter_next(it, 0, &ev, err), 0);
+	assert_int_equal(ev.offset, 12);
+	assert_memory_equal(ev.data, "e2", 2);
+	assert_int_equal(strata_event_iter_next(it, 0, &ev, err), 0);
+	assert_memory_equal(ev.data, "e3", 2);
+	strata_event_iter_free(it);
+}
+
 struct async_wait {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -328,6 +355,9 @@ static void test_rsegment_open_bad_name(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(
+	                test_event_iter_overtaken_by_truncation, setup,
+	                teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_event_iter_next_reassembles, setup, teardown),
 	        cmocka_unit_test_setup_teardown(
