@@ -1483,7 +1483,10 @@ def main():
     except Failure as e:
         log("FAIL %s: %s" % (args.scenario, e))
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        if os.environ.get("STRATA_TEST_KEEP"):
+            log("kept %s (STRATA_TEST_KEEP)" % base)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
     return 0 if ok else 1
 
 
