@@ -167,8 +167,10 @@ int client_cut_within(struct strata_client *c,
                       char *errmsg);
 
 /* Whether segment (a qualified name), which its store says it does not
- * have, was deleted by a truncation of its live stream (asks the
- * controller; false when that cannot be told). */
+ * have, was deleted by a truncation of its stream (the controller's
+ * SuccessorsReply.deleted, asked again for up to 2 s while it says not:
+ * the store deletes before the controller records; false when that
+ * cannot be told). */
 bool client_truncated_away(struct strata_client *c, const char *segment);
 
 /*

@@ -558,33 +558,6 @@ static void cut_pb_free(struct pb_cut *pb)
 	strata_free(pb->ptrs);
 }
 
-/* Whether segment (qualified name), which its store no longer has, was
- * deleted by a truncation of its stream: the stream is still there (only
- * truncation deletes the segments of a live stream), the segment is not
- * in the head cut, and an older epoch than the head's newest segment
- * created it (a segment wholly before a cut always is). */
-bool client_truncated_away(struct strata_client *c, const char *segment)
-{
-	struct segname_parts p;
-	struct strata_stream_info *in = NULL;
-	char ignored[STRATA_ERRMSG_SIZE];
-	if (segname_parse(segment, &p, NULL) != 0 || p.is_txn ||
-	    strata_stream_get_info(c, p.scope, p.stream, &in, ignored) != 0) {
-		return false;
-	}
-	bool in_head = false;
-	uint32_t newest = 0;
-	for (size_t i = 0; i < in->head.n; i++) {
-		uint64_t id = in->head.positions[i].segment_id;
-		in_head = in_head || id == p.segment_id;
-		if (SEGNAME_EPOCH(id) > newest) {
-			newest = SEGNAME_EPOCH(id);
-		}
-	}
-	strata_stream_info_free(in);
-	return !in_head && SEGNAME_EPOCH(p.segment_id) < newest;
-}
-
 int client_cut_within(struct strata_client *c,
                       const struct strata_stream_cut *cut, const char *what,
                       char *errmsg)
@@ -855,10 +828,12 @@ int strata_stream_segments_at_cut(struct strata_client *c,
 }
 
 /* One successor query; *open: the answering replica sees segment_id
- * current in an unsealed stream (SuccessorsReply.open). */
+ * current in an unsealed stream (SuccessorsReply.open); *deleted (may be
+ * NULL): truncation deleted it or is deleting it. */
 static int successors_query(struct strata_client *c, const char *scope,
                             const char *stream, uint64_t segment_id, bool *open,
-                            struct strata_segment_list **out, char *errmsg)
+                            bool *deleted, struct strata_segment_list **out,
+                            char *errmsg)
 {
 	int rc;
 	Strata__V1__GetSuccessorsRequest q =
@@ -875,6 +850,9 @@ static int successors_query(struct strata_client *c, const char *scope,
 		return rc;
 	}
 	*open = rep->open;
+	if (deleted != NULL) {
+		*deleted = rep->deleted;
+	}
 	struct strata_segment_list *l = list_new(rep->n_successors);
 	if (l == NULL) {
 		goto nomem;
@@ -925,7 +903,7 @@ int strata_stream_successors(struct strata_client *c, const char *scope,
 	                        c, "strata_stream_successors", errmsg)) != 0) {
 		return rc;
 	}
-	return successors_query(c, scope, stream, segment_id, &open, out,
+	return successors_query(c, scope, stream, segment_id, &open, NULL, out,
 	                        errmsg);
 }
 
@@ -949,8 +927,8 @@ int strata_stream_successors_of_sealed(struct strata_client *c,
 	unsigned delay = 10;
 	for (;;) {
 		bool open = false;
-		rc = successors_query(c, scope, stream, segment_id, &open, out,
-		                      errmsg);
+		rc = successors_query(c, scope, stream, segment_id, &open, NULL,
+		                      out, errmsg);
 		if (rc != 0 || !open) {
 			return rc;
 		}
@@ -1147,4 +1125,30 @@ err:
 	strata_segment_list_free(tail);
 	strata_stream_info_free(info);
 	return rc;
+}
+
+/* A store deletes a segment of a truncation before the controller
+ * records the truncation done, and a follower answering reads may lag:
+ * until the answer says so, ask again for this long. */
+#define TRUNCATED_AWAY_WAIT_MS 2000
+
+bool client_truncated_away(struct strata_client *c, const char *segment)
+{
+	struct segname_parts p;
+	if (segname_parse(segment, &p, NULL) != 0 || p.is_txn) {
+		return false;
+	}
+	uint64_t deadline = loop_now_ms() + TRUNCATED_AWAY_WAIT_MS;
+	for (;;) {
+		char ignored[STRATA_ERRMSG_SIZE];
+		struct strata_segment_list *l = NULL;
+		bool open = false, deleted = false;
+		int rc = successors_query(c, p.scope, p.stream, p.segment_id,
+		                          &open, &deleted, &l, ignored);
+		strata_segment_list_free(l);
+		if (rc != 0 || deleted || loop_now_ms() >= deadline) {
+			return rc == 0 && deleted;
+		}
+		clock_sleep_ms(100);
+	}
 }

@@ -549,6 +549,25 @@ static bool epoch_has(const Strata__V1__Epoch *ep, uint64_t id)
 	return false;
 }
 
+/* Whether the truncation running on s deletes segment id. */
+static bool truncation_deletes(const struct cfsm *fsm,
+                               const Strata__V1__StreamRecord *s, uint64_t id)
+{
+	const Strata__V1__Workflow *w =
+	        s->workflow_id != 0 ? cfsm_find_workflow(fsm, s->workflow_id)
+	                            : NULL;
+	if (w == NULL ||
+	    w->params_case != STRATA__V1__WORKFLOW__PARAMS_TRUNCATE) {
+		return false;
+	}
+	for (size_t i = 0; i < w->truncate->n_delete_segments; i++) {
+		if (w->truncate->delete_segments[i] == id) {
+			return true;
+		}
+	}
+	return false;
+}
+
 int cfsm_successors(const struct cfsm *fsm, const char *scope,
                     const char *stream, uint64_t segment_id,
                     Strata__V1__SuccessorsReply **out, char *errmsg)
@@ -613,6 +632,8 @@ int cfsm_successors(const struct cfsm *fsm, const char *scope,
 		}
 	}
 	r->open = last + 1 == s->n_epochs && s->state != SS_SEALED;
+	r->deleted = fsm_segment_deleted(s, segment_id) ||
+	             truncation_deletes(fsm, s, segment_id);
 	*out = r;
 	return 0;
 
