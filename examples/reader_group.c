@@ -54,7 +54,14 @@ int main(int argc, char **argv)
 	unsigned long n = 0;
 	for (;;) {
 		struct strata_read ev;
-		if (strata_reader_next(r, 5000, &ev, err) != 0) {
+		rc = strata_reader_next(r, 5000, &ev, err);
+		if (rc == STRATA_ETRUNCATED) {
+			/* Retention dropped data before we read it: said
+			 * once, the reader goes on after it. */
+			fprintf(stderr, "read: %s\n", err);
+			continue;
+		}
+		if (rc != 0) {
 			fprintf(stderr, "read: %s\n", err);
 			break;
 		}
