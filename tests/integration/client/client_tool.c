@@ -292,12 +292,12 @@ static uint64_t now_ms(void);
 /* Read the stream from the head through a new reader group with one
  * reader (successors as a pipeline meets them): expect_n events, each
  * key's seqs 0, 1, 2... in order; the group is deleted after. */
-static int cmd_rgverify(const char *scope, const char *stream,
-                        unsigned long expect_n, unsigned keys)
+/* Reader "r1" of a new group of scope reading stream from its head
+ * (refreshing every 200 ms). */
+static struct strata_reader *group_reader(const char *scope, const char *stream,
+                                          const char *group)
 {
 	char err[STRATA_ERRMSG_SIZE] = "";
-	char group[64];
-	snprintf(group, sizeof(group), "verify-%ld", (long)getpid());
 	struct strata_stream_cut head = STRATA_STREAM_CUT_INIT;
 	snprintf(head.scope, sizeof(head.scope), "%s", scope);
 	snprintf(head.stream, sizeof(head.stream), "%s", stream);
@@ -312,6 +312,16 @@ static int cmd_rgverify(const char *scope, const char *stream,
 	struct strata_reader *r = NULL;
 	CHECK(strata_reader_new(cli, scope, group, "r1", &r, err),
 	      "reader new");
+	return r;
+}
+
+static int cmd_rgverify(const char *scope, const char *stream,
+                        unsigned long expect_n, unsigned keys)
+{
+	char err[STRATA_ERRMSG_SIZE] = "";
+	char group[64];
+	snprintf(group, sizeof(group), "verify-%ld", (long)getpid());
+	struct strata_reader *r = group_reader(scope, stream, group);
 	unsigned long *next = calloc(keys, sizeof(*next));
 	unsigned long total = 0;
 	int bad = 0;
@@ -821,20 +831,7 @@ static int cmd_truncread(const char *scope, const char *stream)
 	struct strata_writer *w = plain_writer(scope, stream);
 	plain_fill(w, KEYS, 0, 4);
 
-	struct strata_stream_cut head = STRATA_STREAM_CUT_INIT;
-	snprintf(head.scope, sizeof(head.scope), "%s", scope);
-	snprintf(head.stream, sizeof(head.stream), "%s", stream);
-	struct strata_reader_group_stream rs = {.start = &head, .end = NULL};
-	struct strata_reader_group_config gc;
-	strata_reader_group_config_default(&gc);
-	gc.streams = &rs;
-	gc.n_streams = 1;
-	gc.group_refresh_ms = 200;
-	CHECK(strata_reader_group_create(cli, scope, "overtaken", &gc, err),
-	      "reader group create");
-	struct strata_reader *r = NULL;
-	CHECK(strata_reader_new(cli, scope, "overtaken", "r1", &r, err),
-	      "reader new");
+	struct strata_reader *r = group_reader(scope, stream, "overtaken");
 	unsigned long early = 0;
 	uint64_t deadline = now_ms() + 30000;
 	while (early < 5 && now_ms() < deadline) {
