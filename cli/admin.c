@@ -387,6 +387,24 @@ static void print_info_json(const struct strata_stream_info *in,
 	printf("}\n");
 }
 
+/* "[low, high)" with the fewest digits that give each bound back exactly:
+ * after many splits ranges differ only far behind the point, and 6 digits
+ * printed distinct ranges as the same "[1, 1)". */
+static void format_range(char *buf, size_t size, double low, double high)
+{
+	char b[2][32];
+	double v[2] = {low, high};
+	for (int k = 0; k < 2; k++) {
+		for (int digits = 6; digits <= 17; digits++) {
+			snprintf(b[k], sizeof(b[k]), "%.*g", digits, v[k]);
+			if (strtod(b[k], NULL) == v[k]) {
+				break;
+			}
+		}
+	}
+	snprintf(buf, size, "[%s, %s)", b[0], b[1]);
+}
+
 static void print_info_text(const struct strata_stream_info *in,
                             const struct strata_segment_list *segs,
                             const char *head, const char *tail)
@@ -428,9 +446,9 @@ static void print_info_text(const struct strata_stream_info *in,
 	       "CONTAINER", "LENGTH");
 	for (size_t i = 0; segs != NULL && i < segs->n; i++) {
 		const struct strata_segment_desc *s = &segs->segments[i];
-		char id[32], range[64];
+		char id[32], range[80];
 		cli_format_segment_id(s->id, id, sizeof(id));
-		snprintf(range, sizeof(range), "[%.6g, %.6g)", s->low, s->high);
+		format_range(range, sizeof(range), s->low, s->high);
 		int64_t len = cut_offset(&in->tail, s->id);
 		printf("  %-10s %-24s %-10" PRIu32 " ", id, range,
 		       s->container);
@@ -674,7 +692,9 @@ static int stream_scale(struct cli *c, const struct cli_args *a)
 			printf("%s{\"id\":\"%s\",\"low\":%.17g,\"high\":%.17g}",
 			       i > 0 ? "," : "", id, s->low, s->high);
 		} else {
-			printf("  %-10s [%.6g, %.6g)\n", id, s->low, s->high);
+			char range[80];
+			format_range(range, sizeof(range), s->low, s->high);
+			printf("  %-10s %s\n", id, range);
 		}
 	}
 	if (c->json) {

@@ -277,6 +277,13 @@ def scenario_basic(args, base):
         check(d2["epoch"] == 1 and len(d2["segments"]) == 4 and
               first not in [s["id"] for s in d2["segments"]],
               "after scale: %s" % d2)
+        # Key ranges print with the digits that give them back exactly
+        # (6 digits made ranges split many times look alike).
+        out, _ = ctl.run("stream", "describe", "it/ev")
+        for sg in d2["segments"]:
+            rng = "[%s, %s)" % tuple(repr(float(x)).removesuffix(".0")
+                                     for x in (sg["low"], sg["high"]))
+            check(rng in out, "range %s not in: %s" % (rng, out))
         n2 = 600
         lines = "".join("%s\t%s:%d\n" % (keys[i % 12], keys[i % 12], i)
                         for i in range(n1, n1 + n2))
