@@ -479,7 +479,7 @@ int strata_stream_update(struct strata_client *c, const char *scope,
 	q.scope = (char *)scope;
 	q.stream = (char *)stream;
 	q.config = &pb.cfg;
-	return client_ctl_mutate(
+	return client_ctl_mutate_busy(
 	        c, STRATA__V1__CONTROLLER_METHOD__CTL_UPDATE_STREAM, &q.base, 0,
 	        what, errmsg);
 }
@@ -496,9 +496,9 @@ int strata_stream_seal(struct strata_client *c, const char *scope,
 	Strata__V1__SealStreamRequest q = STRATA__V1__SEAL_STREAM_REQUEST__INIT;
 	q.scope = (char *)scope;
 	q.stream = (char *)stream;
-	return client_ctl_mutate(c,
-	                         STRATA__V1__CONTROLLER_METHOD__CTL_SEAL_STREAM,
-	                         &q.base, 0, what, errmsg);
+	return client_ctl_mutate_busy(
+	        c, STRATA__V1__CONTROLLER_METHOD__CTL_SEAL_STREAM, &q.base, 0,
+	        what, errmsg);
 }
 
 int strata_stream_delete(struct strata_client *c, const char *scope,
@@ -514,7 +514,7 @@ int strata_stream_delete(struct strata_client *c, const char *scope,
 	        STRATA__V1__DELETE_STREAM_REQUEST__INIT;
 	q.scope = (char *)scope;
 	q.stream = (char *)stream;
-	return client_ctl_mutate(
+	return client_ctl_mutate_busy(
 	        c, STRATA__V1__CONTROLLER_METHOD__CTL_DELETE_STREAM, &q.base,
 	        STRATA_ENOENT, what, errmsg);
 }
@@ -631,7 +631,7 @@ int strata_stream_truncate(struct strata_client *c,
 	q.scope = (char *)cut->scope;
 	q.stream = (char *)cut->stream;
 	q.cut = &pc.cut;
-	rc = client_ctl_mutate(
+	rc = client_ctl_mutate_busy(
 	        c, STRATA__V1__CONTROLLER_METHOD__CTL_TRUNCATE_STREAM, &q.base,
 	        0, what, errmsg);
 	cut_pb_free(&pc);
@@ -1052,6 +1052,30 @@ static int cut_from_list(const struct strata_segment_list *l,
 	return 0;
 }
 
+/* The stream's state as the controller sees it now (an enum
+ * strata_stream_state), or minus the error code (errmsg says why: e.g.
+ * the stream is gone). */
+static int stream_state(struct strata_client *c, const char *scope,
+                        const char *stream, char *errmsg)
+{
+	Strata__V1__GetStreamRequest q = STRATA__V1__GET_STREAM_REQUEST__INIT;
+	q.scope = (char *)scope;
+	q.stream = (char *)stream;
+	Strata__V1__StreamInfo *si = NULL;
+	char why[STRATA_ERRMSG_SIZE];
+	int rc = client_ctl_query(c,
+	                          STRATA__V1__CONTROLLER_METHOD__CTL_GET_STREAM,
+	                          &q.base, &strata__v1__stream_info__descriptor,
+	                          (ProtobufCMessage **)&si, why);
+	if (rc != 0) {
+		client_err(errmsg, "%s", why);
+		return -rc;
+	}
+	int state = (int)si->state;
+	rpc_pb_free(&si->base);
+	return state;
+}
+
 int strata_stream_get_info(struct strata_client *c, const char *scope,
                            const char *stream, struct strata_stream_info **out,
                            char *errmsg)
@@ -1101,17 +1125,30 @@ int strata_stream_get_info(struct strata_client *c, const char *scope,
 	if (rc != 0) {
 		goto err;
 	}
-	for (size_t i = 0; i < tail->n; i++) {
+	/* Being deleted, its segments are going: no lengths, no tail. */
+	bool deleting = info->state == STRATA_STREAM_DELETING;
+	for (size_t i = 0; i < tail->n && !deleting; i++) {
 		struct strata_segment_stat st;
 		rc = strata_segment_get_stat(c, tail->segments[i].name, &st,
 		                             errmsg);
+		if (rc == STRATA_ENOENT) {
+			/* Its delete may have started since we asked. */
+			int now = stream_state(c, scope, stream, errmsg);
+			if (now == STRATA_STREAM_DELETING) {
+				info->state = STRATA_STREAM_DELETING;
+				deleting = true;
+				rc = 0;
+				break;
+			}
+			rc = now < 0 ? -now : rc;
+		}
 		if (rc != 0) {
 			goto err;
 		}
 		tail->segments[i].offset = (int64_t)st.length;
 	}
 	if (cut_from_list(head, &info->head) != 0 ||
-	    cut_from_list(tail, &info->tail) != 0) {
+	    (!deleting && cut_from_list(tail, &info->tail) != 0)) {
 		rc = STRATA_ENOMEM;
 		client_err(errmsg, "out of memory");
 		goto err;

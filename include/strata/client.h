@@ -189,6 +189,9 @@ STRATA_API int strata_stream_cut_parse(const char *text,
  * STRATA_EUNAVAIL (controller unreachable: errmsg names the URLs),
  * STRATA_EBADNAME, STRATA_ENOENT, STRATA_EEXIST, STRATA_EBUSY (another
  * workflow runs on the stream: retry), STRATA_EINVAL (bad config or cut).
+ * Update, seal, delete, truncate and scale wait and retry while another
+ * workflow (a scale, a retention truncation, the aborts a seal starts)
+ * holds the stream, up to the operation timeout; STRATA_EBUSY after it.
  */
 STRATA_API int strata_scope_create(struct strata_client *c, const char *scope,
                                    char *errmsg);
@@ -260,7 +263,8 @@ struct strata_stream_info {
 	struct strata_stream_cut head; /* first readable position (the
 	                                  truncation point, or epoch 0 at 0) */
 	struct strata_stream_cut tail; /* current segments at their lengths
-	                                  when asked */
+	                                  when asked; empty while the
+	                                  stream is DELETING */
 };
 
 /* Configuration, state, head and tail cuts of a stream (asks the

@@ -619,6 +619,45 @@ def scenario_transaction(args, base):
               "an aborted transaction wrote events: %d" % len(out.split()))
         log("write --transaction: 200 events at once; an aborted one "
             "wrote nothing")
+
+        # delete --seal with a transaction open: the seal aborts it and
+        # the delete waits for that abort instead of failing half done.
+        w = subprocess.Popen(
+            [args.stratactl, "--controller", sa.url, "write", "tx/s",
+             "--transaction", "--key-separator", "\\t"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        w.stdin.write(b"k0\tk0:999\n")
+        w.stdin.flush()
+        time.sleep(1.0)  # the transaction is open
+        ctl.run("stream", "delete", "tx/s", "--seal")
+        _, werr = w.communicate(timeout=60)
+        check(w.returncode != 0, "the transaction writer of a deleted "
+              "stream exited 0: %s" % werr.decode()[:300])
+        _, err = ctl.run("stream", "describe", "tx/s", expect=EXIT_FAILED)
+        check("not found" in err or "no stream" in err or "does not"
+              in err, "describe after delete --seal: %s" % err)
+        # Described while its delete runs: its state, not a store's
+        # "does not exist; create it first".
+        ctl.run("stream", "create", "tx/wide", "--segments", "64")
+        ctl.run("stream", "seal", "tx/wide")
+        d = subprocess.Popen([args.stratactl, "--controller", sa.url,
+                              "stream", "delete", "tx/wide"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(40):
+            p = subprocess.run([args.stratactl, "--controller", sa.url,
+                                "stream", "describe", "tx/wide"],
+                               capture_output=True, text=True, timeout=30)
+            check(p.returncode == 0 and re.search(
+                r"State:\s+(sealed|deleting)", p.stdout) or
+                p.returncode == EXIT_FAILED and 'stream "tx/wide" does '
+                'not exist' in p.stderr,
+                "describe during a delete: exit %d %s%s" % (
+                    p.returncode, p.stdout[:300], p.stderr[:300]))
+            if p.returncode != 0:
+                break
+        d.communicate(timeout=60)
+        check(d.returncode == 0, "delete of tx/wide: exit %d" % d.returncode)
     finally:
         sa.stop()
 
