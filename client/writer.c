@@ -25,8 +25,10 @@
  *   nothing new, drain and resync, then move their remaining events to
  *   the new segments overlapping them ("dependents", created blocked by
  *   them) ahead of newer events there, so each key keeps its order. The
- *   segment still current while sealed means the stream is sealed: its
- *   events fail with STRATA_ESEALED.
+ *   segment still current while sealed means the stream is sealed (once
+ *   the answer says the stream is sealed: until then it came from a
+ *   replica behind the scale, and the writer asks again): its events
+ *   fail with STRATA_ESEALED.
  */
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -947,19 +949,36 @@ static void writer_refresh_done(struct creq *r)
 	}
 	creq_reset(r);
 	bool same = false;
+	bool stream_sealed = false;
 	if (code == 0) {
+		stream_sealed = rep->stream_sealed;
 		code = writer_install(w, rep, &same);
 		if (code != 0) {
 			client_err(msg, "out of memory");
 		}
 		rpc_pb_free(&rep->base);
 	}
+	/* Scaling publishes successors before sealing, so a sealed segment
+	 * still current means the stream is sealed, once the answer says
+	 * so too; until then it came from a replica that has not applied
+	 * the scale yet (a follower serving reads): ask again. */
+	bool lagging = false;
+	for (struct segw *sw = w->all; code == 0 && sw != NULL;
+	     sw = sw->next_all) {
+		lagging = lagging || (sw->sealed && !sw->retiring &&
+		                      !sw->dead && !stream_sealed);
+	}
+	(void)same;
+	if (code == 0 && lagging) {
+		code = STRATA_EAGAIN;
+		client_err(msg,
+		           "a segment the store sealed is still current in "
+		           "the controller's answer, and the stream is not "
+		           "sealed there");
+	}
 	if (code == 0) {
 		w->refresh_fail_since = 0;
 		w->refresh_fails = 0;
-		/* Scaling publishes successors before sealing: a sealed
-		 * segment still current means the stream is sealed. */
-		(void)same;
 		for (struct segw *sw = w->all; sw != NULL; sw = sw->next_all) {
 			if (sw->sealed && !sw->retiring) {
 				sw->dead = true;

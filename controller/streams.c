@@ -475,6 +475,8 @@ int cfsm_current_segments(const struct cfsm *fsm, const char *scope,
 			goto err_oom;
 		}
 	}
+	r->stream_sealed = s->state == SS_SEALING || s->state == SS_SEALED ||
+	                   s->state == SS_DELETING;
 	*out = r;
 	return 0;
 

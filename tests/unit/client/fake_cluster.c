@@ -74,6 +74,8 @@ struct fake_cluster {
 	uint64_t read_clip;  /* reads end at multiples of it; 0 = none */
 	unsigned beyond;     /* reads past a segment's length (ERANGE) */
 	unsigned stale_succ; /* successor queries still to answer "open" */
+	unsigned stale_cur;  /* current-segment queries still to answer
+	                        from before the last scale */
 	unsigned appends;
 	unsigned dups;
 	struct fake_txn txns[FAKE_MAX_TXNS];
@@ -380,10 +382,33 @@ static int serve_ctl(struct fake_cluster *f, struct fake_call *c, uint8_t **out,
 		}
 		struct fake_seg *cur[FAKE_MAX_SEGS];
 		size_t n = 0;
+		bool all_sealed = true;
 		for (size_t i = 0; i < f->n; i++) {
-			if (f->segs[i].current) {
-				cur[n++] = &f->segs[i];
+			struct fake_seg *g = &f->segs[i];
+			if (!g->current || g->internal) {
+				continue;
 			}
+			all_sealed = all_sealed && g->sealed;
+			if (f->stale_cur == 0 || g->n_preds == 0 ||
+			    (g->id >> 32) != f->epoch) {
+				cur[n++] = g;
+				continue;
+			}
+			/* A replica that has not applied the scale: the
+			 * predecessors are still current (once each). */
+			for (size_t k = 0; k < g->n_preds; k++) {
+				struct fake_seg *p = seg_by_id(f, g->preds[k]);
+				bool have = false;
+				for (size_t j = 0; j < n; j++) {
+					have = have || cur[j] == p;
+				}
+				if (!have) {
+					cur[n++] = p;
+				}
+			}
+		}
+		if (f->stale_cur > 0) {
+			f->stale_cur--;
 		}
 		qsort(cur, n, sizeof(*cur), cmp_low);
 		Strata__V1__SegmentsReply rep =
@@ -403,6 +428,7 @@ static int serve_ctl(struct fake_cluster *f, struct fake_call *c, uint8_t **out,
 		}
 		rep.n_segments = n;
 		rep.segments = ip;
+		rep.stream_sealed = n > 0 && all_sealed;
 		*out = pack(&rep.base, out_len);
 		return 0;
 	}
@@ -915,6 +941,21 @@ void fake_stale_successors(struct fake_cluster *f, unsigned n)
 	pthread_mutex_lock(&f->mu);
 	f->stale_succ = n;
 	pthread_mutex_unlock(&f->mu);
+}
+
+void fake_stale_current(struct fake_cluster *f, unsigned n)
+{
+	pthread_mutex_lock(&f->mu);
+	f->stale_cur = n;
+	pthread_mutex_unlock(&f->mu);
+}
+
+unsigned fake_stale_current_left(struct fake_cluster *f)
+{
+	pthread_mutex_lock(&f->mu);
+	unsigned n = f->stale_cur;
+	pthread_mutex_unlock(&f->mu);
+	return n;
 }
 
 unsigned fake_stale_successors_left(struct fake_cluster *f)

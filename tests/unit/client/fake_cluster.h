@@ -56,6 +56,12 @@ void fake_clip_reads(struct fake_cluster *f, uint64_t every);
 void fake_stale_successors(struct fake_cluster *f, unsigned n);
 unsigned fake_stale_successors_left(struct fake_cluster *f);
 
+/* The next n current-segment queries answer likewise: the newest
+ * scale's predecessors instead of its successors (stream not sealed).
+ * _left: how many of them are still to come. */
+void fake_stale_current(struct fake_cluster *f, unsigned n);
+unsigned fake_stale_current_left(struct fake_cluster *f);
+
 /* Seal segment id and replace it by two successors splitting its range
  * (new epoch). Returns the number of the first successor. */
 void fake_split(struct fake_cluster *f, uint64_t id);

@@ -242,6 +242,31 @@ static void test_writer_write_follows_successors(void **state)
 	fixture_free(fx);
 }
 
+/* A split answered first by a controller replica that has not applied
+ * it (the sealed segment still current, the stream not sealed): the
+ * writer asks again instead of taking the stream for sealed, and every
+ * event lands in the successors. */
+static void test_writer_stale_current_segments(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(2);
+	struct strata_writer *w;
+	struct strata_writer_config cfg;
+	unsigned seqs[KEYS] = {0};
+	strata_writer_config_default(&cfg);
+	cfg.max_batch_bytes = 128;
+	w = open_writer(fx, &cfg);
+	write_events(fx, w, 0, 300, seqs);
+	flush_acked(fx, w, 300);
+	fake_stale_current(fx->f, 3);
+	fake_split(fx->f, fake_segment_id(fx->f, 0));
+	write_events(fx, w, 300, 300, seqs);
+	flush_acked(fx, w, 600);
+	assert_int_equal(atomic_load(&fx->failed), 0);
+	assert_int_equal(fake_stale_current_left(fx->f), 0);
+	close_verify_free(fx, w, seqs);
+}
+
 /* Writing to a sealed stream fails with STRATA_ESEALED. */
 static void test_writer_write_sealed_stream(void **state)
 {
@@ -521,6 +546,7 @@ int main(void)
 	        cmocka_unit_test(test_writer_write_basic_exactly_once),
 	        cmocka_unit_test(test_writer_write_retries_exactly_once),
 	        cmocka_unit_test(test_writer_write_follows_successors),
+	        cmocka_unit_test(test_writer_stale_current_segments),
 	        cmocka_unit_test(test_writer_write_sealed_stream),
 	        cmocka_unit_test(test_writer_write_too_big),
 	        cmocka_unit_test(test_writer_refused_block_fails_the_rest),

@@ -254,9 +254,19 @@ static void test_workflows_seal_then_delete(void **state)
 	assert_int_equal(h_delete_only(f, "sc", "s"), STRATA_ENOTSEALED);
 	assert_true(h_same(f, snap, len));
 	strata_free(snap);
+	/* The current segments say whether the stream is sealed (a writer
+	 * told "sealed" by a store tells a lagging answer from it). */
+	char err[STRATA_ERRMSG_SIZE];
+	Strata__V1__SegmentsReply *cur;
+	assert_int_equal(cfsm_current_segments(f, "sc", "s", &cur, err), 0);
+	assert_false(cur->stream_sealed);
+	cfsm_msg_free(cur);
 	assert_int_equal(h_seal_only(f, "sc", "s"), 0);
 	uint64_t wf = h_res.workflow_id;
 	assert_int_equal(count_actions(f, wf, CFSM_ACTION_SEAL_SEGMENT), 2);
+	assert_int_equal(cfsm_current_segments(f, "sc", "s", &cur, err), 0);
+	assert_true(cur->stream_sealed); /* SEALING */
+	cfsm_msg_free(cur);
 	assert_int_equal(h_finish(f, wf), 0);
 	const Strata__V1__StreamRecord *s = cfsm_find_stream(f, "sc", "s");
 	assert_int_equal(s->state,
