@@ -254,6 +254,12 @@ int strata_batch_list_ranges(struct strata_client *c, const char *scope,
 		struct strata_segment_stat st;
 		strata_segment_name(name, sizeof(name), scope, stream, it.id);
 		rc = strata_segment_get_stat(c, name, &st, errmsg);
+		if (rc == STRATA_ENOENT && client_truncated_away(c, name)) {
+			/* Truncated away since the start cut was read: none
+			 * of it is left; its successors may be. */
+			st.length = 0;
+			rc = 0;
+		}
 		if (rc != 0) {
 			goto out;
 		}

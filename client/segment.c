@@ -651,15 +651,16 @@ int strata_event_iter_next(struct strata_event_iter *it, uint32_t wait_ms,
 			/* The head moved past us: go on from the new start
 			 * at the next call, and say what was lost now. */
 			uint64_t start = r.start_offset;
+			uint64_t lost = start < it->end ? start : it->end;
 			strata_read_result_release(&r);
 			frame_asm_reset(&it->fa, start);
 			client_err(errmsg,
 			           "segment %.200s: bytes %" PRIu64 "..%" PRIu64
 			           " were truncated before they were read; "
 			           "reading goes on from %" PRIu64,
-			           it->name, pos, start, start);
+			           it->name, pos, lost, lost);
 			ev->offset = pos;
-			ev->next_offset = start;
+			ev->next_offset = lost; /* only ours: up to the end */
 			return rc;
 		}
 		if (rc != 0) {

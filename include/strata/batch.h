@@ -34,7 +34,8 @@ STRATA_API void strata_segment_ranges_free(struct strata_segment_ranges *r);
  * their present lengths): the segments of from, then their successors
  * found through the controller, each up to the position in to, or its
  * whole length when it lies before to. Ranges from one segment are never
- * split; empty ranges are left out. Errors: STRATA_EINVAL (a cut of
+ * split; empty ranges are left out, and so are segments a truncation
+ * deleted while they were listed. Errors: STRATA_EINVAL (a cut of
  * another stream, a malformed cut, or to before from), STRATA_ENOENT,
  * and the transport errors.
  */

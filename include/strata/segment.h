@@ -139,9 +139,10 @@ STRATA_API int strata_event_iter_new(struct strata_client *c,
  * do not frame (a frame longer than max_event_bytes, or a segment that
  * ends inside an event); the iterator stays at the failing position.
  * STRATA_ETRUNCATED is the exception: the segment's head was truncated
- * past the iterator, whose bytes [ev->offset, ev->next_offset) are gone;
- * the iterator has moved to ev->next_offset (the new start, an event
- * boundary for stream segments), so the next call goes on from there.
+ * past the iterator, whose bytes [ev->offset, ev->next_offset) are gone
+ * (up to its end offset at most); the iterator has moved to the new start
+ * (an event boundary for stream segments), so the next call goes on from
+ * there (or says end).
  */
 STRATA_API int strata_event_iter_next(struct strata_event_iter *it,
                                       uint32_t wait_ms, struct strata_event *ev,

@@ -255,6 +255,17 @@ static void test_event_iter_overtaken_by_truncation(void **state)
 	assert_int_equal(strata_event_iter_next(it, 0, &ev, err), 0);
 	assert_memory_equal(ev.data, "e3", 2);
 	strata_event_iter_free(it);
+	/* One that ends before the new start loses only its own bytes. */
+	assert_int_equal(strata_event_iter_new(fx->c, SEG0, 6, 12, 0, &it, err),
+	                 0);
+	assert_int_equal(strata_segment_truncate(fx->c, SEG0, 18, err), 0);
+	assert_int_equal(strata_event_iter_next(it, 0, &ev, err),
+	                 STRATA_ETRUNCATED);
+	assert_int_equal(ev.offset, 6);
+	assert_int_equal(ev.next_offset, 12);
+	assert_int_equal(strata_event_iter_next(it, 0, &ev, err), 0);
+	assert_true(ev.end);
+	strata_event_iter_free(it);
 }
 
 struct async_wait {
