@@ -434,7 +434,58 @@ struct read_state {
 	int out_errno;       /* stdout error, 0 if none */
 	bool skip_truncated; /* reading from the head: follow it */
 	uint64_t skipped;    /* bytes truncated before they were read */
+	/* --follow: how far each segment was read, and whether this round
+	 * (started over at the head) skips what was printed already. */
+	struct read_mark *marks;
+	size_t n_marks, cap_marks;
+	bool dedupe;
 };
+
+struct read_mark {
+	uint64_t segment_id;
+	uint64_t end; /* read up to here */
+};
+
+static struct read_mark *mark_find(const struct read_state *st, uint64_t id)
+{
+	for (size_t i = 0; i < st->n_marks; i++) {
+		if (st->marks[i].segment_id == id) {
+			return &st->marks[i];
+		}
+	}
+	return NULL;
+}
+
+/* Note that ranges rs were read to their ends; false when out of memory
+ * (then a later start over may print some events again). */
+static bool marks_note(struct read_state *st,
+                       const struct strata_segment_ranges *rs)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct strata_segment_range *r = &rs->ranges[i];
+		struct read_mark *m = mark_find(st, r->segment_id);
+		if (m == NULL) {
+			if (st->n_marks == st->cap_marks) {
+				size_t cap =
+				        st->cap_marks ? st->cap_marks * 2 : 16;
+				void *p = strata_realloc(
+				        st->marks, cap * sizeof(*st->marks));
+				if (p == NULL) {
+					return false;
+				}
+				st->marks = p;
+				st->cap_marks = cap;
+			}
+			m = &st->marks[st->n_marks++];
+			m->segment_id = r->segment_id;
+			m->end = 0;
+		}
+		if (r->end_offset > m->end) {
+			m->end = r->end_offset;
+		}
+	}
+	return true;
+}
 
 bool cli_print_event(const struct cli *c, bool prefixed, uint64_t segment_id,
                      uint64_t offset, const uint8_t *data, size_t len)
@@ -466,6 +517,12 @@ static int read_event(void *arg, const struct strata_segment_range *r,
 	struct read_state *st = arg;
 	if (st->max != 0 && st->events >= st->max) {
 		return READ_STOP;
+	}
+	if (st->dedupe) {
+		const struct read_mark *m = mark_find(st, r->segment_id);
+		if (m != NULL && offset < m->end) {
+			return 0; /* printed by an earlier round */
+		}
 	}
 	if (!cli_print_event(st->c, st->prefixed, r->segment_id, offset, data,
 	                     len)) {
@@ -515,6 +572,9 @@ static int read_between(struct strata_client *cl, const char *scope,
 	        .parallelism = 1,
 	        .on_truncated = st->skip_truncated ? read_truncated : NULL};
 	rc = strata_batch_read_with(cl, rs, &o, read_event, st, err);
+	if (rc == 0 && st->skip_truncated) {
+		(void)marks_note(st, rs);
+	}
 	strata_segment_ranges_free(rs);
 	return rc;
 }
@@ -636,6 +696,22 @@ static int cmd_read(struct cli *c, const struct cli_args *a)
 			uint64_t before = st.events;
 			rc = read_between(cl, scope, stream, &from, &now, &st,
 			                  err);
+			if (rc == STRATA_EINVAL && st.skip_truncated &&
+			    from.n > 0) {
+				/* Truncation deleted a segment of where the
+				 * last round ended: start over at the head,
+				 * skipping what was printed. */
+				struct strata_stream_cut head =
+				        STRATA_STREAM_CUT_INIT;
+				snprintf(head.scope, sizeof(head.scope), "%s",
+				         scope);
+				snprintf(head.stream, sizeof(head.stream), "%s",
+				         stream);
+				st.dedupe = true;
+				rc = read_between(cl, scope, stream, &head,
+				                  &now, &st, err);
+				st.dedupe = false;
+			}
 			strata_stream_cut_clear(&from);
 			from = now;
 			if (rc != 0 || sealed) {
@@ -649,6 +725,7 @@ static int cmd_read(struct cli *c, const struct cli_args *a)
 	}
 	strata_stream_cut_clear(&from);
 	strata_stream_cut_clear(&to);
+	strata_free(st.marks);
 	if (ex != 0) {
 		return ex;
 	}

@@ -1084,6 +1084,32 @@ def scenario_truncate_middle(args, base):
                       "truncated" in err.decode(),
                       "read from a truncated cut: exit %d, stderr %s"
                       % (p.returncode, err.decode()[:500]))
+        # --follow from the head, overtaken by a truncation that deletes
+        # the segment where its last round ended: it starts over at the
+        # head, printing nothing twice, and follows to the seal.
+        ctl.run("write", "tm/f", "--create", stdin="".join(
+            "a%05d %s\n" % (i, "x" * 1000) for i in range(8000)))
+        p = subprocess.Popen(
+            [args.stratactl, "--controller", sa.url, "read", "tm/f",
+             "--follow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1.5)  # blocked on the full pipe in its first round
+        ctl.run("stream", "scale", "tm/f", "--split", "0.0")
+        ctl.run("write", "tm/f", stdin="".join(
+            "b%d\n" % i for i in range(50)))
+        ctl.run("stream", "truncate", "tm/f", "--at", "tail")
+        ctl.run("write", "tm/f", stdin="".join(
+            "c%d\n" % i for i in range(50)))
+        ctl.run("stream", "seal", "tm/f")
+        out, err = p.communicate(timeout=60)
+        got = [e for e in out.decode().split() if not e.startswith("x")]
+        c = [e for e in got if e.startswith("c")]
+        check(p.returncode == 0 and sorted(c) == sorted(
+            "c%d" % i for i in range(50)) and len(got) == len(set(got))
+            and not any(e.startswith("b") for e in got),
+            "--follow overtaken by a truncation: exit %d, %d events (%d "
+            "distinct), %d c, stderr %s" % (
+                p.returncode, len(got), len(set(got)), len(c),
+                err.decode()[:500]))
     finally:
         sa.stop()
 
