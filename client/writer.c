@@ -704,7 +704,10 @@ static void sw_after(struct segw *sw)
 			}
 		}
 	}
-	if (sw->dead && sw->inflight == 0) {
+	/* Dead only while it is current: once an answer shows its
+	 * successors it retires like any sealed segment, else they, created
+	 * blocked by it, would wait for it for ever. */
+	if (sw->dead && !sw->retiring && sw->inflight == 0) {
 		char msg[STRATA_ERRMSG_SIZE];
 		if (w->txn_id != 0) {
 			client_err(

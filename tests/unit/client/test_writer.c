@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <setjmp.h>
 
@@ -265,6 +266,51 @@ static void test_writer_stale_current_segments(void **state)
 	assert_int_equal(atomic_load(&fx->failed), 0);
 	assert_int_equal(fake_stale_current_left(fx->f), 0);
 	close_verify_free(fx, w, seqs);
+}
+
+/* A segment taken for the stream's end (every answer until the retry
+ * timeout came from before its scale) that a later answer shows retired
+ * retires: the successors created blocked by it get their events. They
+ * used to wait for it for ever, and the writer's flush and close hung. */
+static void test_writer_dead_segment_retires_later(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(2);
+	struct strata_writer_config cfg;
+	char err[STRATA_ERRMSG_SIZE];
+	unsigned seqs[KEYS] = {0};
+	strata_writer_config_default(&cfg);
+	cfg.max_batch_bytes = 128;
+	cfg.retry_timeout_ms = 300;
+	struct strata_writer *w = open_writer(fx, &cfg);
+	write_events(fx, w, 0, 100, seqs);
+	flush_acked(fx, w, 100);
+	fake_stale_current(fx->f, 1000);
+	fake_split(fx->f, fake_segment_id(fx->f, 0));
+	write_events(fx, w, 100, 100, seqs);
+	(void)strata_writer_flush(w, err); /* segment 0's events fail */
+	assert_true(atomic_load(&fx->failed) > 0);
+	fake_stale_current(fx->f, 0);
+	fake_split(fx->f, fake_segment_id(fx->f, 1));
+	/* These go to the dead segment (failed) or to the sealed one,
+	 * whose refresh now shows segment 0 retired too. */
+	unsigned done = atomic_load(&fx->acked) + atomic_load(&fx->failed);
+	write_events(fx, w, 200, 100, seqs);
+	for (int i = 0;
+	     i < 500 &&
+	     atomic_load(&fx->acked) + atomic_load(&fx->failed) < done + 100;
+	     i++) {
+		nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+	}
+	/* Every key now goes to a successor: all are written. */
+	unsigned acked = atomic_load(&fx->acked);
+	write_events(fx, w, 300, 100, seqs);
+	for (int i = 0; i < 500 && atomic_load(&fx->acked) < acked + 100; i++) {
+		nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+	}
+	assert_int_equal(atomic_load(&fx->acked), acked + 100);
+	(void)strata_writer_close(w, err); /* reports the earlier failure */
+	fixture_free(fx);
 }
 
 /* Writing to a sealed stream fails with STRATA_ESEALED. */
@@ -547,6 +593,7 @@ int main(void)
 	        cmocka_unit_test(test_writer_write_retries_exactly_once),
 	        cmocka_unit_test(test_writer_write_follows_successors),
 	        cmocka_unit_test(test_writer_stale_current_segments),
+	        cmocka_unit_test(test_writer_dead_segment_retires_later),
 	        cmocka_unit_test(test_writer_write_sealed_stream),
 	        cmocka_unit_test(test_writer_write_too_big),
 	        cmocka_unit_test(test_writer_refused_block_fails_the_rest),
