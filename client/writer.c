@@ -20,7 +20,8 @@
  *   fail with the last error.
  * - a permanent error on a block (too big, malformed): its events fail;
  *   the others are resent after a resync.
- * - STRATA_ESEALED: the segment was sealed. Ask the controller for the
+ * - STRATA_ESEALED (or STRATA_ENOENT: sealed, then deleted by a
+ *   truncation): the segment was sealed. Ask the controller for the
  *   current segments. Segments no longer current retire: they send
  *   nothing new, drain and resync, then move their remaining events to
  *   the new segments overlapping them ("dependents", created blocked by
@@ -394,6 +395,26 @@ static void sw_setup_done(struct seg_op *op, int code, const char *errmsg)
 			writer_maybe_destroy(w);
 			return;
 		}
+	}
+	if (code == STRATA_ENOENT && w->txn_id == 0) {
+		seg_op_reset(op);
+		if (sw->retiring) {
+			/* Truncation deleted it after its seal: nothing of
+			 * it can be read, so what it did not acknowledge
+			 * moves to the successors like unsent events. */
+			sw_unsend_all(sw);
+			sw->ready = true;
+		} else if (!sw->sealed) {
+			/* Find out from the controller where its keys go
+			 * now (a refresh shows it retired). */
+			sw->sealed = true;
+			writer_refresh(w);
+		} else {
+			sw_note_failure(sw, code, errmsg);
+		}
+		sw_after(sw);
+		writer_maybe_destroy(w);
+		return;
 	}
 	char msg[STRATA_ERRMSG_SIZE];
 	client_err(msg, "writer %s/%s: %s", w->scope, w->stream, errmsg);
@@ -776,7 +797,10 @@ static void sw_block_done(struct creq *r)
 			sw->sealed = true;
 			sw->dead = true;
 			sw->fail_since = 0;
-		} else if (code == STRATA_ESEALED) {
+		} else if (code == STRATA_ESEALED ||
+		           (code == STRATA_ENOENT && w->txn_id == 0)) {
+			/* No such segment: sealed by a scale and deleted by
+			 * a truncation since (a writer idle meanwhile). */
 			sw->sealed = true;
 			sw->fail_since = 0;
 			writer_refresh(w);

@@ -34,6 +34,7 @@ struct fake_seg {
 	uint64_t preds[2];
 	size_t n_preds;
 	bool internal; /* a reader group's state segment (not in sc/st) */
+	bool gone;     /* deleted (truncation): stores answer ENOENT */
 };
 
 #define FAKE_MAX_TXNS 16
@@ -87,7 +88,7 @@ struct fake_cluster {
 static struct fake_seg *seg_by_name(struct fake_cluster *f, const char *name)
 {
 	for (size_t i = 0; i < f->n; i++) {
-		if (strcmp(f->segs[i].name, name) == 0) {
+		if (!f->segs[i].gone && strcmp(f->segs[i].name, name) == 0) {
 			return &f->segs[i];
 		}
 	}
@@ -1011,6 +1012,16 @@ void fake_merge(struct fake_cluster *f, uint64_t a, uint64_t b)
 		m->preds[m->n_preds++] = b;
 		seg_by_id(f, a)->sealed = true;
 		seg_by_id(f, b)->sealed = true;
+	}
+	pthread_mutex_unlock(&f->mu);
+}
+
+void fake_delete_segment(struct fake_cluster *f, uint64_t id)
+{
+	pthread_mutex_lock(&f->mu);
+	struct fake_seg *s = seg_by_id(f, id);
+	if (s != NULL && s->sealed && !s->current) {
+		s->gone = true;
 	}
 	pthread_mutex_unlock(&f->mu);
 }

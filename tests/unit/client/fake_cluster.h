@@ -70,6 +70,10 @@ void fake_split(struct fake_cluster *f, uint64_t id);
  * successor covering both ranges (new epoch). */
 void fake_merge(struct fake_cluster *f, uint64_t a, uint64_t b);
 
+/* Delete sealed, no longer current segment id as a truncation does: its
+ * store answers ENOENT from now on (its data stays for the checks). */
+void fake_delete_segment(struct fake_cluster *f, uint64_t id);
+
 /* Seal every current segment (a sealed stream). */
 void fake_seal_stream(struct fake_cluster *f);
 

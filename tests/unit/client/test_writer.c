@@ -313,6 +313,27 @@ static void test_writer_dead_segment_retires_later(void **state)
 	fixture_free(fx);
 }
 
+/* A writer idle while its segment was scaled and then deleted by a
+ * truncation meets "no such segment": that segment retires like a
+ * sealed one, and the events go to its successors. They used to fail
+ * with STRATA_ENOENT on a stream that is not sealed. */
+static void test_writer_segment_deleted_while_idle(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(2);
+	unsigned seqs[KEYS] = {0};
+	struct strata_writer *w = open_writer(fx, NULL);
+	write_events(fx, w, 0, 100, seqs);
+	flush_acked(fx, w, 100);
+	uint64_t old = fake_segment_id(fx->f, 0);
+	fake_split(fx->f, old);
+	fake_delete_segment(fx->f, old);
+	write_events(fx, w, 100, 200, seqs);
+	flush_acked(fx, w, 300);
+	assert_int_equal(atomic_load(&fx->failed), 0);
+	close_verify_free(fx, w, seqs);
+}
+
 /* Writing to a sealed stream fails with STRATA_ESEALED. */
 static void test_writer_write_sealed_stream(void **state)
 {
@@ -594,6 +615,7 @@ int main(void)
 	        cmocka_unit_test(test_writer_write_follows_successors),
 	        cmocka_unit_test(test_writer_stale_current_segments),
 	        cmocka_unit_test(test_writer_dead_segment_retires_later),
+	        cmocka_unit_test(test_writer_segment_deleted_while_idle),
 	        cmocka_unit_test(test_writer_write_sealed_stream),
 	        cmocka_unit_test(test_writer_write_too_big),
 	        cmocka_unit_test(test_writer_refused_block_fails_the_rest),
