@@ -332,6 +332,8 @@ static void sw_free(struct segw *sw)
 	strata_free(sw);
 }
 
+static void writer_break(struct strata_writer *w, int code, const char *msg);
+
 static void sw_note_failure(struct segw *sw, int code, const char *msg)
 {
 	uint64_t now = loop_now_ms();
@@ -422,6 +424,7 @@ static void sw_setup_done(struct seg_op *op, int code, const char *errmsg)
 	/* Given up (deadline, missing segment, closing): fail what waits. */
 	if (code != STRATA_ECLOSED || !w->loop_closing) {
 		LOG_WARN("client", "%s", msg);
+		writer_break(w, code, msg);
 	}
 	sw_fail_all(sw, code, msg);
 	sw->fail_since = 0;
@@ -474,6 +477,13 @@ static void fail_from(struct strata_writer *w, struct wevent *ev, int code,
 	for (; ev != NULL; ev = ev->next) {
 		ev->fail_code = code;
 	}
+	writer_break(w, code, msg);
+}
+
+/* The writer takes no more events (strata_writer_write returns code):
+ * some failed, and a later event of their key would leave a hole. */
+static void writer_break(struct strata_writer *w, int code, const char *msg)
+{
 	pthread_mutex_lock(&w->mu);
 	if (atomic_load(&w->broken) == 0) {
 		client_err(w->broken_msg,
@@ -706,6 +716,7 @@ static void sw_after(struct segw *sw)
 				           w->cfg.retry_timeout_ms,
 				           sw->last_msg);
 				sw_fail_all(sw, sw->last_code, msg);
+				writer_break(w, sw->last_code, msg);
 				sw->fail_since = 0;
 				sw->fail_count = 0;
 				sw->backoff_until = 0;

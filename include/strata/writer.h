@@ -34,8 +34,8 @@ struct strata_writer_config {
 	size_t max_event_bytes;        /* largest payload accepted (default
 	                                  STRATA_DEFAULT_MAX_EVENT_BYTES) */
 	int retry_timeout_ms; /* keep retrying a failing segment this long
-	                         before failing its events (default
-	                         120000) */
+	                         before failing its events; the writer
+	                         then takes no more (default 120000) */
 	bool block_when_full; /* write waits for room in the window
 	                         (default true); false: STRATA_EAGAIN */
 	const char *codec;    /* compress each event with this codec plugin:
@@ -78,7 +78,11 @@ STRATA_API int strata_writer_new(struct strata_client *c, const char *scope,
  * outcome. Errors without calling cb: STRATA_ETOOBIG (len >
  * max_event_bytes), STRATA_EAGAIN (window full and !block_when_full, or
  * called from a callback with a full window), STRATA_ECLOSED (writer
- * closing), STRATA_ENOMEM. Waits for room in the window when it is full.
+ * closing), STRATA_ENOMEM, and the error that failed earlier events for
+ * good (an event the stores refuse, or a segment failing past
+ * retry_timeout_ms): a later event of their key would leave a hole in
+ * its order, so the writer takes no more (create a new one). Waits for
+ * room in the window when it is full.
  */
 STRATA_API int strata_writer_write(struct strata_writer *w, const void *key,
                                    size_t keylen, const void *data, size_t len,

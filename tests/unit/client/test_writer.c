@@ -281,7 +281,7 @@ static void test_writer_dead_segment_retires_later(void **state)
 	unsigned seqs[KEYS] = {0};
 	strata_writer_config_default(&cfg);
 	cfg.max_batch_bytes = 128;
-	cfg.retry_timeout_ms = 300;
+	cfg.retry_timeout_ms = 1500; /* a loaded machine stays within */
 	struct strata_writer *w = open_writer(fx, &cfg);
 	write_events(fx, w, 0, 100, seqs);
 	flush_acked(fx, w, 100);
@@ -332,6 +332,34 @@ static void test_writer_segment_deleted_while_idle(void **state)
 	flush_acked(fx, w, 300);
 	assert_int_equal(atomic_load(&fx->failed), 0);
 	close_verify_free(fx, w, seqs);
+}
+
+/* A segment that kept failing past retry_timeout_ms fails its events and
+ * the writer takes no more: a later event of their keys written after
+ * them would leave a hole in the key's order. */
+static void test_writer_retry_timeout_breaks_writer(void **state)
+{
+	(void)state;
+	struct fixture *fx = fixture_new(1);
+	struct strata_writer_config cfg;
+	char err[STRATA_ERRMSG_SIZE];
+	unsigned seqs[KEYS] = {0};
+	strata_writer_config_default(&cfg);
+	cfg.retry_timeout_ms = 300;
+	struct strata_writer *w = open_writer(fx, &cfg);
+	write_events(fx, w, 0, 10, seqs);
+	flush_acked(fx, w, 10);
+	fake_fail_appends(fx->f, 100000, STRATA_EUNAVAIL);
+	write_events(fx, w, 10, 10, seqs);
+	assert_int_equal(strata_writer_flush(w, err), STRATA_EUNAVAIL);
+	assert_int_equal(atomic_load(&fx->failed), 10);
+	fake_fail_appends(fx->f, 0, 0);
+	assert_int_equal(strata_writer_write(w, "key-0", 5, "k0:99", 5,
+	                                     count_cb, fx, err),
+	                 STRATA_EUNAVAIL);
+	assert_non_null(strstr(err, "takes no more events"));
+	(void)strata_writer_close(w, err);
+	fixture_free(fx);
 }
 
 /* Writing to a sealed stream fails with STRATA_ESEALED. */
@@ -391,14 +419,22 @@ static void test_writer_refused_block_fails_the_rest(void **state)
 	assert_int_equal(strata_writer_flush(w, err), 0);
 	assert_int_equal(atomic_load(&fx->acked), 5);
 	fake_fail_appends(fx->f, 1, STRATA_ETOOBIG);
+	/* Once the refusal came back (it may, before the loop ends), the
+	 * writer takes no more: those are refused at once. */
+	unsigned queued = 0;
 	for (int i = 0; i < 6; i++) {
-		assert_int_equal(strata_writer_write(w, "k", 1, "no", 2,
-		                                     count_cb, fx, err),
-		                 0);
+		int rc = strata_writer_write(w, "k", 1, "no", 2, count_cb, fx,
+		                             err);
+		if (rc == 0) {
+			queued++;
+		} else {
+			assert_int_equal(rc, STRATA_ETOOBIG);
+		}
 	}
+	assert_true(queued >= 1);
 	assert_int_not_equal(strata_writer_flush(w, err), 0);
 	assert_int_equal(atomic_load(&fx->acked), 5);
-	assert_int_equal(atomic_load(&fx->failed), 6);
+	assert_int_equal(atomic_load(&fx->failed), queued);
 	assert_int_equal(atomic_load(&fx->last_code), STRATA_ETOOBIG);
 	/* This writer refuses later events; a new one takes them. */
 	assert_int_equal(
@@ -616,6 +652,7 @@ int main(void)
 	        cmocka_unit_test(test_writer_stale_current_segments),
 	        cmocka_unit_test(test_writer_dead_segment_retires_later),
 	        cmocka_unit_test(test_writer_segment_deleted_while_idle),
+	        cmocka_unit_test(test_writer_retry_timeout_breaks_writer),
 	        cmocka_unit_test(test_writer_write_sealed_stream),
 	        cmocka_unit_test(test_writer_write_too_big),
 	        cmocka_unit_test(test_writer_refused_block_fails_the_rest),
