@@ -311,6 +311,7 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 	int close_rc;
 	uint64_t stored = 0; /* frame bytes sent (plain writer only) */
 	uint64_t txn_id = 0;
+	bool commit_unknown = false; /* neither committed nor aborted */
 	if (txn != NULL) {
 		/* All or nothing: a bad record aborts what came before it. */
 		uint64_t id = strata_txn_id(txn);
@@ -329,6 +330,19 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 			         id, events);
 			return in_ex;
 		}
+		if (close_rc != 0 && close_rc != STRATA_ECONFLICT &&
+		    close_rc != STRATA_ENOTSUP) {
+			/* Its reply may have been lost after the commit was
+			 * recorded: settle it, committed or aborted. */
+			char aerr[STRATA_ERRMSG_SIZE];
+			int arc = strata_txn_abort_id(cl, scope, stream, id,
+			                              aerr);
+			if (arc == STRATA_ECONFLICT) {
+				close_rc = 0; /* it was committed */
+			} else if (arc != 0) {
+				commit_unknown = true;
+			}
+		}
 		pthread_mutex_lock(&st.mu);
 		if (close_rc == 0) {
 			st.acked = events;
@@ -336,8 +350,11 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 		} else {
 			st.failed = events;
 			st.first_code = close_rc;
-			errmsg_set(st.first_err, "transaction %" PRIu64 ": %s",
-			           id, cerr);
+			errmsg_set(st.first_err,
+			           "transaction %" PRIu64 ": %s%s", id, cerr,
+			           commit_unknown ? ""
+			                          : " (it is aborted: write "
+			                            "them again)");
 		}
 		pthread_mutex_unlock(&st.mu);
 	} else {
@@ -366,6 +383,9 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 		if (txn_id != 0) {
 			printf(",\"transaction\":%" PRIu64, txn_id);
 		}
+		if (commit_unknown) {
+			printf(",\"commit\":\"unknown\"");
+		}
 		if (o.codec != NULL && stored > 0) {
 			printf(",\"codec\":");
 			cli_json_string(stdout, o.codec, strlen(o.codec));
@@ -391,6 +411,15 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 			        (double)acked / secs);
 		}
 		fputc('\n', stderr);
+	}
+	if (commit_unknown) {
+		return cli_fail(
+		        c, close_rc,
+		        "transaction %" PRIu64 " of %s: whether its "
+		        "commit of %" PRIu64 " events went through is "
+		        "unknown (%s); check with 'stratactl txn status "
+		        "%s %" PRIu64 "' before writing them again",
+		        txn_id, full, events, cerr, full, txn_id);
 	}
 	if (failed > 0 || (close_rc != 0 && first == 0)) {
 		int code = first != 0 ? first : close_rc;

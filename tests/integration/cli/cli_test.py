@@ -620,6 +620,88 @@ def scenario_transaction(args, base):
         log("write --transaction: 200 events at once; an aborted one "
             "wrote nothing")
 
+        # A commit whose reply never comes (the server stopped after
+        # taking it) may have gone through: the write says the outcome
+        # is unknown, not that nothing was written, and the stream then
+        # holds all of the transaction or none of it.
+        w = subprocess.Popen(
+            [args.stratactl, "--controller", sa.url, "--timeout", "2s",
+             "write", "tx/s", "--transaction", "--key-separator", "\\t"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        w.stdin.write("".join("k1\tu%d\n" % i for i in range(20)).encode())
+        w.stdin.flush()
+        time.sleep(1.0)
+        sa.proc.send_signal(signal.SIGSTOP)
+        try:
+            w.stdin.close()  # end of input: commit
+            w.wait(timeout=60)
+            werr = w.stderr.read()
+        finally:
+            sa.proc.send_signal(signal.SIGCONT)
+        werr = werr.decode()
+        check(w.returncode == EXIT_UNREACHABLE and "is unknown" in werr
+              and "txn status tx/s" in werr and "not written" not in werr,
+              "commit without a reply: exit %d: %s" % (w.returncode,
+                                                      werr[:600]))
+        deadline = time.time() + 30
+        while True:
+            u = [e for e in ctl.run("read", "tx/s")[0].split()
+                 if e.startswith("u")]
+            if len(u) in (0, 20) or time.time() > deadline:
+                break
+            time.sleep(0.3)
+        check(len(u) in (0, 20), "a transaction half there: %d" % len(u))
+        log("commit without a reply: outcome reported unknown; the "
+            "stream holds %d of its 20 events" % len(u))
+
+        # A plain write whose stores stop answering for longer than
+        # --timeout: the events that fail stop the write, and nothing
+        # after them is written, so every key holds a prefix of its
+        # events (a hole would put a resend out of order).
+        w = subprocess.Popen(
+            [args.stratactl, "--controller", sa.url, "--timeout", "2s",
+             "write", "tx/p", "--create", "--key-separator", "\\t"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        stopped = False
+        try:
+            for i in range(200):
+                w.stdin.write("".join("k%d\tp%d:%d\n" % (k, k, i)
+                                      for k in range(3)).encode())
+                w.stdin.flush()
+                time.sleep(0.05)
+                if i == 20:
+                    sa.proc.send_signal(signal.SIGSTOP)
+                    stopped = True
+                if i == 180:  # 8 s later: well past --timeout
+                    sa.proc.send_signal(signal.SIGCONT)
+                    stopped = False
+        except BrokenPipeError:
+            pass  # the write stopped reading: expected
+        finally:
+            if stopped:
+                sa.proc.send_signal(signal.SIGCONT)
+        try:
+            w.stdin.close()
+        except BrokenPipeError:
+            pass
+        w.wait(timeout=60)
+        werr = w.stderr.read().decode()
+        check(w.returncode == EXIT_UNREACHABLE and
+              "takes no more events" in werr,
+              "write past --timeout: exit %d: %s" % (w.returncode,
+                                                    werr[:600]))
+        per = {}
+        for e in ctl.run("read", "tx/p")[0].split():
+            k, n = e.split(":")
+            per.setdefault(k, []).append(int(n))
+        for k, ns in per.items():
+            check(ns == list(range(len(ns))),
+                  "key %s has a hole: %s" % (k, ns))
+        log("write past --timeout stopped; keys hold prefixes of %s "
+            "events" % sorted(len(v) for v in per.values()))
+
         # delete --seal with a transaction open: the seal aborts it and
         # the delete waits for that abort instead of failing half done.
         w = subprocess.Popen(
