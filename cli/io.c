@@ -424,12 +424,18 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 	if (failed > 0 || (close_rc != 0 && first == 0)) {
 		int code = first != 0 ? first : close_rc;
 		const char *msg = first != 0 ? first_err : cerr;
-		int fex =
-		        cli_fail(c, code,
-		                 "%" PRIu64 " of %" PRIu64
-		                 " events were not written: %s",
-		                 failed > 0 ? failed : events - acked, events,
-		                 msg[0] != '\0' ? msg : strata_strerror(code));
+		/* A request without an answer may have been carried out. */
+		bool maybe = txn_id == 0 && (code == STRATA_ETIMEDOUT ||
+		                             code == STRATA_EUNAVAIL ||
+		                             code == STRATA_ELEADERLOST);
+		int fex = cli_fail(
+		        c, code,
+		        "%" PRIu64 " of %" PRIu64 " events were not %s: %s",
+		        failed > 0 ? failed : events - acked, events,
+		        maybe ? "acknowledged (some may be in the stream: "
+		                "their requests had no answer)"
+		              : "written",
+		        msg[0] != '\0' ? msg : strata_strerror(code));
 		return in_ex != 0 ? in_ex : fex;
 	}
 	return in_ex;
