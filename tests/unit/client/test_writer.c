@@ -243,6 +243,40 @@ static void test_writer_write_follows_successors(void **state)
 	fixture_free(fx);
 }
 
+/* A writer on fx (blocks of batch bytes, retry_timeout_ms retry_ms; 0:
+ * the defaults) that wrote events 0..n and had them acknowledged. */
+static struct strata_writer *writer_after(struct fixture *fx, size_t batch,
+                                          int retry_ms, unsigned n,
+                                          unsigned *seqs)
+{
+	struct strata_writer_config cfg;
+	strata_writer_config_default(&cfg);
+	if (batch != 0) {
+		cfg.max_batch_bytes = batch;
+	}
+	if (retry_ms != 0) {
+		cfg.retry_timeout_ms = retry_ms;
+	}
+	struct strata_writer *w = open_writer(fx, &cfg);
+	write_events(fx, w, 0, n, seqs);
+	flush_acked(fx, w, n);
+	return w;
+}
+
+/* Wait up to 5 s until n events are acknowledged (and, when failed_too,
+ * counting the failed ones). */
+static void wait_resolved(struct fixture *fx, unsigned n, bool failed_too)
+{
+	for (int i = 0; i < 500; i++) {
+		unsigned got = atomic_load(&fx->acked) +
+		               (failed_too ? atomic_load(&fx->failed) : 0);
+		if (got >= n) {
+			return;
+		}
+		nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+	}
+}
+
 /* A split answered first by a controller replica that has not applied
  * it (the sealed segment still current, the stream not sealed): the
  * writer asks again instead of taking the stream for sealed, and every
@@ -251,14 +285,8 @@ static void test_writer_stale_current_segments(void **state)
 {
 	(void)state;
 	struct fixture *fx = fixture_new(2);
-	struct strata_writer *w;
-	struct strata_writer_config cfg;
 	unsigned seqs[KEYS] = {0};
-	strata_writer_config_default(&cfg);
-	cfg.max_batch_bytes = 128;
-	w = open_writer(fx, &cfg);
-	write_events(fx, w, 0, 300, seqs);
-	flush_acked(fx, w, 300);
+	struct strata_writer *w = writer_after(fx, 128, 0, 300, seqs);
 	fake_stale_current(fx->f, 3);
 	fake_split(fx->f, fake_segment_id(fx->f, 0));
 	write_events(fx, w, 300, 300, seqs);
@@ -276,15 +304,10 @@ static void test_writer_dead_segment_retires_later(void **state)
 {
 	(void)state;
 	struct fixture *fx = fixture_new(2);
-	struct strata_writer_config cfg;
 	char err[STRATA_ERRMSG_SIZE];
 	unsigned seqs[KEYS] = {0};
-	strata_writer_config_default(&cfg);
-	cfg.max_batch_bytes = 128;
-	cfg.retry_timeout_ms = 1500; /* a loaded machine stays within */
-	struct strata_writer *w = open_writer(fx, &cfg);
-	write_events(fx, w, 0, 100, seqs);
-	flush_acked(fx, w, 100);
+	/* 1.5 s: a loaded machine stays within it */
+	struct strata_writer *w = writer_after(fx, 128, 1500, 100, seqs);
 	fake_stale_current(fx->f, 1000);
 	fake_split(fx->f, fake_segment_id(fx->f, 0));
 	write_events(fx, w, 100, 100, seqs);
@@ -296,18 +319,11 @@ static void test_writer_dead_segment_retires_later(void **state)
 	 * whose refresh now shows segment 0 retired too. */
 	unsigned done = atomic_load(&fx->acked) + atomic_load(&fx->failed);
 	write_events(fx, w, 200, 100, seqs);
-	for (int i = 0;
-	     i < 500 &&
-	     atomic_load(&fx->acked) + atomic_load(&fx->failed) < done + 100;
-	     i++) {
-		nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
-	}
+	wait_resolved(fx, done + 100, true);
 	/* Every key now goes to a successor: all are written. */
 	unsigned acked = atomic_load(&fx->acked);
 	write_events(fx, w, 300, 100, seqs);
-	for (int i = 0; i < 500 && atomic_load(&fx->acked) < acked + 100; i++) {
-		nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
-	}
+	wait_resolved(fx, acked + 100, false);
 	assert_int_equal(atomic_load(&fx->acked), acked + 100);
 	(void)strata_writer_close(w, err); /* reports the earlier failure */
 	fixture_free(fx);
@@ -322,9 +338,7 @@ static void test_writer_segment_deleted_while_idle(void **state)
 	(void)state;
 	struct fixture *fx = fixture_new(2);
 	unsigned seqs[KEYS] = {0};
-	struct strata_writer *w = open_writer(fx, NULL);
-	write_events(fx, w, 0, 100, seqs);
-	flush_acked(fx, w, 100);
+	struct strata_writer *w = writer_after(fx, 0, 0, 100, seqs);
 	uint64_t old = fake_segment_id(fx->f, 0);
 	fake_split(fx->f, old);
 	fake_delete_segment(fx->f, old);
@@ -341,14 +355,9 @@ static void test_writer_retry_timeout_breaks_writer(void **state)
 {
 	(void)state;
 	struct fixture *fx = fixture_new(1);
-	struct strata_writer_config cfg;
 	char err[STRATA_ERRMSG_SIZE];
 	unsigned seqs[KEYS] = {0};
-	strata_writer_config_default(&cfg);
-	cfg.retry_timeout_ms = 300;
-	struct strata_writer *w = open_writer(fx, &cfg);
-	write_events(fx, w, 0, 10, seqs);
-	flush_acked(fx, w, 10);
+	struct strata_writer *w = writer_after(fx, 0, 300, 10, seqs);
 	fake_fail_appends(fx->f, 100000, STRATA_EUNAVAIL);
 	write_events(fx, w, 10, 10, seqs);
 	assert_int_equal(strata_writer_flush(w, err), STRATA_EUNAVAIL);
