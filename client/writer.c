@@ -68,6 +68,7 @@ struct wblock {
 	struct segw *sw;
 	int64_t first;
 	int64_t last;
+	uint64_t sent_ms; /* the retry timeout counts from here */
 };
 
 struct segw {
@@ -543,6 +544,7 @@ static void sw_send_block(struct segw *sw)
 		return;
 	}
 	b->sw = sw;
+	b->sent_ms = loop_now_ms();
 	b->first = first;
 	append_request_head(req, sw->name, w->id, sizeof(w->id), first, count,
 	                    bytes);
@@ -833,6 +835,14 @@ static void sw_block_done(struct creq *r)
 				sw->msg_kept = true;
 			}
 		} else {
+			/* Failing since it was sent, not since the store's
+			 * silence ran out: retry_timeout_ms bounds the whole
+			 * wait (a stopped store used to add a request
+			 * timeout to it). */
+			if (sw->fail_since == 0 ||
+			    b->sent_ms < sw->fail_since) {
+				sw->fail_since = b->sent_ms;
+			}
 			sw_note_failure(sw, code, msg);
 		}
 	}
