@@ -16,10 +16,12 @@
  *   in flight has resolved, SETUP_APPEND again through the controller's
  *   endpoint (fail-over), acknowledge events up to the store's last event
  *   number, renumber the rest from there and resend them. The store's
- *   dedup rule makes this exactly-once. Past retry_timeout_ms the events
- *   fail with the last error.
- * - a permanent error on a block (too big, malformed): its events fail;
- *   the others are resent after a resync.
+ *   dedup rule makes this exactly-once. Past retry_timeout_ms (counted
+ *   from the failing block's send) the events fail with the last error.
+ * - a permanent error on a block (too big, malformed): its events and
+ *   those queued after them fail; the others are resent after a resync.
+ *   After either, the writer takes no more (w->broken): a later event of
+ *   a failed one's key would leave a hole in the key's order.
  * - STRATA_ESEALED (or STRATA_ENOENT: sealed, then deleted by a
  *   truncation): the segment was sealed. Ask the controller for the
  *   current segments. Segments no longer current retire: they send
