@@ -99,8 +99,9 @@ int cli_fail_op(const struct cli *c, int code, const char *what,
 	switch (code) {
 	case STRATA_ETIMEDOUT:
 		hint = " (timed out after --timeout; a change may still "
-		       "complete: check with 'stratactl stream describe' or "
-		       "raise --timeout)";
+		       "complete: check its state again (e.g. 'stratactl "
+		       "stream describe' or 'group describe') or raise "
+		       "--timeout)";
 		break;
 	case STRATA_EBUSY:
 		hint = " (another change runs on it: retry shortly)";

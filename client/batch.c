@@ -171,7 +171,12 @@ int strata_batch_list_ranges(struct strata_client *c, const char *scope,
 		goto out;
 	}
 	if (to != NULL && to->n > 0) {
-		rc = strata_stream_segments_at_cut(c, to, &tl, errmsg);
+		/* Past a segment's end, reading would wait for data that
+		 * may never come. */
+		rc = client_cut_within(c, to, "end cut", errmsg);
+		if (rc == 0) {
+			rc = strata_stream_segments_at_cut(c, to, &tl, errmsg);
+		}
 	} else {
 		rc = strata_stream_current_segments(c, scope, stream, &tl,
 		                                    errmsg);
@@ -358,6 +363,17 @@ static void batch_one(struct batch_read *b,
 			           "segment %.200s was truncated away from "
 			           "%" PRIu64 " before it was read",
 			           r->segment, ev.offset);
+		}
+		if (rc == STRATA_ETRUNCATED && b->on_truncated == NULL) {
+			/* Not going on: say where the data starts now. */
+			client_err(
+			        msg,
+			        "segment %.200s: bytes %" PRIu64 "..%" PRIu64
+			        " were truncated before they were read; read "
+			        "from the head, or from a cut at or after "
+			        "offset %" PRIu64 " there",
+			        r->segment, ev.offset, ev.next_offset,
+			        ev.next_offset);
 		}
 		if (rc == STRATA_ETRUNCATED && b->on_truncated != NULL) {
 			if (ev.next_offset > r->end_offset) {

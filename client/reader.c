@@ -149,8 +149,9 @@ static int ctl_group_config(struct strata_client *c, const char *scope,
 	}
 	if (rc == STRATA_ENOENT) {
 		client_err(errmsg,
-		           "reader group %s/%s does not exist; create it with "
-		           "strata_reader_group_create",
+		           "reader group %s/%s does not exist; create it "
+		           "first ('stratactl group create', "
+		           "strata_reader_group_create) or check the name",
 		           scope, group);
 	}
 	*out = rep;
@@ -327,7 +328,8 @@ int strata_reader_group_open(struct strata_client *c, const char *scope,
 	if (rc == 0 && rg->st.n_streams == 0) {
 		client_err(errmsg,
 		           "reader group %s/%s has no state yet; create it "
-		           "with strata_reader_group_create",
+		           "first ('stratactl group create', "
+		           "strata_reader_group_create)",
 		           scope, group);
 		rc = STRATA_ENOENT;
 	}
@@ -1027,6 +1029,14 @@ int strata_reader_group_update_retention_cut(
 		return STRATA_EINVAL;
 	}
 	int rc = client_check_blocking(rg->c, "release retention", errmsg);
+	/* A cut past a segment's end would let retention truncate data
+	 * written later, before anyone read it. */
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (cuts[i].n > 0) {
+			rc = client_cut_within(rg->c, &cuts[i], "release",
+			                       errmsg);
+		}
+	}
 	return rc != 0 ? rc : release_cuts(rg, cuts, n, false, errmsg);
 }
 

@@ -36,8 +36,8 @@ STRATA_API void strata_segment_ranges_free(struct strata_segment_ranges *r);
  * whole length when it lies before to. Ranges from one segment are never
  * split; empty ranges are left out, and so are segments a truncation
  * deleted while they were listed. Errors: STRATA_EINVAL (a cut of
- * another stream, a malformed cut, or to before from), STRATA_ENOENT,
- * and the transport errors.
+ * another stream, a malformed cut, to before from, or to past a
+ * segment's end), STRATA_ENOENT, and the transport errors.
  */
 STRATA_API int strata_batch_list_ranges(struct strata_client *c,
                                         const char *scope, const char *stream,

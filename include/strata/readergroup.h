@@ -155,9 +155,9 @@ STRATA_API int strata_reader_group_reset(struct strata_reader_group *rg,
  * checkpoint); a checkpoint's cuts fit as they are. Two controller round
  * trips; it reads only rg's names, so it may run beside another call on
  * the same rg. Errors: STRATA_EINVAL (retention NONE, a stream the group
- * does not read, a cut that does not fit its stream, no positions at
- * all), STRATA_ECONFLICT (the group's configuration changed meanwhile:
- * retry), STRATA_ENOENT, transport errors.
+ * does not read, a cut that does not fit its stream or lies past a
+ * segment's end, no positions at all), STRATA_ECONFLICT (the group's
+ * configuration changed meanwhile: retry), STRATA_ENOENT, transport errors.
  */
 STRATA_API int
 strata_reader_group_update_retention_cut(struct strata_reader_group *rg,

@@ -1128,6 +1128,11 @@ def scenario_truncate_middle(args, base):
         out, _ = ctl.run("read", "tm/s")
         check(sorted(out.split()) == sorted("f%d" % i for i in range(50)),
               "after truncate: %r" % out[:300])
+        # An end cut past a segment's end would wait for data that may
+        # never come: refused.
+        _, err = ctl.run("read", "tm/s", "--to", "0.0=99999999,1.0=0",
+                         expect=EXIT_USAGE)
+        check("past its end" in err, "--to past the end: %s" % err)
 
         # A read from the head that the truncation overtakes (stdout
         # not drained, so it waits far behind its read-ahead) says what
@@ -1163,7 +1168,7 @@ def scenario_truncate_middle(args, base):
                         len(a), err.decode().splitlines()[0]))
             else:
                 check(p.returncode == EXIT_FAILED and
-                      "truncated" in err.decode(),
+                      "read from the head" in err.decode(),
                       "read from a truncated cut: exit %d, stderr %s"
                       % (p.returncode, err.decode()[:500]))
         # --follow from the head, overtaken by a truncation that deletes
@@ -1309,6 +1314,11 @@ def scenario_retention_group(args, base):
         check(sorted(events()) == sorted(written),
               "truncated while the manual group held the stream")
 
+        # Past a segment's end: retention could then drop data written
+        # later, before anyone read it.
+        _, err = ctl.run("group", "release", "rg/man", "--at",
+                         "rg/s:0.0=99999999,1.0=0", expect=EXIT_USAGE)
+        check("past its end" in err, "release past the end: %s" % err)
         out, _ = ctl.run("group", "release", "rg/man", "--at", "tail")
         check("released 1 stream" in out, "release: %s" % out)
         ctl.run("group", "release", "rg/nope", "--at", "tail",
