@@ -485,7 +485,7 @@ static int next_prefixed(struct cli_reader *r, const uint8_t **data,
 		     "record %" PRIu64 ": input ends inside its 4-byte "
 		     "length",
 		     rec);
-		return STRATA_EPROTO;
+		return STRATA_EINVAL; /* bad input: exit 2 */
 	}
 	size_t n = (size_t)h[0] | (size_t)h[1] << 8 | (size_t)h[2] << 16 |
 	           (size_t)h[3] << 24;
@@ -508,7 +508,7 @@ static int next_prefixed(struct cli_reader *r, const uint8_t **data,
 		     "record %" PRIu64 ": input ends inside its %zu bytes "
 		     "of data",
 		     rec, n);
-		return STRATA_EPROTO;
+		return STRATA_EINVAL; /* bad input: exit 2 */
 	}
 	r->record = rec;
 	*data = r->buf;

@@ -132,7 +132,7 @@ void cli_reader_init(struct cli_reader *r, FILE *in, bool prefixed, size_t max);
  * Next record into *data / *len (valid until the next call). Returns 0
  * with *data set, 0 with *data NULL at the end of input, or an error with
  * err naming the record number: STRATA_ETOOBIG (longer than max),
- * STRATA_EPROTO (input ends inside a length-prefixed record),
+ * STRATA_EINVAL (input ends inside a length-prefixed record: exit 2),
  * STRATA_EIO (read error), STRATA_ENOMEM. A last line without '\n' is a
  * record.
  */

@@ -320,6 +320,16 @@ def scenario_basic(args, base):
                 stdin=rec, binary=True)
         out, _ = ctl.run("read", "it/bin", "--length-prefixed", binary=True)
         check(out == rec, "length-prefixed round trip differs")
+        # Input that ends inside a record is bad input (exit 2); the
+        # records before it are written.
+        _, err = ctl.run("write", "it/bin", "--length-prefixed",
+                         stdin=b"\x02\x00\x00\x00ab\x05\x00\x00\x00ab",
+                         binary=True, expect=EXIT_USAGE)
+        check("record 2: input ends inside its 5 bytes" in err,
+              "truncated record: %s" % err)
+        out, _ = ctl.run("read", "it/bin", "--length-prefixed", binary=True)
+        check(out == rec + b"\x02\x00\x00\x00ab",
+              "the record before the truncated one was not written")
 
         # Truncate at the tail: the sealed segment goes, nothing is left;
         # later events are read.

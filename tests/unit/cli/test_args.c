@@ -324,7 +324,7 @@ static void test_cli_reader_next_prefixed_bad(void **state)
 	uint8_t head[] = {3, 0};
 	FILE *f = fmemopen(head, sizeof(head), "r");
 	cli_reader_init(&r, f, true, 16);
-	assert_int_equal(cli_reader_next(&r, &d, &len, err), STRATA_EPROTO);
+	assert_int_equal(cli_reader_next(&r, &d, &len, err), STRATA_EINVAL);
 	assert_non_null(strstr(err, "record 1"));
 	cli_reader_close(&r);
 	fclose(f);
@@ -332,7 +332,7 @@ static void test_cli_reader_next_prefixed_bad(void **state)
 	uint8_t body[] = {3, 0, 0, 0, 'a'};
 	f = fmemopen(body, sizeof(body), "r");
 	cli_reader_init(&r, f, true, 16);
-	assert_int_equal(cli_reader_next(&r, &d, &len, err), STRATA_EPROTO);
+	assert_int_equal(cli_reader_next(&r, &d, &len, err), STRATA_EINVAL);
 	cli_reader_close(&r);
 	fclose(f);
 
