@@ -417,6 +417,7 @@ static int start_store(struct app *a, const struct config *cfg,
 	        .tier2_options = opts,
 	        .raft_listen = config_get_string(cfg, "store.raft.listen"),
 	        .raft_key = "store.raft.listen",
+	        .raft_metrics = true, /* its loop stalls, as a store's */
 	        .advertise = config_get_string(cfg, "store.advertise"),
 	};
 	ss_options_read(cfg, &sc);

@@ -1262,6 +1262,9 @@ def scenario_retention(args, base):
                   "the controller log does not name the truncation")
         check(metric(sa, "strata_controller_retention_truncations_total")
               >= 1, "the retention counter did not count the truncation")
+        # The process's /metrics has the store's Raft loop stalls too.
+        check(metric(sa, "strata_raft_loop_stall_seconds_count") >= 1,
+              "no Raft loop-stall probe observations")
         log("retention kept %d of 300 events (policy 4 KiB)" % len(got))
     finally:
         sa.stop()
