@@ -442,15 +442,25 @@ static void print_info_text(const struct strata_stream_info *in,
 	}
 	printf("%s\n", k->n_tags == 0 ? "-" : "");
 	printf("Epoch:      %" PRIu32 "\n", in->current_epoch);
-	printf("Segments:\n  %-10s %-24s %-10s %s\n", "SEGMENT", "KEY RANGE",
-	       "CONTAINER", "LENGTH");
+	/* The key range column is as wide as its widest range. */
+	int width = 24;
+	for (size_t i = 0; segs != NULL && i < segs->n; i++) {
+		char range[80];
+		format_range(range, sizeof(range), segs->segments[i].low,
+		             segs->segments[i].high);
+		if ((int)strlen(range) > width) {
+			width = (int)strlen(range);
+		}
+	}
+	printf("Segments:\n  %-10s %-*s %-10s %s\n", "SEGMENT", width,
+	       "KEY RANGE", "CONTAINER", "LENGTH");
 	for (size_t i = 0; segs != NULL && i < segs->n; i++) {
 		const struct strata_segment_desc *s = &segs->segments[i];
 		char id[32], range[80];
 		cli_format_segment_id(s->id, id, sizeof(id));
 		format_range(range, sizeof(range), s->low, s->high);
 		int64_t len = cut_offset(&in->tail, s->id);
-		printf("  %-10s %-24s %-10" PRIu32 " ", id, range,
+		printf("  %-10s %-*s %-10" PRIu32 " ", id, width, range,
 		       s->container);
 		if (len >= 0) {
 			printf("%" PRId64 "\n", len);
