@@ -359,10 +359,6 @@ static void batch_one(struct batch_read *b,
 			rc = STRATA_ETRUNCATED;
 			ev.offset = strata_event_iter_position(it);
 			ev.next_offset = r->end_offset;
-			client_err(msg,
-			           "segment %.200s was truncated away from "
-			           "%" PRIu64 " before it was read",
-			           r->segment, ev.offset);
 		}
 		if (rc == STRATA_ETRUNCATED && b->on_truncated == NULL) {
 			/* Not going on: say where the data starts now. */

@@ -400,6 +400,22 @@ static int config_to_pb(const struct strata_stream_config *in,
 	return 0;
 }
 
+/* The controller's record of scope/stream (*out: free with
+ * rpc_pb_free). */
+static int stream_query(struct strata_client *c, const char *scope,
+                        const char *stream, Strata__V1__StreamInfo **out,
+                        char *errmsg)
+{
+	Strata__V1__GetStreamRequest q = STRATA__V1__GET_STREAM_REQUEST__INIT;
+	q.scope = (char *)scope;
+	q.stream = (char *)stream;
+	*out = NULL;
+	return client_ctl_query(c,
+	                        STRATA__V1__CONTROLLER_METHOD__CTL_GET_STREAM,
+	                        &q.base, &strata__v1__stream_info__descriptor,
+	                        (ProtobufCMessage **)out, errmsg);
+}
+
 int strata_stream_create(struct strata_client *c, const char *scope,
                          const char *stream,
                          const struct strata_stream_config *cfg, char *errmsg)
@@ -428,15 +444,8 @@ int strata_stream_create(struct strata_client *c, const char *scope,
 	        loop_now_ms() + (uint64_t)c->cfg.operation_timeout_ms;
 	unsigned delay = 20;
 	for (;;) {
-		Strata__V1__GetStreamRequest g =
-		        STRATA__V1__GET_STREAM_REQUEST__INIT;
 		Strata__V1__StreamInfo *si = NULL;
-		g.scope = (char *)scope;
-		g.stream = (char *)stream;
-		rc = client_ctl_query(
-		        c, STRATA__V1__CONTROLLER_METHOD__CTL_GET_STREAM,
-		        &g.base, &strata__v1__stream_info__descriptor,
-		        (ProtobufCMessage **)&si, errmsg);
+		rc = stream_query(c, scope, stream, &si, errmsg);
 		if (rc != 0) {
 			return rc;
 		}
@@ -1052,30 +1061,6 @@ static int cut_from_list(const struct strata_segment_list *l,
 	return 0;
 }
 
-/* The stream's state as the controller sees it now (an enum
- * strata_stream_state), or minus the error code (errmsg says why: e.g.
- * the stream is gone). */
-static int stream_state(struct strata_client *c, const char *scope,
-                        const char *stream, char *errmsg)
-{
-	Strata__V1__GetStreamRequest q = STRATA__V1__GET_STREAM_REQUEST__INIT;
-	q.scope = (char *)scope;
-	q.stream = (char *)stream;
-	Strata__V1__StreamInfo *si = NULL;
-	char why[STRATA_ERRMSG_SIZE];
-	int rc = client_ctl_query(c,
-	                          STRATA__V1__CONTROLLER_METHOD__CTL_GET_STREAM,
-	                          &q.base, &strata__v1__stream_info__descriptor,
-	                          (ProtobufCMessage **)&si, why);
-	if (rc != 0) {
-		client_err(errmsg, "%s", why);
-		return -rc;
-	}
-	int state = (int)si->state;
-	rpc_pb_free(&si->base);
-	return state;
-}
-
 int strata_stream_get_info(struct strata_client *c, const char *scope,
                            const char *stream, struct strata_stream_info **out,
                            char *errmsg)
@@ -1085,13 +1070,8 @@ int strata_stream_get_info(struct strata_client *c, const char *scope,
 	                                           errmsg)) != 0) {
 		return rc;
 	}
-	Strata__V1__GetStreamRequest q = STRATA__V1__GET_STREAM_REQUEST__INIT;
-	q.scope = (char *)scope;
-	q.stream = (char *)stream;
 	Strata__V1__StreamInfo *si = NULL;
-	rc = client_ctl_query(c, STRATA__V1__CONTROLLER_METHOD__CTL_GET_STREAM,
-	                      &q.base, &strata__v1__stream_info__descriptor,
-	                      (ProtobufCMessage **)&si, errmsg);
+	rc = stream_query(c, scope, stream, &si, errmsg);
 	if (rc != 0) {
 		return rc;
 	}
@@ -1132,15 +1112,24 @@ int strata_stream_get_info(struct strata_client *c, const char *scope,
 		rc = strata_segment_get_stat(c, tail->segments[i].name, &st,
 		                             errmsg);
 		if (rc == STRATA_ENOENT) {
-			/* Its delete may have started since we asked. */
-			int now = stream_state(c, scope, stream, errmsg);
-			if (now == STRATA_STREAM_DELETING) {
+			/* Its delete may have started since we asked (if
+			 * the stream is gone, that answer is the error). */
+			Strata__V1__StreamInfo *now = NULL;
+			char why[STRATA_ERRMSG_SIZE];
+			int qrc = stream_query(c, scope, stream, &now, why);
+			deleting = qrc == 0 &&
+			           now->state == (Strata__V1__StreamState)
+			                                 STRATA_STREAM_DELETING;
+			rpc_pb_free(now != NULL ? &now->base : NULL);
+			if (deleting) {
 				info->state = STRATA_STREAM_DELETING;
-				deleting = true;
 				rc = 0;
 				break;
 			}
-			rc = now < 0 ? -now : rc;
+			if (qrc != 0) {
+				rc = qrc;
+				client_err(errmsg, "%s", why);
+			}
 		}
 		if (rc != 0) {
 			goto err;
