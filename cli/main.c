@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "common/rpc.h"
+#include "common/version.h"
 
 #define PROG "stratactl"
 
@@ -623,6 +624,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", config_errmsg(&cfg));
 		config_close(&cfg);
 		return CLI_EXIT_USAGE;
+	}
+	if (config_version_requested(&cfg)) {
+		strata_print_version(stdout, PROG);
+		config_close(&cfg);
+		return CLI_EXIT_OK;
 	}
 	if (config_help_requested(&cfg) || first >= argc) {
 		bool help = config_help_requested(&cfg);

@@ -518,10 +518,12 @@ static int check_key(struct config *cfg, size_t i)
 		        CONFIG_NAME_MAX);
 	}
 	if (strcmp(k->name, "config") == 0 || strcmp(k->name, "help") == 0 ||
-	    under(k->name, "config") || under(k->name, "help")) {
+	    strcmp(k->name, "version") == 0 || under(k->name, "config") ||
+	    under(k->name, "help") || under(k->name, "version")) {
 		return fail(cfg, STRATA_EINVAL,
-		            "config schema: key '%s': 'config' and 'help' are "
-		            "reserved for --config and --help",
+		            "config schema: key '%s': 'config', 'help' and "
+		            "'version' are reserved for --config, --help and "
+		            "--version",
 		            k->name);
 	}
 	if (k->help == NULL || (unsigned)k->type > CONFIG_SECTION ||
@@ -1451,6 +1453,11 @@ static int parse_flags(struct config *cfg, int argc, char *const argv[],
 			i++;
 			break;
 		}
+		if (strcmp(a, "--version") == 0) {
+			cfg->version = true;
+			i++;
+			break;
+		}
 		const char *body = a + 2;
 		const char *eq = strchr(body, '=');
 		size_t bl = eq != NULL ? (size_t)(eq - body) : strlen(body);
@@ -1572,20 +1579,31 @@ int config_load(struct config *cfg, int argc, char *const argv[],
 		return oom(cfg);
 	}
 	rc = parse_flags(cfg, argc, argv, p, &n, &path, &pos);
-	for (int i = 1; rc == STRATA_ECONFIG && i < argc; i++) {
-		/* A user asking for help gets it, whatever else is wrong. */
-		if (strcmp(argv[i], "--") == 0) {
-			break;
-		}
+	/* A user asking for help gets it, whatever else is wrong (a bad
+	 * flag, or --version before it); then --version likewise. */
+	for (int i = 1; (rc == STRATA_ECONFIG || cfg->version) && !cfg->help &&
+	                i < argc && strcmp(argv[i], "--") != 0;
+	     i++) {
 		if (strcmp(argv[i], "-h") == 0 ||
 		    strcmp(argv[i], "--help") == 0) {
 			cfg->help = true;
+			cfg->version = false;
 			cfg->err[0] = '\0';
 			rc = 0;
 			pos = i + 1;
 		}
 	}
-	if (rc != 0 || cfg->help) {
+	for (int i = 1;
+	     rc == STRATA_ECONFIG && i < argc && strcmp(argv[i], "--") != 0;
+	     i++) {
+		if (strcmp(argv[i], "--version") == 0) {
+			cfg->version = true;
+			cfg->err[0] = '\0';
+			rc = 0;
+			pos = i + 1;
+		}
+	}
+	if (rc != 0 || cfg->help || cfg->version) {
 		goto out;
 	}
 	if (pos < argc && first_arg == NULL) {
@@ -1631,6 +1649,11 @@ out:
 bool config_help_requested(const struct config *cfg)
 {
 	return cfg->help;
+}
+
+bool config_version_requested(const struct config *cfg)
+{
+	return cfg->version;
 }
 
 const char *config_file(const struct config *cfg)
@@ -1949,7 +1972,10 @@ void config_print_help(const struct config_key *schema, size_t n, FILE *out)
 	        "  --config=FILE\n"
 	        "      YAML configuration file. Env: STRATA_CONFIG.\n"
 	        "  --help, -h\n"
-	        "      Print this help and exit.\n");
+	        "      Print this help and exit.\n"
+	        "  --version\n"
+	        "      Print the version and the git commit built from, and "
+	        "exit.\n");
 	for (size_t i = 0; i < n; i++) {
 		const struct config_key *k = &schema[i];
 		char env[ENV_NAME_SIZE];

@@ -39,7 +39,8 @@
  * CONFIG_NAME_MAX bytes; a nested YAML map "a: {b: 1}" is the key "a.b".
  * The environment variable of a key is STRATA_ + the name upper-cased with
  * '.' replaced by '_'; its flag is --name, where '-' and '_' are the same.
- * "config" and "help" are reserved (--config FILE, --help).
+ * "config", "help" and "version" are reserved (--config FILE, --help,
+ * --version).
  */
 
 /* Type of a key; how its value is written and read back. */
@@ -93,6 +94,7 @@ struct config {
 	char *path;                      /* config file read, or NULL */
 	bool loaded;                     /* config_load() returned 0 */
 	bool help;                       /* --help or -h was given */
+	bool version;                    /* --version was given (not --help) */
 	char err[CONFIG_ERRMSG_SIZE];    /* last error message */
 };
 
@@ -124,7 +126,8 @@ const char *config_errmsg(const struct config *cfg);
  * positional argument (argc if none); if NULL, positional arguments are an
  * error. "--help" or "-h" anywhere before "--" wins over everything,
  * even a bad flag: no file is read, 0 is returned and
- * config_help_requested() is true.
+ * config_help_requested() is true. "--version" likewise (unless --help
+ * is given too) makes config_version_requested() true.
  *
  * Errors: STRATA_ECONFIG (config_errmsg() names the file:line, variable or
  * flag, the key, the value and what is allowed), STRATA_ENOMEM. After an
@@ -136,6 +139,9 @@ int config_load(struct config *cfg, int argc, char *const argv[],
 
 /* True when config_load() saw --help or -h. */
 bool config_help_requested(const struct config *cfg);
+
+/* True when config_load() saw --version (and no --help). */
+bool config_version_requested(const struct config *cfg);
 
 /* Path of the config file that was read (borrowed), or NULL. */
 const char *config_file(const struct config *cfg);

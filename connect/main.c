@@ -14,6 +14,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "common/version.h"
 #include "connect/connect.h"
 #include "strata/error.h"
 
@@ -314,6 +315,11 @@ int main(int argc, char **argv)
 	}
 	if (rc == 0 && config_help_requested(&cfg)) {
 		usage(stdout);
+		config_close(&cfg);
+		return 0;
+	}
+	if (rc == 0 && config_version_requested(&cfg)) {
+		strata_print_version(stdout, PROG);
 		config_close(&cfg);
 		return 0;
 	}

@@ -14,6 +14,7 @@
 #include "common/metrics.h"
 #include "common/process.h"
 #include "common/rpc.h"
+#include "common/version.h"
 #include "controller/replica.h"
 
 #define COMP "controller"
@@ -210,6 +211,11 @@ int main(int argc, char **argv)
 		config_close(&cfg);
 		return 0;
 	}
+	if (config_version_requested(&cfg)) {
+		strata_print_version(stdout, "strata-controller");
+		config_close(&cfg);
+		return 0;
+	}
 	int level;
 	log_level_parse(config_get_string(&cfg, "log.level"), &level);
 	log_set_level(level);
@@ -254,6 +260,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	LOG_INFO(COMP,
+	         "strata-controller %s (commit %s) starting, node %" PRIu64,
+	         strata_version(), strata_git_commit(),
+	         config_get_uint(&cfg, "node.id"));
 	/* SIGINT/SIGTERM are taken by sigwait below: block them before any
 	 * thread starts so that every thread inherits the mask. */
 	sigset_t sigs;

@@ -18,6 +18,7 @@
 #include "common/process.h"
 #include "raft/metrics.h"
 #include "common/rpc.h"
+#include "common/version.h"
 #include "segmentstore/options.h"
 #include "segmentstore/service.h"
 #include "strata/error.h"
@@ -311,6 +312,11 @@ int main(int argc, char **argv)
 		config_close(&cfg);
 		return 0;
 	}
+	if (config_version_requested(&cfg)) {
+		strata_print_version(stdout, "strata-segmentstore");
+		config_close(&cfg);
+		return 0;
+	}
 	bool check = config_get_bool(&cfg, "check_config");
 	if (check_rules(&cfg, err) != 0) {
 		fprintf(stderr, "strata-segmentstore: %s\n", err);
@@ -331,6 +337,10 @@ int main(int argc, char **argv)
 		config_close(&cfg);
 		return 1;
 	}
+	LOG_INFO("segmentstore",
+	         "strata-segmentstore %s (commit %s) starting, node %" PRIu64,
+	         strata_version(), strata_git_commit(),
+	         config_get_uint(&cfg, "node.id"));
 	/* Signals are taken synchronously below; every thread inherits the
 	 * mask. */
 	sigset_t sigs;

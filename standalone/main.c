@@ -42,6 +42,7 @@
 #include "common/plugin.h"
 #include "common/process.h"
 #include "common/rpc.h"
+#include "common/version.h"
 #include "controller/replica.h"
 #include "raft/metrics.h"
 #include "segmentstore/options.h"
@@ -654,6 +655,11 @@ int main(int argc, char **argv)
 		config_close(&cfg);
 		return 0;
 	}
+	if (config_version_requested(&cfg)) {
+		strata_print_version(stdout, PROG);
+		config_close(&cfg);
+		return 0;
+	}
 	if (validate(&cfg, err) != 0) {
 		fprintf(stderr, PROG ": %s\n", err);
 		config_close(&cfg);
@@ -723,9 +729,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	LOG_INFO(COMP,
-	         "started: controller %s (REST port %d), segment store %s, "
-	         "%" PRIu64 " containers, tier 2 '%s', data %s",
-	         ctl_url, ctl_replica_rest_port(app.ctl),
+	         "started %s (commit %s): controller %s (REST port %d), "
+	         "segment store %s, %" PRIu64 " containers, tier 2 '%s', "
+	         "data %s",
+	         strata_version(), strata_git_commit(), ctl_url,
+	         ctl_replica_rest_port(app.ctl),
 	         ss_service_client_url(app.store),
 	         config_get_uint(&cfg, "containers.count"),
 	         ss_service_tier2_name(app.store), data_dir);

@@ -1564,6 +1564,17 @@ def scenario_bad_input(args, base):
         ctl.run("read", "bad/s", "--max-events", "0", expect=EXIT_USAGE)
         out, _ = ctl.run("stream", "create", "--help")
         check("--segments" in out, "subcommand help: %s" % out)
+        # --version: one line, program, release and commit, exit 0, for
+        # every binary, whatever else is on the line.
+        for exe in (args.stratactl, args.standalone):
+            p = subprocess.run([exe, "--bogus", "--version"],
+                               capture_output=True, text=True, timeout=60)
+            name = os.path.basename(exe)
+            check(p.returncode == 0 and
+                  re.fullmatch(name + r" \d+\.\d+\.\d+ \(commit \S+\)\n",
+                               p.stdout) is not None,
+                  "%s --version: exit %d %r %r" % (name, p.returncode,
+                                                   p.stdout, p.stderr))
 
         # The cluster says no: exit 1.
         _, err = ctl.run("stream", "delete", "bad/s", expect=EXIT_FAILED)

@@ -755,6 +755,44 @@ static void test_config_load_help_flag(void **state)
 	config_close(&cfg);
 }
 
+/* --version wins over bad flags and files, reads no file, and yields to
+ * --help wherever that is. */
+static void test_config_load_version_flag(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char *empty[] = {NULL};
+	char *argv[] = {"prog", "--config=/nonexistent.yaml", "--version",
+	                "--bogus"};
+	assert_int_equal(config_init(&cfg, schema, N(schema)), 0);
+	assert_int_equal(config_load(&cfg, 4, argv, empty, NULL), 0);
+	assert_true(config_version_requested(&cfg));
+	assert_false(config_help_requested(&cfg));
+	config_close(&cfg);
+	char *argv2[] = {"prog", "--bogus", "--version"};
+	assert_int_equal(config_init(&cfg, schema, N(schema)), 0);
+	assert_int_equal(config_load(&cfg, 3, argv2, empty, NULL), 0);
+	assert_true(config_version_requested(&cfg));
+	config_close(&cfg);
+	char *argv3[] = {"prog", "--version", "--help"};
+	assert_int_equal(config_init(&cfg, schema, N(schema)), 0);
+	assert_int_equal(config_load(&cfg, 3, argv3, empty, NULL), 0);
+	assert_true(config_help_requested(&cfg));
+	assert_false(config_version_requested(&cfg));
+	config_close(&cfg);
+	char *argv4[] = {"prog", "--bogus", "--", "--version"};
+	assert_int_equal(config_init(&cfg, schema, N(schema)), 0);
+	assert_int_equal(config_load(&cfg, 4, argv4, empty, NULL),
+	                 STRATA_ECONFIG);
+	assert_false(config_version_requested(&cfg));
+	config_close(&cfg);
+	char *argv5[] = {"prog", "--node.id=3"};
+	assert_int_equal(config_init(&cfg, schema, N(schema)), 0);
+	assert_int_equal(config_load(&cfg, 2, argv5, empty, NULL), 0);
+	assert_false(config_version_requested(&cfg));
+	config_close(&cfg);
+}
+
 /* A required key must come from a file, variable or flag. */
 static void test_config_load_required_missing(void **state)
 {
@@ -960,6 +998,12 @@ static void test_config_init_rejects_bad_schema(void **state)
 	           .help = "h"}},
 	         1,
 	         "reserved"},
+	        {{{.name = "version",
+	           .type = CONFIG_BOOL,
+	           .def = "1",
+	           .help = "h"}},
+	         1,
+	         "reserved"},
 	        {{{.name = "a", .type = CONFIG_INT, .def = "1", .help = "h"},
 	          {.name = "a", .type = CONFIG_INT, .def = "1", .help = "h"}},
 	         2,
@@ -1157,6 +1201,7 @@ int main(void)
 	        cmocka_unit_test(test_config_load_flag_forms),
 	        cmocka_unit_test(test_config_load_flag_errors),
 	        cmocka_unit_test(test_config_load_help_flag),
+	        cmocka_unit_test(test_config_load_version_flag),
 	        cmocka_unit_test(test_config_load_required_missing),
 	        cmocka_unit_test(test_config_section_flatten_nested),
 	        cmocka_unit_test(test_config_section_rejects_bad_leaves),
