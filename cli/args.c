@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "common/alloc.h"
+#include "common/config.h"
 #include "strata/error.h"
 
 __attribute__((format(printf, 2, 3))) static void errf(char *err,
@@ -166,8 +167,17 @@ int cli_args_parse(const struct cli_opt *opts, size_t n, int argc,
 				return STRATA_EINVAL;
 			}
 		} else if (eq != NULL) {
-			errf(err, "option '--%s' takes no value", o->name);
-			return STRATA_EINVAL;
+			/* --flag=false undoes an earlier --flag or one
+			 * set in the environment or config file. */
+			bool on;
+			if (config_parse_bool(eq + 1, &on) != 0) {
+				errf(err,
+				     "option '--%s' takes no value, or true or "
+				     "false (yes/no, on/off, 1/0), not '%.64s'",
+				     o->name, eq + 1);
+				return STRATA_EINVAL;
+			}
+			value = on ? "" : NULL;
 		} else {
 			value = "";
 		}
@@ -196,6 +206,16 @@ const char *cli_args_get(const struct cli_args *a, const char *name)
 bool cli_args_has(const struct cli_args *a, const char *name)
 {
 	return cli_args_get(a, name) != NULL;
+}
+
+bool cli_args_given(const struct cli_args *a, const char *name)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		if (strcmp(a->items[i].opt->name, name) == 0) {
+			return true;
+		}
+	}
+	return false;
 }
 
 size_t cli_args_all(const struct cli_args *a, const char *name,

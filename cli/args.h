@@ -39,8 +39,9 @@ struct cli_args {
 	size_t n;
 	struct {
 		const struct cli_opt *opt; /* from the table */
-		const char *value;         /* borrowed from argv; NULL
-		                              for a flag */
+		const char *value;         /* borrowed from argv; "" for
+		                              a flag, NULL for a flag
+		                              given =false */
 	} items[CLI_MAX_ITEMS];
 	size_t n_pos;
 	const char *pos[CLI_MAX_POS]; /* borrowed from argv */
@@ -52,18 +53,23 @@ struct cli_args {
  * against opts[0..n). Options and positionals may be mixed; "--" ends the
  * options; "-" alone is a positional. Errors (STRATA_EINVAL, err of
  * STRATA_ERRMSG_SIZE bytes says which, with a "did you mean" when a known
- * option is close): an unknown option, a missing value, a value given to
- * a flag, too many options or positionals. argv is borrowed for the life
- * of out.
+ * option is close): an unknown option, a missing value, a value other
+ * than a boolean given to a flag ("--json=false" turns a flag off: the
+ * last occurrence wins), too many options or positionals. argv is
+ * borrowed for the life of out.
  */
 int cli_args_parse(const struct cli_opt *opts, size_t n, int argc,
                    char *const argv[], struct cli_args *out, char *err);
 
-/* Last value of option name (NULL if not given; "" for a given flag). */
+/* Last value of option name (NULL if not given or, for a flag, if its
+ * last occurrence was =false; "" for a flag that is on). */
 const char *cli_args_get(const struct cli_args *a, const char *name);
 
-/* True when option name was given. */
+/* True when option name was given (for a flag: and is on). */
 bool cli_args_has(const struct cli_args *a, const char *name);
+
+/* True when option name was given at all, =false included. */
+bool cli_args_given(const struct cli_args *a, const char *name);
 
 /* Every value of a repeatable option, in order: values[0..*n), at most
  * max; returns the count found (may exceed max). */

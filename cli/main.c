@@ -541,11 +541,11 @@ static int apply_globals(struct cli *c, const struct cli_args *a)
 			return cli_fail(c, STRATA_ENOMEM, "out of memory");
 		}
 	}
-	if (cli_args_has(a, "json")) {
-		c->json = true;
+	if (cli_args_given(a, "json")) {
+		c->json = cli_args_has(a, "json");
 	}
-	if (cli_args_has(a, "quiet")) {
-		c->quiet = true;
+	if (cli_args_given(a, "quiet")) {
+		c->quiet = cli_args_has(a, "quiet");
 	}
 	static const char *const durs[] = {"timeout", "connect-timeout"};
 	uint64_t *dst[] = {&c->timeout_ms, &c->connect_timeout_ms};

@@ -96,10 +96,34 @@ static void test_cli_args_parse_value_errors(void **state)
 	assert_int_equal(cli_args_parse(opts, N_OPTS, 1, missing, &a, err),
 	                 STRATA_EINVAL);
 	assert_non_null(strstr(err, "needs a value (N)"));
-	char *flagval[] = {"--create=yes"};
+	char *flagval[] = {"--create=maybe"};
 	assert_int_equal(cli_args_parse(opts, N_OPTS, 1, flagval, &a, err),
 	                 STRATA_EINVAL);
-	assert_non_null(strstr(err, "takes no value"));
+	assert_non_null(strstr(err, "takes no value, or true or false"));
+	assert_non_null(strstr(err, "'maybe'"));
+}
+
+/* A flag takes a boolean after '=': the last occurrence wins, and =false
+ * is told apart from not given. */
+static void test_cli_args_parse_flag_bool(void **state)
+{
+	(void)state;
+	struct cli_args a;
+	char err[STRATA_ERRMSG_SIZE];
+	char *on[] = {"--create=yes"};
+	assert_int_equal(cli_args_parse(opts, N_OPTS, 1, on, &a, err), 0);
+	assert_true(cli_args_has(&a, "create"));
+	assert_true(cli_args_given(&a, "create"));
+	char *off[] = {"--create", "--create=false"};
+	assert_int_equal(cli_args_parse(opts, N_OPTS, 2, off, &a, err), 0);
+	assert_false(cli_args_has(&a, "create"));
+	assert_true(cli_args_given(&a, "create"));
+	char *again[] = {"--create=0", "--create"};
+	assert_int_equal(cli_args_parse(opts, N_OPTS, 2, again, &a, err), 0);
+	assert_true(cli_args_has(&a, "create"));
+	char *none[] = {"x"};
+	assert_int_equal(cli_args_parse(opts, N_OPTS, 1, none, &a, err), 0);
+	assert_false(cli_args_given(&a, "create"));
 }
 
 /* --help and -h set help; "-" alone is a positional. */
@@ -387,6 +411,7 @@ int main(void)
 	        cmocka_unit_test(test_cli_args_parse_mixed),
 	        cmocka_unit_test(test_cli_args_parse_unknown_suggests),
 	        cmocka_unit_test(test_cli_args_parse_value_errors),
+	        cmocka_unit_test(test_cli_args_parse_flag_bool),
 	        cmocka_unit_test(test_cli_args_parse_help_and_dash),
 	        cmocka_unit_test(test_cli_args_parse_too_many),
 	        cmocka_unit_test(test_cli_split_stream_forms),
