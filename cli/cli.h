@@ -53,11 +53,13 @@ extern const struct cli_cmd cli_group_cmds[];
 /*
  * Print one event on stdout as `read` does: the payload and a newline, a
  * 4-byte little-endian length and the payload (prefixed), or a JSON line
- * with its segment and offset (--json). False when stdout failed (errno
- * says why).
+ * with its segment and offset (--json), and its stream first when
+ * scope/stream are not NULL (group reads, which may span streams). False
+ * when stdout failed (errno says why).
  */
-bool cli_print_event(const struct cli *c, bool prefixed, uint64_t segment_id,
-                     uint64_t offset, const uint8_t *data, size_t len);
+bool cli_print_event(const struct cli *c, bool prefixed, const char *scope,
+                     const char *stream, uint64_t segment_id, uint64_t offset,
+                     const uint8_t *data, size_t len);
 
 /*
  * `read --group G`: join the reader group (SCOPE/GROUP, or GROUP in

@@ -889,8 +889,9 @@ int cli_read_group(struct cli *c, const struct cli_args *a,
 			}
 			continue;
 		}
-		if (!cli_print_event(c, prefixed, rd.segment_id, rd.offset,
-		                     rd.data, rd.len)) {
+		if (!cli_print_event(c, prefixed, rd.scope, rd.stream,
+		                     rd.segment_id, rd.offset, rd.data,
+		                     rd.len)) {
 			out_failed = true;
 			out_errno = errno != 0 ? errno : EIO;
 			break;

@@ -522,15 +522,24 @@ static bool marks_note(struct read_state *st,
 	return true;
 }
 
-bool cli_print_event(const struct cli *c, bool prefixed, uint64_t segment_id,
-                     uint64_t offset, const uint8_t *data, size_t len)
+bool cli_print_event(const struct cli *c, bool prefixed, const char *scope,
+                     const char *stream, uint64_t segment_id, uint64_t offset,
+                     const uint8_t *data, size_t len)
 {
 	bool ok;
 	errno = 0;
 	if (c->json) {
 		char id[32];
 		cli_format_segment_id(segment_id, id, sizeof(id));
-		printf("{\"segment\":\"%s\",\"offset\":%" PRIu64 ",\"data\":",
+		fputc('{', stdout);
+		if (scope != NULL && stream != NULL) {
+			char full[2 * 256 + 2];
+			snprintf(full, sizeof(full), "%s/%s", scope, stream);
+			fputs("\"stream\":", stdout);
+			cli_json_string(stdout, full, strlen(full));
+			fputc(',', stdout);
+		}
+		printf("\"segment\":\"%s\",\"offset\":%" PRIu64 ",\"data\":",
 		       id, offset);
 		cli_json_string(stdout, data, len);
 		ok = fputs("}\n", stdout) >= 0;
@@ -559,8 +568,8 @@ static int read_event(void *arg, const struct strata_segment_range *r,
 			return 0; /* printed by an earlier round */
 		}
 	}
-	if (!cli_print_event(st->c, st->prefixed, r->segment_id, offset, data,
-	                     len)) {
+	if (!cli_print_event(st->c, st->prefixed, NULL, NULL, r->segment_id,
+	                     offset, data, len)) {
 		st->out_errno = errno != 0 ? errno : EIO;
 		return READ_OUTERR;
 	}
@@ -917,7 +926,8 @@ const struct cli_cmd cli_io_cmds[] = {
          "--from and --to take head,\ntail or a stream cut "
          "(SCOPE/STREAM:NUMBER.EPOCH=OFFSET,..., the prefix may\nbe left "
          "out) as 'stream describe' prints it. --json prints one JSON\n"
-         "object per event: {\"segment\",\"offset\",\"data\"}. With "
+         "object per event: {\"segment\",\"offset\",\"data\"}, with "
+         "\"stream\" first\nfor --group. With "
          "--group it reads\nas one reader of a reader group, from where "
          "the group is, and stops after\n2 s without an event (unless "
          "--follow); SCOPE/STREAM may be left out then.\n",

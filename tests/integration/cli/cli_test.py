@@ -993,8 +993,11 @@ def scenario_groups(args, base):
         first, _ = ctl.run("read", "--group", "g/rg", "--max-events", "40")
         check(len(first.splitlines()) == 40, "first group read: %d"
               % len(first.splitlines()))
-        rest, _ = ctl.run("read", "g/s", "--group", "rg")
-        got = first.splitlines() + rest.splitlines()
+        rest, _ = ctl.run("read", "g/s", "--group", "rg", "--json")
+        recs = [json.loads(x) for x in rest.splitlines()]
+        check(all(r["stream"] == "g/s" and "segment" in r for r in recs),
+              "group read --json names the stream: %r" % rest[:200])
+        got = first.splitlines() + [r["data"] for r in recs]
         per = events_by_key(got)
         check(sorted(n for ns in per.values() for n in ns) ==
               list(range(100)), "group reads: lost or duplicated")
