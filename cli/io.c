@@ -740,7 +740,7 @@ static int cmd_read(struct cli *c, const struct cli_args *a)
 			uint64_t before = st.events;
 			rc = read_between(cl, scope, stream, &from, &now, &st,
 			                  err);
-			if (rc == STRATA_EINVAL && st.skip_truncated &&
+			if (rc == STRATA_ETRUNCATED && st.skip_truncated &&
 			    from.n > 0) {
 				/* Truncation deleted a segment of where the
 				 * last round ended: start over at the head,

@@ -118,7 +118,8 @@ const Strata__V1__Segment *fsm_find_segment(const Strata__V1__StreamRecord *s,
 bool fsm_segment_deleted(const Strata__V1__StreamRecord *s, uint64_t id);
 
 /* Check a stream cut against a stream: known segments, offsets >= 0,
- * ranges covering [0,1) exactly once. STRATA_EINVAL with res set. */
+ * ranges covering [0,1) exactly once. STRATA_EINVAL with res set, or
+ * STRATA_ETRUNCATED for a segment truncation deleted. */
 int fsm_check_cut(const Strata__V1__StreamRecord *s, const char *scope,
                   const Strata__V1__StreamCut *cut, struct cfsm_result *res);
 

@@ -142,8 +142,11 @@ int fsm_check_cut(const Strata__V1__StreamRecord *s, const char *scope,
 			                p->segment_id, scope, s->name);
 		}
 		if (fsm_segment_deleted(s, p->segment_id)) {
+			/* Not malformed: its data is gone (a reader
+			 * restoring an old checkpoint), as for an offset
+			 * below a live segment's start. */
 			return fsm_fail(
-			        res, STRATA_EINVAL,
+			        res, STRATA_ETRUNCATED,
 			        "stream cut names segment %" PRIu64
 			        " of %.64s/%.64s which truncation deleted; "
 			        "use a cut at or after the head",

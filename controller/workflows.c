@@ -695,7 +695,7 @@ static int truncate_not_back(const Strata__V1__StreamRecord *s,
 	uint64_t at = 0;
 	if (s->truncation != NULL &&
 	    fsm_cut_behind(s, cut, s->truncation, &at)) {
-		return fsm_fail(res, STRATA_EINVAL,
+		return fsm_fail(res, STRATA_ETRUNCATED,
 		                "stream cut for %s/%s is before its "
 		                "truncation point at segment %" PRIu64
 		                "; truncate only forward",

@@ -236,7 +236,8 @@ STRATA_API int strata_stream_delete(struct strata_client *c, const char *scope,
                                     const char *stream, char *errmsg);
 
 /* Drop everything before cut (cut->scope/stream must name the stream).
- * A malformed cut or one that moves back is STRATA_EINVAL. */
+ * A malformed cut is STRATA_EINVAL; one that moves back (behind the
+ * head, or naming a segment truncation deleted) STRATA_ETRUNCATED. */
 STRATA_API int strata_stream_truncate(struct strata_client *c,
                                       const struct strata_stream_cut *cut,
                                       char *errmsg);
@@ -366,7 +367,9 @@ STRATA_API int strata_stream_current_segments(struct strata_client *c,
 
 /* The segments of cut with their offsets (cut->n == 0: the head). The
  * controller checks that the cut names segments of the stream covering
- * [0,1) once: STRATA_EINVAL otherwise. */
+ * [0,1) once: STRATA_EINVAL otherwise; STRATA_ETRUNCATED when it names a
+ * segment truncation deleted (an old checkpoint's cut: read from the
+ * head). */
 STRATA_API int
 strata_stream_segments_at_cut(struct strata_client *c,
                               const struct strata_stream_cut *cut,

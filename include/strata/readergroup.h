@@ -67,8 +67,9 @@ strata_reader_group_config_default(struct strata_reader_group_config *cfg);
  * [A-Za-z0-9.-] (STRATA_EBADNAME otherwise, before any call).
  * group_refresh_ms / max_outstanding_checkpoints 0 = the defaults.
  * Errors: STRATA_EEXIST, STRATA_ENOENT (no such scope or stream),
- * STRATA_EINVAL (bad config or cut), STRATA_EBADNAME, and the transport
- * errors.
+ * STRATA_EINVAL (bad config or cut), STRATA_ETRUNCATED (a start cut
+ * naming a segment truncation deleted), STRATA_EBADNAME, and the
+ * transport errors.
  */
 STRATA_API int strata_reader_group_create(
         struct strata_client *c, const char *scope, const char *group,

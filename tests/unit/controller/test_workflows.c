@@ -342,14 +342,27 @@ static void test_workflows_truncate(void **state)
 
 	snap = h_snap(f, &len);
 	int64_t back[] = {9, 0, 5};
+	/* Behind the head: the data is gone (not a malformed cut). */
 	assert_int_equal(h_truncate_only(f, "sc", "s", ids, back, 3),
-	                 STRATA_EINVAL);
+	                 STRATA_ETRUNCATED);
 	uint64_t old[] = {E(0, 0), E(0, 1)};
 	int64_t zero[] = {0, 0};
 	assert_int_equal(h_truncate_only(f, "sc", "s", old, zero, 2),
-	                 STRATA_EINVAL);
+	                 STRATA_ETRUNCATED);
 	assert_true(h_same(f, snap, len));
 	strata_free(snap);
+	/* A reader restoring a cut of a deleted segment is told the same. */
+	Strata__V1__StreamCut cut = STRATA__V1__STREAM_CUT__INIT;
+	Strata__V1__SegmentOffset p0 = STRATA__V1__SEGMENT_OFFSET__INIT;
+	Strata__V1__SegmentOffset p1 = STRATA__V1__SEGMENT_OFFSET__INIT;
+	Strata__V1__SegmentOffset *ps[] = {&p0, &p1};
+	p0.segment_id = E(0, 0);
+	p1.segment_id = E(0, 1);
+	cut.n_positions = 2;
+	cut.positions = ps;
+	assert_int_equal(cfsm_segments_at_cut(f, "sc", "s", &cut, &h, err),
+	                 STRATA_ETRUNCATED);
+	assert_non_null(strstr(err, "truncation deleted"));
 }
 
 /* A new leader restored from a snapshot mid-workflow resumes it. */
