@@ -1380,6 +1380,10 @@ int raft_group_start(struct raft_host *h, const struct raft_group_config *cfg,
 	uint64_t marked = 0;
 	rv = raft_marker_check(c.data_dir, c.group_id, c.node_id, &marked,
 	                       errmsg);
+	if (rv == STRATA_ECONFIG) {
+		LOG_ERROR(COMP, "%s. Nothing was changed", errmsg);
+		return rv;
+	}
 	if (rv != 0) {
 		LOG_ERROR(COMP,
 		          "%s. Nothing was changed and this replica does not "

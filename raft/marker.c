@@ -153,6 +153,19 @@ int raft_marker_check(const char *dir, uint64_t group, uint64_t node,
 	if (rc != 0) {
 		return 0; /* none: a new replica */
 	}
+	if ((m.group != group || m.node != node) && (has_meta || has_log)) {
+		/* Starting another node's log would clone that voter (its
+		 * term and vote), and the marker would be replaced with
+		 * this node's lower index: refuse. */
+		errmsg_set(errmsg,
+		           "raft group %" PRIu64 ": \"%.100s\" holds the Raft "
+		           "log of group %" PRIu64 " node %" PRIu64
+		           " (its .marker), not of node %" PRIu64
+		           ": start that node on it (check node.id), or give "
+		           "this node another data directory",
+		           group, dir, m.group, m.node, node);
+		return STRATA_ECONFIG;
+	}
 	if (m.group != group || m.node != node) {
 		LOG_WARN(COMP,
 		         "group %" PRIu64 ": %s belongs to group %" PRIu64

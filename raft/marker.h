@@ -45,10 +45,11 @@ int raft_marker_write(const char *path, const struct raft_marker *m);
  * Before a replica starts on dir: refuse (STRATA_ECORRUPT, errmsg of
  * STRATA_ERRMSG_SIZE naming the directory and what to do) when dir holds
  * log or snapshot files but no metadata1/metadata2 (its term and vote are
- * lost), or holds nothing while a marker of this group and node says it
- * had stored entries. Otherwise 0 and *marked = the marker's index (0: no
- * marker, or one of another group or node, which is ignored with a
- * warning).
+ * lost), holds nothing while a marker of this group and node says it
+ * had stored entries; STRATA_ECONFIG when it holds a log while the
+ * marker names another group or node (a mistyped node.id). Otherwise 0 and
+ * *marked = the marker's index (0: no marker, or one of another group or node
+ * beside an empty directory, which is ignored with a warning).
  */
 int raft_marker_check(const char *dir, uint64_t group, uint64_t node,
                       uint64_t *marked, char *errmsg);

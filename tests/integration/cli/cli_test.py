@@ -1610,6 +1610,15 @@ def scenario_bad_input(args, base):
     finally:
         sa.stop()
 
+    # A mistyped node.id on an existing data directory is refused, naming
+    # both ids, and changes nothing (it used to wait for ever, electing,
+    # and replaced the log's marker with its own).
+    p = subprocess.run([args.standalone] + sa.flags + ["--node.id=2"],
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 1 and "node 1" in p.stderr and
+          "not of node 2" in p.stderr,
+          "wrong node.id: exit %d %s" % (p.returncode, p.stderr[-400:]))
+
     # --check-config: OK and exit 0, or the error and exit 2; binds nothing.
     p = subprocess.run([args.standalone, "--check-config"] + sa.flags,
                        capture_output=True, text=True, timeout=30)

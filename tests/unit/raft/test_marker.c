@@ -120,11 +120,26 @@ static void test_marker_check(void **state)
 	                 STRATA_ECORRUPT);
 	assert_non_null(strstr(err, "index 34"));
 
-	/* A marker of another group or node is not this replica's. */
+	/* A marker of another group or node beside an empty directory is
+	 * not this replica's: a new replica. */
 	m.node = 9;
 	assert_int_equal(raft_marker_write(path, &m), 0);
 	assert_int_equal(raft_marker_check(dir, 1, 2, &marked, err), 0);
 	assert_int_equal(marked, 0);
+	/* Beside a log, it says the log is another node's (node.id
+	 * mistyped): refused, naming both. */
+	touch("metadata1");
+	assert_int_equal(raft_marker_check(dir, 1, 2, &marked, err),
+	                 STRATA_ECONFIG);
+	assert_non_null(strstr(err, "node 9"));
+	assert_non_null(strstr(err, "not of node 2"));
+	m.node = 2;
+	m.group = 5;
+	assert_int_equal(raft_marker_write(path, &m), 0);
+	assert_int_equal(raft_marker_check(dir, 1, 2, &marked, err),
+	                 STRATA_ECONFIG);
+	assert_non_null(strstr(err, "group 5"));
+	rm("metadata1");
 	/* An unreadable one only skips the check. */
 	FILE *f = fopen(path, "w");
 	fputs("garbage", f);
