@@ -757,18 +757,23 @@ static int exchange(struct ss_cluster *c, bool reg, char *errmsg)
 		hb.node_id = c->node_id;
 		pthread_rwlock_rdlock(&c->lock);
 		for (uint32_t id = 0; id < c->count; id++) {
-			if (c->rep[id] == NULL) {
+			if (c->rep[id] == NULL && !c->slots[id].here) {
 				continue;
 			}
-			struct container_status st;
-			container_status(c->rep[id], &st);
 			Strata__V1__ContainerReport *r =
 			        &reports[hb.n_containers];
 			strata__v1__container_report__init(r);
 			r->container = id;
-			r->role = st.role;
-			r->term = st.term;
-			r->unflushed_bytes = st.unflushed_bytes;
+			/* Assigned here but not running (it did not start,
+			 * or waits to): role 0, so that a leadership the
+			 * controller recorded before a crash is cleared. */
+			if (c->rep[id] != NULL) {
+				struct container_status st;
+				container_status(c->rep[id], &st);
+				r->role = st.role;
+				r->term = st.term;
+				r->unflushed_bytes = st.unflushed_bytes;
+			}
 			rptrs[hb.n_containers++] = r;
 		}
 		pthread_rwlock_unlock(&c->lock);

@@ -572,6 +572,43 @@ def scenario_damaged_log(args, base):
         check(got == list(range(200)), "after the repair: lost or "
               "duplicated events")
     finally:
+        sa.proc.kill()  # SIGKILL: the controller still names leaders
+        sa.proc.wait()
+        sa.out.close()
+
+    # After a SIGKILL, a container whose replica cannot start (its log
+    # files lost) must not be reported healthy: the controller recorded
+    # this store as its leader before the crash, and the store used to
+    # leave it out of its heartbeats, so `cluster status` said healthy
+    # for good.
+    cdir = os.path.dirname(best)
+    for n in os.listdir(cdir):
+        if n.startswith("open-") or (n.count("-") == 1 and
+                                     n.replace("-", "").isdigit()):
+            os.unlink(os.path.join(cdir, n))
+    log("removed the log segments of %s" % cdir)
+    sa.out = open(os.path.join(sa.dir, "stdout"), "w+")
+    sa.proc = subprocess.Popen([sa.path] + sa.flags, stdout=sa.out,
+                               stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        status = ""
+        while time.monotonic() < deadline:
+            check(sa.proc.poll() is None, "strata-standalone exited: %s"
+                  % sa.tail())
+            p = subprocess.run([args.stratactl, "--controller", sa.url,
+                                "--connect-timeout", "1s", "cluster",
+                                "status"], capture_output=True, text=True,
+                               timeout=60)
+            status = p.stdout
+            if "NOT HEALTHY" in status:
+                break
+            time.sleep(0.5)
+        check("NOT HEALTHY" in status, "a container that did not start "
+              "is reported healthy: %s" % status)
+        log("a container that did not start: %s" %
+            status.strip().splitlines()[-1])
+    finally:
         sa.stop()
 
 
