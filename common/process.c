@@ -3,9 +3,12 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "strata/error.h"
 
@@ -33,4 +36,24 @@ int strata_process_init(char *errmsg)
 		}
 	}
 	return 0;
+}
+
+static char fatal_message[STRATA_ERRMSG_SIZE];
+static atomic_bool fatal_claimed;
+static atomic_bool fatal_set;
+
+void strata_process_fatal(void *arg, const char *message)
+{
+	(void)arg;
+	if (!atomic_exchange(&fatal_claimed, true)) {
+		snprintf(fatal_message, sizeof(fatal_message), "%s",
+		         message != NULL ? message : "fatal error");
+		atomic_store(&fatal_set, true);
+	}
+	kill(getpid(), SIGTERM);
+}
+
+const char *strata_process_fatal_message(void)
+{
+	return atomic_load(&fatal_set) ? fatal_message : NULL;
 }

@@ -18,4 +18,16 @@
  */
 int strata_process_init(char *errmsg);
 
+/*
+ * For a component that finds it cannot go on (its configuration
+ * contradicts the cluster's: containers.count, the cluster id): keep the
+ * first message and send SIGTERM to the process, whose main thread waits
+ * for it with SIGTERM blocked, then prints the message and exits 2. The
+ * signature fits the on_fatal hooks (arg unused). Any thread.
+ */
+void strata_process_fatal(void *arg, const char *message);
+
+/* The message of the first strata_process_fatal(), or NULL. */
+const char *strata_process_fatal_message(void);
+
 #endif /* COMMON_PROCESS_H */

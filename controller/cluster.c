@@ -25,6 +25,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
 #include "common/alloc.h"
 #include "common/log.h"
 #include "controller/api.h"
@@ -103,6 +106,7 @@ int cluster_assignment_build(const struct cfsm *f, uint64_t lease_ms,
 	a->reply.lease_ms = lease_ms;
 	a->reply.assignment_version = st->assignment_version;
 	a->reply.container_count = st->container_count;
+	a->reply.cluster_id = (char *)cfsm_cluster_id(f); /* borrowed */
 	a->reply.containers = a->crp;
 	a->reply.n_containers = C;
 	return 0;
@@ -171,7 +175,21 @@ static void serve_register(struct ctl_req *r)
 	}
 	const struct cfsm *f = ctl_service_lock(r->svc);
 	uint32_t count = cfsm_container_count(f);
+	char cluster[65];
+	snprintf(cluster, sizeof(cluster), "%s", cfsm_cluster_id(f));
 	ctl_service_unlock(r->svc);
+	if (q->cluster_id[0] != '\0' && cluster[0] != '\0' &&
+	    strcmp(q->cluster_id, cluster) != 0) {
+		snprintf(msg, sizeof(msg),
+		         "store %" PRIu64 " holds data of cluster %.32s, this "
+		         "controller is %.32s: restore the controller's data "
+		         "directory if it was emptied or not mounted, or point "
+		         "the store at its cluster",
+		         q->store->node_id, q->cluster_id, cluster);
+		LOG_ERROR(COMP, "registration refused: %s", msg);
+		ctl_req_finish(r, STRATA_ECONFIG, msg, NULL);
+		return;
+	}
 	if (q->container_count != count) {
 		snprintf(msg, sizeof(msg),
 		         "segment store %" PRIu64 " is configured with %" PRIu32
@@ -690,11 +708,34 @@ static void *ticker_main(void *arg)
 		}
 		pthread_mutex_unlock(&t->lock);
 		Strata__V1__TickCmd c = STRATA__V1__TICK_CMD__INIT;
+		Strata__V1__InitClusterCmd ic =
+		        STRATA__V1__INIT_CLUSTER_CMD__INIT;
 		Strata__V1__ControllerCommand cmd =
 		        STRATA__V1__CONTROLLER_COMMAND__INIT;
-		c.now_ms = ctl_now_ms();
-		cmd.command_case = STRATA__V1__CONTROLLER_COMMAND__COMMAND_TICK;
-		cmd.tick = &c;
+		char id[33];
+		const struct cfsm *f = ctl_service_lock(t->svc);
+		bool named = cfsm_cluster_id(f)[0] != '\0';
+		uint32_t count = cfsm_container_count(f);
+		ctl_service_unlock(t->svc);
+		if (!named) {
+			/* A new cluster (or one from before cluster ids):
+			 * this round names it instead of ticking. */
+			snprintf(id, sizeof(id),
+			         "%08" PRIx32 "%08" PRIx32 "%08" PRIx32
+			         "%08" PRIx32,
+			         nng_random(), nng_random(), nng_random(),
+			         nng_random());
+			ic.cluster_id = id;
+			ic.container_count = count;
+			cmd.command_case =
+			        STRATA__V1__CONTROLLER_COMMAND__COMMAND_INIT_CLUSTER;
+			cmd.init_cluster = &ic;
+		} else {
+			c.now_ms = ctl_now_ms();
+			cmd.command_case =
+			        STRATA__V1__CONTROLLER_COMMAND__COMMAND_TICK;
+			cmd.tick = &c;
+		}
 		atomic_store(&t->inflight, true);
 		if (ctl_service_propose(t->svc, &cmd, tick_done, t) != 0) {
 			atomic_store(&t->inflight, false);

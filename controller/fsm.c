@@ -158,6 +158,7 @@ err_free:
 int cfsm_init(struct cfsm *fsm, uint32_t container_count, char *errmsg)
 {
 	fsm->st = NULL;
+	fsm->count_conflict = 0;
 	if (container_count == 0 || container_count > CFSM_MAX_CONTAINERS) {
 		errmsg_set(errmsg,
 		           "controller: container count %u is out of range; "
@@ -186,6 +187,46 @@ void cfsm_close(struct cfsm *fsm)
 uint32_t cfsm_container_count(const struct cfsm *fsm)
 {
 	return fsm->st->container_count;
+}
+
+const char *cfsm_cluster_id(const struct cfsm *fsm)
+{
+	return fsm->st->cluster_id != NULL ? fsm->st->cluster_id : "";
+}
+
+uint32_t cfsm_count_conflict(const struct cfsm *fsm)
+{
+	return fsm->count_conflict;
+}
+
+/* InitClusterCmd: the first one sets the id; see controller.proto. */
+static int init_cluster(struct cfsm *fsm, const Strata__V1__InitClusterCmd *c,
+                        struct cfsm_result *res)
+{
+	size_t n = strlen(c->cluster_id);
+	if (n == 0 || n > 64 || c->container_count == 0) {
+		return fsm_fail(res, STRATA_EINVAL,
+		                "init cluster: give a cluster id of 1..64 "
+		                "characters and a container count > 0");
+	}
+	Strata__V1__ControllerState *st = fsm->st;
+	if (st->cluster_id != NULL && st->cluster_id[0] != '\0') {
+		return 0; /* a later proposal: the first one won */
+	}
+	char *id = strata_strdup(c->cluster_id);
+	if (id == NULL) {
+		return fsm_fail(res, STRATA_ENOMEM,
+		                "init cluster: out of memory");
+	}
+	if (st->cluster_id != NULL &&
+	    st->cluster_id != protobuf_c_empty_string) {
+		strata_free(st->cluster_id);
+	}
+	st->cluster_id = id;
+	if (c->container_count != st->container_count) {
+		fsm->count_conflict = c->container_count;
+	}
+	return 0;
 }
 
 const Strata__V1__ContainerAssignment *
@@ -348,6 +389,8 @@ int cfsm_apply_command(struct cfsm *fsm,
 	}
 	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_SET_CONTROLLER:
 		return nodes_set_controller(fsm, cmd->set_controller, res);
+	case STRATA__V1__CONTROLLER_COMMAND__COMMAND_INIT_CLUSTER:
+		return init_cluster(fsm, cmd->init_cluster, res);
 	default:
 		return fsm_fail(res, STRATA_EPROTO,
 		                "controller command: unknown command kind %d; "

@@ -36,6 +36,10 @@
 /* The state machine. Caller-owned; fields are private. */
 struct cfsm {
 	Strata__V1__ControllerState *st; /* the whole replicated state */
+	/* Not replicated: the container count of the InitClusterCmd that
+	 * set the cluster id when it differs from this replica's, else 0
+	 * (cfsm_count_conflict). */
+	uint32_t count_conflict;
 };
 
 /* Outcome of one cfsm_apply(). */
@@ -211,6 +215,15 @@ int cfsm_segment_name(char *buf, size_t size, const char *scope,
 
 /* Number of containers of the cluster. */
 uint32_t cfsm_container_count(const struct cfsm *fsm);
+
+/* The cluster's id (InitClusterCmd), "" until one is applied. */
+const char *cfsm_cluster_id(const struct cfsm *fsm);
+
+/* The cluster's container count when this replica was configured with
+ * another (learnt from the InitClusterCmd that set the id, from the log
+ * or new), else 0. A replica that sees one must stop serving: its
+ * containers.count is wrong and its container mapping with it. */
+uint32_t cfsm_count_conflict(const struct cfsm *fsm);
 
 /* A copy of one reader group's configuration. */
 int cfsm_get_reader_group(const struct cfsm *fsm, const char *scope,

@@ -308,6 +308,7 @@ int main(int argc, char **argv)
 	sc->wait_ms =
 	        (unsigned)config_get_duration_ms(&cfg, "api.wait_timeout");
 	sc->join = config_get_bool(&cfg, "raft.join");
+	sc->on_fatal = strata_process_fatal;
 	rcfg.api.store_lease_ms = config_get_duration_ms(&cfg, "store.lease");
 	rcfg.api.read_staleness_ms =
 	        config_get_duration_ms(&cfg, "api.read_staleness");
@@ -339,6 +340,12 @@ int main(int argc, char **argv)
 
 	int sig = 0;
 	sigwait(&sigs, &sig);
+	const char *fatal = strata_process_fatal_message();
+	if (fatal != NULL) {
+		fprintf(stderr, "strata-controller: %s\n", fatal);
+		status = 2;
+		goto out;
+	}
 	LOG_INFO(COMP, "signal %d: shutting down", sig);
 	status = 0;
 out:

@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,10 +76,13 @@ struct ctl_service {
 	pthread_rwlock_t group_lock; /* guards the group pointer (heal) */
 	struct raft_group *group;    /* the replica, NULL while restarting */
 	/* What heal() starts the group again with (pointers into these). */
-	struct raft_group_config gcfg;                 /* as at start */
-	struct raft_group_peer peers[CTL_MAX_MEMBERS]; /* gcfg.peers */
-	char dir[4096];                                /* gcfg.data_dir */
-	uint32_t container_count;                      /* for a fresh FSM */
+	struct raft_group_config gcfg;                    /* as at start */
+	struct raft_group_peer peers[CTL_MAX_MEMBERS];    /* gcfg.peers */
+	char dir[4096];                                   /* gcfg.data_dir */
+	uint32_t container_count;                         /* for a fresh FSM */
+	void (*on_fatal)(void *arg, const char *message); /* or NULL */
+	void *fatal_arg;
+	atomic_bool fatal; /* on_fatal was called: serve nothing */
 	/* Timer thread only: the restart of a failed replica. */
 	unsigned recover_ms;         /* first wait */
 	uint64_t heal_wait_ms;       /* current wait, 0 = none yet */
@@ -437,6 +441,7 @@ static int hook_apply(void *data, uint64_t index, const void *buf, size_t len,
 		pthread_mutex_unlock(&s->lock);
 		return STRATA_ENOMEM; /* never diverge: stall and retry */
 	}
+	uint32_t conflict = cfsm_count_conflict(&s->fsm);
 	s->applied_index = index;
 	changed_locked(s);
 	if (s->waiters != NULL) {
@@ -445,6 +450,22 @@ static int hook_apply(void *data, uint64_t index, const void *buf, size_t len,
 	pthread_mutex_unlock(&s->lock);
 	waiters_finish(sat, unsat);
 	*result = s->res;
+	if (conflict != 0 && !atomic_exchange(&s->fatal, true)) {
+		char msg[STRATA_ERRMSG_SIZE];
+		snprintf(msg, sizeof(msg),
+		         "containers.count is %" PRIu32 " but this cluster was "
+		         "created with %" PRIu32 " containers (its Raft log "
+		         "says so): set containers.count to %" PRIu32
+		         "; the count is fixed for the life of a cluster, and "
+		         "with another one segments are looked for in the "
+		         "wrong containers",
+		         s->container_count, conflict, conflict);
+		LOG_ERROR(COMP, "node %" PRIu64 " stops serving: %s",
+		          s->node_id, msg);
+		if (s->on_fatal != NULL) {
+			s->on_fatal(s->fatal_arg, msg);
+		}
+	}
 	return 0;
 }
 
@@ -671,6 +692,9 @@ int ctl_service_start(const struct ctl_service_config *cfg,
 	pthread_cond_init(&s->timer_cond, NULL);
 	pthread_rwlock_init(&s->group_lock, NULL);
 	s->container_count = cfg->container_count;
+	s->on_fatal = cfg->on_fatal;
+	s->fatal_arg = cfg->fatal_arg;
+	atomic_init(&s->fatal, false);
 	s->recover_ms = cfg->recover_ms ? cfg->recover_ms : HEAL_MS;
 	rc = cfsm_init(&s->fsm, cfg->container_count, errmsg);
 	if (rc != 0) {
@@ -824,6 +848,9 @@ void ctl_service_status(struct ctl_service *s, struct ctl_status *out)
 
 bool ctl_service_is_ready(struct ctl_service *s)
 {
+	if (atomic_load(&s->fatal)) {
+		return false;
+	}
 	struct raft_group *g = group_get(s);
 	bool ready = g != NULL && raft_group_is_ready(g);
 	group_put(s);

@@ -61,6 +61,13 @@ struct ctl_service_config {
 	unsigned recover_ms;
 	bool join; /* new replica of a running cluster: never bootstrap;
 	              the leader adds it (CTL_ADD_CONTROLLER) */
+	/* Called once (from the Raft loop thread) when this replica finds
+	 * it cannot go on: its containers.count differs from the cluster's
+	 * (cfsm_count_conflict). message says what and the fix. The replica
+	 * has stopped serving; the process should exit (NULL: it only stops
+	 * serving). */
+	void (*on_fatal)(void *arg, const char *message);
+	void *fatal_arg;
 };
 
 struct ctl_service;

@@ -30,6 +30,7 @@
  */
 #include "segmentstore/cluster.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -43,6 +44,7 @@
 
 #include "common/clock.h"
 #include "common/alloc.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/rpc.h"
@@ -131,6 +133,14 @@ struct ss_cluster {
 	uint64_t assignment_version;
 	uint64_t lease_ms;
 	atomic_bool registered; /* the controller knows this store */
+	/* The cluster this store's data belongs to (cluster mode): read
+	 * from cluster_path at start, written when it first joins. Only
+	 * the membership thread changes it after start. */
+	char cluster_id[65];
+	char *cluster_path; /* <data_dir>/cluster-id */
+	void (*on_fatal)(void *arg, const char *message);
+	void *fatal_arg;
+	bool fatal_told; /* membership thread */
 
 	pthread_t thread;
 	bool thread_started;
@@ -727,6 +737,113 @@ static void fill_endpoint(const struct ss_cluster *c,
 	e->http_url = (char *)c->http_url;
 }
 
+/* Read <data_dir>/cluster-id into c->cluster_id ("" when there is none:
+ * a new store, or one from before cluster ids). STRATA_ECORRUPT when it
+ * does not hold an id. */
+static int load_cluster_id(struct ss_cluster *c, char *errmsg)
+{
+	c->cluster_id[0] = '\0';
+	FILE *f = fopen(c->cluster_path, "r");
+	if (f == NULL) {
+		if (errno == ENOENT) {
+			return 0;
+		}
+		setmsg(errmsg, "read %s: %s", c->cluster_path, strerror(errno));
+		return STRATA_EIO;
+	}
+	char line[128] = "";
+	bool got = fgets(line, sizeof(line), f) != NULL;
+	fclose(f);
+	size_t n = got ? strcspn(line, "\r\n") : 0;
+	line[n] = '\0';
+	bool ok = n > 0 && n < sizeof(c->cluster_id);
+	for (size_t i = 0; ok && i < n; i++) {
+		ok = isxdigit((unsigned char)line[i]) != 0;
+	}
+	if (!ok) {
+		setmsg(errmsg,
+		       "%s does not hold a cluster id (hex digits on one "
+		       "line): restore it, or delete it to join whatever "
+		       "cluster the controller is",
+		       c->cluster_path);
+		return STRATA_ECORRUPT;
+	}
+	memcpy(c->cluster_id, line, n + 1);
+	return 0;
+}
+
+/* Write id to <data_dir>/cluster-id (temporary file, fsync, rename). */
+static int save_cluster_id(struct ss_cluster *c, const char *id, char *errmsg)
+{
+	char tmp[4200];
+	char failed[200];
+	int me = files_mkdir_p(c->data_dir, failed, sizeof(failed));
+	if (me != 0) {
+		setmsg(errmsg, "create %s: %s", failed, strerror(me));
+		return STRATA_EIO;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", c->cluster_path);
+	FILE *f = fopen(tmp, "w");
+	bool ok = f != NULL && fprintf(f, "%s\n", id) > 0 && fflush(f) == 0 &&
+	          fsync(fileno(f)) == 0;
+	int e = errno;
+	if (f != NULL && fclose(f) != 0 && ok) {
+		ok = false;
+		e = errno;
+	}
+	if (ok && rename(tmp, c->cluster_path) != 0) {
+		ok = false;
+		e = errno;
+	}
+	if (!ok) {
+		unlink(tmp);
+		setmsg(errmsg, "write %s: %s", c->cluster_path, strerror(e));
+		return STRATA_EIO;
+	}
+	return 0;
+}
+
+/* The controller's cluster id against this store's: adopt it when the
+ * store has none yet, refuse another one (STRATA_ECONFIG). */
+static int check_cluster_id(struct ss_cluster *c, const char *theirs,
+                            char *errmsg)
+{
+	if (theirs == NULL || theirs[0] == '\0') {
+		if (c->cluster_id[0] == '\0') {
+			return 0; /* neither has one yet */
+		}
+		setmsg(errmsg, "the controller has no cluster id yet (it is "
+		               "starting); waiting for it");
+		return STRATA_EUNAVAIL;
+	}
+	if (c->cluster_id[0] == '\0') {
+		if (strlen(theirs) >= sizeof(c->cluster_id)) {
+			setmsg(errmsg, "the controller's cluster id is longer "
+			               "than 64 characters");
+			return STRATA_EPROTO;
+		}
+		int rc = save_cluster_id(c, theirs, errmsg);
+		if (rc == 0) {
+			snprintf(c->cluster_id, sizeof(c->cluster_id), "%s",
+			         theirs);
+			LOG_INFO("segmentstore",
+			         "joined cluster %s (recorded in %s)", theirs,
+			         c->cluster_path);
+		}
+		return rc;
+	}
+	if (strcmp(c->cluster_id, theirs) != 0) {
+		setmsg(errmsg,
+		       "this store's data is of cluster %.32s, the controller "
+		       "is %.32s: restore the controller's data directory if "
+		       "it was emptied or not mounted, point the store at its "
+		       "cluster, or give it an empty data directory",
+		       c->cluster_id, theirs);
+		return STRATA_ECONFIG;
+	}
+	return 0;
+}
+
 /* One register or heartbeat round trip; 0 and the assignment recorded. */
 static int exchange(struct ss_cluster *c, bool reg, char *errmsg)
 {
@@ -743,6 +860,7 @@ static int exchange(struct ss_cluster *c, bool reg, char *errmsg)
 		fill_endpoint(c, &ep);
 		rr.store = &ep;
 		rr.container_count = c->count;
+		rr.cluster_id = c->cluster_id;
 		req = &rr.base;
 		method = CL_REGISTER;
 	} else {
@@ -800,6 +918,11 @@ static int exchange(struct ss_cluster *c, bool reg, char *errmsg)
 		rpc_pb_free(rep);
 		return STRATA_ECONFIG;
 	}
+	rc = check_cluster_id(c, a->cluster_id, errmsg);
+	if (rc != 0) {
+		rpc_pb_free(rep);
+		return rc;
+	}
 	pthread_rwlock_wrlock(&c->lock);
 	rc = record_assignment(c, a);
 	pthread_rwlock_unlock(&c->lock);
@@ -856,6 +979,18 @@ static void *membership_main(void *arg)
 			heal(c, false);
 			reconcile(c);
 			sync_members(c);
+		} else if (rc == STRATA_ECONFIG) {
+			/* Wrong count or another cluster: retrying cannot
+			 * help, the operator must act. */
+			if (!c->fatal_told) {
+				c->fatal_told = true;
+				LOG_ERROR("segmentstore",
+				          "cannot join the cluster: %s", why);
+				if (c->on_fatal != NULL) {
+					c->on_fatal(c->fatal_arg, why);
+				}
+			}
+			atomic_store(&c->registered, false);
 		} else {
 			if (rc != last_rc) {
 				LOG_WARN("segmentstore",
@@ -1118,6 +1253,19 @@ int ss_cluster_start(const struct ss_cluster_config *cfg,
 		*out = c;
 		return 0;
 	}
+	c->on_fatal = cfg->on_fatal;
+	c->fatal_arg = cfg->fatal_arg;
+	size_t pl = strlen(c->data_dir) + sizeof("/cluster-id");
+	c->cluster_path = strata_malloc(pl);
+	if (c->cluster_path == NULL) {
+		rc = STRATA_ENOMEM;
+		goto err_sync;
+	}
+	snprintf(c->cluster_path, pl, "%s/cluster-id", c->data_dir);
+	rc = load_cluster_id(c, errmsg);
+	if (rc != 0) {
+		goto err_sync;
+	}
 	/* Split the comma-separated controller list. */
 	char *list = strata_strdup(cfg->controllers);
 	const char *urls[RPC_MAX_ENDPOINTS];
@@ -1176,6 +1324,7 @@ err_free:
 	strata_free(c->margs);
 	strata_free(c->slots);
 	strata_free(c->rep);
+	strata_free(c->cluster_path);
 	strata_free(c->data_dir);
 	strata_free(c);
 	if (rc == STRATA_ENOMEM) {
@@ -1230,6 +1379,7 @@ void ss_cluster_stop(struct ss_cluster *c)
 	strata_free(c->margs);
 	strata_free(c->slots);
 	strata_free(c->rep);
+	strata_free(c->cluster_path);
 	strata_free(c->data_dir);
 	strata_free(c);
 }

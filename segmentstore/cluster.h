@@ -37,6 +37,13 @@ struct ss_cluster_config {
 	                      * this long after (30000), then at doubling
 	                      * intervals up to 10 min while it keeps
 	                      * failing */
+	/* Called once (membership thread) when the store cannot join: the
+	 * controller has another container count, or is another cluster
+	 * than the one this store's data belongs to (<data_dir>/cluster-id,
+	 * written when it first joined). message says what and the fix;
+	 * the process should exit. NULL: keep retrying. */
+	void (*on_fatal)(void *arg, const char *message);
+	void *fatal_arg;
 };
 
 struct ss_cluster;

@@ -394,6 +394,7 @@ int main(int argc, char **argv)
 	struct ss_cluster_config *cc = &sc.cluster;
 	cc->data_dir = config_get_string(&cfg, "data_dir");
 	cc->controllers = config_get_string(&cfg, "controller");
+	cc->on_fatal = strata_process_fatal;
 	cc->rpc_timeout_ms =
 	        (unsigned)config_get_duration_ms(&cfg, "cluster.rpc_timeout");
 	cc->settle_ms =
@@ -432,9 +433,15 @@ int main(int argc, char **argv)
 	int sig = 0;
 	while (sigwait(&sigs, &sig) != 0) {
 	}
-	LOG_INFO("segmentstore", "%s received: shutting down",
-	         sig == SIGINT ? "SIGINT" : "SIGTERM");
-	status = 0;
+	const char *fatal = strata_process_fatal_message();
+	if (fatal != NULL) {
+		fprintf(stderr, "strata-segmentstore: %s\n", fatal);
+		status = 2;
+	} else {
+		LOG_INFO("segmentstore", "%s received: shutting down",
+		         sig == SIGINT ? "SIGINT" : "SIGTERM");
+		status = 0;
+	}
 	ss_service_stop(svc);
 out_metrics:
 	metrics_registry_free(metrics);

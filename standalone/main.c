@@ -377,6 +377,7 @@ static int start_controller(struct app *a, const struct config *cfg,
 	                        /* as the containers' replicas */
 	                        .recover_ms = (unsigned)config_get_duration_ms(
 	                                cfg, "containers.recover_after"),
+	                        .on_fatal = strata_process_fatal,
 	                },
 	        .api = {.store_lease_ms = 6000}, /* heartbeat every 2 s */
 	        .listen = config_get_string(cfg, "listen"),
@@ -432,6 +433,7 @@ static int start_store(struct app *a, const struct config *cfg,
 	struct ss_cluster_config *cc = &sc.cluster;
 	cc->data_dir = dir;
 	cc->controllers = ctl_url;
+	cc->on_fatal = strata_process_fatal;
 	cc->rpc_timeout_ms = 2000;
 	cc->settle_ms = 100; /* one store: no peer to wait for */
 	struct container_config *t = &cc->tmpl;
@@ -739,11 +741,18 @@ int main(int argc, char **argv)
 	         ss_service_tier2_name(app.store), data_dir);
 
 	int sig = 0;
-	if (wait_ready(&app, ctl_url, &sigs, &sig)) {
+	if (wait_ready(&app, ctl_url, &sigs, &sig) &&
+	    strata_process_fatal_message() == NULL) {
 		print_ready(&app, &cfg, ctl_url,
 		            ss_service_client_url(app.store));
 		while (sigwait(&sigs, &sig) != 0) {
 		}
+	}
+	const char *fatal = strata_process_fatal_message();
+	if (fatal != NULL) {
+		fprintf(stderr, PROG ": %s\n", fatal);
+		status = EXIT_CONFIG;
+		goto out;
 	}
 	LOG_INFO(COMP, "%s received: shutting down",
 	         sig == SIGINT ? "SIGINT" : "SIGTERM");

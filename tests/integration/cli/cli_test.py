@@ -407,6 +407,29 @@ def scenario_restart(args, base):
                                                    p.stderr[-500:]))
         check(not os.path.exists(craft), "the lost log dir was made again")
         os.rename(craft + ".away", craft)
+        # The whole controller directory gone, its marker with it (a
+        # volume not mounted): a new controller starts, but the store
+        # refuses it, its data being of another cluster (old events came
+        # back in re-created streams), and the process exits 2.
+        cdir = os.path.join(sa.data, "controller")
+        os.rename(cdir, cdir + ".away")
+        p = subprocess.run([args.standalone] + sa.flags,
+                           capture_output=True, text=True, timeout=60)
+        check(p.returncode == 2 and "holds data of cluster" in p.stderr,
+              "controller data dir lost: exit %d %s" % (p.returncode,
+                                                        p.stderr[-500:]))
+        shutil.rmtree(cdir)
+        os.rename(cdir + ".away", cdir)
+        # Another containers.count than the one the cluster was made
+        # with: refused (segments would be looked for in the wrong
+        # containers), exit 2.
+        p = subprocess.run([args.standalone] + sa.flags +
+                           ["--containers.count=2"],
+                           capture_output=True, text=True, timeout=60)
+        check(p.returncode == 2 and "containers.count is 2 but this "
+              "cluster was created with 4" in p.stderr,
+              "containers.count changed: exit %d %s" % (p.returncode,
+                                                        p.stderr[-500:]))
         stores = os.path.join(sa.data, "segmentstore")
         conts = sorted(d for d in os.listdir(stores)
                        if d.startswith("container-") and

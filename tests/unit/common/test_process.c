@@ -1,10 +1,12 @@
 /* Unit tests for common/process.c. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -64,11 +66,36 @@ static void test_strata_process_init_raises_open_file_limit(void **state)
 	assert_true(now.rlim_max == rl.rlim_max);
 }
 
+/* A fatal error keeps its first message and signals the process, whose
+ * main thread waits for SIGTERM with it blocked. */
+static void test_strata_process_fatal_signals_once(void **state)
+{
+	(void)state;
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	assert_int_equal(pthread_sigmask(SIG_BLOCK, &set, &old), 0);
+	assert_null(strata_process_fatal_message());
+	strata_process_fatal(NULL, "containers.count is 2, not 4");
+	strata_process_fatal(NULL, "a later one");
+	int sig = 0;
+	struct timespec t = {5, 0};
+	sig = sigtimedwait(&set, NULL, &t);
+	assert_int_equal(sig, SIGTERM);
+	assert_string_equal(strata_process_fatal_message(),
+	                    "containers.count is 2, not 4");
+	/* The second signal may be merged with the first; drain it. */
+	struct timespec z = {0, 0};
+	(void)sigtimedwait(&set, NULL, &z);
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_strata_process_init_ignores_sigpipe),
 	        cmocka_unit_test(test_strata_process_init_idempotent),
+	        cmocka_unit_test(test_strata_process_fatal_signals_once),
 	        cmocka_unit_test(
 	                test_strata_process_init_raises_open_file_limit),
 	};

@@ -113,6 +113,52 @@ static void test_cfsm_snapshot_restore_round_trip(void **state)
 	cfsm_close(&g);
 }
 
+static int init_cluster(struct cfsm *f, const char *id, uint32_t count)
+{
+	Strata__V1__InitClusterCmd ic = STRATA__V1__INIT_CLUSTER_CMD__INIT;
+	Strata__V1__ControllerCommand c = STRATA__V1__CONTROLLER_COMMAND__INIT;
+	ic.cluster_id = (char *)id;
+	ic.container_count = count;
+	c.command_case = STRATA__V1__CONTROLLER_COMMAND__COMMAND_INIT_CLUSTER;
+	c.init_cluster = &ic;
+	return h_apply(f, &c);
+}
+
+/* The first InitClusterCmd names the cluster; later ones change nothing;
+ * a replica with another container count learns that it is wrong, from
+ * the entry that named the cluster only; the id survives a snapshot. */
+static void test_cfsm_init_cluster(void **state)
+{
+	(void)state;
+	struct cfsm f, g, h;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(cfsm_init(&f, 4, err), 0);
+	assert_string_equal(cfsm_cluster_id(&f), "");
+	assert_int_equal(init_cluster(&f, "", 4), STRATA_EINVAL);
+	assert_int_equal(init_cluster(&f, "ab12", 0), STRATA_EINVAL);
+	assert_string_equal(cfsm_cluster_id(&f), "");
+	assert_int_equal(init_cluster(&f, "ab12", 4), 0);
+	assert_int_equal(init_cluster(&f, "cd34", 2), 0);
+	assert_string_equal(cfsm_cluster_id(&f), "ab12");
+	assert_int_equal(cfsm_count_conflict(&f), 0);
+
+	/* Replayed by a replica configured with 2 containers. */
+	assert_int_equal(cfsm_init(&g, 2, err), 0);
+	assert_int_equal(init_cluster(&g, "ab12", 4), 0);
+	assert_string_equal(cfsm_cluster_id(&g), "ab12");
+	assert_int_equal(cfsm_count_conflict(&g), 4);
+	cfsm_close(&g);
+
+	size_t len;
+	uint8_t *snap = h_snap(&f, &len);
+	assert_int_equal(cfsm_init(&h, 4, err), 0);
+	assert_int_equal(cfsm_restore(&h, snap, len, err), 0);
+	assert_string_equal(cfsm_cluster_id(&h), "ab12");
+	strata_free(snap);
+	cfsm_close(&h);
+	cfsm_close(&f);
+}
+
 /* Garbage, a wrong container count or an inconsistent state is refused
  * and the state stays. */
 static void test_cfsm_restore_rejects_bad_snapshots(void **state)
@@ -297,6 +343,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_cfsm_init_rejects_bad_container_count),
 	        cmocka_unit_test(test_cfsm_snapshot_restore_round_trip),
+	        cmocka_unit_test(test_cfsm_init_cluster),
 	        cmocka_unit_test(test_cfsm_restore_rejects_bad_snapshots),
 	        cmocka_unit_test(test_cfsm_apply_missing_request_is_eproto),
 	        cmocka_unit_test(test_cfsm_apply_random_bytes_change_nothing),
