@@ -42,6 +42,11 @@ int uvSegmentBufferAppend(struct uvSegmentBuffer *b,
                           const struct raft_entry entries[],
                           unsigned n_entries);
 
+int uvEncodeMessage(const struct raft_message *message, uv_buf_t **bufs,
+                    unsigned *n_bufs);
+int uvDecodeMessage(unsigned long type, const uv_buf_t *header,
+                    struct raft_message *message, size_t *payload_len);
+
 /* libraft 0.15's CRC, one bit at a time from the definition: MSB first,
  * polynomial 0x04c11db7, no reflection, no final xor. */
 static unsigned crc_reference(const uint8_t *p, size_t n, unsigned crc)
@@ -691,6 +696,128 @@ static void test_libraft_disk_full_waiting_appends(void **state)
 	disk_full_close(&f, dir, a, false);
 }
 
+/* Encode m, decode its header again: the code and the payload length. */
+static int decode_encoded(const struct raft_message *m,
+                          struct raft_message *out, size_t *payload)
+{
+	uv_buf_t *bufs = NULL;
+	unsigned n = 0;
+	assert_int_equal(uvEncodeMessage(m, &bufs, &n), 0);
+	uv_buf_t h = {.base = bufs[0].base + 16, .len = bufs[0].len - 16};
+	memset(out, 0, sizeof(*out));
+	int rv = uvDecodeMessage(m->type, &h, out, payload);
+	raft_free(bufs[0].base);
+	raft_free(bufs);
+	return rv;
+}
+
+/* PATCHES.md #20: every message libraft sends decodes again (the length
+ * checks accept them), and headers cut short, a bad entry type (which
+ * crashed the receiver), an entry count past the header, an odd entry
+ * length or a damaged configuration are refused without reading out of
+ * bounds (ASan), as are thousands of random headers of every type. */
+static void test_libraft_decode_checks_lengths(void **state)
+{
+	(void)state;
+	struct raft_message m, d;
+	size_t payload = 0;
+	uint8_t data[24] = {0};
+	struct raft_entry e[2] = {
+	        {.term = 3, .type = RAFT_COMMAND, .buf = {data, 8}},
+	        {.term = 3, .type = RAFT_COMMAND, .buf = {data, 16}},
+	};
+	memset(&m, 0, sizeof(m));
+	m.type = RAFT_IO_APPEND_ENTRIES;
+	m.append_entries.term = 3;
+	m.append_entries.entries = e;
+	m.append_entries.n_entries = 2;
+	assert_int_equal(decode_encoded(&m, &d, &payload), 0);
+	assert_int_equal(d.append_entries.n_entries, 2);
+	assert_int_equal(payload, 24);
+	raft_free(d.append_entries.entries);
+
+	memset(&m, 0, sizeof(m));
+	m.type = RAFT_IO_INSTALL_SNAPSHOT;
+	m.install_snapshot.term = 2;
+	raft_configuration_init(&m.install_snapshot.conf);
+	assert_int_equal(raft_configuration_add(&m.install_snapshot.conf, 1,
+	                                        "127.0.0.1:1", RAFT_VOTER),
+	                 0);
+	assert_int_equal(raft_configuration_add(&m.install_snapshot.conf, 2,
+	                                        "127.0.0.1:2", RAFT_VOTER),
+	                 0);
+	m.install_snapshot.data.len = 40;
+	assert_int_equal(decode_encoded(&m, &d, &payload), 0);
+	assert_int_equal(d.install_snapshot.conf.n, 2);
+	assert_int_equal(payload, 40);
+	raft_configuration_close(&d.install_snapshot.conf);
+	raft_configuration_close(&m.install_snapshot.conf);
+
+	static const unsigned short small[] = {
+	        RAFT_IO_REQUEST_VOTE, RAFT_IO_REQUEST_VOTE_RESULT,
+	        RAFT_IO_APPEND_ENTRIES_RESULT, RAFT_IO_TIMEOUT_NOW};
+	for (size_t k = 0; k < sizeof(small) / sizeof(*small); k++) {
+		memset(&m, 0, sizeof(m));
+		m.type = small[k];
+		assert_int_equal(decode_encoded(&m, &d, &payload), 0);
+	}
+
+	/* AppendEntries claiming one entry of type 99: 72 bytes. */
+	uint8_t h[64] = {0};
+	h[32] = 1;  /* one entry */
+	h[48] = 99; /* its type */
+	uv_buf_t hb = {.base = (char *)h, .len = 56};
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(
+	        uvDecodeMessage(RAFT_IO_APPEND_ENTRIES, &hb, &d, &payload),
+	        RAFT_MALFORMED);
+	assert_int_equal(d.append_entries.n_entries, 0);
+	h[48] = RAFT_COMMAND;
+	h[40] = 0xff; /* one entry, but a count of 255 in a 56-byte header */
+	h[32] = 0xff;
+	assert_int_equal(
+	        uvDecodeMessage(RAFT_IO_APPEND_ENTRIES, &hb, &d, &payload),
+	        RAFT_MALFORMED);
+	h[32] = 1;
+	h[52] = 7; /* an entry of 7 bytes */
+	assert_int_equal(
+	        uvDecodeMessage(RAFT_IO_APPEND_ENTRIES, &hb, &d, &payload),
+	        RAFT_MALFORMED);
+	for (size_t len = 1; len < 48; len++) {
+		uv_buf_t cut = {.base = (char *)h, .len = len};
+		for (unsigned t = 1; t <= 6; t++) {
+			memset(&d, 0, sizeof(d));
+			int rv = uvDecodeMessage(t, &cut, &d, &payload);
+			if (rv == 0 && t == RAFT_IO_APPEND_ENTRIES) {
+				raft_free(d.append_entries.entries);
+			}
+		}
+	}
+
+	/* Random headers of every type, in exactly sized heap buffers so
+	 * that ASan sees any read past them. */
+	srand(20261129);
+	for (int round = 0; round < 20000; round++) {
+		size_t len = 1 + (size_t)(rand() % 120);
+		uint8_t *b = malloc(len);
+		assert_non_null(b);
+		for (size_t i = 0; i < len; i++) {
+			b[i] = (uint8_t)(rand() % 4 == 0 ? rand() : rand() % 3);
+		}
+		uv_buf_t rb = {.base = (char *)b, .len = len};
+		unsigned t = 1 + (unsigned)(rand() % 7);
+		memset(&d, 0, sizeof(d));
+		int rv = uvDecodeMessage(t, &rb, &d, &payload);
+		if (rv == 0 && t == RAFT_IO_APPEND_ENTRIES) {
+			raft_free(d.append_entries.entries);
+		}
+		if (rv == 0 && t == RAFT_IO_INSTALL_SNAPSHOT) {
+			raft_configuration_close(&d.install_snapshot.conf);
+		}
+		free(b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -702,6 +829,7 @@ int main(void)
 	        cmocka_unit_test(test_libraft_failed_write_stops_log),
 	        cmocka_unit_test(test_libraft_disk_full_refuses_appends),
 	        cmocka_unit_test(test_libraft_disk_full_waiting_appends),
+	        cmocka_unit_test(test_libraft_decode_checks_lengths),
 	};
 	return cmocka_run_group_tests_name("libraft_patches", tests, NULL,
 	                                   NULL);

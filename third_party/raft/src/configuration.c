@@ -285,14 +285,19 @@ int configurationDecode(const struct raft_buffer *buf,
     assert(c != NULL);
     assert(buf != NULL);
 
-    /* TODO: use 'if' instead of assert for checking buffer boundaries */
-    assert(buf->len > 0);
-
     /* Check that the target configuration is empty. */
     assert(c->n == 0);
     assert(c->servers == NULL);
 
     cursor = buf->base;
+
+    /* STRATA PATCH (PATCHES.md #20): bounds checked with 'if', not assert
+     * (this decodes bytes received on the Raft port too). */
+#define CONF_LEFT() \
+    (buf->len - (size_t)((const uint8_t *)cursor - (uint8_t *)buf->base))
+    if (buf->len < 1 + sizeof(uint64_t)) {
+        return RAFT_MALFORMED;
+    }
 
     /* Check the encoding format version */
     if (byteGet8(&cursor) != ENCODING_FORMAT) {
@@ -310,17 +315,21 @@ int configurationDecode(const struct raft_buffer *buf,
         int rv;
 
         /* Server ID. */
+        if (CONF_LEFT() < sizeof(uint64_t)) {
+            return RAFT_MALFORMED;
+        }
         id = byteGet64Unaligned(&cursor);
 
         /* Server Address. */
-        address = byteGetString(
-            &cursor,
-            buf->len - (size_t)((uint8_t *)cursor - (uint8_t *)buf->base));
+        address = byteGetString(&cursor, CONF_LEFT());
         if (address == NULL) {
             return RAFT_MALFORMED;
         }
 
         /* Role code. */
+        if (CONF_LEFT() < 1) {
+            return RAFT_MALFORMED;
+        }
         role = byteGet8(&cursor);
 
         rv = configurationAdd(c, id, address, role);
@@ -328,6 +337,7 @@ int configurationDecode(const struct raft_buffer *buf,
             return rv;
         }
     }
+#undef CONF_LEFT
 
     return 0;
 }

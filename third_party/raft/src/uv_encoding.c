@@ -304,10 +304,18 @@ void uvEncodeBatchHeader(const struct raft_entry *entries,
     }
 }
 
-static void decodeRequestVote(const uv_buf_t *buf, struct raft_request_vote *p)
+/* STRATA PATCH (PATCHES.md #20): every decoder of a message received on the
+ * Raft port checks the header length before it reads a field; upstream read
+ * past short headers, and a bad entry type in an AppendEntries batch
+ * crashed the receiver (72 bytes from anyone who can reach the port). */
+static int decodeRequestVote(const uv_buf_t *buf, struct raft_request_vote *p)
 {
     const void *cursor;
 
+    if (buf->len != sizeofRequestVoteV1() &&
+        buf->len < sizeofRequestVote()) {
+        return RAFT_MALFORMED;
+    }
     cursor = buf->base;
 
     p->term = byteGet64(&cursor);
@@ -324,13 +332,18 @@ static void decodeRequestVote(const uv_buf_t *buf, struct raft_request_vote *p)
         p->disrupt_leader = (bool)(flags & 1 << 0);
         p->pre_vote = (bool)(flags & 1 << 1);
     }
+    return 0;
 }
 
-static void decodeRequestVoteResult(const uv_buf_t *buf,
-                                    struct raft_request_vote_result *p)
+static int decodeRequestVoteResult(const uv_buf_t *buf,
+                                   struct raft_request_vote_result *p)
 {
     const void *cursor;
 
+    if (buf->len != sizeofRequestVoteResultV1() &&
+        buf->len < sizeofRequestVoteResult()) {
+        return RAFT_MALFORMED;
+    }
     cursor = buf->base;
 
     p->term = byteGet64(&cursor);
@@ -343,6 +356,7 @@ static void decodeRequestVoteResult(const uv_buf_t *buf,
         uint64_t flags = byteGet64(&cursor);
         p->pre_vote = TO_RAFT_TRIBOOL(flags & (1 << 0));
     }
+    return 0;
 }
 
 int uvDecodeBatchHeader(const void *batch,
@@ -393,6 +407,7 @@ err_after_alloc:
 
 err:
     assert(rv != 0);
+    *n = 0; /* STRATA PATCH (PATCHES.md #20): no entries to look at */
 
     return rv;
 }
@@ -407,11 +422,25 @@ static int decodeAppendEntries(const uv_buf_t *buf,
     assert(args != NULL);
 
     cursor = buf->base;
+    args->n_entries = 0;
+    args->entries = NULL;
 
+    /* STRATA PATCH (PATCHES.md #20): four fields, the entry count and 16
+     * bytes per entry must fit in the header. */
+    if (buf->len < 5 * sizeof(uint64_t)) {
+        return RAFT_MALFORMED;
+    }
     args->term = byteGet64(&cursor);
     args->prev_log_index = byteGet64(&cursor);
     args->prev_log_term = byteGet64(&cursor);
     args->leader_commit = byteGet64(&cursor);
+    {
+        const void *peek = cursor;
+        uint64_t n = byteGet64(&peek);
+        if (n > (buf->len - 5 * sizeof(uint64_t)) / 16) {
+            return RAFT_MALFORMED;
+        }
+    }
 
     rv = uvDecodeBatchHeader(cursor, &args->entries, &args->n_entries);
     if (rv != 0) {
@@ -421,16 +450,20 @@ static int decodeAppendEntries(const uv_buf_t *buf,
     return 0;
 }
 
-static void decodeAppendEntriesResult(const uv_buf_t *buf,
-                                      struct raft_append_entries_result *p)
+static int decodeAppendEntriesResult(const uv_buf_t *buf,
+                                     struct raft_append_entries_result *p)
 {
     const void *cursor;
 
+    if (buf->len < sizeofAppendEntriesResult()) {
+        return RAFT_MALFORMED;
+    }
     cursor = buf->base;
 
     p->term = byteGet64(&cursor);
     p->rejected = byteGet64(&cursor);
     p->last_log_index = byteGet64(&cursor);
+    return 0;
 }
 
 static int decodeInstallSnapshot(const uv_buf_t *buf,
@@ -444,16 +477,27 @@ static int decodeInstallSnapshot(const uv_buf_t *buf,
     assert(args != NULL);
 
     cursor = buf->base;
+    configurationInit(&args->conf);
+    args->data.len = 0;
 
+    /* STRATA PATCH (PATCHES.md #20): five fields, a configuration of at
+     * least one byte and the data length must fit in the header. */
+    if (buf->len < 6 * sizeof(uint64_t)) {
+        return RAFT_MALFORMED;
+    }
     args->term = byteGet64(&cursor);
     args->last_index = byteGet64(&cursor);
     args->last_term = byteGet64(&cursor);
     args->conf_index = byteGet64(&cursor);
     conf.len = (size_t)byteGet64(&cursor);
+    if (conf.len == 0 || conf.len > buf->len - 6 * sizeof(uint64_t)) {
+        return RAFT_MALFORMED;
+    }
     conf.base = (void *)cursor;
-    configurationInit(&args->conf);
     rv = configurationDecode(&conf, &args->conf);
     if (rv != 0) {
+        configurationClose(&args->conf);
+        configurationInit(&args->conf);
         return rv;
     }
     cursor = (uint8_t *)cursor + conf.len;
@@ -462,15 +506,19 @@ static int decodeInstallSnapshot(const uv_buf_t *buf,
     return 0;
 }
 
-static void decodeTimeoutNow(const uv_buf_t *buf, struct raft_timeout_now *p)
+static int decodeTimeoutNow(const uv_buf_t *buf, struct raft_timeout_now *p)
 {
     const void *cursor;
 
+    if (buf->len < sizeofTimeoutNow()) {
+        return RAFT_MALFORMED;
+    }
     cursor = buf->base;
 
     p->term = byteGet64(&cursor);
     p->last_log_index = byteGet64(&cursor);
     p->last_log_term = byteGet64(&cursor);
+    return 0;
 }
 
 int uvDecodeMessage(const unsigned long type,
@@ -487,28 +535,51 @@ int uvDecodeMessage(const unsigned long type,
     *payload_len = 0;
 
     /* Decode the header. */
+    /* STRATA PATCH (PATCHES.md #20): decoders check lengths; entries are
+     * looked at only when the batch header decoded, and each must be a
+     * non-zero multiple of 8 bytes (what every sender writes:
+     * uvDecodeEntriesBatch steps over padding, so another length would
+     * point past the payload, and entries of a batch with no payload at
+     * all were handed on without their batch pointer set, which the
+     * receiver then freed). */
     switch (type) {
         case RAFT_IO_REQUEST_VOTE:
-            decodeRequestVote(header, &message->request_vote);
+            rv = decodeRequestVote(header, &message->request_vote);
             break;
         case RAFT_IO_REQUEST_VOTE_RESULT:
-            decodeRequestVoteResult(header, &message->request_vote_result);
+            rv = decodeRequestVoteResult(header,
+                                         &message->request_vote_result);
             break;
         case RAFT_IO_APPEND_ENTRIES:
             rv = decodeAppendEntries(header, &message->append_entries);
-            for (i = 0; i < message->append_entries.n_entries; i++) {
-                *payload_len += message->append_entries.entries[i].buf.len;
+            for (i = 0; rv == 0 && i < message->append_entries.n_entries;
+                 i++) {
+                size_t elen = message->append_entries.entries[i].buf.len;
+                if (elen == 0 || elen % 8 != 0) {
+                    rv = RAFT_MALFORMED;
+                    break;
+                }
+                *payload_len += elen;
+            }
+            if (rv != 0) {
+                raft_free(message->append_entries.entries);
+                message->append_entries.entries = NULL;
+                message->append_entries.n_entries = 0;
+                *payload_len = 0;
             }
             break;
         case RAFT_IO_APPEND_ENTRIES_RESULT:
-            decodeAppendEntriesResult(header, &message->append_entries_result);
+            rv = decodeAppendEntriesResult(header,
+                                           &message->append_entries_result);
             break;
         case RAFT_IO_INSTALL_SNAPSHOT:
             rv = decodeInstallSnapshot(header, &message->install_snapshot);
-            *payload_len += message->install_snapshot.data.len;
+            if (rv == 0) {
+                *payload_len += message->install_snapshot.data.len;
+            }
             break;
         case RAFT_IO_TIMEOUT_NOW:
-            decodeTimeoutNow(header, &message->timeout_now);
+            rv = decodeTimeoutNow(header, &message->timeout_now);
             break;
         default:
             rv = RAFT_IOERR;

@@ -243,6 +243,15 @@ static void uvServerReadCb(uv_stream_t *stream,
                 Tracef(s->uv->tracer, "message has zero length");
                 goto abort;
             }
+            /* STRATA PATCH (PATCHES.md #20): a type of 0 and headers of
+             * absurd lengths (a million entries and more) are refused
+             * before anything is allocated for them. */
+            if (byteFlip64(s->preamble[0]) == 0 ||
+                s->header.len > ((size_t)64 << 20)) {
+                Tracef(s->uv->tracer, "message type 0 or header too long");
+                s->header.len = 0;
+                goto abort;
+            }
         } else if (s->payload.len == 0) {
             /* If the payload buffer is not set, it means we just completed
              * reading the message header. */
