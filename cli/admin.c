@@ -1022,31 +1022,14 @@ static void status_text(const Strata__V1__ClusterStatusReply *r,
 static int cluster_status(struct cli *c, const struct cli_args *a)
 {
 	(void)a;
-	char err[STRATA_ERRMSG_SIZE];
-	struct strata_client *unused;
-	int ex = cli_client(c, &unused); /* reachability check */
-	if (ex != 0) {
-		return ex;
-	}
-	struct rpc_client_opts o;
-	rpc_client_opts_default(&o);
-	o.connect_timeout_ms = (int)c->connect_timeout_ms;
-	o.timeout_ms = (int)(c->timeout_ms < 10000 ? c->timeout_ms : 10000);
-	o.retries = (int)c->n_urls;
-	struct rpc_client *rc = NULL;
-	int code = rpc_client_open(&rc, c->urls, c->n_urls, &o, err);
-	if (code != 0) {
-		return cli_fail(c, code, "--controller: %s", err);
-	}
 	Strata__V1__ClusterStatusRequest req =
 	        STRATA__V1__CLUSTER_STATUS_REQUEST__INIT;
 	ProtobufCMessage *m = NULL;
-	code = rpc_call_pb(rc, CLUSTER_STATUS_METHOD, RPC_IDEMPOTENT, &req.base,
-	                   &strata__v1__cluster_status_reply__descriptor, &m,
-	                   err);
-	rpc_client_close(rc);
-	if (code != 0) {
-		return cli_fail_op(c, code, "cluster status", err);
+	int ex = cli_rpc(c, CLUSTER_STATUS_METHOD, RPC_IDEMPOTENT, &req.base,
+	                 &strata__v1__cluster_status_reply__descriptor, &m,
+	                 "cluster status");
+	if (ex != 0) {
+		return ex;
 	}
 	const Strata__V1__ClusterStatusReply *r = (const void *)m;
 	char why[128];

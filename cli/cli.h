@@ -11,6 +11,8 @@
 #include "cli/args.h"
 #include "strata/client.h"
 
+#include <protobuf-c/protobuf-c.h>
+
 #define CLI_MAX_URLS 16 /* controller URLs in --controller */
 #define CLI_RATE_MIN_SECS                                  \
 	0.1 /* shorter runs print no rate: it means little \
@@ -27,6 +29,7 @@ struct cli {
 	uint64_t timeout_ms;          /* --timeout: one whole operation */
 	uint64_t connect_timeout_ms;  /* --connect-timeout: reach a server */
 	struct strata_client *client; /* made by cli_client(), owned */
+	bool reached;                 /* a controller answered the ping */
 	const char *cmd_name;         /* "stream create", for messages */
 };
 
@@ -43,10 +46,11 @@ struct cli_cmd {
 	int (*run)(struct cli *c, const struct cli_args *a);
 };
 
-/* Command tables of admin.c, io.c and group.c (terminated by a NULL
- * name). group.c is built when libstrata has reader groups
+/* Command tables of admin.c, members.c, io.c and group.c (terminated by
+ * a NULL name). group.c is built when libstrata has reader groups
  * (STRATA_CLI_GROUPS, see cli/CMakeLists.txt). */
 extern const struct cli_cmd cli_admin_cmds[];
+extern const struct cli_cmd cli_members_cmds[];
 extern const struct cli_cmd cli_io_cmds[];
 extern const struct cli_cmd cli_group_cmds[];
 
@@ -78,6 +82,22 @@ int cli_read_group(struct cli *c, const struct cli_args *a,
  * the error ("controller unreachable at ...") and returns the exit code.
  */
 int cli_client(struct cli *c, struct strata_client **out);
+
+/*
+ * One raw controller RPC (common/rpc.h), for what libstrata has no call
+ * for: checks first, as cli_client() does, that a controller answers,
+ * then sends req (borrowed) to the --controller URLs, following leader
+ * redirects. flags RPC_IDEMPOTENT: each attempt takes at most 10 s (and
+ * --timeout) and a silent replica is passed over for the next URL; 0 (a
+ * change): one attempt of --timeout, never re-sent once it may have
+ * arrived. On success *reply is the reply unpacked as reply_desc (free
+ * with rpc_pb_free). Otherwise prints the error (what: the operation, for
+ * messages without the server's own) and returns the exit code.
+ */
+int cli_rpc(struct cli *c, uint32_t method, unsigned flags,
+            const ProtobufCMessage *req,
+            const ProtobufCMessageDescriptor *reply_desc,
+            ProtobufCMessage **reply, const char *what);
 
 /*
  * Print "stratactl <command>: <message>" on stderr and return the exit

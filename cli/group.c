@@ -392,30 +392,16 @@ static char *pb_cut_text(const char *scope, const char *stream,
 static int group_config(struct cli *c, const char *scope, const char *group,
                         const char *what, Strata__V1__ReaderGroupConfig **out)
 {
-	char err[STRATA_ERRMSG_SIZE];
-	struct rpc_client_opts o;
-	rpc_client_opts_default(&o);
-	o.connect_timeout_ms = (int)c->connect_timeout_ms;
-	o.retries = (int)c->n_urls;
-	struct rpc_client *rc = NULL;
-	int code = rpc_client_open(&rc, c->urls, c->n_urls, &o, err);
-	if (code != 0) {
-		return cli_fail(c, code, "--controller: %s", err);
-	}
 	Strata__V1__GetReaderGroupRequest req =
 	        STRATA__V1__GET_READER_GROUP_REQUEST__INIT;
 	req.scope = (char *)scope;
 	req.name = (char *)group;
 	ProtobufCMessage *m = NULL;
-	code = rpc_call_pb(
-	        rc, GET_READER_GROUP_METHOD, RPC_IDEMPOTENT, &req.base,
-	        &strata__v1__reader_group_config__descriptor, &m, err);
-	rpc_client_close(rc);
-	if (code != 0) {
-		return cli_fail_op(c, code, what, err);
-	}
+	int ex =
+	        cli_rpc(c, GET_READER_GROUP_METHOD, RPC_IDEMPOTENT, &req.base,
+	                &strata__v1__reader_group_config__descriptor, &m, what);
 	*out = (Strata__V1__ReaderGroupConfig *)m;
-	return 0;
+	return ex;
 }
 
 static int group_describe(struct cli *c, const struct cli_args *a)

@@ -72,6 +72,7 @@ static const struct cli_opt global_opts[] = {
 
 static const struct cli_cmd *const tables[] = {
         cli_admin_cmds,
+        cli_members_cmds,
         cli_io_cmds,
 #ifdef STRATA_CLI_GROUPS
         cli_group_cmds,
@@ -314,13 +315,24 @@ static int ping(struct cli *c)
 	                strata_strerror(code));
 }
 
+/* ping() once per invocation: 0 or the exit code. */
+static int reach(struct cli *c)
+{
+	if (c->reached) {
+		return 0;
+	}
+	int ex = ping(c);
+	c->reached = ex == 0;
+	return ex;
+}
+
 int cli_client(struct cli *c, struct strata_client **out)
 {
 	if (c->client != NULL) {
 		*out = c->client;
 		return 0;
 	}
-	int ex = ping(c);
+	int ex = reach(c);
 	if (ex != 0) {
 		return ex;
 	}
@@ -338,6 +350,37 @@ int cli_client(struct cli *c, struct strata_client **out)
 		return cli_fail(c, code, "cannot create the client: %s", err);
 	}
 	*out = c->client;
+	return 0;
+}
+
+int cli_rpc(struct cli *c, uint32_t method, unsigned flags,
+            const ProtobufCMessage *req,
+            const ProtobufCMessageDescriptor *reply_desc,
+            ProtobufCMessage **reply, const char *what)
+{
+	*reply = NULL;
+	int ex = reach(c);
+	if (ex != 0) {
+		return ex;
+	}
+	bool again = (flags & RPC_IDEMPOTENT) != 0;
+	char err[STRATA_ERRMSG_SIZE];
+	struct rpc_client_opts o;
+	rpc_client_opts_default(&o);
+	o.connect_timeout_ms = (int)c->connect_timeout_ms;
+	o.timeout_ms =
+	        (int)(again && c->timeout_ms > 10000 ? 10000 : c->timeout_ms);
+	o.retries = (int)c->n_urls;
+	struct rpc_client *rc = NULL;
+	int code = rpc_client_open(&rc, c->urls, c->n_urls, &o, err);
+	if (code != 0) {
+		return cli_fail(c, code, "--controller: %s", err);
+	}
+	code = rpc_call_pb(rc, method, flags, req, reply_desc, reply, err);
+	rpc_client_close(rc);
+	if (code != 0) {
+		return cli_fail_op(c, code, what, err);
+	}
 	return 0;
 }
 

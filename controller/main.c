@@ -57,8 +57,8 @@ static const struct config_key schema[] = {
          .type = CONFIG_BOOL,
          .def = "false",
          .help = "Start as a new replica of a running cluster: never "
-                 "bootstrap; then add it on the leader with "
-                 "CTL_ADD_CONTROLLER. raft.members must list this node "
+                 "bootstrap; then add it with 'stratactl cluster "
+                 "add-controller'. raft.members must list this node "
                  "and the running members."},
         {.name = "raft.election_timeout",
          .type = CONFIG_DURATION,
