@@ -249,7 +249,7 @@ int rest_json_keys(const char *body, size_t len, const char *const *known,
 	}
 	p = ws(p + 1, e);
 	if (p < e && *p == '}') {
-		return 0;
+		return ws(p + 1, e) == e ? 0 : STRATA_EPROTO;
 	}
 	for (;;) {
 		const char *q = parse_str(ws(p, e), e, k, sizeof(k));
@@ -299,7 +299,8 @@ int rest_json_keys(const char *body, size_t len, const char *const *known,
 			return STRATA_EPROTO;
 		}
 		if (*q == '}') {
-			return 0;
+			/* Nothing but white space may follow the object. */
+			return ws(q + 1, e) == e ? 0 : STRATA_EPROTO;
 		}
 		if (*q != ',') {
 			return STRATA_EPROTO;
@@ -722,16 +723,27 @@ static const char *const stream_keys[] = {
 static const char *const state_keys[] = {"state"};
 #define N_KEYS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* 400 for a body with a field not in known[0..n) (or one given twice);
- * 0 to go on (a body that is no object is left to the handler). */
+/* 400 for a body that is not one well-formed JSON object, or has a
+ * field not in known[0..n) (or one given twice); 0 to go on. The whole
+ * body is checked before any field is used: a body cut short used to be
+ * acted on up to where it broke (a scope created, a stream sealed). */
 static int unknown_fields(const struct http_request *req,
                           const char *const *known, size_t n,
                           struct http_response *res, bool *answered)
 {
 	char msg[STRATA_ERRMSG_SIZE];
-	*answered = rest_json_keys((const char *)req->body, req->body_len,
-	                           known, n, msg) == STRATA_EINVAL;
-	return *answered ? respond_error(res, STRATA_EINVAL, msg) : 0;
+	int rc = rest_json_keys((const char *)req->body, req->body_len, known,
+	                        n, msg);
+	*answered = rc != 0;
+	if (rc == STRATA_EPROTO) {
+		snprintf(msg, sizeof(msg),
+		         "the body (%zu bytes) is not one well-formed JSON "
+		         "object; send e.g. {\"%s\": ...} with Content-Type: "
+		         "application/json",
+		         req->body_len, known[0]);
+		rc = STRATA_EINVAL;
+	}
+	return *answered ? respond_error(res, rc, msg) : 0;
 }
 
 static int post_scope(struct rest *r, const struct http_request *req,

@@ -127,6 +127,18 @@ static void test_rest_json_helpers(void **state)
 	                 STRATA_EPROTO);
 	assert_int_equal(rest_json_keys("{\"stream\" 1}", 12, known, 3, msg),
 	                 STRATA_EPROTO);
+	/* Cut short, or followed by anything: malformed as a whole. */
+	const char *cut = "{\"stream\":\"s\"";
+	assert_int_equal(rest_json_keys(cut, strlen(cut), known, 3, msg),
+	                 STRATA_EPROTO);
+	const char *junk = "{\"stream\":\"s\"} and more";
+	assert_int_equal(rest_json_keys(junk, strlen(junk), known, 3, msg),
+	                 STRATA_EPROTO);
+	assert_int_equal(rest_json_keys("{} x", 4, known, 3, msg),
+	                 STRATA_EPROTO);
+	const char *trail = "{\"stream\":\"s\"}\n ";
+	assert_int_equal(rest_json_keys(trail, strlen(trail), known, 3, msg),
+	                 0);
 }
 
 /* ------------------------------------------------------------- HTTP -- */
@@ -228,6 +240,11 @@ static void test_rest_resources(void **state)
 	assert_int_equal(
 	        http(port, "POST", "/v1/scopes", "not json", b, sizeof(b)),
 	        400);
+	/* A body cut short is refused whole, not acted on up to the cut. */
+	assert_int_equal(http(port, "POST", "/v1/scopes", "{\"scope\":\"cut\"",
+	                      b, sizeof(b)),
+	                 400);
+	assert_non_null(strstr(b, "not one well-formed JSON object"));
 	assert_int_equal(http(port, "GET", "/v1/scopes", NULL, b, sizeof(b)),
 	                 200);
 	assert_non_null(strstr(b, "{\"scopes\":[\"sc\"]}"));
@@ -321,6 +338,11 @@ static void test_rest_resources(void **state)
 	assert_int_equal(http(port, "PUT", "/v1/scopes/sc/streams/st/state",
 	                      "{\"state\":\"OPEN\"}", b, sizeof(b)),
 	                 400);
+	assert_int_equal(http(port, "PUT", "/v1/scopes/sc/streams/st/state",
+	                      "{\"state\":\"SEALED\" this is not json", b,
+	                      sizeof(b)),
+	                 400);
+	assert_non_null(strstr(b, "not one well-formed JSON object"));
 	assert_int_equal(http(port, "PUT", "/v1/scopes/sc/streams/st/state",
 	                      "{\"state\":\"SEALED\"}", b, sizeof(b)),
 	                 409);
