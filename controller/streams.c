@@ -3,10 +3,12 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
 #include "common/errmsg.h"
+#include "common/segname.h"
 
 /* ------------------------------------------------------------- lookups -- */
 
@@ -101,6 +103,21 @@ const Strata__V1__Epoch *fsm_current_epoch(const Strata__V1__StreamRecord *s)
 const Strata__V1__Segment *fsm_find_segment(const Strata__V1__StreamRecord *s,
                                             uint64_t id)
 {
+	/* A segment is first listed in the epoch that created it, the epoch
+	 * in its id; epochs are kept in order, so that one is found by its
+	 * number (then the whole list, should they not be consecutive). */
+	uint32_t want = SEGNAME_EPOCH(id);
+	if (s->n_epochs > 0 && want >= s->epochs[0]->epoch &&
+	    want - s->epochs[0]->epoch < s->n_epochs) {
+		const Strata__V1__Epoch *ep =
+		        s->epochs[want - s->epochs[0]->epoch];
+		for (size_t i = 0; ep->epoch == want && i < ep->n_segments;
+		     i++) {
+			if (ep->segments[i]->id == id) {
+				return ep->segments[i];
+			}
+		}
+	}
 	for (size_t e = 0; e < s->n_epochs; e++) {
 		const Strata__V1__Epoch *ep = s->epochs[e];
 		for (size_t i = 0; i < ep->n_segments; i++) {
@@ -114,27 +131,37 @@ const Strata__V1__Segment *fsm_find_segment(const Strata__V1__StreamRecord *s,
 
 bool fsm_segment_deleted(const Strata__V1__StreamRecord *s, uint64_t id)
 {
-	for (size_t i = 0; i < s->n_deleted_segments; i++) {
-		if (s->deleted_segments[i] == id) {
-			return true;
+	/* deleted_segments is sorted (controller.proto). */
+	size_t lo = 0, hi = s->n_deleted_segments;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->deleted_segments[mid] < id) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
 		}
 	}
-	return false;
+	return lo < s->n_deleted_segments && s->deleted_segments[lo] == id;
 }
 
-int fsm_check_cut(const Strata__V1__StreamRecord *s, const char *scope,
-                  const Strata__V1__StreamCut *cut, struct cfsm_result *res)
+static int cmp_low(const void *a, const void *b)
 {
-	size_t n = cut != NULL ? cut->n_positions : 0;
-	if (n == 0) {
-		return fsm_fail(res, STRATA_EINVAL,
-		                "stream cut for %.64s/%.64s is empty; give one "
-		                "offset per segment covering the key space",
-		                scope, s->name);
-	}
-	for (size_t i = 0; i < n; i++) {
+	const Strata__V1__Segment *x = *(const Strata__V1__Segment *const *)a;
+	const Strata__V1__Segment *y = *(const Strata__V1__Segment *const *)b;
+	return x->low < y->low ? -1 : x->low > y->low ? 1 : 0;
+}
+
+/* Each position of cut names a segment the stream has (into segs[i]),
+ * not deleted, at an offset >= 0. */
+static int check_cut_positions(const Strata__V1__StreamRecord *s,
+                               const char *scope,
+                               const Strata__V1__StreamCut *cut,
+                               const Strata__V1__Segment **segs,
+                               struct cfsm_result *res)
+{
+	for (size_t i = 0; i < cut->n_positions; i++) {
 		const Strata__V1__SegmentOffset *p = cut->positions[i];
-		if (fsm_find_segment(s, p->segment_id) == NULL) {
+		if ((segs[i] = fsm_find_segment(s, p->segment_id)) == NULL) {
 			return fsm_fail(res, STRATA_EINVAL,
 			                "stream cut names segment %" PRIu64
 			                " which %.64s/%.64s never had; use "
@@ -160,26 +187,23 @@ int fsm_check_cut(const Strata__V1__StreamRecord *s, const char *scope,
 			                p->offset, p->segment_id);
 		}
 	}
-	/* Walk [0,1): in a partition exactly one segment starts at each
-	 * boundary, so the walk takes exactly n steps. */
+	return 0;
+}
+
+/* The segments segs[0..n) partition [0,1): sorted by low, each starts
+ * where the one before ends (sorts segs). */
+static int check_cut_covers(const Strata__V1__StreamRecord *s,
+                            const char *scope, const Strata__V1__Segment **segs,
+                            size_t n, struct cfsm_result *res)
+{
+	qsort(segs, n, sizeof(*segs), cmp_low);
 	double at = 0.0;
-	size_t steps = 0;
-	while (at < 1.0 && steps <= n) {
-		const Strata__V1__Segment *next = NULL;
-		for (size_t i = 0; i < n && next == NULL; i++) {
-			const Strata__V1__Segment *seg = fsm_find_segment(
-			        s, cut->positions[i]->segment_id);
-			if (seg->low == at) {
-				next = seg;
-			}
-		}
-		if (next == NULL) {
-			break;
-		}
-		at = next->high;
-		steps++;
+	size_t i = 0;
+	while (i < n && segs[i]->low == at) {
+		at = segs[i]->high;
+		i++;
 	}
-	if (at != 1.0 || steps != n) {
+	if (at != 1.0 || i != n) {
 		return fsm_fail(res, STRATA_EINVAL,
 		                "stream cut for %.64s/%.64s does not cover the "
 		                "key space [0,1) exactly once (gap or overlap "
@@ -187,6 +211,35 @@ int fsm_check_cut(const Strata__V1__StreamRecord *s, const char *scope,
 		                scope, s->name, at);
 	}
 	return 0;
+}
+
+int fsm_check_cut(const Strata__V1__StreamRecord *s, const char *scope,
+                  const Strata__V1__StreamCut *cut, struct cfsm_result *res)
+{
+	size_t n = cut != NULL ? cut->n_positions : 0;
+	if (n == 0) {
+		return fsm_fail(res, STRATA_EINVAL,
+		                "stream cut for %.64s/%.64s is empty; give one "
+		                "offset per segment covering the key space",
+		                scope, s->name);
+	}
+	if (n > CFSM_MAX_SEGMENTS) {
+		return fsm_fail(res, STRATA_EINVAL,
+		                "stream cut for %.64s/%.64s has %zu positions, "
+		                "more than a stream's %d segments",
+		                scope, s->name, n, CFSM_MAX_SEGMENTS);
+	}
+	const Strata__V1__Segment **segs = strata_malloc(n * sizeof(*segs));
+	if (segs == NULL) {
+		return fsm_fail(res, STRATA_ENOMEM,
+		                "checking a stream cut: out of memory");
+	}
+	int rc = check_cut_positions(s, scope, cut, segs, res);
+	if (rc == 0) {
+		rc = check_cut_covers(s, scope, segs, n, res);
+	}
+	strata_free(segs);
+	return rc;
 }
 
 /* ------------------------------------------------------- scope commands -- */
