@@ -343,10 +343,17 @@ static void sw_note_failure(struct segw *sw, int code, const char *msg)
 	if (sw->fail_since == 0) {
 		sw->fail_since = now;
 	}
+	/* Blocks sent behind a refused one fail their event numbers: that
+	 * follows from the failure already noted (back-pressure, a store
+	 * away), whose code and reason are the ones to report. */
+	bool follows = code == STRATA_EBADEVENTNUM && sw->fail_count > 0;
 	sw->fail_count++;
 	if (sw->fail_count > 1) {
 		unsigned n = sw->fail_count - 2;
 		sw->backoff_until = now + (50u << (n < 4 ? n : 4));
+	}
+	if (follows) {
+		return;
 	}
 	sw->last_code = code;
 	if (!sw->msg_kept) {

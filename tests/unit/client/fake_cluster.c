@@ -71,6 +71,7 @@ struct fake_cluster {
 	uint32_t next_number;
 	unsigned fail_n;
 	int fail_code;
+	int refuse_code; /* fake_refuse_in_order */
 	unsigned lose_n;
 	uint64_t read_clip;  /* reads end at multiples of it; 0 = none */
 	unsigned beyond;     /* reads past a segment's length (ERANGE) */
@@ -639,6 +640,11 @@ static int serve_store(struct fake_cluster *f, struct fake_call *c,
 			rep.last_event_number = last;
 			rep.offset = s->len;
 			rep.length = s->len;
+		} else if (q->first_event_number == last + 1 &&
+		           f->refuse_code != 0) {
+			rc = f->refuse_code;
+			snprintf(msg, STRATA_ERRMSG_SIZE, "fake: refused %s",
+			         strata_error_name(rc));
 		} else if (q->first_event_number != last + 1) {
 			rc = STRATA_EBADEVENTNUM;
 			snprintf(msg, STRATA_ERRMSG_SIZE,
@@ -927,6 +933,13 @@ void fake_fail_appends(struct fake_cluster *f, unsigned n, int code)
 	pthread_mutex_lock(&f->mu);
 	f->fail_n = n;
 	f->fail_code = code;
+	pthread_mutex_unlock(&f->mu);
+}
+
+void fake_refuse_in_order(struct fake_cluster *f, int code)
+{
+	pthread_mutex_lock(&f->mu);
+	f->refuse_code = code;
 	pthread_mutex_unlock(&f->mu);
 }
 

@@ -42,6 +42,12 @@ void fake_loop_drain(struct strata_client *c);
 /* The next n appends fail with code, nothing applied. */
 void fake_fail_appends(struct fake_cluster *f, unsigned n, int code);
 
+/* Until called again with 0: every append that would apply (the next
+ * events in order) is refused with code, as a store under back-pressure
+ * refuses them (STRATA_EAGAIN); appends sent behind it then fail their
+ * event numbers (STRATA_EBADEVENTNUM), as on a real store. */
+void fake_refuse_in_order(struct fake_cluster *f, int code);
+
 /* The next n appends are applied but answered with STRATA_ETIMEDOUT (a
  * lost acknowledgement). */
 void fake_lose_acks(struct fake_cluster *f, unsigned n);
