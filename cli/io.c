@@ -232,6 +232,11 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 	if (rc != 0) {
 		return cli_fail_op(c, rc, full, err);
 	}
+	if (txn != NULL) {
+		/* Its id, for 'txn status' should this process be lost. */
+		cli_note(c, "transaction %" PRIu64 " begun on %s",
+		         strata_txn_id(txn), full);
+	}
 
 	struct write_state st;
 	memset(&st, 0, sizeof(st));
@@ -312,6 +317,7 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 	uint64_t stored = 0; /* frame bytes sent (plain writer only) */
 	uint64_t txn_id = 0;
 	bool commit_unknown = false; /* neither committed nor aborted */
+	bool commit_partial = false; /* committed by id without all events */
 	if (txn != NULL) {
 		/* All or nothing: a bad record aborts what came before it. */
 		uint64_t id = strata_txn_id(txn);
@@ -342,6 +348,15 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 			} else if (arc != 0) {
 				commit_unknown = true;
 			}
+		} else if (close_rc == STRATA_ECONFLICT) {
+			/* Aborted (its lease ran out), or committed by
+			 * someone else before all its events were in. */
+			enum strata_txn_state ts = STRATA_TXN_UNKNOWN;
+			char serr[STRATA_ERRMSG_SIZE];
+			commit_partial =
+			        strata_txn_status(cl, scope, stream, id, &ts,
+			                          serr) == 0 &&
+			        ts == STRATA_TXN_COMMITTED;
 		}
 		pthread_mutex_lock(&st.mu);
 		if (close_rc == 0) {
@@ -352,9 +367,10 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 			st.first_code = close_rc;
 			errmsg_set(st.first_err,
 			           "transaction %" PRIu64 ": %s%s", id, cerr,
-			           commit_unknown ? ""
-			                          : " (it is aborted: write "
-			                            "them again)");
+			           commit_unknown || commit_partial
+			                   ? ""
+			                   : " (it is aborted: write them "
+			                     "again)");
 		}
 		pthread_mutex_unlock(&st.mu);
 	} else {
@@ -383,8 +399,9 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 		if (txn_id != 0) {
 			printf(",\"transaction\":%" PRIu64, txn_id);
 		}
-		if (commit_unknown) {
-			printf(",\"commit\":\"unknown\"");
+		if (commit_unknown || commit_partial) {
+			printf(",\"commit\":\"%s\"",
+			       commit_partial ? "partial" : "unknown");
 		}
 		if (o.codec != NULL && stored > 0) {
 			printf(",\"codec\":");
@@ -420,6 +437,15 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 		        "unknown (%s); check with 'stratactl txn status "
 		        "%s %" PRIu64 "' before writing them again",
 		        txn_id, full, events, cerr, full, txn_id);
+	}
+	if (commit_partial) {
+		return cli_fail(
+		        c, close_rc,
+		        "transaction %" PRIu64 " of %s was committed by "
+		        "another client ('stratactl txn commit') before "
+		        "all of its %" PRIu64 " events were written: "
+		        "only some of them are in the stream",
+		        txn_id, full, events);
 	}
 	if (failed > 0 || (close_rc != 0 && first == 0)) {
 		int code = first != 0 ? first : close_rc;

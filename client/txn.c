@@ -554,12 +554,28 @@ int strata_txn_commit(struct strata_txn *t, char *errmsg)
 	rc = close_writer(t, werr);
 	if (rc != 0) {
 		/* An event is not in its shadow: all or nothing. */
-		char ignored[STRATA_ERRMSG_SIZE];
-		end_txn(t->c, t->scope, t->stream, t->id, false, ignored);
+		char aerr[STRATA_ERRMSG_SIZE];
+		int arc =
+		        end_txn(t->c, t->scope, t->stream, t->id, false, aerr);
+		if (arc == STRATA_ECONFLICT) {
+			/* Someone committed it by id meanwhile, with only
+			 * the events its shadows had then. */
+			client_err(errmsg,
+			           "transaction %" PRIu64 " of %s/%s was "
+			           "committed by another client before all of "
+			           "its events were written: some are not in "
+			           "the stream (%s)",
+			           t->id, t->scope, t->stream, werr);
+			return STRATA_ECONFLICT;
+		}
 		client_err(errmsg,
 		           "commit transaction %" PRIu64 " of %s/%s: an event "
-		           "could not be written, so it was aborted: %s",
-		           t->id, t->scope, t->stream, werr);
+		           "could not be written, so it %s: %s",
+		           t->id, t->scope, t->stream,
+		           arc == 0
+		                   ? "was aborted"
+		                   : "is being aborted (or its lease runs out)",
+		           werr);
 		return rc;
 	}
 	return commit_or_abort(t->c, t->scope, t->stream, t->id, errmsg);

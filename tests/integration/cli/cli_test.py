@@ -772,6 +772,38 @@ def scenario_transaction(args, base):
         log("write past --timeout stopped; keys hold prefixes of %s "
             "events" % sorted(len(v) for v in per.values()))
 
+        # Committed by id ('txn commit', the recovery step) while its
+        # writer still writes: the writer must not report all of its
+        # events written (it did, exit 0), but that only some are in.
+        w = subprocess.Popen(
+            [args.stratactl, "--controller", sa.url, "--json", "write",
+             "tx/c", "--create", "--transaction", "--key-separator", "\t"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        first = ""
+        m = None
+        while m is None and len(first) < 2000:
+            line = w.stderr.readline().decode()
+            if line == "":
+                break
+            first += line
+            m = re.search(r"transaction (\d+) begun on tx/c", line)
+        check(m is not None, "no transaction id on stderr: %r" % first)
+        w.stdin.write(b"k\tc1\nk\tc2\nj\tc3\n")
+        w.stdin.flush()
+        time.sleep(1.0)  # in the shadows
+        ctl.run("txn", "commit", "tx/c", m.group(1))
+        out, werr = w.communicate(b"k\tc4\nj\tc5\n", timeout=60)
+        got = ctl.run("read", "tx/c")[0].split()
+        check(w.returncode == EXIT_FAILED and
+              "committed by another client" in werr.decode() and
+              '"commit":"partial"' in out.decode() and len(got) < 5,
+              "commit by id under a writer: exit %d, %s, %s, read %s"
+              % (w.returncode, out.decode()[:300], werr.decode()[:400],
+                 got))
+        log("a transaction committed by id under its writer: reported "
+            "partial (%d of 5 in the stream)" % len(got))
+
         # delete --seal with a transaction open: the seal aborts it and
         # the delete waits for that abort instead of failing half done.
         w = subprocess.Popen(
