@@ -96,7 +96,8 @@ static const struct config_key schema[] = {
          .type = CONFIG_STRING,
          .def = "head",
          .help = "Export, first run: where the group starts: head, tail "
-                 "or a stream cut (stratactl stream cut)."},
+                 "or a stream cut (as 'stratactl stream describe' or "
+                 "'stratactl group checkpoint' print them)."},
         {.name = "hold_retention",
          .type = CONFIG_BOOL,
          .def = "false",
