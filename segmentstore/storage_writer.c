@@ -22,7 +22,10 @@
  * are never referenced, so a torn tail is harmless). Either way the
  * segment's bytes stay in memory (Tier 1), the writer is degraded and
  * backs off (doubling from backoff_min_ms to backoff_max_ms); the first
- * job that fully succeeds clears it. A job finishing after its owner
+ * job that fully succeeds clears it. A chunk that cannot be deleted
+ * (no delete permission, an object lock) stays in the garbage list and
+ * deletes back off on their own, so flushing goes on at full speed. A job
+ * finishing after its owner
  * generation ended adds no ops (the chunks it wrote are orphans, deleted
  * by the next owner's sweep).
  */
@@ -84,7 +87,9 @@ struct sw_job {
 	uint64_t orphans; /* orphan chunks the sweep deleted */
 	int rv;           /* first failure, 0 if none */
 	char errmsg[STRATA_ERRMSG_SIZE]; /* its message */
-	struct sw_job *next;             /* writer queue */
+	int garbage_rv; /* a garbage delete failed (not a flush failure) */
+	char garbage_msg[STRATA_ERRMSG_SIZE + 64]; /* its message */
+	struct sw_job *next;                       /* writer queue */
 };
 
 struct storage_writer {
@@ -94,6 +99,8 @@ struct storage_writer {
 	int state;              /* SW_IDLE... */
 	uint64_t backoff_until; /* no job before this (ms) */
 	uint64_t backoff_ms;    /* next delay */
+	uint64_t garbage_until; /* no garbage deletes before this (ms) */
+	uint64_t garbage_ms;    /* next delay of deletes, 0 = none yet */
 	uint64_t seq;           /* chunk name counter */
 	uint64_t sweep_gen;     /* orphan sweep wanted for this generation */
 	char **sweep_refs;      /* its referenced names, sorted (owned) */
@@ -413,10 +420,10 @@ static void run_job(struct storage_writer *w, struct sw_job *j)
 		char errmsg[STRATA_ERRMSG_SIZE] = "";
 		int rv = delete_chunk(w, j->garbage[i], errmsg);
 		if (rv != 0) {
-			char msg[STRATA_ERRMSG_SIZE + 64];
-			snprintf(msg, sizeof(msg), "delete chunk %s: %s",
-			         j->garbage[i], errmsg);
-			job_fail(j, rv, msg);
+			/* Not the flush's failure: it backs off alone. */
+			j->garbage_rv = rv;
+			snprintf(j->garbage_msg, sizeof(j->garbage_msg),
+			         "delete chunk %s: %s", j->garbage[i], errmsg);
 			break;
 		}
 		j->garbage_done = i + 1;
@@ -849,7 +856,8 @@ bool storage_writer_plan(struct storage_writer *w,
 			           it->offset, it->len, j->buf + it->buf_off);
 		}
 	}
-	size_t ng = container_fsm_garbage_count(f);
+	size_t ng =
+	        now_ms >= w->garbage_until ? container_fsm_garbage_count(f) : 0;
 	if (ng > w->cfg.max_garbage) {
 		ng = w->cfg.max_garbage;
 	}
@@ -935,6 +943,23 @@ unsigned storage_writer_complete(struct storage_writer *w, struct sw_job *j,
 		w->n_sweep_refs = j->n_refs;
 		j->refs = NULL;
 		j->n_refs = 0;
+	}
+	if (j->garbage_rv != 0) {
+		w->garbage_ms = w->garbage_ms == 0 ? w->cfg.backoff_min_ms
+		                                   : 2 * w->garbage_ms;
+		if (w->garbage_ms > w->cfg.backoff_max_ms) {
+			w->garbage_ms = w->cfg.backoff_max_ms;
+		}
+		w->garbage_until = now_ms + w->garbage_ms;
+		LOG_WARN(COMP,
+		         "container %" PRIu32 ": %s (%s); the chunk stays in "
+		         "the garbage list and deleting is retried in %" PRIu64
+		         " ms; flushing goes on",
+		         w->cfg.container, j->garbage_msg,
+		         strata_strerror(j->garbage_rv), w->garbage_ms);
+	} else if (j->n_garbage > 0) {
+		w->garbage_ms = 0;
+		w->garbage_until = 0;
 	}
 	if (j->rv != 0) {
 		bool was = atomic_exchange(&w->degraded, true);

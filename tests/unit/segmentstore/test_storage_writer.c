@@ -431,6 +431,43 @@ static void test_garbage_deleted(void **state)
 	fx_free(x);
 }
 
+/* A chunk that cannot be deleted (no delete permission, an object lock)
+ * stays in the garbage list and its deletes back off alone: flushing goes
+ * on, undegraded, job after job (a QA run's container was held to one
+ * flush per 5 s by one undeletable chunk); once deletes work it goes. */
+static void test_garbage_failing_does_not_hold_flushes(void **state)
+{
+	(void)state;
+	struct fixture *x =
+	        fx_new("faulty", "parent=mem\nfail_op=delete\nfail_nth=1",
+	               (struct storage_writer_config){.flush_bytes = 1,
+	                                              .backoff_min_ms = 1000,
+	                                              .backoff_max_ms = 4000});
+	uint64_t d = do_create(&x->f, "d").segment;
+	append(x, d, 0, 4, 'a', 1);
+	assert_int_equal(cycle(x, 1, 1, 1, false), 1);
+	assert_int_equal(do_delete(&x->f, d).code, 0);
+	assert_int_equal(container_fsm_garbage_count(&x->f), 1);
+	uint64_t s = do_create(&x->f, "s").segment;
+	uint64_t now = 10;
+	for (int i = 0; i < 3; i++) {
+		/* Each round flushes at once, though the delete failed. */
+		append(x, s, (uint64_t)i, 4, (char)('b' + i), now);
+		assert_int_equal(cycle(x, 1, 1, now, false), 1);
+		assert_false(storage_writer_degraded(x->w));
+		assert_int_equal(seg_of(x, s)->unflushed, 0);
+		assert_int_equal(container_fsm_garbage_count(&x->f), 1);
+		now += 1;
+	}
+	/* Past the deletes' back-off (1 s), the next job deletes it: a
+	 * flush and a CHUNK_DELETED. */
+	now += 1000;
+	append(x, s, 3, 4, 'e', now);
+	assert_int_equal(cycle(x, 1, 1, now, false), 2);
+	assert_int_equal(container_fsm_garbage_count(&x->f), 0);
+	fx_free(x);
+}
+
 /* The first job of a new owner generation sweeps the container's prefix:
  * unreferenced chunks of older generations go; referenced ones, chunks of
  * this or a newer generation, garbage and foreign names stay. */
@@ -569,6 +606,7 @@ int main(void)
 	        cmocka_unit_test(test_write_lost_reply_abandons_chunk),
 	        cmocka_unit_test(test_fail_file_degraded_then_resume),
 	        cmocka_unit_test(test_garbage_deleted),
+	        cmocka_unit_test(test_garbage_failing_does_not_hold_flushes),
 	        cmocka_unit_test(test_orphan_sweep),
 	        cmocka_unit_test(test_flush_after_merge),
 	        cmocka_unit_test(test_lock_chunk_excludes),
