@@ -1,6 +1,7 @@
 /* Configuration loader (see config.h): schema, YAML file, env, flags. */
 #include "common/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -1791,6 +1792,11 @@ static bool addr_ok(enum config_addr_form form, const char *s, size_t len,
 	if (form == CONFIG_ADDR_HOSTPORT) {
 		return split_hostport(s, len, host, hs, port);
 	}
+	if (form == CONFIG_ADDR_IPV4PORT) {
+		struct in_addr a;
+		return split_hostport(s, len, host, hs, port) &&
+		       inet_pton(AF_INET, host, &a) == 1;
+	}
 	if (form != CONFIG_ADDR_HTTP) {
 		if (len > 6 && strncmp(s, "ipc://", 6) == 0) {
 			return true;
@@ -1823,6 +1829,7 @@ int config_check_addresses(const struct config *cfg,
 	        [CONFIG_ADDR_HTTP] = "http://HOST:PORT",
 	        [CONFIG_ADDR_HOSTPORT] = "HOST:PORT",
 	        [CONFIG_ADDR_RPC_LIST] = "tcp://HOST:PORT[,tcp://...]",
+	        [CONFIG_ADDR_IPV4PORT] = "IPv4:PORT (an address, not a name)",
 	};
 	char hosts[16][256];
 	unsigned ports[16];
@@ -1840,18 +1847,20 @@ int config_check_addresses(const struct config *cfg,
 			                     : strlen(p);
 			if (!addr_ok(f, p, len, hosts[i], sizeof(hosts[i]),
 			             &ports[i])) {
-				snprintf(errmsg, STRATA_ERRMSG_SIZE,
-				         "%s (%s): '%.80s' is not %s with a "
-				         "port "
-				         "of 0..65535; e.g. %s",
-				         keys[i].key,
-				         config_source(cfg, keys[i].key), v,
-				         want[keys[i].form],
-				         f == CONFIG_ADDR_HTTP
-				                 ? "http://0.0.0.0:9091"
-				         : f == CONFIG_ADDR_HOSTPORT
-				                 ? "0.0.0.0:9190"
-				                 : "tcp://127.0.0.1:9090");
+				snprintf(
+				        errmsg, STRATA_ERRMSG_SIZE,
+				        "%s (%s): '%.80s' is not %s with a "
+				        "port "
+				        "of 0..65535; e.g. %s",
+				        keys[i].key,
+				        config_source(cfg, keys[i].key), v,
+				        want[keys[i].form],
+				        f == CONFIG_ADDR_HTTP
+				                ? "http://0.0.0.0:9091"
+				        : f == CONFIG_ADDR_HOSTPORT ||
+				                        f == CONFIG_ADDR_IPV4PORT
+				                ? "0.0.0.0:9190"
+				                : "tcp://127.0.0.1:9090");
 				return STRATA_ECONFIG;
 			}
 			p += len;

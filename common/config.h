@@ -176,6 +176,7 @@ enum config_addr_form {
 	CONFIG_ADDR_HTTP,     /* http://HOST:PORT */
 	CONFIG_ADDR_HOSTPORT, /* HOST:PORT ([v6]:PORT) */
 	CONFIG_ADDR_RPC_LIST, /* comma-separated CONFIG_ADDR_RPC URLs */
+	CONFIG_ADDR_IPV4PORT, /* IPv4:PORT, a bind address of the Raft port */
 };
 struct config_addr {
 	const char *key;            /* a CONFIG_STRING key; "" is accepted */

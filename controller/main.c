@@ -234,7 +234,7 @@ int main(int argc, char **argv)
 	static const struct config_addr addrs[] = {
 	        {"listen", CONFIG_ADDR_RPC, true},
 	        {"http.listen", CONFIG_ADDR_HTTP, true},
-	        {"raft.listen", CONFIG_ADDR_HOSTPORT, true},
+	        {"raft.listen", CONFIG_ADDR_IPV4PORT, true},
 	};
 	if (ctl_replica_check_raft(&cfg, err) != 0 ||
 	    config_check_addresses(&cfg, addrs, sizeof(addrs) / sizeof(*addrs),

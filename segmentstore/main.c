@@ -232,7 +232,7 @@ static int check_rules(const struct config *cfg, char *errmsg)
 	static const struct config_addr addrs[] = {
 	        {"listen", CONFIG_ADDR_RPC, true},
 	        {"http.listen", CONFIG_ADDR_HTTP, true},
-	        {"raft.listen", CONFIG_ADDR_HOSTPORT, true},
+	        {"raft.listen", CONFIG_ADDR_IPV4PORT, true},
 	        {"advertise", CONFIG_ADDR_RPC, false},
 	        {"http.advertise", CONFIG_ADDR_HTTP, false},
 	        {"raft.advertise", CONFIG_ADDR_HOSTPORT, false},

@@ -377,6 +377,20 @@ static void test_config_check_addresses(void **state)
 	assert_int_equal(config_check_addresses(&cfg, hp, 1, err),
 	                 STRATA_ECONFIG);
 	config_close(&cfg);
+	/* A Raft bind address: IPv4 only ("localhost" passed the check and
+	 * then failed the start). */
+	const struct config_addr v4[] = {
+	        {"node.name", CONFIG_ADDR_IPV4PORT, true}};
+	assert_int_equal(
+	        load(&cfg, NULL, NULL, "--node.name=0.0.0.0:9190", NULL), 0);
+	assert_int_equal(config_check_addresses(&cfg, v4, 1, err), 0);
+	config_close(&cfg);
+	assert_int_equal(
+	        load(&cfg, NULL, NULL, "--node.name=localhost:9190", NULL), 0);
+	assert_int_equal(config_check_addresses(&cfg, v4, 1, err),
+	                 STRATA_ECONFIG);
+	assert_non_null(strstr(err, "IPv4:PORT"));
+	config_close(&cfg);
 }
 
 static void test_config_load_file_every_type(void **state)
