@@ -19,6 +19,15 @@ int ss_options_check(const struct config *cfg, char *errmsg)
 		         msg, app);
 		return STRATA_ECONFIG;
 	}
+	uint64_t ev = config_get_size(cfg, "limits.max_event");
+	if (ev + 4 > app) {
+		snprintf(errmsg, STRATA_ERRMSG_SIZE,
+		         "limits.max_event (%" PRIu64 ") plus its 4-byte frame "
+		         "must fit in limits.max_append (%" PRIu64
+		         "); lower limits.max_event or raise limits.max_append",
+		         ev, app);
+		return STRATA_ECONFIG;
+	}
 	return 0;
 }
 

@@ -43,9 +43,10 @@
 	}
 
 /*
- * Cross-key rule of the limits the schema cannot express: limits.max_message
+ * Cross-key rules of the limits the schema cannot express: limits.max_message
  * must exceed limits.max_append by at least 4 KiB (a request carries the
- * block and its header). cfg is loaded and has the limits.* keys. 0, or
+ * block and its header), and limits.max_event plus its 4-byte frame must
+ * fit in limits.max_append. cfg is loaded and has the limits.* keys. 0, or
  * STRATA_ECONFIG with errmsg (STRATA_ERRMSG_SIZE) naming both keys and
  * what to change.
  */

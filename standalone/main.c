@@ -291,16 +291,6 @@ static int validate(const struct config *cfg, char *err)
 	if (ss_options_check(cfg, err) != 0) {
 		return STRATA_ECONFIG;
 	}
-	if (config_get_size(cfg, "limits.max_event") + 4 >
-	    config_get_size(cfg, "limits.max_append")) {
-		errf(err,
-		     "limits.max_event (%" PRIu64
-		     ") plus its 4-byte frame must fit in "
-		     "limits.max_append (%" PRIu64 ")",
-		     config_get_size(cfg, "limits.max_event"),
-		     config_get_size(cfg, "limits.max_append"));
-		return STRATA_ECONFIG;
-	}
 	const char *data_dir = config_get_string(cfg, "data_dir");
 	if (data_dir[0] == '\0' || strlen(data_dir) > PATH_MAX - 64) {
 		errf(err,

@@ -158,6 +158,7 @@ class Cluster:
             # Small Raft log segments (their floor is 2 x the largest
             # entry), so the writer below makes each log need new ones.
             "--limits.max_append=64KiB",
+            "--limits.max_event=60KiB",
             "--limits.batch_bytes=64KiB",
             "--raft.segment_bytes=1MiB",
         ] if getattr(self.args, "scenario", None) == "diskfull" else []),

@@ -530,6 +530,7 @@ def scenario_tier2_outage(args, base):
 
 def scenario_bad_input(args, base):
     st = ready_store(args, base, ["--limits.max_append=64KiB",
+                                  "--limits.max_event=60KiB",
                                   "--limits.max_message=256KiB",
                                   "--tier2.options.fsync=false"])
     good, sealed, other = ("sc/st/0.#epoch.0", "sc/st/1.#epoch.0",
@@ -593,6 +594,7 @@ def scenario_diskfull(args, base):
                                # all the time (their floor is 2 x the
                                # largest entry).
                                "--limits.max_append=64KiB",
+                               "--limits.max_event=60KiB",
                                "--limits.max_message=128KiB",
                                "--limits.batch_bytes=64KiB",
                                "--raft.segment_bytes=1MiB",

@@ -122,12 +122,28 @@ static void test_ss_options_check_boundary(void **state)
 	struct config cfg;
 	char err[STRATA_ERRMSG_SIZE];
 	load(&cfg, "--limits.max-append=1MiB", "--limits.max-message=1028KiB",
-	     NULL);
+	     "--limits.max-event=1048572");
 	assert_int_equal(ss_options_check(&cfg, err), 0);
 	config_close(&cfg);
 	load(&cfg, "--limits.max-append=1MiB", "--limits.max-message=1052671",
-	     NULL);
+	     "--limits.max-event=1KiB");
 	assert_int_equal(ss_options_check(&cfg, err), STRATA_ECONFIG);
+	config_close(&cfg);
+}
+
+/* An event and its 4-byte frame must fit in one append: one byte more is
+ * refused, naming both keys (the store's --check-config passed it, the
+ * standalone's did not). */
+static void test_ss_options_check_event_fits_append(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char err[STRATA_ERRMSG_SIZE];
+	load(&cfg, "--limits.max-append=1MiB", "--limits.max-message=2MiB",
+	     "--limits.max-event=1048573");
+	assert_int_equal(ss_options_check(&cfg, err), STRATA_ECONFIG);
+	assert_non_null(strstr(err, "limits.max_event (1048573)"));
+	assert_non_null(strstr(err, "limits.max_append (1048576)"));
 	config_close(&cfg);
 }
 
@@ -186,6 +202,7 @@ int main(void)
 	        cmocka_unit_test(test_ss_options_keys_as_documented),
 	        cmocka_unit_test(test_ss_options_check_defaults_ok),
 	        cmocka_unit_test(test_ss_options_check_boundary),
+	        cmocka_unit_test(test_ss_options_check_event_fits_append),
 	        cmocka_unit_test(test_ss_options_check_message),
 	        cmocka_unit_test(test_ss_options_read_fields),
 	};
