@@ -53,6 +53,14 @@ int connect_import(const struct connect_config *cfg, struct connector *conn,
 int connect_export(const struct connect_config *cfg, struct connector *conn,
                    struct strata_client *c, char *errmsg);
 
+/* Whether conn can run cfg's import (export): it has a source (sink), and
+ * one that can give the guarantee asked. 0 or STRATA_ECONFIG with errmsg;
+ * connect_import (connect_export) and --check-config both ask. */
+int connect_import_check(const struct connect_config *cfg,
+                         const struct connector *conn, char *errmsg);
+int connect_export_check(const struct connect_config *cfg,
+                         const struct connector *conn, char *errmsg);
+
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t connect_now_ms(void);
 

@@ -606,8 +606,8 @@ static int restore(struct export *ex, bool exists, char *errmsg)
 	return rc;
 }
 
-int connect_export(const struct connect_config *cfg, struct connector *conn,
-                   struct strata_client *c, char *errmsg)
+int connect_export_check(const struct connect_config *cfg,
+                         const struct connector *conn, char *errmsg)
 {
 	if (conn->ops.sink_open == NULL) {
 		errmsg_set(errmsg,
@@ -624,6 +624,16 @@ int connect_export(const struct connect_config *cfg, struct connector *conn,
 		           "once: set guarantee=at-least-once",
 		           conn->ops.name);
 		return STRATA_ECONFIG;
+	}
+	return 0;
+}
+
+int connect_export(const struct connect_config *cfg, struct connector *conn,
+                   struct strata_client *c, char *errmsg)
+{
+	int crc = connect_export_check(cfg, conn, errmsg);
+	if (crc != 0) {
+		return crc;
 	}
 	struct export *ex = strata_calloc(1, sizeof(*ex));
 	if (ex == NULL) {

@@ -472,8 +472,8 @@ static int run(struct import *im, char *errmsg)
 	return rc;
 }
 
-int connect_import(const struct connect_config *cfg, struct connector *conn,
-                   struct strata_client *c, char *errmsg)
+int connect_import_check(const struct connect_config *cfg,
+                         const struct connector *conn, char *errmsg)
 {
 	if (conn->ops.source_open == NULL) {
 		errmsg_set(errmsg,
@@ -490,6 +490,16 @@ int connect_import(const struct connect_config *cfg, struct connector *conn,
 		           "guarantee=at-least-once",
 		           conn->ops.name);
 		return STRATA_ECONFIG;
+	}
+	return 0;
+}
+
+int connect_import(const struct connect_config *cfg, struct connector *conn,
+                   struct strata_client *c, char *errmsg)
+{
+	int crc = connect_import_check(cfg, conn, errmsg);
+	if (crc != 0) {
+		return crc;
 	}
 	struct import im;
 	memset(&im, 0, sizeof(im));

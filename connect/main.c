@@ -222,15 +222,15 @@ static int split_stream(const char *s, struct connect_config *cfg, char *err)
 
 /* --check-config: the connector has the side the mode needs and takes
  * the options (its check op, ABI 2; an older plugin is only loaded). */
-static int check_only(const struct connector *conn, bool import,
+static int check_only(const struct connect_config *cc,
+                      const struct connector *conn, bool import,
                       const char *options, char *err)
 {
 	const struct strata_connector_ops *o = &conn->ops;
-	if (import ? o->source_open == NULL : o->sink_open == NULL) {
-		errmsg_set(err, "connector %s has no %s: it cannot %s", o->name,
-		           import ? "source" : "sink",
-		           import ? "import" : "export");
-		return STRATA_ECONFIG;
+	int rc = import ? connect_import_check(cc, conn, err)
+	                : connect_export_check(cc, conn, err);
+	if (rc != 0) {
+		return rc;
 	}
 	if (o->check == NULL) {
 		printf("connector %s has no check: its options are checked "
@@ -239,7 +239,7 @@ static int check_only(const struct connector *conn, bool import,
 		return 0;
 	}
 	char perr[STRATA_ERRMSG_SIZE] = "";
-	int rc = o->check(&conn->host, options, import, perr);
+	rc = o->check(&conn->host, options, import, perr);
 	return rc != 0 ? connector_fail(conn, import ? "source" : "sink", rc,
 	                                perr, err)
 	               : 0;
@@ -385,7 +385,7 @@ int main(int argc, char **argv)
 			        &conn, err);
 		}
 		if (rc == 0 && config_get_bool(&cfg, "check_config")) {
-			rc = check_only(conn, import, options, err);
+			rc = check_only(&cc, conn, import, options, err);
 			if (rc == 0) {
 				printf("configuration OK\n");
 			}

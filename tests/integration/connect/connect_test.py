@@ -631,6 +631,10 @@ def scenario_mqtt_import(args, base):
         _, err = con.run(*common, "--connector.options.broker=%s"
                          % broker.url, expect=EXIT_CONFIG)
         check("at-least-once" in err, "exactly once: %s" % err)
+        # --check-config says so too (it said "configuration OK").
+        _, err = con.run(*common, "--connector.options.broker=%s"
+                         % broker.url, "--check-config", expect=EXIT_CONFIG)
+        check("at-least-once" in err, "exactly once, check: %s" % err)
         dead = "mqtt://127.0.0.1:%d" % free_ports(1)[0]
         _, err = con.run(*common, "--connector.options.broker=%s" % dead,
                          "--guarantee=at-least-once", expect=EXIT_FAILED)
