@@ -285,10 +285,49 @@ def scenario_exactly_once(args, base, mirror=False):
         # A rerun after the end changes nothing.
         con.run(*eflags)
         check(output() == want, "rerun changed the output")
+        if not mirror:
+            stop_when_cluster_gone(con, ctl, sa, base)
     finally:
         sa.stop()
         if sb is not None:
             sb.stop()
+
+
+def stop_when_cluster_gone(con, ctl, sa, base):
+    """An import signalled while its cluster is gone cannot take its last
+    checkpoint: a second signal (as the 30 s bound alone) stops it at
+    once, exit 1, as a crash would (it used to take minutes)."""
+    ctl.run("stream", "create", "ct/late")
+    src = os.path.join(base, "late.log")
+    ckpt = os.path.join(base, "late.ckpt")
+    with open(src, "w") as f:
+        f.write("".join("late-%d\n" % i for i in range(100)))
+    p = con.start("--mode=import", "--stream=ct/late",
+                  "--connector.plugin=file",
+                  "--connector.options.path=%s" % src,
+                  "--connector.options.follow=true",
+                  "--checkpoint.file=%s" % ckpt,
+                  "--checkpoint.interval=200ms")
+    deadline = time.monotonic() + 30
+    while committed_token(ckpt) <= 0:
+        check(time.monotonic() < deadline and p.poll() is None,
+              "late import never checkpointed: %s" % tail(p))
+        time.sleep(0.05)
+    sa.proc.kill()
+    sa.proc.wait()
+    with open(src, "a") as f:
+        f.write("".join("later-%d\n" % i for i in range(100)))
+    time.sleep(1.0)  # read into a transaction that cannot commit
+    p.send_signal(signal.SIGTERM)
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(30)
+    check(rc == 1 and "a second signal" in tail(p) and
+          time.monotonic() - t0 < 10,
+          "second signal with the cluster gone: exit %d after %.1f s: %s"
+          % (rc, time.monotonic() - t0, tail(p)))
+    log("import with its cluster gone: stopped by a second signal")
 
 
 def scenario_mirror(args, base):
