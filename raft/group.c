@@ -1299,12 +1299,44 @@ static void start_task(struct raft_host_task *t)
 		return;
 	}
 	if (rv != 0) {
+		/* A file cut short, a damaged batch header or snapshot reads
+		 * as an I/O or decoding error, not as RAFT_CORRUPT: say what
+		 * it may be and what to do, as for a checksum error. */
+		LOG_ERROR(COMP,
+		          "group %" PRIu64 ": the Raft log or a snapshot in %s "
+		          "could not be loaded (%s: %s). Nothing was changed "
+		          "and this replica does not start. Check the disk "
+		          "(dmesg); if a file there is damaged or cut short "
+		          "(a segment, or the newest snapshot-* and its "
+		          ".meta), then with other replicas move the directory "
+		          "and its .marker away and start again: the replica "
+		          "rejoins empty and catches up; a single replica: "
+		          "restore the directory from a backup, or move the "
+		          "newest snapshot and its .meta away to start from "
+		          "the one before",
+		          g->cfg.group_id, g->cfg.data_dir, raft_strerror(rv),
+		          raft_errmsg(&g->raft));
 		msgf(errmsg, STRATA_ERRMSG_SIZE,
-		     "raft group %" PRIu64 ": start in \"%s\": %s (%s)",
+		     "raft group %" PRIu64 ": start in \"%s\": %s (%s); "
+		     "see the log for what to do",
 		     g->cfg.group_id, g->cfg.data_dir, raft_strerror(rv),
 		     raft_errmsg(&g->raft));
 		raft_close(&g->raft, start_failed_closed);
 		return;
+	}
+	const char *note = raft_uv_load_note(&g->io);
+	if (note[0] != '\0') {
+		/* Expected after a crash with two log writes in flight; if it
+		 * was not a crash, the segment is damaged there. Said before
+		 * the marker check, whose "files lost" it explains. */
+		LOG_WARN(
+		        COMP,
+		        "group %" PRIu64
+		        ": %s (after a crash: a log write that "
+		        "landed past one that did not, never acknowledged; "
+		        "without a crash: damage, and the entries after it are "
+		        "lost on this replica)",
+		        g->cfg.group_id, note);
 	}
 	raft_index last = raft_last_index(&g->raft);
 	if (g->marker_index > last) {
@@ -1330,19 +1362,6 @@ static void start_task(struct raft_host_task *t)
 		g->start_rc = STRATA_ECORRUPT;
 		raft_close(&g->raft, start_failed_closed);
 		return;
-	}
-	const char *note = raft_uv_load_note(&g->io);
-	if (note[0] != '\0') {
-		/* Expected after a crash with two log writes in flight; if it
-		 * was not a crash, the segment is damaged there. */
-		LOG_WARN(
-		        COMP,
-		        "group %" PRIu64
-		        ": %s (after a crash: a log write that "
-		        "landed past one that did not, never acknowledged; "
-		        "without a crash: damage, and the entries after it are "
-		        "lost on this replica)",
-		        g->cfg.group_id, note);
 	}
 	g->started = true;
 	g->role = -1; /* force the first observe */
