@@ -322,7 +322,11 @@ def stop_when_cluster_gone(con, ctl, sa, base):
     time.sleep(1.0)
     t0 = time.monotonic()
     p.send_signal(signal.SIGTERM)
-    rc = p.wait(30)
+    try:
+        rc = p.wait(30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = p.wait()
     check(rc == 1 and "a second signal" in tail(p) and
           time.monotonic() - t0 < 10,
           "second signal with the cluster gone: exit %d after %.1f s: %s"
