@@ -674,6 +674,27 @@ static int raw_sp_connect(const char *url)
 	return fd;
 }
 
+/* One SP frame of an echo request of UNREAD_BODY bytes (its request id
+ * at bytes 8..11, for the caller to set); *flen its length. Free it. */
+static uint8_t *echo_frame(size_t *flen)
+{
+	uint8_t *body = malloc(UNREAD_BODY);
+	assert_non_null(body);
+	memset(body, 'u', UNREAD_BODY);
+	Strata__V1__RpcRequest rq = STRATA__V1__RPC_REQUEST__INIT;
+	rq.method = M_ECHO;
+	rq.body.data = body;
+	rq.body.len = UNREAD_BODY;
+	size_t plen = strata__v1__rpc_request__get_packed_size(&rq);
+	*flen = SP_HDR + plen;
+	uint8_t *frame = malloc(*flen);
+	assert_non_null(frame);
+	sp_put_be64(frame, 4 + (uint64_t)plen);
+	strata__v1__rpc_request__pack(&rq, frame + SP_HDR);
+	free(body);
+	return frame;
+}
+
 /*
  * A client that sends many requests and reads no reply: the server stops
  * reading it once its unwritten replies pass max_queued_bytes (1 MiB
@@ -692,19 +713,8 @@ static void test_rpc_unread_replies_bounded(void **state)
 	int fd = raw_sp_connect(rpc_server_url(srv));
 	assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK),
 	                 0);
-	uint8_t *body = malloc(UNREAD_BODY);
-	assert_non_null(body);
-	memset(body, 'u', UNREAD_BODY);
-	Strata__V1__RpcRequest rq = STRATA__V1__RPC_REQUEST__INIT;
-	rq.method = M_ECHO;
-	rq.body.data = body;
-	rq.body.len = UNREAD_BODY;
-	size_t plen = strata__v1__rpc_request__get_packed_size(&rq);
-	size_t flen = SP_HDR + plen;
-	uint8_t *frame = malloc(flen);
-	assert_non_null(frame);
-	sp_put_be64(frame, 4 + (uint64_t)plen);
-	strata__v1__rpc_request__pack(&rq, frame + SP_HDR);
+	size_t flen;
+	uint8_t *frame = echo_frame(&flen);
 
 	/* Send what the sockets take, until all is sent or nothing more
 	 * went for half a second: without the bound the server reads on and
@@ -789,7 +799,6 @@ static void test_rpc_unread_replies_bounded(void **state)
 	sp_rx_reset(&rx);
 	close(fd);
 	free(frame);
-	free(body);
 	rpc_server_stop(srv);
 	svc_join(s);
 }
@@ -814,19 +823,8 @@ static void test_rpc_unread_client_others_served(void **state)
 	int fd = raw_sp_connect(rpc_server_url(srv));
 	assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK),
 	                 0);
-	uint8_t *body = malloc(UNREAD_BODY);
-	assert_non_null(body);
-	memset(body, 'u', UNREAD_BODY);
-	Strata__V1__RpcRequest rq = STRATA__V1__RPC_REQUEST__INIT;
-	rq.method = M_ECHO;
-	rq.body.data = body;
-	rq.body.len = UNREAD_BODY;
-	size_t plen = strata__v1__rpc_request__get_packed_size(&rq);
-	size_t flen = SP_HDR + plen;
-	uint8_t *frame = malloc(flen);
-	assert_non_null(frame);
-	sp_put_be64(frame, 4 + (uint64_t)plen);
-	strata__v1__rpc_request__pack(&rq, frame + SP_HDR);
+	size_t flen;
+	uint8_t *frame = echo_frame(&flen);
 	int sent = 0;
 	size_t off = 0;
 	int64_t end = now_ms() + 1000;
@@ -865,7 +863,6 @@ static void test_rpc_unread_client_others_served(void **state)
 	}
 	close(fd);
 	free(frame);
-	free(body);
 	rpc_server_stop(srv);
 	svc_join(s);
 }
