@@ -720,12 +720,14 @@ static void sw_after(struct segw *sw)
 			    now - sw->fail_since >
 			            (uint64_t)w->cfg.retry_timeout_ms) {
 				char msg[STRATA_ERRMSG_SIZE];
-				client_err(msg,
-				           "writer %s/%s: segment %.200s kept "
-				           "failing for %d ms: %.200s",
-				           w->scope, w->stream, sw->name,
-				           w->cfg.retry_timeout_ms,
-				           sw->last_msg);
+				/* The reason names the segment already: the
+				 * message must keep room for its hint. */
+				client_err(
+				        msg,
+				        "writer %s/%s: kept failing for %d ms: "
+				        "%s",
+				        w->scope, w->stream,
+				        w->cfg.retry_timeout_ms, sw->last_msg);
 				sw_fail_all(sw, sw->last_code, msg);
 				writer_break(w, sw->last_code, msg);
 				sw->fail_since = 0;
@@ -811,7 +813,12 @@ static void sw_block_done(struct creq *r)
 	}
 	if (code != 0) {
 		char msg[STRATA_ERRMSG_SIZE];
-		client_err(msg, "segment %.200s: %s", sw->name, r->errmsg);
+		if (strstr(r->errmsg, sw->name) != NULL) {
+			client_err(msg, "%s", r->errmsg); /* named already */
+		} else {
+			client_err(msg, "segment %.200s: %s", sw->name,
+			           r->errmsg);
+		}
 		sw->ready = false;
 		if (code == STRATA_ESEALED && w->txn_id != 0) {
 			/* A shadow is sealed when its transaction commits

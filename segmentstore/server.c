@@ -237,9 +237,11 @@ static void error_message(const struct ss_call *c, int code,
 	default:
 		break;
 	}
-	const char *detail = r != NULL && r->message != NULL && r->message[0]
-	                             ? r->message
-	                             : strata_strerror(code);
+	bool own = r != NULL && r->message != NULL && r->message[0];
+	const char *detail = own ? r->message : strata_strerror(code);
+	if (own && code == STRATA_EAGAIN) {
+		hint = ""; /* the container says why and to retry */
+	}
 	snprintf(msg, size, "%s %.200s: %s%s", method_name(c->method),
 	         c->req.segment != NULL ? c->req.segment : "", detail, hint);
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "strata/error.h"
@@ -99,6 +100,67 @@ static inline bool strata_config_key_is(const struct strata_config_item *item,
 {
 	size_t n = strlen(key);
 	return item->key_len == n && memcmp(item->key, key, n) == 0;
+}
+
+/*
+ * "did you mean 'KEY'? " for the key of allowed (names separated by ", ")
+ * nearest to the item's key, at most 2 edits away, written into buf (size
+ * bytes); "" when none is that near. For messages such as "unknown key
+ * 'retrys' (did you mean 'retries'? allowed: ...)", whose fix would
+ * otherwise sit at the end of a long list and can be cut off.
+ */
+static inline const char *
+strata_config_suggest(const struct strata_config_item *item,
+                      const char *allowed, char *buf, size_t size)
+{
+	const char *best = NULL;
+	size_t best_len = 0;
+	unsigned best_d = 3;
+	size_t kl = item->key_len;
+	if (size > 0) {
+		buf[0] = '\0';
+	}
+	for (const char *p = allowed; kl < 64 && *p != '\0';) {
+		size_t n = strcspn(p, ", ");
+		if (n > 0 && n < 64) {
+			unsigned row[64];
+			for (size_t j = 0; j <= n; j++) {
+				row[j] = (unsigned)j;
+			}
+			for (size_t i = 1; i <= kl; i++) {
+				unsigned diag = row[0];
+				row[0] = (unsigned)i;
+				for (size_t j = 1; j <= n; j++) {
+					unsigned up = row[j];
+					unsigned cost =
+					        item->key[i - 1] == p[j - 1]
+					                ? 0
+					                : 1;
+					unsigned v = diag + cost;
+					if (up + 1 < v) {
+						v = up + 1;
+					}
+					if (row[j - 1] + 1 < v) {
+						v = row[j - 1] + 1;
+					}
+					row[j] = v;
+					diag = up;
+				}
+			}
+			if (row[n] < best_d) {
+				best_d = row[n];
+				best = p;
+				best_len = n;
+			}
+		}
+		p += n;
+		p += strspn(p, ", ");
+	}
+	if (best != NULL && size > 0) {
+		snprintf(buf, size, "did you mean '%.*s'? ", (int)best_len,
+		         best);
+	}
+	return buf;
 }
 
 /* True when the item's key starts with prefix (e.g. "parent."). */

@@ -209,12 +209,17 @@ static int parse_config(struct faulty *f, const char *config, char *parent,
 				f->fail_file[it.value_len] = '\0';
 			}
 		} else {
+			static const char allowed[] =
+			        "parent, parent_plugin, parent.<key>, fail_op, "
+			        "fail_nth, fail_count, fail_code, fail_when, "
+			        "delay_ms, fail_file";
+			char near[96];
 			errf(errmsg,
-			     "config %.*s: unknown key '%.*s' (allowed: "
-			     "parent, parent_plugin, parent.<key>, fail_op, "
-			     "fail_nth, fail_count, fail_code, fail_when, "
-			     "delay_ms, fail_file)",
-			     it.line_len, it.line, (int)it.key_len, it.key);
+			     "config %.*s: unknown key '%.*s' (%sallowed: %s)",
+			     it.line_len, it.line, (int)it.key_len, it.key,
+			     strata_config_suggest(&it, allowed, near,
+			                           sizeof(near)),
+			     allowed);
 			return STRATA_ECONFIG;
 		}
 		if (bad != NULL) {

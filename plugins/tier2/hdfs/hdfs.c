@@ -354,12 +354,19 @@ static int hdfs_open(const struct strata_host *host, const char *config,
 			rc = set_long(&it, 0, 3600000, &h->recovery_wait_ms,
 			              "milliseconds", errmsg);
 		} else {
+			static const char allowed[] =
+			        "namenode, base_path, user, "
+			        "connect_timeout_ms, "
+			        "timeout_ms, retries, backoff_ms, "
+			        "max_backoff_ms, "
+			        "recovery_wait_ms";
+			char near[96];
 			errf(errmsg,
-			     "config %.*s: unknown key '%.*s' (allowed: "
-			     "namenode, base_path, user, connect_timeout_ms, "
-			     "timeout_ms, retries, backoff_ms, max_backoff_ms, "
-			     "recovery_wait_ms)",
-			     it.line_len, it.line, (int)it.key_len, it.key);
+			     "config %.*s: unknown key '%.*s' (%sallowed: %s)",
+			     it.line_len, it.line, (int)it.key_len, it.key,
+			     strata_config_suggest(&it, allowed, near,
+			                           sizeof(near)),
+			     allowed);
 			rc = STRATA_ECONFIG;
 		}
 	}

@@ -237,11 +237,17 @@ static int parse_config(const char *config, struct local_conf *c, char *errmsg)
 				return STRATA_ECONFIG;
 			}
 		} else {
-			local_errf(errmsg,
-			           "config %.*s: unknown key '%.*s' (allowed: "
-			           "root, fsync, drop_cache, open_chunks)",
-			           it.line_len, it.line, (int)it.key_len,
-			           it.key);
+			static const char allowed[] =
+			        "root, fsync, drop_cache, open_chunks";
+			char near[96];
+			local_errf(
+			        errmsg,
+			        "config %.*s: unknown key '%.*s' (%sallowed: "
+			        "%s)",
+			        it.line_len, it.line, (int)it.key_len, it.key,
+			        strata_config_suggest(&it, allowed, near,
+			                              sizeof(near)),
+			        allowed);
 			return STRATA_ECONFIG;
 		}
 	}

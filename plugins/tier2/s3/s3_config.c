@@ -483,10 +483,12 @@ int s3_config_parse(const struct strata_host *host, const char *config,
 			}
 		}
 		if (!matched) {
+			char near[96];
 			errf(errmsg,
-			     "config %.*s: unknown key '%.*s' (allowed: "
-			     "%s)",
+			     "config %.*s: unknown key '%.*s' (%sallowed: %s)",
 			     it.line_len, it.line, (int)it.key_len, it.key,
+			     strata_config_suggest(&it, ALLOWED_KEYS, near,
+			                           sizeof(near)),
 			     ALLOWED_KEYS);
 			rc = STRATA_ECONFIG;
 			goto fail;

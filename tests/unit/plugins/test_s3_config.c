@@ -140,7 +140,11 @@ static void test_s3_config_parse_rejects_bad_settings(void **state)
 		const char *want;
 	} cases[] = {
 	        {"bucket=b\naccess_key_id=a\nsecret_access_key=s\nbogus=1",
-	         "unknown key 'bogus'"},
+	         "unknown key 'bogus' (allowed: endpoint"},
+	        /* The nearest key comes first: the list is long and may
+	         * be cut off at the end of a message. */
+	        {"bucket=b\naccess_key_id=a\nsecret_access_key=s\nretrys=3",
+	         "unknown key 'retrys' (did you mean 'retries'? allowed: "},
 	        {"access_key_id=a\nsecret_access_key=s", "bucket is required"},
 	        {"bucket=b", "no S3 credentials"},
 	        {"bucket=b\naccess_key_id=a\nsecret_access_key=s\n"
