@@ -429,7 +429,17 @@ static void sw_setup_done(struct seg_op *op, int code, const char *errmsg)
 		return;
 	}
 	char msg[STRATA_ERRMSG_SIZE];
-	client_err(msg, "writer %s/%s: %s", w->scope, w->stream, errmsg);
+	if (code == STRATA_ENOENT && w->txn_id != 0) {
+		/* Its shadow is deleted when it ends (or its stream is). */
+		client_err(msg,
+		           "transaction %" PRIu64 " of %s/%s is no longer "
+		           "open (committed, aborted, or its stream deleted): "
+		           "segment %.200s takes no more events",
+		           w->txn_id, w->scope, w->stream, sw->name);
+	} else {
+		client_err(msg, "writer %s/%s: %s", w->scope, w->stream,
+		           errmsg);
+	}
 	seg_op_reset(op);
 	/* Given up (deadline, missing segment, closing): fail what waits. */
 	if (code != STRATA_ECLOSED || !w->loop_closing) {
@@ -759,8 +769,8 @@ static void sw_after(struct segw *sw)
 			        msg,
 			        "transaction %" PRIu64
 			        " of %s/%s is no longer open (committing, "
-			        "committed or aborted): segment %.200s takes "
-			        "no more events",
+			        "committed, aborted, or its stream deleted): "
+			        "segment %.200s takes no more events",
 			        w->txn_id, w->scope, w->stream, sw->name);
 		} else {
 			client_err(msg,
@@ -820,9 +830,11 @@ static void sw_block_done(struct creq *r)
 			           r->errmsg);
 		}
 		sw->ready = false;
-		if (code == STRATA_ESEALED && w->txn_id != 0) {
+		if ((code == STRATA_ESEALED || code == STRATA_ENOENT) &&
+		    w->txn_id != 0) {
 			/* A shadow is sealed when its transaction commits
-			 * or aborts: no successors to move to. */
+			 * or aborts, and deleted once merged or aborted: no
+			 * successors to move to. */
 			sw->sealed = true;
 			sw->dead = true;
 			sw->fail_since = 0;

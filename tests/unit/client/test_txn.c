@@ -309,8 +309,13 @@ static void test_txn_by_id(void **state)
 	assert_int_equal(strata_txn_abort_id(other, "sc", "st", id, err),
 	                 STRATA_ECONFLICT);
 	assert_non_null(strstr(err, "committed"));
-	/* The old handle: freeing it (an abort the controller refuses)
-	 * changes nothing. */
+	/* The old handle writes on: its events fail (no longer open), and
+	 * its commit says it was committed elsewhere with part of them (it
+	 * said "so it was aborted"). */
+	fill(t, 25, 26);
+	assert_int_equal(strata_txn_commit(t, err), STRATA_ECONFLICT);
+	assert_non_null(strstr(err, "committed by another client"));
+	/* Freeing it (an abort the controller refuses) changes nothing. */
 	strata_txn_free(t);
 	assert_int_equal(stream_events(fx), 25 * KEYS);
 
