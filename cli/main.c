@@ -301,9 +301,10 @@ static int ping(struct cli *c)
 		/* Reached, but turned away (common/rpc.c says why). */
 		return cli_fail(c, code,
 		                "controller unreachable at %s: it closed the "
-		                "connection right after accepting it: at its "
-		                "connection limit (limits.connections) until "
-		                "others close, see its log",
+		                "connection right after accepting it: it is "
+		                "stopping, or at its connection limit "
+		                "(limits.connections) until others close; see "
+		                "its log",
 		                urls);
 	}
 	return cli_fail(c, code,

@@ -1944,8 +1944,8 @@ static void op_io_cb(void *arg)
 			        op->method, op_url(op), nng_strerror(rv),
 			        closed_at_once(op)
 			                ? "; the server closed it right after "
-			                  "accepting it (at its connection "
-			                  "limit? see its log)"
+			                  "accepting it (stopping, or at its "
+			                  "connection limit? see its log)"
 			                : "");
 			op_failed(op, map_nng(rv), true);
 			return;
