@@ -216,10 +216,9 @@ static int write_record(struct import *im,
 			rc = strata_txn_begin(im->c, cfg->scope, cfg->stream,
 			                      &tc, &im->txn, err);
 			if (rc != 0) {
+				/* err names the stream and the call already */
 				im->txn = NULL;
-				errmsg_set(errmsg,
-				           "begin a transaction on %s/%s: %s",
-				           cfg->scope, cfg->stream, err);
+				errmsg_set(errmsg, "%s", err);
 				return rc;
 			}
 		}

@@ -156,13 +156,18 @@ static bool copy_value(char *dst, size_t size, const char *v, size_t n)
 	return connect_token_ok(dst);
 }
 
+/* line 0: the file as a whole (its size, its checksum). */
 static int corrupt(char *errmsg, const char *origin, int line, const char *why)
 {
+	char where[32] = "";
+	if (line > 0) {
+		snprintf(where, sizeof(where), "line %d: ", line);
+	}
 	errmsg_set(errmsg,
-	           "checkpoint file %.200s is corrupt (line %d: %s): restore "
-	           "it from a backup, or remove it to start the pipeline "
-	           "afresh (docs/connect.md, \"Checkpoint file\")",
-	           origin, line, why);
+	           "checkpoint file %.200s is corrupt (%s%s): restore it from "
+	           "a backup, or remove it to start the pipeline afresh "
+	           "(docs/connect.md, \"Checkpoint file\")",
+	           origin, where, why);
 	return STRATA_ECORRUPT;
 }
 
