@@ -62,6 +62,11 @@
 #define CL_RECOVER_MAX_MS 600000   /* longest wait between restarts */
 #define CL_RECOVER_RESET_MS 600000 /* up this long: next wait is the first */
 #define CL_STANDALONE_TICK_MS 1000 /* standalone: how often to look */
+/* A replica no longer assigned here but still a voter of its group runs
+ * on until the leader has moved the voters (stopping it could leave the
+ * group without a quorum); once it has known no leader this long (the
+ * leader removed it and stopped talking to it) it stops. */
+#define CL_ORPHAN_MS 30000
 
 /* Method ids of proto/strata/v1/cluster.proto. */
 #define CL_REGISTER STRATA__V1__CLUSTER_METHOD__CLUSTER_REGISTER_STORE
@@ -91,6 +96,10 @@ struct slot {
 	uint64_t wait_ms;
 	uint64_t restarted_ms; /* last restart */
 	bool down;             /* stopped for a restart, not started again */
+	/* Not assigned here but still a voter (membership thread): kept
+	 * since kept_ms; leaderless since leaderless_ms (0: a leader). */
+	uint64_t kept_ms;
+	uint64_t leaderless_ms;
 };
 
 /* Metric callback argument: which container, which value. */
@@ -573,6 +582,42 @@ static int record_assignment(struct ss_cluster *c,
 	return 0;
 }
 
+/* Whether a replica no longer assigned here may stop now: it is not a
+ * voter of its group as it sees it, or it has known no leader for
+ * CL_ORPHAN_MS. Called with c->lock held; membership thread. */
+static bool may_stop_unassigned(struct ss_cluster *c, struct slot *s,
+                                struct container *rep, uint64_t now)
+{
+	struct container_status st;
+	container_status(rep, &st);
+	struct raft_group_member m[CL_MAX_REPLICAS];
+	struct raft_group *g = container_raft_group(rep);
+	unsigned k =
+	        g != NULL ? raft_group_members(g, m, CL_MAX_REPLICAS, NULL) : 0;
+	bool voter = false;
+	for (unsigned i = 0; i < k && i < CL_MAX_REPLICAS; i++) {
+		voter = voter || (m[i].id == c->node_id &&
+		                  m[i].role == RAFT_MEMBER_VOTER);
+	}
+	if (st.leader_id != 0) {
+		s->leaderless_ms = 0;
+	} else if (s->leaderless_ms == 0) {
+		s->leaderless_ms = now;
+	}
+	bool orphan =
+	        s->leaderless_ms != 0 && now - s->leaderless_ms >= CL_ORPHAN_MS;
+	if (voter && !orphan && s->kept_ms == 0) {
+		s->kept_ms = now;
+		LOG_INFO(
+		        "segmentstore",
+		        "container %" PRIu32 " is no longer assigned to this "
+		        "store, but its replica here is still a voter: it runs "
+		        "until the leader has moved the voters",
+		        s->id);
+	}
+	return !voter || orphan;
+}
+
 /* Start and stop replicas to match the recorded assignment. Membership
  * thread only (the only writer of rep[]). */
 static void reconcile(struct ss_cluster *c)
@@ -614,7 +659,11 @@ static void reconcile(struct ss_cluster *c)
 				n++;
 			}
 		} else if (!s->here && running) {
-			stop = true;
+			stop = may_stop_unassigned(c, s, c->rep[id], now);
+		}
+		if (s->here || !running) {
+			s->kept_ms = 0;
+			s->leaderless_ms = 0;
 		}
 		pthread_rwlock_unlock(&c->lock);
 		if (start) {
