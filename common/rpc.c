@@ -553,7 +553,6 @@ void rpc_server_opts_default(struct rpc_server_opts *opts)
 	opts->max_queued_bytes = RPC_DEFAULT_MAX_QUEUED_BYTES;
 	opts->max_connections = RPC_DEFAULT_MAX_CONNECTIONS;
 	opts->max_connections_key = NULL;
-	opts->reply_timeout_ms = RPC_DEFAULT_REPLY_TIMEOUT_MS;
 }
 
 const char *rpc_server_url(const struct rpc_server *srv)
@@ -604,15 +603,7 @@ static void server_send_cb(void *arg)
 		nng_msg *msg = nng_aio_get_msg(call->send_aio);
 		nng_aio_set_msg(call->send_aio, NULL);
 		nng_msg_free(msg);
-		if (rv == NNG_ETIMEDOUT && nng_pipe_id(call->pipe) > 0) {
-			/* The peer reads no replies: its requests would pin
-			 * every context, and every other client with them. */
-			LOG_WARN("rpc",
-			         "%s: a client read no reply for %u ms; its "
-			         "connection is closed (it may redial)",
-			         srv->url, srv->opts.reply_timeout_ms);
-			nng_pipe_close(call->pipe);
-		} else if (rv != NNG_ECLOSED) {
+		if (rv != NNG_ECLOSED) {
 			LOG_DEBUG("rpc", "%s: reply not sent: %s", srv->url,
 			          nng_strerror(rv));
 		}
@@ -643,7 +634,6 @@ static void server_recv_cb(void *arg)
 	}
 	nng_msg *msg = nng_aio_get_msg(call->recv_aio);
 	nng_aio_set_msg(call->recv_aio, NULL);
-	call->pipe = nng_msg_get_pipe(msg);
 	rpc_server_dispatch(call, msg); /* takes msg */
 }
 
@@ -853,8 +843,6 @@ static int reply_common(struct rpc_call *call, int code, const char *msg,
 		rpc_sp_send(srv, conn, id, nmsg, &tref);
 	} else {
 		nng_aio_set_msg(call->send_aio, nmsg);
-		nng_aio_set_timeout(call->send_aio,
-		                    (nng_duration)srv->opts.reply_timeout_ms);
 		nng_ctx_send(call->ctx, call->send_aio);
 		pthread_mutex_unlock(&srv->mtx);
 	}
@@ -936,13 +924,6 @@ static int server_opts_check(const struct rpc_server_opts *o, char *errmsg)
 		           "rpc server: max_connections %u out of range "
 		           "1..%u",
 		           o->max_connections, RPC_MAX_CONNECTIONS_LIMIT);
-		return STRATA_EINVAL;
-	}
-	if (o->reply_timeout_ms < 10 || o->reply_timeout_ms > 3600000) {
-		errmsg_set(errmsg,
-		           "rpc server: reply_timeout_ms %u out of range "
-		           "10..3600000",
-		           o->reply_timeout_ms);
 		return STRATA_EINVAL;
 	}
 	return 0;

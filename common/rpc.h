@@ -33,7 +33,6 @@
 #define RPC_DEFAULT_DRAIN_MS 5000
 #define RPC_DEFAULT_MAX_QUEUED_BYTES (64u * 1024 * 1024)
 #define RPC_DEFAULT_MAX_CONNECTIONS 4096u
-#define RPC_DEFAULT_REPLY_TIMEOUT_MS 10000u
 #define RPC_MAX_CONNECTIONS_LIMIT (1u << 20)
 #define RPC_DEFAULT_TIMEOUT_MS 5000
 #define RPC_DEFAULT_CONNECT_TIMEOUT_MS 1000
@@ -90,12 +89,6 @@ struct rpc_server_opts {
 	/* The setting named in those warnings, e.g. "limits.connections";
 	 * borrowed for the call (copied), NULL = "max_connections". */
 	const char *max_connections_key;
-	/* NNG socket: a reply not written within this long (its client
-	 * reads none) closes that client's connection, freeing the contexts
-	 * its requests held; without it one such client pinned every
-	 * context, and every other client waited. The own SP listener stops
-	 * reading such a connection instead (max_queued_bytes). */
-	unsigned reply_timeout_ms;
 };
 
 /* Fill opts with the defaults above (config_key NULL). */

@@ -21,8 +21,6 @@ struct rpc_call {
 	nng_ctx ctx;
 	nng_aio *recv_aio;
 	nng_aio *send_aio;
-	nng_pipe pipe; /* the request's connection (closed when its reply
-	                  cannot be written: the peer reads nothing) */
 	/* SP transport: the connection the request came on (holding a
 	 * reference), its request id, and the free-slot list link. */
 	struct sp_conn *conn;

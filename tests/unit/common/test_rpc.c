@@ -803,70 +803,6 @@ static void test_rpc_unread_replies_bounded(void **state)
 	svc_join(s);
 }
 
-/*
- * A client that pipelines requests and reads no reply must not hold the
- * server from the others: another client is answered meanwhile. On an NNG
- * socket its unread replies pinned every context for good (a QA run
- * blocked a controller for everyone that way); now the connection is
- * closed once a reply waited reply_timeout_ms. The own SP listener stops
- * reading such a connection instead.
- */
-static void test_rpc_unread_client_others_served(void **state)
-{
-	(void)state;
-	struct svc *s = svc_new();
-	struct rpc_server_opts o;
-	rpc_server_opts_default(&o);
-	o.reply_timeout_ms = 300;
-	o.max_queued_bytes = 1u << 20;
-	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", &o);
-	int fd = raw_sp_connect(rpc_server_url(srv));
-	assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK),
-	                 0);
-	size_t flen;
-	uint8_t *frame = echo_frame(&flen);
-	int sent = 0;
-	size_t off = 0;
-	int64_t end = now_ms() + 1000;
-	while (sent < UNREAD_N && now_ms() < end) {
-		sp_put_be32(frame + 8, 0x80000000u | (uint32_t)sent);
-		ssize_t w = send(fd, frame + off, flen - off, MSG_NOSIGNAL);
-		if (w <= 0) {
-			usleep(10 * 1000);
-			continue;
-		}
-		off += (size_t)w;
-		if (off == flen) {
-			off = 0;
-			sent++;
-		}
-	}
-	struct rpc_client *cli = open1(rpc_server_url(srv), 3000, 0);
-	for (int i = 0; i < 5; i++) {
-		echo_ok(cli, "served meanwhile");
-	}
-	rpc_client_close(cli);
-	if (!own_tcp) {
-		/* Its connection was closed: reading drains to EOF/RST. */
-		uint8_t buf[65536];
-		bool closed = false;
-		end = now_ms() + 10000;
-		while (!closed && now_ms() < end) {
-			ssize_t n = recv(fd, buf, sizeof(buf), 0);
-			closed = n == 0 || (n < 0 && errno != EAGAIN &&
-			                    errno != EWOULDBLOCK);
-			if (n < 0 && !closed) {
-				usleep(10 * 1000);
-			}
-		}
-		assert_true(closed);
-	}
-	close(fd);
-	free(frame);
-	rpc_server_stop(srv);
-	svc_join(s);
-}
-
 /* Whether the server greeted fd (its 8-byte SP rep0 header) within
  * timeout_ms: it does as soon as it accepts the connection. */
 static bool raw_greeted(int fd, int timeout_ms)
@@ -1900,7 +1836,6 @@ int main(void)
 	        cmocka_unit_test(test_rpc_reply_pb_sizes),
 	        cmocka_unit_test(test_rpc_reply_pb_tail),
 	        cmocka_unit_test(test_rpc_unread_replies_bounded),
-	        cmocka_unit_test(test_rpc_unread_client_others_served),
 	        cmocka_unit_test(test_rpc_concurrent_calls),
 	        cmocka_unit_test(test_rpc_reply_later_from_thread),
 	        cmocka_unit_test(test_rpc_timeout_when_no_reply),
