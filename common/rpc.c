@@ -1844,6 +1844,16 @@ static void op_reply(struct rpc_op *op, nng_msg *msg)
 			return;
 		}
 	}
+	if ((res.code == STRATA_ENOTLEADER || res.code == STRATA_EUNAVAIL) &&
+	    cli->n_eps > 1) {
+		/* A replica that knows no leader (a candidate, one just
+		 * removed from its group, one cut off) did not carry the
+		 * request out: ask the next URL, and do not prefer this one
+		 * (clients listing it first were stuck on it). */
+		rpc_body_free(&res.body);
+		op_failed(op, res.code, false);
+		return;
+	}
 	pthread_mutex_lock(&cli->mtx);
 	cli->preferred = op->ep;
 	pthread_mutex_unlock(&cli->mtx);

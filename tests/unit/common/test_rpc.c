@@ -1471,6 +1471,45 @@ static void test_rpc_redirect_followed(void **state)
 	svc_join(b);
 }
 
+/* A replica that knows no leader (ENOTLEADER without a redirect: a
+ * candidate, or one just removed from its group) did not carry the call
+ * out: the client asks its next URL (even for a change) and does not
+ * keep preferring it. A QA run's clients listing such a controller first
+ * failed although the others had a leader. */
+static void test_rpc_leaderless_replica_passed_over(void **state)
+{
+	(void)state;
+	struct svc *a = svc_new();
+	struct svc *b = svc_new();
+	struct rpc_server *sa = start(a, "tcp://127.0.0.1:0", NULL);
+	struct rpc_server *sb = start(b, "tcp://127.0.0.1:0", NULL);
+	a->redirect = ""; /* ENOTLEADER, no leader to name */
+	const char *urls[] = {rpc_server_url(sa), rpc_server_url(sb)};
+	struct rpc_client_opts o;
+	rpc_client_opts_default(&o);
+	o.backoff_base_ms = 5;
+	o.retries = 2;
+	struct rpc_client *cli;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(rpc_client_open(&cli, urls, 2, &o, err), 0);
+	uint8_t *rep;
+	size_t n;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(rpc_call(cli, M_REDIRECT, 0,
+		                          (const uint8_t *)"w", 1, &rep, &n,
+		                          err),
+		                 0);
+		strata_free(rep);
+	}
+	assert_int_equal(atomic_load(&a->calls), 1);
+	assert_int_equal(atomic_load(&b->calls), 3);
+	rpc_client_close(cli);
+	rpc_server_stop(sa);
+	rpc_server_stop(sb);
+	svc_join(a);
+	svc_join(b);
+}
+
 static int raw_exchange(nng_socket s, const void *buf, size_t len,
                         struct rpc_reply_info *rep)
 {
@@ -1841,6 +1880,7 @@ int main(void)
 	        cmocka_unit_test(test_rpc_timeout_when_no_reply),
 	        cmocka_unit_test(test_rpc_no_server_fails_bounded),
 	        cmocka_unit_test(test_rpc_redirect_followed),
+	        cmocka_unit_test(test_rpc_leaderless_replica_passed_over),
 	        cmocka_unit_test(test_rpc_malformed_envelope),
 	        cmocka_unit_test(test_rpc_oversize_request),
 	        cmocka_unit_test(test_rpc_client_close_aborts_calls),
