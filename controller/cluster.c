@@ -457,6 +457,39 @@ static void serve_add_controller(struct ctl_req *r)
 		               NULL);
 		return;
 	}
+	/* A voter already: the same endpoint again is a retry (done);
+	 * another one would replace the addresses every replica redirects
+	 * to while that replica still listens at its old ones. */
+	struct raft_group_member m[CTL_MAX_MEMBERS + 1];
+	struct raft_group_peer v[CTL_MAX_MEMBERS + 1];
+	unsigned n = current_voters(r->svc, m, v);
+	for (unsigned i = 0; i < n; i++) {
+		if (v[i].id != ep->id) {
+			continue;
+		}
+		const struct cfsm *f = ctl_service_lock(r->svc);
+		const Strata__V1__ControllerEndpoint *rec =
+		        cfsm_find_controller(f, ep->id);
+		bool same = rec != NULL &&
+		            strcmp(v[i].address, ep->raft_address) == 0 &&
+		            strcmp(rec->client_url, ep->client_url) == 0 &&
+		            (ep->http_url[0] == '\0' ||
+		             strcmp(rec->http_url, ep->http_url) == 0);
+		char msg[STRATA_ERRMSG_SIZE];
+		snprintf(msg, sizeof(msg),
+		         "add controller: %" PRIu64 " is already a voter "
+		         "(raft %.64s, client %.64s); to change its addresses "
+		         "remove it first, then add it again",
+		         ep->id, v[i].address,
+		         rec != NULL ? rec->client_url : "?");
+		ctl_service_unlock(r->svc);
+		if (same) {
+			change_done(r, 0);
+		} else {
+			ctl_req_finish(r, STRATA_EEXIST, msg, NULL);
+		}
+		return;
+	}
 	Strata__V1__SetControllerEndpointCmd c =
 	        STRATA__V1__SET_CONTROLLER_ENDPOINT_CMD__INIT;
 	Strata__V1__ControllerCommand cmd =

@@ -311,6 +311,19 @@ static void test_cluster_add_remove_controller(void **state)
 	}
 	fx_reply_free(&r);
 	assert_int_equal(voters(f.api[l]), 3);
+	/* The same again is a retry: done. Other addresses for a voter are
+	 * refused (they replaced the ones every replica redirects to). */
+	fx_call(f.api[l], STRATA__V1__CONTROLLER_METHOD__CTL_ADD_CONTROLLER,
+	        &aq.base, &r);
+	assert_int_equal(r.code, 0);
+	fx_reply_free(&r);
+	ep.client_url = "tcp://127.0.0.1:1";
+	fx_call(f.api[l], STRATA__V1__CONTROLLER_METHOD__CTL_ADD_CONTROLLER,
+	        &aq.base, &r);
+	assert_int_equal(r.code, STRATA_EEXIST);
+	assert_non_null(strstr(r.msg, "already a voter"));
+	fx_reply_free(&r);
+	ep.client_url = f.members[2].client_url;
 	struct has_scope h = {f.svc[2], "before"};
 	assert_true(fx_eventually(replica_has_scope, &h, 5000));
 	assert_int_equal(fx_create_scope(f.api[l], "after"), 0);
