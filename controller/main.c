@@ -324,8 +324,11 @@ int main(int argc, char **argv)
 	rcfg.driver.backoff_max_ms =
 	        (unsigned)config_get_duration_ms(&cfg, "driver.backoff_max");
 	ctl_stream_jobs_config(&cfg, &rcfg.driver);
-	if (ctl_replica_start(&rcfg, &rep, err) != 0) {
+	int src = ctl_replica_start(&rcfg, &rep, err);
+	if (src != 0) {
 		fprintf(stderr, "strata-controller: %s\n", err);
+		/* e.g. a node.id other than the one of the data's Raft log */
+		status = src == STRATA_ECONFIG ? 2 : 1;
 		goto out;
 	}
 	uint64_t node_id = sc->node_id;

@@ -712,8 +712,11 @@ int main(int argc, char **argv)
 	}
 	(void)metrics_register_process(app.metrics, NULL);
 
-	if (start_controller(&app, &cfg, ctl_url, sizeof(ctl_url), err) != 0) {
+	int src = start_controller(&app, &cfg, ctl_url, sizeof(ctl_url), err);
+	if (src != 0) {
 		fprintf(stderr, PROG ": controller: %s\n", err);
+		/* e.g. a node.id other than the one of the data's Raft log */
+		status = src == STRATA_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 		goto out;
 	}
 	if (start_store(&app, &cfg, ctl_url, err) != 0) {

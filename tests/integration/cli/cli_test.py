@@ -1707,7 +1707,7 @@ def scenario_bad_input(args, base):
     # and replaced the log's marker with its own).
     p = subprocess.run([args.standalone] + sa.flags + ["--node.id=2"],
                        capture_output=True, text=True, timeout=60)
-    check(p.returncode == 1 and "node 1" in p.stderr and
+    check(p.returncode == 2 and "node 1" in p.stderr and
           "not of node 2" in p.stderr,
           "wrong node.id: exit %d %s" % (p.returncode, p.stderr[-400:]))
 
