@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bench/diskbench.h"
+#include "common/version.h"
 #include "strata/error.h"
 
 static void usage(FILE *f)
@@ -24,6 +25,16 @@ int main(int argc, char **argv)
 	    (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		usage(stdout);
 		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+		strata_print_version(stdout, "strata-diskbench");
+		return 0;
+	}
+	if (argc > 1 && argv[1][0] == '-' && argv[1][1] != '\0') {
+		fprintf(stderr,
+		        "strata-diskbench: unknown option %s; see --help\n",
+		        argv[1]);
+		return 2;
 	}
 	if (argc > 3) {
 		usage(stderr);

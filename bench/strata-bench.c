@@ -22,6 +22,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "common/version.h"
 #include "strata/error.h"
 
 /* A system strata-bench knows; only those compiled in are listed. */
@@ -163,7 +164,8 @@ static void usage(FILE *f)
 	        "warm-up, backlog\n"
 	        "                   100000,50000, disk 0.5 s; file "
 	        "<date>-quick.md\n"
-	        "  -h, --help       this text\n");
+	        "  -h, --help       this text\n"
+	        "  --version        version and git commit\n");
 }
 
 static int parse_double(const char *flag, const char *v, double lo, double hi,
@@ -201,6 +203,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		double d;
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout);
+			exit(0);
+		} else if (strcmp(a, "--version") == 0) {
+			strata_print_version(stdout, "strata-bench");
 			exit(0);
 		} else if (strcmp(a, "--quick") == 0) {
 			o->quick = 1;
