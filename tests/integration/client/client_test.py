@@ -79,9 +79,35 @@ class Cluster:
         self.stores = {}
         self.start_controller()
         for i in range(1, n_stores + 1):
+            self.start_new_store(i)
+
+    def start_new_store(self, i):
+        """Start store i on free ports; free_ports() releases them before
+        the store binds, so a test beside this one may take one first:
+        then pick others (a fresh-check once ran a failover test on two
+        stores, the third had died with 'address already in use')."""
+        for _ in range(3):
             p = free_ports(2)
             self.stores[i] = {"port": p[0], "raft": p[1]}
+            path = os.path.join(self.dir, "store%d.log" % i)
+            seen = os.path.getsize(path) if os.path.exists(path) else 0
             self.start_store(i)
+            proc = self.procs["store%d" % i]
+            end = time.time() + 60
+            while time.time() < end:
+                with open(path, errors="replace") as f:
+                    f.seek(seen)
+                    text = f.read()
+                if "strata-segmentstore ready" in text:
+                    return
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+            if proc.poll() is None or "address already in use" not in text:
+                raise RuntimeError("store %d did not start: %s"
+                                   % (i, text[-2000:]))
+            del self.procs["store%d" % i]
+        raise RuntimeError("store %d: no free ports after 3 tries" % i)
 
     def spawn(self, name, cmd, env=None):
         log = open(os.path.join(self.dir, name + ".log"), "ab")
