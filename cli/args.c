@@ -10,6 +10,7 @@
 #include "common/alloc.h"
 #include "common/config.h"
 #include "strata/error.h"
+#include "strata/plugin_config.h"
 
 __attribute__((format(printf, 2, 3))) static void errf(char *err,
                                                        const char *fmt, ...)
@@ -51,31 +52,8 @@ int cli_exit_code(int code)
 /* Levenshtein distance of a and b[0..bl), capped at 9. */
 static unsigned distance(const char *a, const char *b, size_t bl)
 {
-	size_t al = strlen(a);
-	if (al > 64 || bl > 64) {
-		return 9;
-	}
-	unsigned row[65];
-	for (size_t j = 0; j <= bl; j++) {
-		row[j] = (unsigned)j;
-	}
-	for (size_t i = 1; i <= al; i++) {
-		unsigned prev = row[0];
-		row[0] = (unsigned)i;
-		for (size_t j = 1; j <= bl; j++) {
-			unsigned cur = row[j];
-			unsigned best = prev + (a[i - 1] != b[j - 1]);
-			if (row[j] + 1 < best) {
-				best = row[j] + 1;
-			}
-			if (row[j - 1] + 1 < best) {
-				best = row[j - 1] + 1;
-			}
-			row[j] = best;
-			prev = cur;
-		}
-	}
-	return row[bl] > 9 ? 9 : row[bl];
+	size_t d = strata_edit_distance(a, strlen(a), b, bl);
+	return d > 9 ? 9 : (unsigned)d;
 }
 
 static const struct cli_opt *find_opt(const struct cli_opt *opts, size_t n,

@@ -16,6 +16,7 @@
 #include "common/process.h"
 #include "common/rpc.h"
 #include "common/version.h"
+#include "strata/plugin_config.h"
 
 #define PROG "stratactl"
 
@@ -541,32 +542,10 @@ static const char *nearest_word(const char *word)
 		     k++) {
 			const char *cand =
 			        k->group != NULL ? k->group : k->name;
-			size_t cl = strlen(cand);
-			if (wl > 32 || cl > 32) {
-				continue;
-			}
-			/* Levenshtein distance, two rows. */
-			size_t prev[33], cur[33];
-			for (size_t j = 0; j <= cl; j++) {
-				prev[j] = j;
-			}
-			for (size_t i = 1; i <= wl; i++) {
-				cur[0] = i;
-				for (size_t j = 1; j <= cl; j++) {
-					size_t d = prev[j - 1] +
-					           (word[i - 1] != cand[j - 1]);
-					if (prev[j] + 1 < d) {
-						d = prev[j] + 1;
-					}
-					if (cur[j - 1] + 1 < d) {
-						d = cur[j - 1] + 1;
-					}
-					cur[j] = d;
-				}
-				memcpy(prev, cur, (cl + 1) * sizeof(*cur));
-			}
-			if (prev[cl] < best_d) {
-				best_d = prev[cl];
+			size_t d = strata_edit_distance(word, wl, cand,
+			                                strlen(cand));
+			if (d < best_d) {
+				best_d = d;
 				best = cand;
 			}
 		}

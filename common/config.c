@@ -17,6 +17,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "strata/error.h"
+#include "strata/plugin_config.h"
 
 #define ENV_PREFIX "STRATA_"
 #define ENV_NAME_SIZE (sizeof(ENV_PREFIX) + CONFIG_NAME_MAX)
@@ -782,32 +783,7 @@ err_free:
 
 static size_t edit_distance(const char *a, const char *b)
 {
-	size_t la = strlen(a);
-	size_t lb = strlen(b);
-	size_t row[CONFIG_NAME_MAX + 1];
-	if (la > CONFIG_NAME_MAX || lb > CONFIG_NAME_MAX) {
-		return NONE;
-	}
-	for (size_t j = 0; j <= lb; j++) {
-		row[j] = j;
-	}
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (row[j] + 1 < best) {
-				best = row[j] + 1;
-			}
-			if (row[j - 1] + 1 < best) {
-				best = row[j - 1] + 1;
-			}
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
+	return strata_edit_distance(a, strlen(a), b, strlen(b));
 }
 
 /* Closest name to name within a third of its length (at most 3 edits),

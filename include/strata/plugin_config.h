@@ -102,6 +102,41 @@ static inline bool strata_config_key_is(const struct strata_config_item *item,
 	return item->key_len == n && memcmp(item->key, key, n) == 0;
 }
 
+/* Longest strings strata_edit_distance compares. */
+#define STRATA_EDIT_MAX 128
+
+/* Levenshtein distance between a[0..al) and b[0..bl); SIZE_MAX when either
+ * is longer than STRATA_EDIT_MAX. For "did you mean" suggestions (the host
+ * uses this one too). */
+static inline size_t strata_edit_distance(const char *a, size_t al,
+                                          const char *b, size_t bl)
+{
+	size_t row[STRATA_EDIT_MAX + 1];
+	if (al > STRATA_EDIT_MAX || bl > STRATA_EDIT_MAX) {
+		return SIZE_MAX;
+	}
+	for (size_t j = 0; j <= bl; j++) {
+		row[j] = j;
+	}
+	for (size_t i = 1; i <= al; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= bl; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best) {
+				best = up + 1;
+			}
+			if (row[j - 1] + 1 < best) {
+				best = row[j - 1] + 1;
+			}
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[bl];
+}
+
 /*
  * "did you mean 'KEY'? " for the key of allowed (names separated by ", ")
  * nearest to the item's key, at most 2 edits away, written into buf (size
@@ -115,43 +150,17 @@ strata_config_suggest(const struct strata_config_item *item,
 {
 	const char *best = NULL;
 	size_t best_len = 0;
-	unsigned best_d = 3;
-	size_t kl = item->key_len;
+	size_t best_d = 3;
 	if (size > 0) {
 		buf[0] = '\0';
 	}
-	for (const char *p = allowed; kl < 64 && *p != '\0';) {
+	for (const char *p = allowed; *p != '\0';) {
 		size_t n = strcspn(p, ", ");
-		if (n > 0 && n < 64) {
-			unsigned row[64];
-			for (size_t j = 0; j <= n; j++) {
-				row[j] = (unsigned)j;
-			}
-			for (size_t i = 1; i <= kl; i++) {
-				unsigned diag = row[0];
-				row[0] = (unsigned)i;
-				for (size_t j = 1; j <= n; j++) {
-					unsigned up = row[j];
-					unsigned cost =
-					        item->key[i - 1] == p[j - 1]
-					                ? 0
-					                : 1;
-					unsigned v = diag + cost;
-					if (up + 1 < v) {
-						v = up + 1;
-					}
-					if (row[j - 1] + 1 < v) {
-						v = row[j - 1] + 1;
-					}
-					row[j] = v;
-					diag = up;
-				}
-			}
-			if (row[n] < best_d) {
-				best_d = row[n];
-				best = p;
-				best_len = n;
-			}
+		size_t d = strata_edit_distance(item->key, item->key_len, p, n);
+		if (n > 0 && d < best_d) {
+			best_d = d;
+			best = p;
+			best_len = n;
 		}
 		p += n;
 		p += strspn(p, ", ");
