@@ -17,7 +17,6 @@
  * plugin, or a data directory held by another process exit 1 with a
  * message naming the key to change.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -215,41 +214,12 @@ __attribute__((format(printf, 2, 3))) static void errf(char *err,
 	va_end(ap);
 }
 
-/* ---------------------------------------------------------- addresses */
-
-/* True when s is "a.b.c.d:port" with a port in 1..65535. */
-static bool ipv4_port_ok(const char *s)
-{
-	const char *colon = strrchr(s, ':');
-	if (colon == NULL || (size_t)(colon - s) >= 64) {
-		return false;
-	}
-	char host[64];
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	struct in_addr a;
-	int port = ss_url_port(s);
-	return inet_pton(AF_INET, host, &a) == 1 && port > 0;
-}
-
 /* ------------------------------------------------------- validation */
 
 /* Every check that needs no socket and no file: key syntax and the
  * cross-key rules. 0 or STRATA_ECONFIG with err naming the key. */
 static int validate(const struct config *cfg, char *err)
 {
-	static const char *const ipv4_keys[] = {"raft.listen",
-	                                        "store.raft.listen"};
-	for (size_t i = 0; i < 2; i++) {
-		const char *v = config_get_string(cfg, ipv4_keys[i]);
-		if (!ipv4_port_ok(v)) {
-			errf(err,
-			     "%s: '%s' is not IPv4:port with a port in "
-			     "1..65535, e.g. 127.0.0.1:9190",
-			     ipv4_keys[i], v);
-			return STRATA_ECONFIG;
-		}
-	}
 	static const char *const url_keys[] = {
 	        "listen", "http.listen", "store.listen", "store.http.listen"};
 	static const char *const schemes[] = {"tcp://", "http://", "tcp://",
@@ -269,15 +239,27 @@ static int validate(const struct config *cfg, char *err)
 	static const struct config_addr addrs[] = {
 	        {"listen", CONFIG_ADDR_RPC, true},
 	        {"http.listen", CONFIG_ADDR_HTTP, true},
-	        {"raft.listen", CONFIG_ADDR_HOSTPORT, true},
+	        {"raft.listen", CONFIG_ADDR_IPV4PORT, true},
 	        {"store.listen", CONFIG_ADDR_RPC, true},
 	        {"store.http.listen", CONFIG_ADDR_HTTP, true},
-	        {"store.raft.listen", CONFIG_ADDR_HOSTPORT, true},
+	        {"store.raft.listen", CONFIG_ADDR_IPV4PORT, true},
 	        {"store.advertise", CONFIG_ADDR_RPC, false},
 	};
 	if (config_check_addresses(cfg, addrs, sizeof(addrs) / sizeof(*addrs),
 	                           err) != 0) {
 		return STRATA_ECONFIG;
+	}
+	static const char *const raft_keys[] = {"raft.listen",
+	                                        "store.raft.listen"};
+	for (size_t i = 0; i < 2; i++) {
+		if (ss_url_port(config_get_string(cfg, raft_keys[i])) == 0) {
+			errf(err,
+			     "%s: port 0 is not supported (the Raft address "
+			     "is recorded by the peers); give a port such as "
+			     "9190",
+			     raft_keys[i]);
+			return STRATA_ECONFIG;
+		}
 	}
 	if (ss_url_port(config_get_string(cfg, "listen")) == 0) {
 		errf(err, "listen: port 0 is not supported (the controller "
