@@ -187,26 +187,27 @@ static int add_endpoint(struct cli *c, const struct cli_args *a,
 	return 0;
 }
 
-/* One membership change (a ControllerReply); 0 or the exit code. */
+/* One membership change (a ControllerReply) for controller id, then
+ * {"controller":ID,"<verb>":true} or the text line; the exit code. */
 static int change(struct cli *c, uint32_t method, const ProtobufCMessage *req,
-                  const char *what)
+                  const char *what, uint64_t id, const char *verb,
+                  const char *text)
 {
 	ProtobufCMessage *m = NULL;
+	cli_progress_begin(c, what);
 	int ex = cli_rpc(c, method, 0, req,
 	                 &strata__v1__controller_reply__descriptor, &m, what);
+	cli_progress_end(c);
 	rpc_pb_free(m);
-	return ex;
-}
-
-/* {"controller":ID,"<verb>":true} or the text line. */
-static void print_change(const struct cli *c, const char *verb, uint64_t id,
-                         const char *text)
-{
+	if (ex != 0) {
+		return ex;
+	}
 	if (c->json) {
 		printf("{\"controller\":%" PRIu64 ",\"%s\":true}\n", id, verb);
 	} else {
 		printf("%s\n", text);
 	}
+	return CLI_EXIT_OK;
 }
 
 static const struct cli_opt add_opts[] = {
@@ -228,19 +229,13 @@ static int cluster_add_controller(struct cli *c, const struct cli_args *a)
 		return ex;
 	}
 	req.endpoint = &ep;
-	cli_progress_begin(c, "adding the controller");
-	ex = change(c, ADD_METHOD, &req.base, "adding the controller");
-	cli_progress_end(c);
-	if (ex != 0) {
-		return ex;
-	}
 	char text[STRATA_ERRMSG_SIZE];
 	snprintf(text, sizeof(text),
 	         "added controller %" PRIu64 " (%s); update raft.members in "
 	         "every replica's configuration",
 	         ep.id, ep.client_url);
-	print_change(c, "added", ep.id, text);
-	return CLI_EXIT_OK;
+	return change(c, ADD_METHOD, &req.base, "adding the controller", ep.id,
+	              "added", text);
 }
 
 static int cluster_remove_controller(struct cli *c, const struct cli_args *a)
@@ -251,19 +246,13 @@ static int cluster_remove_controller(struct cli *c, const struct cli_args *a)
 	if (ex != 0) {
 		return ex;
 	}
-	cli_progress_begin(c, "removing the controller");
-	ex = change(c, REMOVE_METHOD, &req.base, "removing the controller");
-	cli_progress_end(c);
-	if (ex != 0) {
-		return ex;
-	}
 	char text[STRATA_ERRMSG_SIZE];
 	snprintf(text, sizeof(text),
 	         "removed controller %" PRIu64 "; stop it and delete its "
 	         "data_dir, and update raft.members",
 	         req.id);
-	print_change(c, "removed", req.id, text);
-	return CLI_EXIT_OK;
+	return change(c, REMOVE_METHOD, &req.base, "removing the controller",
+	              req.id, "removed", text);
 }
 
 /* ---------------------------------------------------------------- table */
