@@ -16,6 +16,7 @@
  * STRATA_EPROTO; budget full -> STRATA_EAGAIN.
  */
 #include "controller/api.h"
+#include "controller/cutcheck.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -99,6 +100,7 @@ struct ctl_api {
 	uint64_t read_staleness_ms;                   /* follower reads */
 	struct metrics_histogram *latency[N_METHODS]; /* per method */
 	struct metrics_counter *errors[N_METHODS];    /* per method */
+	struct cutcheck *cuts; /* truncations' cuts being checked */
 };
 
 static uint64_t mono_ns(void)
@@ -139,6 +141,11 @@ int ctl_api_new(const struct ctl_api_config *cfg, struct ctl_api **out,
 		return STRATA_ENOMEM;
 	}
 	a->svc = cfg->svc;
+	if (cutcheck_new(&a->cuts) != 0) {
+		strata_free(a);
+		errmsg_set(errmsg, "out of memory");
+		return STRATA_ENOMEM;
+	}
 	a->store_lease_ms = cfg->store_lease_ms ? cfg->store_lease_ms : 10000;
 	a->read_staleness_ms =
 	        cfg->read_staleness_ms ? cfg->read_staleness_ms : 5000;
@@ -158,7 +165,7 @@ int ctl_api_new(const struct ctl_api_config *cfg, struct ctl_api **out,
 			        &l, 1, &a->errors[i], errmsg);
 		}
 		if (rc != 0) {
-			strata_free(a);
+			ctl_api_free(a);
 			return rc;
 		}
 	}
@@ -166,8 +173,18 @@ int ctl_api_new(const struct ctl_api_config *cfg, struct ctl_api **out,
 	return 0;
 }
 
+void ctl_api_drain(struct ctl_api *a)
+{
+	if (a != NULL) {
+		cutcheck_drain(a->cuts);
+	}
+}
+
 void ctl_api_free(struct ctl_api *a)
 {
+	if (a != NULL) {
+		cutcheck_free(a->cuts);
+	}
 	strata_free(a);
 }
 
@@ -535,6 +552,8 @@ void ctl_req_propose(struct ctl_req *r,
 enum {
 	W_NOW_MS = 1u << 0,          /* stamp the command's now_ms */
 	W_REFUSE_INTERNAL = 1u << 1, /* refuse the request's "_..." stream */
+	W_CHECK_CUT = 1u << 2,       /* a TruncateStreamRequest: its offsets are
+	                                checked against the stores first */
 };
 
 /* A plain write: decode the request, wrap it in its FSM command (its
@@ -566,7 +585,7 @@ static const struct write_def write_defs[] = {
         WRITE(CREATE_STREAM, create_stream, W_NOW_MS, CTL_WAIT_WORKFLOW),
         WRITE(UPDATE_STREAM, update_stream, W_REFUSE_INTERNAL, CTL_WAIT_NONE),
         WRITE(SEAL_STREAM, seal_stream, W_REFUSE_INTERNAL, CTL_WAIT_WORKFLOW),
-        WRITE(TRUNCATE_STREAM, truncate_stream, W_REFUSE_INTERNAL,
+        WRITE(TRUNCATE_STREAM, truncate_stream, W_REFUSE_INTERNAL | W_CHECK_CUT,
               CTL_WAIT_WORKFLOW),
         WRITE(DELETE_STREAM, delete_stream, W_REFUSE_INTERNAL,
               CTL_WAIT_WORKFLOW),
@@ -684,13 +703,25 @@ static int write_defs_check(char *errmsg)
 	return 0;
 }
 
+static void propose_plain(struct ctl_req *r, const struct write_def *w,
+                          uint64_t now);
+
+/* cutcheck_done_fn of a W_CHECK_CUT write: propose it, or refuse it. */
+static void cut_checked(void *arg, int code, const char *msg)
+{
+	struct ctl_req *r = arg;
+	if (code != 0) {
+		finish_write(r, code, msg);
+		return;
+	}
+	propose_plain(r, r->write, ctl_now_ms());
+}
+
 /* Serve a write of write_defs: decode, optional internal-stream check,
  * wrap the request (owned by r) in its command, propose. */
 static void serve_plain_write(struct ctl_req *r, const struct write_def *w,
                               const uint8_t *body, size_t len, uint64_t now)
 {
-	CMD_INIT(cmd);
-	union write_cmd c;
 	if (!ctl_req_decode(r, w->request, body, len)) {
 		return;
 	}
@@ -699,6 +730,23 @@ static void serve_plain_write(struct ctl_req *r, const struct write_def *w,
 	                           *(char **)field_at(r->msg, "stream"))) {
 		return;
 	}
+	if (w->flags & W_CHECK_CUT) {
+		const Strata__V1__TruncateStreamRequest *q = (void *)r->msg;
+		r->write = w;
+		cutcheck_run(r->api->cuts, r->svc,
+		             ctl_api_method_name(r->method), q->scope,
+		             q->stream, q->cut, cut_checked, r);
+		return;
+	}
+	propose_plain(r, w, now);
+}
+
+/* Wrap the decoded request of w (owned by r) in its command, propose. */
+static void propose_plain(struct ctl_req *r, const struct write_def *w,
+                          uint64_t now)
+{
+	CMD_INIT(cmd);
+	union write_cmd c;
 	protobuf_c_message_init(w->cmd, &c);
 	*(ProtobufCMessage **)field_at(&c.base, "request") = r->msg;
 	if (w->flags & W_NOW_MS) {

@@ -20,7 +20,8 @@ struct rpc_call;
  * STRATA_ENOTLEADER ("" otherwise), and the packed reply body (may be
  * empty; mutating methods send a ControllerReply also on errors). All
  * borrowed for the call. Runs exactly once, on the dispatching thread
- * (before ctl_api_dispatch returns) or on the Raft loop thread.
+ * (before ctl_api_dispatch returns), on the Raft loop thread, or on the
+ * thread that checked a truncation's cut against the stores.
  */
 typedef void (*ctl_api_done_fn)(void *arg, int code, const char *msg,
                                 const char *redirect, const uint8_t *body,
@@ -44,8 +45,13 @@ struct ctl_api;
 int ctl_api_new(const struct ctl_api_config *cfg, struct ctl_api **out,
                 char *errmsg);
 
+/* Wait until no truncation's cut is being checked against the stores
+ * (each then proposes or answers), and refuse further checks. Call after
+ * the RPC server stopped and before the service stops. */
+void ctl_api_drain(struct ctl_api *a);
+
 /* Free the API; no request may be in flight (stop the RPC and HTTP
- * servers and the service first). */
+ * servers, drain, and stop the service first). */
 void ctl_api_free(struct ctl_api *a);
 
 /* Serve one request: method (ControllerMethod or ClusterMethod) with its
@@ -72,6 +78,8 @@ enum ctl_wait_kind {
 	CTL_WAIT_TXN_ABORTED,
 };
 
+struct write_def; /* api.c */
+
 struct ctl_req {
 	struct ctl_api *api;     /* owner */
 	struct ctl_service *svc; /* api's service */
@@ -89,6 +97,7 @@ struct ctl_req {
 	/* Called after a successful apply when set (cluster.c): answers the
 	 * request itself. */
 	void (*after)(struct ctl_req *r, const struct cfsm_result *res);
+	const struct write_def *write; /* api.c: a write waiting for a check */
 };
 
 /* Answer r with code/msg and the packed reply (NULL = empty body), then

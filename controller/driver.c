@@ -371,22 +371,6 @@ static void jobs_free(struct job *jobs, size_t n)
 	strata_free(jobs);
 }
 
-/* Client URL of the store that should serve container c, or NULL. */
-static const char *target_url(const struct cfsm *f, uint32_t c)
-{
-	const Strata__V1__ContainerAssignment *a =
-	        cfsm_container_replicas(f, c);
-	if (a == NULL || a->n_replicas == 0) {
-		return NULL;
-	}
-	const char *id = a->leader[0] != '\0' ? a->leader : a->replicas[0];
-	const Strata__V1__StoreNode *nd = cfsm_find_node(f, id);
-	if (nd == NULL) {
-		return NULL;
-	}
-	return nd->client_url[0] != '\0' ? nd->client_url : nd->address;
-}
-
 /* Copy the pending actions; *jobs NULL when none. STRATA_ENOMEM. */
 static int collect(struct driver *d, struct job **jobs, size_t *n)
 {
@@ -400,7 +384,8 @@ static int collect(struct driver *d, struct job **jobs, size_t *n)
 		rc = *jobs == NULL ? STRATA_ENOMEM : 0;
 		for (size_t i = 0; rc == 0 && i < *n; i++) {
 			struct job *j = &(*jobs)[i];
-			const char *u = target_url(f, acts[i].container);
+			const char *u =
+			        cfsm_container_url(f, acts[i].container);
 			j->a = acts[i];
 			j->scope = strata_strdup(acts[i].scope);
 			j->stream = strata_strdup(acts[i].stream);
@@ -757,7 +742,7 @@ static int tails_collect(struct driver *d,
 				x->ids[k] = ep->segments[k]->id;
 				x->lows[k] = ep->segments[k]->low;
 				x->highs[k] = ep->segments[k]->high;
-				const char *u = target_url(
+				const char *u = cfsm_container_url(
 				        f, cfsm_segment_container(f, sc->name,
 				                                  s->name,
 				                                  x->ids[k]));

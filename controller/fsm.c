@@ -249,6 +249,21 @@ const Strata__V1__StoreNode *cfsm_find_node(const struct cfsm *fsm,
 	return NULL;
 }
 
+const char *cfsm_container_url(const struct cfsm *fsm, uint32_t container)
+{
+	const Strata__V1__ContainerAssignment *a =
+	        cfsm_container_replicas(fsm, container);
+	if (a == NULL || a->n_replicas == 0) {
+		return NULL;
+	}
+	const Strata__V1__StoreNode *nd = cfsm_find_node(
+	        fsm, a->leader[0] != '\0' ? a->leader : a->replicas[0]);
+	if (nd == NULL) {
+		return NULL;
+	}
+	return nd->client_url[0] != '\0' ? nd->client_url : nd->address;
+}
+
 const Strata__V1__ControllerEndpoint *
 cfsm_find_controller(const struct cfsm *fsm, uint64_t id)
 {

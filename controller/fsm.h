@@ -198,6 +198,11 @@ cfsm_container_replicas(const struct cfsm *fsm, uint32_t container);
 const Strata__V1__StoreNode *cfsm_find_node(const struct cfsm *fsm,
                                             const char *id);
 
+/* Client URL of the store to call for container: its last reported
+ * leader, else its first replica (stores redirect with STRATA_EWRONGHOST);
+ * borrowed like cfsm_find_node. NULL when no store is known. */
+const char *cfsm_container_url(const struct cfsm *fsm, uint32_t container);
+
 /* A controller replica's recorded endpoint (borrowed likewise); NULL when
  * none is recorded. */
 const Strata__V1__ControllerEndpoint *

@@ -124,6 +124,7 @@ void ctl_replica_stop(struct ctl_replica *r)
 	if (r->rpc != NULL) {
 		rpc_server_stop(r->rpc);
 	}
+	ctl_api_drain(r->api);
 	ctl_service_stop(r->svc);
 	cluster_ticker_free(r->ticker);
 	ctl_api_free(r->api);

@@ -704,6 +704,60 @@ static int truncate_not_back(const Strata__V1__StreamRecord *s,
 	return 0;
 }
 
+static int size_cmp(const void *a, const void *b)
+{
+	uint64_t x = (*(const Strata__V1__SegmentSize *const *)a)->segment_id;
+	uint64_t y = (*(const Strata__V1__SegmentSize *const *)b)->segment_id;
+	return x < y ? -1 : x > y;
+}
+
+/* No offset past the recorded size of a sealed segment: the store would
+ * refuse it (STRATA_ERANGE) at every retry of the workflow, and the
+ * stream would stay TRUNCATING. Open segments are checked against their
+ * stores before the command is proposed (cutcheck.c). Sorted lookups:
+ * a long-lived stream has many sealed sizes and cuts many positions. */
+static int truncate_within_sealed(const Strata__V1__StreamRecord *s,
+                                  const char *scope,
+                                  const Strata__V1__StreamCut *cut,
+                                  struct cfsm_result *res)
+{
+	size_t n = s->n_sealed_sizes;
+	if (n == 0) {
+		return 0;
+	}
+	const Strata__V1__SegmentSize **z = strata_malloc(n * sizeof(*z));
+	if (z == NULL) {
+		return fsm_fail(res, STRATA_ENOMEM,
+		                "out of memory checking the cut of %s/%s",
+		                scope, s->name);
+	}
+	memcpy(z, s->sealed_sizes, n * sizeof(*z));
+	qsort(z, n, sizeof(*z), size_cmp);
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < cut->n_positions; i++) {
+		const Strata__V1__SegmentOffset *p = cut->positions[i];
+		Strata__V1__SegmentSize key = STRATA__V1__SEGMENT_SIZE__INIT;
+		const Strata__V1__SegmentSize *kp = &key, **hit;
+		key.segment_id = p->segment_id;
+		hit = p->offset > 0 ? bsearch(&kp, z, n, sizeof(*z), size_cmp)
+		                    : NULL;
+		if (hit != NULL && (uint64_t)p->offset > (*hit)->size) {
+			rc = fsm_fail(res, STRATA_EINVAL,
+			              "stream cut for %s/%s: offset %" PRId64
+			              " of segment %" PRIu32 ".%" PRIu32
+			              " is past its end (sealed at %" PRIu64
+			              " bytes); take a cut from 'stream "
+			              "describe', a checkpoint or a read "
+			              "position",
+			              scope, s->name, p->offset,
+			              SEG_NUMBER(p->segment_id),
+			              SEG_EPOCH(p->segment_id), (*hit)->size);
+		}
+	}
+	strata_free(z);
+	return rc;
+}
+
 bool fsm_before_cut(const Strata__V1__StreamRecord *s,
                     const Strata__V1__StreamCut *cut,
                     const Strata__V1__Segment *g)
@@ -749,7 +803,8 @@ int workflows_truncate(struct cfsm *f, const Strata__V1__TruncateStreamCmd *c,
 		return rc;
 	}
 	if ((rc = fsm_check_cut(s, r->scope, r->cut, res)) != 0 ||
-	    (rc = truncate_not_back(s, r->scope, r->cut, res)) != 0) {
+	    (rc = truncate_not_back(s, r->scope, r->cut, res)) != 0 ||
+	    (rc = truncate_within_sealed(s, r->scope, r->cut, res)) != 0) {
 		return rc;
 	}
 	Strata__V1__Workflow *w =

@@ -1238,6 +1238,43 @@ def scenario_truncate_middle(args, base):
         _, err = ctl.run("read", "tm/s", "--to", "0.0=99999999,1.0=0",
                          expect=EXIT_USAGE)
         check("past its end" in err, "--to past the end: %s" % err)
+        # A cut past a segment's end from a client that does not check
+        # (ctl_raw): the store would refuse the truncation at every retry
+        # and the stream stay TRUNCATING; the controller refuses it whole,
+        # for an open segment (asking its store) and a sealed one (its
+        # recorded size), and the stream stays usable.
+        def raw_truncate(positions):
+            p = subprocess.run([args.ctl_raw, sa.url, "truncate", "tm",
+                                "s", positions], capture_output=True,
+                               timeout=60, text=True)
+            check(p.returncode == 0, "ctl_raw: exit %d: %s"
+                  % (p.returncode, p.stderr))
+            return p.stdout.strip()
+        def past(seg):  # the truncation point, seg far past its end
+            at = dict(p.split("=") for p in cut.split(":")[-1].split(","))
+            at[seg] = "99999999"
+            return ",".join("%s=%s" % kv for kv in sorted(at.items()))
+        for seg in ("0.0", "1.0"):
+            out = raw_truncate(past(seg))
+            check(out.startswith("code=STRATA_EINVAL ") and
+                  "is past its end" in out,
+                  "raw truncate past the end of open segment %s: %s"
+                  % (seg, out))
+        ctl.run("stream", "scale", "tm/s", "--split", "0.0")
+        out = raw_truncate(past("0.0"))
+        check(out.startswith("code=STRATA_EINVAL ") and
+              "sealed at" in out,
+              "raw truncate past the end of a sealed segment: %s" % out)
+        d = json.loads(ctl.run("stream", "describe", "tm/s", "--json")[0])
+        check(d["state"] == "active",
+              "after refused raw cuts: %s" % d["state"])
+        ctl.run("write", "tm/s", stdin="".join("g%d\n" % i
+                                               for i in range(10)))
+        ctl.run("stream", "truncate", "tm/s", "--at", "tail")
+        out, _ = ctl.run("read", "tm/s")
+        check(out.split() == [], "after truncating at the tail: %r"
+              % out[:300])
+        log("raw cuts past a segment's end refused, stream usable")
 
         # A read from the head that the truncation overtakes (stdout
         # not drained, so it waits far behind its read-ahead) says what
@@ -1752,6 +1789,7 @@ def main():
     ap.add_argument("--standalone", required=True)
     ap.add_argument("--stratactl", required=True)
     ap.add_argument("--faultyio", help="faultyio.so (controller_diskfail)")
+    ap.add_argument("--ctl-raw", help="ctl_raw (truncate_middle)")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="strata-cli-", dir="/tmp")
     ok = False

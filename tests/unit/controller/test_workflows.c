@@ -486,6 +486,35 @@ static void test_workflows_truncate_noop_done_at_once(void **state)
 	assert_int_equal(s->n_deleted_segments, 1);
 }
 
+/* An offset past a sealed segment's recorded size is refused, whole: the
+ * store would refuse the truncation at every retry (STRATA_ERANGE) and
+ * hold the stream in TRUNCATING for ever. */
+static void test_workflows_truncate_past_sealed_end(void **state)
+{
+	struct cfsm *f = *state;
+	assert_int_equal(h_create_stream(f, "sc", "s", 2), 0);
+	uint64_t seal[] = {E(0, 0)};
+	double lo[] = {0, 0.25}, hi[] = {0.25, 0.5};
+	assert_int_equal(h_scale(f, "sc", "s", seal, 1, lo, hi, 2), 0);
+	uint64_t ids[] = {E(0, 0), E(0, 1)};
+	int64_t past[] = {1001, 0}; /* h_step sealed E(0, 0) at 1000 */
+	assert_int_equal(h_truncate_only(f, "sc", "s", ids, past, 2),
+	                 STRATA_EINVAL);
+	assert_non_null(strstr(h_res.message,
+	                       "offset 1001 of segment 0.0 is past its "
+	                       "end (sealed at 1000 bytes)"));
+	const Strata__V1__StreamRecord *s = cfsm_find_stream(f, "sc", "s");
+	assert_int_equal(s->state,
+	                 STRATA__V1__STREAM_STATE__STREAM_STATE_ACTIVE);
+	assert_int_equal(s->workflow_id, 0);
+	assert_null(s->truncation);
+	int64_t end[] = {1000, 0};
+	assert_int_equal(h_truncate_only(f, "sc", "s", ids, end, 2), 0);
+	assert_int_equal(h_finish(f, h_res.workflow_id), 0);
+	s = cfsm_find_stream(f, "sc", "s");
+	assert_int_equal(s->truncation->positions[0]->offset, 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -505,6 +534,9 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_workflows_truncate_deletes_none, setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_workflows_truncate_past_sealed_end, setup,
+	                teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_workflows_truncate_noop_done_at_once, setup,
 	                teardown),
