@@ -494,6 +494,55 @@ static void test_libraft_two_writes_in_flight(void **state)
 	run(cmd);
 }
 
+/* Patch #21: an open segment cut short inside a batch (a file truncated
+ * by hand, a copy cut off) is refused; the batches loaded before it were
+ * freed twice (the segment's buffer by uvSegmentLoadOpen, then again
+ * through their entries by uvSegmentLoadAll): a crash, or a corrupt heap.
+ * ASan checks the free. */
+static void test_libraft_open_segment_cut_short(void **state)
+{
+	(void)state;
+	char dir[] = "libraft-cut-short-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char crash[sizeof(dir) + 8], cmd[256], path[256];
+	snprintf(crash, sizeof(crash), "%s.crash", dir);
+	struct io_fix f;
+	struct appender *a = calloc(1, sizeof(*a));
+	assert_non_null(a);
+	struct raft_entry *e = NULL;
+	size_t n = 0;
+	io_open(&f, dir);
+	assert_int_equal(io_load(&f, &e, &n), 0);
+	for (unsigned k = 0; k < 3; k++) { /* one batch each */
+		append_one(&f, a);
+		while (a->fired < a->submitted)
+			uv_run(&f.loop, UV_RUN_ONCE);
+	}
+	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", dir, crash);
+	run(cmd);
+	io_close(&f);
+	assert_int_equal(load_and_check(dir), 3);
+
+	/* Cut the copy's open segment inside the last batch's data. */
+	snprintf(path, sizeof(path), "%s/open-1", crash);
+	size_t len;
+	char *buf = read_file(path, &len);
+	while (len > 0 && buf[len - 1] == 0)
+		len--;
+	assert_true(len > 16);
+	free(buf);
+	assert_int_equal(truncate(path, (off_t)(len - 8)), 0);
+	io_open(&f, crash);
+	assert_int_equal(io_load(&f, &e, &n), RAFT_IOERR);
+	print_message("%s\n", f.io.errmsg);
+	assert_non_null(strstr(f.io.errmsg, "short read"));
+	io_close(&f);
+
+	appender_free(a);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir, crash);
+	run(cmd);
+}
+
 /* One run of the failure test: appends two per loop turn, the nth log write
  * made to fail. Returns the record of the injected failure. */
 static void failed_write_run(const char *dir, unsigned nth,
@@ -826,6 +875,7 @@ int main(void)
 	        cmocka_unit_test(
 	                test_libraft_segment_buffer_grows_geometrically),
 	        cmocka_unit_test(test_libraft_two_writes_in_flight),
+	        cmocka_unit_test(test_libraft_open_segment_cut_short),
 	        cmocka_unit_test(test_libraft_failed_write_stops_log),
 	        cmocka_unit_test(test_libraft_disk_full_refuses_appends),
 	        cmocka_unit_test(test_libraft_disk_full_waiting_appends),

@@ -556,6 +556,7 @@ static int uvSegmentLoadOpen(struct uv *uv,
     bool last = false;              /* Whether the last batch was reached */
     uint64_t format;                /* Format version */
     size_t n_batches = 0;           /* Number of loaded batches */
+    size_t n_before = *n;           /* STRATA PATCH #21: entries before */
     struct raft_entry *tmp_entries; /* Entries in current batch */
     struct raft_buffer buf = {0};   /* Segment file content */
     size_t offset;                  /* Content read cursor */
@@ -715,10 +716,14 @@ done:
     return 0;
 
 err_after_batch_load:
-    raft_free(tmp_entries[0].batch);
+    /* STRATA PATCH (PATCHES.md #21): the batch is buf.base, freed below. */
     raft_free(tmp_entries);
 
 err_after_read:
+    /* STRATA PATCH (PATCHES.md #21): the entries this segment added to
+     * *entries point into buf.base: drop them before freeing it, or the
+     * caller frees it again (uvSegmentLoadAll's error path). */
+    *n = n_before;
     if (buf.base != NULL) {
         RaftHeapFree(buf.base);
     }
