@@ -122,6 +122,21 @@ static bool name_chars_ok(const char *s, const char *extra)
 	return true;
 }
 
+/* Whether path has a "." or ".." component: an HTTP client resolves them
+ * in the URL (libcurl does), so the keys would land outside the prefix. */
+static bool has_dot_component(const char *path)
+{
+	for (const char *p = path; *p != '\0';) {
+		size_t n = strcspn(p, "/");
+		if ((n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.')) {
+			return true;
+		}
+		p += n + (p[n] == '/');
+	}
+	return false;
+}
+
 static int parse_bool(const char *key, const char *v, bool *out, char *errmsg)
 {
 	if (strcmp(v, "true") == 0) {
@@ -317,11 +332,13 @@ static int finish(const struct strata_host *host, struct raw *r,
 	const char *pre = r->prefix != NULL ? r->prefix : "";
 	size_t plen = strlen(pre);
 	if (plen > 512 || !name_chars_ok(pre, "._/-") || pre[0] == '/' ||
-	    strstr(pre, "//") != NULL) {
+	    strstr(pre, "//") != NULL || has_dot_component(pre)) {
 		errf(errmsg,
 		     "config prefix=%s: a key prefix is up to 512 of "
-		     "[A-Za-z0-9._/-], not starting with '/' and without "
-		     "'//', e.g. strata/prod/",
+		     "[A-Za-z0-9._/-], not starting with '/', without '//' "
+		     "and without '.' or '..' components (a URL resolves "
+		     "them: keys would land outside the prefix), e.g. "
+		     "strata/prod/",
 		     pre);
 		return STRATA_ECONFIG;
 	}

@@ -302,6 +302,9 @@ static int perform(struct curlt *c, struct req *r, struct s3_result *res)
 	}
 	struct wctx w = {c, r, h};
 	curl_easy_setopt(h, CURLOPT_URL, url);
+	/* Keys are sent as they are: no "." or ".." resolved (the config
+	 * refuses them in the prefix; this keeps any other key whole). */
+	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);

@@ -165,6 +165,19 @@ static void test_s3_config_parse_rejects_bad_settings(void **state)
 	        {"bucket=b\naccess_key_id=a\nsecret_access_key=s\n"
 	         "prefix=/abs",
 	         "key prefix"},
+	        /* A URL resolves dot components: x/../qa writes under qa/. */
+	        {"bucket=b\naccess_key_id=a\nsecret_access_key=s\n"
+	         "prefix=x/../qa",
+	         "without '.' or '..' components"},
+	        {"bucket=b\naccess_key_id=a\nsecret_access_key=s\n"
+	         "prefix=../x",
+	         "without '.' or '..' components"},
+	        {"bucket=b\naccess_key_id=a\nsecret_access_key=s\n"
+	         "prefix=a/./b",
+	         "without '.' or '..' components"},
+	        {"bucket=b\naccess_key_id=a\nsecret_access_key=s\n"
+	         "prefix=a/..",
+	         "without '.' or '..' components"},
 	        {"bucket=B_b\naccess_key_id=a\nsecret_access_key=s\n"
 	         "addressing=virtual",
 	         "DNS-compatible"},
@@ -185,6 +198,15 @@ static void test_s3_config_parse_rejects_bad_settings(void **state)
 			         rc, err, cases[i].want);
 		}
 	}
+	/* Dots inside a component are plain characters. */
+	assert_int_equal(s3_config_parse(&host,
+	                                 "bucket=b\naccess_key_id=a\n"
+	                                 "secret_access_key=s\n"
+	                                 "prefix=v1.2/..c/.d",
+	                                 &cfg, err),
+	                 0);
+	assert_string_equal(cfg.prefix, "v1.2/..c/.d/");
+	s3_config_free(&host, &cfg);
 }
 
 /* Out of memory at every allocation is STRATA_ENOMEM and leaks nothing. */
