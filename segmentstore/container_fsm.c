@@ -162,6 +162,66 @@ static void op_seal(struct container_fsm *f, const struct entry_op *op,
 	res->offset = s->length;
 }
 
+static int garbage_reserve(struct container_fsm *f, size_t extra);
+
+/* Whether the chunk of extent i (wholly before the start offset, as are
+ * extents [0, k)) may be deleted: no extent from k on uses it (after a
+ * merge a chunk can continue past others), and it is not the segment's
+ * last chunk, which the storage writer may still append to. */
+static bool chunk_collectable(const struct segment *s, size_t i, size_t k,
+                              const char *last)
+{
+	const char *name = s->extents[i].chunk;
+	if (last != NULL && strcmp(name, last) == 0) {
+		return false;
+	}
+	for (size_t j = k; j < s->n_extents; j++) {
+		if (s->extents[j].kind == EXTENT_CHUNK &&
+		    strcmp(s->extents[j].chunk, name) == 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Chunk GC after a truncation: the chunks that hold only bytes before the
+ * start offset go to the garbage list (the storage writer deletes them
+ * and commits CHUNK_DELETED), and their extents become EXTENT_GONE, so
+ * retention frees tier-2 space and not only the read head. Out of memory
+ * keeps the chunks (deleted with the segment). */
+static void collect_chunks(struct container_fsm *f, struct segment *s)
+{
+	size_t k = 0, n = 0;
+	while (k < s->n_extents &&
+	       s->extents[k].offset + s->extents[k].length <= s->start_offset) {
+		k++;
+	}
+	const char *last = NULL;
+	for (size_t i = s->n_extents; i-- > 0 && last == NULL;) {
+		if (s->extents[i].kind == EXTENT_CHUNK) {
+			last = s->extents[i].chunk;
+		}
+	}
+	for (size_t i = 0; i < k; i++) {
+		n += s->extents[i].kind == EXTENT_CHUNK;
+	}
+	if (n == 0 || garbage_reserve(f, n) != 0) {
+		return;
+	}
+	/* Decide first: converting an extent frees nothing the checks of
+	 * later ones need (they look at extents from k on and at last). */
+	for (size_t i = 0; i < k; i++) {
+		struct extent *e = &s->extents[i];
+		if (e->kind == EXTENT_CHUNK &&
+		    chunk_collectable(s, i, k, last)) {
+			f->garbage[f->n_garbage++] = e->chunk;
+			e->chunk = NULL;
+			e->chunk_offset = 0;
+			e->kind = EXTENT_GONE;
+		}
+	}
+}
+
 static void op_truncate(struct container_fsm *f, const struct entry_op *op,
                         struct container_result *res)
 {
@@ -174,6 +234,7 @@ static void op_truncate(struct container_fsm *f, const struct entry_op *op,
 		res->code = STRATA_ERANGE;
 	} else if (op->offset > s->start_offset) {
 		s->start_offset = op->offset;
+		collect_chunks(f, s);
 	}
 	/* Below the current start: a success that changes nothing. */
 	res->offset = s->start_offset;
@@ -292,6 +353,9 @@ static void op_flush(struct container_fsm *f, const struct entry_op *op,
 	                          op->name_len, op->chunk_offset);
 	if (res->code == 0) {
 		f->unflushed -= op->length;
+		if (op->offset < s->start_offset) {
+			collect_chunks(f, s); /* flushed after its truncation */
+		}
 	}
 	res->offset = segment_flushed_length(s);
 }

@@ -47,8 +47,9 @@ static size_t segment_size(const struct segment *s)
 	for (size_t i = 0; i < s->n_extents; i++) {
 		const struct extent *e = &s->extents[i];
 		n += 1 + 8;
-		n += e->kind == EXTENT_MEM ? (size_t)e->length
-		                           : 8 + 4 + strlen(e->chunk);
+		n += e->kind == EXTENT_MEM     ? (size_t)e->length
+		     : e->kind == EXTENT_CHUNK ? 8 + 4 + strlen(e->chunk)
+		                               : 0;
 	}
 	return n;
 }
@@ -91,7 +92,7 @@ static int segment_write(struct buf *b, const struct segment *s)
 		rc |= buf_append_u64le(b, e->length);
 		if (e->kind == EXTENT_MEM) {
 			rc |= buf_append(b, e->data, (size_t)e->length);
-		} else {
+		} else if (e->kind == EXTENT_CHUNK) {
 			size_t cl = strlen(e->chunk);
 			rc |= buf_append_u64le(b, e->chunk_offset);
 			rc |= buf_append_u32le(b, (uint32_t)cl);
@@ -253,8 +254,9 @@ static int segment_read(struct cursor *c, struct segment **out)
 			if (e->chunk == NULL) {
 				return STRATA_ENOMEM;
 			}
-		} else {
-			return STRATA_EPROTO;
+		} else if (e->kind != EXTENT_GONE ||
+		           off + elen > s->start_offset) {
+			return STRATA_EPROTO; /* GONE only before the start */
 		}
 		e->offset = off;
 		e->length = elen;

@@ -183,11 +183,7 @@ static const struct config_key schema[] = {
         RPC_KEY_LIMITS_CONNECTIONS,
         SS_KEY_FLUSH_BYTES,
         SS_KEY_FLUSH_AGE,
-        {.name = "flush.chunk_bytes",
-         .type = CONFIG_SIZE,
-         .def = "64MiB",
-         .min = "4KiB",
-         .help = "Start a new tier-2 chunk at this size."},
+        SS_KEY_FLUSH_CHUNK_BYTES,
         {.name = "shutdown.drain",
          .type = CONFIG_DURATION,
          .def = "5s",
@@ -408,7 +404,6 @@ int main(int argc, char **argv)
 	t->snapshot_bytes = config_get_size(&cfg, "raft.snapshot_bytes");
 	t->segment_bytes = config_get_size(&cfg, "raft.segment_bytes");
 	t->batch_bytes = config_get_size(&cfg, "limits.batch_bytes");
-	t->chunk_bytes = config_get_size(&cfg, "flush.chunk_bytes");
 	rc = ss_service_start(&sc, &svc, err);
 	strata_free(opts);
 	if (rc != 0) {

@@ -53,4 +53,5 @@ void ss_options_read(const struct config *cfg, struct ss_service_config *sc)
 	t->cache_budget = config_get_size(cfg, "limits.cache_budget");
 	t->flush_bytes = config_get_size(cfg, "flush.bytes");
 	t->flush_age_ms = config_get_duration_ms(cfg, "flush.age");
+	t->chunk_bytes = config_get_size(cfg, "flush.chunk_bytes");
 }

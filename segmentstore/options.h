@@ -41,6 +41,13 @@
 		.min = "1ms",                                                \
 		.help = "... or once its oldest unflushed byte is this old." \
 	}
+#define SS_KEY_FLUSH_CHUNK_BYTES                                            \
+	{                                                                   \
+		.name = "flush.chunk_bytes", .type = CONFIG_SIZE,           \
+		.def = "64MiB", .min = "4KiB",                              \
+		.help = "Start a new tier-2 chunk at this size. Retention " \
+		        "frees tier-2 space a chunk at a time."             \
+	}
 
 /*
  * Cross-key rules of the limits the schema cannot express: limits.max_message

@@ -20,6 +20,8 @@
 enum extent_kind {
 	EXTENT_MEM = 1,   /* unflushed bytes held in memory */
 	EXTENT_CHUNK = 2, /* bytes stored in a tier-2 chunk */
+	EXTENT_GONE = 3,  /* before the start offset, its chunk deleted (the
+	                     truncation's chunk GC): never read */
 };
 
 /* A contiguous piece of a segment; a segment's extents cover [0, length)

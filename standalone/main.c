@@ -175,6 +175,7 @@ static const struct config_key schema[] = {
          .help = "Per container: read cache of tier-2 data."},
         SS_KEY_FLUSH_BYTES,
         SS_KEY_FLUSH_AGE,
+        SS_KEY_FLUSH_CHUNK_BYTES,
         LOG_KEY_LEVEL,
         LOG_KEY_FILE,
 };
@@ -414,7 +415,6 @@ static int start_store(struct app *a, const struct config *cfg,
 	t->snapshot_bytes = 16u << 20;
 	t->segment_bytes = 64u << 20;
 	t->batch_bytes = 256u << 10;
-	t->chunk_bytes = 64u << 20;
 	rc = ss_service_start(&sc, &a->store, err);
 	strata_free(opts);
 	return rc;

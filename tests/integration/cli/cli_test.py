@@ -1349,7 +1349,8 @@ def scenario_retention(args, base):
     of. The oldest events go, the newest batch stays whole, and at least
     the policy's bytes stay."""
     sa = Standalone(args.standalone, base)
-    sa.flags.append("--retention.interval=300ms")
+    sa.flags += ["--retention.interval=300ms", "--flush.age=100ms",
+                 "--flush.chunk-bytes=64KiB"]
     sa.start()
     try:
         ctl = Ctl(args.stratactl, sa.url)
@@ -1398,6 +1399,35 @@ def scenario_retention(args, base):
         check(metric(sa, "strata_raft_loop_stall_seconds_count") >= 1,
               "no Raft loop-stall probe observations")
         log("retention kept %d of 300 events (policy 4 KiB)" % len(got))
+
+        # Retention frees tier-2 space, not only the read head: a
+        # one-segment stream (it never scales, so no segment is ever
+        # deleted) keeps about its policy plus a chunk in tier 2.
+        ctl.run("stream", "create", "rt/g", "--segments", "1",
+                "--retention-size", "64KiB")
+        for b in range(24):
+            ctl.run("write", "rt/g", stdin="".join(
+                "g%d-%03d %s\n" % (b, i, "y" * 1000) for i in range(64)))
+            time.sleep(0.1)
+
+        def tier2_bytes():
+            n = 0
+            for root, _, files in os.walk(os.path.join(sa.data, "tier2")):
+                n += sum(os.path.getsize(os.path.join(root, f))
+                         for f in files)
+            return n
+        deadline = time.time() + 60
+        while tier2_bytes() > 512 * 1024:
+            check(time.time() < deadline,
+                  "retention freed no tier-2 space: %d bytes in tier 2 "
+                  "after writing 1.5 MiB with a 64 KiB policy"
+                  % tier2_bytes())
+            time.sleep(0.3)
+        got = ctl.run("read", "rt/g")[0].split()
+        check(any(e.startswith("g23-") for e in got),
+              "the newest events of rt/g are gone")
+        log("retention: %d bytes left in tier 2 of 1.5 MiB written"
+            % tier2_bytes())
     finally:
         sa.stop()
 

@@ -386,6 +386,68 @@ static void test_delete_and_chunk_garbage(void **state)
 	assert_int_equal(r.offset, 0);
 }
 
+/* Chunk GC: a truncation queues the chunks holding only bytes before the
+ * new start as garbage and marks their extents GONE; a chunk that holds
+ * later bytes too, and the segment's last chunk (the writer may append to
+ * it), stay; they go at a later truncation or flush. A snapshot keeps the
+ * GONE extents. */
+static void test_truncate_collects_chunks(void **state)
+{
+	struct container_fsm *f = *state;
+	uint64_t s = do_create(f, "s").segment;
+	assert_int_equal(do_append(f, s, 1, 0, 1, "abcdefghij").code, 0);
+	assert_int_equal(do_flush(f, s, 0, 3, "c1", 0).code, 0);
+	assert_int_equal(do_flush(f, s, 3, 3, "c2", 0).code, 0);
+	assert_int_equal(do_flush(f, s, 6, 2, "c3", 0).code, 0);
+	assert_int_equal(do_truncate(f, s, 5).code, 0); /* c2 holds 5 */
+	assert_int_equal(container_fsm_garbage_count(f), 1);
+	assert_string_equal(container_fsm_garbage(f, 0), "c1");
+	const struct segment *seg = container_fsm_segment(f, s);
+	assert_int_equal(seg->extents[0].kind, EXTENT_GONE);
+	assert_null(seg->extents[0].chunk);
+	assert_int_equal(do_truncate(f, s, 8).code, 0); /* c3: the last */
+	assert_int_equal(container_fsm_garbage_count(f), 2);
+	assert_string_equal(container_fsm_garbage(f, 1), "c2");
+	/* The snapshot round trip keeps GONE extents; reads before the
+	 * start stay refused. */
+	size_t len;
+	uint8_t *snap = fingerprint(f, &len);
+	assert_non_null(snap);
+	struct container_fsm g;
+	assert_int_equal(container_fsm_init(&g, NULL), 0);
+	assert_int_equal(container_fsm_restore(&g, snap, len), 0);
+	assert_true(same_state(&g, snap, len));
+	container_fsm_close(&g);
+	strata_free(snap);
+	/* A later chunk: c3 is no longer the last, so it goes, at the
+	 * flush that follows the truncation. */
+	assert_int_equal(do_flush(f, s, 8, 2, "c4", 0).code, 0);
+	assert_int_equal(container_fsm_garbage_count(f), 2);
+	assert_int_equal(do_truncate(f, s, 10).code, 0);
+	assert_int_equal(container_fsm_garbage_count(f), 3);
+	assert_string_equal(container_fsm_garbage(f, 2), "c3");
+	/* Deleting the segment queues only the chunks still referenced. */
+	assert_int_equal(do_delete(f, s).code, 0);
+	assert_int_equal(container_fsm_garbage_count(f), 4);
+	assert_string_equal(container_fsm_garbage(f, 3), "c4");
+
+	/* After a merge a chunk continues past the source's chunk: the
+	 * source's chunk goes, the continued one stays. */
+	uint64_t t = do_create(f, "t").segment;
+	uint64_t src = do_create(f, "src").segment;
+	assert_int_equal(do_append(f, t, 1, 0, 1, "aa").code, 0);
+	assert_int_equal(do_flush(f, t, 0, 2, "A", 0).code, 0);
+	assert_int_equal(do_append(f, src, 2, 0, 1, "bb").code, 0);
+	assert_int_equal(do_flush(f, src, 0, 2, "B", 0).code, 0);
+	assert_int_equal(do_seal(f, src).code, 0);
+	assert_int_equal(do_merge(f, t, src).code, 0);
+	assert_int_equal(do_append(f, t, 1, 1, 1, "cc").code, 0);
+	assert_int_equal(do_flush(f, t, 4, 2, "A", 2).code, 0);
+	assert_int_equal(do_truncate(f, t, 4).code, 0);
+	assert_int_equal(container_fsm_garbage_count(f), 5);
+	assert_string_equal(container_fsm_garbage(f, 4), "B");
+}
+
 /* Flush converts unflushed bytes to chunk extents, coalescing. */
 static void test_flush_bookkeeping(void **state)
 {
@@ -662,6 +724,7 @@ int main(void)
 	        T(test_attr_update_compare_and_set),
 	        T(test_attr_many_keys),
 	        T(test_delete_and_chunk_garbage),
+	        T(test_truncate_collects_chunks),
 	        T(test_flush_bookkeeping),
 	        T(test_apply_batch_results_per_op),
 	        T(test_rejected_ops_leave_state_identical),

@@ -44,6 +44,7 @@ static const struct config_key schema[] = {
         SS_KEY_CONTAINERS_RECOVER_AFTER,
         SS_KEY_FLUSH_BYTES,
         SS_KEY_FLUSH_AGE,
+        SS_KEY_FLUSH_CHUNK_BYTES,
         {.name = "containers.count",
          .type = CONFIG_UINT,
          .def = "4",
@@ -188,6 +189,7 @@ static void test_ss_options_read_fields(void **state)
 	assert_int_equal(t->cache_budget, 64u << 20);
 	assert_int_equal(t->flush_bytes, 4u << 20);
 	assert_int_equal(t->flush_age_ms, 250);
+	assert_int_equal(t->chunk_bytes, 64u << 20);
 	assert_int_equal(sc.server.drain_ms, 123);
 	assert_int_equal(t->heartbeat_ms, 45);
 	assert_int_equal(t->snapshot_bytes, 0);
