@@ -844,10 +844,19 @@ int cli_read_group(struct cli *c, const struct cli_args *a,
 	unsigned idle = 0;
 	bool out_failed = false;
 	int out_errno = 0;
+	bool unflushed = false;
 	for (;;) {
 		struct strata_read rd;
 		if (interrupted) {
 			break; /* before next: a returned event is printed */
+		}
+		/* Any call of next may record the group's position after the
+		 * events returned so far (progress, checkpoints): they must be
+		 * on stdout by then, or a kill -9 loses them (the reader
+		 * declared offline, another goes on after them). */
+		if (unflushed) {
+			fflush(stdout);
+			unflushed = false;
 		}
 		rc = strata_reader_next(r, 1000, &rd, err);
 		if (rc == STRATA_ETRUNCATED) {
@@ -884,6 +893,7 @@ int cli_read_group(struct cli *c, const struct cli_args *a,
 		}
 		events++;
 		bytes += rd.len;
+		unflushed = true;
 		if (max != 0 && events >= max) {
 			break;
 		}

@@ -1166,6 +1166,34 @@ def scenario_groups(args, base):
         out, _ = ctl.run("read", "--group", "g/rg", "--reader", "r4")
         check(out.split()[-2:] == ["k8:200", "k8:201"],
               "after the offline reader: %r" % out)
+        # A reader killed -9 while events trickle in (never a second
+        # idle, so stdout is not flushed by idleness): every event the
+        # group recorded as read is on its stdout, so the next reader
+        # loses none (it used to resume after events still in the dead
+        # reader's stdio buffer).
+        r5_out = os.path.join(base, "r5.out")
+        with open(r5_out, "w") as fh:
+            dead = subprocess.Popen([args.stratactl, "--controller",
+                                     sa.url, "read", "--group", "g/rg",
+                                     "--follow", "--reader", "r5"],
+                                    stdout=fh, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while json.loads(ctl.run("group", "describe", "g/rg",
+                                 "--json")[0])["readers"] != ["r5"]:
+            check(time.monotonic() < deadline and dead.poll() is None,
+                  "reader r5 never came online")
+            time.sleep(0.2)
+        for i in range(40):
+            ctl.run("write", "g/s", "--key", "k9", stdin="k9:%d\n" % i)
+            time.sleep(0.05)
+        dead.kill()
+        dead.wait()
+        ctl.run("group", "offline", "g/rg", "r5")
+        out, _ = ctl.run("read", "--group", "g/rg", "--reader", "r6")
+        with open(r5_out) as fh:
+            seen = set(fh.read().split()) | set(out.split())
+        lost = [i for i in range(40) if "k9:%d" % i not in seen]
+        check(lost == [], "events lost by killing reader r5: %s" % lost)
         ctl.run("read", "--group", "g/rg", "--from", "head",
                 expect=EXIT_USAGE)
         ctl.run("group", "create", "g/rg2", "--stream", "g/s", "--from",
