@@ -1357,6 +1357,8 @@ struct strata_reader {
 	struct rseg *segs;
 	size_t rr; /* round-robin cursor */
 	uint64_t next_refresh;
+	bool completed; /* a segment completed: its successors may be
+	                   readable, so acquire without waiting a refresh */
 	char cp_name[RG_MAX_NAME + 1]; /* last checkpoint returned */
 	/* watermarks of one stream (strata_reader_time_window), oldest
 	 * first; another stream's call starts over */
@@ -1760,6 +1762,7 @@ int strata_reader_next(struct strata_reader *r, int wait_ms,
 				if ((rc = complete_seg(r, i, errmsg)) != 0) {
 					return rc;
 				}
+				r->completed = true;
 				break;
 			}
 		}
@@ -1778,9 +1781,12 @@ int strata_reader_next(struct strata_reader *r, int wait_ms,
 		if (any_done) {
 			continue;
 		}
-		/* 3. Balance: acquire or release (after each refresh, or
-		 * when idle). */
-		if (fresh || r->n == 0) {
+		/* 3. Balance: acquire or release (after each refresh, when
+		 * idle, or when a completed segment may have made its
+		 * successors readable: a reader still holding other segments
+		 * would otherwise leave them for up to a refresh). */
+		if (fresh || r->n == 0 || r->completed) {
+			r->completed = false;
 			struct rd_arg a = {0};
 			a.what = RG_REC_ACQUIRE;
 			if ((rc = reader_op(r, &a, errmsg)) != 0 ||

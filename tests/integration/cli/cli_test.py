@@ -1240,6 +1240,22 @@ def scenario_groups(args, base):
         check("300 bytes" in err, "long reader name: %s" % err)
         ctl.run("group", "delete", "g/rg")
         ctl.run("group", "describe", "g/rg", expect=EXIT_FAILED)
+        # A reader that completes a scaled segment while it still holds
+        # another takes the successors at once: one read (no --follow,
+        # which stops after 2 s idle) gets every event, not those of
+        # the segments it held first (the successors waited a 3 s
+        # refresh).
+        ctl.run("write", "g/sc", "--create", "--segments", "2",
+                stdin="".join("k%d:%d\n" % (i % 10, i) for i in range(100)),
+                *["--key-separator", ":"])
+        ctl.run("stream", "scale", "g/sc", "--split", "0.0")
+        ctl.run("write", "g/sc", "--key-separator", ":", stdin="".join(
+            "k%d:%d\n" % (i % 10, i) for i in range(100, 200)))
+        ctl.run("group", "create", "g/sg", "--stream", "g/sc")
+        out, _ = ctl.run("read", "--group", "g/sg", "--reader", "a")
+        check(len(out.split()) == 200,
+              "one read of a scaled stream: %d of 200 events"
+              % len(out.split()))
     finally:
         sa.stop()
 
