@@ -497,6 +497,10 @@ static int http_status(int code)
 	case STRATA_ESEALED:
 	case STRATA_ECONFLICT:
 		return 409;
+	case STRATA_ETRUNCATED: /* a cut behind the truncation point */
+		return 409;
+	case STRATA_EPERM: /* e.g. a reader group's internal stream */
+		return 403;
 	case STRATA_ENOTSEALED:
 		return 412;
 	case STRATA_EINVAL:

@@ -329,6 +329,11 @@ static void test_rest_resources(void **state)
 	assert_int_equal(http(port, "POST", "/v1/scopes/sc/readergroups", "{}",
 	                      b, sizeof(b)),
 	                 405);
+	/* A group's state stream is the group's: a refusal, not a fault. */
+	assert_int_equal(http(port, "PUT", "/v1/scopes/sc/streams/_RGg1/state",
+	                      "{\"state\":\"SEALED\"}", b, sizeof(b)),
+	                 403);
+	assert_non_null(strstr(b, "STRATA_EPERM"));
 
 	/* The create workflow holds the stream: updates and seals wait. */
 	assert_int_equal(http(port, "PUT", "/v1/scopes/sc/streams/st",
