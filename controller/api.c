@@ -963,9 +963,10 @@ static void serve_endpoint(struct ctl_req *r)
 	if (!known) {
 		ctl_service_unlock(r->svc);
 		snprintf(msg, sizeof(msg),
-		         "stream %.100s/%.100s has no segment %" PRIu64
-		         "; list its segments first",
-		         q->scope, q->stream, q->segment_id);
+		         "stream %.100s/%.100s has no segment %" PRIu32
+		         ".%" PRIu32 "; list its segments first",
+		         q->scope, q->stream, (uint32_t)q->segment_id,
+		         (uint32_t)(q->segment_id >> 32));
 		ctl_req_finish(r, STRATA_ENOENT, msg, NULL);
 		return;
 	}

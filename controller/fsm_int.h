@@ -56,6 +56,9 @@ static inline void fsm_sort(void *base, size_t n, size_t size,
 /* Segment id parts. */
 #define SEG_EPOCH(id) ((uint32_t)((id) >> 32))
 #define SEG_NUMBER(id) ((uint32_t)((id)&0xffffffffu))
+/* A segment id in messages as users write it: NUMBER.EPOCH. */
+#define SEG_FMT "%" PRIu32 ".%" PRIu32
+#define SEG_ARGS(id) SEG_NUMBER(id), SEG_EPOCH(id)
 #define SEG_ID(epoch, number) (((uint64_t)(epoch) << 32) | (uint64_t)(number))
 
 /* Set res->code and res->message (printf format); returns code. */

@@ -163,10 +163,11 @@ static int check_cut_positions(const Strata__V1__StreamRecord *s,
 		const Strata__V1__SegmentOffset *p = cut->positions[i];
 		if ((segs[i] = fsm_find_segment(s, p->segment_id)) == NULL) {
 			return fsm_fail(res, STRATA_EINVAL,
-			                "stream cut names segment %" PRIu64
+			                "stream cut names segment " SEG_FMT
 			                " which %.64s/%.64s never had; use "
 			                "segments from its epochs",
-			                p->segment_id, scope, s->name);
+			                SEG_ARGS(p->segment_id), scope,
+			                s->name);
 		}
 		if (fsm_segment_deleted(s, p->segment_id)) {
 			/* Not malformed: its data is gone (a reader
@@ -174,17 +175,17 @@ static int check_cut_positions(const Strata__V1__StreamRecord *s,
 			 * below a live segment's start. */
 			return fsm_fail(
 			        res, STRATA_ETRUNCATED,
-			        "stream cut names segment %" PRIu64
+			        "stream cut names segment " SEG_FMT
 			        " of %.64s/%.64s which truncation deleted; "
 			        "use a cut at or after the head",
-			        p->segment_id, scope, s->name);
+			        SEG_ARGS(p->segment_id), scope, s->name);
 		}
 		if (p->offset < 0) {
 			return fsm_fail(res, STRATA_EINVAL,
 			                "stream cut offset %" PRId64
-			                " of segment %" PRIu64
+			                " of segment " SEG_FMT
 			                " is negative; use an offset >= 0",
-			                p->offset, p->segment_id);
+			                p->offset, SEG_ARGS(p->segment_id));
 		}
 	}
 	return 0;
@@ -638,9 +639,9 @@ int cfsm_successors(const struct cfsm *fsm, const char *scope,
 	const Strata__V1__Segment *seg = fsm_find_segment(s, segment_id);
 	if (seg == NULL) {
 		errmsg_set(errmsg,
-		           "stream %.64s/%.64s has no segment %" PRIu64
+		           "stream %.64s/%.64s has no segment " SEG_FMT
 		           "; check the id",
-		           scope, stream, segment_id);
+		           scope, stream, SEG_ARGS(segment_id));
 		return STRATA_ENOENT;
 	}
 	/* last: the newest epoch still holding the segment. */

@@ -115,10 +115,10 @@ int watermarks_note(struct cfsm *f, const Strata__V1__NoteTimeCmd *c,
 		if (p == NULL || fsm_find_segment(s, p->segment_id) == NULL) {
 			return fsm_fail(
 			        res, STRATA_EINVAL,
-			        "noted position %zu names segment %" PRIu64
+			        "noted position %zu names segment " SEG_FMT
 			        ", not a segment of %s/%s",
-			        i, p != NULL ? p->segment_id : 0, q->scope,
-			        q->stream);
+			        i, SEG_ARGS(p != NULL ? p->segment_id : 0),
+			        q->scope, q->stream);
 		}
 		if (p->offset < 0) {
 			return fsm_fail(res, STRATA_EINVAL,

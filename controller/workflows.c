@@ -271,17 +271,17 @@ static int scale_check(const Strata__V1__StreamRecord *s, const char *scope,
 		}
 		if (g == NULL) {
 			return fsm_fail(res, STRATA_EINVAL,
-			                "segment %" PRIu64 " is not in the "
+			                "segment " SEG_FMT " is not in the "
 			                "current epoch %u of %s/%s; scale only "
 			                "current segments (list them first)",
-			                id, cur->epoch, scope, name);
+			                SEG_ARGS(id), cur->epoch, scope, name);
 		}
 		if (ids_has(sealed, i, id)) {
 			return fsm_fail(res, STRATA_EINVAL,
-			                "segment %" PRIu64
+			                "segment " SEG_FMT
 			                " is listed twice in "
 			                "the scale of %s/%s; list each once",
-			                id, scope, name);
+			                SEG_ARGS(id), scope, name);
 		}
 		sealed[i] = id;
 		old[i].low = g->low;
@@ -697,9 +697,9 @@ static int truncate_not_back(const Strata__V1__StreamRecord *s,
 	    fsm_cut_behind(s, cut, s->truncation, &at)) {
 		return fsm_fail(res, STRATA_ETRUNCATED,
 		                "stream cut for %s/%s is before its "
-		                "truncation point at segment %" PRIu64
+		                "truncation point at segment " SEG_FMT
 		                "; truncate only forward",
-		                scope, s->name, at);
+		                scope, s->name, SEG_ARGS(at));
 	}
 	return 0;
 }
@@ -995,10 +995,10 @@ static int check_sizes(const Strata__V1__WorkflowStepDone *c,
 			return fsm_fail(res, STRATA_EINVAL,
 			                "workflow %" PRIu64
 			                " reports a size for "
-			                "segment %" PRIu64 " which it does not "
+			                "segment " SEG_FMT " which it does not "
 			                "seal (or twice); report each sealed "
 			                "segment once",
-			                c->workflow_id, id);
+			                c->workflow_id, SEG_ARGS(id));
 		}
 	}
 	return 0;

@@ -349,6 +349,9 @@ static void test_workflows_truncate(void **state)
 	int64_t zero[] = {0, 0};
 	assert_int_equal(h_truncate_only(f, "sc", "s", old, zero, 2),
 	                 STRATA_ETRUNCATED);
+	/* Segments named as users write them (NUMBER.EPOCH), not by id. */
+	assert_non_null(strstr(h_res.message, "names segment 0.0 of sc/s "
+	                                      "which truncation deleted"));
 	assert_true(h_same(f, snap, len));
 	strata_free(snap);
 	/* A reader restoring a cut of a deleted segment is told the same. */
