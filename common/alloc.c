@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 static const struct strata_allocator libc_allocator = {
         .malloc = malloc,
         .realloc = realloc,
@@ -71,4 +75,21 @@ char *strata_strndup(const char *s, size_t n)
 char *strata_strdup(const char *s)
 {
 	return strata_strndup(s, SIZE_MAX);
+}
+
+void strata_mem_release(void)
+{
+#ifdef __GLIBC__
+	(void)malloc_trim(0);
+#endif
+}
+
+size_t strata_mem_free_held(void)
+{
+#if defined(__GLIBC__) && \
+        (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+	return mallinfo2().fordblks;
+#else
+	return 0;
+#endif
 }

@@ -29,6 +29,18 @@ void strata_free(void *ptr);
 
 /* Copy of a NUL-terminated string / of at most n bytes of it, NUL added;
  * NULL on OOM. The caller frees with strata_free(). */
+/* Give the C library's free memory back to the OS (glibc: malloc_trim;
+ * elsewhere nothing). glibc keeps what a busy process freed (its mmap
+ * threshold grows with large frees, and free space between live blocks
+ * stays mapped), so a store that drained a large unflushed tail kept
+ * hundreds of MB it no longer used. Walks the heap: call it after large
+ * drops, not on a hot path. */
+void strata_mem_release(void);
+
+/* Bytes the C library holds free, not given back to the OS (glibc:
+ * mallinfo2's fordblks; elsewhere 0). Locks each heap arena briefly. */
+size_t strata_mem_free_held(void);
+
 char *strata_strdup(const char *s);
 char *strata_strndup(const char *s, size_t n);
 

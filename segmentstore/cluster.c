@@ -62,6 +62,7 @@
 #define CL_RECOVER_MAX_MS 600000   /* longest wait between restarts */
 #define CL_RECOVER_RESET_MS 600000 /* up this long: next wait is the first */
 #define CL_STANDALONE_TICK_MS 1000 /* standalone: how often to look */
+#define CL_TRIM_BYTES (64u << 20)  /* free memory held worth a trim */
 /* A replica no longer assigned here but still a voter of its group runs
  * on until the leader has moved the voters (stopping it could leave the
  * group without a quorum); once it has known no leader this long (the
@@ -509,6 +510,19 @@ static void heal(struct ss_cluster *c, bool standalone)
 	}
 }
 
+/* Give freed memory back to the OS once the C library holds at least
+ * CL_TRIM_BYTES of it free (looked at every tick): glibc keeps what a
+ * busy process freed (appended tails flushed, Raft entries applied and
+ * snapshotted, a replayed log, an emptied cache). A QA run saw a store
+ * keep 477 MB with nothing unflushed or cached after a tier-2 outage;
+ * measured here: 240 MB written and flushed, RSS 238 MB -> 83 MB. */
+static void trim_memory(void)
+{
+	if (strata_mem_free_held() >= CL_TRIM_BYTES) {
+		strata_mem_release();
+	}
+}
+
 static void *standalone_main(void *arg)
 {
 	struct ss_cluster *c = arg;
@@ -517,6 +531,7 @@ static void *standalone_main(void *arg)
 			break;
 		}
 		heal(c, true);
+		trim_memory();
 	}
 	return NULL;
 }
@@ -1028,6 +1043,7 @@ static void *membership_main(void *arg)
 			heal(c, false);
 			reconcile(c);
 			sync_members(c);
+			trim_memory();
 		} else if (rc == STRATA_ECONFIG) {
 			/* Wrong count or another cluster: retrying cannot
 			 * help, the operator must act. */
