@@ -52,6 +52,12 @@ struct write_state {
 };
 
 /* Per-event completion argument: its payload size. */
+/* The fix when the stores refused an event the client let through. */
+#define TOOBIG_AT_STORE                                                     \
+	" (an event is larger than the stores' limits.max_event: raise "    \
+	"that, or lower --max-event to it so that such events are refused " \
+	"before they are sent)"
+
 static void write_done(void *arg, int code, const char *errmsg)
 {
 	struct write_state *st = arg;
@@ -287,14 +293,20 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 		             : strata_writer_write(w, key, keylen, data, len,
 		                                   write_done, &st, err);
 		if (rc != 0) {
+			/* Appends are asynchronous: a refusal of an earlier
+			 * record by the stores surfaces at a later write. */
+			pthread_mutex_lock(&st.mu);
+			bool earlier = st.first_code != 0;
+			pthread_mutex_unlock(&st.mu);
 			in_rc = rc;
-			in_ex = cli_fail(c, rc, "record %" PRIu64 ": %s%s",
-			                 rd.record, err,
-			                 rc == STRATA_ETOOBIG
-			                         ? " (raise --max-event up to "
-			                           "the stores' "
-			                           "limits.max_event)"
-			                         : "");
+			in_ex = cli_fail(
+			        c, rc, "%s %" PRIu64 ": %s%s",
+			        earlier ? "stopped before record" : "record",
+			        rd.record, err,
+			        rc != STRATA_ETOOBIG ? ""
+			        : earlier            ? TOOBIG_AT_STORE
+			                  : " (raise --max-event up to the "
+			                    "stores' limits.max_event)");
 			break;
 		}
 		events++;
@@ -456,12 +468,14 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 		                             code == STRATA_ELEADERLOST);
 		int fex = cli_fail(
 		        c, code,
-		        "%" PRIu64 " of %" PRIu64 " events were not %s: %s",
+		        "%" PRIu64 " of %" PRIu64 " events were not %s: %s%s",
 		        failed > 0 ? failed : events - acked, events,
 		        maybe ? "acknowledged (some may be in the stream: "
 		                "their requests had no answer)"
 		              : "written",
-		        msg[0] != '\0' ? msg : strata_strerror(code));
+		        msg[0] != '\0' ? msg : strata_strerror(code),
+		        code == STRATA_ETOOBIG && in_ex == 0 ? TOOBIG_AT_STORE
+		                                             : "");
 		return in_ex != 0 ? in_ex : fex;
 	}
 	return in_ex;
