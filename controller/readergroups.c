@@ -397,8 +397,9 @@ int rg_release(struct cfsm *f, const Strata__V1__UpdateRetentionCutCmd *c,
 		return fsm_fail(
 		        res, STRATA_EINVAL,
 		        "reader group %s/%s has retention NONE, so it "
-		        "holds back no stream; create it with MANUAL or "
-		        "AUTO_CHECKPOINT retention to release cuts",
+		        "holds back no stream; update it to MANUAL or "
+		        "AUTO_CHECKPOINT retention (stratactl group update "
+		        "--retention manual|auto-checkpoint) to release cuts",
 		        r->scope, g->name);
 	}
 	if ((rc = rg_at_generation(g, r->scope, r->generation, "release",
