@@ -694,6 +694,19 @@ int main(int argc, char **argv)
 	}
 	(void)metrics_register_process(app.metrics, NULL);
 
+	/* The tier-2 plugin and its options first, as --check-config does:
+	 * refused before the controller makes a new cluster in an empty
+	 * data_dir (exit 2 for bad options, 1 for a plugin that does not
+	 * load, as documented). */
+	char pbuf[PATH_MAX];
+	bool checked;
+	int trc = ss_check_tier2(&cfg, plugin_dir(&cfg, pbuf, sizeof(pbuf)),
+	                         &checked, err);
+	if (trc != 0) {
+		fprintf(stderr, PROG ": %s\n", err);
+		status = trc == STRATA_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+		goto out;
+	}
 	int src = start_controller(&app, &cfg, ctl_url, sizeof(ctl_url), err);
 	if (src != 0) {
 		fprintf(stderr, PROG ": controller: %s\n", err);

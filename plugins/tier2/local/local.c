@@ -267,7 +267,34 @@ static int local_check(const struct strata_host *host, const char *config,
 {
 	(void)host;
 	struct local_conf c;
-	return parse_config(config, &c, errmsg);
+	int rc = parse_config(config, &c, errmsg);
+	if (rc != 0) {
+		return rc;
+	}
+	/* Without creating anything: the root, or the nearest part of its
+	 * path that exists, must be a directory (open creates the rest). */
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s", c.root);
+	for (;;) {
+		struct stat sb;
+		if (stat(path, &sb) == 0) {
+			if (S_ISDIR(sb.st_mode)) {
+				return 0;
+			}
+			local_errf(errmsg,
+			           "config root=%s: %s is not a directory; "
+			           "give a directory (it is created when "
+			           "missing)",
+			           c.root, path);
+			return STRATA_ECONFIG;
+		}
+		char *slash = strrchr(path, '/');
+		if ((errno != ENOENT && errno != ENOTDIR) || slash == NULL ||
+		    slash == path) {
+			return 0; /* open reports what it cannot do */
+		}
+		*slash = '\0';
+	}
 }
 
 static int local_open(const struct strata_host *host, const char *config,

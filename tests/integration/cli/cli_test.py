@@ -1670,6 +1670,16 @@ def scenario_autoscale(args, base):
 
 def scenario_bad_input(args, base):
     sa = Standalone(args.standalone, base)
+    # Bad tier-2 options are a configuration error (exit 2), found
+    # before anything is made: no new cluster in the empty data_dir.
+    for bad, says in (("--tier2.options.fsynk=true", "unknown key 'fsynk'"),
+                      ("--tier2.options.root=" + os.path.abspath(__file__),
+                       "is not a directory")):
+        p = subprocess.run([args.standalone] + sa.flags + [bad],
+                           capture_output=True, text=True, timeout=60)
+        check(p.returncode == 2 and says in p.stderr and
+              not os.path.exists(os.path.join(sa.data, "controller")),
+              "%s: exit %d, %s" % (bad, p.returncode, p.stderr[-400:]))
     sa.start()
     try:
         ctl = Ctl(args.stratactl, sa.url)

@@ -415,6 +415,17 @@ static void test_check_config(void **state)
 	      "no root");
 	snprintf(cfg, sizeof(cfg), "%s/never", f->dir);
 	assert_int_equal(stat(cfg, &st), -1);
+	/* A root that is a file, or under one, as open would find. */
+	snprintf(cfg, sizeof(cfg), "%s/file", f->dir);
+	FILE *fp = fopen(cfg, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	snprintf(cfg, sizeof(cfg), "root=%s/file", f->dir);
+	check(tier2_check(p, cfg, f->err), STRATA_ECONFIG, f, "root a file");
+	assert_non_null(strstr(f->err, "/file is not a directory"));
+	snprintf(cfg, sizeof(cfg), "root=%s/file/sub/dir", f->dir);
+	check(tier2_check(p, cfg, f->err), STRATA_ECONFIG, f,
+	      "root under a file");
 	tier2_unload(p);
 }
 
