@@ -124,12 +124,13 @@ struct raft_group {
 	char log_errmsg[256];
 	struct raft_group *next; /* host->groups */
 	/* Loop-thread state. */
-	int role;                    /* last seen role */
-	uint64_t term;               /* last seen term */
-	uint64_t leader;             /* last seen leader */
-	bool ready;                  /* barrier committed this term */
-	bool barrier_inflight;       /* barrier request pending */
-	uint64_t barrier_term;       /* term the barrier was issued in */
+	int role;              /* last seen role */
+	uint64_t term;         /* last seen term */
+	uint64_t leader;       /* last seen leader */
+	bool ready;            /* barrier committed this term */
+	bool barrier_inflight; /* barrier request pending */
+	bool barrier_again;    /* issue another at the next observe (loop) */
+	uint64_t barrier_term; /* term the barrier was issued in */
 	struct raft_barrier barrier; /* barrier request */
 	uint64_t bytes_since_snap;   /* applied bytes since snapshot */
 	uint64_t entries_since_snap; /* applied commands since snapshot */
@@ -360,11 +361,18 @@ static void barrier_done(struct raft_barrier *req, int status)
 	if (!g->started || g->closing) {
 		return;
 	}
-	if (raft_state(&g->raft) != RAFT_LEADER) {
+	/* Never a new barrier from inside this callback: libraft fails the
+	 * barrier while it steps down (convertClearLeader), with its state
+	 * still LEADER and its progress array already freed, and a
+	 * raft_barrier then replicated with it (a store crashed so after two
+	 * of three stores were killed and restarted). observe() issues it on
+	 * the loop's next turn, if this node still leads then. */
+	if (raft_state(&g->raft) != RAFT_LEADER ||
+	    status == RAFT_LEADERSHIPLOST) {
 		return;
 	}
 	if (g->raft.current_term != g->barrier_term) {
-		issue_barrier(g); /* leader again in a newer term */
+		g->barrier_again = true; /* leader again in a newer term */
 		return;
 	}
 	if (status == RAFT_IOERR || status == RAFT_NOSPACE) {
@@ -377,7 +385,7 @@ static void barrier_done(struct raft_barrier *req, int status)
 		         ": %s; not serving reads until it succeeds",
 		         g->cfg.group_id, g->barrier_term,
 		         raft_strerror(status));
-		issue_barrier(g);
+		g->barrier_again = true;
 		return;
 	}
 	g->ready = true;
@@ -476,6 +484,12 @@ static void observe(struct raft_group *g)
 	raft_id leader_id = 0;
 	const char *leader_addr = NULL;
 	raft_leader(r, &leader_id, &leader_addr);
+	if (g->barrier_again && !g->barrier_inflight) {
+		g->barrier_again = false;
+		if (role == RAFT_LEADER && g->started && !g->closing) {
+			issue_barrier(g);
+		}
+	}
 	if (role == g->role && term == g->term && leader_id == g->leader) {
 		return;
 	}
