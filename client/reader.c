@@ -1357,8 +1357,10 @@ struct strata_reader {
 	struct rseg *segs;
 	size_t rr; /* round-robin cursor */
 	uint64_t next_refresh;
-	bool completed; /* a segment completed: its successors may be
-	                   readable, so acquire without waiting a refresh */
+	bool acquire_now; /* acquire without waiting for a refresh: a
+	                     segment completed (its successors may be
+	                     readable), or the last acquire took a full
+	                     batch (more may be free) */
 	char cp_name[RG_MAX_NAME + 1]; /* last checkpoint returned */
 	/* watermarks of one stream (strata_reader_time_window), oldest
 	 * first; another stream's call starts over */
@@ -1492,6 +1494,12 @@ static int sync_owned(struct strata_reader *r, char *errmsg)
 	return 0;
 }
 
+/* Segments one ACQUIRE record takes at most (a reader with more to take
+ * acquires again at its next pass, not a refresh later: a group of 20
+ * segments used to leave 4 unread for every 'stratactl read --group',
+ * which stops after 2 s idle). */
+#define RD_ACQUIRE_MAX 16
+
 struct rd_arg {
 	struct strata_reader *r;
 	enum rg_rec_type what;
@@ -1500,6 +1508,7 @@ struct rd_arg {
 	size_t n_succ;
 	struct rg_pos *tmp; /* room for r->n positions */
 	int blocked;        /* COMPLETE refused: checkpoint first */
+	bool full;          /* ACQUIRE took RD_ACQUIRE_MAX: more may wait */
 };
 
 static int gen_reader_op(void *arg, const void *state, struct buf *out,
@@ -1528,7 +1537,9 @@ static int gen_reader_op(void *arg, const void *state, struct buf *out,
 		                  : rg_rec_complete(out, r->name, a->pos,
 		                                    a->succ, a->n_succ);
 	case RG_REC_ACQUIRE: {
-		size_t n = rg_state_plan_acquire(st, r->name, a->tmp, 16);
+		size_t n = rg_state_plan_acquire(st, r->name, a->tmp,
+		                                 RD_ACQUIRE_MAX);
+		a->full = n == RD_ACQUIRE_MAX;
 		if (n > 0) {
 			return rg_rec_acquire(out, r->name, a->tmp, n);
 		}
@@ -1562,7 +1573,7 @@ static int gen_reader_op(void *arg, const void *state, struct buf *out,
 static int reader_op(struct strata_reader *r, struct rd_arg *a, char *errmsg)
 {
 	a->r = r;
-	a->tmp = strata_calloc(r->n + 16, sizeof(*a->tmp));
+	a->tmp = strata_calloc(r->n + RD_ACQUIRE_MAX, sizeof(*a->tmp));
 	if (a->tmp == NULL) {
 		return STRATA_ENOMEM;
 	}
@@ -1763,7 +1774,7 @@ int strata_reader_next(struct strata_reader *r, int wait_ms,
 				if ((rc = complete_seg(r, i, errmsg)) != 0) {
 					return rc;
 				}
-				r->completed = true;
+				r->acquire_now = true;
 				break;
 			}
 		}
@@ -1786,14 +1797,15 @@ int strata_reader_next(struct strata_reader *r, int wait_ms,
 		 * idle, or when a completed segment may have made its
 		 * successors readable: a reader still holding other segments
 		 * would otherwise leave them for up to a refresh). */
-		if (fresh || r->n == 0 || r->completed) {
-			r->completed = false;
+		if (fresh || r->n == 0 || r->acquire_now) {
+			r->acquire_now = false;
 			struct rd_arg a = {0};
 			a.what = RG_REC_ACQUIRE;
 			if ((rc = reader_op(r, &a, errmsg)) != 0 ||
 			    (rc = sync_owned(r, errmsg)) != 0) {
 				return rc;
 			}
+			r->acquire_now = a.full;
 		}
 		const struct rg_state *st = &r->rg->st;
 		if (r->n == 0 && st->n_segs == 0 && st->n_futures == 0) {

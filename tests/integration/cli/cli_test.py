@@ -1256,6 +1256,16 @@ def scenario_groups(args, base):
         check(len(out.split()) == 200,
               "one read of a scaled stream: %d of 200 events"
               % len(out.split()))
+        # More segments than one acquisition takes (16): all read in one
+        # run, not the same 16 at every run.
+        ctl.run("write", "g/wide", "--create", "--segments", "20",
+                "--key-separator", ":", stdin="".join(
+                    "k%d:%d\n" % (i % 200, i) for i in range(1000)))
+        ctl.run("group", "create", "g/wg", "--stream", "g/wide")
+        out, _ = ctl.run("read", "--group", "g/wg", "--reader", "a")
+        check(len(out.split()) == 1000,
+              "one read of a 20-segment stream: %d of 1000 events"
+              % len(out.split()))
     finally:
         sa.stop()
 
