@@ -1353,6 +1353,7 @@ struct strata_reader {
 	struct strata_reader_group *rg;
 	char name[RG_MAX_NAME + 1];
 	uint64_t epoch; /* state epoch joined in */
+	uint32_t rid;   /* id the group gave this reader when it joined */
 	size_t n;       /* owned segments */
 	struct rseg *segs;
 	size_t rr; /* round-robin cursor */
@@ -1423,6 +1424,8 @@ int strata_reader_new(struct strata_client *c, const char *scope,
 		return rc;
 	}
 	r->epoch = r->rg->st.epoch;
+	const struct rg_reader *me = rg_state_reader(&r->rg->st, r->name);
+	r->rid = me != NULL ? me->rid : 0;
 	*out = r;
 	return 0;
 }
@@ -1431,7 +1434,10 @@ int strata_reader_new(struct strata_client *c, const char *scope,
 static int check_online(struct strata_reader *r, char *errmsg)
 {
 	const struct rg_state *st = &r->rg->st;
-	if (st->epoch != r->epoch || rg_state_reader(st, r->name) == NULL) {
+	const struct rg_reader *me = rg_state_reader(st, r->name);
+	/* By id, not name: declared offline while still running, and a new
+	 * reader of the same name joined, both read the same segments. */
+	if (st->epoch != r->epoch || me == NULL || me->rid != r->rid) {
 		client_err(errmsg,
 		           "reader %s is no longer in group %s/%s (declared "
 		           "offline, or the group was reset or updated); "
@@ -1518,8 +1524,9 @@ static int gen_reader_op(void *arg, const void *state, struct buf *out,
 	struct strata_reader *r = a->r;
 	const struct rg_state *st = state;
 	(void)errmsg;
-	if (st->epoch != r->epoch || rg_state_reader(st, r->name) == NULL) {
-		return 0;
+	const struct rg_reader *me = rg_state_reader(st, r->name);
+	if (st->epoch != r->epoch || me == NULL || me->rid != r->rid) {
+		return 0; /* not us any more: check_online says so */
 	}
 	const struct rg_checkpoint *cp =
 	        rg_state_checkpoint_for_reader(st, r->name);

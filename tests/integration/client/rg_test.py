@@ -202,12 +202,20 @@ def scenario_group(args, cluster):
     if not x.joined.wait(60):
         raise RuntimeError("reader rx did not join")
     rg(args, cluster, "offline", SCOPE, "g4", "rx")
+    # A new reader of the same name joins at once (a restarted process):
+    # the old one is told by its id, not its name, that it is out (it
+    # read on beside the new one, every event twice).
+    y = Reader(args, cluster, "g4", "rx")
+    if not y.joined.wait(60):
+        raise RuntimeError("the new reader rx did not join")
     x.proc.wait(timeout=30)
     x.thread.join(timeout=5)
     if x.proc.returncode == 0:
         raise RuntimeError("reader rx went on after being declared "
                            "offline")
-    print("reader rx stopped after being declared offline")
+    print("reader rx stopped after being declared offline, beside a new "
+          "reader of its name")
+    y.finish()
     rg(args, cluster, "delete", SCOPE, "g4")
 
 
