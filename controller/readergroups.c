@@ -95,6 +95,22 @@ static int rg_check(const Strata__V1__ControllerState *st, const char *scope,
 		    (rc = fsm_check_cut(s, sscope, rs->end, res)) != 0) {
 			return rc;
 		}
+		/* Also across epochs: an end in a predecessor of a start
+		 * segment (the group would read the start's segments with
+		 * no end at all). */
+		uint64_t at = 0;
+		if (rs->start != NULL && rs->start->n_positions > 0 &&
+		    rs->end != NULL && rs->end->n_positions > 0 &&
+		    fsm_cut_behind(s, rs->end, rs->start, &at)) {
+			return fsm_fail(
+			        res, STRATA_EINVAL,
+			        "reader group %s/%s: the end cut of "
+			        "%s/%s is before its start (at segment " SEG_FMT
+			        "); give an end at or after "
+			        "the start",
+			        scope, cfg->name, sscope, rs->stream,
+			        SEG_ARGS(at));
+		}
 	}
 	return 0;
 }

@@ -432,6 +432,77 @@ static void test_readergroups_rejections_change_nothing(void **state)
 	strata_free(snap);
 }
 
+/* A cut of stream sc/s at ids[i] = offs[i]. */
+struct cut_buf {
+	Strata__V1__SegmentOffset p[4], *pp[4];
+	Strata__V1__StreamCut cut;
+};
+
+static Strata__V1__StreamCut *cut_of(struct cut_buf *b, const uint64_t *ids,
+                                     const int64_t *offs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		strata__v1__segment_offset__init(&b->p[i]);
+		b->p[i].segment_id = ids[i];
+		b->p[i].offset = offs[i];
+		b->pp[i] = &b->p[i];
+	}
+	strata__v1__stream_cut__init(&b->cut);
+	b->cut.positions = b->pp;
+	b->cut.n_positions = n;
+	return &b->cut;
+}
+
+/* An end cut before the start across epochs (the end in a predecessor
+ * of a start segment) is refused, as it is within one segment. */
+static void test_readergroups_end_before_start(void **state)
+{
+	struct cfsm *f = *state;
+	uint64_t seal[] = {0}; /* 0.0 [0, 0.5) -> 2.1, 3.1 */
+	double lo[] = {0, 0.25}, hi[] = {0.25, 0.5};
+	assert_int_equal(h_scale(f, "sc", "s", seal, 1, lo, hi, 2), 0);
+	const uint64_t e1 = 1ull << 32;
+	uint64_t sid[] = {1, e1 | 2, e1 | 3}, eid[] = {0, 1};
+	int64_t soff[] = {50, 5, 5}, eoff[] = {10, 90};
+	struct cut_buf sb, eb;
+	Strata__V1__ReaderGroupStream rs =
+	        STRATA__V1__READER_GROUP_STREAM__INIT;
+	Strata__V1__ReaderGroupStream *rsp[] = {&rs};
+	rs.stream = "s";
+	rs.start = cut_of(&sb, sid, soff, 3);
+	rs.end = cut_of(&eb, eid, eoff, 2);
+	Strata__V1__ReaderGroupConfig cfg =
+	        STRATA__V1__READER_GROUP_CONFIG__INIT;
+	cfg.name = "g";
+	cfg.streams = rsp;
+	cfg.n_streams = 1;
+	Strata__V1__CreateReaderGroupRequest cr =
+	        STRATA__V1__CREATE_READER_GROUP_REQUEST__INIT;
+	Strata__V1__CreateReaderGroupCmd cc =
+	        STRATA__V1__CREATE_READER_GROUP_CMD__INIT;
+	Strata__V1__ControllerCommand cmd =
+	        STRATA__V1__CONTROLLER_COMMAND__INIT;
+	cr.scope = "sc";
+	cr.config = &cfg;
+	cc.request = &cr;
+	cmd.command_case =
+	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_CREATE_READER_GROUP;
+	cmd.create_reader_group = &cc;
+	size_t len;
+	uint8_t *snap = h_snap(f, &len);
+	assert_int_equal(h_apply(f, &cmd), STRATA_EINVAL);
+	assert_non_null(strstr(h_res.message, "the end cut of sc/s is "
+	                                      "before its start (at segment "
+	                                      "0.0)"));
+	assert_true(h_same(f, snap, len));
+	strata_free(snap);
+	/* An end after the start in the successors is fine. */
+	uint64_t eid2[] = {1, e1 | 2, e1 | 3};
+	int64_t eoff2[] = {90, 7, 6};
+	rs.end = cut_of(&eb, eid2, eoff2, 3);
+	assert_int_equal(h_apply(f, &cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +511,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(
 	                test_readergroups_rejections_change_nothing, setup,
 	                teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_readergroups_end_before_start, setup, teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_readergroups_state_stream_created_and_removed,
 	                setup, teardown),
