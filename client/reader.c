@@ -1343,6 +1343,7 @@ struct rseg {
 	char name[STRATA_NAME_MAX * 2 + 64];
 	struct strata_event_iter *it;
 	bool done;            /* read to its end: to be completed */
+	bool gone;            /* its stream was deleted: no successors */
 	uint64_t unread;      /* bytes after pos at the last refresh */
 	uint64_t quiet_until; /* had nothing at this time minus
 	                         READER_QUIET_MS: not asked again
@@ -1597,7 +1598,7 @@ static int complete_seg(struct strata_reader *r, size_t i, char *errmsg)
 	const struct rg_stream *str = &r->rg->st.streams[g->pos.stream];
 	struct strata_segment_list *l = NULL;
 	int rc = 0;
-	if (g->end == RG_NO_END) {
+	if (g->end == RG_NO_END && !g->gone) {
 		rc = strata_stream_successors_of_sealed(
 		        r->rg->c, str->scope, str->name, g->pos.id, &l, errmsg);
 		if (rc != 0) {
@@ -1630,6 +1631,22 @@ static int complete_seg(struct strata_reader *r, size_t i, char *errmsg)
 	return rc;
 }
 
+/* Whether g's stream no longer exists (deleted while the group reads
+ * it): its segments end where the reader is, with nothing after them,
+ * and the group reads on in its other streams. */
+static bool stream_deleted(struct strata_reader *r, const struct rseg *g)
+{
+	const struct rg_stream *str = &r->rg->st.streams[g->pos.stream];
+	struct strata_stream_info *info = NULL;
+	char ignored[STRATA_ERRMSG_SIZE];
+	int rc = strata_stream_get_info(r->rg->c, str->scope, str->name, &info,
+	                                ignored);
+	if (rc == 0) {
+		strata_stream_info_free(info);
+	}
+	return rc == STRATA_ENOENT;
+}
+
 /* Unread bytes of each owned segment: its length (capped at its end
  * cut) minus our position, asked from its store. */
 static int measure_unread(struct strata_reader *r, char *errmsg)
@@ -1640,7 +1657,8 @@ static int measure_unread(struct strata_reader *r, char *errmsg)
 		int rc =
 		        strata_segment_get_stat(r->rg->c, g->name, &st, errmsg);
 		if (rc == STRATA_ENOENT &&
-		    client_truncated_away(r->rg->c, g->name)) {
+		    (client_truncated_away(r->rg->c, g->name) ||
+		     stream_deleted(r, g))) {
 			g->unread = 0; /* the next read finds out */
 			continue;
 		}
@@ -1856,6 +1874,21 @@ int strata_reader_next(struct strata_reader *r, int wait_ms,
 				        "its successors",
 				        g->name, g->pos.offset);
 				g->done = true;
+				return STRATA_ETRUNCATED;
+			}
+			if (rc == STRATA_ENOENT && stream_deleted(r, g)) {
+				const struct rg_stream *ds =
+				        &st->streams[g->pos.stream];
+				client_err(errmsg,
+				           "stream %.100s/%.100s was deleted "
+				           "while this reader was at %" PRIu64
+				           " of segment %.200s; the group "
+				           "reads on in its other streams "
+				           "(update it without the stream)",
+				           ds->scope, ds->name, g->pos.offset,
+				           g->name);
+				g->done = true;
+				g->gone = true;
 				return STRATA_ETRUNCATED;
 			}
 			if (rc != 0) {

@@ -1266,6 +1266,25 @@ def scenario_groups(args, base):
         check(len(out.split()) == 1000,
               "one read of a 20-segment stream: %d of 1000 events"
               % len(out.split()))
+        # One of a group's streams deleted while it reads: said once per
+        # segment, and the other stream is read to its end (every read
+        # failed after a couple of events).
+        for st in ("dx", "dy"):
+            ctl.run("write", "g/" + st, "--create", "--segments", "2",
+                    "--key-separator", ":", stdin="".join(
+                        "k%d:%s-%d\n" % (i % 10, st, i)
+                        for i in range(100)))
+        ctl.run("group", "create", "g/dg", "--stream", "g/dx", "--stream",
+                "g/dy")
+        first, _ = ctl.run("read", "--group", "g/dg", "--reader", "a",
+                           "--max-events", "50")
+        ctl.run("stream", "delete", "g/dy", "--seal")
+        rest, err = ctl.run("read", "--group", "g/dg", "--reader", "a")
+        dx = [e for e in (first + rest).split() if e.startswith("dx-")]
+        check(sorted(dx) == sorted("dx-%d" % i for i in range(100)) and
+              "stream g/dy was deleted" in err,
+              "a group with a deleted stream: %d of 100 dx events, %s"
+              % (len(dx), err[:300]))
     finally:
         sa.stop()
 
