@@ -1245,9 +1245,24 @@ static void start_task(struct raft_host_task *t)
 	g->fsm.snapshot_finalize = fsm_snapshot_finalize;
 	rv = raft_init(&g->raft, &g->io, &g->fsm, g->cfg.node_id, g->self_addr);
 	if (rv != 0) {
+		/* Mostly metadata1/metadata2 (term and vote) unreadable. */
+		LOG_ERROR(COMP,
+		          "group %" PRIu64 ": the Raft metadata in %s could "
+		          "not be read (%s); nothing was changed and this "
+		          "replica does not start. Check the disk (dmesg). "
+		          "If the group has other replicas, move the "
+		          "directory and its .marker away and start again: "
+		          "the replica rejoins empty and catches up. A single "
+		          "replica: restore the directory from a backup, or "
+		          "move the damaged metadata file away when the other "
+		          "one is intact (it holds the term and vote of the "
+		          "write before; safe only without other replicas)",
+		          g->cfg.group_id, g->cfg.data_dir,
+		          raft_errmsg(&g->raft));
 		msgf(errmsg, STRATA_ERRMSG_SIZE,
-		     "raft group %" PRIu64 ": init: %s", g->cfg.group_id,
-		     raft_errmsg(&g->raft));
+		     "raft group %" PRIu64 ": init: %s; see the log for what "
+		     "to do",
+		     g->cfg.group_id, raft_errmsg(&g->raft));
 		raft_uv_close(&g->io);
 		raft_transport_close(&g->transport);
 		waiter_done(g->w, STRATA_EIO);
@@ -1289,6 +1304,32 @@ static void start_task(struct raft_host_task *t)
 	raft_configuration_close(&conf);
 	if (rv == 0) {
 		rv = raft_start(&g->raft);
+	}
+	if (rv == RAFT_CORRUPT &&
+	    strstr(raft_errmsg(&g->raft), "first index should have been") !=
+	            NULL) {
+		/* The files hold a gap: what covered the entries before the
+		 * named segment (a snapshot, a segment) is gone. Moving the
+		 * segment away, the advice below, would leave nothing. */
+		LOG_ERROR(COMP,
+		          "group %" PRIu64 ": the Raft log in %s has a gap "
+		          "(%s): the snapshot or segment file that held the "
+		          "entries before it is missing (a snapshot-* and its "
+		          ".meta deleted?). Nothing was changed and this "
+		          "replica does not start. Put the missing file back "
+		          "(restore the directory from a backup); with other "
+		          "replicas, move the directory and its .marker away "
+		          "and start again: the replica rejoins empty and "
+		          "catches up from them",
+		          g->cfg.group_id, g->cfg.data_dir,
+		          raft_errmsg(&g->raft));
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft group %" PRIu64 ": log in \"%s\" has a gap (a "
+		     "snapshot or segment file is missing): %s",
+		     g->cfg.group_id, g->cfg.data_dir, raft_errmsg(&g->raft));
+		g->start_rc = STRATA_ECORRUPT;
+		raft_close(&g->raft, start_failed_closed);
+		return;
 	}
 	if (rv == RAFT_CORRUPT) {
 		LOG_ERROR(COMP,

@@ -878,6 +878,93 @@ static int restart_one(struct rig *r, char *errmsg)
 	return rc;
 }
 
+/* Move every file of dir whose name starts with prefix to dir/../away-*,
+ * or back (back = true); how many. */
+static int move_files(const char *dir, const char *prefix, bool back)
+{
+	char from[600], to[600];
+	int n = 0;
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *e;
+	if (back) {
+		closedir(d);
+		snprintf(from, sizeof(from), "%s/..", dir);
+		d = opendir(from);
+		assert_non_null(d);
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (!back && strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+			snprintf(from, sizeof(from), "%s/%s", dir, e->d_name);
+			snprintf(to, sizeof(to), "%s/../away-%s", dir,
+			         e->d_name);
+		} else if (back && strncmp(e->d_name, "away-", 5) == 0) {
+			snprintf(from, sizeof(from), "%s/../%s", dir,
+			         e->d_name);
+			snprintf(to, sizeof(to), "%s/%s", dir, e->d_name + 5);
+		} else {
+			continue;
+		}
+		assert_int_equal(rename(from, to), 0);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* A deleted snapshot (a gap before the first segment) and unreadable
+ * metadata each refuse the start with advice that fits: put the missing
+ * file back (not 'move the segment away', which would leave nothing), and
+ * what to do with metadata; put back, everything is there. */
+static void test_raft_group_gap_and_metadata_advice(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct raft_group_config c = {.snapshot_bytes = 64 * 1024,
+	                              .trailing_bytes = 8 * 1024};
+	rig_init(&r, 1, &c);
+	assert_int_equal(wait_leader(&r, 10000), 0);
+	struct counts cnt = {0};
+	apply_n(r.g[0], 40, 4096, 1, &cnt);
+	wait_snapshots(&r, 1);
+	uint64_t hash = atomic_load(&r.fsm[0].hash);
+	raft_group_stop(r.g[0]);
+	r.g[0] = NULL;
+	char dir[128], err[STRATA_ERRMSG_SIZE];
+	snprintf(dir, sizeof(dir), "%s/node1/group1", r.base);
+
+	assert_true(move_files(dir, "snapshot-", false) >= 2);
+	int rc = restart_one(&r, err);
+	print_message("%s\n", err);
+	assert_int_equal(rc, STRATA_ECORRUPT);
+	assert_non_null(strstr(err, "has a gap"));
+	assert_true(move_files(dir, "", true) >= 2);
+
+	char meta[200];
+	snprintf(meta, sizeof(meta), "%s/metadata1", dir);
+	size_t len;
+	FILE *f = fopen(meta, "rb");
+	assert_non_null(f);
+	unsigned char orig[64], zero[64] = {0};
+	len = fread(orig, 1, sizeof(orig), f);
+	fclose(f);
+	assert_true(len > 8);
+	f = fopen(meta, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fwrite(zero, 1, len, f), len);
+	fclose(f);
+	assert_true(restart_one(&r, err) != 0);
+	print_message("%s\n", err);
+	assert_non_null(strstr(err, "init:"));
+	assert_non_null(strstr(err, "see the log for what to do"));
+	f = fopen(meta, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fwrite(orig, 1, len, f), len);
+	fclose(f);
+	restart_restores(&r, 40, hash);
+	rig_free(&r);
+}
+
 /* Log files lost while the replica was down (an emptied directory, the
  * newest segment gone) make it refuse to start (raft/marker.h) instead of
  * bootstrapping or starting short; put back, it starts with everything. */
@@ -1711,6 +1798,7 @@ int main(void)
 	        cmocka_unit_test(test_raft_host_defer_runs_after_callbacks),
 	        cmocka_unit_test(test_raft_group_config_errors),
 	        cmocka_unit_test(test_raft_group_lost_log_refuses_start),
+	        cmocka_unit_test(test_raft_group_gap_and_metadata_advice),
 	        cmocka_unit_test(test_raft_group_three_replicas_apply),
 	        cmocka_unit_test(test_raft_group_host_name_addresses),
 	        cmocka_unit_test(test_raft_group_budget_backpressure),
