@@ -53,6 +53,12 @@
 
 #define COMP "raft"
 
+/* What a replica with peers does about a log it cannot load. */
+#define REJOIN_ADVICE                                                  \
+	"If the group has other replicas, move the directory and its " \
+	".marker away and start again: the replica rejoins empty and " \
+	"catches up from them. "
+
 /* libraft 0.15 stores entries correctly only when their length is a
  * multiple of 8 (a shorter one is written padded but check-summed and
  * re-read unpadded, so the segment reads back as corrupt and libraft's
@@ -1249,11 +1255,10 @@ static void start_task(struct raft_host_task *t)
 		LOG_ERROR(COMP,
 		          "group %" PRIu64 ": the Raft metadata in %s could "
 		          "not be read (%s); nothing was changed and this "
-		          "replica does not start. Check the disk (dmesg). "
-		          "If the group has other replicas, move the "
-		          "directory and its .marker away and start again: "
-		          "the replica rejoins empty and catches up. A single "
-		          "replica: restore the directory from a backup, or "
+		          "replica does not start. Check the disk "
+		          "(dmesg). " REJOIN_ADVICE
+		          "A single replica: restore the directory from a "
+		          "backup, or "
 		          "move the damaged metadata file away when the other "
 		          "one is intact (it holds the term and vote of the "
 		          "write before; safe only without other replicas)",
@@ -1316,11 +1321,9 @@ static void start_task(struct raft_host_task *t)
 		          "(%s): the snapshot or segment file that held the "
 		          "entries before it is missing (a snapshot-* and its "
 		          ".meta deleted?). Nothing was changed and this "
-		          "replica does not start. Put the missing file back "
-		          "(restore the directory from a backup); with other "
-		          "replicas, move the directory and its .marker away "
-		          "and start again: the replica rejoins empty and "
-		          "catches up from them",
+		          "replica does not start. " REJOIN_ADVICE
+		          "A single replica: put the missing file back "
+		          "(restore the directory from a backup)",
 		          g->cfg.group_id, g->cfg.data_dir,
 		          raft_errmsg(&g->raft));
 		msgf(errmsg, STRATA_ERRMSG_SIZE,
@@ -1335,11 +1338,9 @@ static void start_task(struct raft_host_task *t)
 		LOG_ERROR(COMP,
 		          "group %" PRIu64 ": the Raft log in %s is damaged "
 		          "(%s); nothing was changed and this replica does "
-		          "not start. If the group has other replicas, move "
-		          "that directory and its .marker away and start "
-		          "again: the replica "
-		          "rejoins empty and catches up from them. If it is "
-		          "the only replica, restore the directory from a "
+		          "not start. " REJOIN_ADVICE
+		          "If it is the only replica, restore the directory "
+		          "from a "
 		          "backup, or move the named segment file and the "
 		          "later ones out of it, and delete its .marker, to "
 		          "start with the entries before them (the others are "
@@ -1363,10 +1364,9 @@ static void start_task(struct raft_host_task *t)
 		          "and this replica does not start. Check the disk "
 		          "(dmesg); if a file there is damaged or cut short "
 		          "(a segment, or the newest snapshot-* and its "
-		          ".meta), then with other replicas move the directory "
-		          "and its .marker away and start again: the replica "
-		          "rejoins empty and catches up; a single replica: "
-		          "restore the directory from a backup, or move the "
+		          ".meta): " REJOIN_ADVICE
+		          "A single replica: restore the directory from a "
+		          "backup, or move the "
 		          "newest snapshot and its .meta away to start from "
 		          "the one before",
 		          g->cfg.group_id, g->cfg.data_dir, raft_strerror(rv),
@@ -1395,20 +1395,18 @@ static void start_task(struct raft_host_task *t)
 	}
 	raft_index last = raft_last_index(&g->raft);
 	if (g->marker_index > last) {
-		LOG_ERROR(
-		        COMP,
-		        "group %" PRIu64 ": the Raft log in %s ends at index "
-		        "%" PRIu64 ", but this replica had committed and "
-		        "stored index %" PRIu64 " (%s): log files were lost. "
-		        "Nothing was changed and this replica does not start. "
-		        "With other replicas (a cluster), move the directory "
-		        "and the marker away and start again: the replica "
-		        "rejoins empty and catches up from them. A single "
-		        "replica: restore the directory from a backup; "
-		        "deleting the marker starts it without the lost "
-		        "entries",
-		        g->cfg.group_id, g->cfg.data_dir, (uint64_t)last,
-		        g->marker_index, g->marker);
+		LOG_ERROR(COMP,
+		          "group %" PRIu64 ": the Raft log in %s ends at index "
+		          "%" PRIu64 ", but this replica had committed and "
+		          "stored index %" PRIu64 " (%s): log files were lost. "
+		          "Nothing was changed and this replica does not "
+		          "start. " REJOIN_ADVICE
+		          "A single replica: restore the directory from a "
+		          "backup; "
+		          "deleting the marker starts it without the lost "
+		          "entries",
+		          g->cfg.group_id, g->cfg.data_dir, (uint64_t)last,
+		          g->marker_index, g->marker);
 		msgf(errmsg, STRATA_ERRMSG_SIZE,
 		     "raft group %" PRIu64 ": log in \"%s\" ends at %" PRIu64
 		     ", below the %" PRIu64 " it had stored (%s): files lost",
