@@ -84,12 +84,19 @@ void strata_mem_release(void)
 #endif
 }
 
-size_t strata_mem_free_held(void)
+size_t strata_mem_free_held(size_t *in_use)
 {
 #if defined(__GLIBC__) && \
         (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-	return mallinfo2().fordblks;
+	struct mallinfo2 m = mallinfo2();
+	if (in_use != NULL) {
+		*in_use = m.uordblks;
+	}
+	return m.fordblks;
 #else
+	if (in_use != NULL) {
+		*in_use = 0;
+	}
 	return 0;
 #endif
 }

@@ -37,9 +37,10 @@ void strata_free(void *ptr);
  * drops, not on a hot path. */
 void strata_mem_release(void);
 
-/* Bytes the C library holds free, not given back to the OS (glibc:
- * mallinfo2's fordblks; elsewhere 0). Locks each heap arena briefly. */
-size_t strata_mem_free_held(void);
+/* Bytes the C library holds free, not given back to the OS, and in use
+ * (glibc: mallinfo2's fordblks and uordblks; elsewhere 0 and 0). Locks
+ * each heap arena briefly. */
+size_t strata_mem_free_held(size_t *in_use);
 
 char *strata_strdup(const char *s);
 char *strata_strndup(const char *s, size_t n);
