@@ -51,13 +51,13 @@ struct write_state {
 	char first_err[STRATA_ERRMSG_SIZE];
 };
 
-/* Per-event completion argument: its payload size. */
 /* The fix when the stores refused an event the client let through. */
 #define TOOBIG_AT_STORE                                                     \
 	" (an event is larger than the stores' limits.max_event: raise "    \
 	"that, or lower --max-event to it so that such events are refused " \
 	"before they are sent)"
 
+/* Per-event completion argument: its payload size. */
 static void write_done(void *arg, int code, const char *errmsg)
 {
 	struct write_state *st = arg;
