@@ -7,11 +7,12 @@
 #include "plugins/tier2/s3/s3_config.h"
 #include "strata/plugin_config.h"
 
-#define ALLOWED_KEYS                                                        \
-	"endpoint, bucket, prefix, region, addressing, scheme, signature, " \
-	"access_key_id, secret_access_key, session_token, tls_verify, "     \
-	"ca_file, retries, retry_base_ms, retry_max_ms, retry_budget_ms, "  \
-	"connect_timeout_ms, io_timeout_ms, multipart_min_part, list_page"
+#define ALLOWED_KEYS                                                         \
+	"endpoint, bucket, prefix, region, addressing, scheme, signature, "  \
+	"access_key_id, secret_access_key, session_token, tls_verify, "      \
+	"ca_file, retries, retry_base_ms, retry_max_ms, retry_budget_ms, "   \
+	"connect_timeout_ms, io_timeout_ms, multipart_min_part, list_page, " \
+	"checksum"
 
 __attribute__((format(printf, 2, 3))) static void errf(char *errmsg,
                                                        const char *fmt, ...)
@@ -49,7 +50,7 @@ static int set_str(const struct strata_host *host, char **slot, const char *s,
 struct raw {
 	char *endpoint, *bucket, *prefix, *region, *addressing, *scheme;
 	char *signature, *access_key, *secret_key, *session_token;
-	char *tls_verify, *ca_file;
+	char *tls_verify, *ca_file, *checksum;
 };
 
 static void raw_free(const struct strata_host *host, struct raw *r)
@@ -57,7 +58,8 @@ static void raw_free(const struct strata_host *host, struct raw *r)
 	char **all[] = {&r->endpoint,      &r->bucket,     &r->prefix,
 	                &r->region,        &r->addressing, &r->scheme,
 	                &r->signature,     &r->access_key, &r->secret_key,
-	                &r->session_token, &r->tls_verify, &r->ca_file};
+	                &r->session_token, &r->tls_verify, &r->ca_file,
+	                &r->checksum};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		host->free(*all[i]);
 		*all[i] = NULL;
@@ -227,6 +229,7 @@ static int parse_str(const struct strata_host *host,
 	        {"session_token", &r->session_token},
 	        {"tls_verify", &r->tls_verify},
 	        {"ca_file", &r->ca_file},
+	        {"checksum", &r->checksum},
 	};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (strata_config_key_is(it, keys[i].key)) {
@@ -428,6 +431,23 @@ static int finish(const struct strata_host *host, struct raw *r,
 	}
 	cfg->ca_file = r->ca_file;
 	r->ca_file = NULL;
+
+	/* object format */
+	cfg->checksum = true;
+	if (r->checksum != NULL) {
+		if (strcmp(r->checksum, "block") == 0) {
+			cfg->checksum = true;
+		} else if (strcmp(r->checksum, "none") == 0) {
+			cfg->checksum = false;
+		} else {
+			errf(errmsg,
+			     "config checksum=%s: must be block (a CRC32C per "
+			     "64 KiB block, checked on every read) or none "
+			     "(plain objects other tools can read, unchecked)",
+			     r->checksum);
+			return STRATA_ECONFIG;
+		}
+	}
 
 	/* credentials */
 	if (r->access_key == NULL || r->secret_key == NULL) {

@@ -35,6 +35,8 @@ struct s3_config {
 	                                fails with a timeout */
 	uint64_t multipart_min_part; /* smallest non-final multipart part */
 	int list_page;               /* max keys per listing page, 1..1000 */
+	bool checksum; /* write framed objects (CRC32C per 64 KiB block,
+	                  s3_frame.h); false: plain objects, unchecked */
 };
 
 /*

@@ -6,13 +6,19 @@
 #include <string.h>
 #include <time.h>
 
+#include "plugins/tier2/s3/s3_frame.h"
 #include "plugins/tier2/s3/s3_store.h"
 
 /*
- * Layout (s3_store.h): chunk "n" = objects "<prefix>n/<20-digit offset>".
+ * Layout (s3_store.h): chunk "n" = objects "<prefix>n/<20-digit offset>",
+ * with the suffix ".crc" when framed (s3_frame.h: a CRC32C per 64 KiB
+ * block, checked before a byte of the block is returned). Offsets and
+ * lengths are data bytes; a framed object's size gives its data length.
  * Invariants kept by every op, checked by every read of a chunk:
  *   - the object at offset 0 exists (an empty chunk is that empty object);
- *   - objects are contiguous: each starts where the previous one ends.
+ *   - objects are contiguous: each starts where the previous one ends
+ *     (an empty object at offset 0 left by a write of the other format,
+ *     checksum changed, is allowed beside the first one).
  * Failure modes: every state between two requests of one op is a valid
  * chunk (a prefix of the old or of the new content), because objects are
  * added at the end, removed from the end, and replaced whole:
@@ -71,10 +77,10 @@ void s3_store_init(struct s3_store *s, const struct strata_host *host,
 }
 
 bool s3_store_key(const struct s3_store *s, const char *name, uint64_t off,
-                  char *out, size_t size)
+                  bool framed, char *out, size_t size)
 {
-	int n = snprintf(out, size, "%s%s/%020" PRIu64, s->cfg->prefix, name,
-	                 off);
+	int n = snprintf(out, size, "%s%s/%020" PRIu64 "%s", s->cfg->prefix,
+	                 name, off, framed ? S3_FRAME_SUFFIX : "");
 	return n > 0 && (size_t)n < size;
 }
 
@@ -440,8 +446,9 @@ static int list_page(struct s3_store *s, const char *what, const char *prefix,
 	return 0;
 }
 
-/* 20 digits after the chunk's "name/"; false if key is not a part. */
-static bool parse_off(const char *suffix, uint64_t *off)
+/* 20 digits after the chunk's "name/", then ".crc" (*framed) or nothing;
+ * false if key is not a part. */
+static bool parse_off(const char *suffix, uint64_t *off, bool *framed)
 {
 	uint64_t v = 0;
 	for (int i = 0; i < 20; i++) {
@@ -456,13 +463,33 @@ static bool parse_off(const char *suffix, uint64_t *off)
 		v = v * 10 + d;
 	}
 	*off = v;
-	return suffix[20] == '\0';
+	*framed = strcmp(suffix + 20, S3_FRAME_SUFFIX) == 0;
+	return *framed || suffix[20] == '\0';
+}
+
+/* The data length of a listed object; false when a framed object's size
+ * is not a whole frame (cut short, or changed behind Strata's back). */
+static bool data_len(bool framed, uint64_t size, uint64_t *len)
+{
+	if (!framed) {
+		*len = size;
+		return true;
+	}
+	return s3_frame_len(size, len);
 }
 
 struct part {
 	uint64_t off;  /* chunk offset of its first byte */
-	uint64_t size; /* bytes */
+	uint64_t size; /* data bytes */
+	bool framed;   /* ".crc" object: size framed bytes */
 };
+
+/* The key of part p of chunk name into out (KEY_MAX bytes). */
+static bool part_key(const struct s3_store *s, const char *name,
+                     const struct part *p, char *out)
+{
+	return s3_store_key(s, name, p->off, p->framed, out, KEY_MAX);
+}
 
 /* A chunk as listed: its objects in order. */
 struct chunk {
@@ -499,18 +526,35 @@ static int load_chunk(struct s3_store *s, const char *what, const char *name,
 		for (size_t i = 0; rc == 0 && i < pg.n; i++) {
 			const struct obj *o = &pg.v[i];
 			uint64_t off = 0;
+			uint64_t len = 0;
+			bool framed = false;
 			if (strncmp(o->key, pfx, plen) != 0 ||
-			    !parse_off(o->key + plen, &off)) {
+			    !parse_off(o->key + plen, &off, &framed)) {
 				errf(errmsg,
 				     "%s: object s3://%s/%s is not a part of "
-				     "the chunk (want <chunk>/<20 digits>); "
-				     "remove it",
+				     "the chunk (want <chunk>/<20 digits> or "
+				     "<chunk>/<20 digits>.crc); remove it",
 				     what, s->cfg->bucket, o->key);
 				rc = STRATA_ECORRUPT;
 				break;
 			}
+			if (!data_len(framed, o->size, &len)) {
+				errf(errmsg,
+				     "%s: object s3://%s/%s is %" PRIu64
+				     " bytes, which is no whole number of "
+				     "checksummed blocks: it was cut short or "
+				     "changed behind Strata's back; restore it "
+				     "from a backup",
+				     what, s->cfg->bucket, o->key, o->size);
+				rc = STRATA_ECORRUPT;
+				break;
+			}
+			/* An empty first object of the other format, left by
+			 * the first write after checksum changed, goes
+			 * first: it holds nothing. */
+			bool stray = off == 0 && len == 0 && c->n > 0;
 			uint64_t want = c->n == 0 ? 0 : c->len;
-			if (off != want) {
+			if (off != want && !stray) {
 				errf(errmsg,
 				     "%s: object s3://%s/%s starts at %" PRIu64
 				     " but the chunk's objects end at %" PRIu64
@@ -531,8 +575,15 @@ static int load_chunk(struct s3_store *s, const char *what, const char *name,
 				c->v = v;
 				cap = ncap;
 			}
-			c->v[c->n++] = (struct part){off, o->size};
-			c->len = off + o->size;
+			if (stray) {
+				memmove(&c->v[1], &c->v[0],
+				        c->n * sizeof(c->v[0]));
+				c->v[0] = (struct part){0, 0, framed};
+				c->n++;
+			} else {
+				c->v[c->n++] = (struct part){off, len, framed};
+				c->len = off + len;
+			}
 			if (o->mtime_ns > c->mtime_ns) {
 				c->mtime_ns = o->mtime_ns;
 			}
@@ -576,11 +627,78 @@ int s3_store_create(struct s3_store *s, const char *name, char *errmsg)
 	if (rc != STRATA_ENOENT) {
 		return rc;
 	}
-	if (!s3_store_key(s, name, 0, key, sizeof(key))) {
+	if (!s3_store_key(s, name, 0, s->cfg->checksum, key, sizeof(key))) {
 		errf(errmsg, "%s: key too long", what);
 		return STRATA_EBADNAME;
 	}
 	return do_put(s, what, key, "", 0, true, errmsg);
+}
+
+/* PUT len bytes of buf as the object key: framed (a ".crc" key) or as
+ * they are. */
+static int put_data(struct s3_store *s, const char *what, const char *key,
+                    bool framed, const void *buf, size_t len, char *errmsg)
+{
+	if (!framed || len == 0) {
+		return do_put(s, what, key, buf, len, true, errmsg);
+	}
+	size_t flen = (size_t)s3_frame_size(len);
+	char *fb = s->host->malloc(flen);
+	if (fb == NULL) {
+		errf(errmsg, "%s: out of memory (%zu bytes)", what, flen);
+		return STRATA_ENOMEM;
+	}
+	s3_frame_encode(fb, buf, len);
+	int rc = do_put(s, what, key, fb, flen, true, errmsg);
+	s->host->free(fb);
+	return rc;
+}
+
+/*
+ * Data [from, from+n) of part p of chunk name into dst: a plain object's
+ * bytes as they are; a framed one's whole blocks holding them, one ranged
+ * GET, each block checked before a byte of it is used.
+ */
+static int read_part(struct s3_store *s, const char *what, const char *name,
+                     const struct part *p, uint64_t from, size_t n, void *dst,
+                     char *errmsg)
+{
+	char key[KEY_MAX];
+	if (!part_key(s, name, p, key)) {
+		errf(errmsg, "%s: key too long", what);
+		return STRATA_EBADNAME;
+	}
+	if (!p->framed) {
+		return do_get(s, what, key, from, dst, n, errmsg);
+	}
+	uint64_t boff, foff, flen;
+	s3_frame_span(from, n, p->size, &boff, &foff, &flen);
+	char *fb = s->host->malloc((size_t)flen);
+	if (fb == NULL) {
+		errf(errmsg, "%s: out of memory (%" PRIu64 " bytes)", what,
+		     flen);
+		return STRATA_ENOMEM;
+	}
+	int rc = do_get(s, what, key, foff, fb, (size_t)flen, errmsg);
+	size_t bad = 0;
+	if (rc == 0 && !s3_frame_decode(fb, (size_t)flen, fb, &bad)) {
+		uint64_t at = boff + bad * S3_FRAME_BLOCK;
+		uint64_t end = at + S3_FRAME_BLOCK;
+		errf(errmsg,
+		     "%s: object s3://%s/%s fails its checksum at chunk "
+		     "bytes %" PRIu64 "..%" PRIu64
+		     " (changed since it was written); restore it from a "
+		     "backup",
+		     what, s->cfg->bucket, key, p->off + at,
+		     p->off + (end < p->size ? end : p->size));
+		s->host->counter_add(s->host, "checksum_failures", 1);
+		rc = STRATA_ECORRUPT;
+	}
+	if (rc == 0) {
+		memcpy(dst, fb + (from - boff), n);
+	}
+	s->host->free(fb);
+	return rc;
 }
 
 /* Undo a PUT of key that failed without a clear "not stored" answer. */
@@ -613,30 +731,42 @@ int s3_store_write(struct s3_store *s, const char *name, uint64_t offset,
 		}
 		return rc;
 	}
-	uint64_t cur = c.len;
-	chunk_free(s, &c);
-	if (offset != cur) {
+	bool framed = s->cfg->checksum;
+	if (offset != c.len) {
 		errf(errmsg,
 		     "%s at offset %" PRIu64 ": the chunk is %" PRIu64
 		     " bytes long (appends go at its end)",
-		     what, offset, cur);
-		return STRATA_EBADOFFSET;
-	}
-	if (len == 0) {
-		return 0;
-	}
-	if (!s3_store_key(s, name, offset, key, sizeof(key))) {
+		     what, offset, c.len);
+		rc = STRATA_EBADOFFSET;
+	} else if (len == 0) {
+		rc = 0;
+	} else if (!s3_store_key(s, name, offset, framed, key, sizeof(key))) {
 		errf(errmsg, "%s: key too long", what);
-		return STRATA_EBADNAME;
+		rc = STRATA_EBADNAME;
+	} else {
+		rc = put_data(s, what, key, framed, buf, len, errmsg);
+		if (rc != 0 && rc != STRATA_EPERM && rc != STRATA_ECONFIG &&
+		    rc != STRATA_EINVAL) {
+			undo_put(s, what, key, offset == 0);
+		}
+		if (rc == 0) {
+			s->host->counter_add(s->host, "bytes_written", len);
+		}
 	}
-	rc = do_put(s, what, key, buf, len, true, errmsg);
-	if (rc != 0 && rc != STRATA_EPERM && rc != STRATA_ECONFIG &&
-	    rc != STRATA_EINVAL) {
-		undo_put(s, what, key, offset == 0);
+	/* A first write replaced the empty first object of its own format
+	 * only: one of the other format (checksum changed) goes now. */
+	for (size_t i = 0; rc == 0 && len > 0 && offset == 0 && i < c.n; i++) {
+		char err[STRATA_ERRMSG_SIZE];
+		if (c.v[i].framed != framed && c.v[i].size == 0 &&
+		    part_key(s, name, &c.v[i], key) &&
+		    do_del(s, what, key, true, err) != 0) {
+			s->host->log(s->host, STRATA_LOG_WARN,
+			             "%s: could not delete the empty object "
+			             "s3://%s/%s (%s); it is harmless",
+			             what, s->cfg->bucket, key, err);
+		}
 	}
-	if (rc == 0) {
-		s->host->counter_add(s->host, "bytes_written", len);
-	}
+	chunk_free(s, &c);
 	return rc;
 }
 
@@ -644,7 +774,6 @@ int s3_store_read(struct s3_store *s, const char *name, uint64_t offset,
                   void *buf, size_t len, size_t *nread, char *errmsg)
 {
 	char what[WHAT_MAX];
-	char key[KEY_MAX];
 	struct chunk c;
 	*nread = 0;
 	snprintf(what, sizeof(what), "read chunk %s", name);
@@ -673,13 +802,8 @@ int s3_store_read(struct s3_store *s, const char *name, uint64_t offset,
 		if (n > end - pos) {
 			n = end - pos;
 		}
-		if (!s3_store_key(s, name, p->off, key, sizeof(key))) {
-			errf(errmsg, "%s: key too long", what);
-			rc = STRATA_EBADNAME;
-			break;
-		}
-		rc = do_get(s, what, key, from, (char *)buf + (pos - offset),
-		            (size_t)n, errmsg);
+		rc = read_part(s, what, name, p, from, (size_t)n,
+		               (char *)buf + (pos - offset), errmsg);
 		pos += n;
 	}
 	chunk_free(s, &c);
@@ -739,12 +863,15 @@ int s3_store_list(struct s3_store *s, const char *prefix,
 			const char *rel = o->key + base;
 			const char *slash = strrchr(rel, '/');
 			uint64_t off = 0;
+			uint64_t len = 0;
+			bool framed = false;
 			if (strncmp(o->key, s->cfg->prefix, base) != 0 ||
 			    slash == NULL || slash == rel ||
 			    (size_t)(slash - rel) > STRATA_TIER2_NAME_MAX ||
-			    !parse_off(slash + 1, &off)) {
+			    !parse_off(slash + 1, &off, &framed)) {
 				continue; /* not ours: ignored */
 			}
+			bool sized = data_len(framed, o->size, &len);
 			size_t nlen = (size_t)(slash - rel);
 			bool same = strncmp(a->name, rel, nlen) == 0 &&
 			            a->name[nlen] == '\0';
@@ -760,19 +887,25 @@ int s3_store_list(struct s3_store *s, const char *prefix,
 				a->info.length = 0;
 				a->info.mtime_ns = 0;
 				a->bad = off != 0;
-			} else if (off != a->info.length) {
-				a->bad = true;
+			} else if (off != a->info.length &&
+			           !(off == 0 && len == 0)) {
+				a->bad = true; /* (an empty 0 is a stray) */
 			}
-			if (a->bad) {
+			if (a->bad || !sized) {
 				errf(errmsg,
 				     "%s: chunk %s is damaged: object "
-				     "s3://%s/%s does not follow its "
-				     "predecessor",
-				     what, a->name, s->cfg->bucket, o->key);
+				     "s3://%s/%s %s",
+				     what, a->name, s->cfg->bucket, o->key,
+				     sized ? "does not follow its predecessor"
+				           : "is no whole number of "
+				             "checksummed "
+				             "blocks");
 				rc = STRATA_ECORRUPT;
 				break;
 			}
-			a->info.length = off + o->size;
+			if (off > 0 || len > 0) { /* not a stray empty 0 */
+				a->info.length = off + len;
+			}
 			if (o->mtime_ns > a->info.mtime_ns) {
 				a->info.mtime_ns = o->mtime_ns;
 			}
@@ -816,7 +949,7 @@ int s3_store_truncate(struct s3_store *s, const char *name, uint64_t length,
 	size_t k = c.n;
 	while (k > 1 && c.v[k - 1].off >= length) {
 		k--;
-		if (!s3_store_key(s, name, c.v[k].off, key, sizeof(key))) {
+		if (!part_key(s, name, &c.v[k], key)) {
 			rc = STRATA_EBADNAME;
 			errf(errmsg, "%s: key too long", what);
 			goto out;
@@ -836,10 +969,13 @@ int s3_store_truncate(struct s3_store *s, const char *name, uint64_t length,
 			rc = STRATA_ENOMEM;
 			goto out;
 		}
-		s3_store_key(s, name, p->off, key, sizeof(key));
-		rc = keep > 0 ? do_get(s, what, key, 0, buf, keep, errmsg) : 0;
+		part_key(s, name, p, key);
+		rc = keep > 0
+		             ? read_part(s, what, name, p, 0, keep, buf, errmsg)
+		             : 0;
 		if (rc == 0) {
-			rc = do_put(s, what, key, buf, keep, true, errmsg);
+			rc = put_data(s, what, key, p->framed, buf, keep,
+			              errmsg);
 		}
 		s->host->free(buf);
 	}
@@ -854,7 +990,7 @@ static int delete_parts(struct s3_store *s, const char *what, const char *name,
 {
 	char key[KEY_MAX];
 	for (size_t i = c->n; i > 0; i--) {
-		if (!s3_store_key(s, name, c->v[i - 1].off, key, sizeof(key))) {
+		if (!part_key(s, name, &c->v[i - 1], key)) {
 			errf(errmsg, "%s: key too long", what);
 			return STRATA_EBADNAME;
 		}
@@ -886,20 +1022,30 @@ int s3_store_remove(struct s3_store *s, const char *name, char *errmsg)
 /* One source object with bytes, in concat order. */
 struct seg {
 	size_t src;    /* index into sources */
-	uint64_t off;  /* the object's chunk offset (names its key) */
-	uint64_t size; /* bytes */
+	struct part p; /* the object */
 };
 
-/* State of a multipart concat. */
+/*
+ * State of a multipart concat. The new object is framed when checksum is
+ * on: its blocks then start at its own first byte, so a part can only be
+ * a server-side copy of a framed source object whose data is a whole
+ * number of blocks (or the last part); the rest moves through this
+ * process, checked on the way in and framed on the way out, in parts of
+ * a whole number of blocks.
+ */
 struct mp {
 	struct s3_store *s;
 	const char *what;
 	const char *key; /* the new object */
+	bool framed;     /* it is (".crc") */
 	char id[1024];   /* upload id */
 	struct s3_part *parts;
 	size_t n, cap;
-	char *pend; /* bytes waiting to be uploaded as one part */
+	char *pend; /* data waiting to be uploaded as one part */
 	size_t pend_len;
+	size_t pend_cap;    /* a full part: multipart_min_part, in whole
+	                       blocks when framed */
+	char *fbuf;         /* pend framed (framed only) */
 	bool no_copy;       /* no UploadPartCopy: upload the bytes instead */
 	bool no_range_copy; /* no ranged UploadPartCopy: likewise */
 };
@@ -966,11 +1112,17 @@ static int mp_flush(struct mp *m, char *errmsg)
 	struct s3_part *p = &m->parts[m->n];
 	struct s3_result res;
 	struct try t;
+	const char *body = m->pend;
+	size_t len = m->pend_len;
+	if (m->framed) {
+		s3_frame_encode(m->fbuf, m->pend, m->pend_len);
+		body = m->fbuf;
+		len = (size_t)s3_frame_size(m->pend_len);
+	}
 	try_init(s, &t, m->key);
 	do {
-		rc = s->ops->mp_upload(s->t, m->key, m->id, p->number, m->pend,
-		                       m->pend_len, p->etag, sizeof(p->etag),
-		                       &res);
+		rc = s->ops->mp_upload(s->t, m->key, m->id, p->number, body,
+		                       len, p->etag, sizeof(p->etag), &res);
 	} while (rc != 0 && again(s, &t, rc, &res));
 	if (rc != 0) {
 		return report(s, errmsg, m->what, "UploadPart", m->key, rc,
@@ -979,6 +1131,23 @@ static int mp_flush(struct mp *m, char *errmsg)
 	m->n++;
 	m->pend_len = 0;
 	return 0;
+}
+
+/* May bytes [a, a+n) of g (left of it from a on) be a server-side copy? */
+static bool mp_can_copy(const struct mp *m, const struct seg *g, uint64_t a,
+                        uint64_t n, uint64_t left, bool last_seg)
+{
+	bool whole = a == 0 && n == g->p.size;
+	if (m->no_copy || m->pend_len > 0 ||
+	    (left < m->s->cfg->multipart_min_part && !last_seg) ||
+	    g->p.framed != m->framed) {
+		return false;
+	}
+	if (m->framed) {
+		return whole && s3_frame_size(n) <= MAX_COPY_PART &&
+		       (n % S3_FRAME_BLOCK == 0 || last_seg);
+	}
+	return whole || !m->no_range_copy;
 }
 
 /* Feed the multipart upload the segments, respecting min/max part sizes. */
@@ -992,22 +1161,20 @@ static int mp_feed(struct mp *m, const char *const *sources,
 	for (size_t i = 0; rc == 0 && i < nseg; i++) {
 		const struct seg *g = &segs[i];
 		bool last_seg = i + 1 == nseg;
-		if (!s3_store_key(s, sources[g->src], g->off, key,
-		                  sizeof(key))) {
+		if (!part_key(s, sources[g->src], &g->p, key)) {
 			errf(errmsg, "%s: key too long", m->what);
 			return STRATA_EBADNAME;
 		}
 		uint64_t a = 0;
-		while (rc == 0 && a < g->size) {
-			uint64_t left = g->size - a;
+		while (rc == 0 && a < g->p.size) {
+			uint64_t left = g->p.size - a;
 			uint64_t n = left;
 			if (n > MAX_COPY_PART) {
 				n = left - MAX_COPY_PART >= min ? MAX_COPY_PART
 				                                : left - min;
 			}
-			bool whole = a == 0 && n == g->size;
-			if (!m->no_copy && (whole || !m->no_range_copy) &&
-			    m->pend_len == 0 && (left >= min || last_seg)) {
+			bool whole = a == 0 && n == g->p.size;
+			if (mp_can_copy(m, g, a, n, left, last_seg)) {
 				rc = whole ? mp_copy(m, key, 0, UINT64_MAX,
 				                     errmsg)
 				           : mp_copy(m, key, a, a + n - 1,
@@ -1033,15 +1200,16 @@ static int mp_feed(struct mp *m, const char *const *sources,
 				a += n;
 				continue;
 			}
-			uint64_t take = min - m->pend_len;
+			uint64_t take = m->pend_cap - m->pend_len;
 			if (take > left) {
 				take = left;
 			}
-			rc = do_get(s, m->what, key, a, m->pend + m->pend_len,
-			            (size_t)take, errmsg);
+			rc = read_part(s, m->what, sources[g->src], &g->p, a,
+			               (size_t)take, m->pend + m->pend_len,
+			               errmsg);
 			m->pend_len += (size_t)take;
 			a += take;
-			if (rc == 0 && m->pend_len >= min) {
+			if (rc == 0 && m->pend_len == m->pend_cap) {
 				rc = mp_flush(m, errmsg);
 			}
 		}
@@ -1059,19 +1227,29 @@ static int concat_multipart(struct s3_store *s, const char *what,
                             size_t nseg, char *errmsg)
 {
 	char key[KEY_MAX];
-	struct mp m = {.s = s, .what = what, .key = key};
+	struct mp m = {
+	        .s = s, .what = what, .key = key, .framed = s->cfg->checksum};
 	struct s3_result res;
 	struct try t;
 	int rc;
-	if (!s3_store_key(s, target, tlen, key, sizeof(key))) {
+	if (!s3_store_key(s, target, tlen, m.framed, key, sizeof(key))) {
 		errf(errmsg, "%s: key too long", what);
 		return STRATA_EBADNAME;
 	}
-	uint64_t min = s->cfg->multipart_min_part;
-	m.pend = s->host->malloc((size_t)(min < total ? min : total) + 1);
-	if (m.pend == NULL) {
+	uint64_t cap = s->cfg->multipart_min_part;
+	if (m.framed) {
+		cap = (cap + S3_FRAME_BLOCK - 1) / S3_FRAME_BLOCK *
+		      S3_FRAME_BLOCK;
+	}
+	m.pend_cap = (size_t)cap;
+	cap = cap < total ? cap : total;
+	m.pend = s->host->malloc((size_t)cap + 1);
+	m.fbuf = m.framed ? s->host->malloc((size_t)s3_frame_size(cap) + 1)
+	                  : NULL;
+	if (m.pend == NULL || (m.framed && m.fbuf == NULL)) {
 		errf(errmsg, "%s: out of memory", what);
-		return STRATA_ENOMEM;
+		rc = STRATA_ENOMEM;
+		goto out;
 	}
 	try_init(s, &t, key);
 	do {
@@ -1119,11 +1297,13 @@ static int concat_multipart(struct s3_store *s, const char *what,
 	}
 out:
 	s->host->free(m.pend);
+	s->host->free(m.fbuf);
 	s->host->free(m.parts);
 	return rc;
 }
 
-/* SigV2: one CopyObject per segment, undone on error. */
+/* SigV2: one CopyObject per segment (each keeps its format), undone on
+ * error. */
 static int concat_copy(struct s3_store *s, const char *what, const char *target,
                        uint64_t tlen, const char *const *sources,
                        const struct seg *segs, size_t nseg, char *errmsg)
@@ -1135,9 +1315,9 @@ static int concat_copy(struct s3_store *s, const char *what, const char *target,
 	int rc = 0;
 	for (; done < nseg; done++) {
 		const struct seg *g = &segs[done];
-		if (!s3_store_key(s, sources[g->src], g->off, src,
-		                  sizeof(src)) ||
-		    !s3_store_key(s, target, at, dst, sizeof(dst))) {
+		if (!part_key(s, sources[g->src], &g->p, src) ||
+		    !s3_store_key(s, target, at, g->p.framed, dst,
+		                  sizeof(dst))) {
 			errf(errmsg, "%s: key too long", what);
 			rc = STRATA_EBADNAME;
 			break;
@@ -1154,13 +1334,14 @@ static int concat_copy(struct s3_store *s, const char *what, const char *target,
 			undo_put(s, what, dst, at == 0);
 			break;
 		}
-		at += g->size;
+		at += g->p.size;
 	}
 	if (rc != 0) {
 		/* Remove the copies already made, last first. */
 		for (size_t i = done; i > 0; i--) {
-			at -= segs[i - 1].size;
-			s3_store_key(s, target, at, dst, sizeof(dst));
+			at -= segs[i - 1].p.size;
+			s3_store_key(s, target, at, segs[i - 1].p.framed, dst,
+			             sizeof(dst));
 			undo_put(s, what, dst, at == 0);
 		}
 	}
@@ -1214,8 +1395,7 @@ int s3_store_concat(struct s3_store *s, const char *target,
 	for (size_t i = 0; i < n; i++) {
 		for (size_t j = 0; j < sc[i].n; j++) {
 			if (sc[i].v[j].size > 0) {
-				segs[nseg++] = (struct seg){i, sc[i].v[j].off,
-				                            sc[i].v[j].size};
+				segs[nseg++] = (struct seg){i, sc[i].v[j]};
 				total += sc[i].v[j].size;
 			}
 		}

@@ -9,11 +9,14 @@
 #include "strata/plugin.h"
 
 /*
- * Chunk "<name>" is the objects "<prefix><name>/<offset>", <offset> being
- * 20 decimal digits: the chunk offset of the object's first byte. One
- * write() is one object; the chunk's length is the end of its last object.
- * "<prefix><name>/00000000000000000000" always exists (empty after
- * create), so a chunk exists iff it has objects. See docs/tier2.md, "s3".
+ * Chunk "<name>" is the objects "<prefix><name>/<offset>[.crc]", <offset>
+ * being 20 decimal digits: the chunk offset of the object's first byte.
+ * ".crc" objects are framed (s3_frame.h: a CRC32C per 64 KiB block,
+ * checked on every read); the others are plain bytes (checksum=none, or
+ * written by an older Strata). One write() is one object; the chunk's
+ * length is the end of its last object. The object at offset 0 always
+ * exists (empty after create), so a chunk exists iff it has objects. See
+ * docs/tier2.md, "s3".
  *
  * Every s3_store_* op has the contract of the same-named op in
  * include/strata/plugin.h (errors, errmsg); s3_store retries transport
@@ -55,9 +58,9 @@ int s3_store_concat(struct s3_store *s, const char *target,
                     const char *const *sources, size_t n, char *errmsg);
 int s3_store_remove(struct s3_store *s, const char *name, char *errmsg);
 
-/* Write the object key of chunk name at offset into out (size bytes);
- * false when it does not fit. */
+/* Write the object key of chunk name at offset into out (size bytes),
+ * with the ".crc" suffix when framed; false when it does not fit. */
 bool s3_store_key(const struct s3_store *s, const char *name, uint64_t off,
-                  char *out, size_t size);
+                  bool framed, char *out, size_t size);
 
 #endif /* PLUGINS_TIER2_S3_S3_STORE_H */

@@ -37,6 +37,7 @@ import s3rver  # noqa: E402
 ECONNREFUSED = 14
 ETIMEDOUT = 13
 ENOENT = 3
+STRATA_ECORRUPT = 7
 
 
 def endpoint_of(state, name):
@@ -101,7 +102,10 @@ def check(cond, what):
 def interop_one(args, server, sig):
     ep = endpoint_of(args.state, server)
     prefix = "interop-%s-%d" % (sig, os.getpid())
-    extra = "signature=v2" if sig == "v2" else "multipart_min_part=1k"
+    # checksum=none: plain objects, the bytes themselves (framed ones:
+    # framed_one below).
+    extra = "checksum=none;" + ("signature=v2" if sig == "v2"
+                                else "multipart_min_part=1k")
     tool = Tool(args.tool, config(ep, prefix, extra))
     s3 = boto(ep)
     rnd = random.Random(7)
@@ -156,9 +160,88 @@ def interop_one(args, server, sig):
               "[%s] delete leaves no object behind" % sig)
 
 
+BLOCK = 65536
+
+
+def framed_size(n):
+    """Bytes of an object framing n data bytes (a CRC per 64 KiB)."""
+    return n + 4 * ((n + BLOCK - 1) // BLOCK)
+
+
+def framed_one(args, server, sig):
+    """The default checksum=block: ".crc" objects, a CRC32C per 64 KiB
+    block checked on every read, so a byte changed in the store is an
+    error, never data."""
+    ep = endpoint_of(args.state, server)
+    prefix = "framed-%s-%d" % (sig, os.getpid())
+    extra = "signature=v2" if sig == "v2" else "multipart_min_part=1k"
+    tool = Tool(args.tool, config(ep, prefix, extra))
+    s3 = boto(ep)
+    rnd = random.Random(11)
+    with tempfile.TemporaryDirectory(prefix="strata-s3framed-") as tmp:
+        pieces = [rnd.randbytes(n) for n in (200000, 12345, 3)]
+        tool.run("create", "seg/c")
+        off = 0
+        for p in pieces:
+            tool.write_bytes(tmp, "seg/c", off, p)
+            off += len(p)
+        data = b"".join(pieces)
+        listed = s3.list_objects_v2(Bucket=s3rver.BUCKET,
+                                    Prefix=prefix + "/seg/c/")
+        objs = [(o["Key"], o["Size"]) for o in listed.get("Contents", [])]
+        want = [("%s/seg/c/%020d.crc" % (prefix, o), framed_size(len(p)))
+                for o, p in zip((0, 200000, 212345), pieces)]
+        check(objs == want, "[%s] framed objects are <offset>.crc, "
+              "a CRC per 64 KiB block: %s" % (sig, objs))
+        check(tool.run("stat", "seg/c").stdout.strip() == str(len(data)),
+              "[%s] stat gives the data length" % sig)
+        check(tool.read_bytes(tmp, "seg/c", 0, len(data)) == data,
+              "[%s] the framed chunk reads back" % sig)
+        check(tool.read_bytes(tmp, "seg/c", 65530, 70000) ==
+              data[65530:135530],
+              "[%s] a range across blocks reads back" % sig)
+
+        # One byte changed in the store: its block fails, others read.
+        key = want[0][0]
+        body = bytearray(s3.get_object(Bucket=s3rver.BUCKET, Key=key)
+                         ["Body"].read())
+        body[BLOCK + 4 + 10] ^= 0x20  # block 1, data byte 65546
+        s3.put_object(Bucket=s3rver.BUCKET, Key=key, Body=bytes(body))
+        bad = tool.run("read", "seg/c", 65540, 10,
+                       os.path.join(tmp, "out"), want=STRATA_ECORRUPT)
+        check("fails its checksum" in bad.stderr and
+              "65536..131072" in bad.stderr,
+              "[%s] a changed byte fails the read of its block: %s" % (
+                  sig, bad.stderr.strip().splitlines()[-1]))
+        check(tool.read_bytes(tmp, "seg/c", 0, 1000) == data[:1000] and
+              tool.read_bytes(tmp, "seg/c", 200000, 12348) ==
+              data[200000:],
+              "[%s] the other blocks still read" % sig)
+        body[BLOCK + 4 + 10] ^= 0x20
+        s3.put_object(Bucket=s3rver.BUCKET, Key=key, Body=bytes(body))
+
+        # concat into a framed chunk, truncate inside a block.
+        tool.run("create", "seg/d")
+        tail = rnd.randbytes(5000)
+        tool.write_bytes(tmp, "seg/d", 0, tail)
+        tool.run("concat", "seg/c", "seg/d")
+        data += tail
+        check(tool.read_bytes(tmp, "seg/c", 0, len(data)) == data,
+              "[%s] concat of framed chunks reads back" % sig)
+        tool.run("truncate", "seg/c", 100001)
+        check(tool.read_bytes(tmp, "seg/c", 0, len(data)) ==
+              data[:100001], "[%s] truncate inside a block" % sig)
+        tool.run("delete", "seg/c")
+        listed = s3.list_objects_v2(Bucket=s3rver.BUCKET, Prefix=prefix)
+        check(listed.get("KeyCount", 0) == 0,
+              "[%s] delete leaves no object behind" % sig)
+
+
 def cmd_interop(args):
     interop_one(args, "strict", "v4")
     interop_one(args, "lenient", "v2")
+    framed_one(args, "strict", "v4")
+    framed_one(args, "lenient", "v2")
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):

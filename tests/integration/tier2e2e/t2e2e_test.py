@@ -54,7 +54,7 @@ from ss_test import (Failure, Store, check, log, parse_acks,  # noqa: E402
 
 MIB = 1 << 20
 CHUNK_KEY_RE = re.compile(
-    r"^c(\d+)/s(\d+)/t(\d+)-g(\d+)-o(\d+)-(\d+)/(\d{20})$")
+    r"^c(\d+)/s(\d+)/t(\d+)-g(\d+)-o(\d+)-(\d+)/(\d{20})(\.crc)?$")
 
 
 # ------------------------------------------------------------ s3 helpers
@@ -147,8 +147,10 @@ def bucket_chunks(s3, prefix):
             check(m is not None, "unexpected object %r in the bucket"
                   % o["Key"])
             chunk = key.rsplit("/", 1)[0]
-            chunks.setdefault(chunk, []).append((int(m.group(7)),
-                                                 o["Size"]))
+            size = o["Size"]
+            if m.group(8):  # framed: a 4-byte CRC per 64 KiB block
+                size -= 4 * ((size + 65539) // 65540)
+            chunks.setdefault(chunk, []).append((int(m.group(7)), size))
     for name, objs in chunks.items():
         objs.sort()
         pos = 0
@@ -281,7 +283,45 @@ def scenario_s3_bulk(args, base):
         got, total))
     check(metric0(st, "strata_segmentstore_tier2_read_errors_total") == 0,
           "tier-2 read errors")
+    damaged_object_is_an_error(args, st, s3, prefix, segs, acks)
     st.stop()
+
+
+def damaged_object_is_an_error(args, st, s3, prefix, segs, acks):
+    """A byte changed in an object behind Strata's back: the read of the
+    segment holding it fails as damaged (the block's CRC32C), never
+    returns the changed event; the other segment still reads."""
+    cli = boto(s3)
+    keys = sorted(o["Key"] for page in cli.get_paginator(
+        "list_objects_v2").paginate(Bucket=s3rver.BUCKET,
+                                    Prefix=prefix + "/")
+        for o in page.get("Contents", []) if o["Key"].endswith(".crc"))
+    check(keys, "no framed (.crc) object in %s" % prefix)
+    key = keys[0]
+    body = bytearray(cli.get_object(Bucket=s3rver.BUCKET, Key=key)
+                     ["Body"].read())
+    body[1000] ^= 0x01  # inside an event of block 0
+    cli.put_object(Bucket=s3rver.BUCKET, Key=key, Body=bytes(body))
+    st.stop()
+    st.start()
+    st.wait_ready()
+    failed = []
+    for seg in segs:
+        exp = ",".join("%d:%d" % (w, a[1]) for w, a in sorted(acks.items())
+                       if a[0] == seg)
+        rc, out, err = tool(args, "verify", [st.url], [seg], "--expect",
+                            exp)
+        if rc != 0:
+            check("damaged" in out + err,
+                  "%s fails naming the damage, not with wrong data: "
+                  "%s %s" % (seg, out[-300:], err[-300:]))
+            failed.append(seg)
+    check(len(failed) == 1, "exactly the segment holding %s fails to "
+          "read (failed: %s)" % (key, failed))
+    check("fails its checksum" in log_text(st),
+          "the store's log names the object that fails its checksum")
+    log("a changed byte in %s failed the read of %s only" % (key,
+                                                             failed[0]))
 
 
 def outage_common(args, base, st, segs, s3, prefix, break_fn, heal_fn,

@@ -67,6 +67,7 @@ static void test_s3_config_parse_aws_defaults(void **state)
 	assert_string_equal(cfg.session_token, "TOK");
 	assert_int_equal(cfg.retries, 4);
 	assert_int_equal(cfg.multipart_min_part, 5 << 20);
+	assert_true(cfg.checksum);
 }
 
 /* An endpoint URL sets scheme and host and defaults to path addressing;
@@ -80,7 +81,7 @@ static void test_s3_config_parse_endpoint_and_overrides(void **state)
 	                        "endpoint=http://127.0.0.1:9000/\nbucket=b\n"
 	                        "access_key_id=CFG\nsecret_access_key=S\n"
 	                        "signature=v2\nretries=0\nlist_page=7\n"
-	                        "multipart_min_part=1k\n",
+	                        "multipart_min_part=1k\nchecksum=none\n",
 	                        &cfg, err),
 	        0);
 	assert_string_equal(cfg.host, "127.0.0.1:9000");
@@ -92,6 +93,7 @@ static void test_s3_config_parse_endpoint_and_overrides(void **state)
 	assert_int_equal(cfg.retries, 0);
 	assert_int_equal(cfg.list_page, 7);
 	assert_int_equal(cfg.multipart_min_part, 1024);
+	assert_false(cfg.checksum);
 }
 
 /* "@path" values are read from the file's first line, trimmed. */
@@ -187,6 +189,9 @@ static void test_s3_config_parse_rejects_bad_settings(void **state)
 	        {"bucket=b\naccess_key_id=a\nsecret_access_key=s\n"
 	         "tls_verify=yes",
 	         "true or false"},
+	        {"bucket=b\naccess_key_id=a\nsecret_access_key=s\n"
+	         "checksum=crc32",
+	         "config checksum=crc32: must be block"},
 	        {"bucket=b\nnovalue", "want key=value"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "common/alloc.h"
+#include "plugins/tier2/s3/s3_frame.h"
 #include "plugins/tier2/s3/s3_store.h"
 #include "tests/lib/oom.h"
 
@@ -452,7 +453,7 @@ static void fx(const struct s3_transport_ops *ops, const char *extra)
 	         "endpoint=http://127.0.0.1:9\nbucket=bk\nprefix=p\n"
 	         "access_key_id=a\nsecret_access_key=s\nretries=3\n"
 	         "retry_base_ms=100\nretry_max_ms=400\n"
-	         "multipart_min_part=4\nlist_page=2\n%s",
+	         "multipart_min_part=4\nlist_page=2\nchecksum=none\n%s",
 	         extra);
 	assert_int_equal(s3_config_parse(&host, conf, &cfg, err), 0);
 	s3_store_init(&st, &host, &cfg, ops, NULL);
@@ -506,6 +507,9 @@ static void expect_chunk(const char *name, const char *data)
 	assert_int_equal(n, strlen(data));
 	assert_memory_equal(buf, data, n);
 }
+
+/* The tests up to the framed ones run with checksum=none: plain objects,
+ * the layout older Strata wrote and still read. */
 
 /* Each write is one object named by its offset; an empty chunk is one
  * empty object at offset 0 that the first write replaces. */
@@ -832,26 +836,263 @@ static void test_s3_store_concat_copy_undone_on_error(void **state)
 	assert_int_equal(s3_store_stat(&st, "s1", &info, err), STRATA_ENOENT);
 }
 
-/* Out of memory anywhere in a write or list is STRATA_ENOMEM, no crash. */
+/* ---- checksum=block: framed ".crc" objects ----------------------------- */
+
+#define BLK S3_FRAME_BLOCK
+
+static unsigned char *pattern(size_t n, unsigned seed)
+{
+	unsigned char *p = malloc(n + 1);
+	assert_non_null(p);
+	uint32_t x = 2463534242u ^ seed;
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (unsigned char)x;
+	}
+	return p;
+}
+
+/* Read [off, off+n) of chunk name and compare it with want. */
+static void expect_range(const char *name, uint64_t off, size_t n,
+                         const unsigned char *want)
+{
+	unsigned char *buf = malloc(n + 1);
+	assert_non_null(buf);
+	size_t got = 0;
+	int rc = s3_store_read(&st, name, off, buf, n, &got, err);
+	if (rc != 0) {
+		fail_msg("read %s at %llu: %s", name, (unsigned long long)off,
+		         err);
+	}
+	assert_int_equal(got, n);
+	assert_memory_equal(buf, want, n);
+	free(buf);
+}
+
+/* Objects are "<offset>.crc", framed, so a listing's size gives the data
+ * length; any range reads back across block and object boundaries. */
+static void test_s3_store_framed_layout(void **state)
+{
+	(void)state;
+	fx(&fake_v4, "checksum=block\n");
+	size_t len = 3 * BLK + 100;
+	unsigned char *d = pattern(len + 10, 1);
+	assert_int_equal(s3_store_create(&st, "s/c", err), 0);
+	assert_string_equal(F.o[0].key, "p/s/c/00000000000000000000.crc");
+	assert_int_equal(F.o[0].len, 0);
+	assert_int_equal(s3_store_write(&st, "s/c", 0, d, len, err), 0);
+	assert_int_equal(s3_store_write(&st, "s/c", len, d + len, 10, err), 0);
+	assert_int_equal(F.n, 2);
+	assert_int_equal(F.o[0].len, s3_frame_size(len));
+	assert_string_equal(F.o[1].key, "p/s/c/00000000000000196708.crc");
+	struct strata_tier2_chunk_info info;
+	assert_int_equal(s3_store_stat(&st, "s/c", &info, err), 0);
+	assert_int_equal(info.length, len + 10);
+	char out[256] = "";
+	assert_int_equal(s3_store_list(&st, "s/", count_cb, out, err), 0);
+	assert_string_equal(out, "s/c=196718;");
+	expect_range("s/c", 0, len + 10, d);
+	expect_range("s/c", BLK - 2, 5, d + BLK - 2);
+	expect_range("s/c", len - 3, 8, d + len - 3);
+	/* The bytes stored are not the data: each block carries its CRC. */
+	assert_memory_equal(F.o[0].data, d, BLK);
+	assert_memory_not_equal(F.o[0].data + BLK, d + BLK, 4);
+	free(d);
+}
+
+/* A byte changed in a stored object fails the read of its block with
+ * STRATA_ECORRUPT naming the object and the chunk bytes; other blocks
+ * still read. An object cut short is a damaged chunk for every op. */
+static void test_s3_store_framed_damage_is_corrupt(void **state)
+{
+	(void)state;
+	fx(&fake_v4, "checksum=block\n");
+	size_t len = 3 * BLK + 100;
+	unsigned char *d = pattern(len, 2);
+	assert_int_equal(s3_store_create(&st, "c", err), 0);
+	assert_int_equal(s3_store_write(&st, "c", 0, d, len, err), 0);
+	F.o[0].data[2 * (BLK + 4) + 7] ^= 0x01; /* block 2, chunk 131079 */
+	expect_range("c", 0, 2 * BLK, d);
+	unsigned char buf[64];
+	size_t n = 0;
+	assert_int_equal(
+	        s3_store_read(&st, "c", 2 * BLK - 10, buf, 20, &n, err),
+	        STRATA_ECORRUPT);
+	assert_int_equal(n, 0);
+	assert_non_null(strstr(err, "p/c/00000000000000000000.crc"));
+	assert_non_null(strstr(err, "fails its checksum"));
+	assert_non_null(strstr(err, "131072..196608"));
+	F.o[0].data[2 * (BLK + 4) + 7] ^= 0x01;
+	F.o[0].data[BLK + 1] ^= 0x80; /* block 0's CRC */
+	assert_int_equal(s3_store_read(&st, "c", 5, buf, 1, &n, err),
+	                 STRATA_ECORRUPT);
+	assert_non_null(strstr(err, "0..65536"));
+	F.o[0].data[BLK + 1] ^= 0x80;
+	expect_range("c", 0, len, d);
+	/* Cut so that the last block keeps 1..4 bytes: no framed size. */
+	F.o[0].len = 3 * (BLK + 4) + 2;
+	struct strata_tier2_chunk_info info;
+	assert_int_equal(s3_store_stat(&st, "c", &info, err), STRATA_ECORRUPT);
+	assert_non_null(strstr(err, "no whole number of checksummed blocks"));
+	char out[256] = "";
+	assert_int_equal(s3_store_list(&st, "", count_cb, out, err),
+	                 STRATA_ECORRUPT);
+	/* Cut inside the last block's data: its CRC no longer matches. */
+	F.o[0].len = 3 * (BLK + 4) + 50;
+	assert_int_equal(s3_store_stat(&st, "c", &info, err), 0);
+	assert_int_equal(s3_store_read(&st, "c", 3 * BLK, buf, 10, &n, err),
+	                 STRATA_ECORRUPT);
+	free(d);
+}
+
+/* Objects of both formats read as one chunk; truncate rewrites the object
+ * it cuts in that object's own format. */
+static void test_s3_store_framed_mixed_with_plain(void **state)
+{
+	(void)state;
+	fx(&fake_v4, "checksum=block\n");
+	fput("p/m/00000000000000000000", "abc", 3); /* older Strata */
+	assert_int_equal(s3_store_write(&st, "m", 3, "defg", 4, err), 0);
+	assert_non_null(find("p/m/00000000000000000003.crc"));
+	expect_chunk("m", "abcdefg");
+	assert_int_equal(s3_store_truncate(&st, "m", 5, err), 0);
+	expect_chunk("m", "abcde");
+	assert_int_equal(find("p/m/00000000000000000003.crc")->len, 6);
+	assert_int_equal(s3_store_truncate(&st, "m", 2, err), 0);
+	assert_null(find("p/m/00000000000000000003.crc"));
+	assert_int_equal(find("p/m/00000000000000000000")->len, 2);
+	expect_chunk("m", "ab");
+}
+
+/* After checksum changes, the first write lands beside the empty first
+ * object of the other format, then deletes it; a crash between the two
+ * leaves a chunk that still reads, truncates and lists right. */
+static void test_s3_store_framed_format_switch(void **state)
+{
+	(void)state;
+	fx(&fake_v4, "checksum=block\n");
+	fput("p/e/00000000000000000000", "", 0);
+	assert_int_equal(s3_store_write(&st, "e", 0, "hello", 5, err), 0);
+	assert_int_equal(F.n, 1);
+	assert_string_equal(F.o[0].key, "p/e/00000000000000000000.crc");
+	expect_chunk("e", "hello");
+	/* The crash state the other way round: plain data, empty framed. */
+	fput("p/f/00000000000000000000", "hi", 2);
+	fput("p/f/00000000000000000000.crc", "", 0);
+	expect_chunk("f", "hi");
+	assert_int_equal(s3_store_write(&st, "f", 2, "!", 1, err), 0);
+	expect_chunk("f", "hi!");
+	char out[256] = "";
+	assert_int_equal(s3_store_list(&st, "f", count_cb, out, err), 0);
+	assert_string_equal(out, "f=3;");
+	assert_int_equal(s3_store_truncate(&st, "f", 1, err), 0);
+	expect_chunk("f", "h");
+	assert_int_equal(s3_store_truncate(&st, "f", 0, err), 0);
+	expect_chunk("f", "");
+	assert_int_equal(s3_store_remove(&st, "f", err), 0);
+	assert_int_equal(F.n, 1);
+}
+
+/* SigV4 concat into a framed object: a source object of whole blocks is
+ * copied server side; the rest moves through the process, checked on the
+ * way in and framed in parts of whole blocks; plain sources too. */
+static void test_s3_store_framed_concat_multipart(void **state)
+{
+	(void)state;
+	fx(&fake_v4, "checksum=block\n");
+	unsigned char *d = pattern(4 * BLK, 3);
+	assert_int_equal(s3_store_create(&st, "t", err), 0);
+	assert_int_equal(s3_store_write(&st, "t", 0, d, 10, err), 0);
+	assert_int_equal(s3_store_create(&st, "s1", err), 0);
+	assert_int_equal(s3_store_write(&st, "s1", 0, d + 10, BLK, err), 0);
+	fput("p/s2/00000000000000000000", d + 10 + BLK, 20); /* plain */
+	assert_int_equal(s3_store_create(&st, "s3", err), 0);
+	assert_int_equal(
+	        s3_store_write(&st, "s3", 0, d + 30 + BLK, BLK + 70, err), 0);
+	const char *srcs[] = {"s1", "s2", "s3"};
+	assert_int_equal(s3_store_concat(&st, "t", srcs, 3, err), 0);
+	assert_int_equal(F.calls[vidx("mpcopy")], 1); /* s1 */
+	struct fobj *o = find("p/t/00000000000000000010.crc");
+	assert_non_null(o);
+	assert_int_equal(o->len, s3_frame_size(2 * BLK + 90));
+	expect_range("t", 0, 2 * BLK + 100, d);
+	expect_range("t", BLK + 5, 100, d + BLK + 5);
+	assert_null(find("p/s2/00000000000000000000"));
+	free(d);
+}
+
+/* A damaged source block moved through the process fails the concat,
+ * which changes nothing; one copied server side keeps its CRC, so the
+ * damage is caught when the target is read. SigV2 concat copies framed
+ * objects whole, keeping ".crc". */
+static void test_s3_store_framed_concat_checks_and_copies(void **state)
+{
+	(void)state;
+	fx(&fake_v4, "checksum=block\n");
+	put_chunk("t", "ab");
+	put_chunk("s0", "xy"); /* small: s then moves through the process */
+	put_chunk("s", "cdefgh");
+	find("p/s/00000000000000000000.crc")->data[3] ^= 0x01;
+	const char *two[] = {"s0", "s"};
+	assert_int_equal(s3_store_concat(&st, "t", two, 2, err),
+	                 STRATA_ECORRUPT);
+	assert_non_null(strstr(err, "fails its checksum"));
+	expect_chunk("t", "ab");
+	expect_chunk("s0", "xy");
+	const char *srcs[] = {"s"};
+	assert_int_equal(s3_store_concat(&st, "t", srcs, 1, err), 0);
+	assert_int_equal(F.calls[vidx("mpcopy")], 1);
+	char buf[8];
+	size_t n = 0;
+	assert_int_equal(s3_store_read(&st, "t", 0, buf, 2, &n, err), 0);
+	assert_int_equal(s3_store_read(&st, "t", 2, buf, 1, &n, err),
+	                 STRATA_ECORRUPT);
+	teardown(NULL);
+	fx(&fake_v2, "checksum=block\n");
+	put_chunk("t", "ab");
+	put_chunk("s", "cdefgh");
+	assert_int_equal(s3_store_concat(&st, "t", srcs, 1, err), 0);
+	assert_non_null(find("p/t/00000000000000000002.crc"));
+	expect_chunk("t", "abcdefgh");
+	find("p/t/00000000000000000002.crc")->data[0] ^= 0x01;
+	assert_int_equal(s3_store_read(&st, "t", 0, buf, 2, &n, err), 0);
+	assert_int_equal(s3_store_read(&st, "t", 2, buf, 1, &n, err),
+	                 STRATA_ECORRUPT);
+}
+
+/* Out of memory anywhere in a write, read or list is STRATA_ENOMEM, no
+ * crash, in both formats. */
 static void test_s3_store_oom(void **state)
 {
 	(void)state;
-	fx(&fake_v4, "");
-	put_chunk("o", "abc");
-	for (long n = 1; n < 20; n++) {
-		char out[256] = "";
-		oom_install(n);
-		int rc = s3_store_list(&st, "", count_cb, out, err);
-		int rc2 = s3_store_write(&st, "o", 3, "d", 1, err);
-		oom_uninstall();
-		assert_true(rc == 0 || rc == STRATA_ENOMEM);
-		assert_true(rc2 == 0 || rc2 == STRATA_ENOMEM);
-		if (rc2 == 0) {
-			assert_int_equal(s3_store_truncate(&st, "o", 3, err),
-			                 0);
+	const char *modes[] = {"", "checksum=block\n"};
+	for (size_t m = 0; m < 2; m++) {
+		if (m > 0) {
+			teardown(NULL);
 		}
+		fx(&fake_v4, modes[m]);
+		put_chunk("o", "abc");
+		for (long n = 1; n < 20; n++) {
+			char out[256] = "";
+			char buf[8];
+			size_t got = 0;
+			oom_install(n);
+			int rc = s3_store_list(&st, "", count_cb, out, err);
+			int rc2 = s3_store_write(&st, "o", 3, "d", 1, err);
+			int rc3 = s3_store_read(&st, "o", 1, buf, 3, &got, err);
+			oom_uninstall();
+			assert_true(rc == 0 || rc == STRATA_ENOMEM);
+			assert_true(rc2 == 0 || rc2 == STRATA_ENOMEM);
+			assert_true(rc3 == 0 || rc3 == STRATA_ENOMEM);
+			if (rc2 == 0) {
+				assert_int_equal(
+				        s3_store_truncate(&st, "o", 3, err), 0);
+			}
+		}
+		expect_chunk("o", "abc");
 	}
-	expect_chunk("o", "abc");
 }
 
 int main(void)
@@ -873,6 +1114,12 @@ int main(void)
 	        T(test_s3_store_concat_complete_lost_reply),
 	        T(test_s3_store_concat_failure_changes_nothing),
 	        T(test_s3_store_concat_copy_undone_on_error),
+	        T(test_s3_store_framed_layout),
+	        T(test_s3_store_framed_damage_is_corrupt),
+	        T(test_s3_store_framed_mixed_with_plain),
+	        T(test_s3_store_framed_format_switch),
+	        T(test_s3_store_framed_concat_multipart),
+	        T(test_s3_store_framed_concat_checks_and_copies),
 	        T(test_s3_store_oom),
 #undef T
 	};
