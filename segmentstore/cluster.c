@@ -96,8 +96,9 @@ struct slot {
 	 * retry_ms (0: none planned), after waiting wait_ms. */
 	uint64_t retry_ms;
 	uint64_t wait_ms;
-	uint64_t restarted_ms; /* last restart */
-	bool down;             /* stopped for a restart, not started again */
+	uint64_t restarted_ms;    /* last restart */
+	bool down;                /* stopped for a restart, not started again */
+	atomic_bool start_failed; /* its last start here failed */
 	/* Not assigned here but still a voter (membership thread): kept
 	 * since kept_ms; leaderless since leaderless_ms (0: a leader). */
 	uint64_t kept_ms;
@@ -289,6 +290,10 @@ static int be_status(void *arg, uint32_t id, struct container_status *out,
 			copy_str(leader, size, c->client_url);
 		}
 		rc = 0;
+	} else if (id < c->count && atomic_load(&c->slots[id].start_failed)) {
+		memset(out, 0, sizeof(*out));
+		out->start_failed = true;
+		rc = STRATA_EUNAVAIL;
 	}
 	pthread_rwlock_unlock(&c->lock);
 	return rc;
@@ -364,6 +369,7 @@ static int start_replica(struct ss_cluster *c, uint32_t id,
 	cfg.self_address = c->raft_address;
 	struct container *rep = NULL;
 	int rc = container_start(c->host, &cfg, &rep, errmsg);
+	atomic_store(&c->slots[id].start_failed, rc != 0);
 	if (rc != 0) {
 		return rc;
 	}

@@ -167,7 +167,9 @@ struct container_status {
 	uint64_t segments;        /* live segments */
 	uint64_t cache_bytes;     /* read cache in use */
 	bool tier2_degraded;      /* tier 2 failing: flushes retrying */
-	bool log_failed; /* this replica left its group: a log write failed */
+	bool log_failed;   /* this replica left its group: a log write failed */
+	bool start_failed; /* (backend status only) the replica here did not
+	                      start: a damaged log, a failing disk */
 };
 
 /* Fill *out. Any thread. */

@@ -185,17 +185,26 @@ static void redirect(struct ss_server *s, struct rpc_call *call,
 	}
 	struct container_status st;
 	char leader[RPC_MAX_URL_LEN];
-	if (!atomic_load(&s->stopped) &&
-	    s->backend.status(s->backend.arg, container, &st, leader,
-	                      sizeof(leader)) == 0 &&
-	    st.log_failed) {
-		/* Still "not the leader" (a client asks the controller and
-		 * finds the other replicas' new leader), with the cause. */
+	int rc = STRATA_ESHUTDOWN;
+	if (!atomic_load(&s->stopped)) {
+		rc = s->backend.status(s->backend.arg, container, &st, leader,
+		                       sizeof(leader));
+	}
+	/* Still "not the leader" (a client asks the controller and finds
+	 * the other replicas' new leader), with the cause. */
+	if (rc == 0 && st.log_failed) {
 		snprintf(msg, sizeof(msg),
 		         "container %" PRIu32 "'s replica on this store "
 		         "stopped: a write to its Raft log failed (see the "
 		         "store's log); other replicas take over, else the "
 		         "store restarts it once the disk is fixed",
+		         container);
+	} else if (rc == STRATA_EUNAVAIL && st.start_failed) {
+		snprintf(msg, sizeof(msg),
+		         "container %" PRIu32 "'s replica on this store did "
+		         "not start: its Raft log or disk is damaged or "
+		         "unreadable (the store's log says what to do); other "
+		         "replicas take over, if it has any",
 		         container);
 	} else {
 		snprintf(msg, sizeof(msg),

@@ -34,6 +34,7 @@ struct fake {
 	char leader[RPC_MAX_URL_LEN]; /* leader_url answer */
 	bool hosted;                  /* status() finds the container */
 	bool log_failed;              /* status(): its Raft log failed */
+	bool start_failed;            /* status(): its replica did not start */
 	bool hold;                    /* keep requests pending */
 	int submits;                  /* submit calls that returned 0 */
 	uint32_t last_container;
@@ -123,6 +124,11 @@ static int fake_status(void *arg, uint32_t container,
                        struct container_status *out, char *leader, size_t size)
 {
 	struct fake *f = arg;
+	if (f->start_failed) {
+		memset(out, 0, sizeof(*out));
+		out->start_failed = true;
+		return STRATA_EUNAVAIL;
+	}
 	if (!f->hosted) {
 		return STRATA_ENOENT;
 	}
@@ -474,6 +480,15 @@ static void test_ss_server_redirects_to_leader(void **state)
 	        strstr(err, "the store restarts it once the disk is fixed"));
 	e->f.hosted = false;
 	e->f.log_failed = false;
+	/* Its replica here did not start (a damaged log): not an election
+	 * in progress, the cause. */
+	e->f.start_failed = true;
+	assert_int_equal(
+	        call(e->cli, SS_METHOD_GET_INFO, &r.base, NULL, NULL, err),
+	        STRATA_ENOTLEADER);
+	assert_non_null(strstr(err, "did not start"));
+	assert_null(strstr(err, "election"));
+	e->f.start_failed = false;
 	ss_server_stop(other);
 	join_all(&g);
 	pthread_mutex_destroy(&g.mu);
