@@ -826,14 +826,35 @@ static int gen_cp_create(void *arg, const void *state, struct buf *out,
 	return rg_rec_cp_create(out, a->name);
 }
 
+/* A reader or checkpoint name: 1..RG_MAX_NAME bytes, none a control
+ * character (names are printed one per line by status tools and logs). */
+static bool name_ok(const char *what, const char *name, char *errmsg)
+{
+	size_t n = name == NULL ? 0 : strlen(name);
+	if (n == 0 || n > RG_MAX_NAME) {
+		client_err(errmsg, "%s name must be 1..%d bytes", what,
+		           RG_MAX_NAME);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (ch < 0x20 || ch == 0x7f) {
+			client_err(errmsg,
+			           "%s name has a control character (0x%02x) "
+			           "at byte %zu; use printable characters",
+			           what, ch, i);
+			return false;
+		}
+	}
+	return true;
+}
+
 int strata_reader_group_initiate_checkpoint(struct strata_reader_group *rg,
                                             const char *name, int timeout_ms,
                                             struct strata_checkpoint **out,
                                             char *errmsg)
 {
-	if (name == NULL || name[0] == '\0' || strlen(name) > RG_MAX_NAME) {
-		client_err(errmsg, "checkpoint name must be 1..%d bytes",
-		           RG_MAX_NAME);
+	if (!name_ok("checkpoint", name, errmsg)) {
 		return STRATA_EINVAL;
 	}
 	if (name[0] == '_') {
@@ -1394,10 +1415,7 @@ int strata_reader_new(struct strata_client *c, const char *scope,
                       const char *group, const char *reader,
                       struct strata_reader **out, char *errmsg)
 {
-	if (reader == NULL || reader[0] == '\0' ||
-	    strlen(reader) > RG_MAX_NAME) {
-		client_err(errmsg, "reader name must be 1..%d bytes",
-		           RG_MAX_NAME);
+	if (!name_ok("reader", reader, errmsg)) {
 		return STRATA_EINVAL;
 	}
 	struct strata_reader *r = strata_calloc(1, sizeof(*r));

@@ -166,6 +166,22 @@ static void test_reader_group_create_names(void **state)
 	assert_int_equal(
 	        strata_reader_group_create(fx->c, "sc", "g", &cfg, err),
 	        STRATA_EEXIST);
+	/* Reader and checkpoint names are printed one per line: no
+	 * control characters. */
+	assert_int_equal(strata_reader_new(fx->c, "sc", "g", "a\nb", &r, err),
+	                 STRATA_EINVAL);
+	assert_non_null(strstr(err, "control character (0x0a) at byte 1"));
+	assert_int_equal(strata_reader_new(fx->c, "sc", "g", "", &r, err),
+	                 STRATA_EINVAL);
+	struct strata_reader_group *rg;
+	assert_int_equal(strata_reader_group_open(fx->c, "sc", "g", &rg, err),
+	                 0);
+	struct strata_checkpoint *cp;
+	assert_int_equal(strata_reader_group_initiate_checkpoint(rg, "cp\t1",
+	                                                         100, &cp, err),
+	                 STRATA_EINVAL);
+	assert_non_null(strstr(err, "checkpoint name has a control"));
+	strata_reader_group_close(rg);
 	assert_int_equal(strata_reader_new(fx->c, "sc", "g", "r", &r, err), 0);
 	struct strata_reader *r2;
 	assert_int_equal(strata_reader_new(fx->c, "sc", "g", "r", &r2, err),
