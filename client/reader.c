@@ -46,7 +46,21 @@ struct seglog {
 	struct strata_client *c;
 	struct strata_rsegment *rs;
 	char name[STRATA_NAME_MAX * 2 + 64];
+	char group[STRATA_NAME_MAX * 2 + 2]; /* scope/group */
 };
+
+/* rc of an op on the state segment: STRATA_ENOENT means the group was
+ * deleted under its readers; say that, not the internal segment name. */
+static int sl_rc(const struct seglog *l, int rc, char *errmsg)
+{
+	if (rc == STRATA_ENOENT) {
+		client_err(errmsg,
+		           "reader group %s was deleted (its state went with "
+		           "it); create it again and restart its readers",
+		           l->group);
+	}
+	return rc;
+}
 
 static int sl_read(void *log, uint64_t from, rlog_record_fn cb, void *arg,
                    uint64_t *end, char *errmsg)
@@ -55,7 +69,7 @@ static int sl_read(void *log, uint64_t from, rlog_record_fn cb, void *arg,
 	uint64_t rev, start;
 	int rc = strata_rsegment_revision(l->rs, &rev, &start, errmsg);
 	if (rc != 0) {
-		return rc;
+		return sl_rc(l, rc, errmsg);
 	}
 	if (from < start) {
 		*end = start;
@@ -68,7 +82,7 @@ static int sl_read(void *log, uint64_t from, rlog_record_fn cb, void *arg,
 	struct strata_event_iter *it;
 	rc = strata_event_iter_new(l->c, l->name, from, rev, 0, &it, errmsg);
 	if (rc != 0) {
-		return rc;
+		return sl_rc(l, rc, errmsg);
 	}
 	for (;;) {
 		struct strata_event ev;
@@ -89,34 +103,39 @@ static int sl_read(void *log, uint64_t from, rlog_record_fn cb, void *arg,
 		}
 	}
 	strata_event_iter_free(it);
-	return rc;
+	return sl_rc(l, rc, errmsg);
 }
 
 static int sl_append_cond(void *log, uint64_t expected, const void *data,
                           size_t len, uint64_t *new_rev, char *errmsg)
 {
 	struct seglog *l = log;
-	return strata_rsegment_append(l->rs, expected, data, len, new_rev,
-	                              errmsg);
+	return sl_rc(l,
+	             strata_rsegment_append(l->rs, expected, data, len, new_rev,
+	                                    errmsg),
+	             errmsg);
 }
 
 static int sl_append(void *log, const void *data, size_t len, uint64_t *offset,
                      char *errmsg)
 {
 	struct seglog *l = log;
-	return strata_rsegment_append_any(l->rs, data, len, offset, errmsg);
+	return sl_rc(
+	        l, strata_rsegment_append_any(l->rs, data, len, offset, errmsg),
+	        errmsg);
 }
 
 static int sl_truncate(void *log, uint64_t rev, char *errmsg)
 {
 	struct seglog *l = log;
-	return strata_rsegment_truncate(l->rs, rev, errmsg);
+	return sl_rc(l, strata_rsegment_truncate(l->rs, rev, errmsg), errmsg);
 }
 
 static int sl_bounds(void *log, uint64_t *start, uint64_t *end, char *errmsg)
 {
 	struct seglog *l = log;
-	return strata_rsegment_revision(l->rs, end, start, errmsg);
+	return sl_rc(l, strata_rsegment_revision(l->rs, end, start, errmsg),
+	             errmsg);
 }
 
 static const struct rlog_ops seglog_ops = {
@@ -183,6 +202,7 @@ static int seglog_open(struct seglog *l, struct strata_client *c,
 	char stream[STRATA_NAME_MAX + 8];
 	memset(l, 0, sizeof(*l));
 	l->c = c;
+	snprintf(l->group, sizeof(l->group), "%s/%s", scope, group);
 	snprintf(stream, sizeof(stream), "_RG%s", group);
 	strata_segment_name(l->name, sizeof(l->name), scope, stream, 0);
 	uint64_t deadline =

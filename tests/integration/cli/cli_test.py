@@ -1245,7 +1245,34 @@ def scenario_groups(args, base):
         _, err = ctl.run("read", "--group", "g/rg", "--reader", "r" * 300,
                          expect=EXIT_USAGE)
         check("300 bytes" in err, "long reader name: %s" % err)
-        ctl.run("group", "delete", "g/rg")
+        _, err = ctl.run("read", "--group", "g/rg", "--reader", "a\nb",
+                         expect=None)
+        check("control character" in err, "reader name with a newline: %s"
+              % err)
+        # A group deleted under a following reader: it stops, saying so
+        # (not with the internal state segment's name).
+        fol = subprocess.Popen([args.stratactl, "--controller", sa.url,
+                                "read", "--group", "g/rg", "--follow",
+                                "--reader", "r2"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 30
+            while json.loads(ctl.run("group", "describe", "g/rg",
+                                     "--json")[0])["readers"] != ["r2"]:
+                check(time.monotonic() < deadline and fol.poll() is None,
+                      "reader r2 never came online")
+                time.sleep(0.2)
+            ctl.run("group", "delete", "g/rg")
+            _, err = fol.communicate(timeout=60)
+        finally:
+            if fol.poll() is None:
+                fol.kill()
+                fol.wait()
+        err = err.decode(errors="replace")
+        check(fol.returncode == EXIT_FAILED and
+              "reader group g/rg was deleted" in err and "_RG" not in err,
+              "reader of a deleted group: exit %d: %s" % (fol.returncode,
+                                                          err))
         ctl.run("group", "describe", "g/rg", expect=EXIT_FAILED)
         # A reader that completes a scaled segment while it still holds
         # another takes the successors at once: one read (no --follow,
