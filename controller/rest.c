@@ -634,9 +634,49 @@ static int render_config(struct buf *b, const Strata__V1__StreamConfig *c)
 
 /* ----------------------------------------------------------- handlers -- */
 
-/* Split the path after "/v1/scopes" into up to 3 parts. Returns the part
- * count, or -1 when the path is not under /v1/scopes. */
-static int split_path(const char *uri, char parts[3][NAME_MAX_LEN], char *query,
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	                              : -1;
+}
+
+/* Copy path segment s[0..n) into out (NAME_MAX_LEN), percent-decoded
+ * (RFC 3986). Returns false when it does not fit, or holds a malformed
+ * escape or an encoded NUL or '/' (names never hold those). */
+static bool decode_part(const char *s, size_t n, char *out)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '%') {
+			if (i + 2 >= n) {
+				return false;
+			}
+			int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+			if (h < 0 || l < 0) {
+				return false;
+			}
+			c = (char)(h * 16 + l);
+			if (c == '\0' || c == '/') {
+				return false;
+			}
+			i += 2;
+		}
+		if (k + 1 >= NAME_MAX_LEN) {
+			return false;
+		}
+		out[k++] = c;
+	}
+	out[k] = '\0';
+	return true;
+}
+
+/* Split the path after "/v1/scopes" into up to 4 parts, each
+ * percent-decoded. Returns the part count, or -1 when the path is not
+ * under /v1/scopes or a part is too long or badly encoded. */
+static int split_path(const char *uri, char parts[4][NAME_MAX_LEN], char *query,
                       size_t qsize)
 {
 	const char *base = "/v1/scopes";
@@ -662,11 +702,9 @@ static int split_path(const char *uri, char parts[3][NAME_MAX_LEN], char *query,
 		while (p < end && *p != '/') {
 			p++;
 		}
-		if (n == 3 || (size_t)(p - s) >= NAME_MAX_LEN) {
+		if (n == 4 || !decode_part(s, (size_t)(p - s), parts[n])) {
 			return -1;
 		}
-		memcpy(parts[n], s, (size_t)(p - s));
-		parts[n][p - s] = '\0';
 		n++;
 	}
 	return n;
@@ -1286,17 +1324,14 @@ static int rest_handle(void *arg, const struct http_request *req,
                        struct http_response *res)
 {
 	struct rest *r = arg;
-	char parts[3][NAME_MAX_LEN], query[NAME_MAX_LEN];
+	char parts[4][NAME_MAX_LEN], query[NAME_MAX_LEN];
 	int n = split_path(req->uri, parts, query, sizeof(query));
 	const char *m = req->method;
 	bool get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0,
 	     put = strcmp(m, "PUT") == 0, del = strcmp(m, "DELETE") == 0;
-	char s[NAME_MAX_LEN], t[NAME_MAX_LEN], tail[8];
-	if (put &&
-	    sscanf(req->uri, "/v1/scopes/%255[^/]/streams/%255[^/]/%7s", s, t,
-	           tail) == 3 &&
-	    strcmp(tail, "state") == 0) {
-		return put_state(r, s, t, req, res);
+	if (n == 4 && put && strcmp(parts[1], "streams") == 0 &&
+	    strcmp(parts[3], "state") == 0) {
+		return put_state(r, parts[0], parts[2], req, res);
 	}
 	if (n >= 2 && strcmp(parts[1], "readergroups") == 0) {
 		if (!get) {
@@ -1309,7 +1344,7 @@ static int rest_handle(void *arg, const struct http_request *req,
 		return n == 2 ? list_groups(r, parts[0], res)
 		              : get_group(r, parts[0], parts[2], res);
 	}
-	if (n < 0 || (n >= 2 && strcmp(parts[1], "streams") != 0)) {
+	if (n < 0 || n == 4 || (n >= 2 && strcmp(parts[1], "streams") != 0)) {
 		res->status = 404;
 		return buf_printf(
 		        &res->body,

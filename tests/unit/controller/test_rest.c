@@ -340,9 +340,28 @@ static void test_rest_resources(void **state)
 	                      "{\"min_segments\":3}", b, sizeof(b)),
 	                 409);
 	assert_non_null(strstr(b, "STRATA_EBUSY"));
+	/* Paths are percent-decoded (%73 is 's'); an encoded '/' or NUL
+	 * or a broken escape names nothing. */
+	assert_int_equal(http(port, "GET", "/v1/scopes/%73c/streams/s%74", NULL,
+	                      b, sizeof(b)),
+	                 200);
+	assert_non_null(strstr(b, "\"stream\":\"st\""));
+	assert_int_equal(http(port, "GET", "/v1/scopes/sc%2Fx/streams", NULL, b,
+	                      sizeof(b)),
+	                 404);
+	assert_int_equal(http(port, "GET", "/v1/scopes/sc%00/streams", NULL, b,
+	                      sizeof(b)),
+	                 404);
+	assert_int_equal(
+	        http(port, "GET", "/v1/scopes/sc%7", NULL, b, sizeof(b)), 404);
+	assert_int_equal(
+	        http(port, "GET", "/v1/scopes/sc%zz", NULL, b, sizeof(b)), 404);
 	assert_int_equal(http(port, "PUT", "/v1/scopes/sc/streams/st/state",
 	                      "{\"state\":\"OPEN\"}", b, sizeof(b)),
 	                 400);
+	assert_int_equal(http(port, "GET", "/v1/scopes/sc/streams/st/state",
+	                      NULL, b, sizeof(b)),
+	                 404);
 	assert_int_equal(http(port, "PUT", "/v1/scopes/sc/streams/st/state",
 	                      "{\"state\":\"SEALED\" this is not json", b,
 	                      sizeof(b)),
