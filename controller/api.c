@@ -952,15 +952,7 @@ static void serve_endpoint(struct ctl_req *r)
 	char name[600];
 	const char *urls[CFSM_REPLICAS];
 	const struct cfsm *f = ctl_service_lock(r->svc);
-	const Strata__V1__StreamRecord *s =
-	        cfsm_find_stream(f, q->scope, q->stream);
-	bool known = false;
-	for (size_t e = 0; s != NULL && e < s->n_epochs && !known; e++) {
-		for (size_t i = 0; i < s->epochs[e]->n_segments; i++) {
-			known |= s->epochs[e]->segments[i]->id == q->segment_id;
-		}
-	}
-	if (!known) {
+	if (!cfsm_has_segment(f, q->scope, q->stream, q->segment_id)) {
 		ctl_service_unlock(r->svc);
 		snprintf(msg, sizeof(msg),
 		         "stream %.100s/%.100s has no segment %" PRIu32

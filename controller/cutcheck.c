@@ -117,18 +117,6 @@ static bool known_size(const Strata__V1__StreamRecord *s, uint64_t id)
 	return false;
 }
 
-static bool has_segment(const Strata__V1__StreamRecord *s, uint64_t id)
-{
-	for (size_t e = 0; e < s->n_epochs; e++) {
-		for (size_t i = 0; i < s->epochs[e]->n_segments; i++) {
-			if (s->epochs[e]->segments[i]->id == id) {
-				return true;
-			}
-		}
-	}
-	return false;
-}
-
 /* Under the FSM lock: the positions to ask about into j. 0, or a code
  * with msg set. */
 static int collect(const struct cfsm *f, const char *scope, const char *stream,
@@ -147,7 +135,7 @@ static int collect(const struct cfsm *f, const char *scope, const char *stream,
 		const Strata__V1__SegmentOffset *p = cut->positions[i];
 		if (p == NULL || p->offset <= 0 ||
 		    known_size(s, p->segment_id) ||
-		    !has_segment(s, p->segment_id)) {
+		    !cfsm_has_segment(f, scope, stream, p->segment_id)) {
 			continue;
 		}
 		uint32_t c =

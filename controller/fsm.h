@@ -151,6 +151,10 @@ int cfsm_get_stream(const struct cfsm *fsm, const char *scope,
 const Strata__V1__StreamRecord *
 cfsm_find_stream(const struct cfsm *fsm, const char *scope, const char *stream);
 
+/* Whether segment id is one of the stream's, in any epoch it keeps. */
+bool cfsm_has_segment(const struct cfsm *fsm, const char *scope,
+                      const char *stream, uint64_t id);
+
 /* Segments of the newest epoch, by key range, with their containers. */
 int cfsm_current_segments(const struct cfsm *fsm, const char *scope,
                           const char *stream, Strata__V1__SegmentsReply **out,

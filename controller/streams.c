@@ -95,6 +95,13 @@ cfsm_find_stream(const struct cfsm *fsm, const char *scope, const char *stream)
 	return fsm_stream(fsm->st, scope, stream);
 }
 
+bool cfsm_has_segment(const struct cfsm *fsm, const char *scope,
+                      const char *stream, uint64_t id)
+{
+	const Strata__V1__StreamRecord *s = fsm_stream(fsm->st, scope, stream);
+	return s != NULL && fsm_find_segment(s, id) != NULL;
+}
+
 const Strata__V1__Epoch *fsm_current_epoch(const Strata__V1__StreamRecord *s)
 {
 	return s->epochs[s->n_epochs - 1];

@@ -142,6 +142,13 @@ static void test_workflows_scale_1_3_2(void **state)
 	assert_int_equal(s->state,
 	                 STRATA__V1__STREAM_STATE__STREAM_STATE_ACTIVE);
 	assert_int_equal(s->n_sealed_sizes, 3);
+	/* Segments of every epoch kept are the stream's; others are not. */
+	assert_true(cfsm_has_segment(f, "sc", "s", E(0, 0)));
+	assert_true(cfsm_has_segment(f, "sc", "s", E(1, 3)));
+	assert_true(cfsm_has_segment(f, "sc", "s", E(2, 4)));
+	assert_false(cfsm_has_segment(f, "sc", "s", E(2, 5)));
+	assert_false(cfsm_has_segment(f, "sc", "s", E(1, 4)));
+	assert_false(cfsm_has_segment(f, "sc", "nope", E(0, 0)));
 	Strata__V1__SegmentsReply *cur;
 	assert_int_equal(cfsm_current_segments(f, "sc", "s", &cur, err), 0);
 	assert_int_equal(cur->n_segments, 2);
