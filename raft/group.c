@@ -1366,9 +1366,11 @@ static void start_task(struct raft_host_task *t)
 		          "(a segment, or the newest snapshot-* and its "
 		          ".meta): " REJOIN_ADVICE
 		          "A single replica: restore the directory from a "
-		          "backup, or move the "
-		          "newest snapshot and its .meta away to start from "
-		          "the one before",
+		          "backup. Only if the damaged file is the newest "
+		          "snapshot-* and the segments still hold the entries "
+		          "after the snapshot before it, moving the newest one "
+		          "and its .meta away starts from that one (else the "
+		          "replica refuses to start with a gap)",
 		          g->cfg.group_id, g->cfg.data_dir, raft_strerror(rv),
 		          raft_errmsg(&g->raft));
 		msgf(errmsg, STRATA_ERRMSG_SIZE,
