@@ -34,6 +34,7 @@ int cli_exit_code(int code)
 	case STRATA_ETOOBIG:
 	case STRATA_ECONFIG:
 		return CLI_EXIT_USAGE;
+	case STRATA_EAGAIN: /* busy (back-pressure) past --timeout: retry */
 	case STRATA_EUNAVAIL:
 	case STRATA_ETIMEDOUT:
 	case STRATA_ECONNREFUSED:

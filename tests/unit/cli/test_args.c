@@ -36,6 +36,9 @@ static void test_cli_exit_code_classes(void **state)
 	assert_int_equal(cli_exit_code(STRATA_EBADNAME), CLI_EXIT_USAGE);
 	assert_int_equal(cli_exit_code(STRATA_EUNAVAIL), CLI_EXIT_UNREACHABLE);
 	assert_int_equal(cli_exit_code(STRATA_ETIMEDOUT), CLI_EXIT_UNREACHABLE);
+	/* A write the stores kept refusing (back-pressure) until --timeout
+	 * is a timeout a script retries, not a refusal. */
+	assert_int_equal(cli_exit_code(STRATA_EAGAIN), CLI_EXIT_UNREACHABLE);
 	assert_int_equal(cli_exit_code(9999), CLI_EXIT_FAILED);
 }
 
