@@ -113,10 +113,14 @@ int files_lock_data_dir(const char *dir, int *fd, char *errmsg)
 		return STRATA_EBUSY;
 	}
 	if (e != 0) {
-		errmsg_set(errmsg,
-		           "data_dir: cannot open '%.120s': %s; choose a "
-		           "writable directory with --data-dir",
-		           path, strerror(e));
+		errmsg_set(errmsg, "data_dir: cannot open '%.120s': %s; %s",
+		           path, strerror(e),
+		           e == EACCES || e == EPERM
+		                   ? "make the directory and everything in it "
+		                     "the service user's (chown -R), or choose "
+		                     "another --data-dir"
+		                   : "choose a writable directory with "
+		                     "--data-dir");
 		return STRATA_EIO;
 	}
 	return 0;

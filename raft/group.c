@@ -37,6 +37,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <raft.h>
 #include <raft/uv.h>
@@ -1216,6 +1217,19 @@ static void start_task(struct raft_host_task *t)
 			waiter_done(g->w, STRATA_EEXIST);
 			return;
 		}
+	}
+	/* libraft checks the directory's mode bits only, then fails on a
+	 * probe file with no path named ("create I/O capabilities probe
+	 * file: open: permission denied") when another user owns it. */
+	if (access(g->cfg.data_dir, W_OK | X_OK) != 0 && errno == EACCES) {
+		msgf(errmsg, STRATA_ERRMSG_SIZE,
+		     "raft group %" PRIu64 ": directory \"%s\" is not "
+		     "writable by this process (uid %u): make it and its "
+		     "files the service user's (chown -R) or fix their "
+		     "permissions",
+		     g->cfg.group_id, g->cfg.data_dir, (unsigned)getuid());
+		waiter_done(g->w, STRATA_EIO);
+		return;
 	}
 	rv = raft_transport_init(&g->transport, h->mux, g->cfg.group_id);
 	if (rv != 0) {

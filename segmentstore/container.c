@@ -580,14 +580,18 @@ static void read_done(struct raft_host_task *t)
 		finish(c, q, STRATA_ENOENT, NULL,
 		       "segment was deleted while being read");
 	} else {
-		char msg[STRATA_ERRMSG_SIZE + 128];
+		char msg[2 * STRATA_ERRMSG_SIZE + 256];
 		if (j->rv == 0) {
+			/* Cut short behind Strata's back: as damaged. */
 			snprintf(msg, sizeof(msg),
-			         "tier-2 chunk %s holds fewer bytes than "
-			         "container %" PRIu32
-			         " recorded (offset %" PRIu64 ")",
+			         "tier-2 chunk %s of container %" PRIu32
+			         " holds fewer bytes than were flushed to it "
+			         "(none at %" PRIu64
+			         "): restore the chunk from "
+			         "a backup",
 			         j->chunk, c->cfg.id, j->chunk_offset);
-			j->rv = STRATA_EIO;
+			LOG_ERROR(COMP, "%s", msg);
+			j->rv = STRATA_ECORRUPT;
 		} else if (chunk_end(container_fsm_segment(&c->fsm, j->seg),
 		                     j->chunk) == 0) {
 			/* Merged or truncated away meanwhile: read anew. */
@@ -600,20 +604,28 @@ static void read_done(struct raft_host_task *t)
 		           j->rv == STRATA_ENOENT) {
 			/* Flushed data tier 2 no longer holds whole: no retry
 			 * brings it back. Not ENOENT: the segment exists. */
-			snprintf(msg, sizeof(msg),
-			         "tier-2 chunk %s of container %" PRIu32
-			         " is %s, so flushed bytes cannot be read: "
-			         "restore the chunk from a backup (%s)",
-			         j->chunk, c->cfg.id,
-			         j->rv == STRATA_ENOENT ? "missing" : "damaged",
-			         j->errmsg);
+			snprintf(
+			        msg, sizeof(msg),
+			        "tier-2 chunk %s of container %" PRIu32
+			        " is %s, so flushed bytes cannot be read: "
+			        "restore the chunk from a backup%s (%s)",
+			        j->chunk, c->cfg.id,
+			        j->rv == STRATA_ENOENT ? "missing" : "damaged",
+			        j->rv == STRATA_ENOENT
+			                ? ", or point tier2.options back where "
+			                  "it was written"
+			                : "",
+			        j->errmsg);
 			LOG_ERROR(COMP, "%s", msg);
 			j->rv = STRATA_ECORRUPT;
 		} else {
 			snprintf(msg, sizeof(msg),
 			         "read tier-2 chunk %s of container %" PRIu32
-			         ": %s; retry later",
-			         j->chunk, c->cfg.id, j->errmsg);
+			         ": %s; %s",
+			         j->chunk, c->cfg.id, j->errmsg,
+			         j->rv == STRATA_EPERM
+			                 ? "give the store access to tier 2"
+			                 : "retry later");
 		}
 		finish(c, q, j->rv, NULL, msg);
 	}

@@ -264,6 +264,37 @@ static int set_long(const struct strata_config_item *it, long lo, long hi,
 
 static void hdfs_close(void *state);
 
+/* v[0..n) = "http[s]://HOST[:PORT]" (scheme checked by the caller):
+ * no path after the host, and a port, if any, of 1..65535. */
+static bool authority_ok(const char *v, size_t n)
+{
+	const char *p = memchr(v, ':', n);
+	size_t at = (size_t)(p - v) + 3; /* after "://" */
+	if (at >= n || memchr(v + at, '/', n - at) != NULL) {
+		return false;
+	}
+	const char *colon = NULL;
+	for (size_t i = at; i < n; i++) {
+		if (v[i] == ':') {
+			colon = v + i;
+		} else if (v[i] == ']') {
+			colon = NULL; /* an IPv6 literal's colons */
+		}
+	}
+	if (colon == NULL) {
+		return true;
+	}
+	long port = 0;
+	size_t digits = 0;
+	for (const char *q = colon + 1; q < v + n; q++, digits++) {
+		if (*q < '0' || *q > '9' || port > 65535) {
+			return false;
+		}
+		port = port * 10 + (*q - '0');
+	}
+	return digits > 0 && port >= 1 && port <= 65535;
+}
+
 static int hdfs_open(const struct strata_host *host, const char *config,
                      void **state, char *errmsg)
 {
@@ -314,10 +345,12 @@ static int hdfs_open(const struct strata_host *host, const char *config,
 				ok = it.value[i] > ' ' && it.value[i] < 127 &&
 				     it.value[i] != '?' && it.value[i] != '#';
 			}
-			if (!ok || n > 512) {
+			if (!ok || n > 512 || !authority_ok(it.value, n)) {
 				errf(errmsg,
 				     "config %.*s: namenode must be the "
-				     "namenode's HTTP address, e.g. "
+				     "namenode's HTTP address, "
+				     "http[s]://HOST[:PORT] with no path (the "
+				     "plugin adds /webhdfs/v1), e.g. "
 				     "http://namenode.example:9870",
 				     it.line_len, it.line);
 				rc = STRATA_ECONFIG;

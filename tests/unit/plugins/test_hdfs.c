@@ -222,6 +222,24 @@ static void test_hdfs_open_config_errors(void **state)
 	        tier2_load_open("hdfs", NULL, "namenode=ftp://x:1", &t, err),
 	        STRATA_ECONFIG);
 	assert_true(contains(err, "http://namenode.example:9870"));
+	/* No path (the plugin adds /webhdfs/v1: a path would move every
+	 * chunk under it), and a real port. */
+	const char *bad[] = {"namenode=http://x:1/webhdfs/v1",
+	                     "namenode=http://x:99999",
+	                     "namenode=http://x:", "namenode=http://x:0",
+	                     "namenode=http://x:1a"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(tier2_load_open("hdfs", NULL, bad[i], &t, err),
+		                 STRATA_ECONFIG);
+		assert_true(contains(err, "with no path"));
+	}
+	const char *good[] = {"namenode=http://x", "namenode=https://x:9871/",
+	                      "namenode=http://[::1]:9870"};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(
+		        tier2_load_open("hdfs", NULL, good[i], &t, err), 0);
+		tier2_close(t);
+	}
 	assert_int_equal(
 	        tier2_load_open("hdfs", NULL,
 	                        "namenode=http://x:1\nbase_path=rel/dir", &t,
