@@ -787,17 +787,19 @@ static void describe(const struct hdfs *h, const struct xfer *x,
 		    x->cc == CURLE_COULDNT_RESOLVE_HOST) {
 			hint = "; is HDFS up and namenode= right?";
 		}
-		errf(errmsg, "%s: %s %s: %s%s%s", what, x->method, x->url,
+		/* Cause and hint first: the URL is long and errmsg is
+		 * cut at STRATA_ERRMSG_SIZE. */
+		errf(errmsg, "%s: %s%s%s [%s %s]", what,
 		     x->too_big ? "answer larger than expected"
 		     : x->oom   ? "out of memory"
 		                : curl_easy_strerror(x->cc),
-		     tries, hint);
+		     tries, hint, x->method, x->url);
 	} else if (x->exception[0] != '\0') {
 		errf(errmsg, "%s: %s (HTTP %ld): %s%s", what, x->exception,
 		     x->status, x->message, tries);
 	} else {
-		errf(errmsg, "%s: %s %s: HTTP %ld%s", what, x->method, x->url,
-		     x->status, tries);
+		errf(errmsg, "%s: HTTP %ld%s [%s %s]", what, x->status, tries,
+		     x->method, x->url);
 	}
 	(void)h;
 }
