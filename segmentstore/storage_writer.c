@@ -81,8 +81,9 @@ struct sw_job {
 	char **garbage;        /* chunk names to delete (owned) */
 	size_t n_garbage;      /* entries in garbage */
 	size_t garbage_done;   /* deleted (a prefix of garbage) */
-	char **refs;      /* orphan sweep: referenced names, sorted (owned) */
-	size_t n_refs;    /* entries in refs */
+	char **refs;           /* orphan sweep: referenced names (owned): */
+	size_t n_refs;    /* [0, n_grefs) garbage, [n_grefs, n_refs) chunks */
+	size_t n_grefs;   /* with data, each part sorted */
 	bool sweep;       /* sweep the prefix for orphans older than gen */
 	uint64_t orphans; /* orphan chunks the sweep deleted */
 	int rv;           /* first failure, 0 if none */
@@ -103,8 +104,9 @@ struct storage_writer {
 	uint64_t garbage_ms;    /* next delay of deletes, 0 = none yet */
 	uint64_t seq;           /* chunk name counter */
 	uint64_t sweep_gen;     /* orphan sweep wanted for this generation */
-	char **sweep_refs;      /* its referenced names, sorted (owned) */
+	char **sweep_refs;      /* its referenced names (owned), as refs */
 	size_t n_sweep_refs;    /* entries in sweep_refs */
+	size_t n_sweep_grefs;   /* of which garbage (the first) */
 	atomic_bool degraded;   /* last job failed */
 	/* Writer thread. */
 	pthread_t thread;     /* runs writer_main */
@@ -302,6 +304,17 @@ static void write_item(struct storage_writer *w, struct sw_job *j,
 		char serr[STRATA_ERRMSG_SIZE];
 		int srv = tier2_stat(w->cfg.tier2, it->chunk, &info, serr);
 		it->abandon = srv != 0 || info.length != it->chunk_offset;
+		if (srv == STRATA_ENOENT && it->chunk_offset > 0) {
+			/* Flushed bytes removed behind Strata's back: the
+			 * next flush starts a new chunk; reads of this one
+			 * fail until it is restored. */
+			LOG_ERROR(COMP,
+			          "tier-2 chunk %s, which holds %" PRIu64
+			          " flushed bytes, was removed from tier 2 "
+			          "behind Strata's back: restore it from a "
+			          "backup",
+			          it->chunk, it->chunk_offset);
+		}
 	}
 out:
 	storage_writer_unlock_chunk(w, it->chunk);
@@ -340,6 +353,7 @@ struct sweep_ctx {
 	struct sw_job *j;
 	char **names; /* owned copies */
 	size_t n, cap;
+	bool *seen; /* per chunk with data (refs[n_grefs..]): listed */
 	bool oom;
 };
 
@@ -347,13 +361,22 @@ static int sweep_cb(void *arg, const char *name,
                     const struct strata_tier2_chunk_info *info)
 {
 	struct sweep_ctx *x = arg;
+	const struct sw_job *j = x->j;
 	uint64_t gen;
 	(void)info;
-	if (!storage_writer_chunk_gen(x->w->cfg.container, name, &gen) ||
-	    gen >= x->j->gen ||
-	    bsearch(&name, x->j->refs, x->j->n_refs, sizeof(char *),
-	            cmp_name) != NULL) {
-		return 0; /* not ours, not older, or referenced */
+	if (!storage_writer_chunk_gen(x->w->cfg.container, name, &gen)) {
+		return 0; /* not ours */
+	}
+	char **live = j->refs + j->n_grefs;
+	char **hit = bsearch(&name, live, j->n_refs - j->n_grefs,
+	                     sizeof(char *), cmp_name);
+	if (hit != NULL && x->seen != NULL) {
+		x->seen[hit - live] = true;
+	}
+	if (hit != NULL || gen >= j->gen ||
+	    bsearch(&name, j->refs, j->n_grefs, sizeof(char *), cmp_name) !=
+	            NULL) {
+		return 0; /* referenced, or not older */
 	}
 	if (x->n == x->cap) {
 		size_t cap = x->cap ? 2 * x->cap : 16;
@@ -374,6 +397,46 @@ static int sweep_cb(void *arg, const char *name,
 	return 0;
 }
 
+/*
+ * After a full listing: chunks holding flushed data that tier 2 does not
+ * list. Either they were removed behind Strata's back, or tier2.options
+ * now point elsewhere than where they were written (a changed root,
+ * bucket, prefix or base_path): new chunks go to the new place, and the
+ * old data does not read until the options are pointed back. Said once
+ * per takeover, loudly, before more is written there.
+ */
+static void report_missing(const struct storage_writer *w,
+                           const struct sw_job *j, const bool *seen)
+{
+	char **live = j->refs + j->n_grefs;
+	size_t n = j->n_refs - j->n_grefs, missing = 0, distinct = 0;
+	const char *first = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && strcmp(live[i], live[i - 1]) == 0) {
+			continue; /* one chunk, several extents */
+		}
+		bool found = false;
+		for (size_t k = i; k < n && strcmp(live[k], live[i]) == 0;
+		     k++) {
+			found |= seen[k];
+		}
+		distinct++;
+		if (!found) {
+			missing++;
+			first = first != NULL ? first : live[i];
+		}
+	}
+	if (missing > 0) {
+		LOG_ERROR(COMP,
+		          "container %" PRIu32 ": %zu of the %zu tier-2 chunks "
+		          "holding its flushed data are not in tier 2 (e.g. "
+		          "%s): if tier2.options (root, bucket, prefix, "
+		          "base_path) changed since they were written, point "
+		          "them back; else restore them from a backup",
+		          w->cfg.container, missing, distinct, first);
+	}
+}
+
 /* List the container's prefix; delete chunks of older generations that
  * the FSM did not reference when this generation began. */
 static void sweep_orphans(struct storage_writer *w, struct sw_job *j)
@@ -381,7 +444,13 @@ static void sweep_orphans(struct storage_writer *w, struct sw_job *j)
 	char prefix[32], errmsg[STRATA_ERRMSG_SIZE] = "";
 	snprintf(prefix, sizeof(prefix), "c%" PRIu32 "/", w->cfg.container);
 	struct sweep_ctx x = {.w = w, .j = j};
+	size_t n_live = j->n_refs - j->n_grefs;
+	x.seen = n_live > 0 ? strata_calloc(n_live, sizeof(*x.seen)) : NULL;
 	int rv = tier2_list(w->cfg.tier2, prefix, sweep_cb, &x, errmsg);
+	if (rv == 0 && !x.oom && x.seen != NULL) {
+		report_missing(w, j, x.seen);
+	}
+	strata_free(x.seen);
 	if (rv != 0) {
 		char msg[STRATA_ERRMSG_SIZE + 64];
 		snprintf(msg, sizeof(msg), "list tier-2 prefix %s: %s", prefix,
@@ -780,10 +849,13 @@ int storage_writer_set_owner(struct storage_writer *w,
 			n++;
 		}
 	}
-	qsort(refs, n, sizeof(*refs), cmp_name);
+	size_t ng = f->n_garbage;
+	qsort(refs, ng, sizeof(*refs), cmp_name);
+	qsort(refs + ng, n - ng, sizeof(*refs), cmp_name);
 	refs_free(w->sweep_refs, w->n_sweep_refs);
 	w->sweep_refs = refs;
 	w->n_sweep_refs = n;
+	w->n_sweep_grefs = ng;
 	w->sweep_gen = gen;
 	return 0;
 oom:
@@ -877,6 +949,7 @@ bool storage_writer_plan(struct storage_writer *w,
 		j->sweep = true;
 		j->refs = w->sweep_refs;
 		j->n_refs = w->n_sweep_refs;
+		j->n_grefs = w->n_sweep_grefs;
 		w->sweep_refs = NULL;
 		w->n_sweep_refs = 0;
 		w->sweep_gen = 0;
@@ -941,6 +1014,7 @@ unsigned storage_writer_complete(struct storage_writer *w, struct sw_job *j,
 		w->sweep_gen = j->gen;
 		w->sweep_refs = j->refs;
 		w->n_sweep_refs = j->n_refs;
+		w->n_sweep_grefs = j->n_grefs;
 		j->refs = NULL;
 		j->n_refs = 0;
 	}

@@ -1731,6 +1731,52 @@ def scenario_autoscale(args, base):
         sa.stop()
 
 
+def scenario_tier2_moved(args, base):
+    """tier2.options pointed elsewhere after data was flushed: each
+    container's takeover logs that chunks holding its data are not in
+    tier 2 and what to check, and reads of the old data say to point the
+    options back; pointed back, the old data reads again."""
+    sa = Standalone(args.standalone, base)
+    t2a, t2b = os.path.join(base, "t2a"), os.path.join(base, "t2b")
+    sa.flags += ["--flush.age=100ms", "--tier2.options.root=%s" % t2a]
+    sa.start()
+    ctl = Ctl(args.stratactl, sa.url)
+    try:
+        first = "".join("a%d\n" % i for i in range(200))
+        ctl.run("write", "tm/s", "--create", stdin=first)
+        deadline = time.monotonic() + 30
+        while not any(files for _, _, files in os.walk(t2a)):
+            check(time.monotonic() < deadline, "nothing reached tier 2")
+            time.sleep(0.2)
+        time.sleep(1)  # every byte flushed (flush.age 100 ms)
+        sa.stop()
+        sa.out.close()
+        sa.flags[-1] = "--tier2.options.root=%s" % t2b
+        sa.start()
+        _, err = ctl.run("read", "tm/s", expect=EXIT_FAILED)
+        check("is missing" in err and "point tier2.options back" in err,
+              "read of data flushed elsewhere: %s" % err)
+        # The takeover's sweep of tier 2 finds the chunks missing and
+        # says so before anything is written to the new place.
+        deadline = time.monotonic() + 30
+        while "are not in tier 2" not in sa.tail():
+            check(time.monotonic() < deadline,
+                  "no error about the chunks missing: %s" % sa.tail())
+            time.sleep(0.2)
+        check("point them back" in sa.tail(), "advice: %s" % sa.tail())
+        ctl.run("write", "tm/s", stdin="b0\nb1\n")
+        sa.stop()
+        sa.out.close()
+        sa.flags[-1] = "--tier2.options.root=%s" % t2a
+        sa.start()
+        out, _ = ctl.run("read", "tm/s", "--to", "tail", "--max-events",
+                         "200")
+        check(out == first, "pointed back, the first events read: %r"
+              % out[:200])
+    finally:
+        sa.stop()
+
+
 def scenario_bad_input(args, base):
     sa = Standalone(args.standalone, base)
     # Bad tier-2 options are a configuration error (exit 2), found
@@ -1940,7 +1986,8 @@ def main():
                              "truncate_middle", "damaged_log",
                              "connections", "controller_diskfail",
                              "transaction", "codec", "retention",
-                             "retention_group", "autoscale"])
+                             "retention_group", "autoscale",
+                             "tier2_moved"])
     ap.add_argument("--standalone", required=True)
     ap.add_argument("--stratactl", required=True)
     ap.add_argument("--faultyio", help="faultyio.so (controller_diskfail)")
@@ -1961,7 +2008,8 @@ def main():
          "connections": scenario_connections,
          "controller_diskfail": scenario_controller_diskfail,
          "transaction": scenario_transaction,
-         "codec": scenario_codec}[args.scenario](
+         "codec": scenario_codec,
+         "tier2_moved": scenario_tier2_moved}[args.scenario](
             args, base)
         ok = True
         log("PASS %s" % args.scenario)
