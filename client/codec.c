@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/errmsg.h"
+#include "common/le.h"
 #include "common/log.h"
 #include "common/plugin.h"
 
@@ -161,20 +162,6 @@ int codec_level(const struct strata_codec_ops *ops, int level, int *out,
 	return 0;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
 size_t codec_frame_bound(const struct strata_codec_ops *ops, size_t len)
 {
 	size_t b = ops->bound(len);
@@ -198,17 +185,18 @@ int codec_frame_encode(const struct strata_codec_ops *ops, int level,
 	if (len == 0 || len > UINT32_MAX || n > cap ||
 	    n + STRATA_CODEC_HEADER >= len) {
 		/* Not smaller: the plain frame. */
-		put32(out, (uint32_t)len);
+		le32_put(out, (uint32_t)len);
 		if (len > 0) {
 			memmove(out + 4, data, len);
 		}
 		*flen = 4 + len;
 		return 0;
 	}
-	put32(out, (uint32_t)(n + STRATA_CODEC_HEADER) | STRATA_FRAME_ENCODED);
+	le32_put(out,
+	         (uint32_t)(n + STRATA_CODEC_HEADER) | STRATA_FRAME_ENCODED);
 	out[4] = STRATA_CODEC_PROTOCOL;
-	put32(out + 5, ops->encoding_id);
-	put32(out + 9, (uint32_t)len);
+	le32_put(out + 5, ops->encoding_id);
+	le32_put(out + 9, (uint32_t)len);
 	*flen = 4 + STRATA_CODEC_HEADER + n;
 	return 0;
 }
@@ -224,8 +212,8 @@ int codec_event_decode(const uint8_t *p, size_t len, size_t max_decoded,
 		           len > 0 ? ", first byte differs" : "");
 		return STRATA_ECORRUPT;
 	}
-	uint32_t id = get32(p + 1);
-	size_t dlen = get32(p + 5);
+	uint32_t id = le32_get(p + 1);
+	size_t dlen = le32_get(p + 5);
 	if (dlen > max_decoded) {
 		errmsg_set(errmsg,
 		           "an encoded event says it decodes to %zu bytes, "

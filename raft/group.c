@@ -45,6 +45,7 @@
 #include "common/alloc.h"
 #include "common/clock.h"
 #include "common/files.h"
+#include "common/le.h"
 #include "common/log.h"
 #include "raft/marker.h"
 #include "raft/metrics.h"
@@ -253,22 +254,6 @@ static size_t entry_padded_len(size_t len)
 static uint64_t now_ms(struct raft_group *g)
 {
 	return g->io.time(&g->io);
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++) {
-		p[i] = (unsigned char)(v >> (8 * i));
-	}
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--) {
-		v = (v << 8) | p[i];
-	}
-	return v;
 }
 
 /* mkdir -p path. */
@@ -635,7 +620,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 		return RAFT_BUSY;
 	}
 	memcpy(g->snap_header, SNAP_MAGIC, 8);
-	put64(g->snap_header + 8, len);
+	le64_put(g->snap_header + 8, len);
 	g->snap_owner_buf = buf;
 	g->snap_bufs[0].base = g->snap_header;
 	g->snap_bufs[0].len = SNAP_HEADER;
@@ -711,7 +696,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	struct raft_group *g = fsm->data;
 	const unsigned char *p = buf->base;
 	if (buf->len < SNAP_HEADER || memcmp(p, SNAP_MAGIC, 8) != 0 ||
-	    get64(p + 8) != buf->len - SNAP_HEADER) {
+	    le64_get(p + 8) != buf->len - SNAP_HEADER) {
 		LOG_ERROR(COMP,
 		          "group %" PRIu64
 		          ": snapshot of %zu bytes has no valid "

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/le.h"
 #include "common/log.h"
 #include "strata/error.h"
 
@@ -159,41 +160,9 @@ static void put16(unsigned char *p, uint16_t v)
 	p[1] = (unsigned char)(v >> 8);
 }
 
-static void put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++) {
-		p[i] = (unsigned char)(v >> (8 * i));
-	}
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++) {
-		p[i] = (unsigned char)(v >> (8 * i));
-	}
-}
-
 static uint16_t get16(const unsigned char *p)
 {
 	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--) {
-		v = (v << 8) | p[i];
-	}
-	return v;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--) {
-		v = (v << 8) | p[i];
-	}
-	return v;
 }
 
 const char *raft_transport_status_str(int status)
@@ -541,7 +510,7 @@ static void out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	uv_read_stop(s);
-	if (get32(o->reply) != REPLY_MAGIC) {
+	if (le32_get(o->reply) != REPLY_MAGIC) {
 		out_fail(o, RAFT_NOCONNECTION, RAFT_TRANSPORT_BAD_MAGIC,
 		         "reply is not a Strata Raft handshake reply");
 		return;
@@ -769,13 +738,13 @@ static int tr_connect(struct raft_uv_transport *t, struct raft_uv_connect *req,
 	snprintf(o->peer_addr, sizeof(o->peer_addr), "%s", address);
 	req->cb = cb;
 
-	put32(o->hs, HS_MAGIC);
+	le32_put(o->hs, HS_MAGIC);
 	put16(o->hs + 4, RAFT_TRANSPORT_VERSION);
 	put16(o->hs + 6, (uint16_t)alen);
-	put64(o->hs + 8, mt->group);
-	put64(o->hs + 16, mt->id);
-	put64(o->hs + 24, id);
-	put64(o->hs + 32, 0);
+	le64_put(o->hs + 8, mt->group);
+	le64_put(o->hs + 16, mt->id);
+	le64_put(o->hs + 24, id);
+	le64_put(o->hs + 32, 0);
 	memcpy(o->hs + RAFT_TRANSPORT_HS_FIXED, mt->address, alen);
 	o->hs_len = RAFT_TRANSPORT_HS_FIXED + alen;
 
@@ -1024,7 +993,7 @@ static void in_reply(struct incoming *in, int status)
 		in_log_reject(in, mt);
 	}
 	uv_read_stop((uv_stream_t *)in->tcp);
-	put32(in->reply, REPLY_MAGIC);
+	le32_put(in->reply, REPLY_MAGIC);
 	put16(in->reply + 4, (uint16_t)status);
 	put16(in->reply + 6, 0);
 	uv_buf_t b = uv_buf_init((char *)in->reply, sizeof(in->reply));
@@ -1064,10 +1033,10 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	if (in->want == RAFT_TRANSPORT_HS_FIXED) {
-		in->group = get64(in->hs + 8);
-		in->from = get64(in->hs + 16);
-		in->to = get64(in->hs + 24);
-		if (get32(in->hs) != HS_MAGIC) {
+		in->group = le64_get(in->hs + 8);
+		in->from = le64_get(in->hs + 16);
+		in->to = le64_get(in->hs + 24);
+		if (le32_get(in->hs) != HS_MAGIC) {
 			in->group = 0;
 			in->from = in->to = 0;
 			in_reply(in, RAFT_TRANSPORT_BAD_MAGIC);

@@ -41,6 +41,7 @@
 
 #include "common/clock.h"
 #include "common/alloc.h"
+#include "common/le.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/plugin.h"
@@ -211,12 +212,6 @@ struct container {
 };
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
 
 static void waiter_init(struct waiter *w)
 {
@@ -1285,7 +1280,7 @@ static void pump(struct container *c)
 		size_t len;
 		int rv = entry_builder_finish(&b->b, &e, &len);
 		if (rv == 0) {
-			b->crc = get32(e + 16);
+			b->crc = le32_get(e + 16);
 			b->len = len;
 			rv = raft_group_apply(c->g, e, len, batch_cb, b);
 		}
@@ -1383,7 +1378,7 @@ static int check_events(struct container *c, const struct creq *q, char *msg,
 			         r->segment, events, off, r->len);
 			return STRATA_EPROTO;
 		}
-		uint32_t w = get32(r->data + off);
+		uint32_t w = le32_get(r->data + off);
 		uint32_t l = w & ~STRATA_FRAME_ENCODED;
 		off += 4;
 		if (l > c->cfg.max_event_bytes) {
@@ -1789,7 +1784,7 @@ static int hook_apply(void *data, uint64_t index, const void *buf, size_t len,
 	if (c->broken) {
 		return STRATA_EINTERNAL;
 	}
-	uint32_t n = len >= ENTRY_HEADER_SIZE ? get32(e + 8) : 0;
+	uint32_t n = len >= ENTRY_HEADER_SIZE ? le32_get(e + 8) : 0;
 	if (n > c->results_cap) {
 		size_t cap = c->results_cap ? c->results_cap : 64;
 		while (cap < n) {
@@ -1826,7 +1821,7 @@ static int hook_apply(void *data, uint64_t index, const void *buf, size_t len,
 	c->out = (struct apply_out){
 	        .gen = c->apply_gen,
 	        .index = index,
-	        .crc = len >= ENTRY_HEADER_SIZE ? get32(e + 16) : 0,
+	        .crc = len >= ENTRY_HEADER_SIZE ? le32_get(e + 16) : 0,
 	        .len = len,
 	        .n = n,
 	        .code = rv,

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/crc32c.h"
+#include "common/le.h"
 #include "strata/error.h"
 
 /* Header field offsets. */
@@ -13,19 +14,6 @@
 #define H_COUNT 8
 #define H_BODY_LEN 12
 #define H_CRC 16
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++) {
-		p[i] = (uint8_t)(v >> (8 * i));
-	}
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
 
 void entry_builder_init(struct entry_builder *b, size_t max_bytes)
 {
@@ -301,16 +289,16 @@ int entry_builder_finish(struct entry_builder *b, const uint8_t **entry,
 	if (body > UINT32_MAX) {
 		return STRATA_ETOOBIG;
 	}
-	put_u32(h + H_MAGIC, ENTRY_MAGIC);
+	le32_put(h + H_MAGIC, ENTRY_MAGIC);
 	h[H_VERSION] = ENTRY_VERSION;
 	h[H_FLAGS] = 0;
 	h[6] = 0;
 	h[7] = 0;
-	put_u32(h + H_COUNT, b->ops);
-	put_u32(h + H_BODY_LEN, (uint32_t)body);
+	le32_put(h + H_COUNT, b->ops);
+	le32_put(h + H_BODY_LEN, (uint32_t)body);
 	uint32_t crc = crc32c_extend(0, h, H_CRC);
 	crc = crc32c_extend(crc, h + ENTRY_HEADER_SIZE, body);
-	put_u32(h + H_CRC, crc);
+	le32_put(h + H_CRC, crc);
 	*entry = b->buf.data;
 	*len = b->buf.len;
 	return 0;
@@ -419,16 +407,16 @@ int entry_reader_init(struct entry_reader *r, const uint8_t *entry, size_t len)
 	if (entry == NULL || len < ENTRY_HEADER_SIZE) {
 		return STRATA_EPROTO;
 	}
-	uint32_t count = get_u32(entry + H_COUNT);
-	uint32_t body = get_u32(entry + H_BODY_LEN);
-	if (get_u32(entry + H_MAGIC) != ENTRY_MAGIC ||
+	uint32_t count = le32_get(entry + H_COUNT);
+	uint32_t body = le32_get(entry + H_BODY_LEN);
+	if (le32_get(entry + H_MAGIC) != ENTRY_MAGIC ||
 	    entry[H_VERSION] != ENTRY_VERSION || entry[H_FLAGS] != 0 ||
 	    entry[6] != 0 || entry[7] != 0 || body != len - ENTRY_HEADER_SIZE) {
 		return STRATA_EPROTO;
 	}
 	uint32_t crc = crc32c_extend(0, entry, H_CRC);
 	crc = crc32c_extend(crc, entry + ENTRY_HEADER_SIZE, body);
-	if (crc != get_u32(entry + H_CRC)) {
+	if (crc != le32_get(entry + H_CRC)) {
 		return STRATA_EPROTO;
 	}
 	/* Every op takes at least 5 bytes: a cheap bound before walking. */

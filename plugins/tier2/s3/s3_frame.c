@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/crc32c.h"
+#include "common/le.h"
 
 #define STRIDE (S3_FRAME_BLOCK + S3_FRAME_CRC)
 
@@ -25,19 +26,6 @@ bool s3_frame_len(uint64_t size, uint64_t *len)
 	return true;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++) {
-		p[i] = (uint8_t)(v >> (8 * i));
-	}
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
 void s3_frame_encode(void *dst, const void *src, size_t len)
 {
 	uint8_t *d = dst;
@@ -45,7 +33,7 @@ void s3_frame_encode(void *dst, const void *src, size_t len)
 	while (len > 0) {
 		size_t n = len < S3_FRAME_BLOCK ? len : (size_t)S3_FRAME_BLOCK;
 		memcpy(d, s, n);
-		put32(d + n, crc32c_extend(0, s, n));
+		le32_put(d + n, crc32c_extend(0, s, n));
 		d += n + S3_FRAME_CRC;
 		s += n;
 		len -= n;
@@ -77,7 +65,7 @@ bool s3_frame_decode(const void *src, size_t flen, void *dst, size_t *bad)
 			return false;
 		}
 		n -= S3_FRAME_CRC;
-		if (crc32c_extend(0, s, n) != get32(s + n)) {
+		if (crc32c_extend(0, s, n) != le32_get(s + n)) {
 			*bad = k;
 			return false;
 		}
