@@ -540,12 +540,12 @@ static int load_chunk(struct s3_store *s, const char *what, const char *name,
 			}
 			if (!data_len(framed, o->size, &len)) {
 				errf(errmsg,
-				     "%s: object s3://%s/%s is %" PRIu64
-				     " bytes, which is no whole number of "
-				     "checksummed blocks: it was cut short or "
-				     "changed behind Strata's back; restore it "
-				     "from a backup",
-				     what, s->cfg->bucket, o->key, o->size);
+				     "%s: an object of %" PRIu64
+				     " bytes is no whole number of checksummed "
+				     "blocks (cut short or changed behind "
+				     "Strata's back; restore it from a "
+				     "backup): s3://%s/%s",
+				     what, o->size, s->cfg->bucket, o->key);
 				rc = STRATA_ECORRUPT;
 				break;
 			}
@@ -684,13 +684,14 @@ static int read_part(struct s3_store *s, const char *what, const char *name,
 	if (rc == 0 && !s3_frame_decode(fb, (size_t)flen, fb, &bad)) {
 		uint64_t at = boff + bad * S3_FRAME_BLOCK;
 		uint64_t end = at + S3_FRAME_BLOCK;
+		/* The cause first: a long key is what a cut message loses. */
 		errf(errmsg,
-		     "%s: object s3://%s/%s fails its checksum at chunk "
-		     "bytes %" PRIu64 "..%" PRIu64
-		     " (changed since it was written); restore it from a "
-		     "backup",
-		     what, s->cfg->bucket, key, p->off + at,
-		     p->off + (end < p->size ? end : p->size));
+		     "%s: fails its checksum at chunk bytes %" PRIu64
+		     "..%" PRIu64 " (changed since it was written; restore "
+		     "it from a backup): object s3://%s/%s",
+		     what, p->off + at,
+		     p->off + (end < p->size ? end : p->size), s->cfg->bucket,
+		     key);
 		s->host->counter_add(s->host, "checksum_failures", 1);
 		rc = STRATA_ECORRUPT;
 	}
@@ -833,9 +834,29 @@ int s3_store_stat(struct s3_store *s, const char *name,
 struct agg {
 	char name[STRATA_TIER2_NAME_MAX + 1]; /* "" = none yet */
 	struct strata_tier2_chunk_info info;
-	bool bad; /* not contiguous from 0 */
+	bool bad; /* damaged: not contiguous from 0, or a bad frame size */
 	char bad_key[KEY_MAX];
+	const char *why; /* what is wrong with bad_key */
 };
+
+/* Hand the assembled chunk to cb. A damaged one is listed too, with
+ * length 0 (nothing reads from it), so that callers that sweep or check
+ * names see it; its reads and stats say what is wrong. */
+static int agg_flush(struct s3_store *s, const char *what, struct agg *a,
+                     strata_tier2_list_cb cb, void *arg)
+{
+	if (a->name[0] == '\0') {
+		return 0;
+	}
+	if (a->bad) {
+		s->host->log(s->host, STRATA_LOG_WARN,
+		             "%s: chunk %s is damaged: object s3://%s/%s %s; "
+		             "listed with length 0",
+		             what, a->name, s->cfg->bucket, a->bad_key, a->why);
+		a->info.length = 0;
+	}
+	return cb(arg, a->name, &a->info);
+}
 
 int s3_store_list(struct s3_store *s, const char *prefix,
                   strata_tier2_list_cb cb, void *arg, char *errmsg)
@@ -876,34 +897,29 @@ int s3_store_list(struct s3_store *s, const char *prefix,
 			bool same = strncmp(a->name, rel, nlen) == 0 &&
 			            a->name[nlen] == '\0';
 			if (!same) {
-				if (a->name[0] != '\0' && !a->bad) {
-					rc = cb(arg, a->name, &a->info);
-				}
-				if (rc != 0) {
+				if ((rc = agg_flush(s, what, a, cb, arg)) !=
+				    0) {
 					break;
 				}
 				memcpy(a->name, rel, nlen);
 				a->name[nlen] = '\0';
 				a->info.length = 0;
 				a->info.mtime_ns = 0;
-				a->bad = off != 0;
-			} else if (off != a->info.length &&
-			           !(off == 0 && len == 0)) {
-				a->bad = true; /* (an empty 0 is a stray) */
+				a->bad = false;
 			}
-			if (a->bad || !sized) {
-				errf(errmsg,
-				     "%s: chunk %s is damaged: object "
-				     "s3://%s/%s %s",
-				     what, a->name, s->cfg->bucket, o->key,
-				     sized ? "does not follow its predecessor"
-				           : "is no whole number of "
-				             "checksummed "
-				             "blocks");
-				rc = STRATA_ECORRUPT;
-				break;
+			/* (an empty object at 0 is a stray, see load_chunk) */
+			bool follows = off == a->info.length ||
+			               (same && off == 0 && len == 0);
+			if (!a->bad && (!sized || !follows)) {
+				a->bad = true;
+				snprintf(a->bad_key, sizeof(a->bad_key), "%s",
+				         o->key);
+				a->why = sized ? "does not follow its "
+				                 "predecessor"
+				               : "is no whole number of "
+				                 "checksummed blocks";
 			}
-			if (off > 0 || len > 0) { /* not a stray empty 0 */
+			if (!a->bad && (off > 0 || len > 0)) {
 				a->info.length = off + len;
 			}
 			if (o->mtime_ns > a->info.mtime_ns) {
@@ -918,8 +934,8 @@ int s3_store_list(struct s3_store *s, const char *prefix,
 			         pg.v[pg.n - 1].key);
 		}
 	}
-	if (rc == 0 && a->name[0] != '\0') {
-		rc = cb(arg, a->name, &a->info);
+	if (rc == 0) {
+		rc = agg_flush(s, what, a, cb, arg);
 	}
 	page_free(&pg);
 	s->host->free(a);
@@ -1002,12 +1018,76 @@ static int delete_parts(struct s3_store *s, const char *what, const char *name,
 	return 0;
 }
 
+/* Delete every key directly under damaged chunk name, last first: its
+ * layout is not to be trusted, so by key, not by part. */
+static int remove_keys(struct s3_store *s, const char *what, const char *name,
+                       char *errmsg)
+{
+	char pfx[KEY_MAX];
+	char marker[KEY_MAX] = "";
+	struct page pg = {.host = s->host};
+	char **keys = NULL;
+	size_t n = 0, cap = 0;
+	bool more = true;
+	int rc = 0;
+	snprintf(pfx, sizeof(pfx), "%s%s/", s->cfg->prefix, name);
+	while (more && rc == 0) {
+		rc = list_page(s, what, pfx, marker, true, s->cfg->list_page,
+		               &pg, &more, errmsg);
+		for (size_t i = 0; rc == 0 && i < pg.n; i++) {
+			if (n == cap) {
+				cap = cap == 0 ? 8 : 2 * cap;
+				char **v = s->host->realloc(keys,
+				                            cap * sizeof(*v));
+				if (v == NULL) {
+					rc = STRATA_ENOMEM;
+					break;
+				}
+				keys = v;
+			}
+			size_t len = strlen(pg.v[i].key) + 1;
+			if ((keys[n] = s->host->malloc(len)) == NULL) {
+				rc = STRATA_ENOMEM;
+				break;
+			}
+			memcpy(keys[n++], pg.v[i].key, len);
+		}
+		if (rc == 0 && more) {
+			if (pg.n == 0) {
+				break;
+			}
+			snprintf(marker, sizeof(marker), "%s", keys[n - 1]);
+		}
+	}
+	page_free(&pg);
+	if (rc == STRATA_ENOMEM) {
+		errf(errmsg, "%s: out of memory", what);
+	}
+	for (size_t i = n; rc == 0 && i > 0; i--) {
+		rc = do_del(s, what, keys[i - 1], true, errmsg);
+	}
+	for (size_t i = 0; i < n; i++) {
+		s->host->free(keys[i]);
+	}
+	s->host->free(keys);
+	return rc;
+}
+
 int s3_store_remove(struct s3_store *s, const char *name, char *errmsg)
 {
 	char what[WHAT_MAX];
 	struct chunk c;
 	snprintf(what, sizeof(what), "delete chunk %s", name);
 	int rc = load_chunk(s, what, name, &c, errmsg);
+	if (rc == STRATA_ECORRUPT) {
+		/* A damaged chunk is deleted too: else it blocks its
+		 * container's garbage list (deletes go in order) for ever. */
+		s->host->log(s->host, STRATA_LOG_WARN,
+		             "%s: it is damaged (%s); deleting every object "
+		             "under it",
+		             what, errmsg);
+		return remove_keys(s, what, name, errmsg);
+	}
 	if (rc != 0) {
 		return rc;
 	}
