@@ -80,7 +80,7 @@ struct sw_job {
 	uint8_t *buf;          /* their bytes */
 	char **garbage;        /* chunk names to delete (owned) */
 	size_t n_garbage;      /* entries in garbage */
-	size_t garbage_done;   /* deleted (a prefix of garbage) */
+	size_t garbage_done;   /* deleted: garbage[0, garbage_done) */
 	char **refs;           /* orphan sweep: referenced names (owned): */
 	size_t n_refs;    /* [0, n_grefs) garbage, [n_grefs, n_refs) chunks */
 	size_t n_grefs;   /* with data, each part sorted */
@@ -485,17 +485,24 @@ static void run_job(struct storage_writer *w, struct sw_job *j)
 	for (size_t i = 0; i < j->n_items; i++) {
 		write_item(w, j, &j->items[i]);
 	}
+	/* Each chunk on its own: one that cannot be deleted does not hold
+	 * up the others. The deleted ones move to the front. */
 	for (size_t i = 0; i < j->n_garbage; i++) {
 		char errmsg[STRATA_ERRMSG_SIZE] = "";
 		int rv = delete_chunk(w, j->garbage[i], errmsg);
 		if (rv != 0) {
 			/* Not the flush's failure: it backs off alone. */
-			j->garbage_rv = rv;
-			snprintf(j->garbage_msg, sizeof(j->garbage_msg),
-			         "delete chunk %s: %s", j->garbage[i], errmsg);
-			break;
+			if (j->garbage_rv == 0) {
+				j->garbage_rv = rv;
+				snprintf(j->garbage_msg, sizeof(j->garbage_msg),
+				         "delete chunk %s: %s", j->garbage[i],
+				         errmsg);
+			}
+			continue;
 		}
-		j->garbage_done = i + 1;
+		char *done = j->garbage[i];
+		j->garbage[i] = j->garbage[j->garbage_done];
+		j->garbage[j->garbage_done++] = done;
 	}
 	if (j->sweep) {
 		sweep_orphans(w, j);

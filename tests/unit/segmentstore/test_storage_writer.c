@@ -431,6 +431,29 @@ static void test_garbage_deleted(void **state)
 	fx_free(x);
 }
 
+/* A chunk that cannot be deleted does not hold up the others of the same
+ * job (a QA run: one damaged s3 chunk at the head of the list stopped
+ * every later delete of its container). */
+static void test_garbage_failing_does_not_hold_others(void **state)
+{
+	(void)state;
+	struct fixture *x =
+	        fx_new("faulty", "parent=mem\nfail_op=delete\nfail_nth=1",
+	               (struct storage_writer_config){.flush_bytes = 1});
+	uint64_t d1 = do_create(&x->f, "d1").segment;
+	uint64_t d2 = do_create(&x->f, "d2").segment;
+	append(x, d1, 0, 4, 'a', 1);
+	append(x, d2, 0, 4, 'b', 1);
+	assert_int_equal(cycle(x, 1, 1, 1, false), 2);
+	assert_int_equal(do_delete(&x->f, d1).code, 0);
+	assert_int_equal(do_delete(&x->f, d2).code, 0);
+	assert_int_equal(container_fsm_garbage_count(&x->f), 2);
+	/* The first delete fails, the second is done and committed. */
+	assert_int_equal(cycle(x, 1, 1, 2, false), 1);
+	assert_int_equal(container_fsm_garbage_count(&x->f), 1);
+	fx_free(x);
+}
+
 /* A chunk that cannot be deleted (no delete permission, an object lock)
  * stays in the garbage list and its deletes back off alone: flushing goes
  * on, undegraded, job after job (a QA run's container was held to one
@@ -607,6 +630,7 @@ int main(void)
 	        cmocka_unit_test(test_fail_file_degraded_then_resume),
 	        cmocka_unit_test(test_garbage_deleted),
 	        cmocka_unit_test(test_garbage_failing_does_not_hold_flushes),
+	        cmocka_unit_test(test_garbage_failing_does_not_hold_others),
 	        cmocka_unit_test(test_orphan_sweep),
 	        cmocka_unit_test(test_flush_after_merge),
 	        cmocka_unit_test(test_lock_chunk_excludes),
