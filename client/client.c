@@ -578,9 +578,11 @@ static void seg_op_retry(struct seg_op *op, bool backoff)
 	unsigned d = backoff ? backoff_ms(++op->backoffs) : 0;
 	if (loop_now_ms() + d >= op->deadline_ms) {
 		char msg[STRATA_ERRMSG_SIZE];
+		/* The verdict before the cause: a long cause is cut at
+		 * STRATA_ERRMSG_SIZE, from its end. */
 		client_err(msg,
-		           "segment %.200s: %.200s; gave up retrying after the "
-		           "timeout",
+		           "segment %.200s: gave up retrying after the "
+		           "timeout: %.200s",
 		           op->name, op->last_msg);
 		seg_op_finish(op, op->last_code, msg);
 		return;

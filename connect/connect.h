@@ -64,6 +64,15 @@ int connect_export_check(const struct connect_config *cfg,
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t connect_now_ms(void);
 
+/* The client's bound on one call or one writer's retries (default
+ * def_ms), lowered to retry.timeout so that a cluster down stops the run
+ * about retry.timeout after it went away, not after the defaults. */
+static inline int connect_bound_ms(const struct connect_config *cfg, int def_ms)
+{
+	uint64_t ms = cfg->retry_ms < 1000 ? 1000 : cfg->retry_ms;
+	return ms < (uint64_t)def_ms ? (int)ms : def_ms;
+}
+
 /* True for the errors worth retrying (for retry_ms) while the cluster
  * recovers: unavailable, timed out, busy, leader lost, refused. */
 static inline bool connect_transient(int rc)

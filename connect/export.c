@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "common/errmsg.h"
 #include "common/log.h"
 #include "connect/connect.h"
@@ -470,8 +471,21 @@ static int create_group(struct export *ex, bool replace, char *errmsg)
 	gc.group_refresh_ms = (uint32_t)(refresh < 50     ? 50
 	                                 : refresh > 3000 ? 3000
 	                                                  : refresh);
-	rc = strata_reader_group_create(ex->c, cfg->scope, cfg->group, &gc,
-	                                err);
+	/* Right after a delete (replace), the old group's state stream may
+	 * still be being removed (STRATA_EBUSY): wait for it, as for an
+	 * unavailable cluster. */
+	uint64_t until = connect_now_ms() + cfg->retry_ms;
+	unsigned delay = 50;
+	for (;;) {
+		rc = strata_reader_group_create(ex->c, cfg->scope, cfg->group,
+		                                &gc, err);
+		if (rc != STRATA_EBUSY || connect_now_ms() + delay > until ||
+		    connect_stop) {
+			break;
+		}
+		clock_sleep_ms(delay);
+		delay = delay < 1000 ? 2 * delay : delay;
+	}
 	strata_stream_cut_clear(&cut);
 	if (rc == STRATA_EEXIST) {
 		errmsg_set(errmsg,
@@ -515,9 +529,11 @@ static int restore(struct export *ex, bool exists, char *errmsg)
 		 * token recorded before anything is read. */
 		connect_state_init(&ex->st, CONNECT_EXPORT, ex->stream);
 		snprintf(ex->st.group, sizeof(ex->st.group), "%s", cfg->group);
-		rc = create_group(ex, false, errmsg);
+		/* The sink first: one that cannot open (a bad path) leaves
+		 * no group behind to refuse the corrected run. */
+		rc = open_sink(ex, NULL, errmsg);
 		if (rc == 0) {
-			rc = open_sink(ex, NULL, errmsg);
+			rc = create_group(ex, false, errmsg);
 		}
 		if (rc == 0) {
 			rc = sink_prepare(ex, ex->st.sink, errmsg);
@@ -609,6 +625,27 @@ static int restore(struct export *ex, bool exists, char *errmsg)
 int connect_export_check(const struct connect_config *cfg,
                          const struct connector *conn, char *errmsg)
 {
+	if (strcmp(cfg->start, "head") != 0 &&
+	    strcmp(cfg->start, "tail") != 0) {
+		char err[STRATA_ERRMSG_SIZE] = "";
+		struct strata_stream_cut cut = STRATA_STREAM_CUT_INIT;
+		int rc = strata_stream_cut_parse(cfg->start, &cut, err);
+		if (rc == 0 && (strcmp(cut.scope, cfg->scope) != 0 ||
+		                strcmp(cut.stream, cfg->stream) != 0)) {
+			errmsg_set(err, "the cut is of %s/%s, not of %s/%s",
+			           cut.scope, cut.stream, cfg->scope,
+			           cfg->stream);
+			rc = STRATA_EINVAL;
+		}
+		strata_stream_cut_clear(&cut);
+		if (rc != 0) {
+			errmsg_set(errmsg,
+			           "start %.100s: %s; give head, tail or a "
+			           "stream cut of the exported stream",
+			           cfg->start, err);
+			return STRATA_ECONFIG;
+		}
+	}
 	if (conn->ops.sink_open == NULL) {
 		errmsg_set(errmsg,
 		           "connector %s has no sink: it cannot export; use "
@@ -685,12 +722,12 @@ int connect_export(const struct connect_config *cfg, struct connector *conn,
 		}
 	}
 	if (rc == 0) {
-		printf("strata-connect: exported %" PRIu64
-		       " events of %s to %s "
-		       "(%s)\n",
-		       ex->total, ex->stream, conn->ops.name,
-		       cfg->exactly_once ? "exactly once" : "at least once");
-		fflush(stdout);
+		/* stderr: stdout may be the data (the stdio sink). */
+		fprintf(stderr,
+		        "strata-connect: exported %" PRIu64
+		        " events of %s to %s (%s)\n",
+		        ex->total, ex->stream, conn->ops.name,
+		        cfg->exactly_once ? "exactly once" : "at least once");
 	}
 	char err[STRATA_ERRMSG_SIZE];
 	if (ex->r != NULL) {

@@ -213,6 +213,8 @@ static int write_record(struct import *im,
 			tc.writer.codec = cfg->codec;
 			tc.writer.codec_level = cfg->codec_level;
 			tc.writer.max_event_bytes = cfg->max_event;
+			tc.writer.retry_timeout_ms = connect_bound_ms(
+			        cfg, tc.writer.retry_timeout_ms);
 			rc = strata_txn_begin(im->c, cfg->scope, cfg->stream,
 			                      &tc, &im->txn, err);
 			if (rc != 0) {
@@ -413,6 +415,8 @@ static int run(struct import *im, char *errmsg)
 		wc.codec = cfg->codec;
 		wc.codec_level = cfg->codec_level;
 		wc.max_event_bytes = cfg->max_event;
+		wc.retry_timeout_ms =
+		        connect_bound_ms(cfg, wc.retry_timeout_ms);
 		rc = strata_writer_new(im->c, cfg->scope, cfg->stream, &wc,
 		                       &im->w, err);
 		if (rc != 0) {
@@ -461,12 +465,13 @@ static int run(struct import *im, char *errmsg)
 		}
 	}
 	if (rc == 0) {
-		printf("strata-connect: imported %" PRIu64 " records into %s "
-		       "(%s); source at %s\n",
-		       im->total, want,
-		       cfg->exactly_once ? "exactly once" : "at least once",
-		       im->st.have_committed ? im->st.committed : "its start");
-		fflush(stdout);
+		/* stderr, as for an export: stdout is kept for data. */
+		fprintf(stderr,
+		        "strata-connect: imported %" PRIu64 " records into %s "
+		        "(%s); source at %s\n",
+		        im->total, want,
+		        cfg->exactly_once ? "exactly once" : "at least once",
+		        im->st.have_committed ? im->st.committed : "its start");
 	}
 	return rc;
 }

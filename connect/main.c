@@ -278,7 +278,8 @@ static int check_only(const struct connect_config *cc,
 }
 
 /* The client for the controller URL list (commas). */
-static int make_client(const char *urls, struct strata_client **out, char *err)
+static int make_client(const struct connect_config *cfg, const char *urls,
+                       struct strata_client **out, char *err)
 {
 	char *copy = strata_strdup(urls);
 	if (copy == NULL) {
@@ -294,6 +295,8 @@ static int make_client(const char *urls, struct strata_client **out, char *err)
 	strata_client_config_default(&cc);
 	cc.controller_urls = list;
 	cc.n_controller_urls = n;
+	cc.operation_timeout_ms =
+	        connect_bound_ms(cfg, cc.operation_timeout_ms);
 	int rc = n == 0 ? STRATA_EINVAL : strata_client_new(&cc, out, err);
 	if (n == 0) {
 		errmsg_set(err, "controller: no URL given");
@@ -457,7 +460,7 @@ int main(int argc, char **argv)
 		pthread_create(&sig_thread, NULL, signal_main, &sigs);
 		pthread_detach(sig_thread);
 		struct strata_client *client = NULL;
-		rc = make_client(cc.controller, &client, err);
+		rc = make_client(&cc, cc.controller, &client, err);
 		if (rc == 0) {
 			rc = import ? connect_import(&cc, conn, client, err)
 			            : connect_export(&cc, conn, client, err);

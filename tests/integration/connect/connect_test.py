@@ -433,30 +433,30 @@ def scenario_stdio(args, base):
         ctl.run("stream", "create", "ct/pipe")
         con = Connect(args.connect, sa.url, base)
         lines = "".join("event %d\n" % i for i in range(5000))
-        out, _ = con.run("--mode=import", "--stream=ct/pipe",
+        _, err = con.run("--mode=import", "--stream=ct/pipe",
                          "--connector.plugin=stdio",
                          "--connector.options.key=k",
                          "--guarantee=at-least-once",
                          "--checkpoint.file=%s" % os.path.join(base, "i"),
                          stdin=lines.encode())
-        check("imported 5000 records" in out, "import: %s" % out)
+        check("imported 5000 records" in err, "import: %s" % err)
         # Again with the same checkpoint file: stdin starts where it is.
-        out, _ = con.run("--mode=import", "--stream=ct/pipe",
+        _, err = con.run("--mode=import", "--stream=ct/pipe",
                          "--connector.plugin=stdio",
                          "--connector.options.key=k",
                          "--guarantee=at-least-once",
                          "--checkpoint.file=%s" % os.path.join(base, "i"),
                          stdin=b"one more\n")
-        check("imported 1 records" in out, "second import: %s" % out)
+        check("imported 1 records" in err, "second import: %s" % err)
         lines += "one more\n"
         ctl.run("stream", "seal", "ct/pipe")
-        out, _ = con.run("--mode=export", "--stream=ct/pipe",
-                         "--connector.plugin=stdio",
-                         "--guarantee=at-least-once",
-                         "--checkpoint.file=%s" % os.path.join(base, "e"))
-        check(out.startswith(lines), "stdout: %r" % out[:200])
-        check("exported 5001 events" in out[len(lines):],
-              "summary: %r" % out[len(lines):])
+        out, err = con.run("--mode=export", "--stream=ct/pipe",
+                           "--connector.plugin=stdio",
+                           "--guarantee=at-least-once",
+                           "--checkpoint.file=%s" % os.path.join(base, "e"))
+        # stdout is the data alone; the summary goes to stderr.
+        check(out == lines, "stdout: %r" % out[-200:])
+        check("exported 5001 events" in err, "summary: %r" % err[-300:])
     finally:
         sa.stop()
 
@@ -970,6 +970,31 @@ def scenario_bad_input(args, base):
         check("belongs to" in err, "foreign file: %s" % err)
         out, _ = ctl.run("read", "ct/other", "--to", "tail")
         check(out == "a\nbb\n", "ct/other: %r" % out)
+
+        # A start cut that does not parse is a configuration error,
+        # found by --check-config too.
+        eck = os.path.join(base, "e.ckpt")
+        eflags = ["--mode=export", "--stream=ct/s",
+                  "--checkpoint.file=%s" % eck, "--connector.plugin=file",
+                  "--guarantee=at-least-once"]
+        for extra in (["--check-config"], []):
+            _, err = con.run(*eflags, *extra, "--start=garbage",
+                             "--connector.options.path=%s"
+                             % os.path.join(base, "x.out"),
+                             expect=EXIT_CONFIG)
+            check("start garbage" in err, "bad start: %s" % err)
+        # A sink that cannot open on a first run leaves no reader group
+        # behind: the corrected run goes ahead.
+        _, err = con.run(*eflags, "--connector.options.path=%s"
+                         % os.path.join(base, "nodir", "x.out"),
+                         expect=EXIT_FAILED)
+        check("nodir" in err, "sink in a missing directory: %s" % err)
+        ctl.run("group", "describe", "ct/connect-s", expect=EXIT_FAILED)
+        ctl.run("stream", "seal", "ct/s")
+        good = os.path.join(base, "good.out")
+        _, err = con.run(*eflags, "--connector.options.path=%s" % good)
+        with open(good) as f:
+            check(f.read() == "a\nbb\n", "corrected export: %s" % err)
     finally:
         sa.stop()
 
