@@ -337,7 +337,12 @@ int UvFsMakeFile(const char *dir,
     return 0;
 
 err_after_tmp_create:
-    UvFsRemoveFile(dir, tmp_filename, errmsg);
+    /* STRATA PATCH (PATCHES.md #22): the clean-up's own failure (the
+     * temp file was never made) no longer replaces the cause. */
+    {
+        char ignored[RAFT_ERRMSG_BUF_SIZE];
+        UvFsRemoveFile(dir, tmp_filename, ignored);
+    }
     return rv;
 }
 
@@ -367,6 +372,8 @@ open:
             mode = S_IRUSR | S_IWUSR;
             goto open;
         }
+        /* STRATA PATCH (PATCHES.md #22): say why (was left unset). */
+        UvOsErrMsg(errmsg, "open", rv);
         goto err;
     }
 
