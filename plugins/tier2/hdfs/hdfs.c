@@ -795,8 +795,15 @@ static void describe(const struct hdfs *h, const struct xfer *x,
 		                : curl_easy_strerror(x->cc),
 		     tries, hint, x->method, x->url);
 	} else if (x->exception[0] != '\0') {
-		errf(errmsg, "%s: %s (HTTP %ld): %s%s", what, x->exception,
-		     x->status, x->message, tries);
+		/* A datanode answers a namenode request this way. */
+		bool datanode =
+		        strstr(x->message, "namenoderpcaddress") != NULL;
+		errf(errmsg, "%s: %s (HTTP %ld): %s%s%s", what, x->exception,
+		     x->status,
+		     datanode ? "namenode= points at a datanode; give the "
+		                "namenode's HTTP address: "
+		              : "",
+		     x->message, tries);
 	} else {
 		errf(errmsg, "%s: HTTP %ld%s [%s %s]", what, x->status, tries,
 		     x->method, x->url);

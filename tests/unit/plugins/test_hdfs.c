@@ -36,6 +36,7 @@ static char err[STRATA_ERRMSG_SIZE];
 static pid_t server_pid;
 static char server_root[64];
 static int nn_port;
+static int dn_port;
 static char config[256];
 
 static int64_t now_ms(void)
@@ -78,8 +79,7 @@ static int start_server(void **state)
 	for (int i = 0; i < 200; i++) {
 		FILE *f = fopen(port_file, "r");
 		if (f != NULL) {
-			int dn = 0;
-			int n = fscanf(f, "%d %d", &nn_port, &dn);
+			int n = fscanf(f, "%d %d", &nn_port, &dn_port);
 			fclose(f);
 			unlink(port_file);
 			if (n == 2) {
@@ -569,6 +569,22 @@ static int count_cb(void *arg, const char *name,
 	return 0;
 }
 
+/* namenode= given a datanode's address: the datanode's answer is turned
+ * into what to fix. */
+static void test_hdfs_namenode_is_a_datanode(void **state)
+{
+	(void)state;
+	char conf[128];
+	snprintf(conf, sizeof(conf), "namenode=http://127.0.0.1:%d\nretries=0",
+	         dn_port);
+	struct tier2 *t = NULL;
+	assert_int_equal(tier2_load_open("hdfs", NULL, conf, &t, err), 0);
+	struct strata_tier2_chunk_info info;
+	assert_int_not_equal(tier2_stat(t, "x", &info, err), 0);
+	assert_true(contains(err, "namenode= points at a datanode"));
+	tier2_close(t);
+}
+
 /* Out of memory at any allocation fails cleanly (no leak, no crash) and
  * leaves the chunk as it was or fully written. */
 static void test_hdfs_oom_every_allocation(void **state)
@@ -608,6 +624,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_hdfs_open_config_errors),
 	        cmocka_unit_test(test_hdfs_check),
+	        cmocka_unit_test_setup(test_hdfs_namenode_is_a_datanode, reset),
 	        cmocka_unit_test_setup(test_hdfs_errors_map_remote_exceptions,
 	                               reset),
 	        cmocka_unit_test_setup(test_hdfs_redirect_data_to_datanode,
