@@ -108,6 +108,8 @@ struct storage_writer {
 	size_t n_sweep_refs;    /* entries in sweep_refs */
 	size_t n_sweep_grefs;   /* of which garbage (the first) */
 	atomic_bool degraded;   /* last job failed */
+	_Atomic uint64_t job_since; /* ms (monotonic) the running job began,
+	                               0 when none runs */
 	/* Writer thread. */
 	pthread_t thread;     /* runs writer_main */
 	bool thread_started;  /* thread exists (not joined) */
@@ -523,7 +525,9 @@ static void *writer_main(void *arg)
 			break; /* stop, nothing left */
 		}
 		pthread_mutex_unlock(&w->lock);
+		atomic_store(&w->job_since, mono_ns() / 1000000 + 1);
 		run_job(w, j);
+		atomic_store(&w->job_since, 0);
 		w->cfg.post(w->cfg.post_arg, j);
 		pthread_mutex_lock(&w->lock);
 	}
@@ -571,6 +575,9 @@ int storage_writer_new(const struct storage_writer_config *cfg,
 	}
 	if (c->max_garbage == 0) {
 		c->max_garbage = 64;
+	}
+	if (c->stuck_ms == 0) {
+		c->stuck_ms = 30000;
 	}
 	idmap_init(&w->segs);
 	w->backoff_ms = c->backoff_min_ms;
@@ -646,7 +653,13 @@ void storage_writer_free(struct storage_writer *w)
 
 bool storage_writer_degraded(struct storage_writer *w)
 {
-	return atomic_load(&w->degraded);
+	/* A request that hangs (a server that accepts and never answers)
+	 * fails only after the plugin's timeouts, minutes for hdfs: it is
+	 * degraded from stuck_ms on, not from then. */
+	uint64_t since = atomic_load(&w->job_since);
+	return atomic_load(&w->degraded) ||
+	       (since != 0 &&
+	        mono_ns() / 1000000 + 1 >= since + w->cfg.stuck_ms);
 }
 
 bool storage_writer_busy(const struct storage_writer *w)

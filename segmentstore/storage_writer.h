@@ -49,6 +49,8 @@ struct storage_writer_config {
 	unsigned backoff_min_ms; /* first retry delay after a failure (100) */
 	unsigned backoff_max_ms; /* longest retry delay (5000) */
 	unsigned max_garbage;    /* chunk deletions per job (64) */
+	unsigned stuck_ms;       /* a job running this long (a hung tier 2)
+	                            reports degraded (30000) */
 	storage_writer_post_fn post;         /* required */
 	void *post_arg;                      /* its argument */
 	const struct tier2_metrics *metrics; /* borrowed until free; NULL */
@@ -147,7 +149,8 @@ void storage_writer_committed(struct storage_writer *w, bool ok);
 void storage_writer_discard(struct storage_writer *w, struct sw_job *job);
 
 /* True while tier 2 fails (since the last failed job, until one
- * succeeds). Any thread. */
+ * succeeds), or while a job has run stuck_ms or more (a hung tier 2).
+ * Any thread. */
 bool storage_writer_degraded(struct storage_writer *w);
 
 /* True when a job is being written or committed. */

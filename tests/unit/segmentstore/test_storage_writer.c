@@ -431,6 +431,36 @@ static void test_garbage_deleted(void **state)
 	fx_free(x);
 }
 
+/* A job that hangs (tier 2 accepts and never answers) reports degraded
+ * once it has run stuck_ms, not only when the plugin's timeouts end it
+ * (minutes for hdfs); done, it is not degraded. */
+static void test_stuck_job_is_degraded(void **state)
+{
+	(void)state;
+	struct fixture *x = fx_new("faulty", "parent=mem\ndelay_ms=800",
+	                           (struct storage_writer_config){
+	                                   .flush_bytes = 1, .stuck_ms = 100});
+	uint64_t s = do_create(&x->f, "s").segment;
+	append(x, s, 0, 4, 'a', 1);
+	assert_true(storage_writer_plan(x->w, &x->f, 1, 1, 1, false));
+	assert_false(storage_writer_degraded(x->w));
+	bool seen = false;
+	for (int i = 0; i < 600 && !seen; i++) {
+		seen = storage_writer_degraded(x->w);
+		usleep(1000);
+	}
+	assert_true(seen);
+	struct sw_job *j = wait_job(x);
+	struct entry_builder b;
+	entry_builder_init(&b, 0);
+	assert_int_equal(
+	        storage_writer_complete(x->w, j, 1, &b, 2, on_failed, x), 1);
+	entry_builder_close(&b);
+	assert_false(storage_writer_degraded(x->w));
+	storage_writer_committed(x->w, false);
+	fx_free(x);
+}
+
 /* A chunk that cannot be deleted does not hold up the others of the same
  * job (a QA run: one damaged s3 chunk at the head of the list stopped
  * every later delete of its container). */
@@ -631,6 +661,7 @@ int main(void)
 	        cmocka_unit_test(test_garbage_deleted),
 	        cmocka_unit_test(test_garbage_failing_does_not_hold_flushes),
 	        cmocka_unit_test(test_garbage_failing_does_not_hold_others),
+	        cmocka_unit_test(test_stuck_job_is_degraded),
 	        cmocka_unit_test(test_orphan_sweep),
 	        cmocka_unit_test(test_flush_after_merge),
 	        cmocka_unit_test(test_lock_chunk_excludes),
