@@ -9,6 +9,7 @@
 #include "cli/args.h"
 #include "common/alloc.h"
 #include "common/config.h"
+#include "common/hex.h"
 #include "strata/error.h"
 #include "strata/plugin_config.h"
 
@@ -260,20 +261,6 @@ int cli_split_stream(const char *text, char *scope, char *stream, char *err)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
 int cli_unescape(const char *text, char *out, size_t size, size_t *len,
                  char *err)
 {
@@ -296,8 +283,8 @@ int cli_unescape(const char *text, char *out, size_t size, size_t *len,
 				c = '\\';
 				break;
 			case 'x': {
-				int h = hexval(p[1]);
-				int l = h >= 0 ? hexval(p[2]) : -1;
+				int h = hex_value(p[1]);
+				int l = h >= 0 ? hex_value(p[2]) : -1;
 				if (l < 0) {
 					errf(err,
 					     "separator '%.40s': \\x needs two "

@@ -26,6 +26,7 @@
 #include "common/errmsg.h"
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/hex.h"
 #include "common/http.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -634,14 +635,6 @@ static int render_config(struct buf *b, const Strata__V1__StreamConfig *c)
 
 /* ----------------------------------------------------------- handlers -- */
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9'   ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-	                              : -1;
-}
-
 /* Copy path segment s[0..n) into out (NAME_MAX_LEN), percent-decoded
  * (RFC 3986). Returns false when it does not fit, or holds a malformed
  * escape or an encoded NUL or '/' (names never hold those). */
@@ -654,7 +647,7 @@ static bool decode_part(const char *s, size_t n, char *out)
 			if (i + 2 >= n) {
 				return false;
 			}
-			int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+			int h = hex_value(s[i + 1]), l = hex_value(s[i + 2]);
 			if (h < 0 || l < 0) {
 				return false;
 			}

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "strata/error.h"
 
 struct parser {
@@ -64,20 +65,6 @@ static bool literal(struct parser *ps, const char *word)
 	return true;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
 /* Four hex digits after "\u"; -1 when malformed. */
 static long hex4(struct parser *ps)
 {
@@ -86,7 +73,7 @@ static long hex4(struct parser *ps)
 	}
 	long v = 0;
 	for (int i = 0; i < 4; i++) {
-		int d = hexval(ps->p[i]);
+		int d = hex_value(ps->p[i]);
 		if (d < 0) {
 			return -1;
 		}

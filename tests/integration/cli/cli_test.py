@@ -1060,6 +1060,26 @@ def check_alive(sa):
     return sa.proc.poll() is None
 
 
+def start_follower(args, sa, ctl, group, reader):
+    """`stratactl read --group GROUP --follow --reader READER` in the
+    background, once the group lists it online (30 s at most)."""
+    fol = subprocess.Popen([args.stratactl, "--controller", sa.url,
+                            "read", "--group", group, "--follow",
+                            "--reader", reader], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while json.loads(ctl.run("group", "describe", group,
+                             "--json")[0])["readers"] != [reader]:
+        if time.monotonic() >= deadline or fol.poll() is not None:
+            if fol.poll() is None:
+                fol.kill()
+                fol.wait()
+            raise Failure("reader %s never came online in %s" % (reader,
+                                                                group))
+        time.sleep(0.2)
+    return fol
+
+
 def scenario_groups(args, base):
     """Reader groups: two successive group reads see every event once;
     a checkpoint with no reader online gives the cuts the group reached;
@@ -1113,20 +1133,8 @@ def scenario_groups(args, base):
 
         # A following reader sees new events, passes a checkpoint, and on
         # SIGTERM (as on Ctrl-C) leaves the group.
-        fol = subprocess.Popen([args.stratactl, "--controller", sa.url,
-                                "read", "--group", "g/rg", "--follow",
-                                "--reader", "r1"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+        fol = start_follower(args, sa, ctl, "g/rg", "r1")
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                d = json.loads(ctl.run("group", "describe", "g/rg",
-                                       "--json")[0])
-                if d["readers"] == ["r1"]:
-                    break
-                check(time.monotonic() < deadline and fol.poll() is None,
-                      "follower never came online: %s" % d)
-                time.sleep(0.2)
             ctl.run("write", "g/s", "--key", "k9", stdin="k9:100\nk9:101\n")
             cp = json.loads(ctl.run("group", "checkpoint", "g/rg",
                                     "--name", "cp2", "--json",
@@ -1210,17 +1218,8 @@ def scenario_groups(args, base):
         # and the group reads the new stream from its head.
         ctl.run("write", "g/t", "--create", stdin="".join(
             "t:%d\n" % i for i in range(20)))
-        fol = subprocess.Popen([args.stratactl, "--controller", sa.url,
-                                "read", "--group", "g/rg", "--follow",
-                                "--reader", "r2"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+        fol = start_follower(args, sa, ctl, "g/rg", "r2")
         try:
-            deadline = time.monotonic() + 30
-            while json.loads(ctl.run("group", "describe", "g/rg",
-                                     "--json")[0])["readers"] != ["r2"]:
-                check(time.monotonic() < deadline and fol.poll() is None,
-                      "reader r2 never came online")
-                time.sleep(0.2)
             ctl.run("group", "update", "g/rg", "--stream", "g/nope",
                     expect=EXIT_FAILED)
             out, _ = ctl.run("group", "update", "g/rg", "--stream", "g/t")
@@ -1251,17 +1250,8 @@ def scenario_groups(args, base):
               % err)
         # A group deleted under a following reader: it stops, saying so
         # (not with the internal state segment's name).
-        fol = subprocess.Popen([args.stratactl, "--controller", sa.url,
-                                "read", "--group", "g/rg", "--follow",
-                                "--reader", "r2"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+        fol = start_follower(args, sa, ctl, "g/rg", "r2")
         try:
-            deadline = time.monotonic() + 30
-            while json.loads(ctl.run("group", "describe", "g/rg",
-                                     "--json")[0])["readers"] != ["r2"]:
-                check(time.monotonic() < deadline and fol.poll() is None,
-                      "reader r2 never came online")
-                time.sleep(0.2)
             ctl.run("group", "delete", "g/rg")
             _, err = fol.communicate(timeout=60)
         finally:

@@ -10,20 +10,16 @@
 #include <cmocka.h>
 
 #include "plugins/tier2/s3/s3_frame.h"
+#include "tests/lib/check.h"
 
 #define B S3_FRAME_BLOCK
 
+/* n bytes of test data (tests/lib: the same on every run); free() it. */
 static unsigned char *pattern(size_t n)
 {
 	unsigned char *p = malloc(n > 0 ? n : 1);
 	assert_non_null(p);
-	uint32_t x = 2463534242u;
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 17;
-		x ^= x << 5;
-		p[i] = (unsigned char)x;
-	}
+	fill_pseudo_random(p, n, 2463534242u);
 	return p;
 }
 

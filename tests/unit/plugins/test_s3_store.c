@@ -13,6 +13,7 @@
 #include "common/alloc.h"
 #include "plugins/tier2/s3/s3_frame.h"
 #include "plugins/tier2/s3/s3_store.h"
+#include "tests/lib/check.h"
 #include "tests/lib/oom.h"
 
 /*
@@ -856,13 +857,7 @@ static unsigned char *pattern(size_t n, unsigned seed)
 {
 	unsigned char *p = malloc(n + 1);
 	assert_non_null(p);
-	uint32_t x = 2463534242u ^ seed;
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 17;
-		x ^= x << 5;
-		p[i] = (unsigned char)x;
-	}
+	fill_pseudo_random(p, n, 2463534242u ^ seed);
 	return p;
 }
 
