@@ -224,6 +224,12 @@ int client_writer_new_txn(struct strata_client *c, const char *scope,
                           const Strata__V1__SegmentsReply *segs,
                           struct strata_writer **out, char *errmsg);
 
+/* 0 when no event of w ever failed and w takes events, else the first
+ * lasting failure's code (the writer is broken) or the last failed
+ * event's, with errmsg: even when strata_writer_flush reported it
+ * already. A transaction's commit checks it (all or nothing). */
+int client_writer_failed(struct strata_writer *w, char *errmsg);
+
 /* --------------------------------------------------- segment operations */
 
 struct seg_op;

@@ -501,10 +501,20 @@ int strata_txn_ping(struct strata_txn *t, char *errmsg)
 	return rc != 0 ? rc : ping(t, errmsg);
 }
 
-/* Close the writer (every event resolved); its result. */
+/* Close the writer (every event resolved); 0 only when no event of the
+ * transaction ever failed or was refused, even one an earlier
+ * strata_txn_write or strata_txn_flush already reported. */
 static int close_writer(struct strata_txn *t, char *errmsg)
 {
-	int rc = strata_writer_close(t->w, errmsg);
+	int rc = strata_writer_flush(t->w, errmsg);
+	if (rc == 0) {
+		rc = client_writer_failed(t->w, errmsg);
+	}
+	char ignored[STRATA_ERRMSG_SIZE];
+	int crc = strata_writer_close(t->w, rc == 0 ? errmsg : ignored);
+	if (rc == 0) {
+		rc = crc;
+	}
 	renew_stop(t); /* the flush is over: commit or abort next */
 	t->w = NULL;
 	t->ended = true;

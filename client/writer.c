@@ -1762,6 +1762,22 @@ static void writer_close_task(void *arg)
 	writer_maybe_destroy(w);
 }
 
+int client_writer_failed(struct strata_writer *w, char *errmsg)
+{
+	int rc = 0;
+	pthread_mutex_lock(&w->mu);
+	int broken = atomic_load(&w->broken);
+	if (broken != 0) {
+		rc = broken;
+		client_err(errmsg, "%s", w->broken_msg);
+	} else if (w->fail_count > 0) {
+		rc = w->last_err;
+		client_err(errmsg, "%s", w->last_msg);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
 int strata_writer_close(struct strata_writer *w, char *errmsg)
 {
 	if (w == NULL) {

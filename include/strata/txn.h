@@ -78,12 +78,13 @@ STRATA_API int strata_txn_ping(struct strata_txn *t, char *errmsg);
 
 /*
  * Flush, then commit: returns 0 once every event is in the stream
- * (readers see them all from then on). When an event failed, aborts
- * instead and returns its error. Errors: STRATA_ECONFLICT (already
- * aborted, e.g. its lease ran out; or, when an event failed, already
- * committed by another client through strata_txn_commit_id with only
- * part of the events: errmsg says which), STRATA_ENOTSUP (the stream scaled
- * since the transaction began: aborted; write it again in a new one),
+ * (readers see them all from then on). When an event failed, or was
+ * refused because an earlier one had, aborts instead and returns its
+ * error, even when strata_txn_write or strata_txn_flush reported it. Errors:
+ * STRATA_ECONFLICT (already aborted, e.g. its lease ran out; or, when an event
+ * failed, already committed by another client through strata_txn_commit_id with
+ * only part of the events: errmsg says which), STRATA_ENOTSUP (the stream
+ * scaled since the transaction began: aborted; write it again in a new one),
  * STRATA_ETIMEDOUT (the commit is recorded and will complete: check with
  * strata_txn_status), STRATA_EUNAVAIL.
  */

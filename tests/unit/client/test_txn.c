@@ -311,8 +311,15 @@ static void test_txn_by_id(void **state)
 	assert_non_null(strstr(err, "committed"));
 	/* The old handle writes on: its events fail (no longer open), and
 	 * its commit says it was committed elsewhere with part of them (it
-	 * said "so it was aborted"). */
-	fill(t, 25, 26);
+	 * said "so it was aborted"). Once its flush has heard the shadow is
+	 * gone, further writes fail at once. */
+	const char ev[] = "k0:25";
+	if (strata_txn_write(t, "k0", 2, ev, sizeof(ev) - 1, err) == 0) {
+		assert_int_not_equal(strata_txn_flush(t, err), 0);
+	}
+	assert_non_null(strstr(err, "no longer open"));
+	assert_int_not_equal(strata_txn_write(t, "k1", 2, "k1:25", 5, err), 0);
+	assert_non_null(strstr(err, "no longer open"));
 	assert_int_equal(strata_txn_commit(t, err), STRATA_ECONFLICT);
 	assert_non_null(strstr(err, "committed by another client"));
 	/* Freeing it (an abort the controller refuses) changes nothing. */
