@@ -195,6 +195,32 @@ static void test_txn_exactly_once_inside(void **state)
 	fixture_free(fx);
 }
 
+/* An event failed and strata_txn_flush said so: the commit that follows
+ * still aborts (all or nothing), it does not commit the rest. */
+static void test_txn_failed_flush_then_commit_aborts(void **state)
+{
+	(void)state;
+	struct fake_cluster *f = fake_new(2);
+	struct strata_client *c = fake_client(f, 500);
+	assert_non_null(c);
+	char err[STRATA_ERRMSG_SIZE];
+	struct strata_txn *t = NULL;
+	assert_int_equal(strata_txn_begin(c, "sc", "st", NULL, &t, err), 0);
+	uint64_t id = strata_txn_id(t);
+	fake_fail_appends(f, 100000, STRATA_EUNAVAIL);
+	assert_int_equal(strata_txn_write(t, "k0", 2, "k0:0", 4, err), 0);
+	assert_int_not_equal(strata_txn_flush(t, err), 0);
+	fake_fail_appends(f, 0, 0);
+	assert_int_not_equal(strata_txn_commit(t, err), 0);
+	assert_non_null(strstr(err, "aborted"));
+	strata_txn_free(t);
+	enum strata_txn_state st;
+	assert_int_equal(strata_txn_status(c, "sc", "st", id, &st, err), 0);
+	assert_int_equal(st, STRATA_TXN_ABORTED);
+	strata_client_free(c);
+	fake_free(f);
+}
+
 /* Its lease ran out (the controller aborted it): ping and commit say so,
  * nothing reaches the stream. */
 static void test_txn_lease_ran_out(void **state)
@@ -428,6 +454,7 @@ int main(void)
 	        cmocka_unit_test(test_txn_commit_all_at_once),
 	        cmocka_unit_test(test_txn_abort_leaves_nothing),
 	        cmocka_unit_test(test_txn_exactly_once_inside),
+	        cmocka_unit_test(test_txn_failed_flush_then_commit_aborts),
 	        cmocka_unit_test(test_txn_lease_ran_out),
 	        cmocka_unit_test(test_txn_lease_renewed),
 	        cmocka_unit_test(test_txn_begin_waits_while_busy),
