@@ -117,17 +117,16 @@ static int settle_prepared(struct import *im, char *errmsg)
 			continue;
 		}
 		if (rc == STRATA_ENOENT) {
-			errmsg_set(
-			        errmsg,
-			        "transaction %" PRIu64 " named as prepared in "
-			        "%.200s is unknown to the controller (it "
-			        "forgets completed ones after an hour): "
-			        "whether "
-			        "its records are in %s/%s cannot be told; "
-			        "check "
-			        "the stream and rerun with "
-			        "--recovery.unknown_txn=committed or =aborted",
-			        id, cfg->state_file, cfg->scope, cfg->stream);
+			/* The fix first: the message is cut at 255 bytes. */
+			errmsg_set(errmsg,
+			           "prepared transaction %" PRIu64
+			           " is unknown "
+			           "to the controller (forgotten an hour after "
+			           "it completed): rerun with "
+			           "--recovery.unknown_txn=committed or "
+			           "=aborted, whichever %.60s/%.60s shows "
+			           "(does it hold the interval's records?)",
+			           id, cfg->scope, cfg->stream);
 			return rc;
 		}
 		errmsg_set(errmsg,

@@ -55,8 +55,9 @@ static const struct config_key schema[] = {
         {.name = "connector.plugin",
          .type = CONFIG_STRING,
          .flags = CONFIG_REQUIRED,
-         .help = "Connector: a name (file, stdio) found as "
-                 "connector-<name>.so in connector.plugin_dir, or a path."},
+         .help = "Connector: a name (file, stdio, http, mqtt, strata) "
+                 "found as connector-<name>.so in connector.plugin_dir, "
+                 "or a path."},
         {.name = "connector.plugin_dir",
          .type = CONFIG_STRING,
          .def = "",
@@ -65,8 +66,9 @@ static const struct config_key schema[] = {
                  "or the install directory."},
         {.name = "connector.options",
          .type = CONFIG_SECTION,
-         .help = "Options of the connector (file: path, key, follow, "
-                 "format, fsync; stdio: key, format); docs/connect.md."},
+         .help = "Options of the connector, e.g. file: path, key, "
+                 "follow, format, fsync; mqtt: broker, topic, qos; "
+                 "every connector's in docs/connect.md."},
         {.name = "checkpoint.file",
          .type = CONFIG_STRING,
          .flags = CONFIG_REQUIRED,

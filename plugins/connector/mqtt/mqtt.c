@@ -125,7 +125,7 @@ static int parse_opts(const char *config, bool source, struct opts *o,
 	o->connect_timeout_ms = 10000;
 	o->ack_timeout_ms = 30000;
 	o->max_inflight = 100;
-	bool have_clean = false;
+	bool have_clean = false, have_inflight = false;
 	const char *cur = config;
 	struct strata_config_item it;
 	while (strata_config_next(&cur, &it)) {
@@ -204,6 +204,7 @@ static int parse_opts(const char *config, bool source, struct opts *o,
 				want = "1..65535";
 			}
 			o->max_inflight = (int)v;
+			have_inflight = true;
 		} else if (!source &&
 		           strata_config_key_is(&it, "ack_timeout_ms")) {
 			if (!conn_opt_u64(&it, 100, 3600000,
@@ -216,6 +217,9 @@ static int parse_opts(const char *config, bool source, struct opts *o,
 		if (want != NULL) {
 			return conn_opt_bad(errmsg, what, &it, want);
 		}
+	}
+	if (!source && o->qos == 2 && !have_inflight) {
+		o->max_inflight = QOS2_INFLIGHT;
 	}
 	if (o->topic[0] == '\0') {
 		conn_err(errmsg, "option topic of the %s is required (%s)",

@@ -18,6 +18,12 @@
 #define ID_CAP 256     /* longest client_id / username / password + 1 */
 #define STEP_MS 100    /* longest single wait on the socket */
 #define MQTT_PAYLOAD_MAX 268435455u /* MQTT's largest payload */
+/* The sink's max_inflight default at qos=2: mosquitto's default
+ * max_inflight_messages. Over the broker's limit mosquitto 2.0 drops an
+ * incoming QoS 2 message yet answers PUBREC, which under MQTT 3.1.1
+ * carries no reason code (src/handle_publish.c, "quota exceeded"), so
+ * the sink would count it delivered. */
+#define QOS2_INFLIGHT 20
 
 /* One side's options, parsed. */
 struct opts {

@@ -2,10 +2,13 @@
  * awaited at prepare: at least once (the comment atop mqtt.c). */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "mqtt.h"
+
+#define RECONNECT_MS 500 /* between attempts to reconnect an idle sink */
 
 /* ------------------------------------------------------------- sink */
 
@@ -18,6 +21,14 @@ int mqtt_snk_open(const struct strata_host *host, const char *config,
 	int rc = mqtt_mq_open(host, config, false, &q, errmsg);
 	if (rc != 0) {
 		return rc;
+	}
+	if (q->o.qos == 2 && q->o.max_inflight > QOS2_INFLIGHT) {
+		host->log(host, STRATA_LOG_WARN,
+		          "mqtt: max_inflight=%d with qos=2: the broker must "
+		          "take that many QoS 2 messages in flight "
+		          "(mosquitto: max_inflight_messages, default %d), "
+		          "else it drops the excess while acknowledging it",
+		          q->o.max_inflight, QOS2_INFLIGHT);
 	}
 	if (restore != NULL) {
 		host->log(host, STRATA_LOG_DEBUG,
@@ -37,9 +48,38 @@ static int snk_fail(struct mq *q, int rc, const char *errmsg)
 	return rc;
 }
 
+/* Reconnect an idle sink, trying again while the broker is down or
+ * restarting, up to ack_timeout_ms (a refused login is final). */
+static int snk_reconnect(struct mq *q, char *errmsg)
+{
+	uint64_t deadline = conn_now_ms() + q->o.ack_timeout_ms;
+	unsigned attempts = 1;
+	int rc;
+	while ((rc = mqtt_session_connect(q, errmsg)) != 0 &&
+	       rc != STRATA_EPERM && conn_now_ms() + RECONNECT_MS < deadline) {
+		(void)poll(NULL, 0, RECONNECT_MS);
+		attempts++;
+	}
+	if (rc != 0) {
+		size_t n = strlen(errmsg);
+		snprintf(errmsg + n, STRATA_ERRMSG_SIZE - n,
+		         " (%u attempts in %" PRIu64 " ms, option "
+		         "ack_timeout_ms)",
+		         attempts, q->o.ack_timeout_ms);
+		return rc;
+	}
+	if (attempts > 1) {
+		q->host->log(q->host, STRATA_LOG_INFO,
+		             "mqtt: reconnected to %s after %u attempts",
+		             q->o.broker, attempts);
+	}
+	return 0;
+}
+
 /* The sink's connection is gone: reconnect when nothing was in flight
- * (nothing can be lost: an idle export the broker timed out), else fail
- * naming how many messages lack an acknowledgement. */
+ * (nothing can be lost: an idle export the broker timed out, or a
+ * broker restart), else fail naming how many messages lack an
+ * acknowledgement. */
 static int snk_recover(struct mq *q, char *errmsg)
 {
 	uint64_t inflight = q->published - q->acked;
@@ -48,7 +88,7 @@ static int snk_recover(struct mq *q, char *errmsg)
 		             "mqtt: connection to %s lost while idle (%s): "
 		             "reconnecting",
 		             q->o.broker, mqtt_lost_why(q));
-		int rc = mqtt_session_connect(q, errmsg);
+		int rc = snk_reconnect(q, errmsg);
 		return rc != 0 ? snk_fail(q, rc, errmsg) : 0;
 	}
 	conn_err(errmsg,

@@ -34,6 +34,10 @@
              MQTT topic (QoS 1, at least once) while mosquitto_sub
              collects it; the export is SIGKILLed twice and restarted:
              every event arrives, each run in order, duplicates counted.
+  mqtt_sink_qos2  the mqtt sink at qos=2 with its defaults (more in
+             flight than mosquitto takes loses messages silently), then
+             idle across a kill -9 and restart of the broker: every
+             event arrives and the export ends with exit 0.
   bad_input  missing and unknown keys, an unknown connector, exactly
              once with a source or sink that cannot do it, a stream
              that does not exist, a damaged checkpoint file, another
@@ -601,25 +605,32 @@ class Mosquitto:
                         % (self.port, self.dir))
                 if os.geteuid() == 0:
                     f.write("user root\n")  # else it drops to mosquitto
-            out = open(self.logfile, "a")
-            self.proc = subprocess.Popen([binary, "-c", conf], stdout=out,
-                                         stderr=subprocess.STDOUT)
-            out.close()
-            deadline = time.monotonic() + 10
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", self.port),
-                                             0.2).close()
-                    self.url = "mqtt://127.0.0.1:%d" % self.port
-                    log("mosquitto ready at %s" % self.url)
-                    return
-                except OSError:
-                    time.sleep(0.05)
-            self.stop()
+            self.cmd = [binary, "-c", conf]
+            if self.launch():
+                return
             log("mosquitto did not listen on %d; trying another port"
                 % self.port)
         with open(self.logfile) as f:
             raise Failure("mosquitto did not start: %s" % f.read()[-2000:])
+
+    def launch(self):
+        """Start the broker on self.port: True once it listens."""
+        out = open(self.logfile, "a")
+        self.proc = subprocess.Popen(self.cmd, stdout=out,
+                                     stderr=subprocess.STDOUT)
+        out.close()
+        deadline = time.monotonic() + 10
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port),
+                                         0.2).close()
+                self.url = "mqtt://127.0.0.1:%d" % self.port
+                log("mosquitto ready at %s" % self.url)
+                return True
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        return False
 
     def stop(self):
         if self.proc.poll() is None:
@@ -879,6 +890,105 @@ def scenario_mqtt_export(args, base):
         broker.stop()
 
 
+def scenario_mqtt_sink_qos2(args, base):
+    """The mqtt sink at qos=2 with its defaults: mosquitto (2.0) drops an
+    incoming QoS 2 message over its in-flight limit (20) yet acknowledges
+    it under MQTT 3.1.1, so more in flight loses messages silently. Then
+    an idle export across a broker restart (kill -9, same port) goes on
+    once the broker is back."""
+    subbin = find_tool("mosquitto_sub", "mosquitto-clients")
+    broker = Mosquitto(base)
+    sa = e = None
+    subs = []
+    try:
+        sa = Standalone(args.standalone, base)
+        sa.start()
+        ctl = Ctl(args.stratactl, sa.url)
+        ctl.run("scope", "create", "ct")
+        ctl.run("stream", "create", "ct/q2", "--segments", "2")
+        got_path = os.path.join(base, "received-q2.txt")
+
+        def subscribe(n):
+            # stdbuf: line-buffered, so what it printed is in the file.
+            out = open(got_path, "a")
+            sub = subprocess.Popen(
+                ["stdbuf", "-oL", subbin, "-h", "127.0.0.1", "-p",
+                 str(broker.port), "-q", "1", "-t", "out/q2", "-i",
+                 "collector-%d" % n, "-d"],
+                stdout=out, stderr=subprocess.STDOUT)
+            out.close()
+            subs.append(sub)
+            deadline = time.monotonic() + 20
+            while True:
+                with open(got_path) as f:
+                    if f.read().count("SUBACK") >= n:
+                        return
+                check(sub.poll() is None and time.monotonic() < deadline,
+                      "mosquitto_sub did not subscribe")
+                time.sleep(0.05)
+
+        def received():
+            with open(got_path) as f:
+                return {int(ln[3:]) for ln in f.read().splitlines()
+                        if ln.startswith("ev-")}
+
+        def wait_received(n, what):
+            deadline = time.monotonic() + 60
+            while len(received()) < n:
+                check(e.poll() is None and time.monotonic() < deadline,
+                      "%s: %d of %d received: %s"
+                      % (what, len(received()), n, tail(e)))
+                time.sleep(0.05)
+
+        subscribe(1)
+        first = 3000
+        ctl.run("write", "ct/q2", "--key", "k", stdin="".join(
+            "ev-%06d\n" % i for i in range(first)))
+        con = Connect(args.connect, sa.url, base)
+        e = con.start("--mode=export", "--stream=ct/q2",
+                      "--connector.plugin=mqtt",
+                      "--connector.options.broker=%s" % broker.url,
+                      "--connector.options.topic=out/q2",
+                      "--connector.options.qos=2",
+                      "--guarantee=at-least-once",
+                      "--checkpoint.file=%s" % os.path.join(base, "q2.ckpt"),
+                      "--checkpoint.interval=200ms")
+        wait_received(first, "qos=2 export")
+        # Idle now: the broker dies and comes back on its port.
+        time.sleep(0.5)
+        broker.proc.kill()
+        broker.proc.wait()
+        time.sleep(1.5)
+        check(broker.launch(), "mosquitto did not start again")
+        subscribe(2)
+        total = 4000
+        ctl.run("write", "ct/q2", "--key", "k", stdin="".join(
+            "ev-%06d\n" % i for i in range(first, total)))
+        ctl.run("stream", "seal", "ct/q2")
+        rc = e.wait(120)
+        check(rc == 0, "export exit %d: %s" % (rc, tail(e)))
+        check("lost while idle" in tail(e), "no reconnect: %s" % tail(e))
+        deadline = time.monotonic() + 20
+        while len(received()) < total and time.monotonic() < deadline:
+            time.sleep(0.1)
+        missing = sorted(set(range(total)) - received())
+        check(not missing, "%d events never arrived at qos=2, first %s"
+              % (len(missing), missing[:5]))
+        log("mqtt sink qos=2: %d events, every one received, across an "
+            "idle broker restart" % total)
+    finally:
+        if e is not None and e.poll() is None:
+            e.kill()
+            e.wait()
+        for sub in subs:
+            if sub.poll() is None:
+                sub.terminate()
+                sub.wait(10)
+        if sa is not None:
+            sa.stop()
+        broker.stop()
+
+
 def scenario_bad_input(args, base):
     sa = Standalone(args.standalone, base)
     sa.start()
@@ -1004,7 +1114,7 @@ def main():
     ap.add_argument("scenario", choices=["exactly_once", "mirror", "stdio",
                                          "hold_retention",
                                          "http", "mqtt_import",
-                                         "mqtt_export",
+                                         "mqtt_export", "mqtt_sink_qos2",
                                          "bad_input"])
     ap.add_argument("--standalone", required=True)
     ap.add_argument("--stratactl", required=True)
@@ -1020,6 +1130,7 @@ def main():
          "http": scenario_http,
          "mqtt_import": scenario_mqtt_import,
          "mqtt_export": scenario_mqtt_export,
+         "mqtt_sink_qos2": scenario_mqtt_sink_qos2,
          "bad_input": scenario_bad_input}[args.scenario](args, base)
         ok = True
         log("PASS %s" % args.scenario)
