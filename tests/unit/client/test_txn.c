@@ -204,8 +204,11 @@ static void test_txn_failed_flush_then_commit_aborts(void **state)
 	struct strata_client *c = fake_client(f, 500);
 	assert_non_null(c);
 	char err[STRATA_ERRMSG_SIZE];
+	struct strata_txn_config cfg;
+	strata_txn_config_default(&cfg);
+	cfg.writer.retry_timeout_ms = 300; /* the event fails soon */
 	struct strata_txn *t = NULL;
-	assert_int_equal(strata_txn_begin(c, "sc", "st", NULL, &t, err), 0);
+	assert_int_equal(strata_txn_begin(c, "sc", "st", &cfg, &t, err), 0);
 	uint64_t id = strata_txn_id(t);
 	fake_fail_appends(f, 100000, STRATA_EUNAVAIL);
 	assert_int_equal(strata_txn_write(t, "k0", 2, "k0:0", 4, err), 0);
