@@ -462,16 +462,21 @@ static int cmd_write(struct cli *c, const struct cli_args *a)
 	if (failed > 0 || (close_rc != 0 && first == 0)) {
 		int code = first != 0 ? first : close_rc;
 		const char *msg = first != 0 ? first_err : cerr;
-		/* A request without an answer may have been carried out. */
-		bool maybe = txn_id == 0 && (code == STRATA_ETIMEDOUT ||
-		                             code == STRATA_EUNAVAIL ||
-		                             code == STRATA_ELEADERLOST);
+		/* Refused for what it is, an event was not stored. Any other
+		 * failure may have come while its append was in flight
+		 * (a store killed, an election): it may be in the stream. A
+		 * transaction's events are all or nothing. */
+		bool refused =
+		        code == STRATA_ETOOBIG || code == STRATA_EINVAL ||
+		        code == STRATA_EBADNAME || code == STRATA_ECONFIG ||
+		        code == STRATA_EPERM || code == STRATA_ENOENT;
+		bool maybe = txn_id == 0 && !refused;
 		int fex = cli_fail(
 		        c, code,
 		        "%" PRIu64 " of %" PRIu64 " events were not %s: %s%s",
 		        failed > 0 ? failed : events - acked, events,
 		        maybe ? "acknowledged (some may be in the stream: "
-		                "their requests had no answer)"
+		                "read its tail before sending them again)"
 		              : "written",
 		        msg[0] != '\0' ? msg : strata_strerror(code),
 		        code == STRATA_ETOOBIG && in_ex == 0 ? TOOBIG_AT_STORE

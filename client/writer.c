@@ -506,10 +506,16 @@ static void writer_break(struct strata_writer *w, int code, const char *msg)
 {
 	pthread_mutex_lock(&w->mu);
 	if (atomic_load(&w->broken) == 0) {
+		/* Named once, and short enough that the hint survives the
+		 * cut at STRATA_ERRMSG_SIZE. */
+		bool named = strncmp(msg, "writer ", 7) == 0;
 		client_err(w->broken_msg,
-		           "%.180s; the writer takes no more events (a key's "
-		           "order would have a hole): create a new one",
-		           msg);
+		           "%s%s%s%s%s%.150s; the writer takes no more "
+		           "events (a key's order would have a hole): "
+		           "create a new one",
+		           named ? "" : "writer ", named ? "" : w->scope,
+		           named ? "" : "/", named ? "" : w->stream,
+		           named ? "" : ": ", msg);
 		atomic_store(&w->broken, code);
 	}
 	pthread_mutex_unlock(&w->mu);
@@ -1375,8 +1381,7 @@ static int writer_enqueue(struct strata_writer *w, const void *key,
 	int broken = atomic_load(&w->broken);
 	if (broken != 0) {
 		pthread_mutex_lock(&w->mu);
-		client_err(errmsg, "writer %s/%s: %s", w->scope, w->stream,
-		           w->broken_msg);
+		client_err(errmsg, "%s", w->broken_msg);
 		pthread_mutex_unlock(&w->mu);
 		return broken;
 	}
