@@ -12,7 +12,9 @@
  * happy path: WAIT(0) -> connected? -> SEND on a fresh ctx -> RECV ->
  * decode -> callback.
  * failure modes: no connection within connect_timeout_ms, ESHUTDOWN reply
- * -> next endpoint after backoff (always safe: nothing executed); timeout or
+ * -> next endpoint after backoff (always safe: nothing executed); no
+ * connection within RPC_FAILOVER_GRACE_MS while another endpoint has one
+ * (every endpoint dials once a call waits) -> that one at once; timeout or
  * lost connection -> same, only for RPC_IDEMPOTENT calls; ENOTLEADER /
  * EWRONGHOST with a redirect -> that endpoint, no backoff, bounded hops;
  * client closing -> STRATA_ECLOSED.
@@ -1207,6 +1209,9 @@ struct rpc_endpoint {
 };
 
 #define RPC_CLOSED_AT_ONCE_MS 100
+/* An endpoint not connected this long while another is: use the other
+ * (connections on 127.0.0.1 or a LAN take well under this). */
+#define RPC_FAILOVER_GRACE_MS 250
 
 enum op_state {
 	OP_WAIT, /* start, connection wait or backoff: a sleep */
@@ -1637,6 +1642,30 @@ static int op_send(struct rpc_op *op, struct rpc_endpoint *ep)
 	return 0;
 }
 
+/* Start the dialers of cli's endpoints other than skip that are not
+ * started yet (cli->mtx held); a failure leaves one for its own call. */
+static void start_other_dialers(struct rpc_client *cli, size_t skip)
+{
+	for (size_t i = 0; i < cli->n_eps; i++) {
+		struct rpc_endpoint *e = cli->eps[i];
+		if (i != skip && !e->started &&
+		    nng_dialer_start(e->dialer, NNG_FLAG_NONBLOCK) == 0) {
+			e->started = true;
+		}
+	}
+}
+
+/* An endpoint other than skip with a connection up, or -1. */
+static int connected_other(const struct rpc_client *cli, size_t skip)
+{
+	for (size_t i = 0; i < cli->n_eps; i++) {
+		if (i != skip && atomic_load(&cli->eps[i]->npipes) > 0) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
 /* Start an attempt on op->ep: wait for a connection, then send. */
 static void op_attempt(struct rpc_op *op)
 {
@@ -1665,8 +1694,27 @@ static void op_attempt(struct rpc_op *op)
 			op->waiting = true;
 			op->wait_start = now;
 			op->wait_step = 1;
+			/* The others dial too, so a dead first URL costs a
+			 * short grace, not the connect timeout. */
+			start_other_dialers(cli, op->ep);
 		}
 		nng_duration waited = (nng_duration)(now - op->wait_start);
+		int alt = waited >= RPC_FAILOVER_GRACE_MS
+		                  ? connected_other(cli, op->ep)
+		                  : -1;
+		if (alt >= 0) {
+			LOG_DEBUG("rpc",
+			          "RPC method %u: no connection to %s after "
+			          "%d ms; %s is connected: trying it",
+			          op->method, ep->url, (int)waited,
+			          cli->eps[alt]->url);
+			op->ep = (size_t)alt;
+			op->waiting = false;
+			op->state = OP_WAIT;
+			nng_sleep_aio(0, op->timer);
+			pthread_mutex_unlock(&cli->mtx);
+			return;
+		}
 		if (atomic_load(&ep->down) ||
 		    waited >= cli->opts.connect_timeout_ms) {
 			atomic_store(&ep->down, true);

@@ -1426,6 +1426,35 @@ static void test_rpc_failover_second_url(void **state)
 	svc_join(s);
 }
 
+/* With the first URL dead and a long connect timeout, the first call
+ * goes to the second once it is connected, after a short grace, not
+ * after the connect timeout (every new stratactl process pays it). */
+static void test_rpc_dead_first_url_costs_a_grace(void **state)
+{
+	(void)state;
+	char dead[128];
+	dead_url(dead, sizeof(dead));
+	struct svc *s = svc_new();
+	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", NULL);
+	const char *urls[] = {dead, rpc_server_url(srv)};
+	struct rpc_client_opts o;
+	rpc_client_opts_default(&o);
+	o.connect_timeout_ms = 10000;
+	struct rpc_client *cli;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(rpc_client_open(&cli, urls, 2, &o, err), 0);
+	int64_t t0 = now_ms();
+	echo_ok(cli, "first");
+	assert_true(now_ms() - t0 < 5000); /* a grace of 250 ms */
+	t0 = now_ms();
+	echo_ok(cli, "second"); /* straight to the one that answered */
+	assert_true(now_ms() - t0 < 1000);
+	assert_int_equal(atomic_load(&s->calls), 2);
+	rpc_client_close(cli);
+	rpc_server_stop(srv);
+	svc_join(s);
+}
+
 /* Server A answers ENOTLEADER with a redirect to B (unknown to the
  * client): the call lands on B, and the next call goes to B directly.
  * Redirect loops stop after max_redirects. */
@@ -1891,6 +1920,7 @@ int main(void)
 	};
 	const struct CMUnitTest churn_tests[] = {
 	        cmocka_unit_test(test_rpc_failover_second_url),
+	        cmocka_unit_test(test_rpc_dead_first_url_costs_a_grace),
 	        cmocka_unit_test(test_rpc_stop_with_calls_in_flight),
 	        cmocka_unit_test(test_rpc_max_connections),
 	};
