@@ -1480,8 +1480,7 @@ static int check_online(struct strata_reader *r, char *errmsg)
 		client_err(errmsg,
 		           "reader %s is no longer in group %s/%s (declared "
 		           "offline, or the group was reset or updated); "
-		           "start the reader again (strata_reader_new) to "
-		           "rejoin",
+		           "create the reader again to rejoin",
 		           r->name, r->rg->scope, r->rg->group);
 		return STRATA_ENOENT;
 	}

@@ -83,14 +83,15 @@ static Strata__V1__Txn *get_txn(struct strata_client *c, const char *scope,
 	return *rc == 0 ? t : NULL;
 }
 
-/* Poll transaction id until done(t) or the operation timeout. */
+/* Poll transaction id until done(t) or the operation timeout, counted
+ * from started (clock_mono_ms when the begin, commit or abort began: the
+ * whole operation keeps within the timeout, not each step). */
 static int wait_txn(struct strata_client *c, const char *scope,
                     const char *stream, uint64_t id,
-                    bool (*done)(const Strata__V1__Txn *t), int *state,
-                    char *errmsg)
+                    bool (*done)(const Strata__V1__Txn *t), uint64_t started,
+                    int *state, char *errmsg)
 {
-	uint64_t deadline =
-	        clock_mono_ms() + (uint64_t)c->cfg.operation_timeout_ms;
+	uint64_t deadline = started + (uint64_t)c->cfg.operation_timeout_ms;
 	unsigned d = TXN_POLL_MS;
 	for (;;) {
 		int rc;
@@ -105,16 +106,29 @@ static int wait_txn(struct strata_client *c, const char *scope,
 			return 0;
 		}
 		if (clock_mono_ms() + d >= deadline) {
-			client_err(
-			        errmsg,
-			        "transaction %" PRIu64 " of %s/%s: still %s "
-			        "after %d ms (it completes in the background; "
-			        "check with strata_txn_status)",
-			        id, scope, stream,
-			        *state == STRATA_TXN_COMMITTING ? "committing"
-			        : *state == STRATA_TXN_ABORTING ? "aborting"
-			                                        : "preparing",
-			        c->cfg.operation_timeout_ms);
+			if (*state != STRATA_TXN_COMMITTING &&
+			    *state != STRATA_TXN_ABORTING) {
+				/* A begin: it aborts what it began. */
+				client_err(
+				        errmsg,
+				        "transaction %" PRIu64 " of %s/%s: "
+				        "its segments were not ready after "
+				        "%d ms (are the segment stores up?); "
+				        "it is aborted",
+				        id, scope, stream,
+				        c->cfg.operation_timeout_ms);
+				return STRATA_ETIMEDOUT;
+			}
+			client_err(errmsg,
+			           "transaction %" PRIu64 " of %s/%s: still %s "
+			           "after %d ms; the controller completes it "
+			           "in the background: check its state later "
+			           "(stratactl txn status, strata_txn_status)",
+			           id, scope, stream,
+			           *state == STRATA_TXN_COMMITTING
+			                   ? "committing"
+			                   : "aborting",
+			           c->cfg.operation_timeout_ms);
 			return STRATA_ETIMEDOUT;
 		}
 		clock_sleep_ms(d);
@@ -147,13 +161,14 @@ static int end_txn(struct strata_client *c, const char *scope,
 	q.commit = commit;
 	uint32_t method = commit ? STRATA__V1__CONTROLLER_METHOD__CTL_COMMIT_TXN
 	                         : STRATA__V1__CONTROLLER_METHOD__CTL_ABORT_TXN;
+	uint64_t started = clock_mono_ms();
 	/* EBUSY: shadows not created yet, or a scale runs. */
 	int rc = client_ctl_mutate_busy(c, method, &q.base, 0, what, errmsg);
 	if (rc != 0) {
 		return rc;
 	}
 	int state = 0;
-	rc = wait_txn(c, scope, stream, id, ended, &state, errmsg);
+	rc = wait_txn(c, scope, stream, id, ended, started, &state, errmsg);
 	if (rc == 0 &&
 	    state != (commit ? STRATA_TXN_COMMITTED : STRATA_TXN_ABORTED)) {
 		client_err(errmsg, "%s: it was %s instead", what,
@@ -230,6 +245,7 @@ static int begin_once(struct strata_txn *t, const struct strata_txn_config *cfg,
 	q.stream = t->stream;
 	q.lease_ms = cfg->lease_ms;
 	Strata__V1__ControllerReply *rep = NULL;
+	uint64_t started = clock_mono_ms();
 	/* EBUSY: the stream is scaling (or a commit rolls a transaction):
 	 * nothing was recorded, so wait and retry. */
 	int rc = client_ctl_mutate_reply_busy(
@@ -249,8 +265,8 @@ static int begin_once(struct strata_txn *t, const struct strata_txn_config *cfg,
 	t->id = rep->txn_id;
 	rpc_pb_free(&rep->base);
 	int state = 0;
-	rc = wait_txn(c, t->scope, t->stream, t->id, segments_ready, &state,
-	              errmsg);
+	rc = wait_txn(c, t->scope, t->stream, t->id, segments_ready, started,
+	              &state, errmsg);
 	if (rc == 0 && state != STRATA_TXN_OPEN) {
 		client_err(errmsg,
 		           "%s: transaction %" PRIu64 " ended before its "
