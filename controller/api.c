@@ -331,15 +331,24 @@ bool ctl_req_need_read(struct ctl_req *r)
 		ctl_req_finish_raw(r, STRATA_EUNAVAIL, msg, NULL, NULL, 0);
 		return false;
 	}
-	snprintf(msg, sizeof(msg),
-	         "controller node %" PRIu64
-	         " cannot serve reads yet (%s, term %" PRIu64
-	         "): no leader has confirmed its log; retry in a moment",
-	         st.node_id,
-	         st.role == RAFT_GROUP_LEADER      ? "leader, barrier pending"
-	         : st.role == RAFT_GROUP_CANDIDATE ? "candidate"
-	                                           : "no leader known",
-	         st.term);
+	if (st.role == RAFT_GROUP_LEADER) {
+		snprintf(msg, sizeof(msg),
+		         "controller node %" PRIu64 " cannot serve reads yet "
+		         "(just elected, term %" PRIu64 ", its log not yet "
+		         "confirmed): retry in a moment",
+		         st.node_id, st.term);
+	} else {
+		/* An election that does not end: no majority is up. */
+		snprintf(msg, sizeof(msg),
+		         "controller node %" PRIu64 " knows no leader (%s, "
+		         "term %" PRIu64 "): an election is under way; if "
+		         "this lasts, fewer than a majority of the "
+		         "controllers are up: check their processes",
+		         st.node_id,
+		         st.role == RAFT_GROUP_CANDIDATE ? "candidate"
+		                                         : "follower",
+		         st.term);
+	}
 	ctl_req_finish_raw(r, STRATA_EUNAVAIL, msg, NULL, NULL, 0);
 	return false;
 }
