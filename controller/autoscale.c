@@ -277,6 +277,17 @@ void autoscale_scaled(struct autoscale *a, const char *scope,
 	}
 }
 
+void autoscale_scaled_at_least(struct autoscale *a, const char *scope,
+                               const char *stream, uint64_t at_ms)
+{
+	char key[STREAM_KEY_MAX];
+	snprintf(key, sizeof(key), "%s/%s", scope, stream);
+	struct stream_state *st = stream_get(a, key);
+	if (st != NULL && st->last_scale_ms < at_ms) {
+		st->last_scale_ms = at_ms;
+	}
+}
+
 void autoscale_prune(struct autoscale *a, uint64_t now_ms, uint64_t keep_ms)
 {
 	size_t out = 0;

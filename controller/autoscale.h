@@ -60,6 +60,12 @@ bool autoscale_pass(struct autoscale *a, const char *scope, const char *stream,
 void autoscale_scaled(struct autoscale *a, const char *scope,
                       const char *stream, uint64_t now_ms);
 
+/* The stream last scaled at at_ms (same clock as now_ms), as the
+ * replicated state says: a leader that did not make that scale keeps
+ * its cooldown. Never moves the last scale back. */
+void autoscale_scaled_at_least(struct autoscale *a, const char *scope,
+                               const char *stream, uint64_t at_ms);
+
 /* Forget streams not passed since before now_ms - keep_ms (deleted,
  * scaled to fixed, or another replica leads). A stream passed after
  * now_ms is kept. */

@@ -633,6 +633,8 @@ struct rstream {
 	bool by_data;                 /* rate policy counts bytes */
 	uint64_t created_ms;          /* the stream's, to tell it from one
 	                                 created again under its name */
+	uint64_t scaled_ms; /* the current epoch's creation (leader wall
+	                       time), 0 for epoch 0: the last scale */
 };
 
 static void rstreams_free(struct rstream *r, size_t n)
@@ -727,6 +729,7 @@ static int tails_collect(struct driver *d,
 			x->scope = strata_strdup(sc->name);
 			x->stream = strata_strdup(s->name);
 			x->created_ms = s->created_ms;
+			x->scaled_ms = ep->epoch > 0 ? ep->created_ms : 0;
 			x->n = ep->n_segments;
 			x->ids = strata_calloc(x->n + 1, sizeof(*x->ids));
 			x->lows = strata_calloc(x->n + 1, sizeof(*x->lows));
@@ -892,6 +895,15 @@ static void autoscale_stream(struct driver *d, const struct rstream *x)
 		}
 		double target =
 		        (double)x->rate.target * (x->by_data ? 1024.0 : 1.0);
+		/* The last scale is in the replicated state: a new leader
+		 * keeps the cooldown of one its predecessor made. */
+		uint64_t wall = ctl_now_ms(), mono = clock_mono_ms();
+		if (x->scaled_ms != 0 && x->scaled_ms <= wall &&
+		    wall - x->scaled_ms < mono) {
+			autoscale_scaled_at_least(d->scaler, x->scope,
+			                          x->stream,
+			                          mono - (wall - x->scaled_ms));
+		}
 		scale = autoscale_pass(d->scaler, x->scope, x->stream, segs,
 		                       x->n, target, x->rate.scale_factor,
 		                       x->rate.min_segments, clock_mono_ms(),

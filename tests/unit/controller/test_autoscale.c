@@ -183,10 +183,30 @@ static void test_autoscale_prune_after_a_later_pass(void **state)
 	autoscale_free(a);
 }
 
+/* A new leader learns of its predecessor's scale from the replicated
+ * state (autoscale_scaled_at_least): its hot segment waits for the end
+ * of that cooldown, not only for its own warm-up; an older time never
+ * moves the last scale back. */
+static void test_autoscale_cooldown_from_state(void **state)
+{
+	(void)state;
+	struct autoscale *a = autoscale_new(&cfg);
+	assert_non_null(a);
+	struct autoscale_segment seg = {.id = 7, .low = 0, .high = 1};
+	struct autoscale_scale sc;
+	uint64_t t = 1000;
+	autoscale_scaled_at_least(a, "sc", "s", 900); /* scaled at 900 */
+	autoscale_scaled_at_least(a, "sc", "s", 100); /* older: ignored */
+	assert_true(run(a, &seg, 1, 1000, &t, 9000, 4, 1, &sc));
+	assert_int_equal(t, 900 + 5000); /* not 3000, the warm-up's end */
+	autoscale_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_autoscale_split),
+	        cmocka_unit_test(test_autoscale_cooldown_from_state),
 	        cmocka_unit_test(test_autoscale_thresholds),
 	        cmocka_unit_test(test_autoscale_merge),
 	        cmocka_unit_test(test_autoscale_counter_reset_and_prune),
