@@ -1009,12 +1009,35 @@ static void status_text(const Strata__V1__ClusterStatusReply *r,
 	for (size_t i = 0; i < r->n_controllers; i++) {
 		down += !up[i];
 	}
+	/* Still serving, with less redundancy: say so beside "healthy". */
+	size_t stores_down = 0, fewer = 0, most = 0;
+	for (size_t i = 0; i < r->n_stores; i++) {
+		stores_down += !(i < r->n_store_alive && r->store_alive[i]);
+	}
+	for (size_t i = 0; as != NULL && i < as->n_containers; i++) {
+		size_t n = as->containers[i]->n_replicas;
+		most = n > most ? n : most;
+	}
+	for (size_t i = 0; as != NULL && i < as->n_containers; i++) {
+		fewer += as->containers[i]->n_replicas < most;
+	}
 	printf("Status: %s%s",
 	       why[0] == '\0' ? "healthy" : "NOT HEALTHY: ", why);
+	const char *sep = why[0] == '\0' ? ", but " : "; ";
 	if (down > 0) {
-		printf("%s%zu of %zu controllers unreachable",
-		       why[0] == '\0' ? ", but " : "; ", down,
+		printf("%s%zu of %zu controllers unreachable", sep, down,
 		       r->n_controllers);
+		sep = "; ";
+	}
+	if (stores_down > 0) {
+		printf("%s%zu of %zu segment stores down", sep, stores_down,
+		       r->n_stores);
+		sep = "; ";
+	}
+	if (fewer > 0) {
+		printf("%s%zu container%s on fewer replicas than the others "
+		       "(one more failure may stop them)",
+		       sep, fewer, fewer == 1 ? "" : "s");
 	}
 	printf("\n");
 }

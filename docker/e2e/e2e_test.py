@@ -297,9 +297,23 @@ def main():
         problems.append(f"the last write failed: the cluster does not take "
                         f"writes with {victim} dead")
     t = time.monotonic()
-    retry(f"cluster status with {victim} dead", STRATACTL_STATUS, 120)
+    status = retry(f"cluster status with {victim} dead", STRATACTL_STATUS,
+                   120)
     log(f"cluster healthy again without {victim} "
         f"({time.monotonic() - t:.0f}s after the last write)")
+    # Healthy, yet with less redundancy: once the dead store's lease
+    # ran out (store.lease), the status line says so.
+    deadline = time.monotonic() + 60
+    while ("1 of 3 segment stores down" not in status
+           and time.monotonic() < deadline):
+        time.sleep(2)
+        status = retry(f"cluster status with {victim} dead",
+                       STRATACTL_STATUS, 60)
+    if "1 of 3 segment stores down" not in status:
+        problems.append(f"cluster status with {victim} dead does not say "
+                        f"a store is down: {status.strip()[-300:]}")
+    else:
+        log("cluster status: " + status.strip().splitlines()[-1])
 
     wait_tier2()
     out = retry("read", STRATACTL_READ, 120)
