@@ -1105,9 +1105,12 @@ int strata_stream_get_info(struct strata_client *c, const char *scope,
 	if (rc != 0) {
 		goto err;
 	}
-	/* Being deleted, its segments are going: no lengths, no tail. */
+	/* Being deleted, its segments are going: no lengths, no tail.
+	 * Being created, its segments may not exist yet (stores away):
+	 * nothing was written, the tail is the head. */
 	bool deleting = info->state == STRATA_STREAM_DELETING;
-	for (size_t i = 0; i < tail->n && !deleting; i++) {
+	bool creating = info->state == STRATA_STREAM_CREATING;
+	for (size_t i = 0; i < tail->n && !deleting && !creating; i++) {
 		struct strata_segment_stat st;
 		rc = strata_segment_get_stat(c, tail->segments[i].name, &st,
 		                             errmsg);

@@ -265,7 +265,8 @@ struct strata_stream_info {
 	                                  truncation point, or epoch 0 at 0) */
 	struct strata_stream_cut tail; /* current segments at their lengths
 	                                  when asked; empty while the
-	                                  stream is DELETING */
+	                                  stream is DELETING; at 0 while
+	                                  CREATING (no store is asked) */
 };
 
 /* Configuration, state, head and tail cuts of a stream (asks the
