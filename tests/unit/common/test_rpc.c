@@ -1394,23 +1394,33 @@ static void test_rpc_no_server_fails_bounded(void **state)
 	rpc_client_close(cli);
 }
 
+/* A client of {a dead URL, a server of s} with opts o; *srv the server. */
+static struct rpc_client *dead_then_live(struct svc *s, struct rpc_server **srv,
+                                         const struct rpc_client_opts *o)
+{
+	char dead[128];
+	dead_url(dead, sizeof(dead));
+	*srv = start(s, "tcp://127.0.0.1:0", NULL);
+	const char *urls[] = {dead, rpc_server_url(*srv)};
+	struct rpc_client *cli;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(rpc_client_open(&cli, urls, 2, o, err), 0);
+	return cli;
+}
+
 /* With the first URL dead, calls (even non-idempotent: nothing was sent)
  * go to the second, and later calls go there directly. */
 static void test_rpc_failover_second_url(void **state)
 {
 	(void)state;
-	char dead[128];
-	dead_url(dead, sizeof(dead));
 	struct svc *s = svc_new();
-	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", NULL);
-	const char *urls[] = {dead, rpc_server_url(srv)};
+	struct rpc_server *srv;
 	struct rpc_client_opts o;
 	rpc_client_opts_default(&o);
 	o.connect_timeout_ms = 200;
 	o.backoff_base_ms = 5;
-	struct rpc_client *cli;
+	struct rpc_client *cli = dead_then_live(s, &srv, &o);
 	char err[STRATA_ERRMSG_SIZE];
-	assert_int_equal(rpc_client_open(&cli, urls, 2, &o, err), 0);
 	uint8_t *rep;
 	size_t n;
 	assert_int_equal(rpc_call(cli, M_ECHO, 0, (const uint8_t *)"a", 1, &rep,
@@ -1432,17 +1442,12 @@ static void test_rpc_failover_second_url(void **state)
 static void test_rpc_dead_first_url_costs_a_grace(void **state)
 {
 	(void)state;
-	char dead[128];
-	dead_url(dead, sizeof(dead));
 	struct svc *s = svc_new();
-	struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", NULL);
-	const char *urls[] = {dead, rpc_server_url(srv)};
+	struct rpc_server *srv;
 	struct rpc_client_opts o;
 	rpc_client_opts_default(&o);
 	o.connect_timeout_ms = 10000;
-	struct rpc_client *cli;
-	char err[STRATA_ERRMSG_SIZE];
-	assert_int_equal(rpc_client_open(&cli, urls, 2, &o, err), 0);
+	struct rpc_client *cli = dead_then_live(s, &srv, &o);
 	int64_t t0 = now_ms();
 	echo_ok(cli, "first");
 	assert_true(now_ms() - t0 < 5000); /* a grace of 250 ms */
