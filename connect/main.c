@@ -414,6 +414,25 @@ int main(int argc, char **argv)
 			config_close(&cfg);
 			return EXIT_RUNTIME;
 		}
+		/* A key of the other mode does nothing: say so. */
+		static const char *const export_only[] = {"group", "start",
+		                                          "hold_retention"};
+		static const char *const import_only[] = {
+		        "txn.lease", "writer.codec", "writer.codec_level",
+		        "limits.max_event", "recovery.unknown_txn"};
+		const char *const *other = import ? export_only : import_only;
+		size_t n_other = import ? sizeof(export_only) / sizeof(*other)
+		                        : sizeof(import_only) / sizeof(*other);
+		for (size_t i = 0; rc == 0 && i < n_other; i++) {
+			if (config_is_set(&cfg, other[i])) {
+				LOG_WARN("connect",
+				         "%s applies to %s only: ignored "
+				         "with --mode=%s",
+				         other[i],
+				         import ? "exports" : "imports",
+				         import ? "import" : "export");
+			}
+		}
 		struct connector *conn = NULL;
 		if (rc == 0) {
 			rc = connector_load(

@@ -1035,6 +1035,13 @@ def scenario_bad_input(args, base):
                          "--connector.plugin=file",
                          "--connector.options.path=%s" % dst)
         check("configuration OK" in out, "check-config: %s" % out)
+        # A key of the other mode is named as ignored.
+        _, err = con.run("--mode=export", *common, "--check-config",
+                         "--connector.plugin=file",
+                         "--connector.options.path=%s" % dst,
+                         "--txn.lease=5m")
+        check("txn.lease applies to imports only" in err,
+              "import key on an export: %s" % err)
         _, err = con.run("--mode=export", *common, "--check-config",
                          "--connector.plugin=file",
                          "--connector.options.path=%s" % dst,
