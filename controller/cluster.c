@@ -721,6 +721,25 @@ static void tick_done(void *arg, int status, const struct cfsm_result *res)
 	atomic_store(&t->inflight, false);
 }
 
+/* Name the stores this tick expires (the FSM itself logs nothing: it
+ * also runs on followers and on replay). */
+static void log_expiring(struct ctl_service *svc, uint64_t now_ms)
+{
+	const struct cfsm *f = ctl_service_lock(svc);
+	const Strata__V1__ControllerState *st = cfsm_state(f);
+	for (size_t i = 0; i < st->n_nodes; i++) {
+		const Strata__V1__StoreNode *nd = st->nodes[i];
+		if (nd->alive && nd->lease_expiry_ms <= now_ms) {
+			LOG_WARN(COMP,
+			         "segment store %.64s (%.200s) sent no "
+			         "heartbeat within its lease: marked down, its "
+			         "container replicas move to the live stores",
+			         nd->id, nd->client_url);
+		}
+	}
+	ctl_service_unlock(svc);
+}
+
 static void *ticker_main(void *arg)
 {
 	struct cluster_ticker *t = arg;
@@ -765,6 +784,7 @@ static void *ticker_main(void *arg)
 			cmd.init_cluster = &ic;
 		} else {
 			c.now_ms = ctl_now_ms();
+			log_expiring(t->svc, c.now_ms);
 			cmd.command_case =
 			        STRATA__V1__CONTROLLER_COMMAND__COMMAND_TICK;
 			cmd.tick = &c;
