@@ -906,8 +906,7 @@ static void autoscale_stream(struct driver *d, const struct rstream *x)
 		}
 		scale = autoscale_pass(d->scaler, x->scope, x->stream, segs,
 		                       x->n, target, x->rate.scale_factor,
-		                       x->rate.min_segments, clock_mono_ms(),
-		                       &sc);
+		                       x->rate.min_segments, mono, &sc);
 	}
 	if (scale) {
 		Strata__V1__KeyRange kr[64], *krp[64];
