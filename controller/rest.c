@@ -1389,12 +1389,13 @@ static enum http_readiness ready(void *arg, struct buf *detail)
 	                   : st.role == RAFT_GROUP_CANDIDATE ? "candidate"
 	                                                     : "unavailable";
 	buf_printf(detail,
-	           "{\"role\":\"%s\",\"ready\":%s,\"term\":%" PRIu64
+	           "{\"role\":\"%s\",\"leader_ready\":%s,\"term\":%" PRIu64
 	           ",\"leader\":%" PRIu64 ",\"applied_index\":%" PRIu64
 	           ",\"log_failed\":%s,\"restart_in_ms\":%" PRIu64 "}",
-	           role, st.ready ? "true" : "false", st.term, st.leader_id,
-	           st.applied_index, st.log_failed ? "true" : "false",
-	           st.restart_in_ms);
+	           role,
+	           st.role == RAFT_GROUP_LEADER && st.ready ? "true" : "false",
+	           st.term, st.leader_id, st.applied_index,
+	           st.log_failed ? "true" : "false", st.restart_in_ms);
 	if ((st.role == RAFT_GROUP_LEADER && st.ready) ||
 	    (st.role == RAFT_GROUP_FOLLOWER && st.leader_id != 0)) {
 		return HTTP_READY;
