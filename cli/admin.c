@@ -1,6 +1,8 @@
 /* stratactl management commands: scope, stream and cluster status. */
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -841,40 +843,66 @@ static const char *role_name(int32_t role)
 	}
 }
 
-/* Each controller asked itself (its client URL, a short timeout):
- * whether it answered. The replica that answered the status only knows
- * its own role and the leader's, so a dead follower would show as a
- * follower. */
+/* One controller asked itself (its client URL, a short timeout). */
+struct probe {
+	const char *url;
+	bool up;
+	pthread_t thread;
+	bool started;
+};
+
+static void *probe_one(void *arg)
+{
+	struct probe *p = arg;
+	struct rpc_client_opts o;
+	rpc_client_opts_default(&o);
+	o.connect_timeout_ms = 1000;
+	o.timeout_ms = 2000;
+	o.retries = 0;
+	struct rpc_client *rc = NULL;
+	char err[STRATA_ERRMSG_SIZE];
+	Strata__V1__ClusterStatusRequest req =
+	        STRATA__V1__CLUSTER_STATUS_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int code = rpc_client_open(&rc, &p->url, 1, &o, err);
+	if (code == 0) {
+		code = rpc_call_pb(
+		        rc, CLUSTER_STATUS_METHOD, RPC_IDEMPOTENT, &req.base,
+		        &strata__v1__cluster_status_reply__descriptor, &m, err);
+		rpc_client_close(rc);
+	}
+	rpc_pb_free(m);
+	p->up = code == 0;
+	return NULL;
+}
+
+/* Each controller asked itself, all at once (a dead one costs its
+ * timeouts once, not once per dead one): whether it answered. The
+ * replica that answered the status only knows its own role and the
+ * leader's, so a dead follower would show as a follower. */
 static void probe_controllers(const Strata__V1__ClusterStatusReply *r, bool *up)
 {
+	struct probe *p = strata_calloc(r->n_controllers + 1, sizeof(*p));
 	for (size_t i = 0; i < r->n_controllers; i++) {
-		const char *url = r->controllers[i]->client_url;
-		up[i] = true;
-		if (url[0] == '\0') {
-			continue; /* no URL known: cannot tell */
+		up[i] = true; /* no URL known (or no memory): cannot tell */
+		if (p == NULL || r->controllers[i]->client_url[0] == '\0') {
+			continue;
 		}
-		struct rpc_client_opts o;
-		rpc_client_opts_default(&o);
-		o.connect_timeout_ms = 1000;
-		o.timeout_ms = 2000;
-		o.retries = 0;
-		struct rpc_client *rc = NULL;
-		char err[STRATA_ERRMSG_SIZE];
-		Strata__V1__ClusterStatusRequest req =
-		        STRATA__V1__CLUSTER_STATUS_REQUEST__INIT;
-		ProtobufCMessage *m = NULL;
-		int code = rpc_client_open(&rc, &url, 1, &o, err);
-		if (code == 0) {
-			code = rpc_call_pb(
-			        rc, CLUSTER_STATUS_METHOD, RPC_IDEMPOTENT,
-			        &req.base,
-			        &strata__v1__cluster_status_reply__descriptor,
-			        &m, err);
-			rpc_client_close(rc);
+		p[i].url = r->controllers[i]->client_url;
+		p[i].started = pthread_create(&p[i].thread, NULL, probe_one,
+		                              &p[i]) == 0;
+		if (!p[i].started) {
+			probe_one(&p[i]);
+			up[i] = p[i].up;
 		}
-		rpc_pb_free(m);
-		up[i] = code == 0;
 	}
+	for (size_t i = 0; p != NULL && i < r->n_controllers; i++) {
+		if (p[i].started) {
+			pthread_join(p[i].thread, NULL);
+			up[i] = p[i].up;
+		}
+	}
+	strata_free(p);
 }
 
 /* Why the cluster is not healthy ("" when it is), into buf. */
