@@ -655,17 +655,29 @@ def wait_log(p, text, seconds):
         time.sleep(0.05)
 
 
+def standalone_with_stream(args, base, stream, segments):
+    """A started standalone holding scope ct and stream ct/<stream> with
+    that many segments: (standalone, Ctl). Stopped again if that fails."""
+    sa = Standalone(args.standalone, base)
+    try:
+        sa.start()
+        ctl = Ctl(args.stratactl, sa.url)
+        ctl.run("scope", "create", "ct")
+        ctl.run("stream", "create", "ct/" + stream, "--segments",
+                str(segments))
+    except BaseException:
+        sa.stop()
+        raise
+    return sa, ctl
+
+
 def scenario_mqtt_import(args, base):
     pub = find_tool("mosquitto_pub", "mosquitto-clients")
     broker = Mosquitto(base)
     sa = None
     pubs = []  # publishers and strata-connects, killed if still running
     try:
-        sa = Standalone(args.standalone, base)
-        sa.start()
-        ctl = Ctl(args.stratactl, sa.url)
-        ctl.run("scope", "create", "ct")
-        ctl.run("stream", "create", "ct/mqtt", "--segments", "3")
+        sa, ctl = standalone_with_stream(args, base, "mqtt", 3)
         con = Connect(args.connect, sa.url, base)
         ck = os.path.join(base, "mqtt-import.ckpt")
         opts = ["--connector.plugin=mqtt",
@@ -784,11 +796,7 @@ def scenario_mqtt_export(args, base):
     sa = sub = None
     started = []  # strata-connects, killed if still running
     try:
-        sa = Standalone(args.standalone, base)
-        sa.start()
-        ctl = Ctl(args.stratactl, sa.url)
-        ctl.run("scope", "create", "ct")
-        ctl.run("stream", "create", "ct/out", "--segments", "2")
+        sa, ctl = standalone_with_stream(args, base, "out", 2)
         con = Connect(args.connect, sa.url, base)
         # The stream fills from a growing file (one key: one order).
         src = os.path.join(base, "events.log")
@@ -901,11 +909,7 @@ def scenario_mqtt_sink_qos2(args, base):
     sa = e = None
     subs = []
     try:
-        sa = Standalone(args.standalone, base)
-        sa.start()
-        ctl = Ctl(args.stratactl, sa.url)
-        ctl.run("scope", "create", "ct")
-        ctl.run("stream", "create", "ct/q2", "--segments", "2")
+        sa, ctl = standalone_with_stream(args, base, "q2", 2)
         got_path = os.path.join(base, "received-q2.txt")
 
         def subscribe(n):
