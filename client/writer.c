@@ -744,8 +744,12 @@ static void sw_after(struct segw *sw)
 				        "%s",
 				        w->scope, w->stream,
 				        w->cfg.retry_timeout_ms, sw->last_msg);
-				sw_fail_all(sw, sw->last_code, msg);
+				/* Broken first: a flush woken by the failed
+				 * events must not see a writer still taking
+				 * events (a later one of their keys would leave
+				 * a hole). */
 				writer_break(w, sw->last_code, msg);
+				sw_fail_all(sw, sw->last_code, msg);
 				sw->fail_since = 0;
 				sw->fail_count = 0;
 				sw->backoff_until = 0;
