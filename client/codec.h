@@ -16,8 +16,11 @@
  * the process (codecs are never unloaded: events in flight and readers
  * anywhere in the process may still use them); later lookups find it in
  * the table. dir is $STRATA_PLUGIN_DIR when set, else <directory of the
- * running program>/../plugins when that exists (the build tree), else the
- * install directory.
+ * running program>/../plugins when that exists (the build tree), else
+ * <that directory>/../lib/strata/plugins when it exists (an install
+ * prefix), else strata/plugins beside libstrata.so when it exists (a
+ * program elsewhere using an installed library), else the install
+ * directory chosen at build time.
  * failure modes: no such file, no entry symbol, ABI outside
  * [STRATA_CODEC_ABI_MIN, STRATA_CODEC_ABI_VERSION], an incomplete table,
  * a table whose name or id differs from the one asked for: STRATA_EPLUGIN

@@ -65,22 +65,62 @@ const char *tier2_default_plugin_dir(void)
 	return STRATA_PLUGIN_INSTALL_DIR;
 }
 
+/* The first of dir/rel[i] that is a directory, written into buf. */
+static const char *first_dir(const char *dir, const char *const *rel, size_t n,
+                             char *buf, size_t size)
+{
+	for (size_t i = 0; i < n; i++) {
+		snprintf(buf, size, "%.4000s/%s", dir, rel[i]);
+		struct stat st;
+		if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode)) {
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+/* path with its last component cut off, in out; false without a '/'. */
+static bool dir_of(const char *path, char *out, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+	if (slash == NULL || (size_t)(slash - path) >= size) {
+		return false;
+	}
+	memcpy(out, path, (size_t)(slash - path));
+	out[slash - path] = '\0';
+	return true;
+}
+
 const char *plugin_dir_beside_exe(char *buf, size_t size)
 {
 	char exe[PATH_MAX];
+	char dir[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0) {
 		return NULL;
 	}
 	exe[n] = '\0';
-	char *slash = strrchr(exe, '/');
-	if (slash == NULL) {
+	if (!dir_of(exe, dir, sizeof(dir))) {
 		return NULL;
 	}
-	*slash = '\0';
-	snprintf(buf, size, "%.4000s/../plugins", exe);
-	struct stat st;
-	return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? buf : NULL;
+	/* The build tree (bin/ beside plugins/), then an install tree
+	 * wherever it was copied (bin/ beside lib/strata/plugins/). */
+	static const char *const rel[] = {"../plugins",
+	                                  "../lib/strata/plugins"};
+	return first_dir(dir, rel, sizeof(rel) / sizeof(rel[0]), buf, size);
+}
+
+const char *plugin_dir_beside_lib(char *buf, size_t size)
+{
+	Dl_info info;
+	char dir[PATH_MAX];
+	if (dladdr((void *)plugin_dir_beside_lib, &info) == 0 ||
+	    info.dli_fname == NULL ||
+	    !dir_of(info.dli_fname, dir, sizeof(dir))) {
+		return NULL;
+	}
+	static const char *const rel[] = {"strata/plugins"};
+	return first_dir(dir, rel, 1, buf, size);
 }
 
 const char *plugin_dir_lookup(char *buf, size_t size, bool *from_env)
@@ -91,6 +131,9 @@ const char *plugin_dir_lookup(char *buf, size_t size, bool *from_env)
 		return env;
 	}
 	const char *d = plugin_dir_beside_exe(buf, size);
+	if (d == NULL) {
+		d = plugin_dir_beside_lib(buf, size);
+	}
 	return d != NULL ? d : tier2_default_plugin_dir();
 }
 
@@ -288,11 +331,17 @@ int tier2_load(const char *plugin, const char *plugin_dir,
                struct tier2_plugin **out, char *errmsg)
 {
 	char hint[STRATA_ERRMSG_SIZE];
+	char beside[PATH_MAX];
 	const char *env = getenv("STRATA_PLUGIN_DIR");
 	bool from_env = env != NULL && env[0] != '\0';
-	const char *dir = from_env             ? env
-	                  : plugin_dir != NULL ? plugin_dir
-	                                       : tier2_default_plugin_dir();
+	const char *dir =
+	        from_env ? env
+	        : plugin_dir != NULL
+	                ? plugin_dir
+	                : plugin_dir_beside_exe(beside, sizeof(beside));
+	if (dir == NULL) {
+		dir = tier2_default_plugin_dir();
+	}
 	int rc;
 
 	if (plugin == NULL || plugin[0] == '\0' ||

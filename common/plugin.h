@@ -34,7 +34,8 @@ const char *tier2_default_plugin_dir(void);
 
 /* The directory codec and connector plugins are looked up in:
  * $STRATA_PLUGIN_DIR when set and non-empty (*from_env = true), else
- * plugin_dir_beside_exe() (written into buf), else the install dir. */
+ * plugin_dir_beside_exe(), else plugin_dir_beside_lib() (written into
+ * buf), else the install dir. */
 const char *plugin_dir_lookup(char *buf, size_t size, bool *from_env);
 
 /* A plugin's host->log line: level clamped to DEBUG..ERROR, written under
@@ -46,19 +47,27 @@ void plugin_host_vlog(const char *component, int level, const char *fmt,
  * reason (without the path it repeats) on failure. */
 void *plugin_dlopen(const char *path, const char **why);
 
-/* <directory of the running program>/../plugins, written into buf, when
- * that directory exists (the build tree: binaries run uninstalled find
- * their plugins), else NULL. */
+/* <directory of the running program>/../plugins when that directory
+ * exists (the build tree: binaries run uninstalled find their plugins),
+ * else <that directory>/../lib/strata/plugins when it exists (an install
+ * prefix, also one moved or chosen with `cmake --install --prefix`),
+ * written into buf; else NULL. */
 const char *plugin_dir_beside_exe(char *buf, size_t size);
+
+/* <directory of the file holding this code>/strata/plugins when that
+ * directory exists, written into buf, else NULL: a program linking an
+ * installed PREFIX/lib/libstrata.so finds PREFIX/lib/strata/plugins
+ * wherever the program itself lives. */
+const char *plugin_dir_beside_lib(char *buf, size_t size);
 
 /*
  * Load a tier-2 plugin. plugin (borrowed) is a name such as "local", found
  * as <dir>/tier2-<name>.so, or a path (anything containing '/'). dir is
  * $STRATA_PLUGIN_DIR when set and non-empty, else plugin_dir (borrowed;
- * NULL = tier2_default_plugin_dir()); it is remembered for plugins that
- * wrap others. On success *out holds one reference. Errors, with errmsg
- * naming the file, the reason and the fix: STRATA_EBADNAME (bad name),
- * STRATA_EPLUGIN (cannot dlopen, no entry symbol, no table, missing
+ * NULL = plugin_dir_beside_exe(), else tier2_default_plugin_dir()); it is
+ * remembered for plugins that wrap others. On success *out holds one reference.
+ * Errors, with errmsg naming the file, the reason and the fix: STRATA_EBADNAME
+ * (bad name), STRATA_EPLUGIN (cannot dlopen, no entry symbol, no table, missing
  * required op), STRATA_EABI (version outside [STRATA_TIER2_ABI_MIN,
  * STRATA_TIER2_ABI_VERSION]), STRATA_ENOMEM.
  */

@@ -135,8 +135,9 @@ static const struct config_key schema[] = {
         {.name = "tier2.plugin_dir",
          .type = CONFIG_STRING,
          .def = "",
-         .help = "Directory of tier-2 plugins; empty = $STRATA_PLUGIN_DIR "
-                 "or the install directory."},
+         .help = "Directory of tier-2 plugins; empty = $STRATA_PLUGIN_DIR, "
+                 "else ../plugins or ../lib/strata/plugins next to this "
+                 "binary, else the install directory."},
         {.name = "tier2.options",
          .type = CONFIG_SECTION,
          .help = "Options of the tier-2 plugin (see its docs); for local, "

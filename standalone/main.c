@@ -134,8 +134,8 @@ static const struct config_key schema[] = {
          .type = CONFIG_STRING,
          .def = "",
          .help = "Directory of tier-2 plugins; empty = $STRATA_PLUGIN_DIR, "
-                 "the build tree next to this binary, or the install "
-                 "directory."},
+                 "else ../plugins or ../lib/strata/plugins next to this "
+                 "binary, else the install directory."},
         {.name = "tier2.options",
          .type = CONFIG_SECTION,
          .help = "Options of the tier-2 plugin; for local, root defaults "
@@ -291,7 +291,8 @@ static int validate(const struct config *cfg, char *err)
 
 /* The plugin directory: the key, else $STRATA_PLUGIN_DIR, else
  * <dir of this binary>/../plugins when it exists (the build tree, so
- * `make run` works uninstalled), else NULL (the install directory). */
+ * `make run` works uninstalled), else ../lib/strata/plugins beside it (an
+ * install prefix), else NULL (the install directory). */
 static const char *plugin_dir(const struct config *cfg, char *buf, size_t size)
 {
 	const char *d = config_get_string(cfg, "tier2.plugin_dir");

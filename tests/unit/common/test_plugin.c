@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 
@@ -139,14 +142,46 @@ static void test_tier2_load_name_uses_plugin_dir(void **state)
 	unsetenv("STRATA_PLUGIN_DIR");
 }
 
-/* Without a plugin_dir the build's install directory is used. */
+/* Without a plugin_dir: ../plugins beside the program, which exists
+ * for this test binary in the build tree. */
 static void test_tier2_load_default_dir(void **state)
 {
 	(void)state;
+	char buf[PATH_MAX];
+	const char *beside = plugin_dir_beside_exe(buf, sizeof(buf));
+	assert_non_null(beside);
+	assert_contains(beside, "/../plugins");
 	struct tier2_plugin *p = NULL;
 	int rc = tier2_load("nosuch", NULL, &p, errmsg);
 	assert_int_equal(rc, STRATA_EPLUGIN);
-	assert_contains(errmsg, tier2_default_plugin_dir());
+	assert_contains(errmsg, beside);
+}
+
+/* strata/plugins beside the file holding the library's code (this
+ * statically linked test binary) is found once it exists. */
+static void test_plugin_dir_beside_lib(void **state)
+{
+	(void)state;
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	assert_true(n > 0);
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	char top[PATH_MAX + 16];
+	char dir[PATH_MAX + 32];
+	snprintf(top, sizeof(top), "%s/strata", exe);
+	snprintf(dir, sizeof(dir), "%s/strata/plugins", exe);
+	rmdir(dir);
+	rmdir(top);
+	char buf[PATH_MAX];
+	assert_null(plugin_dir_beside_lib(buf, sizeof(buf)));
+	assert_int_equal(mkdir(top, 0755), 0);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	const char *got = plugin_dir_beside_lib(buf, sizeof(buf));
+	rmdir(dir);
+	rmdir(top);
+	assert_non_null(got);
+	assert_string_equal(got, dir);
 }
 
 /* A name with characters outside [A-Za-z0-9_-] is rejected up front. */
@@ -562,6 +597,7 @@ int main(void)
 	        T(test_tier2_load_nonexistent_path),
 	        T(test_tier2_load_name_uses_plugin_dir),
 	        T(test_tier2_load_default_dir),
+	        T(test_plugin_dir_beside_lib),
 	        T(test_tier2_load_bad_name),
 	        T(test_tier2_load_missing_symbol),
 	        T(test_tier2_load_abi_too_new),
