@@ -1,10 +1,12 @@
 /* Example: write events to a Strata stream with libstrata.
  *
- *   strata-example-writer tcp://127.0.0.1:9090 myscope mystream 1000
+ *   strata-example-writer tcp://127.0.0.1:9090 myscope mystream 1000 [zstd]
  *
  * Creates the scope and stream if needed, writes N events keyed by
  * "user-<i % 10>" asynchronously (completion callbacks count them), then
- * flushes and prints how many were acknowledged. */
+ * flushes and prints how many were acknowledged. A fifth argument names a
+ * codec plugin (zstd, lz4, gzip) to compress each event with; readers
+ * decode without being told. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +31,9 @@ static void on_written(void *arg, int code, const char *errmsg)
 
 int main(int argc, char **argv)
 {
-	if (argc != 5) {
-		fprintf(stderr, "usage: %s CONTROLLER_URL SCOPE STREAM N\n",
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr,
+		        "usage: %s CONTROLLER_URL SCOPE STREAM N [CODEC]\n",
 		        argv[0]);
 		return 2;
 	}
@@ -66,6 +69,7 @@ int main(int argc, char **argv)
 	struct strata_writer *w;
 	strata_writer_config_default(&wcfg);
 	wcfg.linger_ms = 2; /* trade 2 ms of latency for bigger batches */
+	wcfg.codec = argc == 6 ? argv[5] : NULL;
 	rc = strata_writer_new(c, scope, stream, &wcfg, &w, err);
 	if (rc != 0) {
 		fprintf(stderr, "%s\n", err);
