@@ -361,6 +361,19 @@ static void sw_note_failure(struct segw *sw, int code, const char *msg)
 	}
 }
 
+/* sw's setup is given up: fail its events, and unless the client is
+ * closing, break the writer (a later event of their keys would be
+ * written after a hole). */
+static void sw_give_up(struct segw *sw, int code, const char *msg)
+{
+	struct strata_writer *w = sw->w;
+	if (code != STRATA_ECLOSED || !w->loop_closing) {
+		LOG_WARN("client", "%s", msg);
+		writer_break(w, code, msg);
+	}
+	sw_fail_all(sw, code, msg);
+}
+
 static void sw_setup_done(struct seg_op *op, int code, const char *errmsg)
 {
 	struct segw *sw = op->arg;
@@ -442,11 +455,7 @@ static void sw_setup_done(struct seg_op *op, int code, const char *errmsg)
 	}
 	seg_op_reset(op);
 	/* Given up (deadline, missing segment, closing): fail what waits. */
-	if (code != STRATA_ECLOSED || !w->loop_closing) {
-		LOG_WARN("client", "%s", msg);
-		writer_break(w, code, msg);
-	}
-	sw_fail_all(sw, code, msg);
+	sw_give_up(sw, code, msg);
 	sw->fail_since = 0;
 	sw->fail_count = 0;
 	sw_after(sw);
@@ -472,8 +481,11 @@ static void sw_start_setup(struct segw *sw)
 	int rc = seg_op_start(w->c, &sw->op, sw->name, CT_SS_SETUP_APPEND,
 	                      &q.base, deadline, 0, sw_setup_done, sw, msg);
 	if (rc != 0) {
+		/* Given up before asking (no memory, a name no segment has) */
 		sw->setup_inflight = false;
-		sw_fail_all(sw, rc, msg);
+		char full[STRATA_ERRMSG_SIZE];
+		client_err(full, "writer %s/%s: %s", w->scope, w->stream, msg);
+		sw_give_up(sw, rc, full);
 	}
 }
 
