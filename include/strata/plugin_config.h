@@ -137,12 +137,42 @@ static inline size_t strata_edit_distance(const char *a, size_t al,
 	return row[bl];
 }
 
+/* Whether key (kn bytes) has two or more '_'-separated words and each
+ * is a word of name (n bytes): secret_key and access_key are within
+ * secret_access_key, access_key within access_key_id. */
+static inline bool strata_config_words_within(const char *key, size_t kn,
+                                              const char *name, size_t n)
+{
+	size_t words = 0;
+	for (size_t i = 0; i < kn;) {
+		size_t w = 0;
+		while (i + w < kn && key[i + w] != '_') {
+			w++;
+		}
+		bool found = false;
+		for (size_t j = 0; j < n && !found && w > 0;) {
+			size_t v = 0;
+			while (j + v < n && name[j + v] != '_') {
+				v++;
+			}
+			found = v == w && memcmp(key + i, name + j, w) == 0;
+			j += v + 1;
+		}
+		if (!found) {
+			return false;
+		}
+		words++;
+		i += w + 1;
+	}
+	return words >= 2;
+}
+
 /*
  * "did you mean 'KEY'? " for the key of allowed (names separated by ", ")
- * nearest to the item's key, at most 2 edits away, written into buf (size
- * bytes); "" when none is that near. For messages such as "unknown key
- * 'retrys' (did you mean 'retries'? allowed: ...)", whose fix would
- * otherwise sit at the end of a long list and can be cut off.
+ * nearest to the item's key, written into buf (size bytes): at most 2
+ * edits away, or holding every word of it (secret_key: secret_access_key);
+ * the fewest edits wins. "" when none is that near. For messages such as
+ * "unknown key 'retrys' (did you mean 'retries'?)".
  */
 static inline const char *
 strata_config_suggest(const struct strata_config_item *item,
@@ -150,14 +180,16 @@ strata_config_suggest(const struct strata_config_item *item,
 {
 	const char *best = NULL;
 	size_t best_len = 0;
-	size_t best_d = 3;
+	size_t best_d = (size_t)-1;
 	if (size > 0) {
 		buf[0] = '\0';
 	}
 	for (const char *p = allowed; *p != '\0';) {
 		size_t n = strcspn(p, ", ");
 		size_t d = strata_edit_distance(item->key, item->key_len, p, n);
-		if (n > 0 && d < best_d) {
+		bool near = d < 3 || strata_config_words_within(
+		                             item->key, item->key_len, p, n);
+		if (n > 0 && near && d < best_d) {
 			best_d = d;
 			best = p;
 			best_len = n;
@@ -168,6 +200,45 @@ strata_config_suggest(const struct strata_config_item *item,
 	if (best != NULL && size > 0) {
 		snprintf(buf, size, "did you mean '%.*s'? ", (int)best_len,
 		         best);
+	}
+	return buf;
+}
+
+/*
+ * The message for an unknown key, written into buf (size bytes):
+ * "unknown key 'KEY' (did you mean 'NEAR'?)" when a key of allowed is
+ * near (strata_config_suggest), else "unknown key 'KEY' (allowed: LIST)".
+ * Never the value: under a mistyped name it may be a secret, and the
+ * message ends up in logs.
+ */
+static inline const char *
+strata_config_unknown_key(const struct strata_config_item *item,
+                          const char *allowed, char *buf, size_t size)
+{
+	char near[160];
+	strata_config_suggest(item, allowed, near, sizeof(near));
+	if (near[0] != '\0') {
+		near[strlen(near) - 1] = '\0'; /* the space after '?' */
+		snprintf(buf, size, "unknown key '%.*s' (%s)",
+		         (int)item->key_len, item->key, near);
+	} else {
+		/* A long list is cut at a name, so that the message still
+		 * ends within STRATA_ERRMSG_SIZE with the host's fix. */
+		size_t n = strlen(allowed);
+		size_t cut = n;
+		while (cut > 140) {
+			const char *p = allowed;
+			const char *last = NULL;
+			while ((p = strstr(p, ", ")) != NULL &&
+			       p < allowed + 140) {
+				last = p;
+				p += 2;
+			}
+			cut = last != NULL ? (size_t)(last - allowed) : 140;
+		}
+		snprintf(buf, size, "unknown key '%.*s' (allowed: %.*s%s)",
+		         (int)item->key_len, item->key, (int)cut, allowed,
+		         cut < n ? ", ... in the plugin's docs" : "");
 	}
 	return buf;
 }

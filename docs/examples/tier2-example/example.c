@@ -98,9 +98,11 @@ static int example_open(const struct strata_host *host, const char *config,
 				return STRATA_ECONFIG;
 			}
 		} else {
-			errf(errmsg,
-			     "config %.*s: unknown key '%.*s' (allowed: root)",
-			     it.line_len, it.line, (int)it.key_len, it.key);
+			/* Never the line: its value may be a secret. */
+			char msg[STRATA_ERRMSG_SIZE];
+			errf(errmsg, "config: %s",
+			     strata_config_unknown_key(&it, "root", msg,
+			                               sizeof(msg)));
 			return STRATA_ECONFIG;
 		}
 	}

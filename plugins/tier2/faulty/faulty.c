@@ -213,13 +213,10 @@ static int parse_config(struct faulty *f, const char *config, char *parent,
 			        "parent, parent_plugin, parent.<key>, fail_op, "
 			        "fail_nth, fail_count, fail_code, fail_when, "
 			        "delay_ms, fail_file";
-			char near[96];
-			errf(errmsg,
-			     "config %.*s: unknown key '%.*s' (%sallowed: %s)",
-			     it.line_len, it.line, (int)it.key_len, it.key,
-			     strata_config_suggest(&it, allowed, near,
-			                           sizeof(near)),
-			     allowed);
+			char msg[STRATA_ERRMSG_SIZE];
+			errf(errmsg, "config: %s",
+			     strata_config_unknown_key(&it, allowed, msg,
+			                               sizeof(msg)));
 			return STRATA_ECONFIG;
 		}
 		if (bad != NULL) {

@@ -393,13 +393,10 @@ static int hdfs_open(const struct strata_host *host, const char *config,
 			        "timeout_ms, retries, backoff_ms, "
 			        "max_backoff_ms, "
 			        "recovery_wait_ms";
-			char near[96];
-			errf(errmsg,
-			     "config %.*s: unknown key '%.*s' (%sallowed: %s)",
-			     it.line_len, it.line, (int)it.key_len, it.key,
-			     strata_config_suggest(&it, allowed, near,
-			                           sizeof(near)),
-			     allowed);
+			char msg[STRATA_ERRMSG_SIZE];
+			errf(errmsg, "config: %s",
+			     strata_config_unknown_key(&it, allowed, msg,
+			                               sizeof(msg)));
 			rc = STRATA_ECONFIG;
 		}
 	}

@@ -239,15 +239,10 @@ static int parse_config(const char *config, struct local_conf *c, char *errmsg)
 		} else {
 			static const char allowed[] =
 			        "root, fsync, drop_cache, open_chunks";
-			char near[96];
-			local_errf(
-			        errmsg,
-			        "config %.*s: unknown key '%.*s' (%sallowed: "
-			        "%s)",
-			        it.line_len, it.line, (int)it.key_len, it.key,
-			        strata_config_suggest(&it, allowed, near,
-			                              sizeof(near)),
-			        allowed);
+			char msg[STRATA_ERRMSG_SIZE];
+			local_errf(errmsg, "config: %s",
+			           strata_config_unknown_key(&it, allowed, msg,
+			                                     sizeof(msg)));
 			return STRATA_ECONFIG;
 		}
 	}

@@ -70,10 +70,10 @@ static int parse_config(const char *config, uint64_t *max_bytes_out,
 				return STRATA_ECONFIG;
 			}
 		} else {
-			errf(errmsg,
-			     "config %.*s: unknown key '%.*s' (allowed: "
-			     "max_bytes)",
-			     it.line_len, it.line, (int)it.key_len, it.key);
+			char msg[STRATA_ERRMSG_SIZE];
+			errf(errmsg, "config: %s",
+			     strata_config_unknown_key(&it, "max_bytes", msg,
+			                               sizeof(msg)));
 			return STRATA_ECONFIG;
 		}
 	}

@@ -520,13 +520,10 @@ int s3_config_parse(const struct strata_host *host, const char *config,
 			}
 		}
 		if (!matched) {
-			char near[96];
-			errf(errmsg,
-			     "config %.*s: unknown key '%.*s' (%sallowed: %s)",
-			     it.line_len, it.line, (int)it.key_len, it.key,
-			     strata_config_suggest(&it, ALLOWED_KEYS, near,
-			                           sizeof(near)),
-			     ALLOWED_KEYS);
+			char msg[STRATA_ERRMSG_SIZE];
+			errf(errmsg, "config: %s",
+			     strata_config_unknown_key(&it, ALLOWED_KEYS, msg,
+			                               sizeof(msg)));
 			rc = STRATA_ECONFIG;
 			goto fail;
 		}

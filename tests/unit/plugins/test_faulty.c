@@ -94,7 +94,7 @@ static void test_faulty_parent_config_forwarded(void **state)
 {
 	(void)state;
 	assert_int_equal(open_rc("parent=mem\nparent.bogus=1"), STRATA_ECONFIG);
-	assert_string_equal(err, "faulty: mem: config bogus=1: unknown key "
+	assert_string_equal(err, "faulty: mem: config: unknown key "
 	                         "'bogus' (allowed: max_bytes)");
 	struct tier2 *t = open_faulty("parent_plugin = mem\n"
 	                              "parent.max_bytes = 4");

@@ -409,8 +409,8 @@ static void test_check_config(void **state)
 	assert_int_equal(stat(cfg, &st), -1);
 	snprintf(cfg, sizeof(cfg), "root=%s/never\nfsynk=true", f->dir);
 	check(tier2_check(p, cfg, f->err), STRATA_ECONFIG, f, "typo");
-	assert_non_null(strstr(f->err, "local: config fsynk=true: unknown "
-	                               "key 'fsynk'"));
+	assert_non_null(strstr(f->err, "local: config: unknown key 'fsynk' "
+	                               "(did you mean 'fsync'?)"));
 	check(tier2_check(p, "fsync=true", f->err), STRATA_ECONFIG, f,
 	      "no root");
 	snprintf(cfg, sizeof(cfg), "%s/never", f->dir);
