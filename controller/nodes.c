@@ -383,6 +383,21 @@ int nodes_register(struct cfsm *f, const Strata__V1__RegisterStoreCmd *c,
 	}
 	bool found;
 	size_t at = node_index(st, c->node_id, &found);
+	const Strata__V1__StoreNode *held = found ? st->nodes[at] : NULL;
+	if (held != NULL && held->alive && c->now_ms < held->lease_expiry_ms &&
+	    strcmp(held->address, c->address) != 0) {
+		/* Two stores under one id would share its replicas' Raft
+		 * identity; one that moved waits for its old lease. */
+		return fsm_fail(
+		        res, STRATA_EEXIST,
+		        "segment store id %.20s is held by a live store "
+		        "at %.80s, and a store at %.80s registers it: "
+		        "give every store its own node.id (a store that "
+		        "moved is let in once the old lease ends, in "
+		        "%" PRIu64 " ms)",
+		        c->node_id, held->address, c->address,
+		        held->lease_expiry_ms - c->now_ms);
+	}
 	char *addr = strata_strdup(c->address);
 	char *ep[3] = {NULL, NULL, NULL}; /* client_url, raft, http */
 	Strata__V1__StoreNode *nd = NULL;

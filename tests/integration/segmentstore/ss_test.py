@@ -883,10 +883,40 @@ def wait_voters(stores, count, want, timeout=40):
         want, timeout, seen))
 
 
+def refused_duplicate(args, base, extra, holder):
+    """A second store started with holder's node id (own data, own
+    ports) is refused by the controller, says so in its log, and is not
+    ready; then it is killed."""
+    dup = Store(args, base, holder.node_id, extra)
+    dup.dir = os.path.join(base, "dup%d" % holder.node_id)
+    os.makedirs(dup.dir, exist_ok=True)
+    dup.start()
+    logf = os.path.join(dup.dir, "store.log")
+    deadline = time.time() + 20
+    text = ""
+    while time.time() < deadline:
+        with open(logf, errors="replace") as f:
+            text = f.read()
+        if "STRATA_EEXIST" in text:
+            break
+        time.sleep(0.2)
+    try:
+        check("held by a live store at %s" % holder.url in text
+              and "own node.id" in text,
+              "a second store with node id %d was not refused: %s"
+              % (holder.node_id, text[-1500:]))
+        code, body = dup.get("/health/ready")
+        check(code != 200, "the refused store says ready: %s" % body)
+        log("a second store %d was refused" % holder.node_id)
+    finally:
+        dup.kill9()
+
+
 def scenario_membership(args, base):
     """Raft voters follow the controller's assignment: a store that
     registers after the groups formed is added to them, a dead one is
-    removed, a new one takes its place; every acknowledged event stays."""
+    removed, a new one takes its place; every acknowledged event stays.
+    A second store started under a live store's node id is refused."""
     check(args.controller is not None, "--controller is required")
     count = 4
     ctl = Controller(args, base)
@@ -921,6 +951,11 @@ def scenario_membership(args, base):
         rc, out, err = tool(args, "create", [st.url for st in live()], segs)
         check(rc == 0, out + err)
         append(0, 400)
+        # Another store under store 1's id (a copied config) is refused
+        # and takes nothing: the groups keep their voters.
+        refused_duplicate(args, base, extra, stores[0])
+        wait_voters(stores, count, 2)
+        append(5, 400)
         # A third store registers late: the leaders add it.
         stores[2].start()
         stores[2].wait_ready(timeout=60)

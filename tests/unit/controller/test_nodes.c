@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "common/alloc.h"
+#include "tests/lib/check.h"
 #include "tests/unit/controller/cfsm_helpers.h"
 
 #define CONTAINERS 24
@@ -256,6 +257,57 @@ static void test_nodes_register_keeps_endpoint(void **state)
 	cfsm_close(&f);
 }
 
+/* Register node at url (address and client_url) at now, lease 1000. */
+static int register_at(struct cfsm *f, const char *node, const char *url,
+                       uint64_t now)
+{
+	Strata__V1__RegisterStoreCmd c = STRATA__V1__REGISTER_STORE_CMD__INIT;
+	Strata__V1__ControllerCommand cmd =
+	        STRATA__V1__CONTROLLER_COMMAND__INIT;
+	c.node_id = (char *)node;
+	c.address = (char *)url;
+	c.client_url = (char *)url;
+	c.now_ms = now;
+	c.lease_ms = 1000;
+	cmd.command_case =
+	        STRATA__V1__CONTROLLER_COMMAND__COMMAND_REGISTER_STORE;
+	cmd.register_store = &c;
+	return h_apply(f, &cmd);
+}
+
+/* A second store under a live store's id (QA: a compose service copied
+ * without its STRATA_NODE_ID took over node 1, and the controller sent
+ * node 1's work to it) is refused, naming both; the same store
+ * re-registering is not, and one that moved is let in once the old
+ * lease ends. */
+static void test_nodes_register_refuses_a_second_store(void **state)
+{
+	(void)state;
+	struct cfsm f;
+	char err[STRATA_ERRMSG_SIZE];
+	assert_int_equal(cfsm_init(&f, 4, err), 0);
+	assert_int_equal(register_at(&f, "1", "tcp://store1:12345", 0), 0);
+	size_t len;
+	uint8_t *snap = h_snap(&f, &len);
+	assert_int_equal(register_at(&f, "1", "tcp://dup:12345", 400),
+	                 STRATA_EEXIST);
+	assert_contains(h_res.message,
+	                "held by a live store at tcp://store1:12345");
+	assert_contains(h_res.message,
+	                "a store at tcp://dup:12345 registers it");
+	assert_contains(h_res.message, "own node.id");
+	assert_contains(h_res.message, "in 600 ms");
+	assert_true(h_same(&f, snap, len));
+	strata_free(snap);
+	assert_int_equal(register_at(&f, "1", "tcp://store1:12345", 500), 0);
+	assert_int_equal(register_at(&f, "1", "tcp://dup:12345", 1499),
+	                 STRATA_EEXIST);
+	assert_int_equal(register_at(&f, "1", "tcp://dup:12345", 1500), 0);
+	assert_string_equal(cfsm_find_node(&f, "1")->client_url,
+	                    "tcp://dup:12345");
+	cfsm_close(&f);
+}
+
 /* Heartbeat role reports record a container's leader: only from a
  * replica, never with an older term; a non-leader report from the leader
  * and the leader's death clear it. */
@@ -416,6 +468,7 @@ int main(void)
 	        cmocka_unit_test(test_nodes_death_and_join_move_little),
 	        cmocka_unit_test(test_nodes_rejections_change_nothing),
 	        cmocka_unit_test(test_nodes_register_keeps_endpoint),
+	        cmocka_unit_test(test_nodes_register_refuses_a_second_store),
 	        cmocka_unit_test(test_nodes_heartbeat_records_leader),
 	        cmocka_unit_test(test_nodes_controller_endpoints),
 	        cmocka_unit_test(test_nodes_tick_records_leader_clock),
