@@ -137,6 +137,7 @@ replica by its stable DNS name.
   "raft" (dict "listen" (printf "0.0.0.0:%d" (int $p.raft)))
   "controller" (include "strata.controller.urls" .)
   "containers" (dict "count" (int .Values.segmentStore.containers.count))
+  "limits" (dict "unflushed_budget" .Values.segmentStore.budgets.unflushed "cache_budget" .Values.segmentStore.budgets.cache)
   "tier2" (include "strata.tier2.config" . | fromYaml)
   "log" (dict "level" .Values.logLevel)
 -}}
