@@ -11,7 +11,7 @@
  * EndTxn(abort) moves it to ABORTING, the leader deletes the shadows and
  * applies TxnStepDone(ABORTED); a new leader resumes from the state. Every
  * step replayed is a no-op. Completed txns are forgotten CFSM_TXN_KEEP_MS
- * after completion.
+ * after completion, or sooner when a stream holds TXN_MAX_PER_STREAM.
  */
 #include "controller/fsm_int.h"
 
@@ -22,8 +22,33 @@
 
 /* Longest lease a transaction may ask for (Pravega's default maximum). */
 #define TXN_MAX_LEASE_MS 600000u
-/* Most transactions one stream may hold (open or remembered). */
+/* Most transactions one stream may hold, unfinished or remembered: at
+ * the limit a new one makes the oldest completed one forgotten early;
+ * only 10000 unfinished ones refuse it. */
 #define TXN_MAX_PER_STREAM 10000u
+
+/* Forget s's transaction completed longest ago (a stream that begins
+ * more than TXN_MAX_PER_STREAM an hour forgets before the hour is up);
+ * false when every one is unfinished. Deterministic: replicas agree. */
+static bool forget_oldest_done(Strata__V1__StreamRecord *s)
+{
+	size_t at = s->n_txns;
+	for (size_t k = 0; k < s->n_txns; k++) {
+		const Strata__V1__Txn *t = s->txns[k];
+		if ((t->state == TS_COMMITTED || t->state == TS_ABORTED) &&
+		    (at == s->n_txns ||
+		     t->completed_ms < s->txns[at]->completed_ms)) {
+			at = k;
+		}
+	}
+	if (at == s->n_txns) {
+		return false;
+	}
+	Strata__V1__Txn *t = s->txns[at];
+	pb_remove_at((void **)s->txns, &s->n_txns, at);
+	pb_free(t);
+	return true;
+}
 
 static const char *state_name(int state)
 {
@@ -132,10 +157,11 @@ int txns_create(struct cfsm *f, const Strata__V1__CreateTxnCmd *c,
 	if ((rc = check_lease(r->lease_ms, res)) != 0) {
 		return rc;
 	}
-	if (s->n_txns >= TXN_MAX_PER_STREAM) {
-		return fsm_fail(res, STRATA_EAGAIN,
-		                "stream %s/%s already holds %zu transactions; "
-		                "commit or abort some and retry",
+	if (s->n_txns >= TXN_MAX_PER_STREAM && !forget_oldest_done(s)) {
+		return fsm_fail(res, STRATA_EBUSY,
+		                "stream %s/%s already has %zu unfinished "
+		                "transactions; commit or abort some (or let "
+		                "their leases run out) and retry",
 		                r->scope, r->stream, s->n_txns);
 	}
 	Strata__V1__Txn *t = pb_new(&strata__v1__txn__descriptor);

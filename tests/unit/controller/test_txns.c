@@ -171,6 +171,35 @@ static void test_txns_lease_expiry_and_rejections(void **state)
 	                 STRATA__V1__TXN_STATE__TXN_STATE_ABORTED);
 }
 
+/* A stream holds at most 10000 transactions: at the limit a new one
+ * makes the one completed longest ago forgotten early (QA: finished ones
+ * counted for their hour, so a stream beginning 3 a second was refused
+ * transactions though none was open); only 10000 unfinished ones refuse
+ * it, with STRATA_EBUSY as txn.h documents (not the retried EAGAIN). */
+static void test_txns_limit_forgets_the_oldest_completed(void **state)
+{
+	struct cfsm *f = *state;
+	uint64_t first = 0;
+	for (int i = 0; i < 10000; i++) {
+		assert_int_equal(create(f, 0, 600000), 0);
+		first = first != 0 ? first : h_res.txn_id;
+	}
+	assert_int_equal(create(f, 0, 600000), STRATA_EBUSY);
+	assert_non_null(strstr(h_res.message, "10000 unfinished transactions"));
+	uint64_t a = first + 4, b = first + 2;
+	assert_int_equal(end(f, a, false), 0);
+	assert_int_equal(step(f, a, T_ABORTED, 500), 0);
+	assert_int_equal(end(f, b, false), 0);
+	assert_int_equal(step(f, b, T_ABORTED, 600), 0);
+	assert_int_equal(create(f, 700, 600000), 0);
+	assert_null(cfsm_find_txn(f, "sc", "s", a));
+	assert_non_null(cfsm_find_txn(f, "sc", "s", b));
+	assert_int_equal(create(f, 700, 600000), 0);
+	assert_null(cfsm_find_txn(f, "sc", "s", b));
+	assert_int_equal(create(f, 700, 600000), STRATA_EBUSY);
+	assert_non_null(cfsm_find_txn(f, "sc", "s", first));
+}
+
 /* Seal aborts open txns; a sealed stream takes no new txns. */
 static void test_txns_seal_and_scale_interplay(void **state)
 {
@@ -391,6 +420,9 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_txns_lease_expiry_and_rejections, setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_txns_limit_forgets_the_oldest_completed, setup,
+	                teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_txns_seal_and_scale_interplay, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_txns_rolling_commit, setup,
