@@ -701,13 +701,14 @@ struct reply_tail {
  * data) is copied once, instead of packed, copied and packed again. With
  * a tail, the message ends with the tail field's tag and length, then
  * its bytes when tail_inline (an NNG socket sends one message), else the
- * sender writes them after the message. STRATA_ENOMEM; *size is the size
- * on the wire (tail bytes included).
+ * sender writes them after the message. STRATA_ENOMEM; STRATA_ETOOBIG,
+ * nothing built, when it would be over max bytes; *size is the size on
+ * the wire (tail bytes included).
  */
 static int reply_msg(nng_msg **out, size_t *size, int code, const char *msg,
                      const char *redirect, const uint8_t *body, size_t len,
                      const ProtobufCMessage *pb, const struct reply_tail *tail,
-                     bool tail_inline)
+                     bool tail_inline, size_t max)
 {
 	Strata__V1__RpcReply m;
 	Strata__V1__Status st;
@@ -721,6 +722,10 @@ static int reply_msg(nng_msg **out, size_t *size, int code, const char *msg,
 	*size = head;
 	if (inner > 0) {
 		*size += pb_put_len_head(NULL, 2, inner) + inner;
+	}
+	if (*size > max) {
+		*out = NULL;
+		return STRATA_ETOOBIG;
 	}
 	size_t tail_len = tail != NULL && !tail_inline ? tail->len : 0;
 	int rc = map_nng(nng_msg_alloc(out, *size - tail_len));
@@ -779,8 +784,14 @@ static int reply_common(struct rpc_call *call, int code, const char *msg,
 	nng_msg *nmsg = NULL;
 	size_t size;
 	bool own = srv->sp != NULL; /* else NNG: the tail inside nmsg */
+	/* A client drops a larger reply with the connection and tries
+	 * again, for ever and each time the server builds it anew: what
+	 * clients take by default, or the server's own limit if higher. */
+	size_t cap = srv->opts.max_msg_bytes > RPC_DEFAULT_MAX_MSG_BYTES
+	                     ? srv->opts.max_msg_bytes
+	                     : RPC_DEFAULT_MAX_MSG_BYTES;
 	int rc = reply_msg(&nmsg, &size, code, msg, redirect, body, len, pb,
-	                   tail, !own);
+	                   tail, !own, cap);
 	struct sp_tail tref = {0};
 	if (rc == 0 && own) {
 		rc = tail_take(tail, &tref);
@@ -789,12 +800,23 @@ static int reply_common(struct rpc_call *call, int code, const char *msg,
 			nmsg = NULL;
 		}
 	}
-	if (rc != 0 && (len > 0 || pb != NULL || tail != NULL)) {
+	if (rc == STRATA_ETOOBIG) {
+		char why[STRATA_ERRMSG_SIZE];
+		snprintf(why, sizeof(why),
+		         "the reply would be %zu bytes, over the %zu-byte "
+		         "message limit, and was not sent: ask for less at a "
+		         "time (a list: the REST API has no such limit)",
+		         size, cap);
+		LOG_WARN("rpc", "%s: %s", srv->url, why);
+		size_t small;
+		rc = reply_msg(&nmsg, &small, STRATA_ETOOBIG, why, NULL, NULL,
+		               0, NULL, NULL, false, cap);
+	} else if (rc != 0 && (len > 0 || pb != NULL || tail != NULL)) {
 		/* Still answer, so the client is not left waiting. */
 		size_t small;
 		(void)reply_msg(&nmsg, &small, STRATA_ENOMEM,
 		                "server out of memory building the reply", NULL,
-		                NULL, 0, NULL, NULL, false);
+		                NULL, 0, NULL, NULL, false, cap);
 	}
 
 	pthread_mutex_lock(&srv->mtx);

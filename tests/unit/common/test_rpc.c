@@ -43,6 +43,7 @@
 #define M_PB 105u       /* rpc_reply_pb: RpcRequest{method: len, body} */
 #define M_TAIL 106u     /* the same, body as rpc_reply_pb_tail's copied tail */
 #define M_TAIL_REF 107u /* the same, body in a refbuf the reply holds */
+#define M_BIG 108u      /* reply a body of RPC_DEFAULT_MAX_MSG_BYTES */
 
 #define MAX_HELD 64
 
@@ -116,6 +117,15 @@ static void handler(void *arg, struct rpc_call *call, uint32_t method,
 	case M_FAIL:
 		rpc_reply(call, STRATA_ENOENT, "stream 'x' not found", NULL, 0);
 		break;
+	case M_BIG: {
+		uint8_t *big = calloc(1, RPC_DEFAULT_MAX_MSG_BYTES);
+		if (big == NULL) {
+			abort();
+		}
+		rpc_reply(call, 0, NULL, big, RPC_DEFAULT_MAX_MSG_BYTES);
+		free(big);
+		break;
+	}
 	case M_HOLD:
 		pthread_mutex_lock(&s->mtx);
 		if (s->n_held >= MAX_HELD) {
@@ -1625,6 +1635,38 @@ static void test_rpc_oversize_request(void **state)
 	svc_join(s);
 }
 
+/* A reply over the message limit (QA: a list of 66000 long stream names,
+ * 17 MB) is replaced by STRATA_ETOOBIG saying so, at once. Clients
+ * dropped it with the connection and asked again until their timeout,
+ * and the server built it anew each time. */
+static void test_rpc_oversize_reply(void **state)
+{
+	(void)state;
+	struct svc *s = svc_new();
+	for (int sp = 0; sp < 2; sp++) {
+		struct rpc_server_opts so;
+		rpc_server_opts_default(&so);
+		so.own_tcp = sp == 1;
+		struct rpc_server *srv = start(s, "tcp://127.0.0.1:0", &so);
+		struct rpc_client *cli = open1(rpc_server_url(srv), 5000, 0);
+		uint8_t *rep = NULL;
+		size_t n;
+		char err[STRATA_ERRMSG_SIZE];
+		int64_t t0 = now_ms();
+		assert_int_equal(
+		        rpc_call(cli, M_BIG, 0, NULL, 0, &rep, &n, err),
+		        STRATA_ETOOBIG);
+		assert_true(now_ms() - t0 < 3000);
+		assert_non_null(strstr(err, "over the 16777216-byte message "
+		                            "limit, and was not sent"));
+		assert_int_equal(atomic_load(&s->calls), 1 + 2 * sp);
+		echo_ok(cli, "the connection still works");
+		rpc_client_close(cli);
+		rpc_server_stop(srv);
+	}
+	svc_join(s);
+}
+
 struct stop_cb_state {
 	pthread_mutex_t mtx;
 	pthread_cond_t cv;
@@ -1917,6 +1959,7 @@ int main(void)
 	        cmocka_unit_test(test_rpc_leaderless_replica_passed_over),
 	        cmocka_unit_test(test_rpc_malformed_envelope),
 	        cmocka_unit_test(test_rpc_oversize_request),
+	        cmocka_unit_test(test_rpc_oversize_reply),
 	        cmocka_unit_test(test_rpc_client_close_aborts_calls),
 	        cmocka_unit_test(test_rpc_server_address_in_use),
 	        cmocka_unit_test(test_rpc_client_open_rejects_bad_input),
