@@ -1398,6 +1398,11 @@ struct strata_reader {
 	uint32_t rid;   /* id the group gave this reader when it joined */
 	size_t n;       /* owned segments */
 	struct rseg *segs;
+	/* What sync_owned last matched segs with: it does nothing while
+	 * the state and segs are unchanged (it runs before every event) */
+	bool owned_valid;
+	uint64_t owned_rev, owned_records;
+	size_t owned_n;
 	size_t rr; /* round-robin cursor */
 	uint64_t next_refresh;
 	bool acquire_now; /* acquire without waiting for a refresh: a
@@ -1491,6 +1496,11 @@ static int check_online(struct strata_reader *r, char *errmsg)
 static int sync_owned(struct strata_reader *r, char *errmsg)
 {
 	const struct rg_state *st = &r->rg->st;
+	const struct synchronizer *sy = &r->rg->sync;
+	if (r->owned_valid && r->owned_rev == sy->revision &&
+	    r->owned_records == sy->records && r->owned_n == r->n) {
+		return 0;
+	}
 	uint32_t rid = rg_state_reader(st, r->name)->rid;
 	for (size_t i = 0; i < r->n;) {
 		const struct rg_seg *s = rg_state_seg(st, r->segs[i].pos.stream,
@@ -1501,19 +1511,28 @@ static int sync_owned(struct strata_reader *r, char *errmsg)
 			i++;
 		}
 	}
+	/* Which of the group's segments we hold already: by index, so a
+	 * reader of a 4096-segment group does not compare every pair. */
+	bool *have = strata_calloc(st->n_segs + 1, sizeof(*have));
+	if (have == NULL) {
+		return STRATA_ENOMEM;
+	}
+	for (size_t k = 0; k < r->n; k++) {
+		const struct rg_seg *s = rg_state_seg(st, r->segs[k].pos.stream,
+		                                      r->segs[k].pos.id);
+		if (s != NULL) {
+			have[s - st->segs] = true;
+		}
+	}
 	for (size_t i = 0; i < st->n_segs; i++) {
 		const struct rg_seg *s = &st->segs[i];
-		bool have = false;
-		for (size_t k = 0; k < r->n && !have; k++) {
-			have = r->segs[k].pos.stream == s->pos.stream &&
-			       r->segs[k].pos.id == s->pos.id;
-		}
-		if (s->owner != rid || have) {
+		if (s->owner != rid || have[i]) {
 			continue;
 		}
 		struct rseg *ns =
 		        strata_realloc(r->segs, (r->n + 1) * sizeof(*r->segs));
 		if (ns == NULL) {
+			strata_free(have);
 			return STRATA_ENOMEM;
 		}
 		r->segs = ns;
@@ -1531,10 +1550,16 @@ static int sync_owned(struct strata_reader *r, char *errmsg)
 		                                            : s->end,
 		                        0, 1, &g->it, errmsg);
 		if (rc != 0) {
+			strata_free(have);
 			return rc;
 		}
 		r->n++;
 	}
+	strata_free(have);
+	r->owned_valid = true;
+	r->owned_rev = sy->revision;
+	r->owned_records = sy->records;
+	r->owned_n = r->n;
 	return 0;
 }
 
