@@ -146,6 +146,8 @@ expect_fail hdfs-no-url "tier2.hdfs.url is required" -set tier2.type=hdfs
 expect_fail bad-tier2-type 'tier2.type "nfs" is not supported' -set tier2.type=nfs
 expect_fail bad-anti-affinity 'antiAffinity "maybe" is not supported' \
 	-set controller.antiAffinity=maybe
+expect_fail even-controllers 'controller.replicas 2: use an odd number' \
+	-set controller.replicas=2
 
 # 6. The rendered config files: valid YAML, and accepted by the binary that
 # reads them (`--config FILE --check-config`) when it is built.

@@ -66,6 +66,10 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* raft.members of the controllers: "ID=RAFT_ADDR,CLIENT_URL,HTTP_URL;..." with node id = ordinal + 1. */}}
 {{- define "strata.controller.raftMembers" -}}
+{{- $n := int .Values.controller.replicas -}}
+{{- if or (lt $n 1) (eq (mod $n 2) 0) -}}
+{{- fail (printf "controller.replicas %d: use an odd number (1, 3 or 5): a Raft group of %d needs %d up and tolerates no more failures than one of %d" $n $n (add1 (div $n 2)) (sub $n 1)) -}}
+{{- end -}}
 {{- $ctx := . -}}
 {{- $set := include "strata.controller.name" . -}}
 {{- $hl := include "strata.controller.headless" . -}}
