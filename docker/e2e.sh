@@ -138,7 +138,9 @@ docker-compose -f docker/docker-compose.standalone.yml config -q
 step "build $IMAGE (docker/Dockerfile; log: $WORK/build.log)"
 # The build stage gets a tag too, so that its layers (the [build] packages)
 # stay cached while older build stages are pruned below.
-build_args=(--force-rm "${cache[@]}" --build-arg "CMAKE_ARGS=${E2E_CMAKE_ARGS:-}" -f docker/Dockerfile)
+commit=$(git -C "$root" describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+build_args=(--force-rm "${cache[@]}" --build-arg "CMAKE_ARGS=${E2E_CMAKE_ARGS:-}"
+	--build-arg "STRATA_GIT_COMMIT=$commit" -f docker/Dockerfile)
 if ! { docker build "${build_args[@]}" --target build -t "$IMAGE-build" . &&
 	docker build "${build_args[@]}" -t "$IMAGE" .; } >"$WORK/build.log" 2>&1; then
 	tail -60 "$WORK/build.log"
@@ -147,6 +149,13 @@ if ! { docker build "${build_args[@]}" --target build -t "$IMAGE-build" . &&
 fi
 docker run --rm "$IMAGE" sh -c 'ls /usr/bin/strata* /usr/lib/strata/plugins/' | tr '\n' ' '
 echo
+version=$(docker run --rm "$IMAGE" strata-controller --version)
+echo "$version"
+if [[ $version != *"commit $commit"* ]]; then
+	echo "e2e: the image's --version does not name commit $commit" >&2
+	result 1
+	exit 1
+fi
 step "check the compose configs with the binaries (--check-config)"
 check() {
 	docker run --rm -v "$root/docker/config:/etc/strata:ro" "$@" || {
