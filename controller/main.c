@@ -248,8 +248,11 @@ int main(int argc, char **argv)
 	                    config_get_uint(&cfg, "node.id")) == NULL) {
 		fprintf(stderr,
 		        "strata-controller: node.id %" PRIu64
-		        " is not in raft.members; add it or fix node.id\n",
-		        config_get_uint(&cfg, "node.id"));
+		        " (%s) is not in raft.members (%s); add it or fix "
+		        "node.id\n",
+		        config_get_uint(&cfg, "node.id"),
+		        config_source(&cfg, "node.id"),
+		        config_source(&cfg, "raft.members"));
 		config_close(&cfg);
 		return bad_config_status(argc, argv);
 	}

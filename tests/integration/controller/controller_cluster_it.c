@@ -595,6 +595,18 @@ static void check_help(void)
 	              strstr(buf, "host:port") != NULL,
 	      "--check-config does not explain a bad raft.members");
 	CHECK(pclose(p) != 0, "--check-config accepts a bad raft.members");
+	/* The error names where each value came from (QA: a compose
+	 * service's STRATA_NODE_ID was not named). */
+	snprintf(cmd, sizeof(cmd),
+	         "STRATA_NODE_ID=4 %s --check-config "
+	         "--raft.members='1=127.0.0.1:1,tcp://127.0.0.1:2' 2>&1",
+	         ctl_bin);
+	p = popen(cmd, "r");
+	CHECK(p != NULL && fgets(buf, sizeof(buf), p) != NULL &&
+	              strstr(buf, "node.id 4 (env STRATA_NODE_ID) is not in "
+	                          "raft.members (flag --raft.members)") != NULL,
+	      "--check-config: node.id outside raft.members: %s", buf);
+	CHECK(pclose(p) != 0, "--check-config accepts a node.id not a member");
 	snprintf(cmd, sizeof(cmd), "%s --check-config --node.id=3 2>&1",
 	         ctl_bin);
 	p = popen(cmd, "r");
