@@ -547,6 +547,23 @@ static int count_prefix(const char *prefix)
 
 /* ------------------------------------------------------------- steps -- */
 
+/* `ENV strata-controller --check-config ARGS`: its first line holds want,
+ * and it exits 0 exactly when ok is true. */
+static void check_config_says(const char *env, const char *args,
+                              const char *want, bool ok)
+{
+	char cmd[600], line[512] = "";
+	snprintf(cmd, sizeof(cmd), "%s %s --check-config %s 2>&1", env, ctl_bin,
+	         args);
+	FILE *p = popen(cmd, "r");
+	CHECK(p != NULL, "run %s", cmd);
+	bool got = fgets(line, sizeof(line), p) != NULL;
+	int rc = pclose(p);
+	CHECK(got && strstr(line, want) != NULL,
+	      "%s: first line '%s' lacks '%s'", cmd, line, want);
+	CHECK((rc == 0) == ok, "%s: exit status %d", cmd, rc);
+}
+
 static void check_help(void)
 {
 	static const char *const keys[] = {
@@ -586,33 +603,16 @@ static void check_help(void)
 		n += (size_t)snprintf(help + n, sizeof(help) - n, "%s", buf);
 	}
 	CHECK(pclose(p) == 0, "--help exits 0");
-	snprintf(cmd, sizeof(cmd),
-	         "%s --check-config --raft.members='1=bad_host:1,tcp://x:1' "
-	         "2>&1",
-	         ctl_bin);
-	p = popen(cmd, "r");
-	CHECK(p != NULL && fgets(buf, sizeof(buf), p) != NULL &&
-	              strstr(buf, "host:port") != NULL,
-	      "--check-config does not explain a bad raft.members");
-	CHECK(pclose(p) != 0, "--check-config accepts a bad raft.members");
+	check_config_says("", "--raft.members='1=bad_host:1,tcp://x:1'",
+	                  "host:port", false);
 	/* The error names where each value came from (QA: a compose
 	 * service's STRATA_NODE_ID was not named). */
-	snprintf(cmd, sizeof(cmd),
-	         "STRATA_NODE_ID=4 %s --check-config "
-	         "--raft.members='1=127.0.0.1:1,tcp://127.0.0.1:2' 2>&1",
-	         ctl_bin);
-	p = popen(cmd, "r");
-	CHECK(p != NULL && fgets(buf, sizeof(buf), p) != NULL &&
-	              strstr(buf, "node.id 4 (env STRATA_NODE_ID) is not in "
-	                          "raft.members (flag --raft.members)") != NULL,
-	      "--check-config: node.id outside raft.members: %s", buf);
-	CHECK(pclose(p) != 0, "--check-config accepts a node.id not a member");
-	snprintf(cmd, sizeof(cmd), "%s --check-config --node.id=3 2>&1",
-	         ctl_bin);
-	p = popen(cmd, "r");
-	CHECK(p != NULL && fgets(buf, sizeof(buf), p) != NULL &&
-	              strstr(buf, "configuration OK") != NULL && pclose(p) == 0,
-	      "--check-config refuses a valid configuration");
+	check_config_says("STRATA_NODE_ID=4",
+	                  "--raft.members='1=127.0.0.1:1,tcp://127.0.0.1:2'",
+	                  "node.id 4 (env STRATA_NODE_ID) is not in "
+	                  "raft.members (flag --raft.members)",
+	                  false);
+	check_config_says("", "--node.id=3", "configuration OK", true);
 	snprintf(cmd, sizeof(cmd), "%s/docs/configuration.md", src_dir);
 	FILE *f = fopen(cmd, "r");
 	CHECK(f != NULL, "open %s", cmd);
