@@ -2,11 +2,13 @@
  * (third_party/raft/PATCHES.md): they must keep libraft's on-disk format
  * readable (#11 adds format 2 beside 1) and fix what they claim to fix. Built
  * only without STRATA_SYSTEM_RAFT. */
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -547,6 +549,56 @@ static void test_libraft_open_segment_cut_short(void **state)
 	run(cmd);
 }
 
+/* Patch #23: the entries loaded from an open segment (a crash copy: the
+ * file is as long as a whole preallocated segment) live in a buffer of
+ * their size, not in one as long as the file (QA: 64 MiB per container
+ * resident after a kill -9, for a few KB of entries). */
+static void test_libraft_open_segment_keeps_only_its_entries(void **state)
+{
+	(void)state;
+	char dir[] = "libraft-open-fit-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char crash[sizeof(dir) + 8], cmd[256], path[256];
+	snprintf(crash, sizeof(crash), "%s.crash", dir);
+	struct io_fix f;
+	struct appender *a = calloc(1, sizeof(*a));
+	assert_non_null(a);
+	struct raft_entry *e = NULL;
+	size_t n = 0;
+	io_open(&f, dir);
+	assert_int_equal(io_load(&f, &e, &n), 0);
+	for (unsigned k = 0; k < 3; k++) {
+		append_one(&f, a);
+		while (a->fired < a->submitted)
+			uv_run(&f.loop, UV_RUN_ONCE);
+	}
+	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", dir, crash);
+	run(cmd);
+	io_close(&f);
+	snprintf(path, sizeof(path), "%s/open-1", crash);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_size >= 1024 * 1024);
+
+	io_open(&f, crash);
+	assert_int_equal(io_load(&f, &e, &n), 0);
+	assert_int_equal(n, 3);
+	check_entries(e, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_ptr_equal(e[i].batch, e[0].batch);
+	}
+	print_message("open segment of %lld bytes: entries in %zu\n",
+	              (long long)st.st_size, malloc_usable_size(e[0].batch));
+	assert_true(malloc_usable_size(e[0].batch) < 64 * 1024);
+	entries_free(e, n);
+	io_close(&f);
+	assert_int_equal(load_and_check(crash), 3); /* closed, reloads */
+
+	appender_free(a);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir, crash);
+	run(cmd);
+}
+
 /* One run of the failure test: appends two per loop turn, the nth log write
  * made to fail. Returns the record of the injected failure. */
 static void failed_write_run(const char *dir, unsigned nth,
@@ -899,6 +951,7 @@ int main(void)
 	                test_libraft_segment_buffer_grows_geometrically),
 	        cmocka_unit_test(test_libraft_two_writes_in_flight),
 	        cmocka_unit_test(test_libraft_open_segment_cut_short),
+	        cmocka_unit_test(test_libraft_open_segment_keeps_only_its_entries),
 	        cmocka_unit_test(test_libraft_failed_write_stops_log),
 	        cmocka_unit_test(test_libraft_disk_full_refuses_appends),
 	        cmocka_unit_test(test_libraft_disk_full_waiting_appends),

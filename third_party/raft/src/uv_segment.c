@@ -667,6 +667,28 @@ static int uvSegmentLoadOpen(struct uv *uv,
         RaftHeapFree(buf.base);
         buf.base = NULL;
         remove = true;
+    } else if (offset < buf.len) {
+        /* STRATA PATCH (PATCHES.md #23): the file was read whole, and an
+         * open segment is preallocated (64 MiB in Strata) while its
+         * entries may take a few KB: keep only them, in a buffer of their
+         * size, rebasing the entries this segment added. Without memory
+         * the whole buffer stays, as before. */
+        uint8_t *fit = RaftHeapMalloc(offset);
+        if (fit != NULL) {
+            size_t k;
+            memcpy(fit, buf.base, offset);
+            for (k = n_before; k < *n; k++) {
+                struct raft_entry *e = &(*entries)[k];
+                if (e->buf.base != NULL) {
+                    e->buf.base = fit + ((uint8_t *)e->buf.base -
+                                         (uint8_t *)buf.base);
+                }
+                e->batch = fit;
+            }
+            RaftHeapFree(buf.base);
+            buf.base = fit;
+            buf.len = offset;
+        }
     }
 
 done:
