@@ -107,7 +107,11 @@ int cli_fail_op(const struct cli *c, int code, const char *what,
 		       "--timeout)";
 		break;
 	case STRATA_EBUSY:
-		hint = " (another change runs on it: retry shortly)";
+		/* The controller's own messages say what is busy and what
+		 * to do (e.g. "10000 unfinished transactions"). */
+		if (errmsg == NULL || errmsg[0] == '\0') {
+			hint = " (another change runs on it: retry shortly)";
+		}
 		break;
 	default:
 		break;
