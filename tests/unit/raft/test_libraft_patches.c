@@ -951,7 +951,8 @@ int main(void)
 	                test_libraft_segment_buffer_grows_geometrically),
 	        cmocka_unit_test(test_libraft_two_writes_in_flight),
 	        cmocka_unit_test(test_libraft_open_segment_cut_short),
-	        cmocka_unit_test(test_libraft_open_segment_keeps_only_its_entries),
+	        cmocka_unit_test(
+	                test_libraft_open_segment_keeps_only_its_entries),
 	        cmocka_unit_test(test_libraft_failed_write_stops_log),
 	        cmocka_unit_test(test_libraft_disk_full_refuses_appends),
 	        cmocka_unit_test(test_libraft_disk_full_waiting_appends),
