@@ -252,28 +252,48 @@ int strata_scope_delete(struct strata_client *c, const char *scope,
 	        STRATA_ENOENT, what, errmsg);
 }
 
-static int names_from(char **src, size_t n, struct strata_names **out,
-                      char *errmsg)
+/* Append copies of src[0..n) to l; on ENOMEM l keeps what it had. */
+static int names_append(struct strata_names *l, char **src, size_t n,
+                        char *errmsg)
 {
-	struct strata_names *l = strata_calloc(1, sizeof(*l));
-	if (l == NULL ||
-	    (n > 0 && (l->names = strata_calloc(n, sizeof(char *))) == NULL)) {
-		strata_free(l);
+	char **grown =
+	        n == 0 ? l->names
+	               : strata_realloc(l->names, (l->n + n) * sizeof(char *));
+	if (n > 0 && grown == NULL) {
 		client_err(errmsg, "out of memory");
 		return STRATA_ENOMEM;
 	}
+	l->names = grown;
 	for (size_t i = 0; i < n; i++) {
-		l->names[i] = strata_strdup(src[i]);
-		if (l->names[i] == NULL) {
-			strata_names_free(l);
+		l->names[l->n] = strata_strdup(src[i]);
+		if (l->names[l->n] == NULL) {
 			client_err(errmsg, "out of memory");
 			return STRATA_ENOMEM;
 		}
 		l->n++;
 	}
+	return 0;
+}
+
+static int names_from(char **src, size_t n, struct strata_names **out,
+                      char *errmsg)
+{
+	struct strata_names *l = strata_calloc(1, sizeof(*l));
+	if (l == NULL) {
+		client_err(errmsg, "out of memory");
+		return STRATA_ENOMEM;
+	}
+	int rc = names_append(l, src, n, errmsg);
+	if (rc != 0) {
+		strata_names_free(l);
+		return rc;
+	}
 	*out = l;
 	return 0;
 }
+
+/* Names a page of stream names may take: a quarter of the RPC limit. */
+#define LIST_PAGE_BYTES (RPC_DEFAULT_MAX_MSG_BYTES / 4)
 
 int strata_scope_list(struct strata_client *c, struct strata_names **out,
                       char *errmsg)
@@ -304,21 +324,54 @@ int strata_stream_list(struct strata_client *c, const char *scope,
 	                                           errmsg)) != 0) {
 		return rc;
 	}
+	struct strata_names *l = NULL;
+	if ((rc = names_from(NULL, 0, &l, errmsg)) != 0) {
+		return rc;
+	}
+	/* Page by page, each after the last name of the one before (a
+	 * scope's names in one reply can exceed an RPC message). A server
+	 * that does not page answers everything at once, without more. */
+	char after[STRATA_NAME_MAX + 1] = "";
 	Strata__V1__ListStreamsRequest q =
 	        STRATA__V1__LIST_STREAMS_REQUEST__INIT;
 	q.scope = (char *)scope;
 	q.tag = (char *)(tag != NULL ? tag : "");
-	Strata__V1__ListStreamsReply *rep = NULL;
-	rc = client_ctl_query(
-	        c, STRATA__V1__CONTROLLER_METHOD__CTL_LIST_STREAMS, &q.base,
-	        &strata__v1__list_streams_reply__descriptor,
-	        (ProtobufCMessage **)&rep, errmsg);
+	q.start_after = after;
+	q.page_bytes = LIST_PAGE_BYTES;
+	for (bool more = true; more && rc == 0;) {
+		Strata__V1__ListStreamsReply *rep = NULL;
+		rc = client_ctl_query(
+		        c, STRATA__V1__CONTROLLER_METHOD__CTL_LIST_STREAMS,
+		        &q.base, &strata__v1__list_streams_reply__descriptor,
+		        (ProtobufCMessage **)&rep, errmsg);
+		if (rc != 0) {
+			break;
+		}
+		rc = names_append(l, rep->streams, rep->n_streams, errmsg);
+		more = rep->more && rep->n_streams > 0;
+		const char *last = more ? rep->streams[rep->n_streams - 1] : "";
+		if (rc == 0 && more &&
+		    (strlen(last) > STRATA_NAME_MAX ||
+		     strcmp(last, after) <= 0)) {
+			/* Pages must move forward, or this would not end. */
+			client_err(errmsg,
+			           "list streams of %s: the controller's page "
+			           "did not move past \"%.64s\"; the reply is "
+			           "malformed",
+			           scope, after);
+			rc = STRATA_EPROTO;
+		}
+		if (rc == 0 && more) {
+			snprintf(after, sizeof(after), "%s", last);
+		}
+		rpc_pb_free(&rep->base);
+	}
 	if (rc != 0) {
+		strata_names_free(l);
 		return rc;
 	}
-	rc = names_from(rep->streams, rep->n_streams, out, errmsg);
-	rpc_pb_free(&rep->base);
-	return rc;
+	*out = l;
+	return 0;
 }
 
 /* Protobuf form of a config; the pieces live in *pb (stack of caller). */

@@ -1094,9 +1094,9 @@ static bool serve_read(struct ctl_req *r, const uint8_t *body, size_t len)
 	}
 	case STRATA__V1__CONTROLLER_METHOD__CTL_LIST_STREAMS: {
 		Strata__V1__ListStreamsRequest *q = (void *)r->msg;
-		rc = cfsm_list_streams(f, q->scope, q->tag,
-		                       (Strata__V1__ListStreamsReply **)&out,
-		                       err);
+		rc = cfsm_list_streams_page(
+		        f, q->scope, q->tag, q->start_after, q->page_bytes,
+		        (Strata__V1__ListStreamsReply **)&out, err);
 		break;
 	}
 	case STRATA__V1__CONTROLLER_METHOD__CTL_GET_CURRENT_SEGMENTS: {

@@ -141,6 +141,14 @@ int cfsm_list_streams(const struct cfsm *fsm, const char *scope,
                       const char *tag, Strata__V1__ListStreamsReply **out,
                       char *errmsg);
 
+/* The same, one page: names after start_after (NULL or "" = from the
+ * first), stopping once they take page_bytes (0 = no limit; at least one
+ * name per page), with (*out)->more set when names follow. */
+int cfsm_list_streams_page(const struct cfsm *fsm, const char *scope,
+                           const char *tag, const char *start_after,
+                           uint32_t page_bytes,
+                           Strata__V1__ListStreamsReply **out, char *errmsg);
+
 /* Configuration, state, current epoch and truncation cut of a stream. */
 int cfsm_get_stream(const struct cfsm *fsm, const char *scope,
                     const char *stream, Strata__V1__StreamInfo **out,

@@ -430,6 +430,14 @@ int cfsm_list_streams(const struct cfsm *fsm, const char *scope,
                       const char *tag, Strata__V1__ListStreamsReply **out,
                       char *errmsg)
 {
+	return cfsm_list_streams_page(fsm, scope, tag, NULL, 0, out, errmsg);
+}
+
+int cfsm_list_streams_page(const struct cfsm *fsm, const char *scope,
+                           const char *tag, const char *start_after,
+                           uint32_t page_bytes,
+                           Strata__V1__ListStreamsReply **out, char *errmsg)
+{
 	const Strata__V1__ScopeRecord *sc = fsm_scope(fsm->st, scope);
 	if (sc == NULL) {
 		errmsg_set(errmsg,
@@ -443,14 +451,28 @@ int cfsm_list_streams(const struct cfsm *fsm, const char *scope,
 	                            sizeof(*r->streams)) != 0) {
 		goto err_oom;
 	}
-	for (size_t i = 0; i < sc->n_streams; i++) {
+	size_t from = 0;
+	if (start_after != NULL && start_after[0] != '\0') {
+		bool found;
+		from = fsm_stream_index(sc, start_after, &found);
+		from += found;
+	}
+	size_t bytes = 0;
+	for (size_t i = from; i < sc->n_streams; i++) {
 		const Strata__V1__StreamRecord *s = sc->streams[i];
 		if (tag != NULL && tag[0] != '\0' && !has_tag(s, tag)) {
 			continue;
 		}
+		size_t len = strlen(s->name) + 3; /* tag, length, name */
+		if (page_bytes > 0 && r->n_streams > 0 &&
+		    bytes + len > page_bytes) {
+			r->more = true;
+			break;
+		}
 		if (pb_strdup(&r->streams[r->n_streams], s->name) != 0) {
 			goto err_oom;
 		}
+		bytes += len;
 		r->n_streams++;
 	}
 	*out = r;

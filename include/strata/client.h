@@ -209,7 +209,9 @@ STRATA_API void strata_names_free(struct strata_names *names);
 STRATA_API int strata_scope_list(struct strata_client *c,
                                  struct strata_names **out, char *errmsg);
 
-/* Streams of scope (tag NULL or "" = all; else only those with the tag). */
+/* Streams of scope (tag NULL or "" = all; else only those with the tag),
+ * sorted. Asked for in pages of a few MiB of names, so any number of
+ * streams can be listed. */
 STRATA_API int strata_stream_list(struct strata_client *c, const char *scope,
                                   const char *tag, struct strata_names **out,
                                   char *errmsg);

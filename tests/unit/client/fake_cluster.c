@@ -78,6 +78,7 @@ struct fake_cluster {
 	unsigned stale_succ; /* successor queries still to answer "open" */
 	unsigned stale_cur;  /* current-segment queries still to answer
 	                        from before the last scale */
+	unsigned list_calls; /* CTL_LIST_STREAMS served */
 	unsigned appends;
 	unsigned dups;
 	struct fake_txn txns[FAKE_MAX_TXNS];
@@ -549,6 +550,36 @@ static int serve_ctl(struct fake_cluster *f, struct fake_call *c, uint8_t **out,
 	case STRATA__V1__CONTROLLER_METHOD__CTL_GET_READER_GROUP:
 	case STRATA__V1__CONTROLLER_METHOD__CTL_DELETE_READER_GROUP:
 		return serve_rg(f, c, out, out_len, msg);
+	case STRATA__V1__CONTROLLER_METHOD__CTL_LIST_STREAMS: {
+		/* Ten streams s00..s09, three a page to a paging client (as
+		 * a controller whose names fill page_bytes), else all. */
+		Strata__V1__ListStreamsRequest *q =
+		        strata__v1__list_streams_request__unpack(NULL, c->len,
+		                                                 c->req);
+		if (q == NULL) {
+			return STRATA_EPROTO;
+		}
+		char names[10][4];
+		char *np[10];
+		Strata__V1__ListStreamsReply rep =
+		        STRATA__V1__LIST_STREAMS_REPLY__INIT;
+		rep.streams = np;
+		for (int i = 0; i < 10; i++) {
+			snprintf(names[i], sizeof(names[i]), "s%02d", i);
+			if (strcmp(names[i], q->start_after) <= 0) {
+				continue;
+			}
+			if (q->page_bytes > 0 && rep.n_streams == 3) {
+				rep.more = true;
+				break;
+			}
+			np[rep.n_streams++] = names[i];
+		}
+		f->list_calls++;
+		strata__v1__list_streams_request__free_unpacked(q, NULL);
+		*out = pack(&rep.base, out_len);
+		return 0;
+	}
 	case STRATA__V1__CONTROLLER_METHOD__CTL_GET_STREAM: {
 		Strata__V1__StreamInfo rep = STRATA__V1__STREAM_INFO__INIT;
 		rep.scope = (char *)"sc";
@@ -955,6 +986,14 @@ void fake_stale_successors(struct fake_cluster *f, unsigned n)
 	pthread_mutex_lock(&f->mu);
 	f->stale_succ = n;
 	pthread_mutex_unlock(&f->mu);
+}
+
+unsigned fake_list_calls(struct fake_cluster *f)
+{
+	pthread_mutex_lock(&f->mu);
+	unsigned n = f->list_calls;
+	pthread_mutex_unlock(&f->mu);
+	return n;
 }
 
 void fake_stale_current(struct fake_cluster *f, unsigned n)

@@ -68,6 +68,10 @@ unsigned fake_stale_successors_left(struct fake_cluster *f);
 void fake_stale_current(struct fake_cluster *f, unsigned n);
 unsigned fake_stale_current_left(struct fake_cluster *f);
 
+/* CTL_LIST_STREAMS calls served: ten streams s00..s09, three a page to a
+ * client that pages. */
+unsigned fake_list_calls(struct fake_cluster *f);
+
 /* Seal segment id and replace it by two successors splitting its range
  * (new epoch). Returns the number of the first successor. */
 void fake_split(struct fake_cluster *f, uint64_t id);

@@ -117,6 +117,31 @@ static void test_streams_create_list_get(void **state)
 	cfsm_msg_free(ls);
 	assert_int_equal(cfsm_list_streams(f, "x", NULL, &ls, err),
 	                 STRATA_ENOENT);
+	/* Paged: at least one name a page, then as many as fit. */
+	assert_int_equal(cfsm_list_streams_page(f, "sc", NULL, "", 1, &ls, err),
+	                 0);
+	assert_int_equal(ls->n_streams, 1);
+	assert_string_equal(ls->streams[0], "a");
+	assert_true(ls->more);
+	cfsm_msg_free(ls);
+	assert_int_equal(
+	        cfsm_list_streams_page(f, "sc", NULL, "a", 1, &ls, err), 0);
+	assert_int_equal(ls->n_streams, 1);
+	assert_string_equal(ls->streams[0], "b");
+	assert_false(ls->more);
+	cfsm_msg_free(ls);
+	assert_int_equal(/* after a name that is not there */
+	                 cfsm_list_streams_page(f, "sc", NULL, "aa", 100, &ls,
+	                                        err),
+	                 0);
+	assert_int_equal(ls->n_streams, 1);
+	assert_string_equal(ls->streams[0], "b");
+	cfsm_msg_free(ls);
+	assert_int_equal(cfsm_list_streams_page(f, "sc", NULL, "", 8, &ls, err),
+	                 0);
+	assert_int_equal(ls->n_streams, 2); /* 4 bytes each */
+	assert_false(ls->more);
+	cfsm_msg_free(ls);
 	Strata__V1__StreamInfo *si;
 	assert_int_equal(cfsm_get_stream(f, "sc", "b", &si, err), 0);
 	assert_int_equal(si->state,
