@@ -500,6 +500,27 @@ static void test_libraft_two_writes_in_flight(void **state)
 	run(cmd);
 }
 
+/* Three appends to a new log in dir, one batch each, and a copy of it
+ * taken while it is open (crash, as after a kill -9), then closed. */
+static void three_batches_and_crash_copy(const char *dir, const char *crash,
+                                         struct appender *a)
+{
+	struct io_fix f;
+	struct raft_entry *e = NULL;
+	size_t n = 0;
+	char cmd[256];
+	io_open(&f, dir);
+	assert_int_equal(io_load(&f, &e, &n), 0);
+	for (unsigned k = 0; k < 3; k++) {
+		append_one(&f, a);
+		while (a->fired < a->submitted)
+			uv_run(&f.loop, UV_RUN_ONCE);
+	}
+	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", dir, crash);
+	run(cmd);
+	io_close(&f);
+}
+
 /* Patch #21: an open segment cut short inside a batch (a file truncated
  * by hand, a copy cut off) is refused; the batches loaded before it were
  * freed twice (the segment's buffer by uvSegmentLoadOpen, then again
@@ -517,16 +538,7 @@ static void test_libraft_open_segment_cut_short(void **state)
 	assert_non_null(a);
 	struct raft_entry *e = NULL;
 	size_t n = 0;
-	io_open(&f, dir);
-	assert_int_equal(io_load(&f, &e, &n), 0);
-	for (unsigned k = 0; k < 3; k++) { /* one batch each */
-		append_one(&f, a);
-		while (a->fired < a->submitted)
-			uv_run(&f.loop, UV_RUN_ONCE);
-	}
-	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", dir, crash);
-	run(cmd);
-	io_close(&f);
+	three_batches_and_crash_copy(dir, crash, a);
 	assert_int_equal(load_and_check(dir), 3);
 
 	/* Cut the copy's open segment inside the last batch's data. */
@@ -565,16 +577,7 @@ static void test_libraft_open_segment_keeps_only_its_entries(void **state)
 	assert_non_null(a);
 	struct raft_entry *e = NULL;
 	size_t n = 0;
-	io_open(&f, dir);
-	assert_int_equal(io_load(&f, &e, &n), 0);
-	for (unsigned k = 0; k < 3; k++) {
-		append_one(&f, a);
-		while (a->fired < a->submitted)
-			uv_run(&f.loop, UV_RUN_ONCE);
-	}
-	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", dir, crash);
-	run(cmd);
-	io_close(&f);
+	three_batches_and_crash_copy(dir, crash, a);
 	snprintf(path, sizeof(path), "%s/open-1", crash);
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
