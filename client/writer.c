@@ -367,7 +367,8 @@ static void sw_note_failure(struct segw *sw, int code, const char *msg)
 static void sw_give_up(struct segw *sw, int code, const char *msg)
 {
 	struct strata_writer *w = sw->w;
-	if (code != STRATA_ECLOSED || !w->loop_closing) {
+	bool closing = w->loop_closing || atomic_load(&w->c->closing);
+	if (code != STRATA_ECLOSED || !closing) {
 		LOG_WARN("client", "%s", msg);
 		writer_break(w, code, msg);
 	}
@@ -481,7 +482,8 @@ static void sw_start_setup(struct segw *sw)
 	int rc = seg_op_start(w->c, &sw->op, sw->name, CT_SS_SETUP_APPEND,
 	                      &q.base, deadline, 0, sw_setup_done, sw, msg);
 	if (rc != 0) {
-		/* Given up before asking (no memory, a name no segment has) */
+		/* Given up before asking: out of memory, or the client is
+		 * closing (seg_op_start's only failures for our names) */
 		sw->setup_inflight = false;
 		char full[STRATA_ERRMSG_SIZE];
 		client_err(full, "writer %s/%s: %s", w->scope, w->stream, msg);
